@@ -1,0 +1,24 @@
+"""Options shared by several commands.
+
+- ``quiet_opt``: demo, run
+- ``out_dir_opt``: demo, run
+- ``assume_crs_opt``: zonal
+- ``layer_opt``: zonal
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+quiet_opt = click.option("--quiet", "-q", is_flag=True, help="Show no progress, only errors.")
+out_dir_opt = click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Output folder (overrides the project file's output_dir).",
+)
+assume_crs_opt = click.option(
+    "--assume-crs", default=None, metavar="CRS",
+    help="CRS of inputs that declare none, e.g. EPSG:4326 (a declared CRS always wins).",
+)
+layer_opt = click.option("--layer", default=None, help="Layer of a multi-layer vector file.")

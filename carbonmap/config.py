@@ -1,0 +1,304 @@
+"""The project file: one TOML file naming a run's inputs, grid, coefficients and outputs.
+
+A minimal project::
+
+    [project]
+    name = "Olinda"
+    output_dir = "out/olinda"          # relative to this file's folder
+
+    [grid]
+    crs = "auto"                        # or a projected CRS in metres, e.g. "EPSG:4547"
+    resolution_m = 30
+
+    [units]                             # planning units
+    path = "tracts.gpkg"
+    id_field = "CD_GEOCODI"
+    name_field = "NM_BAIR"
+
+    [[rasters]]                         # rasters summarised per planning unit
+    name = "elevation"
+    path = "dem.tif"
+    kind = "continuous"
+    unit = "m"
+    stats = ["mean", "min", "max"]
+
+Paths are relative to the project file's folder. Every key is checked: an unknown key, a
+missing required key, a wrong type or a file that does not exist raises
+:class:`~carbonmap.errors.ConfigError` (or :class:`~carbonmap.errors.InputNotFoundError`)
+naming the project file and the key (``rasters[1].path``), with the fix.
+
+Later stages add their own sections; each section is a dataclass here, listed in
+:class:`Project`, so the schema is in one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from pyproj import CRS
+from pyproj.exceptions import CRSError as PyprojCRSError
+
+from carbonmap.errors import ConfigError, InputError, InputNotFoundError
+from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
+from carbonmap.zonal import validate_stats
+
+__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "OutputsSection",
+           "Project", "load_project", "parse_project"]
+
+
+@dataclass(frozen=True)
+class ProjectSection:
+    """[project]: the run's name and where it writes."""
+
+    name: str
+    output_dir: Path = Path("out")
+
+
+@dataclass(frozen=True)
+class GridSection:
+    """[grid]: the analysis grid (see :func:`carbonmap.grid.analysis_grid`).
+
+    crs : "auto" (Albers equal-area centred on the planning units) or a projected CRS in
+        metres ("EPSG:4547").
+    resolution_m : cell size [m].
+    """
+
+    resolution_m: float
+    crs: str = "auto"
+
+
+@dataclass(frozen=True)
+class UnitsSection:
+    """[units]: the planning units every layer is summarised by."""
+
+    path: Path
+    id_field: str
+    layer: str | None = None
+    name_field: str | None = None
+    population_field: str | None = None
+    gdp_field: str | None = None
+    assume_crs: str | None = None
+    datum: str = "wgs84"
+
+
+@dataclass(frozen=True)
+class RasterInput:
+    """[[rasters]]: a raster aligned to the grid and summarised per unit.
+
+    kind : "continuous" (stats per unit) or "categorical" (area per class per unit).
+    unit : unit of the values, used in column names ("m", "t_c_ha"); "" for unitless.
+    stats : for continuous rasters, statistics from :data:`carbonmap.zonal.STATS`.
+    resampling : optional override of the default resampling for `kind`.
+    """
+
+    name: str
+    path: Path
+    kind: str = "continuous"
+    unit: str = ""
+    band: int = 1
+    stats: list[str] = field(default_factory=lambda: ["mean"])
+    resampling: str | None = None
+    assume_crs: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputsSection:
+    """[outputs]: which products to write."""
+
+    gpkg: bool = True
+    html: bool = True
+
+
+@dataclass(frozen=True)
+class Project:
+    """A parsed, validated project file."""
+
+    path: Path
+    project: ProjectSection
+    grid: GridSection
+    units: UnitsSection
+    rasters: list[RasterInput] = field(default_factory=list)
+    outputs: OutputsSection = field(default_factory=OutputsSection)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def output_dir(self) -> Path:
+        return self.project.output_dir
+
+    def with_output_dir(self, output_dir: Path) -> Project:
+        """A copy writing to `output_dir` instead (the CLI's --out)."""
+        from dataclasses import replace
+
+        return replace(self, project=replace(self.project, output_dir=Path(output_dir)))
+
+
+_SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of tables)
+    "project": (ProjectSection, False),
+    "grid": (GridSection, False),
+    "units": (UnitsSection, False),
+    "rasters": (RasterInput, True),
+    "outputs": (OutputsSection, False),
+}
+
+
+def load_project(path: str | Path) -> Project:
+    """Read and validate a project file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError("project file not found.", path=path,
+                                 fix="check the path; `carbonmap demo` shows a working example.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"is not valid TOML: {exc}.", path=path,
+                          fix="fix the syntax (strings need quotes; tables are [name]).") from exc
+    return parse_project(data, path)
+
+
+def parse_project(data: dict[str, Any], path: Path) -> Project:
+    """Validate a project file's parsed TOML (`path` is used for messages and relative paths)."""
+    path = Path(path).resolve()
+    _reject_unknown(data, _SECTIONS, "", path)
+    built: dict[str, Any] = {}
+    for name, (cls, is_list) in _SECTIONS.items():
+        required = any(f.default is MISSING and f.default_factory is MISSING
+                       for f in fields(Project) if f.name == name)
+        if name not in data:
+            if required:
+                raise ConfigError(f"the [{name}] section is missing.", path=path, key=name,
+                                  fix=f"add a [{name}] section (see carbonmap/config.py).")
+            continue
+        value = data[name]
+        if is_list:
+            if not isinstance(value, list):
+                raise ConfigError(f"must be a list of tables ([[{name}]]).", path=path, key=name,
+                                  fix=f"write each entry as [[{name}]].")
+            built[name] = [_build(cls, item, f"{name}[{i}]", path) for i, item in enumerate(value)]
+        else:
+            built[name] = _build(cls, value, name, path)
+    project = Project(path=path, **built)
+    _check_semantics(project)
+    return project
+
+
+def _reject_unknown(table: dict, allowed, prefix: str, path: Path) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                "unknown key.", path=path, key=f"{prefix}{key}",
+                fix=f"{hint}allowed here: {', '.join(allowed)}.",
+            )
+
+
+def _build(cls: type, table: Any, key: str, path: Path) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"must be a table, got {type(table).__name__}.", path=path, key=key,
+                          fix=f"write it as [{key}] with key = value lines.")
+    specs = {f.name: f for f in fields(cls)}
+    _reject_unknown(table, specs, f"{key}.", path)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, spec in specs.items():
+        if name not in table:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise ConfigError("required key is missing.", path=path, key=f"{key}.{name}",
+                                  fix=f"add {name} = ... to [{key.split('[')[0]}].")
+            continue
+        values[name] = _coerce(table[name], hints[name], f"{key}.{name}", path)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str, path: Path) -> Any:
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None):
+            continue
+        if option is Path and isinstance(value, str):
+            return (path.parent / value).resolve()
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is str and isinstance(value, str):
+            return value
+        if typing.get_origin(option) is list and isinstance(value, list):
+            (item,) = typing.get_args(option)
+            return [_coerce(v, item, f"{key}[{i}]", path) for i, v in enumerate(value)]
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    raise ConfigError(f"expected {expected}, got {value!r}.", path=path, key=key,
+                      fix=f"give a {expected} value.")
+
+
+def _check_semantics(project: Project) -> None:
+    path = project.path
+    grid = project.grid
+    if grid.resolution_m <= 0:
+        raise ConfigError("must be positive.", path=path, key="grid.resolution_m",
+                          fix="give the cell size in metres, e.g. 30.")
+    if grid.crs != "auto":
+        _check_crs(grid.crs, "grid.crs", path, projected=True)
+    units = project.units
+    if units.datum not in ("wgs84", "gcj02"):
+        raise ConfigError(f"unknown datum {units.datum!r}.", path=path, key="units.datum",
+                          fix="use \"wgs84\" or \"gcj02\".")
+    if units.assume_crs:
+        _check_crs(units.assume_crs, "units.assume_crs", path)
+    _check_exists(units.path, "units.path", path)
+    names = set()
+    for i, raster in enumerate(project.rasters):
+        key = f"rasters[{i}]"
+        if raster.name in names:
+            raise ConfigError(f"duplicate raster name {raster.name!r}.", path=path, key=f"{key}.name",
+                              fix="give each raster a distinct name.")
+        names.add(raster.name)
+        if not raster.name.isidentifier():
+            raise ConfigError(f"{raster.name!r} is not usable as a layer/column name.", path=path,
+                              key=f"{key}.name", fix="use letters, digits and underscores.")
+        if raster.kind not in RASTER_KINDS:
+            raise ConfigError(f"unknown kind {raster.kind!r}.", path=path, key=f"{key}.kind",
+                              fix=f"use one of {', '.join(RASTER_KINDS)}.")
+        if raster.resampling and raster.resampling not in RESAMPLING_METHODS[raster.kind]:
+            raise ConfigError(
+                f"resampling {raster.resampling!r} is not valid for a {raster.kind} raster.",
+                path=path, key=f"{key}.resampling",
+                fix=f"use one of {', '.join(RESAMPLING_METHODS[raster.kind])}.",
+            )
+        if raster.kind == "continuous":
+            try:
+                validate_stats(raster.stats)
+            except InputError as exc:
+                raise ConfigError(exc.problem, path=path, key=f"{key}.stats", fix=exc.fix) from exc
+        if raster.assume_crs:
+            _check_crs(raster.assume_crs, f"{key}.assume_crs", path)
+        _check_exists(raster.path, f"{key}.path", path)
+
+
+def _check_crs(value: str, key: str, path: Path, *, projected: bool = False) -> None:
+    try:
+        crs = CRS.from_user_input(value)
+    except PyprojCRSError as exc:
+        raise ConfigError(f"{value!r} is not a CRS pyproj knows.", path=path, key=key,
+                          fix="use an EPSG code such as \"EPSG:4547\".") from exc
+    if projected and not crs.is_projected:
+        raise ConfigError(f"{value!r} is not a projected CRS.", path=path, key=key,
+                          fix="the analysis grid needs a projected CRS in metres, or \"auto\".")
+
+
+def _check_exists(file: Path, key: str, path: Path) -> None:
+    if not file.exists():
+        raise InputNotFoundError(f"file not found: {file}.", path=path, key=key,
+                                 fix="correct the path (relative to the project file's folder).")

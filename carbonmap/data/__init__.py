@@ -1,0 +1,1 @@
+"""Packaged data tables (coefficients, code systems), read only through loader functions."""

@@ -1,0 +1,476 @@
+"""The analysis grid: one equal-area CRS and one raster grid for a whole run.
+
+Every raster analysis in carbonmap works on cells of one grid, so that layers can be
+added cell by cell and areas are true areas. This module
+
+- chooses the CRS: by default an Albers equal-area projection centred on the study area
+  (:func:`equal_area_crs`), or a CRS the user names (e.g. a CGCS2000 Gauss-Kruger zone,
+  EPSG:4547);
+- defines the grid covering the study area at a resolution in metres, with its origin
+  snapped to a multiple of the resolution so that grids of the same CRS and resolution
+  line up (:func:`analysis_grid`);
+- aligns any raster to the grid window by window, so memory stays bounded
+  (:func:`align_raster`), with resampling that respects what the values mean (nearest or
+  mode for categories; bilinear or average for continuous quantities);
+- rasterises vectors onto the grid (:func:`rasterize`);
+- measures cells: :func:`cell_area_m2` gives the true area of each row of cells, also
+  for rasters in a geographic CRS (geodesic area on the ellipsoid), so no area is ever
+  computed in square degrees.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import rasterio.features
+import rasterio.transform
+import rasterio.warp
+from affine import Affine
+from pyproj import CRS
+from pyproj.crs import GeographicCRS, ProjectedCRS
+from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
+from carbonmap.io import RasterSource, cog_writer, open_raster
+
+__all__ = [
+    "RASTER_KINDS",
+    "RESAMPLING_METHODS",
+    "AnalysisGrid",
+    "equal_area_crs",
+    "analysis_grid",
+    "ensure_projected",
+    "align_raster",
+    "rasterize",
+    "cell_area_m2",
+    "default_nodata",
+]
+
+#: What raster values mean; decides which resampling methods are allowed.
+RASTER_KINDS = ("categorical", "continuous")
+#: Resampling methods allowed for each kind.
+RESAMPLING_METHODS = {
+    "categorical": ("nearest", "mode"),
+    "continuous": ("nearest", "bilinear", "cubic", "average"),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisGrid:
+    """A raster grid: CRS, affine transform and size. North-up, square cells.
+
+    Attributes
+    ----------
+    crs : pyproj.CRS
+        A projected CRS in metres.
+    transform : affine.Affine
+        Maps (col, row) to (x, y) of the cell's upper-left corner.
+    width, height : int
+        Number of columns and rows.
+    """
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def resolution(self) -> float:
+        """Cell size [m]."""
+        return abs(self.transform.a)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols)."""
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) [m]."""
+        x0, y0 = self.transform.c, self.transform.f
+        return (x0, y0 - self.height * self.resolution, x0 + self.width * self.resolution, y0)
+
+    @property
+    def cell_area_m2(self) -> float:
+        """Area of one cell [m2] (exact: the CRS is projected in metres)."""
+        return self.resolution**2
+
+    def describe(self) -> dict[str, Any]:
+        """Plain values for run metadata."""
+        return {
+            "crs_wkt": self.crs.to_wkt(),
+            "crs_name": self.crs.name,
+            "resolution_m": self.resolution,
+            "width": self.width,
+            "height": self.height,
+            "bounds": list(self.bounds),
+        }
+
+
+def equal_area_crs(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> CRS:
+    """An Albers equal-area CRS centred on a lon/lat box (WGS84 datum, metres).
+
+    Standard parallels at 1/6 and 5/6 of the latitude range (the classic rule of thumb,
+    Snyder 1987, p. 99), central meridian and latitude of origin at the box centre;
+    parameters rounded to 1e-4 degrees so the CRS is reproducible.
+
+    Parameters
+    ----------
+    lon_min, lat_min, lon_max, lat_max : float [degrees]
+
+    References
+    ----------
+    .. [1] Snyder, J. P. (1987). Map Projections: A Working Manual. USGS Professional
+       Paper 1395, pp. 98-103.
+    """
+    span = lat_max - lat_min
+    lat_1 = round(lat_min + span / 6.0, 4)
+    lat_2 = round(lat_max - span / 6.0, 4)
+    if lat_1 == lat_2:
+        lat_2 = round(lat_1 + 0.01, 4)
+    lat_0 = round((lat_min + lat_max) / 2.0, 4)
+    lon_0 = round((lon_min + lon_max) / 2.0, 4)
+    conversion = AlbersEqualAreaConversion(
+        latitude_first_parallel=lat_1,
+        latitude_second_parallel=lat_2,
+        latitude_false_origin=lat_0,
+        longitude_false_origin=lon_0,
+    )
+    return ProjectedCRS(
+        conversion=conversion,
+        geodetic_crs=GeographicCRS(datum="WGS84"),
+        name=f"carbonmap Albers equal-area (lon_0={lon_0}, lat_0={lat_0})",
+    )
+
+
+def _lonlat_bounds(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    return tuple(frame.to_crs("EPSG:4326").total_bounds)  # type: ignore[return-value]
+
+
+def _metre_factor(crs: CRS) -> float:
+    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+    return float(unit)
+
+
+def analysis_grid(
+    study_area: gpd.GeoDataFrame | gpd.GeoSeries,
+    resolution_m: float,
+    *,
+    crs: Any = None,
+) -> AnalysisGrid:
+    """The grid covering `study_area` at `resolution_m`, in an equal-area CRS.
+
+    Parameters
+    ----------
+    study_area : GeoDataFrame or GeoSeries with a CRS
+        Typically the planning units; the grid covers their total bounds.
+    resolution_m : float [m]
+        Cell size.
+    crs : CRS-like, optional
+        A projected CRS in metres (e.g. ``"EPSG:4547"``, CGCS2000 / 3-degree
+        Gauss-Kruger CM 114E). Default: :func:`equal_area_crs` of the study area.
+
+    The origin is snapped outward to a multiple of `resolution_m`, so two grids with the
+    same CRS and resolution share cell edges.
+    """
+    if study_area.crs is None:
+        raise CRSError("the study area has no CRS.", fix="set the planning units' CRS.")
+    if not resolution_m > 0:
+        raise InputError(f"resolution must be positive, got {resolution_m}.",
+                         key="grid.resolution_m", fix="give a cell size in metres, e.g. 30.")
+    target = CRS.from_user_input(crs) if crs is not None else equal_area_crs(*_lonlat_bounds(study_area))
+    if not target.is_projected:
+        raise CRSError(
+            f"the analysis CRS must be projected, not {target.name}.",
+            key="grid.crs",
+            fix="name a projected CRS in metres (e.g. EPSG:4547) or leave it as \"auto\".",
+        )
+    if abs(_metre_factor(target) - 1.0) > 1e-9:
+        raise CRSError(f"the analysis CRS {target.name} is not in metres.", key="grid.crs",
+                       fix="choose a CRS whose unit is the metre.")
+    xmin, ymin, xmax, ymax = study_area.to_crs(target).total_bounds
+    r = float(resolution_m)
+    x0 = math.floor(xmin / r) * r
+    y1 = math.ceil(ymax / r) * r
+    width = max(1, math.ceil((xmax - x0) / r))
+    height = max(1, math.ceil((y1 - ymin) / r))
+    return AnalysisGrid(target, Affine(r, 0.0, x0, 0.0, -r, y1), width, height)
+
+
+def ensure_projected(frame: gpd.GeoDataFrame, *, what: str = "input") -> gpd.GeoDataFrame:
+    """Return `frame` in a projected CRS, reprojecting geographic data to equal-area.
+
+    Analyses that measure areas or distances call this on their vector inputs, so a
+    GeoDataFrame in degrees never yields square degrees. Reprojection is announced with
+    a :class:`ReprojectedWarning`.
+    """
+    if frame.crs is None:
+        raise CRSError(f"{what} has no CRS.", fix="set it with .set_crs(...) or in the project file.")
+    if frame.crs.is_projected:
+        return frame
+    target = equal_area_crs(*_lonlat_bounds(frame))
+    warnings.warn(
+        f"{what} is in a geographic CRS ({frame.crs.name}); reprojected to {target.name} "
+        "to measure areas and distances.",
+        ReprojectedWarning,
+        stacklevel=2,
+    )
+    return frame.to_crs(target)
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def cell_area_m2(transform: Affine, crs: Any, rows: np.ndarray | int) -> np.ndarray:
+    """True area [m2] of one cell in each of `rows` of a north-up raster.
+
+    For a projected CRS this is :math:`|a e|` times the square of the unit's length in
+    metres, the same for every row. For a geographic CRS the cell is bounded by two
+    meridians and two parallels, and its area on the CRS's ellipsoid is exact
+    (Snyder 1987, eq. 3-12 and 14-20):
+
+    .. math::
+
+        A = \frac{a^2 \Delta\lambda}{2} \left[q(\varphi_2) - q(\varphi_1)\right],\quad
+        q(\varphi) = (1 - e^2)\left[\frac{\sin\varphi}{1 - e^2 \sin^2\varphi}
+            - \frac{1}{2e} \ln\frac{1 - e \sin\varphi}{1 + e \sin\varphi}\right]
+
+    with :math:`\Delta\lambda` in radians (:math:`q = 2\sin\varphi` on a sphere). A
+    0.00833 degree cell is 0.86 km2 at the equator and 0.55 km2 at 50 degrees N.
+
+    Parameters
+    ----------
+    transform : affine.Affine
+        Must be north-up (no rotation).
+    crs : CRS-like
+    rows : int or array of int
+        Row indices (an int n means rows 0..n-1).
+
+    References
+    ----------
+    .. [1] Snyder, J. P. (1987). Map Projections: A Working Manual. USGS Professional
+       Paper 1395.
+    """
+    crs = CRS.from_user_input(crs)
+    rows = np.arange(rows) if np.isscalar(rows) else np.asarray(rows)
+    if transform.b != 0 or transform.d != 0:
+        raise AlignmentError("rotated rasters are not supported.",
+                             fix="warp the raster to a north-up grid first (gdalwarp).")
+    if not crs.is_geographic:
+        factor = _metre_factor(crs)
+        return np.full(rows.shape, abs(transform.a * transform.e) * factor * factor)
+    ellipsoid = crs.ellipsoid
+    a = ellipsoid.semi_major_metre
+    e2 = 1.0 - (ellipsoid.semi_minor_metre / a) ** 2
+    top = transform.f + transform.e * rows
+    bottom = top + transform.e
+    dlon = np.radians(abs(transform.a))
+    return a * a * dlon / 2.0 * np.abs(_authalic_q(top, e2) - _authalic_q(bottom, e2))
+
+
+def _authalic_q(lat_deg: np.ndarray, e2: float) -> np.ndarray:
+    """Snyder's q(phi) (eq. 3-12); 2 sin(phi) on a sphere."""
+    s = np.sin(np.radians(np.clip(lat_deg, -90.0, 90.0)))
+    if e2 < 1e-15:
+        return 2.0 * s
+    e = np.sqrt(e2)
+    return (1.0 - e2) * (s / (1.0 - e2 * s * s) - np.log((1.0 - e * s) / (1.0 + e * s)) / (2.0 * e))
+
+
+def default_nodata(dtype: Any) -> float:
+    """Nodata value carbonmap writes for `dtype`: NaN for floats, the extreme for integers."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        return float("nan")
+    info = np.iinfo(dtype)
+    return info.max if info.min == 0 else info.min
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+def _pick_resampling(kind: str, resampling: str | None, src: RasterSource, grid: AnalysisGrid) -> str:
+    if kind not in RASTER_KINDS:
+        raise InputError(f"unknown raster kind {kind!r}.", path=src.name,
+                         fix=f"use one of {', '.join(RASTER_KINDS)}.")
+    if resampling is not None:
+        if resampling not in RESAMPLING_METHODS[kind]:
+            raise InputError(
+                f"resampling {resampling!r} is not valid for a {kind} raster.",
+                path=src.name,
+                fix=f"use one of {', '.join(RESAMPLING_METHODS[kind])} "
+                "(categories must never be interpolated).",
+            )
+        return resampling
+    # coarser target than source -> aggregate (mode/average); else sample (nearest/bilinear)
+    _, width, height = rasterio.warp.calculate_default_transform(
+        src.crs, grid.crs, src.shape[1], src.shape[0],
+        *rasterio.transform.array_bounds(src.shape[0], src.shape[1], src.transform),
+    )
+    xmin, ymin, xmax, ymax = rasterio.warp.transform_bounds(
+        src.crs, grid.crs, *rasterio.transform.array_bounds(src.shape[0], src.shape[1], src.transform)
+    )
+    src_res = max((xmax - xmin) / width, (ymax - ymin) / height)
+    coarser = grid.resolution > 1.5 * src_res
+    if kind == "categorical":
+        return "mode" if coarser else "nearest"
+    return "average" if coarser else "bilinear"
+
+
+def _strips(height: int, width: int, block_pixels: int) -> Iterator[Window]:
+    rows = max(1, block_pixels // max(width, 1))
+    for r0 in range(0, height, rows):
+        yield Window(0, r0, width, min(rows, height - r0))
+
+
+def align_raster(
+    raster: Any,
+    grid: AnalysisGrid,
+    *,
+    kind: str,
+    resampling: str | None = None,
+    band: int = 1,
+    dst_path: str | os.PathLike | None = None,
+    dtype: Any = None,
+    block_pixels: int = 2**22,
+    **source_kwargs: Any,
+) -> np.ma.MaskedArray | Path:
+    """Resample a raster onto the analysis grid.
+
+    Parameters
+    ----------
+    raster : path-like, rasterio dataset or 2-D array
+        See :func:`carbonmap.io.open_raster` (arrays need ``transform=`` and ``crs=``).
+    grid : AnalysisGrid
+    kind : {'categorical', 'continuous'}
+        What the values mean. Categories (land-cover codes) are never interpolated.
+    resampling : str, optional
+        One of :data:`RESAMPLING_METHODS` for `kind`. Default: for categories 'mode' when
+        the grid is more than 1.5 times coarser than the source, else 'nearest'; for
+        continuous values 'average' when coarser, else 'bilinear'.
+    dst_path : path-like, optional
+        Write a COG there (block by block, bounded memory) and return its path;
+        otherwise return a masked array of the grid's shape.
+    dtype : optional
+        Output dtype (default: the source's).
+    block_pixels : int
+        Cells per block when writing to a file.
+
+    Cells outside the source, and source nodata, become nodata (masked).
+    """
+    with open_raster(raster, band=band, **source_kwargs) as src:
+        method = _pick_resampling(kind, resampling, src, grid)
+        out_dtype = np.dtype(dtype) if dtype is not None else src.dtype
+        if method in ("bilinear", "cubic", "average") and not np.issubdtype(out_dtype, np.floating):
+            out_dtype = np.dtype("float32")
+        nodata = src.nodata if src.nodata is not None else default_nodata(out_dtype)
+        if src.array is not None:
+            return _align_array(src, grid, method, out_dtype, nodata, dst_path)
+        vrt_options = {
+            "crs": grid.crs.to_wkt(), "transform": grid.transform, "width": grid.width,
+            "height": grid.height, "resampling": Resampling[method], "nodata": nodata,
+            "dtype": out_dtype.name,
+        }
+        if src.nodata is not None:
+            vrt_options["src_nodata"] = src.nodata
+        with WarpedVRT(src.dataset, **vrt_options) as vrt:
+            if dst_path is None:
+                data = vrt.read(band)
+                return np.ma.MaskedArray(data, mask=_nodata_mask(data, nodata))
+            with cog_writer(
+                dst_path, width=grid.width, height=grid.height, dtype=out_dtype,
+                transform=grid.transform, crs=grid.crs, nodata=nodata,
+                resampling="nearest" if kind == "categorical" else "average",
+            ) as dst:
+                for window in _strips(grid.height, grid.width, block_pixels):
+                    dst.write(vrt.read(band, window=window), 1, window=window)
+            return Path(dst_path)
+
+
+def _nodata_mask(data: np.ndarray, nodata: float) -> np.ndarray:
+    if isinstance(nodata, float) and math.isnan(nodata):
+        return np.isnan(data)
+    mask = data == nodata
+    if np.issubdtype(data.dtype, np.floating):
+        mask |= np.isnan(data)
+    return mask
+
+
+def _align_array(src: RasterSource, grid: AnalysisGrid, method: str, dtype: np.dtype,
+                 nodata: float, dst_path) -> np.ma.MaskedArray | Path:
+    source = src.read()
+    source_filled = source.filled(nodata).astype(dtype, copy=False) if source.mask.any() else np.asarray(source, dtype=dtype)
+    out = np.full(grid.shape, nodata, dtype=dtype)
+    rasterio.warp.reproject(
+        source_filled, out, src_transform=src.transform, src_crs=src.crs,
+        src_nodata=nodata, dst_transform=grid.transform, dst_crs=grid.crs,
+        dst_nodata=nodata, resampling=Resampling[method],
+    )
+    result = np.ma.MaskedArray(out, mask=_nodata_mask(out, nodata))
+    if dst_path is None:
+        return result
+    from carbonmap.io import write_cog
+
+    return write_cog(dst_path, out, transform=grid.transform, crs=grid.crs, nodata=nodata,
+                     resampling="nearest" if method in ("nearest", "mode") else "average")
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+def rasterize(
+    frame: gpd.GeoDataFrame,
+    grid: AnalysisGrid,
+    *,
+    values: str | float | np.ndarray = 1,
+    fill: float = 0,
+    all_touched: bool = False,
+    dtype: Any = None,
+    merge: str = "replace",
+) -> np.ndarray:
+    """Burn vector features into an array on the analysis grid.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame with a CRS
+        Reprojected to the grid's CRS if needed.
+    grid : AnalysisGrid
+    values : column name, scalar or array
+        Value burnt for each feature.
+    fill : float
+        Value of cells no feature covers.
+    all_touched : bool
+        False: a cell is burnt when its centre is inside the feature (GDAL's rule, the
+        same as rasterstats'); True: when the feature touches it at all.
+    dtype : optional
+        Output dtype (default: from `values`; int32 for the scalar default).
+    merge : {'replace', 'add'}
+        Where features overlap: the last one wins, or their values are added.
+    """
+    if frame.crs is None:
+        raise CRSError("the layer has no CRS.", fix="set its CRS before rasterising.")
+    if len(frame) == 0:
+        return np.full(grid.shape, fill, dtype=dtype or "int32")
+    geoms = frame.to_crs(grid.crs).geometry.values if frame.crs != grid.crs else frame.geometry.values
+    if isinstance(values, str):
+        vals = frame[values].to_numpy()
+    else:
+        vals = np.broadcast_to(np.asarray(values), (len(frame),))
+    out_dtype = np.dtype(dtype) if dtype is not None else (np.dtype("int32") if np.ndim(values) == 0 and not isinstance(values, str) else vals.dtype)
+    merge_alg = {"replace": rasterio.features.MergeAlg.replace, "add": rasterio.features.MergeAlg.add}[merge]
+    return rasterio.features.rasterize(
+        zip(geoms, vals), out_shape=grid.shape, transform=grid.transform, fill=fill,
+        all_touched=all_touched, dtype=out_dtype, merge_alg=merge_alg,
+    )

@@ -1,0 +1,618 @@
+"""Reading and writing: validated inputs and atomic outputs.
+
+Everything carbonmap reads from disk goes through this module, which checks it once and
+says precisely what is wrong (file, layer, field, fix) through :mod:`carbonmap.errors`.
+Everything it writes goes to a temporary file beside the target and is renamed into
+place only when complete (:func:`atomic_path`), so an interrupted run never leaves a
+half-written GeoPackage or GeoTIFF and never corrupts an existing one.
+
+Vectors are read with pyogrio, rasters with rasterio. Analyses never call this module;
+:mod:`carbonmap.pipeline` and the CLI do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import shutil
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio
+import rasterio.io
+import rasterio.shutil
+import shapely
+from affine import Affine
+from pyproj import CRS
+from rasterio.windows import Window
+
+from carbonmap.errors import (
+    CRSError,
+    EmptyInputError,
+    GeometryError,
+    GeometryRepairedWarning,
+    InputError,
+    InputNotFoundError,
+    MissingColumnError,
+    OutputError,
+)
+
+__all__ = [
+    "GEOMETRY_KINDS",
+    "atomic_path",
+    "read_vector",
+    "repair_geometries",
+    "require_columns",
+    "RasterSource",
+    "open_raster",
+    "read_raster",
+    "write_geopackage",
+    "cog_writer",
+    "write_cog",
+    "write_csv",
+]
+
+#: Geometry families a layer can be required to have, and the OGC types in each.
+GEOMETRY_KINDS: dict[str, tuple[str, ...]] = {
+    "polygon": ("Polygon", "MultiPolygon"),
+    "line": ("LineString", "MultiLineString"),
+    "point": ("Point", "MultiPoint"),
+}
+
+# --------------------------------------------------------------------------- atomic
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, copy_existing: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it onto `path` only on success.
+
+    The temporary file keeps the target's suffix (GDAL picks drivers by extension) and
+    lives in the same directory, so the final :func:`os.replace` is atomic on POSIX and
+    Windows. If the block raises (including ``KeyboardInterrupt``), the temporary file
+    is removed and `path` is left exactly as it was.
+
+    Parameters
+    ----------
+    path : path-like
+        The final output path. Its directory is created if needed.
+    copy_existing : bool, default False
+        Start from a copy of the existing file (to add layers to a GeoPackage).
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the output directory: {exc.strerror}.",
+            path=target.parent,
+            fix="choose an output directory you can write to.",
+        ) from exc
+    tmp = target.with_name(f".{target.stem}.tmp-{secrets.token_hex(4)}{target.suffix}")
+    try:
+        if copy_existing and target.exists():
+            shutil.copy2(target, tmp)
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+def require_columns(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    path: str | os.PathLike | None = None,
+    layer: str | None = None,
+) -> None:
+    """Raise :class:`MissingColumnError` naming every column of `columns` not in `frame`."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        available = ", ".join(str(c) for c in frame.columns if c != "geometry") or "none"
+        raise MissingColumnError(
+            f"missing column(s) {', '.join(map(repr, missing))}; the layer has: {available}.",
+            path=path,
+            layer=layer,
+            field=missing[0],
+            fix="rename the field in the data, or point the project file's *_field "
+            "setting at the right column.",
+        )
+
+
+def repair_geometries(
+    gdf: gpd.GeoDataFrame,
+    *,
+    kind: str | None = None,
+    path: str | os.PathLike | None = None,
+    layer: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Make geometries valid, drop null/empty ones, and say how many of each.
+
+    Invalid geometries are repaired with :func:`shapely.make_valid` (the 'structure'
+    method, which keeps the area of self-intersecting rings). When `kind` is given
+    ('polygon', 'line' or 'point'), only the parts of that family are kept after repair
+    (a bow-tie polygon becomes a MultiPolygon; a collapsed sliver that becomes a line is
+    dropped). A :class:`GeometryRepairedWarning` reports the counts; the counts are also
+    kept in ``gdf.attrs['carbonmap_repairs']``.
+
+    Raises
+    ------
+    GeometryError
+        If `kind` is given and geometries of another family are present.
+    EmptyInputError
+        If no geometry is left.
+    """
+    geoms = gdf.geometry.values
+    if kind is not None:
+        allowed = GEOMETRY_KINDS[kind]
+        types = shapely.get_type_id(geoms)
+        names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                          "MultiLineString", "MultiPolygon", "GeometryCollection"])
+        present = {names[t] for t in np.unique(types[types >= 0])}
+        wrong = sorted(present - set(allowed) - {"GeometryCollection"})
+        if wrong:
+            raise GeometryError(
+                f"expected {kind} geometries but found {', '.join(wrong)}.",
+                path=path,
+                layer=layer,
+                fix=f"give a layer of {kind}s here (check the layer name).",
+            )
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    n_invalid = int(invalid.sum())
+    if n_invalid:
+        geoms = geoms.copy()
+        geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+    if kind is not None and n_invalid:
+        geoms[invalid] = _keep_family(geoms[invalid], kind)
+    dropped = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    n_dropped = int(dropped.sum())
+    out = gdf.copy()
+    out.geometry = geoms
+    if n_dropped:
+        out = out.loc[~dropped].copy()
+    out.attrs["carbonmap_repairs"] = {"repaired": n_invalid, "dropped": n_dropped}
+    if n_invalid or n_dropped:
+        where = ", ".join(p for p in (str(path) if path else "", f"layer {layer!r}" if layer else "") if p)
+        warnings.warn(
+            f"{where or 'input'}: repaired {n_invalid} invalid geometries with make_valid and "
+            f"dropped {n_dropped} null or empty ones (of {len(gdf)}).",
+            GeometryRepairedWarning,
+            stacklevel=2,
+        )
+    if out.empty:
+        raise EmptyInputError(
+            "no usable geometry is left after dropping null and empty ones.",
+            path=path,
+            layer=layer,
+            fix="check the layer in a GIS; it may be the wrong layer or an empty export.",
+        )
+    return out
+
+
+def _keep_family(geoms: np.ndarray, kind: str) -> np.ndarray:
+    """Keep only the parts of `kind` ('polygon', 'line', 'point') of each geometry."""
+    type_ids = {
+        "polygon": (3, 6),
+        "line": (1, 5),
+        "point": (0, 4),
+    }[kind]
+    out = np.empty(len(geoms), dtype=object)
+    for i, geom in enumerate(geoms):
+        parts = shapely.get_parts(geom)
+        keep = parts[np.isin(shapely.get_type_id(parts), type_ids)]
+        if len(keep) == 0:
+            out[i] = None
+        elif len(keep) == 1:
+            out[i] = keep[0]
+        else:
+            # flatten nested multi-parts, then rebuild one multi-geometry
+            flat = shapely.get_parts(keep)
+            out[i] = {"polygon": shapely.multipolygons, "line": shapely.multilinestrings,
+                      "point": shapely.multipoints}[kind](flat)
+    return out
+
+
+def read_vector(
+    path: str | os.PathLike,
+    *,
+    layer: str | None = None,
+    columns: Sequence[str] = (),
+    kind: str | None = None,
+    assume_crs: Any = None,
+    datum: str = "wgs84",
+    to_crs: Any = None,
+) -> gpd.GeoDataFrame:
+    """Read a vector layer and validate it once.
+
+    Parameters
+    ----------
+    path : path-like
+        Any OGR vector source (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...).
+    layer : str, optional
+        Layer name; required when the source has several layers.
+    columns : sequence of str
+        Attribute fields that must exist.
+    kind : {'polygon', 'line', 'point'}, optional
+        Required geometry family (checked, and kept after repair).
+    assume_crs : CRS-like, optional
+        CRS to use when the file declares none. A file that declares one keeps its own.
+    datum : {'wgs84', 'gcj02'}
+        'gcj02' declares that the lon/lat coordinates are in GCJ-02, the offset system of
+        Chinese web maps; they are converted to WGS84 with
+        :func:`carbonmap.gcj02.gcj02_to_wgs84` before anything else.
+    to_crs : CRS-like, optional
+        Reproject to this CRS after validation (the pipeline passes the analysis CRS).
+
+    Returns
+    -------
+    GeoDataFrame
+        Valid, non-empty geometries with a CRS.
+
+    Raises
+    ------
+    InputNotFoundError, InputError, EmptyInputError, CRSError, MissingColumnError,
+    GeometryError
+        Each naming the file, layer or field, and the fix.
+    """
+    src = Path(path)
+    if not src.exists():
+        raise InputNotFoundError(
+            "file not found.", path=src, fix="check the path (relative paths in a project "
+            "file are relative to the project file's folder)."
+        )
+    try:
+        layers = [str(name) for name in pyogrio.list_layers(src)[:, 0]]
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InputError(
+            f"cannot be read as a vector dataset ({exc}).",
+            path=src,
+            fix="give a GeoPackage, Shapefile, GeoJSON or other OGR-readable file.",
+        ) from exc
+    if layer is None and len(layers) > 1:
+        raise InputError(
+            f"has {len(layers)} layers ({', '.join(layers)}) and no layer was named.",
+            path=src,
+            fix="name the layer (project file: layer = \"...\"; CLI: --layer).",
+        )
+    if layer is not None and layer not in layers:
+        raise InputNotFoundError(
+            f"no layer {layer!r}; the file has: {', '.join(layers)}.",
+            path=src,
+            fix="correct the layer name.",
+        )
+    layer_name = layer if layer is not None else layers[0]
+    gdf = pyogrio.read_dataframe(src, layer=layer_name)
+    shown_layer = layer  # only name the layer in messages when the user named it
+    if len(gdf) == 0:
+        raise EmptyInputError(
+            "the layer has no features.", path=src, layer=shown_layer,
+            fix="check that the right file and layer were given.",
+        )
+    require_columns(gdf, columns, path=src, layer=shown_layer)
+    if gdf.crs is None:
+        if assume_crs is None:
+            raise CRSError(
+                "the layer declares no coordinate reference system.",
+                path=src,
+                layer=shown_layer,
+                fix="add a .prj / define the CRS in a GIS, or declare it: project file "
+                "crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
+            )
+        gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
+    gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer)
+    if datum == "gcj02":
+        from carbonmap.gcj02 import gcj02_frame_to_wgs84
+
+        gdf = gcj02_frame_to_wgs84(gdf, path=src)
+    elif datum != "wgs84":
+        raise InputError(
+            f"unknown datum {datum!r}.", path=src, fix="use 'wgs84' or 'gcj02'."
+        )
+    if to_crs is not None:
+        gdf = gdf.to_crs(CRS.from_user_input(to_crs))
+    return gdf
+
+
+# --------------------------------------------------------------------------- rasters
+
+
+@dataclass
+class RasterSource:
+    """One band of a raster, on disk or in memory, read window by window.
+
+    A thin, uniform view used by the zonal engine and the grid module, so that every
+    raster analysis takes either a file or an array. Cells equal to `nodata`, and NaN
+    cells of floating-point rasters, are masked.
+
+    Attributes
+    ----------
+    name : str
+        What to call the raster in messages (its path, or 'array').
+    shape : (rows, cols)
+    transform : affine.Affine
+    crs : pyproj.CRS or None
+    nodata : float or None
+    dtype : numpy.dtype
+    dataset : rasterio dataset, or None for arrays
+        Open only inside :func:`open_raster`'s ``with`` block.
+    band : int
+        1-based band number in `dataset`.
+    array : ndarray or None
+        The data, for rasters held in memory.
+    """
+
+    name: str
+    shape: tuple[int, int]
+    transform: Affine
+    crs: CRS | None
+    nodata: float | None
+    dtype: np.dtype
+    dataset: Any = None
+    band: int = 1
+    array: np.ndarray | None = None
+
+    def read(self, window: Window | None = None) -> np.ma.MaskedArray:
+        """Read `window` (default: everything) as a masked array."""
+        if self.array is not None:
+            data = self.array if window is None else self.array[window.toslices()]
+        else:
+            data = self.dataset.read(self.band, window=window)
+        return np.ma.MaskedArray(data, mask=self.invalid(data))
+
+    def invalid(self, data: np.ndarray) -> np.ndarray:
+        """Boolean mask of nodata cells (equal to `nodata`, or NaN) in `data`."""
+        mask = np.zeros(data.shape, dtype=bool)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            mask |= data == self.nodata
+        if np.issubdtype(data.dtype, np.floating):
+            mask |= np.isnan(data)
+        if isinstance(data, np.ma.MaskedArray):
+            mask |= np.ma.getmaskarray(data)
+        return mask
+
+    @property
+    def is_geographic(self) -> bool:
+        return self.crs is not None and self.crs.is_geographic
+
+
+@contextlib.contextmanager
+def open_raster(
+    raster: Any,
+    *,
+    band: int = 1,
+    transform: Affine | None = None,
+    crs: Any = None,
+    nodata: float | None = None,
+    require_crs: bool = True,
+) -> Iterator[RasterSource]:
+    """Open a raster file, a rasterio dataset or a 2-D array as a :class:`RasterSource`.
+
+    Parameters
+    ----------
+    raster : path-like, rasterio dataset, or 2-D numpy array (masked arrays keep their mask)
+    band : int
+        1-based band number (files and datasets).
+    transform, crs, nodata :
+        Required georeferencing for arrays (`crs` may be omitted with
+        ``require_crs=False``). For files, `crs` is used only when the file has none, and
+        `nodata` only when the file declares none.
+    require_crs : bool
+        Raise :class:`CRSError` when no CRS is known.
+    """
+    if isinstance(raster, np.ndarray):
+        if raster.ndim != 2:
+            raise InputError(f"expected a 2-D array, got shape {raster.shape}.", path="array",
+                             fix="pass one band (array[band_index]).")
+        if transform is None:
+            raise InputError("an array needs its transform.", path="array",
+                             fix="pass transform=Affine(...) (e.g. from rasterio).")
+        src_crs = CRS.from_user_input(crs) if crs is not None else None
+        if require_crs and src_crs is None:
+            raise CRSError("an array needs its CRS.", path="array", fix="pass crs=\"EPSG:...\".")
+        yield RasterSource("array", raster.shape, transform, src_crs, nodata, raster.dtype,
+                           array=raster)
+        return
+    if isinstance(raster, rasterio.io.DatasetReaderBase):
+        yield _dataset_source(raster, raster.name, band, crs, nodata, require_crs)
+        return
+    path = Path(raster)
+    if not path.exists():
+        raise InputNotFoundError("raster file not found.", path=path, fix="check the path.")
+    try:
+        dataset = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(
+            f"cannot be read as a raster ({exc}).", path=path,
+            fix="give a GeoTIFF or other GDAL-readable raster.",
+        ) from exc
+    with dataset:
+        yield _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
+
+
+def _dataset_source(dataset, name, band, crs, nodata, require_crs) -> RasterSource:
+    if not 1 <= band <= dataset.count:
+        raise InputNotFoundError(
+            f"has {dataset.count} band(s); band {band} does not exist.", path=name,
+            fix=f"choose a band between 1 and {dataset.count}.",
+        )
+    src_crs = CRS.from_user_input(dataset.crs) if dataset.crs else None
+    if src_crs is None and crs is not None:
+        src_crs = CRS.from_user_input(crs)
+    if require_crs and src_crs is None:
+        raise CRSError(
+            "the raster declares no coordinate reference system.", path=name,
+            fix="define it (gdal_edit.py -a_srs EPSG:xxxx FILE), or declare it in the project "
+            "file (crs = \"EPSG:...\") / with --assume-crs.",
+        )
+    if dataset.transform == Affine.identity() and not dataset.gcps[0]:
+        raise CRSError(
+            "the raster has no geotransform (pixel coordinates only).", path=name,
+            fix="georeference it (gdal_translate -a_ullr ... or a world file).",
+        )
+    file_nodata = dataset.nodatavals[band - 1]
+    return RasterSource(
+        name, (dataset.height, dataset.width), dataset.transform, src_crs,
+        file_nodata if file_nodata is not None else nodata,
+        np.dtype(dataset.dtypes[band - 1]), dataset=dataset, band=band,
+    )
+
+
+def read_raster(raster: Any, **kwargs) -> tuple[np.ma.MaskedArray, RasterSource]:
+    """Read a whole band as a masked array, refusing a band that is nodata everywhere.
+
+    Keyword arguments are those of :func:`open_raster`. Returns the array and the
+    source's description (its dataset handle is closed).
+    """
+    from carbonmap.errors import NodataError
+
+    with open_raster(raster, **kwargs) as src:
+        data = src.read()
+    if data.mask.all():
+        raise NodataError(
+            f"every cell is nodata (nodata value {src.nodata!r}).", path=src.name,
+            fix="check the nodata value declared in the file, or that this is the right band.",
+        )
+    return data, dataclasses.replace(src, dataset=None)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_geopackage(
+    path: str | os.PathLike,
+    layers: Mapping[str, pd.DataFrame],
+    *,
+    update: bool = False,
+) -> Path:
+    """Write several layers (GeoDataFrames or plain tables) into one GeoPackage, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.gpkg`` file.
+    layers : mapping of layer name -> DataFrame
+        GeoDataFrames become feature layers (with their CRS); plain DataFrames become
+        attribute tables (GeoPackage "attributes" content).
+    update : bool, default False
+        Keep the layers already in an existing file (layers of the same name are
+        replaced). Otherwise the file is rebuilt with exactly `layers`.
+
+    The whole file is written to a temporary path and renamed when every layer is in:
+    an exception or interruption leaves any existing file untouched.
+    """
+    target = Path(path)
+    if target.suffix.lower() != ".gpkg":
+        raise OutputError("a GeoPackage path must end in .gpkg.", path=target,
+                          fix="rename the output.")
+    for name, frame in layers.items():
+        if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None:
+            raise OutputError(f"layer {name!r} has no CRS.", path=target,
+                              fix="set the CRS before writing (every layer carries one).")
+    with atomic_path(target, copy_existing=update) as tmp:
+        for name, frame in layers.items():
+            kwargs = {}
+            if update and tmp.exists():
+                kwargs["layer_options"] = {"OVERWRITE": "YES"}
+            if not isinstance(frame, gpd.GeoDataFrame):
+                frame = pd.DataFrame(frame)
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", **kwargs)
+    return target
+
+
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a table as UTF-8 CSV atomically (deterministic: no index unless asked)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=index, lineterminator="\n")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def cog_writer(
+    path: str | os.PathLike,
+    *,
+    width: int,
+    height: int,
+    dtype: Any,
+    transform: Affine,
+    crs: Any,
+    nodata: float | None = None,
+    count: int = 1,
+    compress: str = "DEFLATE",
+    blocksize: int = 512,
+    resampling: str = "nearest",
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[rasterio.io.DatasetWriter]:
+    """Open a raster for block-by-block writing; it becomes a COG at `path` on success.
+
+    Yields a tiled GeoTIFF dataset (write windows into it). When the block ends, the
+    file is converted to a Cloud-Optimized GeoTIFF with internal tiles and overviews
+    (built with `resampling`: 'nearest' for categories, 'average' for continuous
+    values) and renamed onto `path`. If the block raises, nothing appears at `path`.
+    """
+    with atomic_path(path) as tmp:
+        staging = tmp.with_name(tmp.stem + ".staging.tif")
+        profile = {
+            "driver": "GTiff", "count": count, "height": height, "width": width,
+            "dtype": np.dtype(dtype).name, "transform": transform,
+            "crs": CRS.from_user_input(crs).to_wkt() if crs is not None else None,
+            "nodata": nodata, "tiled": True, "blockxsize": blocksize,
+            "blockysize": blocksize, "BIGTIFF": "IF_SAFER",
+        }
+        try:
+            with rasterio.open(staging, "w", **profile) as dst:
+                yield dst
+                if tags:
+                    dst.update_tags(**tags)
+            rasterio.shutil.copy(
+                staging, tmp, driver="COG", compress=compress, blocksize=blocksize,
+                overview_resampling=resampling.upper(), bigtiff="IF_SAFER",
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                staging.unlink()
+
+
+def write_cog(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    *,
+    transform: Affine,
+    crs: Any,
+    nodata: float | None = None,
+    compress: str = "DEFLATE",
+    resampling: str = "nearest",
+    tags: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a 2-D (or band-first 3-D) array as a Cloud-Optimized GeoTIFF, atomically.
+
+    Masked cells of a masked array are written as `nodata` (which must then be given).
+    See :func:`cog_writer` for the layout.
+    """
+    arr = np.asarray(data)
+    if isinstance(data, np.ma.MaskedArray):
+        if nodata is None and data.mask.any():
+            raise OutputError("masked cells need a nodata value to be written.", path=path,
+                              fix="pass nodata=... (e.g. -9999 or NaN for floats).")
+        arr = data.filled(nodata if nodata is not None else 0)
+    if arr.ndim == 2:
+        arr = arr[np.newaxis]
+    with cog_writer(
+        path, width=arr.shape[2], height=arr.shape[1], count=arr.shape[0], dtype=arr.dtype,
+        transform=transform, crs=crs, nodata=nodata, compress=compress,
+        resampling=resampling, tags=tags,
+    ) as dst:
+        dst.write(arr)
+    return Path(path)

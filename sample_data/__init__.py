@@ -1,0 +1,1 @@
+"""Bundled sample data for ``carbonmap demo`` (see README.md in this folder)."""
