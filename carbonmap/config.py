@@ -186,6 +186,11 @@ def parse_project(data: dict[str, Any], path: Path) -> Project:
             built[name] = [_build(cls, item, f"{name}[{i}]", path) for i, item in enumerate(value)]
         else:
             built[name] = _build(cls, value, name, path)
+    section = built["project"]
+    if not section.output_dir.is_absolute():  # the default, "out", is relative too
+        from dataclasses import replace
+
+        built["project"] = replace(section, output_dir=(path.parent / section.output_dir).resolve())
     project = Project(path=path, **built)
     _check_semantics(project)
     return project

@@ -234,7 +234,7 @@ def ensure_projected(frame: gpd.GeoDataFrame, *, what: str = "input") -> gpd.Geo
 
 
 def cell_area_m2(transform: Affine, crs: Any, rows: np.ndarray | int) -> np.ndarray:
-    """True area [m2] of one cell in each of `rows` of a north-up raster.
+    r"""True area [m2] of one cell in each of `rows` of a north-up raster.
 
     For a projected CRS this is :math:`|a e|` times the square of the unit's length in
     metres, the same for every row. For a geographic CRS the cell is bounded by two

@@ -313,6 +313,7 @@ def read_vector(
             )
         gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
     gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer)
+    _check_lonlat_range(gdf, src, shown_layer)
     if datum == "gcj02":
         from carbonmap.gcj02 import gcj02_frame_to_wgs84
 
@@ -324,6 +325,26 @@ def read_vector(
     if to_crs is not None:
         gdf = gdf.to_crs(CRS.from_user_input(to_crs))
     return gdf
+
+
+def _check_lonlat_range(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) -> None:
+    """Refuse projected coordinates labelled as longitude/latitude.
+
+    GeoJSON without a ``crs`` member is WGS84 by definition, so a GeoJSON export of
+    metre coordinates silently claims degrees; so does a wrong .prj.
+    """
+    if not gdf.crs.is_geographic:
+        return
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    if xmin < -180.5 or xmax > 360.5 or ymin < -90.5 or ymax > 90.5:
+        raise CRSError(
+            f"the layer claims {gdf.crs.name} (degrees) but its coordinates span "
+            f"x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}, which are not degrees.",
+            path=path,
+            layer=layer,
+            fix="the file's CRS is wrong or missing (GeoJSON implies WGS84): export it with "
+            "its real CRS, or declare it (project file crs = \"EPSG:...\").",
+        )
 
 
 # --------------------------------------------------------------------------- rasters

@@ -1,0 +1,89 @@
+"""Project-file validation: every error names the file and the key, with the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from carbonmap.config import load_project
+from carbonmap.errors import ConfigError, InputNotFoundError
+
+GOOD = """
+[project]
+name = "t"
+
+[grid]
+resolution_m = 30
+
+[units]
+path = "units.gpkg"
+id_field = "id"
+
+[[rasters]]
+name = "dem"
+path = "dem.tif"
+unit = "m"
+stats = ["mean", "max"]
+"""
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    (tmp_path / "units.gpkg").write_bytes(b"")
+    (tmp_path / "dem.tif").write_bytes(b"")
+    return tmp_path
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "project.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_project_resolves_paths_relative_to_the_file(folder):
+    project = load_project(write(folder, GOOD))
+    assert project.units.path == (folder / "units.gpkg").resolve()
+    assert project.rasters[0].stats == ["mean", "max"] and project.rasters[0].kind == "continuous"
+    assert project.grid.resolution_m == 30.0 and project.grid.crs == "auto"
+    assert project.output_dir == (folder / "out").resolve()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (("resolution_m = 30", "resolution = 30"), ConfigError,
+         r"key 'grid.resolution': unknown key. Fix: did you mean 'resolution_m'\?"),
+        (("[units]", "[unit]"), ConfigError, r"key 'unit': unknown key. Fix: did you mean 'units'\?"),
+        (('id_field = "id"', ""), ConfigError,
+         r"key 'units.id_field': required key is missing. Fix: add id_field = \.\.\. to \[units\]"),
+        (("resolution_m = 30", 'resolution_m = "30 m"'), ConfigError,
+         r"key 'grid.resolution_m': expected float, got '30 m'"),
+        (("resolution_m = 30", "resolution_m = -5"), ConfigError, "grid.resolution_m': must be positive"),
+        (('path = "dem.tif"', 'path = "dme.tif"'), InputNotFoundError,
+         r"key 'rasters\[0\].path': file not found: .*dme.tif"),
+        (('stats = ["mean", "max"]', 'stats = ["mean", "mode"]'), ConfigError,
+         r"key 'rasters\[0\].stats': unknown statistic\(s\): mode"),
+        (('unit = "m"', 'unit = "m"\nkind = "categorial"'), ConfigError,
+         r"key 'rasters\[0\].kind': unknown kind 'categorial'"),
+        (('unit = "m"', 'unit = "m"\nresampling = "bilinear"\nkind = "categorical"'), ConfigError,
+         r"'bilinear' is not valid for a categorical raster"),
+        (("resolution_m = 30", 'resolution_m = 30\ncrs = "EPSG:4326"'), ConfigError,
+         r"key 'grid.crs': 'EPSG:4326' is not a projected CRS"),
+        (("resolution_m = 30", 'resolution_m = 30\ncrs = "EPSG:99999999"'), ConfigError,
+         r"key 'grid.crs': 'EPSG:99999999' is not a CRS pyproj knows"),
+        (('name = "dem"', 'name = "dem model"'), ConfigError, "not usable as a layer/column name"),
+        (("[project]", "[project\n"), ConfigError, "is not valid TOML"),
+        (("[grid]\nresolution_m = 30", ""), ConfigError, r"key 'grid': the \[grid\] section is missing"),
+    ],
+)
+def test_errors_name_the_file_and_key(folder, change, error, message):
+    path = write(folder, GOOD.replace(*change))
+    with pytest.raises(error, match=message) as info:
+        load_project(path)
+    assert str(info.value).startswith(str(path.resolve()))
+
+
+def test_missing_project_file(tmp_path):
+    with pytest.raises(InputNotFoundError, match="project file not found"):
+        load_project(tmp_path / "nope.toml")

@@ -1,0 +1,234 @@
+"""Reading with validation, and atomic writing."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+
+from carbonmap.errors import (
+    CarbonmapError,
+    CRSError,
+    EmptyInputError,
+    GeometryError,
+    GeometryRepairedWarning,
+    InputError,
+    InputNotFoundError,
+    MissingColumnError,
+    NodataError,
+    OutputError,
+)
+from carbonmap.io import read_raster, read_vector, write_cog, write_csv, write_geopackage
+
+BOWTIE = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)])  # self-intersecting
+
+
+def _write(path, frame, layer=None):
+    pyogrio.write_dataframe(frame, path, layer=layer)
+    return path
+
+
+@pytest.fixture
+def parcels():
+    return gpd.GeoDataFrame(
+        {"code": ["0101", "0702", "1303"], "floors": [1, 6, 3]},
+        geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100), BOWTIE],
+        crs="EPSG:32650",
+    )
+
+
+def test_error_message_names_where_what_and_fix():
+    err = MissingColumnError("missing column 'code'.", path="a.gpkg", layer="parcels",
+                             field="code", fix="rename it.")
+    assert str(err) == "a.gpkg, layer 'parcels', field 'code': missing column 'code'. Fix: rename it."
+    assert isinstance(err, CarbonmapError) and isinstance(err, ValueError)
+    assert isinstance(InputNotFoundError("x"), FileNotFoundError)
+    assert isinstance(OutputError("x"), OSError)
+
+
+def test_read_vector_repairs_invalid_geometries_and_says_how_many(tmp_path, parcels):
+    path = _write(tmp_path / "p.gpkg", parcels)
+    with pytest.warns(GeometryRepairedWarning, match=r"repaired 1 invalid geometries .* dropped 0"):
+        out = read_vector(path, kind="polygon", columns=["code"])
+    assert out.is_valid.all() and len(out) == 3
+    assert out.attrs["carbonmap_repairs"] == {"repaired": 1, "dropped": 0}
+    # make_valid keeps the bow-tie's two triangles (area 50 of the 100 box)
+    assert out.geometry.iloc[2].geom_type == "MultiPolygon"
+    assert out.geometry.iloc[2].area == pytest.approx(50.0)
+
+
+def test_read_vector_drops_empty_geometries_with_a_count(tmp_path, parcels):
+    parcels.loc[1, "geometry"] = None
+    path = _write(tmp_path / "p.gpkg", parcels.iloc[:2])
+    with pytest.warns(GeometryRepairedWarning, match="dropped 1 null or empty"):
+        out = read_vector(path)
+    assert len(out) == 1
+
+
+def test_missing_file_layer_columns_crs_and_empty_layer(tmp_path, parcels):
+    with pytest.raises(InputNotFoundError, match=r"nope\.gpkg: file not found"):
+        read_vector(tmp_path / "nope.gpkg")
+    path = tmp_path / "p.gpkg"
+    _write(path, parcels.iloc[:2], layer="parcels")
+    _write(path, parcels.iloc[:2], layer="roads")
+    with pytest.raises(InputError, match=r"has 2 layers \(parcels, roads\) and no layer was named"):
+        read_vector(path)
+    with pytest.raises(InputNotFoundError, match="no layer 'parcel'; the file has: parcels, roads"):
+        read_vector(path, layer="parcel")
+    with pytest.raises(MissingColumnError, match=r"field 'landuse': missing column\(s\) 'landuse'.*has: code, floors"):
+        read_vector(path, layer="parcels", columns=["landuse"])
+    no_crs = tmp_path / "nocrs.shp"  # a shapefile without .prj
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pyogrio: "'crs' was not provided"
+        _write(no_crs, parcels.iloc[:2].set_crs(None, allow_override=True))
+    assert not no_crs.with_suffix(".prj").exists()
+    with pytest.raises(CRSError, match="declares no coordinate reference system.*assume_crs"):
+        read_vector(no_crs)
+    assert read_vector(no_crs, assume_crs="EPSG:32650").crs.to_epsg() == 32650
+    metres_as_geojson = tmp_path / "utm.geojson"  # GeoJSON implies WGS84 degrees
+    shifted = parcels.iloc[:2].copy()
+    shifted.geometry = shifted.translate(500000, 3500000)
+    _write(metres_as_geojson, shifted.set_crs(4326, allow_override=True))
+    with pytest.raises(CRSError, match="coordinates span x 500000..500200.*not degrees"):
+        read_vector(metres_as_geojson)
+    empty = tmp_path / "empty.gpkg"
+    _write(empty, parcels.iloc[:0])
+    with pytest.raises(EmptyInputError, match="the layer has no features"):
+        read_vector(empty)
+
+
+def test_wrong_geometry_kind_is_refused(tmp_path):
+    points = gpd.GeoDataFrame(geometry=[shapely.Point(1, 1)], crs="EPSG:32650")
+    path = _write(tmp_path / "pts.gpkg", points)
+    with pytest.raises(GeometryError, match="expected polygon geometries but found Point"):
+        read_vector(path, kind="polygon")
+
+
+def test_not_a_vector_file(tmp_path):
+    path = tmp_path / "junk.gpkg"
+    path.write_text("not a geopackage")
+    with pytest.raises(InputError, match="cannot be read as a vector dataset"):
+        read_vector(path)
+
+
+def test_read_vector_reprojects_on_request(tmp_path, parcels):
+    path = _write(tmp_path / "p.gpkg", parcels.iloc[:2])
+    out = read_vector(path, to_crs="EPSG:4326")
+    assert out.crs.to_epsg() == 4326
+
+
+def _raster(path, data, crs="EPSG:32650", nodata=-9999.0):
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                       dtype=data.dtype, crs=crs, transform=Affine(30, 0, 0, 0, -30, 300),
+                       nodata=nodata) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_read_raster_masks_nodata_and_refuses_all_nodata(tmp_path):
+    data = np.array([[1, -9999], [np.nan, 4]], dtype="float32")
+    masked, src = read_raster(_raster(tmp_path / "r.tif", data))
+    assert masked.mask.tolist() == [[False, True], [True, False]]
+    assert src.dataset is None and src.crs.to_epsg() == 32650
+    with pytest.raises(NodataError, match=r"every cell is nodata \(nodata value -9999.0\)"):
+        read_raster(_raster(tmp_path / "n.tif", np.full((2, 2), -9999, dtype="float32")))
+
+
+def test_read_raster_without_crs_or_band(tmp_path):
+    path = _raster(tmp_path / "r.tif", np.ones((2, 2), dtype="float32"), crs=None)
+    with pytest.raises(CRSError, match="declares no coordinate reference system.*gdal_edit"):
+        read_raster(path)
+    assert read_raster(path, crs="EPSG:32650")[1].crs.to_epsg() == 32650
+    with pytest.raises(InputNotFoundError, match="has 1 band.*band 2 does not exist"):
+        read_raster(path, band=2, crs="EPSG:32650")
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Boom(Exception):
+    pass
+
+
+def test_interrupted_geopackage_write_leaves_no_file(tmp_path, parcels, monkeypatch):
+    target = tmp_path / "out" / "onemap.gpkg"
+    real = pyogrio.write_dataframe
+    calls = {"n": 0}
+
+    def fails_on_second_layer(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-write
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", fails_on_second_layer)
+    with pytest.raises(KeyboardInterrupt):
+        write_geopackage(target, {"a": parcels.iloc[:2], "b": parcels.iloc[:2]})
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []  # no temporary file left behind
+
+
+def test_interrupted_write_keeps_the_existing_file_intact(tmp_path, parcels, monkeypatch):
+    target = write_geopackage(tmp_path / "onemap.gpkg", {"a": parcels.iloc[:2]})
+    before = _digest(target)
+
+    def boom(*args, **kwargs):
+        raise Boom("disk full")
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", boom)
+    with pytest.raises(Boom):
+        write_geopackage(target, {"a": parcels.iloc[:1], "c": parcels.iloc[:1]}, update=True)
+    assert _digest(target) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["onemap.gpkg"]
+
+
+def test_geopackage_layers_tables_and_update(tmp_path, parcels):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeometryRepairedWarning)
+        target = write_geopackage(tmp_path / "o.gpkg", {
+            "parcels": parcels.iloc[:2],
+            "coefficients": pd.DataFrame({"code": ["0101"], "t_co2_ha_yr": [1.5], "source": ["x"]}),
+        })
+        write_geopackage(target, {"roads": parcels.iloc[:1]}, update=True)
+    layers = dict(pyogrio.list_layers(target))
+    assert layers == {"parcels": "Polygon", "coefficients": None, "roads": "Polygon"}
+    assert pyogrio.read_info(target, layer="parcels")["crs"] == "EPSG:32650"
+    table = pyogrio.read_dataframe(target, layer="coefficients")
+    assert table["t_co2_ha_yr"].tolist() == [1.5]
+    with pytest.raises(OutputError, match="must end in .gpkg"):
+        write_geopackage(tmp_path / "o.shp", {"a": parcels})
+    with pytest.raises(OutputError, match="layer 'x' has no CRS"):
+        write_geopackage(tmp_path / "p.gpkg", {"x": parcels.set_crs(None, allow_override=True)})
+
+
+def test_cog_is_tiled_with_overviews_and_masked_cells_become_nodata(tmp_path):
+    data = np.ma.MaskedArray(np.arange(1024 * 1024, dtype="float32").reshape(1024, 1024),
+                             mask=np.zeros((1024, 1024), bool))
+    data.mask[0, 0] = True
+    path = write_cog(tmp_path / "c.tif", data, transform=Affine(30, 0, 0, 0, -30, 0),
+                     crs="EPSG:32650", nodata=-1.0, resampling="average")
+    with rasterio.open(path) as src:
+        assert src.profile["tiled"] and src.block_shapes[0] == (512, 512)
+        assert src.overviews(1) == [2]
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.read(1)[0, 0] == -1.0 and src.nodata == -1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["c.tif"]
+    with pytest.raises(OutputError, match="masked cells need a nodata value"):
+        write_cog(tmp_path / "d.tif", data, transform=Affine(30, 0, 0, 0, -30, 0), crs="EPSG:32650")
+    assert not (tmp_path / "d.tif").exists()
+
+
+def test_csv_is_deterministic(tmp_path):
+    frame = pd.DataFrame({"unit": ["a", "b"], "co2_t_yr": [1.0 / 3.0, 2.5]})
+    a = write_csv(tmp_path / "a.csv", frame).read_bytes()
+    b = write_csv(tmp_path / "b.csv", frame).read_bytes()
+    assert a == b and a.startswith(b"unit,co2_t_yr\n")
