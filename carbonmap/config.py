@@ -46,9 +46,10 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 
 from carbonmap.errors import ConfigError, InputError, InputNotFoundError
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
+from carbonmap.landuse import CODE_SYSTEMS
 from carbonmap.zonal import validate_stats
 
-__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "OutputsSection",
+__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
@@ -83,6 +84,7 @@ class UnitsSection:
     name_field: str | None = None
     population_field: str | None = None
     gdp_field: str | None = None
+    gdp_unit: str = "cny_1e8"
     assume_crs: str | None = None
     datum: str = "wgs84"
 
@@ -94,6 +96,8 @@ class RasterInput:
     kind : "continuous" (stats per unit) or "categorical" (area per class per unit).
     unit : unit of the values, used in column names ("m", "t_c_ha"); "" for unitless.
     stats : for continuous rasters, statistics from :data:`carbonmap.zonal.STATS`.
+    code_system : for categorical rasters, the code system of the classes (e.g. "clcd"); every
+        code is checked, and per-unit columns are named by class instead of by code.
     resampling : optional override of the default resampling for `kind`.
     """
 
@@ -106,6 +110,26 @@ class RasterInput:
     resampling: str | None = None
     assume_crs: str | None = None
     title: str | None = None
+    code_system: str | None = None
+
+
+@dataclass(frozen=True)
+class VectorInput:
+    """[[vectors]]: an input layer shown in the one map (and copied into onemap.gpkg).
+
+    column : attribute the layer is coloured by (optional).
+    kind : "categorical" (a colour per value) or "continuous" (a colour ramp).
+    group : map group: "inputs" or "zones".
+    """
+
+    name: str
+    path: Path
+    layer: str | None = None
+    title: str | None = None
+    column: str | None = None
+    kind: str = "categorical"
+    group: str = "inputs"
+    assume_crs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,7 @@ class Project:
     grid: GridSection
     units: UnitsSection
     rasters: list[RasterInput] = field(default_factory=list)
+    vectors: list[VectorInput] = field(default_factory=list)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
     @property
@@ -147,6 +172,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "grid": (GridSection, False),
     "units": (UnitsSection, False),
     "rasters": (RasterInput, True),
+    "vectors": (VectorInput, True),
     "outputs": (OutputsSection, False),
 }
 
@@ -287,9 +313,34 @@ def _check_semantics(project: Project) -> None:
                 validate_stats(raster.stats)
             except InputError as exc:
                 raise ConfigError(exc.problem, path=path, key=f"{key}.stats", fix=exc.fix) from exc
+        if raster.code_system is not None:
+            if raster.kind != "categorical":
+                raise ConfigError("code_system applies to categorical rasters only.", path=path,
+                                  key=f"{key}.code_system", fix="remove it, or set kind = \"categorical\".")
+            if raster.code_system not in CODE_SYSTEMS:
+                raise ConfigError(f"unknown code system {raster.code_system!r}.", path=path,
+                                  key=f"{key}.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
         if raster.assume_crs:
             _check_crs(raster.assume_crs, f"{key}.assume_crs", path)
         _check_exists(raster.path, f"{key}.path", path)
+    for i, vector in enumerate(project.vectors):
+        key = f"vectors[{i}]"
+        if vector.name in names:
+            raise ConfigError(f"duplicate layer name {vector.name!r}.", path=path, key=f"{key}.name",
+                              fix="give each raster and vector layer a distinct name.")
+        names.add(vector.name)
+        if not vector.name.isidentifier():
+            raise ConfigError(f"{vector.name!r} is not usable as a layer name.", path=path,
+                              key=f"{key}.name", fix="use letters, digits and underscores.")
+        if vector.kind not in RASTER_KINDS:
+            raise ConfigError(f"unknown kind {vector.kind!r}.", path=path, key=f"{key}.kind",
+                              fix=f"use one of {', '.join(RASTER_KINDS)}.")
+        if vector.group not in ("inputs", "zones"):
+            raise ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"{key}.group",
+                              fix="use \"inputs\" or \"zones\".")
+        if vector.assume_crs:
+            _check_crs(vector.assume_crs, f"{key}.assume_crs", path)
+        _check_exists(vector.path, f"{key}.path", path)
 
 
 def _check_crs(value: str, key: str, path: Path, *, projected: bool = False) -> None:

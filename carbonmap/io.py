@@ -175,8 +175,11 @@ def repair_geometries(
     if n_invalid:
         geoms = geoms.copy()
         geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
-    if kind is not None and n_invalid:
-        geoms[invalid] = _keep_family(geoms[invalid], kind)
+    if kind is not None:  # collections (from repair or from the file): keep the wanted parts
+        mixed = ~np.isin(shapely.get_type_id(geoms), [-1, *_FAMILY_TYPE_IDS[kind]])
+        if mixed.any():
+            geoms = geoms.copy()
+            geoms[mixed] = _keep_family(geoms[mixed], kind)
     dropped = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     n_dropped = int(dropped.sum())
     out = gdf.copy()
@@ -202,13 +205,12 @@ def repair_geometries(
     return out
 
 
+_FAMILY_TYPE_IDS = {"polygon": (3, 6), "line": (1, 5), "point": (0, 4)}
+
+
 def _keep_family(geoms: np.ndarray, kind: str) -> np.ndarray:
     """Keep only the parts of `kind` ('polygon', 'line', 'point') of each geometry."""
-    type_ids = {
-        "polygon": (3, 6),
-        "line": (1, 5),
-        "point": (0, 4),
-    }[kind]
+    type_ids = _FAMILY_TYPE_IDS[kind]
     out = np.empty(len(geoms), dtype=object)
     for i, geom in enumerate(geoms):
         parts = shapely.get_parts(geom)
@@ -597,9 +599,11 @@ def cog_writer(
                 yield dst
                 if tags:
                     dst.update_tags(**tags)
+            # predictor: horizontal differencing (2) for integers, floating-point (3) for floats
+            predictor = 3 if np.issubdtype(np.dtype(dtype), np.floating) else 2
             rasterio.shutil.copy(
                 staging, tmp, driver="COG", compress=compress, blocksize=blocksize,
-                overview_resampling=resampling.upper(), bigtiff="IF_SAFER",
+                overview_resampling=resampling.upper(), bigtiff="IF_SAFER", predictor=predictor,
             )
         finally:
             with contextlib.suppress(FileNotFoundError):

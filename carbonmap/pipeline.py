@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from carbonmap.config import Project, RasterInput
 from carbonmap.errors import InputError
 from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid
 from carbonmap.io import read_vector, write_csv, write_geopackage
+from carbonmap.landuse import classify
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Layer", "RunContext", "Stage", "STAGES", "run", "stage_names"]
@@ -165,7 +167,7 @@ def stage_units(ctx: RunContext) -> None:
     if cfg.population_field:
         frame["population"] = pd.to_numeric(units[cfg.population_field], errors="coerce").to_numpy()
     if cfg.gdp_field:
-        frame["gdp"] = pd.to_numeric(units[cfg.gdp_field], errors="coerce").to_numpy()
+        frame[f"gdp_{cfg.gdp_unit}"] = pd.to_numeric(units[cfg.gdp_field], errors="coerce").to_numpy()
     ctx.units = frame.set_index("unit_id", drop=False)
 
 
@@ -177,7 +179,8 @@ def stage_grid(ctx: RunContext) -> None:
     ctx.summary = pd.DataFrame(
         {"area_km2": ctx.units.geometry.area.to_numpy() / 1e6}, index=ctx.units.index
     )
-    for column in ("unit_name", "population", "gdp"):
+    gdp = f"gdp_{ctx.project.units.gdp_unit}"
+    for column in ("unit_name", "population", gdp):
         if column in ctx.units:
             ctx.summary.insert(0 if column == "unit_name" else len(ctx.summary.columns),
                                column, ctx.units[column])
@@ -198,11 +201,29 @@ def stage_rasters(ctx: RunContext) -> None:
         ))
 
 
+def stage_vectors(ctx: RunContext) -> None:
+    """Read each [[vectors]] input layer for the one map."""
+    for spec in ctx.track(ctx.project.vectors, "vector layers"):
+        frame = read_vector(spec.path, layer=spec.layer, columns=[spec.column] if spec.column else (),
+                            assume_crs=spec.assume_crs, to_crs=ctx.grid.crs)
+        ctx.record_input(spec.path, f"vector {spec.name}")
+        ctx.add_layer(Layer(
+            name=spec.name, title=spec.title or spec.name.replace("_", " "), group=spec.group,
+            frame=frame, column=spec.column, kind=spec.kind,
+        ))
+
+
 def _summarise_raster(units: gpd.GeoDataFrame, aligned: Path, spec: RasterInput) -> pd.DataFrame:
     if spec.kind == "categorical":
         table = zonal_categories(units, aligned, prefix="")
         table = table / 1e4  # m2 -> ha
-        table.columns = [f"{spec.name}_{code}_area_ha" for code in table.columns]
+        labels = {"nodata": "nodata"}
+        if spec.code_system:
+            codes = [c for c in table.columns if c != "nodata"]
+            classes = classify(codes, spec.code_system, path=spec.path, field="cell values")
+            labels.update(zip(codes, (_slug(n) for n in classes["name_en"])))
+        table = table.T.groupby([labels.get(c, c) for c in table.columns], sort=False).sum().T
+        table.columns = [f"{spec.name}_{label}_area_ha" for label in table.columns]
         return table
     table = zonal_stats(units, aligned, stats=spec.stats)
     suffix = f"_{spec.unit}" if spec.unit else ""
@@ -211,6 +232,11 @@ def _summarise_raster(units: gpd.GeoDataFrame, aligned: Path, spec: RasterInput)
         for s in table.columns
     ]
     return table
+
+
+def _slug(text: str) -> str:
+    """'Bare / sparse vegetation' -> 'bare_sparse_vegetation' (for column names)."""
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
 
 def stage_onemap(ctx: RunContext) -> None:
@@ -259,6 +285,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("units", "read the planning units", stage_units),
     Stage("grid", "choose the analysis grid", stage_grid),
     Stage("rasters", "align and summarise rasters", stage_rasters),
+    Stage("vectors", "read vector layers", stage_vectors),
     Stage("onemap", "write the one map", stage_onemap),
 )
 

@@ -10,11 +10,13 @@ Drawing lives here and in :mod:`carbonmap.report` only; analyses never draw.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import branca.colormap
+from branca.element import Template
 import folium
 import geopandas as gpd
 import numpy as np
@@ -111,6 +113,77 @@ def _add_raster(fmap: folium.Map, layer) -> None:
     group.add_to(fmap)
 
 
+def _fill_colours(values, kind: str) -> tuple[list[str], dict[str, str]]:
+    """Hex fill per feature, and a legend (label -> colour) for categories."""
+    if kind == "categorical":
+        labels = sorted(map(str, set(values)))
+        palette = {label: CATEGORICAL[i % len(CATEGORICAL)] for i, label in enumerate(labels)}
+        return [palette[str(v)] for v in values], palette
+    data = np.ma.masked_invalid(np.asarray(values, dtype=float))
+    vmin, vmax = (float(data.min()), float(data.max())) if data.count() else (0.0, 1.0)
+    rgba = colorize(data, vmin, vmax)
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in rgba], {}
+
+
+def _legend_html(title: str, palette: dict[str, str]) -> str:
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
+        f'margin-right:4px"></span>{label}</div>' for label, colour in palette.items()
+    )
+    return (f'<div style="background:white;padding:6px;font:11px sans-serif;max-height:240px;'
+            f'overflow:auto"><b>{title}</b>{rows}</div>')
+
+
+def _add_vector(fmap: folium.Map, layer) -> None:
+    frame = layer.frame.to_crs("EPSG:4326")
+    group = folium.FeatureGroup(name=layer.title, show=False)
+    shown = [c for c in frame.columns if c != "geometry"]
+    if layer.column:
+        shown = [layer.column] + [c for c in shown if c != layer.column]
+    shown = shown[:6]
+    frame = frame[shown + ["geometry"]].copy()
+    for column in shown:  # JSON-serialisable, compact
+        if pd.api.types.is_float_dtype(frame[column]):
+            frame[column] = frame[column].round(3)
+        elif not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].astype(str)
+    palette = {}
+    if layer.column:
+        frame["_fill"], palette = _fill_colours(frame[layer.column].to_numpy(), layer.kind)
+    else:
+        frame["_fill"] = CATEGORICAL[0]
+    line_only = frame.geom_type.isin(["LineString", "MultiLineString"]).all()
+    folium.GeoJson(
+        frame,
+        style_function=lambda f, line=line_only: {
+            "color": f["properties"]["_fill"] if line else "#333333",
+            "weight": 2 if line else 0.3,
+            "fillColor": f["properties"]["_fill"], "fillOpacity": 0.7,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=shown, sticky=True),
+        name=layer.title,
+    ).add_to(group)
+    if palette:
+        fmap.add_child(_Legend(_legend_html(layer.title, palette)))
+    group.add_to(fmap)
+
+
+class _Legend(folium.MacroElement):
+    """A Leaflet control in the bottom-left corner holding an HTML legend."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "(function () { var legend = L.control({position: 'bottomleft'});"
+        "legend.onAdd = function () { var d = L.DomUtil.create('div'); d.innerHTML = {{ this.html }};"
+        " return d; }; legend.addTo({{ this._parent.get_name() }}); })();"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.html = json.dumps(html).replace("</", "<\\/")
+
+
 def _numeric_columns(frame: gpd.GeoDataFrame) -> list[str]:
     return [c for c in frame.columns if c != "geometry" and pd.api.types.is_numeric_dtype(frame[c])]
 
@@ -168,10 +241,7 @@ def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = 
         if layer.raster is not None:
             _add_raster(fmap, layer)
         elif layer.frame is not None:
-            frame = layer.frame.to_crs("EPSG:4326")
-            group = folium.FeatureGroup(name=layer.title, show=False)
-            folium.GeoJson(frame, name=layer.title).add_to(group)
-            group.add_to(fmap)
+            _add_vector(fmap, layer)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 

@@ -9,7 +9,7 @@ import click
 
 from carbonmap.cli.options import quiet_opt
 
-DEMO_PROJECT = "olinda/project.toml"
+DEMO_PROJECT = "demo_city/project.toml"
 
 
 @click.command(short_help="Build the one map from the bundled sample data.")

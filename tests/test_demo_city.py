@@ -1,0 +1,179 @@
+"""The demo city generator: deterministic, calibrated as documented, spatially coherent."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from importlib.resources import files
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+import shapely
+
+from carbonmap.landuse import classify
+from carbonmap.sample_data.make_demo_city import CALIBRATION, CitySpec, make_demo_city
+
+COMMITTED = Path(str(files("carbonmap.sample_data") / "demo_city"))
+SMALL = replace(CitySpec(), width_km=16.0, height_km=12.0, population=60_000, n_districts=6, seed=7)
+LAYERS = ["districts", "parcels", "buildings", "roads", "wetlands", "protection_zones", "point_sources"]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+    a = make_demo_city(tmp_path / "a", SMALL)
+    b = make_demo_city(tmp_path / "b", SMALL)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert _digest(a[name]) == _digest(b[name]), name
+    other = make_demo_city(tmp_path / "c", replace(SMALL, seed=8))
+    assert _digest(other["gpkg"]) != _digest(a["gpkg"])
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """The default city generated now, to compare with the committed files."""
+    return make_demo_city(tmp_path_factory.mktemp("city"), CitySpec())
+
+
+def test_committed_files_are_the_generators_output(fresh):
+    for name, path in fresh.items():
+        committed = COMMITTED / path.name
+        assert committed.exists(), f"{committed} is missing: run python sample_data/make_demo_city.py"
+        if path.suffix == ".gpkg":
+            for layer in LAYERS:
+                new = pyogrio.read_dataframe(path, layer=layer)
+                old = pyogrio.read_dataframe(committed, layer=layer)
+                pd.testing.assert_frame_equal(new.drop(columns="geometry"), old.drop(columns="geometry"))
+                assert shapely.equals_exact(new.geometry.values, old.geometry.values, tolerance=1e-6).all(), layer
+        elif path.suffix == ".tif":
+            with rasterio.open(path) as a, rasterio.open(committed) as b:
+                pa, pb = dict(a.profile), dict(b.profile)
+                nodata = pa.pop("nodata"), pb.pop("nodata")
+                assert pa == pb, name
+                assert nodata[0] == nodata[1] or all(np.isnan(nodata)), name
+                np.testing.assert_array_equal(a.read(), b.read(), err_msg=name)
+        else:
+            assert path.read_bytes() == committed.read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def city():
+    gpkg = COMMITTED / "demo_city.gpkg"
+    return {layer: gpd.read_file(gpkg, layer=layer) for layer in LAYERS} | {
+        "inventory": pd.read_csv(COMMITTED / "inventory.csv")}
+
+
+def test_inventory_is_calibrated(city):
+    spec = CitySpec()
+    inventory = city["inventory"]
+    total = spec.population * CALIBRATION["co2_t_per_capita"]
+    assert inventory["co2_t_yr"].sum() == pytest.approx(total, abs=3)  # rounded to whole t per row
+    by_sector = inventory.groupby("sector")["co2_t_yr"].sum() / total
+    for sector, share in CALIBRATION["sector_shares"].items():
+        assert by_sector[sector] == pytest.approx(share, abs=1e-6)
+    assert (inventory["co2_t_yr"] > 0).all() and (inventory["year"] == 2023).all()
+    industry = inventory.loc[inventory["sector"] == "industry", "co2_t_yr"].sum()
+    points = city["point_sources"]["co2_t_yr"].sum()
+    assert points == pytest.approx(industry * CALIBRATION["point_source_share_of_industry"], abs=3)
+
+
+def test_population_gdp_floor_area_and_built_up_intensity(city):
+    spec = CitySpec()
+    districts, buildings, parcels = city["districts"], city["buildings"], city["parcels"]
+    assert 10 <= len(districts) <= 20
+    assert districts["population"].sum() == spec.population
+    gdp = spec.population * CALIBRATION["gdp_cny_per_capita"] / 1e8
+    assert districts["gdp_cny_1e8"].sum() == pytest.approx(gdp, rel=1e-4)
+    floor_area = (buildings["footprint_m2"] * buildings["floors"]).sum()
+    assert floor_area / spec.population == pytest.approx(CALIBRATION["floor_area_m2_per_capita"], rel=0.01)
+    built = parcels.loc[parcels["carbon_category"].str.startswith("built"), "geometry"].area.sum() / 1e6
+    intensity = city["inventory"]["co2_t_yr"].sum() / built
+    assert 18e4 <= intensity <= 38e4  # t CO2 per km2 of built-up land (CONTEXT.md)
+
+
+def test_area_shares_are_as_documented(city):
+    """The land shares stated in sample_data/README.md, to their rounding."""
+    parcels = city["parcels"]
+    area = parcels.area.groupby(parcels["carbon_category"].to_numpy()).sum() / 1e6
+    land = area.drop("sea").sum()
+    share = lambda cats: round(100 * area[[c for c in area.index if c in cats or any(c.startswith(p) for p in cats)]].sum() / land, 1)  # noqa: E731
+    assert round(land) == 541 and round(area.sum()) == 604
+    assert share(["built"]) == 15.0
+    assert share(["cropland", "orchard"]) == 29.3
+    assert share(["forest", "shrub"]) == 40.3
+    assert share(["grassland", "green_space"]) == 6.6
+    assert share(["water"]) == 6.7
+    assert share(["wetland"]) == 1.4
+
+
+def test_layers_are_coherent(city):
+    parcels, districts, buildings = city["parcels"], city["districts"], city["buildings"]
+    # a few thousand parcels, several thousand buildings, all valid, with 2023 codes
+    assert 2_000 <= len(parcels) <= 6_000 and 5_000 <= len(buildings) <= 25_000
+    for frame in (parcels, districts, buildings):
+        assert frame.is_valid.all() and frame.crs.to_epsg() == 4547
+    assert classify(parcels["code"], "ydyh_2023")["carbon_category"].tolist() == parcels["carbon_category"].tolist()
+    classify(parcels["code_2015"], "ydyh_2023")
+    # parcels and districts tile the same planning area without overlaps
+    assert parcels.area.sum() == pytest.approx(parcels.union_all().area, rel=1e-9)
+    assert districts.area.sum() == pytest.approx(districts.union_all().area, rel=1e-9)
+    assert parcels.area.sum() == pytest.approx(districts.area.sum(), rel=1e-5)
+    # every building stands inside its parcel, on built-up land
+    owner = parcels.set_index("parcel_id").loc[buildings["parcel_id"]]
+    assert gpd.GeoSeries(owner.geometry.values).contains(buildings.geometry.reset_index(drop=True), align=False).all()
+    assert owner["carbon_category"].str.startswith("built").all()
+    assert (buildings["height_m"] >= buildings["floors"] * 3.0).all()
+
+
+def test_geography_is_coherent(city):
+    parcels, zones = city["parcels"], city["protection_zones"]
+    with rasterio.open(COMMITTED / "dem.tif") as src:
+        dem = src.read(1)
+        rows, cols = rasterio.transform.rowcol(src.transform, parcels.representative_point().x, parcels.representative_point().y)
+    elevation = pd.Series(dem[rows, cols]).groupby(parcels["carbon_category"].to_numpy()).median()
+    assert elevation["forest"] > 100 > elevation["cropland"]  # forested hills, cropland plain
+    assert elevation["sea"] < 0
+    sea_x = parcels.loc[parcels["carbon_category"] == "sea"].representative_point().x.median()
+    assert sea_x > parcels.loc[parcels["carbon_category"] == "forest"].representative_point().x.median()
+    red_line = zones.loc[zones["zone"] == "ecological_protection_red_line", "geometry"].iloc[0]
+    built = parcels[parcels["carbon_category"].str.startswith("built")]
+    assert built.intersection(red_line).area.sum() < 1.0  # no built-up land in the red line
+    wetlands = set(city["wetlands"]["wetland_type"])
+    assert {"mangrove", "salt_marsh", "seagrass", "tidal_flat"} == wetlands
+
+
+def test_land_cover_change_2015_to_2023(city):
+    with rasterio.open(COMMITTED / "landcover_2015.tif") as a, rasterio.open(COMMITTED / "landcover_2023.tif") as b:
+        before, after = a.read(1), b.read(1)
+        assert a.tags()["code_system"] == "clcd" and a.res == (30.0, 30.0)
+    area = lambda data, code: (data == code).sum() * 900 / 1e6  # noqa: E731  km2
+    assert area(after, 8) / area(before, 8) == pytest.approx(1.13, abs=0.01)  # impervious +13 %
+    assert area(after, 2) / area(before, 2) == pytest.approx(0.92, abs=0.01)  # forest -8 %
+    assert area(after, 9) / area(before, 9) == pytest.approx(0.83, abs=0.01)  # wetland -17 %
+
+
+def test_rasters_have_documented_units_grids_and_ranges():
+    expect = {  # file: (unit tag, CRS, cell size, lower, upper); ranges from sample_data/README.md
+        "npp_2023.tif": ("g C m-2 yr-1", 4326, 0.005, 0, 1050 * 1.25),
+        "ghi.tif": ("kWh m-2 yr-1", 4547, 1000, 1260, 1410),
+        "wind_speed_100m.tif": ("m s-1", 4547, 250, 4.5, 8.2),
+        "heat_flow.tif": ("mW m-2", 4547, 1000, 61, 84),
+        "temperature.tif": ("degC", 4547, 1000, 15, 22.8),
+        "precipitation.tif": ("mm yr-1", 4547, 1000, 1780, 2650),
+        "ndvi_2023.tif": ("1", 4547, 30, -1, 1),
+        "dem.tif": ("m", 4547, 30, -85, 850),
+    }
+    for name, (unit, epsg, cell, lower, upper) in expect.items():
+        with rasterio.open(COMMITTED / name) as src:
+            data = src.read(1, masked=True)
+            assert src.tags()["unit"] == unit, name
+            assert src.crs.to_epsg() == epsg and src.res[0] == pytest.approx(cell), name
+            assert lower <= data.min() and data.max() <= upper, (name, data.min(), data.max())
