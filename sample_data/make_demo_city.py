@@ -328,7 +328,10 @@ def make_rural(geo: Geography, rng, rural_area):
     n = int(rural_area.area / s.rural_parcel_km2 * 1.15)
     pts = shapely.points(rng.uniform(xmin, xmax, n), rng.uniform(ymin, ymax, n))
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=rural_area.envelope))
-    cells = shapely.intersection(cells, rural_area)
+    shapely.prepare(rural_area)
+    inside = shapely.contains_properly(rural_area, cells)  # most cells: kept whole, no overlay
+    cells = cells.copy()
+    cells[~inside] = shapely.intersection(cells[~inside], rural_area)
     cells = np.array([g for part in cells for g in shapely.get_parts(part) if g.geom_type == "Polygon" and g.area > 1e-4])
     rep = shapely.point_on_surface(cells)
     x, y = shapely.get_x(rep), shapely.get_y(rep)
@@ -357,11 +360,14 @@ def make_villages(geo: Geography, rng, candidates):
     half_w = rng.uniform(0.08, 0.17, len(x))
     half_h = rng.uniform(0.06, 0.13, len(x))
     boxes = shapely.box(x - half_w, y - half_h, x + half_w, y + half_h)
+    shapely.prepare(candidates)
     boxes = boxes[shapely.contains(candidates, boxes)]
-    keep = []
-    for i, b in enumerate(boxes):  # no overlapping villages
-        if not any(b.intersects(boxes[k]) for k in keep):
-            keep.append(i)
+    pairs = shapely.STRtree(boxes).query(boxes, predicate="intersects")
+    earlier = pairs[:, pairs[0] > pairs[1]]  # (i, j) with j < i
+    neighbours = pd.Series(earlier[1]).groupby(earlier[0]).agg(list).to_dict()
+    keep = np.zeros(len(boxes), bool)
+    for i in range(len(boxes)):  # no overlapping villages: keep a box unless an earlier kept one meets it
+        keep[i] = not keep[neighbours.get(i, [])].any()
     return boxes[keep]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tomllib
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,13 +20,23 @@ from carbonmap.config import load_project
 from carbonmap.pipeline import STAGES, run
 from carbonmap.zonal import zonal_stats
 
-DEMO = Path(str(files("carbonmap.sample_data") / "olinda" / "project.toml"))
+OLINDA = Path(str(files("carbonmap.sample_data") / "olinda" / "project.toml"))
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """`carbonmap demo`: the demo city."""
     out = tmp_path_factory.mktemp("demo")
     result = CliRunner().invoke(main, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def olinda_run(tmp_path_factory):
+    """The real-data sample project."""
+    out = tmp_path_factory.mktemp("olinda")
+    result = CliRunner().invoke(main, ["run", str(OLINDA), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     return out
 
@@ -35,16 +44,46 @@ def demo_run(tmp_path_factory):
 def test_demo_writes_the_one_map(demo_run):
     assert sorted(p.name for p in demo_run.iterdir()) == ["onemap.gpkg", "onemap.html", "rasters", "unit_summary.csv"]
     layers = dict(pyogrio.list_layers(demo_run / "onemap.gpkg"))
-    assert layers["unit_summary"] in ("MultiPolygon", "Polygon")
-    assert {"run_inputs", "run_metadata"} <= set(layers)
-    info = pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")
-    assert info["features"] == 470 and "Albers" in info["crs"] or info["crs"].startswith("PROJCS")
+    assert {"unit_summary", "parcels", "protection_zones", "wetlands", "roads", "run_inputs", "run_metadata"} <= set(layers)
+    for name, geometry_type in layers.items():
+        if geometry_type is not None:  # every spatial layer carries the analysis CRS
+            assert "Albers" in pyogrio.read_info(demo_run / "onemap.gpkg", layer=name)["crs"], name
+    assert pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")["features"] == 14
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 8
 
 
-def test_demo_summary_equals_zonal_stats_on_the_aligned_raster(demo_run):
-    summary = pd.read_csv(demo_run / "unit_summary.csv", dtype={"unit_id": str})
-    units = gpd.read_file(demo_run / "onemap.gpkg", layer="unit_summary")
-    direct = zonal_stats(units, demo_run / "rasters" / "elevation.tif", stats=["mean", "max"])
+def test_demo_summary_is_consistent(demo_run):
+    summary = pd.read_csv(demo_run / "unit_summary.csv")
+    assert summary["population"].sum() == 2_000_000
+    assert "gdp_cny_1e8" in summary and summary["gdp_cny_1e8"].sum() == pytest.approx(3682.04, abs=0.1)
+    # land-cover classes (named through the CLCD table) plus nodata (sea) add up to each unit's area,
+    # to the 30 m cell size
+    cover = summary.filter(regex=r"^landcover_2023_.*_area_ha$")
+    assert {"landcover_2023_cropland_area_ha", "landcover_2023_impervious_area_ha"} <= set(cover)
+    np.testing.assert_allclose(cover.sum(axis=1) / 100, summary["area_km2"], rtol=0.01)
+    # impervious land grew 2015 -> 2023, forest shrank (the demo city's documented change)
+    assert summary["landcover_2023_impervious_area_ha"].sum() > summary["landcover_2015_impervious_area_ha"].sum()
+    assert summary["landcover_2023_forest_area_ha"].sum() < summary["landcover_2015_forest_area_ha"].sum()
+    # NPP came on a 500 m lon/lat grid: aligned, it still lies in the documented range
+    assert summary["npp_mean_g_c_m2_yr"].between(0, 1310).all()
+    assert summary["wind_speed_100m_mean_m_s"].between(4.5, 8.2).all()
+
+
+def test_demo_html_has_layers_legends_and_overlays(demo_run):
+    html = (demo_run / "onemap.html").read_text()
+    assert "L.control.layers" in html
+    for name in ("units: population", "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
+                 "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"):
+        assert name in html, name
+    assert "data:image/png;base64" in html  # raster overlays embedded, not linked
+    assert "built_residential" in html and "L.control({position: 'bottomleft'})" in html  # category legend
+    assert len(html) < 15e6  # the one-map size budget
+
+
+def test_olinda_summary_equals_zonal_stats_on_the_aligned_raster(olinda_run):
+    summary = pd.read_csv(olinda_run / "unit_summary.csv", dtype={"unit_id": str})
+    units = gpd.read_file(olinda_run / "onemap.gpkg", layer="unit_summary")
+    direct = zonal_stats(units, olinda_run / "rasters" / "elevation.tif", stats=["mean", "max"])
     np.testing.assert_allclose(summary["elevation_mean_m"], direct["mean"], rtol=1e-12)
     np.testing.assert_allclose(summary["elevation_max_m"], direct["max"], rtol=1e-12)
     # Olinda: a coastal town on low hills (the DEM spans -1..88 m)
@@ -54,34 +93,26 @@ def test_demo_summary_equals_zonal_stats_on_the_aligned_raster(demo_run):
     assert list(summary.columns[:3]) == ["unit_id", "unit_name", "area_km2"]
 
 
-def test_demo_rasters_are_cogs_on_the_analysis_grid(demo_run):
-    metadata = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="run_metadata")
+def test_olinda_rasters_are_cogs_on_the_analysis_grid(olinda_run):
+    metadata = pyogrio.read_dataframe(olinda_run / "onemap.gpkg", layer="run_metadata")
     values = dict(zip(metadata["key"], metadata["value"]))
     assert values["analysis_resolution_m"] == "30.0" and "Albers" in values["analysis_crs_name"]
-    with rasterio.open(demo_run / "rasters" / "ndvi.tif") as ndvi:
+    with rasterio.open(olinda_run / "rasters" / "ndvi.tif") as ndvi:
         assert ndvi.res == (30.0, 30.0)
         assert ndvi.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         data = ndvi.read(1, masked=True)
         assert -1 <= data.min() and data.max() <= 1
-    inputs = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="run_inputs")
+    inputs = pyogrio.read_dataframe(olinda_run / "onemap.gpkg", layer="run_inputs")
     assert len(inputs) == 3 and all(re.fullmatch("[0-9a-f]{64}", h) for h in inputs["sha256"])
 
 
-def test_demo_html_has_layers_and_legend(demo_run):
-    html = (demo_run / "onemap.html").read_text()
-    assert "L.control.layers" in html
-    for name in ("units: elevation_mean_m", "Elevation (SRTM-derived DEM)", "NDVI (Landsat 7 ETM+, digital numbers)"):
-        assert name in html
-    assert "data:image/png;base64" in html  # raster overlays embedded, not linked
-
-
 def test_runs_are_deterministic(tmp_path):
-    project = load_project(DEMO)
+    project = load_project(OLINDA)
     a = run(project.with_output_dir(tmp_path / "a"), quiet=True)
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "onemap"]
+    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [
@@ -90,7 +121,7 @@ def test_runs_are_deterministic(tmp_path):
 ])
 def test_a_failing_run_names_the_field_and_writes_nothing(tmp_path, id_field, message):
     folder = tmp_path / "p"
-    shutil.copytree(DEMO.parent, folder)
+    shutil.copytree(OLINDA.parent, folder)
     text = (folder / "project.toml").read_text().replace('id_field = "CD_GEOCODI"', f'id_field = "{id_field}"')
     (folder / "project.toml").write_text(text)
     result = CliRunner().invoke(main, ["run", str(folder / "project.toml"), "--out", str(tmp_path / "o"), "-q"])
