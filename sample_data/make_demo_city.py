@@ -100,12 +100,17 @@ class CitySpec:
     year: int = 2023
     base_year: int = 2015
     n_satellites: int | None = None  # default: one per ~350 km2
+    core_sigma_km: float = 3.0  # spread of the main core's urban intensity
+    core_shore_distance_km: float = 3.2  # from the river mouth, inland
+    satellite_sigma_km: tuple[float, float] = (1.0, 1.6)
+    satellite_spacing_km: float = 7.0  # minimum distance between urban centres
 
     @classmethod
     def megacity(cls) -> CitySpec:
         """About 16,000 km2 at 30 m with ~300,000 parcels and ~1,000,000 buildings (benchmarks)."""
         return cls(width_km=130.0, height_km=124.0, population=21_900_000, n_districts=16,
-                   block_m=150.0, rural_parcel_km2=0.045, n_satellites=24)
+                   block_m=150.0, rural_parcel_km2=0.045, n_satellites=20, core_sigma_km=15.0,
+                   satellite_sigma_km=(3.0, 6.0), satellite_spacing_km=24.0, core_shore_distance_km=16.0)
 
 
 PRESETS = {"demo": CitySpec(), "megacity": CitySpec.megacity()}
@@ -133,8 +138,10 @@ class Geography:
         hy = rng.uniform(0.05 * h, 0.95 * h, n_hills)
         self.hills = np.column_stack([hx, hy, rng.uniform(160, 420, n_hills), rng.uniform(2.0, 4.0, n_hills)])
         river_mouth_y = self.river_y(self.shore_x(np.array([0.5 * h]))[0])
-        core_x = self.shore_x(np.array([river_mouth_y]))[0] - 3.2
-        cores = [(core_x, float(self.river_y(np.array([core_x]))[0]) + 0.4, 3.0)]
+        sigma = s.core_sigma_km
+        core_x = self.shore_x(np.array([river_mouth_y]))[0] - s.core_shore_distance_km
+        cores = [(core_x, float(self.river_y(np.array([core_x]))[0]) + 0.4, sigma)]
+        low, high = s.satellite_sigma_km
         n_sat = s.n_satellites if s.n_satellites is not None else max(1, int(w * h / 350))
         tries = 0
         while len(cores) < 1 + n_sat and tries < 10_000:
@@ -142,9 +149,9 @@ class Geography:
             x, y = rng.uniform(0.35 * w, 0.9 * w), rng.uniform(0.08 * h, 0.92 * h)
             if x > self.shore_x(np.array([y]))[0] - 2.5 or self.dem_km(np.array([x]), np.array([y]))[0] > 40:
                 continue
-            if min(math.hypot(x - cx, y - cy) for cx, cy, _ in cores) < 7.0:
+            if min(math.hypot(x - cx, y - cy) for cx, cy, _ in cores) < s.satellite_spacing_km:
                 continue
-            cores.append((x, y, rng.uniform(1.0, 1.6)))
+            cores.append((x, y, rng.uniform(low, high)))
         self.cores = np.array(cores)
         mouth_x = self.shore_x(np.array([river_mouth_y]))[0]
         # port and industry south of the river mouth; an inland industrial park
