@@ -289,58 +289,53 @@ def _check_semantics(project: Project) -> None:
     if units.assume_crs:
         _check_crs(units.assume_crs, "units.assume_crs", path)
     _check_exists(units.path, "units.path", path)
-    names = set()
+    names: set[str] = set()
     for i, raster in enumerate(project.rasters):
-        key = f"rasters[{i}]"
-        if raster.name in names:
-            raise ConfigError(f"duplicate raster name {raster.name!r}.", path=path, key=f"{key}.name",
-                              fix="give each raster a distinct name.")
-        names.add(raster.name)
-        if not raster.name.isidentifier():
-            raise ConfigError(f"{raster.name!r} is not usable as a layer/column name.", path=path,
-                              key=f"{key}.name", fix="use letters, digits and underscores.")
-        if raster.kind not in RASTER_KINDS:
-            raise ConfigError(f"unknown kind {raster.kind!r}.", path=path, key=f"{key}.kind",
-                              fix=f"use one of {', '.join(RASTER_KINDS)}.")
-        if raster.resampling and raster.resampling not in RESAMPLING_METHODS[raster.kind]:
-            raise ConfigError(
-                f"resampling {raster.resampling!r} is not valid for a {raster.kind} raster.",
-                path=path, key=f"{key}.resampling",
-                fix=f"use one of {', '.join(RESAMPLING_METHODS[raster.kind])}.",
-            )
-        if raster.kind == "continuous":
-            try:
-                validate_stats(raster.stats)
-            except InputError as exc:
-                raise ConfigError(exc.problem, path=path, key=f"{key}.stats", fix=exc.fix) from exc
-        if raster.code_system is not None:
-            if raster.kind != "categorical":
-                raise ConfigError("code_system applies to categorical rasters only.", path=path,
-                                  key=f"{key}.code_system", fix="remove it, or set kind = \"categorical\".")
-            if raster.code_system not in CODE_SYSTEMS:
-                raise ConfigError(f"unknown code system {raster.code_system!r}.", path=path,
-                                  key=f"{key}.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
-        if raster.assume_crs:
-            _check_crs(raster.assume_crs, f"{key}.assume_crs", path)
-        _check_exists(raster.path, f"{key}.path", path)
+        _check_layer(raster, f"rasters[{i}]", path, names)
+        _check_raster(raster, f"rasters[{i}]", path)
     for i, vector in enumerate(project.vectors):
-        key = f"vectors[{i}]"
-        if vector.name in names:
-            raise ConfigError(f"duplicate layer name {vector.name!r}.", path=path, key=f"{key}.name",
-                              fix="give each raster and vector layer a distinct name.")
-        names.add(vector.name)
-        if not vector.name.isidentifier():
-            raise ConfigError(f"{vector.name!r} is not usable as a layer name.", path=path,
-                              key=f"{key}.name", fix="use letters, digits and underscores.")
-        if vector.kind not in RASTER_KINDS:
-            raise ConfigError(f"unknown kind {vector.kind!r}.", path=path, key=f"{key}.kind",
-                              fix=f"use one of {', '.join(RASTER_KINDS)}.")
+        _check_layer(vector, f"vectors[{i}]", path, names)
         if vector.group not in ("inputs", "zones"):
-            raise ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"{key}.group",
+            raise ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"vectors[{i}].group",
                               fix="use \"inputs\" or \"zones\".")
-        if vector.assume_crs:
-            _check_crs(vector.assume_crs, f"{key}.assume_crs", path)
-        _check_exists(vector.path, f"{key}.path", path)
+
+
+def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:
+    """Checks every [[rasters]] and [[vectors]] entry shares: name, kind, CRS, file."""
+    if spec.name in names:
+        raise ConfigError(f"duplicate layer name {spec.name!r}.", path=path, key=f"{key}.name",
+                          fix="give each raster and vector layer a distinct name.")
+    names.add(spec.name)
+    if not spec.name.isidentifier():
+        raise ConfigError(f"{spec.name!r} is not usable as a layer/column name.", path=path,
+                          key=f"{key}.name", fix="use letters, digits and underscores.")
+    if spec.kind not in RASTER_KINDS:
+        raise ConfigError(f"unknown kind {spec.kind!r}.", path=path, key=f"{key}.kind",
+                          fix=f"use one of {', '.join(RASTER_KINDS)}.")
+    if spec.assume_crs:
+        _check_crs(spec.assume_crs, f"{key}.assume_crs", path)
+    _check_exists(spec.path, f"{key}.path", path)
+
+
+def _check_raster(raster: RasterInput, key: str, path: Path) -> None:
+    if raster.resampling and raster.resampling not in RESAMPLING_METHODS[raster.kind]:
+        raise ConfigError(
+            f"resampling {raster.resampling!r} is not valid for a {raster.kind} raster.",
+            path=path, key=f"{key}.resampling",
+            fix=f"use one of {', '.join(RESAMPLING_METHODS[raster.kind])}.",
+        )
+    if raster.kind == "continuous":
+        try:
+            validate_stats(raster.stats)
+        except InputError as exc:
+            raise ConfigError(exc.problem, path=path, key=f"{key}.stats", fix=exc.fix) from exc
+    if raster.code_system is not None:
+        if raster.kind != "categorical":
+            raise ConfigError("code_system applies to categorical rasters only.", path=path,
+                              key=f"{key}.code_system", fix="remove it, or set kind = \"categorical\".")
+        if raster.code_system not in CODE_SYSTEMS:
+            raise ConfigError(f"unknown code system {raster.code_system!r}.", path=path,
+                              key=f"{key}.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
 
 
 def _check_crs(value: str, key: str, path: Path, *, projected: bool = False) -> None:

@@ -75,10 +75,21 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
         (('name = "dem"', 'name = "dem model"'), ConfigError, "not usable as a layer/column name"),
         (("[project]", "[project\n"), ConfigError, "is not valid TOML"),
         (("[grid]\nresolution_m = 30", ""), ConfigError, r"key 'grid': the \[grid\] section is missing"),
+        (('unit = "m"', 'unit = "m"\ncode_system = "clcd"'), ConfigError,
+         r"key 'rasters\[0\].code_system': code_system applies to categorical rasters only"),
+        (('unit = "m"', 'unit = "m"\nkind = "categorical"\ncode_system = "corine"'), ConfigError,
+         r"unknown code system 'corine'"),
+        (("", '\n[[vectors]]\nname = "dem"\npath = "units.gpkg"\n'), ConfigError,
+         r"key 'vectors\[0\].name': duplicate layer name 'dem'"),
+        (("", '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ngroup = "ecology"\n'), ConfigError,
+         r"key 'vectors\[0\].group': unknown group 'ecology'"),
+        (("", '\n[[vectors]]\nname = "zones"\npath = "zones.gpkg"\n'), InputNotFoundError,
+         r"key 'vectors\[0\].path': file not found"),
     ],
 )
 def test_errors_name_the_file_and_key(folder, change, error, message):
-    path = write(folder, GOOD.replace(*change))
+    old, new = change
+    path = write(folder, GOOD + new if old == "" else GOOD.replace(old, new))
     with pytest.raises(error, match=message) as info:
         load_project(path)
     assert str(info.value).startswith(str(path.resolve()))
