@@ -38,7 +38,7 @@ from carbonmap.config import Project, RasterInput
 from carbonmap.errors import InputError
 from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid
 from carbonmap.io import read_vector, write_csv, write_geopackage
-from carbonmap.landuse import classify
+from carbonmap.landuse import carbon_categories, classify, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Layer", "RunContext", "Stage", "STAGES", "run", "stage_names"]
@@ -64,6 +64,8 @@ class Layer:
     column: str | None = None
     unit: str = ""
     kind: str = "continuous"
+    labels: dict[str, str] | None = None  # class code -> name, for categorical rasters
+    colours: dict[str, str] | None = None  # value (or class code) -> hex colour, for categories
 
     def __post_init__(self) -> None:
         if (self.frame is None) == (self.raster is None):
@@ -195,9 +197,16 @@ def stage_rasters(ctx: RunContext) -> None:
                      band=spec.band, dst_path=aligned, crs=spec.assume_crs)
         ctx.record_input(spec.path, f"raster {spec.name}")
         ctx.add_summary(_summarise_raster(ctx.units, aligned, spec))
+        labels = colours = None
+        if spec.code_system:
+            table = code_table(spec.code_system)
+            labels = dict(zip(table["code"], table["name_en"]))
+            category_colour = carbon_categories()["colour"]
+            colours = dict(zip(table["code"], category_colour.loc[table["carbon_category"]]))
         ctx.add_layer(Layer(
             name=spec.name, title=spec.title or spec.name.replace("_", " "),
-            group="inputs", raster=aligned, unit=spec.unit, kind=spec.kind,
+            group="inputs", raster=aligned, unit=spec.unit, kind=spec.kind, labels=labels,
+            colours=colours,
         ))
 
 
@@ -207,9 +216,12 @@ def stage_vectors(ctx: RunContext) -> None:
         frame = read_vector(spec.path, layer=spec.layer, columns=[spec.column] if spec.column else (),
                             assume_crs=spec.assume_crs, to_crs=ctx.grid.crs)
         ctx.record_input(spec.path, f"vector {spec.name}")
+        colours = None
+        if spec.column == "carbon_category":  # the conventional land-use colours
+            colours = carbon_categories()["colour"].to_dict()
         ctx.add_layer(Layer(
             name=spec.name, title=spec.title or spec.name.replace("_", " "), group=spec.group,
-            frame=frame, column=spec.column, kind=spec.kind,
+            frame=frame, column=spec.column, kind=spec.kind, colours=colours,
         ))
 
 

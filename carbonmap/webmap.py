@@ -10,12 +10,12 @@ Drawing lives here and in :mod:`carbonmap.report` only; analyses never draw.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import branca.colormap
 from branca.element import Template
 import folium
 import geopandas as gpd
@@ -94,44 +94,64 @@ def _raster_overlay(path: Path) -> tuple[np.ma.MaskedArray, list[list[float]]]:
 def _add_raster(fmap: folium.Map, layer) -> None:
     data, bounds = _raster_overlay(layer.raster)
     group = folium.FeatureGroup(name=f"{layer.title}", show=False)
-    caption = f"{layer.title} [{layer.unit}]" if layer.unit else layer.title
     if layer.kind == "categorical":
         codes = np.unique(data.compressed())
+        colours = _palette([str(c) for c in codes], layer.colours)
         index = np.searchsorted(codes, data.filled(codes[0] if codes.size else 0))
-        palette = _hex_to_rgb(CATEGORICAL)
         rgba = np.zeros(data.shape + (4,), dtype=np.uint8)
-        rgba[..., :3] = palette[index % len(palette)]
+        rgba[..., :3] = _hex_to_rgb(list(colours.values()))[index] if codes.size else 0
         rgba[..., 3] = np.where(np.ma.getmaskarray(data), 0, 200)
         folium.raster_layers.ImageOverlay(rgba, bounds=bounds, name=layer.title).add_to(group)
+        labels = layer.labels or {}
+        legend = _category_legend(layer.title, {labels.get(code, code): colour for code, colour in colours.items()})
     elif data.count():
-        vmin, vmax = np.percentile(data.compressed(), [2, 98])
-        folium.raster_layers.ImageOverlay(
-            colorize(data, float(vmin), float(vmax)), bounds=bounds, name=layer.title
-        ).add_to(group)
-        branca.colormap.LinearColormap(list(SEQUENTIAL), vmin=float(vmin), vmax=float(vmax),
-                                       caption=caption).add_to(fmap)
+        vmin, vmax = (float(v) for v in np.percentile(data.compressed(), [2, 98]))
+        folium.raster_layers.ImageOverlay(colorize(data, vmin, vmax), bounds=bounds, name=layer.title).add_to(group)
+        legend = _ramp_legend(layer.title, layer.unit, vmin, vmax)
+    else:
+        legend = None
     group.add_to(fmap)
+    if legend:
+        fmap.add_child(_Legend(legend, group))
 
 
-def _fill_colours(values, kind: str) -> tuple[list[str], dict[str, str]]:
-    """Hex fill per feature, and a legend (label -> colour) for categories."""
+def _palette(labels: Sequence[str], fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """A colour per label: from `fixed` where it has one, else in order from :data:`CATEGORICAL`."""
+    fixed = fixed or {}
+    return {label: fixed.get(label, CATEGORICAL[i % len(CATEGORICAL)]) for i, label in enumerate(labels)}
+
+
+def _fill_colours(values, kind: str, fixed: dict[str, str] | None = None
+                  ) -> tuple[list[str], dict[str, str] | tuple[float, float]]:
+    """Hex fill per feature, and the legend: label -> colour for categories, (min, max) else."""
     if kind == "categorical":
-        labels = sorted(map(str, set(values)))
-        palette = {label: CATEGORICAL[i % len(CATEGORICAL)] for i, label in enumerate(labels)}
+        palette = _palette(sorted(map(str, set(values))), fixed)
         return [palette[str(v)] for v in values], palette
     data = np.ma.masked_invalid(np.asarray(values, dtype=float))
     vmin, vmax = (float(data.min()), float(data.max())) if data.count() else (0.0, 1.0)
     rgba = colorize(data, vmin, vmax)
-    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in rgba], {}
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in rgba], (vmin, vmax)
 
 
-def _legend_html(title: str, palette: dict[str, str]) -> str:
+_LEGEND_BOX = "background:white;padding:6px 8px;font:11px sans-serif;max-height:260px;overflow:auto"
+
+
+def _category_legend(title: str, palette: dict[str, str]) -> str:
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
-        f'margin-right:4px"></span>{label}</div>' for label, colour in palette.items()
+        f'margin-right:4px;vertical-align:middle"></span>{html.escape(str(label))}</div>'
+        for label, colour in palette.items()
     )
-    return (f'<div style="background:white;padding:6px;font:11px sans-serif;max-height:240px;'
-            f'overflow:auto"><b>{title}</b>{rows}</div>')
+    return f'<div style="{_LEGEND_BOX}"><b>{html.escape(title)}</b>{rows}</div>'
+
+
+def _ramp_legend(title: str, unit: str, vmin: float, vmax: float) -> str:
+    caption = f"{title} [{unit}]" if unit else title
+    gradient = ", ".join(SEQUENTIAL)
+    return (f'<div style="{_LEGEND_BOX}"><b>{html.escape(caption)}</b>'
+            f'<div style="width:180px;height:10px;margin:4px 0;background:linear-gradient(to right, {gradient})"></div>'
+            f'<div style="display:flex;justify-content:space-between;width:180px">'
+            f'<span>{vmin:.4g}</span><span>{vmax:.4g}</span></div></div>')
 
 
 def _add_vector(fmap: folium.Map, layer) -> None:
@@ -147,9 +167,11 @@ def _add_vector(fmap: folium.Map, layer) -> None:
             frame[column] = frame[column].round(3)
         elif not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].astype(str)
-    palette = {}
+    legend = None
     if layer.column:
-        frame["_fill"], palette = _fill_colours(frame[layer.column].to_numpy(), layer.kind)
+        frame["_fill"], scale = _fill_colours(frame[layer.column].to_numpy(), layer.kind, layer.colours)
+        legend = _category_legend(layer.title, scale) if layer.kind == "categorical" \
+            else _ramp_legend(layer.title, layer.unit, *scale)
     else:
         frame["_fill"] = CATEGORICAL[0]
     line_only = frame.geom_type.isin(["LineString", "MultiLineString"]).all()
@@ -163,25 +185,32 @@ def _add_vector(fmap: folium.Map, layer) -> None:
         tooltip=folium.GeoJsonTooltip(fields=shown, sticky=True),
         name=layer.title,
     ).add_to(group)
-    if palette:
-        fmap.add_child(_Legend(_legend_html(layer.title, palette)))
     group.add_to(fmap)
+    if legend:
+        fmap.add_child(_Legend(legend, group))
 
 
 class _Legend(folium.MacroElement):
-    """A Leaflet control in the bottom-left corner holding an HTML legend."""
+    """A legend (an HTML Leaflet control) shown while its layer group is on the map."""
 
     _template = Template(
         "{% macro script(this, kwargs) %}"
-        "(function () { var legend = L.control({position: 'bottomleft'});"
-        "legend.onAdd = function () { var d = L.DomUtil.create('div'); d.innerHTML = {{ this.html }};"
-        " return d; }; legend.addTo({{ this._parent.get_name() }}); })();"
+        "(function () {"
+        " var map = {{ this._parent.get_name() }}, group = {{ this.group.get_name() }};"
+        " var legend = L.control({position: 'bottomleft'});"
+        " legend.onAdd = function () { var d = L.DomUtil.create('div', 'carbonmap-legend');"
+        "   d.innerHTML = {{ this.html }}; return d; };"
+        " if (map.hasLayer(group)) { legend.addTo(map); }"
+        " map.on('overlayadd', function (e) { if (e.layer === group) { legend.addTo(map); } });"
+        " map.on('overlayremove', function (e) { if (e.layer === group) { legend.remove(); } });"
+        "})();"
         "{% endmacro %}"
     )
 
-    def __init__(self, html: str):
+    def __init__(self, legend_html: str, group: folium.FeatureGroup):
         super().__init__()
-        self.html = json.dumps(html).replace("</", "<\\/")
+        self.group = group
+        self.html = json.dumps(legend_html).replace("</", "<\\/")
 
 
 def _numeric_columns(frame: gpd.GeoDataFrame) -> list[str]:
@@ -234,9 +263,7 @@ def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = 
             name=column,
         ).add_to(group)
         group.add_to(fmap)
-        if i == 0:
-            branca.colormap.LinearColormap(list(SEQUENTIAL), vmin=vmin, vmax=vmax,
-                                           caption=f"units: {column}").add_to(fmap)
+        fmap.add_child(_Legend(_ramp_legend(f"units: {column}", "", vmin, vmax), group))
     for layer in layers:
         if layer.raster is not None:
             _add_raster(fmap, layer)
