@@ -279,7 +279,7 @@ def run_metadata(ctx: RunContext) -> pd.DataFrame:
     grid = ctx.grid.describe() if ctx.grid else {}
     items = {
         "carbonmap_version": __version__,
-        "run_date_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "run_date_utc": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "project_name": ctx.project.project.name,
         "project_file": str(ctx.project.path),
         "analysis_crs_name": grid.get("crs_name", ""),
