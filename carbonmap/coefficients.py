@@ -1,0 +1,161 @@
+"""Coefficient and rule tables: every factor carbonmap applies, with its source.
+
+Factors never appear as bare literals in analysis code. They live in versioned CSV tables in
+``carbonmap/data/coefficients/`` (see SOURCES.md there), each row with a ``source``; they are
+read only through the loaders below, which accept a user table (a CSV path or DataFrame with
+the same columns) whose rows replace the packaged rows with the same key or add new ones.
+Every run writes the rows it used into its outputs.
+
+Units are explicit: land-use coefficients may be given in t C/ha/yr, t CO2/ha/yr, g C/m2/yr or
+kg CO2/m2/yr and are converted to t CO2/ha/yr with :data:`CO2_PER_C` = 44/12 where the unit is
+carbon.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError
+
+__all__ = [
+    "CO2_PER_C",
+    "UNIT_TO_CO2_T_HA_YR",
+    "FLUXES",
+    "read_table",
+    "landuse_coefficients",
+    "road_class_weights",
+    "efficiency_bands",
+    "balance_classes",
+]
+
+#: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
+CO2_PER_C = 44.0 / 12.0
+#: Conversion of each accepted coefficient unit to t CO2 per ha per year.
+UNIT_TO_CO2_T_HA_YR = {
+    "t C/ha/yr": CO2_PER_C,
+    "t CO2/ha/yr": 1.0,
+    "g C/m2/yr": 1e4 * 1e-6 * CO2_PER_C,
+    "kg CO2/m2/yr": 1e4 * 1e-3,
+}
+#: A coefficient either emits carbon (a source) or removes it (a sink).
+FLUXES = ("emission", "removal")
+
+_TABLES = {  # name -> (key columns, required columns)
+    "landuse_carbon_coefficients": (("carbon_category", "system", "code"),
+                                    ("coef_id", "carbon_category", "flux", "value", "unit", "source")),
+    "road_class_weights": (("road_class",), ("road_class", "weight", "source")),
+    "efficiency_bands": (("band",), ("band", "label_en", "colour", "max_relative_intensity", "source")),
+    "balance_classes": (("class",), ("class", "label_zh", "min_sink_source_ratio", "source")),
+}
+
+
+def _packaged(name: str) -> pd.DataFrame:
+    with files("carbonmap.data").joinpath("coefficients", f"{name}.csv").open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = None) -> pd.DataFrame:
+    """A packaged table, with the rows of `override` replacing those with the same key.
+
+    Parameters
+    ----------
+    name : str
+        One of the tables in ``carbonmap/data/coefficients`` (without ``.csv``).
+    override : path or DataFrame, optional
+        Rows to add or replace; must have the table's required columns, and a non-empty
+        ``source`` on every row.
+
+    Returns
+    -------
+    DataFrame of text columns (callers convert), packaged rows first, in file order.
+    """
+    if name not in _TABLES:
+        raise InputError(f"unknown table {name!r}.", fix=f"use one of {', '.join(_TABLES)}.")
+    keys, required = _TABLES[name]
+    table = _packaged(name)
+    if override is None:
+        return table
+    path = None
+    if isinstance(override, pd.DataFrame):
+        extra = override.astype(str).replace("nan", "")
+    else:
+        path = Path(override)
+        if not path.exists():
+            raise InputNotFoundError("override table not found.", path=path, fix="check the path.")
+        extra = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in required if c not in extra.columns]
+    if missing:
+        raise MissingColumnError(f"an override of {name} needs the columns {', '.join(missing)}.",
+                                 path=path, field=missing[0],
+                                 fix=f"use the columns of carbonmap's {name}.csv: {', '.join(table.columns)}.")
+    unsourced = extra.index[extra["source"].str.strip() == ""]
+    if len(unsourced):
+        raise InputError(f"{len(unsourced)} override row(s) have no source (first: line {unsourced[0] + 2}).",
+                         path=path, field="source", fix="cite where each value comes from.")
+    for column in table.columns:
+        if column not in extra.columns:
+            extra[column] = ""
+    key_of = lambda frame: frame[[k for k in keys if k in frame]].agg("|".join, axis=1)  # noqa: E731
+    kept = table[~key_of(table).isin(set(key_of(extra)))]
+    return pd.concat([kept, extra[table.columns]], ignore_index=True)
+
+
+def landuse_coefficients(override: str | os.PathLike | pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-hectare emission and removal coefficients of non-built land.
+
+    Returns the table with ``value`` as float and ``co2_t_ha_yr``: the coefficient's magnitude
+    converted to t CO2/ha/yr (always >= 0; ``flux`` says whether it is an emission or a
+    removal). A row with ``system`` and ``code`` applies to that class only and takes
+    precedence over its category's row.
+
+    Raises
+    ------
+    InputError
+        For an unknown unit or flux, or a negative value.
+    """
+    table = read_table("landuse_carbon_coefficients", override)
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    bad_unit = sorted(set(table["unit"]) - set(UNIT_TO_CO2_T_HA_YR))
+    if bad_unit:
+        raise InputError(f"unknown coefficient unit(s): {', '.join(bad_unit)}.", field="unit",
+                         fix=f"use one of {', '.join(UNIT_TO_CO2_T_HA_YR)}.")
+    bad_flux = sorted(set(table["flux"]) - set(FLUXES))
+    if bad_flux:
+        raise InputError(f"unknown flux value(s): {', '.join(bad_flux)}.", field="flux",
+                         fix="use 'emission' or 'removal' (the sign goes in flux, not in value).")
+    if table["value"].isna().any() or (table["value"] < 0).any():
+        rows = table.loc[table["value"].isna() | (table["value"] < 0), "coef_id"].tolist()
+        raise InputError(f"coefficients must be non-negative numbers: {', '.join(rows)}.", field="value",
+                         fix="give the magnitude in value and the direction in flux.")
+    table["co2_t_ha_yr"] = table["value"] * table["unit"].map(UNIT_TO_CO2_T_HA_YR)
+    return table
+
+
+def road_class_weights(override=None) -> pd.Series:
+    """Relative traffic per km of road by ``road_class`` (the transport proxy's weights)."""
+    table = read_table("road_class_weights", override)
+    return pd.Series(pd.to_numeric(table["weight"]).to_numpy(), index=table["road_class"], name="weight")
+
+
+def efficiency_bands(override=None) -> pd.DataFrame:
+    """Bands of emissions per unit of output relative to the city average, ascending."""
+    table = read_table("efficiency_bands", override)
+    table["band"] = table["band"].astype(int)
+    table["max_relative_intensity"] = table["max_relative_intensity"].astype(float)
+    table = table.sort_values("max_relative_intensity").reset_index(drop=True)
+    if not np.isinf(table["max_relative_intensity"].iloc[-1]):
+        raise InputError("the last efficiency band must be open-ended (max_relative_intensity = inf).",
+                         field="max_relative_intensity", fix="give the highest band inf.")
+    return table
+
+
+def balance_classes(override=None) -> pd.DataFrame:
+    """Carbon surplus / balanced / deficit classes by minimum sink-to-source ratio, ascending."""
+    table = read_table("balance_classes", override)
+    table["min_sink_source_ratio"] = table["min_sink_source_ratio"].astype(float)
+    return table.sort_values("min_sink_source_ratio").reset_index(drop=True)

@@ -1,0 +1,526 @@
+"""Carbon sources: emissions on land-use parcels, downscaled inventories, gridded emissions.
+
+Two complementary methods, as in Chinese land-based carbon accounting (三生用地碳核算):
+
+1. **Coefficient accounting** for non-built land (:func:`coefficient_fluxes`): a per-hectare
+   emission or removal coefficient per carbon category (cropland emits; forest, grassland,
+   water and wetlands remove), times the parcel's area:
+
+   .. math:: E_i = c_{k(i)} \\, A_i \\quad [\\mathrm{t\\,CO_2\\,yr^{-1}}]
+
+   with :math:`c_k` in t CO2/ha/yr (converted from t C with 44/12) and :math:`A_i` in ha.
+   Built-up land has no meaningful per-hectare coefficient; its emissions come from (2).
+
+2. **Inventory downscaling** (:func:`downscale_inventory`): a city inventory by sector is
+   allocated to features with one spatial proxy per sector -- floor area for buildings, road
+   length times a class weight for transport, industrial floor area or land for industry,
+   cropland for agriculture. Large point sources with known emissions are placed first and
+   subtracted from their sector. For sector total :math:`T_s`, point sources :math:`P_s` and
+   proxy weights :math:`w_j`,
+
+   .. math:: E_j = (T_s - \\textstyle\\sum P_s) \\, w_j / \\textstyle\\sum_k w_k ,
+
+   so totals are conserved exactly per sector and the allocation is invariant to splitting a
+   feature in two (weights are additive: area, length, floor area). A sector whose proxy has
+   no features is reported as unallocated, never dropped.
+
+Allocated emissions are then summed over any zones -- parcels, planning units
+(:func:`aggregate_to_zones`, by the share of each feature's length or area inside a zone) --
+or spread onto a raster grid (:func:`grid_emissions`), conserving the total in both cases.
+
+References
+----------
+.. [1] Zhao R., Huang X., Peng B. (2012). Research on carbon emission intensity and carbon
+   footprint of different industrial spaces in China. Acta Geographica Sinica 67(10).
+.. [2] Gurney K. R., et al. (2012). Quantification of fossil fuel CO2 emissions on the
+   building/street scale for a large U.S. city. Environmental Science & Technology 46(21),
+   12194-12202 (proxy-based downscaling of a city inventory to buildings and roads).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio.features
+import shapely
+
+from carbonmap.errors import InputError, MissingColumnError
+from carbonmap.grid import AnalysisGrid
+
+__all__ = [
+    "BUILT_PREFIX",
+    "INVENTORY_COLUMNS",
+    "coefficient_fluxes",
+    "allocate",
+    "read_inventory",
+    "floor_area_m2",
+    "building_proxy",
+    "road_proxy",
+    "land_proxy",
+    "downscale_inventory",
+    "aggregate_to_zones",
+    "grid_emissions",
+    "builtup_intensity",
+]
+
+#: Carbon categories starting with this prefix are built-up land (no per-hectare coefficient).
+BUILT_PREFIX = "built"
+#: Columns of a city inventory table.
+INVENTORY_COLUMNS = ("sector", "sub_sector", "co2_t_yr", "year")
+
+
+# --------------------------------------------------------------------------- coefficients
+
+
+def coefficient_fluxes(
+    categories: pd.Series,
+    area_ha: np.ndarray,
+    coefficients: pd.DataFrame,
+    *,
+    codes: pd.Series | None = None,
+    system: str | None = None,
+) -> pd.DataFrame:
+    """Per-parcel emission and removal from per-hectare coefficients.
+
+    Parameters
+    ----------
+    categories : Series of str
+        Carbon category of each parcel (from :func:`carbonmap.landuse.classify`).
+    area_ha : array [ha]
+    coefficients : DataFrame
+        From :func:`carbonmap.coefficients.landuse_coefficients` (``co2_t_ha_yr``, ``flux``).
+    codes, system : optional
+        Land-use codes and their system, to apply class-specific rows (``system`` + ``code``)
+        ahead of category rows.
+
+    Returns
+    -------
+    DataFrame (same index as `categories`): ``coef_id`` (``"inventory"`` for built-up land,
+    whose emissions are downscaled from the inventory), ``coef_emission_co2_t_yr`` and
+    ``coef_removal_co2_t_yr`` [t CO2/yr], both >= 0.
+
+    Raises
+    ------
+    InputError
+        Listing every non-built category that has no coefficient.
+    """
+    categories = pd.Series(categories).reset_index(drop=True)
+    area = np.asarray(area_ha, dtype=float)
+    by_category = coefficients[coefficients["code"].fillna("") == ""].drop_duplicates("carbon_category", keep="last")
+    by_category = by_category.set_index("carbon_category")
+    chosen = categories.map(by_category["coef_id"])
+    if codes is not None and system is not None:
+        specific = coefficients[(coefficients["system"] == system) & (coefficients["code"] != "")]
+        specific = specific.drop_duplicates("code", keep="last").set_index("code")["coef_id"]
+        code_ids = pd.Series(codes).reset_index(drop=True).astype(str).map(specific)
+        chosen = code_ids.fillna(chosen)
+    built = categories.str.startswith(BUILT_PREFIX)
+    missing = sorted(set(categories[chosen.isna() & ~built]))
+    if missing:
+        raise InputError(
+            f"no coefficient for the carbon categories {', '.join(missing)}.", field="carbon_category",
+            fix="add rows for them to a coefficient override table ([emissions] coefficients = ...).",
+        )
+    rows = coefficients.drop_duplicates("coef_id", keep="last").set_index("coef_id")
+    flux = chosen.map(rows["flux"])
+    rate = chosen.map(rows["co2_t_ha_yr"]).fillna(0.0).to_numpy()
+    amount = rate * area
+    return pd.DataFrame({
+        "coef_id": chosen.where(~built, "inventory").to_numpy(),
+        "coef_emission_co2_t_yr": np.where(flux == "emission", amount, 0.0),
+        "coef_removal_co2_t_yr": np.where(flux == "removal", amount, 0.0),
+    }, index=pd.Series(categories).index)
+
+
+# --------------------------------------------------------------------------- allocation
+
+
+def allocate(total: float, weights: np.ndarray) -> np.ndarray:
+    """Split `total` in proportion to non-negative `weights`, conserving it exactly.
+
+    The shares are ``total * w / sum(w)``; the floating-point residual (a few ulps) goes to the
+    largest share, adjusted one representable step at a time until ``math.fsum(result) == total``.
+
+    Raises
+    ------
+    InputError
+        If weights are negative, not finite, or all zero.
+    """
+    w = np.asarray(weights, dtype=float)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise InputError("proxy weights must be finite and non-negative.", fix="check the proxy layer's values.")
+    s = math.fsum(w)
+    if s <= 0:
+        raise InputError("all proxy weights are zero.", fix="give the proxy some features with weight.")
+    shares = total * (w / s)
+    largest = int(np.argmax(w))
+    shares[largest] += total - math.fsum(shares)
+    for _ in range(64):  # the addition rounds too: step the largest share ulp by ulp
+        current = math.fsum(shares)
+        if current == total:
+            break
+        shares[largest] = np.nextafter(shares[largest], -np.inf if current > total else np.inf)
+    return shares
+
+
+def read_inventory(frame: pd.DataFrame, *, path=None) -> pd.DataFrame:
+    """Validate an inventory table: sector, optional sub_sector, co2_t_yr >= 0, year.
+
+    Raises :class:`InputError` naming every row with a missing or negative value.
+    """
+    missing = [c for c in ("sector", "co2_t_yr") if c not in frame.columns]
+    if missing:
+        raise MissingColumnError(f"the inventory needs the columns {', '.join(missing)}.", path=path,
+                                 field=missing[0], fix="columns: sector, sub_sector, co2_t_yr, year.")
+    out = frame.copy()
+    if "sub_sector" not in out:
+        out["sub_sector"] = ""
+    out["sub_sector"] = out["sub_sector"].fillna("").astype(str)
+    out["sector"] = out["sector"].astype(str).str.strip()
+    value = pd.to_numeric(out["co2_t_yr"], errors="coerce")
+    bad = out.index[value.isna() | (value < 0)]
+    if len(bad):
+        rows = ", ".join(f"line {i + 2} ({out.at[i, 'sector']}: {frame.at[i, 'co2_t_yr']})" for i in bad[:10])
+        raise InputError(f"{len(bad)} inventory value(s) are missing or negative: {rows}.", path=path,
+                         field="co2_t_yr", fix="give every sector a non-negative co2_t_yr in t CO2/yr.")
+    out["co2_t_yr"] = value.astype(float)
+    duplicated = out.duplicated(["sector", "sub_sector"], keep=False)
+    if duplicated.any():
+        raise InputError("sectors listed twice: " + ", ".join(sorted(set(out.loc[duplicated, "sector"]))) + ".",
+                         path=path, field="sector", fix="one row per sector and sub-sector.")
+    return out
+
+
+def floor_area_m2(
+    buildings: gpd.GeoDataFrame,
+    *,
+    floors_field: str | None = "floors",
+    height_field: str | None = None,
+    storey_height_m: float = 3.0,
+) -> tuple[pd.Series, dict]:
+    """Gross floor area of each building = footprint area x floors [m2].
+
+    Floors come from `floors_field`, else from `height_field` / `storey_height_m` (rounded, at
+    least 1). Buildings with neither get the median floors of the others with the same
+    ``use`` (or of all buildings) -- a documented default, reported in the returned dict
+    ``{"missing_floors": n, "assumed_floors": {...}}``; never a silent zero.
+
+    The layer must be in a projected CRS (areas in m2).
+    """
+    if buildings.crs is None or not buildings.crs.is_projected:
+        raise InputError("buildings must be in a projected CRS to measure floor area.",
+                         fix="reproject them (carbonmap.grid.ensure_projected).")
+    floors = pd.Series(np.nan, index=buildings.index)
+    if floors_field and floors_field in buildings:
+        floors = pd.to_numeric(buildings[floors_field], errors="coerce")
+    if height_field and height_field in buildings:
+        from_height = np.maximum(np.round(pd.to_numeric(buildings[height_field], errors="coerce") / storey_height_m), 1)
+        floors = floors.fillna(from_height)
+    if floors.isna().all():
+        raise MissingColumnError("no building has floors or a height.", field=floors_field or height_field,
+                                 fix="give floors (or height) for at least some buildings.")
+    floors = floors.where(floors > 0)
+    missing = floors.isna()
+    report = {"missing_floors": int(missing.sum()), "assumed_floors": {}}
+    if missing.any():
+        if "use" in buildings:
+            medians = floors.groupby(buildings["use"]).median()
+            fill = buildings["use"].map(medians)
+            report["assumed_floors"] = {str(k): float(v) for k, v in medians.items() if not np.isnan(v)}
+        else:
+            fill = pd.Series(floors.median(), index=floors.index)
+        fill = fill.fillna(floors.median())
+        report["assumed_floors"]["all"] = float(floors.median())
+        floors = floors.fillna(fill)
+    return buildings.area * floors, report
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+def _proxy(geometry, weight, sub_sector=None, feature_id=None, crs=None) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame({"weight": np.asarray(weight, dtype=float)}, geometry=list(geometry), crs=crs)
+    frame["sub_sector"] = "" if sub_sector is None else np.asarray(sub_sector, dtype=object)
+    frame["feature_id"] = np.arange(len(frame)) if feature_id is None else np.asarray(feature_id)
+    return frame
+
+
+def building_proxy(buildings: gpd.GeoDataFrame, floor_area: pd.Series, *, use_field: str = "use",
+                   uses: tuple[str, ...] | None = None, id_field: str | None = None) -> gpd.GeoDataFrame:
+    """Proxy: buildings weighted by floor area, labelled by use (the sub-sector)."""
+    keep = np.ones(len(buildings), bool) if uses is None else buildings[use_field].isin(uses).to_numpy()
+    sub = buildings[use_field].to_numpy()[keep] if use_field in buildings else None
+    ids = buildings[id_field].to_numpy()[keep] if id_field else np.flatnonzero(keep)
+    return _proxy(buildings.geometry.values[keep], floor_area.to_numpy()[keep], sub, ids, buildings.crs)
+
+
+def road_proxy(roads: gpd.GeoDataFrame, weights: pd.Series, *, class_field: str = "road_class",
+               id_field: str | None = None) -> gpd.GeoDataFrame:
+    """Proxy: road centre lines weighted by length [m] x class weight.
+
+    Raises :class:`InputError` listing road classes that have no weight.
+    """
+    classes = roads[class_field].astype(str)
+    unknown = sorted(set(classes) - set(weights.index))
+    if unknown:
+        raise InputError(f"road classes without a weight: {', '.join(unknown)}.", field=class_field,
+                         fix="add them to a road_class_weights override table.")
+    weight = roads.length.to_numpy() * classes.map(weights).to_numpy()
+    ids = roads[id_field].to_numpy() if id_field else None
+    return _proxy(roads.geometry.values, weight, None, ids, roads.crs)
+
+
+def land_proxy(parcels: gpd.GeoDataFrame, mask: np.ndarray, *, multiplier: np.ndarray | None = None,
+               sub_sector: np.ndarray | None = None, id_field: str | None = None) -> gpd.GeoDataFrame:
+    """Proxy: the parcels selected by `mask`, weighted by area [m2] (x `multiplier`, e.g. a
+    floor-area ratio, when given), optionally labelled with a sub-sector each (e.g. the
+    building use of their carbon category)."""
+    mask = np.asarray(mask, bool)
+    area = parcels.area.to_numpy()[mask]
+    if multiplier is not None:
+        area = area * np.asarray(multiplier, dtype=float)[mask]
+    ids = parcels[id_field].to_numpy()[mask] if id_field else np.flatnonzero(mask)
+    labels = None if sub_sector is None else np.asarray(sub_sector, dtype=object)[mask]
+    return _proxy(parcels.geometry.values[mask], area, labels, ids, parcels.crs)
+
+
+# --------------------------------------------------------------------------- downscaling
+
+
+def downscale_inventory(
+    inventory: pd.DataFrame,
+    proxies: Mapping[str, gpd.GeoDataFrame],
+    *,
+    point_sources: gpd.GeoDataFrame | None = None,
+    point_emissions_field: str = "co2_t_yr",
+    point_sector_field: str = "sector",
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Allocate each inventory row to features of its sector's proxy.
+
+    Parameters
+    ----------
+    inventory : DataFrame
+        Validated by :func:`read_inventory` (sector, sub_sector, co2_t_yr).
+    proxies : mapping sector -> GeoDataFrame
+        From :func:`building_proxy`, :func:`road_proxy` or :func:`land_proxy`. A row with a
+        sub-sector uses only the proxy features labelled with it (e.g. buildings of that use).
+    point_sources : GeoDataFrame of points, optional
+        Emitters with known emissions; each is placed at its location and subtracted from the
+        inventory row of its sector (the row with an empty sub-sector, or the sector's only row).
+
+    Returns
+    -------
+    (allocations, report)
+        `allocations`: one row per feature that received emissions: ``sector``,
+        ``sub_sector``, ``co2_t_yr``, ``source`` ('proxy' or 'point'), ``feature_id`` and the
+        feature's geometry. `report`: one row per inventory row with ``inventory_co2_t_yr``,
+        ``point_co2_t_yr``, ``allocated_co2_t_yr``, ``unallocated_co2_t_yr``, ``n_features``
+        and ``note`` (why something was not allocated).
+
+    Raises
+    ------
+    InputError
+        If point sources exceed their sector's inventory total, or name a sector the
+        inventory does not have.
+    """
+    inventory = read_inventory(inventory)
+    crs = next((p.crs for p in proxies.values() if p is not None), None)
+    pieces, report = [], []
+    points_by_row = _assign_points(inventory, point_sources, point_emissions_field, point_sector_field)
+    for i, row in inventory.iterrows():
+        total = float(row["co2_t_yr"])
+        placed = points_by_row.get(i)
+        point_total = math.fsum(placed[point_emissions_field]) if placed is not None else 0.0
+        if point_total > total * (1 + 1e-12):
+            raise InputError(
+                f"point sources of sector {row['sector']!r} emit {point_total:,.0f} t CO2/yr, more than "
+                f"the inventory's {total:,.0f}.", field=point_emissions_field,
+                fix="check the point sources' emissions and sector, or the inventory.",
+            )
+        if placed is not None and len(placed):
+            pieces.append(gpd.GeoDataFrame({
+                "sector": row["sector"], "sub_sector": row["sub_sector"],
+                "co2_t_yr": placed[point_emissions_field].to_numpy(dtype=float), "source": "point",
+                "feature_id": placed.index.to_numpy(),
+            }, geometry=placed.geometry.values, crs=placed.crs))
+        remainder = max(total - point_total, 0.0)
+        proxy = proxies.get(row["sector"])
+        note = ""
+        features = None
+        if remainder > 0:
+            if proxy is None:
+                note = "no proxy for this sector"
+            else:
+                features = proxy
+                if row["sub_sector"]:
+                    features = proxy[proxy["sub_sector"] == row["sub_sector"]]
+                if len(features) == 0 or features["weight"].sum() <= 0:
+                    note = f"the proxy has no features{' of sub-sector ' + row['sub_sector'] if row['sub_sector'] else ''}"
+                    features = None
+        allocated = 0.0
+        if features is not None:
+            shares = allocate(remainder, features["weight"].to_numpy())
+            keep = shares > 0
+            allocated = remainder
+            pieces.append(gpd.GeoDataFrame({
+                "sector": row["sector"], "sub_sector": row["sub_sector"], "co2_t_yr": shares[keep],
+                "source": "proxy", "feature_id": features["feature_id"].to_numpy()[keep],
+            }, geometry=features.geometry.values[keep], crs=features.crs))
+        report.append({
+            "sector": row["sector"], "sub_sector": row["sub_sector"], "inventory_co2_t_yr": total,
+            "point_co2_t_yr": point_total, "allocated_co2_t_yr": allocated,
+            "unallocated_co2_t_yr": remainder - allocated,
+            "n_features": 0 if features is None else int((features["weight"] > 0).sum()), "note": note,
+        })
+    columns = ["sector", "sub_sector", "co2_t_yr", "source", "feature_id"]
+    allocations = (gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True), crs=crs) if pieces
+                   else gpd.GeoDataFrame(columns=columns, geometry=[], crs=crs))
+    return allocations, pd.DataFrame(report)
+
+
+def _assign_points(inventory, points, value_field, sector_field) -> dict[int, gpd.GeoDataFrame]:
+    if points is None or len(points) == 0:
+        return {}
+    for field in (value_field, sector_field):
+        if field not in points:
+            raise MissingColumnError(f"point sources need a {field!r} column.", field=field,
+                                     fix=f"add {field} (t CO2/yr and the inventory sector).")
+    values = pd.to_numeric(points[value_field], errors="coerce")
+    if values.isna().any() or (values < 0).any():
+        raise InputError("point-source emissions must be non-negative numbers.", field=value_field,
+                         fix="fill in every point source's co2_t_yr.")
+    out = {}
+    for sector, group in points.assign(**{value_field: values}).groupby(sector_field):
+        rows = inventory.index[inventory["sector"] == sector]
+        if len(rows) == 0:
+            raise InputError(f"point sources name the sector {sector!r}, which the inventory does not have.",
+                             field=sector_field, fix="use one of the inventory's sectors.")
+        plain = [i for i in rows if inventory.at[i, "sub_sector"] == ""]
+        out[plain[0] if plain else rows[0]] = group
+    return out
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def aggregate_to_zones(allocations: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
+                       by: str = "sector") -> tuple[pd.DataFrame, pd.Series]:
+    """Sum allocated emissions per zone and per `by` (sector), conserving the total.
+
+    Points go to the zone containing them; lines and polygons are split between zones in
+    proportion to their length or area inside each zone.
+
+    Returns
+    -------
+    (table, outside)
+        `table`: zones x values of `by` [t CO2/yr], indexed like `zones`; `outside`: per value
+        of `by`, the emissions of features (or parts) outside every zone.
+    """
+    if allocations.crs is not None and zones.crs is not None and allocations.crs != zones.crs:
+        allocations = allocations.to_crs(zones.crs)
+    labels = sorted(allocations[by].unique()) if len(allocations) else []
+    table = np.zeros((len(zones), len(labels)))
+    if len(allocations):
+        zone_idx, feature_idx, fraction = _overlap_fractions(allocations.geometry.values, zones.geometry.values)
+        label_idx = np.searchsorted(labels, allocations[by].to_numpy())
+        amount = allocations["co2_t_yr"].to_numpy()[feature_idx] * fraction
+        np.add.at(table, (zone_idx, label_idx[feature_idx]), amount)
+    frame = pd.DataFrame(table, index=zones.index, columns=labels)
+    totals = allocations.groupby(by)["co2_t_yr"].sum() if len(allocations) else pd.Series(dtype=float)
+    outside = (totals - frame.sum()).clip(lower=0).reindex(labels).fillna(0.0)
+    return frame, outside
+
+
+def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
+    """(zone index, feature index, share of the feature in the zone) for overlapping pairs."""
+    tree = shapely.STRtree(zones)
+    f_idx, z_idx = tree.query(features, predicate="intersects")
+    types = shapely.get_type_id(features)
+    is_point = np.isin(types, (0, 4))
+    is_line = np.isin(types, (1, 2, 5))
+    fraction = np.zeros(len(f_idx))
+    pts = is_point[f_idx]
+    if pts.any():  # a point on a shared edge counts once: its first zone
+        first = np.zeros(len(f_idx), bool)
+        _, first_pos = np.unique(f_idx[pts], return_index=True)
+        first[np.flatnonzero(pts)[first_pos]] = True
+        fraction[first] = 1.0
+    rest = ~pts
+    if rest.any():
+        parts = shapely.intersection(features[f_idx[rest]], zones[z_idx[rest]])
+        measure = np.where(is_line[f_idx[rest]], shapely.length(parts), shapely.area(parts))
+        whole = np.where(is_line, shapely.length(features), shapely.area(features))[f_idx[rest]]
+        fraction[rest] = np.divide(measure, whole, out=np.zeros_like(measure), where=whole > 0)
+    keep = fraction > 0
+    return z_idx[keep], f_idx[keep], fraction[keep]
+
+
+def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,
+                   value_field: str = "co2_t_yr") -> np.ndarray:
+    """Spread emissions onto `grid` [t CO2/yr per cell], conserving the total inside it.
+
+    Points go to their cell. Lines are sampled every quarter cell and each sample carries an
+    equal share. Polygons are spread evenly over the grid cells whose centres they contain;
+    polygons smaller than a cell (no centre inside) go to the cell of a point on their surface.
+    Points and line samples outside the grid are left out (compare ``result.sum()`` with the
+    total); a polygon partly outside puts all its emissions on its cells inside.
+    """
+    out = np.zeros(grid.shape, dtype=np.float64)
+    if len(allocations) == 0:
+        return out
+    frame = allocations.to_crs(grid.crs) if allocations.crs != grid.crs else allocations
+    geoms = frame.geometry.values
+    values = frame[value_field].to_numpy(dtype=float)
+    types = shapely.get_type_id(geoms)
+    points = np.isin(types, (0, 4))
+    lines = np.isin(types, (1, 2, 5))
+    polygons = np.isin(types, (3, 6))
+    xs, ys, vs = [], [], []
+    if points.any():
+        p = shapely.get_coordinates(shapely.centroid(geoms[points]))
+        xs.append(p[:, 0]), ys.append(p[:, 1]), vs.append(values[points])
+    if lines.any():
+        step = grid.resolution / 4
+        length = shapely.length(geoms[lines])
+        n = np.maximum(np.ceil(length / step).astype(int), 1)
+        owner = np.repeat(np.flatnonzero(lines), n)
+        k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        distance = (k + 0.5) / np.repeat(n, n)
+        pts = shapely.line_interpolate_point(geoms[owner], distance, normalized=True)
+        c = shapely.get_coordinates(pts)
+        xs.append(c[:, 0]), ys.append(c[:, 1]), vs.append(values[owner] / np.repeat(n, n))
+    if polygons.any():
+        # one entry per distinct polygon (a parcel may receive several sectors' emissions)
+        _, first, inverse = np.unique(shapely.to_wkb(geoms[polygons]), return_index=True,
+                                           return_inverse=True)
+        shapes = geoms[polygons][first]
+        amounts = np.bincount(inverse, weights=values[polygons])
+        labels = rasterio.features.rasterize(
+            zip(shapes, np.arange(1, len(shapes) + 1)), out_shape=grid.shape, transform=grid.transform,
+            fill=0, dtype="int32",
+        )
+        counts = np.bincount(labels.ravel(), minlength=len(shapes) + 1)[1:]
+        covered = counts > 0
+        per_cell = np.zeros(len(shapes) + 1)
+        per_cell[1:][covered] = amounts[covered] / counts[covered]
+        out += per_cell[labels]
+        if (~covered).any():  # smaller than a cell, or hidden under an overlapping polygon
+            c = shapely.get_coordinates(shapely.point_on_surface(shapes[~covered]))
+            xs.append(c[:, 0]), ys.append(c[:, 1]), vs.append(amounts[~covered])
+    if xs:
+        x, y, v = np.concatenate(xs), np.concatenate(ys), np.concatenate(vs)
+        cols, rows = ~grid.transform @ (x, y)
+        cols, rows = np.floor(cols).astype(int), np.floor(rows).astype(int)
+        inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+        np.add.at(out, (rows[inside], cols[inside]), v[inside])
+    return out
+
+
+def builtup_intensity(emissions_co2_t_yr: pd.Series, builtup_area_km2: pd.Series) -> pd.Series:
+    """Emissions per km2 of built-up land [t CO2 km-2 yr-1]; NaN where there is none."""
+    area = builtup_area_km2.reindex(emissions_co2_t_yr.index)
+    return (emissions_co2_t_yr / area.where(area > 0)).rename("builtup_intensity_co2_t_km2_yr")
