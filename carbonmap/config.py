@@ -49,7 +49,9 @@ from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.landuse import CODE_SYSTEMS
 from carbonmap.zonal import validate_stats
 
-__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "OutputsSection",
+__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
+           "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
+           "BalanceSection", "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
@@ -133,6 +135,82 @@ class VectorInput:
 
 
 @dataclass(frozen=True)
+class ParcelsSection:
+    """[parcels]: land-use parcels and their code system (see :mod:`carbonmap.landuse`)."""
+
+    path: Path
+    code_field: str
+    code_system: str
+    layer: str | None = None
+    crosswalk: Path | None = None
+    assume_crs: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildingsSection:
+    """[buildings]: footprints with floors (or a height) and a use."""
+
+    path: Path
+    layer: str | None = None
+    floors_field: str | None = "floors"
+    height_field: str | None = None
+    storey_height_m: float = 3.0
+    use_field: str = "use"
+    assume_crs: str | None = None
+
+
+@dataclass(frozen=True)
+class RoadsSection:
+    """[roads]: road centre lines with a class."""
+
+    path: Path
+    layer: str | None = None
+    class_field: str = "road_class"
+    assume_crs: str | None = None
+
+
+@dataclass(frozen=True)
+class PointSourcesSection:
+    """[point_sources]: large emitters with known emissions [t CO2/yr] and their sector."""
+
+    path: Path
+    layer: str | None = None
+    emissions_field: str = "co2_t_yr"
+    sector_field: str = "sector"
+    assume_crs: str | None = None
+
+
+@dataclass(frozen=True)
+class InventorySection:
+    """[inventory]: the city's emission inventory (CSV: sector, sub_sector, co2_t_yr, year)."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class EmissionsSection:
+    """[emissions]: settings of the emissions stage.
+
+    grid_resolution_m : cell size of the gridded emissions raster [m].
+    coefficients, road_weights : override tables (see :mod:`carbonmap.coefficients`).
+    proxies : sector -> proxy (see :data:`carbonmap.emissions.PROXY_CHOICES`).
+    """
+
+    grid_resolution_m: float = 100.0
+    coefficients: Path | None = None
+    road_weights: Path | None = None
+    proxies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BalanceSection:
+    """[balance]: override tables for balance classes and efficiency bands."""
+
+    classes: Path | None = None
+    bands: Path | None = None
+
+
+@dataclass(frozen=True)
 class OutputsSection:
     """[outputs]: which products to write."""
 
@@ -150,6 +228,13 @@ class Project:
     units: UnitsSection
     rasters: list[RasterInput] = field(default_factory=list)
     vectors: list[VectorInput] = field(default_factory=list)
+    parcels: ParcelsSection | None = None
+    buildings: BuildingsSection | None = None
+    roads: RoadsSection | None = None
+    point_sources: PointSourcesSection | None = None
+    inventory: InventorySection | None = None
+    emissions: EmissionsSection = field(default_factory=EmissionsSection)
+    balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
     @property
@@ -173,6 +258,13 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "units": (UnitsSection, False),
     "rasters": (RasterInput, True),
     "vectors": (VectorInput, True),
+    "parcels": (ParcelsSection, False),
+    "buildings": (BuildingsSection, False),
+    "roads": (RoadsSection, False),
+    "point_sources": (PointSourcesSection, False),
+    "inventory": (InventorySection, False),
+    "emissions": (EmissionsSection, False),
+    "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
 
@@ -269,6 +361,9 @@ def _coerce(value: Any, hint: Any, key: str, path: Path) -> Any:
         if typing.get_origin(option) is list and isinstance(value, list):
             (item,) = typing.get_args(option)
             return [_coerce(v, item, f"{key}[{i}]", path) for i, v in enumerate(value)]
+        if typing.get_origin(option) is dict and isinstance(value, dict):
+            _, item = typing.get_args(option)
+            return {k: _coerce(v, item, f"{key}.{k}", path) for k, v in value.items()}
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
     raise ConfigError(f"expected {expected}, got {value!r}.", path=path, key=key,
                       fix=f"give a {expected} value.")
@@ -289,6 +384,7 @@ def _check_semantics(project: Project) -> None:
     if units.assume_crs:
         _check_crs(units.assume_crs, "units.assume_crs", path)
     _check_exists(units.path, "units.path", path)
+    _check_emissions(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -298,6 +394,45 @@ def _check_semantics(project: Project) -> None:
         if vector.group not in ("inputs", "zones"):
             raise ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"vectors[{i}].group",
                               fix="use \"inputs\" or \"zones\".")
+
+
+def _check_emissions(project: Project, path: Path) -> None:
+    """The emissions inputs: files exist, code system, CRSs, proxies, grid."""
+    from carbonmap.emissions import PROXY_CHOICES
+
+    for name in ("parcels", "buildings", "roads", "point_sources", "inventory"):
+        section = getattr(project, name)
+        if section is None:
+            continue
+        _check_exists(section.path, f"{name}.path", path)
+        if getattr(section, "assume_crs", None):
+            _check_crs(section.assume_crs, f"{name}.assume_crs", path)
+    if project.parcels is not None:
+        if project.parcels.code_system not in CODE_SYSTEMS:
+            raise ConfigError(f"unknown code system {project.parcels.code_system!r}.", path=path,
+                              key="parcels.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
+        if project.parcels.crosswalk is not None:
+            _check_exists(project.parcels.crosswalk, "parcels.crosswalk", path)
+    needs_parcels = [n for n in ("buildings", "roads", "point_sources", "inventory") if getattr(project, n)]
+    if needs_parcels and project.parcels is None:
+        raise ConfigError(f"[{needs_parcels[0]}] needs a [parcels] section (emissions are accounted on parcels).",
+                          path=path, key="parcels", fix="add [parcels] with path, code_field and code_system.")
+    settings = project.emissions
+    if settings.grid_resolution_m <= 0:
+        raise ConfigError("must be positive.", path=path, key="emissions.grid_resolution_m",
+                          fix="give the cell size of the emissions grid in metres, e.g. 100.")
+    for sector, proxy in settings.proxies.items():
+        if sector not in PROXY_CHOICES:
+            raise ConfigError(f"no proxy choice for sector {sector!r}.", path=path, key=f"emissions.proxies.{sector}",
+                              fix=f"sectors with proxies: {', '.join(PROXY_CHOICES)}.")
+        if proxy not in PROXY_CHOICES[sector]:
+            raise ConfigError(f"unknown proxy {proxy!r}.", path=path, key=f"emissions.proxies.{sector}",
+                              fix=f"use one of {', '.join(PROXY_CHOICES[sector])}.")
+    for key, table in (("emissions.coefficients", settings.coefficients),
+                       ("emissions.road_weights", settings.road_weights),
+                       ("balance.classes", project.balance.classes), ("balance.bands", project.balance.bands)):
+        if table is not None:
+            _check_exists(table, key, path)
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

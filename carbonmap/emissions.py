@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -65,6 +66,9 @@ __all__ = [
     "aggregate_to_zones",
     "grid_emissions",
     "builtup_intensity",
+    "PROXY_CHOICES",
+    "EmissionsAccount",
+    "account_emissions",
 ]
 
 #: Carbon categories starting with this prefix are built-up land (no per-hectare coefficient).
@@ -116,8 +120,8 @@ def coefficient_fluxes(
     if codes is not None and system is not None:
         specific = coefficients[(coefficients["system"] == system) & (coefficients["code"] != "")]
         specific = specific.drop_duplicates("code", keep="last").set_index("code")["coef_id"]
-        code_ids = pd.Series(codes).reset_index(drop=True).astype(str).map(specific)
-        chosen = code_ids.fillna(chosen)
+        code_ids = pd.Series(codes).reset_index(drop=True).astype(str).map(specific).astype(object)
+        chosen = code_ids.where(code_ids.notna(), chosen)
     built = categories.str.startswith(BUILT_PREFIX)
     missing = sorted(set(categories[chosen.isna() & ~built]))
     if missing:
@@ -142,8 +146,8 @@ def coefficient_fluxes(
 def allocate(total: float, weights: np.ndarray) -> np.ndarray:
     """Split `total` in proportion to non-negative `weights`, conserving it exactly.
 
-    The shares are ``total * w / sum(w)``; the floating-point residual (a few ulps) goes to the
-    largest share, adjusted one representable step at a time until ``math.fsum(result) == total``.
+    The shares are ``total * w / sum(w)``, except the largest, which takes the exact remainder,
+    so that ``math.fsum(result) == total``.
 
     Raises
     ------
@@ -157,13 +161,22 @@ def allocate(total: float, weights: np.ndarray) -> np.ndarray:
     if s <= 0:
         raise InputError("all proxy weights are zero.", fix="give the proxy some features with weight.")
     shares = total * (w / s)
-    largest = int(np.argmax(w))
-    shares[largest] += total - math.fsum(shares)
-    for _ in range(64):  # the addition rounds too: step the largest share ulp by ulp
-        current = math.fsum(shares)
-        if current == total:
-            break
-        shares[largest] = np.nextafter(shares[largest], -np.inf if current > total else np.inf)
+    # The largest share takes the correctly rounded exact remainder (math.fsum rounds exact
+    # sums correctly), so the exact sum of all shares is within half a unit in the last place
+    # of `total`, and fsum(shares) rounds to it. An exact tie under round-half-even is broken
+    # by moving a smaller share one representable step.
+    j = int(np.argmax(shares))
+    others = np.delete(shares, j)
+    shares[j] = math.fsum([total, *(-others)])
+    if math.fsum(shares) != total:
+        for k in np.argsort(shares):
+            if k == j or shares[k] <= 0:
+                continue
+            for direction in (np.inf, -np.inf):
+                trial = shares.copy()
+                trial[k] = np.nextafter(shares[k], direction)
+                if math.fsum(trial) == total:
+                    return trial
     return shares
 
 
@@ -307,7 +320,8 @@ def downscale_inventory(
         Validated by :func:`read_inventory` (sector, sub_sector, co2_t_yr).
     proxies : mapping sector -> GeoDataFrame
         From :func:`building_proxy`, :func:`road_proxy` or :func:`land_proxy`. A row with a
-        sub-sector uses only the proxy features labelled with it (e.g. buildings of that use).
+        sub-sector uses only the proxy features labelled with it (e.g. buildings of that use)
+        when the proxy carries sub-sector labels, else all of them.
     point_sources : GeoDataFrame of points, optional
         Emitters with known emissions; each is placed at its location and subtracted from the
         inventory row of its sector (the row with an empty sub-sector, or the sector's only row).
@@ -356,7 +370,8 @@ def downscale_inventory(
                 note = "no proxy for this sector"
             else:
                 features = proxy
-                if row["sub_sector"]:
+                labelled = (proxy["sub_sector"] != "").any()  # e.g. buildings by use; roads are not
+                if row["sub_sector"] and labelled:
                     features = proxy[proxy["sub_sector"] == row["sub_sector"]]
                 if len(features) == 0 or features["weight"].sum() <= 0:
                     note = f"the proxy has no features{' of sub-sector ' + row['sub_sector'] if row['sub_sector'] else ''}"
@@ -408,8 +423,8 @@ def _assign_points(inventory, points, value_field, sector_field) -> dict[int, gp
 
 
 def aggregate_to_zones(allocations: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
-                       by: str = "sector") -> tuple[pd.DataFrame, pd.Series]:
-    """Sum allocated emissions per zone and per `by` (sector), conserving the total.
+                       by: str = "sector", value: str = "co2_t_yr") -> tuple[pd.DataFrame, pd.Series]:
+    """Sum `value` (allocated emissions) per zone and per `by` (sector), conserving the total.
 
     Points go to the zone containing them; lines and polygons are split between zones in
     proportion to their length or area inside each zone.
@@ -427,10 +442,10 @@ def aggregate_to_zones(allocations: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *
     if len(allocations):
         zone_idx, feature_idx, fraction = _overlap_fractions(allocations.geometry.values, zones.geometry.values)
         label_idx = np.searchsorted(labels, allocations[by].to_numpy())
-        amount = allocations["co2_t_yr"].to_numpy()[feature_idx] * fraction
+        amount = allocations[value].to_numpy()[feature_idx] * fraction
         np.add.at(table, (zone_idx, label_idx[feature_idx]), amount)
     frame = pd.DataFrame(table, index=zones.index, columns=labels)
-    totals = allocations.groupby(by)["co2_t_yr"].sum() if len(allocations) else pd.Series(dtype=float)
+    totals = allocations.groupby(by)[value].sum() if len(allocations) else pd.Series(dtype=float)
     outside = (totals - frame.sum()).clip(lower=0).reindex(labels).fillna(0.0)
     return frame, outside
 
@@ -456,7 +471,13 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
         whole = np.where(is_line, shapely.length(features), shapely.area(features))[f_idx[rest]]
         fraction[rest] = np.divide(measure, whole, out=np.zeros_like(measure), where=whole > 0)
     keep = fraction > 0
-    return z_idx[keep], f_idx[keep], fraction[keep]
+    z_idx, f_idx, fraction = z_idx[keep], f_idx[keep], fraction[keep]
+    # Overlay areas carry float error (~1e-12): a feature wholly inside the zones gets
+    # fractions summing to exactly 1, so totals are conserved exactly.
+    total = np.bincount(f_idx, weights=fraction, minlength=len(features))
+    whole = np.abs(total - 1.0) < 1e-9
+    fraction = np.where(whole[f_idx], fraction / np.where(whole, total, 1.0)[f_idx], fraction)
+    return z_idx, f_idx, fraction
 
 
 def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,
@@ -524,3 +545,169 @@ def builtup_intensity(emissions_co2_t_yr: pd.Series, builtup_area_km2: pd.Series
     """Emissions per km2 of built-up land [t CO2 km-2 yr-1]; NaN where there is none."""
     area = builtup_area_km2.reindex(emissions_co2_t_yr.index)
     return (emissions_co2_t_yr / area.where(area > 0)).rename("builtup_intensity_co2_t_km2_yr")
+
+
+# --------------------------------------------------------------------------- one account
+
+
+#: Proxy choices per inventory sector; the first available is the default.
+PROXY_CHOICES = {
+    "buildings": ("floor_area", "parcel_area"),
+    "transport": ("roads", "transport_land"),
+    "industry": ("floor_area", "industrial_land"),
+    "agriculture": ("cropland",),
+}
+#: Building use (the buildings sector's sub-sector) of each built-up carbon category.
+USE_OF_CATEGORY = {"built_residential": "residential", "built_commercial": "commercial",
+                   "built_public": "public", "built_industrial": "industrial"}
+
+
+@dataclass
+class EmissionsAccount:
+    """Everything :func:`account_emissions` computes.
+
+    parcels : the input parcels with ``carbon_category``, ``area_ha``, ``coef_id``,
+        ``coef_emission_co2_t_yr``, ``coef_removal_co2_t_yr``, ``inventory_co2_t_yr``,
+        ``source_co2_t_yr`` (what counts as the parcel's source) and ``source_co2_t_ha_yr``.
+    allocations, report : from :func:`downscale_inventory` (empty without an inventory).
+    unit_sources : units x sectors [t CO2/yr] (``land_use`` for counted coefficient emissions).
+    unit_sinks : removals per unit [t CO2/yr] (per-class coefficients).
+    unit_builtup_km2 : built-up land per unit [km2].
+    proxies : sector -> proxy used.
+    notes : what was assumed or left out, for the run's metadata.
+    """
+
+    parcels: gpd.GeoDataFrame
+    allocations: gpd.GeoDataFrame
+    report: pd.DataFrame
+    unit_sources: pd.DataFrame | None = None
+    unit_sinks: pd.Series | None = None
+    unit_builtup_km2: pd.Series | None = None
+    proxies: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def account_emissions(
+    parcels: gpd.GeoDataFrame,
+    categories: pd.Series,
+    coefficients: pd.DataFrame,
+    *,
+    codes: pd.Series | None = None,
+    system: str | None = None,
+    inventory: pd.DataFrame | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    floor_area: pd.Series | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+    road_weights: pd.Series | None = None,
+    point_sources: gpd.GeoDataFrame | None = None,
+    units: gpd.GeoDataFrame | None = None,
+    proxies: Mapping[str, str] | None = None,
+    use_field: str = "use",
+    road_class_field: str = "road_class",
+) -> EmissionsAccount:
+    """Parcels' coefficient fluxes, the downscaled inventory, and per-unit sums, in one pass.
+
+    All layers must share one projected CRS (the pipeline's analysis CRS). Proxies default
+    to the first available choice of :data:`PROXY_CHOICES`; `proxies` can name others.
+    Cropland's coefficient emission counts as a source only when the inventory has no
+    ``agriculture`` sector (otherwise the two would overlap); it is always reported.
+    """
+    parcels = parcels.copy()
+    categories = pd.Series(categories).reset_index(drop=True)
+    parcels["carbon_category"] = categories.to_numpy()
+    parcels["area_ha"] = parcels.area.to_numpy() / 1e4
+    fluxes = coefficient_fluxes(categories, parcels["area_ha"].to_numpy(), coefficients, codes=codes, system=system)
+    for column in fluxes:
+        parcels[column] = fluxes[column].to_numpy()
+    notes: list[str] = []
+    chosen: dict[str, str] = {}
+    allocations = gpd.GeoDataFrame(columns=["sector", "sub_sector", "co2_t_yr", "source", "feature_id"],
+                                   geometry=[], crs=parcels.crs)
+    report = pd.DataFrame()
+    sectors: set[str] = set()
+    if inventory is not None:
+        inventory = read_inventory(inventory)
+        sectors = set(inventory["sector"])
+        built = _proxies(parcels, categories, buildings, floor_area, roads, road_weights, sectors,
+                         dict(proxies or {}), use_field, road_class_field, chosen)
+        allocations, report = downscale_inventory(inventory, built, point_sources=point_sources)
+        for _, row in report[report["unallocated_co2_t_yr"] > 0].iterrows():
+            notes.append(f"inventory {row['sector']}{'/' + row['sub_sector'] if row['sub_sector'] else ''}: "
+                         f"{row['unallocated_co2_t_yr']:,.0f} t CO2/yr not allocated ({row['note']})")
+    counted_coef = parcels["coef_emission_co2_t_yr"].to_numpy()
+    if "agriculture" in sectors and counted_coef.sum() > 0:
+        notes.append("cropland coefficient emissions are reported per parcel but not counted: the "
+                     "inventory's agriculture sector covers them")
+        counted_coef = np.zeros(len(parcels))
+    by_parcel, _ = aggregate_to_zones(allocations, parcels) if len(allocations) else (None, None)
+    parcels["inventory_co2_t_yr"] = by_parcel.sum(axis=1).to_numpy() if by_parcel is not None else 0.0
+    parcels["source_co2_t_yr"] = parcels["inventory_co2_t_yr"] + counted_coef
+    parcels["source_co2_t_ha_yr"] = parcels["source_co2_t_yr"] / parcels["area_ha"].where(parcels["area_ha"] > 0)
+    account = EmissionsAccount(parcels=parcels, allocations=allocations, report=report, proxies=chosen, notes=notes)
+    if units is not None:
+        _per_unit(account, units, counted_coef)
+    return account
+
+
+def _proxies(parcels, categories, buildings, floor_area, roads, road_weights, sectors, wanted,
+             use_field, road_class_field, chosen) -> dict[str, gpd.GeoDataFrame]:
+    available = {
+        "floor_area": buildings is not None and floor_area is not None,
+        "parcel_area": True, "roads": roads is not None and road_weights is not None,
+        "transport_land": True, "industrial_land": True, "cropland": True,
+    }
+    out = {}
+    for sector in sorted(sectors & set(PROXY_CHOICES)):
+        choice = wanted.get(sector) or next(c for c in PROXY_CHOICES[sector] if available[c])
+        if choice not in PROXY_CHOICES[sector]:
+            raise InputError(f"unknown proxy {choice!r} for sector {sector}.", key=f"emissions.proxies.{sector}",
+                             fix=f"use one of {', '.join(PROXY_CHOICES[sector])}.")
+        if not available[choice]:
+            raise InputError(f"the {choice} proxy for {sector} needs a layer the project does not have.",
+                             key=f"emissions.proxies.{sector}",
+                             fix="add the [buildings] or [roads] section, or choose another proxy.")
+        chosen[sector] = choice
+        use = categories.map(USE_OF_CATEGORY).to_numpy()
+        if choice == "floor_area":
+            uses = ("industrial",) if sector == "industry" else ("residential", "commercial", "public")
+            out[sector] = building_proxy(buildings, floor_area, use_field=use_field, uses=uses)
+        elif choice == "parcel_area":
+            mask = np.isin(use, ["residential", "commercial", "public"])
+            out[sector] = land_proxy(parcels, mask, sub_sector=use)
+        elif choice == "roads":
+            out[sector] = road_proxy(roads, road_weights, class_field=road_class_field)
+        elif choice == "transport_land":
+            out[sector] = land_proxy(parcels, (categories == "built_transport").to_numpy())
+        elif choice == "industrial_land":
+            out[sector] = land_proxy(parcels, (categories == "built_industrial").to_numpy())
+        else:  # cropland
+            out[sector] = land_proxy(parcels, categories.isin(["cropland", "orchard"]).to_numpy())
+    return out
+
+
+def _per_unit(account: EmissionsAccount, units: gpd.GeoDataFrame, counted_coef: np.ndarray) -> None:
+    parcels = account.parcels
+    sources, outside = aggregate_to_zones(account.allocations, units) if len(account.allocations) \
+        else (pd.DataFrame(index=units.index), pd.Series(dtype=float))
+    land = gpd.GeoDataFrame({
+        "sector": "land_use", "co2_t_yr": counted_coef,
+    }, geometry=parcels.geometry.values, crs=parcels.crs)
+    land = land[land["co2_t_yr"] > 0]
+    if len(land):
+        by_unit, land_outside = aggregate_to_zones(land, units)
+        sources = sources.join(by_unit)
+        outside = pd.concat([outside, land_outside])
+    sink_frame = gpd.GeoDataFrame({"sector": "sink", "co2_t_yr": parcels["coef_removal_co2_t_yr"].to_numpy()},
+                                  geometry=parcels.geometry.values, crs=parcels.crs)
+    sinks, sink_outside = aggregate_to_zones(sink_frame[sink_frame["co2_t_yr"] > 0], units)
+    built = gpd.GeoDataFrame({"kind": "built", "area_km2": parcels.area.to_numpy() / 1e6},
+                             geometry=parcels.geometry.values, crs=parcels.crs)
+    built = built[parcels["carbon_category"].str.startswith(BUILT_PREFIX).to_numpy()]
+    builtup, _ = aggregate_to_zones(built, units, by="kind", value="area_km2")
+    account.unit_sources = sources.fillna(0.0)
+    account.unit_sinks = sinks.sum(axis=1) if len(sinks.columns) else pd.Series(0.0, index=units.index)
+    account.unit_builtup_km2 = builtup.sum(axis=1) if len(builtup.columns) else pd.Series(0.0, index=units.index)
+    lost = float(outside.sum()) + float(sink_outside.sum())
+    if lost > 1e-6 * max(float(sources.to_numpy().sum()), 1.0):
+        account.notes.append(f"{lost:,.0f} t CO2/yr of sources and sinks lie outside every planning unit "
+                             "and are not in the per-unit table")

@@ -51,6 +51,7 @@ __all__ = [
     "atomic_path",
     "read_vector",
     "repair_geometries",
+    "reproject",
     "require_columns",
     "RasterSource",
     "open_raster",
@@ -325,8 +326,29 @@ def read_vector(
             f"unknown datum {datum!r}.", path=src, fix="use 'wgs84' or 'gcj02'."
         )
     if to_crs is not None:
-        gdf = gdf.to_crs(CRS.from_user_input(to_crs))
+        gdf = reproject(gdf, to_crs, kind=kind)
     return gdf
+
+
+def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> gpd.GeoDataFrame:
+    """Reproject `frame`, repairing geometries that reprojection made invalid.
+
+    Rounding in a coordinate transformation can turn a valid sliver into a self-intersecting
+    ring. Such artefacts are repaired with :func:`shapely.make_valid` (keeping the parts of
+    `kind`) without a warning: the input was valid, so there is nothing for the user to fix.
+    """
+    target = CRS.from_user_input(crs)
+    out = frame.to_crs(target) if frame.crs != target else frame
+    geoms = out.geometry.values
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    if invalid.any():
+        geoms = geoms.copy()
+        geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
+        if kind is not None:
+            geoms[invalid] = _keep_family(geoms[invalid], kind)
+        out = out.copy()
+        out.geometry = geoms
+    return out
 
 
 def _check_lonlat_range(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) -> None:

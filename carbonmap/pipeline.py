@@ -37,7 +37,10 @@ from carbonmap import __version__
 from carbonmap.config import Project, RasterInput
 from carbonmap.errors import InputError
 from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid
-from carbonmap.io import read_vector, write_csv, write_geopackage
+from carbonmap.balance import unit_balance
+from carbonmap.coefficients import balance_classes, efficiency_bands, landuse_coefficients, road_class_weights
+from carbonmap.emissions import account_emissions, builtup_intensity, floor_area_m2, grid_emissions
+from carbonmap.io import read_vector, reproject, write_cog, write_csv, write_geopackage
 from carbonmap.landuse import carbon_categories, classify, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
 
@@ -87,6 +90,11 @@ class RunContext:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    headline: list[str] = field(default_factory=list)  # summary columns drawn as choropleths first
+    parcels: gpd.GeoDataFrame | None = None  # classified land-use parcels (emissions stage)
+    sources: pd.DataFrame | None = None  # units x sectors [t CO2/yr]
+    sinks: pd.Series | None = None  # per unit [t CO2/yr]
+    sink_method: str = ""
     _progress: Any = None
 
     @property
@@ -177,7 +185,7 @@ def stage_grid(ctx: RunContext) -> None:
     """Choose the analysis grid and measure the units in its equal-area CRS."""
     cfg = ctx.project.grid
     ctx.grid = analysis_grid(ctx.units, cfg.resolution_m, crs=None if cfg.crs == "auto" else cfg.crs)
-    ctx.units = ctx.units.to_crs(ctx.grid.crs)
+    ctx.units = reproject(ctx.units, ctx.grid.crs, kind="polygon")
     ctx.summary = pd.DataFrame(
         {"area_km2": ctx.units.geometry.area.to_numpy() / 1e6}, index=ctx.units.index
     )
@@ -225,6 +233,125 @@ def stage_vectors(ctx: RunContext) -> None:
         ))
 
 
+def stage_emissions(ctx: RunContext) -> None:
+    """Coefficient accounting on parcels, inventory downscaling, gridded emissions."""
+    project = ctx.project
+    if project.parcels is None:
+        return
+    cfg = project.parcels
+    crs = ctx.grid.crs
+    parcels = read_vector(cfg.path, layer=cfg.layer, columns=[cfg.code_field], kind="polygon",
+                          assume_crs=cfg.assume_crs, to_crs=crs)
+    ctx.record_input(cfg.path, "parcels")
+    if cfg.crosswalk is not None:
+        ctx.record_input(cfg.crosswalk, "parcel code crosswalk")
+    classes = classify(parcels[cfg.code_field], cfg.code_system, crosswalk=cfg.crosswalk,
+                       path=cfg.path, field=cfg.code_field)
+    settings = project.emissions
+    coefficients = landuse_coefficients(settings.coefficients)
+    inputs: dict[str, Any] = {}
+    if project.inventory is not None:
+        inputs["inventory"] = pd.read_csv(project.inventory.path, dtype={"sub_sector": str}, keep_default_na=False,
+                                          na_values={"co2_t_yr": [""]})
+        ctx.record_input(project.inventory.path, "inventory")
+    if project.buildings is not None:
+        b = project.buildings
+        buildings = read_vector(b.path, layer=b.layer, columns=[b.use_field], kind="polygon",
+                                assume_crs=b.assume_crs, to_crs=crs)
+        inputs["buildings"] = buildings
+        inputs["floor_area"], floors = floor_area_m2(buildings, floors_field=b.floors_field,
+                                                     height_field=b.height_field, storey_height_m=b.storey_height_m)
+        inputs["use_field"] = b.use_field
+        ctx.record_input(b.path, "buildings")
+        if floors["missing_floors"]:
+            ctx.notes.append(f"{floors['missing_floors']} buildings had no floors or height: assumed the median "
+                             f"floors of their use {floors['assumed_floors']}")
+    if project.roads is not None:
+        r = project.roads
+        inputs["roads"] = read_vector(r.path, layer=r.layer, columns=[r.class_field], kind="line",
+                                      assume_crs=r.assume_crs, to_crs=crs)
+        inputs["road_weights"] = road_class_weights(settings.road_weights)
+        inputs["road_class_field"] = r.class_field
+        ctx.record_input(r.path, "roads")
+    if project.point_sources is not None:
+        p = project.point_sources
+        points = read_vector(p.path, layer=p.layer, columns=[p.emissions_field, p.sector_field], kind="point",
+                             assume_crs=p.assume_crs, to_crs=crs)
+        inputs["point_sources"] = points.rename(columns={p.emissions_field: "co2_t_yr", p.sector_field: "sector"})
+        ctx.record_input(p.path, "point sources")
+        ctx.add_layer(Layer(name="point_sources", title="Large point sources", group="sources",
+                            frame=inputs["point_sources"], column="co2_t_yr", unit="t_co2_yr",
+                            kind="continuous"))
+    account = account_emissions(parcels, classes["carbon_category"], coefficients,
+                                codes=classes["code"], system=cfg.code_system, units=ctx.units,
+                                proxies=settings.proxies, **inputs)
+    ctx.notes.extend(account.notes)
+    ctx.parcels = account.parcels.assign(code=classes["code"].to_numpy(), class_name=classes["name_en"].to_numpy(),
+                                         space=classes["space"].to_numpy())
+    ctx.sources = account.unit_sources
+    ctx.sinks = account.unit_sinks
+    ctx.sink_method = "per-class coefficients"
+    used = coefficients[coefficients["coef_id"].isin(set(account.parcels["coef_id"]))]
+    ctx.add_table("coefficients_landuse", used.drop(columns=["co2_t_ha_yr"]).assign(co2_t_ha_yr=used["co2_t_ha_yr"]))
+    if "road_weights" in inputs and account.proxies.get("transport") == "roads":
+        ctx.add_table("coefficients_road_weights", inputs["road_weights"].rename_axis("road_class").reset_index())
+    if len(account.report):
+        ctx.add_table("emissions_inventory_allocation",
+                      account.report.assign(proxy=account.report["sector"].map(account.proxies).fillna("")))
+    layer = ctx.parcels[["code", "class_name", "carbon_category", "space", "area_ha", "coef_id",
+                         "coef_emission_co2_t_yr", "coef_removal_co2_t_yr", "inventory_co2_t_yr",
+                         "source_co2_t_yr", "source_co2_t_ha_yr", "geometry"]]
+    ctx.add_layer(Layer(name="parcel_emissions", title="Emissions per parcel [t CO2/ha/yr]", group="sources",
+                        frame=layer, column="source_co2_t_ha_yr", unit="t_co2_ha_yr", kind="continuous"))
+    ctx.add_summary(pd.DataFrame({"builtup_area_km2": account.unit_builtup_km2}))
+    grid = analysis_grid(ctx.units, settings.grid_resolution_m, crs=crs)
+    gridded = grid_emissions(_gridded_sources(account), grid)
+    path = write_cog(ctx.out_dir / "rasters" / "emissions_grid.tif", gridded.astype("float32"),
+                     transform=grid.transform, crs=grid.crs, nodata=None, resampling="average",
+                     tags={"unit": "t CO2 yr-1 per cell", "cell_m": str(grid.resolution)})
+    ctx.add_layer(Layer(name="emissions_grid", title=f"Gridded emissions ({grid.resolution:g} m cells)",
+                        group="sources", raster=path, unit="t_co2_yr_per_cell", kind="continuous"))
+
+
+def _gridded_sources(account) -> gpd.GeoDataFrame:
+    """Everything counted as a source: downscaled inventory and counted coefficient emissions."""
+    parcels = account.parcels
+    land = parcels["source_co2_t_yr"] - parcels["inventory_co2_t_yr"]
+    frames = [account.allocations[["co2_t_yr", "geometry"]]]
+    if (land > 0).any():
+        frames.append(gpd.GeoDataFrame({"co2_t_yr": land[land > 0].to_numpy()},
+                                       geometry=parcels.geometry.values[(land > 0).to_numpy()], crs=parcels.crs))
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=parcels.crs)
+
+
+def stage_balance(ctx: RunContext) -> None:
+    """Per-unit sources, sinks, net, classes and intensities."""
+    if ctx.sources is None:
+        return
+    cfg = ctx.project.balance
+    gdp_column = f"gdp_{ctx.project.units.gdp_unit}"
+    gdp_1e4 = ctx.units[gdp_column] * _CNY_1E4_PER_UNIT[ctx.project.units.gdp_unit] \
+        if gdp_column in ctx.units and ctx.project.units.gdp_unit in _CNY_1E4_PER_UNIT else None
+    table = unit_balance(
+        ctx.sources, ctx.sinks,
+        population=ctx.units["population"] if "population" in ctx.units else None,
+        gdp_cny_1e4=gdp_1e4, classes=balance_classes(cfg.classes), bands=efficiency_bands(cfg.bands),
+    )
+    table["builtup_intensity_co2_t_km2_yr"] = builtup_intensity(table["source_co2_t_yr"],
+                                                                ctx.summary["builtup_area_km2"])
+    ctx.add_summary(table)
+    ctx.add_table("balance_classes", balance_classes(cfg.classes))
+    ctx.add_table("efficiency_bands", efficiency_bands(cfg.bands).assign(
+        max_relative_intensity=lambda t: t["max_relative_intensity"].astype(str)))
+    ctx.notes.append(f"sinks in the balance: {ctx.sink_method}")
+    ctx.headline[:0] = ["net_co2_t_yr", "source_co2_t_yr", "sink_co2_t_yr",
+                        "builtup_intensity_co2_t_km2_yr", "efficiency_index"]
+
+
+#: 10^4 CNY per unit of the [units] gdp_unit values carbonmap knows.
+_CNY_1E4_PER_UNIT = {"cny_1e8": 1e4, "cny_1e4": 1.0, "cny": 1e-4}
+
+
 def _summarise_raster(units: gpd.GeoDataFrame, aligned: Path, spec: RasterInput) -> pd.DataFrame:
     if spec.kind == "categorical":
         table = zonal_categories(units, aligned, prefix="")
@@ -270,7 +397,7 @@ def stage_onemap(ctx: RunContext) -> None:
         layers["run_metadata"] = run_metadata(ctx)
         write_geopackage(out / "onemap.gpkg", layers)
     if ctx.project.outputs.html:
-        fmap = build_map(summary, ctx.layers, title=ctx.project.project.name)
+        fmap = build_map(summary, ctx.layers, title=ctx.project.project.name, headline=ctx.headline)
         write_html(fmap, out / "onemap.html")
 
 
@@ -298,6 +425,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("grid", "choose the analysis grid", stage_grid),
     Stage("rasters", "align and summarise rasters", stage_rasters),
     Stage("vectors", "read vector layers", stage_vectors),
+    Stage("emissions", "account emissions on parcels", stage_emissions),
+    Stage("balance", "compute the per-unit carbon balance", stage_balance),
     Stage("onemap", "write the one map", stage_onemap),
 )
 

@@ -217,13 +217,16 @@ def _numeric_columns(frame: gpd.GeoDataFrame) -> list[str]:
     return [c for c in frame.columns if c != "geometry" and pd.api.types.is_numeric_dtype(frame[c])]
 
 
-def _headline_columns(summary: gpd.GeoDataFrame, limit: int = 6) -> list[str]:
+def _headline_columns(summary: gpd.GeoDataFrame, preferred: Sequence[str] = (), limit: int = 6) -> list[str]:
+    """The summary columns drawn as choropleths: `preferred` first, then the first others."""
     numeric = _numeric_columns(summary)
-    headline = [c for c in numeric if c != "area_km2"][:limit - 1]
-    return headline + (["area_km2"] if "area_km2" in numeric else [])
+    first = [c for c in preferred if c in numeric]
+    rest = [c for c in numeric if c not in first and c != "area_km2"]
+    return (first + rest)[:limit - 1] + (["area_km2"] if "area_km2" in numeric else [])
 
 
-def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = "carbonmap") -> folium.Map:
+def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = "carbonmap",
+              headline: Sequence[str] = ()) -> folium.Map:
     """The planning map: per-unit choropleths, vector and raster layers, a layer control.
 
     Parameters
@@ -233,6 +236,8 @@ def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = 
     layers : sequence of :class:`carbonmap.pipeline.Layer`
     title : str
         Shown in the page title.
+    headline : sequence of str
+        Summary columns to draw as choropleths first (the first one is shown).
     """
     units = summary.to_crs("EPSG:4326")
     xmin, ymin, xmax, ymax = units.total_bounds
@@ -244,7 +249,7 @@ def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = 
     numeric = _numeric_columns(units)
     units[numeric] = units[numeric].astype(float).round(4)
     tooltip_fields = [c for c in units.columns if c != "geometry"]
-    for i, column in enumerate(_headline_columns(units)):
+    for i, column in enumerate(_headline_columns(units, headline)):
         values = units[column].to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
         if finite.size == 0:

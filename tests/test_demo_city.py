@@ -99,6 +99,25 @@ def test_population_gdp_floor_area_and_built_up_intensity(city):
     assert 18e4 <= intensity <= 38e4  # t CO2 per km2 of built-up land (CONTEXT.md)
 
 
+def test_readme_figures_are_the_datas(city):
+    """The figures sample_data/README.md states, to their rounding."""
+    readme = (COMMITTED.parent / "README.md").read_text()
+    inventory = city["inventory"].set_index("sub_sector")["co2_t_yr"]
+    buildings = city["buildings"]
+    floor_area = (buildings["footprint_m2"] * buildings["floors"]).sum()
+    stated = [
+        f"{len(city['parcels']):,} land/sea-use parcels",
+        f"{len(buildings):,} footprints",
+        f"residential {inventory['residential'] / 1e6:.2f}, commercial {inventory['commercial'] / 1e6:.2f}, "
+        f"public {inventory['public'] / 1e6:.2f} Mt",
+        f"{floor_area / 1e6:.1f} million m2 = {floor_area / 2e6:.1f} m2 per person",
+        f"{city['point_sources']['co2_t_yr'].sum() / 1e6:.2f} Mt (55 % of industry)",
+        f"{city['districts']['gdp_cny_1e8'].sum():,.0f} x 10^8 CNY",
+    ]
+    for text in stated:
+        assert text in readme, text
+
+
 def test_area_shares_are_as_documented(city):
     """The land shares stated in sample_data/README.md, to their rounding."""
     parcels = city["parcels"]

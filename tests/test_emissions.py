@@ -172,6 +172,12 @@ def test_point_sources_must_fit_their_sector(proxies):
         downscale_inventory(inventory, proxies, point_sources=plant.assign(sector="power"))
 
 
+def test_a_sub_sector_uses_all_features_of_an_unlabelled_proxy(proxies):
+    inventory = pd.DataFrame({"sector": ["transport"], "sub_sector": ["road"], "co2_t_yr": [100.0]})
+    allocations, report = downscale_inventory(inventory, proxies)
+    assert allocations["co2_t_yr"].tolist() == [80.0, 20.0] and report.loc[0, "unallocated_co2_t_yr"] == 0
+
+
 def test_sub_sector_without_features_is_reported_not_dropped(proxies):
     inventory = pd.DataFrame({"sector": ["buildings"], "sub_sector": ["public"], "co2_t_yr": [70.0]})
     allocations, report = downscale_inventory(inventory, proxies)

@@ -49,7 +49,38 @@ def test_demo_writes_the_one_map(demo_run):
         if geometry_type is not None:  # every spatial layer carries the analysis CRS
             assert "Albers" in pyogrio.read_info(demo_run / "onemap.gpkg", layer=name)["crs"], name
     assert pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")["features"] == 14
-    assert len(list((demo_run / "rasters").glob("*.tif"))) == 8
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 9  # 8 inputs + gridded emissions
+    assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
+            "balance_classes", "efficiency_bands"} <= set(layers)
+
+
+def test_demo_emissions_and_balance(demo_run):
+    """The inventory (16 Mt) is allocated in full, per unit and on the grid; the balance adds up;
+    every coefficient used is written with its source."""
+    summary = pd.read_csv(demo_run / "unit_summary.csv")
+    inventory = pd.read_csv(Path(str(files("carbonmap.sample_data") / "demo_city" / "inventory.csv")))
+    total = inventory["co2_t_yr"].sum()
+    # Allocation is exact; summing onto units is exact for features inside them. After
+    # reprojection to the analysis CRS, districts and parcels tile the area to within 154 m2 of
+    # 604 km2, so about 0.1 t of 16 Mt sits on slivers outside every unit: hence 1e-8.
+    assert summary["source_co2_t_yr"].sum() == pytest.approx(total, rel=1e-8)
+    sectors = summary.filter(regex=r"^source_(buildings|transport|industry|agriculture)_co2_t_yr$")
+    assert sectors.sum().to_dict() == pytest.approx({
+        f"source_{k}_co2_t_yr": v for k, v in inventory.groupby("sector")["co2_t_yr"].sum().items()}, abs=1.0)
+    np.testing.assert_allclose(summary["net_co2_t_yr"], summary["source_co2_t_yr"] - summary["sink_co2_t_yr"])
+    assert set(summary["balance_class"]) <= {"carbon_deficit", "balanced", "carbon_surplus"}
+    city = summary["source_co2_t_yr"].sum() / summary["builtup_area_km2"].sum()
+    assert 18e4 <= city <= 38e4  # the demo city's calibration
+    with rasterio.open(demo_run / "rasters" / "emissions_grid.tif") as grid:
+        assert grid.res == (250.0, 250.0) and grid.read(1).sum() == pytest.approx(total, rel=1e-6)
+    allocation = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="emissions_inventory_allocation")
+    assert allocation["unallocated_co2_t_yr"].sum() == 0
+    assert dict(zip(allocation["sector"], allocation["proxy"])) == {
+        "buildings": "floor_area", "transport": "roads", "industry": "floor_area", "agriculture": "cropland"}
+    coefficients = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="coefficients_landuse")
+    assert (coefficients["source"].str.len() > 10).all() and "CN-FOREST-FANG2007" in set(coefficients["coef_id"])
+    parcels = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="parcel_emissions", read_geometry=False)
+    assert parcels["source_co2_t_yr"].sum() == pytest.approx(total, rel=1e-6)  # every tonne sits on a parcel
 
 
 def test_demo_summary_is_consistent(demo_run):
@@ -72,7 +103,9 @@ def test_demo_summary_is_consistent(demo_run):
 def test_demo_html_has_layers_legends_and_overlays(demo_run):
     html = (demo_run / "onemap.html").read_text()
     assert "L.control.layers" in html
-    for name in ("units: population", "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
+    for name in ("units: net_co2_t_yr", "units: builtup_intensity_co2_t_km2_yr", "Emissions per parcel [t CO2/ha/yr]",
+                 "Gridded emissions (250 m cells)", "Large point sources",
+                 "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
                  "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"):
         assert name in html, name
     assert "data:image/png;base64" in html  # raster overlays embedded, not linked
@@ -112,7 +145,7 @@ def test_runs_are_deterministic(tmp_path):
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "onemap"]
+    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "balance", "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [
