@@ -105,7 +105,7 @@ def _add_raster(fmap: folium.Map, layer) -> None:
         labels = layer.labels or {}
         legend = _category_legend(layer.title, {labels.get(code, code): colour for code, colour in colours.items()})
     elif data.count():
-        vmin, vmax = (float(v) for v in np.percentile(data.compressed(), [2, 98]))
+        vmin, vmax = _stretch(data)
         folium.raster_layers.ImageOverlay(colorize(data, vmin, vmax), bounds=bounds, name=layer.title).add_to(group)
         legend = _ramp_legend(layer.title, layer.unit, vmin, vmax)
     else:
@@ -128,9 +128,21 @@ def _fill_colours(values, kind: str, fixed: dict[str, str] | None = None
         palette = _palette(sorted(map(str, set(values))), fixed)
         return [palette[str(v)] for v in values], palette
     data = np.ma.masked_invalid(np.asarray(values, dtype=float))
-    vmin, vmax = (float(data.min()), float(data.max())) if data.count() else (0.0, 1.0)
+    vmin, vmax = _stretch(data)
     rgba = colorize(data, vmin, vmax)
     return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in rgba], (vmin, vmax)
+
+
+def _stretch(data: np.ma.MaskedArray) -> tuple[float, float]:
+    """Colour-ramp limits: min-max for few values, else the 2nd-98th percentiles, so that one
+    outlier (a power plant's parcel) does not flatten the map. Values beyond take the end colours."""
+    values = data.compressed()
+    if values.size == 0:
+        return 0.0, 1.0
+    if values.size < 50:
+        return float(values.min()), float(values.max())
+    low, high = np.percentile(values, [2, 98])
+    return float(low), float(high)
 
 
 _LEGEND_BOX = "background:white;padding:6px 8px;font:11px sans-serif;max-height:260px;overflow:auto"
@@ -151,7 +163,7 @@ def _ramp_legend(title: str, unit: str, vmin: float, vmax: float) -> str:
     return (f'<div style="{_LEGEND_BOX}"><b>{html.escape(caption)}</b>'
             f'<div style="width:180px;height:10px;margin:4px 0;background:linear-gradient(to right, {gradient})"></div>'
             f'<div style="display:flex;justify-content:space-between;width:180px">'
-            f'<span>{vmin:.4g}</span><span>{vmax:.4g}</span></div></div>')
+            f'<span>&le; {vmin:.4g}</span><span>&ge; {vmax:.4g}</span></div></div>')
 
 
 def _add_vector(fmap: folium.Map, layer) -> None:
@@ -175,13 +187,15 @@ def _add_vector(fmap: folium.Map, layer) -> None:
     else:
         frame["_fill"] = CATEGORICAL[0]
     line_only = frame.geom_type.isin(["LineString", "MultiLineString"]).all()
+    points = frame.geom_type.isin(["Point", "MultiPoint"]).all()
     folium.GeoJson(
         frame,
         style_function=lambda f, line=line_only: {
             "color": f["properties"]["_fill"] if line else "#333333",
-            "weight": 2 if line else 0.3,
-            "fillColor": f["properties"]["_fill"], "fillOpacity": 0.7,
+            "weight": 2 if line else 0.5,
+            "fillColor": f["properties"]["_fill"], "fillOpacity": 0.8 if points else 0.7,
         },
+        marker=folium.CircleMarker(radius=8, fill=True) if points else None,  # coloured circles, not pins
         tooltip=folium.GeoJsonTooltip(fields=shown, sticky=True),
         name=layer.title,
     ).add_to(group)
@@ -211,6 +225,17 @@ class _Legend(folium.MacroElement):
         super().__init__()
         self.group = group
         self.html = json.dumps(legend_html).replace("</", "<\\/")
+
+
+def _drawing_order(layer) -> int:
+    if layer.raster is not None:
+        return 0
+    types = set(layer.frame.geom_type)
+    if types <= {"Point", "MultiPoint"}:
+        return 3
+    if types <= {"LineString", "MultiLineString"}:
+        return 2
+    return 1
 
 
 def _numeric_columns(frame: gpd.GeoDataFrame) -> list[str]:
@@ -269,10 +294,10 @@ def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = 
         ).add_to(group)
         group.add_to(fmap)
         fmap.add_child(_Legend(_ramp_legend(f"units: {column}", "", vmin, vmax), group))
-    for layer in layers:
+    for layer in sorted(layers, key=_drawing_order):  # rasters, polygons, lines, then points on top
         if layer.raster is not None:
             _add_raster(fmap, layer)
-        elif layer.frame is not None:
+        else:
             _add_vector(fmap, layer)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap

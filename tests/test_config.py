@@ -85,6 +85,19 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
          r"key 'vectors\[0\].group': unknown group 'ecology'"),
         (("", '\n[[vectors]]\nname = "zones"\npath = "zones.gpkg"\n'), InputNotFoundError,
          r"key 'vectors\[0\].path': file not found"),
+        (("", '\n[inventory]\npath = "dem.tif"\n'), ConfigError,
+         r"key 'parcels': \[inventory\] needs a \[parcels\] section"),
+        (("", '\n[parcels]\npath = "units.gpkg"\ncode_field = "c"\ncode_system = "corine"\n'), ConfigError,
+         r"key 'parcels.code_system': unknown code system 'corine'"),
+        (("", '\n[parcels]\npath = "units.gpkg"\ncode_field = "c"\ncode_system = "clcd"\n'
+              '[emissions]\nproxies = {transport = "rail"}\n'), ConfigError,
+         r"key 'emissions.proxies.transport': unknown proxy 'rail'"),
+        (("", '\n[emissions]\nproxies = {waste = "landfill"}\n'), ConfigError,
+         r"key 'emissions.proxies.waste': no proxy choice for sector 'waste'"),
+        (("", '\n[emissions]\ngrid_resolution_m = 0\n'), ConfigError,
+         r"key 'emissions.grid_resolution_m': must be positive"),
+        (("", '\n[emissions]\ncoefficients = "mine.csv"\n'), InputNotFoundError,
+         r"key 'emissions.coefficients': file not found"),
     ],
 )
 def test_errors_name_the_file_and_key(folder, change, error, message):

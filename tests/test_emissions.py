@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from carbonmap.balance import unit_balance
 from carbonmap.coefficients import CO2_PER_C, landuse_coefficients, read_table
 from carbonmap.emissions import (
+    account_emissions,
     aggregate_to_zones,
     allocate,
     builtup_intensity,
@@ -308,3 +309,15 @@ def test_xinwu_parcels_with_a_stated_inventory(shared):
     order = intensity.drop(["green_space"]).sort_values(ascending=False).index.tolist()
     assert order == ["built_commercial", "built_transport", "built_public", "built_industrial", "built_residential"]
     assert intensity["built_industrial"] == pytest.approx(2.0e6 / 7530, rel=0.01)
+
+
+def test_account_reports_emissions_outside_every_unit():
+    parcels = _boxes((0, 0, 100, 100), (100, 0, 200, 100), (500, 0, 600, 100))
+    categories = pd.Series(["built_transport", "built_transport", "built_transport"])
+    units = _boxes((0, 0, 200, 100))
+    inventory = pd.DataFrame({"sector": ["transport"], "co2_t_yr": [300.0]})
+    account = account_emissions(parcels, categories, landuse_coefficients(), inventory=inventory, units=units)
+    assert account.parcels["source_co2_t_yr"].tolist() == [100.0, 100.0, 100.0]
+    assert account.unit_sources["transport"].tolist() == [200.0]
+    assert any("100 t CO2/yr of sources and sinks lie outside every planning unit" in n for n in account.notes)
+    assert account.proxies == {"transport": "transport_land"}

@@ -196,3 +196,33 @@ def test_cli_help_and_version():
     for command in ("demo", "run", "zonal"):
         assert command in result.output
     assert CliRunner().invoke(main, ["--version"]).output.startswith("carbonmap, version ")
+
+
+def test_cli_emissions_equals_the_pipeline(tmp_path, demo_run):
+    """`carbonmap emissions` runs the same account as the pipeline's emissions stage."""
+    folder = Path(str(files("carbonmap.sample_data") / "demo_city"))
+    gpkg = str(folder / "demo_city.gpkg")
+    out = tmp_path / "em.gpkg"
+    result = CliRunner().invoke(main, [
+        "emissions", gpkg, "--layer", "parcels", "--code-field", "code", "--code-system", "ydyh_2023",
+        "--inventory", str(folder / "inventory.csv"), "--buildings", gpkg, "--buildings-layer", "buildings",
+        "--height-field", "height_m", "--roads", gpkg, "--roads-layer", "roads", "--point-sources", gpkg,
+        "--point-sources-layer", "point_sources", "--units", gpkg, "--units-layer", "districts",
+        "--units-id-field", "district_id", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "sources 16,000,000 t CO2/yr" in result.output
+    balance = pyogrio.read_dataframe(out, layer="unit_balance", read_geometry=False).set_index("district_id")
+    summary = pd.read_csv(demo_run / "unit_summary.csv").set_index("unit_id")
+    # both measure in the same Albers equal-area CRS, centred on the districts
+    np.testing.assert_allclose(balance.loc[summary.index, "source_co2_t_yr"], summary["source_co2_t_yr"], rtol=1e-9)
+    np.testing.assert_allclose(balance.loc[summary.index, "sink_co2_t_yr"], summary["sink_co2_t_yr"], rtol=1e-9)
+
+
+def test_cli_emissions_reports_unknown_codes(tmp_path):
+    folder = Path(str(files("carbonmap.sample_data") / "demo_city"))
+    result = CliRunner().invoke(main, ["emissions", str(folder / "demo_city.gpkg"), "--layer", "parcels",
+                                       "--code-field", "code", "--code-system", "gb_t_21010_2017",
+                                       "-o", str(tmp_path / "x.gpkg")])
+    assert result.exit_code == 1
+    assert "field 'code': " in result.output and "are not in the gb_t_21010_2017 table" in result.output
+    assert "0703 (" not in result.output.split("table:")[0]

@@ -39,10 +39,11 @@ def main() -> None:
 
 def _register() -> None:
     from carbonmap.cli.demo import demo
+    from carbonmap.cli.emissions import emissions
     from carbonmap.cli.run import run
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, run, zonal):
+    for command in (demo, run, zonal, emissions):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

@@ -2,8 +2,8 @@
 
 - ``quiet_opt``: demo, run
 - ``out_dir_opt``: demo, run
-- ``assume_crs_opt``: zonal
-- ``layer_opt``: zonal
+- ``assume_crs_opt``: zonal, emissions
+- ``layer_opt``: zonal, emissions
 """
 
 from __future__ import annotations
