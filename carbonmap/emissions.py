@@ -400,10 +400,10 @@ def downscale_inventory(
 def _assign_points(inventory, points, value_field, sector_field) -> dict[int, gpd.GeoDataFrame]:
     if points is None or len(points) == 0:
         return {}
-    for field in (value_field, sector_field):
-        if field not in points:
-            raise MissingColumnError(f"point sources need a {field!r} column.", field=field,
-                                     fix=f"add {field} (t CO2/yr and the inventory sector).")
+    for column in (value_field, sector_field):
+        if column not in points:
+            raise MissingColumnError(f"point sources need a {column!r} column.", field=column,
+                                     fix=f"add {column} (t CO2/yr and the inventory sector).")
     values = pd.to_numeric(points[value_field], errors="coerce")
     if values.isna().any() or (values < 0).any():
         raise InputError("point-source emissions must be non-negative numbers.", field=value_field,
