@@ -20,6 +20,7 @@ added cell by cell and areas are true areas. This module
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -53,6 +54,8 @@ __all__ = [
     "analysis_grid",
     "ensure_projected",
     "align_raster",
+    "aligned_source",
+    "grid_of",
     "rasterize",
     "cell_area_m2",
     "default_nodata",
@@ -397,6 +400,49 @@ def align_raster(
                 for window in _strips(grid.height, grid.width, block_pixels):
                     dst.write(vrt.read(band, window=window), 1, window=window)
             return Path(dst_path)
+
+
+@contextlib.contextmanager
+def aligned_source(raster: Any, grid: AnalysisGrid, *, kind: str, resampling: str | None = None,
+                   band: int = 1, **source_kwargs: Any) -> Iterator[RasterSource]:
+    """Open `raster` as a :class:`RasterSource` on `grid`, warping window by window.
+
+    A raster already on the grid (same CRS, transform and shape) is read directly; any other
+    is read through a GDAL WarpedVRT with the resampling :func:`align_raster` would use, so
+    nothing is written and memory stays bounded by the windows read.
+    """
+    with open_raster(raster, band=band, **source_kwargs) as src:
+        same = (src.crs == grid.crs and src.transform.almost_equals(grid.transform)
+                and src.shape == grid.shape)
+        if same:
+            yield src
+            return
+        if src.array is not None:
+            yield RasterSource(src.name, grid.shape, grid.transform, grid.crs,
+                               src.nodata if src.nodata is not None else default_nodata(src.dtype),
+                               src.dtype, array=np.ma.getdata(align_raster(
+                                   src.array, grid, kind=kind, resampling=resampling,
+                                   transform=src.transform, crs=src.crs, nodata=src.nodata)))
+            return
+        method = _pick_resampling(kind, resampling, src, grid)
+        out_dtype = src.dtype
+        if method in ("bilinear", "cubic", "average") and not np.issubdtype(out_dtype, np.floating):
+            out_dtype = np.dtype("float32")
+        nodata = src.nodata if src.nodata is not None else default_nodata(out_dtype)
+        options = {"crs": grid.crs.to_wkt(), "transform": grid.transform, "width": grid.width,
+                   "height": grid.height, "resampling": Resampling[method], "nodata": nodata,
+                   "dtype": out_dtype.name}
+        if src.nodata is not None:
+            options["src_nodata"] = src.nodata
+        with WarpedVRT(src.dataset, **options) as vrt:
+            yield RasterSource(f"{src.name} (aligned)", grid.shape, grid.transform, grid.crs, nodata,
+                               out_dtype, dataset=vrt, band=band)
+
+
+def grid_of(raster: Any, **source_kwargs: Any) -> AnalysisGrid:
+    """The raster's own grid (CRS, transform, shape), for a file, dataset or array."""
+    with open_raster(raster, **source_kwargs) as src:
+        return AnalysisGrid(src.crs, src.transform, src.shape[1], src.shape[0])
 
 
 def _nodata_mask(data: np.ndarray, nodata: float) -> np.ndarray:
