@@ -1,0 +1,199 @@
+"""Carbon sinks from rasters: vegetation NEP, light-use-efficiency NPP, blue-carbon disturbance.
+
+Pure functions on arrays (numpy broadcasting; masked arrays keep their masks). Units are in
+the names: g C m-2 for fluxes of the carbon-cycle literature, t CO2 ha-1 for the planning map
+(:func:`g_c_m2_to_t_co2_ha`: x 0.01 x 44/12).
+
+Net ecosystem productivity (the vegetation sink)
+------------------------------------------------
+.. math:: NEP = NPP - R_h
+
+with soil heterotrophic respiration :math:`R_h` from the regression of Pei et al. (2009),
+widely used for Chinese ecosystems, for month :math:`m` with mean air temperature :math:`T_m`
+[degC] and precipitation :math:`P_m` [mm]:
+
+.. math:: R_{h,m} = 0.22 \\left[e^{0.0912 T_m} + \\ln(0.3145 P_m + 1)\\right] \\times 30 \\times 46.5\\%
+          \\quad [\\mathrm{g\\,C\\,m^{-2}\\,month^{-1}}]
+
+(:func:`heterotrophic_respiration_pei2009`). With annual climate only,
+:func:`annual_rh_from_annual_climate` applies it to a mean month (T, P/12) twelve times, which
+underestimates :math:`R_h` where temperature varies much over the year (the exponential is
+convex); give monthly rasters where you have them.
+
+CASA (light-use efficiency) NPP
+-------------------------------
+Potter et al. (1993), as commonly parameterised for China (Zhu et al. 2006):
+
+.. math:: NPP = \\sum_m APAR_m \\, \\varepsilon_{max} \\, T_{\\varepsilon 1} \\, T_{\\varepsilon 2,m} \\, W_{\\varepsilon,m}
+
+with :math:`APAR_m = 0.5 \\, SOL_m \\, FPAR_m`, FPAR linear in NDVI between
+:math:`NDVI_{min}` (FPAR 0.001) and :math:`NDVI_{max}` (FPAR 0.95);
+:math:`T_{\\varepsilon 1} = 0.8 + 0.02 T_{opt} - 0.0005 T_{opt}^2` (0 below -10 degC);
+:math:`T_{\\varepsilon 2} = 1.1814 / [(1 + e^{0.2 (T_{opt} - 10 - T)}) (1 + e^{0.3 (-T_{opt} - 10 + T)})]`,
+:math:`T_{opt}` the temperature of the month of highest NDVI; and water stress
+:math:`W_\\varepsilon = 0.5 + 0.5 \\, EET / PET` with Thornthwaite's PET and
+:math:`EET = \\min(P, PET)` (a documented simplification of CASA's soil-water bucket).
+
+Blue carbon disturbance
+-----------------------
+When a wetland is converted, a fraction of each pool's stock is disturbed and emitted with a
+half-life, as in InVEST Coastal Blue Carbon: the emission in year :math:`t` after the event is
+
+.. math:: E_t = S \\, f \\left(2^{-t/h} - 2^{-(t+1)/h}\\right)
+
+for stock :math:`S`, disturbed fraction :math:`f` and half-life :math:`h` [yr]
+(:func:`disturbance_emissions`); summed over all years it is :math:`S f`.
+
+References
+----------
+.. [1] Pei Z., Ouyang H., Zhou C., Xu X. (2009). Carbon balance in an alpine steppe in the
+   Qinghai-Tibet Plateau. Journal of Integrative Plant Biology 51(5): 521-526.
+.. [2] Potter C. S., et al. (1993). Terrestrial ecosystem production: a process model based on
+   global satellite and surface data. Global Biogeochemical Cycles 7(4): 811-841.
+.. [3] Zhu W., Pan Y., He H., Yu D., Hu H. (2006). Simulation of maximum light use efficiency for
+   some typical vegetation types in China. Chinese Science Bulletin 51(4): 457-463.
+.. [4] Thornthwaite C. W. (1948). An approach toward a rational classification of climate.
+   Geographical Review 38(1): 55-94.
+.. [5] Sharp R., et al. (2024). InVEST User's Guide: Coastal Blue Carbon. Natural Capital Project.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from carbonmap.coefficients import CO2_PER_C
+from carbonmap.errors import InputError
+
+__all__ = [
+    "g_c_m2_to_t_co2_ha",
+    "heterotrophic_respiration_pei2009",
+    "annual_rh_from_annual_climate",
+    "nep",
+    "thornthwaite_pet",
+    "casa_npp",
+    "disturbance_emissions",
+]
+
+
+def g_c_m2_to_t_co2_ha(flux):
+    """Convert g C m-2 to t CO2 ha-1 (x 10^4 m2/ha x 10^-6 t/g x 44/12)."""
+    return flux * 1e-2 * CO2_PER_C
+
+
+def heterotrophic_respiration_pei2009(temperature_c, precipitation_mm):
+    """Monthly soil heterotrophic respiration [g C m-2 month-1] (Pei et al. 2009).
+
+    Parameters
+    ----------
+    temperature_c : array_like [degC], the month's mean air temperature
+    precipitation_mm : array_like [mm], the month's precipitation (>= 0)
+
+    Examples
+    --------
+    >>> round(float(heterotrophic_respiration_pei2009(0.0, 0.0)), 4)  # 0.22 x (1 + 0) x 30 x 0.465
+    3.069
+    """
+    p = np.asarray(precipitation_mm, dtype=float)
+    if np.nanmin(p) < 0:
+        raise InputError("precipitation must be >= 0 mm.", fix="check the precipitation raster's units.")
+    t = np.asarray(temperature_c, dtype=float)
+    return 0.22 * (np.exp(0.0912 * t) + np.log(0.3145 * p + 1.0)) * 30.0 * 0.465
+
+
+def annual_rh_from_annual_climate(mean_temperature_c, annual_precipitation_mm):
+    """Annual Rh [g C m-2 yr-1] from annual climate: 12 x Rh of the mean month (T, P/12)."""
+    return 12.0 * heterotrophic_respiration_pei2009(mean_temperature_c, np.asarray(annual_precipitation_mm) / 12.0)
+
+
+def nep(npp_g_c_m2, rh_g_c_m2):
+    """Net ecosystem productivity = NPP - Rh [same units]; positive is a sink. Masks are kept."""
+    return np.asanyarray(npp_g_c_m2) - np.asanyarray(rh_g_c_m2)
+
+
+def thornthwaite_pet(monthly_temperature_c: np.ndarray, *, day_length_factor=None) -> np.ndarray:
+    """Thornthwaite potential evapotranspiration [mm month-1].
+
+    Parameters
+    ----------
+    monthly_temperature_c : array (12, ...) [degC]
+    day_length_factor : array (12, ...) or None
+        Correction for day length and days in month (1 = 12-hour days, 30-day months).
+
+    Notes
+    -----
+    :math:`PET_m = 16 (10 T_m / I)^a` for :math:`T_m > 0`, else 0, with heat index
+    :math:`I = \\sum_m (T_m/5)^{1.514}` over months above 0 degC and
+    :math:`a = 6.75\\times10^{-7} I^3 - 7.71\\times10^{-5} I^2 + 1.792\\times10^{-2} I + 0.49239`.
+    """
+    t = np.asarray(monthly_temperature_c, dtype=float)
+    if t.shape[0] != 12:
+        raise InputError(f"expected 12 monthly temperatures, got {t.shape[0]}.", fix="give one band per month.")
+    warm = np.clip(t, 0, None)
+    heat = np.sum((warm / 5.0) ** 1.514, axis=0)
+    a = 6.75e-7 * heat**3 - 7.71e-5 * heat**2 + 1.792e-2 * heat + 0.49239
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pet = np.where(t > 0, 16.0 * (10.0 * warm / np.where(heat > 0, heat, 1.0)) ** a, 0.0)
+    if day_length_factor is not None:
+        pet = pet * np.asarray(day_length_factor, dtype=float)
+    return pet
+
+
+def casa_npp(ndvi, solar_mj_m2, temperature_c, precipitation_mm, *, epsilon_max=0.389,
+             ndvi_min=0.023, ndvi_max=0.634, fpar_min=0.001, fpar_max=0.95) -> np.ndarray:
+    """Annual NPP by the CASA light-use-efficiency model [g C m-2 yr-1].
+
+    Parameters
+    ----------
+    ndvi : array (12, ...) [-], monthly NDVI
+    solar_mj_m2 : array (12, ...) [MJ m-2 month-1], total solar radiation
+    temperature_c : array (12, ...) [degC], monthly mean air temperature
+    precipitation_mm : array (12, ...) [mm month-1]
+    epsilon_max : float or array [g C MJ-1]
+        Maximum light-use efficiency: 0.389 globally (Potter et al. 1993); per vegetation
+        type for China in Zhu et al. (2006), e.g. evergreen broadleaf forest 0.985,
+        deciduous broadleaf 0.692, cropland 0.542, grassland 0.542, shrub 0.429.
+    ndvi_min, ndvi_max : NDVI at which FPAR is `fpar_min` and `fpar_max`.
+
+    Returns
+    -------
+    ndarray (...) [g C m-2 yr-1]
+    """
+    ndvi, sol, t, p = (np.asarray(a, dtype=float) for a in (ndvi, solar_mj_m2, temperature_c, precipitation_mm))
+    if not ndvi.shape == sol.shape == t.shape == p.shape or ndvi.shape[0] != 12:
+        raise InputError("CASA needs 12 monthly bands of NDVI, solar radiation, temperature and precipitation "
+                         "on the same grid.", fix="align the rasters and give one band per month.")
+    fpar = (ndvi - ndvi_min) / (ndvi_max - ndvi_min) * (fpar_max - fpar_min) + fpar_min
+    fpar = np.clip(fpar, fpar_min, fpar_max)
+    apar = 0.5 * sol * fpar
+    month_of_peak = np.argmax(ndvi, axis=0)
+    t_opt = np.take_along_axis(t, month_of_peak[np.newaxis], axis=0)[0]
+    t_eps1 = np.where(t_opt <= -10, 0.0, 0.8 + 0.02 * t_opt - 0.0005 * t_opt**2)
+    t_eps2 = 1.1814 / ((1 + np.exp(0.2 * (t_opt - 10 - t))) * (1 + np.exp(0.3 * (-t_opt - 10 + t))))
+    pet = thornthwaite_pet(t)
+    eet = np.minimum(p, pet)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w_eps = np.where(pet > 0, 0.5 + 0.5 * eet / np.where(pet > 0, pet, 1.0), 0.5)
+    return np.sum(apar * epsilon_max * t_eps1 * t_eps2 * w_eps, axis=0)
+
+
+def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, years: int) -> np.ndarray:
+    """Annual CO2 emitted after a disturbance [t CO2/yr], for years 0 .. years-1.
+
+    Parameters
+    ----------
+    stock_t_c : float or array [t C], the pool's stock at disturbance
+    disturbed_fraction : float in [0, 1]
+    half_life_yr : float > 0 [yr]
+    years : int, how many years to report
+
+    Returns
+    -------
+    ndarray (years, ...) [t CO2/yr]; its sum over all years tends to stock x fraction x 44/12.
+    """
+    if not 0 <= disturbed_fraction <= 1:
+        raise InputError("the disturbed fraction must be between 0 and 1.", fix="e.g. 0.5 for a medium impact.")
+    if half_life_yr <= 0:
+        raise InputError("half-lives must be positive.", fix="give a half-life in years.")
+    t = np.arange(years, dtype=float).reshape((years,) + (1,) * np.ndim(stock_t_c))
+    released = 2.0 ** (-t / half_life_yr) - 2.0 ** (-(t + 1) / half_life_yr)
+    return np.asarray(stock_t_c, dtype=float) * disturbed_fraction * released * CO2_PER_C

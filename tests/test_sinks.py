@@ -1,0 +1,75 @@
+"""Sinks: NEP with Pei et al. (2009) respiration, CASA NPP, blue-carbon disturbance, by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from carbonmap.errors import InputError
+from carbonmap.sinks import (
+    annual_rh_from_annual_climate,
+    casa_npp,
+    disturbance_emissions,
+    g_c_m2_to_t_co2_ha,
+    heterotrophic_respiration_pei2009,
+    nep,
+    thornthwaite_pet,
+)
+
+
+def test_pei2009_respiration_by_hand():
+    # T = 10 degC, P = 100 mm: 0.22 x (e^0.912 + ln 32.45) x 30 x 0.465
+    expected = 0.22 * (math.exp(0.912) + math.log(0.3145 * 100 + 1)) * 30 * 0.465
+    assert heterotrophic_respiration_pei2009(10.0, 100.0) == pytest.approx(expected)
+    assert expected == pytest.approx(18.32, abs=0.01)
+    # annual climate: 12 mean months of (T, P/12)
+    assert annual_rh_from_annual_climate(10.0, 1200.0) == pytest.approx(12 * expected)
+    with pytest.raises(InputError, match="precipitation must be >= 0"):
+        heterotrophic_respiration_pei2009(10.0, -1.0)
+
+
+def test_nep_and_units():
+    npp = np.ma.MaskedArray([1000.0, 300.0, 0.0], mask=[False, False, True])
+    out = nep(npp, np.array([420.0, 420.0, 420.0]))
+    assert out.tolist() == [580.0, -120.0, None]  # a sink, a source, nodata kept
+    assert g_c_m2_to_t_co2_ha(100.0) == pytest.approx(44 / 12)  # 100 g C/m2 = 1 t C/ha
+
+
+def test_thornthwaite_by_hand():
+    t = np.full(12, 20.0)
+    heat = 12 * (20 / 5) ** 1.514
+    a = 6.75e-7 * heat**3 - 7.71e-5 * heat**2 + 1.792e-2 * heat + 0.49239
+    np.testing.assert_allclose(thornthwaite_pet(t), 16 * (10 * 20 / heat) ** a)
+    assert 70 < thornthwaite_pet(t)[0] < 74  # about 72 mm a month at a constant 20 degC
+    winter = np.array([-5.0] * 3 + [20.0] * 9)
+    assert (thornthwaite_pet(winter)[:3] == 0).all()
+
+
+def test_casa_by_hand():
+    """12 equal months at peak NDVI (FPAR 0.95), 500 MJ/m2, 20 degC (= Topt, so T_eps1 = 1.0 and
+    T_eps2 = 1.1814 / ((1 + e^(0.2 (20 - 10 - 20))) (1 + e^(0.3 (-20 - 10 + 20)))) = 1.1814 /
+    ((1 + e^-2)(1 + e^-3)) = 0.991), and rain enough that EET = PET (W_eps = 1)."""
+    months = lambda v: np.full(12, v)  # noqa: E731
+    t_eps2 = 1.1814 / ((1 + math.exp(-2)) * (1 + math.exp(-3)))
+    expected = 12 * 0.5 * 500 * 0.95 * 0.389 * 1.0 * t_eps2 * 1.0
+    wet = casa_npp(months(0.634), months(500.0), months(20.0), months(200.0))
+    assert wet == pytest.approx(expected, rel=1e-9)
+    dry = casa_npp(months(0.634), months(500.0), months(20.0), months(0.0))
+    assert dry == pytest.approx(expected / 2, rel=1e-9)  # W_eps = 0.5 without rain
+    bare = casa_npp(months(0.0), months(500.0), months(20.0), months(200.0))
+    assert bare == pytest.approx(expected * 0.001 / 0.95, rel=1e-9)  # FPAR floor
+    with pytest.raises(InputError, match="12 monthly bands"):
+        casa_npp(np.ones(11), np.ones(11), np.ones(11), np.ones(11))
+
+
+def test_disturbance_decays_with_the_half_life():
+    emitted = disturbance_emissions(100.0, 0.5, 1.0, years=40)  # 50 t C disturbed, half-life 1 yr
+    assert emitted[0] == pytest.approx(50 * 0.5 * 44 / 12)  # half of it in the first year
+    assert emitted[1] == pytest.approx(50 * 0.25 * 44 / 12)
+    assert emitted.sum() == pytest.approx(50 * 44 / 12, rel=1e-9)
+    per_cell = disturbance_emissions(np.array([100.0, 200.0]), 1.0, 7.5, years=3)
+    assert per_cell.shape == (3, 2) and per_cell[:, 1] == pytest.approx(2 * per_cell[:, 0])
+    with pytest.raises(InputError, match="between 0 and 1"):
+        disturbance_emissions(1.0, 1.5, 1.0, years=1)
