@@ -51,7 +51,7 @@ from carbonmap.zonal import validate_stats
 
 __all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
            "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
-           "BalanceSection", "OutputsSection",
+           "StocksSection", "SinksSection", "BalanceSection", "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
@@ -203,6 +203,47 @@ class EmissionsSection:
 
 
 @dataclass(frozen=True)
+class StocksSection:
+    """[stocks]: carbon stocks by pool (see :mod:`carbonmap.stocks`).
+
+    pools : pool table (lucode, c_above, c_below, c_soil, c_dead; t C/ha).
+    baseline, alternative : names of categorical [[rasters]] entries (land cover).
+    price_per_t_c, discount_rate_pct, price_change_pct, baseline_year, alternative_year :
+        optional valuation (all five, or none).
+    """
+
+    pools: Path
+    baseline: str
+    alternative: str | None = None
+    price_per_t_c: float | None = None
+    discount_rate_pct: float | None = None
+    price_change_pct: float | None = None
+    baseline_year: int | None = None
+    alternative_year: int | None = None
+
+
+@dataclass(frozen=True)
+class SinksSection:
+    """[sinks]: how the balance's sinks are computed (see :mod:`carbonmap.sinks`).
+
+    method : "coefficient" (per-class coefficients on parcels) or "nep" (NPP - Rh on
+        vegetated land, from [[rasters]] named by npp, temperature, precipitation and
+        landcover, the last with a code_system).
+    wetlands : optional polygons of coastal wetlands with a type field (mangrove,
+        salt_marsh, seagrass, tidal_flat), credited with IPCC blue-carbon rates.
+    """
+
+    method: str = "coefficient"
+    npp: str | None = None
+    temperature: str | None = None
+    precipitation: str | None = None
+    landcover: str | None = None
+    wetlands: Path | None = None
+    wetlands_layer: str | None = None
+    wetland_type_field: str = "wetland_type"
+
+
+@dataclass(frozen=True)
 class BalanceSection:
     """[balance]: override tables for balance classes and efficiency bands."""
 
@@ -234,6 +275,8 @@ class Project:
     point_sources: PointSourcesSection | None = None
     inventory: InventorySection | None = None
     emissions: EmissionsSection = field(default_factory=EmissionsSection)
+    stocks: StocksSection | None = None
+    sinks: SinksSection = field(default_factory=SinksSection)
     balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
@@ -264,6 +307,8 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "point_sources": (PointSourcesSection, False),
     "inventory": (InventorySection, False),
     "emissions": (EmissionsSection, False),
+    "stocks": (StocksSection, False),
+    "sinks": (SinksSection, False),
     "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
@@ -385,6 +430,7 @@ def _check_semantics(project: Project) -> None:
         _check_crs(units.assume_crs, "units.assume_crs", path)
     _check_exists(units.path, "units.path", path)
     _check_emissions(project, path)
+    _check_sinks(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -433,6 +479,54 @@ def _check_emissions(project: Project, path: Path) -> None:
                        ("balance.classes", project.balance.classes), ("balance.bands", project.balance.bands)):
         if table is not None:
             _check_exists(table, key, path)
+
+
+def _check_sinks(project: Project, path: Path) -> None:
+    """[stocks] and [sinks] refer to categorical or continuous [[rasters]] by name."""
+    rasters = {r.name: r for r in project.rasters}
+
+    def need(name: str | None, key: str, kind: str, code_system: bool = False) -> None:
+        if name is None:
+            raise ConfigError("required key is missing.", path=path, key=key,
+                              fix=f"name a {kind} [[rasters]] entry.")
+        if name not in rasters:
+            raise ConfigError(f"no [[rasters]] entry named {name!r}.", path=path, key=key,
+                              fix=f"names: {', '.join(rasters) or 'none'}.")
+        if rasters[name].kind != kind:
+            raise ConfigError(f"[[rasters]] {name!r} must be {kind}.", path=path, key=key,
+                              fix=f"set kind = \"{kind}\" for it.")
+        if code_system and not rasters[name].code_system:
+            raise ConfigError(f"[[rasters]] {name!r} needs a code_system.", path=path, key=key,
+                              fix="add code_system = \"clcd\" (or its system) to that raster.")
+
+    stocks = project.stocks
+    if stocks is not None:
+        _check_exists(stocks.pools, "stocks.pools", path)
+        need(stocks.baseline, "stocks.baseline", "categorical")
+        if stocks.alternative is not None:
+            need(stocks.alternative, "stocks.alternative", "categorical")
+        money = [stocks.price_per_t_c, stocks.discount_rate_pct, stocks.price_change_pct,
+                 stocks.baseline_year, stocks.alternative_year]
+        if any(v is not None for v in money) and not all(v is not None for v in money):
+            raise ConfigError("valuation needs all of price_per_t_c, discount_rate_pct, price_change_pct, "
+                              "baseline_year and alternative_year.", path=path, key="stocks",
+                              fix="give all five, or none.")
+        if money[0] is not None and stocks.alternative is None:
+            raise ConfigError("valuation needs an alternative land cover.", path=path, key="stocks.alternative",
+                              fix="name the alternative [[rasters]] entry.")
+    sinks = project.sinks
+    if sinks.method not in ("coefficient", "nep"):
+        raise ConfigError(f"unknown method {sinks.method!r}.", path=path, key="sinks.method",
+                          fix="use \"coefficient\" or \"nep\".")
+    if sinks.method == "coefficient" and project.parcels is None and sinks.wetlands is None:
+        return
+    if sinks.method == "nep":
+        need(sinks.npp, "sinks.npp", "continuous")
+        need(sinks.temperature, "sinks.temperature", "continuous")
+        need(sinks.precipitation, "sinks.precipitation", "continuous")
+        need(sinks.landcover, "sinks.landcover", "categorical", code_system=True)
+    if sinks.wetlands is not None:
+        _check_exists(sinks.wetlands, "sinks.wetlands", path)
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from carbonmap import __version__
@@ -39,9 +40,19 @@ from carbonmap.errors import InputError
 from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid
 from carbonmap.balance import unit_balance
 from carbonmap.coefficients import balance_classes, efficiency_bands, landuse_coefficients, road_class_weights
-from carbonmap.emissions import account_emissions, builtup_intensity, floor_area_m2, grid_emissions
+from carbonmap.coefficients import CO2_PER_C
+from carbonmap.emissions import (
+    account_emissions,
+    aggregate_to_zones,
+    builtup_intensity,
+    coefficient_fluxes,
+    floor_area_m2,
+    grid_emissions,
+)
+from carbonmap.sinks import annual_rh_from_annual_climate, g_c_m2_to_t_co2_ha, nep
+from carbonmap.stocks import Valuation, carbon_stocks, read_pools
 from carbonmap.io import read_vector, reproject, write_cog, write_csv, write_geopackage
-from carbonmap.landuse import carbon_categories, classify, code_table
+from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Layer", "RunContext", "Stage", "STAGES", "run", "stage_names"]
@@ -91,6 +102,7 @@ class RunContext:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     headline: list[str] = field(default_factory=list)  # summary columns drawn as choropleths first
+    rasters: dict[str, Path] = field(default_factory=dict)  # [[rasters]] name -> COG on the grid
     parcels: gpd.GeoDataFrame | None = None  # classified land-use parcels (emissions stage)
     sources: pd.DataFrame | None = None  # units x sectors [t CO2/yr]
     sinks: pd.Series | None = None  # per unit [t CO2/yr]
@@ -204,6 +216,7 @@ def stage_rasters(ctx: RunContext) -> None:
         align_raster(spec.path, ctx.grid, kind=spec.kind, resampling=spec.resampling,
                      band=spec.band, dst_path=aligned, crs=spec.assume_crs)
         ctx.record_input(spec.path, f"raster {spec.name}")
+        ctx.rasters[spec.name] = aligned
         ctx.add_summary(_summarise_raster(ctx.units, aligned, spec))
         labels = colours = None
         if spec.code_system:
@@ -324,6 +337,132 @@ def _gridded_sources(account) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=parcels.crs)
 
 
+def stage_stocks(ctx: RunContext) -> None:
+    """Carbon stocks by pool on the grid, their change, value and per-unit totals."""
+    cfg = ctx.project.stocks
+    if cfg is None:
+        return
+    valuation = None
+    if cfg.price_per_t_c is not None:
+        valuation = Valuation(cfg.price_per_t_c, cfg.discount_rate_pct, cfg.price_change_pct,
+                              cfg.baseline_year, cfg.alternative_year)
+    out = ctx.out_dir / "rasters"
+    pools = read_pools(cfg.pools)
+    ctx.record_input(cfg.pools, "carbon pool table")
+    summary = carbon_stocks(ctx.rasters[cfg.baseline], pools, grid=ctx.grid, valuation=valuation,
+                            alternative=ctx.rasters[cfg.alternative] if cfg.alternative else None, out_dir=out)
+    ctx.add_table("stocks_summary", summary)
+    ctx.add_table("coefficients_carbon_pools", pools)
+    cell_ha = ctx.grid.cell_area_m2 / 1e4
+    layers = [("c_storage_bas.tif", f"stock_{cfg.baseline}_t_c", f"Carbon stock, {cfg.baseline} [t C/ha]")]
+    if cfg.alternative:
+        layers += [("c_storage_alt.tif", f"stock_{cfg.alternative}_t_c", f"Carbon stock, {cfg.alternative} [t C/ha]"),
+                   ("c_change_bas_alt.tif", "stock_change_t_c", f"Carbon stock change, {cfg.baseline} to {cfg.alternative} [t C/ha]")]
+    columns = {}
+    for file, column, title in layers:
+        totals = zonal_stats(ctx.units, out / file, stats=["sum"])["sum"] * cell_ha
+        columns[column] = totals
+        ctx.add_layer(Layer(name=Path(file).stem, title=title, group="sinks", raster=out / file, unit="t_c_ha"))
+        if ctx.parcels is not None:
+            ctx.parcels[column] = zonal_stats(ctx.parcels, out / file, stats=["sum"])["sum"].to_numpy() * cell_ha
+    if "stock_change_t_c" in columns:
+        columns["stock_change_t_co2"] = columns["stock_change_t_c"] * CO2_PER_C
+    ctx.add_summary(pd.DataFrame(columns))
+    ctx.headline.append("stock_change_t_c" if cfg.alternative else f"stock_{cfg.baseline}_t_c")
+
+
+def stage_sinks(ctx: RunContext) -> None:
+    """Vegetation NEP and blue carbon per unit and parcel; they become the balance's sinks."""
+    cfg = ctx.project.sinks
+    if cfg.method != "coefficient" or cfg.wetlands is not None:
+        _raster_sinks(ctx)
+    _parcel_carbon_layer(ctx)
+
+
+def _parcel_carbon_layer(ctx: RunContext) -> None:
+    """Parcels with their stocks and sinks, when the run computed any."""
+    if ctx.parcels is None:
+        return
+    columns = [c for c in ctx.parcels.columns if c.startswith(("stock_", "sink_"))]
+    if not columns:
+        return
+    frame = ctx.parcels[["code", "class_name", "carbon_category", "area_ha", *columns, "geometry"]]
+    first = columns[0]
+    ctx.add_layer(Layer(name="parcel_carbon", title=f"Carbon per parcel: {first}", group="sinks", frame=frame,
+                        column=first, unit=first.rsplit("_", 2)[-2] if "_t_" in first else "", kind="continuous"))
+
+
+def _raster_sinks(ctx: RunContext) -> None:
+    cfg = ctx.project.sinks
+    vegetation = pd.Series(0.0, index=ctx.units.index)
+    if cfg.method == "nep":
+        path, method = _nep_sink_raster(ctx)
+        vegetation = zonal_stats(ctx.units, path, stats=["sum"])["sum"].fillna(0.0) * ctx.grid.cell_area_m2 / 1e4
+        ctx.add_layer(Layer(name="sink_vegetation", title="Vegetation sink, NEP [t CO2/ha/yr]", group="sinks",
+                            raster=path, unit="t_co2_ha_yr"))
+        if ctx.parcels is not None:
+            ctx.parcels["sink_vegetation_co2_t_yr"] = zonal_stats(ctx.parcels, path, stats=["sum"])["sum"].fillna(
+                0.0).to_numpy() * ctx.grid.cell_area_m2 / 1e4
+    else:
+        vegetation = ctx.sinks if ctx.sinks is not None else vegetation
+        method = "per-class coefficients"
+    blue = pd.Series(0.0, index=ctx.units.index)
+    if cfg.wetlands is not None:
+        wetlands = _blue_carbon(ctx)
+        blue = aggregate_to_zones(wetlands.assign(kind="blue"), ctx.units, by="kind",
+                                  value="sink_co2_t_yr")[0].sum(axis=1)
+        method += " + IPCC blue-carbon rates on coastal wetlands"
+        ctx.add_layer(Layer(name="blue_carbon", title="Coastal wetlands: blue-carbon sink [t CO2/yr]", group="sinks",
+                            frame=wetlands, column="sink_co2_t_yr", unit="t_co2_yr", kind="continuous"))
+    ctx.add_summary(pd.DataFrame({"sink_vegetation_co2_t_yr": vegetation, "sink_blue_carbon_co2_t_yr": blue}))
+    ctx.sinks = vegetation + blue
+    ctx.sink_method = method
+
+
+#: Carbon categories whose NEP counts as a sink: perennial vegetation. Cropland is left out
+#: (harvest returns its carbon within the year), wetlands take blue-carbon rates instead.
+NEP_SINK_CATEGORIES = ("forest", "shrub", "grassland", "orchard", "green_space")
+
+
+def _nep_sink_raster(ctx: RunContext) -> tuple[Path, str]:
+    cfg = ctx.project.sinks
+    from carbonmap.io import read_raster
+
+    npp, _ = read_raster(ctx.rasters[cfg.npp])
+    temperature, _ = read_raster(ctx.rasters[cfg.temperature])
+    precipitation, _ = read_raster(ctx.rasters[cfg.precipitation])
+    landcover, _ = read_raster(ctx.rasters[cfg.landcover])
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+    index, legend = classify_raster(landcover, system, "carbon_category")
+    sink_codes = [i for i, category in enumerate(legend) if category in NEP_SINK_CATEGORIES]
+    vegetated = np.isin(index, sink_codes)
+    rh = annual_rh_from_annual_climate(temperature, precipitation)
+    density = g_c_m2_to_t_co2_ha(nep(npp, rh))
+    density = np.ma.MaskedArray(np.ma.getdata(density), mask=np.ma.getmaskarray(density) | ~vegetated)
+    path = write_cog(ctx.out_dir / "rasters" / "sink_vegetation.tif", density.astype("float32"),
+                     transform=ctx.grid.transform, crs=ctx.grid.crs, nodata=float("nan"), resampling="average",
+                     tags={"unit": "t CO2 ha-1 yr-1", "method": "NEP = NPP - Rh (Pei et al. 2009)"})
+    return path, "NEP (NPP - Rh, Pei et al. 2009) on forest, shrub, grassland, orchards and green space"
+
+
+def _blue_carbon(ctx: RunContext) -> gpd.GeoDataFrame:
+    """Coastal wetland polygons with their IPCC soil-carbon accumulation rate and annual sink."""
+    cfg = ctx.project.sinks
+    wetlands = read_vector(cfg.wetlands, layer=cfg.wetlands_layer, columns=[cfg.wetland_type_field],
+                           kind="polygon", to_crs=ctx.grid.crs)
+    ctx.record_input(cfg.wetlands, "coastal wetlands")
+    coefficients = landuse_coefficients(ctx.project.emissions.coefficients)
+    categories = "wetland_" + wetlands[cfg.wetland_type_field].astype(str)
+    fluxes = coefficient_fluxes(categories, wetlands.area.to_numpy() / 1e4, coefficients)
+    out = gpd.GeoDataFrame({
+        "wetland_type": wetlands[cfg.wetland_type_field].to_numpy(), "area_ha": wetlands.area.to_numpy() / 1e4,
+        "coef_id": fluxes["coef_id"].to_numpy(), "sink_co2_t_yr": fluxes["coef_removal_co2_t_yr"].to_numpy(),
+    }, geometry=wetlands.geometry.values, crs=wetlands.crs)
+    used = coefficients[coefficients["coef_id"].isin(set(out["coef_id"]))]
+    ctx.add_table("coefficients_blue_carbon", used)
+    return out
+
+
 def stage_balance(ctx: RunContext) -> None:
     """Per-unit sources, sinks, net, classes and intensities."""
     if ctx.sources is None:
@@ -426,6 +565,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("rasters", "align and summarise rasters", stage_rasters),
     Stage("vectors", "read vector layers", stage_vectors),
     Stage("emissions", "account emissions on parcels", stage_emissions),
+    Stage("stocks", "compute carbon stocks by pool", stage_stocks),
+    Stage("sinks", "compute vegetation and blue-carbon sinks", stage_sinks),
     Stage("balance", "compute the per-unit carbon balance", stage_balance),
     Stage("onemap", "write the one map", stage_onemap),
 )

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.warp
+import shapely
 from rasterio.enums import Resampling
 
 from carbonmap.io import atomic_path
@@ -166,8 +167,20 @@ def _ramp_legend(title: str, unit: str, vmin: float, vmax: float) -> str:
             f'<span>&le; {vmin:.4g}</span><span>&ge; {vmax:.4g}</span></div></div>')
 
 
+#: Decimal places of longitude/latitude in the HTML map: 1e-6 degrees is about 0.1 m, far
+#: below what a screen shows; full precision stays in onemap.gpkg.
+COORDINATE_DECIMALS = 6
+
+
+def _for_display(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """`frame` in longitude/latitude with coordinates rounded for the HTML map."""
+    out = frame.to_crs("EPSG:4326")
+    out.geometry = shapely.transform(out.geometry.values, lambda c: np.round(c, COORDINATE_DECIMALS))
+    return out
+
+
 def _add_vector(fmap: folium.Map, layer) -> None:
-    frame = layer.frame.to_crs("EPSG:4326")
+    frame = _for_display(layer.frame)
     group = folium.FeatureGroup(name=layer.title, show=False)
     shown = [c for c in frame.columns if c != "geometry"]
     if layer.column:
@@ -264,7 +277,7 @@ def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = 
     headline : sequence of str
         Summary columns to draw as choropleths first (the first one is shown).
     """
-    units = summary.to_crs("EPSG:4326")
+    units = _for_display(summary)
     xmin, ymin, xmax, ymax = units.total_bounds
     fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
     fmap.get_root().header.add_child(folium.Element(f"<title>{title}</title>"))

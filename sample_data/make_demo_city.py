@@ -470,10 +470,12 @@ CLCD_OF_CATEGORY = {  # carbon category -> CLCD code
     "wetland_peatland": 9, "wetland_seagrass": 0, "sea": 0,
 }
 NDVI_OF_CLCD = {1: 0.58, 2: 0.80, 3: 0.66, 4: 0.52, 5: -0.15, 6: 0.0, 7: 0.10, 8: 0.14, 9: 0.45}
-# MOD17-like annual NPP [g C/m2/yr] for subtropical southern China by land cover: forests
-# 900-1,200, croplands 450-650, grasslands 350-500, urban 100-250 (Zhao et al. 2005;
-# MOD17A3 values for Guangdong).
-NPP_OF_CLCD = {1: 560.0, 2: 1050.0, 3: 760.0, 4: 430.0, 5: 0.0, 6: 0.0, 7: 80.0, 8: 160.0, 9: 620.0}
+# Annual NPP [g C/m2/yr] by land cover, within MOD17 ranges for southern China (forests
+# 600-1,200, croplands 450-650, grasslands 350-550, urban 100-250; Zhao et al. 2005). Forest,
+# shrub and grassland are set so that NEP = NPP - Rh (Pei et al. 2009 at the demo's climate,
+# Rh ~ 420 g C/m2/yr) gives forests about Beijing's sink per hectare, ~10 t CO2/ha/yr
+# (7.4 Mt on ~7,300 km2 of forest, CONTEXT.md).
+NPP_OF_CLCD = {1: 560.0, 2: 700.0, 3: 560.0, 4: 480.0, 5: 0.0, 6: 0.0, 7: 80.0, 8: 160.0, 9: 620.0}
 
 
 def _to_grid(values_by_code: dict, classes: np.ndarray, fill=np.nan) -> np.ndarray:

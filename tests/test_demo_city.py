@@ -181,7 +181,7 @@ def test_land_cover_change_2015_to_2023(city):
 
 def test_rasters_have_documented_units_grids_and_ranges():
     expect = {  # file: (unit tag, CRS, cell size, lower, upper); ranges from sample_data/README.md
-        "npp_2023.tif": ("g C m-2 yr-1", 4326, 0.005, 0, 1050 * 1.25),
+        "npp_2023.tif": ("g C m-2 yr-1", 4326, 0.005, 0, 900),
         "ghi.tif": ("kWh m-2 yr-1", 4547, 1000, 1260, 1410),
         "wind_speed_100m.tif": ("m s-1", 4547, 250, 4.5, 8.2),
         "heat_flow.tif": ("mW m-2", 4547, 1000, 61, 84),
