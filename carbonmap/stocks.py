@@ -163,6 +163,28 @@ def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str
     return out
 
 
+def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each cell's code in the pool table, and the valid mask; unknown codes raise."""
+    data = np.ma.getdata(classes)
+    valid = ~np.ma.getmaskarray(classes)
+    low = int(min(codes.min(), data[valid].min())) if valid.any() else int(codes.min())
+    high = int(max(codes.max(), data[valid].max())) if valid.any() else int(codes.max())
+    if high - low < 2**20:  # small integer codes: a direct lookup table (the usual case)
+        lut = np.full(high - low + 1, -1, dtype=np.int32)
+        lut[codes - low] = np.arange(len(codes))
+        index = lut[np.where(valid, data, low).astype(np.int64) - low]
+        unknown = valid & (index < 0)
+    else:
+        index = np.minimum(np.searchsorted(codes, data), len(codes) - 1)
+        unknown = valid & (codes[index] != data)
+    if unknown.any():
+        present, counts = np.unique(data[unknown], return_counts=True)
+        listed = ", ".join(f"{c} ({n} cells)" for c, n in zip(present, counts))
+        raise UnknownCodeError(f"{len(present)} land-cover code(s) are not in the pool table: {listed}.",
+                               path=name, field="lucode", fix="add a row for each to the pool table.")
+    return np.where(valid, index, 0), valid
+
+
 def _strips(grid: AnalysisGrid, block_pixels: int) -> Iterator[Window]:
     rows = max(1, block_pixels // grid.width)
     for r0 in range(0, grid.height, rows):
@@ -217,6 +239,9 @@ def carbon_stocks(
     totals: dict[str, float] = {}
     valid_ha: dict[str, float] = {}
     outputs = _output_names(out_dir, dates, valuation is not None, write_pools)
+    codes = table["lucode"].to_numpy()
+    density = table[list(POOLS)].to_numpy(dtype=np.float64)  # (codes, pools) [t C/ha]
+    total_lut = density.sum(axis=1).astype(np.float32)
     with ExitStack() as stack:
         sources = {date: stack.enter_context(aligned_source(raster, grid, kind="categorical", **source_kwargs))
                    for date, raster in dates.items()}
@@ -226,26 +251,33 @@ def carbon_stocks(
                    for key, path in outputs.items()}
         for window in _strips(grid, block_pixels):
             rows = np.arange(int(window.row_off), int(window.row_off + window.height))
-            cell_ha = cell_area_m2(grid.transform, grid.crs, rows)[:, None] / 1e4
-            dens = {}
+            cell_ha = np.broadcast_to(cell_area_m2(grid.transform, grid.crs, rows)[:, None] / 1e4,
+                                      (len(rows), int(window.width)))
+            layers, per_cell = {}, {}
             for date, src in sources.items():
-                dens[date] = pool_densities(src.read(window), table, name=src.name)
-                for pool, values in dens[date].items():
-                    key = f"{pool}_{date}"
-                    totals[key] = totals.get(key, 0.0) + float((values.filled(0) * cell_ha).sum(dtype=np.float64))
-                valid = ~np.ma.getmaskarray(dens[date]["total"])
-                valid_ha[date] = valid_ha.get(date, 0.0) + float((valid * cell_ha).sum())
-            layers = {f"total_{d}": v["total"] for d, v in dens.items()}
-            layers.update({f"{p}_{d}": v[p] for d, v in dens.items() for p in POOLS})
-            if "alt" in dens:
-                change = dens["alt"]["total"].astype(np.float64) - dens["bas"]["total"]
+                index, valid = _class_index(src.read(window), codes, src.name)
+                # pool totals from the area of each class: no per-pool arrays needed
+                area = np.bincount(index[valid], weights=cell_ha[valid], minlength=len(codes))
+                for k, pool in enumerate(POOLS):
+                    totals[f"{pool}_{date}"] = totals.get(f"{pool}_{date}", 0.0) + float(area @ density[:, k])
+                totals[f"total_{date}"] = totals.get(f"total_{date}", 0.0) + float(area @ density.sum(axis=1))
+                valid_ha[date] = valid_ha.get(date, 0.0) + float(area.sum())
+                per_cell[date] = np.where(valid, total_lut[index], np.nan).astype(np.float32)
+                layers[f"total_{date}"] = per_cell[date]
+                if write_pools:
+                    for k, pool in enumerate(POOLS):
+                        layers[f"{pool}_{date}"] = np.where(valid, density[index, k], np.nan).astype(np.float32)
+            if "alt" in per_cell:
+                change = per_cell["alt"] - per_cell["bas"]  # NaN where either is nodata
                 layers["change"] = change
-                totals["change"] = totals.get("change", 0.0) + float((change.filled(0) * cell_ha).sum())
+                ok = np.isfinite(change)
+                totals["change"] = totals.get("change", 0.0) + float((change[ok] * cell_ha[ok]).sum(dtype=np.float64))
                 if constant is not None:
-                    layers["npv"] = change * constant
-                    totals["npv"] = totals.get("npv", 0.0) + float((change.filled(0) * constant * cell_ha).sum())
+                    layers["npv"] = change * np.float32(constant)
+                    totals["npv"] = totals.get("npv", 0.0) + float(
+                        (change[ok].astype(np.float64) * constant * cell_ha[ok]).sum())
             for key, dst in writers.items():
-                dst.write(np.ma.filled(layers[key].astype(np.float32), _NODATA), 1, window=window)
+                dst.write(np.nan_to_num(layers[key], nan=_NODATA), 1, window=window)
     if all(v == 0 for v in valid_ha.values()):
         raise NodataError("every land-cover cell is nodata.", path=sources["bas"].name,
                           fix="check the raster's nodata value and extent.")

@@ -98,6 +98,13 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
          r"key 'emissions.grid_resolution_m': must be positive"),
         (("", '\n[emissions]\ncoefficients = "mine.csv"\n'), InputNotFoundError,
          r"key 'emissions.coefficients': file not found"),
+        (("", '\n[stocks]\npools = "dem.tif"\nbaseline = "lc"\n'), ConfigError,
+         r"key 'stocks.baseline': no \[\[rasters\]\] entry named 'lc'"),
+        (("", '\n[stocks]\npools = "dem.tif"\nbaseline = "dem"\n'), ConfigError,
+         r"key 'stocks.baseline': \[\[rasters\]\] 'dem' must be categorical"),
+        (("", '\n[sinks]\nmethod = "magic"\n'), ConfigError, r"key 'sinks.method': unknown method 'magic'"),
+        (("", '\n[sinks]\nmethod = "nep"\nnpp = "dem"\ntemperature = "dem"\n'), ConfigError,
+         r"key 'sinks.precipitation': required key is missing"),
     ],
 )
 def test_errors_name_the_file_and_key(folder, change, error, message):

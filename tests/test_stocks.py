@@ -116,3 +116,26 @@ def test_bad_pool_tables():
     with pytest.raises(InputError, match="valuation needs an alternative"):
         carbon_stocks(np.ones((2, 2), "int32"), POOLS, valuation=Valuation(1, 0, 0, 2000, 2010),
                       transform=TRANSFORM, crs=CRS)
+
+
+def test_cli_stocks_like_invest(tmp_path):
+    """`carbonmap stocks` on InVEST's case 1 writes its rasters and summary.csv."""
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    bas, alt = _raster(tmp_path / "bas.tif", 1), _raster(tmp_path / "alt.tif", 2)
+    POOLS.to_csv(tmp_path / "pools.csv", index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["stocks", str(bas), str(tmp_path / "pools.csv"), "--alt", str(alt),
+                                       "--price", "43", "--discount-rate", "-7.1", "--price-change", "2.8",
+                                       "--years", "2016", "2030", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["c_change_bas_alt.tif", "c_storage_alt.tif",
+                                                     "c_storage_bas.tif", "npv_alt.tif", "summary.csv"]
+    summary = pd.read_csv(out / "summary.csv").set_index("quantity")
+    assert summary.loc["npv", "value"] == pytest.approx(-34.2208, abs=1e-4)
+    assert summary.loc["total_bas", "t_co2"] == pytest.approx(0.86 * 44 / 12)
+    assert "baseline stock 0.9 t C" in result.output
+    partial = CliRunner().invoke(main, ["stocks", str(bas), str(tmp_path / "pools.csv"), "--price", "43", "-o", str(out)])
+    assert partial.exit_code == 1 and "valuation needs --price, --discount-rate" in partial.output

@@ -2,7 +2,7 @@
 
 - ``quiet_opt``: demo, run
 - ``out_dir_opt``: demo, run
-- ``assume_crs_opt``: zonal, emissions
+- ``assume_crs_opt``: zonal, emissions, stocks
 - ``layer_opt``: zonal, emissions
 """
 

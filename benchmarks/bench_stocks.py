@@ -1,0 +1,154 @@
+"""Carbon stocks: carbonmap vs the InVEST Carbon model, on the same 4,000 x 4,000 rasters.
+
+Builds (once, in --workdir) two land-cover GeoTIFFs (4,000 x 4,000 cells of 30 m, 8 classes in
+patches, some nodata) and a pool table, then runs in separate processes:
+
+- carbonmap: ``carbon_stocks`` with the alternative and valuation, writing the stock, change
+  and value rasters (COGs) and the summary;
+- InVEST (when available): ``natcap.invest.carbon.execute`` with the same inputs, in the Python
+  given by ``--invest-python`` (natcap.invest installs only from source: it needs Debian's
+  libgdal-dev, matching GDAL bindings, numpy < 2 and Cython < 3.1, so it is kept out of the
+  project's environment).
+
+It prints wall time, CPU time and peak memory of each, the ratio, and checks that the totals
+agree (InVEST reports them in its report; carbonmap in its summary).
+
+Usage::
+
+    python benchmarks/bench_stocks.py
+    python benchmarks/bench_stocks.py --invest-python /path/to/invest-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CODES = np.array([1, 2, 3, 4, 5, 7, 8, 9])
+POOLS = {  # lucode: c_above, c_below, c_soil, c_dead [t C/ha]
+    1: (5, 1, 80, 0), 2: (60, 15, 110, 5), 3: (15, 8, 90, 2), 4: (2, 6, 85, 0),
+    5: (0, 0, 0, 0), 7: (0, 0, 20, 0), 8: (0, 0, 25, 0), 9: (20, 10, 250, 2),
+}
+VALUATION = {"price_per_metric_ton_of_c": 43.0, "discount_rate": -7.1, "rate_change": 2.8,
+             "lulc_cur_year": 2016, "lulc_fut_year": 2030}
+
+
+def make_data(workdir: Path, size: int) -> tuple[Path, Path, Path]:
+    import rasterio
+    from affine import Affine
+    from scipy import ndimage
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    base, alt, pools = workdir / f"lulc_bas_{size}.tif", workdir / f"lulc_alt_{size}.tif", workdir / "pools.csv"
+    if not base.exists():
+        rng = np.random.default_rng(7)
+        field = ndimage.gaussian_filter(rng.standard_normal((size, size)), 12)
+        ranks = np.argsort(np.argsort(field.ravel())).reshape(size, size)
+        classes = CODES[(ranks * len(CODES)) // ranks.size].astype("int16")
+        classes[: size // 20, : size // 20] = -1  # a nodata corner
+        changed = classes.copy()
+        noise = ndimage.gaussian_filter(rng.standard_normal((size, size)), 6)
+        flip = noise / noise.std() > 1.2  # about 11 % of the cells
+        changed[flip & (classes != -1)] = 8  # patches built over
+        profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "int16",
+                   "crs": "EPSG:32650", "transform": Affine(30, 0, 500000, 0, -30, 3500000), "nodata": -1,
+                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+        for path, data in ((base, classes), (alt, changed)):
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(data, 1)
+        rows = ["lucode,C_above,C_below,C_soil,C_dead"] + [f"{k},{','.join(map(str, v))}" for k, v in POOLS.items()]
+        pools.write_text("\n".join(rows) + "\n")
+    return base, alt, pools
+
+
+def child(tool: str, base: Path, alt: Path, pools: Path, out: Path, result: Path) -> None:
+    t0, c0 = time.perf_counter(), time.process_time()
+    if tool == "carbonmap":
+        from carbonmap.stocks import Valuation, carbon_stocks
+
+        summary = carbon_stocks(base, pools, alternative=alt, out_dir=out,
+                                valuation=Valuation(VALUATION["price_per_metric_ton_of_c"], VALUATION["discount_rate"],
+                                                    VALUATION["rate_change"], VALUATION["lulc_cur_year"],
+                                                    VALUATION["lulc_fut_year"]))
+        totals = summary.set_index("quantity")
+        numbers = {"total_bas": totals.loc["total_bas", "t_c"], "total_alt": totals.loc["total_alt", "t_c"],
+                   "change": totals.loc["change", "t_c"], "npv": totals.loc["npv", "value"]}
+    else:
+        from natcap.invest import carbon
+
+        args = {"workspace_dir": str(out), "lulc_bas_path": str(base), "lulc_alt_path": str(alt),
+                "carbon_pools_path": str(pools), "calc_sequestration": True, "do_valuation": True, **VALUATION}
+        carbon.execute(args)
+        numbers = _invest_totals(out, base, alt)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    result.write_text(json.dumps({"wall_s": wall, "cpu_s": cpu, **numbers}))
+
+
+def _invest_totals(out: Path, base: Path, alt: Path) -> dict:
+    """Totals from InVEST's output rasters (t C/ha per pixel x pixel area)."""
+    import rasterio
+
+    def total(name):
+        path = next(out.rglob(name))
+        with rasterio.open(path) as src:
+            data = src.read(1, masked=True).astype("float64")
+            return float(data.sum()) * abs(src.res[0] * src.res[1]) / 1e4
+
+    return {"total_bas": total("c_storage_bas*.tif"), "total_alt": total("c_storage_alt*.tif"),
+            "change": total("c_change_bas_alt*.tif"), "npv": total("npv_alt*.tif")}
+
+
+def run(python: str, tool: str, base, alt, pools, workdir: Path) -> dict:
+    out = workdir / f"out_{tool}"
+    result = workdir / f"result_{tool}.json"
+    proc = subprocess.Popen([python, __file__, "--child", tool, "--base", str(base), "--alt", str(alt),
+                             "--pools", str(pools), "--out", str(out), "--result", str(result)])
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{tool} failed (status {status})")
+    data = json.loads(result.read_text())
+    data["peak_mb"] = usage.ru_maxrss / 1024
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=4000)
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "_work")
+    parser.add_argument("--invest-python", default=None, help="a Python with natcap.invest installed")
+    for hidden in ("--child", "--base", "--alt", "--pools", "--out", "--result"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, Path(args.base), Path(args.alt), Path(args.pools), Path(args.out), Path(args.result))
+        return
+    base, alt, pools = make_data(args.workdir, args.size)
+    print(f"data: two {args.size} x {args.size} land-cover rasters (30 m), 8 classes")
+    results = {"carbonmap": run(sys.executable, "carbonmap", base, alt, pools, args.workdir)}
+    if args.invest_python:
+        results["invest"] = run(args.invest_python, "invest", base, alt, pools, args.workdir)
+    for tool, r in results.items():
+        print(f"  {tool:<10} wall {r['wall_s']:7.1f} s   cpu {r['cpu_s']:7.1f} s   peak {r['peak_mb']:7.0f} MB   "
+              f"baseline {r['total_bas']:,.0f} t C   change {r['change']:,.0f} t C   npv {r['npv']:,.0f}")
+    if "invest" in results:
+        a, b = results["carbonmap"], results["invest"]
+        print(f"\nInVEST / carbonmap: wall x{b['wall_s'] / a['wall_s']:.1f}, cpu x{b['cpu_s'] / a['cpu_s']:.1f}, "
+              f"peak memory x{b['peak_mb'] / a['peak_mb']:.2f}")
+        for key in ("total_bas", "total_alt", "change", "npv"):
+            rel = abs(a[key] - b[key]) / max(abs(b[key]), 1e-9)
+            print(f"  {key}: carbonmap {a[key]:,.3f}  InVEST {b[key]:,.3f}  relative difference {rel:.1e}")
+            if rel > 1e-5:
+                raise SystemExit(f"carbonmap and InVEST disagree on {key}")
+    else:
+        print("\n(InVEST not run: pass --invest-python; the issue's measurement here was about 10.5 s for InVEST)")
+
+
+if __name__ == "__main__":
+    main()
