@@ -31,6 +31,7 @@ __all__ = [
     "road_class_weights",
     "efficiency_bands",
     "balance_classes",
+    "blue_carbon_disturbance",
 ]
 
 #: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
@@ -51,6 +52,8 @@ _TABLES = {  # name -> (key columns, required columns)
     "road_class_weights": (("road_class",), ("road_class", "weight", "source")),
     "efficiency_bands": (("band",), ("band", "label_en", "colour", "max_relative_intensity", "source")),
     "balance_classes": (("class",), ("class", "label_zh", "min_sink_source_ratio", "source")),
+    "blue_carbon_disturbance": (("wetland_category", "pool"),
+                                ("wetland_category", "pool", "half_life_yr", "low", "medium", "high", "source")),
 }
 
 
@@ -159,3 +162,11 @@ def balance_classes(override=None) -> pd.DataFrame:
     table = read_table("balance_classes", override)
     table["min_sink_source_ratio"] = table["min_sink_source_ratio"].astype(float)
     return table.sort_values("min_sink_source_ratio").reset_index(drop=True)
+
+
+def blue_carbon_disturbance(override=None) -> pd.DataFrame:
+    """Half-lives [yr] and disturbed fractions by impact level of wetland carbon pools."""
+    table = read_table("blue_carbon_disturbance", override)
+    for column in ("half_life_yr", "low", "medium", "high"):
+        table[column] = table[column].astype(float)
+    return table

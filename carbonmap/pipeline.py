@@ -39,7 +39,13 @@ from carbonmap.config import Project, RasterInput
 from carbonmap.errors import InputError
 from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid
 from carbonmap.balance import unit_balance
-from carbonmap.coefficients import balance_classes, efficiency_bands, landuse_coefficients, road_class_weights
+from carbonmap.coefficients import (
+    balance_classes,
+    blue_carbon_disturbance,
+    efficiency_bands,
+    landuse_coefficients,
+    road_class_weights,
+)
 from carbonmap.coefficients import CO2_PER_C
 from carbonmap.emissions import (
     account_emissions,
@@ -49,7 +55,7 @@ from carbonmap.emissions import (
     floor_area_m2,
     grid_emissions,
 )
-from carbonmap.sinks import annual_rh_from_annual_climate, g_c_m2_to_t_co2_ha, nep
+from carbonmap.sinks import annual_rh_from_annual_climate, g_c_m2_to_t_co2_ha, nep, wetland_conversion_emissions
 from carbonmap.stocks import Valuation, carbon_stocks, read_pools
 from carbonmap.io import read_vector, reproject, write_cog, write_csv, write_geopackage
 from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
@@ -367,8 +373,32 @@ def stage_stocks(ctx: RunContext) -> None:
             ctx.parcels[column] = zonal_stats(ctx.parcels, out / file, stats=["sum"])["sum"].to_numpy() * cell_ha
     if "stock_change_t_c" in columns:
         columns["stock_change_t_co2"] = columns["stock_change_t_c"] * CO2_PER_C
+        _wetland_conversion(ctx, pools)
     ctx.add_summary(pd.DataFrame(columns))
     ctx.headline.append("stock_change_t_c" if cfg.alternative else f"stock_{cfg.baseline}_t_c")
+
+
+def _wetland_conversion(ctx: RunContext, pools: pd.DataFrame, years: int = 30) -> None:
+    """CO2 released by wetlands converted between the stock dates, year by year (a table)."""
+    cfg = ctx.project.stocks
+    system = next((r.code_system for r in ctx.project.rasters if r.name == cfg.baseline), None)
+    if system is None:
+        return
+    from carbonmap.io import read_raster
+
+    before, _ = read_raster(ctx.rasters[cfg.baseline])
+    after, _ = read_raster(ctx.rasters[cfg.alternative])
+    emissions = wetland_conversion_emissions(before, after, system, pools, blue_carbon_disturbance(),
+                                             cell_ha=ctx.grid.cell_area_m2 / 1e4, years=years)
+    converted = emissions.attrs["converted_ha"]
+    if converted == 0:
+        return
+    ctx.add_table("wetland_conversion_emissions", emissions)
+    ctx.add_table("coefficients_blue_carbon_disturbance", blue_carbon_disturbance())
+    ctx.notes.append(
+        f"{converted:,.1f} ha of wetland converted between {cfg.baseline} and {cfg.alternative} release "
+        f"{emissions['total_co2_t'].iloc[0]:,.0f} t CO2 in the first year and {emissions['total_co2_t'].sum():,.0f} "
+        f"over {years} years (table wetland_conversion_emissions; not in the annual balance)")
 
 
 def stage_sinks(ctx: RunContext) -> None:

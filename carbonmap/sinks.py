@@ -72,6 +72,9 @@ __all__ = [
     "thornthwaite_pet",
     "casa_npp",
     "disturbance_emissions",
+    "coefficient_raster",
+    "IMPACT_OF_CONVERSION",
+    "wetland_conversion_emissions",
 ]
 
 
@@ -197,3 +200,85 @@ def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, years: in
     t = np.arange(years, dtype=float).reshape((years,) + (1,) * np.ndim(stock_t_c))
     released = 2.0 ** (-t / half_life_yr) - 2.0 ** (-(t + 1) / half_life_yr)
     return np.asarray(stock_t_c, dtype=float) * disturbed_fraction * released * CO2_PER_C
+
+
+def coefficient_raster(classes: np.ma.MaskedArray, system: str, coefficients, *, flux: str = "removal"
+                       ) -> np.ma.MaskedArray:
+    """Per-class coefficients as a raster [t CO2 ha-1 yr-1]: the coefficient method per cell.
+
+    Cells whose class has a coefficient of the other flux, or is built-up, get 0; nodata stays
+    masked. `coefficients` is :func:`carbonmap.coefficients.landuse_coefficients`.
+    """
+    from carbonmap.landuse import classify_raster
+
+    index, legend = classify_raster(classes, system, "carbon_category")
+    rows = coefficients[(coefficients["code"].fillna("") == "")].drop_duplicates("carbon_category", keep="last")
+    rates = rows.set_index("carbon_category")
+    lut = np.array([float(rates.at[c, "co2_t_ha_yr"]) if c in rates.index and rates.at[c, "flux"] == flux
+                    else 0.0 for c in legend] + [0.0])
+    return np.ma.MaskedArray(lut[index], mask=index < 0)
+
+
+#: Impact level of a wetland's conversion, by what it becomes (anything else: "low").
+IMPACT_OF_CONVERSION = {"built": "high", "cropland": "medium", "orchard": "medium", "water": "medium",
+                        "barren": "high"}
+
+
+def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedArray, system: str, pools,
+                                 disturbance, *, cell_ha: float, years: int = 30):
+    """CO2 released year by year from wetland cells converted between two land covers.
+
+    Parameters
+    ----------
+    before, after : masked int arrays of land-cover codes on one grid
+    system : code system of both (to find wetlands and what they became)
+    pools : pool table (:func:`carbonmap.stocks.read_pools`): biomass = c_above + c_below +
+        c_dead, soil = c_soil of the code *before* conversion [t C/ha]
+    disturbance : :func:`carbonmap.coefficients.blue_carbon_disturbance`
+    cell_ha : cell area [ha]
+    years : how many years after the conversion to report
+
+    Returns
+    -------
+    DataFrame: ``year_after`` (0 = the year of conversion), ``biomass_co2_t``, ``soil_co2_t``,
+    ``total_co2_t``; plus attribute ``converted_ha`` (``result.attrs``).
+
+    Notes
+    -----
+    A converted cell's impact is "high" when it becomes built-up or barren, "medium" for
+    cropland, orchards and ponds or other water, "low" otherwise
+    (:data:`IMPACT_OF_CONVERSION`). Each pool releases its disturbed fraction with its
+    half-life (:func:`disturbance_emissions`).
+    """
+    import pandas as pd
+
+    from carbonmap.landuse import classify_raster
+
+    idx0, legend0 = classify_raster(before, system, "carbon_category")
+    idx1, legend1 = classify_raster(after, system, "carbon_category")
+    cat0 = np.array(legend0 + ["nodata"], dtype=object)[idx0]
+    cat1 = np.array(legend1 + ["nodata"], dtype=object)[idx1]
+    wet0 = np.char.startswith(cat0.astype(str), "wetland")
+    wet1 = np.char.startswith(cat1.astype(str), "wetland")
+    converted = wet0 & ~wet1 & (cat1 != "nodata")
+    result = pd.DataFrame({"year_after": np.arange(years), "biomass_co2_t": 0.0, "soil_co2_t": 0.0})
+    params = disturbance.set_index(["wetland_category", "pool"])
+    lucodes = pools["lucode"].to_numpy()
+    position = np.searchsorted(lucodes, np.ma.getdata(before)[converted])
+    density = {"biomass": pools[["c_above", "c_below", "c_dead"]].sum(axis=1).to_numpy()[position],
+               "soil": pools["c_soil"].to_numpy()[position]}  # t C/ha of each converted cell
+    targets = cat1[converted]
+    impact_of = {t: IMPACT_OF_CONVERSION.get("built" if t.startswith("built") else t, "low") for t in set(targets)}
+    impacts = np.array([impact_of[t] for t in targets]) if targets.size else np.empty(0, dtype=object)
+    for category in np.unique(cat0[converted]):
+        sel = cat0[converted] == category
+        for impact in np.unique(impacts[sel]):
+            cells = sel & (impacts == impact)
+            stock = {pool: float(values[cells].sum()) for pool, values in density.items()}
+            for pool in ("biomass", "soil"):
+                row = params.loc[(category, pool)]
+                released = disturbance_emissions(stock[pool] * cell_ha, row[impact], row["half_life_yr"], years)
+                result[f"{pool}_co2_t"] += released
+    result["total_co2_t"] = result["biomass_co2_t"] + result["soil_co2_t"]
+    result.attrs["converted_ha"] = float(converted.sum() * cell_ha)
+    return result

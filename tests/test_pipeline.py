@@ -128,6 +128,9 @@ def test_demo_stocks_and_sinks(demo_run):
                                summary["sink_vegetation_co2_t_yr"] + summary["sink_blue_carbon_co2_t_yr"])
     layers = dict(pyogrio.list_layers(demo_run / "onemap.gpkg"))
     assert {"parcel_carbon", "blue_carbon", "coefficients_carbon_pools", "coefficients_blue_carbon"} <= set(layers)
+    # tidal flat reclaimed for the port (sample_data/README.md): its carbon is released over years
+    released = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="wetland_conversion_emissions")
+    assert released["total_co2_t"].iloc[0] > released["total_co2_t"].iloc[5] > 0
 
 
 def test_demo_html_has_layers_legends_and_overlays(demo_run):

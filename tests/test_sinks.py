@@ -11,11 +11,13 @@ from carbonmap.errors import InputError
 from carbonmap.sinks import (
     annual_rh_from_annual_climate,
     casa_npp,
+    coefficient_raster,
     disturbance_emissions,
     g_c_m2_to_t_co2_ha,
     heterotrophic_respiration_pei2009,
     nep,
     thornthwaite_pet,
+    wetland_conversion_emissions,
 )
 
 
@@ -73,3 +75,34 @@ def test_disturbance_decays_with_the_half_life():
     assert per_cell.shape == (3, 2) and per_cell[:, 1] == pytest.approx(2 * per_cell[:, 0])
     with pytest.raises(InputError, match="between 0 and 1"):
         disturbance_emissions(1.0, 1.5, 1.0, years=1)
+
+
+def test_coefficient_raster_by_hand():
+    from carbonmap.coefficients import landuse_coefficients
+
+    classes = np.ma.MaskedArray([[2, 8], [9, 0]], mask=[[False, False], [False, True]])  # CLCD
+    out = coefficient_raster(classes, "clcd", landuse_coefficients())
+    # forest 0.581 t C/ha/yr; impervious: no removal; CLCD wetland = inland marsh 0.253; nodata masked
+    assert out[0, 0] == pytest.approx(0.581 * 44 / 12) and out[0, 1] == 0
+    assert out[1, 0] == pytest.approx(0.253 * 44 / 12) and out.mask[1, 1]
+
+
+def test_wetland_conversion_emissions_by_hand():
+    import pandas as pd
+
+    from carbonmap.coefficients import blue_carbon_disturbance
+    from carbonmap.stocks import read_pools
+
+    pools = read_pools(pd.DataFrame({"lucode": [1, 8, 9], "c_above": [5, 0, 20], "c_below": [1, 0, 10],
+                                     "c_soil": [80, 25, 250], "c_dead": [0, 0, 2]}))
+    before = np.ma.MaskedArray([[9, 9, 9, 1]], mask=False)  # three wetland cells (CLCD 9 = inland marsh)
+    after = np.ma.MaskedArray([[8, 1, 9, 1]], mask=False)  # one built over, one farmed, one kept
+    out = wetland_conversion_emissions(before, after, "clcd", pools, blue_carbon_disturbance(), cell_ha=0.09, years=60)
+    assert out.attrs["converted_ha"] == pytest.approx(0.18)
+    # built over (high): biomass 32 t C/ha x 1.0, soil 250 x 1.0; farmed (medium): 32 x 1.0, 250 x 0.5
+    biomass = (32 + 32) * 0.09 * 44 / 12
+    soil = (250 * 1.0 + 250 * 0.5) * 0.09 * 44 / 12
+    assert out["biomass_co2_t"].iloc[0] == pytest.approx(biomass * 0.5)  # half-life 1 year
+    assert out["soil_co2_t"].iloc[0] == pytest.approx(soil * (1 - 2 ** (-1 / 7.5)))  # half-life 7.5 years
+    # over 60 years all but 2^-60 of the biomass and 2^-8 of the disturbed soil carbon is released
+    assert out["total_co2_t"].sum() == pytest.approx(biomass * (1 - 2.0**-60) + soil * (1 - 2.0**-8), rel=1e-12)
