@@ -45,8 +45,8 @@ from carbonmap.coefficients import (
     efficiency_bands,
     landuse_coefficients,
     road_class_weights,
+    CO2_PER_C,
 )
-from carbonmap.coefficients import CO2_PER_C
 from carbonmap.emissions import (
     account_emissions,
     aggregate_to_zones,
@@ -57,7 +57,7 @@ from carbonmap.emissions import (
 )
 from carbonmap.sinks import annual_rh_from_annual_climate, g_c_m2_to_t_co2_ha, nep, wetland_conversion_emissions
 from carbonmap.stocks import Valuation, carbon_stocks, read_pools
-from carbonmap.io import read_vector, reproject, write_cog, write_csv, write_geopackage
+from carbonmap.io import read_raster, read_vector, reproject, write_cog, write_csv, write_geopackage
 from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
 
@@ -384,21 +384,23 @@ def _wetland_conversion(ctx: RunContext, pools: pd.DataFrame, years: int = 30) -
     system = next((r.code_system for r in ctx.project.rasters if r.name == cfg.baseline), None)
     if system is None:
         return
-    from carbonmap.io import read_raster
-
+    disturbance = blue_carbon_disturbance()
     before, _ = read_raster(ctx.rasters[cfg.baseline])
     after, _ = read_raster(ctx.rasters[cfg.alternative])
-    emissions = wetland_conversion_emissions(before, after, system, pools, blue_carbon_disturbance(),
+    emissions = wetland_conversion_emissions(before, after, system, pools, disturbance,
                                              cell_ha=ctx.grid.cell_area_m2 / 1e4, years=years)
     converted = emissions.attrs["converted_ha"]
     if converted == 0:
         return
     ctx.add_table("wetland_conversion_emissions", emissions)
-    ctx.add_table("coefficients_blue_carbon_disturbance", blue_carbon_disturbance())
+    ctx.add_table("coefficients_blue_carbon_disturbance", disturbance)
     ctx.notes.append(
         f"{converted:,.1f} ha of wetland converted between {cfg.baseline} and {cfg.alternative} release "
         f"{emissions['total_co2_t'].iloc[0]:,.0f} t CO2 in the first year and {emissions['total_co2_t'].sum():,.0f} "
         f"over {years} years (table wetland_conversion_emissions; not in the annual balance)")
+    for category, area_ha in emissions.attrs["not_covered_ha"].items():
+        ctx.notes.append(f"{area_ha:,.1f} ha of {category} converted: not in wetland_conversion_emissions "
+                         "(no disturbance parameters for it in blue_carbon_disturbance)")
 
 
 def stage_sinks(ctx: RunContext) -> None:
@@ -417,9 +419,10 @@ def _parcel_carbon_layer(ctx: RunContext) -> None:
     if not columns:
         return
     frame = ctx.parcels[["code", "class_name", "carbon_category", "area_ha", *columns, "geometry"]]
-    first = columns[0]
+    first = columns[0]  # stock_*_t_c [t C] or sink_*_co2_t_yr [t CO2/yr]
+    unit = "t_c" if first.startswith("stock_") else "t_co2_yr"
     ctx.add_layer(Layer(name="parcel_carbon", title=f"Carbon per parcel: {first}", group="sinks", frame=frame,
-                        column=first, unit=first.rsplit("_", 2)[-2] if "_t_" in first else "", kind="continuous"))
+                        column=first, unit=unit, kind="continuous"))
 
 
 def _raster_sinks(ctx: RunContext) -> None:
@@ -456,8 +459,6 @@ NEP_SINK_CATEGORIES = ("forest", "shrub", "grassland", "orchard", "green_space")
 
 def _nep_sink_raster(ctx: RunContext) -> tuple[Path, str]:
     cfg = ctx.project.sinks
-    from carbonmap.io import read_raster
-
     npp, _ = read_raster(ctx.rasters[cfg.npp])
     temperature, _ = read_raster(ctx.rasters[cfg.temperature])
     precipitation, _ = read_raster(ctx.rasters[cfg.precipitation])

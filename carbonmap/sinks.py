@@ -62,7 +62,7 @@ from __future__ import annotations
 import numpy as np
 
 from carbonmap.coefficients import CO2_PER_C
-from carbonmap.errors import InputError
+from carbonmap.errors import InputError, UnknownCodeError
 
 __all__ = [
     "g_c_m2_to_t_co2_ha",
@@ -241,7 +241,15 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
     Returns
     -------
     DataFrame: ``year_after`` (0 = the year of conversion), ``biomass_co2_t``, ``soil_co2_t``,
-    ``total_co2_t``; plus attribute ``converted_ha`` (``result.attrs``).
+    ``total_co2_t``; plus attributes (``result.attrs``) ``converted_ha`` (all converted
+    wetland) and ``not_covered_ha``: {category: ha} converted from wetland categories the
+    disturbance table has no parameters for (e.g. peatland, whose drainage emissions are
+    annual rates, not a half-life decay); they are not in the totals.
+
+    Raises
+    ------
+    UnknownCodeError
+        If a converted cell's code is not in the pool table.
 
     Notes
     -----
@@ -264,14 +272,23 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
     result = pd.DataFrame({"year_after": np.arange(years), "biomass_co2_t": 0.0, "soil_co2_t": 0.0})
     params = disturbance.set_index(["wetland_category", "pool"])
     lucodes = pools["lucode"].to_numpy()
-    position = np.searchsorted(lucodes, np.ma.getdata(before)[converted])
+    codes = np.ma.getdata(before)[converted]
+    position = np.minimum(np.searchsorted(lucodes, codes), len(lucodes) - 1)
+    missing = np.unique(codes[lucodes[position] != codes])
+    if missing.size:
+        raise UnknownCodeError(f"land-cover code(s) {', '.join(map(str, missing))} of converted wetland are not "
+                               "in the pool table.", field="lucode", fix="add a row for each to the pool table.")
     density = {"biomass": pools[["c_above", "c_below", "c_dead"]].sum(axis=1).to_numpy()[position],
                "soil": pools["c_soil"].to_numpy()[position]}  # t C/ha of each converted cell
     targets = cat1[converted]
     impact_of = {t: IMPACT_OF_CONVERSION.get("built" if t.startswith("built") else t, "low") for t in set(targets)}
     impacts = np.array([impact_of[t] for t in targets]) if targets.size else np.empty(0, dtype=object)
+    not_covered = {}
     for category in np.unique(cat0[converted]):
         sel = cat0[converted] == category
+        if category not in params.index.get_level_values("wetland_category"):
+            not_covered[str(category)] = float(sel.sum() * cell_ha)
+            continue
         for impact in np.unique(impacts[sel]):
             cells = sel & (impacts == impact)
             stock = {pool: float(values[cells].sum()) for pool, values in density.items()}
@@ -281,4 +298,5 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
                 result[f"{pool}_co2_t"] += released
     result["total_co2_t"] = result["biomass_co2_t"] + result["soil_co2_t"]
     result.attrs["converted_ha"] = float(converted.sum() * cell_ha)
+    result.attrs["not_covered_ha"] = not_covered
     return result

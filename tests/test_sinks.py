@@ -106,3 +106,27 @@ def test_wetland_conversion_emissions_by_hand():
     assert out["soil_co2_t"].iloc[0] == pytest.approx(soil * (1 - 2 ** (-1 / 7.5)))  # half-life 7.5 years
     # over 60 years all but 2^-60 of the biomass and 2^-8 of the disturbed soil carbon is released
     assert out["total_co2_t"].sum() == pytest.approx(biomass * (1 - 2.0**-60) + soil * (1 - 2.0**-8), rel=1e-12)
+
+
+def test_wetland_conversion_reports_uncovered_categories_and_unknown_codes():
+    import pandas as pd
+
+    from carbonmap.coefficients import blue_carbon_disturbance
+    from carbonmap.errors import UnknownCodeError
+    from carbonmap.stocks import read_pools
+
+    pools = read_pools(pd.DataFrame({"lucode": [24, 90, 95], "c_above": [0, 50, 10], "c_below": [0, 10, 5],
+                                     "c_soil": [20, 150, 200], "c_dead": [0, 5, 0]}))
+    # NLCD: 90 woody wetland (swamp forest, no disturbance parameters), 95 herbaceous wetland (marsh)
+    before = np.ma.MaskedArray([[90, 90, 95]], mask=False)
+    after = np.ma.MaskedArray([[24, 24, 24]], mask=False)  # all built over (high impact)
+    out = wetland_conversion_emissions(before, after, "nlcd", pools, blue_carbon_disturbance(), cell_ha=0.09, years=80)
+    assert out.attrs["converted_ha"] == pytest.approx(0.27)
+    assert out.attrs["not_covered_ha"] == pytest.approx({"wetland_swamp_forest": 0.18})
+    # only the marsh cell is in the totals: 15 t C/ha biomass and 200 t C/ha soil (fraction 1.0,
+    # half-lives 1 and 7.5 years), all but 2^-80 and 2^(-80/7.5) released after 80 years
+    expected = (15 * (1 - 2.0**-80) + 200 * (1 - 2.0 ** (-80 / 7.5))) * 0.09 * 44 / 12
+    assert out["total_co2_t"].sum() == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(UnknownCodeError, match="95"):
+        wetland_conversion_emissions(before, after, "nlcd", pools[pools["lucode"] != 95], blue_carbon_disturbance(),
+                                     cell_ha=0.09, years=5)
