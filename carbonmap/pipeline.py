@@ -365,14 +365,15 @@ def stage_stocks(ctx: RunContext) -> None:
         layers += [("c_storage_alt.tif", f"stock_{cfg.alternative}_t_c", f"Carbon stock, {cfg.alternative} [t C/ha]"),
                    ("c_change_bas_alt.tif", "stock_change_t_c", f"Carbon stock change, {cfg.baseline} to {cfg.alternative} [t C/ha]")]
     columns = {}
-    for file, column, title in layers:
-        totals = zonal_stats(ctx.units, out / file, stats=["sum"])["sum"] * cell_ha
-        columns[column] = totals
+    for file, column, title in layers:  # totals [t C] and [t CO2] per unit and parcel (NaN: all nodata)
+        in_co2 = column.removesuffix("_t_c") + "_t_co2"
+        columns[column] = zonal_stats(ctx.units, out / file, stats=["sum"])["sum"] * cell_ha
+        columns[in_co2] = columns[column] * CO2_PER_C
         ctx.add_layer(Layer(name=Path(file).stem, title=title, group="sinks", raster=out / file, unit="t_c_ha"))
         if ctx.parcels is not None:
             ctx.parcels[column] = zonal_stats(ctx.parcels, out / file, stats=["sum"])["sum"].to_numpy() * cell_ha
-    if "stock_change_t_c" in columns:
-        columns["stock_change_t_co2"] = columns["stock_change_t_c"] * CO2_PER_C
+            ctx.parcels[in_co2] = ctx.parcels[column] * CO2_PER_C
+    if cfg.alternative:
         _wetland_conversion(ctx, pools)
     ctx.add_summary(pd.DataFrame(columns))
     ctx.headline.append("stock_change_t_c" if cfg.alternative else f"stock_{cfg.baseline}_t_c")

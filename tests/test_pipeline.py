@@ -112,6 +112,11 @@ def test_demo_stocks_and_sinks(demo_run):
         density = src.read(1, masked=True)
     assert stocks.loc["total_bas", "t_c"] == pytest.approx(float(density.sum()) * cell_ha, rel=1e-6)
     assert summary["stock_landcover_2015_t_c"].sum() == pytest.approx(stocks.loc["total_bas", "t_c"], rel=1e-3)
+    np.testing.assert_allclose(summary["stock_change_t_co2"], summary["stock_change_t_c"] * 44 / 12, rtol=1e-3)
+    parcels = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="parcel_carbon")
+    assert parcels["stock_landcover_2023_t_c"].sum() <= stocks.loc["total_alt", "t_c"]  # parcels cover the land
+    np.testing.assert_allclose(parcels["stock_landcover_2023_t_co2"], parcels["stock_landcover_2023_t_c"] * 44 / 12,
+                               rtol=1e-3)
     assert stocks.loc["change", "t_c"] < 0  # urban growth and forest loss, 2015 -> 2023
     assert stocks.loc["total_bas", "t_co2"] == pytest.approx(stocks.loc["total_bas", "t_c"] * 44 / 12)
     with rasterio.open(demo_run / "rasters" / "sink_vegetation.tif") as sink, \
