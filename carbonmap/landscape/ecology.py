@@ -1,0 +1,183 @@
+"""Ecological land: its patches as polygons, its metrics per planning unit, hot-spot maps.
+
+Planners follow *ecological land* (forest, shrub, grassland, wetland, water: the
+``ecological`` flag of :mod:`carbonmap.landuse`, or classes they choose) as it shrinks and
+breaks apart. This module
+
+- delineates its patches, class by class, as polygons with their FRAGSTATS attributes
+  (:func:`ecological_patches`);
+- measures its fragmentation within each planning unit (:func:`unit_metrics`), on the
+  binary map ecological / other land;
+- maps fragmentation hot spots with a moving window (:func:`moving_window`): the share of
+  ecological land, or the density of its edge with other land, within a radius of each
+  cell.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import signal
+
+from carbonmap.errors import EmptyInputError, InputError
+from carbonmap.landscape.metrics import fragstats
+from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
+
+__all__ = ["ecological_patches", "binary_landscape", "unit_metrics", "moving_window", "UNIT_METRICS",
+           "WINDOW_METRICS"]
+
+#: Per-unit columns: FRAGSTATS metric of the ecological class (or the landscape, SHDI) -> column.
+UNIT_METRICS = {
+    "PLAND": "eco_pland_pct", "NP": "eco_np", "PD": "eco_pd_per_100ha", "LPI": "eco_lpi_pct",
+    "ED": "eco_ed_m_ha", "MESH": "eco_mesh_ha", "DIVISION": "eco_division", "AI": "eco_ai_pct",
+    "COHESION": "eco_cohesion_pct", "SHDI": "shdi",
+}
+#: Moving-window metrics and their units.
+WINDOW_METRICS = {"PLAND": "%", "ED": "m/ha"}
+
+
+def ecological_patches(land: Landscape, classes: np.ndarray, *, min_area_ha: float = 0.0,
+                       edge_depth_m: float | None = None, names: dict | None = None) -> gpd.GeoDataFrame:
+    """Patches of the chosen classes as polygons with their patch metrics.
+
+    Parameters
+    ----------
+    land : Landscape (georeferenced)
+    classes : class indices (:func:`carbonmap.landscape.select_classes`)
+    min_area_ha : float
+        Patches smaller than this [ha] are left out of the layer (they still count as
+        neighbours for ``enn_m``, which is FRAGSTATS' ENN over all patches of the class).
+    edge_depth_m : float, optional
+        For the core area (default one cell).
+    names : dict, optional
+        Class code -> class name, for a ``class_name`` column.
+
+    Returns
+    -------
+    GeoDataFrame: ``patch_id``, ``class``, [``class_name``], ``area_ha``, ``perimeter_m``,
+    ``shape_index``, ``fractal_dimension``, ``core_area_ha``, ``enn_m``, geometry; sorted by
+    area, largest first.
+    """
+    metrics = fragstats(land, metrics=["AREA", "PERIM", "SHAPE", "FRAC", "CORE", "ENN"],
+                        edge_depth_m=edge_depth_m).patch
+    keep = np.isin(land.patch_class[1:], classes) & (metrics["AREA"].to_numpy() >= min_area_ha)
+    table = metrics[keep].rename(columns={"PID": "patch_id", "AREA": "area_ha", "PERIM": "perimeter_m",
+                                          "SHAPE": "shape_index", "FRAC": "fractal_dimension",
+                                          "CORE": "core_area_ha", "ENN": "enn_m"})
+    if names is not None:
+        table.insert(2, "class_name", table["class"].map(names))
+    polygons = patch_polygons(land, table["patch_id"].to_numpy())
+    out = polygons.merge(table, on="patch_id", how="inner")
+    columns = [*table.columns, "geometry"]
+    return gpd.GeoDataFrame(out[columns], crs=polygons.crs).sort_values("area_ha", ascending=False,
+                                                                         ignore_index=True)
+
+
+def binary_landscape(land: Landscape, classes: np.ndarray) -> Landscape:
+    """The same grid with two classes: 1 = the chosen (ecological) classes, 2 = other land."""
+    data = np.where(np.isin(land.index, classes), 1, 2).astype(np.uint8)
+    outside = land.index == land.n_classes
+    return prepare(np.ma.MaskedArray(data, mask=outside), land.resolution, neighbours=land.neighbours,
+                   transform=land.transform, crs=land.crs)
+
+
+def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zones: int) -> pd.DataFrame:
+    """Fragmentation of ecological land within each planning unit.
+
+    Parameters
+    ----------
+    land : Landscape
+    classes : class indices counted as ecological
+    zones : (H, W) int array, unit number 0..n_zones-1 of each cell, -1 outside every unit
+        (e.g. the units rasterised on the landscape's grid)
+    n_zones : number of units
+
+    Returns
+    -------
+    DataFrame indexed 0..n_zones-1 with the columns of :data:`UNIT_METRICS`: class metrics
+    of ecological land on the binary map ecological / other within the unit, and SHDI of
+    all classes. A unit's edge with its neighbours is its landscape boundary, as for a
+    FRAGSTATS run on the unit clipped out; units without land get NaN (no ecological land:
+    PLAND 0, NP 0).
+    """
+    rows = []
+    binary = np.where(np.isin(land.index, classes), 1, 2).astype(np.uint8)
+    inside = land.index < land.n_classes
+    for z in range(n_zones):
+        cells = np.nonzero((zones == z) & inside)
+        row = dict.fromkeys(UNIT_METRICS.values(), np.nan)
+        if cells[0].size:
+            r0, r1, c0, c1 = cells[0].min(), cells[0].max() + 1, cells[1].min(), cells[1].max() + 1
+            window = (zones[r0:r1, c0:c1] != z) | ~inside[r0:r1, c0:c1]
+            part = prepare(np.ma.MaskedArray(binary[r0:r1, c0:c1], mask=window), land.resolution,
+                           neighbours=land.neighbours)
+            eco = np.flatnonzero(part.classes == 1)
+            wanted = [m for m in UNIT_METRICS if m != "SHDI"]
+            metrics = fragstats(part, metrics=wanted).class_
+            if eco.size:
+                row.update({UNIT_METRICS[m]: float(metrics.loc[eco[0], m]) for m in wanted})
+            else:
+                row.update({"eco_pland_pct": 0.0, "eco_np": 0.0, "eco_pd_per_100ha": 0.0, "eco_lpi_pct": 0.0,
+                            "eco_ed_m_ha": 0.0, "eco_mesh_ha": 0.0, "eco_division": 1.0})
+            full = prepare(np.ma.MaskedArray(land.index[r0:r1, c0:c1], mask=window), land.resolution,
+                           neighbours=land.neighbours)
+            row["shdi"] = float(fragstats(full, metrics=["SHDI"]).landscape.loc[0, "SHDI"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def moving_window(land: Landscape, classes: np.ndarray, *, metric: str = "ED", radius_m: float = 500.0
+                  ) -> np.ma.MaskedArray:
+    """A raster of ecological-land `metric` within `radius_m` of each cell.
+
+    Parameters
+    ----------
+    metric : {'PLAND', 'ED'}
+        PLAND [%]: share of the window's landscape cells that are ecological. ED [m/ha]:
+        length of edge between ecological and other land inside the window (each side
+        counted once, by the cells on both sides sharing it) per hectare of the window's
+        landscape. Both are FRAGSTATS' class metrics on a circular window, like its
+        moving-window option; nodata cells are left out of the window.
+    radius_m : float
+        Window radius [m]; cells whose centres are within it form the window.
+
+    Returns
+    -------
+    float32 masked array on the landscape's grid; nodata cells masked.
+    """
+    if metric not in WINDOW_METRICS:
+        raise InputError(f"unknown moving-window metric {metric!r}.", fix=f"use one of {', '.join(WINDOW_METRICS)}.")
+    reach = radius_m / land.resolution
+    if reach < 1:
+        raise InputError(f"the window radius ({radius_m} m) is smaller than a cell ({land.resolution} m).",
+                         fix="give a radius of several cells.")
+    inside = land.index < land.n_classes
+    if not inside.any():
+        raise EmptyInputError("the landscape has no valid cell.", fix="check the land-cover raster.")
+    eco = np.isin(land.index, classes) & inside
+    half = int(np.floor(reach))
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+    kernel = (yy * yy + xx * xx <= reach * reach).astype(np.float64)
+    valid_cells = _window_sum(inside.astype(np.float64), kernel)
+    if metric == "PLAND":
+        value = _window_sum(eco.astype(np.float64), kernel) / np.maximum(valid_cells, 1) * 100
+    else:
+        # half of each ecological/other side to each of its two cells
+        sides = np.zeros(eco.shape)
+        for a, b, sa, sb in ((eco[:, :-1], eco[:, 1:], np.s_[:, :-1], np.s_[:, 1:]),
+                             (eco[:-1], eco[1:], np.s_[:-1], np.s_[1:])):
+            both = inside[sa] & inside[sb] & (a != b)
+            sides[sa] += 0.5 * both
+            sides[sb] += 0.5 * both
+        edge_m = _window_sum(sides, kernel) * land.resolution
+        value = edge_m / np.maximum(valid_cells * land.cell_m2 / 1e4, 1e-12)
+    return np.ma.MaskedArray(value.astype(np.float32), mask=~inside)
+
+
+def _window_sum(values: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Sum of `values` over the kernel around each cell (zero beyond the raster), by FFT
+    (overlap-add, bounded memory);
+    rounded to remove FFT noise on counts."""
+    out = signal.oaconvolve(values, kernel, mode="same")
+    return np.round(out, 6)
