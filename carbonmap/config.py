@@ -244,6 +244,31 @@ class SinksSection:
 
 
 @dataclass(frozen=True)
+class LandscapeSection:
+    """[landscape]: ecological patches and fragmentation (see :mod:`carbonmap.landscape`).
+
+    landcover : name of a categorical [[rasters]] entry with a code_system.
+    compare_with : optional earlier land cover (a [[rasters]] name): metrics at both dates
+        and their change, read in plain language.
+    ecological_codes : codes counted as ecological land (default: the code system's
+        ``ecological`` flag: forest, shrub, grassland, wetlands, water).
+    neighbours : patch rule, 8 or 4. edge_depth_m : core-area edge depth (default one cell).
+    min_patch_area_ha : smaller ecological patches are not drawn on the map.
+    window_metric, window_radius_m : the fragmentation hot-spot raster: "ED" (edge density
+        of ecological land, m/ha) or "PLAND" (its share, %) within the radius.
+    """
+
+    landcover: str
+    compare_with: str | None = None
+    ecological_codes: list[int] | None = None
+    neighbours: int = 8
+    edge_depth_m: float | None = None
+    min_patch_area_ha: float = 1.0
+    window_metric: str = "ED"
+    window_radius_m: float = 500.0
+
+
+@dataclass(frozen=True)
 class BalanceSection:
     """[balance]: override tables for balance classes and efficiency bands."""
 
@@ -277,6 +302,7 @@ class Project:
     emissions: EmissionsSection = field(default_factory=EmissionsSection)
     stocks: StocksSection | None = None
     sinks: SinksSection = field(default_factory=SinksSection)
+    landscape: LandscapeSection | None = None
     balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
@@ -309,6 +335,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "emissions": (EmissionsSection, False),
     "stocks": (StocksSection, False),
     "sinks": (SinksSection, False),
+    "landscape": (LandscapeSection, False),
     "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
@@ -431,6 +458,7 @@ def _check_semantics(project: Project) -> None:
     _check_exists(units.path, "units.path", path)
     _check_emissions(project, path)
     _check_sinks(project, path)
+    _check_landscape(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -481,8 +509,8 @@ def _check_emissions(project: Project, path: Path) -> None:
             _check_exists(table, key, path)
 
 
-def _check_sinks(project: Project, path: Path) -> None:
-    """[stocks] and [sinks] refer to categorical or continuous [[rasters]] by name."""
+def _raster_check(project: Project, path: Path):
+    """A function checking that a key names a [[rasters]] entry of a kind (with a code system)."""
     rasters = {r.name: r for r in project.rasters}
 
     def need(name: str | None, key: str, kind: str, code_system: bool = False) -> None:
@@ -499,6 +527,12 @@ def _check_sinks(project: Project, path: Path) -> None:
             raise ConfigError(f"[[rasters]] {name!r} needs a code_system.", path=path, key=key,
                               fix="add code_system = \"clcd\" (or its system) to that raster.")
 
+    return need
+
+
+def _check_sinks(project: Project, path: Path) -> None:
+    """[stocks] and [sinks] refer to categorical or continuous [[rasters]] by name."""
+    need = _raster_check(project, path)
     stocks = project.stocks
     if stocks is not None:
         _check_exists(stocks.pools, "stocks.pools", path)
@@ -527,6 +561,30 @@ def _check_sinks(project: Project, path: Path) -> None:
         need(sinks.landcover, "sinks.landcover", "categorical", code_system=True)
     if sinks.wetlands is not None:
         _check_exists(sinks.wetlands, "sinks.wetlands", path)
+
+
+def _check_landscape(project: Project, path: Path) -> None:
+    """[landscape]: land-cover rasters by name, neighbour rule, window, depths."""
+    landscape = project.landscape
+    if landscape is None:
+        return
+    need = _raster_check(project, path)
+    need(landscape.landcover, "landscape.landcover", "categorical", code_system=True)
+    if landscape.compare_with is not None:
+        need(landscape.compare_with, "landscape.compare_with", "categorical", code_system=True)
+    if landscape.neighbours not in (4, 8):
+        raise ConfigError(f"must be 4 or 8, got {landscape.neighbours}.", path=path, key="landscape.neighbours",
+                          fix="use 8 (FRAGSTATS' default) or 4.")
+    if landscape.window_metric not in ("ED", "PLAND"):
+        raise ConfigError(f"unknown metric {landscape.window_metric!r}.", path=path,
+                          key="landscape.window_metric", fix="use \"ED\" or \"PLAND\".")
+    for key in ("window_radius_m", "edge_depth_m"):
+        value = getattr(landscape, key)
+        if value is not None and value <= 0:
+            raise ConfigError("must be positive.", path=path, key=f"landscape.{key}", fix="give metres.")
+    if landscape.min_patch_area_ha < 0:
+        raise ConfigError("must not be negative.", path=path, key="landscape.min_patch_area_ha",
+                          fix="give an area in hectares, e.g. 1.")
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

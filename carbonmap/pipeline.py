@@ -37,7 +37,7 @@ import pandas as pd
 from carbonmap import __version__
 from carbonmap.config import Project, RasterInput
 from carbonmap.errors import InputError
-from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid
+from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, rasterize
 from carbonmap.balance import unit_balance
 from carbonmap.coefficients import (
     balance_classes,
@@ -58,6 +58,17 @@ from carbonmap.emissions import (
 from carbonmap.sinks import annual_rh_from_annual_climate, g_c_m2_to_t_co2_ha, nep, wetland_conversion_emissions
 from carbonmap.stocks import Valuation, carbon_stocks, read_pools
 from carbonmap.io import read_raster, read_vector, reproject, write_cog, write_csv, write_geopackage
+from carbonmap.landscape import (
+    compare,
+    ecological_patches,
+    fragstats,
+    moving_window,
+    read_landscape,
+    select_classes,
+    unit_metrics,
+)
+from carbonmap.landscape.change import CHANGE_METRICS
+from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
 
@@ -86,6 +97,7 @@ class Layer:
     kind: str = "continuous"
     labels: dict[str, str] | None = None  # class code -> name, for categorical rasters
     colours: dict[str, str] | None = None  # value (or class code) -> hex colour, for categories
+    display_tolerance_m: float = 0.0  # simplify vectors by this much in the HTML map (not the GeoPackage)
 
     def __post_init__(self) -> None:
         if (self.frame is None) == (self.raster is None):
@@ -495,6 +507,58 @@ def _blue_carbon(ctx: RunContext) -> gpd.GeoDataFrame:
     return out
 
 
+def stage_landscape(ctx: RunContext) -> None:
+    """Ecological patches, FRAGSTATS metrics, per-unit fragmentation, hot spots, change."""
+    cfg = ctx.project.landscape
+    if cfg is None:
+        return
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+    table = code_table(system)
+    names = {int(code): name for code, name in zip(table["code"], table["name_en"]) if str(code).isdigit()}
+    land = read_landscape(ctx.rasters[cfg.landcover], neighbours=cfg.neighbours)
+    eco = (select_classes(land, codes=cfg.ecological_codes) if cfg.ecological_codes is not None
+           else select_classes(land, system=system))
+    if eco.size == 0:
+        raise InputError("no ecological land in the land cover.", path=ctx.rasters[cfg.landcover],
+                         key="landscape.ecological_codes", fix="list the codes of ecological land.")
+    metrics = fragstats(land, edge_depth_m=cfg.edge_depth_m)
+    classes = metrics.class_.copy()
+    classes.insert(1, "class_name", classes["class"].map(names))
+    classes.insert(2, "ecological", np.isin(np.arange(land.n_classes), eco))
+    ctx.add_table("landscape_class_metrics", classes)
+    ctx.add_table("landscape_metrics", metrics.landscape)
+    patches = ecological_patches(land, eco, min_area_ha=cfg.min_patch_area_ha, edge_depth_m=cfg.edge_depth_m,
+                                 names=names)
+    category = dict(zip(table["name_en"], table["carbon_category"]))
+    colour = carbon_categories()["colour"]
+    ctx.add_layer(Layer(name="ecological_patches", title=f"Ecological patches >= {cfg.min_patch_area_ha:g} ha",
+                        group="ecology", frame=patches, column="class_name", kind="categorical",
+                        colours={n: colour[category[n]] for n in patches["class_name"].unique() if n in category},
+                        display_tolerance_m=ctx.grid.resolution))  # cell staircases need no drawing
+    zones = rasterize(ctx.units, ctx.grid, values=np.arange(len(ctx.units)), fill=-1, dtype="int32")
+    per_unit = unit_metrics(land, eco, zones, len(ctx.units))
+    per_unit.index = ctx.units.index
+    ctx.add_summary(per_unit)
+    hot_spots = moving_window(land, eco, metric=cfg.window_metric, radius_m=cfg.window_radius_m)
+    unit = WINDOW_METRICS[cfg.window_metric]
+    path = write_cog(ctx.out_dir / "rasters" / f"ecological_{cfg.window_metric.lower()}_window.tif",
+                     hot_spots, transform=ctx.grid.transform, crs=ctx.grid.crs, nodata=float("nan"),
+                     resampling="average", tags={"unit": unit, "radius_m": str(cfg.window_radius_m)})
+    what = "edge density" if cfg.window_metric == "ED" else "share"
+    ctx.add_layer(Layer(name=f"ecological_{cfg.window_metric.lower()}_window",
+                        title=f"Fragmentation: ecological land {what} within {cfg.window_radius_m:g} m [{unit}]",
+                        group="ecology", raster=path, unit=unit.replace("/", "_")))
+    ctx.headline.append("eco_mesh_ha")
+    if cfg.compare_with:
+        before = read_landscape(ctx.rasters[cfg.compare_with], neighbours=cfg.neighbours)
+        change = compare(fragstats(before, metrics=list(CHANGE_METRICS)).class_,
+                         fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names)
+        ctx.add_table("landscape_change", change)
+        eco_codes = set(land.classes[eco].tolist())
+        ctx.notes += [f"{cfg.compare_with} to {cfg.landcover}: {text}"
+                      for code, text in zip(change["class"], change["reading"]) if code in eco_codes]
+
+
 def stage_balance(ctx: RunContext) -> None:
     """Per-unit sources, sinks, net, classes and intensities."""
     if ctx.sources is None:
@@ -599,6 +663,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("emissions", "account emissions on parcels", stage_emissions),
     Stage("stocks", "compute carbon stocks by pool", stage_stocks),
     Stage("sinks", "compute vegetation and blue-carbon sinks", stage_sinks),
+    Stage("landscape", "measure ecological patches and fragmentation", stage_landscape),
     Stage("balance", "compute the per-unit carbon balance", stage_balance),
     Stage("onemap", "write the one map", stage_onemap),
 )

@@ -172,15 +172,18 @@ def _ramp_legend(title: str, unit: str, vmin: float, vmax: float) -> str:
 COORDINATE_DECIMALS = 6
 
 
-def _for_display(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """`frame` in longitude/latitude with coordinates rounded for the HTML map."""
+def _for_display(frame: gpd.GeoDataFrame, tolerance_m: float = 0.0) -> gpd.GeoDataFrame:
+    """`frame` in longitude/latitude with coordinates rounded for the HTML map, simplified
+    first by `tolerance_m` (Douglas-Peucker, in the frame's projected CRS) when given."""
+    if tolerance_m > 0 and frame.crs is not None and frame.crs.is_projected:
+        frame = frame.set_geometry(frame.geometry.simplify(tolerance_m))
     out = frame.to_crs("EPSG:4326")
     out.geometry = shapely.transform(out.geometry.values, lambda c: np.round(c, COORDINATE_DECIMALS))
     return out
 
 
 def _add_vector(fmap: folium.Map, layer) -> None:
-    frame = _for_display(layer.frame)
+    frame = _for_display(layer.frame, layer.display_tolerance_m)
     group = folium.FeatureGroup(name=layer.title, show=False)
     shown = [c for c in frame.columns if c != "geometry"]
     if layer.column:

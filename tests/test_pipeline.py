@@ -49,8 +49,8 @@ def test_demo_writes_the_one_map(demo_run):
         if geometry_type is not None:  # every spatial layer carries the analysis CRS
             assert "Albers" in pyogrio.read_info(demo_run / "onemap.gpkg", layer=name)["crs"], name
     assert pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")["features"] == 14
-    # 10 inputs, gridded emissions, stocks (2 dates, change) and the vegetation sink
-    assert len(list((demo_run / "rasters").glob("*.tif"))) == 15
+    # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot window
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 16
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
             "balance_classes", "efficiency_bands"} <= set(layers)
 
@@ -138,6 +138,50 @@ def test_demo_stocks_and_sinks(demo_run):
     assert released["total_co2_t"].iloc[0] > released["total_co2_t"].iloc[5] > 0
 
 
+def test_demo_landscape(demo_run):
+    """Ecological land (CLCD classes flagged ecological) per district, its patches, the hot-spot
+    raster and the 2015-2023 change, checked against the aligned land cover itself."""
+    from rasterio.features import rasterize
+
+    summary = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="unit_summary")
+    with rasterio.open(demo_run / "rasters" / "landcover_2023.tif") as src:
+        cover, transform, nodata = src.read(1), src.transform, src.nodata
+        zones = rasterize(zip(summary.to_crs(src.crs).geometry, range(len(summary))), out_shape=cover.shape,
+                          transform=transform, fill=-1, dtype="int32")
+    ecological = np.isin(cover, [2, 3, 4, 5, 9])  # forest, shrub, grassland, water, wetland
+    valid = cover != nodata
+    for i, pland in enumerate(summary["eco_pland_pct"]):
+        inside = (zones == i) & valid
+        assert pland == pytest.approx(100 * ecological[inside].sum() / inside.sum())
+    assert (summary["eco_division"].between(0, 1)).all() and (summary["eco_np"] >= 1).all()
+    patches = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="ecological_patches")
+    assert set(patches["class"]) <= {2, 3, 4, 5, 9} and (patches["area_ha"] >= 1.0).all()
+    np.testing.assert_allclose(patches.geometry.area / 1e4, patches["area_ha"], rtol=1e-9)
+    classes = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="landscape_class_metrics")
+    assert classes["CA"].sum() == pytest.approx(valid.sum() * 0.09)
+    with rasterio.open(demo_run / "rasters" / "ecological_ed_window.tif") as src:
+        edge = src.read(1)
+    assert np.isnan(edge[~valid]).all() and np.nanmax(edge) > 0 and np.nanmin(edge) >= 0
+    change = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="landscape_change").set_index("class")
+    assert change.loc[2, "reading"].startswith("forest: area -")  # forest lost to urban growth (README)
+
+
+def test_cli_landscape_metrics_equal_the_library(tmp_path):
+    from carbonmap.landscape import fragstats, read_landscape
+
+    raster = Path(str(files("carbonmap.sample_data") / "demo_city" / "landcover_2023.tif"))
+    result = CliRunner().invoke(main, ["landscape-metrics", str(raster), "--neighbours", "4", "--classes", "2,4",
+                                       "--metrics", "NP,ED,ENN_MN", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    expected = fragstats(read_landscape(raster, neighbours=4), metrics=["NP", "ED", "ENN_MN"])
+    classes = pd.read_csv(tmp_path / "class.csv")
+    assert classes["class"].tolist() == [2, 4]
+    pd.testing.assert_frame_equal(classes, expected.class_[expected.class_["class"].isin([2, 4])].reset_index(drop=True))
+    assert pd.read_csv(tmp_path / "landscape.csv").loc[0, "NP"] == expected.landscape.loc[0, "NP"]
+    bad = CliRunner().invoke(main, ["landscape-metrics", str(raster), "--classes", "77", "-o", str(tmp_path / "x")])
+    assert bad.exit_code == 1 and "class(es) 77 are not in the raster" in bad.output
+
+
 def test_demo_html_has_layers_legends_and_overlays(demo_run):
     html = (demo_run / "onemap.html").read_text()
     assert "L.control.layers" in html
@@ -183,7 +227,7 @@ def test_runs_are_deterministic(tmp_path):
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks",
+    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape",
                                         "balance", "onemap"]
 
 

@@ -40,11 +40,12 @@ def main() -> None:
 def _register() -> None:
     from carbonmap.cli.demo import demo
     from carbonmap.cli.emissions import emissions
+    from carbonmap.cli.landscape import landscape_metrics
     from carbonmap.cli.run import run
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, run, zonal, emissions, stocks):
+    for command in (demo, run, zonal, emissions, stocks, landscape_metrics):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

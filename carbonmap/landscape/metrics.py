@@ -648,12 +648,13 @@ def fragstats(land: Landscape, *, metrics=None, edge_depth_m: float | None = Non
         raise InputError(f"the edge depth must be positive, got {edge_depth_m} m.", fix="give a depth in metres.")
     q = _Quantities(land, depth_cells)
     patch_cols = [m for m in PATCH_METRICS if m in wanted]
-    patch = pd.DataFrame({"PID": np.arange(1, land.n_patches + 1), "class": land.classes[q.pclass]}
+    codes = land.classes.astype(np.int64)
+    patch = pd.DataFrame({"PID": np.arange(1, land.n_patches + 1), "class": codes[q.pclass]}
                          if patch_cols else {"PID": [], "class": []})
     for name in patch_cols:
         patch[name] = q.patch_metric(name)
     class_fn = _class_functions(q)
-    class_table = pd.DataFrame({"class": land.classes})
+    class_table = pd.DataFrame({"class": codes})
     with np.errstate(divide="ignore", invalid="ignore"):
         for name in CLASS_METRICS:
             if name in wanted:
