@@ -42,31 +42,38 @@ VALUATION = {"price_per_metric_ton_of_c": 43.0, "discount_rate": -7.1, "rate_cha
 
 
 def make_data(workdir: Path, size: int) -> tuple[Path, Path, Path]:
+    """The inputs, built in a child process: a child's peak memory (ru_maxrss) starts from its
+    parent's, so the parent must stay small for the measurements to be the tools' own."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    base, alt, pools = workdir / f"lulc_bas_{size}.tif", workdir / f"lulc_alt_{size}.tif", workdir / "pools.csv"
+    if not base.exists():
+        subprocess.run([sys.executable, __file__, "--make", str(workdir), "--size", str(size)], check=True)
+    return base, alt, pools
+
+
+def _generate(workdir: Path, size: int) -> None:
     import rasterio
     from affine import Affine
     from scipy import ndimage
 
-    workdir.mkdir(parents=True, exist_ok=True)
     base, alt, pools = workdir / f"lulc_bas_{size}.tif", workdir / f"lulc_alt_{size}.tif", workdir / "pools.csv"
-    if not base.exists():
-        rng = np.random.default_rng(7)
-        field = ndimage.gaussian_filter(rng.standard_normal((size, size)), 12)
-        ranks = np.argsort(np.argsort(field.ravel())).reshape(size, size)
-        classes = CODES[(ranks * len(CODES)) // ranks.size].astype("int16")
-        classes[: size // 20, : size // 20] = -1  # a nodata corner
-        changed = classes.copy()
-        noise = ndimage.gaussian_filter(rng.standard_normal((size, size)), 6)
-        flip = noise / noise.std() > 1.2  # about 11 % of the cells
-        changed[flip & (classes != -1)] = 8  # patches built over
-        profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "int16",
-                   "crs": "EPSG:32650", "transform": Affine(30, 0, 500000, 0, -30, 3500000), "nodata": -1,
-                   "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
-        for path, data in ((base, classes), (alt, changed)):
-            with rasterio.open(path, "w", **profile) as dst:
-                dst.write(data, 1)
-        rows = ["lucode,C_above,C_below,C_soil,C_dead"] + [f"{k},{','.join(map(str, v))}" for k, v in POOLS.items()]
-        pools.write_text("\n".join(rows) + "\n")
-    return base, alt, pools
+    rng = np.random.default_rng(7)
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), 12)
+    ranks = np.argsort(np.argsort(field.ravel())).reshape(size, size)
+    classes = CODES[(ranks * len(CODES)) // ranks.size].astype("int16")
+    classes[: size // 20, : size // 20] = -1  # a nodata corner
+    changed = classes.copy()
+    noise = ndimage.gaussian_filter(rng.standard_normal((size, size)), 6)
+    flip = noise / noise.std() > 1.2  # about 11 % of the cells
+    changed[flip & (classes != -1)] = 8  # patches built over
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "int16",
+               "crs": "EPSG:32650", "transform": Affine(30, 0, 500000, 0, -30, 3500000), "nodata": -1,
+               "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    for path, data in ((base, classes), (alt, changed)):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data, 1)
+    rows = ["lucode,C_above,C_below,C_soil,C_dead"] + [f"{k},{','.join(map(str, v))}" for k, v in POOLS.items()]
+    pools.write_text("\n".join(rows) + "\n")
 
 
 def child(tool: str, base: Path, alt: Path, pools: Path, out: Path, result: Path) -> None:
@@ -130,9 +137,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4000)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "_work")
     parser.add_argument("--invest-python", default=None, help="a Python with natcap.invest installed")
-    for hidden in ("--child", "--base", "--alt", "--pools", "--out", "--result"):
+    for hidden in ("--child", "--base", "--alt", "--pools", "--out", "--result", "--make"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make:
+        _generate(Path(args.make), args.size)
+        return
     if args.child:
         child(args.child, Path(args.base), Path(args.alt), Path(args.pools), Path(args.out), Path(args.result))
         return

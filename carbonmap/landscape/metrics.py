@@ -132,19 +132,15 @@ def _blocks(height: int) -> Iterator[tuple[int, int]]:
         yield r0, min(height, r0 + _BLOCK_ROWS)
 
 
-def _side_counts(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per patch: perimeter [cell sides, incl. the raster's edge and nodata] and pairs of
-    side neighbours inside the patch."""
-    perimeter, like = np.zeros(n), np.zeros(n)
+def _like_sides(labels: np.ndarray, n: int) -> np.ndarray:
+    """Per patch: pairs of side neighbours both in the patch (each pair once)."""
+    like = np.zeros(n)
     for r0, r1 in _blocks(labels.shape[0]):
         lab = labels[r0:r1]
         below = labels[r0 + 1:r1 + 1]
         for a, b in ((lab[:, :-1], lab[:, 1:]), (lab[:len(below)], below)):
-            same = a == b
-            like += np.bincount(a[same], minlength=n)
-            perimeter += np.bincount(a[~same], minlength=n) + np.bincount(b[~same], minlength=n)
-    perimeter += np.bincount(_border(labels), minlength=n)
-    return perimeter, like
+            like += np.bincount(a[a == b], minlength=n)
+    return like
 
 
 def _corner_counts(labels: np.ndarray, n: int) -> np.ndarray:
@@ -415,13 +411,14 @@ class _Quantities:
         return self.all_cells[1:]
 
     @cached_property
-    def sides(self) -> tuple[np.ndarray, np.ndarray]:
-        perimeter, like = _side_counts(self.land.labels, self.land.n_patches + 1)
-        return perimeter[1:], like[1:]
+    def like_sides(self) -> np.ndarray:
+        return _like_sides(self.land.labels, self.land.n_patches + 1)[1:]
 
     @property
     def perim_sides(self) -> np.ndarray:
-        return self.sides[0]
+        """Perimeter in cell sides: a cell's 4 sides, less 2 for each side shared in the patch
+        (sides on the raster's edge and on nodata count)."""
+        return 4 * self.cells - 2 * self.like_sides
 
     @cached_property
     def runs(self) -> tuple[np.ndarray, ...]:
@@ -461,7 +458,7 @@ class _Quantities:
 
     def _contig(self) -> np.ndarray:
         corners = _corner_counts(self.land.labels, self.land.n_patches + 1)[1:]
-        template_sum = self.cells + 4 * self.sides[1] + 2 * corners  # both cells of each pair
+        template_sum = self.cells + 4 * self.like_sides + 2 * corners  # both cells of each pair
         return (template_sum / self.cells - 1) / 12
 
     def _gyrate(self) -> np.ndarray:
