@@ -531,7 +531,7 @@ def stage_landscape(ctx: RunContext) -> None:
                                  names=names)
     category = dict(zip(table["name_en"], table["carbon_category"]))
     colour = carbon_categories()["colour"]
-    ctx.add_layer(Layer(name="ecological_patches", title=f"Ecological patches >= {cfg.min_patch_area_ha:g} ha",
+    ctx.add_layer(Layer(name="ecological_patches", title=f"Ecological patches of {cfg.min_patch_area_ha:g} ha or more",
                         group="ecology", frame=patches, column="class_name", kind="categorical",
                         colours={n: colour[category[n]] for n in patches["class_name"].unique() if n in category},
                         display_tolerance_m=ctx.grid.resolution))  # cell staircases need no drawing
@@ -546,7 +546,7 @@ def stage_landscape(ctx: RunContext) -> None:
                      resampling="average", tags={"unit": unit, "radius_m": str(cfg.window_radius_m)})
     what = "edge density" if cfg.window_metric == "ED" else "share"
     ctx.add_layer(Layer(name=f"ecological_{cfg.window_metric.lower()}_window",
-                        title=f"Fragmentation: ecological land {what} within {cfg.window_radius_m:g} m [{unit}]",
+                        title=f"Fragmentation: ecological land {what} within {cfg.window_radius_m:g} m",
                         group="ecology", raster=path, unit=unit.replace("/", "_")))
     ctx.headline.append("eco_mesh_ha")
     if cfg.compare_with:

@@ -258,7 +258,7 @@ def _numeric_columns(frame: gpd.GeoDataFrame) -> list[str]:
     return [c for c in frame.columns if c != "geometry" and pd.api.types.is_numeric_dtype(frame[c])]
 
 
-def _headline_columns(summary: gpd.GeoDataFrame, preferred: Sequence[str] = (), limit: int = 6) -> list[str]:
+def _headline_columns(summary: gpd.GeoDataFrame, preferred: Sequence[str] = (), limit: int = 9) -> list[str]:
     """The summary columns drawn as choropleths: `preferred` first, then the first others."""
     numeric = _numeric_columns(summary)
     first = [c for c in preferred if c in numeric]

@@ -188,7 +188,9 @@ def test_demo_html_has_layers_legends_and_overlays(demo_run):
     for name in ("units: net_co2_t_yr", "units: builtup_intensity_co2_t_km2_yr", "Emissions per parcel [t CO2/ha/yr]",
                  "Gridded emissions (250 m cells)", "Large point sources",
                  "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
-                 "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"):
+                 "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)",
+                 "Ecological patches of 1 ha or more", "Fragmentation: ecological land edge density within 500 m [m_ha]",
+                 "units: eco_mesh_ha"):
         assert name in html, name
     assert "data:image/png;base64" in html  # raster overlays embedded, not linked
     assert "built_residential" in html and "L.control({position: 'bottomleft'})" in html  # category legend
