@@ -32,6 +32,7 @@ __all__ = [
     "efficiency_bands",
     "balance_classes",
     "blue_carbon_disturbance",
+    "ecological_resistance",
 ]
 
 #: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
@@ -54,6 +55,7 @@ _TABLES = {  # name -> (key columns, required columns)
     "balance_classes": (("class",), ("class", "label_zh", "min_sink_source_ratio", "source")),
     "blue_carbon_disturbance": (("wetland_category", "pool"),
                                 ("wetland_category", "pool", "half_life_yr", "low", "medium", "high", "source")),
+    "ecological_resistance": (("carbon_category",), ("carbon_category", "resistance", "source")),
 }
 
 
@@ -170,3 +172,15 @@ def blue_carbon_disturbance(override=None) -> pd.DataFrame:
     for column in ("half_life_yr", "low", "medium", "high"):
         table[column] = table[column].astype(float)
     return table
+
+
+def ecological_resistance(override=None) -> pd.Series:
+    """Resistance to movement of each carbon category (relative cost per metre), indexed by
+    carbon category."""
+    table = read_table("ecological_resistance", override)
+    resistance = table.set_index("carbon_category")["resistance"].astype(float)
+    if (resistance <= 0).any():
+        bad = ", ".join(resistance.index[resistance <= 0])
+        raise InputError(f"resistances must be positive ({bad}).", field="resistance",
+                         fix="use 1 for the easiest land and larger values for harder land.")
+    return resistance

@@ -1,0 +1,202 @@
+"""Ecological network: MSPA, connectivity, resistance, corridors, circuits - by hand and analytically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+from scipy.spatial.distance import cdist
+
+from carbonmap.errors import InputError
+from carbonmap.landscape.circuits import barrier_scores, pairwise_currents
+from carbonmap.landscape.connectivity import connectivity, patch_distances
+from carbonmap.landscape.corridors import least_cost_corridors
+from carbonmap.landscape.mspa import mspa
+from carbonmap.landscape.resistance import resistance_surface, slope_degrees
+
+# ---------------------------------------------------------------------------------- MSPA
+
+
+@pytest.fixture(scope="module")
+def pattern():
+    """Two 11 x 11 blocks joined by a one-pixel line, with a hole, spurs, a loop, an islet
+    and a missing pixel."""
+    g = np.zeros((17, 30), bool)
+    g[1:12, 1:12] = True  # block A
+    g[1:12, 18:29] = True  # block B
+    g[6, 12:18] = True  # line A-B: a bridge
+    g[2, 12:15] = True  # spur out of A: a branch
+    g[5:8, 5:8] = False  # hole in A: perforation around it
+    g[12:15, 22] = True  # loop out of B (down) ...
+    g[14, 22:27] = True
+    g[12:15, 26] = True  # ... and back up into B
+    g[15:17, 2:4] = True  # islet (no pixel is 2 away from background)
+    mask = np.zeros_like(g)
+    mask[16, 29] = True
+    return np.ma.MaskedArray(g, mask=mask)
+
+
+def test_mspa_classes_follow_from_the_definitions(pattern):
+    out = mspa(pattern)
+    assert out[3, 3] == 17 and out[9, 22] == 17  # core: more than 1 pixel from background
+    assert out[1, 5] == 3 and out[11, 20] == 3  # edge along the outer background
+    assert out[4, 5] == 5 and out[8, 7] == 5  # perforation around the hole
+    assert out[6, 6] == 100  # the hole itself: internal background (intext)
+    assert (out[6, 12:18] == 33).all()  # the line joining two cores: bridge
+    assert out[6, 11] == 35 and out[6, 18] == 35  # where it crosses the edges: bridge in edge (transition)
+    assert (out[2, 12:15] == 1).all()  # a dead-end spur: branch
+    assert out[13, 22] == 65 and out[14, 24] == 65 and out[13, 26] == 65  # out of B and back: loop
+    assert out[11, 22] == 67 and out[11, 26] == 67  # loop through the edge (transition)
+    assert (out[15:17, 2:4] == 9).all()  # islet
+    assert out[16, 29] == 129 and out[0, 0] == 0  # missing, background
+
+
+def test_mspa_switches_width_and_connectivity(pattern):
+    plain = mspa(pattern, transition=False, intext=False)
+    assert plain[6, 11] == 3 and plain[11, 22] == 3  # no transitions: the edge stays edge
+    assert plain[6, 6] == 0  # no internal / external distinction
+    wide = mspa(pattern, edge_width=2)
+    # an 11 x 11 block has a 7 x 7 core at width 2 (less the hole's zone in A); B is whole
+    assert (wide[1:12, 18:29] == 17).sum() == 7 * 7
+    diagonal = np.zeros((12, 21), bool)
+    diagonal[:, :6] = diagonal[:, 15:] = True
+    for k in range(9):  # a staircase touching only at corners from block to block
+        diagonal[1 + k, 6 + k] = True
+    assert (mspa(diagonal, connectivity=8)[5, 10]) == 33  # joined at corners: a bridge
+    assert (mspa(diagonal, connectivity=4)[5, 10]) == 9  # with 4-connectivity each step is an islet
+    with pytest.raises(InputError, match="edge width"):
+        mspa(diagonal, edge_width=0)
+
+
+# ----------------------------------------------------------------------------- connectivity
+
+
+def test_iic_and_pc_on_a_three_patch_chain():
+    areas = np.array([1.0, 2.0, 3.0])
+    d = np.array([[0, 1000, 3000], [1000, 0, 1000], [3000, 1000, 0]], dtype=float)
+    iic = connectivity(areas, d, 10.0, threshold_m=1500)
+    # links 1-2 and 2-3: sum a_i a_j / (1 + nl_ij) = 14 + 2 x (2/2 + 6/2 + 3/3) = 24
+    assert iic.index == pytest.approx(24 / 100)
+    assert iic.patches["dI"][1] == pytest.approx(100 * (24 - 10) / 24)  # without 2: 1 + 9, no link
+    pc = connectivity(areas, d, 10.0, probability=(0.5, 1000))
+    # p12 = p23 = 0.5; p13: direct 0.125, through 2 0.25 -> p*13 = 0.25
+    total = 14 + 2 * (2 * 0.5) + 2 * (6 * 0.5) + 2 * (3 * 0.25)
+    assert pc.index == pytest.approx(total / 100)
+    middle = pc.patches.iloc[1]
+    assert middle["dI"] == pytest.approx(100 * (total - (10 + 2 * 3 * 0.125)) / total)
+    assert middle["dI_intra"] == pytest.approx(100 * 4 / total)
+    assert middle["dI_flux"] == pytest.approx(100 * 2 * (2 * 1 * 0.5 + 2 * 3 * 0.5) / total)
+    assert middle["dI_connector"] == pytest.approx(100 * 2 * 3 * (0.25 - 0.125) / total)
+    assert pc.patches.iloc[0]["dI_connector"] == pytest.approx(0, abs=1e-12)  # an end of the chain connects nobody
+
+
+def test_patch_distances_are_edge_to_edge():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5, (25, 30))
+    ids = np.array([1, 2, 3, 4])
+    out = patch_distances(labels, ids, 10.0)
+    for i in range(4):
+        for j in range(4):
+            a, b = np.argwhere(labels == ids[i]), np.argwhere(labels == ids[j])
+            assert out[i, j] == pytest.approx(0 if i == j else cdist(a, b).min() * 10)
+    assert np.isinf(patch_distances(labels, ids, 10.0, max_distance_m=5.0)[0, 1]) or out[0, 1] <= 5
+
+
+# ------------------------------------------------------------------------- resistance
+
+
+def test_resistance_surface_modifiers():
+    legend = ["forest", "cropland", "built_up"]
+    categories = np.array([[0, 1, 2, -1]])
+    plain = resistance_surface(categories, legend, 30.0)
+    # built-up land raises resistance around it: x (1 + e^(-d / 500 m)), doubling on itself
+    expected = [1.0 * (1 + np.exp(-60 / 500)), 100.0 * (1 + np.exp(-30 / 500)), 1000.0 * 2, np.inf]
+    assert plain.ravel() == pytest.approx(expected)
+    slope = resistance_surface(categories[:, :2], legend, 30.0, slope_deg=np.array([[30.0, 15.0]]),
+                               modifiers={"built_factor": 0})
+    assert slope.tolist() == [[2.0, 150.0]]  # 30 degrees doubles (default s_0)
+    roads = np.zeros((1, 4), bool)
+    roads[0, 0] = True
+    near = resistance_surface(np.zeros((1, 4), int), ["forest"], 200.0, roads=roads)
+    assert near[0, 0] == pytest.approx(2.0) and near[0, 1] == pytest.approx(1 + np.exp(-1))  # D_r = 200 m
+    flat = np.add.outer(np.arange(5.0), np.zeros(5)) * 30.0  # rises 30 m per 30 m row: 45 degrees
+    assert slope_degrees(flat, 30.0)[2, 2] == pytest.approx(45.0)
+    with pytest.raises(InputError, match="no resistance for carbon categories"):
+        resistance_surface(categories, ["forest", "cropland", "lava"], 30.0)
+
+
+# --------------------------------------------------------------------------- corridors
+
+
+def test_least_cost_corridor_takes_the_cheap_detour():
+    resistance = np.full((7, 9), 10.0)
+    resistance[5, :] = 1.0  # a cheap row two cells below the straight line
+    sources = -np.ones((7, 9), int)
+    sources[3, 0], sources[3, 8] = 0, 1
+    surfaces = least_cost_corridors(resistance, sources, 2, 30.0, Affine(30, 0, 0, 0, -30, 0))
+    assert surfaces.pairs == [(0, 1)]
+    path = surfaces.paths[0]
+    assert path["cells"][:, 0].max() == 5  # it goes down to the cheap row
+    # 2 steps down and up (mean 10 then mean (10 + 1)/2, x 30 m each) and 8 along the row
+    assert path["cwd"] == pytest.approx(2 * (10 * 30 + 5.5 * 30) + 8 * 30)
+    assert path["length_m"] == pytest.approx(12 * 30) and path["mean_resistance"] == pytest.approx(1170 / 360)
+
+
+def test_corridors_link_only_neighbouring_cost_zones():
+    resistance = np.ones((5, 30))
+    sources = -np.ones((5, 30), int)
+    sources[2, 0], sources[2, 15], sources[2, 29] = 0, 1, 2
+    surfaces = least_cost_corridors(resistance, sources, 3, 10.0, Affine(10, 0, 0, 0, -10, 0))
+    assert surfaces.pairs == [(0, 1), (1, 2)]  # 0 and 2 are separated by 1's zone
+
+
+# ----------------------------------------------------------------------------- circuits
+
+
+def test_series_and_parallel_resistors():
+    strip = np.full((1, 6), 2.0)
+    ends = -np.ones((1, 6), int)
+    ends[0, 0], ends[0, -1] = 0, 1
+    series = pairwise_currents(strip, ends, 2, connectivity=4)
+    assert series.resistance[(0, 1)] == pytest.approx(5 * 2.0)  # five resistors of (2 + 2) / 2
+    assert series.current.ravel() == pytest.approx(np.ones(6))  # 1 A through every cell
+    double = np.full((2, 6), 2.0)
+    sides = -np.ones((2, 6), int)
+    sides[:, 0], sides[:, -1] = 0, 1
+    parallel = pairwise_currents(double, sides, 2, connectivity=4)
+    assert parallel.resistance[(0, 1)] == pytest.approx(5 * 2.0 / 2)  # two strips in parallel
+    assert parallel.current[:, 1:-1] == pytest.approx(np.full((2, 4), 0.5))  # half the current each
+    # diagonals: a 2 x 2 block, source top-left, ground bottom-right, all cells resistance 1:
+    # two paths of two unit resistors (4 ohm... 2 in series each, in parallel: 1) and the
+    # direct diagonal of sqrt(2): 1 || sqrt(2)
+    block = np.ones((2, 2))
+    corners = -np.ones((2, 2), int)
+    corners[0, 0], corners[1, 1] = 0, 1
+    assert pairwise_currents(block, corners, 2).resistance[(0, 1)] == pytest.approx(1 / (1 + 1 / np.sqrt(2)))
+
+
+def test_direct_and_multigrid_solvers_agree():
+    rng = np.random.default_rng(2)
+    resistance = np.exp(rng.uniform(0, 5, (60, 60)))
+    sources = -np.ones((60, 60), int)
+    sources[5:8, 5:8], sources[50:53, 10:13], sources[30:33, 50:53] = 0, 1, 2
+    direct = pairwise_currents(resistance, sources, 3, solver="direct")
+    amg = pairwise_currents(resistance, sources, 3, solver="amg", tolerance=1e-10)
+    for pair, value in direct.resistance.items():
+        assert amg.resistance[pair] == pytest.approx(value, rel=1e-6)
+    np.testing.assert_allclose(amg.current, direct.current, rtol=1e-5, atol=1e-8)
+
+
+def test_barrier_scores_point_at_the_wall():
+    resistance = np.ones((9, 21))
+    resistance[:, 10] = 1000.0  # a wall across the strip
+    sources = -np.ones((9, 21), int)
+    sources[:, 0], sources[:, 20] = 0, 1
+    surfaces = least_cost_corridors(resistance, sources, 2, 10.0, Affine(10, 0, 0, 0, -10, 0))
+    scores = barrier_scores(surfaces.cwd, surfaces.pairs, 10.0, 10.0)
+    assert np.unravel_index(np.argmax(scores), scores.shape)[1] == 10  # the wall
+    # restoring a 10 m disc at the wall: the path loses the wall cell's crossing (two half
+    # steps at (1 + 1000) / 2 x 10 m) and gains 2 x 10 m of restored land
+    lcd = float(np.min(surfaces.cwd[0] + surfaces.cwd[1]))
+    assert scores.max() <= lcd / 20 and scores.max() > 400
+    assert scores[:, :5].max() == 0  # far from the wall nothing improves
