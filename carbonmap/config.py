@@ -269,6 +269,37 @@ class LandscapeSection:
 
 
 @dataclass(frozen=True)
+class NetworkSection:
+    """[network]: the ecological security pattern (see :mod:`carbonmap.landscape.network`).
+
+    landcover : a categorical [[rasters]] entry with a code_system. dem : optional continuous
+    [[rasters]] entry (elevation, m) for the slope modifier. use_roads : apply the road
+    modifier with the [roads] lines. ecological_codes : codes of ecological land (default:
+    the code system's flag). resistance : optional CSV overriding rows of the resistance
+    table. modifiers : overrides of the resistance modifiers. The other keys are those of
+    :class:`~carbonmap.landscape.network.NetworkSettings`.
+    """
+
+    landcover: str
+    dem: str | None = None
+    use_roads: bool = True
+    ecological_codes: list[int] | None = None
+    resistance: Path | None = None
+    modifiers: dict[str, float] = field(default_factory=dict)
+    edge_width_m: float = 60.0
+    min_core_area_ha: float = 10.0
+    max_sources: int = 20
+    min_dpc_pct: float = 0.0
+    dispersal_distance_m: float = 2000.0
+    dispersal_probability: float = 0.5
+    corridor_width_m: float = 200.0
+    barrier_radius_m: float = 90.0
+    pinch_quantile: float = 0.9
+    barrier_quantile: float = 0.9
+    circuit_max_cells: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class BalanceSection:
     """[balance]: override tables for balance classes and efficiency bands."""
 
@@ -303,6 +334,7 @@ class Project:
     stocks: StocksSection | None = None
     sinks: SinksSection = field(default_factory=SinksSection)
     landscape: LandscapeSection | None = None
+    network: NetworkSection | None = None
     balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
@@ -336,6 +368,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "stocks": (StocksSection, False),
     "sinks": (SinksSection, False),
     "landscape": (LandscapeSection, False),
+    "network": (NetworkSection, False),
     "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
@@ -459,6 +492,7 @@ def _check_semantics(project: Project) -> None:
     _check_emissions(project, path)
     _check_sinks(project, path)
     _check_landscape(project, path)
+    _check_network(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -585,6 +619,34 @@ def _check_landscape(project: Project, path: Path) -> None:
     if landscape.min_patch_area_ha < 0:
         raise ConfigError("must not be negative.", path=path, key="landscape.min_patch_area_ha",
                           fix="give an area in hectares, e.g. 1.")
+
+
+def _check_network(project: Project, path: Path) -> None:
+    """[network]: rasters by name, positive distances and areas, probabilities in (0, 1)."""
+    network = project.network
+    if network is None:
+        return
+    need = _raster_check(project, path)
+    need(network.landcover, "network.landcover", "categorical", code_system=True)
+    if network.dem is not None:
+        need(network.dem, "network.dem", "continuous")
+    if network.resistance is not None:
+        _check_exists(network.resistance, "network.resistance", path)
+    for key in ("edge_width_m", "dispersal_distance_m", "corridor_width_m", "barrier_radius_m"):
+        if getattr(network, key) <= 0:
+            raise ConfigError("must be positive.", path=path, key=f"network.{key}", fix="give metres.")
+    for key in ("dispersal_probability", "pinch_quantile", "barrier_quantile"):
+        if not 0 < getattr(network, key) < 1:
+            raise ConfigError("must be between 0 and 1.", path=path, key=f"network.{key}", fix="e.g. 0.5 or 0.9.")
+    if network.max_sources < 2 or network.circuit_max_cells < 100:
+        key = "max_sources" if network.max_sources < 2 else "circuit_max_cells"
+        raise ConfigError("is too small.", path=path, key=f"network.{key}", fix="at least 2 sources, 100 cells.")
+    from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
+
+    unknown = sorted(set(network.modifiers) - set(DEFAULT_MODIFIERS))
+    if unknown:
+        raise ConfigError(f"unknown modifier(s) {', '.join(unknown)}.", path=path, key="network.modifiers",
+                          fix=f"use {', '.join(DEFAULT_MODIFIERS)}.")
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

@@ -21,6 +21,7 @@ and hand results to the context. Analyses never see the context.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -46,6 +47,7 @@ from carbonmap.coefficients import (
     landuse_coefficients,
     road_class_weights,
     CO2_PER_C,
+    ecological_resistance,
 )
 from carbonmap.emissions import (
     account_emissions,
@@ -68,6 +70,8 @@ from carbonmap.landscape import (
     unit_metrics,
 )
 from carbonmap.landscape.change import CHANGE_METRICS
+from carbonmap.landscape.network import MSPA_LEGEND, NetworkSettings, network_from_rasters
+from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
 from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
@@ -559,6 +563,75 @@ def stage_landscape(ctx: RunContext) -> None:
                       for code, text in zip(change["class"], change["reading"]) if code in eco_codes]
 
 
+def stage_network(ctx: RunContext) -> None:
+    """Ecological security pattern: MSPA, sources by dPC, corridors, pinch points, barriers."""
+    cfg = ctx.project.network
+    if cfg is None:
+        return
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+    roads = None
+    if cfg.use_roads and ctx.project.roads is not None:
+        spec = ctx.project.roads
+        roads = read_vector(spec.path, layer=spec.layer, kind="line", assume_crs=spec.assume_crs)
+    table = ecological_resistance(cfg.resistance)
+    settings = NetworkSettings(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(NetworkSettings)})
+    land, resistance, result = network_from_rasters(
+        ctx.rasters[cfg.landcover], system, dem=ctx.rasters[cfg.dem] if cfg.dem else None, roads=roads,
+        ecological_codes=cfg.ecological_codes, settings=settings, resistance_table=table, modifiers=cfg.modifiers)
+    out = ctx.out_dir / "rasters"
+    grid = {"transform": ctx.grid.transform, "crs": ctx.grid.crs}
+    mspa_path = write_cog(out / "mspa.tif", result.mspa, nodata=0, **grid,
+                          tags={"classes": "MSPA (GuidosToolbox values)"})
+    ctx.add_layer(Layer(name="mspa", title="MSPA: core, bridges, loops, edges of ecological land", group="ecology",
+                        raster=mspa_path, kind="categorical",
+                        labels={str(v): name for v, (name, _) in MSPA_LEGEND.items()},
+                        colours={str(v): colour for v, (_, colour) in MSPA_LEGEND.items()}))
+    for name, title, data, unit in (
+            ("resistance", None, resistance, "relative"),  # an input of the analysis: file only
+            ("current_density", "Current density (circuit theory, summed over linked sources)", result.current, "a"),
+            ("barrier_score", "Restoration benefit: least-cost distance saved per metre restored", result.barriers,
+             "per_m")):
+        data = np.where(np.isfinite(data), data, np.nan).astype("float32")
+        path = write_cog(out / f"{name}.tif", data, nodata=float("nan"), resampling="average", **grid)
+        if title:
+            ctx.add_layer(Layer(name=name, title=title, group="ecology", raster=path, unit=unit))
+    sources = result.sources
+    ctx.add_layer(Layer(name="ecological_sources", title="Ecological sources (core areas ranked by dPC)",
+                        group="ecology", frame=sources, column="dpc_pct", unit="pct", kind="continuous",
+                        display_tolerance_m=ctx.grid.resolution))
+    ctx.add_layer(Layer(name="ecological_corridors", title="Ecological corridors (least-cost paths)", group="ecology",
+                        frame=result.corridors, column="mean_resistance", unit="relative", kind="continuous"))
+    ctx.add_layer(Layer(name="ecological_corridor_lines", title="Ecological corridors: centre lines", group="ecology",
+                        frame=result.corridor_lines, column="cwd", unit="cost_weighted_m", kind="continuous"))
+    ctx.add_layer(Layer(name="pinch_points", title="Pinch points (highest current in corridors)", group="ecology",
+                        frame=result.pinch_points, column="current", unit="a", kind="continuous"))
+    ctx.add_layer(Layer(name="barriers", title="Barriers (where restoration helps most)", group="ecology",
+                        frame=result.barrier_areas, column="improvement_score", unit="per_m", kind="continuous"))
+    ctx.add_table("coefficients_ecological_resistance", table.rename("resistance").reset_index())
+    parameters = {**dataclasses.asdict(settings), **{f"modifier_{k}": v for k, v in
+                                                     {**DEFAULT_MODIFIERS, **cfg.modifiers}.items()},
+                  **{f"index_{k}": v for k, v in result.indices.items()}}
+    ctx.add_table("network_parameters", pd.DataFrame({"parameter": list(parameters),
+                                                      "value": [float(v) for v in parameters.values()]}))
+    ctx.add_summary(_network_per_unit(ctx.units, sources, result.corridor_lines))
+    ctx.notes.append(f"ecological network: {len(sources)} sources (of {int(result.indices['candidates'])} core areas "
+                     f">= {settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "
+                     f"{result.indices['PC']:.4f}; timings " + ", ".join(f"{k} {v:.1f} s"
+                                                                         for k, v in result.timings.items()))
+
+
+def _network_per_unit(units: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Source area [ha] and corridor length [km] inside each planning unit."""
+    zones = units.to_crs(sources.crs).geometry
+    source_union = sources.geometry.union_all() if len(sources) else None
+    line_union = lines.geometry.union_all() if len(lines) else None
+    return pd.DataFrame({
+        "eco_source_area_ha": [zone.intersection(source_union).area / 1e4 if source_union else 0.0 for zone in zones],
+        "eco_corridor_length_km": [zone.intersection(line_union).length / 1e3 if line_union else 0.0
+                                   for zone in zones],
+    }, index=units.index)
+
+
 def stage_balance(ctx: RunContext) -> None:
     """Per-unit sources, sinks, net, classes and intensities."""
     if ctx.sources is None:
@@ -664,6 +737,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("stocks", "compute carbon stocks by pool", stage_stocks),
     Stage("sinks", "compute vegetation and blue-carbon sinks", stage_sinks),
     Stage("landscape", "measure ecological patches and fragmentation", stage_landscape),
+    Stage("network", "build the ecological network", stage_network),
     Stage("balance", "compute the per-unit carbon balance", stage_balance),
     Stage("onemap", "write the one map", stage_onemap),
 )

@@ -49,8 +49,9 @@ def test_demo_writes_the_one_map(demo_run):
         if geometry_type is not None:  # every spatial layer carries the analysis CRS
             assert "Albers" in pyogrio.read_info(demo_run / "onemap.gpkg", layer=name)["crs"], name
     assert pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")["features"] == 14
-    # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot window
-    assert len(list((demo_run / "rasters").glob("*.tif"))) == 16
+    # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot
+    # window, and the network's MSPA, resistance, current density and barrier score
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 20
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
             "balance_classes", "efficiency_bands"} <= set(layers)
 
@@ -166,6 +167,46 @@ def test_demo_landscape(demo_run):
     assert change.loc[2, "reading"].startswith("forest: area -")  # forest lost to urban growth (README)
 
 
+def test_demo_ecological_network(demo_run):
+    """Sources are the large core areas ranked by dPC; each corridor costs no more than the
+    straight line between its sources, and where that line crosses built-up land the corridor
+    runs through cheaper land; per-unit source area adds up to the sources."""
+    from shapely.ops import nearest_points
+
+    gpkg = demo_run / "onemap.gpkg"
+    sources = pyogrio.read_dataframe(gpkg, layer="ecological_sources").set_index("source_id")
+    corridors = pyogrio.read_dataframe(gpkg, layer="ecological_corridors")
+    assert 2 <= len(sources) <= 15 and (sources["area_ha"] >= 20).all()
+    assert sources["dpc_pct"].is_monotonic_decreasing
+    np.testing.assert_allclose(sources[["dpc_intra_pct", "dpc_flux_pct", "dpc_connector_pct"]].sum(axis=1),
+                               sources["dpc_pct"], rtol=1e-6)
+    with rasterio.open(demo_run / "rasters" / "mspa.tif") as src:
+        assert {17, 3, 33} <= set(np.unique(src.read(1)))  # core, edge, bridge
+    with rasterio.open(demo_run / "rasters" / "resistance.tif") as src:
+        resistance, inverse = src.read(1), ~src.transform
+    detours = 0
+    for row in corridors.itertuples():
+        a, b = nearest_points(sources.geometry[row.from_source], sources.geometry[row.to_source])
+        steps = max(2, int(a.distance(b) / 5))
+        xs, ys = np.linspace(a.x, b.x, steps), np.linspace(a.y, b.y, steps)
+        cols, rows = (np.floor(v).astype(int) for v in inverse @ (xs, ys))
+        crossed = resistance[rows, cols]
+        straight_mean = float(np.mean(crossed)) if np.isfinite(crossed).all() else np.inf  # NaN: off the land
+        assert row.cwd <= 1.05 * straight_mean * a.distance(b) + 30 * 1000  # no dearer than the straight line
+        if straight_mean > 200:  # the straight line crosses built-up land (or leaves the land)
+            assert row.mean_resistance < straight_mean
+            detours += 1
+    assert detours >= 1
+    summary = pd.read_csv(demo_run / "unit_summary.csv")
+    assert summary["eco_source_area_ha"].sum() == pytest.approx(sources["area_ha"].sum(), rel=0.02)
+    # corridors sharing a stretch count it once on the ground
+    lines = pyogrio.read_dataframe(gpkg, layer="ecological_corridor_lines")
+    units = pyogrio.read_dataframe(gpkg, layer="unit_summary").geometry.union_all()
+    on_land = lines.geometry.union_all().intersection(units).length / 1000
+    assert summary["eco_corridor_length_km"].sum() == pytest.approx(on_land, rel=1e-6)
+    assert on_land < corridors["length_m"].sum() / 1000
+
+
 def test_cli_landscape_metrics_equal_the_library(tmp_path):
     from carbonmap.landscape import fragstats, read_landscape
 
@@ -229,7 +270,7 @@ def test_runs_are_deterministic(tmp_path):
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape",
+    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape", "network",
                                         "balance", "onemap"]
 
 

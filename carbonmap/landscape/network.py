@@ -35,7 +35,18 @@ from carbonmap.landscape.corridors import least_cost_corridors
 from carbonmap.landscape.mspa import MSPA_CLASSES, mspa
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
 
-__all__ = ["NetworkSettings", "NetworkResult", "ecological_network"]
+__all__ = ["NetworkSettings", "NetworkResult", "ecological_network", "network_from_rasters", "MSPA_LEGEND"]
+
+#: Map legend of the MSPA raster: value -> (name, colour). Transitions and internal features
+#: take their class's colour.
+MSPA_LEGEND = {
+    17: ("core", "#1a9850"), 9: ("islet", "#8c510a"), 5: ("perforation", "#4575b4"), 3: ("edge", "#252525"),
+    65: ("loop", "#fee08b"), 33: ("bridge", "#d73027"), 1: ("branch", "#fdae61"), 129: ("missing", "#bdbdbd"),
+    35: ("bridge through edge", "#d73027"), 37: ("bridge through perforation", "#d73027"),
+    67: ("loop through edge", "#fee08b"), 69: ("loop through perforation", "#fee08b"),
+    100: ("internal background", "#e0e0e0"), 117: ("internal core", "#1a9850"), 109: ("internal islet", "#8c510a"),
+    101: ("internal branch", "#fdae61"), 103: ("internal edge", "#252525"),
+}
 
 _CORE = (MSPA_CLASSES["core"], MSPA_CLASSES["core"] + 100)
 
@@ -83,6 +94,7 @@ class NetworkResult:
     barriers: np.ndarray
     pinch_points: gpd.GeoDataFrame
     barrier_areas: gpd.GeoDataFrame
+    corridor_lines: gpd.GeoDataFrame
     indices: dict[str, float]
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -157,7 +169,9 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     lap("pinch points and barriers")
     indices = {"PC": pc.index, "IIC": iic.index, "candidates": float(len(candidates)), "sources": float(len(chosen)),
                "corridors": float(len(corridors))}
-    return NetworkResult(classes, sources, corridors, circuit.current, barriers, pinch, barrier_areas, indices,
+    lines = gpd.GeoDataFrame(corridors.drop(columns="geometry"),
+                             geometry=[p["geometry"] for p in surfaces.paths if p["geometry"] is not None], crs=land.crs)
+    return NetworkResult(classes, sources, corridors, circuit.current, barriers, pinch, barrier_areas, lines, indices,
                          timings)
 
 
@@ -245,3 +259,55 @@ def _barrier_areas(land: Landscape, scores: np.ndarray, quantile: float):
         return _cells_to_polygons(land, positive, scores, "improvement_score")
     threshold = np.quantile(scores[positive], quantile)
     return _cells_to_polygons(land, positive & (scores >= threshold), np.nan_to_num(scores), "improvement_score")
+
+
+def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoDataFrame | None = None,
+                         ecological_codes=None, settings: NetworkSettings = NetworkSettings(),
+                         resistance_table: pd.Series | None = None, modifiers: dict | None = None,
+                         crs=None) -> tuple[Landscape, np.ndarray, NetworkResult]:
+    """The chain from files (or rasters carbonmap reads): what the CLI and the pipeline run.
+
+    Parameters
+    ----------
+    landcover : land-cover raster (projected, or warped to equal area like read_landscape)
+    system : its code system (:mod:`carbonmap.landuse`)
+    dem : optional elevation raster [m] on the same grid (slope modifier)
+    roads : optional road lines (any CRS): the road modifier, on cells they touch
+    ecological_codes : codes of ecological land (default: the system's ``ecological`` flag)
+    resistance_table, modifiers : see :func:`resistance_surface`
+
+    Returns
+    -------
+    (landscape, resistance surface, NetworkResult)
+    """
+    from rasterio.features import rasterize
+
+    from carbonmap.io import read_raster
+    from carbonmap.landscape.patches import read_landscape, select_classes
+    from carbonmap.landscape.resistance import resistance_surface, slope_degrees
+    from carbonmap.landuse import classify_raster
+
+    land = read_landscape(landcover, crs=crs)
+    ecological = (select_classes(land, codes=ecological_codes) if ecological_codes is not None
+                  else select_classes(land, system=system))
+    if ecological.size == 0:
+        raise InputError("no ecological land in the land cover.", path=str(landcover), key="network.ecological_codes",
+                         fix="list the codes of ecological land.")
+    inside = land.index < land.n_classes
+    codes = np.ma.MaskedArray(land.classes[np.minimum(land.index, land.n_classes - 1)], mask=~inside)
+    categories, legend = classify_raster(codes, system, "carbon_category", path=landcover)
+    slope = None
+    if dem is not None:
+        elevation, source = read_raster(dem)
+        if elevation.shape != land.index.shape:
+            raise InputError(f"the DEM ({elevation.shape}) is not on the land cover's grid ({land.index.shape}).",
+                             path=str(dem), fix="align it to the land cover first (carbonmap run does this).")
+        slope = slope_degrees(elevation, land.resolution)
+    road_cells = None
+    if roads is not None and len(roads):
+        lines = roads.to_crs(land.crs)
+        road_cells = rasterize(((g, 1) for g in lines.geometry), out_shape=land.index.shape,
+                               transform=land.transform, fill=0, all_touched=True, dtype="uint8").astype(bool)
+    resistance = resistance_surface(categories, legend, land.resolution, slope_deg=slope, roads=road_cells,
+                                    table=resistance_table, modifiers=modifiers)
+    return land, resistance, ecological_network(land, ecological, resistance, settings)
