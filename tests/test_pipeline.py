@@ -207,6 +207,22 @@ def test_demo_ecological_network(demo_run):
     assert on_land < corridors["length_m"].sum() / 1000
 
 
+def test_cli_ecological_network_equals_the_pipeline(tmp_path, demo_run):
+    """The command on the run's aligned rasters, with the demo project's settings, gives the
+    pipeline's sources and corridors."""
+    folder = Path(str(files("carbonmap.sample_data") / "demo_city"))
+    result = CliRunner().invoke(main, [
+        "ecological-network", str(demo_run / "rasters" / "landcover_2023.tif"), "--code-system", "clcd",
+        "--dem", str(demo_run / "rasters" / "elevation.tif"), "--roads", str(folder / "demo_city.gpkg"),
+        "--roads-layer", "roads", "--min-core-area", "20", "--max-sources", "15", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for layer, key in (("sources", "source_id"), ("corridors", "cwd")):
+        ours = pyogrio.read_dataframe(tmp_path / "network.gpkg", layer=layer, read_geometry=False)
+        theirs = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer=f"ecological_{layer}", read_geometry=False)
+        pd.testing.assert_frame_equal(ours.sort_values(key, ignore_index=True),
+                                      theirs[ours.columns].sort_values(key, ignore_index=True), rtol=1e-9)
+
+
 def test_cli_landscape_metrics_equal_the_library(tmp_path):
     from carbonmap.landscape import fragstats, read_landscape
 

@@ -41,11 +41,12 @@ def _register() -> None:
     from carbonmap.cli.demo import demo
     from carbonmap.cli.emissions import emissions
     from carbonmap.cli.landscape import landscape_metrics
+    from carbonmap.cli.network import ecological_network
     from carbonmap.cli.run import run
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, run, zonal, emissions, stocks, landscape_metrics):
+    for command in (demo, run, zonal, emissions, stocks, landscape_metrics, ecological_network):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

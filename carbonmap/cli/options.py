@@ -2,7 +2,7 @@
 
 - ``quiet_opt``: demo, run
 - ``out_dir_opt``: demo, run
-- ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics
+- ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network
 - ``layer_opt``: zonal, emissions
 """
 
