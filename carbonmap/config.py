@@ -297,6 +297,7 @@ class NetworkSection:
     pinch_quantile: float = 0.9
     barrier_quantile: float = 0.9
     circuit_max_cells: int = 1_000_000
+    circuit_mode: str = "pairwise"
 
 
 @dataclass(frozen=True)
@@ -641,6 +642,9 @@ def _check_network(project: Project, path: Path) -> None:
     if network.max_sources < 2 or network.circuit_max_cells < 100:
         key = "max_sources" if network.max_sources < 2 else "circuit_max_cells"
         raise ConfigError("is too small.", path=path, key=f"network.{key}", fix="at least 2 sources, 100 cells.")
+    if network.circuit_mode not in ("pairwise", "one-to-all"):
+        raise ConfigError(f"unknown mode {network.circuit_mode!r}.", path=path, key="network.circuit_mode",
+                          fix="use \"pairwise\" or \"one-to-all\".")
     from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
 
     unknown = sorted(set(network.modifiers) - set(DEFAULT_MODIFIERS))

@@ -70,8 +70,7 @@ from carbonmap.landscape import (
     unit_metrics,
 )
 from carbonmap.landscape.change import CHANGE_METRICS
-from carbonmap.landscape.network import MSPA_LEGEND, NetworkSettings, network_from_rasters
-from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
+from carbonmap.landscape.network import MSPA_LEGEND, NetworkSettings, network_from_rasters, parameter_table
 from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
 from carbonmap.zonal import zonal_categories, zonal_stats
@@ -608,11 +607,7 @@ def stage_network(ctx: RunContext) -> None:
     ctx.add_layer(Layer(name="barriers", title="Barriers (where restoration helps most)", group="ecology",
                         frame=result.barrier_areas, column="improvement_score", unit="per_m", kind="continuous"))
     ctx.add_table("coefficients_ecological_resistance", table.rename("resistance").reset_index())
-    parameters = {**dataclasses.asdict(settings), **{f"modifier_{k}": v for k, v in
-                                                     {**DEFAULT_MODIFIERS, **cfg.modifiers}.items()},
-                  **{f"index_{k}": v for k, v in result.indices.items()}}
-    ctx.add_table("network_parameters", pd.DataFrame({"parameter": list(parameters),
-                                                      "value": [float(v) for v in parameters.values()]}))
+    ctx.add_table("network_parameters", parameter_table(settings, result, cfg.modifiers))
     ctx.add_summary(_network_per_unit(ctx.units, sources, result.corridor_lines))
     ctx.notes.append(f"ecological network: {len(sources)} sources (of {int(result.indices['candidates'])} core areas "
                      f">= {settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "

@@ -175,6 +175,22 @@ def test_series_and_parallel_resistors():
     assert pairwise_currents(block, corners, 2).resistance[(0, 1)] == pytest.approx(1 / (1 + 1 / np.sqrt(2)))
 
 
+def test_one_to_all_mode():
+    strip = np.ones((1, 7))
+    sources = -np.ones((1, 7), int)
+    sources[0, 0], sources[0, 3], sources[0, 6] = 0, 1, 2
+    result = pairwise_currents(strip, sources, 3, mode="one-to-all", connectivity=4)
+    # the middle source sees both ends in parallel (3 || 3); an end sees only the middle (the
+    # grounded middle takes all its current, none reaches the far end)
+    assert result.resistance[(1, -1)] == pytest.approx(1.5)
+    assert result.resistance[(0, -1)] == pytest.approx(3.0) == result.resistance[(2, -1)]
+    # cells 1 and 2 carry 1 A from source 0 and 0.5 A from source 1; every ampere is counted
+    assert result.current[0, 1:3] == pytest.approx([1.5, 1.5])
+    assert result.current[0, 0] == pytest.approx(1.0 + 0.5)  # its own ampere, and half of the middle's
+    with pytest.raises(InputError, match="unknown circuit mode"):
+        pairwise_currents(strip, sources, 3, mode="all-to-one")
+
+
 def test_direct_and_multigrid_solvers_agree():
     rng = np.random.default_rng(2)
     resistance = np.exp(rng.uniform(0, 5, (60, 60)))

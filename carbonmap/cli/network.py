@@ -28,6 +28,8 @@ from carbonmap.cli.options import assume_crs_opt
               help="Distance [m] at which the dispersal probability is --dispersal-probability (PC, IIC).")
 @click.option("--dispersal-probability", type=float, default=0.5, show_default=True)
 @click.option("--corridor-width", type=float, default=200.0, show_default=True, help="Corridor polygons' width [m].")
+@click.option("--circuit-mode", type=click.Choice(["pairwise", "one-to-all"]), default="pairwise", show_default=True,
+              help="Circuitscape mode for the current density.")
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: network.gpkg (sources, corridors, centre lines, pinch points, barriers, "
                    "parameters) and mspa.tif, resistance.tif, current_density.tif, barrier_score.tif.")
@@ -35,20 +37,17 @@ from carbonmap.cli.options import assume_crs_opt
 def ecological_network(landcover: Path, code_system: str, dem: Path | None, roads: Path | None,
                        roads_layer: str | None, ecological_codes: str | None, resistance_csv: Path | None,
                        edge_width: float, min_core_area: float, max_sources: int, dispersal_distance: float,
-                       dispersal_probability: float, corridor_width: float, out_dir: Path,
+                       dispersal_probability: float, corridor_width: float, circuit_mode: str, out_dir: Path,
                        assume_crs: str | None) -> None:
     """Build the ecological network of LANDCOVER: MSPA core areas ranked by dPC become sources,
     least-cost corridors join sources whose cost zones meet, circuit theory finds pinch points,
     and barrier scores show where restoration helps most."""
-    import dataclasses
-
     import numpy as np
-    import pandas as pd
 
     from carbonmap.coefficients import ecological_resistance
     from carbonmap.errors import InputError
     from carbonmap.io import read_vector, write_cog, write_geopackage
-    from carbonmap.landscape.network import NetworkSettings, network_from_rasters
+    from carbonmap.landscape.network import NetworkSettings, network_from_rasters, parameter_table
 
     codes = None
     if ecological_codes:
@@ -61,7 +60,7 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
     table = ecological_resistance(resistance_csv)
     settings = NetworkSettings(edge_width_m=edge_width, min_core_area_ha=min_core_area, max_sources=max_sources,
                                dispersal_distance_m=dispersal_distance, dispersal_probability=dispersal_probability,
-                               corridor_width_m=corridor_width)
+                               corridor_width_m=corridor_width, circuit_mode=circuit_mode)
     land, resistance, result = network_from_rasters(landcover, code_system, dem=dem, roads=lines,
                                                     ecological_codes=codes, settings=settings,
                                                     resistance_table=table, crs=assume_crs)
@@ -72,11 +71,10 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
                        ("barrier_score", result.barriers)):
         write_cog(out_dir / f"{name}.tif", np.where(np.isfinite(data), data, np.nan).astype("float32"),
                   nodata=float("nan"), resampling="average", **grid)
-    parameters = {**dataclasses.asdict(settings), **{f"index_{k}": v for k, v in result.indices.items()}}
     write_geopackage(out_dir / "network.gpkg", {
         "sources": result.sources, "corridors": result.corridors, "corridor_lines": result.corridor_lines,
         "pinch_points": result.pinch_points, "barriers": result.barrier_areas,
-        "parameters": pd.DataFrame({"parameter": list(parameters), "value": [float(v) for v in parameters.values()]}),
+        "parameters": parameter_table(settings, result),
         "resistance_table": table.rename("resistance").reset_index(),
     })
     click.echo(f"{len(result.sources)} sources, {len(result.corridors)} corridors, PC {result.indices['PC']:.4f} "

@@ -87,31 +87,11 @@ def _solver(matrix, method: str, tolerance: float):
     raise InputError(f"unknown solver {method!r}.", fix="use 'auto', 'direct' or 'amg'.")
 
 
-def pairwise_currents(resistance: np.ndarray, sources: np.ndarray, n_sources: int, *, pairs=None,
-                      connectivity: int = 8, solver: str = "auto", tolerance: float = 1e-6) -> CircuitResult:
-    """Cumulative current density over source pairs (pairwise mode).
-
-    Parameters
-    ----------
-    resistance : (H, W) resistance per cell (inf or NaN = no node)
-    sources : (H, W) int, source number of each source cell, -1 elsewhere
-    pairs : iterable of (i, j); default all pairs
-    connectivity : 8 or 4
-    solver : 'auto' (direct up to :data:`DIRECT_SOLVER_MAX_NODES` nodes, else 'amg'),
-        'direct' or 'amg'
-    tolerance : relative residual of the AMG solve
-
-    Returns
-    -------
-    CircuitResult: ``current`` (H, W) float64 (NaN off the network), ``resistance`` {(i, j):
-    effective resistance in the resistance map's unit}.
-    """
-    if n_sources < 2:
-        raise InputError("circuit analysis needs at least two sources.", fix="loosen the source rules.")
+def _network(resistance: np.ndarray, sources: np.ndarray, n_sources: int, connectivity: int):
+    """Nodes (one per source, then one per other valid cell), resistors and the Laplacian."""
     valid = np.isfinite(resistance) & (resistance > 0)
     a, b, length = _edges(valid, connectivity)
     conductance = 1.0 / (0.5 * (resistance.ravel()[a] + resistance.ravel()[b]) * length)
-    # nodes: one per source, then one per other valid cell
     node = -np.ones(resistance.size, dtype=np.int64)
     flat_sources = sources.ravel()
     for s in range(n_sources):
@@ -124,25 +104,74 @@ def pairwise_currents(resistance: np.ndarray, sources: np.ndarray, n_sources: in
     na, nb, g = na[keep], nb[keep], conductance[keep]
     laplacian = sparse.coo_matrix((np.r_[-g, -g], (np.r_[na, nb], np.r_[nb, na])), shape=(n_nodes, n_nodes)).tocsr()
     laplacian = laplacian + sparse.diags(-np.asarray(laplacian.sum(axis=1)).ravel())
-    # ground the last source: solve for the others, each injecting 1 A
-    ground = n_sources - 1
-    free = np.ones(n_nodes, dtype=bool)
-    free[ground] = False
-    solve = _solver(laplacian[free][:, free], solver, tolerance)
-    potentials = np.zeros((n_sources, n_nodes))
-    for s in range(n_sources - 1):
-        rhs = np.zeros(n_nodes - 1)
-        rhs[s] = 1.0  # source s keeps its index below the ground
-        potentials[s, free] = solve(rhs)
-    pairs = [(i, j) for i in range(n_sources) for j in range(i + 1, n_sources)] if pairs is None else list(pairs)
+    return valid, node, n_nodes, na, nb, g, laplacian
+
+
+def _cell_current(v, na, nb, g, n_nodes) -> np.ndarray:
+    """Half the absolute current on each node's resistors."""
+    flow = g * np.abs(v[na] - v[nb])
+    return 0.5 * (np.bincount(na, flow, n_nodes) + np.bincount(nb, flow, n_nodes))
+
+
+def pairwise_currents(resistance: np.ndarray, sources: np.ndarray, n_sources: int, *, pairs=None,
+                      mode: str = "pairwise", connectivity: int = 8, solver: str = "auto",
+                      tolerance: float = 1e-6) -> CircuitResult:
+    """Cumulative current density over sources, in Circuitscape's pairwise or one-to-all mode.
+
+    Parameters
+    ----------
+    resistance : (H, W) resistance per cell (inf or NaN = no node)
+    sources : (H, W) int, source number of each source cell, -1 elsewhere
+    pairs : iterable of (i, j); default all pairs (pairwise mode)
+    mode : 'pairwise' (1 A between each pair) or 'one-to-all' (1 A into each source in turn,
+        all the others grounded; one solve per source with its own system, so slower)
+    connectivity : 8 or 4
+    solver : 'auto' (direct up to :data:`DIRECT_SOLVER_MAX_NODES` nodes, else 'amg'),
+        'direct' or 'amg'
+    tolerance : relative residual of the AMG solve
+
+    Returns
+    -------
+    CircuitResult: ``current`` (H, W) float64 (NaN off the network), ``resistance`` {(i, j):
+    effective resistance between i and j in pairwise mode; (i, -1): between i and all the
+    others in one-to-all mode}, in the resistance map's unit.
+    """
+    if n_sources < 2:
+        raise InputError("circuit analysis needs at least two sources.", fix="loosen the source rules.")
+    if mode not in ("pairwise", "one-to-all"):
+        raise InputError(f"unknown circuit mode {mode!r}.", fix="use 'pairwise' or 'one-to-all'.")
+    valid, node, n_nodes, na, nb, g, laplacian = _network(resistance, sources, n_sources, connectivity)
     node_current = np.zeros(n_nodes)
     effective = {}
-    for i, j in pairs:
-        v = potentials[i] - potentials[j]  # 1 A in at i, out at j (superposition)
-        effective[(i, j)] = float(v[i] - v[j])
-        flow = g * np.abs(v[na] - v[nb])
-        node_current += 0.5 * (np.bincount(na, flow, n_nodes) + np.bincount(nb, flow, n_nodes))
-        node_current[[i, j]] += 0.5  # the ampere injected and taken out
+    if mode == "one-to-all":
+        for s in range(n_sources):
+            free = np.ones(n_nodes, dtype=bool)
+            free[[t for t in range(n_sources) if t != s]] = False  # the others are grounded
+            rhs = np.zeros(int(free.sum()))
+            rhs[int(np.count_nonzero(free[:s]))] = 1.0
+            v = np.zeros(n_nodes)
+            v[free] = _solver(laplacian[free][:, free], solver, tolerance)(rhs)
+            effective[(s, -1)] = float(v[s])
+            node_current += _cell_current(v, na, nb, g, n_nodes)
+            node_current[s] += 0.5  # the ampere injected
+            grounded = np.arange(n_sources) != s
+            node_current[:n_sources][grounded] += 0.5 * -(laplacian @ v)[:n_sources][grounded]  # and where it leaves
+    else:
+        ground = n_sources - 1  # ground the last source; the others each inject 1 A
+        free = np.ones(n_nodes, dtype=bool)
+        free[ground] = False
+        solve = _solver(laplacian[free][:, free], solver, tolerance)
+        potentials = np.zeros((n_sources, n_nodes))
+        for s in range(n_sources - 1):
+            rhs = np.zeros(n_nodes - 1)
+            rhs[s] = 1.0  # source s keeps its index below the ground
+            potentials[s, free] = solve(rhs)
+        pairs = [(i, j) for i in range(n_sources) for j in range(i + 1, n_sources)] if pairs is None else list(pairs)
+        for i, j in pairs:
+            v = potentials[i] - potentials[j]  # 1 A in at i, out at j (superposition)
+            effective[(i, j)] = float(v[i] - v[j])
+            node_current += _cell_current(v, na, nb, g, n_nodes)
+            node_current[[i, j]] += 0.5  # the ampere injected and taken out
     current = np.full(resistance.size, np.nan)
     current[valid.ravel()] = node_current[node[valid.ravel()]]
     return CircuitResult(current.reshape(resistance.shape), effective)

@@ -35,7 +35,8 @@ from carbonmap.landscape.corridors import least_cost_corridors
 from carbonmap.landscape.mspa import MSPA_CLASSES, mspa
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
 
-__all__ = ["NetworkSettings", "NetworkResult", "ecological_network", "network_from_rasters", "MSPA_LEGEND"]
+__all__ = ["NetworkSettings", "NetworkResult", "ecological_network", "network_from_rasters", "parameter_table",
+           "MSPA_LEGEND"]
 
 #: Map legend of the MSPA raster: value -> (name, colour). Transitions and internal features
 #: take their class's colour.
@@ -68,6 +69,8 @@ class NetworkSettings:
     circuit_max_cells : above this many landscape cells, circuits run on blocks of f x f
         cells (mean resistance, f the smallest factor that fits), and the current of a block
         is drawn on all its cells, as Circuitscape users aggregate large rasters.
+    circuit_mode : Circuitscape's "pairwise" (1 A between each pair of linked sources) or
+        "one-to-all" (1 A into each source, the others grounded).
     """
 
     edge_width_m: float = 60.0
@@ -81,6 +84,7 @@ class NetworkSettings:
     pinch_quantile: float = 0.9
     barrier_quantile: float = 0.9
     circuit_max_cells: int = 1_000_000
+    circuit_mode: str = "pairwise"
 
 
 @dataclass
@@ -159,7 +163,7 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     surfaces = least_cost_corridors(resistance, source_raster, len(chosen), r, land.transform)
     lap("corridors")
     circuit = _currents(resistance, source_raster, len(chosen), surfaces.pairs, land.neighbours,
-                        settings.circuit_max_cells)
+                        settings.circuit_max_cells, settings.circuit_mode)
     lap("circuits")
     corridors = _corridor_polygons(surfaces.paths, circuit.resistance, settings.corridor_width_m, land.crs)
     barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, settings.barrier_radius_m)
@@ -175,12 +179,12 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
                          timings)
 
 
-def _currents(resistance, sources, n_sources, pairs, neighbours, max_cells):
+def _currents(resistance, sources, n_sources, pairs, neighbours, max_cells, mode):
     """Pairwise current density, on coarser blocks when the grid is too large."""
     cells = int(np.isfinite(resistance).sum())
     factor = int(np.ceil(np.sqrt(cells / max_cells))) if cells > max_cells else 1
     if factor == 1:
-        return pairwise_currents(resistance, sources, n_sources, pairs=pairs, connectivity=neighbours)
+        return pairwise_currents(resistance, sources, n_sources, pairs=pairs, mode=mode, connectivity=neighbours)
     height, width = resistance.shape
     ph, pw = -height % factor, -width % factor
     blocks = np.pad(resistance, ((0, ph), (0, pw)), constant_values=np.inf)
@@ -191,7 +195,7 @@ def _currents(resistance, sources, n_sources, pairs, neighbours, max_cells):
     coarse[~np.isfinite(coarse)] = np.inf
     marks = np.pad(sources, ((0, ph), (0, pw)), constant_values=-1)
     coarse_sources = marks.reshape(blocks.shape).max(axis=(1, 3))  # a block with source cells joins that source
-    result = pairwise_currents(coarse, coarse_sources, n_sources, pairs=pairs, connectivity=neighbours)
+    result = pairwise_currents(coarse, coarse_sources, n_sources, pairs=pairs, mode=mode, connectivity=neighbours)
     fine = np.repeat(np.repeat(result.current, factor, axis=0), factor, axis=1)[:height, :width]
     fine[~np.isfinite(resistance)] = np.nan
     result.current = fine
@@ -311,3 +315,15 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
     resistance = resistance_surface(categories, legend, land.resolution, slope_deg=slope, roads=road_cells,
                                     table=resistance_table, modifiers=modifiers)
     return land, resistance, ecological_network(land, ecological, resistance, settings)
+
+
+def parameter_table(settings: NetworkSettings, result: NetworkResult, modifiers: dict | None = None) -> pd.DataFrame:
+    """Every setting, resistance modifier and index of a run, as ``parameter``, ``value`` (text)."""
+    from dataclasses import asdict
+
+    from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
+
+    values = {**asdict(settings), **{f"modifier_{k}": v for k, v in {**DEFAULT_MODIFIERS, **(modifiers or {})}.items()},
+              **{f"index_{k}": v for k, v in result.indices.items()}}
+    return pd.DataFrame({"parameter": list(values), "value": [f"{v:.10g}" if isinstance(v, float) else str(v)
+                                                             for v in values.values()]})
