@@ -46,6 +46,7 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 
 from carbonmap.errors import ConfigError, InputError, InputNotFoundError
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
+from carbonmap.landscape.network import NetworkSettings
 from carbonmap.landuse import CODE_SYSTEMS
 from carbonmap.zonal import validate_stats
 
@@ -268,16 +269,16 @@ class LandscapeSection:
     window_radius_m: float = 500.0
 
 
-@dataclass(frozen=True)
-class NetworkSection:
+@dataclass(frozen=True, kw_only=True)
+class NetworkSection(NetworkSettings):
     """[network]: the ecological security pattern (see :mod:`carbonmap.landscape.network`).
 
     landcover : a categorical [[rasters]] entry with a code_system. dem : optional continuous
     [[rasters]] entry (elevation, m) for the slope modifier. use_roads : apply the road
     modifier with the [roads] lines. ecological_codes : codes of ecological land (default:
     the code system's flag). resistance : optional CSV overriding rows of the resistance
-    table. modifiers : overrides of the resistance modifiers. The other keys are those of
-    :class:`~carbonmap.landscape.network.NetworkSettings`.
+    table. modifiers : overrides of the resistance modifiers. The other keys (and their
+    defaults) are those of :class:`~carbonmap.landscape.network.NetworkSettings`.
     """
 
     landcover: str
@@ -286,18 +287,6 @@ class NetworkSection:
     ecological_codes: list[int] | None = None
     resistance: Path | None = None
     modifiers: dict[str, float] = field(default_factory=dict)
-    edge_width_m: float = 60.0
-    min_core_area_ha: float = 10.0
-    max_sources: int = 20
-    min_dpc_pct: float = 0.0
-    dispersal_distance_m: float = 2000.0
-    dispersal_probability: float = 0.5
-    corridor_width_m: float = 200.0
-    barrier_radius_m: float = 90.0
-    pinch_quantile: float = 0.9
-    barrier_quantile: float = 0.9
-    circuit_max_cells: int = 1_000_000
-    circuit_mode: str = "pairwise"
 
 
 @dataclass(frozen=True)

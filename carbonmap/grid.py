@@ -514,7 +514,10 @@ def rasterize(
         vals = frame[values].to_numpy()
     else:
         vals = np.broadcast_to(np.asarray(values), (len(frame),))
-    out_dtype = np.dtype(dtype) if dtype is not None else (np.dtype("int32") if np.ndim(values) == 0 and not isinstance(values, str) else vals.dtype)
+    if dtype is not None:
+        out_dtype = np.dtype(dtype)
+    else:  # int32 for the scalar default, else the values' own type
+        out_dtype = np.dtype("int32") if np.ndim(values) == 0 and not isinstance(values, str) else vals.dtype
     merge_alg = {"replace": rasterio.features.MergeAlg.replace, "add": rasterio.features.MergeAlg.add}[merge]
     return rasterio.features.rasterize(
         zip(geoms, vals), out_shape=grid.shape, transform=grid.transform, fill=fill,

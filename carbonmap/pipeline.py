@@ -378,7 +378,8 @@ def stage_stocks(ctx: RunContext) -> None:
     layers = [("c_storage_bas.tif", f"stock_{cfg.baseline}_t_c", f"Carbon stock, {cfg.baseline} [t C/ha]")]
     if cfg.alternative:
         layers += [("c_storage_alt.tif", f"stock_{cfg.alternative}_t_c", f"Carbon stock, {cfg.alternative} [t C/ha]"),
-                   ("c_change_bas_alt.tif", "stock_change_t_c", f"Carbon stock change, {cfg.baseline} to {cfg.alternative} [t C/ha]")]
+                   ("c_change_bas_alt.tif", "stock_change_t_c",
+                    f"Carbon stock change, {cfg.baseline} to {cfg.alternative} [t C/ha]")]
     columns = {}
     for file, column, title in layers:  # totals [t C] and [t CO2] per unit and parcel (NaN: all nodata)
         in_co2 = column.removesuffix("_t_c") + "_t_co2"

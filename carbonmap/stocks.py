@@ -116,7 +116,8 @@ def read_pools(table: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     frame[list(POOLS)] = values.astype(float)
     frame["lucode"] = pd.to_numeric(frame["lucode"], errors="raise").astype(np.int64)
     if frame["lucode"].duplicated().any():
-        raise InputError("lucodes listed twice: " + ", ".join(map(str, frame.loc[frame["lucode"].duplicated(), "lucode"])),
+        twice = frame.loc[frame["lucode"].duplicated(), "lucode"]
+        raise InputError("lucodes listed twice: " + ", ".join(map(str, twice)),
                          path=path, field="lucode", fix="one row per land-cover code.")
     return frame.sort_values("lucode").reset_index(drop=True)
 

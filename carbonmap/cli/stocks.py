@@ -20,7 +20,8 @@ from carbonmap.cli.options import assume_crs_opt
 @click.option("--years", type=(int, int), default=None, metavar="BASE ALT", help="Baseline and alternative years.")
 @click.option("--pools-rasters", is_flag=True, help="Also write one raster per pool and date.")
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder: c_storage_bas.tif, c_storage_alt.tif, c_change_bas_alt.tif, npv_alt.tif, summary.csv.")
+              help="Output folder: c_storage_bas.tif, c_storage_alt.tif, c_change_bas_alt.tif, npv_alt.tif, "
+                   "summary.csv.")
 @assume_crs_opt
 def stocks(baseline: Path, pools: Path, alternative: Path | None, price: float | None, discount_rate: float | None,
            price_change: float | None, years: tuple[int, int] | None, pools_rasters: bool, out_dir: Path,

@@ -173,8 +173,8 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     lap("pinch points and barriers")
     indices = {"PC": pc.index, "IIC": iic.index, "candidates": float(len(candidates)), "sources": float(len(chosen)),
                "corridors": float(len(corridors))}
-    lines = gpd.GeoDataFrame(corridors.drop(columns="geometry"),
-                             geometry=[p["geometry"] for p in surfaces.paths if p["geometry"] is not None], crs=land.crs)
+    centre_lines = [p["geometry"] for p in surfaces.paths if p["geometry"] is not None]
+    lines = gpd.GeoDataFrame(corridors.drop(columns="geometry"), geometry=centre_lines, crs=land.crs)
     return NetworkResult(classes, sources, corridors, circuit.current, barriers, pinch, barrier_areas, lines, indices,
                          timings)
 
