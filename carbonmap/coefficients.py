@@ -33,6 +33,15 @@ __all__ = [
     "balance_classes",
     "blue_carbon_disturbance",
     "ecological_resistance",
+    "renewable_parameters",
+    "rooftop_pv_usable",
+    "grid_emission_factor",
+    "wind_shear_exponents",
+    "wind_power_curve",
+    "gshp_extraction",
+    "heating_demand",
+    "geothermal_classes",
+    "renewable_zoning_rules",
 ]
 
 #: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
@@ -56,6 +65,17 @@ _TABLES = {  # name -> (key columns, required columns)
     "blue_carbon_disturbance": (("wetland_category", "pool"),
                                 ("wetland_category", "pool", "half_life_yr", "low", "medium", "high", "source")),
     "ecological_resistance": (("carbon_category",), ("carbon_category", "resistance", "source")),
+    "renewable_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
+    "rooftop_pv_usable": (("use",), ("use", "usable_fraction", "source")),
+    "grid_emission_factors": (("grid", "year"), ("grid", "year", "t_co2_per_mwh", "source")),
+    "wind_shear_exponents": (("carbon_category",), ("carbon_category", "alpha", "source")),
+    "wind_power_curve": (("wind_speed_m_s",), ("wind_speed_m_s", "power_kw", "source")),
+    "gshp_extraction": (("ground",), ("ground", "w_per_m", "source")),
+    "heating_demand": (("climate_zone",), ("climate_zone", "kwh_per_m2_yr", "source")),
+    "geothermal_classes": (("class",), ("class", "min_temperature_c", "label_en", "source")),
+    "renewable_zoning_rules": (("resource", "constraint_type", "constraint", "buffer_m"),
+                               ("resource", "constraint_type", "constraint", "zone_class", "buffer_m", "reason",
+                                "source")),
 }
 
 
@@ -184,3 +204,71 @@ def ecological_resistance(override=None) -> pd.Series:
         raise InputError(f"resistances must be positive ({bad}).", field="resistance",
                          fix="use 1 for the easiest land and larger values for harder land.")
     return resistance
+
+
+def renewable_parameters(override=None) -> dict[str, float]:
+    """Scalar parameters of the renewables module (name -> value; units in the table)."""
+    table = read_table("renewable_parameters", override)
+    return dict(zip(table["parameter"], table["value"].astype(float)))
+
+
+def rooftop_pv_usable(override=None) -> pd.Series:
+    """Share of roof area that can carry PV, by building use (index: use)."""
+    table = read_table("rooftop_pv_usable", override)
+    return table.set_index("use")["usable_fraction"].astype(float)
+
+
+def grid_emission_factor(grid: str = "china_national", year: int | None = None, override=None) -> float:
+    """Grid emission factor [t CO2/MWh]: the given year, or the latest year of that grid."""
+    table = read_table("grid_emission_factors", override)
+    rows = table[table["grid"] == grid]
+    if rows.empty:
+        raise InputError(f"no emission factor for grid {grid!r}.", field="grid",
+                         fix=f"use one of {', '.join(sorted(table['grid'].unique()))}, or add a row.")
+    years = rows["year"].astype(int)
+    pick = rows[years == (year if year is not None else years.max())]
+    if pick.empty:
+        raise InputError(f"no emission factor for grid {grid!r} in {year}.", field="year",
+                         fix=f"years available: {', '.join(map(str, sorted(years)))}.")
+    return float(pick["t_co2_per_mwh"].iloc[-1])
+
+
+def wind_shear_exponents(override=None) -> pd.Series:
+    """Power-law shear exponent by carbon category (index)."""
+    table = read_table("wind_shear_exponents", override)
+    return table.set_index("carbon_category")["alpha"].astype(float)
+
+
+def wind_power_curve(override=None) -> pd.DataFrame:
+    """Turbine power curve: ``wind_speed_m_s``, ``power_kw`` (sorted by speed)."""
+    table = read_table("wind_power_curve", override)
+    curve = pd.DataFrame({"wind_speed_m_s": table["wind_speed_m_s"].astype(float),
+                          "power_kw": table["power_kw"].astype(float)})
+    return curve.sort_values("wind_speed_m_s", ignore_index=True)
+
+
+def gshp_extraction(override=None) -> pd.Series:
+    """Specific heat extraction of borehole heat exchangers [W per m of borehole] by ground type."""
+    return read_table("gshp_extraction", override).set_index("ground")["w_per_m"].astype(float)
+
+
+def heating_demand(override=None) -> pd.Series:
+    """Space-heating demand [kWh per m2 of floor area per year] by climate zone."""
+    return read_table("heating_demand", override).set_index("climate_zone")["kwh_per_m2_yr"].astype(float)
+
+
+def geothermal_classes(override=None) -> pd.DataFrame:
+    """Geothermal temperature classes (GB/T 11615), sorted by their lower bound [degC]."""
+    table = read_table("geothermal_classes", override)
+    table["min_temperature_c"] = table["min_temperature_c"].astype(float)
+    return table.sort_values("min_temperature_c", ignore_index=True)
+
+
+def renewable_zoning_rules(override=None) -> pd.DataFrame:
+    """Development-control rules: resource, constraint, zone class, buffer and reason."""
+    table = read_table("renewable_zoning_rules", override)
+    bad = sorted(set(table["zone_class"]) - {"prohibited", "restricted", "suitable"})
+    if bad:
+        raise InputError(f"unknown zone class(es) {', '.join(bad)}.", field="zone_class",
+                         fix="use prohibited, restricted or suitable.")
+    return table

@@ -269,6 +269,41 @@ class LandscapeSection:
     window_radius_m: float = 500.0
 
 
+@dataclass(frozen=True)
+class RenewablesSection:
+    """[renewables]: the renewable potential map (see :mod:`carbonmap.renewables`).
+
+    landcover : a categorical [[rasters]] entry with a code_system (zoning, wind shear).
+    ghi, wind_speed, dem, heat_flow : optional continuous [[rasters]] entries: annual GHI
+        [kWh m-2 yr-1] (without it, pvlib clear-sky x the clear-sky index), mean wind speed
+        [m s-1] at ``wind_reference_height_m``, elevation [m], heat flow [mW m-2].
+    protection_zones, protection_zones_layer, protection_field : polygons of protection zones
+        whose field holds the zone names the zoning rules use.
+    rooftop : rooftop PV on the [buildings] footprints (roof_field: "flat" / "pitched").
+    gshp_ground, climate_zone : rows of gshp_extraction.csv and heating_demand.csv.
+    grid, grid_year : the grid emission factor for CO2 avoided.
+    parameters, zoning_rules : CSVs overriding rows of renewable_parameters.csv and
+        renewable_zoning_rules.csv.
+    """
+
+    landcover: str
+    ghi: str | None = None
+    wind_speed: str | None = None
+    dem: str | None = None
+    heat_flow: str | None = None
+    protection_zones: Path | None = None
+    protection_zones_layer: str | None = None
+    protection_field: str = "zone"
+    rooftop: bool = True
+    roof_field: str | None = "roof"
+    gshp_ground: str = "normal"
+    climate_zone: str = "hot_summer_cold_winter"
+    grid: str = "china_national"
+    grid_year: int | None = None
+    parameters: Path | None = None
+    zoning_rules: Path | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class NetworkSection(NetworkSettings):
     """[network]: the ecological security pattern (see :mod:`carbonmap.landscape.network`).
@@ -325,6 +360,7 @@ class Project:
     sinks: SinksSection = field(default_factory=SinksSection)
     landscape: LandscapeSection | None = None
     network: NetworkSection | None = None
+    renewables: RenewablesSection | None = None
     balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
@@ -359,6 +395,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "sinks": (SinksSection, False),
     "landscape": (LandscapeSection, False),
     "network": (NetworkSection, False),
+    "renewables": (RenewablesSection, False),
     "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
@@ -483,6 +520,7 @@ def _check_semantics(project: Project) -> None:
     _check_sinks(project, path)
     _check_landscape(project, path)
     _check_network(project, path)
+    _check_renewables(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -640,6 +678,30 @@ def _check_network(project: Project, path: Path) -> None:
     if unknown:
         raise ConfigError(f"unknown modifier(s) {', '.join(unknown)}.", path=path, key="network.modifiers",
                           fix=f"use {', '.join(DEFAULT_MODIFIERS)}.")
+
+
+def _check_renewables(project: Project, path: Path) -> None:
+    """[renewables]: rasters by name, files, table rows that exist."""
+    section = project.renewables
+    if section is None:
+        return
+    need = _raster_check(project, path)
+    need(section.landcover, "renewables.landcover", "categorical", code_system=True)
+    for key in ("ghi", "wind_speed", "dem", "heat_flow"):
+        if getattr(section, key) is not None:
+            need(getattr(section, key), f"renewables.{key}", "continuous")
+    for key in ("protection_zones", "parameters", "zoning_rules"):
+        if getattr(section, key) is not None:
+            _check_exists(getattr(section, key), f"renewables.{key}", path)
+    if section.rooftop and project.buildings is None:
+        raise ConfigError("rooftop PV needs a [buildings] section.", path=path, key="renewables.rooftop",
+                          fix="add [buildings], or set rooftop = false.")
+    from carbonmap.coefficients import gshp_extraction, heating_demand
+
+    for key, table in (("gshp_ground", gshp_extraction()), ("climate_zone", heating_demand())):
+        if getattr(section, key) not in table.index:
+            raise ConfigError(f"unknown {key} {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
+                              fix=f"use one of {', '.join(table.index)}.")
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

@@ -48,6 +48,11 @@ from carbonmap.coefficients import (
     road_class_weights,
     CO2_PER_C,
     ecological_resistance,
+    geothermal_classes,
+    grid_emission_factor,
+    read_table,
+    renewable_parameters,
+    renewable_zoning_rules,
 )
 from carbonmap.emissions import (
     account_emissions,
@@ -73,6 +78,8 @@ from carbonmap.landscape.change import CHANGE_METRICS
 from carbonmap.landscape.network import MSPA_LEGEND, NetworkSettings, network_from_rasters, parameter_table
 from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, classify, classify_raster, code_table
+from carbonmap.renewables.potential_map import ZONE_LEGEND, renewable_potential
+from carbonmap.renewables.rooftop import rooftop_pv, site_of
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Layer", "RunContext", "Stage", "STAGES", "run", "stage_names"]
@@ -101,6 +108,7 @@ class Layer:
     labels: dict[str, str] | None = None  # class code -> name, for categorical rasters
     colours: dict[str, str] | None = None  # value (or class code) -> hex colour, for categories
     display_tolerance_m: float = 0.0  # simplify vectors by this much in the HTML map (not the GeoPackage)
+    in_html: bool = True  # False: in the GeoPackage only (too many features for a web page)
 
     def __post_init__(self) -> None:
         if (self.frame is None) == (self.raster is None):
@@ -628,6 +636,103 @@ def _network_per_unit(units: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, lines:
     }, index=units.index)
 
 
+def stage_renewables(ctx: RunContext) -> None:
+    """Renewable potential map: rooftop and ground PV, wind, geothermal, development-control zones."""
+    cfg = ctx.project.renewables
+    if cfg is None:
+        return
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+    landcover, _ = read_raster(ctx.rasters[cfg.landcover])
+    categories, legend = classify_raster(landcover, system, "carbon_category")
+    optional = {key: np.ma.filled(read_raster(ctx.rasters[name])[0].astype(float), np.nan)
+                for key in ("ghi", "wind_speed", "dem", "heat_flow") if (name := getattr(cfg, key))}
+    protection = {}
+    if cfg.protection_zones is not None:
+        frame = read_vector(cfg.protection_zones, layer=cfg.protection_zones_layer, columns=[cfg.protection_field],
+                            kind="polygon", to_crs=ctx.grid.crs)
+        ctx.record_input(cfg.protection_zones, "protection zones")
+        for name, part in frame.groupby(cfg.protection_field):
+            protection[str(name)] = rasterize(part, ctx.grid, values=1, fill=0, dtype="uint8").astype(bool)
+    params = renewable_parameters(cfg.parameters)
+    rules = renewable_zoning_rules(cfg.zoning_rules)
+    factor = grid_emission_factor(cfg.grid, cfg.grid_year)
+    site = site_of(ctx.units)
+    unit_raster = rasterize(ctx.units, ctx.grid, values=np.arange(len(ctx.units)), fill=-1, dtype="int32")
+    buildings = unit_of_building = floor_area = None
+    if cfg.rooftop:
+        spec = ctx.project.buildings
+        fields = [f for f in (spec.use_field, spec.floors_field, spec.height_field, cfg.roof_field) if f]
+        frame = read_vector(spec.path, layer=spec.layer, columns=fields, kind="polygon", assume_crs=spec.assume_crs,
+                            to_crs=ctx.grid.crs)
+        roof = cfg.roof_field if cfg.roof_field in frame.columns else None
+        buildings = rooftop_pv(frame, height_field=spec.height_field, floors_field=spec.floors_field,
+                               use_field=spec.use_field, roof_field=roof, storey_height_m=spec.storey_height_m,
+                               ghi=ctx.rasters[cfg.ghi] if cfg.ghi else None, grid=cfg.grid, grid_year=cfg.grid_year,
+                               parameters=params)
+        floor_area = floor_area_m2(frame, floors_field=spec.floors_field, height_field=spec.height_field,
+                                   storey_height_m=spec.storey_height_m)[0].to_numpy()
+        centres = buildings.geometry.centroid
+        joined = gpd.sjoin(gpd.GeoDataFrame(geometry=centres, crs=buildings.crs),
+                           gpd.GeoDataFrame({"unit": np.arange(len(ctx.units))}, geometry=ctx.units.geometry.values,
+                                            crs=ctx.units.crs).to_crs(buildings.crs), predicate="within", how="left")
+        joined = joined[~joined.index.duplicated()]
+        unit_of_building = joined["unit"].fillna(-1).astype(int).reindex(buildings.index).to_numpy()
+    result = renewable_potential(categories, legend, ctx.grid.resolution, unit_raster, len(ctx.units), site, params,
+                                 rules, factor, ghi=optional.get("ghi"), wind_speed=optional.get("wind_speed"),
+                                 elevation=optional.get("dem"), heat_flow=optional.get("heat_flow"),
+                                 protection=protection, rooftop=buildings, unit_of_building=unit_of_building,
+                                 floor_area_m2=floor_area, gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone)
+    out = ctx.out_dir / "rasters"
+    grid = {"transform": ctx.grid.transform, "crs": ctx.grid.crs}
+    classes = geothermal_classes()
+    for name, (data, unit, title) in result.rasters.items():
+        if unit in ("zone", "class"):
+            legend_of = ZONE_LEGEND if unit == "zone" else {
+                i: (label, colour) for i, (label, colour) in enumerate(zip(classes["label_en"], GEOTHERMAL_COLOURS))}
+            shifted = data if unit == "zone" else np.where(data >= 0, data + 1, 0)  # 0 = nodata
+            path = write_cog(out / f"{name}.tif", shifted.astype("uint8"), nodata=0, **grid)
+            offset = 0 if unit == "zone" else 1
+            ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, kind="categorical",
+                                labels={str(k + offset): v[0] for k, v in legend_of.items()},
+                                colours={str(k + offset): v[1] for k, v in legend_of.items()}))
+        else:
+            path = write_cog(out / f"{name}.tif", np.where(np.isfinite(data), data, np.nan).astype("float32"),
+                             nodata=float("nan"), resampling="average", **grid)
+            ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, unit=unit))
+    per_unit = result.per_unit.copy()
+    per_unit.index = ctx.units.index
+    electricity = [c for c in ("rooftop_pv_gwh_yr", "ground_pv_suitable_gwh_yr", "wind_suitable_gwh_yr")
+                   if c in per_unit]
+    per_unit["renewable_electricity_gwh_yr"] = per_unit[electricity].sum(axis=1)
+    per_unit["renewable_co2_avoided_t_yr"] = per_unit["renewable_electricity_gwh_yr"] * 1e3 * factor
+    ctx.add_summary(per_unit)
+    ctx.headline.append("renewable_electricity_gwh_yr")
+    if buildings is not None:
+        columns = ["capacity_kwp", "yield_kwh_yr", "specific_yield_kwh_kwp", "co2_avoided_t_yr", "payback_yr",
+                   "lcoe_cny_kwh", "roof_area_m2", "usable_share", "mounting", "tilt_deg", "module_area_m2",
+                   "height_m", "horizon_deg", "shading_loss_pct", "ghi_kwh_m2_yr", "poa_kwh_m2_yr", "capex_cny"]
+        table = buildings[[*columns, "geometry"]]
+        ctx.add_layer(Layer(name="rooftop_pv", title="Rooftop PV per building", group="renewables", frame=table,
+                            column="yield_kwh_yr", unit="kwh_yr", kind="continuous", in_html=False))
+        top = table.nlargest(min(500, len(table)), "yield_kwh_yr")
+        top = top.set_geometry(top.geometry.centroid)
+        ctx.add_layer(Layer(name="rooftop_pv_top", title="Rooftop PV: the 500 largest roofs [kWh/yr]",
+                            group="renewables", frame=top, column="yield_kwh_yr", unit="kwh_yr", kind="continuous"))
+    ctx.add_table("renewable_zone_reasons", result.zone_reasons)
+    ctx.add_table("coefficients_renewable_parameters", read_table("renewable_parameters", cfg.parameters))
+    ctx.add_table("coefficients_renewable_zoning_rules", rules)
+    ctx.add_table("coefficients_rooftop_pv_usable", read_table("rooftop_pv_usable"))
+    ctx.add_table("coefficients_grid_emission_factor", pd.DataFrame({"grid": [cfg.grid], "year": [cfg.grid_year],
+                                                                     "t_co2_per_mwh": [factor]}))
+    ctx.notes.append(f"renewables: {per_unit['renewable_electricity_gwh_yr'].sum():,.0f} GWh/yr of electricity "
+                     f"where allowed (rooftop PV, ground PV and wind in suitable zones), avoiding "
+                     f"{per_unit['renewable_co2_avoided_t_yr'].sum():,.0f} t CO2/yr at {factor} t CO2/MWh")
+
+
+#: Colours of the deep-geothermal classes, warm to hot.
+GEOTHERMAL_COLOURS = ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#cb181d", "#67000d")
+
+
 def stage_balance(ctx: RunContext) -> None:
     """Per-unit sources, sinks, net, classes and intensities."""
     if ctx.sources is None:
@@ -701,7 +806,8 @@ def stage_onemap(ctx: RunContext) -> None:
         layers["run_metadata"] = run_metadata(ctx)
         write_geopackage(out / "onemap.gpkg", layers)
     if ctx.project.outputs.html:
-        fmap = build_map(summary, ctx.layers, title=ctx.project.project.name, headline=ctx.headline)
+        fmap = build_map(summary, [layer for layer in ctx.layers if layer.in_html], title=ctx.project.project.name,
+                         headline=ctx.headline)
         write_html(fmap, out / "onemap.html")
 
 
@@ -734,6 +840,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("sinks", "compute vegetation and blue-carbon sinks", stage_sinks),
     Stage("landscape", "measure ecological patches and fragmentation", stage_landscape),
     Stage("network", "build the ecological network", stage_network),
+    Stage("renewables", "map renewable potential", stage_renewables),
     Stage("balance", "compute the per-unit carbon balance", stage_balance),
     Stage("onemap", "write the one map", stage_onemap),
 )

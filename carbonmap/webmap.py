@@ -38,7 +38,9 @@ CATEGORICAL = (
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 )
-_MAX_OVERLAY_PIXELS = 1024
+#: Longest side of a raster overlay in the HTML map [pixels]: with some 25 rasters embedded as
+#: PNG, 640 keeps the page near 12 MB; full resolution stays in the COGs.
+_MAX_OVERLAY_PIXELS = 640
 
 
 def _hex_to_rgb(colors: Sequence[str]) -> np.ndarray:
@@ -66,7 +68,8 @@ def colorize(values: np.ma.MaskedArray, vmin: float, vmax: float,
 
 
 def _raster_overlay(path: Path) -> tuple[np.ma.MaskedArray, list[list[float]]]:
-    """Read a raster reprojected to Web Mercator (at most ~1024 px a side) and its lat/lon bounds."""
+    """Read a raster reprojected to Web Mercator (at most :data:`_MAX_OVERLAY_PIXELS` a side) and its
+    lat/lon bounds."""
     with rasterio.open(path) as src:
         transform, width, height = rasterio.warp.calculate_default_transform(
             src.crs, "EPSG:3857", src.width, src.height, *src.bounds

@@ -26,3 +26,21 @@ def test_demo_project_is_packaged():
     project = files("carbonmap.sample_data") / "olinda" / "project.toml"
     assert project.is_file()
     assert "[units]" in project.read_text()
+
+
+def test_every_data_file_is_declared_as_package_data():
+    """Data folders ship in a wheel only when listed with patterns that match their files
+    (an editable install hides the omission)."""
+    from fnmatch import fnmatch
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = REPO / "carbonmap" / "data"
+    for folder in [data, *[p for p in data.rglob("*") if p.is_dir()]]:
+        files = [f.name for f in folder.iterdir() if f.is_file() and f.suffix != ".py"]
+        if not files:
+            continue
+        package = ".".join(folder.relative_to(REPO).parts)
+        assert package in config["packages"], package
+        patterns = config["package-data"].get(package, [])
+        missing = [name for name in files if not any(fnmatch(name, pattern) for pattern in patterns)]
+        assert not missing, f"{package}: {missing} would not ship"

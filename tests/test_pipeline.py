@@ -50,8 +50,10 @@ def test_demo_writes_the_one_map(demo_run):
             assert "Albers" in pyogrio.read_info(demo_run / "onemap.gpkg", layer=name)["crs"], name
     assert pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")["features"] == 14
     # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot
-    # window, and the network's MSPA, resistance, current density and barrier score
-    assert len(list((demo_run / "rasters").glob("*.tif"))) == 20
+    # window, the network's MSPA, resistance, current density and barrier score, and 7 renewable
+    # rasters (2 zone maps, ground PV yield, wind power density and capacity factor, geothermal
+    # temperature and class)
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 27
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
             "balance_classes", "efficiency_bands"} <= set(layers)
 
@@ -223,6 +225,60 @@ def test_cli_ecological_network_equals_the_pipeline(tmp_path, demo_run):
                                       theirs[ours.columns].sort_values(key, ignore_index=True), rtol=1e-9)
 
 
+def test_demo_renewables(demo_run):
+    """Zones conserve each district's land area for both resources, rooftop totals are the
+    buildings' own, the red line is prohibited, and the total is the sum of its parts."""
+    from rasterio.features import rasterize
+
+    gpkg = demo_run / "onemap.gpkg"
+    summary = pyogrio.read_dataframe(gpkg, layer="unit_summary")
+    with rasterio.open(demo_run / "rasters" / "landcover_2023.tif") as src:
+        cover, transform, nodata = src.read(1), src.transform, src.nodata
+        zones = rasterize(zip(summary.to_crs(src.crs).geometry, range(len(summary))), out_shape=cover.shape,
+                          transform=transform, fill=-1, dtype="int32")
+    land_km2 = np.bincount(zones[(zones >= 0) & (cover != nodata)], minlength=len(summary)) * 0.0009
+    for resource in ("ground_pv", "wind"):
+        parts = summary[[f"{resource}_{c}_km2" for c in ("suitable", "restricted", "prohibited")]].sum(axis=1)
+        np.testing.assert_allclose(parts, land_km2, rtol=1e-9)
+    red_line = pyogrio.read_dataframe(folder_gpkg(), layer="protection_zones")
+    red_line = red_line[red_line["zone"] == "ecological_protection_red_line"]
+    with rasterio.open(demo_run / "rasters" / "zones_ground_pv.tif") as src:
+        zone = src.read(1)
+        inside = rasterize(((g, 1) for g in red_line.to_crs(src.crs).geometry), out_shape=zone.shape,
+                           transform=src.transform, fill=0, dtype="uint8").astype(bool)
+    assert inside.any() and (zone[inside & (zone > 0)] == 3).all()
+    roofs = pyogrio.read_dataframe(gpkg, layer="rooftop_pv")
+    assert summary["rooftop_pv_gwh_yr"].sum() == pytest.approx(roofs["yield_kwh_yr"].sum() / 1e6, rel=1e-6)
+    assert roofs["specific_yield_kwh_kwp"].between(600, 1300).all()
+    electricity = summary[["rooftop_pv_gwh_yr", "ground_pv_suitable_gwh_yr", "wind_suitable_gwh_yr"]].sum(axis=1)
+    np.testing.assert_allclose(summary["renewable_electricity_gwh_yr"], electricity)
+    np.testing.assert_allclose(summary["renewable_co2_avoided_t_yr"], electricity * 1e3 * 0.5703)
+    assert summary["deep_geothermal_temperature_c"].between(80, 130).all()  # 61-84 mW/m2 at 3 km
+    reasons = pyogrio.read_dataframe(gpkg, layer="renewable_zone_reasons")
+    assert {"prohibited", "restricted"} <= set(reasons["zone_class"])
+
+
+def folder_gpkg() -> Path:
+    return Path(str(files("carbonmap.sample_data") / "demo_city" / "demo_city.gpkg"))
+
+
+def test_cli_rooftop_pv_equals_the_library(tmp_path):
+    from carbonmap.renewables.rooftop import rooftop_pv
+
+    result = CliRunner().invoke(main, ["rooftop-pv", str(folder_gpkg()), "--layer", "buildings", "--floors-field",
+                                       "floors", "--use-field", "use", "--roof-field", "roof",
+                                       "-o", str(tmp_path / "pv.gpkg")])
+    assert result.exit_code == 0, result.output
+    ours = pyogrio.read_dataframe(tmp_path / "pv.gpkg", layer="rooftop_pv", read_geometry=False)
+    buildings = pyogrio.read_dataframe(folder_gpkg(), layer="buildings")
+    library = rooftop_pv(buildings, floors_field="floors", use_field="use", roof_field="roof")
+    np.testing.assert_allclose(ours["yield_kwh_yr"], library["yield_kwh_yr"], rtol=1e-9)
+    assert f"{len(buildings):,} roofs" in result.output
+    bad = CliRunner().invoke(main, ["rooftop-pv", str(folder_gpkg()), "--layer", "buildings", "-o",
+                                    str(tmp_path / "x.gpkg")])
+    assert bad.exit_code == 1 and "--floors-field or --height-field" in bad.output
+
+
 def test_cli_landscape_metrics_equal_the_library(tmp_path):
     from carbonmap.landscape import fragstats, read_landscape
 
@@ -247,6 +303,8 @@ def test_demo_html_has_layers_legends_and_overlays(demo_run):
                  "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
                  "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)",
                  "Ecological patches of 1 ha or more", "Fragmentation: ecological land edge density within 500 m [m_ha]",
+                 "Rooftop PV: the 500 largest roofs [kWh/yr]", "wind: development control zones",
+                 "Deep geothermal class (GB/T 11615)", "units: renewable_electricity_gwh_yr",
                  "units: eco_mesh_ha"):
         assert name in html, name
     assert "data:image/png;base64" in html  # raster overlays embedded, not linked
@@ -286,7 +344,7 @@ def test_runs_are_deterministic(tmp_path):
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape", "network",
+    assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape", "network", "renewables",
                                         "balance", "onemap"]
 
 

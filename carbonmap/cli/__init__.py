@@ -42,11 +42,12 @@ def _register() -> None:
     from carbonmap.cli.emissions import emissions
     from carbonmap.cli.landscape import landscape_metrics
     from carbonmap.cli.network import ecological_network
+    from carbonmap.cli.rooftop import rooftop_pv
     from carbonmap.cli.run import run
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, run, zonal, emissions, stocks, landscape_metrics, ecological_network):
+    for command in (demo, run, zonal, emissions, stocks, landscape_metrics, ecological_network, rooftop_pv):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

@@ -2,8 +2,8 @@
 
 - ``quiet_opt``: demo, run
 - ``out_dir_opt``: demo, run
-- ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network
-- ``layer_opt``: zonal, emissions
+- ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv
+- ``layer_opt``: zonal, emissions, rooftop-pv
 """
 
 from __future__ import annotations

@@ -1,0 +1,200 @@
+"""The renewable potential map of a city: every resource, zoned, summed per planning unit.
+
+:func:`renewable_potential` takes rasters already on one grid (land-cover categories, and
+optionally GHI, wind speed, elevation, heat flow), protection-zone masks, the buildings and
+the planning units rasterised on the grid, and returns:
+
+- rasters: development-control zones for ground PV and wind, ground-PV and wind yield
+  [MWh per cell per year], wind power density [W m-2] and capacity factor, deep-geothermal
+  temperature [degC] and class;
+- the per-building rooftop PV table (:func:`carbonmap.renewables.rooftop.rooftop_pv`);
+- per-unit columns: zone areas [km2] by resource, capacities [MW], yields [GWh/yr] and CO2
+  avoided [t/yr] of rooftop PV, ground PV and wind (suitable zones; restricted zones
+  separately), shallow-geothermal heat against heating demand [GWh/yr], and the mean
+  deep-geothermal temperature.
+
+The pipeline's ``renewables`` stage and scripts call it; the formulas are in the modules
+:mod:`.solar`, :mod:`.rooftop`, :mod:`.potential` and :mod:`.zoning`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from carbonmap.coefficients import (
+    geothermal_classes,
+    gshp_extraction,
+    heating_demand,
+    wind_power_curve,
+    wind_shear_exponents,
+)
+from carbonmap.renewables.potential import (
+    air_density,
+    aspect_degrees,
+    capacity_factor,
+    deep_temperature,
+    geothermal_class,
+    ground_pv_usable,
+    gshp_heat_mwh_per_km2,
+    hub_speed,
+    weibull_power_density,
+    wind_capacity_mw_per_km2,
+)
+from carbonmap.renewables.solar import Site, optimal_tilt, plane_of_array, transposition_table
+from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
+
+__all__ = ["RenewableResult", "renewable_potential", "ZONE_LEGEND"]
+
+#: Zone raster legend: value -> (name, colour).
+ZONE_LEGEND = {1: ("suitable", "#1a9850"), 2: ("restricted", "#fdae61"), 3: ("prohibited", "#d73027")}
+
+
+@dataclass
+class RenewableResult:
+    """Rasters (name -> (array, unit, title)), buildings, per-unit columns and reason tables."""
+
+    rasters: dict[str, tuple[np.ndarray, str, str]] = field(default_factory=dict)
+    buildings: gpd.GeoDataFrame | None = None
+    per_unit: pd.DataFrame | None = None
+    zone_reasons: pd.DataFrame | None = None
+
+
+def _per_unit(values: np.ndarray, zones: np.ndarray, n: int) -> np.ndarray:
+    inside = (zones >= 0) & np.isfinite(values)
+    return np.bincount(zones[inside], weights=values[inside], minlength=n)[:n]
+
+
+def renewable_potential(categories: np.ndarray, legend: list[str], resolution: float, zones: np.ndarray,
+                        n_units: int, site: Site, params: dict, rules: pd.DataFrame, grid_factor: float, *,
+                        ghi: np.ndarray | None = None, wind_speed: np.ndarray | None = None,
+                        elevation: np.ndarray | None = None, heat_flow: np.ndarray | None = None,
+                        protection: dict[str, np.ndarray] | None = None,
+                        rooftop: gpd.GeoDataFrame | None = None, unit_of_building: np.ndarray | None = None,
+                        floor_area_m2: np.ndarray | None = None, gshp_ground: str = "normal",
+                        climate_zone: str = "hot_summer_cold_winter") -> RenewableResult:
+    """Every resource of the module docstring on one grid.
+
+    Parameters
+    ----------
+    categories, legend : carbon-category index per cell (-1 nodata) and its legend
+    resolution : cell size [m]
+    zones, n_units : planning-unit number per cell (-1 outside), number of units
+    site : where the sun is computed
+    params : :func:`carbonmap.coefficients.renewable_parameters` (possibly overridden)
+    rules : :func:`carbonmap.coefficients.renewable_zoning_rules`
+    grid_factor : grid emission factor [t CO2/MWh]
+    ghi, wind_speed, elevation, heat_flow : optional rasters on the grid
+    protection : zone name -> bool raster
+    rooftop : per-building rooftop PV (from :func:`~carbonmap.renewables.rooftop.rooftop_pv`)
+    unit_of_building : planning-unit number of each building (-1 outside)
+    floor_area_m2 : floor area of each building, for the heating demand
+    """
+    p = params
+    out = RenewableResult()
+    cell_km2 = resolution**2 / 1e6
+    valid = categories >= 0
+    columns: dict[str, np.ndarray] = {}
+    reasons = []
+    # --------------------------------------------------------------- zones
+    tip = p["turbine_hub_m"] + p["turbine_rotor_m"] / 2
+    zone_of = {}
+    for resource, setback in (("ground_pv", None), ("wind", p["wind_setback_tip_heights"] * tip)):
+        zone, reason, texts = control_zones(resource, categories, legend, resolution, rules, protection=protection,
+                                            setback_m=setback)
+        zone_of[resource] = zone
+        out.rasters[f"zones_{resource}"] = (zone, "zone", f"{resource.replace('_', ' ')}: development control zones")
+        for name, code in ZONE_CLASSES.items():
+            columns[f"{resource}_{name}_km2"] = _per_unit((zone == code).astype(float), zones, n_units) * cell_km2
+        for i, text in enumerate(texts):
+            reasons.append({"resource": resource, "reason": text, "zone_class": _class_of(zone, reason, i),
+                            "area_km2": float((reason == i).sum()) * cell_km2})
+    out.zone_reasons = pd.DataFrame(reasons, columns=["resource", "reason", "zone_class", "area_km2"])
+    # --------------------------------------------------------------- ground PV
+    csi = p["clear_sky_index"]
+    tilt = optimal_tilt(site, clear_sky_index=csi, albedo=p["albedo"])
+    ratio = transposition_table(site, tilt, site.equator_azimuth, clear_sky_index=csi, albedo=p["albedo"])[0]
+    ghi_cells = ghi if ghi is not None else np.full(categories.shape, plane_of_array(
+        site, 0, 180, clear_sky_index=csi)[1])
+    terrain = np.ones(categories.shape, dtype=bool)
+    if elevation is not None:
+        from carbonmap.landscape.resistance import slope_degrees
+
+        terrain = ground_pv_usable(slope_degrees(elevation, resolution), aspect_degrees(elevation, resolution),
+                                   max_slope=p["ground_max_slope_deg"], max_north_slope=p["ground_max_north_slope_deg"])
+    mw_cell = cell_km2 * p["ground_capacity_mw_per_km2"]
+    ground_mwh = np.where(valid & terrain, mw_cell * ghi_cells * ratio * p["performance_ratio"], np.nan)
+    zone = zone_of["ground_pv"]
+    for name in ("suitable", "restricted"):
+        where = (zone == ZONE_CLASSES[name]) & terrain
+        columns[f"ground_pv_{name}_mw"] = _per_unit(where * mw_cell, zones, n_units)
+        columns[f"ground_pv_{name}_gwh_yr"] = _per_unit(np.where(where, ground_mwh, 0.0), zones, n_units) / 1e3
+    columns["ground_pv_suitable_co2_avoided_t_yr"] = columns["ground_pv_suitable_gwh_yr"] * 1e3 * grid_factor
+    allowed = np.isin(zone, [ZONE_CLASSES["suitable"], ZONE_CLASSES["restricted"]])
+    out.rasters["ground_pv_yield"] = (np.where(allowed, ground_mwh, np.nan) / cell_km2, "mwh_km2_yr",
+                                      f"Ground PV where allowed: yield at {tilt:g} degrees tilt")
+    # --------------------------------------------------------------- wind
+    if wind_speed is not None:
+        alpha = wind_shear_exponents().reindex(legend).to_numpy(float)
+        shear = np.where(valid, np.append(alpha, np.nan)[categories], np.nan)
+        speed = hub_speed(wind_speed, shear, hub_m=p["turbine_hub_m"], reference_m=p["wind_reference_height_m"])
+        density = air_density(elevation if elevation is not None else 0.0, sea_level=p["air_density_sea_level"],
+                              scale_height_m=p["air_density_scale_height_m"]) * np.ones(categories.shape)
+        k = p["weibull_shape"]
+        cf = capacity_factor(np.nan_to_num(speed), density, wind_power_curve(), k=k,
+                             sea_level_density=p["air_density_sea_level"])
+        cf = np.where(np.isfinite(speed), cf, np.nan)
+        out.rasters["wind_power_density"] = (weibull_power_density(speed, density, k=k), "w_m2",
+                                             f"Wind power density at {p['turbine_hub_m']:g} m")
+        out.rasters["wind_capacity_factor"] = (cf, "fraction", "Wind capacity factor (generic turbine)")
+        mw_cell = cell_km2 * wind_capacity_mw_per_km2(p["turbine_rated_mw"], p["turbine_rotor_m"],
+                                                      p["turbine_spacing_rotor_diameters"])
+        wind_mwh = mw_cell * cf * 8760
+        zone = zone_of["wind"]
+        for name in ("suitable", "restricted"):
+            where = zone == ZONE_CLASSES[name]
+            columns[f"wind_{name}_mw"] = _per_unit(where * mw_cell, zones, n_units)
+            columns[f"wind_{name}_gwh_yr"] = _per_unit(np.where(where, wind_mwh, 0.0), zones, n_units) / 1e3
+        columns["wind_suitable_co2_avoided_t_yr"] = columns["wind_suitable_gwh_yr"] * 1e3 * grid_factor
+    # --------------------------------------------------------------- rooftop PV
+    if rooftop is not None:
+        out.buildings = rooftop
+        inside = unit_of_building >= 0
+        for column, source, scale in (("rooftop_pv_mw", "capacity_kwp", 1e-3), ("rooftop_pv_gwh_yr", "yield_kwh_yr", 1e-6),
+                                      ("rooftop_pv_co2_avoided_t_yr", "co2_avoided_t_yr", 1.0)):
+            columns[column] = np.bincount(unit_of_building[inside], weights=rooftop[source].to_numpy()[inside],
+                                          minlength=n_units)[:n_units] * scale
+    # --------------------------------------------------------------- shallow geothermal
+    open_land = valid & ~np.isin(categories, [i for i, c in enumerate(legend) if c in ("water", "sea")])
+    open_land &= zone_of["ground_pv"] != ZONE_CLASSES["prohibited"]
+    heat_km2 = gshp_heat_mwh_per_km2(gshp_extraction()[gshp_ground], depth_m=p["gshp_borehole_depth_m"],
+                                     spacing_m=p["gshp_borehole_spacing_m"],
+                                     full_load_hours=p["gshp_full_load_hours"], cop=p["gshp_cop"])
+    columns["gshp_heat_potential_gwh_yr"] = _per_unit(open_land * cell_km2 * heat_km2, zones, n_units) / 1e3
+    if floor_area_m2 is not None and unit_of_building is not None:
+        inside = unit_of_building >= 0
+        demand = np.bincount(unit_of_building[inside], weights=floor_area_m2[inside], minlength=n_units)[:n_units]
+        columns["heating_demand_gwh_yr"] = demand * heating_demand()[climate_zone] / 1e6
+    # --------------------------------------------------------------- deep geothermal
+    if heat_flow is not None:
+        temperature = deep_temperature(heat_flow, conductivity=p["rock_thermal_conductivity"],
+                                       surface_c=p["surface_temperature_c"], depth_m=p["deep_geothermal_depth_m"])
+        classes = geothermal_classes()
+        index = geothermal_class(temperature, classes)
+        out.rasters["deep_geothermal_temperature"] = (
+            temperature, "degc", f"Rock temperature at {p['deep_geothermal_depth_m'] / 1000:g} km")
+        out.rasters["deep_geothermal_class"] = (index, "class", "Deep geothermal class (GB/T 11615)")
+        counts = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
+        with np.errstate(invalid="ignore"):
+            columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units) / counts
+    out.per_unit = pd.DataFrame(columns)
+    return out
+
+
+def _class_of(zone: np.ndarray, reason: np.ndarray, i: int) -> str:
+    codes = np.unique(zone[reason == i])
+    names = {v: k for k, v in ZONE_CLASSES.items()}
+    return names[int(codes[0])] if codes.size else ""

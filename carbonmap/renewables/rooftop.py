@@ -1,0 +1,216 @@
+"""Rooftop PV potential per building, vectorised for a million buildings.
+
+For each building (footprint polygon in a projected CRS, with height or floors, use and roof
+form):
+
+- roof area A = footprint area [m2]; usable share u by use (``rooftop_pv_usable.csv``: NEA
+  2021 county-wide pilot rules);
+- flat roofs carry rows at the site's optimal tilt β* spaced by GB 50797 (ground-cover ratio
+  g from latitude and tilt): module area = u A g; pitched roofs carry modules flush at the roof
+  pitch facing the equator on the usable share: module area = u A / cos(pitch);
+- capacity [kWp] = module area x module power density (``module_kwp_per_m2``);
+- horizon angle θ of taller neighbours to the south (east through west): the largest
+  atan((h_n - h) / d) over neighbours within reach, with d the distance between footprints
+  (centroid distance less the equivalent radii, at least 1 m);
+- annual plane-of-array irradiation = GHI x transposition ratio(β, θ) (:mod:`.solar`), with GHI
+  sampled from a raster at the centroid, or pvlib clear-sky x the clear-sky index;
+- yield [kWh/yr] = kWp x POA [kWh m-2] / 1 kW m-2 x performance ratio; CO2 avoided [t/yr] =
+  yield x grid factor (``grid_emission_factors.csv``);
+- economics: capital cost, simple payback = capex / (yield x price - O&M), and levelised cost
+  LCOE = (capex + Σ O&M (1+r)^-t) / Σ yield (1-d)^(t-1) (1+r)^-t over the lifetime.
+
+Every parameter comes from ``renewable_parameters.csv`` (with its source) unless overridden.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import geopandas as gpd
+from scipy.spatial import cKDTree
+
+from carbonmap.coefficients import grid_emission_factor, renewable_parameters, rooftop_pv_usable
+from carbonmap.errors import InputError, MissingColumnError
+from carbonmap.renewables.solar import HORIZONS_DEG, Site, optimal_tilt, row_gcr, transposition_table
+
+__all__ = ["rooftop_pv", "building_heights", "horizon_angles", "sample_raster", "site_of", "lcoe"]
+
+#: How far neighbours are searched for shading [m] (a 100 m tower 250 m away subtends 22 degrees).
+SHADING_REACH_M = 250.0
+
+
+def site_of(frame: gpd.GeoDataFrame, altitude_m: float = 0.0) -> Site:
+    """The site of a set of features: the lon/lat of the centre of their bounds."""
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    centre = gpd.GeoSeries.from_xy([(xmin + xmax) / 2], [(ymin + ymax) / 2], crs=frame.crs).to_crs("EPSG:4326")
+    return Site(float(centre.y.iloc[0]), float(centre.x.iloc[0]), altitude_m)
+
+
+def building_heights(frame: gpd.GeoDataFrame, *, height_field: str | None = None, floors_field: str | None = None,
+                     storey_height_m: float = 3.0) -> np.ndarray:
+    """Height [m] of each building: its height field, else floors x storey height (either may be
+    missing per building; buildings with neither raise)."""
+    height = np.full(len(frame), np.nan)
+    if height_field:
+        height = pd.to_numeric(frame[height_field], errors="coerce").to_numpy(dtype=float)
+    if floors_field:
+        floors = pd.to_numeric(frame[floors_field], errors="coerce").to_numpy(dtype=float) * storey_height_m
+        height = np.where(np.isfinite(height) & (height > 0), height, floors)
+    bad = ~(np.isfinite(height) & (height > 0))
+    if bad.any():
+        raise InputError(f"{int(bad.sum())} building(s) have no usable height or floor count.",
+                         field=height_field or floors_field, fix="fill them, or drop those buildings.")
+    return height
+
+
+def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.ndarray, *, latitude: float,
+                   reach_m: float = SHADING_REACH_M, chunk: int = 100_000) -> np.ndarray:
+    """Largest elevation angle [degrees] of taller neighbours on the equator side (bearing 90-270
+    degrees in the north), seen from each roof; 0 when none. Pairs within `reach_m` come from
+    k-d trees (:meth:`scipy.spatial.cKDTree.sparse_distance_matrix`), a chunk of buildings at a time."""
+    points = np.column_stack((x, y))
+    tree = cKDTree(points)
+    out = np.zeros(len(x))
+    for start in range(0, len(x), chunk):
+        part = cKDTree(points[start:start + chunk])
+        pairs = part.sparse_distance_matrix(tree, reach_m, output_type="ndarray")
+        me, other = pairs["i"].astype(np.int64) + start, pairs["j"].astype(np.int64)
+        rise = height[other] - height[me]
+        keep = rise > 0  # also drops each building paired with itself
+        me, other, rise = me[keep], other[keep], rise[keep]
+        dx, dy = x[other] - x[me], y[other] - y[me]
+        bearing = np.degrees(np.arctan2(dx, dy)) % 360
+        equator_side = (bearing > 90) & (bearing < 270) if latitude >= 0 else (bearing < 90) | (bearing > 270)
+        gap = np.maximum(pairs["v"][keep][equator_side] - radius[me[equator_side]] - radius[other[equator_side]],
+                         1.0)
+        np.maximum.at(out, me[equator_side], np.degrees(np.arctan2(rise[equator_side], gap)))
+    return out
+
+
+def sample_raster(raster, x: np.ndarray, y: np.ndarray, crs) -> np.ndarray:
+    """Values of a raster at points (given in `crs`); NaN where nodata or outside."""
+    import rasterio
+    from pyproj import Transformer
+
+    from carbonmap.io import read_raster
+
+    data, src = read_raster(raster)
+    if src.crs is None or src.crs != crs:
+        x, y = Transformer.from_crs(crs, src.crs, always_xy=True).transform(x, y)
+    rows, cols = rasterio.transform.rowcol(src.transform, x, y)
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
+    out = np.full(len(rows), np.nan)
+    values = data[rows[inside], cols[inside]]
+    out[inside] = np.ma.filled(values.astype(float), np.nan)
+    return out
+
+
+def lcoe(capex: np.ndarray, opex_per_yr: np.ndarray, first_year_kwh: np.ndarray, *, discount_rate: float,
+         degradation: float, lifetime: int) -> np.ndarray:
+    """Levelised cost [currency/kWh] = (capex + Σ opex (1+r)^-t) / Σ E1 (1-d)^(t-1) (1+r)^-t, t = 1..N."""
+    t = np.arange(1, lifetime + 1)
+    discount = (1 + discount_rate) ** -t
+    energy = first_year_kwh * np.sum((1 - degradation) ** (t - 1) * discount)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (capex + opex_per_yr * discount.sum()) / energy
+
+
+def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, floors_field: str | None = None,
+               use_field: str | None = None, roof_field: str | None = None, ghi=None, storey_height_m: float = 3.0,
+               grid: str = "china_national", grid_year: int | None = None, parameters: dict | None = None,
+               usable: pd.Series | None = None) -> gpd.GeoDataFrame:
+    """Rooftop PV potential of each building (module docstring).
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame of footprints in a projected CRS
+    height_field, floors_field : height [m], or floor count (x `storey_height_m`)
+    use_field : building use (residential, commercial, public, industrial; others get "other")
+    roof_field : "flat" or "pitched" (default flat)
+    ghi : raster of annual GHI [kWh m-2 yr-1]; default pvlib clear-sky x clear-sky index
+    grid, grid_year : the grid emission factor to use
+    parameters : overrides of ``renewable_parameters.csv``
+    usable : override of the usable share by use
+
+    Returns
+    -------
+    GeoDataFrame (same index and geometry) with ``roof_area_m2``, ``usable_share``, ``mounting``,
+    ``tilt_deg``, ``module_area_m2``, ``capacity_kwp``, ``height_m``, ``horizon_deg``,
+    ``ghi_kwh_m2_yr``, ``poa_kwh_m2_yr``, ``shading_loss_pct``, ``yield_kwh_yr``,
+    ``specific_yield_kwh_kwp``, ``co2_avoided_t_yr``, ``capex_cny``, ``payback_yr``,
+    ``lcoe_cny_kwh``.
+    """
+    if buildings.crs is None or not buildings.crs.is_projected:
+        raise InputError("building footprints need a projected CRS (areas in m2).",
+                         fix="reproject them (carbonmap.grid.ensure_projected) or set the CRS.")
+    if len(buildings) == 0:
+        raise InputError("there are no buildings.", fix="check the layer and its filter.")
+    for field in (height_field, floors_field, use_field, roof_field):
+        if field and field not in buildings.columns:
+            raise MissingColumnError(f"no field {field!r} in the buildings.", field=field,
+                                     fix=f"fields: {', '.join(map(str, buildings.columns))}.")
+    p = {**renewable_parameters(), **(parameters or {})}
+    shares = rooftop_pv_usable() if usable is None else usable
+    site = site_of(buildings)
+    csi = p["clear_sky_index"]
+    area = buildings.geometry.area.to_numpy()
+    centroid = buildings.geometry.centroid
+    x, y = centroid.x.to_numpy(), centroid.y.to_numpy()
+    height = building_heights(buildings, height_field=height_field, floors_field=floors_field,
+                              storey_height_m=storey_height_m)
+    use = buildings[use_field].astype(str).str.lower().to_numpy() if use_field else np.full(len(area), "other")
+    share = pd.Series(use).map(shares).fillna(shares.get("other", 0.2)).to_numpy()
+    pitched = (buildings[roof_field].astype(str).str.lower().to_numpy() == "pitched") if roof_field else \
+        np.zeros(len(area), dtype=bool)
+    best_tilt = optimal_tilt(site, clear_sky_index=csi, albedo=p["albedo"])
+    pitch = p["pitched_roof_tilt_deg"]
+    gcr = row_gcr(site.latitude, best_tilt)
+    module_area = np.where(pitched, share * area / np.cos(np.radians(pitch)), share * area * gcr)
+    capacity = module_area * p["module_kwp_per_m2"]
+    horizon = horizon_angles(x, y, np.sqrt(area / np.pi), height, latitude=site.latitude)
+    ratios = {tilt: transposition_table(site, tilt, site.equator_azimuth, clear_sky_index=csi, albedo=p["albedo"])
+              for tilt in (best_tilt, pitch)}
+    tilt = np.where(pitched, pitch, best_tilt)
+    ratio = np.where(pitched, np.interp(horizon, HORIZONS_DEG, ratios[pitch]),
+                     np.interp(horizon, HORIZONS_DEG, ratios[best_tilt]))
+    unshaded = np.where(pitched, ratios[pitch][0], ratios[best_tilt][0])
+    if ghi is not None:
+        ghi_values = sample_raster(ghi, x, y, buildings.crs)
+        if np.isnan(ghi_values).all():
+            raise InputError("the GHI raster has no value under any building.", path=str(ghi),
+                             fix="check its extent and CRS.")
+        ghi_values = np.where(np.isfinite(ghi_values), ghi_values, np.nanmedian(ghi_values))
+    else:
+        from carbonmap.renewables.solar import plane_of_array
+
+        ghi_values = np.full(len(area), plane_of_array(site, 0, 180, clear_sky_index=csi)[1])
+    poa = ghi_values * ratio
+    yield_kwh = capacity * poa * p["performance_ratio"]
+    factor = grid_emission_factor(grid, grid_year)
+    capex = capacity * p["rooftop_capex_cny_per_kwp"]
+    opex = capacity * p["opex_cny_per_kwp_yr"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        net = yield_kwh * p["electricity_price_cny_per_kwh"] - opex
+        payback = np.where(net > 0, capex / net, np.inf)
+        specific = yield_kwh / capacity
+    out = buildings.copy()
+    out["roof_area_m2"] = area
+    out["usable_share"] = share
+    out["mounting"] = np.where(pitched, "flush", "tilted_rows")
+    out["tilt_deg"] = tilt
+    out["module_area_m2"] = module_area
+    out["capacity_kwp"] = capacity
+    out["height_m"] = height
+    out["horizon_deg"] = horizon
+    out["ghi_kwh_m2_yr"] = ghi_values
+    out["poa_kwh_m2_yr"] = poa
+    out["shading_loss_pct"] = 100 * (1 - ratio / unshaded)
+    out["yield_kwh_yr"] = yield_kwh
+    out["specific_yield_kwh_kwp"] = specific
+    out["co2_avoided_t_yr"] = yield_kwh / 1000 * factor
+    out["capex_cny"] = capex
+    out["payback_yr"] = payback
+    out["lcoe_cny_kwh"] = lcoe(capex, opex, yield_kwh, discount_rate=p["discount_rate_pct"] / 100,
+                               degradation=p["degradation_pct_yr"] / 100, lifetime=int(p["lifetime_yr"]))
+    return out

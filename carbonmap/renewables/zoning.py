@@ -1,0 +1,103 @@
+"""Development-control zones per resource: prohibited, restricted, suitable, with a reason.
+
+The rules are a table (``renewable_zoning_rules.csv``; a project can replace rows). Each row
+applies to one resource (``ground_pv``, ``wind``, ...) or to ``all`` and names a constraint:
+
+- ``zone``: a protection zone given to :func:`control_zones` by name (ecological protection
+  red line, permanent basic farmland, nature reserve, ...);
+- ``category``: a carbon category of the land cover, or a group: ``built`` (every built-up
+  category) or ``wetland`` (every wetland category);
+
+with an optional buffer in metres (or ``setback``: a distance given by the caller, such as a
+multiple of a turbine's tip height). A cell takes the strictest class of the rules it meets
+(prohibited over restricted over suitable) and the reason of the first such rule in the table;
+cells no rule touches are suitable. Every landscape cell gets exactly one class, so the three
+areas add up to the total.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from carbonmap.errors import InputError
+
+__all__ = ["ZONE_CLASSES", "control_zones"]
+
+#: Zone class codes in the zone rasters (0 = nodata).
+ZONE_CLASSES = {"suitable": 1, "restricted": 2, "prohibited": 3}
+
+
+def _category_mask(categories: np.ndarray, legend: list[str], name: str) -> np.ndarray:
+    if name == "built":
+        wanted = [i for i, c in enumerate(legend) if c.startswith("built")]
+    elif name == "wetland":
+        wanted = [i for i, c in enumerate(legend) if c.startswith("wetland")]
+    else:
+        wanted = [i for i, c in enumerate(legend) if c == name]
+    return np.isin(categories, wanted)
+
+
+def control_zones(resource: str, categories: np.ndarray, legend: list[str], resolution: float, rules: pd.DataFrame,
+                  *, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Zone class and reason of every cell for one resource.
+
+    Parameters
+    ----------
+    resource : e.g. "ground_pv" or "wind"
+    categories : int array of carbon-category indices into `legend` (-1 = nodata)
+    legend : carbon category of each index
+    resolution : cell size [m]
+    rules : :func:`carbonmap.coefficients.renewable_zoning_rules`
+    protection : zone name -> bool raster of that protection zone on the same grid
+    setback_m : distance used by rules whose buffer is ``setback``
+
+    Returns
+    -------
+    (zone, reason, reasons): uint8 raster of :data:`ZONE_CLASSES` (0 on nodata), int16 raster
+    indexing `reasons` (-1 where no rule applies), and the list of reasons.
+    """
+    protection = protection or {}
+    valid = categories >= 0
+    zone = np.where(valid, ZONE_CLASSES["suitable"], 0).astype(np.uint8)
+    reason = np.full(categories.shape, -1, dtype=np.int16)
+    reasons: list[str] = []
+    mine = rules[rules["resource"].isin([resource, "all"])]
+    for rule in mine.itertuples():
+        if rule.constraint_type == "zone":
+            if rule.constraint not in protection:
+                continue
+            mask = np.asarray(protection[rule.constraint], dtype=bool)
+        elif rule.constraint_type == "category":
+            mask = _category_mask(categories, legend, rule.constraint)
+        else:
+            raise InputError(f"unknown constraint type {rule.constraint_type!r}.", field="constraint_type",
+                             fix="use zone or category.")
+        buffer = _buffer_m(rule.buffer_m, setback_m)
+        if buffer > 0 and mask.any():
+            mask = ndimage.distance_transform_edt(~mask) * resolution <= buffer
+        code = ZONE_CLASSES[rule.zone_class]
+        stricter = mask & valid & (zone < code)
+        if stricter.any():
+            reasons.append(str(rule.reason))
+            zone[stricter] = code
+            reason[stricter] = len(reasons) - 1
+    return zone, reason, reasons
+
+
+def _buffer_m(value, setback_m: float | None) -> float:
+    text = str(value).strip()
+    if text in ("", "0", "0.0", "nan"):
+        return 0.0
+    if text == "setback":
+        if setback_m is None:
+            raise InputError("a zoning rule needs a setback distance.", field="buffer_m",
+                             fix="give setback_m (e.g. tip height x setback multiple).")
+        return float(setback_m)
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise InputError(f"buffer {text!r} is neither metres nor 'setback'.", field="buffer_m",
+                         fix="use a number of metres or setback.") from exc
