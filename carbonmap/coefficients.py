@@ -42,6 +42,10 @@ __all__ = [
     "heating_demand",
     "geothermal_classes",
     "renewable_zoning_rules",
+    "screening_parameters",
+    "afforestation_rules",
+    "afforestation_site_preparation",
+    "afforestation_growth",
 ]
 
 #: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
@@ -76,6 +80,13 @@ _TABLES = {  # name -> (key columns, required columns)
     "renewable_zoning_rules": (("resource", "constraint_type", "constraint", "buffer_m"),
                                ("resource", "constraint_type", "constraint", "zone_class", "buffer_m", "reason",
                                 "source")),
+    "screening_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
+    "afforestation_rules": (("constraint_type", "constraint"), ("constraint_type", "constraint", "outcome", "reason",
+                                                                "source")),
+    "afforestation_site_preparation": (("min_slope_deg",), ("min_slope_deg", "technique", "cost_cny_per_ha",
+                                                            "source")),
+    "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
+                                                    "root_shoot", "carbon_fraction", "source")),
 }
 
 
@@ -271,4 +282,46 @@ def renewable_zoning_rules(override=None) -> pd.DataFrame:
     if bad:
         raise InputError(f"unknown zone class(es) {', '.join(bad)}.", field="zone_class",
                          fix="use prohibited, restricted or suitable.")
+    return table
+
+
+def screening_parameters(override=None) -> dict[str, float]:
+    """Scalar parameters of site screening (name -> value; units in the table)."""
+    table = read_table("screening_parameters", override)
+    return dict(zip(table["parameter"], table["value"].astype(float)))
+
+
+#: What an afforestation rule can decide about the land it matches.
+AFFORESTATION_OUTCOMES = ("eligible", "eligible_if_sparse", "excluded")
+
+
+def afforestation_rules(override=None) -> pd.DataFrame:
+    """Afforestation eligibility rules: by carbon category (shell patterns such as ``built_*``)
+    or by protection zone, each with an outcome and a reason."""
+    table = read_table("afforestation_rules", override)
+    bad = sorted(set(table["outcome"]) - set(AFFORESTATION_OUTCOMES))
+    if bad:
+        raise InputError(f"unknown afforestation outcome(s) {', '.join(bad)}.", field="outcome",
+                         fix=f"use {', '.join(AFFORESTATION_OUTCOMES)}.")
+    types = sorted(set(table["constraint_type"]) - {"category", "zone"})
+    if types:
+        raise InputError(f"unknown constraint type(s) {', '.join(types)}.", field="constraint_type",
+                         fix="use category (a carbon category or pattern) or zone (a protection-zone name).")
+    return table
+
+
+def afforestation_site_preparation(override=None) -> pd.DataFrame:
+    """Site-preparation technique and unit cost [CNY/ha] by slope band (from ``min_slope_deg``)."""
+    table = read_table("afforestation_site_preparation", override)
+    table["min_slope_deg"] = table["min_slope_deg"].astype(float)
+    table["cost_cny_per_ha"] = table["cost_cny_per_ha"].astype(float)
+    return table.sort_values("min_slope_deg", ignore_index=True)
+
+
+def afforestation_growth(override=None) -> pd.DataFrame:
+    """Chapman-Richards growth parameters, root:shoot ratio and carbon fraction by vegetation
+    type (index)."""
+    table = read_table("afforestation_growth", override).set_index("vegetation_type")
+    numbers = ["agb_max_t_dm_ha", "k_per_yr", "p", "root_shoot", "carbon_fraction"]
+    table[numbers] = table[numbers].astype(float)
     return table

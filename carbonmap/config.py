@@ -304,6 +304,48 @@ class RenewablesSection:
     zoning_rules: Path | None = None
 
 
+@dataclass(frozen=True)
+class ScreeningSection:
+    """[screening]: where to act first (see :mod:`carbonmap.screening`).
+
+    landcover : a categorical [[rasters]] entry with a code_system (afforestation rules by class).
+    dem, precipitation, ndvi : optional continuous [[rasters]] entries: elevation [m] (slope
+        rules), annual precipitation [mm] (trees, shrubs or grass), NDVI (sparse grassland).
+    tree_type : vegetation type planted where trees grow (a row of afforestation_growth.csv).
+    protection_zones, protection_zones_layer, protection_field : polygons whose field holds
+        zone names: afforestation rules exclude some, rooftops exclude ``rooftop_exclusion_zones``.
+    vacated_land, vacated_land_layer : polygons of vacated land (腾退用地, abandoned mining or
+        industrial sites) eligible for planting whatever their class.
+    rooftop_uses : building uses whose roofs are screened (default: all).
+    top_n : the n best roofs per unit in the top tables and on the map.
+    budget_area_ha, budget_cny : budgets of the budgeted restoration scenarios (default: the
+        share ``restoration_default_budget_share`` of all candidate area).
+    parameters, rules, site_preparation, growth : CSVs overriding rows of
+        screening_parameters.csv, afforestation_rules.csv, afforestation_site_preparation.csv
+        and afforestation_growth.csv.
+    """
+
+    landcover: str
+    dem: str | None = None
+    precipitation: str | None = None
+    ndvi: str | None = None
+    tree_type: str = "broadleaf_subtropical"
+    protection_zones: Path | None = None
+    protection_zones_layer: str | None = None
+    protection_field: str = "zone"
+    vacated_land: Path | None = None
+    vacated_land_layer: str | None = None
+    rooftop_uses: list[str] | None = None
+    rooftop_exclusion_zones: list[str] = field(default_factory=lambda: ["heritage"])
+    top_n: int = 10
+    budget_area_ha: float | None = None
+    budget_cny: float | None = None
+    parameters: Path | None = None
+    rules: Path | None = None
+    site_preparation: Path | None = None
+    growth: Path | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class NetworkSection(NetworkSettings):
     """[network]: the ecological security pattern (see :mod:`carbonmap.landscape.network`).
@@ -361,6 +403,7 @@ class Project:
     landscape: LandscapeSection | None = None
     network: NetworkSection | None = None
     renewables: RenewablesSection | None = None
+    screening: ScreeningSection | None = None
     balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
@@ -396,6 +439,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "landscape": (LandscapeSection, False),
     "network": (NetworkSection, False),
     "renewables": (RenewablesSection, False),
+    "screening": (ScreeningSection, False),
     "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
@@ -521,6 +565,7 @@ def _check_semantics(project: Project) -> None:
     _check_landscape(project, path)
     _check_network(project, path)
     _check_renewables(project, path)
+    _check_screening(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -702,6 +747,33 @@ def _check_renewables(project: Project, path: Path) -> None:
         if getattr(section, key) not in table.index:
             raise ConfigError(f"unknown {key} {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
                               fix=f"use one of {', '.join(table.index)}.")
+
+
+def _check_screening(project: Project, path: Path) -> None:
+    """[screening]: rasters by name, files, a known tree type, positive budgets and top_n."""
+    section = project.screening
+    if section is None:
+        return
+    need = _raster_check(project, path)
+    need(section.landcover, "screening.landcover", "categorical", code_system=True)
+    for key in ("dem", "precipitation", "ndvi"):
+        if getattr(section, key) is not None:
+            need(getattr(section, key), f"screening.{key}", "continuous")
+    for key in ("protection_zones", "vacated_land", "parameters", "rules", "site_preparation", "growth"):
+        if getattr(section, key) is not None:
+            _check_exists(getattr(section, key), f"screening.{key}", path)
+    from carbonmap.coefficients import afforestation_growth
+
+    types = afforestation_growth(section.growth).index
+    if section.tree_type not in types:
+        raise ConfigError(f"unknown tree type {section.tree_type!r}.", path=path, key="screening.tree_type",
+                          fix=f"use one of {', '.join(types)}, or add a row with screening.growth.")
+    if section.top_n < 1:
+        raise ConfigError("must be at least 1.", path=path, key="screening.top_n", fix="e.g. 10.")
+    for key in ("budget_area_ha", "budget_cny"):
+        if getattr(section, key) is not None and getattr(section, key) <= 0:
+            raise ConfigError("must be positive.", path=path, key=f"screening.{key}",
+                              fix="give the budget, or leave it out for the default share of the candidate area.")
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

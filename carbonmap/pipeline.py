@@ -53,6 +53,11 @@ from carbonmap.coefficients import (
     read_table,
     renewable_parameters,
     renewable_zoning_rules,
+    rooftop_pv_usable,
+    screening_parameters,
+    afforestation_growth,
+    afforestation_rules,
+    afforestation_site_preparation,
 )
 from carbonmap.emissions import (
     account_emissions,
@@ -136,6 +141,8 @@ class RunContext:
     sources: pd.DataFrame | None = None  # units x sectors [t CO2/yr]
     sinks: pd.Series | None = None  # per unit [t CO2/yr]
     sink_method: str = ""
+    rooftops: gpd.GeoDataFrame | None = None  # rooftop PV per building, with its unit index (renewables stage)
+    network: tuple | None = None  # (NetworkResult, NetworkSettings) of the network stage
     _progress: Any = None
 
     @property
@@ -618,6 +625,7 @@ def stage_network(ctx: RunContext) -> None:
     ctx.add_table("coefficients_ecological_resistance", table.rename("resistance").reset_index())
     ctx.add_table("network_parameters", parameter_table(settings, result, cfg.modifiers))
     ctx.add_summary(_network_per_unit(ctx.units, sources, result.corridor_lines))
+    ctx.network = (result, settings)
     ctx.notes.append(f"ecological network: {len(sources)} sources (of {int(result.indices['candidates'])} core areas "
                      f">= {settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "
                      f"{result.indices['PC']:.4f}; timings " + ", ".join(f"{k} {v:.1f} s"
@@ -708,10 +716,12 @@ def stage_renewables(ctx: RunContext) -> None:
     ctx.add_summary(per_unit)
     ctx.headline.append("renewable_electricity_gwh_yr")
     if buildings is not None:
+        ctx.rooftops = buildings.assign(unit=unit_of_building)
         columns = ["capacity_kwp", "yield_kwh_yr", "specific_yield_kwh_kwp", "co2_avoided_t_yr", "payback_yr",
                    "lcoe_cny_kwh", "roof_area_m2", "usable_share", "mounting", "tilt_deg", "module_area_m2",
                    "height_m", "horizon_deg", "shading_loss_pct", "ghi_kwh_m2_yr", "poa_kwh_m2_yr", "capex_cny"]
-        table = buildings[[*columns, "geometry"]]
+        use = [spec.use_field] if spec.use_field else []
+        table = buildings[[*use, *columns, "geometry"]]
         ctx.add_layer(Layer(name="rooftop_pv", title="Rooftop PV per building", group="renewables", frame=table,
                             column="yield_kwh_yr", unit="kwh_yr", kind="continuous", in_html=False))
         top = table.nlargest(min(500, len(table)), "yield_kwh_yr")
@@ -727,6 +737,130 @@ def stage_renewables(ctx: RunContext) -> None:
     ctx.notes.append(f"renewables: {per_unit['renewable_electricity_gwh_yr'].sum():,.0f} GWh/yr of electricity "
                      f"where allowed (rooftop PV, ground PV and wind in suitable zones), avoiding "
                      f"{per_unit['renewable_co2_avoided_t_yr'].sum():,.0f} t CO2/yr at {factor} t CO2/MWh")
+
+
+def stage_screening(ctx: RunContext) -> None:
+    """Rooftops ranked for PV with per-unit packages; afforestation sites ranked; restoration scenarios."""
+    cfg = ctx.project.screening
+    if cfg is None:
+        return
+    params = screening_parameters(cfg.parameters)
+    zones = None
+    if cfg.protection_zones is not None:
+        zones = read_vector(cfg.protection_zones, layer=cfg.protection_zones_layer, columns=[cfg.protection_field],
+                            kind="polygon", to_crs=ctx.grid.crs).rename(columns={cfg.protection_field: "zone"})
+        ctx.record_input(cfg.protection_zones, "screening protection zones")
+    per_unit = pd.DataFrame(index=ctx.units.index)
+    if ctx.rooftops is not None:
+        per_unit = per_unit.join(_screen_rooftops(ctx, cfg, params, zones))
+    else:
+        ctx.notes.append("screening: no rooftop PV in this run ([renewables] with rooftop = true): roofs not ranked")
+    per_unit = per_unit.join(_screen_afforestation(ctx, cfg, params, zones))
+    ctx.add_summary(per_unit)
+    ctx.add_table("coefficients_screening_parameters", read_table("screening_parameters", cfg.parameters))
+
+
+def _screen_rooftops(ctx: RunContext, cfg, params: dict, zones) -> pd.DataFrame:
+    from carbonmap.screening import rank_rooftops, rooftop_packages, top_per_unit
+    from carbonmap.screening.rooftops import rooftop_weights
+
+    buildings = ctx.rooftops
+    use_field = ctx.project.buildings.use_field
+    excluded = None
+    if zones is not None:
+        excluded = zones[zones["zone"].astype(str).isin(cfg.rooftop_exclusion_zones)]
+    ranked = rank_rooftops(buildings, weights=rooftop_weights(params),
+                           min_usable_area_m2=params["rooftop_min_usable_area_m2"], use_field=use_field,
+                           uses=cfg.rooftop_uses, exclusions=excluded)
+    unit_ids = np.append(ctx.units.index.to_numpy(), "")  # index -1 (outside every unit) -> ""
+    unit_of = pd.Series(unit_ids[ranked["unit"].to_numpy()], index=ranked.index)
+    packages = rooftop_packages(ranked, buildings, unit_of, pd.Series(unit_ids[buildings["unit"].to_numpy()],
+                                                                      index=buildings.index),
+                                rooftop_pv_usable(), use_field=use_field).reindex(ctx.units.index)
+    totals = ["roofs", "capacity_mw", "yield_gwh_yr", "co2_avoided_t_yr", "capex_cny_1e4"]
+    packages[totals] = packages[totals].fillna(0.0)  # units without a candidate roof
+    packages["roofs"] = packages["roofs"].astype(int)
+    ctx.add_table("rooftop_packages", packages.reset_index())
+    columns = ["unit_id", "rank", "rank_in_unit", "score", "score_specific_yield_kwh_kwp", "score_payback_yr",
+               "score_co2_avoided_t_yr", "roof_class", "usable_area_m2", "capacity_kwp", "yield_kwh_yr",
+               "specific_yield_kwh_kwp", "payback_yr", "co2_avoided_t_yr", "capex_cny", "shading_loss_pct"]
+    top = top_per_unit(ranked, unit_of, cfg.top_n)[columns]
+    ctx.add_table("rooftop_top_per_unit", top)
+    ctx.add_table("rooftop_top_citywide", top_per_unit(ranked, pd.Series("city", index=ranked.index),
+                                                       cfg.top_n * 5)[columns[1:]].drop(columns="rank_in_unit"))
+    layer = ranked.assign(unit_id=unit_of)[[*columns[:2], *columns[3:], "geometry"]]
+    ctx.add_layer(Layer(name="rooftop_candidates", title="Rooftop PV candidates, ranked", group="screening",
+                        frame=layer, column="score", unit="score", in_html=False))
+    best = layer.loc[top.index]
+    ctx.add_layer(Layer(name="rooftop_top", title=f"Rooftop PV: the {cfg.top_n} best roofs per unit [score]",
+                        group="screening", frame=best.set_geometry(best.geometry.centroid), column="score",
+                        unit="score"))
+    ctx.notes.append(f"rooftop screening: {len(ranked):,} of {len(buildings):,} roofs are candidates "
+                     f"({packages['capacity_mw'].sum():,.0f} MW, {packages['yield_gwh_yr'].sum():,.0f} GWh/yr)")
+    return packages[totals[:-1]].add_prefix("pv_package_")
+
+
+def _screen_afforestation(ctx: RunContext, cfg, params: dict, zones) -> pd.DataFrame:
+    from carbonmap.screening import restoration_scenarios
+    from carbonmap.screening.afforestation import Habitat, sites_from_rasters
+
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+    vacated = None
+    if cfg.vacated_land is not None:
+        vacated = read_vector(cfg.vacated_land, layer=cfg.vacated_land_layer, kind="polygon", to_crs=ctx.grid.crs)
+        ctx.record_input(cfg.vacated_land, "vacated land")
+    rules = afforestation_rules(cfg.rules)
+    preparation = afforestation_site_preparation(cfg.site_preparation)
+    growth = afforestation_growth(cfg.growth)
+    raster = {key: ctx.rasters[name] if (name := getattr(cfg, key)) else None
+              for key in ("dem", "precipitation", "ndvi")}
+    result = sites_from_rasters(
+        ctx.rasters[cfg.landcover], system, tree_type=cfg.tree_type, parameters=params, rules=rules,
+        site_preparation=preparation, growth=growth, **raster, zones=zones, vacated=vacated, units=ctx.units,
+        habitat=Habitat.from_network(*ctx.network, ctx.grid.resolution) if ctx.network is not None else None)
+    ctx.notes.extend(f"afforestation screening: {note}" for note in result.notes)
+    unit_ids = np.append(ctx.units.index.to_numpy(), "")
+    sites = result.sites.assign(unit_id=unit_ids[result.sites["unit"].to_numpy()]).drop(columns="unit")
+    budget_area = cfg.budget_area_ha
+    if budget_area is None and cfg.budget_cny is None:
+        budget_area = params["restoration_default_budget_share"] * sites["area_ha"].sum()
+    per_unit, citywide, members = restoration_scenarios(
+        result, budget_area_ha=budget_area if budget_area is not None else np.inf,
+        budget_cny=cfg.budget_cny if cfg.budget_cny is not None else np.inf)
+    for name, ids in members.items():
+        sites[f"in_{name}"] = sites["site_id"].isin(ids)
+    path = write_cog(ctx.out_dir / "rasters" / "afforestation_reasons.tif", result.reasons, nodata=0,
+                     transform=ctx.grid.transform, crs=ctx.grid.crs)
+    reasons = result.reason_table
+    ctx.add_layer(Layer(name="afforestation_reasons", title="Afforestation: candidate land and the reason for the rest",
+                        group="screening", raster=path, kind="categorical",
+                        labels={str(c): r for c, r in zip(reasons["code"], reasons["reason"])},
+                        colours={str(c): AFFORESTATION_COLOURS[min(c - 1, len(AFFORESTATION_COLOURS) - 1)]
+                                 for c in reasons["code"]}))
+    ctx.add_layer(Layer(name="afforestation_sites", title="Afforestation sites, ranked [score]", group="screening",
+                        frame=sites, column="score", unit="score", display_tolerance_m=ctx.grid.resolution))
+    ctx.add_table("afforestation_reasons", reasons)
+    ctx.add_table("restoration_scenarios_citywide", citywide)
+    per_unit = per_unit.assign(unit_id=unit_ids[per_unit["unit"].to_numpy()]).drop(columns="unit")
+    ctx.add_table("restoration_scenarios_per_unit", per_unit[["scenario", "unit_id", *per_unit.columns[1:-1]]])
+    ctx.add_table("coefficients_afforestation_rules", rules)
+    ctx.add_table("coefficients_afforestation_site_preparation", preparation)
+    ctx.add_table("coefficients_afforestation_growth", growth.reset_index())
+    ctx.notes.append(f"afforestation screening: {len(sites)} sites, {sites['area_ha'].sum():,.1f} ha, "
+                     f"{sites['sink_t_co2_yr'].sum():,.0f} t CO2/yr over {params['afforestation_horizon_yr']:g} yr")
+    summary = pd.DataFrame(index=ctx.units.index)
+    grouped = sites.groupby("unit_id")
+    summary["afforestation_area_ha"] = grouped["area_ha"].sum()
+    summary["afforestation_sink_t_co2_yr"] = grouped["sink_t_co2_yr"].sum()
+    for name in members:
+        part = per_unit[per_unit["scenario"] == name].set_index("unit_id")
+        summary[f"restoration_{name}_sink_t_co2_yr"] = part["sink_t_co2_yr"]
+    return summary.fillna(0.0)
+
+
+#: Colours of the afforestation reason raster: candidate sites green, then excluded reasons.
+AFFORESTATION_COLOURS = ("#1a9850", "#d9d9d9", "#bdbdbd", "#969696", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d",
+                         "#a63603", "#9e9ac8", "#756bb1", "#54278f", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd")
 
 
 #: Colours of the deep-geothermal classes, warm to hot.
@@ -841,6 +975,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("landscape", "measure ecological patches and fragmentation", stage_landscape),
     Stage("network", "build the ecological network", stage_network),
     Stage("renewables", "map renewable potential", stage_renewables),
+    Stage("screening", "rank rooftops and afforestation sites", stage_screening),
     Stage("balance", "compute the per-unit carbon balance", stage_balance),
     Stage("onemap", "write the one map", stage_onemap),
 )

@@ -28,6 +28,9 @@ stats = ["mean", "max"]
 """
 
 
+LANDCOVER = '\n[[rasters]]\nname = "lc"\npath = "dem.tif"\nkind = "categorical"\ncode_system = "clcd"\n'
+
+
 @pytest.fixture
 def folder(tmp_path) -> Path:
     (tmp_path / "units.gpkg").write_bytes(b"")
@@ -109,6 +112,14 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
          r"key 'landscape.window_radius': unknown key"),
         (("", '\n[sinks]\nmethod = "nep"\nnpp = "dem"\ntemperature = "dem"\n'), ConfigError,
          r"key 'sinks.precipitation': required key is missing"),
+        (("", '\n[screening]\nlandcover = "dem"\n'), ConfigError,
+         r"key 'screening.landcover': \[\[rasters\]\] 'dem' must be categorical"),
+        (("", LANDCOVER + '[screening]\nlandcover = "lc"\ntree_type = "baobab"\n'), ConfigError,
+         r"key 'screening.tree_type': unknown tree type 'baobab'. Fix: use one of broadleaf_subtropical"),
+        (("", LANDCOVER + '[screening]\nlandcover = "lc"\nbudget_area_ha = -5\n'), ConfigError,
+         r"key 'screening.budget_area_ha': must be positive"),
+        (("", LANDCOVER + '[screening]\nlandcover = "lc"\nprecipitation = "lc"\n'), ConfigError,
+         r"key 'screening.precipitation': \[\[rasters\]\] 'lc' must be continuous"),
     ],
 )
 def test_errors_name_the_file_and_key(folder, change, error, message):

@@ -52,8 +52,8 @@ def test_demo_writes_the_one_map(demo_run):
     # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot
     # window, the network's MSPA, resistance, current density and barrier score, and 7 renewable
     # rasters (2 zone maps, ground PV yield, wind power density and capacity factor, geothermal
-    # temperature and class)
-    assert len(list((demo_run / "rasters").glob("*.tif"))) == 27
+    # temperature and class) and the afforestation reasons
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 28
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
             "balance_classes", "efficiency_bands"} <= set(layers)
 
@@ -258,6 +258,73 @@ def test_demo_renewables(demo_run):
     assert {"prohibited", "restricted"} <= set(reasons["zone_class"])
 
 
+def test_demo_screening(demo_run):
+    """Packages add up to their ranked roofs; afforestation sites avoid the farmland and red-line
+    zones; every scenario's per-unit rows add up to its citywide row and to its sites."""
+    gpkg = demo_run / "onemap.gpkg"
+    summary = pyogrio.read_dataframe(gpkg, layer="unit_summary")
+    candidates = pyogrio.read_dataframe(gpkg, layer="rooftop_candidates")
+    packages = pyogrio.read_dataframe(gpkg, layer="rooftop_packages")
+    assert packages["capacity_mw"].sum() == pytest.approx(candidates["capacity_kwp"].sum() / 1e3)
+    assert summary["pv_package_yield_gwh_yr"].sum() == pytest.approx(candidates["yield_kwh_yr"].sum() / 1e6)
+    assert (candidates["usable_area_m2"] >= 50 - 1e-9).all()
+    assert sorted(candidates["rank"]) == list(range(1, len(candidates) + 1))
+    assert candidates.sort_values("rank")["score"].is_monotonic_decreasing
+    top = pyogrio.read_dataframe(gpkg, layer="rooftop_top_per_unit")
+    assert top.groupby("unit_id").size().max() == 10
+    sites = pyogrio.read_dataframe(gpkg, layer="afforestation_sites")
+    from rasterio.features import rasterize
+
+    zones = pyogrio.read_dataframe(folder_gpkg(), layer="protection_zones")
+    with rasterio.open(demo_run / "rasters" / "afforestation_reasons.tif") as src:
+        reason = src.read(1)
+        protected = rasterize(((g, 1) for g in zones.to_crs(src.crs).geometry), out_shape=reason.shape,
+                              transform=src.transform, fill=0, dtype="uint8").astype(bool)
+    assert protected.any() and not (reason[protected] == 1).any()  # no candidate cell in a protected zone
+    assert set(sites["land_category"]) <= {"barren", "grassland"}
+    assert (sites["slope_max_deg"] <= 35).all() and (sites["area_ha"] >= 1.0).all()
+    reasons = pyogrio.read_dataframe(gpkg, layer="afforestation_reasons")
+    assert reasons.loc[reasons["code"] == 1, "area_ha"].item() == pytest.approx(sites["area_ha"].sum())
+    city = pyogrio.read_dataframe(gpkg, layer="restoration_scenarios_citywide").set_index("scenario")
+    per_unit = pyogrio.read_dataframe(gpkg, layer="restoration_scenarios_per_unit")
+    for scenario, row in city.iterrows():
+        members = sites[sites[f"in_{scenario}"]]
+        assert row["sink_t_co2_yr"] == pytest.approx(members["sink_t_co2_yr"].sum())
+        assert per_unit.loc[per_unit["scenario"] == scenario, "area_ha"].sum() == pytest.approx(row["area_ha"])
+        by_unit = members.groupby("unit_id")["sink_t_co2_yr"].sum()
+        column = summary.set_index("unit_id")[f"restoration_{scenario}_sink_t_co2_yr"]
+        np.testing.assert_allclose(column.reindex(by_unit.index), by_unit)
+    assert city.loc["top_ranked", "area_ha"] <= 0.25 * city.loc["all_suitable", "area_ha"] + 1e-9
+    assert city.loc["all_suitable", "pc_joint_gain_pct"] > 0
+
+
+def test_cli_screening_equals_the_pipeline(demo_run, tmp_path):
+    """`carbonmap afforestation` on the run's aligned rasters gives the pipeline's sites (their
+    areas and sequestration; the pipeline also scores connectivity), and `carbonmap
+    rank-rooftops` on the run's rooftop_pv layer gives its packages."""
+    rasters = demo_run / "rasters"
+    result = CliRunner().invoke(main, [
+        "afforestation", str(rasters / "landcover_2023.tif"), "--code-system", "clcd", "--dem",
+        str(rasters / "elevation.tif"), "--precipitation", str(rasters / "precipitation.tif"), "--ndvi",
+        str(rasters / "ndvi.tif"), "--zones", str(folder_gpkg()), "--zones-layer", "protection_zones",
+        "-o", str(tmp_path / "aff.gpkg")])
+    assert result.exit_code == 0, result.output
+    ours = pyogrio.read_dataframe(tmp_path / "aff.gpkg", layer="sites").sort_values("site_id")
+    theirs = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="afforestation_sites").sort_values("site_id")
+    for column in ("area_ha", "sequestration_t_co2", "cost_cny", "slope_mean_deg", "vegetation_cover"):
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-12)
+    result = CliRunner().invoke(main, [
+        "rank-rooftops", str(demo_run / "onemap.gpkg"), "--use-field", "use", "--units", str(folder_gpkg()),
+        "--units-layer", "districts", "--unit-id-field", "district_id", "-o", str(tmp_path / "roofs.gpkg")])
+    assert result.exit_code == 0, result.output
+    ours = pyogrio.read_dataframe(tmp_path / "roofs.gpkg", layer="packages").set_index("unit_id")
+    theirs = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="rooftop_packages").set_index("unit_id")
+    theirs = theirs[theirs["roofs"] > 0]
+    np.testing.assert_allclose(ours.loc[theirs.index, "capacity_mw"], theirs["capacity_mw"], rtol=1e-9)
+    np.testing.assert_allclose(ours.loc[theirs.index, "covered_share_residential"],
+                               theirs["covered_share_residential"], rtol=1e-9)
+
+
 def folder_gpkg() -> Path:
     return Path(str(files("carbonmap.sample_data") / "demo_city" / "demo_city.gpkg"))
 
@@ -345,7 +412,7 @@ def test_runs_are_deterministic(tmp_path):
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
     assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape", "network", "renewables",
-                                        "balance", "onemap"]
+                                        "screening", "balance", "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [

@@ -44,10 +44,12 @@ def _register() -> None:
     from carbonmap.cli.network import ecological_network
     from carbonmap.cli.rooftop import rooftop_pv
     from carbonmap.cli.run import run
+    from carbonmap.cli.screening import afforestation, rank_rooftops
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, run, zonal, emissions, stocks, landscape_metrics, ecological_network, rooftop_pv):
+    for command in (demo, run, zonal, emissions, stocks, landscape_metrics, ecological_network, rooftop_pv,
+                    rank_rooftops, afforestation):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

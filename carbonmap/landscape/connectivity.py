@@ -45,7 +45,7 @@ from scipy.spatial import cKDTree
 
 from carbonmap.errors import InputError
 
-__all__ = ["patch_distances", "connectivity", "Connectivity"]
+__all__ = ["patch_distances", "cross_distances", "connectivity", "pc_index", "pc_gain", "Connectivity"]
 
 
 def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
@@ -59,20 +59,7 @@ def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
     ids : the n patch ids to measure, in the order of the result
     resolution : cell size [m]
     """
-    height, width = labels.shape
-    boundary = np.zeros(labels.shape, dtype=bool)  # cells with a side neighbour outside their patch
-    boundary[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    boundary[1:, :] |= labels[1:, :] != labels[:-1, :]
-    boundary[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    boundary[[0, -1], :] = boundary[:, [0, -1]] = True
-    rows, cols = np.nonzero(boundary & np.isin(labels, ids))
-    owner = labels[rows, cols]
-    order = np.argsort(owner, kind="stable")
-    rows, cols, owner = rows[order], cols[order], owner[order]
-    starts = np.searchsorted(owner, ids)
-    ends = np.searchsorted(owner, ids, side="right")
-    points = [np.column_stack((rows[s:e], cols[s:e])).astype(float) for s, e in zip(starts, ends)]
+    points = _boundary_points(labels, ids)
     boxes = np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
     limit = max_distance_m / resolution
     n = len(ids)
@@ -87,6 +74,45 @@ def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
                 continue
             dist, _ = tree.query(points[j], distance_upper_bound=limit * (1 + 1e-12) if np.isfinite(limit) else np.inf)
             out[i, j] = out[j, i] = dist.min() * resolution
+    return out
+
+
+def _boundary_points(labels: np.ndarray, ids) -> list[np.ndarray]:
+    """(row, col) of the cells of each patch in `ids` with a side neighbour outside it (or on the
+    raster's border): the only cells an edge-to-edge distance can start from."""
+    boundary = np.zeros(labels.shape, dtype=bool)
+    boundary[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    boundary[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    boundary[1:, :] |= labels[1:, :] != labels[:-1, :]
+    boundary[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    boundary[[0, -1], :] = boundary[:, [0, -1]] = True
+    rows, cols = np.nonzero(boundary & np.isin(labels, ids))
+    owner = labels[rows, cols]
+    order = np.argsort(owner, kind="stable")
+    rows, cols, owner = rows[order], cols[order], owner[order]
+    starts = np.searchsorted(owner, ids)
+    ends = np.searchsorted(owner, ids, side="right")
+    return [np.column_stack((rows[s:e], cols[s:e])).astype(float) for s, e in zip(starts, ends)]
+
+
+def cross_distances(labels_a: np.ndarray, ids_a, labels_b: np.ndarray, ids_b, resolution: float, *,
+                    max_distance_m: float = np.inf) -> np.ndarray:
+    """Edge-to-edge distances [m] from each patch of `labels_a` to each patch of `labels_b`
+    (two label rasters on the same grid, e.g. habitat cores and candidate sites): the shortest
+    distance between their cell centres, as :func:`patch_distances`; inf beyond
+    `max_distance_m`. Returns an (len(ids_a), len(ids_b)) array."""
+    ids_a, ids_b = np.asarray(ids_a), np.asarray(ids_b)
+    out = np.full((len(ids_a), len(ids_b)), np.inf)
+    if len(ids_a) == 0 or len(ids_b) == 0:
+        return out
+    points_b = _boundary_points(labels_b, ids_b)
+    owner_b = np.repeat(np.arange(len(ids_b)), [len(p) for p in points_b])
+    all_b = np.concatenate(points_b)
+    limit = max_distance_m / resolution
+    bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
+    for i, points in enumerate(_boundary_points(labels_a, ids_a)):
+        dist, _ = cKDTree(points).query(all_b, distance_upper_bound=bound)
+        np.minimum.at(out[i], owner_b, dist * resolution)
     return out
 
 
@@ -194,3 +220,50 @@ def _pc_reach(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
     out[:, ~keep] = 0
     out[np.arange(n)[keep], np.arange(n)[keep]] = 1.0
     return out
+
+
+def pc_index(areas, distances, landscape_area, probability: tuple[float, float]) -> float:
+    """PC of a set of patches (module docstring), without the per-patch importances."""
+    areas = np.asarray(areas, dtype=float)
+    p0, d0 = probability
+    weights = -np.log(p0) / d0 * np.asarray(distances, dtype=float)
+    return _numerator(areas, _pc_reach(weights, np.ones(len(areas), dtype=bool))) / float(landscape_area) ** 2
+
+
+def pc_gain(areas, distances, landscape_area, probability: tuple[float, float], new_areas,
+            new_distances) -> np.ndarray:
+    """Gain in PC [%] when each candidate site, on its own, becomes a habitat patch.
+
+    For site s with new habitat area a_s and distances d_sj to the existing patches j,
+    gain_s = 100 (PC_(+s) - PC) / PC, where PC_(+s) is PC of the n existing patches plus s
+    (the landscape area A_L unchanged). This is dPC read the other way round: the value of
+    adding a patch instead of the loss from removing one (Saura & Rubio 2010).
+
+    Parameters
+    ----------
+    areas, distances, landscape_area, probability : the existing patches, as :func:`connectivity`
+    new_areas : (m,) habitat area each site would add, in the unit of `areas`
+    new_distances : (n, m) edge-to-edge distances [m] from each patch to each site
+        (:func:`cross_distances`)
+    """
+    areas = np.asarray(areas, dtype=float)
+    new_areas = np.asarray(new_areas, dtype=float)
+    new_distances = np.asarray(new_distances, dtype=float)
+    if new_distances.shape != (len(areas), len(new_areas)):
+        raise InputError(f"new_distances must be {len(areas)} x {len(new_areas)}, got {new_distances.shape}.",
+                         fix="pass cross_distances(existing patches, sites).")
+    p0, d0 = probability
+    decay = -np.log(p0) / d0
+    n = len(areas)
+    weights = np.zeros((n + 1, n + 1))
+    weights[:n, :n] = decay * np.asarray(distances, dtype=float)
+    keep = np.ones(n + 1, dtype=bool)
+    base = _numerator(areas, _pc_reach(weights[:n, :n], keep[:n]))
+    gains = np.zeros(len(new_areas))
+    for s, area in enumerate(new_areas):
+        if area <= 0:
+            continue
+        weights[:n, n] = weights[n, :n] = decay * new_distances[:, s]
+        total = _numerator(np.append(areas, area), _pc_reach(weights, keep))
+        gains[s] = 100 * (total - base) / base
+    return gains

@@ -101,6 +101,8 @@ class NetworkResult:
     corridor_lines: gpd.GeoDataFrame
     indices: dict[str, float]
     timings: dict[str, float] = field(default_factory=dict)
+    core_labels: np.ndarray | None = None  # MSPA core areas, labelled (0 = none)
+    cores: pd.DataFrame | None = None  # the candidate cores: core_id, area_ha, dpc_pct, ... (by dPC)
 
 
 def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.ndarray,
@@ -171,12 +173,13 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile)
     barrier_areas = _barrier_areas(land, barriers, settings.barrier_quantile)
     lap("pinch points and barriers")
-    indices = {"PC": pc.index, "IIC": iic.index, "candidates": float(len(candidates)), "sources": float(len(chosen)),
+    indices = {"PC": pc.index, "IIC": iic.index, "landscape_ha": landscape_ha, "candidates": float(len(candidates)),
+               "sources": float(len(chosen)),
                "corridors": float(len(corridors))}
     centre_lines = [p["geometry"] for p in surfaces.paths if p["geometry"] is not None]
     lines = gpd.GeoDataFrame(corridors.drop(columns="geometry"), geometry=centre_lines, crs=land.crs)
     return NetworkResult(classes, sources, corridors, circuit.current, barriers, pinch, barrier_areas, lines, indices,
-                         timings)
+                         timings, core_labels, ranking)
 
 
 def _currents(resistance, sources, n_sources, pairs, neighbours, max_cells, mode):

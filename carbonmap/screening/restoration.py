@@ -1,0 +1,100 @@
+"""Restoration scenarios built from the ranked afforestation sites.
+
+Three scenarios, each a set of sites:
+
+- ``all_suitable``: every candidate site;
+- ``top_ranked``: sites in order of their score, each taken if it still fits the area and
+  cost budgets (greedy: a site too large for what is left is skipped and the next one tried);
+- ``connectivity_first``: the same budgets, sites in order of connectivity gain (then score);
+  only when the run has an ecological network.
+
+Per scenario and planning unit: sites, area, sequestration over the horizon, mean annual sink,
+cost and the sum of the sites' single-site connectivity gains. Citywide, the joint gain in
+PC when all of a scenario's sites become habitat together is computed exactly
+(:func:`carbonmap.landscape.connectivity.pc_index`), since single-site gains do not add up
+(sites can be stepping stones for one another, or redundant).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from carbonmap.landscape.connectivity import patch_distances, pc_index
+
+__all__ = ["SCENARIOS", "restoration_scenarios", "pick_within_budget"]
+
+#: The scenarios, in the order tables list them.
+SCENARIOS = ("all_suitable", "top_ranked", "connectivity_first")
+
+#: Scenario column -> the site column it sums.
+_SUMS = {"area_ha": "area_ha", "sequestration_t_co2": "sequestration_t_co2", "sink_t_co2_yr": "sink_t_co2_yr",
+         "cost_cny": "cost_cny"}
+
+
+def pick_within_budget(order: pd.Index, area_ha: pd.Series, cost_cny: pd.Series, budget_area_ha: float,
+                       budget_cny: float) -> list:
+    """Sites taken greedily in `order` while both budgets hold (a site that does not fit is skipped)."""
+    chosen, area_left, cost_left = [], budget_area_ha, budget_cny
+    for site in order:
+        if area_ha[site] <= area_left + 1e-9 and cost_cny[site] <= cost_left + 1e-6:
+            chosen.append(site)
+            area_left -= area_ha[site]
+            cost_left -= cost_cny[site]
+    return chosen
+
+
+def restoration_scenarios(result, *, budget_area_ha: float = np.inf,
+                          budget_cny: float = np.inf) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
+    """Scenario tables per unit and citywide, and the site ids of each scenario.
+
+    Parameters
+    ----------
+    result : :class:`~carbonmap.screening.afforestation.AfforestationResult`
+    budget_area_ha, budget_cny : budgets of the budgeted scenarios
+
+    Returns
+    -------
+    (per_unit, citywide, members): ``per_unit`` has one row per scenario and unit (``unit``:
+    the unit index of the sites); ``citywide`` one row per scenario, with ``pc_joint_gain_pct``
+    when the run has a network; ``members`` maps each scenario to its site ids.
+    """
+    sites = result.sites.set_index("site_id", drop=False)
+    members = {"all_suitable": list(sites.index)}
+    by_score = sites.sort_values("rank").index
+    members["top_ranked"] = pick_within_budget(by_score, sites["area_ha"], sites["cost_cny"], budget_area_ha,
+                                               budget_cny)
+    has_network = "connectivity_gain_pct" in sites
+    if has_network:
+        by_gain = sites.sort_values(["connectivity_gain_pct", "score"], ascending=False).index
+        members["connectivity_first"] = pick_within_budget(by_gain, sites["area_ha"], sites["cost_cny"],
+                                                           budget_area_ha, budget_cny)
+    sum_of = {**_SUMS, **({"connectivity_gain_sum_pct": "connectivity_gain_pct"} if has_network else {})}
+    rows, city = [], []
+    for name, ids in members.items():
+        part = sites.loc[ids]
+        sums = {column: part[source].sum() for column, source in sum_of.items()}
+        city.append({"scenario": name, "sites": len(part), **sums,
+                     **({"pc_joint_gain_pct": _joint_gain(result, np.asarray(ids))} if has_network
+                        else {})})
+        grouped = part.groupby("unit")
+        table = pd.DataFrame({"sites": grouped.size(), **{c: grouped[source].sum() for c, source in sum_of.items()}})
+        rows.append(table.reset_index().assign(scenario=name))
+    per_unit = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    per_unit = per_unit[["scenario", "unit", *[c for c in per_unit.columns if c not in ("scenario", "unit")]]]
+    return per_unit, pd.DataFrame(city), members
+
+
+def _joint_gain(result, ids: np.ndarray) -> float:
+    """Gain in PC [%] when all sites `ids` become habitat together."""
+    habitat = result.habitat
+    if len(ids) == 0:
+        return 0.0
+    sites = result.sites.set_index("site_id")
+    cross = result.core_site_distances[:, ids - 1]  # columns: site ids 1..n
+    between = patch_distances(result.site_labels, ids, result.resolution)
+    distances = np.block([[habitat.distances, cross], [cross.T, between]])
+    areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
+    before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, habitat.probability)
+    after = pc_index(areas, distances, habitat.landscape_ha, habitat.probability)
+    return 100 * (after - before) / before

@@ -1,0 +1,281 @@
+"""Screening: exclusions on hand-built rasters, score monotonicity, growth by hand, connectivity
+gain by hand, scenario totals, rooftop packages by hand."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from affine import Affine
+
+from carbonmap.coefficients import (
+    afforestation_growth,
+    afforestation_rules,
+    afforestation_site_preparation,
+    screening_parameters,
+)
+from carbonmap.errors import InputError
+from carbonmap.landscape.connectivity import (
+    connectivity,
+    cross_distances,
+    patch_distances,
+    pc_gain,
+    pc_index,
+)
+from carbonmap.screening import (
+    afforestation_sites,
+    rank_rooftops,
+    restoration_scenarios,
+    rooftop_packages,
+    sequestration_t_co2_ha,
+    weighted_score,
+)
+from carbonmap.screening.afforestation import CANDIDATE, Habitat
+from carbonmap.screening.restoration import pick_within_budget
+
+CRS = "EPSG:32650"
+RES = 100.0  # 1 ha cells
+TRANSFORM = Affine(RES, 0, 500_000, 0, -RES, 3_500_000)
+LEGEND = ["barren", "grassland", "cropland", "built_industrial", "water", "wetland_marsh", "forest"]
+
+
+def _reason_of(result, reason_text: str) -> int:
+    table = result.reason_table
+    return int(table.loc[table["reason"].str.startswith(reason_text), "code"].iloc[0])
+
+
+def _landscape():
+    """A 12 x 12 landscape: every rule has a block to exclude (indices into LEGEND)."""
+    cat = np.zeros((12, 12), dtype=np.int16)  # barren everywhere ...
+    cat[0:3, 6:12] = 2  # cropland
+    cat[3:6, 6:12] = 3  # built-up
+    cat[6:8, 6:12] = 4  # water
+    cat[8:10, 6:12] = 5  # wetland
+    cat[10:12, 6:12] = 6  # forest
+    cat[6:12, 0:3] = 1  # grassland (sparse where NDVI is low)
+    ndvi = np.full(cat.shape, 0.1)
+    ndvi[9:12, 0:3] = 0.8  # dense grassland
+    slope = np.full(cat.shape, 5.0)
+    slope[0:2, 0:2] = 40.0  # too steep
+    slope[2:6, 3:6] = 20.0  # the terrace band
+    zones = {"permanent_basic_farmland": np.zeros(cat.shape, bool)}
+    zones["permanent_basic_farmland"][4:6, 0:3] = True
+    cat[0, 4] = -1  # no data
+    return cat, ndvi, slope, zones
+
+
+def _sites(**kwargs):
+    cat, ndvi, slope, zones = _landscape()
+    cat = kwargs.pop("categories", cat)
+    params = {**screening_parameters(), "afforestation_min_patch_area_ha": 2.0, **kwargs.pop("params", {})}
+    args = dict(rules=afforestation_rules(), parameters=params, site_preparation=afforestation_site_preparation(),
+                growth=afforestation_growth(), tree_type="broadleaf_subtropical", slope_deg=slope, ndvi=ndvi,
+                zones=zones, precipitation_mm=np.full(cat.shape, 1200.0))
+    args.update(kwargs)
+    return afforestation_sites(cat, LEGEND, RES, TRANSFORM, CRS, **args)
+
+
+def test_every_exclusion_removes_what_it_should():
+    result = _sites()
+    reasons = result.reasons
+    cat, *_ = _landscape()
+    assert reasons[0, 4] == 0  # no data
+    assert (reasons[0:2, 0:2] == _reason_of(result, "slope above 35")).all()
+    assert (reasons[4:6, 0:3] == _reason_of(result, "permanent basic farmland")).all()
+    assert (reasons[0:3, 6:12] == _reason_of(result, "cropland")).all()
+    assert (reasons[3:6, 6:12] == _reason_of(result, "built-up land")).all()
+    assert (reasons[6:8, 6:12] == _reason_of(result, "water")).all()
+    assert (reasons[8:10, 6:12] == _reason_of(result, "wetland")).all()
+    assert (reasons[10:12, 6:12] == _reason_of(result, "forest")).all()
+    assert (reasons[9:12, 0:3] == _reason_of(result, "grassland with vegetation cover")).all()
+    # candidates: barren and sparse grassland outside every rule
+    expected = np.zeros(cat.shape, bool)
+    expected[0:6, 0:6] = True
+    expected[0:2, 0:2] = False  # steep
+    expected[4:6, 0:3] = False  # farmland
+    expected[0, 4] = False  # no data
+    expected[6:9, 0:6] = True  # sparse grassland and barren below
+    expected[9:12, 3:6] = True  # barren
+    assert np.array_equal(reasons == CANDIDATE, expected)
+    # every hectare is explained once
+    assert result.reason_table["area_ha"].sum() == pytest.approx((cat >= 0).sum() * 1.0)
+    assert result.sites["area_ha"].sum() == pytest.approx(expected.sum())
+    terrace = result.sites.loc[result.sites["slope_mean_deg"] > 15]
+    assert (terrace["technique"].str.startswith("level terraces") | (terrace["slope_mean_deg"] < 15)).all()
+
+
+def test_small_patches_vacated_land_and_missing_ndvi():
+    cat, ndvi, slope, zones = _landscape()
+    cat[:] = 6  # forest everywhere ...
+    cat[3, 3] = 0  # ... but one barren cell (1 ha < 2 ha)
+    cat[5:8, 5:8] = 3  # a 9 ha industrial block
+    vacated = np.zeros(cat.shape, bool)
+    vacated[5:8, 5:7] = True  # 6 ha of it vacated
+    result = _sites(vacated=vacated, categories=cat)
+    assert result.reasons[3, 3] == _reason_of(result, "patch smaller than 2 ha")
+    assert np.array_equal(result.reasons == CANDIDATE, vacated)
+    assert (result.reasons[5:8, 7] == _reason_of(result, "built-up land")).all()
+    assert list(result.sites["land_category"]) == ["built_industrial"]
+    grass = _sites(ndvi=None)  # grassland cover unknown: left out
+    assert (grass.reasons[6:12, 0:3] == _reason_of(grass, "grassland: cover unknown")).all()
+    assert any("NDVI" in note for note in grass.notes)
+
+
+def test_dryness_recommends_shrubs_then_grass():
+    cat = np.full((12, 12), 6, dtype=np.int16)  # forest, with three barren blocks apart
+    rain = np.zeros(cat.shape)
+    for column, mm in ((0, 1200.0), (4, 300.0), (8, 150.0)):
+        cat[0:3, column:column + 3] = 0
+        rain[0:3, column:column + 3] = mm
+    result = _sites(categories=cat, precipitation_mm=rain, slope_deg=np.full(cat.shape, 5.0))
+    types = dict(zip(result.sites["precipitation_mm_yr"], result.sites["vegetation_type"]))
+    assert types == {1200.0: "broadleaf_subtropical", 300.0: "shrub", 150.0: "grass"}
+
+
+def test_thirty_year_sequestration_matches_the_growth_curve_by_hand():
+    # broadleaf_subtropical: B_max 180 t d.m./ha, k 0.05, p 3, root:shoot 0.24, carbon fraction 0.47
+    by_hand = 180 * (1 - math.exp(-0.05 * 30)) ** 3 * (1 + 0.24) * 0.47 * 44 / 12
+    assert by_hand == pytest.approx(180.35, abs=0.01)
+    growth = afforestation_growth()
+    assert sequestration_t_co2_ha("broadleaf_subtropical", 30, growth)[0] == pytest.approx(by_hand, rel=1e-12)
+    result = _sites()
+    sites = result.sites
+    assert np.allclose(sites["sequestration_t_co2"], sites["area_ha"] * by_hand)
+    assert np.allclose(sites["sink_t_co2_yr"], sites["area_ha"] * by_hand / 30)
+    with pytest.raises(InputError, match="no growth parameters"):
+        sequestration_t_co2_ha("baobab", 30, growth)
+
+
+def test_score_ranks_a_site_better_on_every_criterion_higher():
+    rng = np.random.default_rng(7)
+    criteria = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    criteria.loc[60] = criteria.loc[0] + [0.1, 0.0, -0.1]  # better on a and c (c: lower is better), equal on b
+    directions = {"a": True, "b": True, "c": False}
+    scores = weighted_score(criteria, {"a": 0.5, "b": 0.3, "c": 0.2}, directions)["score"].to_numpy()
+    assert scores[60] > scores[0]
+    values = criteria.to_numpy() * np.array([1, 1, -1])  # higher = better on every column
+    for i in range(len(values)):
+        dominated = np.all(values[i] >= values, axis=1) & np.any(values[i] > values, axis=1)
+        assert (scores[i] > scores[dominated]).all()
+    # by hand: two candidates, the better one on every criterion scores 1, the other 0
+    two = weighted_score(pd.DataFrame({"a": [1.0, 2.0], "c": [5.0, 3.0]}), {"a": 1, "c": 3},
+                         {"a": True, "c": False})
+    assert list(two["score"]) == [0.0, 1.0]
+    with pytest.raises(InputError, match="no criterion"):
+        weighted_score(criteria, {"z": 1}, directions)
+
+
+def test_connectivity_gain_by_hand():
+    """Two 1-ha patches d0 apart (p = 0.5), a 1-ha site d0 beyond the second (2 d0 from the first).
+
+    PC numerators: before 1 + 1 + 2 x 0.5 = 3; after, with p*(site, 1) = max(0.25, 0.5 x 0.5):
+    3 + 1 + 2 x (0.5 + 0.25) = 5.5; gain = 100 (5.5 - 3) / 3.
+    """
+    d0 = 1000.0
+    distances = np.array([[0, d0], [d0, 0]])
+    gain = pc_gain([1, 1], distances, 10, (0.5, d0), [1.0, 0.0], np.array([[2 * d0, 5 * d0], [d0, 5 * d0]]))
+    assert gain[0] == pytest.approx(100 * 2.5 / 3)
+    assert gain[1] == 0.0  # a site adding no habitat gains nothing
+    assert pc_index([1, 1], distances, 10, (0.5, d0)) == pytest.approx(3 / 100)
+    assert pc_index([1, 1], distances, 10, (0.5, d0)) == pytest.approx(
+        connectivity([1, 1], distances, 10, probability=(0.5, d0)).index)
+
+
+def test_cross_distances_equal_brute_force():
+    a = np.zeros((30, 30), np.int32)
+    b = np.zeros((30, 30), np.int32)
+    a[2:6, 2:5], a[20:25, 3:8] = 1, 2
+    b[10:12, 20:27], b[27:30, 25:30], b[4:5, 6:7] = 4, 7, 9
+    got = cross_distances(a, [1, 2], b, [4, 7, 9], 30.0)
+    for i, ia in enumerate([1, 2]):
+        for j, jb in enumerate([4, 7, 9]):
+            pa, pb = np.argwhere(a == ia), np.argwhere(b == jb)
+            brute = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1)).min() * 30.0
+            assert got[i, j] == pytest.approx(brute)
+
+
+def test_scenarios_add_up_to_their_sites_and_respect_the_budget():
+    cat, ndvi, slope, zones = _landscape()
+    habitat_labels = np.zeros(cat.shape, np.int32)
+    habitat_labels[10:12, 6:12] = 1  # the forest block
+    habitat_labels[0:3, 9:12] = 2  # pretend part of the cropland is a second core
+    ids = np.array([1, 2])
+    habitat = Habitat(habitat_labels, ids, np.array([12.0, 9.0]), patch_distances(habitat_labels, ids, RES), 144.0,
+                      (0.5, 500.0), habitat_labels > 0)
+    result = _sites(params={"afforestation_min_patch_area_ha": 1.0}, habitat=habitat,
+                    units=np.where(np.arange(12)[None, :] < 6, 0, 1).repeat(12, 0))
+    per_unit, city, members = restoration_scenarios(result, budget_area_ha=20.0)
+    sites = result.sites.set_index("site_id")
+    for row in city.itertuples():
+        part = sites.loc[members[row.scenario]]
+        assert row.area_ha == pytest.approx(part["area_ha"].sum())
+        assert row.sequestration_t_co2 == pytest.approx(part["sequestration_t_co2"].sum())
+        assert row.connectivity_gain_sum_pct == pytest.approx(part["connectivity_gain_pct"].sum())
+        units = per_unit[per_unit["scenario"] == row.scenario]
+        assert units["sink_t_co2_yr"].sum() == pytest.approx(row.sink_t_co2_yr)
+        assert units["sites"].sum() == row.sites
+    budgeted = city.set_index("scenario")
+    assert budgeted.loc["top_ranked", "area_ha"] <= 20.0
+    assert budgeted.loc["all_suitable", "area_ha"] == pytest.approx(sites["area_ha"].sum())
+    # one site alone: the joint gain is its own gain
+    single = sites.index[:1].to_numpy()
+    from carbonmap.screening.restoration import _joint_gain
+    assert _joint_gain(result, single) == pytest.approx(sites.loc[single[0], "connectivity_gain_pct"])
+
+
+def test_pick_within_budget_is_greedy_in_order():
+    area = pd.Series({1: 5.0, 2: 8.0, 3: 3.0, 4: 2.0})
+    cost = pd.Series({1: 1.0, 2: 1.0, 3: 1.0, 4: 10.0})
+    assert pick_within_budget(pd.Index([1, 2, 3, 4]), area, cost, 10.0, np.inf) == [1, 3, 4]
+    assert pick_within_budget(pd.Index([1, 2, 3, 4]), area, cost, 10.0, 5.0) == [1, 3]
+
+
+def _roofs():
+    """Four roofs of 100 m2 each: public, commercial, residential (two)."""
+    squares = [shapely.box(x, 0, x + 10, 10) for x in (0, 50, 100, 150)]
+    return gpd.GeoDataFrame({
+        "use": ["public", "commercial", "residential", "residential"],
+        "roof_area_m2": 100.0, "usable_share": [0.4, 0.3, 0.2, 0.3],
+        "capacity_kwp": [8.0, 6.0, 4.0, 4.2], "yield_kwh_yr": [9000.0, 6500.0, 4100.0, 4600.0],
+        "specific_yield_kwh_kwp": [1125.0, 1083.3, 1025.0, 1095.2], "payback_yr": [6.0, 7.0, 8.0, 7.5],
+        "co2_avoided_t_yr": [5.1, 3.7, 2.3, 2.6], "capex_cny": [28000.0, 21000.0, 14000.0, 14700.0],
+    }, geometry=squares, crs=CRS)
+
+
+def test_rooftop_ranking_filters_and_packages_by_hand():
+    roofs = _roofs()
+    weights = {"specific_yield_kwh_kwp": 0.4, "payback_yr": 0.3, "co2_avoided_t_yr": 0.3}
+    ranked = rank_rooftops(roofs, weights=weights, min_usable_area_m2=25.0, use_field="use")
+    assert list(ranked.index)[0] == 0  # roof 0 is best on every criterion
+    assert set(ranked.index) == {0, 1, 3}  # roof 2: 20 m2 usable < 25
+    heritage = gpd.GeoDataFrame({"zone": ["heritage"]}, geometry=[shapely.box(45, -5, 65, 15)], crs=CRS)
+    assert 1 not in rank_rooftops(roofs, weights=weights, min_usable_area_m2=0, exclusions=heritage).index
+    assert list(rank_rooftops(roofs, weights=weights, min_usable_area_m2=0, use_field="use",
+                              uses=["residential"]).index) == [3, 2]
+    unit = pd.Series("U1", index=roofs.index)
+    targets = pd.Series({"public": 0.4, "commercial": 0.3, "residential": 0.2})
+    package = rooftop_packages(ranked, roofs, unit.loc[ranked.index], unit, targets, use_field="use").loc["U1"]
+    assert package["roofs"] == 3
+    assert package["capacity_mw"] == pytest.approx((8 + 6 + 4.2) / 1000)
+    assert package["covered_share_public"] == pytest.approx(0.4)
+    assert package["covered_share_residential"] == pytest.approx(30 / 200)  # one of two roofs, 30 m2 of 200
+    assert bool(package["meets_target_public"]) and not bool(package["meets_target_residential"])
+    with pytest.raises(InputError, match="no roof passes"):
+        rank_rooftops(roofs, weights=weights, min_usable_area_m2=1e6)
+
+
+def test_no_candidate_land_gives_empty_sites_and_zero_scenarios():
+    cat = np.full((12, 12), 6, dtype=np.int16)  # forest only
+    labels = np.zeros(cat.shape, np.int32)
+    labels[0:3, 0:3], labels[8:12, 8:12] = 1, 2
+    habitat = Habitat(labels, np.array([1, 2]), np.array([9.0, 16.0]), patch_distances(labels, [1, 2], RES), 144.0,
+                      (0.5, 500.0), np.ones(cat.shape, bool))
+    result = _sites(categories=cat, habitat=habitat)
+    assert "connectivity_gain_pct" in result.sites
+    assert len(result.sites) == 0 and not (result.reasons == CANDIDATE).any()
+    per_unit, city, members = restoration_scenarios(result)
+    assert per_unit.empty and list(city["sites"]) == [0, 0, 0] and list(city["area_ha"]) == [0.0, 0.0, 0.0]
