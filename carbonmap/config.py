@@ -376,10 +376,20 @@ class BalanceSection:
 
 @dataclass(frozen=True)
 class OutputsSection:
-    """[outputs]: which products to write."""
+    """[outputs]: which products to write, and the HTML map's options.
+
+    html_budget_mb : size budget of onemap.html; over it, the map is drawn with less detail
+        (:data:`carbonmap.webmap.DETAIL_LEVELS`).
+    basemaps : tile basemaps offered in the HTML map (off by default; they need a network).
+    tianditu_key : a Tianditu API key, to offer the Tianditu basemap.
+    """
 
     gpkg: bool = True
     html: bool = True
+    report: bool = True
+    html_budget_mb: float = 15.0
+    basemaps: list[str] = field(default_factory=lambda: ["OpenStreetMap"])
+    tianditu_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -566,6 +576,7 @@ def _check_semantics(project: Project) -> None:
     _check_network(project, path)
     _check_renewables(project, path)
     _check_screening(project, path)
+    _check_outputs(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -774,6 +785,22 @@ def _check_screening(project: Project, path: Path) -> None:
         if getattr(section, key) is not None and getattr(section, key) <= 0:
             raise ConfigError("must be positive.", path=path, key=f"screening.{key}",
                               fix="give the budget, or leave it out for the default share of the candidate area.")
+
+
+def _check_outputs(project: Project, path: Path) -> None:
+    """[outputs]: a positive size budget, known basemaps, a key for Tianditu."""
+    from carbonmap.webmap import BASEMAPS
+
+    outputs = project.outputs
+    if outputs.html_budget_mb <= 0:
+        raise ConfigError("must be positive.", path=path, key="outputs.html_budget_mb", fix="e.g. 15 (MB).")
+    for i, name in enumerate(outputs.basemaps):
+        if name not in BASEMAPS:
+            raise ConfigError(f"unknown basemap {name!r}.", path=path, key=f"outputs.basemaps[{i}]",
+                              fix=f"use {', '.join(BASEMAPS)}, or [] for none.")
+    if "Tianditu" in outputs.basemaps and not outputs.tianditu_key:
+        raise ConfigError("the Tianditu basemap needs a key.", path=path, key="outputs.tianditu_key",
+                          fix="set tianditu_key (from console.tianditu.gov.cn), or drop Tianditu from basemaps.")
 
 
 def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:

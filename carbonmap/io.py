@@ -571,6 +571,8 @@ def write_geopackage(
             kwargs = {}
             if update and tmp.exists():
                 kwargs["layer_options"] = {"OVERWRITE": "YES"}
+            if name == "layer_styles":  # QGIS reads styles by the primary key "id" (its own schema)
+                kwargs["layer_options"] = {**kwargs.get("layer_options", {}), "FID": "id"}
             if not isinstance(frame, gpd.GeoDataFrame):
                 frame = pd.DataFrame(frame)
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", **kwargs)

@@ -114,6 +114,7 @@ class Layer:
     colours: dict[str, str] | None = None  # value (or class code) -> hex colour, for categories
     display_tolerance_m: float = 0.0  # simplify vectors by this much in the HTML map (not the GeoPackage)
     in_html: bool = True  # False: in the GeoPackage only (too many features for a web page)
+    aggregate: str = "mean"  # how a layer too large for the web page is summarised on cells: mean or sum
 
     def __post_init__(self) -> None:
         if (self.frame is None) == (self.raster is None):
@@ -192,9 +193,13 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Stage:
+    """A step of the run: `sections` are the project-file sections it reads (a rerun of a later
+    stage with ``--only`` requires them unchanged since the saved run)."""
+
     name: str
     description: str
     run: Callable[[RunContext], None]
+    sections: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- stages
@@ -625,7 +630,8 @@ def stage_network(ctx: RunContext) -> None:
     ctx.add_table("coefficients_ecological_resistance", table.rename("resistance").reset_index())
     ctx.add_table("network_parameters", parameter_table(settings, result, cfg.modifiers))
     ctx.add_summary(_network_per_unit(ctx.units, sources, result.corridor_lines))
-    ctx.network = (result, settings)
+    # what later stages read (the cores and MSPA); the current and barrier rasters are in their COGs
+    ctx.network = (dataclasses.replace(result, current=None, barriers=None), settings)
     ctx.notes.append(f"ecological network: {len(sources)} sources (of {int(result.indices['candidates'])} core areas "
                      f">= {settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "
                      f"{result.indices['PC']:.4f}; timings " + ", ".join(f"{k} {v:.1f} s"
@@ -922,27 +928,43 @@ def _slug(text: str) -> str:
 
 
 def stage_onemap(ctx: RunContext) -> None:
-    """Write onemap.gpkg, the summary CSV and onemap.html."""
-    from carbonmap.webmap import build_map, write_html
+    """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles) and unit_summary.csv."""
+    from carbonmap.styles import layer_styles
+    from carbonmap.webmap import DETAIL_LEVELS, write_map
 
     out = ctx.out_dir
+    outputs = ctx.project.outputs
     summary = gpd.GeoDataFrame(
         ctx.summary.reset_index(), geometry=ctx.units.geometry.values, crs=ctx.units.crs
     )
     write_csv(out / "unit_summary.csv", pd.DataFrame(summary.drop(columns="geometry")))
-    if ctx.project.outputs.gpkg:
+    if outputs.html:
+        _, size_mb, detail = write_map(summary, [layer for layer in ctx.layers if layer.in_html], out / "onemap.html",
+                                       budget_mb=outputs.html_budget_mb, title=ctx.project.project.name,
+                                       headline=ctx.headline, basemaps=outputs.basemaps,
+                                       tianditu_key=outputs.tianditu_key, groups=GROUPS)
+        level = DETAIL_LEVELS.index(detail)
+        ctx.notes.append(f"onemap.html: {size_mb:.1f} MB at display detail level {level} "
+                         f"(overlays {detail.overlay_pixels} px, simplified to 1/{1 / detail.simplify_fraction:g} "
+                         f"of the extent; budget {outputs.html_budget_mb:g} MB)")
+        if size_mb > outputs.html_budget_mb:
+            ctx.notes.append(f"onemap.html is over its {outputs.html_budget_mb:g} MB budget even at the coarsest "
+                             "display detail: hide layers or raise outputs.html_budget_mb")
+    if outputs.report:
+        from carbonmap.report import write_report
+
+        write_report(ctx, summary, out / "report.html")
+    if outputs.gpkg:
         layers: dict[str, pd.DataFrame] = {"unit_summary": summary}
         for layer in ctx.layers:
             if layer.frame is not None:
                 layers[layer.name] = layer.frame
         layers.update(ctx.tables)
+        layers["layer_styles"] = layer_styles([layer for layer in ctx.layers if layer.frame is not None], summary,
+                                              ctx.headline)
         layers["run_inputs"] = pd.DataFrame(ctx.inputs)
         layers["run_metadata"] = run_metadata(ctx)
         write_geopackage(out / "onemap.gpkg", layers)
-    if ctx.project.outputs.html:
-        fmap = build_map(summary, [layer for layer in ctx.layers if layer.in_html], title=ctx.project.project.name,
-                         headline=ctx.headline)
-        write_html(fmap, out / "onemap.html")
 
 
 def run_metadata(ctx: RunContext) -> pd.DataFrame:
@@ -965,19 +987,20 @@ def run_metadata(ctx: RunContext) -> pd.DataFrame:
 
 #: The stages, in order. Add a stage here to add it to every run.
 STAGES: tuple[Stage, ...] = (
-    Stage("units", "read the planning units", stage_units),
-    Stage("grid", "choose the analysis grid", stage_grid),
-    Stage("rasters", "align and summarise rasters", stage_rasters),
-    Stage("vectors", "read vector layers", stage_vectors),
-    Stage("emissions", "account emissions on parcels", stage_emissions),
-    Stage("stocks", "compute carbon stocks by pool", stage_stocks),
-    Stage("sinks", "compute vegetation and blue-carbon sinks", stage_sinks),
-    Stage("landscape", "measure ecological patches and fragmentation", stage_landscape),
-    Stage("network", "build the ecological network", stage_network),
-    Stage("renewables", "map renewable potential", stage_renewables),
-    Stage("screening", "rank rooftops and afforestation sites", stage_screening),
-    Stage("balance", "compute the per-unit carbon balance", stage_balance),
-    Stage("onemap", "write the one map", stage_onemap),
+    Stage("units", "read the planning units", stage_units, ("units",)),
+    Stage("grid", "choose the analysis grid", stage_grid, ("grid",)),
+    Stage("rasters", "align and summarise rasters", stage_rasters, ("rasters",)),
+    Stage("vectors", "read vector layers", stage_vectors, ("vectors",)),
+    Stage("emissions", "account emissions on parcels", stage_emissions,
+          ("parcels", "buildings", "roads", "point_sources", "inventory", "emissions")),
+    Stage("stocks", "compute carbon stocks by pool", stage_stocks, ("stocks",)),
+    Stage("sinks", "compute vegetation and blue-carbon sinks", stage_sinks, ("sinks",)),
+    Stage("landscape", "measure ecological patches and fragmentation", stage_landscape, ("landscape",)),
+    Stage("network", "build the ecological network", stage_network, ("network", "roads")),
+    Stage("renewables", "map renewable potential", stage_renewables, ("renewables", "buildings")),
+    Stage("screening", "rank rooftops and afforestation sites", stage_screening, ("screening",)),
+    Stage("balance", "compute the per-unit carbon balance", stage_balance, ("balance",)),
+    Stage("onemap", "write the one map", stage_onemap, ("project", "outputs")),
 )
 
 
@@ -985,27 +1008,115 @@ def stage_names() -> list[str]:
     return [s.name for s in STAGES]
 
 
-def run(project: Project, *, quiet: bool = False) -> RunContext:
+#: Where a run saves the state before each stage, for ``--only`` (inside the output folder).
+STATE_FILE = Path(".carbonmap") / "run_state.pkl"
+
+
+def _snapshot(ctx: RunContext) -> dict[str, Any]:
+    """The context's state between stages. Data are shared, not copied: containers and data
+    frames are shallow copies, so a later stage adding to them does not change the snapshot."""
+    state = {}
+    for item in dataclasses.fields(RunContext):
+        if item.name in ("project", "quiet", "_progress"):
+            continue
+        value = getattr(ctx, item.name)
+        if isinstance(value, pd.DataFrame):
+            value = value.copy(deep=False)
+        elif isinstance(value, (list, dict)):
+            value = type(value)(value)
+        state[item.name] = value
+    return state
+
+
+def _resume(project: Project, only: str, quiet: bool) -> tuple[RunContext, list[dict], int]:
+    """The context saved before stage `only`, checked against `project` and the input files."""
+    import pickle
+
+    names = stage_names()
+    if only not in names:
+        raise InputError(f"unknown stage {only!r}.", key="--only", fix=f"use one of {', '.join(names)}.")
+    path = project.output_dir / STATE_FILE
+    if not path.exists():
+        raise InputError("no saved run to rerun a stage of.", path=path,
+                         fix="run the whole project once (without --only) into this output folder.")
+    with open(path, "rb") as handle:
+        saved = pickle.load(handle)
+    if saved["version"] != __version__ or saved["stages"] != names:
+        raise InputError(f"the saved run is from carbonmap {saved['version']}.", path=path,
+                         fix="run the whole project once (without --only) with this version.")
+    index = names.index(only)
+    for stage in STAGES[:index]:
+        for section in stage.sections:
+            if getattr(saved["project"], section) != getattr(project, section):
+                raise InputError(f"[{section}] changed since the saved run, and stage {stage.name!r} before "
+                                 f"{only!r} reads it.", path=project.path, key=section,
+                                 fix=f"run the whole project, or --only {stage.name}.")
+    ctx = RunContext(project=project, quiet=quiet, **saved["snapshots"][index])
+    for entry in ctx.inputs:
+        digest = hashlib.sha256()
+        files = [Path(entry["path"])]
+        if files[0].suffix.lower() == ".shp":
+            files += [f for f in sorted(files[0].parent.glob(files[0].stem + ".*")) if f != files[0]]
+        for file in files:
+            if not file.exists():
+                raise InputError(f"input {entry['role']} is gone since the saved run.", path=file,
+                                 fix="restore it, or run the whole project.")
+            digest.update(file.read_bytes())
+        if digest.hexdigest() != entry["sha256"]:
+            raise InputError(f"input {entry['role']} changed since the saved run.", path=files[0],
+                             fix="run the whole project to use the new file.")
+    return ctx, saved["snapshots"][:index], index
+
+
+def _save_state(ctx: RunContext, snapshots: list[dict]) -> None:
+    import pickle
+
+    from carbonmap.io import atomic_path
+
+    path = ctx.out_dir / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        pickle.dump({"version": __version__, "stages": stage_names(), "project": ctx.project,
+                     "snapshots": snapshots}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def run(project: Project, *, quiet: bool = False, only: str | None = None) -> RunContext:
     """Run every stage of `project`; return the context (layers, summary, tables).
 
     Progress is shown per stage (rich) unless `quiet`. Outputs are written atomically by
-    the last stage, so a failing stage leaves earlier outputs of the folder untouched.
-    """
-    ctx = RunContext(project=project, quiet=quiet)
-    if quiet:
-        for stage in STAGES:
-            stage.run(ctx)
-        return ctx
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    the last stage, so a failing stage leaves earlier outputs of the folder untouched. The
+    state before each stage is saved in the output folder (:data:`STATE_FILE`).
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  transient=False) as progress:
-        ctx._progress = progress
-        overall = progress.add_task(f"carbonmap: {project.project.name}", total=len(STAGES))
-        for stage in STAGES:
-            progress.update(overall, description=f"carbonmap: {stage.description}")
-            stage.run(ctx)
-            progress.advance(overall)
-        progress.update(overall, description=f"carbonmap: done -> {ctx.out_dir}")
-    ctx._progress = None
+    `only`: rerun from this stage on the state the last run saved before it — the stages
+    before it are not run again (their project-file sections and input files must be
+    unchanged, which is checked), while the stages after it run again, as they may read its
+    results. Use it after changing one stage's settings (e.g. ``--only screening``).
+    """
+    if only is None:
+        ctx, snapshots, first = RunContext(project=project, quiet=quiet), [], 0
+    else:
+        ctx, snapshots, first = _resume(project, only, quiet)
+    stages = STAGES[first:]
+
+    def step(stage: Stage) -> None:
+        snapshots.append(_snapshot(ctx))
+        stage.run(ctx)
+
+    if quiet:
+        for stage in stages:
+            step(stage)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      transient=False) as progress:
+            ctx._progress = progress
+            overall = progress.add_task(f"carbonmap: {project.project.name}", total=len(stages))
+            for stage in stages:
+                progress.update(overall, description=f"carbonmap: {stage.description}")
+                step(stage)
+                progress.advance(overall)
+            progress.update(overall, description=f"carbonmap: done -> {ctx.out_dir}")
+        ctx._progress = None
+    _save_state(ctx, snapshots)
     return ctx

@@ -1,22 +1,43 @@
-"""The interactive planning map (folium / Leaflet).
+"""The interactive planning map: one self-contained HTML file (folium / Leaflet).
 
-:func:`build_map` draws the per-unit summary as choropleths (one per headline column, with
-a tooltip listing every summary value) and each raster layer as a colour-mapped overlay
-with a legend, grouped in a layer control. Rasters are reprojected to Web Mercator before
-they are drawn, so they sit exactly where Leaflet expects them.
+:func:`build_map` draws the per-unit summary as choropleths (one per headline column; the
+tooltip names the unit and its value, a click opens the unit's whole summary), every vector
+layer coloured by its column, and every raster as a colour-mapped PNG overlay, each with a
+legend shown while the layer is on, in a layer control grouped by theme (units, sources,
+sinks, ecology, renewables, screening, zones, inputs). A search box zooms to a unit.
+
+**Offline.** Leaflet 1.9.4 and leaflet-groupedlayercontrol 0.6.1 (from the npm registry,
+licences in ``carbonmap/data/web``) and carbonmap's own script are inlined; the page requests
+nothing from any server. Basemaps (OpenStreetMap; Tianditu with a user key) are optional base
+layers, off by default; offline they show a notice instead of breaking the map.
+
+**Size.** Page weight follows vertices, not features. For display only (the GeoPackage keeps
+full detail): coordinates are rounded to 1e-5 degrees (about 1 m); polygons are simplified by
+a tolerance of the map extent x :attr:`Detail.simplify_fraction` — with shapely's coverage
+simplification when the layer is a valid coverage (parcels, units), so neighbours keep
+shared edges and no gaps open; layers sharing geometries (the parcels drawn by emissions and
+by carbon) store them once; attributes are stored as columns, numbers to 5 significant
+digits; layers with more than :attr:`Detail.max_features` features are aggregated to square
+cells; rasters are palette PNGs at most :attr:`Detail.overlay_pixels` a side.
+:func:`write_map` writes the page and, when it is over the size budget, rebuilds it at the
+coarser levels of :data:`DETAIL_LEVELS`.
 
 Drawing lives here and in :mod:`carbonmap.report` only; analyses never draw.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import io
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
-from branca.element import Template
 import folium
 import geopandas as gpd
 import numpy as np
@@ -24,11 +45,13 @@ import pandas as pd
 import rasterio
 import rasterio.warp
 import shapely
+from branca.element import Element, MacroElement, Template
 from rasterio.enums import Resampling
 
 from carbonmap.io import atomic_path
 
-__all__ = ["build_map", "write_html", "colorize", "SEQUENTIAL", "CATEGORICAL"]
+__all__ = ["build_map", "write_map", "write_html", "colorize", "Detail", "DETAIL_LEVELS", "SEQUENTIAL",
+           "CATEGORICAL", "BASEMAPS"]
 
 #: Sequential ramp (viridis, sampled at 5 stops) for continuous values.
 SEQUENTIAL = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
@@ -38,9 +61,47 @@ CATEGORICAL = (
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 )
-#: Longest side of a raster overlay in the HTML map [pixels]: with some 25 rasters embedded as
-#: PNG, 640 keeps the page near 12 MB; full resolution stays in the COGs.
-_MAX_OVERLAY_PIXELS = 640
+#: Decimal places of longitude/latitude in the HTML map: 1e-5 degrees is about 1 m.
+COORDINATE_DECIMALS = 5
+#: Tile basemaps: name -> (URL template, attribution). ``{key}`` is the user's Tianditu key.
+BASEMAPS = {
+    "OpenStreetMap": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                      "&copy; OpenStreetMap contributors"),
+    "Tianditu": ("https://t0.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec"
+                 "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}",
+                 "&copy; 天地图 Tianditu"),
+}
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much detail the HTML map draws (the GeoPackage and COGs keep all of it).
+
+    overlay_pixels : longest side of a raster overlay [pixels]
+    simplify_fraction : display simplification tolerance as a fraction of the map's extent
+    max_features : vector layers with more features are drawn aggregated to square cells
+    """
+
+    overlay_pixels: int = 640
+    simplify_fraction: float = 1 / 4000
+    max_features: int = 20_000
+
+
+#: Levels tried in turn by :func:`write_map` until the page fits its size budget.
+DETAIL_LEVELS = (Detail(), Detail(480, 1 / 2000, 10_000), Detail(320, 1 / 1000, 5_000))
+
+_WEB = files("carbonmap.data").joinpath("web")
+_CSS = """
+.leaflet-container { background: #f2efe9; }
+.carbonmap-legend { background: white; padding: 6px 8px; font: 11px sans-serif; max-height: 260px;
+  overflow: auto; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3); }
+.carbonmap-table { border-collapse: collapse; font: 11px sans-serif; }
+.carbonmap-table th { text-align: left; padding: 1px 6px 1px 0; font-weight: normal; color: #555; }
+.carbonmap-table td { text-align: right; padding: 1px 0; }
+.carbonmap-finder input { width: 170px; padding: 4px 6px; border: none; font: 12px sans-serif; }
+.leaflet-control-layers-group-name { font-weight: bold; display: block; margin-top: 4px; }
+.leaflet-control-layers { max-height: 70vh; overflow-y: auto; font: 12px sans-serif; }
+"""
 
 
 def _hex_to_rgb(colors: Sequence[str]) -> np.ndarray:
@@ -67,14 +128,16 @@ def colorize(values: np.ma.MaskedArray, vmin: float, vmax: float,
     return out
 
 
-def _raster_overlay(path: Path) -> tuple[np.ma.MaskedArray, list[list[float]]]:
-    """Read a raster reprojected to Web Mercator (at most :data:`_MAX_OVERLAY_PIXELS` a side) and its
-    lat/lon bounds."""
+# --------------------------------------------------------------------------- rasters
+
+
+def _raster_overlay(path: Path, max_pixels: int) -> tuple[np.ma.MaskedArray, list[list[float]]]:
+    """A raster reprojected to Web Mercator (at most `max_pixels` a side) and its lat/lon bounds."""
     with rasterio.open(path) as src:
         transform, width, height = rasterio.warp.calculate_default_transform(
             src.crs, "EPSG:3857", src.width, src.height, *src.bounds
         )
-        scale = max(width, height) / _MAX_OVERLAY_PIXELS
+        scale = max(width, height) / max_pixels
         if scale > 1:
             width, height = math.ceil(width / scale), math.ceil(height / scale)
             transform = transform @ transform.scale(scale)
@@ -95,28 +158,49 @@ def _raster_overlay(path: Path) -> tuple[np.ma.MaskedArray, list[list[float]]]:
     return np.ma.MaskedArray(out, mask=mask), [[lat0, lon0], [lat1, lon1]]
 
 
-def _add_raster(fmap: folium.Map, layer) -> None:
-    data, bounds = _raster_overlay(layer.raster)
-    group = folium.FeatureGroup(name=f"{layer.title}", show=False)
+def _palette_png(index: np.ndarray, transparent: np.ndarray, colours: np.ndarray) -> str:
+    """A palette PNG (data URL) of colour indices; `transparent` cells take an extra, clear entry."""
+    from PIL import Image
+
+    clear = len(colours)
+    pixels = np.where(transparent, clear, index).astype(np.uint8)
+    palette = np.vstack([colours, [[0, 0, 0]]]).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="P")
+    image.putpalette(palette.ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True, transparency=clear)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+#: Colours of a continuous raster overlay (the ramp sampled at this many levels).
+_RAMP_LEVELS = 64
+
+
+def _raster_spec(layer, detail: Detail) -> dict | None:
+    """URL, bounds and legend of a raster layer's overlay (None when it has no data)."""
+    data, bounds = _raster_overlay(layer.raster, detail.overlay_pixels)
+    if not data.count():
+        return None
+    mask = np.ma.getmaskarray(data)
     if layer.kind == "categorical":
         codes = np.unique(data.compressed())
         colours = _palette([str(c) for c in codes], layer.colours)
-        index = np.searchsorted(codes, data.filled(codes[0] if codes.size else 0))
-        rgba = np.zeros(data.shape + (4,), dtype=np.uint8)
-        rgba[..., :3] = _hex_to_rgb(list(colours.values()))[index] if codes.size else 0
-        rgba[..., 3] = np.where(np.ma.getmaskarray(data), 0, 200)
-        folium.raster_layers.ImageOverlay(rgba, bounds=bounds, name=layer.title).add_to(group)
+        index = np.searchsorted(codes, data.filled(codes[0]))
+        url = _palette_png(index, mask, _hex_to_rgb(list(colours.values())))
         labels = layer.labels or {}
         legend = _category_legend(layer.title, {labels.get(code, code): colour for code, colour in colours.items()})
-    elif data.count():
-        vmin, vmax = _stretch(data)
-        folium.raster_layers.ImageOverlay(colorize(data, vmin, vmax), bounds=bounds, name=layer.title).add_to(group)
-        legend = _ramp_legend(layer.title, layer.unit, vmin, vmax)
     else:
-        legend = None
-    group.add_to(fmap)
-    if legend:
-        fmap.add_child(_Legend(legend, group))
+        vmin, vmax = _stretch(data)
+        span = vmax - vmin if vmax > vmin else 1.0
+        t = np.clip((data.filled(vmin).astype(float) - vmin) / span, 0, 1)
+        index = np.round(t * (_RAMP_LEVELS - 1)).astype(np.uint8)
+        ramp = colorize(np.linspace(vmin, vmax, _RAMP_LEVELS), vmin, vmax)[:, :3].astype(float)
+        url = _palette_png(index, mask, ramp)
+        legend = _ramp_legend(layer.title, layer.unit, vmin, vmax)
+    return {"url": url, "bounds": bounds, "legend": legend}
+
+
+# --------------------------------------------------------------------------- legends and colours
 
 
 def _palette(labels: Sequence[str], fixed: dict[str, str] | None = None) -> dict[str, str]:
@@ -134,7 +218,8 @@ def _fill_colours(values, kind: str, fixed: dict[str, str] | None = None
     data = np.ma.masked_invalid(np.asarray(values, dtype=float))
     vmin, vmax = _stretch(data)
     rgba = colorize(data, vmin, vmax)
-    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in rgba], (vmin, vmax)
+    fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in rgba]
+    return [fill if ok else "#bdbdbd" for fill, ok in zip(fills, ~np.ma.getmaskarray(data))], (vmin, vmax)
 
 
 def _stretch(data: np.ma.MaskedArray) -> tuple[float, float]:
@@ -149,116 +234,190 @@ def _stretch(data: np.ma.MaskedArray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-_LEGEND_BOX = "background:white;padding:6px 8px;font:11px sans-serif;max-height:260px;overflow:auto"
-
-
 def _category_legend(title: str, palette: dict[str, str]) -> str:
     rows = "".join(
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
         f'margin-right:4px;vertical-align:middle"></span>{html.escape(str(label))}</div>'
         for label, colour in palette.items()
     )
-    return f'<div style="{_LEGEND_BOX}"><b>{html.escape(title)}</b>{rows}</div>'
+    return f"<b>{html.escape(title)}</b>{rows}"
 
 
 def _ramp_legend(title: str, unit: str, vmin: float, vmax: float) -> str:
-    caption = f"{title} [{unit}]" if unit else title
+    caption = f"{title} [{unit}]" if unit and f"[{unit}" not in title else title
     gradient = ", ".join(SEQUENTIAL)
-    return (f'<div style="{_LEGEND_BOX}"><b>{html.escape(caption)}</b>'
+    return (f"<b>{html.escape(caption)}</b>"
             f'<div style="width:180px;height:10px;margin:4px 0;background:linear-gradient(to right, {gradient})"></div>'
             f'<div style="display:flex;justify-content:space-between;width:180px">'
-            f'<span>&le; {vmin:.4g}</span><span>&ge; {vmax:.4g}</span></div></div>')
+            f"<span>&le; {_number(vmin)}</span><span>&ge; {_number(vmax)}</span></div>")
 
 
-#: Decimal places of longitude/latitude in the HTML map: 1e-6 degrees is about 0.1 m, far
-#: below what a screen shows; full precision stays in onemap.gpkg.
-COORDINATE_DECIMALS = 6
+def _number(value: float) -> str:
+    """A legend number: thousands separated from 10,000, else 4 significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
-def _for_display(frame: gpd.GeoDataFrame, tolerance_m: float = 0.0) -> gpd.GeoDataFrame:
-    """`frame` in longitude/latitude with coordinates rounded for the HTML map, simplified
-    first by `tolerance_m` (Douglas-Peucker, in the frame's projected CRS) when given."""
+# --------------------------------------------------------------------------- vectors
+
+
+def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray:
+    """Geometries simplified by `tolerance_m` (coverage-aware for polygon coverages) and rounded,
+    in longitude/latitude."""
+    geoms = frame.geometry.values
     if tolerance_m > 0 and frame.crs is not None and frame.crs.is_projected:
-        frame = frame.set_geometry(frame.geometry.simplify(tolerance_m))
-    out = frame.to_crs("EPSG:4326")
-    out.geometry = shapely.transform(out.geometry.values, lambda c: np.round(c, COORDINATE_DECIMALS))
-    return out
+        polygons = np.isin(shapely.get_type_id(geoms), (3, 6))
+        if polygons.all() and len(geoms) > 1 and bool(shapely.coverage_is_valid(geoms)):
+            geoms = shapely.coverage_simplify(geoms, tolerance_m)
+        else:
+            geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
+    lonlat = gpd.GeoSeries(geoms, crs=frame.crs).to_crs("EPSG:4326").values
+    return shapely.transform(lonlat, lambda c: np.round(c, COORDINATE_DECIMALS))
 
 
-def _add_vector(fmap: folium.Map, layer) -> None:
-    frame = _for_display(layer.frame, layer.display_tolerance_m)
-    group = folium.FeatureGroup(name=layer.title, show=False)
-    shown = [c for c in frame.columns if c != "geometry"]
-    if layer.column:
-        shown = [layer.column] + [c for c in shown if c != layer.column]
-    shown = shown[:6]
-    frame = frame[shown + ["geometry"]].copy()
-    for column in shown:  # JSON-serialisable, compact
-        if pd.api.types.is_float_dtype(frame[column]):
-            frame[column] = frame[column].round(3)
-        elif not pd.api.types.is_numeric_dtype(frame[column]):
-            frame[column] = frame[column].astype(str)
-    legend = None
-    if layer.column:
-        frame["_fill"], scale = _fill_colours(frame[layer.column].to_numpy(), layer.kind, layer.colours)
-        legend = _category_legend(layer.title, scale) if layer.kind == "categorical" \
-            else _ramp_legend(layer.title, layer.unit, *scale)
-    else:
-        frame["_fill"] = CATEGORICAL[0]
-    line_only = frame.geom_type.isin(["LineString", "MultiLineString"]).all()
-    points = frame.geom_type.isin(["Point", "MultiPoint"]).all()
-    folium.GeoJson(
-        frame,
-        style_function=lambda f, line=line_only: {
-            "color": f["properties"]["_fill"] if line else "#333333",
-            "weight": 2 if line else 0.5,
-            "fillColor": f["properties"]["_fill"], "fillOpacity": 0.8 if points else 0.7,
-        },
-        marker=folium.CircleMarker(radius=8, fill=True) if points else None,  # coloured circles, not pins
-        tooltip=folium.GeoJsonTooltip(fields=shown, sticky=True),
-        name=layer.title,
-    ).add_to(group)
-    group.add_to(fmap)
-    if legend:
-        fmap.add_child(_Legend(legend, group))
+def _aggregate(frame: gpd.GeoDataFrame, column: str | None, how: str, max_features: int) -> gpd.GeoDataFrame:
+    """Features summarised on square cells (count, and the column's sum or mean), at the finest
+    cell size that yields at most `max_features` cells with features."""
+    centres = frame.geometry.centroid
+    x, y = centres.x.to_numpy(), centres.y.to_numpy()
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    size = max(xmax - xmin, ymax - ymin) / math.sqrt(max_features)
+    while True:
+        cx, cy = np.floor((x - xmin) / size).astype(np.int64), np.floor((y - ymin) / size).astype(np.int64)
+        key = cx * (int(cy.max()) + 1) + cy
+        if len(np.unique(key)) <= max_features:
+            break
+        size *= 1.25
+    table = pd.DataFrame({"key": key, "cx": cx, "cy": cy})
+    if column is not None:
+        table[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy()
+    grouped = table.groupby("key")
+    out = pd.DataFrame({"features": grouped.size(), "cx": grouped["cx"].first(), "cy": grouped["cy"].first()})
+    name = None
+    if column is not None:
+        name = f"{column}_{how}"
+        out[name] = grouped[column].sum() if how == "sum" else grouped[column].mean()
+    left, bottom = xmin + out["cx"].to_numpy() * size, ymin + out["cy"].to_numpy() * size
+    boxes = shapely.box(left, bottom, left + size, bottom + size)
+    result = gpd.GeoDataFrame(out.drop(columns=["cx", "cy"]).reset_index(drop=True), geometry=boxes, crs=frame.crs)
+    result.attrs["cell_m"] = size
+    result.attrs["column"] = name
+    return result
 
 
-class _Legend(folium.MacroElement):
-    """A legend (an HTML Leaflet control) shown while its layer group is on the map."""
+def _column_values(series: pd.Series) -> list:
+    """A column for the page: numbers to 5 significant digits (NaN -> null), others as text."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(str).tolist()
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=float)
+        return [None if not math.isfinite(v) else (int(v) if v == int(v) and abs(v) < 1e15 else float(f"{v:.5g}"))
+                for v in values]
+    return series.astype(str).tolist()
 
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "(function () {"
-        " var map = {{ this._parent.get_name() }}, group = {{ this.group.get_name() }};"
-        " var legend = L.control({position: 'bottomleft'});"
-        " legend.onAdd = function () { var d = L.DomUtil.create('div', 'carbonmap-legend');"
-        "   d.innerHTML = {{ this.html }}; return d; };"
-        " if (map.hasLayer(group)) { legend.addTo(map); }"
-        " map.on('overlayadd', function (e) { if (e.layer === group) { legend.addTo(map); } });"
-        " map.on('overlayremove', function (e) { if (e.layer === group) { legend.remove(); } });"
-        "})();"
-        "{% endmacro %}"
-    )
 
-    def __init__(self, legend_html: str, group: folium.FeatureGroup):
+def _js(value) -> str:
+    """JSON for inline <script>: `</` escaped so that data cannot close the script element."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+class _Script(MacroElement):
+    """Inline JavaScript run after the map exists."""
+
+    _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
+
+    def __init__(self, code: str):
         super().__init__()
-        self.group = group
-        self.html = json.dumps(legend_html).replace("</", "<\\/")
+        self.code = code
+
+
+class _Page:
+    """Collects the geometries, tables and layers of one map page."""
+
+    def __init__(self, fmap: folium.Map, detail: Detail, extent_m: float):
+        self.fmap = fmap
+        self.name = fmap.get_name()
+        self.detail = detail
+        self.tolerance_m = extent_m * detail.simplify_fraction
+        self._geometries: dict[str, str] = {}
+        self._count = 0
+
+    def _emit(self, code: str) -> None:
+        self.fmap.add_child(_Script(code))
+
+    def geometry(self, frame: gpd.GeoDataFrame, tolerance_m: float) -> str:
+        """Key of the frame's display geometries, emitted once per distinct set."""
+        geoms = _display_geometry(frame, tolerance_m)
+        digest = hashlib.sha1(b"".join(shapely.to_wkb(geoms))).hexdigest()
+        if digest not in self._geometries:
+            key = f"g{len(self._geometries)}"
+            self._geometries[digest] = key
+            self._emit(f'carbonmap.geometries["{key}"]=[{",".join(shapely.to_geojson(geoms))}];')
+        return self._geometries[digest]
+
+    def table(self, frame: pd.DataFrame) -> str:
+        self._count += 1
+        key = f"t{self._count}"
+        self._emit(f'carbonmap.tables["{key}"]={_js({c: _column_values(frame[c]) for c in frame.columns})};')
+        return key
+
+    def vector(self, spec: dict) -> None:
+        self._emit(f"carbonmap.vector({self.name},{_js(spec)});")
+
+    def image(self, spec: dict) -> None:
+        self._emit(f"carbonmap.image({self.name},{_js(spec)});")
+
+
+def _vector_kind(frame: gpd.GeoDataFrame) -> str:
+    types = set(frame.geom_type)
+    if types <= {"Point", "MultiPoint"}:
+        return "point"
+    if types <= {"LineString", "MultiLineString"}:
+        return "line"
+    return "polygon"
+
+
+def _add_vector(page: _Page, layer) -> None:
+    frame, title, column = layer.frame, layer.title, layer.column
+    if len(frame) == 0:
+        return
+    if len(frame) > page.detail.max_features:
+        frame = _aggregate(frame, column, layer.aggregate, page.detail.max_features)
+        title = f"{title} (aggregated to {frame.attrs['cell_m']:,.0f} m cells; all features in onemap.gpkg)"
+        column = frame.attrs["column"]
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    if column:
+        columns = [column] + [c for c in columns if c != column]
+    attributes = frame[columns[:30]]
+    spec = {"group": layer.group, "title": title, "kind": _vector_kind(frame), "show": False,
+            "tooltip": columns[:6], "popup": columns[:30] if len(columns) > 6 else None}
+    tolerance = max(layer.display_tolerance_m, page.tolerance_m) if spec["kind"] == "polygon" else 0.0
+    spec["geometry"] = page.geometry(frame, tolerance)
+    spec["table"] = page.table(attributes)
+    if column:
+        kind = layer.kind if column == layer.column else "continuous"
+        spec["fill"], scale = _fill_colours(frame[column].to_numpy(), kind, layer.colours)
+        spec["legend"] = _category_legend(title, scale) if kind == "categorical" else \
+            _ramp_legend(title, layer.unit, *scale)
+    else:
+        spec["fill"] = [CATEGORICAL[0]] * len(frame)
+    page.vector(spec)
+
+
+def _add_raster(page: _Page, layer) -> None:
+    spec = _raster_spec(layer, page.detail)
+    if spec is not None:
+        page.image({"group": layer.group, "title": layer.title, "show": False, **spec})
 
 
 def _drawing_order(layer) -> int:
     if layer.raster is not None:
         return 0
-    types = set(layer.frame.geom_type)
-    if types <= {"Point", "MultiPoint"}:
-        return 3
-    if types <= {"LineString", "MultiLineString"}:
-        return 2
-    return 1
+    return {"polygon": 1, "line": 2, "point": 3}[_vector_kind(layer.frame)] if len(layer.frame) else 1
 
 
 def _numeric_columns(frame: gpd.GeoDataFrame) -> list[str]:
-    return [c for c in frame.columns if c != "geometry" and pd.api.types.is_numeric_dtype(frame[c])]
+    return [c for c in frame.columns if c != "geometry" and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])]
 
 
 def _headline_columns(summary: gpd.GeoDataFrame, preferred: Sequence[str] = (), limit: int = 9) -> list[str]:
@@ -269,56 +428,86 @@ def _headline_columns(summary: gpd.GeoDataFrame, preferred: Sequence[str] = (), 
     return (first + rest)[:limit - 1] + (["area_km2"] if "area_km2" in numeric else [])
 
 
+def _add_units(page: _Page, summary: gpd.GeoDataFrame, headline: Sequence[str]) -> None:
+    """One choropleth per headline column, sharing the units' geometry and summary table."""
+    label = "unit_name" if "unit_name" in summary else "unit_id"
+    attributes = summary.drop(columns=summary.geometry.name)
+    geometry = page.geometry(summary, page.tolerance_m)
+    table = page.table(attributes)
+    for i, column in enumerate(_headline_columns(summary, headline)):
+        values = summary[column].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            continue
+        vmin, vmax = float(finite.min()), float(finite.max())
+        fills = [f"#{r:02x}{g:02x}{b:02x}" if math.isfinite(v) else "#bdbdbd"
+                 for (r, g, b, _), v in zip(colorize(np.ma.masked_invalid(values), vmin, vmax), values)]
+        page.vector({"group": "units", "title": f"units: {column}", "kind": "polygon", "show": i == 0,
+                     "geometry": geometry, "table": table, "fill": fills,
+                     "tooltip": [label, column], "popup": list(attributes.columns),
+                     "legend": _ramp_legend(f"units: {column}", "", vmin, vmax)})
+
+
+def _inline_assets(fmap: folium.Map) -> None:
+    """Leaflet, the grouped layer control and carbonmap's script and styles, inlined."""
+    fmap.default_js = []
+    fmap.default_css = []
+    layers_png = base64.b64encode(_WEB.joinpath("layers.png").read_bytes()).decode("ascii")
+    leaflet_css = _WEB.joinpath("leaflet.css").read_text(encoding="utf-8")
+    leaflet_css = leaflet_css.replace("url(images/layers.png)", f"url(data:image/png;base64,{layers_png})")
+    leaflet_css = leaflet_css.replace("url(images/layers-2x.png)", f"url(data:image/png;base64,{layers_png})")
+    css = [leaflet_css, _WEB.joinpath("leaflet.groupedlayercontrol.min.css").read_text(encoding="utf-8"), _CSS]
+    scripts = [_WEB.joinpath(name).read_text(encoding="utf-8").split("//# sourceMappingURL")[0]
+               for name in ("leaflet.js", "leaflet.groupedlayercontrol.min.js", "carbonmap.js")]
+    header = fmap.get_root().header
+    header.add_child(Element("<style>" + "\n".join(css) + "</style>"), name="carbonmap_css")
+    header.add_child(Element("".join(f"<script>{s}</script>" for s in scripts)), name="carbonmap_js")
+
+
 def build_map(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = "carbonmap",
-              headline: Sequence[str] = ()) -> folium.Map:
-    """The planning map: per-unit choropleths, vector and raster layers, a layer control.
+              headline: Sequence[str] = (), detail: Detail = Detail(), basemaps: Sequence[str] = ("OpenStreetMap",),
+              tianditu_key: str | None = None, groups: Sequence[str] = ()) -> folium.Map:
+    """The planning map (module docstring).
 
     Parameters
     ----------
     summary : GeoDataFrame
-        One row per planning unit with the summary columns (any CRS).
+        One row per planning unit with the summary columns (projected CRS).
     layers : sequence of :class:`carbonmap.pipeline.Layer`
     title : str
         Shown in the page title.
     headline : sequence of str
         Summary columns to draw as choropleths first (the first one is shown).
+    detail : Detail
+    basemaps : names of :data:`BASEMAPS` offered as base layers (off by default)
+    tianditu_key : the user's Tianditu key (the Tianditu basemap is offered only with one)
+    groups : the order of the layer groups in the layer control (others follow in order of use)
     """
-    units = _for_display(summary)
-    xmin, ymin, xmax, ymax = units.total_bounds
-    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    fmap.get_root().header.add_child(folium.Element(f"<title>{title}</title>"))
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=True).add_to(fmap)
-    fmap.fit_bounds([[ymin, xmin], [ymax, xmax]])
-
-    numeric = _numeric_columns(units)
-    units[numeric] = units[numeric].astype(float).round(4)
-    tooltip_fields = [c for c in units.columns if c != "geometry"]
-    for i, column in enumerate(_headline_columns(units, headline)):
-        values = units[column].to_numpy(dtype=float)
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
+    bounds = summary.to_crs("EPSG:4326").total_bounds
+    xmin, ymin, xmax, ymax = summary.total_bounds
+    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True, zoom_control=True)
+    fmap.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    _inline_assets(fmap)
+    fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    page = _Page(fmap, detail, max(xmax - xmin, ymax - ymin))
+    page._emit(f'carbonmap.basemap({page.name},"No basemap",null,{{}},true);')
+    for name in basemaps:
+        if name == "Tianditu" and not tianditu_key:
             continue
-        vmin, vmax = float(finite.min()), float(finite.max())
-        colors = colorize(np.ma.masked_invalid(values), vmin, vmax)
-        fills = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b, _ in colors]
-        frame = units[tooltip_fields + ["geometry"]].copy()
-        frame["_fill"] = fills
-        group = folium.FeatureGroup(name=f"units: {column}", show=(i == 0))
-        folium.GeoJson(
-            frame,
-            style_function=lambda f: {"fillColor": f["properties"]["_fill"], "color": "#333333",
-                                      "weight": 0.5, "fillOpacity": 0.7},
-            tooltip=folium.GeoJsonTooltip(fields=tooltip_fields, sticky=True),
-            name=column,
-        ).add_to(group)
-        group.add_to(fmap)
-        fmap.add_child(_Legend(_ramp_legend(f"units: {column}", "", vmin, vmax), group))
+        url, attribution = BASEMAPS[name]
+        url = url.replace("{key}", tianditu_key or "")
+        page._emit(f"carbonmap.basemap({page.name},{_js(name)},{_js(url)},"
+                   f"{_js({'attribution': attribution, 'maxZoom': 18})},false);")
+    _add_units(page, summary, headline)
     for layer in sorted(layers, key=_drawing_order):  # rasters, polygons, lines, then points on top
         if layer.raster is not None:
-            _add_raster(fmap, layer)
+            _add_raster(page, layer)
         else:
-            _add_vector(fmap, layer)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+            _add_vector(page, layer)
+    label = "unit_name" if "unit_name" in summary else "unit_id"
+    lonlat = summary.to_crs("EPSG:4326")
+    units = [[str(name), [[b[1], b[0]], [b[3], b[2]]]] for name, b in zip(lonlat[label], lonlat.geometry.bounds.values)]
+    page._emit(f"carbonmap.controls({page.name},{_js(list(groups))});carbonmap.finder({page.name},{_js(units)});")
     return fmap
 
 
@@ -327,3 +516,18 @@ def write_html(fmap: folium.Map, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fmap.save(str(tmp))
     return Path(path)
+
+
+def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, budget_mb: float = 15.0,
+              **options) -> tuple[Path, float, Detail]:
+    """Build and write the map, at the finest of :data:`DETAIL_LEVELS` that fits `budget_mb`.
+
+    Returns (path, size in MB, the level used). If even the coarsest level is over budget, the
+    coarsest page is written and the caller is told by the size.
+    """
+    for detail in DETAIL_LEVELS:
+        write_html(build_map(summary, layers, detail=detail, **options), path)
+        size_mb = Path(path).stat().st_size / 1e6
+        if size_mb <= budget_mb:
+            break
+    return Path(path), size_mb, detail

@@ -27,3 +27,16 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def olinda(shared) -> Path:
     return shared / "data" / "olinda_landsat_dem"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """`carbonmap demo`: the demo city's outputs (one run per test session or worker)."""
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out

@@ -24,15 +24,6 @@ OLINDA = Path(str(files("carbonmap.sample_data") / "olinda" / "project.toml"))
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """`carbonmap demo`: the demo city."""
-    out = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="module")
 def olinda_run(tmp_path_factory):
     """The real-data sample project."""
     out = tmp_path_factory.mktemp("olinda")
@@ -42,7 +33,8 @@ def olinda_run(tmp_path_factory):
 
 
 def test_demo_writes_the_one_map(demo_run):
-    assert sorted(p.name for p in demo_run.iterdir()) == ["onemap.gpkg", "onemap.html", "rasters", "unit_summary.csv"]
+    assert sorted(p.name for p in demo_run.iterdir()) == [".carbonmap", "onemap.gpkg", "onemap.html", "rasters",
+                                                          "report.html", "unit_summary.csv"]
     layers = dict(pyogrio.list_layers(demo_run / "onemap.gpkg"))
     assert {"unit_summary", "parcels", "protection_zones", "wetlands", "roads", "run_inputs", "run_metadata"} <= set(layers)
     for name, geometry_type in layers.items():
@@ -364,7 +356,7 @@ def test_cli_landscape_metrics_equal_the_library(tmp_path):
 
 def test_demo_html_has_layers_legends_and_overlays(demo_run):
     html = (demo_run / "onemap.html").read_text()
-    assert "L.control.layers" in html
+    assert "L.control.groupedLayers" in html and "carbonmap.finder" in html
     for name in ("units: net_co2_t_yr", "units: builtup_intensity_co2_t_km2_yr", "Emissions per parcel [t CO2/ha/yr]",
                  "Gridded emissions (250 m cells)", "Large point sources",
                  "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
@@ -372,11 +364,15 @@ def test_demo_html_has_layers_legends_and_overlays(demo_run):
                  "Ecological patches of 1 ha or more", "Fragmentation: ecological land edge density within 500 m [m_ha]",
                  "Rooftop PV: the 500 largest roofs [kWh/yr]", "wind: development control zones",
                  "Deep geothermal class (GB/T 11615)", "units: renewable_electricity_gwh_yr",
-                 "units: eco_mesh_ha"):
+                 "units: eco_mesh_ha", "Afforestation sites, ranked [score]",
+                 "Afforestation: candidate land and the reason for the rest"):
         assert name in html, name
     assert "data:image/png;base64" in html  # raster overlays embedded, not linked
-    assert "built_residential" in html and "L.control({position: 'bottomleft'})" in html  # category legend
-    assert len(html) < 15e6  # the one-map size budget
+    assert "built_residential" in html and "carbonmap-legend" in html  # category legend
+    assert len(html.encode()) < 15e6  # the one-map size budget
+    # offline: Leaflet is inlined, nothing is linked from a CDN
+    assert re.search(r"<script[^>]+src=", html) is None and re.search(r"<link[^>]+href=", html) is None
+    assert "Leaflet 1.9.4" in html
 
 
 def test_olinda_summary_equals_zonal_stats_on_the_aligned_raster(olinda_run):

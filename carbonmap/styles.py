@@ -1,0 +1,121 @@
+"""QGIS layer styles stored in the GeoPackage, so that layers open styled in QGIS.
+
+QGIS looks for a table ``layer_styles`` in a GeoPackage (the schema QGIS creates when a style is
+saved "in the database": ``f_table_catalog``, ``f_table_schema``, ``f_table_name``,
+``f_geometry_column``, ``styleName``, ``styleQML``, ``styleSLD``, ``useAsDefault``,
+``description``, ``owner``, ``ui``, ``update_time``) and applies the row marked
+``useAsDefault`` when a layer is opened. :func:`layer_styles` writes one such row per vector
+layer: a graduated renderer (5 quantile classes on the viridis ramp the HTML map uses) for a
+continuous column, a categorized renderer with the layer's own colours for a categorical one,
+a single symbol otherwise. The styles carry symbology only (QML ``styleCategories="Symbology"``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["layer_styles", "qml"]
+
+#: GeoPackage geometry column name (pyogrio / GDAL default).
+GEOMETRY_COLUMN = "geom"
+_RAMP = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")  # viridis, as the HTML map
+_OTHER = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#17becf")
+
+
+def _rgba(hex_colour: str, alpha: int = 255) -> str:
+    return ",".join(str(int(hex_colour[i:i + 2], 16)) for i in (1, 3, 5)) + f",{alpha}"
+
+
+def _symbol(name: str, geometry: str, colour: str) -> str:
+    """One QGIS symbol: a filled polygon, a line or a circle marker."""
+    if geometry == "line":
+        kind, cls, options = "line", "SimpleLine", {"line_color": _rgba(colour), "line_width": "0.6",
+                                                    "line_style": "solid", "capstyle": "round"}
+    elif geometry == "point":
+        kind, cls, options = "marker", "SimpleMarker", {"color": _rgba(colour), "name": "circle", "size": "2.6",
+                                                        "outline_color": "35,35,35,255", "outline_width": "0.2"}
+    else:
+        kind, cls, options = "fill", "SimpleFill", {"color": _rgba(colour, 200), "style": "solid",
+                                                    "outline_color": "51,51,51,255", "outline_width": "0.1"}
+    entries = "".join(f'<Option type="QString" name="{k}" value="{v}"/>' for k, v in options.items())
+    return (f'<symbol type="{kind}" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="{cls}" pass="0" locked="0" enabled="1"><Option type="Map">{entries}</Option></layer>'
+            f"</symbol>")
+
+
+def qml(geometry: str, column: str | None = None, *, kind: str = "continuous", values=None,
+        colours: dict[str, str] | None = None, unit: str = "") -> str:
+    """A QML document for a layer of `geometry` ("polygon", "line" or "point") coloured by `column`.
+
+    Continuous: 5 quantile classes of `values`. Categorical: one class per distinct value,
+    coloured from `colours` where given.
+    """
+    head = '<!DOCTYPE qgis PUBLIC \'http://mrcc.com/qgis.dtd\' \'SYSTEM\'>' \
+           '<qgis version="3.28.0" styleCategories="Symbology">'
+    if column is None or values is None or len(values) == 0:
+        return (head + '<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0">'
+                f"<symbols>{_symbol('0', geometry, _OTHER[0])}</symbols></renderer-v2></qgis>")
+    if kind == "categorical":
+        labels = sorted({str(v) for v in values})
+        fixed = colours or {}
+        symbols = "".join(_symbol(str(i), geometry, fixed.get(label, _OTHER[i % len(_OTHER)]))
+                          for i, label in enumerate(labels))
+        categories = "".join(f"<category value={quoteattr(label)} symbol=\"{i}\" label={quoteattr(label)} "
+                             f'render="true"/>' for i, label in enumerate(labels))
+        return (head + f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(column)} symbollevels="0" '
+                f'enableorderby="0" forceraster="0"><categories>{categories}</categories>'
+                f"<symbols>{symbols}</symbols></renderer-v2></qgis>")
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.size == 0:
+        return qml(geometry)
+    edges = np.unique(np.quantile(numbers, np.linspace(0, 1, len(_RAMP) + 1)))
+    if edges.size == 1:
+        edges = np.array([edges[0], edges[0]])
+    ranges, symbols = [], []
+    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        colour = _RAMP[round(i * (len(_RAMP) - 1) / max(1, len(edges) - 2))]
+        ranges.append(f'<range lower="{low:.10g}" upper="{high:.10g}" symbol="{i}" '
+                      f'label={quoteattr(f"{low:.4g} - {high:.4g}" + (f" {unit}" if unit else ""))} render="true"/>')
+        symbols.append(_symbol(str(i), geometry, colour))
+    return (head + f'<renderer-v2 type="graduatedSymbol" attr={quoteattr(column)} graduatedMethod="GraduatedColor" '
+            f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{"".join(ranges)}</ranges>'
+            f'<symbols>{"".join(symbols)}</symbols><mode name="quantile"/></renderer-v2></qgis>')
+
+
+def _geometry_kind(frame) -> str:
+    types = set(frame.geom_type.dropna())
+    if types and types <= {"Point", "MultiPoint"}:
+        return "point"
+    if types and types <= {"LineString", "MultiLineString"}:
+        return "line"
+    return "polygon"
+
+
+def layer_styles(layers: Sequence, summary, headline: Sequence[str] = ()) -> pd.DataFrame:
+    """The ``layer_styles`` table: a default style for the unit summary (by its first headline
+    column) and for every vector layer (by its column)."""
+    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    rows = []
+
+    def add(table, title, document):
+        rows.append({"f_table_catalog": "", "f_table_schema": "", "f_table_name": table,
+                     "f_geometry_column": GEOMETRY_COLUMN, "styleName": table, "styleQML": document,
+                     "styleSLD": "", "useAsDefault": True, "description": escape(title), "owner": "carbonmap",
+                     "ui": "", "update_time": now})
+
+    first = next((c for c in headline if c in summary.columns), None)
+    add("unit_summary", f"planning units by {first}" if first else "planning units",
+        qml("polygon", first, values=summary[first].to_numpy() if first else None))
+    for layer in layers:
+        column = layer.column if layer.column in layer.frame.columns else None
+        add(layer.name, layer.title, qml(_geometry_kind(layer.frame), column, kind=layer.kind,
+                                         values=layer.frame[column].to_numpy() if column else None,
+                                         colours=layer.colours, unit=layer.unit))
+    return pd.DataFrame(rows)
