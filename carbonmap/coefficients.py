@@ -46,6 +46,7 @@ __all__ = [
     "afforestation_rules",
     "afforestation_site_preparation",
     "afforestation_growth",
+    "planning_stages",
 ]
 
 #: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
@@ -85,6 +86,7 @@ _TABLES = {  # name -> (key columns, required columns)
                                                                 "source")),
     "afforestation_site_preparation": (("min_slope_deg",), ("min_slope_deg", "technique", "cost_cny_per_ha",
                                                             "source")),
+    "planning_stages": (("stage",), ("stage", "first_year", "last_year", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
 }
@@ -324,4 +326,12 @@ def afforestation_growth(override=None) -> pd.DataFrame:
     table = read_table("afforestation_growth", override).set_index("vegetation_type")
     numbers = ["agb_max_t_dm_ha", "k_per_yr", "p", "root_shoot", "carbon_fraction"]
     table[numbers] = table[numbers].astype(float)
+    return table
+
+
+def planning_stages(override=None) -> pd.DataFrame:
+    """The stages of the road to neutrality with their years (open-ended first and last)."""
+    table = read_table("planning_stages", override)
+    for column in ("first_year", "last_year"):
+        table[column] = pd.to_numeric(table[column].replace("", np.nan))
     return table

@@ -346,6 +346,64 @@ class ScreeningSection:
     growth: Path | None = None
 
 
+@dataclass(frozen=True)
+class TimelineSection:
+    """[timeline]: the baseline of the scenarios and the road to 2060 (see :mod:`carbonmap.scenarios`).
+
+    landcover : the base-year land cover (a categorical [[rasters]] entry with a code_system).
+    base_year, end_year : the trajectories' first and last years.
+    previous, previous_year : an earlier land cover and its year, for the Markov projection of
+        scenarios with ``markov_year``.
+    annual_change_pct : the baseline's annual change of sources by sector (or "all"), as
+        [[from_year, percent_per_year], ...].
+    sink_growth_pct : the baseline's annual growth of the existing sink [%].
+    stages : CSV overriding rows of planning_stages.csv.
+    """
+
+    landcover: str
+    base_year: int = 2023
+    end_year: int = 2060
+    previous: str | None = None
+    previous_year: int | None = None
+    annual_change_pct: dict[str, list[list[float]]] = field(default_factory=dict)
+    sink_growth_pct: float = 0.0
+    stages: Path | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioInput:
+    """[[scenarios]]: one planning scenario, a set of changes to the baseline.
+
+    name, title : an identifier and a readable title.
+    target_year : the year its measures are fully in place (rolled out linearly from the base year).
+    markov_year : project the baseline land cover to this year with the Markov chain ([timeline] previous).
+    afforestation, afforestation_to : plant the sites of a screening scenario (all_suitable,
+        top_ranked or connectivity_first) as this land-cover code.
+    convert, convert_layer, convert_to, convert_from : polygons whose cells (of the codes
+        convert_from, when given) become the code convert_to (e.g. planned built-up land, wetland
+        restoration).
+    sector_change_pct : one-off change of sources by sector (or "all") [%], e.g. {buildings = -15}.
+    annual_change_pct : annual change of sources by sector, overriding the baseline's sectors.
+    sink_growth_pct : annual growth of the existing sink (default: the baseline's).
+    rooftop_pv_share : share of the screened rooftop PV packages built (0-1).
+    """
+
+    name: str
+    title: str = ""
+    target_year: int = 2030
+    markov_year: int | None = None
+    afforestation: str | None = None
+    afforestation_to: int | None = None
+    convert: Path | None = None
+    convert_layer: str | None = None
+    convert_to: int | None = None
+    convert_from: list[int] | None = None
+    sector_change_pct: dict[str, float] = field(default_factory=dict)
+    annual_change_pct: dict[str, list[list[float]]] = field(default_factory=dict)
+    sink_growth_pct: float | None = None
+    rooftop_pv_share: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class NetworkSection(NetworkSettings):
     """[network]: the ecological security pattern (see :mod:`carbonmap.landscape.network`).
@@ -414,6 +472,8 @@ class Project:
     network: NetworkSection | None = None
     renewables: RenewablesSection | None = None
     screening: ScreeningSection | None = None
+    timeline: TimelineSection | None = None
+    scenarios: list[ScenarioInput] = field(default_factory=list)
     balance: BalanceSection = field(default_factory=BalanceSection)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
@@ -450,6 +510,8 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "network": (NetworkSection, False),
     "renewables": (RenewablesSection, False),
     "screening": (ScreeningSection, False),
+    "timeline": (TimelineSection, False),
+    "scenarios": (ScenarioInput, True),
     "balance": (BalanceSection, False),
     "outputs": (OutputsSection, False),
 }
@@ -577,6 +639,7 @@ def _check_semantics(project: Project) -> None:
     _check_renewables(project, path)
     _check_screening(project, path)
     _check_outputs(project, path)
+    _check_scenarios(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -785,6 +848,56 @@ def _check_screening(project: Project, path: Path) -> None:
         if getattr(section, key) is not None and getattr(section, key) <= 0:
             raise ConfigError("must be positive.", path=path, key=f"screening.{key}",
                               fix="give the budget, or leave it out for the default share of the candidate area.")
+
+
+def _check_scenarios(project: Project, path: Path) -> None:
+    """[timeline] and [[scenarios]]: rasters, years, names, and what each change needs."""
+    timeline = project.timeline
+    if timeline is None:
+        if project.scenarios:
+            raise ConfigError("[[scenarios]] need a [timeline] section.", path=path, key="timeline",
+                              fix="add [timeline] with the base-year land cover.")
+        return
+    need = _raster_check(project, path)
+    need(timeline.landcover, "timeline.landcover", "categorical", code_system=True)
+    if timeline.end_year <= timeline.base_year:
+        raise ConfigError("must be after base_year.", path=path, key="timeline.end_year", fix="e.g. 2060.")
+    if timeline.previous is not None:
+        need(timeline.previous, "timeline.previous", "categorical", code_system=True)
+        if timeline.previous_year is None or timeline.previous_year >= timeline.base_year:
+            raise ConfigError("give the earlier land cover's year, before base_year.", path=path,
+                              key="timeline.previous_year", fix="e.g. previous_year = 2015.")
+    if timeline.stages is not None:
+        _check_exists(timeline.stages, "timeline.stages", path)
+    names = set()
+    for i, scenario in enumerate(project.scenarios):
+        key = f"scenarios[{i}]"
+        if not scenario.name.isidentifier() or scenario.name in names or scenario.name == "baseline":
+            raise ConfigError(f"{scenario.name!r} is not a new identifier (or is 'baseline').", path=path,
+                              key=f"{key}.name", fix="use letters, digits and underscores, once per scenario.")
+        names.add(scenario.name)
+        if scenario.target_year <= timeline.base_year:
+            raise ConfigError("must be after the base year.", path=path, key=f"{key}.target_year", fix="e.g. 2030.")
+        if scenario.markov_year is not None and timeline.previous is None:
+            raise ConfigError("markov_year needs an earlier land cover.", path=path, key=f"{key}.markov_year",
+                              fix="set [timeline] previous and previous_year.")
+        if scenario.afforestation is not None:
+            if scenario.afforestation not in ("all_suitable", "top_ranked", "connectivity_first"):
+                raise ConfigError(f"unknown screening scenario {scenario.afforestation!r}.", path=path,
+                                  key=f"{key}.afforestation", fix="use all_suitable, top_ranked or connectivity_first.")
+            if project.screening is None or scenario.afforestation_to is None:
+                raise ConfigError("afforestation needs [screening] and afforestation_to (the forest code).",
+                                  path=path, key=f"{key}.afforestation_to", fix="e.g. afforestation_to = 2 (CLCD).")
+        if scenario.convert is not None:
+            _check_exists(scenario.convert, f"{key}.convert", path)
+            if scenario.convert_to is None:
+                raise ConfigError("convert needs convert_to (the new code).", path=path, key=f"{key}.convert_to",
+                                  fix="e.g. convert_to = 8 (CLCD impervious).")
+        if not 0 <= scenario.rooftop_pv_share <= 1:
+            raise ConfigError("must be between 0 and 1.", path=path, key=f"{key}.rooftop_pv_share", fix="e.g. 0.5.")
+        if scenario.rooftop_pv_share > 0 and project.screening is None:
+            raise ConfigError("rooftop_pv_share needs [screening] (the rooftop packages).", path=path,
+                              key=f"{key}.rooftop_pv_share", fix="add [screening], or set it to 0.")
 
 
 def _check_outputs(project: Project, path: Path) -> None:

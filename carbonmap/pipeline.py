@@ -72,6 +72,7 @@ from carbonmap.stocks import Valuation, carbon_stocks, read_pools
 from carbonmap.io import read_raster, read_vector, reproject, write_cog, write_csv, write_geopackage
 from carbonmap.landscape import (
     compare,
+    prepare,
     ecological_patches,
     fragstats,
     moving_window,
@@ -90,7 +91,7 @@ from carbonmap.zonal import zonal_categories, zonal_stats
 __all__ = ["Layer", "RunContext", "Stage", "STAGES", "run", "stage_names"]
 
 #: Map groups, in the order the layer control lists them.
-GROUPS = ("units", "sources", "sinks", "ecology", "renewables", "screening", "zones", "inputs")
+GROUPS = ("units", "sources", "sinks", "ecology", "renewables", "screening", "scenarios", "zones", "inputs")
 
 
 @dataclass
@@ -144,6 +145,7 @@ class RunContext:
     sink_method: str = ""
     rooftops: gpd.GeoDataFrame | None = None  # rooftop PV per building, with its unit index (renewables stage)
     network: tuple | None = None  # (NetworkResult, NetworkSettings) of the network stage
+    afforestation: tuple | None = None  # screening: (site-id raster, {scenario: site ids}, sites table)
     _progress: Any = None
 
     @property
@@ -835,6 +837,7 @@ def _screen_afforestation(ctx: RunContext, cfg, params: dict, zones) -> pd.DataF
         budget_cny=cfg.budget_cny if cfg.budget_cny is not None else np.inf)
     for name, ids in members.items():
         sites[f"in_{name}"] = sites["site_id"].isin(ids)
+    ctx.afforestation = (result.site_labels, members, sites[["site_id", "unit_id", "area_ha", "sink_t_co2_yr"]])
     path = write_cog(ctx.out_dir / "rasters" / "afforestation_reasons.tif", result.reasons, nodata=0,
                      transform=ctx.grid.transform, crs=ctx.grid.crs)
     reasons = result.reason_table
@@ -927,6 +930,195 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
 
+def stage_scenarios(ctx: RunContext) -> None:
+    """Scenario land covers, their effects per unit, trajectories to 2060 and milestones."""
+    from carbonmap.coefficients import planning_stages
+    from carbonmap.scenarios import land_effects, milestones, stage_of, transition_matrix
+
+    cfg = ctx.project.timeline
+    if cfg is None or ctx.sources is None:
+        if cfg is not None:
+            ctx.notes.append("scenarios: no emissions in this run ([parcels] and [inventory]): no timeline")
+        return
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+    base, _ = read_raster(ctx.rasters[cfg.landcover])
+    units = rasterize(ctx.units, ctx.grid, values=np.arange(len(ctx.units)), fill=-1, dtype="int32")
+    cell_ha = ctx.grid.cell_area_m2 / 1e4
+    stages = planning_stages(cfg.stages)
+    intensity = ctx.summary.get("builtup_intensity_co2_t_km2_yr", pd.Series(0.0, index=ctx.units.index))
+    pools = read_pools(ctx.project.stocks.pools) if ctx.project.stocks is not None else None
+    matrix = None
+    if cfg.previous is not None:
+        matrix = transition_matrix(read_raster(ctx.rasters[cfg.previous])[0], base)
+        ctx.add_table("scenario_transition_matrix", matrix.rename_axis("from_code").reset_index().rename(
+            columns=lambda c: c if c == "from_code" else f"to_{c}"))
+    eco_metrics = _scenario_fragmentation(ctx, units) if ctx.project.landscape is not None else None
+    comparison, paths, marks = [], [], []
+    scenarios = [None, *ctx.project.scenarios]
+    for spec in ctx.track(scenarios, "scenarios"):
+        name = "baseline" if spec is None else spec.name
+        landcover = base if spec is None else _scenario_landcover(ctx, spec, base, matrix, cfg, system)
+        effects = land_effects(base, landcover, system, units, len(ctx.units), cell_ha,
+                               builtup_intensity=intensity.to_numpy(), pools=pools)
+        effects.index = ctx.units.index
+        if spec is not None and spec.afforestation is not None:
+            effects["land_sink_change_co2_t_yr"] += _planting_adjustment(ctx, spec, system)
+        if spec is not None:
+            path = write_cog(ctx.out_dir / "rasters" / f"scenario_{name}.tif", np.ma.filled(landcover, 0)
+                             .astype("uint8"), nodata=0, transform=ctx.grid.transform, crs=ctx.grid.crs)
+            table = code_table(system)
+            colour = carbon_categories()["colour"]
+            ctx.add_layer(Layer(name=f"scenario_{name}", title=f"Scenario {spec.title or name}: land cover",
+                                group="scenarios", raster=path, kind="categorical",
+                                labels=dict(zip(table["code"], table["name_en"])),
+                                colours=dict(zip(table["code"], colour.loc[table["carbon_category"]]))))
+        rows, runs = _scenario_rows(ctx, spec, name, effects, eco_metrics, landcover, cfg, stages)
+        comparison.append(rows)
+        paths.extend(runs[0])
+        marks.extend(runs[1])
+    table = pd.concat(comparison)
+    table = _relative_to_baseline(table)
+    ctx.add_table("scenario_comparison_per_unit", table.reset_index(drop=True))
+    numeric = [c for c in table.columns if c not in ("scenario", "unit_id") and pd.api.types.is_numeric_dtype(
+        table[c]) and not c.endswith("_pct") and not c.startswith(("eco_", "change_rel"))]
+    citywide = table.groupby("scenario", sort=False)[numeric].sum().reset_index()
+    ctx.add_table("scenario_comparison_citywide", _relative_to_baseline(citywide.assign(unit_id="city")))
+    timeline = pd.concat(paths, ignore_index=True)
+    timeline["stage"] = stage_of(timeline["year"], stages)
+    city = timeline.groupby(["scenario", "year"], sort=False).sum(numeric_only=True).reset_index()
+    city.insert(1, "unit_id", "city")
+    city["stage"] = stage_of(city["year"], stages)
+    ctx.add_table("scenario_timeline", pd.concat([timeline, city], ignore_index=True))
+    for scenario_name, part in city.groupby("scenario", sort=False):
+        marks.append({"scenario": scenario_name, "unit_id": "city", **milestones(part, stages)})
+    milestone_table = pd.DataFrame(marks)
+    ctx.add_table("scenario_milestones", milestone_table)
+    ctx.add_table("coefficients_planning_stages", read_table("planning_stages", cfg.stages))
+    per_unit = milestone_table[milestone_table["unit_id"] != "city"].pivot(
+        index="unit_id", columns="scenario", values=["peak_year", "net_zero_year"])
+    per_unit.columns = [f"{scenario}_{what}" for what, scenario in per_unit.columns]
+    ctx.add_summary(per_unit.reindex(ctx.units.index).astype(float))
+    for row in milestone_table[milestone_table["unit_id"] == "city"].itertuples():
+        zero = f"net zero in {row.net_zero_year}" if pd.notna(row.net_zero_year) else "no net zero by " \
+            f"{cfg.end_year}"
+        ctx.notes.append(f"scenario {row.scenario}: citywide emissions peak in {row.peak_year} "
+                         f"({row.peak_emissions_co2_t_yr:,.0f} t CO2/yr, {row.peak_stage} stage); {zero}")
+
+
+def _scenario_landcover(ctx: RunContext, spec, base, matrix, cfg, system) -> np.ma.MaskedArray:
+    """The baseline land cover with a scenario's land changes: Markov demand, planting, conversions."""
+    from carbonmap.landscape.resistance import slope_degrees
+    from carbonmap.scenarios import allocate, convert, periods_to, project_areas, suitability
+
+    landcover = base
+    if spec.markov_year is not None:
+        counts = pd.Series(np.unique(base.compressed(), return_counts=True)[1],
+                           index=np.unique(base.compressed()))
+        flows = project_areas(counts, matrix, periods_to(spec.markov_year, cfg.previous_year, cfg.base_year))
+        categories = classify([str(c) for c in matrix.columns], system)["carbon_category"]
+        built_codes = [int(c) for c, cat in zip(matrix.columns, categories) if cat.startswith("built")]
+        builtup = np.isin(np.ma.getdata(base), built_codes) & ~np.ma.getmaskarray(base)
+        dem = next((ctx.rasters[r] for r in (getattr(ctx.project.network, "dem", None),
+                                              getattr(ctx.project.screening, "dem", None)) if r), None)
+        slope = slope_degrees(read_raster(dem)[0], ctx.grid.resolution) if dem is not None else None
+        scores = {int(c): suitability(np.ma.getdata(base), int(c), ctx.grid.resolution,
+                                      builtup=builtup if int(c) in built_codes else None, slope_deg=slope)
+                  for c in matrix.columns}
+        landcover = allocate(base, flows, scores)
+    if spec.afforestation is not None and ctx.afforestation is not None:
+        labels, members, _ = ctx.afforestation
+        landcover = convert(landcover, np.isin(labels, members.get(spec.afforestation, [])), spec.afforestation_to)
+    if spec.convert is not None:
+        frame = read_vector(spec.convert, layer=spec.convert_layer, kind="polygon", to_crs=ctx.grid.crs)
+        ctx.record_input(spec.convert, f"scenario {spec.name} conversions")
+        mask = rasterize(frame, ctx.grid, values=1, fill=0, dtype="uint8").astype(bool)
+        landcover = convert(landcover, mask, spec.convert_to, spec.convert_from)
+    return landcover
+
+
+def _planting_adjustment(ctx: RunContext, spec, system: str) -> pd.Series:
+    """Planted sites sink what their growth curve gives on average over the screening horizon
+    (young stands), not the coefficient of mature forest that land_effects applied: the
+    difference per unit [t CO2/yr]."""
+    from carbonmap.scenarios import class_rates
+
+    _, members, sites = ctx.afforestation
+    planted = sites[sites["site_id"].isin(members.get(spec.afforestation, []))]
+    rate = float(class_rates([spec.afforestation_to], system)["removal_co2_t_ha_yr"].iloc[0])
+    per_unit = planted.groupby("unit_id")[["sink_t_co2_yr", "area_ha"]].sum()
+    adjustment = per_unit["sink_t_co2_yr"] - rate * per_unit["area_ha"]
+    return adjustment.reindex(ctx.units.index).fillna(0.0)
+
+
+def _scenario_fragmentation(ctx: RunContext, units: np.ndarray):
+    """A function: land cover -> per-unit fragmentation of ecological land (PLAND, NP, MESH)."""
+    cfg = ctx.project.landscape
+    system = next(r.code_system for r in ctx.project.rasters if r.name == cfg.landcover)
+
+    def metrics(landcover) -> pd.DataFrame:
+        land = prepare(landcover, ctx.grid.resolution, neighbours=cfg.neighbours)
+        eco = select_classes(land, codes=cfg.ecological_codes) if cfg.ecological_codes is not None \
+            else select_classes(land, system=system)
+        table = unit_metrics(land, eco, units, len(ctx.units))[["eco_pland_pct", "eco_np", "eco_mesh_ha"]]
+        table.index = ctx.units.index
+        return table
+
+    return metrics
+
+
+def _scenario_rows(ctx, spec, name, effects, eco_metrics, landcover, cfg, stages):
+    """Per-unit comparison rows of one scenario (fully in place), its trajectories and milestones."""
+    from carbonmap.scenarios import milestones, trajectory
+
+    sector_change = {} if spec is None else spec.sector_change_pct
+    annual = {**cfg.annual_change_pct, **({} if spec is None else spec.annual_change_pct)}
+    growth = cfg.sink_growth_pct if spec is None or spec.sink_growth_pct is None else spec.sink_growth_pct
+    share = 0.0 if spec is None else spec.rooftop_pv_share
+    avoided = share * ctx.summary.get("pv_package_co2_avoided_t_yr", pd.Series(0.0, index=ctx.units.index))
+    target = cfg.base_year + 1 if spec is None else spec.target_year
+    rows = pd.DataFrame(index=ctx.units.index)
+    sectors = ctx.sources
+    scaled = sectors.copy()
+    for sector in scaled.columns:
+        scaled[sector] = sectors[sector] * (1 + sector_change.get(sector, sector_change.get("all", 0.0)) / 100.0)
+    land_source = effects["land_source_change_co2_t_yr"] + effects["builtup_source_change_co2_t_yr"]
+    rows["source_co2_t_yr"] = scaled.sum(axis=1) + land_source - avoided
+    rows["sink_co2_t_yr"] = ctx.sinks.reindex(ctx.units.index).fillna(0.0) + effects["land_sink_change_co2_t_yr"]
+    rows["net_co2_t_yr"] = rows["source_co2_t_yr"] - rows["sink_co2_t_yr"]
+    rows["avoided_co2_t_yr"] = avoided
+    for column in effects.columns:
+        rows[column] = effects[column]
+    if eco_metrics is not None:
+        rows = rows.join(eco_metrics(landcover))
+    rows.insert(0, "unit_id", ctx.units.index)
+    rows.insert(0, "scenario", name)
+    paths, marks = [], []
+    for unit in ctx.units.index:
+        path = trajectory(sectors.loc[unit], float(ctx.sinks.get(unit, 0.0)), base_year=cfg.base_year,
+                          end_year=cfg.end_year, target_year=target, annual_change=annual,
+                          sector_change_pct=sector_change, land_source=float(land_source[unit]),
+                          land_sink=float(effects.loc[unit, "land_sink_change_co2_t_yr"]),
+                          avoided=float(avoided[unit]), sink_growth_pct=growth)
+        path.insert(0, "unit_id", unit)
+        path.insert(0, "scenario", name)
+        paths.append(path)
+        marks.append({"scenario": name, "unit_id": unit, **milestones(path, stages)})
+    return rows, (paths, marks)
+
+
+def _relative_to_baseline(table: pd.DataFrame) -> pd.DataFrame:
+    """Add each scenario's absolute and relative change against the baseline's row of the same unit."""
+    base = table[table["scenario"] == "baseline"].set_index("unit_id")
+    out = table.copy()
+    for column in ("source_co2_t_yr", "sink_co2_t_yr", "net_co2_t_yr"):
+        reference = out["unit_id"].map(base[column])
+        out[f"change_{column}"] = out[column] - reference
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"change_rel_{column.removesuffix('_co2_t_yr')}_pct"] = np.where(
+                reference != 0, 100 * (out[column] - reference) / reference.abs(), np.nan)
+    return out
+
+
 def stage_onemap(ctx: RunContext) -> None:
     """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles) and unit_summary.csv."""
     from carbonmap.styles import layer_styles
@@ -1000,6 +1192,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("renewables", "map renewable potential", stage_renewables, ("renewables", "buildings")),
     Stage("screening", "rank rooftops and afforestation sites", stage_screening, ("screening",)),
     Stage("balance", "compute the per-unit carbon balance", stage_balance, ("balance",)),
+    Stage("scenarios", "compare scenarios on the road to 2060", stage_scenarios, ("timeline", "scenarios")),
     Stage("onemap", "write the one map", stage_onemap, ("project", "outputs")),
 )
 

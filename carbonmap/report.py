@@ -31,7 +31,7 @@ from carbonmap.io import atomic_path
 
 __all__ = ["write_report", "THEMES"]
 
-#: Report sections: group -> (title, what it shows, summary-column patterns of the theme).
+#: Report sections: group -> (title, what it shows, prefixes or suffixes of the theme's summary columns).
 THEMES = {
     "sources": ("Sources", "Emissions by parcel, sector and grid cell", ("source_", "builtup_", "efficiency_",
                                                                           "net_co2", "balance_")),
@@ -41,12 +41,17 @@ THEMES = {
                    ("rooftop_pv", "ground_pv", "wind", "gshp", "heating", "deep_geothermal", "renewable_")),
     "screening": ("Screening", "Rooftops ranked for PV, afforestation sites and restoration scenarios",
                   ("pv_package_", "afforestation_", "restoration_")),
+    "scenarios": ("Scenarios", "Planning scenarios and the road from peaking to neutrality",
+                  ("_peak_year", "_net_zero_year")),
     "zones": ("Zones", "Protection and planning zones", ()),
 }
 #: Static maps per theme, at most.
 MAX_MAPS_PER_THEME = 4
 #: Tables written in full into the report (when the run made them).
 REPORT_TABLES = {
+    "scenario_comparison_citywide": "Scenarios compared, citywide (measures fully in place)",
+    "scenario_milestones": "Milestones per scenario and unit: peak, net zero, the 2060 gap",
+    "scenario_transition_matrix": "Land-cover transition matrix (Markov chain)",
     "restoration_scenarios_citywide": "Restoration scenarios, citywide",
     "rooftop_packages": "Rooftop PV packages per planning unit",
     "renewable_zone_reasons": "Development-control zones: the reasons",
@@ -194,6 +199,35 @@ def _balance_chart(summary) -> str | None:
     return _figure_html(fig, "sources and sinks per unit")
 
 
+def _timeline_chart(timeline: pd.DataFrame, stages: pd.DataFrame | None) -> str:
+    """Citywide emissions (solid) and net emissions (dashed) per scenario, on the planning stages."""
+    import matplotlib.pyplot as plt
+
+    city = timeline[timeline["unit_id"] == "city"]
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    if stages is not None:
+        shades = ("#f7f7f7", "#fee8c8", "#e5f5e0", "#deebf7", "#f2f0f7")
+        years = city["year"]
+        for i, row in enumerate(stages.itertuples()):
+            low = years.min() if pd.isna(row.first_year) else max(row.first_year - 0.5, years.min())
+            high = years.max() if pd.isna(row.last_year) else min(row.last_year + 0.5, years.max())
+            if high > low:
+                ax.axvspan(low, high, color=shades[i % len(shades)], zorder=0)
+                ax.text((low + high) / 2, 1.01, row.stage, transform=ax.get_xaxis_transform(), ha="center",
+                        fontsize=7, color="#555555")
+    for i, (name, part) in enumerate(city.groupby("scenario", sort=False)):
+        colour, width = plt.cm.tab10(i), 3.0 if i == 0 else 1.5  # the baseline wide, under the others
+        ax.plot(part["year"], part["emissions_co2_t_yr"] / 1e6, color=colour, linewidth=width,
+                label=f"{name}: emissions")
+        ax.plot(part["year"], part["net_co2_t_yr"] / 1e6, color=colour, linewidth=width, linestyle="--",
+                label=f"{name}: net")
+    ax.axhline(0, color="#333333", linewidth=0.6)
+    ax.set_ylabel("Mt CO2 / yr")
+    ax.set_title("Citywide emissions and net emissions by scenario", fontsize=9, pad=14)
+    ax.legend(fontsize=6, ncol=2, frameon=False)
+    return _figure_html(fig, "scenario timeline")
+
+
 def _table_html(frame: pd.DataFrame, max_rows: int = 60) -> str:
     shown = frame.head(max_rows)
     formatters = {c: (lambda v: "" if pd.isna(v) else (f"{v:,.0f}" if abs(v) >= 1e3 else f"{v:.4g}"))
@@ -212,7 +246,7 @@ def _is_additive(column: str) -> bool:
 
 
 def _theme_columns(summary, patterns: Sequence[str]) -> list[str]:
-    return [c for c in summary.columns if c != "geometry" and any(c.startswith(p) for p in patterns)]
+    return [c for c in summary.columns if c != "geometry" and any(c.startswith(p) or c.endswith(p) for p in patterns)]
 
 
 def _sources_of(tables: dict[str, pd.DataFrame]) -> str:
@@ -278,6 +312,12 @@ def write_report(ctx, summary, path: str | Path) -> Path:
             if "unit_name" in summary:
                 table.insert(1, "unit_name", summary["unit_name"])
             body.append(f"<h3>{html.escape(title)} per planning unit</h3>" + _table_html(table))
+    if "scenario_timeline" in ctx.tables:
+        stages = ctx.tables.get("coefficients_planning_stages")
+        if stages is not None:
+            stages = stages.assign(first_year=pd.to_numeric(stages["first_year"].replace("", np.nan)),
+                                   last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
+        body.append("<h2>The road to 2060</h2>" + _timeline_chart(ctx.tables["scenario_timeline"], stages))
     tables = [(name, label) for name, label in REPORT_TABLES.items() if name in ctx.tables]
     if tables:
         body.append("<h2>Tables</h2>")

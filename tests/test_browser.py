@@ -86,7 +86,8 @@ def test_onemap_works_offline_in_chromium(browser, demo_run):
     groups = browser.execute_script(
         "return Array.from(document.querySelectorAll('.leaflet-control-layers-group-name'))"
         ".map(e => e.textContent.trim())")
-    assert {"units", "sources", "sinks", "ecology", "renewables", "screening", "zones", "inputs"} <= set(groups)
+    assert {"units", "sources", "sinks", "ecology", "renewables", "screening", "scenarios", "zones",
+            "inputs"} <= set(groups)
     before = _picture(browser)
     assert len(np.unique(before.reshape(-1, 3), axis=0)) > 50  # a drawn map, not a blank page
     assert before.std() > 10

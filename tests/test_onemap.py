@@ -56,7 +56,7 @@ def test_geopackage_lists_every_layer_with_a_crs_and_styles_for_qgis(demo_run):
 
 def test_report_shows_every_theme_with_units_and_sources(demo_run):
     text = (demo_run / "report.html").read_text(encoding="utf-8")
-    for theme in ("Sources", "Sinks", "Ecology", "Renewables", "Screening"):
+    for theme in ("Sources", "Sinks", "Ecology", "Renewables", "Screening", "Scenarios"):
         assert f"<h2>{theme}</h2>" in text, theme
         assert f"<h3>{theme} per planning unit</h3>" in text, theme
     figures = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', text)
@@ -75,6 +75,7 @@ def test_report_shows_every_theme_with_units_and_sources(demo_run):
             if source.strip():
                 assert html.escape(source) in text, (name, source)
     assert "Restoration scenarios, citywide" in text and "Rooftop PV packages per planning unit" in text
+    assert "<h2>The road to 2060</h2>" in text and "Milestones per scenario and unit" in text
 
 
 def test_large_layers_are_aggregated_with_their_totals():

@@ -44,8 +44,8 @@ def test_demo_writes_the_one_map(demo_run):
     # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot
     # window, the network's MSPA, resistance, current density and barrier score, and 7 renewable
     # rasters (2 zone maps, ground PV yield, wind power density and capacity factor, geothermal
-    # temperature and class) and the afforestation reasons
-    assert len(list((demo_run / "rasters").glob("*.tif"))) == 28
+    # temperature and class), the afforestation reasons and the land cover of 3 scenarios
+    assert len(list((demo_run / "rasters").glob("*.tif"))) == 31
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
             "balance_classes", "efficiency_bands"} <= set(layers)
 
@@ -408,7 +408,7 @@ def test_runs_are_deterministic(tmp_path):
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
     assert [s.name for s in STAGES] == ["units", "grid", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape", "network", "renewables",
-                                        "screening", "balance", "onemap"]
+                                        "screening", "balance", "scenarios", "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [
