@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _measure import run_child
 
 
 def _generate(path: Path, size: int) -> None:
@@ -75,16 +76,12 @@ def main() -> None:
     if not raster.exists():  # built in a child: a child's peak memory starts from its parent's
         subprocess.run([sys.executable, __file__, "--make", str(raster), "--size", str(args.size)], check=True)
     result = args.workdir / "network_result.json"
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(raster), "--result", str(result)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"the chain failed (status {status})")
-    data = json.loads(result.read_text())
+    data = run_child([sys.executable, __file__, "--child", str(raster), "--result", str(result)], result, "the chain")
     print(f"land cover: {args.size} x {args.size} cells of 30 m; {int(data['indices']['candidates'])} core areas "
           f">= 50 ha, {int(data['indices']['sources'])} sources, {int(data['indices']['corridors'])} corridors")
     for step, seconds in data["timings"].items():
         print(f"  {step:<28} {seconds:7.1f} s")
-    print(f"  {'total (with reading, resistance)':<28} {data['total_s']:7.1f} s   peak memory {usage.ru_maxrss / 2**20:.2f} GB")
+    print(f"  {'total (with reading, resistance)':<28} {data['total_s']:7.1f} s   peak memory {data['peak_mb'] / 1024:.2f} GB")
 
 
 if __name__ == "__main__":

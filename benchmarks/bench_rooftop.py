@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _measure import run_child
 
 
 def child(n: int, result: Path) -> None:
@@ -59,13 +59,10 @@ def main() -> None:
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     result = args.workdir / "rooftop_result.json"
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(args.buildings), "--result", str(result)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"rooftop PV failed (status {status})")
-    data = json.loads(result.read_text())
+    data = run_child([sys.executable, __file__, "--child", str(args.buildings), "--result", str(result)], result,
+                     "rooftop PV")
     print(f"{args.buildings:,} buildings: {data['seconds']:.1f} s ({args.buildings / data['seconds']:,.0f} per second), "
-          f"peak memory {usage.ru_maxrss / 2**20:.2f} GB (incl. building the footprints)")
+          f"peak memory {data['peak_mb'] / 1024:.2f} GB (incl. building the footprints)")
     print(f"  {data['mwp']:,.0f} MWp, {data['gwh']:,.0f} GWh/yr, {data['shaded']:,} roofs shaded by a neighbour")
 
 

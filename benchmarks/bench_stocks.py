@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _measure import run_child
 
 CODES = np.array([1, 2, 3, 4, 5, 7, 8, 9])
 POOLS = {  # lucode: c_above, c_below, c_soil, c_dead [t C/ha]
@@ -122,14 +123,8 @@ def run(python: str, tool: str, base, alt, pools, workdir: Path) -> dict:
     out = workdir / f"out_{tool}"
     result = workdir / f"result_{tool}.json"
     shutil.rmtree(out, ignore_errors=True)  # InVEST's taskgraph would otherwise reuse earlier outputs
-    proc = subprocess.Popen([python, __file__, "--child", tool, "--base", str(base), "--alt", str(alt),
-                             "--pools", str(pools), "--out", str(out), "--result", str(result)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{tool} failed (status {status})")
-    data = json.loads(result.read_text())
-    data["peak_mb"] = usage.ru_maxrss / 1024
-    return data
+    return run_child([python, __file__, "--child", tool, "--base", str(base), "--alt", str(alt), "--pools", str(pools),
+                      "--out", str(out), "--result", str(result)], result, tool)
 
 
 def main() -> None:

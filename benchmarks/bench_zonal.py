@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _measure import run_child
 
 STATS = ["count", "sum", "mean", "min", "max"]
 TOOLS = ["carbonmap", "rasterstats", "rasterstats-noboundless", "exactextract", "exactextract-raster"]
@@ -106,13 +106,8 @@ def child(tool: str, raster: Path, vector: Path, out: Path) -> None:
 
 def run_tool(tool: str, raster: Path, vector: Path, workdir: Path) -> dict:
     out = workdir / f"result_{tool}.npz"
-    proc = subprocess.Popen([sys.executable, __file__, "--child", tool, "--raster", str(raster),
-                             "--vector", str(vector), "--out", str(out)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{tool} failed (status {status})")
-    timing = json.loads(out.with_suffix(".json").read_text())
-    timing["peak_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    timing = run_child([sys.executable, __file__, "--child", tool, "--raster", str(raster), "--vector", str(vector),
+                        "--out", str(out)], out.with_suffix(".json"), tool)
     timing["result"] = dict(np.load(out))
     return timing
 

@@ -219,10 +219,15 @@ def ecological_resistance(override=None) -> pd.Series:
     return resistance
 
 
+def _scalars(name: str, override) -> dict[str, float]:
+    """A table of scalar parameters as name -> value (units in the table)."""
+    table = read_table(name, override)
+    return dict(zip(table["parameter"], table["value"].astype(float)))
+
+
 def renewable_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of the renewables module (name -> value; units in the table)."""
-    table = read_table("renewable_parameters", override)
-    return dict(zip(table["parameter"], table["value"].astype(float)))
+    return _scalars("renewable_parameters", override)
 
 
 def rooftop_pv_usable(override=None) -> pd.Series:
@@ -289,8 +294,7 @@ def renewable_zoning_rules(override=None) -> pd.DataFrame:
 
 def screening_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of site screening (name -> value; units in the table)."""
-    table = read_table("screening_parameters", override)
-    return dict(zip(table["parameter"], table["value"].astype(float)))
+    return _scalars("screening_parameters", override)
 
 
 #: What an afforestation rule can decide about the land it matches.

@@ -998,6 +998,7 @@ def stage_scenarios(ctx: RunContext) -> None:
         index="unit_id", columns="scenario", values=["peak_year", "net_zero_year"])
     per_unit.columns = [f"{scenario}_{what}" for what, scenario in per_unit.columns]
     ctx.add_summary(per_unit.reindex(ctx.units.index).astype(float))
+    _scenario_unit_layers(ctx, table, milestone_table)
     for row in milestone_table[milestone_table["unit_id"] == "city"].itertuples():
         zero = f"net zero in {row.net_zero_year}" if pd.notna(row.net_zero_year) else "no net zero by " \
             f"{cfg.end_year}"
@@ -1034,6 +1035,22 @@ def _scenario_landcover(ctx: RunContext, spec, base, matrix, cfg, system) -> np.
         mask = rasterize(frame, ctx.grid, values=1, fill=0, dtype="uint8").astype(bool)
         landcover = convert(landcover, mask, spec.convert_to, spec.convert_from)
     return landcover
+
+
+def _scenario_unit_layers(ctx: RunContext, table: pd.DataFrame, marks: pd.DataFrame) -> None:
+    """One map layer per scenario: the units coloured by the change of net emissions against the
+    baseline, with the scenario's milestones (in the HTML map they share the units' geometry)."""
+    for name, rows in table.groupby("scenario", sort=False):
+        if name == "baseline":
+            continue
+        columns = rows.set_index("unit_id")[["change_net_co2_t_yr", "change_rel_net_pct", "net_co2_t_yr",
+                                             "stock_change_t_c" if "stock_change_t_c" in rows else "converted_ha"]]
+        columns = columns.join(marks[marks["scenario"] == name].set_index("unit_id")[
+            ["peak_year", "net_zero_year", "net_2060_co2_t_yr"]])
+        frame = gpd.GeoDataFrame(columns.reindex(ctx.units.index), geometry=ctx.units.geometry, crs=ctx.units.crs)
+        ctx.add_layer(Layer(name=f"scenario_{name}_units", title=f"Scenario {name}: change of net emissions vs "
+                            "baseline [t CO2/yr]", group="scenarios", frame=frame.reset_index(),
+                            column="change_net_co2_t_yr", unit="t_co2_yr"))
 
 
 def _planting_adjustment(ctx: RunContext, spec, system: str) -> pd.Series:
