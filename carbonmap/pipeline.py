@@ -964,8 +964,10 @@ def stage_scenarios(ctx: RunContext) -> None:
         if spec is not None and spec.afforestation is not None:
             effects["land_sink_change_co2_t_yr"] += _planting_adjustment(ctx, spec, system)
         if spec is not None:
-            path = write_cog(ctx.out_dir / "rasters" / f"scenario_{name}.tif", np.ma.filled(landcover, 0)
-                             .astype("uint8"), nodata=0, transform=ctx.grid.transform, crs=ctx.grid.crs)
+            nodata = 0 if not (landcover == 0).any() else np.iinfo(base.dtype).max  # a value no class uses
+            path = write_cog(ctx.out_dir / "rasters" / f"scenario_{name}.tif",
+                             np.ma.filled(landcover, nodata).astype(base.dtype), nodata=nodata,
+                             transform=ctx.grid.transform, crs=ctx.grid.crs)
             table = code_table(system)
             colour = carbon_categories()["colour"]
             ctx.add_layer(Layer(name=f"scenario_{name}", title=f"Scenario {spec.title or name}: land cover",

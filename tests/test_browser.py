@@ -119,3 +119,13 @@ def test_onemap_works_offline_in_chromium(browser, demo_run):
     time.sleep(0.8)
     assert browser.execute_script(zoom) > before_zoom
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+    # a basemap offline: its tiles fail, the map says so once and keeps working
+    browser.execute_script("""
+        Array.from(document.querySelectorAll('.leaflet-control-layers-base label'))
+          .find(l => l.textContent.trim() === 'OpenStreetMap').querySelector('input').click();""")
+    notice = _wait_for(browser, "return Array.from(document.querySelectorAll('.carbonmap-legend'))"
+                                ".map(e => e.textContent).find(t => t.includes('unavailable'))")
+    assert "OpenStreetMap is unavailable (offline?)" in notice
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert all("tile.openstreetmap.org" in e["message"] for e in errors)  # only the tiles failed
