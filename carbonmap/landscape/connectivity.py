@@ -60,19 +60,22 @@ def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
     resolution : cell size [m]
     """
     points = _boundary_points(labels, ids)
-    boxes = np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
-    limit = max_distance_m / resolution
     n = len(ids)
     out = np.full((n, n), np.inf)
     np.fill_diagonal(out, 0.0)
-    for i in range(n):
+    if n < 2:
+        return out
+    boxes = np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
+    limit = max_distance_m / resolution
+    bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
+    # pairs whose bounding boxes are within the limit (a lower bound of their distance)
+    gap_r = np.maximum(0.0, np.maximum(boxes[None, :, 0] - boxes[:, None, 1], boxes[:, None, 0] - boxes[None, :, 1]))
+    gap_c = np.maximum(0.0, np.maximum(boxes[None, :, 2] - boxes[:, None, 3], boxes[:, None, 2] - boxes[None, :, 3]))
+    near = np.triu(np.hypot(gap_r, gap_c) <= limit, k=1)
+    for i in np.flatnonzero(near.any(axis=1)):
         tree = cKDTree(points[i])
-        for j in range(i + 1, n):
-            gap_r = max(0.0, boxes[j, 0] - boxes[i, 1], boxes[i, 0] - boxes[j, 1])
-            gap_c = max(0.0, boxes[j, 2] - boxes[i, 3], boxes[i, 2] - boxes[j, 3])
-            if np.hypot(gap_r, gap_c) > limit:
-                continue
-            dist, _ = tree.query(points[j], distance_upper_bound=limit * (1 + 1e-12) if np.isfinite(limit) else np.inf)
+        for j in np.flatnonzero(near[i]):
+            dist, _ = tree.query(points[j], distance_upper_bound=bound)
             out[i, j] = out[j, i] = dist.min() * resolution
     return out
 

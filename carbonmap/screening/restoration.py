@@ -10,9 +10,10 @@ Three scenarios, each a set of sites:
 
 Per scenario and planning unit: sites, area, sequestration over the horizon, mean annual sink,
 cost and the sum of the sites' single-site connectivity gains. Citywide, the joint gain in
-PC when all of a scenario's sites become habitat together is computed exactly
+PC when all of a scenario's sites become habitat together is computed on the whole graph
 (:func:`carbonmap.landscape.connectivity.pc_index`), since single-site gains do not add up
-(sites can be stepping stones for one another, or redundant).
+(sites can be stepping stones for one another, or redundant); direct links between two sites
+with a dispersal probability below :data:`JOINT_MIN_PROBABILITY` are left out, for speed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import pandas as pd
 from carbonmap.landscape.connectivity import patch_distances, pc_index
 
 __all__ = ["SCENARIOS", "restoration_scenarios", "pick_within_budget"]
+
+#: Direct links between sites weaker than this are left out of the joint PC (for speed).
+JOINT_MIN_PROBABILITY = 1e-4
 
 #: The scenarios, in the order tables list them.
 SCENARIOS = ("all_suitable", "top_ranked", "connectivity_first")
@@ -92,7 +96,11 @@ def _joint_gain(result, ids: np.ndarray) -> float:
         return 0.0
     sites = result.sites.set_index("site_id")
     cross = result.core_site_distances[:, ids - 1]  # columns: site ids 1..n
-    between = patch_distances(result.site_labels, ids, result.resolution)
+    # pairs of sites farther apart than where the direct probability falls below 1e-4 are left
+    # unlinked directly (they still connect through other patches)
+    p0, d0 = habitat.probability
+    between = patch_distances(result.site_labels, ids, result.resolution,
+                              max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
     distances = np.block([[habitat.distances, cross], [cross.T, between]])
     areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
     before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, habitat.probability)
