@@ -116,6 +116,7 @@ class Layer:
     display_tolerance_m: float = 0.0  # simplify vectors by this much in the HTML map (not the GeoPackage)
     in_html: bool = True  # False: in the GeoPackage only (too many features for a web page)
     aggregate: str = "mean"  # how a layer too large for the web page is summarised on cells: mean or sum
+    # (categorical layers: their most frequent class)
 
     def __post_init__(self) -> None:
         if (self.frame is None) == (self.raster is None):
@@ -1250,7 +1251,8 @@ def _resume(project: Project, only: str, quiet: bool) -> tuple[RunContext, list[
     path = project.output_dir / STATE_FILE
     if not path.exists():
         raise InputError("no saved run to rerun a stage of.", path=path,
-                         fix="run the whole project once (without --only) into this output folder.")
+                         fix="run the whole project once (without --only, with [outputs] save_state = true) "
+                             "into this output folder.")
     with open(path, "rb") as handle:
         saved = pickle.load(handle)
     if saved["version"] != __version__ or saved["stages"] != names:
@@ -1330,5 +1332,6 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None) -> Ru
                 progress.advance(overall)
             progress.update(overall, description=f"carbonmap: done -> {ctx.out_dir}")
         ctx._progress = None
-    _save_state(ctx, snapshots)
+    if project.outputs.save_state:
+        _save_state(ctx, snapshots)
     return ctx

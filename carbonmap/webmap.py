@@ -275,8 +275,8 @@ def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray
 
 
 def _aggregate(frame: gpd.GeoDataFrame, column: str | None, how: str, max_features: int) -> gpd.GeoDataFrame:
-    """Features summarised on square cells (count, and the column's sum or mean), at the finest
-    cell size that yields at most `max_features` cells with features."""
+    """Features summarised on square cells (count, and the column's sum, mean or most frequent
+    value: `how`), at the finest cell size that yields at most `max_features` cells with features."""
     centres = frame.geometry.centroid
     x, y = centres.x.to_numpy(), centres.y.to_numpy()
     xmin, ymin, xmax, ymax = frame.total_bounds
@@ -289,13 +289,19 @@ def _aggregate(frame: gpd.GeoDataFrame, column: str | None, how: str, max_featur
         size *= 1.25
     table = pd.DataFrame({"key": key, "cx": cx, "cy": cy})
     if column is not None:
-        table[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy()
+        values = frame[column].to_numpy()
+        table[column] = values if how == "mode" else pd.to_numeric(frame[column], errors="coerce").to_numpy()
     grouped = table.groupby("key")
     out = pd.DataFrame({"features": grouped.size(), "cx": grouped["cx"].first(), "cy": grouped["cy"].first()})
     name = None
     if column is not None:
         name = f"{column}_{how}"
-        out[name] = grouped[column].sum() if how == "sum" else grouped[column].mean()
+        if how == "mode":  # the most frequent class of each cell (ties: the first in sort order)
+            counts = table.groupby(["key", column]).size().rename("n").reset_index()
+            counts = counts.sort_values(["key", "n"], ascending=[True, False], kind="stable")
+            out[name] = counts.drop_duplicates("key").set_index("key")[column]
+        else:
+            out[name] = grouped[column].sum() if how == "sum" else grouped[column].mean()
     left, bottom = xmin + out["cx"].to_numpy() * size, ymin + out["cy"].to_numpy() * size
     boxes = shapely.box(left, bottom, left + size, bottom + size)
     result = gpd.GeoDataFrame(out.drop(columns=["cx", "cy"]).reset_index(drop=True), geometry=boxes, crs=frame.crs)
@@ -381,7 +387,8 @@ def _add_vector(page: _Page, layer) -> None:
     if len(frame) == 0:
         return
     if len(frame) > page.detail.max_features:
-        frame = _aggregate(frame, column, layer.aggregate, page.detail.max_features)
+        how = "mode" if layer.kind == "categorical" else layer.aggregate
+        frame = _aggregate(frame, column, how, page.detail.max_features)
         title = f"{title} (aggregated to {frame.attrs['cell_m']:,.0f} m cells; all features in onemap.gpkg)"
         column = frame.attrs["column"]
     columns = [c for c in frame.columns if c != frame.geometry.name]
@@ -394,7 +401,7 @@ def _add_vector(page: _Page, layer) -> None:
     spec["geometry"] = page.geometry(frame, tolerance)
     spec["table"] = page.table(attributes)
     if column:
-        kind = layer.kind if column == layer.column else "continuous"
+        kind = layer.kind if column == layer.column or column.endswith("_mode") else "continuous"
         spec["fill"], scale = _fill_colours(frame[column].to_numpy(), kind, layer.colours)
         spec["legend"] = _category_legend(title, scale) if kind == "categorical" else \
             _ramp_legend(title, layer.unit, *scale)

@@ -86,6 +86,9 @@ def test_large_layers_are_aggregated_with_their_totals():
     cells = _aggregate(points, "kwh", "sum", max_features=400)
     assert len(cells) <= 400 and cells["features"].sum() == 5000
     assert cells["kwh_sum"].sum() == pytest.approx(points["kwh"].sum())
+    classes = points.assign(kind=np.where(points["kwh"] > 30, "big", "small"))
+    modes = _aggregate(classes, "kind", "mode", max_features=400)
+    assert (modes["kind_mode"] == "big").mean() > 0.9  # 70 % of each cell's points are "big"
     joined = gpd.sjoin(points, cells, predicate="intersects")  # every point lies in a cell ...
     assert joined.index.nunique() == 5000
     counts = joined.groupby("index_right").size()  # ... and in the one that counts it
