@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import assume_crs_opt
+from carbonmap.cli.options import assume_crs_opt, int_list
 
 
 @click.command("landscape-metrics", short_help="Patch, class and landscape metrics (FRAGSTATS-compatible).")
@@ -36,11 +36,7 @@ def landscape_metrics(raster: Path, neighbours: str, edge_depth: float, classes:
     result = fragstats(land, metrics=wanted, edge_depth_m=edge_depth * land.resolution)
     patch, class_, landscape = result
     if classes:
-        try:
-            keep = [int(c) for c in classes.split(",") if c.strip()]
-        except ValueError as exc:
-            raise InputError(f"--classes must be integer codes, got {classes!r}.",
-                             fix="e.g. --classes 41,42,43") from exc
+        keep = int_list(classes, "--classes", "41,42,43")
         missing = sorted(set(keep) - set(land.classes.tolist()))
         if missing:
             raise InputError(f"class(es) {', '.join(map(str, missing))} are not in the raster.", path=raster,

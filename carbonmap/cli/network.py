@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import assume_crs_opt
+from carbonmap.cli.options import assume_crs_opt, int_list
 
 
 @click.command("ecological-network", short_help="MSPA, ecological sources, corridors, pinch points, barriers.")
@@ -45,17 +45,12 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
     import numpy as np
 
     from carbonmap.coefficients import ecological_resistance
-    from carbonmap.errors import InputError
     from carbonmap.io import read_vector, write_cog, write_geopackage
     from carbonmap.landscape.network import NetworkSettings, network_from_rasters, parameter_table
 
     codes = None
     if ecological_codes:
-        try:
-            codes = [int(c) for c in ecological_codes.split(",") if c.strip()]
-        except ValueError as exc:
-            raise InputError(f"--ecological-codes must be integers, got {ecological_codes!r}.",
-                             fix="e.g. --ecological-codes 2,3,4") from exc
+        codes = int_list(ecological_codes, "--ecological-codes", "2,3,4")
     lines = read_vector(roads, layer=roads_layer, kind="line", assume_crs=assume_crs) if roads else None
     table = ecological_resistance(resistance_csv)
     settings = NetworkSettings(edge_width_m=edge_width, min_core_area_ha=min_core_area, max_sources=max_sources,

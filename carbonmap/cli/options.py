@@ -22,3 +22,13 @@ assume_crs_opt = click.option(
     help="CRS of inputs that declare none, e.g. EPSG:4326 (a declared CRS always wins).",
 )
 layer_opt = click.option("--layer", default=None, help="Layer of a multi-layer vector file.")
+
+
+def int_list(text: str, option: str, example: str) -> list[int]:
+    """Integer codes from a comma-separated option value, or a clear error naming the option."""
+    from carbonmap.errors import InputError
+
+    try:
+        return [int(c) for c in text.split(",") if c.strip()]
+    except ValueError as exc:
+        raise InputError(f"{option} must be integer codes, got {text!r}.", fix=f"e.g. {option} {example}") from exc
