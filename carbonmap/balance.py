@@ -28,7 +28,16 @@ import pandas as pd
 
 from carbonmap.coefficients import balance_classes, efficiency_bands
 
-__all__ = ["unit_balance"]
+__all__ = ["unit_balance", "GDP_UNITS", "gdp_cny_1e4"]
+
+#: 10^4 CNY per unit of the GDP units carbonmap knows ([units] gdp_unit).
+GDP_UNITS = {"cny_1e8": 1e4, "cny_1e4": 1.0, "cny": 1e-4}
+
+
+def gdp_cny_1e4(gdp: pd.Series, unit: str) -> pd.Series:
+    """GDP in 10^4 CNY (万元), the unit of the intensity per output, from GDP in `unit` (a key of
+    :data:`GDP_UNITS`: 亿元 ``cny_1e8``, 万元 ``cny_1e4`` or yuan ``cny``)."""
+    return gdp * GDP_UNITS[unit]
 
 
 def unit_balance(

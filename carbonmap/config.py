@@ -82,7 +82,7 @@ class UnitsSection:
     """[units]: the planning units every layer is summarised by."""
 
     path: Path
-    id_field: str
+    id_field: str | None
     layer: str | None = None
     name_field: str | None = None
     population_field: str | None = None
@@ -281,9 +281,12 @@ class RenewablesSection:
         whose field holds the zone names the zoning rules use.
     rooftop : rooftop PV on the [buildings] footprints (roof_field: "flat" / "pitched").
     gshp_ground, climate_zone : rows of gshp_extraction.csv and heating_demand.csv.
-    grid, grid_year : the grid emission factor for CO2 avoided.
-    parameters, zoning_rules : CSVs overriding rows of renewable_parameters.csv and
-        renewable_zoning_rules.csv.
+    grid, grid_year : the grid emission factor for CO2 avoided (a row of grid_emission_factors.csv).
+    parameters, zoning_rules, rooftop_usable, wind_shear, power_curve, gshp_extraction,
+        heating_demand, geothermal_classes, grid_factors : CSVs overriding rows of
+        renewable_parameters.csv, renewable_zoning_rules.csv, rooftop_pv_usable.csv,
+        wind_shear_exponents.csv, wind_power_curve.csv, gshp_extraction.csv, heating_demand.csv,
+        geothermal_classes.csv and grid_emission_factors.csv.
     """
 
     landcover: str
@@ -302,6 +305,18 @@ class RenewablesSection:
     grid_year: int | None = None
     parameters: Path | None = None
     zoning_rules: Path | None = None
+    rooftop_usable: Path | None = None
+    wind_shear: Path | None = None
+    power_curve: Path | None = None
+    gshp_extraction: Path | None = None
+    heating_demand: Path | None = None
+    geothermal_classes: Path | None = None
+    grid_factors: Path | None = None
+
+
+#: The [renewables] keys that name override tables.
+RENEWABLE_TABLE_KEYS = ("parameters", "zoning_rules", "rooftop_usable", "wind_shear", "power_curve",
+                        "gshp_extraction", "heating_demand", "geothermal_classes", "grid_factors")
 
 
 @dataclass(frozen=True)
@@ -634,6 +649,11 @@ def _check_semantics(project: Project) -> None:
                           fix="use \"wgs84\" or \"gcj02\".")
     if units.assume_crs:
         _check_crs(units.assume_crs, "units.assume_crs", path)
+    from carbonmap.balance import GDP_UNITS
+
+    if units.gdp_unit not in GDP_UNITS:
+        raise ConfigError(f"unknown GDP unit {units.gdp_unit!r}.", path=path, key="units.gdp_unit",
+                          fix=f"use one of {', '.join(GDP_UNITS)} (亿元 = cny_1e8, 万元 = cny_1e4).")
     _check_exists(units.path, "units.path", path)
     _check_emissions(project, path)
     _check_sinks(project, path)
@@ -812,7 +832,7 @@ def _check_renewables(project: Project, path: Path) -> None:
     for key in ("ghi", "wind_speed", "dem", "heat_flow"):
         if getattr(section, key) is not None:
             need(getattr(section, key), f"renewables.{key}", "continuous")
-    for key in ("protection_zones", "parameters", "zoning_rules"):
+    for key in ("protection_zones", *RENEWABLE_TABLE_KEYS):
         if getattr(section, key) is not None:
             _check_exists(getattr(section, key), f"renewables.{key}", path)
     if section.rooftop and project.buildings is None:
@@ -820,7 +840,8 @@ def _check_renewables(project: Project, path: Path) -> None:
                           fix="add [buildings], or set rooftop = false.")
     from carbonmap.coefficients import gshp_extraction, heating_demand
 
-    for key, table in (("gshp_ground", gshp_extraction()), ("climate_zone", heating_demand())):
+    for key, table in (("gshp_ground", gshp_extraction(section.gshp_extraction)),
+                       ("climate_zone", heating_demand(section.heating_demand))):
         if getattr(section, key) not in table.index:
             raise ConfigError(f"unknown {key} {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
                               fix=f"use one of {', '.join(table.index)}.")

@@ -69,6 +69,7 @@ __all__ = [
     "PROXY_CHOICES",
     "EmissionsAccount",
     "account_emissions",
+    "gridded_sources",
 ]
 
 #: Carbon categories starting with this prefix are built-up land (no per-hectare coefficient).
@@ -711,3 +712,15 @@ def _per_unit(account: EmissionsAccount, units: gpd.GeoDataFrame, counted_coef: 
     if lost > 1e-6 * max(float(sources.to_numpy().sum()), 1.0):
         account.notes.append(f"{lost:,.0f} t CO2/yr of sources and sinks lie outside every planning unit "
                              "and are not in the per-unit table")
+
+
+def gridded_sources(account: EmissionsAccount) -> gpd.GeoDataFrame:
+    """Everything counted as a source, as features for :func:`grid_emissions`: the downscaled
+    inventory plus the coefficient emissions counted on parcels [t CO2/yr]."""
+    parcels = account.parcels
+    land = (parcels["source_co2_t_yr"] - parcels["inventory_co2_t_yr"]).to_numpy()
+    frames = [account.allocations[["co2_t_yr", "geometry"]]]
+    if (land > 0).any():
+        frames.append(gpd.GeoDataFrame({"co2_t_yr": land[land > 0]}, geometry=parcels.geometry.values[land > 0],
+                                       crs=parcels.crs))
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=parcels.crs)

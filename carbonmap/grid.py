@@ -56,6 +56,7 @@ __all__ = [
     "align_raster",
     "aligned_source",
     "grid_of",
+    "metric_grid_of",
     "rasterize",
     "cell_area_m2",
     "default_nodata",
@@ -443,6 +444,23 @@ def grid_of(raster: Any, **source_kwargs: Any) -> AnalysisGrid:
     """The raster's own grid (CRS, transform, shape), for a file, dataset or array."""
     with open_raster(raster, **source_kwargs) as src:
         return AnalysisGrid(src.crs, src.transform, src.shape[1], src.shape[0])
+
+
+def metric_grid_of(raster: Any, **source_kwargs: Any) -> AnalysisGrid:
+    """A grid in metres for a raster: its own grid when its CRS is projected; else an Albers
+    equal-area grid centred on it (:func:`equal_area_crs`) whose cell has the area of the
+    source's cell at its central row."""
+    from shapely.geometry import box
+
+    with open_raster(raster, **source_kwargs) as src:
+        transform, crs, (height, width) = src.transform, src.crs, src.shape
+    if not crs.is_geographic:
+        return AnalysisGrid(crs, transform, width, height)
+    cell_m = float(np.sqrt(cell_area_m2(transform, crs, np.array([height // 2]))[0]))
+    west, north = transform.c, transform.f
+    east, south = west + transform.a * width, north + transform.e * height
+    footprint = gpd.GeoSeries([box(west, south, east, north).segmentize(abs(transform.a) * 10)], crs=crs)
+    return analysis_grid(footprint, cell_m)
 
 
 def _nodata_mask(data: np.ndarray, nodata: float) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import secrets
 import shutil
@@ -670,3 +671,27 @@ def write_cog(
     ) as dst:
         dst.write(arr)
     return Path(path)
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def input_files(path: str | os.PathLike) -> list[Path]:
+    """The files that make up an input: the file itself, plus a Shapefile's sidecars."""
+    path = Path(path)
+    files = [path]
+    if path.suffix.lower() == ".shp":
+        files += [p for p in sorted(path.parent.glob(path.stem + ".*")) if p != path]
+    return files
+
+
+def file_digest(path: str | os.PathLike) -> tuple[str, int]:
+    """SHA-256 (hex) and size [bytes] of an input, its Shapefile sidecars included."""
+    digest = hashlib.sha256()
+    size = 0
+    for file in input_files(path):
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+    return digest.hexdigest(), size

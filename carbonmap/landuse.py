@@ -53,6 +53,7 @@ __all__ = [
     "classify",
     "classify_raster",
     "crosswalk_codes",
+    "class_legend",
 ]
 
 CODE_SYSTEMS = ("gb_t_21010_2017", "ydyh_2023", "euluc_china", "esa_worldcover", "clcd", "nlcd",
@@ -346,3 +347,11 @@ def crosswalk_codes(codes: Iterable, from_system: str, to_system: str) -> pd.Dat
     rows = table.loc[text.to_numpy()]  # every code of the source table has a row (tested)
     return pd.DataFrame({"from_code": text.to_numpy(), "to_code": rows["to_code"].to_numpy(),
                          "match": rows["match"].to_numpy()})
+
+
+def class_legend(system: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The map legend of a code system: ({code: English name}, {code: colour of its carbon category})."""
+    table = code_table(system)
+    colour = carbon_categories()["colour"]
+    return (dict(zip(table["code"], table["name_en"])),
+            dict(zip(table["code"], colour.loc[table["carbon_category"]])))

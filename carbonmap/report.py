@@ -273,30 +273,36 @@ table.data th { background: #f5f5f5; position: sticky; top: 0; }
 """
 
 
-def write_report(ctx, summary, path: str | Path) -> Path:
-    """Write ``report.html`` for a finished run (`ctx`: the pipeline's RunContext; `summary`:
-    the per-unit summary with geometry)."""
+def write_report(summary, published, path: str | Path, *, title: str, grid) -> Path:
+    """Write ``report.html`` for a finished run.
+
+    Parameters
+    ----------
+    summary : the per-unit summary with geometry
+    published : :class:`carbonmap.stage.Publication`, everything the stages published
+    title : the project's name
+    grid : the analysis grid (:class:`carbonmap.grid.AnalysisGrid`)
+    """
     import matplotlib
 
     global _HAS_CJK
     matplotlib.use("Agg")
     _HAS_CJK = _setup_fonts()
-    project = ctx.project
-    grid = ctx.grid.describe() if ctx.grid else {}
+    grid = grid.describe() if grid else {}
     units = summary[["geometry"]].copy()
-    body = [f"<h1>{html.escape(project.project.name)}: carbon sources and sinks, the one map</h1>",
+    body = [f"<h1>{html.escape(title)}: carbon sources and sinks, the one map</h1>",
             "<p class='note'>carbonmap " + html.escape(__version__) + " · run "
             + _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC") + " · analysis grid "
             + html.escape(f"{grid.get('crs_name', '')}, {grid.get('resolution_m', '')} m") + " · "
             + f"{len(summary)} planning units</p>"]
-    headline = [c for c in ctx.headline if c in summary.columns and _is_additive(c)]
+    headline = [c for c in published.headline if c in summary.columns and _is_additive(c)]
     totals = pd.DataFrame({"column": headline, "citywide total": [summary[c].sum() for c in headline]})
     body.append("<h2>Citywide</h2>" + _table_html(totals))
     chart = _balance_chart(summary)
     if chart:
         body.append(chart)
     for group, (title, description, patterns) in THEMES.items():
-        layers = [layer for layer in ctx.layers if layer.group == group]
+        layers = [layer for layer in published.layers if layer.group == group]
         columns = _theme_columns(summary, patterns)
         if not layers and not columns:
             continue
@@ -312,24 +318,24 @@ def write_report(ctx, summary, path: str | Path) -> Path:
             if "unit_name" in summary:
                 table.insert(1, "unit_name", summary["unit_name"])
             body.append(f"<h3>{html.escape(title)} per planning unit</h3>" + _table_html(table))
-    if "scenario_timeline" in ctx.tables:
-        stages = ctx.tables.get("coefficients_planning_stages")
+    if "scenario_timeline" in published.tables:
+        stages = published.tables.get("coefficients_planning_stages")
         if stages is not None:
             stages = stages.assign(first_year=pd.to_numeric(stages["first_year"].replace("", np.nan)),
                                    last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
-        body.append("<h2>The road to 2060</h2>" + _timeline_chart(ctx.tables["scenario_timeline"], stages))
-    tables = [(name, label) for name, label in REPORT_TABLES.items() if name in ctx.tables]
+        body.append("<h2>The road to 2060</h2>" + _timeline_chart(published.tables["scenario_timeline"], stages))
+    tables = [(name, label) for name, label in REPORT_TABLES.items() if name in published.tables]
     if tables:
         body.append("<h2>Tables</h2>")
         for name, label in tables:
             body.append(f"<h3>{html.escape(label)} <span class='note'>({name})</span></h3>"
-                        + _table_html(pd.DataFrame(ctx.tables[name])))
+                        + _table_html(pd.DataFrame(published.tables[name])))
     body.append("<h2>Methods and coefficient sources</h2><p>Every factor the run applied comes from one of "
                 "these tables (all rows in onemap.gpkg, under the same names). The methods are described in "
-                "carbonmap's docs/methods.</p>" + _sources_of(ctx.tables))
-    if ctx.notes:
-        body.append("<h2>Run notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in ctx.notes) + "</ul>")
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(project.project.name)}"
+                "carbonmap's docs/methods.</p>" + _sources_of(published.tables))
+    if published.notes:
+        body.append("<h2>Run notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in published.notes) + "</ul>")
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}"
             f" report</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")
     with atomic_path(path) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")

@@ -75,6 +75,8 @@ __all__ = [
     "coefficient_raster",
     "IMPACT_OF_CONVERSION",
     "wetland_conversion_emissions",
+    "NEP_SINK_CATEGORIES",
+    "vegetation_nep_sink",
 ]
 
 
@@ -300,3 +302,38 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
     result.attrs["converted_ha"] = float(converted.sum() * cell_ha)
     result.attrs["not_covered_ha"] = not_covered
     return result
+
+
+#: Carbon categories whose NEP counts as a sink: perennial vegetation. Cropland is left out
+#: (harvest returns its carbon within the year), wetlands take blue-carbon rates instead.
+NEP_SINK_CATEGORIES = ("forest", "shrub", "grassland", "orchard", "green_space")
+
+
+def vegetation_nep_sink(npp_g_c_m2: np.ma.MaskedArray, mean_temperature_c: np.ma.MaskedArray,
+                        annual_precipitation_mm: np.ma.MaskedArray, landcover: np.ma.MaskedArray, system: str
+                        ) -> np.ma.MaskedArray:
+    """The vegetation sink per cell [t CO2 ha-1 yr-1]: NEP on perennial vegetation, masked elsewhere.
+
+    Parameters
+    ----------
+    npp_g_c_m2 : annual net primary production [g C m-2 yr-1]
+    mean_temperature_c : annual mean air temperature [degC]
+    annual_precipitation_mm : annual precipitation [mm]
+    landcover : land-cover codes of `system`; only :data:`NEP_SINK_CATEGORIES` count
+
+    Notes
+    -----
+    :math:`NEP = NPP - R_h`, with :math:`R_h` from annual climate
+    (:func:`annual_rh_from_annual_climate`), converted by :func:`g_c_m2_to_t_co2_ha`.
+
+    References
+    ----------
+    Pei Z. et al. (2009), see the module docstring.
+    """
+    from carbonmap.landuse import classify_raster
+
+    index, legend = classify_raster(landcover, system, "carbon_category")
+    vegetated = np.isin(index, [i for i, category in enumerate(legend) if category in NEP_SINK_CATEGORIES])
+    density = g_c_m2_to_t_co2_ha(nep(npp_g_c_m2, annual_rh_from_annual_climate(mean_temperature_c,
+                                                                                annual_precipitation_mm)))
+    return np.ma.MaskedArray(np.ma.getdata(density), mask=np.ma.getmaskarray(density) | ~vegetated)

@@ -80,7 +80,7 @@ from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
 from carbonmap.grid import cell_area_m2
 from carbonmap.io import RasterSource, open_raster
 
-__all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "validate_stats"]
+__all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
 
 #: Statistics :func:`zonal_stats` computes; ``percentile_<q>`` (0 <= q <= 100) is also valid.
 STATS = ("count", "sum", "mean", "min", "max", "std", "median", "nodata_count")
@@ -174,6 +174,16 @@ def zonal_stats(
     table.index = index
     table = table[list(stats)]
     return table.add_prefix(prefix) if prefix else table
+
+
+def zonal_totals(zones: gpd.GeoDataFrame | gpd.GeoSeries, density: Any, *, cell_ha: float) -> pd.Series:
+    """Total of a density raster in each zone: the sum of its cells [quantity ha-1] x the
+    cell area `cell_ha` [ha] (NaN where a zone has no valid cell).
+
+    Used for stocks [t C ha-1 -> t C] and sinks [t CO2 ha-1 yr-1 -> t CO2 yr-1] on an
+    equal-area grid, where every cell has the same area.
+    """
+    return zonal_stats(zones, density, stats=["sum"])["sum"] * cell_ha
 
 
 def zonal_categories(

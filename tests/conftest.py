@@ -37,6 +37,6 @@ def demo_run(tmp_path_factory) -> Path:
     from carbonmap.cli import main
 
     out = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(main, ["demo", "--output", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     return out

@@ -19,7 +19,8 @@ import shapely
 
 from carbonmap.config import load_project
 from carbonmap.errors import InputError
-from carbonmap.pipeline import STATE_FILE, Layer, run
+from carbonmap.pipeline import Layer, run
+from carbonmap.state import STATE_DIR
 from carbonmap.webmap import DETAIL_LEVELS, _aggregate, _display_geometry, write_map
 
 
@@ -140,7 +141,7 @@ def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
     project = own_demo
     out = project.output_dir
     before = pyogrio.read_dataframe(out / "onemap.gpkg", layer="unit_summary", read_geometry=False)
-    assert (out / STATE_FILE).exists()
+    assert (out / STATE_DIR / "manifest.json").exists()
     import carbonmap.pipeline as pipeline
 
     def must_not_run(ctx):

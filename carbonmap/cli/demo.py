@@ -7,22 +7,22 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import quiet_opt
+from carbonmap.cli.options import FOLDER, quiet_opt
 
 DEMO_PROJECT = "demo_city/project.toml"
 
 
 @click.command(short_help="Build the one map from the bundled sample data.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("out/demo"), show_default=True, help="Output folder.")
+@click.option("-o", "--output", "output", type=FOLDER, default=Path("out/demo"), show_default=True,
+              help="Output folder.")
 @quiet_opt
-def demo(out_dir: Path, quiet: bool) -> None:
-    """Run the bundled sample project and write the one map to --out."""
+def demo(output: Path, quiet: bool) -> None:
+    """Run the bundled sample project and write the one map to --output."""
+    from carbonmap.cli.run import run_project
     from carbonmap.config import load_project
-    from carbonmap.pipeline import run as run_pipeline
 
     with as_file(files("carbonmap.sample_data") / DEMO_PROJECT) as project_file:
-        project = load_project(project_file).with_output_dir(out_dir.resolve())
-        ctx = run_pipeline(project, quiet=quiet)
+        project = load_project(project_file).with_output_dir(output.resolve())
+        record = run_project(project, quiet=quiet)
     if not quiet:
-        click.echo(f"wrote {ctx.out_dir}: open onemap.html in a browser, onemap.gpkg in a GIS")
+        click.echo(f"wrote {record.out_dir}: open onemap.html in a browser, onemap.gpkg in a GIS")

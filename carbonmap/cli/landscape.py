@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import assume_crs_opt, int_list
+from carbonmap.cli.options import FILE, assume_crs_opt, int_list, output_opt
 
 
 @click.command("landscape-metrics", short_help="Patch, class and landscape metrics (FRAGSTATS-compatible).")
-@click.argument("raster", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("raster", type=FILE)
 @click.option("--neighbours", type=click.Choice(["8", "4"]), default="8", show_default=True,
               help="Patch neighbour rule: 8 (edges and corners, FRAGSTATS' default) or 4 (edges).")
 @click.option("--edge-depth", type=float, default=1.0, show_default=True, metavar="CELLS",
@@ -19,11 +19,10 @@ from carbonmap.cli.options import assume_crs_opt, int_list
               help="Report only these classes in patch.csv and class.csv (the landscape keeps all).")
 @click.option("--metrics", default=None, metavar="NAME,NAME,...",
               help="Only these metrics (FRAGSTATS abbreviations, e.g. NP,ED,SHAPE_MN,ENN_MN); default all.")
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder: patch.csv, class.csv, landscape.csv.")
+@output_opt("Output folder: patch.csv, class.csv, landscape.csv.", folder=True)
 @assume_crs_opt
 def landscape_metrics(raster: Path, neighbours: str, edge_depth: float, classes: str | None, metrics: str | None,
-                      out_dir: Path, assume_crs: str | None) -> None:
+                      output: Path, assume_crs: str | None) -> None:
     """FRAGSTATS metrics of RASTER, a land-cover raster in a projected CRS (a raster in degrees
     is warped to an equal-area grid first), written like a FRAGSTATS batch run: one CSV per
     level with FRAGSTATS abbreviations as columns and FRAGSTATS units (ha, m, m/ha, %)."""
@@ -33,8 +32,7 @@ def landscape_metrics(raster: Path, neighbours: str, edge_depth: float, classes:
 
     land = read_landscape(raster, neighbours=int(neighbours), crs=assume_crs)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    result = fragstats(land, metrics=wanted, edge_depth_m=edge_depth * land.resolution)
-    patch, class_, landscape = result
+    patch, class_, landscape = fragstats(land, metrics=wanted, edge_depth_m=edge_depth * land.resolution)
     if classes:
         keep = int_list(classes, "--classes", "41,42,43")
         missing = sorted(set(keep) - set(land.classes.tolist()))
@@ -42,7 +40,7 @@ def landscape_metrics(raster: Path, neighbours: str, edge_depth: float, classes:
             raise InputError(f"class(es) {', '.join(map(str, missing))} are not in the raster.", path=raster,
                              fix=f"choose among {', '.join(map(str, land.classes))}.")
         patch, class_ = patch[patch["class"].isin(keep)], class_[class_["class"].isin(keep)]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
     for name, table in (("patch", patch), ("class", class_), ("landscape", landscape)):
-        write_csv(out_dir / f"{name}.csv", table)
-    click.echo(f"{land.n_patches:,} patches in {land.n_classes} classes, {land.resolution:g} m cells -> {out_dir}")
+        write_csv(output / f"{name}.csv", table)
+    click.echo(f"{land.n_patches:,} patches in {land.n_classes} classes, {land.resolution:g} m cells -> {output}")

@@ -1,9 +1,23 @@
-"""Options shared by several commands.
+"""Options shared by several commands: one name for one thing in every command.
+
+The grammar:
+
+- ``-o/--output``: what the command writes (a file or a folder; every command);
+- ``--layer``, ``--id-field``, ``--assume-crs``: of the command's main input (its argument);
+- ``--<input>``, ``--<input>-layer``, ``--<input>-<field>-field``: of a second input, e.g.
+  ``--units``, ``--units-layer``, ``--units-id-field``; ``--roads``, ``--roads-layer``;
+- ``--code-system``: a land-use code system (checked against the known systems);
+- ``-q/--quiet``: no progress (run, demo).
+
+Who uses what:
 
 - ``quiet_opt``: demo, run
-- ``out_dir_opt``: demo, run
-- ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv
-- ``layer_opt``: zonal, emissions, rooftop-pv
+- ``output_dir_opt``: demo, run
+- ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv, afforestation,
+  rank-rooftops
+- ``layer_opt``: zonal, emissions, rooftop-pv, rank-rooftops
+- ``code_system_opt``: emissions, ecological-network, afforestation
+- ``units_opts``: emissions, rank-rooftops
 """
 
 from __future__ import annotations
@@ -12,9 +26,12 @@ from pathlib import Path
 
 import click
 
-quiet_opt = click.option("--quiet", "-q", is_flag=True, help="Show no progress, only errors.")
-out_dir_opt = click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+FILE = click.Path(dir_okay=False, path_type=Path)
+FOLDER = click.Path(file_okay=False, path_type=Path)
+
+quiet_opt = click.option("--quiet", "-q", is_flag=True, help="Show no progress, only errors and warnings.")
+output_dir_opt = click.option(
+    "-o", "--output", "output", type=FOLDER, default=None,
     help="Output folder (overrides the project file's output_dir).",
 )
 assume_crs_opt = click.option(
@@ -22,6 +39,33 @@ assume_crs_opt = click.option(
     help="CRS of inputs that declare none, e.g. EPSG:4326 (a declared CRS always wins).",
 )
 layer_opt = click.option("--layer", default=None, help="Layer of a multi-layer vector file.")
+
+
+def _known_code_system(ctx, param, value: str | None) -> str | None:
+    from carbonmap.landuse import CODE_SYSTEMS
+
+    if value is not None and value not in CODE_SYSTEMS:
+        raise click.BadParameter(f"{value!r} is not a code system carbonmap knows: use one of "
+                                 f"{', '.join(CODE_SYSTEMS)}.")
+    return value
+
+
+code_system_opt = click.option("--code-system", required=True, callback=_known_code_system,
+                               help="Land-use code system, e.g. clcd, ydyh_2023, gb_t_21010_2017, euluc_china, "
+                                    "esa_worldcover, nlcd, esa_cci_lc.")
+
+
+def output_opt(what: str, *, folder: bool = False):
+    """``-o/--output``, required: the file (or folder) the command writes."""
+    return click.option("-o", "--output", "output", type=FOLDER if folder else FILE, required=True, help=what)
+
+
+def units_opts(function):
+    """``--units``, ``--units-layer``, ``--units-id-field``: planning units."""
+    function = click.option("--units-id-field", default=None,
+                            help="Id field of the planning units (default: their row number).")(function)
+    function = click.option("--units-layer", default=None, help="Layer of the --units file.")(function)
+    return click.option("--units", type=FILE, default=None, help="Planning units (polygons).")(function)
 
 
 def int_list(text: str, option: str, example: str) -> list[int]:
@@ -32,3 +76,11 @@ def int_list(text: str, option: str, example: str) -> list[int]:
         return [int(c) for c in text.split(",") if c.strip()]
     except ValueError as exc:
         raise InputError(f"{option} must be integer codes, got {text!r}.", fix=f"e.g. {option} {example}") from exc
+
+
+def units_section(units: Path | None, layer: str | None, id_field: str | None, assume_crs: str | None):
+    """The [units] section the ``--units`` options describe (None without --units)."""
+    from carbonmap.config import UnitsSection
+
+    return None if units is None else UnitsSection(path=units, id_field=id_field, layer=layer,
+                                                   assume_crs=assume_crs)

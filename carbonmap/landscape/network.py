@@ -36,7 +36,7 @@ from carbonmap.landscape.mspa import MSPA_CLASSES, mspa
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
 
 __all__ = ["NetworkSettings", "NetworkResult", "ecological_network", "network_from_rasters", "parameter_table",
-           "MSPA_LEGEND"]
+           "MSPA_LEGEND", "network_per_unit"]
 
 #: Map legend of the MSPA raster: value -> (name, colour). Transitions and internal features
 #: take their class's colour.
@@ -330,3 +330,19 @@ def parameter_table(settings: NetworkSettings, result: NetworkResult, modifiers:
               **{f"index_{k}": v for k, v in result.indices.items()}}
     return pd.DataFrame({"parameter": list(values), "value": [f"{v:.10g}" if isinstance(v, float) else str(v)
                                                              for v in values.values()]})
+
+
+def network_per_unit(units: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Source area [ha] and corridor length [km] inside each planning unit.
+
+    Corridors that share a stretch count it once (their centre lines are merged first).
+    Returns ``eco_source_area_ha`` and ``eco_corridor_length_km``, indexed as `units`.
+    """
+    zones = units.to_crs(sources.crs).geometry
+    source_union = sources.geometry.union_all() if len(sources) else None
+    line_union = lines.geometry.union_all() if len(lines) else None
+    return pd.DataFrame({
+        "eco_source_area_ha": [zone.intersection(source_union).area / 1e4 if source_union else 0.0 for zone in zones],
+        "eco_corridor_length_km": [zone.intersection(line_union).length / 1e3 if line_union else 0.0
+                                   for zone in zones],
+    }, index=units.index)

@@ -25,13 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from carbonmap.coefficients import (
-    geothermal_classes,
-    gshp_extraction,
-    heating_demand,
-    wind_power_curve,
-    wind_shear_exponents,
-)
+from carbonmap import coefficients
 from carbonmap.renewables.potential import (
     air_density,
     aspect_degrees,
@@ -47,10 +41,37 @@ from carbonmap.renewables.potential import (
 from carbonmap.renewables.solar import Site, optimal_tilt, plane_of_array, transposition_table
 from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
 
-__all__ = ["RenewableResult", "renewable_potential", "ZONE_LEGEND"]
+__all__ = ["RenewableTables", "RenewableResult", "renewable_potential", "ZONE_LEGEND"]
 
 #: Zone raster legend: value -> (name, colour).
 ZONE_LEGEND = {1: ("suitable", "#1a9850"), 2: ("restricted", "#fdae61"), 3: ("prohibited", "#d73027")}
+
+
+@dataclass
+class RenewableTables:
+    """The coefficient tables of the renewable potential (sources in the tables; see
+    :mod:`carbonmap.coefficients`): scalar parameters, zoning rules, usable roof shares by
+    building use, wind shear exponents by carbon category, the turbine power curve, borehole
+    heat extraction [W/m] by ground, heating demand [kWh/m2/yr] by climate zone, geothermal
+    classes, and the grid emission factor [t CO2/MWh]."""
+
+    parameters: dict[str, float]
+    zoning_rules: pd.DataFrame
+    rooftop_usable: pd.Series
+    wind_shear: pd.Series
+    power_curve: pd.DataFrame
+    gshp_extraction: pd.Series
+    heating_demand: pd.Series
+    geothermal_classes: pd.DataFrame
+    grid_factor: float
+
+    @classmethod
+    def packaged(cls) -> RenewableTables:
+        """The tables as carbonmap ships them (China's national grid factor, latest year)."""
+        return cls(coefficients.renewable_parameters(), coefficients.renewable_zoning_rules(),
+                   coefficients.rooftop_pv_usable(), coefficients.wind_shear_exponents(),
+                   coefficients.wind_power_curve(), coefficients.gshp_extraction(), coefficients.heating_demand(),
+                   coefficients.geothermal_classes(), coefficients.grid_emission_factor())
 
 
 @dataclass
@@ -69,7 +90,7 @@ def _per_unit(values: np.ndarray, zones: np.ndarray, n: int) -> np.ndarray:
 
 
 def renewable_potential(categories: np.ndarray, legend: list[str], resolution: float, zones: np.ndarray,
-                        n_units: int, site: Site, params: dict, rules: pd.DataFrame, grid_factor: float, *,
+                        n_units: int, site: Site, tables: RenewableTables, *,
                         ghi: np.ndarray | None = None, wind_speed: np.ndarray | None = None,
                         elevation: np.ndarray | None = None, heat_flow: np.ndarray | None = None,
                         protection: dict[str, np.ndarray] | None = None,
@@ -84,16 +105,21 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     resolution : cell size [m]
     zones, n_units : planning-unit number per cell (-1 outside), number of units
     site : where the sun is computed
-    params : :func:`carbonmap.coefficients.renewable_parameters` (possibly overridden)
-    rules : :func:`carbonmap.coefficients.renewable_zoning_rules`
-    grid_factor : grid emission factor [t CO2/MWh]
+    tables : the coefficient tables (:class:`RenewableTables`)
     ghi, wind_speed, elevation, heat_flow : optional rasters on the grid
     protection : zone name -> bool raster
     rooftop : per-building rooftop PV (from :func:`~carbonmap.renewables.rooftop.rooftop_pv`)
     unit_of_building : planning-unit number of each building (-1 outside)
     floor_area_m2 : floor area of each building, for the heating demand
+    gshp_ground, climate_zone : rows of ``tables.gshp_extraction`` and ``tables.heating_demand``
+
+    Returns
+    -------
+    RenewableResult; its per-unit table ends with ``renewable_electricity_gwh_yr`` (rooftop PV,
+    and ground PV and wind in suitable zones) and ``renewable_co2_avoided_t_yr`` (that
+    electricity x the grid emission factor).
     """
-    p = params
+    p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
     out = RenewableResult()
     cell_km2 = resolution**2 / 1e6
     valid = categories >= 0
@@ -138,13 +164,13 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                                       f"Ground PV where allowed: yield at {tilt:g} degrees tilt")
     # --------------------------------------------------------------- wind
     if wind_speed is not None:
-        alpha = wind_shear_exponents().reindex(legend).to_numpy(float)
+        alpha = tables.wind_shear.reindex(legend).to_numpy(float)
         shear = np.where(valid, np.append(alpha, np.nan)[categories], np.nan)
         speed = hub_speed(wind_speed, shear, hub_m=p["turbine_hub_m"], reference_m=p["wind_reference_height_m"])
         density = air_density(elevation if elevation is not None else 0.0, sea_level=p["air_density_sea_level"],
                               scale_height_m=p["air_density_scale_height_m"]) * np.ones(categories.shape)
         k = p["weibull_shape"]
-        cf = capacity_factor(np.nan_to_num(speed), density, wind_power_curve(), k=k,
+        cf = capacity_factor(np.nan_to_num(speed), density, tables.power_curve, k=k,
                              sea_level_density=p["air_density_sea_level"])
         cf = np.where(np.isfinite(speed), cf, np.nan)
         out.rasters["wind_power_density"] = (weibull_power_density(speed, density, k=k), "w_m2",
@@ -170,19 +196,19 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     # --------------------------------------------------------------- shallow geothermal
     open_land = valid & ~np.isin(categories, [i for i, c in enumerate(legend) if c in ("water", "sea")])
     open_land &= zone_of["ground_pv"] != ZONE_CLASSES["prohibited"]
-    heat_km2 = gshp_heat_mwh_per_km2(gshp_extraction()[gshp_ground], depth_m=p["gshp_borehole_depth_m"],
+    heat_km2 = gshp_heat_mwh_per_km2(tables.gshp_extraction[gshp_ground], depth_m=p["gshp_borehole_depth_m"],
                                      spacing_m=p["gshp_borehole_spacing_m"],
                                      full_load_hours=p["gshp_full_load_hours"], cop=p["gshp_cop"])
     columns["gshp_heat_potential_gwh_yr"] = _per_unit(open_land * cell_km2 * heat_km2, zones, n_units) / 1e3
     if floor_area_m2 is not None and unit_of_building is not None:
         inside = unit_of_building >= 0
         demand = np.bincount(unit_of_building[inside], weights=floor_area_m2[inside], minlength=n_units)[:n_units]
-        columns["heating_demand_gwh_yr"] = demand * heating_demand()[climate_zone] / 1e6
+        columns["heating_demand_gwh_yr"] = demand * tables.heating_demand[climate_zone] / 1e6
     # --------------------------------------------------------------- deep geothermal
     if heat_flow is not None:
         temperature = deep_temperature(heat_flow, conductivity=p["rock_thermal_conductivity"],
                                        surface_c=p["surface_temperature_c"], depth_m=p["deep_geothermal_depth_m"])
-        classes = geothermal_classes()
+        classes = tables.geothermal_classes
         index = geothermal_class(temperature, classes)
         out.rasters["deep_geothermal_temperature"] = (
             temperature, "degc", f"Rock temperature at {p['deep_geothermal_depth_m'] / 1000:g} km")
@@ -190,6 +216,10 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         counts = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
         with np.errstate(invalid="ignore"):
             columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units) / counts
+    electricity = [c for c in ("rooftop_pv_gwh_yr", "ground_pv_suitable_gwh_yr", "wind_suitable_gwh_yr")
+                   if c in columns]
+    columns["renewable_electricity_gwh_yr"] = pd.DataFrame({c: columns[c] for c in electricity}).sum(axis=1).to_numpy()
+    columns["renewable_co2_avoided_t_yr"] = columns["renewable_electricity_gwh_yr"] * 1e3 * grid_factor
     out.per_unit = pd.DataFrame(columns)
     return out
 

@@ -118,7 +118,7 @@ def lcoe(capex: np.ndarray, opex_per_yr: np.ndarray, first_year_kwh: np.ndarray,
 
 def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, floors_field: str | None = None,
                use_field: str | None = None, roof_field: str | None = None, ghi=None, storey_height_m: float = 3.0,
-               grid: str = "china_national", grid_year: int | None = None, parameters: dict | None = None,
+               grid_factor: float | None = None, parameters: dict | None = None,
                usable: pd.Series | None = None) -> gpd.GeoDataFrame:
     """Rooftop PV potential of each building (module docstring).
 
@@ -129,9 +129,10 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
     use_field : building use (residential, commercial, public, industrial; others get "other")
     roof_field : "flat" or "pitched" (default flat)
     ghi : raster of annual GHI [kWh m-2 yr-1]; default pvlib clear-sky x clear-sky index
-    grid, grid_year : the grid emission factor to use
+    grid_factor : grid emission factor [t CO2/MWh]; default China's national factor, latest year
     parameters : overrides of ``renewable_parameters.csv``
-    usable : override of the usable share by use
+    usable : usable roof share by use (an ``other`` row for other uses); default
+        ``rooftop_pv_usable.csv``
 
     Returns
     -------
@@ -160,7 +161,7 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
     height = building_heights(buildings, height_field=height_field, floors_field=floors_field,
                               storey_height_m=storey_height_m)
     use = buildings[use_field].astype(str).str.lower().to_numpy() if use_field else np.full(len(area), "other")
-    share = pd.Series(use).map(shares).fillna(shares.get("other", 0.2)).to_numpy()
+    share = pd.Series(use).map(shares).fillna(shares["other"]).to_numpy()
     pitched = (buildings[roof_field].astype(str).str.lower().to_numpy() == "pitched") if roof_field else \
         np.zeros(len(area), dtype=bool)
     best_tilt = optimal_tilt(site, clear_sky_index=csi, albedo=p["albedo"])
@@ -187,7 +188,7 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
         ghi_values = np.full(len(area), plane_of_array(site, 0, 180, clear_sky_index=csi)[1])
     poa = ghi_values * ratio
     yield_kwh = capacity * poa * p["performance_ratio"]
-    factor = grid_emission_factor(grid, grid_year)
+    factor = grid_emission_factor() if grid_factor is None else grid_factor
     capex = capacity * p["rooftop_capex_cny_per_kwp"]
     opex = capacity * p["opex_cny_per_kwp_yr"]
     with np.errstate(divide="ignore", invalid="ignore"):

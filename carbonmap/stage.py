@@ -1,0 +1,197 @@
+"""What a stage is and what it sees: the contract between the runner and the themes.
+
+A run is a list of stages (:mod:`carbonmap.pipeline`). A :class:`Stage` declares
+
+- the project-file sections it reads (``sections``; ``--only`` checks them unchanged),
+- the results of earlier stages it needs (``reads``) or uses when present (``uses``),
+- the type of the result it returns (``writes``, a dataclass), and
+- when it applies to a project (``applies``).
+
+Its function gets a :class:`StageContext`: the project, the results it declared, and the
+methods that publish what the one map shows (:class:`Publication`: layers, tables,
+per-unit summary columns, notes, the input files it read). A stage never changes another
+stage's result; results are passed on, publications are collected by the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from carbonmap.config import Project
+from carbonmap.io import file_digest
+
+__all__ = ["GROUPS", "Layer", "Publication", "Stage", "StageContext"]
+
+#: Map groups, in the order the layer control lists them.
+GROUPS = ("units", "sources", "sinks", "ecology", "renewables", "screening", "scenarios", "zones", "inputs")
+
+
+@dataclass
+class Layer:
+    """A layer of the planning map.
+
+    Exactly one of `frame` (vector, any CRS) and `raster` (path of a COG on the analysis
+    grid) is set. `column` is the attribute a vector layer is coloured by; `unit` and
+    `kind` ('continuous' or 'categorical') describe what is shown, for legends.
+    """
+
+    name: str
+    title: str
+    group: str
+    frame: gpd.GeoDataFrame | None = None
+    raster: Path | None = None
+    column: str | None = None
+    unit: str = ""
+    kind: str = "continuous"
+    labels: dict[str, str] | None = None  # class code -> name, for categorical rasters
+    colours: dict[str, str] | None = None  # value (or class code) -> hex colour, for categories
+    display_tolerance_m: float = 0.0  # simplify vectors by this much in the HTML map (not the GeoPackage)
+    in_html: bool = True  # False: in the GeoPackage only (too many features for a web page)
+    aggregate: str = "mean"  # how a layer too large for the web page is summarised on cells: mean or sum
+    # (categorical layers: their most frequent class)
+
+    def __post_init__(self) -> None:
+        if (self.frame is None) == (self.raster is None):
+            raise ValueError(f"layer {self.name!r}: give exactly one of frame and raster")
+        if self.group not in GROUPS:
+            raise ValueError(f"layer {self.name!r}: unknown group {self.group!r}")
+
+
+@dataclass
+class Publication:
+    """What one stage adds to the one map and its record."""
+
+    layers: list[Layer] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: pd.DataFrame | None = None  # per-unit columns, indexed by unit id
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # accepted problems, printed at the end of the run
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # role, path, sha256, bytes
+    headline: list[str] = field(default_factory=list)  # summary columns drawn as choropleths
+    headline_first: bool = False  # put this stage's headline before the earlier stages'
+    files: list[str] = field(default_factory=list)  # files written, relative to the output set
+
+    @classmethod
+    def merged(cls, publications: Iterable[Publication]) -> Publication:
+        """Everything several stages published, in stage order (a stage's ``headline_first``
+        columns lead the headline)."""
+        out, first, rest = cls(), [], []
+        for item in publications:
+            names = {layer.name for layer in out.layers}
+            clash = names & {layer.name for layer in item.layers} | set(out.tables) & set(item.tables)
+            if clash:
+                raise ValueError(f"layers or tables published twice: {sorted(clash)}")
+            out.layers += item.layers
+            out.tables.update(item.tables)
+            if item.summary is not None:
+                out.summary = item.summary if out.summary is None else out.summary.join(item.summary, how="left")
+            out.notes += item.notes
+            out.warnings += item.warnings
+            out.inputs += item.inputs
+            out.files += item.files
+            (first if item.headline_first else rest).extend(item.headline)
+        out.headline = first + rest
+        return out
+
+
+def always(project: Project) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A step of the run (see the module docstring)."""
+
+    name: str
+    description: str
+    run: Callable[[StageContext], Any]
+    sections: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    writes: type | None = None
+    applies: Callable[[Project], bool] = always
+
+
+class StageContext:
+    """What a running stage sees: the project, its declared results, and where to publish.
+
+    Parameters
+    ----------
+    stage : Stage
+    project : Project
+    results : mapping of stage name -> result, of the stages run before this one
+    out : the output set being written (files go under it)
+    summary_columns : the per-unit summary columns published so far (a column is published once)
+    progress : a callable ``(items, description) -> iterator`` that shows progress, or None
+    """
+
+    def __init__(self, stage: Stage, project: Project, results: dict[str, Any], out: Path,
+                 summary_columns: Iterable[str] = (), progress: Callable | None = None,
+                 published: Publication | None = None) -> None:
+        self.stage = stage
+        self.project = project
+        self.out = out
+        self.publication = Publication()
+        self._results = results
+        self._summary_columns = set(summary_columns)
+        self._progress = progress
+        self.published = published  # what the earlier stages published (read by the one map)
+
+    def result(self, name: str) -> Any:
+        """The result of stage `name`, which this stage declared it reads (or uses: then None
+        when that stage did not run)."""
+        if name not in self.stage.reads + self.stage.uses:
+            raise RuntimeError(f"stage {self.stage.name!r} reads {name!r} without declaring it")
+        if name in self.stage.reads and self._results.get(name) is None:
+            raise RuntimeError(f"stage {self.stage.name!r} needs the result of {name!r}, which is missing")
+        return self._results.get(name)
+
+    def file(self, relative: str) -> Path:
+        """The path of an output file of this stage, e.g. ``file("rasters/mspa.tif")``."""
+        path = self.out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def add_layer(self, layer: Layer) -> None:
+        self.publication.layers.append(layer)
+
+    def add_table(self, name: str, table: pd.DataFrame) -> None:
+        """Record a coefficient, rule or result table (written to the GeoPackage)."""
+        self.publication.tables[name] = table
+
+    def add_summary(self, columns: pd.DataFrame) -> None:
+        """Add per-unit columns (indexed by unit id) to the summary table."""
+        clash = set(columns.columns) & self._summary_columns
+        if clash:
+            raise ValueError(f"summary columns defined twice: {sorted(clash)}")
+        self._summary_columns |= set(columns.columns)
+        own = self.publication.summary
+        self.publication.summary = columns if own is None else own.join(columns, how="left")
+
+    def add_headline(self, *columns: str, first: bool = False) -> None:
+        self.publication.headline.extend(columns)
+        self.publication.headline_first = self.publication.headline_first or first
+
+    def note(self, text: str) -> None:
+        self.publication.notes.append(text)
+
+    def warn(self, text: str) -> None:
+        """A problem the project file accepts (printed at the end of the run, and recorded)."""
+        self.publication.warnings.append(text)
+
+    def record_input(self, path: Path, role: str) -> None:
+        """Note an input file with its SHA-256 (Shapefile sidecars included) for the record."""
+        digest, size = file_digest(path)
+        self.publication.inputs.append({"role": role, "path": str(path), "sha256": digest, "bytes": size})
+
+    def track(self, items: Iterable, description: str) -> Iterator:
+        """Iterate `items`, showing progress (with the time left) unless the run is quiet."""
+        if self._progress is None:
+            return iter(items)
+        return self._progress(items, description)

@@ -1,0 +1,125 @@
+"""Landscape: ecological patches, FRAGSTATS metrics, per-unit fragmentation, hot spots, change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from carbonmap.config import Project
+from carbonmap.errors import InputError
+from carbonmap.io import write_cog
+from carbonmap.landscape import (
+    Landscape,
+    compare,
+    ecological_patches,
+    fragstats,
+    moving_window,
+    prepare,
+    read_landscape,
+    select_classes,
+    unit_metrics,
+)
+from carbonmap.landscape.change import CHANGE_METRICS
+from carbonmap.landscape.ecology import WINDOW_METRICS
+from carbonmap.landuse import carbon_categories, code_table
+from carbonmap.stage import Layer, Stage, StageContext
+
+__all__ = ["EcologicalLand", "class_names", "LANDSCAPE"]
+
+
+@dataclass
+class EcologicalLand:
+    """What counts as ecological land in a run: the [landscape] codes (or, when None, the
+    code system's ``ecological`` flag) and the patch neighbour rule (4 or 8)."""
+
+    system: str
+    codes: list[int] | None
+    neighbours: int
+
+    def classes(self, land: Landscape) -> np.ndarray:
+        """The indices of `land`'s ecological classes."""
+        return select_classes(land, codes=self.codes) if self.codes is not None \
+            else select_classes(land, system=self.system)
+
+    def fragmentation(self, landcover: np.ndarray, resolution: float, zones: np.ndarray, n_zones: int
+                      ) -> pd.DataFrame:
+        """Per-zone PLAND [%], NP and MESH [ha] of ecological land in a land-cover array."""
+        land = prepare(landcover, resolution, neighbours=self.neighbours)
+        return unit_metrics(land, self.classes(land), zones, n_zones)[["eco_pland_pct", "eco_np", "eco_mesh_ha"]]
+
+
+def class_names(system: str) -> dict[int, str]:
+    """Numeric class code -> English name, for the classes of a raster code system."""
+    table = code_table(system)
+    return {int(code): name for code, name in zip(table["code"], table["name_en"]) if str(code).isdigit()}
+
+
+def run_landscape(ctx: StageContext) -> EcologicalLand:
+    """Ecological patches, FRAGSTATS metrics, per-unit fragmentation, hot spots, change."""
+    cfg, units, rasters = ctx.project.landscape, ctx.result("units"), ctx.result("rasters")
+    system = rasters.code_systems[cfg.landcover]
+    ecology = EcologicalLand(system, cfg.ecological_codes, cfg.neighbours)
+    names = class_names(system)
+    land = read_landscape(rasters.paths[cfg.landcover], neighbours=cfg.neighbours)
+    eco = ecology.classes(land)
+    if eco.size == 0:
+        raise InputError("no ecological land in the land cover.", path=rasters.paths[cfg.landcover],
+                         key="landscape.ecological_codes", fix="list the codes of ecological land.")
+    metrics = fragstats(land, edge_depth_m=cfg.edge_depth_m)
+    classes = metrics.class_.copy()
+    classes.insert(1, "class_name", classes["class"].map(names))
+    classes.insert(2, "ecological", np.isin(np.arange(land.n_classes), eco))
+    ctx.add_table("landscape_class_metrics", classes)
+    ctx.add_table("landscape_metrics", metrics.landscape)
+    _patch_layer(ctx, land, eco, system, names)
+    per_unit = unit_metrics(land, eco, units.zones, len(units.ids))
+    per_unit.index = units.ids
+    ctx.add_summary(per_unit)
+    hot_spots = moving_window(land, eco, metric=cfg.window_metric, radius_m=cfg.window_radius_m)
+    name, unit = f"ecological_{cfg.window_metric.lower()}_window", WINDOW_METRICS[cfg.window_metric]
+    path = write_cog(ctx.file(f"rasters/{name}.tif"), hot_spots, transform=units.grid.transform,
+                     crs=units.grid.crs, nodata=float("nan"), resampling="average",
+                     tags={"unit": unit, "radius_m": str(cfg.window_radius_m)})
+    what = "edge density" if cfg.window_metric == "ED" else "share"
+    ctx.add_layer(Layer(name=name, title=f"Fragmentation: ecological land {what} within {cfg.window_radius_m:g} m",
+                        group="ecology", raster=path, unit=unit.replace("/", "_")))
+    ctx.add_headline("eco_mesh_ha")
+    if cfg.compare_with:
+        _change(ctx, land, eco, names)
+    return ecology
+
+
+def _patch_layer(ctx: StageContext, land: Landscape, eco: np.ndarray, system: str, names: dict[int, str]) -> None:
+    cfg = ctx.project.landscape
+    patches = ecological_patches(land, eco, min_area_ha=cfg.min_patch_area_ha, edge_depth_m=cfg.edge_depth_m,
+                                 names=names)
+    table = code_table(system)
+    category = dict(zip(table["name_en"], table["carbon_category"]))
+    colour = carbon_categories()["colour"]
+    ctx.add_layer(Layer(name="ecological_patches", title=f"Ecological patches of {cfg.min_patch_area_ha:g} ha or more",
+                        group="ecology", frame=patches, column="class_name", kind="categorical",
+                        colours={n: colour[category[n]] for n in patches["class_name"].unique() if n in category},
+                        display_tolerance_m=land.resolution))  # cell staircases need no drawing
+
+
+def _change(ctx: StageContext, land: Landscape, eco: np.ndarray, names: dict[int, str]) -> None:
+    """The change of ecological classes since [landscape] compare_with, read in plain language."""
+    cfg, rasters = ctx.project.landscape, ctx.result("rasters")
+    before = read_landscape(rasters.paths[cfg.compare_with], neighbours=cfg.neighbours)
+    change = compare(fragstats(before, metrics=list(CHANGE_METRICS)).class_,
+                     fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names)
+    ctx.add_table("landscape_change", change)
+    eco_codes = set(land.classes[eco].tolist())
+    for code, text in zip(change["class"], change["reading"]):
+        if code in eco_codes:
+            ctx.note(f"{cfg.compare_with} to {cfg.landcover}: {text}")
+
+
+def _has_landscape(project: Project) -> bool:
+    return project.landscape is not None
+
+
+LANDSCAPE = Stage("landscape", "measure ecological patches and fragmentation", run_landscape,
+                  sections=("landscape",), reads=("units", "rasters"), writes=EcologicalLand, applies=_has_landscape)

@@ -1,0 +1,135 @@
+"""Ecological network: MSPA, sources by dPC, corridors, circuit currents, pinch points, barriers."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from carbonmap.coefficients import ecological_resistance
+from carbonmap.config import NetworkSection, Project, RoadsSection
+from carbonmap.io import read_vector, write_cog
+from carbonmap.landscape.network import (
+    MSPA_LEGEND,
+    NetworkResult,
+    NetworkSettings,
+    network_from_rasters,
+    network_per_unit,
+    parameter_table,
+)
+from carbonmap.stage import Layer, Stage, StageContext
+
+__all__ = ["NetworkInputs", "Network", "prepare_network", "build_network", "network_tables",
+           "write_network_rasters", "NETWORK"]
+
+
+@dataclass
+class NetworkInputs:
+    """The settings, resistance table, road lines and ecological codes of a [network] section."""
+
+    settings: NetworkSettings
+    resistance: pd.Series
+    roads: gpd.GeoDataFrame | None
+    ecological_codes: list[int] | None
+    modifiers: dict[str, float]
+
+
+def prepare_network(section: NetworkSection, roads: RoadsSection | None = None) -> NetworkInputs:
+    """Read what a [network] section names: the resistance table and, with ``use_roads``, the roads."""
+    lines = None
+    if section.use_roads and roads is not None:
+        lines = read_vector(roads.path, layer=roads.layer, kind="line", assume_crs=roads.assume_crs)
+    settings = NetworkSettings(**{f.name: getattr(section, f.name) for f in dataclasses.fields(NetworkSettings)})
+    return NetworkInputs(settings, ecological_resistance(section.resistance), lines, section.ecological_codes,
+                         dict(section.modifiers))
+
+
+def build_network(inputs: NetworkInputs, landcover, system: str, *, dem=None, crs=None):
+    """:func:`carbonmap.landscape.network.network_from_rasters` on prepared inputs.
+    Returns (landscape, resistance surface, NetworkResult)."""
+    return network_from_rasters(landcover, system, dem=dem, roads=inputs.roads,
+                                ecological_codes=inputs.ecological_codes, settings=inputs.settings,
+                                resistance_table=inputs.resistance, modifiers=inputs.modifiers, crs=crs)
+
+
+def write_network_rasters(folder: Path, resistance: np.ndarray, result: NetworkResult, *, transform, crs
+                          ) -> dict[str, Path]:
+    """The network's rasters as COGs in `folder`: mspa, resistance, current_density, barrier_score."""
+    paths = {"mspa": write_cog(folder / "mspa.tif", result.mspa, nodata=0, transform=transform, crs=crs,
+                               tags={"classes": "MSPA (GuidosToolbox values)"})}
+    for name, data in (("resistance", resistance), ("current_density", result.current),
+                       ("barrier_score", result.barriers)):
+        data = np.where(np.isfinite(data), data, np.nan).astype("float32")
+        paths[name] = write_cog(folder / f"{name}.tif", data, nodata=float("nan"), resampling="average",
+                                transform=transform, crs=crs)
+    return paths
+
+
+def network_tables(inputs: NetworkInputs, result: NetworkResult) -> dict[str, pd.DataFrame]:
+    """What the stage and ``carbonmap ecological-network`` both write (layers and tables)."""
+    return {"ecological_sources": result.sources, "ecological_corridors": result.corridors,
+            "ecological_corridor_lines": result.corridor_lines, "pinch_points": result.pinch_points,
+            "barriers": result.barrier_areas,
+            "coefficients_ecological_resistance": inputs.resistance.rename("resistance").reset_index(),
+            "network_parameters": parameter_table(inputs.settings, result, inputs.modifiers)}
+
+
+@dataclass
+class Network:
+    """What later stages read of the network: its result without the current and barrier
+    arrays (they are in their COGs), and its settings."""
+
+    result: NetworkResult
+    settings: NetworkSettings
+
+
+#: Map layers of the network's vector outputs: name -> (title, column, unit).
+_VECTOR_LAYERS = {
+    "ecological_sources": ("Ecological sources (core areas ranked by dPC)", "dpc_pct", "pct"),
+    "ecological_corridors": ("Ecological corridors (least-cost paths)", "mean_resistance", "relative"),
+    "ecological_corridor_lines": ("Ecological corridors: centre lines", "cwd", "cost_weighted_m"),
+    "pinch_points": ("Pinch points (highest current in corridors)", "current", "a"),
+    "barriers": ("Barriers (where restoration helps most)", "improvement_score", "per_m"),
+}
+
+
+def run_network(ctx: StageContext) -> Network:
+    """Ecological security pattern: MSPA, sources by dPC, corridors, pinch points, barriers."""
+    cfg, units, rasters = ctx.project.network, ctx.result("units"), ctx.result("rasters")
+    inputs = prepare_network(cfg, ctx.project.roads)
+    _, resistance, result = build_network(inputs, rasters.paths[cfg.landcover], rasters.code_systems[cfg.landcover],
+                                          dem=rasters.optional(cfg.dem))
+    paths = write_network_rasters(ctx.out / "rasters", resistance, result, transform=units.grid.transform,
+                                  crs=units.grid.crs)
+    ctx.add_layer(Layer(name="mspa", title="MSPA: core, bridges, loops, edges of ecological land", group="ecology",
+                        raster=paths["mspa"], kind="categorical",
+                        labels={str(v): name for v, (name, _) in MSPA_LEGEND.items()},
+                        colours={str(v): colour for v, (_, colour) in MSPA_LEGEND.items()}))
+    ctx.add_layer(Layer(name="current_density", title="Current density (circuit theory, summed over linked sources)",
+                        group="ecology", raster=paths["current_density"], unit="a"))
+    ctx.add_layer(Layer(name="barrier_score", title="Restoration benefit: least-cost distance saved per metre "
+                        "restored", group="ecology", raster=paths["barrier_score"], unit="per_m"))
+    tables = network_tables(inputs, result)
+    for name, (title, column, unit) in _VECTOR_LAYERS.items():
+        tolerance = units.grid.resolution if name == "ecological_sources" else 0.0
+        ctx.add_layer(Layer(name=name, title=title, group="ecology", frame=tables.pop(name), column=column,
+                            unit=unit, display_tolerance_m=tolerance))
+    for name, table in tables.items():
+        ctx.add_table(name, table)
+    ctx.add_summary(network_per_unit(units.frame, result.sources, result.corridor_lines))
+    ctx.note(f"ecological network: {len(result.sources)} sources (of {int(result.indices['candidates'])} core "
+             f"areas >= {inputs.settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "
+             f"{result.indices['PC']:.4f}; timings " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
+    return Network(dataclasses.replace(result, current=None, barriers=None), inputs.settings)
+
+
+def _has_network(project: Project) -> bool:
+    return project.network is not None
+
+
+NETWORK = Stage("network", "build the ecological network", run_network, sections=("network", "roads"),
+                reads=("units", "rasters"), writes=Network, applies=_has_network)

@@ -1,0 +1,172 @@
+"""Renewables: rooftop and ground PV, wind, geothermal, and development-control zones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from carbonmap import coefficients
+from carbonmap.config import BuildingsSection, Project, RenewablesSection
+from carbonmap.emissions import floor_area_m2
+from carbonmap.grid import rasterize
+from carbonmap.io import read_raster, read_vector, write_cog
+from carbonmap.landuse import classify_raster
+from carbonmap.renewables.potential_map import ZONE_LEGEND, RenewableTables, renewable_potential
+from carbonmap.renewables.rooftop import rooftop_pv, site_of
+from carbonmap.stage import Layer, Stage, StageContext
+
+__all__ = ["prepare_renewable_tables", "read_buildings", "rooftops", "unit_of_features", "Renewables",
+           "RENEWABLES", "GEOTHERMAL_COLOURS"]
+
+#: Colours of the deep-geothermal classes, warm to hot.
+GEOTHERMAL_COLOURS = ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#cb181d", "#67000d")
+
+
+def prepare_renewable_tables(section: RenewablesSection) -> tuple[RenewableTables, dict[str, pd.DataFrame]]:
+    """The coefficient tables of a [renewables] section (packaged rows, replaced by the
+    section's override files), and the tables as read, by name, for the run's record."""
+    overrides = {"renewable_parameters": section.parameters, "renewable_zoning_rules": section.zoning_rules,
+                 "rooftop_pv_usable": section.rooftop_usable, "wind_shear_exponents": section.wind_shear,
+                 "wind_power_curve": section.power_curve, "gshp_extraction": section.gshp_extraction,
+                 "heating_demand": section.heating_demand, "geothermal_classes": section.geothermal_classes,
+                 "grid_emission_factors": section.grid_factors}
+    record = {name: coefficients.read_table(name, override) for name, override in overrides.items()}
+    tables = RenewableTables(
+        coefficients.renewable_parameters(section.parameters), coefficients.renewable_zoning_rules(section.zoning_rules),
+        coefficients.rooftop_pv_usable(section.rooftop_usable), coefficients.wind_shear_exponents(section.wind_shear),
+        coefficients.wind_power_curve(section.power_curve), coefficients.gshp_extraction(section.gshp_extraction),
+        coefficients.heating_demand(section.heating_demand), coefficients.geothermal_classes(section.geothermal_classes),
+        coefficients.grid_emission_factor(section.grid, section.grid_year, section.grid_factors))
+    return tables, record
+
+
+def read_buildings(section: BuildingsSection, *, roof_field: str | None, crs) -> gpd.GeoDataFrame:
+    """The footprints of a [buildings] section with the fields rooftop PV uses, in `crs`."""
+    fields = [f for f in (section.use_field, section.floors_field, section.height_field, roof_field) if f]
+    return read_vector(section.path, layer=section.layer, columns=fields, kind="polygon",
+                       assume_crs=section.assume_crs, to_crs=crs)
+
+
+def rooftops(buildings: gpd.GeoDataFrame, section: BuildingsSection, tables: RenewableTables, *,
+             roof_field: str | None, ghi=None) -> gpd.GeoDataFrame:
+    """Rooftop PV of every building (:func:`carbonmap.renewables.rooftop.rooftop_pv`) with a
+    [buildings] section's fields and the run's tables; `ghi` an optional raster [kWh m-2 yr-1]."""
+    return rooftop_pv(buildings, height_field=section.height_field, floors_field=section.floors_field,
+                      use_field=section.use_field, roof_field=roof_field, storey_height_m=section.storey_height_m,
+                      ghi=ghi, grid_factor=tables.grid_factor, parameters=tables.parameters,
+                      usable=tables.rooftop_usable)
+
+
+def unit_of_features(features: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> np.ndarray:
+    """The number of the unit (0 .. n-1) that holds each feature's centroid; -1 outside every unit."""
+    centres = gpd.GeoDataFrame(geometry=features.geometry.centroid, crs=features.crs)
+    numbered = gpd.GeoDataFrame({"unit": np.arange(len(units))}, geometry=units.geometry.values, crs=units.crs)
+    joined = gpd.sjoin(centres, numbered.to_crs(features.crs), predicate="within", how="left")
+    joined = joined[~joined.index.duplicated()]
+    return joined["unit"].fillna(-1).astype(int).reindex(features.index).to_numpy()
+
+
+@dataclass
+class Renewables:
+    """What later stages read: rooftop PV per building (with ``unit``, the unit number, -1
+    outside every unit), when the run computed it."""
+
+    rooftops: gpd.GeoDataFrame | None
+
+
+#: The columns of the rooftop_pv layer (after the building use).
+ROOFTOP_COLUMNS = ["capacity_kwp", "yield_kwh_yr", "specific_yield_kwh_kwp", "co2_avoided_t_yr", "payback_yr",
+                   "lcoe_cny_kwh", "roof_area_m2", "usable_share", "mounting", "tilt_deg", "module_area_m2",
+                   "height_m", "horizon_deg", "shading_loss_pct", "ghi_kwh_m2_yr", "poa_kwh_m2_yr", "capex_cny"]
+
+
+def run_renewables(ctx: StageContext) -> Renewables:
+    """Renewable potential map: rooftop and ground PV, wind, geothermal, development-control zones."""
+    cfg, units, rasters = ctx.project.renewables, ctx.result("units"), ctx.result("rasters")
+    tables, record = prepare_renewable_tables(cfg)
+    categories, legend = classify_raster(rasters.read(cfg.landcover), rasters.code_systems[cfg.landcover],
+                                         "carbon_category")
+    optional = {key: np.ma.filled(rasters.read(name).astype(float), np.nan)
+                for key in ("ghi", "wind_speed", "dem", "heat_flow") if (name := getattr(cfg, key))}
+    buildings = unit_of_building = floor_area = None
+    if cfg.rooftop:
+        spec = ctx.project.buildings
+        frame = read_buildings(spec, roof_field=cfg.roof_field, crs=units.grid.crs)
+        buildings = rooftops(frame, spec, tables, roof_field=cfg.roof_field if cfg.roof_field in frame else None,
+                             ghi=rasters.optional(cfg.ghi))
+        floor_area = floor_area_m2(frame, floors_field=spec.floors_field, height_field=spec.height_field,
+                                   storey_height_m=spec.storey_height_m)[0].to_numpy()
+        unit_of_building = unit_of_features(buildings, units.frame)
+    result = renewable_potential(categories, legend, units.grid.resolution, units.zones, len(units.ids),
+                                 site_of(units.frame), tables, ghi=optional.get("ghi"),
+                                 wind_speed=optional.get("wind_speed"), elevation=optional.get("dem"),
+                                 heat_flow=optional.get("heat_flow"), protection=_protection(ctx, units.grid),
+                                 rooftop=buildings, unit_of_building=unit_of_building, floor_area_m2=floor_area,
+                                 gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone)
+    _raster_layers(ctx, result.rasters, tables.geothermal_classes)
+    per_unit = result.per_unit.set_index(units.ids)
+    ctx.add_summary(per_unit)
+    ctx.add_headline("renewable_electricity_gwh_yr")
+    if buildings is not None:
+        _rooftop_layers(ctx, buildings)
+    ctx.add_table("renewable_zone_reasons", result.zone_reasons)
+    for name, table in record.items():
+        ctx.add_table(f"coefficients_{name}", table)
+    ctx.note(f"renewables: {per_unit['renewable_electricity_gwh_yr'].sum():,.0f} GWh/yr of electricity "
+             f"where allowed (rooftop PV, ground PV and wind in suitable zones), avoiding "
+             f"{per_unit['renewable_co2_avoided_t_yr'].sum():,.0f} t CO2/yr at {tables.grid_factor} t CO2/MWh")
+    return Renewables(None if buildings is None else buildings.assign(unit=unit_of_building))
+
+
+def _protection(ctx: StageContext, grid) -> dict[str, np.ndarray]:
+    """Protection-zone masks on the grid, by zone name."""
+    cfg = ctx.project.renewables
+    if cfg.protection_zones is None:
+        return {}
+    frame = read_vector(cfg.protection_zones, layer=cfg.protection_zones_layer, columns=[cfg.protection_field],
+                        kind="polygon", to_crs=grid.crs)
+    ctx.record_input(cfg.protection_zones, "protection zones")
+    return {str(name): rasterize(part, grid, values=1, fill=0, dtype="uint8").astype(bool)
+            for name, part in frame.groupby(cfg.protection_field)}
+
+
+def _raster_layers(ctx: StageContext, rasters: dict, classes: pd.DataFrame) -> None:
+    """COGs and map layers of the potential rasters: zones and classes categorical, the rest continuous."""
+    grid = ctx.result("units").grid
+    for name, (data, unit, title) in rasters.items():
+        path = ctx.file(f"rasters/{name}.tif")
+        if unit in ("zone", "class"):
+            legend_of = ZONE_LEGEND if unit == "zone" else {
+                i: (label, colour) for i, (label, colour) in enumerate(zip(classes["label_en"], GEOTHERMAL_COLOURS))}
+            offset = 0 if unit == "zone" else 1  # classes start at 1 on file: 0 is nodata
+            shifted = data if unit == "zone" else np.where(data >= 0, data + 1, 0)
+            write_cog(path, shifted.astype("uint8"), nodata=0, transform=grid.transform, crs=grid.crs)
+            ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, kind="categorical",
+                                labels={str(k + offset): v[0] for k, v in legend_of.items()},
+                                colours={str(k + offset): v[1] for k, v in legend_of.items()}))
+        else:
+            write_cog(path, np.where(np.isfinite(data), data, np.nan).astype("float32"), nodata=float("nan"),
+                      resampling="average", transform=grid.transform, crs=grid.crs)
+            ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, unit=unit))
+
+
+def _rooftop_layers(ctx: StageContext, buildings: gpd.GeoDataFrame) -> None:
+    use_field = ctx.project.buildings.use_field
+    table = buildings[[*([use_field] if use_field else []), *ROOFTOP_COLUMNS, "geometry"]]
+    ctx.add_layer(Layer(name="rooftop_pv", title="Rooftop PV per building", group="renewables", frame=table,
+                        column="yield_kwh_yr", unit="kwh_yr", in_html=False))
+    top = table.nlargest(min(500, len(table)), "yield_kwh_yr")
+    ctx.add_layer(Layer(name="rooftop_pv_top", title="Rooftop PV: the 500 largest roofs [kWh/yr]",
+                        group="renewables", frame=top.set_geometry(top.geometry.centroid), column="yield_kwh_yr",
+                        unit="kwh_yr"))
+
+
+def _has_renewables(project: Project) -> bool:
+    return project.renewables is not None
+
+
+RENEWABLES = Stage("renewables", "map renewable potential", run_renewables, sections=("renewables", "buildings"),
+                   reads=("units", "rasters"), writes=Renewables, applies=_has_renewables)

@@ -1,0 +1,232 @@
+"""Scenarios: land covers of planning scenarios, their effects per unit, trajectories to 2060."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from carbonmap.coefficients import landuse_coefficients, planning_stages, read_table
+from carbonmap.config import Project, ScenarioInput
+from carbonmap.grid import rasterize
+from carbonmap.io import read_vector, write_cog
+from carbonmap.landscape.resistance import slope_degrees
+from carbonmap.landuse import class_legend, classify
+from carbonmap.scenarios import (
+    allocate,
+    class_rates,
+    convert,
+    land_effects,
+    milestones,
+    periods_to,
+    project_areas,
+    stage_of,
+    suitability,
+    trajectory,
+    transition_matrix,
+)
+from carbonmap.scenarios.compare import citywide, planting_adjustment, relative_to_baseline, scenario_rows
+from carbonmap.stage import Layer, Stage, StageContext
+
+__all__ = ["SCENARIOS"]
+
+
+@dataclass
+class _Baseline:
+    """What every scenario of a run is compared with (internal to the stage)."""
+
+    landcover: np.ma.MaskedArray
+    system: str
+    matrix: pd.DataFrame | None
+    stages: pd.DataFrame
+    coefficients: pd.DataFrame
+    pools: pd.DataFrame | None
+    intensity: pd.Series
+
+
+def run_scenarios(ctx: StageContext) -> None:
+    """Scenario land covers, their effects per unit, trajectories to 2060 and milestones."""
+    units = ctx.result("units")
+    if ctx.result("emissions") is None:
+        ctx.note("scenarios: no emissions in this run ([parcels] and [inventory]): no timeline")
+        return
+    base = _baseline(ctx)
+    comparison, paths, marks = [], [], []
+    for spec in ctx.track([None, *ctx.project.scenarios], "scenarios"):
+        name = "baseline" if spec is None else spec.name
+        landcover = base.landcover if spec is None else _scenario_landcover(ctx, spec, base)
+        effects = land_effects(base.landcover, landcover, base.system, units.zones, len(units.ids),
+                               units.grid.cell_area_m2 / 1e4, builtup_intensity=base.intensity.to_numpy(),
+                               pools=base.pools, coefficients=base.coefficients)
+        effects.index = units.ids
+        if spec is not None and spec.afforestation is not None:
+            effects["land_sink_change_co2_t_yr"] += _planting(ctx, spec, base)
+        if spec is not None:
+            _landcover_layer(ctx, spec, landcover, base)
+        rows, unit_paths, unit_marks = _scenario(ctx, spec, name, effects, landcover, base)
+        comparison.append(rows)
+        paths.extend(unit_paths)
+        marks.extend(unit_marks)
+    _publish(ctx, relative_to_baseline(pd.concat(comparison)), paths, marks, base.stages)
+
+
+def _baseline(ctx: StageContext) -> _Baseline:
+    cfg, rasters, stocks, balance = (ctx.project.timeline, ctx.result("rasters"), ctx.result("stocks"),
+                                     ctx.result("balance"))
+    landcover = rasters.read(cfg.landcover)
+    matrix = None
+    if cfg.previous is not None:
+        matrix = transition_matrix(rasters.read(cfg.previous), landcover)
+        ctx.add_table("scenario_transition_matrix", matrix.rename_axis("from_code").reset_index().rename(
+            columns=lambda c: c if c == "from_code" else f"to_{c}"))
+    stages = planning_stages(cfg.stages)
+    ctx.add_table("coefficients_planning_stages", read_table("planning_stages", cfg.stages))
+    return _Baseline(landcover, rasters.code_systems[cfg.landcover], matrix, stages,
+                     landuse_coefficients(ctx.project.emissions.coefficients),
+                     stocks.pools if stocks is not None else None,
+                     balance.builtup_intensity.reindex(ctx.result("units").ids))
+
+
+def _scenario(ctx: StageContext, spec: ScenarioInput | None, name: str, effects: pd.DataFrame,
+              landcover: np.ma.MaskedArray, base: _Baseline) -> tuple[pd.DataFrame, list, list]:
+    """Per-unit comparison rows of one scenario (fully in place), its trajectories and milestones."""
+    cfg, units, emissions, sinks = (ctx.project.timeline, ctx.result("units"), ctx.result("emissions"),
+                                    ctx.result("sinks"))
+    screening = ctx.result("screening")
+    sector_change = {} if spec is None else spec.sector_change_pct
+    annual = {**cfg.annual_change_pct, **({} if spec is None else spec.annual_change_pct)}
+    growth = cfg.sink_growth_pct if spec is None or spec.sink_growth_pct is None else spec.sink_growth_pct
+    share = 0.0 if spec is None else spec.rooftop_pv_share
+    packages = screening.pv_avoided if screening is not None and screening.pv_avoided is not None else \
+        pd.Series(0.0, index=units.ids)
+    avoided = share * packages
+    target = cfg.base_year + 1 if spec is None else spec.target_year
+    sink = sinks.per_unit if sinks is not None else pd.Series(dtype=float)
+    rows = scenario_rows(emissions.sources, sink, effects, sector_change_pct=sector_change, avoided=avoided)
+    if ctx.project.landscape is not None:
+        rows = rows.join(ctx.result("landscape").fragmentation(landcover, units.grid.resolution, units.zones,
+                                                               len(units.ids)).set_axis(units.ids))
+    rows.insert(0, "unit_id", units.ids)
+    rows.insert(0, "scenario", name)
+    land_source = effects["land_source_change_co2_t_yr"] + effects["builtup_source_change_co2_t_yr"]
+    paths, marks = [], []
+    for unit in units.ids:
+        path = trajectory(emissions.sources.loc[unit], float(sink.get(unit, 0.0)), base_year=cfg.base_year,
+                          end_year=cfg.end_year, target_year=target, annual_change=annual,
+                          sector_change_pct=sector_change, land_source=float(land_source[unit]),
+                          land_sink=float(effects.loc[unit, "land_sink_change_co2_t_yr"]),
+                          avoided=float(avoided[unit]), sink_growth_pct=growth)
+        path.insert(0, "unit_id", unit)
+        path.insert(0, "scenario", name)
+        paths.append(path)
+        marks.append({"scenario": name, "unit_id": unit, **milestones(path, base.stages)})
+    return rows, paths, marks
+
+
+def _planting(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> pd.Series:
+    screening, units = ctx.result("screening"), ctx.result("units")
+    planted = screening.sites[screening.sites["site_id"].isin(screening.scenario_sites.get(spec.afforestation, []))]
+    rate = float(class_rates([spec.afforestation_to], base.system, base.coefficients)["removal_co2_t_ha_yr"].iloc[0])
+    return planting_adjustment(planted, rate, units.ids)
+
+
+def _scenario_landcover(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.MaskedArray:
+    """The baseline land cover with a scenario's land changes: Markov demand, planting, conversions."""
+    units, screening = ctx.result("units"), ctx.result("screening")
+    landcover = base.landcover
+    if spec.markov_year is not None:
+        landcover = _markov(ctx, spec, base)
+    if spec.afforestation is not None and screening is not None:
+        sites = np.isin(screening.site_labels, screening.scenario_sites.get(spec.afforestation, []))
+        landcover = convert(landcover, sites, spec.afforestation_to)
+    if spec.convert is not None:
+        frame = read_vector(spec.convert, layer=spec.convert_layer, kind="polygon", to_crs=units.grid.crs)
+        ctx.record_input(spec.convert, f"scenario {spec.name} conversions")
+        mask = rasterize(frame, units.grid, values=1, fill=0, dtype="uint8").astype(bool)
+        landcover = convert(landcover, mask, spec.convert_to, spec.convert_from)
+    return landcover
+
+
+def _markov(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.MaskedArray:
+    """Business-as-usual land use in ``spec.markov_year``: Markov demand, allocated by suitability."""
+    cfg, units, rasters = ctx.project.timeline, ctx.result("units"), ctx.result("rasters")
+    landcover, matrix = base.landcover, base.matrix
+    codes, counts = np.unique(landcover.compressed(), return_counts=True)
+    flows = project_areas(pd.Series(counts, index=codes), matrix,
+                          periods_to(spec.markov_year, cfg.previous_year, cfg.base_year))
+    categories = classify([str(c) for c in matrix.columns], base.system)["carbon_category"]
+    built_codes = [int(c) for c, category in zip(matrix.columns, categories) if category.startswith("built")]
+    builtup = np.isin(np.ma.getdata(landcover), built_codes) & ~np.ma.getmaskarray(landcover)
+    dem = next((r for r in (getattr(ctx.project.network, "dem", None), getattr(ctx.project.screening, "dem", None))
+                if r), None)
+    slope = slope_degrees(rasters.read(dem), units.grid.resolution) if dem is not None else None
+    scores = {int(c): suitability(np.ma.getdata(landcover), int(c), units.grid.resolution,
+                                  builtup=builtup if int(c) in built_codes else None, slope_deg=slope)
+              for c in matrix.columns}
+    return allocate(landcover, flows, scores)
+
+
+def _landcover_layer(ctx: StageContext, spec: ScenarioInput, landcover: np.ma.MaskedArray, base: _Baseline) -> None:
+    grid = ctx.result("units").grid
+    nodata = 0 if not (landcover == 0).any() else np.iinfo(base.landcover.dtype).max  # a value no class uses
+    path = write_cog(ctx.file(f"rasters/scenario_{spec.name}.tif"),
+                     np.ma.filled(landcover, nodata).astype(base.landcover.dtype), nodata=nodata,
+                     transform=grid.transform, crs=grid.crs)
+    labels, colours = class_legend(base.system)
+    ctx.add_layer(Layer(name=f"scenario_{spec.name}", title=f"Scenario {spec.title or spec.name}: land cover",
+                        group="scenarios", raster=path, kind="categorical", labels=labels, colours=colours))
+
+
+def _publish(ctx: StageContext, table: pd.DataFrame, paths: list, marks: list, stages: pd.DataFrame) -> None:
+    """The comparison, timeline and milestone tables, per-unit milestones, layers and notes."""
+    units, cfg = ctx.result("units"), ctx.project.timeline
+    ctx.add_table("scenario_comparison_per_unit", table.reset_index(drop=True))
+    ctx.add_table("scenario_comparison_citywide", citywide(table))
+    timeline = pd.concat(paths, ignore_index=True)
+    timeline["stage"] = stage_of(timeline["year"], stages)
+    city = timeline.groupby(["scenario", "year"], sort=False).sum(numeric_only=True).reset_index()
+    city.insert(1, "unit_id", "city")
+    city["stage"] = stage_of(city["year"], stages)
+    ctx.add_table("scenario_timeline", pd.concat([timeline, city], ignore_index=True))
+    for scenario_name, part in city.groupby("scenario", sort=False):
+        marks.append({"scenario": scenario_name, "unit_id": "city", **milestones(part, stages)})
+    milestone_table = pd.DataFrame(marks)
+    ctx.add_table("scenario_milestones", milestone_table)
+    per_unit = milestone_table[milestone_table["unit_id"] != "city"].pivot(
+        index="unit_id", columns="scenario", values=["peak_year", "net_zero_year"])
+    per_unit.columns = [f"{scenario}_{what}" for what, scenario in per_unit.columns]
+    ctx.add_summary(per_unit.reindex(units.ids).astype(float))
+    _unit_layers(ctx, table, milestone_table)
+    for row in milestone_table[milestone_table["unit_id"] == "city"].itertuples():
+        zero = f"net zero in {row.net_zero_year}" if pd.notna(row.net_zero_year) else \
+            f"no net zero by {cfg.end_year}"
+        ctx.note(f"scenario {row.scenario}: citywide emissions peak in {row.peak_year} "
+                 f"({row.peak_emissions_co2_t_yr:,.0f} t CO2/yr, {row.peak_stage} stage); {zero}")
+
+
+def _unit_layers(ctx: StageContext, table: pd.DataFrame, marks: pd.DataFrame) -> None:
+    """One map layer per scenario: the units coloured by the change of net emissions against the
+    baseline, with the scenario's milestones (in the HTML map they share the units' geometry)."""
+    units = ctx.result("units")
+    for name, rows in table.groupby("scenario", sort=False):
+        if name == "baseline":
+            continue
+        columns = rows.set_index("unit_id")[["change_net_co2_t_yr", "change_rel_net_pct", "net_co2_t_yr",
+                                             "stock_change_t_c" if "stock_change_t_c" in rows else "converted_ha"]]
+        columns = columns.join(marks[marks["scenario"] == name].set_index("unit_id")[
+            ["peak_year", "net_zero_year", "net_2060_co2_t_yr"]])
+        frame = gpd.GeoDataFrame(columns.reindex(units.ids), geometry=units.frame.geometry, crs=units.frame.crs)
+        ctx.add_layer(Layer(name=f"scenario_{name}_units", title=f"Scenario {name}: change of net emissions vs "
+                            "baseline [t CO2/yr]", group="scenarios", frame=frame.reset_index(),
+                            column="change_net_co2_t_yr", unit="t_co2_yr"))
+
+
+def _has_timeline(project: Project) -> bool:
+    return project.timeline is not None
+
+
+SCENARIOS = Stage("scenarios", "compare scenarios on the road to 2060", run_scenarios,
+                  sections=("timeline", "scenarios", "emissions"), reads=("units", "rasters"),
+                  uses=("emissions", "sinks", "stocks", "balance", "screening", "landscape"), applies=_has_timeline)

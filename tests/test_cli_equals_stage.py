@@ -1,0 +1,185 @@
+"""Every command gives what the run's stage gives on the same inputs: one prepare step and one
+implementation behind both (emissions, stocks, landscape metrics, ecological network, rooftop
+PV, afforestation), compared on every column the command writes."""
+
+from __future__ import annotations
+
+import shutil
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from carbonmap.cli import main
+
+DEMO = Path(str(files("carbonmap.sample_data") / "demo_city"))
+GPKG = str(DEMO / "demo_city.gpkg")
+
+
+def invoke(*args) -> None:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+
+
+def read(path: Path, layer: str) -> pd.DataFrame:
+    return pyogrio.read_dataframe(path, layer=layer)
+
+
+def assert_same_columns(ours: pd.DataFrame, theirs: pd.DataFrame, *, key: str | None = None) -> None:
+    """Every column of `ours` equals the same column of `theirs` (rows matched by `key`)."""
+    assert len(ours) == len(theirs)
+    if key is not None:
+        ours, theirs = ours.sort_values(key, ignore_index=True), theirs.sort_values(key, ignore_index=True)
+    missing = set(ours.columns) - set(theirs.columns)
+    assert not missing, f"columns the stage does not write: {missing}"
+    for column in ours.columns:
+        if column == "geometry":
+            assert ours.geometry.geom_equals_exact(theirs.geometry, tolerance=1e-6).all()
+        else:
+            pd.testing.assert_series_equal(ours[column], theirs[column], check_dtype=False, rtol=1e-12,
+                                           obj=column)
+
+
+def analysis_crs(run: Path) -> str:
+    meta = read(run / "onemap.gpkg", "run_metadata").set_index("key")["value"]
+    return meta["analysis_crs_wkt"]
+
+
+def test_emissions(demo_run, tmp_path):
+    out = tmp_path / "em.gpkg"
+    invoke("emissions", GPKG, "--layer", "parcels", "--code-field", "code", "--code-system", "ydyh_2023",
+           "--inventory", DEMO / "inventory.csv", "--buildings", GPKG, "--buildings-layer", "buildings",
+           "--floors-field", "floors", "--height-field", "height_m", "--roads", GPKG, "--roads-layer", "roads",
+           "--point-sources", GPKG, "--point-sources-layer", "point_sources", "--units", GPKG,
+           "--units-layer", "districts", "--units-id-field", "district_id", "-o", out)
+    run = demo_run / "onemap.gpkg"
+    for layer in ("parcel_emissions", "coefficients_landuse", "coefficients_road_weights",
+                  "emissions_inventory_allocation"):
+        assert_same_columns(read(out, layer), read(run, layer))
+    balance = read(out, "unit_balance").set_index("unit_id")
+    summary = pd.read_csv(demo_run / "unit_summary.csv", dtype={"unit_id": str}).set_index("unit_id")
+    for column in [c for c in balance.columns if c.startswith("source_")]:
+        np.testing.assert_allclose(balance.loc[summary.index, column], summary[column], rtol=1e-12)
+
+
+def test_stocks(demo_run, tmp_path):
+    rasters = demo_run / "rasters"
+    invoke("stocks", rasters / "landcover_2015.tif", DEMO / "pools_clcd.csv", "--alt",
+           rasters / "landcover_2023.tif", "-o", tmp_path)
+    assert_same_columns(pd.read_csv(tmp_path / "summary.csv"), read(demo_run / "onemap.gpkg", "stocks_summary"))
+    for name in ("c_storage_bas", "c_storage_alt", "c_change_bas_alt"):
+        with rasterio.open(tmp_path / f"{name}.tif") as ours, rasterio.open(rasters / f"{name}.tif") as theirs:
+            np.testing.assert_array_equal(ours.read(1), theirs.read(1))
+
+
+def test_landscape_metrics(demo_run, tmp_path):
+    invoke("landscape-metrics", demo_run / "rasters" / "landcover_2023.tif", "-o", tmp_path)
+    run = demo_run / "onemap.gpkg"
+    assert_same_columns(pd.read_csv(tmp_path / "class.csv"), read(run, "landscape_class_metrics"))
+    assert_same_columns(pd.read_csv(tmp_path / "landscape.csv"), read(run, "landscape_metrics"))
+
+
+def test_ecological_network(demo_run, tmp_path):
+    rasters = demo_run / "rasters"
+    invoke("ecological-network", rasters / "landcover_2023.tif", "--code-system", "clcd", "--dem",
+           rasters / "elevation.tif", "--roads", GPKG, "--roads-layer", "roads", "--min-core-area", "20",
+           "--max-sources", "15", "-o", tmp_path)
+    for layer in ("ecological_sources", "ecological_corridors", "ecological_corridor_lines", "pinch_points",
+                  "barriers", "coefficients_ecological_resistance"):
+        assert_same_columns(read(tmp_path / "network.gpkg", layer), read(demo_run / "onemap.gpkg", layer))
+    parameters = read(tmp_path / "network.gpkg", "network_parameters")
+    theirs = read(demo_run / "onemap.gpkg", "network_parameters")
+    assert_same_columns(parameters[~parameters["parameter"].str.startswith("index_time")],
+                        theirs[~theirs["parameter"].str.startswith("index_time")])
+    for name in ("mspa", "resistance", "current_density", "barrier_score"):
+        with rasterio.open(tmp_path / f"{name}.tif") as ours, rasterio.open(rasters / f"{name}.tif") as theirs:
+            np.testing.assert_array_equal(ours.read(1), theirs.read(1))
+
+
+def test_rooftop_pv(demo_run, tmp_path):
+    out = tmp_path / "pv.gpkg"
+    invoke("rooftop-pv", GPKG, "--layer", "buildings", "--floors-field", "floors", "--height-field", "height_m",
+           "--use-field", "use", "--roof-field", "roof", "--ghi", demo_run / "rasters" / "ghi.tif",
+           "--crs", analysis_crs(demo_run), "-o", out)
+    assert_same_columns(read(out, "rooftop_pv"), read(demo_run / "onemap.gpkg", "rooftop_pv"))
+    for table in ("coefficients_renewable_parameters", "coefficients_rooftop_pv_usable",
+                  "coefficients_grid_emission_factors"):
+        assert_same_columns(read(out, table), read(demo_run / "onemap.gpkg", table))
+
+
+@pytest.fixture(scope="module")
+def screening_run(tmp_path_factory) -> Path:
+    """The demo's units, land cover, terrain and [screening] without the network (whose
+    connectivity scores the command adds only with --connectivity and default settings)."""
+    folder = tmp_path_factory.mktemp("screening")
+    for name in ("demo_city.gpkg", "landcover_2023.tif", "dem.tif", "precipitation.tif", "ndvi_2023.tif"):
+        shutil.copy(DEMO / name, folder / name)
+    (folder / "project.toml").write_text("""
+[project]
+name = "screening only"
+output_dir = "out"
+[grid]
+resolution_m = 30
+[units]
+path = "demo_city.gpkg"
+layer = "districts"
+id_field = "district_id"
+[[rasters]]
+name = "landcover_2023"
+path = "landcover_2023.tif"
+kind = "categorical"
+code_system = "clcd"
+[[rasters]]
+name = "elevation"
+path = "dem.tif"
+[[rasters]]
+name = "precipitation"
+path = "precipitation.tif"
+[[rasters]]
+name = "ndvi"
+path = "ndvi_2023.tif"
+[screening]
+landcover = "landcover_2023"
+dem = "elevation"
+precipitation = "precipitation"
+ndvi = "ndvi"
+protection_zones = "demo_city.gpkg"
+protection_zones_layer = "protection_zones"
+[outputs]
+html = false
+report = false
+save_state = false
+""", encoding="utf-8")
+    invoke("run", folder / "project.toml", "-q")
+    return folder / "out"
+
+
+def test_afforestation(screening_run, tmp_path):
+    rasters = screening_run / "rasters"
+    out = tmp_path / "aff.gpkg"
+    invoke("afforestation", rasters / "landcover_2023.tif", "--code-system", "clcd", "--dem",
+           rasters / "elevation.tif", "--precipitation", rasters / "precipitation.tif", "--ndvi",
+           rasters / "ndvi.tif", "--zones", GPKG, "--zones-layer", "protection_zones", "-o", out)
+    run = screening_run / "onemap.gpkg"
+    assert len(read(out, "afforestation_sites")) > 10
+    for layer in ("afforestation_sites", "afforestation_reasons", "restoration_scenarios_citywide",
+                  "coefficients_afforestation_rules", "coefficients_afforestation_growth"):
+        assert_same_columns(read(out, layer), read(run, layer))
+
+
+def test_rank_rooftops(demo_run, tmp_path):
+    out = tmp_path / "roofs.gpkg"
+    invoke("rank-rooftops", demo_run / "onemap.gpkg", "--use-field", "use", "--units", GPKG, "--units-layer",
+           "districts", "--units-id-field", "district_id", "-o", out)
+    ours = read(out, "rooftop_packages").set_index("unit_id")
+    theirs = read(demo_run / "onemap.gpkg", "rooftop_packages").set_index("unit_id")
+    theirs = theirs[theirs["roofs"] > 0]  # the run lists every unit, the command units with candidates
+    assert_same_columns(ours.loc[theirs.index].reset_index(), theirs.reset_index())
+    candidates = read(out, "rooftop_candidates")
+    run = read(demo_run / "onemap.gpkg", "rooftop_candidates")
+    assert_same_columns(candidates[[c for c in run.columns if c in candidates]], run, key="rank")
