@@ -154,10 +154,11 @@ def _folder_lock(folder: Path) -> Iterator[None]:
             holder = _describe_holder(handle.read())
             raise OutputError(f"another carbonmap run ({holder}) is writing to this folder.", path=folder,
                               fix="wait for it to finish, or choose another output folder.") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_utc": _now()}))
-        handle.flush()
+        with contextlib.suppress(OSError):  # who holds the lock, for the message of a second run
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_utc": _now()}))
+            handle.flush()
         yield
     finally:
         handle.close()  # releases the lock
