@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio
+import rasterio.errors
 import rasterio.io
 import rasterio.shutil
 import shapely
@@ -43,7 +44,9 @@ from carbonmap.errors import (
     InputError,
     InputNotFoundError,
     MissingColumnError,
+    NonFiniteValuesWarning,
     OutputError,
+    compose_message,
 )
 
 __all__ = [
@@ -53,9 +56,12 @@ __all__ = [
     "repair_geometries",
     "reproject",
     "require_columns",
+    "SOURCE_TAG",
+    "ABSURD_MAGNITUDE",
     "RasterSource",
     "open_raster",
     "read_raster",
+    "check_class_codes",
     "write_geopackage",
     "cog_writer",
     "write_cog",
@@ -374,18 +380,41 @@ def _check_lonlat_range(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) ->
 # --------------------------------------------------------------------------- rasters
 
 
+#: Tag of an aligned copy (written by :func:`carbonmap.grid.align_raster`) naming the user's raster it
+#: was made from, so that messages about the copy name the user's file.
+SOURCE_TAG = "CARBONMAP_SOURCE"
+#: Cells of floating-point rasters at or beyond this magnitude are fill values, not data (float32's
+#: largest value is 3.4e38; no physical quantity carbonmap maps comes near 1e30).
+ABSURD_MAGNITUDE = 1e30
+
+
+def damaged_raster_error(name: str, exc: Exception) -> InputError:
+    """The error for a raster whose cells cannot be read (truncated or corrupted file)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:  # GDAL's own message is the first one
+        exc = exc.__cause__ or exc.__context__
+    return InputError(
+        f"cannot be read: the file is damaged or incomplete (GDAL: {str(exc)[:200]}).", path=name,
+        fix="re-export or re-download it (an interrupted copy is the usual cause; "
+        "gdalinfo -checksum FILE shows where it breaks).",
+    )
+
+
 @dataclass
 class RasterSource:
     """One band of a raster, on disk or in memory, read window by window.
 
     A thin, uniform view used by the zonal engine and the grid module, so that every
-    raster analysis takes either a file or an array. Cells equal to `nodata`, and NaN
-    cells of floating-point rasters, are masked.
+    raster analysis takes either a file or an array. Cells equal to `nodata`, NaN cells of
+    floating-point rasters, and their infinite or absurd cells (:data:`ABSURD_MAGNITUDE`) are
+    masked; the last are counted in `nonfinite_cells`, and :func:`open_raster` reports them
+    with a :class:`~carbonmap.errors.NonFiniteValuesWarning` when the raster is closed.
 
     Attributes
     ----------
     name : str
-        What to call the raster in messages (its path, or 'array').
+        What to call the raster in messages: the user's file (for an aligned copy, the file
+        it was made from and the copy, "dem.tif (aligned to the analysis grid as
+        out/rasters/elevation.tif)"), or 'array'.
     shape : (rows, cols)
     transform : affine.Affine
     crs : pyproj.CRS or None
@@ -397,6 +426,12 @@ class RasterSource:
         1-based band number in `dataset`.
     array : ndarray or None
         The data, for rasters held in memory.
+    path : str or None
+        The file actually read (None for arrays).
+    origin : str or None
+        The user's file: `path`, or for an aligned copy the file it was made from.
+    nonfinite_cells : int
+        Infinite or absurd cells read so far (masked as nodata).
     """
 
     name: str
@@ -408,22 +443,35 @@ class RasterSource:
     dataset: Any = None
     band: int = 1
     array: np.ndarray | None = None
+    path: str | None = None
+    origin: str | None = None
+    nonfinite_cells: int = 0
 
     def read(self, window: Window | None = None) -> np.ma.MaskedArray:
-        """Read `window` (default: everything) as a masked array."""
+        """Read `window` (default: everything) as a masked array.
+
+        A read that fails (a truncated or corrupted file) raises :class:`InputError` naming the
+        user's file.
+        """
         if self.array is not None:
             data = self.array if window is None else self.array[window.toslices()]
         else:
-            data = self.dataset.read(self.band, window=window)
-        return np.ma.MaskedArray(data, mask=self.invalid(data))
+            try:
+                data = self.dataset.read(self.band, window=window)
+            except rasterio.errors.RasterioError as exc:
+                raise damaged_raster_error(self.name, exc) from exc
+        mask = self.invalid(data)
+        if np.issubdtype(data.dtype, np.floating):
+            self.nonfinite_cells += int(np.count_nonzero(_absurd(data, self.nodata) & ~np.ma.getmaskarray(data)))
+        return np.ma.MaskedArray(data, mask=mask)
 
     def invalid(self, data: np.ndarray) -> np.ndarray:
-        """Boolean mask of nodata cells (equal to `nodata`, or NaN) in `data`."""
+        """Boolean mask of nodata cells in `data`: equal to `nodata`, NaN, infinite or absurd."""
         mask = np.zeros(data.shape, dtype=bool)
         if self.nodata is not None and not np.isnan(self.nodata):
             mask |= data == self.nodata
         if np.issubdtype(data.dtype, np.floating):
-            mask |= np.isnan(data)
+            mask |= np.isnan(data) | _absurd(data, self.nodata)
         if isinstance(data, np.ma.MaskedArray):
             mask |= np.ma.getmaskarray(data)
         return mask
@@ -431,6 +479,23 @@ class RasterSource:
     @property
     def is_geographic(self) -> bool:
         return self.crs is not None and self.crs.is_geographic
+
+
+def _absurd(data: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Cells of a float array that are infinite or at least :data:`ABSURD_MAGNITUDE`, other than `nodata`."""
+    absurd = np.abs(np.ma.getdata(data)) >= ABSURD_MAGNITUDE
+    if nodata is not None and not np.isnan(nodata):
+        absurd &= np.ma.getdata(data) != nodata
+    return absurd
+
+
+def _report_nonfinite(src: RasterSource) -> None:
+    if src.nonfinite_cells:
+        warnings.warn(compose_message(
+            f"{src.nonfinite_cells:,} cells hold infinite or absurd values (|v| >= {ABSURD_MAGNITUDE:g}, "
+            "typically an undeclared fill value); they are treated as nodata.", path=src.name,
+            fix="declare the fill value as the raster's nodata (gdal_edit.py -a_nodata VALUE FILE), "
+            "or correct those cells."), NonFiniteValuesWarning, stacklevel=4)
 
 
 @contextlib.contextmanager
@@ -456,6 +521,9 @@ def open_raster(
         `nodata` only when the file declares none.
     require_crs : bool
         Raise :class:`CRSError` when no CRS is known.
+
+    Infinite or absurd cells read inside the block are reported, once, when it ends
+    (:class:`~carbonmap.errors.NonFiniteValuesWarning`, naming the user's file and the count).
     """
     if isinstance(raster, np.ndarray):
         if raster.ndim != 2:
@@ -467,27 +535,35 @@ def open_raster(
         src_crs = CRS.from_user_input(crs) if crs is not None else None
         if require_crs and src_crs is None:
             raise CRSError("an array needs its CRS.", path="array", fix="pass crs=\"EPSG:...\".")
-        yield RasterSource("array", raster.shape, transform, src_crs, nodata, raster.dtype,
-                           array=raster)
+        src = RasterSource("array", raster.shape, transform, src_crs, nodata, raster.dtype, array=raster)
+        yield src
+        _report_nonfinite(src)
         return
     if isinstance(raster, rasterio.io.DatasetReaderBase):
-        yield _dataset_source(raster, raster.name, band, crs, nodata, require_crs)
+        src = _dataset_source(raster, raster.name, band, crs, nodata, require_crs)
+        yield src
+        _report_nonfinite(src)
         return
     path = Path(raster)
     if not path.exists():
         raise InputNotFoundError("raster file not found.", path=path, fix="check the path.")
     try:
         dataset = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
+    except rasterio.errors.RasterioError as exc:
         raise InputError(
             f"cannot be read as a raster ({exc}).", path=path,
-            fix="give a GeoTIFF or other GDAL-readable raster.",
+            fix="give a GeoTIFF or other GDAL-readable raster; if it is one, it is damaged or "
+            "incomplete: re-export or re-download it.",
         ) from exc
     with dataset:
-        yield _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
+        src = _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
+        yield src
+    _report_nonfinite(src)
 
 
-def _dataset_source(dataset, name, band, crs, nodata, require_crs) -> RasterSource:
+def _dataset_source(dataset, path, band, crs, nodata, require_crs) -> RasterSource:
+    origin = dataset.tags().get(SOURCE_TAG) or str(path)
+    name = str(path) if origin == str(path) else f"{origin} (aligned to the analysis grid as {path})"
     if not 1 <= band <= dataset.count:
         raise InputNotFoundError(
             f"has {dataset.count} band(s); band {band} does not exist.", path=name,
@@ -511,8 +587,32 @@ def _dataset_source(dataset, name, band, crs, nodata, require_crs) -> RasterSour
     return RasterSource(
         name, (dataset.height, dataset.width), dataset.transform, src_crs,
         file_nodata if file_nodata is not None else nodata,
-        np.dtype(dataset.dtypes[band - 1]), dataset=dataset, band=band,
+        np.dtype(dataset.dtypes[band - 1]), dataset=dataset, band=band, path=str(path), origin=origin,
     )
+
+
+def check_class_codes(dtype: Any, *, name: str = "raster") -> None:
+    """Refuse a land-cover (class) raster whose codes are not stored as integers.
+
+    The one check of every categorical raster (class areas, stocks, landscape metrics, code
+    systems): a floating-point raster is refused rather than truncated (2.5 is not a class).
+
+    Parameters
+    ----------
+    dtype : numpy dtype (or anything :class:`numpy.dtype` accepts) of the raster's values
+    name : str
+        The user's file, for the message.
+
+    Raises
+    ------
+    InputError
+    """
+    dtype = np.dtype(dtype)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_)):
+        raise InputError(
+            f"land-cover rasters need integer class codes, but this one stores {dtype} values.", path=name,
+            fix="give the land-cover (class) band, not a continuous raster; if its codes are whole numbers "
+            "stored as floating point, convert it (gdal_translate -ot Int16 IN.tif OUT.tif).")
 
 
 def read_raster(raster: Any, **kwargs) -> tuple[np.ma.MaskedArray, RasterSource]:

@@ -48,7 +48,7 @@ from rasterio.windows import Window
 from carbonmap.coefficients import CO2_PER_C
 from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError, NodataError, UnknownCodeError
 from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of
-from carbonmap.io import cog_writer
+from carbonmap.io import check_class_codes, cog_writer
 
 __all__ = ["POOLS", "Valuation", "read_pools", "pool_densities", "valuation_constant", "carbon_stocks"]
 
@@ -144,6 +144,7 @@ def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str
     >>> pool_densities(lulc, read_pools(table))["c_above"].tolist()  # InVEST test case 4
     [[5000.0, 5000.0], [60.0, 120.0]]
     """
+    check_class_codes(np.asarray(classes).dtype, name=name)
     data = np.ma.getdata(classes)
     valid = ~np.ma.getmaskarray(classes)
     codes = pools["lucode"].to_numpy()
@@ -246,6 +247,8 @@ def carbon_stocks(
     with ExitStack() as stack:
         sources = {date: stack.enter_context(aligned_source(raster, grid, kind="categorical", **source_kwargs))
                    for date, raster in dates.items()}
+        for src in sources.values():
+            check_class_codes(src.dtype, name=src.name)
         writers = {key: stack.enter_context(cog_writer(path, width=grid.width, height=grid.height,
                                                        dtype="float32", transform=grid.transform, crs=grid.crs,
                                                        nodata=_NODATA, resampling="average"))

@@ -78,7 +78,7 @@ from rasterio.windows import Window
 
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
 from carbonmap.grid import cell_area_m2
-from carbonmap.io import RasterSource, open_raster
+from carbonmap.io import RasterSource, check_class_codes, open_raster
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "validate_stats"]
 
@@ -206,12 +206,7 @@ def zonal_categories(
         cells. Areas in m2.
     """
     with open_raster(raster, band=band, **source_kwargs) as src:
-        if not (np.issubdtype(src.dtype, np.integer) or np.issubdtype(src.dtype, np.bool_)):
-            raise InputError(
-                f"class areas need integer class codes, but the raster is {src.dtype}.",
-                path=src.name,
-                fix="pass a categorical (integer) raster, or use zonal_stats for continuous values.",
-            )
+        check_class_codes(src.dtype, name=src.name)
         geoms, index = _zone_geometries(zones, src)
         areas = _ClassAreas(len(geoms), src)
         for strip in _iter_strips(geoms, src, all_touched, block_pixels):
