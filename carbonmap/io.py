@@ -12,6 +12,7 @@ Vectors are read with pyogrio, rasters with rasterio. Analyses never call this m
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import os
@@ -20,6 +21,7 @@ import shutil
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,9 @@ __all__ = [
     "open_raster",
     "read_raster",
     "check_class_codes",
+    "decode_text",
+    "read_text",
+    "read_csv",
     "write_geopackage",
     "cog_writer",
     "write_cog",
@@ -631,6 +636,90 @@ def read_raster(raster: Any, **kwargs) -> tuple[np.ma.MaskedArray, RasterSource]
             fix="check the nodata value declared in the file, or that this is the right band.",
         )
     return data, dataclasses.replace(src, dataset=None)
+
+
+# --------------------------------------------------------------------------- text and tables
+
+
+def decode_text(data: bytes, *, path: str | os.PathLike) -> str:
+    """`data` (a text file's bytes) decoded as UTF-8, with or without a byte-order mark.
+
+    Raises
+    ------
+    InputError
+        For binary data, UTF-16 text, or bytes UTF-8 cannot decode, naming the line and the fix.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError("is UTF-16 text (Excel's 'Unicode text'), not UTF-8.", path=path,
+                         fix="save it as UTF-8 (Excel: Save As 'CSV UTF-8'; an editor: encoding UTF-8).")
+    if b"\x00" in data[:65536]:
+        raise InputError("is not a text file (it holds binary data: a raster, spreadsheet or archive?).",
+                         path=path, fix="give the CSV (text) file here; export spreadsheets as 'CSV UTF-8'.")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        try:
+            data.decode("gb18030")
+            hint = " (it reads as GBK/GB18030, the Chinese Windows encoding)"
+        except UnicodeDecodeError:
+            hint = ""
+        raise InputError(
+            f"is not UTF-8 text: line {line} holds bytes UTF-8 cannot decode{hint}.", path=path,
+            fix="save it as UTF-8 (Excel: Save As 'CSV UTF-8'; Notepad or WPS: Save As, encoding UTF-8).",
+        ) from None
+
+
+def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
+    """The content of a UTF-8 text file (with or without a byte-order mark), checked by
+    :func:`decode_text`; `what` names the file in messages ("project file", "pool table")."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{what} not found.", path=path,
+                                 fix="check the path (relative paths in a project file are relative to its folder).")
+    return decode_text(path.read_bytes(), path=path)
+
+
+def read_csv(path: str | os.PathLike, *, what: str = "table", **pandas_kwargs: Any) -> pd.DataFrame:
+    """Read a CSV table (UTF-8, with or without a byte-order mark) with :func:`pandas.read_csv`.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the table is, for messages ("pool table", "inventory").
+    **pandas_kwargs
+        Passed to :func:`pandas.read_csv` (e.g. ``dtype=str, keep_default_na=False``).
+
+    Raises
+    ------
+    InputNotFoundError
+        The file does not exist.
+    InputError
+        Not a text file, not UTF-8, or not a well-formed CSV.
+    EmptyInputError
+        An empty file, or a header without rows.
+    """
+    path = Path(path)
+    text = read_text(path, what=what)
+    fix_empty = f"give the {what} as a CSV with a header row and one row per entry."
+    if not text.strip():
+        raise EmptyInputError(f"the {what} is an empty file.", path=path, fix=fix_empty)
+    try:
+        frame = pd.read_csv(StringIO(text), **pandas_kwargs)
+    except pd.errors.EmptyDataError as exc:
+        raise EmptyInputError(f"the {what} has no columns.", path=path, fix=fix_empty) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(
+            f"is not a well-formed CSV {what} ({str(exc).strip()}).", path=path,
+            fix="every row needs as many comma-separated values as the header; quote values that "
+            "contain commas; export spreadsheets as 'CSV UTF-8'.",
+        ) from exc
+    if frame.empty:
+        raise EmptyInputError(f"the {what} has a header but no rows.", path=path, fix=fix_empty)
+    return frame
 
 
 # --------------------------------------------------------------------------- writing

@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError, UnknownCodeError
-from carbonmap.io import check_class_codes
+from carbonmap.errors import InputError, MissingColumnError, UnknownCodeError
+from carbonmap.io import check_class_codes, read_csv
 
 __all__ = [
     "CODE_SYSTEMS",
@@ -155,10 +155,7 @@ def read_crosswalk(source: str | os.PathLike | pd.DataFrame, system: str) -> pd.
         frame = source.astype(str).copy()
     else:
         path = Path(source)
-        if not path.exists():
-            raise InputNotFoundError("crosswalk file not found.", path=path,
-                                     fix="check the project file's crosswalk path.")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = read_csv(path, what="crosswalk", dtype=str, keep_default_na=False)
     if "code" not in frame.columns:
         raise MissingColumnError("a crosswalk needs a 'code' column.", path=path, field="code",
                                  fix="columns: code,maps_to or code,space,carbon_category,ecological.")

@@ -201,3 +201,191 @@ def test_stocks_refuse_a_float_land_cover_like_landscape_metrics(tmp_path):
     for call in (lambda: carbon_stocks(path, pools), lambda: read_landscape(path),
                  lambda: zonal_categories(_square(300), path)):
         expect_error(InputError, call, "lulc_float.tif", "integer class codes", "float32", "gdal_translate")
+
+
+# --------------------------------------------------------------------------- tables
+
+TABLE_READERS = {  # reader, a good header, a row with Chinese text (for the GBK file), and a check of it
+    "road weights": (lambda path: _coefficients().road_class_weights(path), "road_class,weight,source\n",
+                     "主干道,4,本地调查\n", lambda table: table["主干道"] == 4.0),
+    "pools": (lambda path: _stocks().read_pools(path), "lucode,c_above,c_below,c_soil,c_dead,name\n",
+              "1,10,2,30,1,林地\n", lambda table: table["name"].tolist() == ["林地"]),
+    "crosswalk": (lambda path: _landuse().read_crosswalk(path, "clcd"), "code,maps_to,note\n", "91,2,林地\n",
+                  lambda table: table.loc["91", "carbon_category"] == "forest"),
+    "inventory": (lambda path: _emissions().read_inventory_file(path), "sector,sub_sector,co2_t_yr,year\n",
+                  "buildings,居住用地,100,2023\n", lambda table: table["sub_sector"].tolist() == ["居住用地"]),
+}
+
+
+def _coefficients():
+    import carbonmap.coefficients
+
+    return carbonmap.coefficients
+
+
+def _stocks():
+    import carbonmap.stocks
+
+    return carbonmap.stocks
+
+
+def _landuse():
+    import carbonmap.landuse
+
+    return carbonmap.landuse
+
+
+def _emissions():
+    import carbonmap.emissions
+
+    return carbonmap.emissions
+
+
+BAD_TABLES = {  # kind -> (file name, bytes from (header, row), words the message must hold)
+    "a raster": ("dem.tif", None, ("not a text file",)),
+    "empty": ("table.csv", lambda header, row: b"", ("empty file",)),
+    "header only": ("table.csv", lambda header, row: header.encode(), ("header but no rows",)),
+    "GBK": ("table.csv", lambda header, row: (header + row).encode("gbk"), ("not UTF-8", "line 2", "GB18030")),
+    # (short GBK words can be valid UTF-8 by chance: 住宅 is; the rows above are not)
+    "UTF-16": ("table.csv", lambda header, row: (header + row).encode("utf-16"), ("UTF-16", "UTF-8")),
+    "malformed": ("table.csv", lambda header, row: (header + '1,"never closed\n').encode(), ("well-formed CSV",)),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_TABLES)
+@pytest.mark.parametrize("reader", TABLE_READERS)
+def test_bad_tables_get_a_clear_error(tmp_path, reader, kind):
+    read, header, row, _ = TABLE_READERS[reader]
+    name, content, words = BAD_TABLES[kind]
+    path = tmp_path / name
+    if content is None:
+        write_tif(path, np.ones((20, 20), dtype="float32"))
+    else:
+        path.write_bytes(content(header, row))
+    expect_error(InputError, lambda: read(path), name, *words)
+
+
+@pytest.mark.parametrize("reader", TABLE_READERS)
+def test_tables_with_a_byte_order_mark_are_read(tmp_path, reader):
+    read, header, row, check = TABLE_READERS[reader]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\ufeff" + header + row).encode("utf-8"))  # Excel's "CSV UTF-8"
+    assert check(read(path))
+
+
+def test_negative_pools_are_refused_with_their_rows(tmp_path):
+    from carbonmap.stocks import read_pools
+
+    path = tmp_path / "pools.csv"
+    path.write_text("lucode,c_above,c_below,c_soil,c_dead\n1,10,2,30,1\n3,5,1,-5,0\n4,-1,0,0,-2\n")
+    expect_error(InputError, lambda: read_pools(path), "pools.csv", "field 'c_above'", "2 row(s)",
+                 "lucode 3 (c_soil = -5)", "lucode 4 (c_above = -1, c_dead = -2)")
+    path.write_text("lucode,c_above,c_below,c_soil,c_dead\nforest,10,2,30,1\n")
+    expect_error(InputError, lambda: read_pools(path), "pools.csv", "field 'lucode'", "'forest'")
+
+
+@pytest.mark.parametrize(("loader", "table", "row", "words"), [
+    ("road_class_weights", "road_class,weight,source\n", "arterial,-4,survey\n", ("weight", "arterial (-4)")),
+    ("road_class_weights", "road_class,weight,source\n", "arterial,heavy,survey\n", ("weight", "arterial (heavy)")),
+    ("ecological_resistance", "carbon_category,resistance,source\n", "forest,0,survey\n",
+     ("resistance", "positive", "forest (0)")),
+    ("renewable_parameters", "parameter,value,unit,source\n", "turbine_hub_m,-120,m,survey\n",
+     ("value", "positive", "turbine_hub_m (-120)")),
+    ("renewable_parameters", "parameter,value,unit,source\n", "performance_ratio,1.8,-,survey\n",
+     ("value", "between 0 and 1", "performance_ratio (1.8)")),
+    ("screening_parameters", "parameter,value,unit,source\n", "afforestation_max_slope_deg,-5,degree,survey\n",
+     ("value", "afforestation_max_slope_deg (-5)")),
+    ("rooftop_pv_usable", "use,usable_fraction,source\n", "public,1.4,survey\n", ("usable_fraction", "public (1.4)")),
+    ("gshp_extraction", "ground,w_per_m,source\n", "normal,-50,survey\n", ("w_per_m", "normal (-50)")),
+    ("afforestation_growth", "vegetation_type,agb_max_t_dm_ha,k_per_yr,p,root_shoot,carbon_fraction,source\n",
+     "bamboo,-10,0.1,3,0.2,0.47,survey\n", ("agb_max_t_dm_ha", "bamboo (-10)")),
+    ("landuse_coefficients", "coef_id,carbon_category,flux,value,unit,source\n",
+     "MY-FOREST,forest,removal,-3,t C/ha/yr,survey\n", ("value", "non-negative", "MY-FOREST (-3)")),
+])
+def test_coefficient_overrides_with_forbidden_values_are_refused(tmp_path, loader, table, row, words):
+    import carbonmap.coefficients as coefficients
+
+    path = tmp_path / "override.csv"
+    path.write_text(table + row)
+    expect_error(InputError, lambda: getattr(coefficients, loader)(path), "override.csv", *words)
+
+
+def test_only_packaged_tables_and_code_systems_can_be_named(tmp_path):
+    from carbonmap.coefficients import read_table
+    from carbonmap.landuse import CODE_SYSTEMS, classify, classify_raster, code_table, read_crosswalk
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("code,level\n1,1\n")
+    escape = f"../../../../../../..{secret.with_suffix('')}"  # a path out of the package
+    for system in ("xx", escape, "clcd.csv", None):
+        for call in (lambda: code_table(system), lambda: classify(["1"], system),
+                     lambda: classify_raster(np.array([[1, 2]]), system, "space"),
+                     lambda: read_crosswalk(secret, system)):
+            expect_error(InputError, call, "key 'code_system'", "unknown code system", *CODE_SYSTEMS)
+    expect_error(InputError, lambda: read_table(escape), "key 'table'", "unknown table", "road_class_weights")
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def _city():
+    """Parcels of every built use, cropland, and planning units covering them."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    categories = ["built_residential", "built_commercial", "built_transport", "built_industrial", "cropland"]
+    boxes = [shapely.box(100 * i, 0, 100 * i + 100, 100) for i in range(5)]
+    parcels = gpd.GeoDataFrame({"id": range(5)}, geometry=boxes, crs=CRS)
+    return parcels, pd.Series(categories)
+
+
+def test_sub_sector_all_means_the_whole_sector_for_every_sector():
+    import pandas as pd
+
+    from carbonmap.coefficients import landuse_coefficients
+    from carbonmap.emissions import account_emissions
+
+    parcels, categories = _city()
+    inventory = pd.DataFrame({"sector": ["buildings", "transport", "industry", "agriculture"],
+                              "sub_sector": ["all", "ALL", " all ", ""], "co2_t_yr": [215.0, 300.0, 400.0, 85.0]})
+    account = account_emissions(parcels, categories, landuse_coefficients(), inventory=inventory)
+    report = account.report.set_index("sector")
+    assert (report["unallocated_co2_t_yr"] == 0).all(), report
+    assert report["allocated_co2_t_yr"].to_dict() == {"buildings": 215.0, "transport": 300.0, "industry": 400.0,
+                                                      "agriculture": 85.0}
+    assert account.parcels["inventory_co2_t_yr"].sum() == pytest.approx(1000.0)
+    assert account.notes == [] or not any("not allocated" in n for n in account.notes)
+
+
+def test_unallocated_inventory_rows_are_an_error_naming_the_row_proxy_and_sub_sectors(tmp_path):
+    import pandas as pd
+
+    from carbonmap.coefficients import landuse_coefficients
+    from carbonmap.emissions import account_emissions, check_allocation, read_inventory_file
+
+    path = tmp_path / "inventory.csv"
+    path.write_text("sector,sub_sector,co2_t_yr,year\nbuildings,public,70,2023\nbuildings,residential,30,2023\n"
+                    "power,,500,2023\n")
+    parcels, categories = _city()
+    account = account_emissions(parcels, categories, landuse_coefficients(), inventory=read_inventory_file(path))
+    expect_error(InputError, lambda: check_allocation(account.report, allow_unallocated=False, path=path),
+                 "inventory.csv", "2 inventory row(s), 570 t CO2/yr of 600", "buildings/public: 70 t CO2/yr",
+                 "the parcel_area proxy has no features of sub-sector 'public'",
+                 "its sub-sectors: commercial, residential", "power: 500 t CO2/yr", "no proxy for the sector 'power'",
+                 "allow_unallocated = true")
+    lines = check_allocation(account.report, allow_unallocated=True, path=path)
+    assert len(lines) == 2 and lines[0].startswith("buildings/public: 70 t CO2/yr not allocated")
+    assert check_allocation(account.report[account.report["sub_sector"] == "residential"],
+                            allow_unallocated=False) == []
+
+
+def test_inventory_values_are_checked_where_they_enter(tmp_path):
+    from carbonmap.emissions import read_inventory_file
+
+    path = tmp_path / "inventory.csv"
+    path.write_text("sector,sub_sector,co2_t_yr,year\nbuildings,,-10,2023\ntransport,,,2023\nindustry,01,5,2023\n")
+    expect_error(InputError, lambda: read_inventory_file(path), "inventory.csv", "field 'co2_t_yr'",
+                 "line 2 (buildings: -10", "line 3 (transport: nan)")
+    path.write_text("sector,sub_sector,co2_t_yr,year\nindustry,01,5,2023\n")
+    assert read_inventory_file(path)["sub_sector"].tolist() == ["01"]  # text, not the number 1
