@@ -41,6 +41,7 @@ from rasterio.windows import Window
 from carbonmap.errors import (
     CRSError,
     EmptyInputError,
+    EncodingGuessedWarning,
     GeometryError,
     GeometryRepairedWarning,
     InputError,
@@ -53,6 +54,7 @@ from carbonmap.errors import (
 
 __all__ = [
     "GEOMETRY_KINDS",
+    "NULL_GEOMETRY",
     "atomic_path",
     "read_vector",
     "repair_geometries",
@@ -150,6 +152,8 @@ def repair_geometries(
     kind: str | None = None,
     path: str | os.PathLike | None = None,
     layer: str | None = None,
+    null_geometry: str = "drop",
+    id_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Make geometries valid, drop null/empty ones, and say how many of each.
 
@@ -160,10 +164,15 @@ def repair_geometries(
     dropped). A :class:`GeometryRepairedWarning` reports the counts; the counts are also
     kept in ``gdf.attrs['carbonmap_repairs']``.
 
+    With ``null_geometry="error"``, features without geometry (null, empty, or collapsed by
+    the repair) are not dropped: a :class:`GeometryError` lists them (by 1-based row in the
+    layer, and by `id_field` when given).
+
     Raises
     ------
     GeometryError
-        If `kind` is given and geometries of another family are present.
+        If `kind` is given and geometries of another family are present, or features have no
+        geometry and `null_geometry` is "error".
     EmptyInputError
         If no geometry is left.
     """
@@ -194,19 +203,26 @@ def repair_geometries(
             geoms[mixed] = _keep_family(geoms[mixed], kind)
     dropped = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     n_dropped = int(dropped.sum())
+    if n_dropped and null_geometry == "error":
+        rows = np.flatnonzero(dropped)
+        listed = ", ".join(f"row {i + 1}" + (f" ({id_field} {gdf[id_field].iloc[i]!r})" if id_field else "")
+                           for i in rows[:20])
+        raise GeometryError(
+            f"{n_dropped} feature(s) have no geometry (null, empty, or collapsed when repaired): {listed}"
+            f"{', ...' if n_dropped > 20 else ''}.", path=path, layer=layer,
+            fix="draw or restore their geometry in a GIS, or delete them from the layer; these features "
+            "must not silently vanish from the results.")
     out = gdf.copy()
     out.geometry = geoms
     if n_dropped:
         out = out.loc[~dropped].copy()
     out.attrs["carbonmap_repairs"] = {"repaired": n_invalid, "dropped": n_dropped}
     if n_invalid or n_dropped:
-        where = ", ".join(p for p in (str(path) if path else "", f"layer {layer!r}" if layer else "") if p)
-        warnings.warn(
-            f"{where or 'input'}: repaired {n_invalid} invalid geometries with make_valid and "
-            f"dropped {n_dropped} null or empty ones (of {len(gdf)}).",
-            GeometryRepairedWarning,
-            stacklevel=2,
-        )
+        warnings.warn(compose_message(
+            f"repaired {n_invalid} invalid geometries with make_valid and dropped {n_dropped} null or empty ones "
+            f"(of {len(gdf)}).", path=path or "input", layer=layer,
+            fix="nothing, if the counts are expected; otherwise check those features in a GIS (the file itself "
+            "is not changed)."), GeometryRepairedWarning, stacklevel=2)
     if out.empty:
         raise EmptyInputError(
             "no usable geometry is left after dropping null and empty ones.",
@@ -239,6 +255,12 @@ def _keep_family(geoms: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
+#: What :func:`read_vector` does with features without geometry (null, empty, or collapsed by repair).
+NULL_GEOMETRY = ("drop", "error")
+#: The encoding tried for a Shapefile's attributes that declare none and are not UTF-8.
+GUESSED_ENCODING = "gb18030"
+
+
 def read_vector(
     path: str | os.PathLike,
     *,
@@ -248,6 +270,9 @@ def read_vector(
     assume_crs: Any = None,
     datum: str = "wgs84",
     to_crs: Any = None,
+    encoding: str | None = None,
+    null_geometry: str = "drop",
+    id_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer and validate it once.
 
@@ -269,6 +294,18 @@ def read_vector(
         :func:`carbonmap.gcj02.gcj02_to_wgs84` before anything else.
     to_crs : CRS-like, optional
         Reproject to this CRS after validation (the pipeline passes the analysis CRS).
+    encoding : str, optional
+        Text encoding of the attributes (any codec Python knows: "gbk", "gb18030", "utf-8",
+        "latin1"), for files that do not declare theirs. Default: the file's own (a
+        Shapefile's .cpg); for a Shapefile without one, UTF-8, else GB18030 (the Chinese
+        Windows encoding) when that decodes every value, said with an
+        :class:`~carbonmap.errors.EncodingGuessedWarning`.
+    null_geometry : {'drop', 'error'}
+        Features without geometry (null, empty, or collapsed when repaired): dropped with a
+        :class:`~carbonmap.errors.GeometryRepairedWarning`, or a :class:`GeometryError` listing
+        them (for planning units, which must never vanish).
+    id_field : str, optional
+        Attribute that names features in messages (e.g. the planning units' id).
 
     Returns
     -------
@@ -287,13 +324,20 @@ def read_vector(
             "file not found.", path=src, fix="check the path (relative paths in a project "
             "file are relative to the project file's folder)."
         )
+    if encoding is not None:
+        _check_encoding(encoding, src)
+    if null_geometry not in NULL_GEOMETRY:
+        raise InputError(f"unknown null_geometry {null_geometry!r}.", path=src,
+                         fix=f"use one of {', '.join(NULL_GEOMETRY)}.")
+    _check_shapefile_parts(src)
     try:
         layers = [str(name) for name in pyogrio.list_layers(src)[:, 0]]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InputError(
             f"cannot be read as a vector dataset ({exc}).",
             path=src,
-            fix="give a GeoPackage, Shapefile, GeoJSON or other OGR-readable file.",
+            fix="give a GeoPackage, Shapefile, GeoJSON or other OGR-readable file; if it is one, it is "
+            "damaged or incomplete: re-export or re-download it.",
         ) from exc
     if layer is None and len(layers) > 1:
         raise InputError(
@@ -308,14 +352,17 @@ def read_vector(
             fix="correct the layer name.",
         )
     layer_name = layer if layer is not None else layers[0]
-    gdf = pyogrio.read_dataframe(src, layer=layer_name)
     shown_layer = layer  # only name the layer in messages when the user named it
+    guess = encoding is None and _undeclared_shapefile_encoding(src)
+    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding)
+    if guess:
+        gdf = _decode_undeclared(gdf, src)
     if len(gdf) == 0:
         raise EmptyInputError(
             "the layer has no features.", path=src, layer=shown_layer,
             fix="check that the right file and layer were given.",
         )
-    require_columns(gdf, columns, path=src, layer=shown_layer)
+    require_columns(gdf, [*columns, *([id_field] if id_field else [])], path=src, layer=shown_layer)
     if gdf.crs is None:
         if assume_crs is None:
             raise CRSError(
@@ -326,7 +373,8 @@ def read_vector(
                 "crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
             )
         gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
-    gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer)
+    gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer, null_geometry=null_geometry,
+                            id_field=id_field)
     _check_lonlat_range(gdf, src, shown_layer)
     if datum == "gcj02":
         from carbonmap.gcj02 import gcj02_frame_to_wgs84
@@ -339,6 +387,95 @@ def read_vector(
     if to_crs is not None:
         gdf = reproject(gdf, to_crs, kind=kind)
     return gdf
+
+
+def _check_encoding(encoding: str, path: Path) -> None:
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise InputError(f"unknown encoding {encoding!r}.", path=path, key="encoding",
+                         fix="use a codec name Python knows, e.g. 'gbk', 'gb18030', 'utf-8' or 'latin1'.") from None
+
+
+def _sibling(path: Path, suffix: str) -> Path | None:
+    """The file beside `path` with `suffix` (either case), or None."""
+    for candidate in (path.with_suffix(suffix.lower()), path.with_suffix(suffix.upper())):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _check_shapefile_parts(path: Path) -> None:
+    """A Shapefile needs its .shx (feature index) and .dbf (attributes) beside the .shp."""
+    if path.suffix.lower() != ".shp":
+        return
+    for suffix, holds in ((".shx", "feature index"), (".dbf", "attribute table")):
+        if _sibling(path, suffix) is None:
+            raise InputNotFoundError(
+                f"the Shapefile's {holds} {path.with_suffix(suffix).name} is missing.", path=path,
+                fix="copy every part of the Shapefile together (.shp, .shx, .dbf, .prj, .cpg), "
+                "or export the layer as a GeoPackage.",
+            )
+
+
+def _undeclared_shapefile_encoding(path: Path) -> bool:
+    """True for a Shapefile that declares no encoding: no .cpg and no code page in its .dbf
+    (GDAL would then read its bytes as ISO-8859-1, turning Chinese text into mojibake)."""
+    if path.suffix.lower() != ".shp" or _sibling(path, ".cpg") is not None:
+        return False
+    with open(_sibling(path, ".dbf"), "rb") as dbf:
+        header = dbf.read(32)
+    return len(header) == 32 and header[29] == 0  # byte 29: the language driver id (code page)
+
+
+def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+    try:
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"its attributes are not {encoding} text ({exc.reason}).", path=path,
+                         layer=shown_layer, key="encoding",
+                         fix="set encoding to the file's real one (Chinese data: \"gbk\" or \"gb18030\").") from None
+    except Exception as exc:  # pyogrio's DataSourceError, DataLayerError, FieldError, ...
+        raise InputError(
+            f"cannot be read: the file is damaged or incomplete ({exc}).", path=path, layer=shown_layer,
+            fix="re-export or re-download it (every part, for a Shapefile).",
+        ) from exc
+
+
+def _decode_undeclared(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Attributes and field names read byte for byte (as latin-1), decoded as UTF-8, else as
+    :data:`GUESSED_ENCODING` with a warning; an error when neither decodes them."""
+    text_columns = [c for c in gdf.columns if c != gdf.geometry.name
+                    and (pd.api.types.is_string_dtype(gdf[c].dtype) or pd.api.types.is_object_dtype(gdf[c].dtype))]
+    for encoding in ("utf-8", GUESSED_ENCODING):
+        try:
+            names = [_recode(str(c), encoding) if c != gdf.geometry.name else c for c in gdf.columns]
+            values = {c: [_recode(v, encoding) for v in gdf[c]] for c in text_columns}
+        except UnicodeDecodeError:
+            continue
+        out = gdf.copy()
+        for column, decoded in values.items():
+            out[column] = pd.Series(decoded, index=gdf.index, dtype=gdf[column].dtype)
+        out.columns = names
+        out = out.set_geometry(gdf.geometry.name)
+        if encoding != "utf-8":
+            warnings.warn(compose_message(
+                f"declares no encoding (no .cpg file) and its attributes are not UTF-8; read as {encoding.upper()} "
+                "(GBK), the Chinese Windows encoding.", path=path,
+                fix=f"if the text looks wrong, set the layer's encoding explicitly (project file encoding = "
+                "\"...\", Python encoding=); add a .cpg file with the encoding's name to make it permanent."),
+                EncodingGuessedWarning, stacklevel=3)
+        return out
+    raise InputError(
+        f"declares no encoding (no .cpg file) and its attributes are neither UTF-8 nor {GUESSED_ENCODING.upper()} "
+        "text.", path=path, key="encoding",
+        fix="set the layer's encoding (project file encoding = \"latin1\", Python encoding=...), or add a .cpg "
+        "file holding the encoding's name.")
+
+
+def _recode(value: Any, encoding: str) -> Any:
+    """A string read as latin-1 (one character per byte) decoded as `encoding`; others unchanged."""
+    return value.encode("latin-1").decode(encoding) if isinstance(value, str) else value
 
 
 def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> gpd.GeoDataFrame:

@@ -389,3 +389,113 @@ def test_inventory_values_are_checked_where_they_enter(tmp_path):
                  "line 2 (buildings: -10", "line 3 (transport: nan)")
     path.write_text("sector,sub_sector,co2_t_yr,year\nindustry,01,5,2023\n")
     assert read_inventory_file(path)["sub_sector"].tolist() == ["01"]  # text, not the number 1
+
+
+# --------------------------------------------------------------------------- vectors
+
+DISTRICTS = ["东城区", "西城区", "朝阳区", "海淀区"]
+
+
+def _districts(crs="EPSG:4326"):
+    import geopandas as gpd
+    import shapely
+
+    return gpd.GeoDataFrame({"name": DISTRICTS, "code": [110101, 110102, 110105, 110108]},
+                            geometry=[shapely.box(116 + i / 10, 39.9, 116.1 + i / 10, 40.0) for i in range(4)],
+                            crs=crs)
+
+
+def _shapefile(path, frame, encoding):
+    """A Shapefile written in `encoding`, without the .cpg file that would declare it (very common)."""
+    import pyogrio
+
+    pyogrio.write_dataframe(frame, path, encoding=encoding)
+    path.with_suffix(".cpg").unlink()
+    return path
+
+
+def test_a_shapefile_without_its_dbf_or_shx_names_the_missing_part(tmp_path):
+    from carbonmap.errors import InputNotFoundError
+    from carbonmap.io import read_vector
+
+    for missing in (".dbf", ".shx"):
+        folder = tmp_path / missing[1:]
+        folder.mkdir()
+        path = _shapefile(folder / "units.shp", _districts(), "utf-8")
+        path.with_suffix(missing).unlink()
+        expect_error(InputNotFoundError, lambda: read_vector(path, columns=["name"]), "units.shp",
+                     f"units{missing}", "is missing", "every part of the Shapefile")
+
+
+def test_a_gbk_shapefile_without_cpg_is_read_as_gb18030_with_a_warning(tmp_path):
+    from carbonmap.errors import EncodingGuessedWarning
+    from carbonmap.io import read_vector
+
+    path = _shapefile(tmp_path / "districts.shp", _districts(), "gbk")
+    frame = expect_warning(EncodingGuessedWarning, lambda: read_vector(path, columns=["name"]),
+                           "districts.shp", "no .cpg", "GB18030", "encoding")
+    assert frame["name"].tolist() == DISTRICTS
+
+
+def test_chinese_field_names_are_decoded_too(tmp_path):
+    from carbonmap.errors import EncodingGuessedWarning
+    from carbonmap.io import read_vector
+
+    path = _shapefile(tmp_path / "districts.shp", _districts().rename(columns={"name": "名称"}), "gbk")
+    frame = expect_warning(EncodingGuessedWarning, lambda: read_vector(path, columns=["名称"]), "districts.shp")
+    assert frame["名称"].tolist() == DISTRICTS
+
+
+def test_a_utf8_shapefile_without_cpg_is_read_silently_and_an_encoding_can_be_set(tmp_path):
+    from carbonmap.io import read_vector
+
+    utf8 = _shapefile(tmp_path / "utf8.shp", _districts(), "utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_vector(utf8)["name"].tolist() == DISTRICTS
+        gbk = _shapefile(tmp_path / "gbk.shp", _districts(), "gbk")
+        assert read_vector(gbk, encoding="gbk")["name"].tolist() == DISTRICTS
+
+
+def test_bad_encodings_are_named(tmp_path):
+    from carbonmap.io import read_vector
+
+    gbk = _shapefile(tmp_path / "gbk.shp", _districts(), "gbk")
+    expect_error(InputError, lambda: read_vector(gbk, encoding="gbkk"), "gbk.shp", "key 'encoding'", "'gbkk'")
+    expect_error(InputError, lambda: read_vector(gbk, encoding="utf-8"), "gbk.shp", "not utf-8 text", "gb18030")
+    names = ["Várzea", "Torreão", "São José", "Boa Vista"]  # "é" last: not GB18030 either
+    latin = _shapefile(tmp_path / "recife.shp", _districts().assign(name=names), "latin1")
+    expect_error(InputError, lambda: read_vector(latin), "recife.shp", "neither UTF-8 nor GB18030", "latin1")
+    assert read_vector(latin, encoding="latin1")["name"].tolist() == names
+
+
+def test_planning_units_without_geometry_are_an_error_listing_them(tmp_path):
+    import geopandas as gpd
+
+    from carbonmap.errors import GeometryError, GeometryRepairedWarning
+    from carbonmap.io import read_vector
+
+    units = _districts(CRS).assign(unit_id=["A", "B", "C", "D"])
+    units.loc[[1, 3], "geometry"] = None
+    path = tmp_path / "units.gpkg"
+    units.to_file(path)
+    expect_error(GeometryError, lambda: read_vector(path, null_geometry="error", id_field="unit_id"),
+                 "units.gpkg", "2 feature(s) have no geometry", "row 2 (unit_id 'B')", "row 4 (unit_id 'D')")
+    kept = expect_warning(GeometryRepairedWarning, lambda: read_vector(path), "units.gpkg", "dropped 2")
+    assert isinstance(kept, gpd.GeoDataFrame) and kept["unit_id"].tolist() == ["A", "C"]
+    expect_error(InputError, lambda: read_vector(path, null_geometry="keep"), "units.gpkg", "drop, error")
+
+
+@pytest.mark.parametrize("name", ["units.gpkg", "units.geojson", "units.shp"])
+def test_corrupt_vector_files_are_named(tmp_path, name):
+    from carbonmap.io import read_vector
+
+    path = tmp_path / name
+    if name.endswith(".gpkg"):
+        _districts(CRS).to_file(path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(np.random.default_rng(3).bytes(3000))
+        for part in (".shx", ".dbf"):
+            path.with_suffix(part).write_bytes(np.random.default_rng(4).bytes(300))
+    expect_error(InputError, lambda: read_vector(path), name, "damaged or incomplete")
