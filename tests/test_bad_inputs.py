@@ -499,3 +499,60 @@ def test_corrupt_vector_files_are_named(tmp_path, name):
         for part in (".shx", ".dbf"):
             path.with_suffix(part).write_bytes(np.random.default_rng(4).bytes(300))
     expect_error(InputError, lambda: read_vector(path), name, "damaged or incomplete")
+
+
+# --------------------------------------------------------------------------- project file
+
+PROJECT = """# 项目文件
+[project]
+name = "东城区碳图"
+
+[grid]
+resolution_m = 30
+
+[units]
+path = "units.gpkg"
+id_field = "id"
+name_field = "名称"
+"""
+
+
+@pytest.fixture
+def project_folder(tmp_path):
+    (tmp_path / "units.gpkg").write_bytes(b"")
+    return tmp_path
+
+
+def test_a_project_file_with_a_byte_order_mark_is_read(project_folder):
+    from carbonmap.config import load_project
+
+    path = project_folder / "project.toml"
+    path.write_bytes(("\ufeff" + PROJECT).encode("utf-8"))  # Notepad's "UTF-8 with BOM"
+    project = load_project(path)
+    assert project.project.name == "东城区碳图" and project.units.name_field == "名称"
+
+
+def test_a_project_file_in_gbk_names_the_line_and_asks_for_utf8(project_folder):
+    from carbonmap.config import load_project
+    from carbonmap.errors import ConfigError
+
+    path = project_folder / "project.toml"
+    path.write_bytes(PROJECT.encode("gbk"))
+    expect_error(ConfigError, lambda: load_project(path), "project.toml", "not UTF-8", "line 1", "GB18030",
+                 "save it as UTF-8")
+
+
+def test_encoding_keys_must_name_a_codec(project_folder):
+    from carbonmap.config import load_project
+    from carbonmap.errors import ConfigError
+
+    path = project_folder / "project.toml"
+    path.write_text(PROJECT + 'encoding = "gbk"\n', encoding="utf-8")
+    assert load_project(path).units.encoding == "gbk"
+    path.write_text(PROJECT + 'encoding = "chinese-windows"\n', encoding="utf-8")
+    expect_error(ConfigError, lambda: load_project(path), "project.toml", "key 'units.encoding'",
+                 "'chinese-windows'", "gb18030")
+    (project_folder / "roads.gpkg").write_bytes(b"")
+    path.write_text(PROJECT + '\n[[vectors]]\nname = "roads"\npath = "roads.gpkg"\nencoding = "nope"\n',
+                    encoding="utf-8")
+    expect_error(ConfigError, lambda: load_project(path), "key 'vectors[0].encoding'", "'nope'")
