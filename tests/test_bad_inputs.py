@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ import rasterio
 from affine import Affine
 
 from carbonmap.errors import CarbonmapError, CarbonmapWarning, InputError, NonFiniteValuesWarning, UnknownCodeError
+from test_browser import _wait_for, browser  # noqa: F401 - the fixture (skips when Chromium is absent)
 
 CRS = "EPSG:32650"
 
@@ -556,3 +558,89 @@ def test_encoding_keys_must_name_a_codec(project_folder):
     path.write_text(PROJECT + '\n[[vectors]]\nname = "roads"\npath = "roads.gpkg"\nencoding = "nope"\n',
                     encoding="utf-8")
     expect_error(ConfigError, lambda: load_project(path), "key 'vectors[0].encoding'", "'nope'")
+
+
+# --------------------------------------------------------------------------- the HTML map
+
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+@dataclass
+class MapLayer:
+    """What carbonmap.webmap reads of a layer (as carbonmap.pipeline.Layer), with any group."""
+
+    name: str
+    title: str
+    group: str
+    frame: object = None
+    raster: object = None
+    column: str | None = None
+    unit: str = ""
+    kind: str = "continuous"
+    labels: dict | None = None
+    colours: dict | None = None
+    display_tolerance_m: float = 0.0
+    aggregate: str = "mean"
+
+
+@pytest.fixture(scope="module")
+def xss_map(tmp_path_factory):
+    """A map whose layer titles, group, unit name, class labels and attribute values are all the
+    same script-bearing string."""
+    import geopandas as gpd
+    import shapely
+
+    from carbonmap.io import write_cog
+    from carbonmap.webmap import write_map
+
+    folder = tmp_path_factory.mktemp("xss")
+    x0, y0 = 500_000, 3_000_000
+    units = gpd.GeoDataFrame({"unit_id": ["u1", "u2"], "unit_name": [XSS, "Dongcheng"], "note": [XSS, "ok"],
+                              "net_co2_t_yr": [10.0, 20.0]},
+                             geometry=[shapely.box(x0, y0, x0 + 1000, y0 + 1000),
+                                       shapely.box(x0 + 1000, y0, x0 + 2000, y0 + 1000)], crs=CRS)
+    parcels = gpd.GeoDataFrame({"land_class": [XSS, "forest"]}, geometry=units.geometry.values, crs=CRS)
+    codes = np.ones((10, 20), dtype="uint8")
+    codes[:, 10:] = 2
+    raster = write_cog(folder / "landcover.tif", codes, transform=Affine(100, 0, x0, 0, -100, y0 + 1000), crs=CRS,
+                       nodata=0)
+    layers = [MapLayer(name="parcels", title=XSS, group=XSS, frame=parcels, column="land_class", kind="categorical"),
+              MapLayer(name="landcover", title=XSS + " raster", group="inputs", raster=raster, kind="categorical",
+                       labels={"1": XSS, "2": "water"})]
+    path, _, _ = write_map(units, layers, folder / "onemap.html", headline=["net_co2_t_yr"], title=XSS, basemaps=())
+    return path
+
+
+def test_html_map_escapes_every_string_from_data(xss_map):
+    page = xss_map.read_text(encoding="utf-8")
+    assert "<img src=x" not in page  # nowhere as markup: not in scripts, legends, title
+    assert "&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;" in page  # in legends and the title, as text
+    assert "\\u003cimg src=x" in page  # in the data tables, as a JSON string
+
+
+def test_html_map_runs_no_script_from_data_in_chromium(browser, xss_map):
+    browser.get(xss_map.resolve().as_uri())
+    _wait_for(browser, "return document.readyState === 'complete' && document.querySelector('.leaflet-control-layers')")
+    assert browser.execute_script("return window.__xss") is None
+    texts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.leaflet-control-layers label, "
+        ".leaflet-control-layers-group-name')).map(e => e.textContent.trim())")
+    assert XSS in texts and XSS + " raster" in texts  # shown as text: the group and the layer's name
+    browser.execute_script("""
+        document.querySelectorAll('.leaflet-control-layers-overlays input')
+          .forEach(i => { if (!i.checked) i.click(); });
+        const map = Object.values(window).find(v => v instanceof L.Map);
+        map.eachLayer(l => {
+          if (l.getPopup && l.getPopup() && (l.getLatLng || l.getBounds)) { l.openPopup(); }
+          if (l.getTooltip && l.getTooltip() && (l.getLatLng || l.getBounds)) { l.openTooltip(); }
+        });""")
+    _wait_for(browser, "return document.querySelector('.leaflet-popup-content')")
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.leaflet-popup-content, .leaflet-tooltip, .carbonmap-legend'))"
+        ".map(e => e.textContent).join(' | ')")
+    assert XSS in shown  # popups, tooltips and legends show the string as text
+    finder = browser.find_element("css selector", ".carbonmap-finder input")
+    finder.send_keys("img src")
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", finder)
+    assert browser.execute_script("return window.__xss") is None
+    assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
