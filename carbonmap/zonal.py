@@ -670,7 +670,7 @@ def _exactextract_stats(geoms, src: RasterSource, stats) -> pd.DataFrame:
         rast = NumPyRasterSource(np.asarray(src.array), xmin, ymin, xmax, ymax,
                                  nodata=src.nodata, srs_wkt=src.crs.to_wkt())
     else:
-        rast = src.name
+        rast = src.path  # the file itself (src.name may describe an aligned copy)
     frame = gpd.GeoDataFrame({"zone": np.arange(len(geoms))}, geometry=list(geoms), crs=src.crs)
     result = exact_extract(rast, frame, ops, output="pandas", include_cols=["zone"])
     result = result.sort_values("zone").reset_index(drop=True)

@@ -644,3 +644,32 @@ def test_html_map_runs_no_script_from_data_in_chromium(browser, xss_map):
     browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", finder)
     assert browser.execute_script("return window.__xss") is None
     assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
+
+
+# --------------------------------------------------------------------------- unknown codes
+
+
+def test_unknown_codes_of_a_raster_are_counted_in_cells(tmp_path):
+    from carbonmap.io import read_raster
+    from carbonmap.landuse import classify, classify_raster
+
+    codes = np.full((20, 30), 2, dtype="uint8")
+    codes[:, 10:30] = 77  # 400 cells of a code CLCD does not have
+    path = write_tif(tmp_path / "clcd.tif", codes, nodata=0)
+    data, source = read_raster(path)
+    expect_error(UnknownCodeError, lambda: classify_raster(data, "clcd", "carbon_category", path=source.name),
+                 "clcd.tif", "1 code(s) are not in the clcd table: 77 (400)", "crosswalk")
+    present, counts = np.unique(data.compressed(), return_counts=True)  # a table of codes and cell counts
+    expect_error(UnknownCodeError, lambda: classify(present, "clcd", counts=counts, path=source.name,
+                                                    field="cell values"), "clcd.tif", "77 (400)")
+
+
+def test_exactextract_reads_an_aligned_copy_by_its_own_path(tmp_path):
+    from carbonmap.grid import align_raster, analysis_grid
+    from carbonmap.zonal import zonal_stats
+
+    dem = write_tif(tmp_path / "dem.tif", np.full((20, 20), 7.0, dtype="float32"))
+    copy = align_raster(dem, analysis_grid(_square(600), 30.0, crs=CRS), kind="continuous",
+                        dst_path=tmp_path / "out" / "elevation.tif")
+    table = zonal_stats(_square(300), copy, engine="exactextract", stats=["mean"])
+    assert table.loc[0, "mean"] == pytest.approx(7.0)
