@@ -29,6 +29,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyogrio.errors
 import rasterio
 import rasterio.errors
 import rasterio.io
@@ -406,7 +407,8 @@ def _sibling(path: Path, suffix: str) -> Path | None:
 
 
 def _check_shapefile_parts(path: Path) -> None:
-    """A Shapefile needs its .shx (feature index) and .dbf (attributes) beside the .shp."""
+    """A Shapefile needs its .shx (feature index) and .dbf (attributes) beside the .shp, each as
+    long as its header says (GDAL reads the features of a cut .shp as empty, without a word)."""
     if path.suffix.lower() != ".shp":
         return
     for suffix, holds in ((".shx", "feature index"), (".dbf", "attribute table")):
@@ -416,6 +418,33 @@ def _check_shapefile_parts(path: Path) -> None:
                 fix="copy every part of the Shapefile together (.shp, .shx, .dbf, .prj, .cpg), "
                 "or export the layer as a GeoPackage.",
             )
+    for part in (path, _sibling(path, ".shx"), _sibling(path, ".dbf")):
+        expected, actual = _declared_size(part), part.stat().st_size
+        if expected is not None and actual < expected:
+            raise InputError(
+                f"the Shapefile is damaged or incomplete: {part.name} has {actual:,} of the {expected:,} bytes its "
+                "header declares.", path=path,
+                fix="re-export or re-download it (every part of it; an interrupted copy is the usual cause).")
+
+
+#: First byte of a dBASE file (.dbf): its version (dBASE III-V, FoxPro, Visual FoxPro; with or without memo).
+_DBF_VERSIONS = frozenset({0x02, 0x03, 0x04, 0x05, 0x30, 0x31, 0x32, 0x43, 0x63, 0x83, 0x8B, 0x8E, 0xCB, 0xF5, 0xFB})
+
+
+def _declared_size(part: Path) -> int | None:
+    """The size [bytes] a Shapefile part's header declares (.shp, .shx: file length in 16-bit
+    words; .dbf: header + records), or None when the header is not one."""
+    with open(part, "rb") as handle:
+        header = handle.read(100)
+    if part.suffix.lower() in (".shp", ".shx"):
+        if len(header) < 100 or int.from_bytes(header[0:4], "big") != 9994:  # the Shapefile file code
+            return None
+        return int.from_bytes(header[24:28], "big") * 2
+    if len(header) < 12 or header[0] not in _DBF_VERSIONS:
+        return None
+    records, header_size, record_size = (int.from_bytes(header[4:8], "little"), int.from_bytes(header[8:10], "little"),
+                                         int.from_bytes(header[10:12], "little"))
+    return header_size + records * record_size
 
 
 def _undeclared_shapefile_encoding(path: Path) -> bool:
@@ -435,7 +464,7 @@ def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: st
         raise InputError(f"its attributes are not {encoding} text ({exc.reason}).", path=path,
                          layer=shown_layer, key="encoding",
                          fix="set encoding to the file's real one (Chinese data: \"gbk\" or \"gb18030\").") from None
-    except Exception as exc:  # pyogrio's DataSourceError, DataLayerError, FieldError, ...
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:  # and their subclasses
         raise InputError(
             f"cannot be read: the file is damaged or incomplete ({exc}).", path=path, layer=shown_layer,
             fix="re-export or re-download it (every part, for a Shapefile).",

@@ -673,3 +673,19 @@ def test_exactextract_reads_an_aligned_copy_by_its_own_path(tmp_path):
                         dst_path=tmp_path / "out" / "elevation.tif")
     table = zonal_stats(_square(300), copy, engine="exactextract", stats=["mean"])
     assert table.loc[0, "mean"] == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("part", [".shp", ".dbf"])
+def test_a_cut_shapefile_is_an_error_not_features_without_geometry(tmp_path, part):
+    import geopandas as gpd
+    import shapely
+
+    from carbonmap.io import read_vector
+
+    units = gpd.GeoDataFrame({"unit_id": range(200)}, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(200)],
+                             crs=CRS)
+    path = _shapefile(tmp_path / "units.shp", units, "utf-8")
+    cut = path.with_suffix(part)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    expect_error(InputError, lambda: read_vector(path), "units.shp", "damaged or incomplete",
+                 f"units{part} has", "re-download")
