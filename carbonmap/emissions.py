@@ -59,6 +59,7 @@ __all__ = [
     "INVENTORY_COLUMNS",
     "coefficient_fluxes",
     "WHOLE_SECTOR",
+    "REPORT_COLUMNS",
     "allocate",
     "read_inventory_file",
     "read_inventory",
@@ -435,7 +436,12 @@ def downscale_inventory(
     columns = ["sector", "sub_sector", "co2_t_yr", "source", "feature_id"]
     allocations = (gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True), crs=crs) if pieces
                    else gpd.GeoDataFrame(columns=columns, geometry=[], crs=crs))
-    return allocations, pd.DataFrame(report)
+    return allocations, pd.DataFrame(report, columns=REPORT_COLUMNS)
+
+
+#: Columns of the allocation report of :func:`downscale_inventory`.
+REPORT_COLUMNS = ("sector", "sub_sector", "inventory_co2_t_yr", "point_co2_t_yr", "allocated_co2_t_yr",
+                  "unallocated_co2_t_yr", "n_features", "note", "proxy_sub_sectors")
 
 
 def _proxy_features(proxy: gpd.GeoDataFrame, sub_sector: str) -> gpd.GeoDataFrame:
