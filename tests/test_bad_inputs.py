@@ -689,3 +689,23 @@ def test_a_cut_shapefile_is_an_error_not_features_without_geometry(tmp_path, par
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
     expect_error(InputError, lambda: read_vector(path), "units.shp", "damaged or incomplete",
                  f"units{part} has", "re-download")
+
+
+def test_screening_and_network_name_the_users_land_cover(tmp_path):
+    from carbonmap.coefficients import (afforestation_growth, afforestation_rules, afforestation_site_preparation,
+                                        screening_parameters)
+    from carbonmap.grid import align_raster, analysis_grid
+    from carbonmap.landscape.network import network_from_rasters
+    from carbonmap.screening.afforestation import sites_from_rasters
+
+    codes = np.full((20, 20), 2, dtype="uint8")
+    codes[:5, :5] = 77
+    user_file = write_tif(tmp_path / "clcd_2023.tif", codes, nodata=0)
+    copy = align_raster(user_file, analysis_grid(_square(600), 30.0, crs=CRS), kind="categorical",
+                        dst_path=tmp_path / "out" / "rasters" / "landcover.tif")
+    expect_error(UnknownCodeError, lambda: sites_from_rasters(
+        copy, "clcd", tree_type="broadleaf_subtropical", parameters=screening_parameters(), rules=afforestation_rules(),
+        site_preparation=afforestation_site_preparation(), growth=afforestation_growth()),
+        "clcd_2023.tif (aligned", "77 (25)")
+    expect_error(UnknownCodeError, lambda: network_from_rasters(copy, "clcd"), "clcd_2023.tif (aligned", "77 (25)")
+    expect_error(InputError, lambda: network_from_rasters(copy, "../clcd"), "key 'code_system'", "nlcd")
