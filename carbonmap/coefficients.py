@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError
+from carbonmap.errors import InputError, MissingColumnError
+from carbonmap.io import read_csv
 
 __all__ = [
     "CO2_PER_C",
@@ -47,6 +48,8 @@ __all__ = [
     "afforestation_site_preparation",
     "afforestation_growth",
     "planning_stages",
+    "RULES",
+    "numbers",
 ]
 
 #: Mass ratio of CO2 to C (molar masses 44.01 / 12.011, rounded as IPCC does).
@@ -110,12 +113,21 @@ def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = No
 
     Returns
     -------
-    DataFrame of text columns (callers convert), packaged rows first, in file order.
+    DataFrame of text columns (callers convert, see :func:`numbers`), packaged rows first, in
+    file order; ``attrs`` holds ``table_name`` and ``override_path`` (for messages).
+
+    Raises
+    ------
+    InputError
+        An unknown table name (only packaged tables can be named: never a path), or an
+        override that is not a usable CSV (see :func:`carbonmap.io.read_csv`), lacks columns or
+        sources.
     """
-    if name not in _TABLES:
-        raise InputError(f"unknown table {name!r}.", fix=f"use one of {', '.join(_TABLES)}.")
+    if not isinstance(name, str) or name not in _TABLES:  # only packaged names: never a path
+        raise InputError(f"unknown table {name!r}.", key="table", fix=f"use one of {', '.join(_TABLES)}.")
     keys, required = _TABLES[name]
     table = _packaged(name)
+    table.attrs.update(table_name=name, override_path=None)
     if override is None:
         return table
     path = None
@@ -123,9 +135,7 @@ def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = No
         extra = override.astype(str).replace("nan", "")
     else:
         path = Path(override)
-        if not path.exists():
-            raise InputNotFoundError("override table not found.", path=path, fix="check the path.")
-        extra = pd.read_csv(path, dtype=str, keep_default_na=False)
+        extra = read_csv(path, what=f"override of {name}", dtype=str, keep_default_na=False)
     missing = [c for c in required if c not in extra.columns]
     if missing:
         raise MissingColumnError(f"an override of {name} needs the columns {', '.join(missing)}.",
@@ -140,7 +150,58 @@ def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = No
             extra[column] = ""
     key_of = lambda frame: frame[[k for k in keys if k in frame]].agg("|".join, axis=1)  # noqa: E731
     kept = table[~key_of(table).isin(set(key_of(extra)))]
-    return pd.concat([kept, extra[table.columns]], ignore_index=True)
+    merged = pd.concat([kept, extra[table.columns]], ignore_index=True)
+    merged.attrs.update(table_name=name, override_path=None if path is None else str(path))
+    return merged
+
+
+#: What :func:`numbers` can require of a column, and how messages say it.
+RULES = {
+    None: "numbers",
+    "non_negative": "non-negative numbers",
+    "positive": "positive numbers",
+    "fraction": "numbers between 0 and 1",
+}
+
+
+def numbers(table: pd.DataFrame, column: str, rule: str | None = None, *, rows=None) -> pd.Series:
+    """A column of a table from :func:`read_table` as floats, every value checked.
+
+    Parameters
+    ----------
+    table : DataFrame from :func:`read_table`
+    column : str
+    rule : {None, 'non_negative', 'positive', 'fraction'}
+        What the values must be besides numbers (see :data:`RULES`); ``inf`` passes
+        'non_negative' and 'positive'.
+    rows : boolean mask, optional
+        Check only these rows (e.g. the parameters a rule applies to).
+
+    Raises
+    ------
+    InputError
+        Listing every row (by the table's key) whose value breaks the rule, naming the override
+        file when there is one.
+    """
+    values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
+    ok = values.notna()
+    if rule == "non_negative":
+        ok &= values >= 0
+    elif rule == "positive":
+        ok &= values > 0
+    elif rule == "fraction":
+        ok &= (values >= 0) & (values <= 1)
+    if rows is not None:
+        ok |= ~np.asarray(rows, dtype=bool)
+    if not ok.all():
+        name = table.attrs.get("table_name", "")
+        keys = ["coef_id"] if "coef_id" in table else [k for k in _TABLES.get(name, ((),))[0] if k in table]
+        label = table[keys].astype(str).agg("/".join, axis=1)
+        listed = ", ".join(f"{k} ({v!s})" for k, v in zip(label[~ok], table.loc[~ok, column]))
+        path = table.attrs.get("override_path")
+        raise InputError(f"values of {column} must be {RULES[rule]}: {listed}.", path=path, field=column,
+                         fix=f"correct these rows{' of the override' if path else ''} of {name or 'the table'}.")
+    return values.astype(float)
 
 
 def landuse_coefficients(override: str | os.PathLike | pd.DataFrame | None = None) -> pd.DataFrame:
@@ -157,19 +218,17 @@ def landuse_coefficients(override: str | os.PathLike | pd.DataFrame | None = Non
         For an unknown unit or flux, or a negative value.
     """
     table = read_table("landuse_carbon_coefficients", override)
-    table["value"] = pd.to_numeric(table["value"], errors="coerce")
     bad_unit = sorted(set(table["unit"]) - set(UNIT_TO_CO2_T_HA_YR))
     if bad_unit:
         raise InputError(f"unknown coefficient unit(s): {', '.join(bad_unit)}.", field="unit",
+                         path=table.attrs["override_path"],
                          fix=f"use one of {', '.join(UNIT_TO_CO2_T_HA_YR)}.")
     bad_flux = sorted(set(table["flux"]) - set(FLUXES))
     if bad_flux:
         raise InputError(f"unknown flux value(s): {', '.join(bad_flux)}.", field="flux",
+                         path=table.attrs["override_path"],
                          fix="use 'emission' or 'removal' (the sign goes in flux, not in value).")
-    if table["value"].isna().any() or (table["value"] < 0).any():
-        rows = table.loc[table["value"].isna() | (table["value"] < 0), "coef_id"].tolist()
-        raise InputError(f"coefficients must be non-negative numbers: {', '.join(rows)}.", field="value",
-                         fix="give the magnitude in value and the direction in flux.")
+    table["value"] = numbers(table, "value", "non_negative")  # the sign is in flux
     table["co2_t_ha_yr"] = table["value"] * table["unit"].map(UNIT_TO_CO2_T_HA_YR)
     return table
 
@@ -177,14 +236,14 @@ def landuse_coefficients(override: str | os.PathLike | pd.DataFrame | None = Non
 def road_class_weights(override=None) -> pd.Series:
     """Relative traffic per km of road by ``road_class`` (the transport proxy's weights)."""
     table = read_table("road_class_weights", override)
-    return pd.Series(pd.to_numeric(table["weight"]).to_numpy(), index=table["road_class"], name="weight")
+    return pd.Series(numbers(table, "weight", "non_negative").to_numpy(), index=table["road_class"], name="weight")
 
 
 def efficiency_bands(override=None) -> pd.DataFrame:
     """Bands of emissions per unit of output relative to the city average, ascending."""
     table = read_table("efficiency_bands", override)
-    table["band"] = table["band"].astype(int)
-    table["max_relative_intensity"] = table["max_relative_intensity"].astype(float)
+    table["band"] = numbers(table, "band", "non_negative").astype(int)
+    table["max_relative_intensity"] = numbers(table, "max_relative_intensity", "positive")
     table = table.sort_values("max_relative_intensity").reset_index(drop=True)
     if not np.isinf(table["max_relative_intensity"].iloc[-1]):
         raise InputError("the last efficiency band must be open-ended (max_relative_intensity = inf).",
@@ -195,15 +254,16 @@ def efficiency_bands(override=None) -> pd.DataFrame:
 def balance_classes(override=None) -> pd.DataFrame:
     """Carbon surplus / balanced / deficit classes by minimum sink-to-source ratio, ascending."""
     table = read_table("balance_classes", override)
-    table["min_sink_source_ratio"] = table["min_sink_source_ratio"].astype(float)
+    table["min_sink_source_ratio"] = numbers(table, "min_sink_source_ratio", "non_negative")
     return table.sort_values("min_sink_source_ratio").reset_index(drop=True)
 
 
 def blue_carbon_disturbance(override=None) -> pd.DataFrame:
     """Half-lives [yr] and disturbed fractions by impact level of wetland carbon pools."""
     table = read_table("blue_carbon_disturbance", override)
-    for column in ("half_life_yr", "low", "medium", "high"):
-        table[column] = table[column].astype(float)
+    table["half_life_yr"] = numbers(table, "half_life_yr", "positive")
+    for column in ("low", "medium", "high"):  # disturbed fractions of the pool
+        table[column] = numbers(table, column, "fraction")
     return table
 
 
@@ -211,29 +271,52 @@ def ecological_resistance(override=None) -> pd.Series:
     """Resistance to movement of each carbon category (relative cost per metre), indexed by
     carbon category."""
     table = read_table("ecological_resistance", override)
-    resistance = table.set_index("carbon_category")["resistance"].astype(float)
-    if (resistance <= 0).any():
-        bad = ", ".join(resistance.index[resistance <= 0])
-        raise InputError(f"resistances must be positive ({bad}).", field="resistance",
-                         fix="use 1 for the easiest land and larger values for harder land.")
-    return resistance
+    resistance = numbers(table, "resistance", "positive")  # 1 for the easiest land, more for harder land
+    return pd.Series(resistance.to_numpy(), index=table["carbon_category"], name="resistance")
 
 
-def _scalars(name: str, override) -> dict[str, float]:
-    """A table of scalar parameters as name -> value (units in the table)."""
+def _scalars(name: str, override, rules: dict[str, str]) -> dict[str, float]:
+    """A table of scalar parameters as name -> value (units in the table), each a number and
+    each parameter named in `rules` checked by its rule (:func:`numbers`)."""
     table = read_table(name, override)
-    return dict(zip(table["parameter"], table["value"].astype(float)))
+    values = numbers(table, "value")
+    for rule in set(rules.values()):
+        numbers(table, "value", rule, rows=table["parameter"].map(rules).eq(rule))
+    return dict(zip(table["parameter"], values))
+
+
+_RENEWABLE_RULES = {  # physical sizes and shares: what each parameter must be
+    **dict.fromkeys(("module_kwp_per_m2", "ground_capacity_mw_per_km2", "lifetime_yr", "turbine_rated_mw",
+                     "turbine_rotor_m", "turbine_hub_m", "turbine_spacing_rotor_diameters", "weibull_shape",
+                     "wind_reference_height_m", "air_density_sea_level", "air_density_scale_height_m",
+                     "gshp_borehole_spacing_m", "gshp_borehole_depth_m", "gshp_full_load_hours", "gshp_cop",
+                     "rock_thermal_conductivity", "deep_geothermal_depth_m"), "positive"),
+    **dict.fromkeys(("performance_ratio", "clear_sky_index", "albedo"), "fraction"),
+    **dict.fromkeys(("degradation_pct_yr", "pitched_roof_tilt_deg", "rooftop_capex_cny_per_kwp",
+                     "opex_cny_per_kwp_yr", "electricity_price_cny_per_kwh", "ground_max_slope_deg",
+                     "ground_max_north_slope_deg", "wind_setback_tip_heights"), "non_negative"),
+}
+_SCREENING_RULES = {
+    **dict.fromkeys(("rooftop_min_usable_area_m2", "rooftop_weight_specific_yield", "rooftop_weight_payback",
+                     "rooftop_weight_co2_avoided", "afforestation_min_patch_area_ha", "afforestation_max_slope_deg",
+                     "afforestation_tree_min_precipitation_mm", "afforestation_shrub_min_precipitation_mm",
+                     "afforestation_weight_sequestration", "afforestation_weight_connectivity",
+                     "afforestation_weight_cost"), "non_negative"),
+    **dict.fromkeys(("afforestation_sparse_grass_max_cover", "restoration_default_budget_share"), "fraction"),
+    "afforestation_horizon_yr": "positive",
+}
 
 
 def renewable_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of the renewables module (name -> value; units in the table)."""
-    return _scalars("renewable_parameters", override)
+    return _scalars("renewable_parameters", override, _RENEWABLE_RULES)
 
 
 def rooftop_pv_usable(override=None) -> pd.Series:
     """Share of roof area that can carry PV, by building use (index: use)."""
     table = read_table("rooftop_pv_usable", override)
-    return table.set_index("use")["usable_fraction"].astype(float)
+    return pd.Series(numbers(table, "usable_fraction", "fraction").to_numpy(), index=table["use"],
+                     name="usable_fraction")
 
 
 def grid_emission_factor(grid: str = "china_national", year: int | None = None, override=None) -> float:
@@ -243,42 +326,45 @@ def grid_emission_factor(grid: str = "china_national", year: int | None = None, 
     if rows.empty:
         raise InputError(f"no emission factor for grid {grid!r}.", field="grid",
                          fix=f"use one of {', '.join(sorted(table['grid'].unique()))}, or add a row.")
-    years = rows["year"].astype(int)
+    years = numbers(rows, "year", "positive").astype(int)
     pick = rows[years == (year if year is not None else years.max())]
     if pick.empty:
         raise InputError(f"no emission factor for grid {grid!r} in {year}.", field="year",
                          fix=f"years available: {', '.join(map(str, sorted(years)))}.")
-    return float(pick["t_co2_per_mwh"].iloc[-1])
+    return float(numbers(pick, "t_co2_per_mwh", "non_negative").iloc[-1])
 
 
 def wind_shear_exponents(override=None) -> pd.Series:
     """Power-law shear exponent by carbon category (index)."""
     table = read_table("wind_shear_exponents", override)
-    return table.set_index("carbon_category")["alpha"].astype(float)
+    return pd.Series(numbers(table, "alpha", "non_negative").to_numpy(), index=table["carbon_category"], name="alpha")
 
 
 def wind_power_curve(override=None) -> pd.DataFrame:
     """Turbine power curve: ``wind_speed_m_s``, ``power_kw`` (sorted by speed)."""
     table = read_table("wind_power_curve", override)
-    curve = pd.DataFrame({"wind_speed_m_s": table["wind_speed_m_s"].astype(float),
-                          "power_kw": table["power_kw"].astype(float)})
+    curve = pd.DataFrame({"wind_speed_m_s": numbers(table, "wind_speed_m_s", "non_negative"),
+                          "power_kw": numbers(table, "power_kw", "non_negative")})
     return curve.sort_values("wind_speed_m_s", ignore_index=True)
 
 
 def gshp_extraction(override=None) -> pd.Series:
     """Specific heat extraction of borehole heat exchangers [W per m of borehole] by ground type."""
-    return read_table("gshp_extraction", override).set_index("ground")["w_per_m"].astype(float)
+    table = read_table("gshp_extraction", override)
+    return pd.Series(numbers(table, "w_per_m", "positive").to_numpy(), index=table["ground"], name="w_per_m")
 
 
 def heating_demand(override=None) -> pd.Series:
     """Space-heating demand [kWh per m2 of floor area per year] by climate zone."""
-    return read_table("heating_demand", override).set_index("climate_zone")["kwh_per_m2_yr"].astype(float)
+    table = read_table("heating_demand", override)
+    return pd.Series(numbers(table, "kwh_per_m2_yr", "non_negative").to_numpy(), index=table["climate_zone"],
+                     name="kwh_per_m2_yr")
 
 
 def geothermal_classes(override=None) -> pd.DataFrame:
     """Geothermal temperature classes (GB/T 11615), sorted by their lower bound [degC]."""
     table = read_table("geothermal_classes", override)
-    table["min_temperature_c"] = table["min_temperature_c"].astype(float)
+    table["min_temperature_c"] = numbers(table, "min_temperature_c")
     return table.sort_values("min_temperature_c", ignore_index=True)
 
 
@@ -294,7 +380,7 @@ def renewable_zoning_rules(override=None) -> pd.DataFrame:
 
 def screening_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of site screening (name -> value; units in the table)."""
-    return _scalars("screening_parameters", override)
+    return _scalars("screening_parameters", override, _SCREENING_RULES)
 
 
 #: What an afforestation rule can decide about the land it matches.
@@ -319,18 +405,19 @@ def afforestation_rules(override=None) -> pd.DataFrame:
 def afforestation_site_preparation(override=None) -> pd.DataFrame:
     """Site-preparation technique and unit cost [CNY/ha] by slope band (from ``min_slope_deg``)."""
     table = read_table("afforestation_site_preparation", override)
-    table["min_slope_deg"] = table["min_slope_deg"].astype(float)
-    table["cost_cny_per_ha"] = table["cost_cny_per_ha"].astype(float)
+    table["min_slope_deg"] = numbers(table, "min_slope_deg", "non_negative")
+    table["cost_cny_per_ha"] = numbers(table, "cost_cny_per_ha", "non_negative")
     return table.sort_values("min_slope_deg", ignore_index=True)
 
 
 def afforestation_growth(override=None) -> pd.DataFrame:
     """Chapman-Richards growth parameters, root:shoot ratio and carbon fraction by vegetation
     type (index)."""
-    table = read_table("afforestation_growth", override).set_index("vegetation_type")
-    numbers = ["agb_max_t_dm_ha", "k_per_yr", "p", "root_shoot", "carbon_fraction"]
-    table[numbers] = table[numbers].astype(float)
-    return table
+    table = read_table("afforestation_growth", override)
+    for column, rule in (("agb_max_t_dm_ha", "positive"), ("k_per_yr", "positive"), ("p", "positive"),
+                         ("root_shoot", "non_negative"), ("carbon_fraction", "fraction")):
+        table[column] = numbers(table, column, rule)
+    return table.set_index("vegetation_type")
 
 
 def planning_stages(override=None) -> pd.DataFrame:

@@ -33,6 +33,7 @@ Later stages add their own sections; each section is a dataclass here, listed in
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import tomllib
 import types
@@ -46,6 +47,7 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 
 from carbonmap.errors import ConfigError, InputError, InputNotFoundError
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
+from carbonmap.io import decode_text
 from carbonmap.landscape.network import NetworkSettings
 from carbonmap.landuse import CODE_SYSTEMS
 from carbonmap.zonal import validate_stats
@@ -79,7 +81,11 @@ class GridSection:
 
 @dataclass(frozen=True)
 class UnitsSection:
-    """[units]: the planning units every layer is summarised by."""
+    """[units]: the planning units every layer is summarised by.
+
+    encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
+        the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    """
 
     path: Path
     id_field: str | None
@@ -90,6 +96,7 @@ class UnitsSection:
     gdp_unit: str = "cny_1e8"
     assume_crs: str | None = None
     datum: str = "wgs84"
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ class VectorInput:
     column : attribute the layer is coloured by (optional).
     kind : "categorical" (a colour per value) or "continuous" (a colour ramp).
     group : map group: "inputs" or "zones".
+    encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
+        the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
     """
 
     name: str
@@ -133,11 +142,16 @@ class VectorInput:
     kind: str = "categorical"
     group: str = "inputs"
     assume_crs: str | None = None
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
 class ParcelsSection:
-    """[parcels]: land-use parcels and their code system (see :mod:`carbonmap.landuse`)."""
+    """[parcels]: land-use parcels and their code system (see :mod:`carbonmap.landuse`).
+
+    encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
+        the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    """
 
     path: Path
     code_field: str
@@ -145,11 +159,16 @@ class ParcelsSection:
     layer: str | None = None
     crosswalk: Path | None = None
     assume_crs: str | None = None
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
 class BuildingsSection:
-    """[buildings]: footprints with floors (or a height) and a use."""
+    """[buildings]: footprints with floors (or a height) and a use.
+
+    encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
+        the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    """
 
     path: Path
     layer: str | None = None
@@ -158,27 +177,38 @@ class BuildingsSection:
     storey_height_m: float = 3.0
     use_field: str = "use"
     assume_crs: str | None = None
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
 class RoadsSection:
-    """[roads]: road centre lines with a class."""
+    """[roads]: road centre lines with a class.
+
+    encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
+        the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    """
 
     path: Path
     layer: str | None = None
     class_field: str = "road_class"
     assume_crs: str | None = None
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
 class PointSourcesSection:
-    """[point_sources]: large emitters with known emissions [t CO2/yr] and their sector."""
+    """[point_sources]: large emitters with known emissions [t CO2/yr] and their sector.
+
+    encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
+        the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    """
 
     path: Path
     layer: str | None = None
     emissions_field: str = "co2_t_yr"
     sector_field: str = "sector"
     assume_crs: str | None = None
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +262,7 @@ class SinksSection:
         landcover, the last with a code_system).
     wetlands : optional polygons of coastal wetlands with a type field (mangrove,
         salt_marsh, seagrass, tidal_flat), credited with IPCC blue-carbon rates.
+    wetlands_encoding : the wetlands' attribute encoding, as [units] encoding.
     """
 
     method: str = "coefficient"
@@ -242,6 +273,7 @@ class SinksSection:
     wetlands: Path | None = None
     wetlands_layer: str | None = None
     wetland_type_field: str = "wetland_type"
+    wetlands_encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +310,8 @@ class RenewablesSection:
         [kWh m-2 yr-1] (without it, pvlib clear-sky x the clear-sky index), mean wind speed
         [m s-1] at ``wind_reference_height_m``, elevation [m], heat flow [mW m-2].
     protection_zones, protection_zones_layer, protection_field : polygons of protection zones
-        whose field holds the zone names the zoning rules use.
+        whose field holds the zone names the zoning rules use (protection_zones_encoding: their
+        attribute encoding, as [units] encoding).
     rooftop : rooftop PV on the [buildings] footprints (roof_field: "flat" / "pitched").
     gshp_ground, climate_zone : rows of gshp_extraction.csv and heating_demand.csv.
     grid, grid_year : the grid emission factor for CO2 avoided (a row of grid_emission_factors.csv).
@@ -297,6 +330,7 @@ class RenewablesSection:
     protection_zones: Path | None = None
     protection_zones_layer: str | None = None
     protection_field: str = "zone"
+    protection_zones_encoding: str | None = None
     rooftop: bool = True
     roof_field: str | None = "roof"
     gshp_ground: str = "normal"
@@ -331,6 +365,8 @@ class ScreeningSection:
         zone names: afforestation rules exclude some, rooftops exclude ``rooftop_exclusion_zones``.
     vacated_land, vacated_land_layer : polygons of vacated land (腾退用地, abandoned mining or
         industrial sites) eligible for planting whatever their class.
+    protection_zones_encoding, vacated_land_encoding : attribute encodings of those layers, as
+        [units] encoding.
     rooftop_uses : building uses whose roofs are screened (default: all).
     top_n : the n best roofs per unit in the top tables and on the map.
     budget_area_ha, budget_cny : budgets of the budgeted restoration scenarios (default: the
@@ -348,8 +384,10 @@ class ScreeningSection:
     protection_zones: Path | None = None
     protection_zones_layer: str | None = None
     protection_field: str = "zone"
+    protection_zones_encoding: str | None = None
     vacated_land: Path | None = None
     vacated_land_layer: str | None = None
+    vacated_land_encoding: str | None = None
     rooftop_uses: list[str] | None = None
     rooftop_exclusion_zones: list[str] = field(default_factory=lambda: ["heritage"])
     top_n: int = 10
@@ -396,7 +434,7 @@ class ScenarioInput:
         top_ranked or connectivity_first) as this land-cover code.
     convert, convert_layer, convert_to, convert_from : polygons whose cells (of the codes
         convert_from, when given) become the code convert_to (e.g. planned built-up land, wetland
-        restoration).
+        restoration); convert_encoding: their attribute encoding, as [units] encoding.
     sector_change_pct : one-off change of sources by sector (or "all") [%], e.g. {buildings = -15}.
     annual_change_pct : annual change of sources by sector, overriding the baseline's sectors.
     sink_growth_pct : annual growth of the existing sink (default: the baseline's).
@@ -411,6 +449,7 @@ class ScenarioInput:
     afforestation_to: int | None = None
     convert: Path | None = None
     convert_layer: str | None = None
+    convert_encoding: str | None = None
     convert_to: int | None = None
     convert_from: list[int] | None = None
     sector_change_pct: dict[str, float] = field(default_factory=dict)
@@ -542,7 +581,12 @@ def load_project(path: str | Path) -> Project:
         raise InputNotFoundError("project file not found.", path=path,
                                  fix="check the path; `carbonmap demo` shows a working example.")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = decode_text(path.read_bytes(), path=path)  # UTF-8, with or without a byte-order mark
+    except InputError as exc:
+        raise ConfigError(exc.problem, path=path, fix="save it as UTF-8 (Notepad, WPS or VS Code: Save As, "
+                          "encoding UTF-8); TOML project files are always UTF-8.") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"is not valid TOML: {exc}.", path=path,
                           fix="fix the syntax (strings need quotes; tables are [name]).") from exc
@@ -663,6 +707,7 @@ def _check_semantics(project: Project) -> None:
     _check_screening(project, path)
     _check_outputs(project, path)
     _check_scenarios(project, path)
+    _check_encodings(project, path)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
         _check_layer(raster, f"rasters[{i}]", path, names)
@@ -672,6 +717,27 @@ def _check_semantics(project: Project) -> None:
         if vector.group not in ("inputs", "zones"):
             raise ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"vectors[{i}].group",
                               fix="use \"inputs\" or \"zones\".")
+
+
+def _check_encodings(project: Project, path: Path) -> None:
+    """Every ``encoding`` / ``*_encoding`` key names a codec Python knows."""
+    for name in _SECTIONS:
+        value = getattr(project, name)
+        entries = value if isinstance(value, list) else [value]
+        for i, section in enumerate(entries):
+            if section is None:
+                continue
+            for spec in fields(section):
+                encoding = getattr(section, spec.name)
+                if not (spec.name == "encoding" or spec.name.endswith("_encoding")) or encoding is None:
+                    continue
+                try:
+                    codecs.lookup(encoding)
+                except LookupError:
+                    where = f"{name}[{i}]" if isinstance(value, list) else name
+                    raise ConfigError(f"unknown encoding {encoding!r}.", path=path, key=f"{where}.{spec.name}",
+                                      fix="use a codec name Python knows, e.g. \"gbk\", \"gb18030\", \"utf-8\" "
+                                      "or \"latin1\" (or leave it out: UTF-8, else GB18030).") from None
 
 
 def _check_emissions(project: Project, path: Path) -> None:

@@ -40,6 +40,7 @@ References
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -51,13 +52,18 @@ import shapely
 
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.grid import AnalysisGrid
+from carbonmap.io import read_csv
 
 __all__ = [
     "BUILT_PREFIX",
     "INVENTORY_COLUMNS",
     "coefficient_fluxes",
+    "WHOLE_SECTOR",
+    "REPORT_COLUMNS",
     "allocate",
+    "read_inventory_file",
     "read_inventory",
+    "check_allocation",
     "floor_area_m2",
     "building_proxy",
     "road_proxy",
@@ -147,44 +153,77 @@ def coefficient_fluxes(
 def allocate(total: float, weights: np.ndarray) -> np.ndarray:
     """Split `total` in proportion to non-negative `weights`, conserving it exactly.
 
-    The shares are ``total * w / sum(w)``, except the largest, which takes the exact remainder,
-    so that ``math.fsum(result) == total``.
+    Parameters
+    ----------
+    total : float
+        Any finite amount, of either sign (a negative total, a net removal, is split alike).
+    weights : array of float
+        Finite, non-negative, with a positive sum.
+
+    Returns
+    -------
+    ndarray
+        The shares ``total * w / sum(w)``, except the share of the largest weight, which takes
+        the exact remainder, so that ``math.fsum(result) == total``. A feature of weight 0 gets
+        exactly 0; the others have the sign of `total` (or are 0).
 
     Raises
     ------
     InputError
-        If weights are negative, not finite, or all zero.
+        If weights are negative, not finite, or all zero, or `total` is not finite.
     """
     w = np.asarray(weights, dtype=float)
     if not np.isfinite(w).all() or (w < 0).any():
         raise InputError("proxy weights must be finite and non-negative.", fix="check the proxy layer's values.")
+    if not math.isfinite(total):
+        raise InputError(f"the amount to allocate must be finite, got {total}.", fix="check the inventory's values.")
     s = math.fsum(w)
     if s <= 0:
         raise InputError("all proxy weights are zero.", fix="give the proxy some features with weight.")
     shares = total * (w / s)
-    # The largest share takes the correctly rounded exact remainder (math.fsum rounds exact
-    # sums correctly), so the exact sum of all shares is within half a unit in the last place
-    # of `total`, and fsum(shares) rounds to it. An exact tie under round-half-even is broken
-    # by moving a smaller share one representable step.
-    j = int(np.argmax(shares))
+    shares[w == 0] = 0.0  # exactly zero, also for a negative total (not -0.0)
+    # The share of the largest weight takes the correctly rounded exact remainder (math.fsum
+    # rounds exact sums correctly). It is the share of largest magnitude, so the exact sum of all
+    # shares is within half a unit in the last place of `total`, and fsum(shares) rounds to it.
+    # An exact tie under round-half-even is broken by moving another positive-weight share one
+    # representable step.
+    j = int(np.argmax(w))
     others = np.delete(shares, j)
     shares[j] = math.fsum([total, *(-others)])
     if math.fsum(shares) != total:
-        for k in np.argsort(shares):
-            if k == j or shares[k] <= 0:
+        for k in np.argsort(-np.abs(shares), kind="stable"):
+            if k == j or w[k] == 0 or shares[k] == 0:
                 continue
             for direction in (np.inf, -np.inf):
                 trial = shares.copy()
                 trial[k] = np.nextafter(shares[k], direction)
-                if math.fsum(trial) == total:
+                if math.fsum(trial) == total and np.sign(trial[k]) == np.sign(shares[k]):
                     return trial
     return shares
+
+
+#: Sub-sector names that mean the whole sector (case-insensitive), for every sector alike.
+WHOLE_SECTOR = ("", "all")
+
+
+def read_inventory_file(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate an inventory CSV (sector, sub_sector, co2_t_yr, year), UTF-8.
+
+    Sub-sectors are read as text (``01`` stays ``01``); an empty ``co2_t_yr`` is missing, not
+    zero. See :func:`read_inventory` for the checks and :func:`carbonmap.io.read_csv` for files
+    that are not usable CSVs (binary, not UTF-8, empty, header only).
+    """
+    frame = read_csv(path, what="inventory", dtype={"sub_sector": str}, keep_default_na=False,
+                     na_values={"co2_t_yr": [""]})
+    return read_inventory(frame, path=path)
 
 
 def read_inventory(frame: pd.DataFrame, *, path=None) -> pd.DataFrame:
     """Validate an inventory table: sector, optional sub_sector, co2_t_yr >= 0, year.
 
-    Raises :class:`InputError` naming every row with a missing or negative value.
+    A sub-sector that is empty or ``all`` (:data:`WHOLE_SECTOR`) means the whole sector, for
+    every sector; it is returned as ``""``. Raises :class:`InputError` naming every row with
+    a missing or negative value (`path`, the inventory file, is named in messages).
     """
     missing = [c for c in ("sector", "co2_t_yr") if c not in frame.columns]
     if missing:
@@ -193,10 +232,11 @@ def read_inventory(frame: pd.DataFrame, *, path=None) -> pd.DataFrame:
     out = frame.copy()
     if "sub_sector" not in out:
         out["sub_sector"] = ""
-    out["sub_sector"] = out["sub_sector"].fillna("").astype(str)
+    out["sub_sector"] = out["sub_sector"].fillna("").astype(str).str.strip()
+    out.loc[out["sub_sector"].str.lower().isin(WHOLE_SECTOR), "sub_sector"] = ""
     out["sector"] = out["sector"].astype(str).str.strip()
     value = pd.to_numeric(out["co2_t_yr"], errors="coerce")
-    bad = out.index[value.isna() | (value < 0)]
+    bad = out.index[value.isna() | (value < 0) | np.isinf(value)]
     if len(bad):
         rows = ", ".join(f"line {i + 2} ({out.at[i, 'sector']}: {frame.at[i, 'co2_t_yr']})" for i in bad[:10])
         raise InputError(f"{len(bad)} inventory value(s) are missing or negative: {rows}.", path=path,
@@ -205,7 +245,8 @@ def read_inventory(frame: pd.DataFrame, *, path=None) -> pd.DataFrame:
     duplicated = out.duplicated(["sector", "sub_sector"], keep=False)
     if duplicated.any():
         raise InputError("sectors listed twice: " + ", ".join(sorted(set(out.loc[duplicated, "sector"]))) + ".",
-                         path=path, field="sector", fix="one row per sector and sub-sector.")
+                         path=path, field="sector", fix="one row per sector and sub-sector (an empty sub_sector "
+                         "and 'all' both mean the whole sector).")
     return out
 
 
@@ -322,7 +363,8 @@ def downscale_inventory(
     proxies : mapping sector -> GeoDataFrame
         From :func:`building_proxy`, :func:`road_proxy` or :func:`land_proxy`. A row with a
         sub-sector uses only the proxy features labelled with it (e.g. buildings of that use)
-        when the proxy carries sub-sector labels, else all of them.
+        when the proxy carries sub-sector labels, else all of them; a row for the whole sector
+        (sub-sector empty or ``all``) uses all of them, for every sector alike.
     point_sources : GeoDataFrame of points, optional
         Emitters with known emissions; each is placed at its location and subtracted from the
         inventory row of its sector (the row with an empty sub-sector, or the sector's only row).
@@ -334,7 +376,9 @@ def downscale_inventory(
         ``sub_sector``, ``co2_t_yr``, ``source`` ('proxy' or 'point'), ``feature_id`` and the
         feature's geometry. `report`: one row per inventory row with ``inventory_co2_t_yr``,
         ``point_co2_t_yr``, ``allocated_co2_t_yr``, ``unallocated_co2_t_yr``, ``n_features``
-        and ``note`` (why something was not allocated).
+        ``note`` (why something was not allocated) and ``proxy_sub_sectors`` (the sub-sectors
+        the sector's proxy has, comma-separated). :func:`check_allocation` turns it into an
+        error or warnings.
 
     Raises
     ------
@@ -370,10 +414,7 @@ def downscale_inventory(
             if proxy is None:
                 note = "no proxy for this sector"
             else:
-                features = proxy
-                labelled = (proxy["sub_sector"] != "").any()  # e.g. buildings by use; roads are not
-                if row["sub_sector"] and labelled:
-                    features = proxy[proxy["sub_sector"] == row["sub_sector"]]
+                features = _proxy_features(proxy, row["sub_sector"])
                 if len(features) == 0 or features["weight"].sum() <= 0:
                     note = f"the proxy has no features{' of sub-sector ' + row['sub_sector'] if row['sub_sector'] else ''}"
                     features = None
@@ -391,11 +432,86 @@ def downscale_inventory(
             "point_co2_t_yr": point_total, "allocated_co2_t_yr": allocated,
             "unallocated_co2_t_yr": remainder - allocated,
             "n_features": 0 if features is None else int((features["weight"] > 0).sum()), "note": note,
+            "proxy_sub_sectors": "" if proxy is None else ", ".join(_sub_sectors(proxy)),
         })
     columns = ["sector", "sub_sector", "co2_t_yr", "source", "feature_id"]
     allocations = (gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True), crs=crs) if pieces
                    else gpd.GeoDataFrame(columns=columns, geometry=[], crs=crs))
-    return allocations, pd.DataFrame(report)
+    return allocations, pd.DataFrame(report, columns=REPORT_COLUMNS)
+
+
+#: Columns of the allocation report of :func:`downscale_inventory`.
+REPORT_COLUMNS = ("sector", "sub_sector", "inventory_co2_t_yr", "point_co2_t_yr", "allocated_co2_t_yr",
+                  "unallocated_co2_t_yr", "n_features", "note", "proxy_sub_sectors")
+
+
+def _proxy_features(proxy: gpd.GeoDataFrame, sub_sector: str) -> gpd.GeoDataFrame:
+    """The features of `proxy` an inventory row of `sub_sector` is allocated to: all of them for
+    the whole sector (sub-sector ``""``, see :func:`read_inventory`) or when the proxy carries no
+    sub-sector labels (roads, land); else those labelled `sub_sector` (buildings by use)."""
+    labelled = (proxy["sub_sector"] != "").any()
+    if not sub_sector or not labelled:
+        return proxy
+    return proxy[proxy["sub_sector"] == sub_sector]
+
+
+def _sub_sectors(proxy: gpd.GeoDataFrame) -> list[str]:
+    """The sub-sector labels of a proxy's features with weight, sorted."""
+    labels = proxy.loc[proxy["weight"] > 0, "sub_sector"]
+    return sorted({str(v) for v in labels if isinstance(v, str) and v})
+
+
+def check_allocation(report: pd.DataFrame, *, allow_unallocated: bool = False,
+                     path: str | os.PathLike | None = None) -> list[str]:
+    """Refuse (or, when allowed, describe) inventory rows that were not allocated.
+
+    Parameters
+    ----------
+    report : DataFrame
+        The allocation report of :func:`downscale_inventory` (or ``EmissionsAccount.report``,
+        which also names each sector's ``proxy``).
+    allow_unallocated : bool
+        The project's ``[inventory] allow_unallocated``: accept unallocated emissions (they are
+        then reported, never dropped silently).
+    path : path-like, optional
+        The inventory file, for the message.
+
+    Returns
+    -------
+    list of str
+        One line per unallocated row (empty when everything was allocated): the row, its
+        t CO2/yr, the proxy without features and the sub-sectors the proxy has.
+
+    Raises
+    ------
+    InputError
+        When rows are unallocated and `allow_unallocated` is false, listing every one of them.
+    """
+    if len(report) == 0 or "unallocated_co2_t_yr" not in report:
+        return []
+    lines = []
+    for _, row in report[report["unallocated_co2_t_yr"] > 0].iterrows():
+        name = row["sector"] + (f"/{row['sub_sector']}" if row["sub_sector"] else "")
+        proxy = str(row.get("proxy", "") or "")
+        has = str(row.get("proxy_sub_sectors", "") or "")
+        if row["note"] == "no proxy for this sector":
+            reason = f"there is no proxy for the sector {row['sector']!r}"
+            if row["sector"] not in PROXY_CHOICES:
+                reason += f" (sectors with proxies: {', '.join(PROXY_CHOICES)})"
+        else:
+            which = f"the {proxy} proxy" if proxy else "the proxy"
+            reason = f"{which} has no features" + (f" of sub-sector {row['sub_sector']!r}" if row["sub_sector"] else "")
+            reason += f" (its sub-sectors: {has})" if has else ""
+        lines.append(f"{name}: {row['unallocated_co2_t_yr']:,.0f} t CO2/yr not allocated: {reason}")
+    if lines and not allow_unallocated:
+        unallocated = float(report["unallocated_co2_t_yr"].sum())
+        inventory = float(report["inventory_co2_t_yr"].sum())
+        raise InputError(
+            f"{len(lines)} inventory row(s), {unallocated:,.0f} t CO2/yr of {inventory:,.0f}, "
+            f"cannot be allocated: {'; '.join(lines)}.", path=path, field="sub_sector",
+            fix="fix the sub_sector names, add proxy features, or set [inventory] allow_unallocated = true "
+            "to accept it.")
+    return lines
 
 
 def _assign_points(inventory, points, value_field, sector_field) -> dict[int, gpd.GeoDataFrame]:
@@ -570,7 +686,9 @@ class EmissionsAccount:
     parcels : the input parcels with ``carbon_category``, ``area_ha``, ``coef_id``,
         ``coef_emission_co2_t_yr``, ``coef_removal_co2_t_yr``, ``inventory_co2_t_yr``,
         ``source_co2_t_yr`` (what counts as the parcel's source) and ``source_co2_t_ha_yr``.
-    allocations, report : from :func:`downscale_inventory` (empty without an inventory).
+    allocations, report : from :func:`downscale_inventory` (empty without an inventory); the
+        report also has ``proxy``, the proxy used for each row's sector (see
+        :func:`check_allocation`).
     unit_sources : units x sectors [t CO2/yr] (``land_use`` for counted coefficient emissions).
     unit_sinks : removals per unit [t CO2/yr] (per-class coefficients).
     unit_builtup_km2 : built-up land per unit [km2].
@@ -632,9 +750,8 @@ def account_emissions(
         built = _proxies(parcels, categories, buildings, floor_area, roads, road_weights, sectors,
                          dict(proxies or {}), use_field, road_class_field, chosen)
         allocations, report = downscale_inventory(inventory, built, point_sources=point_sources)
-        for _, row in report[report["unallocated_co2_t_yr"] > 0].iterrows():
-            notes.append(f"inventory {row['sector']}{'/' + row['sub_sector'] if row['sub_sector'] else ''}: "
-                         f"{row['unallocated_co2_t_yr']:,.0f} t CO2/yr not allocated ({row['note']})")
+        report.insert(report.columns.get_loc("note"), "proxy", report["sector"].map(chosen).fillna(""))
+        notes.extend(f"inventory {line}" for line in check_allocation(report, allow_unallocated=True))
     counted_coef = parcels["coef_emission_co2_t_yr"].to_numpy()
     if "agriculture" in sectors and counted_coef.sum() > 0:
         notes.append("cropland coefficient emissions are reported per parcel but not counted: the "

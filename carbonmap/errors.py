@@ -34,7 +34,25 @@ __all__ = [
     "CarbonmapWarning",
     "GeometryRepairedWarning",
     "ReprojectedWarning",
+    "NonFiniteValuesWarning",
+    "EncodingGuessedWarning",
+    "compose_message",
 ]
+
+
+def compose_message(
+    problem: str,
+    *,
+    path: str | PathLike | None = None,
+    layer: str | None = None,
+    field: str | None = None,
+    key: str | None = None,
+    fix: str | None = None,
+) -> str:
+    """One line: where, what, and ``Fix: ...``; the layout of every carbonmap error and warning."""
+    where = _where(path, layer, field, key)
+    message = f"{where}: {problem}" if where else problem
+    return f"{message} Fix: {fix}" if fix else message
 
 
 def _where(
@@ -84,11 +102,7 @@ class CarbonmapError(Exception):
         self.field = field
         self.key = key
         self.fix = fix
-        where = _where(path, layer, field, key)
-        message = f"{where}: {problem}" if where else problem
-        if fix:
-            message = f"{message} Fix: {fix}"
-        super().__init__(message)
+        super().__init__(compose_message(problem, path=path, layer=layer, field=field, key=key, fix=fix))
 
 
 class InputError(CarbonmapError, ValueError):
@@ -145,3 +159,11 @@ class GeometryRepairedWarning(CarbonmapWarning):
 
 class ReprojectedWarning(CarbonmapWarning):
     """An input in a geographic CRS was reprojected before measuring areas or distances."""
+
+
+class NonFiniteValuesWarning(CarbonmapWarning):
+    """Cells of a raster holding infinite or absurd values (|v| >= 1e30) were read as nodata."""
+
+
+class EncodingGuessedWarning(CarbonmapWarning):
+    """The text encoding of an input was not declared and was guessed (e.g. GB18030 for a Shapefile)."""

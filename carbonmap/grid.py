@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
-from carbonmap.io import RasterSource, cog_writer, open_raster
+from carbonmap.io import SOURCE_TAG, RasterSource, cog_writer, open_raster
 
 __all__ = [
     "RASTER_KINDS",
@@ -366,13 +367,18 @@ def align_raster(
         continuous values 'average' when coarser, else 'bilinear'.
     dst_path : path-like, optional
         Write a COG there (block by block, bounded memory) and return its path;
-        otherwise return a masked array of the grid's shape.
+        otherwise return a masked array of the grid's shape. The COG's tag
+        :data:`carbonmap.io.SOURCE_TAG` names the user's raster, so that messages about the
+        copy name the user's file.
     dtype : optional
         Output dtype (default: the source's).
     block_pixels : int
         Cells per block when writing to a file.
 
-    Cells outside the source, and source nodata, become nodata (masked).
+    Cells outside the source, and source nodata, become nodata (masked). Infinite or absurd
+    cells of a floating-point source (:data:`carbonmap.io.ABSURD_MAGNITUDE`) are nodata too,
+    before resampling, so they never spread into their neighbours (a
+    :class:`~carbonmap.errors.NonFiniteValuesWarning` gives their count).
     """
     with open_raster(raster, band=band, **source_kwargs) as src:
         method = _pick_resampling(kind, resampling, src, grid)
@@ -382,24 +388,17 @@ def align_raster(
         nodata = src.nodata if src.nodata is not None else default_nodata(out_dtype)
         if src.array is not None:
             return _align_array(src, grid, method, out_dtype, nodata, dst_path)
-        vrt_options = {
-            "crs": grid.crs.to_wkt(), "transform": grid.transform, "width": grid.width,
-            "height": grid.height, "resampling": Resampling[method], "nodata": nodata,
-            "dtype": out_dtype.name,
-        }
-        if src.nodata is not None:
-            vrt_options["src_nodata"] = src.nodata
-        with WarpedVRT(src.dataset, **vrt_options) as vrt:
+        with _warped(src, grid, method, out_dtype, nodata, block_pixels) as warped:
             if dst_path is None:
-                data = vrt.read(band)
-                return np.ma.MaskedArray(data, mask=_nodata_mask(data, nodata))
+                return warped.read()
             with cog_writer(
                 dst_path, width=grid.width, height=grid.height, dtype=out_dtype,
                 transform=grid.transform, crs=grid.crs, nodata=nodata,
                 resampling="nearest" if kind == "categorical" else "average",
+                tags={SOURCE_TAG: src.origin},
             ) as dst:
                 for window in _strips(grid.height, grid.width, block_pixels):
-                    dst.write(vrt.read(band, window=window), 1, window=window)
+                    dst.write(warped.read(window).filled(nodata), 1, window=window)
             return Path(dst_path)
 
 
@@ -430,14 +429,55 @@ def aligned_source(raster: Any, grid: AnalysisGrid, *, kind: str, resampling: st
         if method in ("bilinear", "cubic", "average") and not np.issubdtype(out_dtype, np.floating):
             out_dtype = np.dtype("float32")
         nodata = src.nodata if src.nodata is not None else default_nodata(out_dtype)
+        with _warped(src, grid, method, out_dtype, nodata, 2**22) as warped:
+            yield warped
+
+
+@contextlib.contextmanager
+def _warped(src: RasterSource, grid: AnalysisGrid, method: str, dtype: np.dtype, nodata: float,
+            block_pixels: int) -> Iterator[RasterSource]:
+    """`src` (a file) warped onto `grid` through a GDAL WarpedVRT, as a :class:`RasterSource`
+    named like `src`, so that failed reads name the user's file."""
+    with _finite_dataset(src, block_pixels) as (dataset, src_nodata):
         options = {"crs": grid.crs.to_wkt(), "transform": grid.transform, "width": grid.width,
                    "height": grid.height, "resampling": Resampling[method], "nodata": nodata,
-                   "dtype": out_dtype.name}
-        if src.nodata is not None:
-            options["src_nodata"] = src.nodata
-        with WarpedVRT(src.dataset, **options) as vrt:
-            yield RasterSource(f"{src.name} (aligned)", grid.shape, grid.transform, grid.crs, nodata,
-                               out_dtype, dataset=vrt, band=band)
+                   "dtype": dtype.name}
+        if src_nodata is not None:
+            options["src_nodata"] = src_nodata
+        if not dataset.crs and src.crs is not None:  # a CRS the user declared for a file without one
+            options["src_crs"] = src.crs.to_wkt()
+        with WarpedVRT(dataset, **options) as vrt:
+            yield RasterSource(src.name, grid.shape, grid.transform, grid.crs, nodata, dtype, dataset=vrt,
+                               band=src.band, path=src.path, origin=src.origin)
+
+
+@contextlib.contextmanager
+def _finite_dataset(src: RasterSource, block_pixels: int) -> Iterator[tuple[Any, float | None]]:
+    """The dataset to warp and its nodata: `src`'s own, or, when a floating-point source holds
+    infinite or absurd cells, a temporary copy in which they are nodata (so that resampling
+    never spreads them). The cells are counted in ``src.nonfinite_cells``."""
+    if not np.issubdtype(src.dtype, np.floating):
+        yield src.dataset, src.nodata
+        return
+    windows = list(_strips(src.shape[0], src.shape[1], block_pixels))
+    for window in windows:
+        src.read(window)
+    if src.nonfinite_cells == 0:
+        yield src.dataset, src.nodata
+        return
+    nodata = src.nodata if src.nodata is not None else float("nan")
+    profile = {"driver": "GTiff", "width": src.shape[1], "height": src.shape[0], "count": 1,
+               "dtype": src.dtype.name, "crs": src.crs.to_wkt() if src.crs else None,
+               "transform": src.transform, "nodata": nodata, "tiled": True, "BIGTIFF": "IF_SAFER"}
+    counted = src.nonfinite_cells
+    with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder:
+        clean = Path(folder) / "finite.tif"
+        with rasterio.open(clean, "w", **profile) as dst:
+            for window in windows:
+                dst.write(src.read(window).filled(nodata), 1, window=window)
+        src.nonfinite_cells = counted  # counted once, by the first pass
+        with rasterio.open(clean) as dataset:
+            yield dataset, nodata
 
 
 def grid_of(raster: Any, **source_kwargs: Any) -> AnalysisGrid:

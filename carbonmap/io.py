@@ -12,6 +12,7 @@ Vectors are read with pyogrio, rasters with rasterio. Analyses never call this m
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import hashlib
@@ -21,6 +22,7 @@ import shutil
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyogrio.errors
 import rasterio
+import rasterio.errors
 import rasterio.io
 import rasterio.shutil
 import shapely
@@ -39,24 +43,34 @@ from rasterio.windows import Window
 from carbonmap.errors import (
     CRSError,
     EmptyInputError,
+    EncodingGuessedWarning,
     GeometryError,
     GeometryRepairedWarning,
     InputError,
     InputNotFoundError,
     MissingColumnError,
+    NonFiniteValuesWarning,
     OutputError,
+    compose_message,
 )
 
 __all__ = [
     "GEOMETRY_KINDS",
+    "NULL_GEOMETRY",
     "atomic_path",
     "read_vector",
     "repair_geometries",
     "reproject",
     "require_columns",
+    "SOURCE_TAG",
+    "ABSURD_MAGNITUDE",
     "RasterSource",
     "open_raster",
     "read_raster",
+    "check_class_codes",
+    "decode_text",
+    "read_text",
+    "read_csv",
     "write_geopackage",
     "cog_writer",
     "write_cog",
@@ -140,6 +154,8 @@ def repair_geometries(
     kind: str | None = None,
     path: str | os.PathLike | None = None,
     layer: str | None = None,
+    null_geometry: str = "drop",
+    id_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Make geometries valid, drop null/empty ones, and say how many of each.
 
@@ -150,10 +166,15 @@ def repair_geometries(
     dropped). A :class:`GeometryRepairedWarning` reports the counts; the counts are also
     kept in ``gdf.attrs['carbonmap_repairs']``.
 
+    With ``null_geometry="error"``, features without geometry (null, empty, or collapsed by
+    the repair) are not dropped: a :class:`GeometryError` lists them (by 1-based row in the
+    layer, and by `id_field` when given).
+
     Raises
     ------
     GeometryError
-        If `kind` is given and geometries of another family are present.
+        If `kind` is given and geometries of another family are present, or features have no
+        geometry and `null_geometry` is "error".
     EmptyInputError
         If no geometry is left.
     """
@@ -184,19 +205,26 @@ def repair_geometries(
             geoms[mixed] = _keep_family(geoms[mixed], kind)
     dropped = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     n_dropped = int(dropped.sum())
+    if n_dropped and null_geometry == "error":
+        rows = np.flatnonzero(dropped)
+        listed = ", ".join(f"row {i + 1}" + (f" ({id_field} {gdf[id_field].iloc[i]!r})" if id_field else "")
+                           for i in rows[:20])
+        raise GeometryError(
+            f"{n_dropped} feature(s) have no geometry (null, empty, or collapsed when repaired): {listed}"
+            f"{', ...' if n_dropped > 20 else ''}.", path=path, layer=layer,
+            fix="draw or restore their geometry in a GIS, or delete them from the layer; these features "
+            "must not silently vanish from the results.")
     out = gdf.copy()
     out.geometry = geoms
     if n_dropped:
         out = out.loc[~dropped].copy()
     out.attrs["carbonmap_repairs"] = {"repaired": n_invalid, "dropped": n_dropped}
     if n_invalid or n_dropped:
-        where = ", ".join(p for p in (str(path) if path else "", f"layer {layer!r}" if layer else "") if p)
-        warnings.warn(
-            f"{where or 'input'}: repaired {n_invalid} invalid geometries with make_valid and "
-            f"dropped {n_dropped} null or empty ones (of {len(gdf)}).",
-            GeometryRepairedWarning,
-            stacklevel=2,
-        )
+        warnings.warn(compose_message(
+            f"repaired {n_invalid} invalid geometries with make_valid and dropped {n_dropped} null or empty ones "
+            f"(of {len(gdf)}).", path=path or "input", layer=layer,
+            fix="nothing, if the counts are expected; otherwise check those features in a GIS (the file itself "
+            "is not changed)."), GeometryRepairedWarning, stacklevel=2)
     if out.empty:
         raise EmptyInputError(
             "no usable geometry is left after dropping null and empty ones.",
@@ -229,6 +257,12 @@ def _keep_family(geoms: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
+#: What :func:`read_vector` does with features without geometry (null, empty, or collapsed by repair).
+NULL_GEOMETRY = ("drop", "error")
+#: The encoding tried for a Shapefile's attributes that declare none and are not UTF-8.
+GUESSED_ENCODING = "gb18030"
+
+
 def read_vector(
     path: str | os.PathLike,
     *,
@@ -238,6 +272,9 @@ def read_vector(
     assume_crs: Any = None,
     datum: str = "wgs84",
     to_crs: Any = None,
+    encoding: str | None = None,
+    null_geometry: str = "drop",
+    id_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer and validate it once.
 
@@ -259,6 +296,18 @@ def read_vector(
         :func:`carbonmap.gcj02.gcj02_to_wgs84` before anything else.
     to_crs : CRS-like, optional
         Reproject to this CRS after validation (the pipeline passes the analysis CRS).
+    encoding : str, optional
+        Text encoding of the attributes (any codec Python knows: "gbk", "gb18030", "utf-8",
+        "latin1"), for files that do not declare theirs. Default: the file's own (a
+        Shapefile's .cpg); for a Shapefile without one, UTF-8, else GB18030 (the Chinese
+        Windows encoding) when that decodes every value, said with an
+        :class:`~carbonmap.errors.EncodingGuessedWarning`.
+    null_geometry : {'drop', 'error'}
+        Features without geometry (null, empty, or collapsed when repaired): dropped with a
+        :class:`~carbonmap.errors.GeometryRepairedWarning`, or a :class:`GeometryError` listing
+        them (for planning units, which must never vanish).
+    id_field : str, optional
+        Attribute that names features in messages (e.g. the planning units' id).
 
     Returns
     -------
@@ -277,13 +326,20 @@ def read_vector(
             "file not found.", path=src, fix="check the path (relative paths in a project "
             "file are relative to the project file's folder)."
         )
+    if encoding is not None:
+        _check_encoding(encoding, src)
+    if null_geometry not in NULL_GEOMETRY:
+        raise InputError(f"unknown null_geometry {null_geometry!r}.", path=src,
+                         fix=f"use one of {', '.join(NULL_GEOMETRY)}.")
+    _check_shapefile_parts(src)
     try:
         layers = [str(name) for name in pyogrio.list_layers(src)[:, 0]]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InputError(
             f"cannot be read as a vector dataset ({exc}).",
             path=src,
-            fix="give a GeoPackage, Shapefile, GeoJSON or other OGR-readable file.",
+            fix="give a GeoPackage, Shapefile, GeoJSON or other OGR-readable file; if it is one, it is "
+            "damaged or incomplete: re-export or re-download it.",
         ) from exc
     if layer is None and len(layers) > 1:
         raise InputError(
@@ -298,14 +354,17 @@ def read_vector(
             fix="correct the layer name.",
         )
     layer_name = layer if layer is not None else layers[0]
-    gdf = pyogrio.read_dataframe(src, layer=layer_name)
     shown_layer = layer  # only name the layer in messages when the user named it
+    guess = encoding is None and _undeclared_shapefile_encoding(src)
+    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding)
+    if guess:
+        gdf = _decode_undeclared(gdf, src)
     if len(gdf) == 0:
         raise EmptyInputError(
             "the layer has no features.", path=src, layer=shown_layer,
             fix="check that the right file and layer were given.",
         )
-    require_columns(gdf, columns, path=src, layer=shown_layer)
+    require_columns(gdf, [*columns, *([id_field] if id_field else [])], path=src, layer=shown_layer)
     if gdf.crs is None:
         if assume_crs is None:
             raise CRSError(
@@ -316,7 +375,8 @@ def read_vector(
                 "crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
             )
         gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
-    gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer)
+    gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer, null_geometry=null_geometry,
+                            id_field=id_field)
     _check_lonlat_range(gdf, src, shown_layer)
     if datum == "gcj02":
         from carbonmap.gcj02 import gcj02_frame_to_wgs84
@@ -329,6 +389,123 @@ def read_vector(
     if to_crs is not None:
         gdf = reproject(gdf, to_crs, kind=kind)
     return gdf
+
+
+def _check_encoding(encoding: str, path: Path) -> None:
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise InputError(f"unknown encoding {encoding!r}.", path=path, key="encoding",
+                         fix="use a codec name Python knows, e.g. 'gbk', 'gb18030', 'utf-8' or 'latin1'.") from None
+
+
+def _sibling(path: Path, suffix: str) -> Path | None:
+    """The file beside `path` with `suffix` (either case), or None."""
+    for candidate in (path.with_suffix(suffix.lower()), path.with_suffix(suffix.upper())):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _check_shapefile_parts(path: Path) -> None:
+    """A Shapefile needs its .shx (feature index) and .dbf (attributes) beside the .shp, each as
+    long as its header says (GDAL reads the features of a cut .shp as empty, without a word)."""
+    if path.suffix.lower() != ".shp":
+        return
+    for suffix, holds in ((".shx", "feature index"), (".dbf", "attribute table")):
+        if _sibling(path, suffix) is None:
+            raise InputNotFoundError(
+                f"the Shapefile's {holds} {path.with_suffix(suffix).name} is missing.", path=path,
+                fix="copy every part of the Shapefile together (.shp, .shx, .dbf, .prj, .cpg), "
+                "or export the layer as a GeoPackage.",
+            )
+    for part in (path, _sibling(path, ".shx"), _sibling(path, ".dbf")):
+        expected, actual = _declared_size(part), part.stat().st_size
+        if expected is not None and actual < expected:
+            raise InputError(
+                f"the Shapefile is damaged or incomplete: {part.name} has {actual:,} of the {expected:,} bytes its "
+                "header declares.", path=path,
+                fix="re-export or re-download it (every part of it; an interrupted copy is the usual cause).")
+
+
+#: First byte of a dBASE file (.dbf): its version (dBASE III-V, FoxPro, Visual FoxPro; with or without memo).
+_DBF_VERSIONS = frozenset({0x02, 0x03, 0x04, 0x05, 0x30, 0x31, 0x32, 0x43, 0x63, 0x83, 0x8B, 0x8E, 0xCB, 0xF5, 0xFB})
+
+
+def _declared_size(part: Path) -> int | None:
+    """The size [bytes] a Shapefile part's header declares (.shp, .shx: file length in 16-bit
+    words; .dbf: header + records), or None when the header is not one."""
+    with open(part, "rb") as handle:
+        header = handle.read(100)
+    if part.suffix.lower() in (".shp", ".shx"):
+        if len(header) < 100 or int.from_bytes(header[0:4], "big") != 9994:  # the Shapefile file code
+            return None
+        return int.from_bytes(header[24:28], "big") * 2
+    if len(header) < 12 or header[0] not in _DBF_VERSIONS:
+        return None
+    records, header_size, record_size = (int.from_bytes(header[4:8], "little"), int.from_bytes(header[8:10], "little"),
+                                         int.from_bytes(header[10:12], "little"))
+    return header_size + records * record_size
+
+
+def _undeclared_shapefile_encoding(path: Path) -> bool:
+    """True for a Shapefile that declares no encoding: no .cpg and no code page in its .dbf
+    (GDAL would then read its bytes as ISO-8859-1, turning Chinese text into mojibake)."""
+    if path.suffix.lower() != ".shp" or _sibling(path, ".cpg") is not None:
+        return False
+    with open(_sibling(path, ".dbf"), "rb") as dbf:
+        header = dbf.read(32)
+    return len(header) == 32 and header[29] == 0  # byte 29: the language driver id (code page)
+
+
+def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+    try:
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"its attributes are not {encoding} text ({exc.reason}).", path=path,
+                         layer=shown_layer, key="encoding",
+                         fix="set encoding to the file's real one (Chinese data: \"gbk\" or \"gb18030\").") from None
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:  # and their subclasses
+        raise InputError(
+            f"cannot be read: the file is damaged or incomplete ({exc}).", path=path, layer=shown_layer,
+            fix="re-export or re-download it (every part, for a Shapefile).",
+        ) from exc
+
+
+def _decode_undeclared(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Attributes and field names read byte for byte (as latin-1), decoded as UTF-8, else as
+    :data:`GUESSED_ENCODING` with a warning; an error when neither decodes them."""
+    text_columns = [c for c in gdf.columns if c != gdf.geometry.name
+                    and (pd.api.types.is_string_dtype(gdf[c].dtype) or pd.api.types.is_object_dtype(gdf[c].dtype))]
+    for encoding in ("utf-8", GUESSED_ENCODING):
+        try:
+            names = [_recode(str(c), encoding) if c != gdf.geometry.name else c for c in gdf.columns]
+            values = {c: [_recode(v, encoding) for v in gdf[c]] for c in text_columns}
+        except UnicodeDecodeError:
+            continue
+        out = gdf.copy()
+        for column, decoded in values.items():
+            out[column] = pd.Series(decoded, index=gdf.index, dtype=gdf[column].dtype)
+        out.columns = names
+        out = out.set_geometry(gdf.geometry.name)
+        if encoding != "utf-8":
+            warnings.warn(compose_message(
+                f"declares no encoding (no .cpg file) and its attributes are not UTF-8; read as {encoding.upper()} "
+                "(GBK), the Chinese Windows encoding.", path=path,
+                fix=f"if the text looks wrong, set the layer's encoding explicitly (project file encoding = "
+                "\"...\", Python encoding=); add a .cpg file with the encoding's name to make it permanent."),
+                EncodingGuessedWarning, stacklevel=3)
+        return out
+    raise InputError(
+        f"declares no encoding (no .cpg file) and its attributes are neither UTF-8 nor {GUESSED_ENCODING.upper()} "
+        "text.", path=path, key="encoding",
+        fix="set the layer's encoding (project file encoding = \"latin1\", Python encoding=...), or add a .cpg "
+        "file holding the encoding's name.")
+
+
+def _recode(value: Any, encoding: str) -> Any:
+    """A string read as latin-1 (one character per byte) decoded as `encoding`; others unchanged."""
+    return value.encode("latin-1").decode(encoding) if isinstance(value, str) else value
 
 
 def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> gpd.GeoDataFrame:
@@ -375,18 +552,41 @@ def _check_lonlat_range(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) ->
 # --------------------------------------------------------------------------- rasters
 
 
+#: Tag of an aligned copy (written by :func:`carbonmap.grid.align_raster`) naming the user's raster it
+#: was made from, so that messages about the copy name the user's file.
+SOURCE_TAG = "CARBONMAP_SOURCE"
+#: Cells of floating-point rasters at or beyond this magnitude are fill values, not data (float32's
+#: largest value is 3.4e38; no physical quantity carbonmap maps comes near 1e30).
+ABSURD_MAGNITUDE = 1e30
+
+
+def damaged_raster_error(name: str, exc: Exception) -> InputError:
+    """The error for a raster whose cells cannot be read (truncated or corrupted file)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:  # GDAL's own message is the first one
+        exc = exc.__cause__ or exc.__context__
+    return InputError(
+        f"cannot be read: the file is damaged or incomplete (GDAL: {str(exc)[:200]}).", path=name,
+        fix="re-export or re-download it (an interrupted copy is the usual cause; "
+        "gdalinfo -checksum FILE shows where it breaks).",
+    )
+
+
 @dataclass
 class RasterSource:
     """One band of a raster, on disk or in memory, read window by window.
 
     A thin, uniform view used by the zonal engine and the grid module, so that every
-    raster analysis takes either a file or an array. Cells equal to `nodata`, and NaN
-    cells of floating-point rasters, are masked.
+    raster analysis takes either a file or an array. Cells equal to `nodata`, NaN cells of
+    floating-point rasters, and their infinite or absurd cells (:data:`ABSURD_MAGNITUDE`) are
+    masked; the last are counted in `nonfinite_cells`, and :func:`open_raster` reports them
+    with a :class:`~carbonmap.errors.NonFiniteValuesWarning` when the raster is closed.
 
     Attributes
     ----------
     name : str
-        What to call the raster in messages (its path, or 'array').
+        What to call the raster in messages: the user's file (for an aligned copy, the file
+        it was made from and the copy, "dem.tif (aligned to the analysis grid as
+        out/rasters/elevation.tif)"), or 'array'.
     shape : (rows, cols)
     transform : affine.Affine
     crs : pyproj.CRS or None
@@ -398,6 +598,12 @@ class RasterSource:
         1-based band number in `dataset`.
     array : ndarray or None
         The data, for rasters held in memory.
+    path : str or None
+        The file actually read (None for arrays).
+    origin : str or None
+        The user's file: `path`, or for an aligned copy the file it was made from.
+    nonfinite_cells : int
+        Infinite or absurd cells read so far (masked as nodata).
     """
 
     name: str
@@ -409,22 +615,35 @@ class RasterSource:
     dataset: Any = None
     band: int = 1
     array: np.ndarray | None = None
+    path: str | None = None
+    origin: str | None = None
+    nonfinite_cells: int = 0
 
     def read(self, window: Window | None = None) -> np.ma.MaskedArray:
-        """Read `window` (default: everything) as a masked array."""
+        """Read `window` (default: everything) as a masked array.
+
+        A read that fails (a truncated or corrupted file) raises :class:`InputError` naming the
+        user's file.
+        """
         if self.array is not None:
             data = self.array if window is None else self.array[window.toslices()]
         else:
-            data = self.dataset.read(self.band, window=window)
-        return np.ma.MaskedArray(data, mask=self.invalid(data))
+            try:
+                data = self.dataset.read(self.band, window=window)
+            except rasterio.errors.RasterioError as exc:
+                raise damaged_raster_error(self.name, exc) from exc
+        mask = self.invalid(data)
+        if np.issubdtype(data.dtype, np.floating):
+            self.nonfinite_cells += int(np.count_nonzero(_absurd(data, self.nodata) & ~np.ma.getmaskarray(data)))
+        return np.ma.MaskedArray(data, mask=mask)
 
     def invalid(self, data: np.ndarray) -> np.ndarray:
-        """Boolean mask of nodata cells (equal to `nodata`, or NaN) in `data`."""
+        """Boolean mask of nodata cells in `data`: equal to `nodata`, NaN, infinite or absurd."""
         mask = np.zeros(data.shape, dtype=bool)
         if self.nodata is not None and not np.isnan(self.nodata):
             mask |= data == self.nodata
         if np.issubdtype(data.dtype, np.floating):
-            mask |= np.isnan(data)
+            mask |= np.isnan(data) | _absurd(data, self.nodata)
         if isinstance(data, np.ma.MaskedArray):
             mask |= np.ma.getmaskarray(data)
         return mask
@@ -432,6 +651,23 @@ class RasterSource:
     @property
     def is_geographic(self) -> bool:
         return self.crs is not None and self.crs.is_geographic
+
+
+def _absurd(data: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Cells of a float array that are infinite or at least :data:`ABSURD_MAGNITUDE`, other than `nodata`."""
+    absurd = np.abs(np.ma.getdata(data)) >= ABSURD_MAGNITUDE
+    if nodata is not None and not np.isnan(nodata):
+        absurd &= np.ma.getdata(data) != nodata
+    return absurd
+
+
+def _report_nonfinite(src: RasterSource) -> None:
+    if src.nonfinite_cells:
+        warnings.warn(compose_message(
+            f"{src.nonfinite_cells:,} cells hold infinite or absurd values (|v| >= {ABSURD_MAGNITUDE:g}, "
+            "typically an undeclared fill value); they are treated as nodata.", path=src.name,
+            fix="declare the fill value as the raster's nodata (gdal_edit.py -a_nodata VALUE FILE), "
+            "or correct those cells."), NonFiniteValuesWarning, stacklevel=4)
 
 
 @contextlib.contextmanager
@@ -457,6 +693,9 @@ def open_raster(
         `nodata` only when the file declares none.
     require_crs : bool
         Raise :class:`CRSError` when no CRS is known.
+
+    Infinite or absurd cells read inside the block are reported, once, when it ends
+    (:class:`~carbonmap.errors.NonFiniteValuesWarning`, naming the user's file and the count).
     """
     if isinstance(raster, np.ndarray):
         if raster.ndim != 2:
@@ -468,27 +707,35 @@ def open_raster(
         src_crs = CRS.from_user_input(crs) if crs is not None else None
         if require_crs and src_crs is None:
             raise CRSError("an array needs its CRS.", path="array", fix="pass crs=\"EPSG:...\".")
-        yield RasterSource("array", raster.shape, transform, src_crs, nodata, raster.dtype,
-                           array=raster)
+        src = RasterSource("array", raster.shape, transform, src_crs, nodata, raster.dtype, array=raster)
+        yield src
+        _report_nonfinite(src)
         return
     if isinstance(raster, rasterio.io.DatasetReaderBase):
-        yield _dataset_source(raster, raster.name, band, crs, nodata, require_crs)
+        src = _dataset_source(raster, raster.name, band, crs, nodata, require_crs)
+        yield src
+        _report_nonfinite(src)
         return
     path = Path(raster)
     if not path.exists():
         raise InputNotFoundError("raster file not found.", path=path, fix="check the path.")
     try:
         dataset = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
+    except rasterio.errors.RasterioError as exc:
         raise InputError(
             f"cannot be read as a raster ({exc}).", path=path,
-            fix="give a GeoTIFF or other GDAL-readable raster.",
+            fix="give a GeoTIFF or other GDAL-readable raster; if it is one, it is damaged or "
+            "incomplete: re-export or re-download it.",
         ) from exc
     with dataset:
-        yield _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
+        src = _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
+        yield src
+    _report_nonfinite(src)
 
 
-def _dataset_source(dataset, name, band, crs, nodata, require_crs) -> RasterSource:
+def _dataset_source(dataset, path, band, crs, nodata, require_crs) -> RasterSource:
+    origin = dataset.tags().get(SOURCE_TAG) or str(path)
+    name = str(path) if origin == str(path) else f"{origin} (aligned to the analysis grid as {path})"
     if not 1 <= band <= dataset.count:
         raise InputNotFoundError(
             f"has {dataset.count} band(s); band {band} does not exist.", path=name,
@@ -512,8 +759,32 @@ def _dataset_source(dataset, name, band, crs, nodata, require_crs) -> RasterSour
     return RasterSource(
         name, (dataset.height, dataset.width), dataset.transform, src_crs,
         file_nodata if file_nodata is not None else nodata,
-        np.dtype(dataset.dtypes[band - 1]), dataset=dataset, band=band,
+        np.dtype(dataset.dtypes[band - 1]), dataset=dataset, band=band, path=str(path), origin=origin,
     )
+
+
+def check_class_codes(dtype: Any, *, name: str = "raster") -> None:
+    """Refuse a land-cover (class) raster whose codes are not stored as integers.
+
+    The one check of every categorical raster (class areas, stocks, landscape metrics, code
+    systems): a floating-point raster is refused rather than truncated (2.5 is not a class).
+
+    Parameters
+    ----------
+    dtype : numpy dtype (or anything :class:`numpy.dtype` accepts) of the raster's values
+    name : str
+        The user's file, for the message.
+
+    Raises
+    ------
+    InputError
+    """
+    dtype = np.dtype(dtype)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_)):
+        raise InputError(
+            f"land-cover rasters need integer class codes, but this one stores {dtype} values.", path=name,
+            fix="give the land-cover (class) band, not a continuous raster; if its codes are whole numbers "
+            "stored as floating point, convert it (gdal_translate -ot Int16 IN.tif OUT.tif).")
 
 
 def read_raster(raster: Any, **kwargs) -> tuple[np.ma.MaskedArray, RasterSource]:
@@ -532,6 +803,90 @@ def read_raster(raster: Any, **kwargs) -> tuple[np.ma.MaskedArray, RasterSource]
             fix="check the nodata value declared in the file, or that this is the right band.",
         )
     return data, dataclasses.replace(src, dataset=None)
+
+
+# --------------------------------------------------------------------------- text and tables
+
+
+def decode_text(data: bytes, *, path: str | os.PathLike) -> str:
+    """`data` (a text file's bytes) decoded as UTF-8, with or without a byte-order mark.
+
+    Raises
+    ------
+    InputError
+        For binary data, UTF-16 text, or bytes UTF-8 cannot decode, naming the line and the fix.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError("is UTF-16 text (Excel's 'Unicode text'), not UTF-8.", path=path,
+                         fix="save it as UTF-8 (Excel: Save As 'CSV UTF-8'; an editor: encoding UTF-8).")
+    if b"\x00" in data[:65536]:
+        raise InputError("is not a text file (it holds binary data: a raster, spreadsheet or archive?).",
+                         path=path, fix="give the CSV (text) file here; export spreadsheets as 'CSV UTF-8'.")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        try:
+            data.decode("gb18030")
+            hint = " (it reads as GBK/GB18030, the Chinese Windows encoding)"
+        except UnicodeDecodeError:
+            hint = ""
+        raise InputError(
+            f"is not UTF-8 text: line {line} holds bytes UTF-8 cannot decode{hint}.", path=path,
+            fix="save it as UTF-8 (Excel: Save As 'CSV UTF-8'; Notepad or WPS: Save As, encoding UTF-8).",
+        ) from None
+
+
+def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
+    """The content of a UTF-8 text file (with or without a byte-order mark), checked by
+    :func:`decode_text`; `what` names the file in messages ("project file", "pool table")."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{what} not found.", path=path,
+                                 fix="check the path (relative paths in a project file are relative to its folder).")
+    return decode_text(path.read_bytes(), path=path)
+
+
+def read_csv(path: str | os.PathLike, *, what: str = "table", **pandas_kwargs: Any) -> pd.DataFrame:
+    """Read a CSV table (UTF-8, with or without a byte-order mark) with :func:`pandas.read_csv`.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the table is, for messages ("pool table", "inventory").
+    **pandas_kwargs
+        Passed to :func:`pandas.read_csv` (e.g. ``dtype=str, keep_default_na=False``).
+
+    Raises
+    ------
+    InputNotFoundError
+        The file does not exist.
+    InputError
+        Not a text file, not UTF-8, or not a well-formed CSV.
+    EmptyInputError
+        An empty file, or a header without rows.
+    """
+    path = Path(path)
+    text = read_text(path, what=what)
+    fix_empty = f"give the {what} as a CSV with a header row and one row per entry."
+    if not text.strip():
+        raise EmptyInputError(f"the {what} is an empty file.", path=path, fix=fix_empty)
+    try:
+        frame = pd.read_csv(StringIO(text), **pandas_kwargs)
+    except pd.errors.EmptyDataError as exc:
+        raise EmptyInputError(f"the {what} has no columns.", path=path, fix=fix_empty) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(
+            f"is not a well-formed CSV {what} ({str(exc).strip()}).", path=path,
+            fix="every row needs as many comma-separated values as the header; quote values that "
+            "contain commas; export spreadsheets as 'CSV UTF-8'.",
+        ) from exc
+    if frame.empty:
+        raise EmptyInputError(f"the {what} has a header but no rows.", path=path, fix=fix_empty)
+    return frame
 
 
 # --------------------------------------------------------------------------- writing

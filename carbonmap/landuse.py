@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError, UnknownCodeError
+from carbonmap.errors import InputError, MissingColumnError, UnknownCodeError
+from carbonmap.io import check_class_codes, read_csv
 
 __all__ = [
     "CODE_SYSTEMS",
@@ -71,14 +72,21 @@ def _read_packaged(name: str) -> pd.DataFrame:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
 
 
-def _check_system(system: str) -> None:
-    if system not in CODE_SYSTEMS:
-        raise InputError(f"unknown code system {system!r}.",
+def _check_system(system: str, key: str = "code_system") -> None:
+    """Accept only the names in :data:`CODE_SYSTEMS` (never a path: nothing outside the package is read)."""
+    if not isinstance(system, str) or system not in CODE_SYSTEMS:
+        raise InputError(f"unknown code system {system!r}.", key=key,
                          fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
 
 
-@functools.cache
 def _table(system: str) -> pd.DataFrame:
+    """The packaged table of `system` (checked first: only known names reach the package's files)."""
+    _check_system(system)
+    return _packaged_table(system)
+
+
+@functools.cache
+def _packaged_table(system: str) -> pd.DataFrame:
     table = _read_packaged(f"{system}.csv")
     table["level"] = table["level"].astype(int)
     table["ecological"] = table["ecological"].map({"true": True, "false": False}).astype(bool)
@@ -90,7 +98,6 @@ def code_table(system: str) -> pd.DataFrame:
 
     Columns: code, level, parent, name_zh, name_en, space, carbon_category, ecological.
     """
-    _check_system(system)
     return _table(system).copy()
 
 
@@ -149,10 +156,7 @@ def read_crosswalk(source: str | os.PathLike | pd.DataFrame, system: str) -> pd.
         frame = source.astype(str).copy()
     else:
         path = Path(source)
-        if not path.exists():
-            raise InputNotFoundError("crosswalk file not found.", path=path,
-                                     fix="check the project file's crosswalk path.")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = read_csv(path, what="crosswalk", dtype=str, keep_default_na=False)
     if "code" not in frame.columns:
         raise MissingColumnError("a crosswalk needs a 'code' column.", path=path, field="code",
                                  fix="columns: code,maps_to or code,space,carbon_category,ecological.")
@@ -215,7 +219,9 @@ def _lookup(system: str, crosswalk) -> pd.DataFrame:
 
 
 def _unknown_error(unknown: pd.Series, system: str, path, field) -> UnknownCodeError:
-    counts = unknown.value_counts()
+    """The error listing every unknown code with its count; `unknown` maps code -> count
+    (features or cells)."""
+    counts = unknown.groupby(level=0).sum()
     counts = counts.loc[sorted(counts.index, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))]
     listed = ", ".join(f"{code} ({n})" for code, n in counts.items())
     return UnknownCodeError(
@@ -235,6 +241,7 @@ def classify(
     crosswalk: str | os.PathLike | pd.DataFrame | None = None,
     path: str | os.PathLike | None = None,
     field: str | None = None,
+    counts: Iterable[int] | None = None,
 ) -> pd.DataFrame:
     """What each code means: names, space, carbon category, ecological flag.
 
@@ -248,6 +255,9 @@ def classify(
         Extra codes (see :func:`read_crosswalk`); they override the table's.
     path, field : optional
         Where the codes come from, for error messages.
+    counts : iterable of int, optional
+        How many features or cells each code stands for (default: one each), for the counts
+        the unknown-code error gives; e.g. the cell count of each distinct code of a raster.
 
     Returns
     -------
@@ -278,7 +288,8 @@ def classify(
     lookup = _lookup(system, crosswalk)
     known = text.isin(lookup.index)
     if not known.all():
-        raise _unknown_error(text[~known], system, path, field)
+        weight = np.ones(len(text), dtype=np.int64) if counts is None else np.asarray(list(counts), dtype=np.int64)
+        raise _unknown_error(pd.Series(weight[~known.to_numpy()], index=text[~known].to_numpy()), system, path, field)
     result = lookup.loc[text.to_numpy()].reset_index(drop=True)
     result["ecological"] = result["ecological"].astype(bool)
     return result
@@ -303,15 +314,21 @@ def classify_raster(
     column : {'space', 'carbon_category', 'ecological', 'name_en', ...}
     nodata : optional
         Code of nodata cells (besides masked cells).
+    crosswalk : optional
+        As for :func:`classify`.
+    path : optional
+        The user's raster, for error messages (e.g. ``RasterSource.name``).
 
     Returns
     -------
     (index, legend)
         `index` is an int16 array of the same shape: ``legend[index]`` is the attribute of
         each cell; nodata cells are -1. Every code present is checked once (unknown codes
-        raise :class:`UnknownCodeError` listing them with cell counts).
+        raise :class:`UnknownCodeError` listing them with their cell counts; codes not stored
+        as integers raise :class:`InputError`, see :func:`carbonmap.io.check_class_codes`).
     """
     data = np.ma.getdata(classes)
+    check_class_codes(data.dtype, name=str(path) if path is not None else "raster")
     valid = ~np.ma.getmaskarray(classes)
     if nodata is not None:
         valid &= data != nodata
@@ -320,8 +337,7 @@ def classify_raster(
     lookup = _lookup(system, crosswalk)
     known = text.isin(lookup.index).to_numpy()
     if not known.all():
-        raise _unknown_error(pd.Series(np.repeat(text[~known].to_numpy(), counts[~known])), system,
-                             path, "cell values")
+        raise _unknown_error(pd.Series(counts[~known], index=text[~known].to_numpy()), system, path, "cell values")
     values = lookup.loc[text.to_numpy(), column].tolist()
     legend = list(dict.fromkeys(values))
     code_to_index = np.array([legend.index(v) for v in values], dtype=np.int16)

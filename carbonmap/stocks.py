@@ -46,9 +46,9 @@ import pandas as pd
 from rasterio.windows import Window
 
 from carbonmap.coefficients import CO2_PER_C
-from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError, NodataError, UnknownCodeError
+from carbonmap.errors import InputError, MissingColumnError, NodataError, UnknownCodeError
 from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of
-from carbonmap.io import cog_writer
+from carbonmap.io import check_class_codes, cog_writer, read_csv
 
 __all__ = ["POOLS", "Valuation", "read_pools", "pool_densities", "valuation_constant", "carbon_stocks"]
 
@@ -95,14 +95,19 @@ def read_pools(table: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     """Read a pool table: ``lucode`` and the pools of :data:`POOLS` in t C/ha.
 
     Column names are case-insensitive (InVEST writes ``C_above``); other columns are kept.
-    Missing pool values are errors, not zeros.
+    Missing pool values are errors, not zeros; so are negative densities (a stock cannot be
+    negative) and codes that are not integers.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the field and every bad row (see also :func:`carbonmap.io.read_csv`
+        for files that are not usable CSVs).
     """
     path = None
     if not isinstance(table, pd.DataFrame):
         path = Path(table)
-        if not path.exists():
-            raise InputNotFoundError("pool table not found.", path=path, fix="check the path.")
-        table = pd.read_csv(path)
+        table = read_csv(path, what="pool table")
     frame = table.rename(columns={c: str(c).strip().lower() for c in table.columns})
     missing = [c for c in ("lucode", *POOLS) if c not in frame.columns]
     if missing:
@@ -113,8 +118,24 @@ def read_pools(table: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         bad = frame.loc[values.isna().any(axis=1), "lucode"].tolist()
         raise InputError(f"pool values missing or not numbers for lucode {', '.join(map(str, bad))}.", path=path,
                          field="c_above", fix="give all four pools for every code (0 where a pool is empty).")
+    negative = values < 0
+    if negative.any().any():
+        rows = frame.index[negative.any(axis=1)]
+        listed = ", ".join(f"lucode {frame.at[i, 'lucode']} ("
+                           + ", ".join(f"{p} = {values.at[i, p]:g}" for p in POOLS if negative.at[i, p]) + ")"
+                           for i in rows[:10])
+        raise InputError(f"{len(rows)} row(s) have negative pool densities: {listed}.", path=path,
+                         field=next(p for p in POOLS if negative[p].any()),
+                         fix="carbon densities are stocks in t C/ha and cannot be negative; a change between "
+                         "dates comes from two land covers, not from negative pools.")
     frame[list(POOLS)] = values.astype(float)
-    frame["lucode"] = pd.to_numeric(frame["lucode"], errors="raise").astype(np.int64)
+    lucode = pd.to_numeric(frame["lucode"], errors="coerce")
+    bad = lucode.isna() | (lucode != np.round(lucode))
+    if bad.any():
+        listed = ", ".join(map(repr, frame.loc[bad, "lucode"]))
+        raise InputError(f"lucode must be an integer land-cover code: {listed}.", path=path, field="lucode",
+                         fix="one row per integer code of the land-cover raster.")
+    frame["lucode"] = lucode.astype(np.int64)
     if frame["lucode"].duplicated().any():
         twice = frame.loc[frame["lucode"].duplicated(), "lucode"]
         raise InputError("lucodes listed twice: " + ", ".join(map(str, twice)),
@@ -144,6 +165,7 @@ def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str
     >>> pool_densities(lulc, read_pools(table))["c_above"].tolist()  # InVEST test case 4
     [[5000.0, 5000.0], [60.0, 120.0]]
     """
+    check_class_codes(np.asarray(classes).dtype, name=name)
     data = np.ma.getdata(classes)
     valid = ~np.ma.getmaskarray(classes)
     codes = pools["lucode"].to_numpy()
@@ -246,6 +268,8 @@ def carbon_stocks(
     with ExitStack() as stack:
         sources = {date: stack.enter_context(aligned_source(raster, grid, kind="categorical", **source_kwargs))
                    for date, raster in dates.items()}
+        for src in sources.values():
+            check_class_codes(src.dtype, name=src.name)
         writers = {key: stack.enter_context(cog_writer(path, width=grid.width, height=grid.height,
                                                        dtype="float32", transform=grid.transform, crs=grid.crs,
                                                        nodata=_NODATA, resampling="average"))

@@ -235,8 +235,9 @@ def _stretch(data: np.ma.MaskedArray) -> tuple[float, float]:
 
 
 def _category_legend(title: str, palette: dict[str, str]) -> str:
+    """Legend HTML of classes; every title, label and colour is escaped (they come from data)."""
     rows = "".join(
-        f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
+        f'<div><span style="display:inline-block;width:12px;height:12px;background:{html.escape(str(colour))};'
         f'margin-right:4px;vertical-align:middle"></span>{html.escape(str(label))}</div>'
         for label, colour in palette.items()
     )
@@ -244,6 +245,7 @@ def _category_legend(title: str, palette: dict[str, str]) -> str:
 
 
 def _ramp_legend(title: str, unit: str, vmin: float, vmax: float) -> str:
+    """Legend HTML of a colour ramp; the caption (title and unit, from data) is escaped."""
     caption = f"{title} [{unit}]" if unit and f"[{unit}" not in title else title
     gradient = ", ".join(SEQUENTIAL)
     return (f"<b>{html.escape(caption)}</b>"
@@ -322,8 +324,9 @@ def _column_values(series: pd.Series) -> list:
 
 
 def _js(value) -> str:
-    """JSON for inline <script>: `</` escaped so that data cannot close the script element."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    """JSON for inline <script>: every ``<`` written as ``\\u003c``, so that no data can close the
+    script element or open a comment or tag in it (the JSON, and the strings in it, are unchanged)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 class _Script(MacroElement):

@@ -78,7 +78,7 @@ from rasterio.windows import Window
 
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
 from carbonmap.grid import cell_area_m2
-from carbonmap.io import RasterSource, open_raster
+from carbonmap.io import RasterSource, check_class_codes, open_raster
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
 
@@ -216,12 +216,7 @@ def zonal_categories(
         cells. Areas in m2.
     """
     with open_raster(raster, band=band, **source_kwargs) as src:
-        if not (np.issubdtype(src.dtype, np.integer) or np.issubdtype(src.dtype, np.bool_)):
-            raise InputError(
-                f"class areas need integer class codes, but the raster is {src.dtype}.",
-                path=src.name,
-                fix="pass a categorical (integer) raster, or use zonal_stats for continuous values.",
-            )
+        check_class_codes(src.dtype, name=src.name)
         geoms, index = _zone_geometries(zones, src)
         areas = _ClassAreas(len(geoms), src)
         for strip in _iter_strips(geoms, src, all_touched, block_pixels):
@@ -685,7 +680,7 @@ def _exactextract_stats(geoms, src: RasterSource, stats) -> pd.DataFrame:
         rast = NumPyRasterSource(np.asarray(src.array), xmin, ymin, xmax, ymax,
                                  nodata=src.nodata, srs_wkt=src.crs.to_wkt())
     else:
-        rast = src.name
+        rast = src.path  # the file itself (src.name may describe an aligned copy)
     frame = gpd.GeoDataFrame({"zone": np.arange(len(geoms))}, geometry=list(geoms), crs=src.crs)
     result = exact_extract(rast, frame, ops, output="pandas", include_cols=["zone"])
     result = result.sort_values("zone").reset_index(drop=True)

@@ -88,12 +88,23 @@ def test_a_category_without_coefficient_is_an_error():
 # --------------------------------------------------------------------------- allocation
 
 
-@settings(max_examples=200, deadline=None)
-@given(total=st.floats(0, 1e9), weights=st.lists(st.floats(0, 1e6), min_size=1, max_size=50).filter(lambda w: sum(w) > 0))
-def test_allocation_conserves_exactly(total, weights):
-    shares = allocate(total, np.array(weights))
+weight_lists = st.lists(st.one_of(st.just(0.0), st.floats(0, 1e6), st.floats(0, 1e-300)), min_size=1, max_size=50)
+
+
+@settings(max_examples=400, deadline=None)
+@given(total=st.floats(allow_nan=False, allow_infinity=False),
+       weights=weight_lists.filter(lambda w: math.fsum(w) > 0))
+def test_allocation_conserves_any_total_and_gives_nothing_to_zero_weights(total, weights):
+    w = np.array(weights)
+    shares = allocate(total, w)
     assert math.fsum(shares) == total
-    assert (shares >= -1e-9 * max(total, 1)).all()
+    assert (shares[w == 0] == 0).all()
+    assert (shares * np.sign(total) >= 0).all()  # the sign of the total (or zero)
+
+
+def test_allocation_of_a_negative_total_gives_zero_weights_nothing():
+    shares = allocate(-1.0, np.array([0.0, 1.0, 2.0]))
+    assert shares[0] == 0 and math.fsum(shares) == -1.0 and shares.tolist() == pytest.approx([0, -1 / 3, -2 / 3])
 
 
 def test_allocation_is_proportional_and_refuses_bad_weights():

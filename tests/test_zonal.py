@@ -248,6 +248,76 @@ def _cell_area_by_densified_geodesics(west, south, east, north, n=2000) -> float
     return abs(area)
 
 
+@st.composite
+def partitions(draw):
+    """Zones that partition a box around the 12 x 14 cell raster of :func:`_check_conservation`
+    (x 0..140, y 0..120 m; 10 m cells): rectangles cut at cell edges or a quarter cell from them,
+    never through a cell centre, some pairs merged into one zone (a MultiPolygon when apart)."""
+    cut = st.one_of(st.integers(-1, 15).map(lambda k: 10.0 * k), st.integers(-2, 29).map(lambda k: 5.0 * k + 2.5))
+    boxes = [(-10.0, -10.0, 150.0, 130.0)]
+    for _ in range(draw(st.integers(0, 10))):
+        i = draw(st.integers(0, len(boxes) - 1))
+        x0, y0, x1, y1 = boxes[i]
+        at = draw(cut)
+        if draw(st.booleans()) and x0 < at < x1:
+            boxes[i:i + 1] = [(x0, y0, at, y1), (at, y0, x1, y1)]
+        elif y0 < at < y1:
+            boxes[i:i + 1] = [(x0, y0, x1, at), (x0, at, x1, y1)]
+    geoms = [shapely.box(*b) for b in boxes]
+    for _ in range(draw(st.integers(0, len(geoms) // 3))):
+        a = geoms.pop(draw(st.integers(0, len(geoms) - 1)))
+        j = draw(st.integers(0, len(geoms) - 1))
+        geoms[j] = shapely.union(geoms[j], a)
+    return gpd.GeoSeries(geoms, crs=CRS)
+
+
+def _covered(zones: gpd.GeoSeries, shape: tuple[int, int], transform: Affine) -> np.ndarray:
+    """(zones, rows, cols): whether each cell's centre is inside each zone (never on an edge here)."""
+    rows, cols = np.indices(shape)
+    xs, ys = transform @ (cols + 0.5, rows + 0.5)
+    return np.stack([shapely.contains_xy(zone, xs, ys) for zone in zones.values])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(zones=partitions(), seed=st.integers(0, 2**16), block_rows=st.integers(1, 12))
+def test_property_zonal_sums_and_counts_are_conserved(zones, seed, block_rows):
+    """Zones partitioning the raster: every valid cell is counted once, so the zones' sums add up
+    to the raster's, and each zone's sum and counts are those of the cells whose centre it holds."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(100, 40, size=(12, 14)).astype("float32")
+    values[rng.random(values.shape) < 0.1] = NODATA
+    transform = Affine(10, 0, 0, 0, -10, 120)
+    table = zonal_stats(zones, values, transform=transform, crs=CRS, nodata=NODATA, block_pixels=14 * block_rows,
+                        stats=["sum", "count", "nodata_count"])
+    valid = values != NODATA
+    assert table["count"].sum() == valid.sum() and table["nodata_count"].sum() == (~valid).sum()
+    assert math.isclose(table["sum"].fillna(0).sum(), values[valid].sum(dtype=np.float64), rel_tol=1e-9)
+    inside = _covered(zones, values.shape, transform)
+    for i in range(len(zones)):
+        assert table.loc[i, "count"] == (inside[i] & valid).sum()
+        assert table.loc[i, "nodata_count"] == (inside[i] & ~valid).sum()
+        assert math.isclose(np.nan_to_num(table.loc[i, "sum"]), values[inside[i] & valid].sum(dtype=np.float64),
+                            rel_tol=1e-9, abs_tol=1e-6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(zones=partitions(), seed=st.integers(0, 2**16), block_rows=st.integers(1, 12))
+def test_property_class_areas_are_conserved(zones, seed, block_rows):
+    """Each zone's class areas (with its nodata area) add up to its covered cells x the cell area,
+    and the zones' areas of each class add up to the raster's."""
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 5, size=(12, 14)).astype("uint8")  # 0: nodata
+    transform = Affine(10, 0, 0, 0, -10, 120)
+    table = zonal_categories(zones, classes, transform=transform, crs=CRS, nodata=0, prefix="",
+                             block_pixels=14 * block_rows)
+    inside = _covered(zones, classes.shape, transform)
+    np.testing.assert_array_equal(table.sum(axis=1).to_numpy(), inside.sum(axis=(1, 2)) * 100.0)
+    for code in range(1, 5):
+        total = table[str(code)].sum() if str(code) in table else 0.0
+        assert total == (classes == code).sum() * 100.0
+    assert table["nodata"].sum() == (classes == 0).sum() * 100.0
+
+
 def test_class_areas_in_a_geographic_raster_are_true_areas():
     """1-degree cells from 50 N to 52 N: areas are ellipsoidal, not square degrees."""
     classes = np.array([[1, 2], [1, 1]], dtype="uint8")

@@ -298,17 +298,17 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
     ecological = (select_classes(land, codes=ecological_codes) if ecological_codes is not None
                   else select_classes(land, system=system))
     if ecological.size == 0:
-        raise InputError("no ecological land in the land cover.", path=str(landcover), key="network.ecological_codes",
+        raise InputError("no ecological land in the land cover.", path=land.name, key="network.ecological_codes",
                          fix="list the codes of ecological land.")
     inside = land.index < land.n_classes
     codes = np.ma.MaskedArray(land.classes[np.minimum(land.index, land.n_classes - 1)], mask=~inside)
-    categories, legend = classify_raster(codes, system, "carbon_category", path=landcover)
+    categories, legend = classify_raster(codes, system, "carbon_category", path=land.name)
     slope = None
     if dem is not None:
         elevation, source = read_raster(dem)
         if elevation.shape != land.index.shape:
             raise InputError(f"the DEM ({elevation.shape}) is not on the land cover's grid ({land.index.shape}).",
-                             path=str(dem), fix="align it to the land cover first (carbonmap run does this).")
+                             path=source.name, fix="align it to the land cover first (carbonmap run does this).")
         slope = slope_degrees(elevation, land.resolution)
     road_cells = None
     if roads is not None and len(roads):

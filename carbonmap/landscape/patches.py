@@ -25,6 +25,7 @@ from scipy import ndimage
 from shapely.geometry import box
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, ReprojectedWarning
+from carbonmap.io import check_class_codes
 
 __all__ = ["Landscape", "prepare", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES"]
 
@@ -47,6 +48,8 @@ class Landscape:
         The rule that connects cells into patches.
     transform, crs : optional
         Georeference, for patch polygons and rasters written from metrics.
+    name : str
+        The user's raster, for messages (e.g. about codes its code system does not know).
     labels : ndarray (H, W) of int32
         Patch id 1..P of each cell, 0 for nodata; patches are numbered class by class, in
         row-major order of their first cell. Labelled on first use.
@@ -55,13 +58,14 @@ class Landscape:
     """
 
     def __init__(self, classes: np.ndarray, index: np.ndarray, resolution: float, neighbours: int,
-                 transform: Affine | None = None, crs: Any = None) -> None:
+                 transform: Affine | None = None, crs: Any = None, name: str = "land cover") -> None:
         self.classes = classes
         self.index = index
         self.resolution = resolution
         self.neighbours = neighbours
         self.transform = transform
         self.crs = crs
+        self.name = name
 
     @cached_property
     def _labelled(self) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +129,7 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
     Raises
     ------
     InputError
-        Not a 2-D integer raster, bad resolution or neighbour rule.
+        Not a 2-D raster of integer codes (:func:`carbonmap.io.check_class_codes`), bad resolution or neighbour rule.
     NodataError
         Every cell is nodata.
     """
@@ -136,9 +140,12 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
         raise InputError(f"the cell size must be a positive number of metres, got {resolution!r}.", path=name,
                          fix="give the resolution of a raster in a projected CRS.")
     values = np.ma.getdata(data)
-    if values.ndim != 2 or not np.issubdtype(values.dtype, np.integer):
-        raise InputError(f"landscape metrics need a 2-D raster of integer class codes, got {values.dtype} "
-                         f"with shape {values.shape}.", path=name, fix="pass a categorical (land-cover) band.")
+    if values.ndim != 2:
+        raise InputError(f"landscape metrics need a 2-D raster of integer class codes, got shape {values.shape}.",
+                         path=name, fix="pass a categorical (land-cover) band.")
+    check_class_codes(values.dtype, name=name)
+    if values.dtype == np.bool_:
+        values = values.astype(np.uint8)
     outside = np.ma.getmaskarray(data)
     if nodata is not None:
         outside = outside | (values == nodata)
@@ -160,7 +167,7 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
         index = np.searchsorted(classes, values).astype(dtype)
     if outside.any():
         index[outside] = len(classes)
-    return Landscape(classes, index, float(resolution), neighbours, transform, crs)
+    return Landscape(classes, index, float(resolution), neighbours, transform, crs, name)
 
 
 def read_landscape(raster: Any, *, neighbours: int = 8, band: int = 1, crs: Any = None,
@@ -221,12 +228,13 @@ def select_classes(land: Landscape, *, codes: Any = None, system: str | None = N
     if codes is not None:
         wanted = np.isin(land.classes, np.asarray(list(codes)))
     elif system is not None:
-        from carbonmap.landuse import classify_raster
+        from carbonmap.landuse import classify
 
         column = "carbon_category" if categories is not None else "ecological"
-        index, legend = classify_raster(land.classes, system, column)
+        classes = classify(land.classes, system, counts=land.class_cells.astype(np.int64), path=land.name,
+                           field="cell values")
         keep = set(categories) if categories is not None else {True}
-        wanted = np.isin(index, [i for i, value in enumerate(legend) if value in keep])
+        wanted = classes[column].isin(keep).to_numpy()
     else:
         raise InputError("say which classes are ecological: give codes, or the code system.",
                          fix="pass codes=[...] or system='clcd' (its 'ecological' flag).")

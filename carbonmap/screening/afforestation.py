@@ -254,16 +254,16 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
     resolution = abs(transform.a)
     if crs is None or not crs.is_projected or not np.isclose(abs(transform.e), resolution):
         raise InputError("afforestation screening needs a projected land cover with square cells.",
-                         path=str(landcover), fix="warp it to an equal-area CRS (carbonmap run does this).")
-    categories, legend = classify_raster(codes, system, "carbon_category", path=landcover)
+                         path=source.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
+    categories, legend = classify_raster(codes, system, "carbon_category", path=source.name)
 
     def on_grid(raster, name):
         if raster is None:
             return None
-        data, _ = read_raster(raster)
+        data, src = read_raster(raster)
         if data.shape != codes.shape:
             raise InputError(f"the {name} raster {data.shape} is not on the land cover's grid {codes.shape}.",
-                             path=str(raster), fix="align it to the land cover first (carbonmap run does this).")
+                             path=src.name, fix="align it to the land cover first (carbonmap run does this).")
         return np.ma.filled(data.astype(float), np.nan)
 
     def burn(frame, values, fill=0, dtype="uint8"):

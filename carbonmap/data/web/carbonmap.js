@@ -1,6 +1,10 @@
 /* carbonmap one-map helpers: shared geometries and attribute tables, vector and image layers,
  * legends shown with their layer, grouped layer control, basemaps that fail quietly offline,
- * and a find-a-unit box. Written for carbonmap; needs Leaflet and leaflet-groupedlayercontrol. */
+ * and a find-a-unit box. Written for carbonmap; needs Leaflet and leaflet-groupedlayercontrol.
+ *
+ * Every string from a project file or data (titles, group and unit names, attribute names and
+ * values) is text: it is escaped before it reaches any HTML (escape), or set as textContent or a
+ * property. Legends arrive as HTML built by carbonmap/webmap.py, which escapes every part of it. */
 var carbonmap = (function () {
   "use strict";
   var geometries = {}, tables = {}, groups = {}, bases = {}, order = [];
@@ -133,12 +137,21 @@ var carbonmap = (function () {
     control.addTo(map);
   }
 
+  /* `layers` (name -> layer) with escaped names: the layer control writes names as HTML. */
+  function escapedNames(layers) {
+    var out = {};
+    Object.keys(layers).forEach(function (name) { out[escape(name)] = layers[name]; });
+    return out;
+  }
+
   /* The grouped layer control: the groups of `first` in that order, then the others in the
-   * order they were first used. */
+   * order they were first used. Group and layer names are escaped (the plugin uses innerHTML). */
   function controls(map, first) {
-    var grouped = {};
-    first.concat(order).forEach(function (g) { if (groups[g] && !grouped[g]) { grouped[g] = groups[g]; } });
-    L.control.groupedLayers(bases, grouped, {collapsed: false}).addTo(map);
+    var grouped = {}, seen = {};
+    first.concat(order).forEach(function (g) {
+      if (groups[g] && !seen[g]) { seen[g] = true; grouped[escape(g)] = escapedNames(groups[g]); }
+    });
+    L.control.groupedLayers(escapedNames(bases), grouped, {collapsed: false}).addTo(map);
   }
 
   return {geometries: geometries, tables: tables, vector: vector, image: image, basemap: basemap,
