@@ -46,6 +46,7 @@ SKIPPED_FOLDERS = ("out", "__pycache__", "node_modules")
 #: A folder holding this file is a carbonmap output folder.
 OUTPUT_MARKER = "onemap.gpkg"
 _FORCE_BOUNDS_MAX_BYTES = 200 * 1024 * 1024  # beyond this, total bounds only where they are cheap
+_METRES_PER_DEGREE = 111_320.0  # of latitude, about
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class RasterSample:
     """Band 1 of a raster: metadata, tags and a sample of its valid values.
 
     crs : the declared CRS as text, None when undeclared.
-    cell_size_m : the cell size in metres (None for a geographic or undeclared CRS).
+    cell_size_m : the cell size in metres (north-south and approximate for a geographic CRS; None
+        for an undeclared CRS).
     tags : dataset and band tags, the band description and unit, with lower-case keys.
     values : valid sampled values (nodata and NaN removed), 1-D.
     """
@@ -303,6 +305,8 @@ def describe_raster(path: Path) -> RasterSample | Unreadable:
             cell = None
             if crs is not None and crs.is_projected and crs.linear_units_factor[1]:
                 cell = abs(dataset.res[0]) * crs.linear_units_factor[1]
+            elif crs is not None and crs.is_geographic:
+                cell = abs(dataset.res[1]) * _METRES_PER_DEGREE
             nodata = dataset.nodata
             return RasterSample(
                 path, dataset.dtypes[0], (dataset.height, dataset.width), dataset.count, _crs_text(crs), cell,
