@@ -387,3 +387,65 @@ def test_carbonmap_run_accepts_the_demo_starter_project(demo_project, tmp_path):
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(tmp_path / "unit_summary.csv")
     assert len(summary) == 14 and {"net_co2_t_yr", "eco_mesh_ha", "stock_change_t_c"} <= set(summary.columns)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_init_prints_what_it_found_and_what_to_check(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    shutil.copy(OLINDA / "olinda_tracts.gpkg", tmp_path)
+    shutil.copy(OLINDA / "olinda_dem_utm25s.tif", tmp_path)
+    result = CliRunner().invoke(main, ["init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "olinda_tracts.gpkg:tracts  units (high)" in result.output
+    assert "olinda_dem_utm25s.tif" in result.output and "dem (high)" in result.output
+    assert "Check before running:" in result.output and "no land cover with a code system" in result.output
+    assert (tmp_path / "project.toml").exists()
+
+
+def test_init_never_overwrites_a_project_file_without_force(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    shutil.copy(OLINDA / "olinda_tracts.gpkg", tmp_path)
+    (tmp_path / "project.toml").write_text("# mine\n")
+    result = CliRunner().invoke(main, ["init", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "already exists; carbonmap init never overwrites a project file. Fix: pass --force" in result.output
+    assert (tmp_path / "project.toml").read_text() == "# mine\n"
+    result = CliRunner().invoke(main, ["init", str(tmp_path), "--force"])
+    assert result.exit_code == 0 and "[units]" in (tmp_path / "project.toml").read_text()
+    result = CliRunner().invoke(main, ["init", str(tmp_path), "-o", str(tmp_path / "other.toml")])
+    assert result.exit_code == 0 and (tmp_path / "other.toml").exists()
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (None, "folder not found. Fix: give the folder"),
+    (lambda folder: None, "no vector, raster or CSV data found"),
+    (lambda folder: write_tif(folder / "dem.tif", np.ones((5, 5), "float32")),
+     "no polygon layer among the 1 data sets"),
+    (lambda folder: _polygons(folder, "lots.gpkg", {"use": ["a"] * 30}),
+     "no polygon layer looks like planning units (a unique id in every feature): lots.gpkg:lots"),
+])
+def test_init_refuses_a_folder_without_planning_units_and_writes_nothing(tmp_path, make, message):
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    folder = tmp_path / "city"
+    if make is not None:
+        folder.mkdir()
+        make(folder)
+    result = CliRunner().invoke(main, ["init", str(folder)])
+    assert result.exit_code == 1 and result.output.startswith("Error: ")
+    assert message in result.output and "Traceback" not in result.output
+    assert not (folder / "project.toml").exists()
