@@ -84,7 +84,8 @@ class Found:
         if isinstance(source, VectorSample):
             return f"{source.count:,} {source.geometry}s, {source.crs or 'no CRS'}".replace("nones", "features")
         if isinstance(source, RasterSample):
-            cell = f", {source.cell_size_m:g} m cells" if source.cell_size_m else ""
+            about = "about " if source.geographic else ""
+            cell = f", {about}{source.cell_size_m:.4g} m cells" if source.cell_size_m else ""
             return f"{source.shape[0]:,} x {source.shape[1]:,} {source.dtype}{cell}, {source.crs or 'no CRS'}"
         if source.kind == "table":
             return f"table: {', '.join(source.columns[:6])}{', ...' if len(source.columns) > 6 else ''}"
@@ -514,7 +515,8 @@ def _emissions(plan: _Plan, base: Path) -> list[str]:
         guess = candidate.guess
         keys = _source_keys(candidate, base)
         keys += [_guess_key("code_field", guess.settings["code_field"], "the land-use code field"),
-                 _guess_key("code_system", guess.settings["code_system"], "the system knowing most codes")]
+                 _guess_key("code_system", guess.settings["code_system"],
+                            next(e for e in guess.evidence if "known to" in e).split(": ", 1)[-1])]
         if plan.crosswalk is not None:
             keys.append(_guess_key("crosswalk", _relative(plan.crosswalk.path, base),
                                    "maps every sampled code the system does not know"))
@@ -768,10 +770,15 @@ def checklist(found: Sequence[Found]) -> list[str]:
         if guess.confidence != "high":
             items.append(f"{item.label}: {ROLES[guess.role]}? ({guess.confidence} confidence)")
         items += [f"{item.label}: {check}" for check in guess.checks]
-        if guess.blocker and not (guess.role == "parcels" and plan.crosswalk is not None):
+        if guess.blocker and guess.role == "units":
+            items.append(f"{item.label}: fix before running: {guess.blocker}")
+        elif guess.blocker and not (guess.role == "parcels" and plan.crosswalk is not None):
             items.append(f"{item.label}: not used as {ROLES[guess.role]}: {guess.blocker}")
-    if plan.units.source.crs is None and "assume_crs" not in plan.units.guess.settings:
-        items.append(f"{plan.units.label}: declares no CRS: set [units] assume_crs")
+    if plan.crosswalk is not None:
+        parcels = plan.single["parcels"].guess.settings
+        systems = _systems_knowing(plan.crosswalk.guess.settings.get("maps_to", []))
+        items.append(f"{plan.crosswalk.label} maps the parcel codes {parcels['code_system']} lacks: check that its "
+                     f"maps_to codes are {parcels['code_system']} codes (they are codes of {', '.join(systems)})")
     if plan.usable("parcels") is None:
         items.append("no usable land-use parcels: emissions, buildings, roads, point sources, inventory and the "
                      "timeline are left out")
@@ -783,6 +790,13 @@ def checklist(found: Sequence[Found]) -> list[str]:
     if plan.landcover is not None:
         items.append("[renewables] climate_zone and [screening] tree_type keep their defaults: set them for the city")
     return items
+
+
+def _systems_knowing(codes: Sequence[str]) -> list[str]:
+    """The code systems that know every one of `codes`."""
+    from carbonmap.landuse import CODE_SYSTEMS
+
+    return [system for system in CODE_SYSTEMS if codes and known_code_share(codes, system)[0] == 1]
 
 
 def write_starter_project(folder: str | os.PathLike, output: str | os.PathLike | None = None, *,

@@ -341,7 +341,7 @@ def _units(sample: VectorSample, cover: float | None) -> Guess | None:
     if re.search(r"gcj", sample.path.stem + sample.layer, re.IGNORECASE):
         settings["datum"] = "gcj02"
         evidence.append("'gcj' in the name: lon/lat of a Chinese web map (GCJ-02)")
-    elif sample.lonlat_bounds and not _projected(sample) and _in_china(sample.lonlat_bounds):
+    elif sample.lonlat_bounds and sample.crs_kind != "projected" and _in_china(sample.lonlat_bounds):
         checks.append("lon/lat over China: if they come from a Chinese web map (Amap, Tencent), set datum = "
                       "\"gcj02\"")
     if sample.count > n:
@@ -349,62 +349,72 @@ def _units(sample: VectorSample, cover: float | None) -> Guess | None:
     return _guess("units", score, evidence, settings, checks, blocker)
 
 
-def _projected(sample) -> bool:
-    from pyproj import CRS
-
-    try:
-        return sample.crs is not None and CRS.from_user_input(sample.crs).is_projected
-    except Exception:
-        return False
-
-
 def _in_china(bounds) -> bool:
     west, south, east, north = bounds
     return 73 <= west and east <= 136 and 17 <= south and north <= 54
 
 
-def _parcels(sample: VectorSample) -> Guess | None:
-    if sample.geometry != "polygon" or sample.count < 20:
-        return None
-    candidates = []
+@dataclass(frozen=True)
+class _CodeField:
+    """A field of land-use codes: the code system knowing most of them, or the one named."""
+
+    name: str
+    system: str
+    share: float             # of the sampled features with a code the system knows
+    unknown: pd.Series       # unknown code -> count
+    others: list             # (system, share) of the other systems knowing some codes
+    read: int                # features read
+    named: bool              # the system is named by the field, file or folder
+
+
+def _code_fields(sample: VectorSample) -> list[tuple[tuple, _CodeField]]:
+    """Fields that may hold land-use codes, each with a ranking key (best last when sorted)."""
     place_system = _system_named(_place(sample))
+    found = []
     for i, (name, dtype) in enumerate(sample.fields.items()):
         values = _values(sample, name).dropna()
         hinted = bool(_CODE_FIELD.search(name))
         if values.empty or not (_is_text(dtype) or (hinted and _is_number(dtype))):
             continue
         if values.nunique() > 300 or (len(values) > 50 and values.is_unique):
-            continue
+            continue  # ids or free text
         named = _system_named(name) or place_system
         system, share, unknown, others = _best_system(values, PARCEL_SYSTEMS, named)
         if share >= 0.3 or (named == system and share > 0):
             has_year = any(_YEAR_TOKEN.match(t) for t in re.split(r"[^0-9]+", name))
-            candidates.append(((share, hinted, not has_year, -i), name, system, share, unknown, others, len(values),
-                               named == system))
+            found.append(((share, hinted, not has_year, -i),
+                          _CodeField(name, system, share, unknown, others, len(values), named == system)))
+    return found
+
+
+def _parcels(sample: VectorSample) -> Guess | None:
+    if sample.geometry != "polygon" or sample.count < 20:
+        return None
+    candidates = _code_fields(sample)
     if not candidates:
         return None
-    _, code_field, system, share, unknown, others, n, was_named = max(candidates, key=lambda c: c[0])
-    hinted = bool(_CODE_FIELD.search(code_field))
-    also = f" (next: {others[0][0]} {others[0][1]:.0%})" if others else ""
-    evidence = [f"{sample.count} polygons",
-                f"code {code_field!r}: {share:.0%} of {n} features read have a code known to {system}{also}"]
-    if was_named:
-        evidence.append(f"{system} named in the field, file or folder name")
-    score = 0.25 + (0.15 if sample.count > 500 else 0.05) + 0.4 * max(share, 0.5 * was_named) \
-        + (0.1 if hinted else 0.0)
+    code = max(candidates, key=lambda c: c[0])[1]
+    also = f" (next: {code.others[0][0]} {code.others[0][1]:.0%})" if code.others else ""
+    evidence = [f"{sample.count} polygons", f"code {code.name!r}: {code.share:.0%} of {code.read} features read "
+                                            f"have a code known to {code.system}{also}"]
+    if code.named:
+        evidence.append(f"{code.system} named in the field, file or folder name")
+    score = 0.25 + (0.15 if sample.count > 500 else 0.05) + 0.4 * max(code.share, 0.5 * code.named) \
+        + (0.1 if _CODE_FIELD.search(code.name) else 0.0)
     if _PARCELS_LAYER.search(sample.layer) or _PARCELS_LAYER.search(sample.path.stem):
         score += 0.1
         evidence.append("named like parcels")
-    settings = {"code_field": code_field, "code_system": system}
+    settings = {"code_field": code.name, "code_system": code.system}
     crs, checks, blocker = _crs_settings(sample)
     settings.update(crs)
     checks = list(checks)
-    if len(unknown):
-        settings["unknown_codes"] = list(unknown.index)
-        blocker = blocker or (f"{len(unknown)} sampled code(s) are not in {system}: {_listing(unknown)}. Map them "
-                              "in a crosswalk CSV (code,maps_to) and set crosswalk = \"...\" in [parcels].")
-    elif sample.count > n:
-        checks.append(f"codes checked on {n} of {sample.count} features; the run checks them all")
+    if len(code.unknown):
+        settings["unknown_codes"] = list(code.unknown.index)
+        blocker = blocker or (f"{len(code.unknown)} sampled code(s) are not in {code.system}: "
+                              f"{_listing(code.unknown)}. Map them in a crosswalk CSV (code,maps_to) and set "
+                              "crosswalk = \"...\" in [parcels].")
+    elif sample.count > code.read:
+        checks.append(f"codes checked on {code.read} of {sample.count} features; the run checks them all")
     return _guess("parcels", score, evidence, settings, checks, blocker)
 
 
@@ -811,9 +821,16 @@ def _table(sample: TableSample) -> list[Guess]:
     lower = {c.lower(): c for c in sample.columns}
     guesses = []
     if {"sector", "co2_t_yr"} <= columns:
+        from carbonmap.emissions import PROXY_CHOICES
+
         extra = [c for c in ("sub_sector", "year") if c in columns]
+        sectors = sample.sample["sector"].dropna().astype(str).str.strip()
+        unmapped = sorted(set(sectors) - set(PROXY_CHOICES))
+        checks = [f"sector(s) {', '.join(unmapped)} have no proxy ({', '.join(PROXY_CHOICES)}): their emissions are "
+                  "reported but not mapped"] if unmapped else []
         guesses.append(_guess("inventory", 0.85 + 0.15 * bool(extra), [
-            f"columns sector, co2_t_yr{''.join(', ' + c for c in extra)}", f"{len(sample.sample)} rows read"]))
+            f"columns sector, co2_t_yr{''.join(', ' + c for c in extra)}", f"{len(sample.sample)} rows read"],
+            checks=checks))
     elif "sector" in lower and (emissions := _first(sample.columns, _EMISSIONS)):
         guesses.append(_guess("inventory", 0.5, [f"columns {lower['sector']}, {emissions}"], blocker=(
             f"rename the columns to sector and co2_t_yr (t CO2/yr): {lower['sector']!r}, {emissions!r}.")))

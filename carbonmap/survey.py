@@ -55,6 +55,7 @@ class VectorSample:
 
     geometry : "polygon", "line", "point" or "none" (the family of most sampled features).
     crs : the declared CRS as text ("EPSG:4547", or its name), None when undeclared.
+    crs_kind : "projected", "geographic" or None (undeclared).
     lonlat_bounds : (west, south, east, north) in degrees, None when unknown.
     fields : field name -> numpy dtype name.
     sample : the attributes of the first :data:`SAMPLE_FEATURES` features.
@@ -74,6 +75,7 @@ class VectorSample:
     median_area_m2: float | None = None
     median_length_m: float | None = None
     layers_in_file: int = 1
+    crs_kind: str | None = None
 
     kind = "vector"
 
@@ -92,6 +94,7 @@ class RasterSample:
     """Band 1 of a raster: metadata, tags and a sample of its valid values.
 
     crs : the declared CRS as text, None when undeclared.
+    crs_kind : "projected", "geographic" or None (undeclared).
     cell_size_m : the cell size in metres (north-south and approximate for a geographic CRS; None
         for an undeclared CRS).
     tags : dataset and band tags, the band description and unit, with lower-case keys.
@@ -108,12 +111,18 @@ class RasterSample:
     nodata: float | None
     tags: dict[str, str]
     values: np.ndarray = field(repr=False)
+    crs_kind: str | None = None
 
     kind = "raster"
 
     @property
     def label(self) -> str:
         return self.path.name
+
+    @property
+    def geographic(self) -> bool:
+        """Whether the declared CRS is in degrees (then `cell_size_m` is approximate)."""
+        return self.crs_kind == "geographic"
 
     @property
     def is_integer_dtype(self) -> bool:
@@ -247,7 +256,8 @@ def describe_vector(path: Path, layer: str, *, layers_in_file: int = 1) -> Vecto
     fields = {str(name): str(dtype) for name, dtype in zip(info["fields"], info["dtypes"])}
     attributes = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     return VectorSample(path, layer, family, int(info["features"]), crs, lonlat, fields, attributes,
-                        median_area_m2=area, median_length_m=length, layers_in_file=layers_in_file)
+                        median_area_m2=area, median_length_m=length, layers_in_file=layers_in_file,
+                        crs_kind=_crs_kind(info.get("crs")))
 
 
 _FAMILY_OF_TYPE = {"polygon": "polygon", "multipolygon": "polygon", "linestring": "line",
@@ -311,6 +321,7 @@ def describe_raster(path: Path) -> RasterSample | Unreadable:
             return RasterSample(
                 path, dataset.dtypes[0], (dataset.height, dataset.width), dataset.count, _crs_text(crs), cell,
                 _lonlat_bounds(tuple(dataset.bounds), crs), None if nodata is None else float(nodata), tags, values,
+                crs_kind=_crs_kind(crs),
             )
     except Exception as exc:
         return Unreadable(path, f"not readable as a raster ({_short(exc)})")
@@ -371,6 +382,19 @@ def _crs_text(crs) -> str | None:
         return str(crs)[:60]
     code = parsed.to_epsg(min_confidence=90)
     return f"EPSG:{code}" if code else parsed.name
+
+
+def _crs_kind(crs) -> str | None:
+    """'projected', 'geographic' or None (no CRS, or one pyproj cannot read)."""
+    if crs is None or crs == "":
+        return None
+    from pyproj import CRS
+
+    try:
+        parsed = CRS.from_user_input(crs)
+    except Exception:
+        return None
+    return "projected" if parsed.is_projected else "geographic" if parsed.is_geographic else None
 
 
 def _lonlat_bounds(bounds, crs) -> tuple[float, float, float, float] | None:

@@ -376,6 +376,30 @@ def test_a_crosswalk_in_the_folder_makes_unknown_parcel_codes_usable(tmp_path):
     assert "parcels" not in tomllib.loads(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_layers_without_a_crs_get_assume_crs_when_their_coordinates_are_lon_lat(tmp_path):
+    import geopandas as gpd
+    import tomllib
+
+    from carbonmap.config import load_project
+    from carbonmap.init import checklist, write_starter_project
+
+    _polygons(tmp_path, "towns.gpkg", {"town_code": ["T1", "T2", "T3"]}, crs="EPSG:4326", size=0.05)
+    frame = gpd.read_file(tmp_path / "towns.gpkg").set_crs(None, allow_override=True)
+    (tmp_path / "towns.gpkg").unlink()
+    frame.to_file(tmp_path / "towns.shp")  # no .prj
+    assert not (tmp_path / "towns.prj").exists()
+    path, found = write_starter_project(tmp_path)
+    units = tomllib.loads(path.read_text(encoding="utf-8"))["units"]
+    assert units["assume_crs"] == "EPSG:4326" and "layer" not in units  # a shapefile has one layer
+    assert load_project(path).units.assume_crs == "EPSG:4326"
+    frame.set_crs("EPSG:4326").to_crs("EPSG:4547").set_crs(None, allow_override=True).to_file(tmp_path / "towns.shp")
+    path, found = write_starter_project(tmp_path, force=True)
+    assert "FIX before running: declares no CRS and its coordinates are not lon/lat" in unwrapped(
+        path.read_text(encoding="utf-8"))
+    assert any("towns.shp: fix before running: declares no CRS" in line for line in checklist(found))
+
+
 @pytest.mark.slow
 def test_carbonmap_run_accepts_the_demo_starter_project(demo_project, tmp_path):
     import pandas as pd
