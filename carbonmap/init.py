@@ -171,12 +171,12 @@ def _plan(found: Sequence[Found]) -> _Plan:
     single = {f.role: f for f in found if f.role and f.role not in ("units", "pools", "crosswalk")
               and f.source.kind != "raster"}
     plan = _Plan(units, single, _raster_entries(found))
-    for entry in plan.rasters:
+    by_date = sorted(plan.rasters, key=lambda r: (r.year or 0, plan.rasters.index(r)))
+    for entry in by_date:
         role = entry.found.role
         if role in _ENTRY_NAMES and role != "landcover" and entry.guess.usable:
-            plan.wired[role] = entry.name  # the last, so the latest of a role sorted by path
-    covers = [r for r in plan.rasters if r.found.role == "landcover" and r.guess.usable]
-    covers.sort(key=lambda r: (r.year or 0, plan.rasters.index(r)))
+            plan.wired[role] = entry.name  # the latest of each quantity
+    covers = [r for r in by_date if r.found.role == "landcover" and r.guess.usable]
     if covers:
         plan.landcover = covers[-1]
         system = plan.landcover.guess.settings["code_system"]
@@ -420,7 +420,7 @@ def _resolution(plan: _Plan) -> tuple[float, str]:
     if plan.landcover is not None and plan.landcover.found.source.cell_size_m:
         entry, what = plan.landcover, "the land cover's cell size"
     else:
-        sized = [r for r in plan.rasters if r.found.source.cell_size_m]
+        sized = [r for r in plan.rasters if r.found.source.cell_size_m and r.guess is not None]
         if not sized:
             return 30.0, "no raster with a known cell size; 30 m is usual for city land cover"
         entry = min(sized, key=lambda r: r.found.source.cell_size_m)
@@ -573,7 +573,7 @@ def _emission_layer(plan: _Plan, base: Path, role: str, parcels: Found | None, k
     """[buildings], [roads] or [point_sources]: enabled when found, usable and parcels are."""
     found = plan.single.get(role)
     if found is None:
-        return _section(f"[{role}]", [_Key("path", f"{role}.gpkg")], note=f"Not enabled: no {what} was found.",
+        return _section(f"[{role}]", [_Key("path", f"{role}.gpkg")], note=f"Not enabled: nothing found like {what}.",
                         on=False)
     guess = found.guess
     notes = [f"GUESS (check): {_evidence(guess)}"] + [f"Check: {c}" for c in guess.checks]
@@ -602,13 +602,15 @@ def _stocks(plan: _Plan, base: Path) -> list[str]:
                          on=False))
     keys.append(_Key("price_per_t_c", 100.0, "valuation: with discount_rate_pct, price_change_pct, baseline_year "
                      "and alternative_year", on=False))
+    codes = sorted({int(v) for r in filter(None, (baseline, alternative)) for v in r.found.source.distinct()})
     if plan.pools is None:
-        codes = sorted({int(v) for r in filter(None, (plan.landcover, plan.previous))
-                        for v in r.found.source.distinct()})
         note = ("Not enabled: needs a pool table, a CSV of lucode, c_above, c_below, c_soil, c_dead [t C/ha] with "
                 f"a row for each code of the land cover ({', '.join(map(str, codes))}).")
         return lines + _section("[stocks]", keys, note=note, on=False)
-    return lines + _section("[stocks]", keys, note=f"GUESS (check): {_evidence(plan.pools.guess)}")
+    return lines + _section("[stocks]", keys, note=[
+        f"GUESS (check): {_evidence(plan.pools.guess)}",
+        f"Check: the table covers the codes sampled in the land cover ({', '.join(map(str, codes))}); the run "
+        "checks every cell."])
 
 
 def _sinks(plan: _Plan, base: Path) -> list[str]:
@@ -752,7 +754,8 @@ def _unused(plan: _Plan, base: Path) -> list[str]:
         why = found.source.reason if found.source.kind == "unreadable" else "role not recognised"
         if found.alternatives:
             why = "possibly " + ", ".join(f"{ROLES[g.role]} ({g.confidence})" for g in found.alternatives[:2])
-        lines += _comment(f"{_relative(found.path, base)}{':' + found.layer if found.layer else ''}: {why}.")
+        layer = f":{_layer_key(found)}" if _layer_key(found) else ""
+        lines += _comment(f"{_relative(found.path, base)}{layer}: {why}.")
     return lines
 
 
