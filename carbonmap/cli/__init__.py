@@ -40,6 +40,7 @@ def main() -> None:
 def _register() -> None:
     from carbonmap.cli.demo import demo
     from carbonmap.cli.emissions import emissions
+    from carbonmap.cli.init import init
     from carbonmap.cli.landscape import landscape_metrics
     from carbonmap.cli.network import ecological_network
     from carbonmap.cli.rooftop import rooftop_pv
@@ -48,7 +49,7 @@ def _register() -> None:
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, run, zonal, emissions, stocks, landscape_metrics, ecological_network, rooftop_pv,
+    for command in (demo, init, run, zonal, emissions, stocks, landscape_metrics, ecological_network, rooftop_pv,
                     rank_rooftops, afforestation):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
