@@ -197,7 +197,7 @@ def output_set(folder: str | os.PathLike) -> Iterator[OutputSet]:
             try:
                 yield outputs
             except BaseException as exc:
-                if is_disk_full(exc):
+                if is_disk_full(exc) or shutil.disk_usage(folder).free < NEARLY_FULL_BYTES:
                     raise disk_full_error(folder) from exc
                 raise
             finally:
@@ -208,6 +208,9 @@ def output_set(folder: str | os.PathLike) -> Iterator[OutputSet]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+#: A run that fails with less free space than this on its folder's disk failed for want of space
+#: (GDAL reports a full disk as "Write failed", naming the cause only in its log).
+NEARLY_FULL_BYTES = 4 * 2**20
 _DISK_FULL = re.compile(r"no space left|disk is full|free disk space|not enough space|ENOSPC", re.IGNORECASE)
 
 

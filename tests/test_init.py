@@ -407,7 +407,7 @@ def test_carbonmap_run_accepts_the_demo_starter_project(demo_project, tmp_path):
 
     from carbonmap.cli import main
 
-    result = CliRunner().invoke(main, ["run", str(demo_project), "--quiet", "--out", str(tmp_path)])
+    result = CliRunner().invoke(main, ["run", str(demo_project), "--quiet", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(tmp_path / "unit_summary.csv")
     assert len(summary) == 14 and {"net_co2_t_yr", "eco_mesh_ha", "stock_change_t_c"} <= set(summary.columns)
