@@ -213,9 +213,15 @@ class PointSourcesSection:
 
 @dataclass(frozen=True)
 class InventorySection:
-    """[inventory]: the city's emission inventory (CSV: sector, sub_sector, co2_t_yr, year)."""
+    """[inventory]: the city's emission inventory (CSV: sector, sub_sector, co2_t_yr, year).
+
+    allow_unallocated : accept inventory rows that no proxy feature can take (e.g. a sub-sector
+        the buildings do not have); they are then warned about at the end of the run and recorded.
+        Without it, such rows are an error listing each of them.
+    """
 
     path: Path
+    allow_unallocated: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ def _proxies(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--crosswalk", type=FILE, default=None,
               help="CSV mapping codes the table does not know (code,maps_to or code,space,carbon_category,ecological).")
 @click.option("--inventory", type=FILE, default=None, help="City inventory CSV: sector, sub_sector, co2_t_yr, year.")
+@click.option("--allow-unallocated", is_flag=True,
+              help="Accept inventory rows no proxy feature can take (warned); without it they are an error.")
 @click.option("--buildings", type=FILE, default=None,
               help="Building footprints with floors (or height) and use: the buildings and industry proxy.")
 @click.option("--buildings-layer", default=None, help="Layer of --buildings.")
@@ -57,7 +59,7 @@ def _proxies(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @layer_opt
 @assume_crs_opt
 def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path | None, inventory: Path | None,
-              buildings: Path | None, buildings_layer: str | None, floors_field: str, height_field: str | None,
+              allow_unallocated: bool, buildings: Path | None, buildings_layer: str | None, floors_field: str, height_field: str | None,
               storey_height: float, use_field: str, roads: Path | None, roads_layer: str | None,
               roads_class_field: str, road_weights: Path | None, point_sources: Path | None,
               point_sources_layer: str | None, point_sources_emissions_field: str, point_sources_sector_field: str,
@@ -99,9 +101,9 @@ def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path 
         point_sources=point_sources and PointSourcesSection(
             path=point_sources, layer=point_sources_layer, emissions_field=point_sources_emissions_field,
             sector_field=point_sources_sector_field, assume_crs=assume_crs),
-        inventory=inventory and InventorySection(path=inventory))
+        inventory=inventory and InventorySection(path=inventory, allow_unallocated=allow_unallocated))
     zones = reproject(zones, crs, kind="polygon") if zones is not None else None
-    result = account(inputs, zones)
+    result, unallocated = account(inputs, zones)
     layers = emission_tables(inputs, result)
     if zones is not None:
         layers["unit_balance"] = zones[["unit_id", "geometry"]].join(unit_balance(result.unit_sources, result.unit_sinks))
@@ -111,3 +113,5 @@ def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path 
                f"t CO2/yr, removals {parcel_table['coef_removal_co2_t_yr'].sum():,.0f} t CO2/yr")
     for note in inputs.notes + result.notes:
         click.echo(f"note: {note}")
+    for line in unallocated:
+        click.echo(f"warning: {line}", err=True)

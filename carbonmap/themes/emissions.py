@@ -17,7 +17,15 @@ from carbonmap.config import (
     Project,
     RoadsSection,
 )
-from carbonmap.emissions import EmissionsAccount, account_emissions, floor_area_m2, gridded_sources, grid_emissions
+from carbonmap.emissions import (
+    EmissionsAccount,
+    account_emissions,
+    check_allocation,
+    floor_area_m2,
+    grid_emissions,
+    gridded_sources,
+    read_inventory_file,
+)
 from carbonmap.coefficients import landuse_coefficients, road_class_weights
 from carbonmap.grid import analysis_grid
 from carbonmap.io import read_vector, write_cog
@@ -49,6 +57,7 @@ class EmissionsInputs:
     road_weights: pd.Series | None = None
     road_class_field: str = "road_class"
     point_sources: gpd.GeoDataFrame | None = None
+    inventory_file: InventorySection | None = None
     files: list[tuple[Path, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -59,7 +68,7 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
                       inventory: InventorySection | None = None) -> EmissionsInputs:
     """Read and check the emissions inputs of a project's sections, in `crs` (projected, metres)."""
     frame = read_vector(parcels.path, layer=parcels.layer, columns=[parcels.code_field], kind="polygon",
-                        assume_crs=parcels.assume_crs, to_crs=crs)
+                        assume_crs=parcels.assume_crs, to_crs=crs, encoding=parcels.encoding)
     classes = classify(frame[parcels.code_field], parcels.code_system, crosswalk=parcels.crosswalk,
                        path=parcels.path, field=parcels.code_field)
     inputs = EmissionsInputs(frame, classes, parcels.code_system, landuse_coefficients(settings.coefficients),
@@ -67,12 +76,13 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
     if parcels.crosswalk is not None:
         inputs.files.append((parcels.crosswalk, "parcel code crosswalk"))
     if inventory is not None:
-        inputs.inventory = pd.read_csv(inventory.path, dtype={"sub_sector": str}, keep_default_na=False,
-                                       na_values={"co2_t_yr": [""]})
+        inputs.inventory = read_inventory_file(inventory.path)
+        inputs.inventory_file = inventory
         inputs.files.append((inventory.path, "inventory"))
     if buildings is not None:
         inputs.buildings = read_vector(buildings.path, layer=buildings.layer, columns=[buildings.use_field],
-                                       kind="polygon", assume_crs=buildings.assume_crs, to_crs=crs)
+                                       kind="polygon", assume_crs=buildings.assume_crs, to_crs=crs,
+                                       encoding=buildings.encoding)
         inputs.floor_area, floors = floor_area_m2(inputs.buildings, floors_field=buildings.floors_field,
                                                   height_field=buildings.height_field,
                                                   storey_height_m=buildings.storey_height_m)
@@ -83,27 +93,35 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
                                 f"median floors of their use {floors['assumed_floors']}")
     if roads is not None:
         inputs.roads = read_vector(roads.path, layer=roads.layer, columns=[roads.class_field], kind="line",
-                                   assume_crs=roads.assume_crs, to_crs=crs)
+                                   assume_crs=roads.assume_crs, to_crs=crs, encoding=roads.encoding)
         inputs.road_weights = road_class_weights(settings.road_weights)
         inputs.road_class_field = roads.class_field
         inputs.files.append((roads.path, "roads"))
     if point_sources is not None:
         points = read_vector(point_sources.path, layer=point_sources.layer,
                              columns=[point_sources.emissions_field, point_sources.sector_field], kind="point",
-                             assume_crs=point_sources.assume_crs, to_crs=crs)
+                             assume_crs=point_sources.assume_crs, to_crs=crs, encoding=point_sources.encoding)
         inputs.point_sources = points.rename(columns={point_sources.emissions_field: "co2_t_yr",
                                                       point_sources.sector_field: "sector"})
         inputs.files.append((point_sources.path, "point sources"))
     return inputs
 
 
-def account(inputs: EmissionsInputs, units: gpd.GeoDataFrame | None = None) -> EmissionsAccount:
-    """:func:`carbonmap.emissions.account_emissions` on prepared inputs (per unit with `units`)."""
-    return account_emissions(
+def account(inputs: EmissionsInputs, units: gpd.GeoDataFrame | None = None) -> tuple[EmissionsAccount, list[str]]:
+    """:func:`carbonmap.emissions.account_emissions` on prepared inputs (per unit with `units`).
+
+    Returns the account and the inventory rows left unallocated, as lines for the end of the
+    run; they are an error unless the [inventory] section accepts them (``allow_unallocated``).
+    """
+    result = account_emissions(
         inputs.parcels, inputs.classes["carbon_category"], inputs.coefficients, codes=inputs.classes["code"],
         system=inputs.system, inventory=inputs.inventory, buildings=inputs.buildings, floor_area=inputs.floor_area,
         roads=inputs.roads, road_weights=inputs.road_weights, point_sources=inputs.point_sources, units=units,
         proxies=inputs.proxies, use_field=inputs.use_field, road_class_field=inputs.road_class_field)
+    section = inputs.inventory_file
+    unallocated = [] if section is None else check_allocation(
+        result.report, allow_unallocated=section.allow_unallocated, path=section.path)
+    return result, unallocated
 
 
 #: The columns of the parcel_emissions layer.
@@ -154,9 +172,11 @@ def run_emissions(ctx: StageContext) -> Emissions:
     if inputs.point_sources is not None:
         ctx.add_layer(Layer(name="point_sources", title="Large point sources", group="sources",
                             frame=inputs.point_sources, column="co2_t_yr", unit="t_co2_yr"))
-    result = account(inputs, units.frame)
+    result, unallocated = account(inputs, units.frame)
     for note in inputs.notes + result.notes:
         ctx.note(note)
+    for line in unallocated:
+        ctx.warn(line)
     tables = emission_tables(inputs, result)
     parcels = tables.pop("parcel_emissions")
     for name, table in tables.items():

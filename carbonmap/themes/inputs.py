@@ -13,7 +13,7 @@ import pandas as pd
 
 from carbonmap.config import Project, RasterInput, UnitsSection
 from carbonmap.errors import InputError
-from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, rasterize
+from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, rasterize
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
@@ -75,7 +75,8 @@ def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
     """
     fields = [section.id_field, section.name_field, section.population_field, section.gdp_field]
     units = read_vector(section.path, layer=section.layer, columns=[c for c in fields if c], kind="polygon",
-                        assume_crs=section.assume_crs, datum=section.datum)
+                        assume_crs=section.assume_crs, datum=section.datum, encoding=section.encoding,
+                        null_geometry="error", id_field=section.id_field)
     ids = units[section.id_field] if section.id_field else pd.Series(np.arange(len(units)))
     if ids.isna().any():
         raise InputError(f"{int(ids.isna().sum())} planning units have no id.", path=section.path,
@@ -139,11 +140,14 @@ def summarise_raster(units: gpd.GeoDataFrame, aligned: Path, spec: RasterInput) 
     the statistics of `spec` (``<name>_<stat>_<unit>``; counts as ``<name>_count_cells``).
     """
     if spec.kind == "categorical":
-        table = zonal_categories(units, aligned, prefix="") / 1e4  # m2 -> ha
+        area_m2 = zonal_categories(units, aligned, prefix="")
+        table = area_m2 / 1e4  # m2 -> ha
         labels = {"nodata": "nodata"}
         if spec.code_system:
             codes = [c for c in table.columns if c != "nodata"]
-            classes = classify(codes, spec.code_system, path=spec.path, field="cell values")
+            cell_m2 = grid_of(aligned).transform.a ** 2
+            cells = (area_m2[codes].sum() / cell_m2).round().astype(int)
+            classes = classify(codes, spec.code_system, path=spec.path, field="cell values", counts=cells.to_numpy())
             labels.update(zip(codes, (_slug(n) for n in classes["name_en"])))
         table = table.T.groupby([labels.get(c, c) for c in table.columns], sort=False).sum().T
         table.columns = [f"{spec.name}_{label}_area_ha" for label in table.columns]
@@ -165,7 +169,7 @@ def run_vectors(ctx: StageContext) -> None:
     units: Units = ctx.result("units")
     for spec in ctx.track(ctx.project.vectors, "reading vector layers"):
         frame = read_vector(spec.path, layer=spec.layer, columns=[spec.column] if spec.column else (),
-                            assume_crs=spec.assume_crs, to_crs=units.grid.crs)
+                            assume_crs=spec.assume_crs, to_crs=units.grid.crs, encoding=spec.encoding)
         ctx.record_input(spec.path, f"vector {spec.name}")
         colours = carbon_categories()["colour"].to_dict() if spec.column == "carbon_category" else None
         ctx.add_layer(Layer(name=spec.name, title=spec.title or spec.name.replace("_", " "), group=spec.group,

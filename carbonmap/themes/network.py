@@ -42,7 +42,8 @@ def prepare_network(section: NetworkSection, roads: RoadsSection | None = None) 
     """Read what a [network] section names: the resistance table and, with ``use_roads``, the roads."""
     lines = None
     if section.use_roads and roads is not None:
-        lines = read_vector(roads.path, layer=roads.layer, kind="line", assume_crs=roads.assume_crs)
+        lines = read_vector(roads.path, layer=roads.layer, kind="line", assume_crs=roads.assume_crs,
+                            encoding=roads.encoding)
     settings = NetworkSettings(**{f.name: getattr(section, f.name) for f in dataclasses.fields(NetworkSettings)})
     return NetworkInputs(settings, ecological_resistance(section.resistance), lines, section.ecological_codes,
                          dict(section.modifiers))

@@ -47,7 +47,7 @@ def read_buildings(section: BuildingsSection, *, roof_field: str | None, crs) ->
     """The footprints of a [buildings] section with the fields rooftop PV uses, in `crs`."""
     fields = [f for f in (section.use_field, section.floors_field, section.height_field, roof_field) if f]
     return read_vector(section.path, layer=section.layer, columns=fields, kind="polygon",
-                       assume_crs=section.assume_crs, to_crs=crs)
+                       assume_crs=section.assume_crs, to_crs=crs, encoding=section.encoding)
 
 
 def rooftops(buildings: gpd.GeoDataFrame, section: BuildingsSection, tables: RenewableTables, *,
@@ -127,7 +127,7 @@ def _protection(ctx: StageContext, grid) -> dict[str, np.ndarray]:
     if cfg.protection_zones is None:
         return {}
     frame = read_vector(cfg.protection_zones, layer=cfg.protection_zones_layer, columns=[cfg.protection_field],
-                        kind="polygon", to_crs=grid.crs)
+                        kind="polygon", to_crs=grid.crs, encoding=cfg.protection_zones_encoding)
     ctx.record_input(cfg.protection_zones, "protection zones")
     return {str(name): rasterize(part, grid, values=1, fill=0, dtype="uint8").astype(bool)
             for name, part in frame.groupby(cfg.protection_field)}

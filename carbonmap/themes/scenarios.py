@@ -142,7 +142,8 @@ def _scenario_landcover(ctx: StageContext, spec: ScenarioInput, base: _Baseline)
         sites = np.isin(screening.site_labels, screening.scenario_sites.get(spec.afforestation, []))
         landcover = convert(landcover, sites, spec.afforestation_to)
     if spec.convert is not None:
-        frame = read_vector(spec.convert, layer=spec.convert_layer, kind="polygon", to_crs=units.grid.crs)
+        frame = read_vector(spec.convert, layer=spec.convert_layer, kind="polygon", to_crs=units.grid.crs,
+                            encoding=spec.convert_encoding)
         ctx.record_input(spec.convert, f"scenario {spec.name} conversions")
         mask = rasterize(frame, units.grid, values=1, fill=0, dtype="uint8").astype(bool)
         landcover = convert(landcover, mask, spec.convert_to, spec.convert_from)

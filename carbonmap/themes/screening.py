@@ -51,12 +51,13 @@ def prepare_screening(section: ScreeningSection, crs=None) -> ScreeningInputs:
         record={name: coefficients.read_table(name, override) for name, override in overrides.items()})
     if section.protection_zones is not None:
         zones = read_vector(section.protection_zones, layer=section.protection_zones_layer,
-                            columns=[section.protection_field], kind="polygon", to_crs=crs)
+                            columns=[section.protection_field], kind="polygon", to_crs=crs,
+                            encoding=section.protection_zones_encoding)
         inputs.zones = zones.rename(columns={section.protection_field: "zone"})
         inputs.files.append((section.protection_zones, "screening protection zones"))
     if section.vacated_land is not None:
         inputs.vacated = read_vector(section.vacated_land, layer=section.vacated_land_layer, kind="polygon",
-                                     to_crs=crs)
+                                     to_crs=crs, encoding=section.vacated_land_encoding)
         inputs.files.append((section.vacated_land, "vacated land"))
     return inputs
 

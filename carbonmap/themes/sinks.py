@@ -30,7 +30,7 @@ def blue_carbon_wetlands(section: SinksSection, coefficients: pd.DataFrame, crs)
     """Coastal wetland polygons of a [sinks] section with their IPCC soil-carbon accumulation
     rate and annual sink: wetland_type, area_ha, coef_id, sink_co2_t_yr [t CO2/yr]."""
     wetlands = read_vector(section.wetlands, layer=section.wetlands_layer, columns=[section.wetland_type_field],
-                           kind="polygon", to_crs=crs)
+                           kind="polygon", to_crs=crs, encoding=section.wetlands_encoding)
     types = wetlands[section.wetland_type_field]
     area_ha = wetlands.area.to_numpy() / 1e4
     fluxes = coefficient_fluxes("wetland_" + types.astype(str), area_ha, coefficients)
