@@ -58,7 +58,7 @@ def test_emissions(demo_run, tmp_path):
            "--point-sources", GPKG, "--point-sources-layer", "point_sources", "--units", GPKG,
            "--units-layer", "districts", "--units-id-field", "district_id", "-o", out)
     run = demo_run / "onemap.gpkg"
-    for layer in ("parcel_emissions", "coefficients_landuse", "coefficients_road_weights",
+    for layer in ("parcel_emissions", "coefficients_landuse", "coefficients_road_class_weights",
                   "emissions_inventory_allocation"):
         assert_same_columns(read(out, layer), read(run, layer))
     balance = read(out, "unit_balance").set_index("unit_id")

@@ -48,7 +48,7 @@ def test_demo_writes_the_one_map(demo_run):
     # temperature and class), the afforestation reasons and the land cover of 3 scenarios
     assert len(list((demo_run / "rasters").glob("*.tif"))) == 31
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
-            "balance_classes", "efficiency_bands"} <= set(layers)
+            "coefficients_balance_classes", "coefficients_efficiency_bands"} <= set(layers)
 
 
 def test_demo_emissions_and_balance(demo_run):
