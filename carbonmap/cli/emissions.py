@@ -60,8 +60,8 @@ def _proxies(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @assume_crs_opt
 def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path | None, inventory: Path | None,
               allow_unallocated: bool, buildings: Path | None, buildings_layer: str | None, floors_field: str,
-              height_field: str | None, storey_height: float, use_field: str, roads: Path | None, roads_layer: str | None,
-              roads_class_field: str, road_weights: Path | None, point_sources: Path | None,
+              height_field: str | None, storey_height: float, use_field: str, roads: Path | None,
+              roads_layer: str | None, roads_class_field: str, road_weights: Path | None, point_sources: Path | None,
               point_sources_layer: str | None, point_sources_emissions_field: str, point_sources_sector_field: str,
               coefficients: Path | None, proxies: dict[str, str], units: Path | None, units_layer: str | None,
               units_id_field: str | None, crs: str | None, output: Path, layer: str | None,
