@@ -84,6 +84,7 @@ def test_landscape_metrics(demo_run, tmp_path):
     assert_same_columns(pd.read_csv(tmp_path / "landscape.csv"), read(run, "landscape_metrics"))
 
 
+@pytest.mark.slow
 def test_ecological_network(demo_run, tmp_path):
     rasters = demo_run / "rasters"
     invoke("ecological-network", rasters / "landcover_2023.tif", "--code-system", "clcd", "--dem",
@@ -159,6 +160,7 @@ save_state = false
     return folder / "out"
 
 
+@pytest.mark.slow
 def test_afforestation(screening_run, tmp_path):
     rasters = screening_run / "rasters"
     out = tmp_path / "aff.gpkg"

@@ -137,6 +137,7 @@ def own_demo(tmp_path_factory):
     return project
 
 
+@pytest.mark.slow
 def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
     project = own_demo
     out = project.output_dir

@@ -169,6 +169,7 @@ def test_demo_scenarios_add_up_and_start_from_the_run(demo_run):
     assert (marks[marks["unit_id"] == "city"].set_index("scenario")["peak_year"].loc["baseline"] == 2030)
 
 
+@pytest.mark.slow
 def test_a_null_scenario_in_the_pipeline_equals_the_baseline(demo_run, tmp_path):
     from importlib.resources import files
 
