@@ -162,7 +162,7 @@ def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
     with pytest.raises(InputError, match=r"\[network\] changed since the saved run"):
         run(dataclasses.replace(changed, network=dataclasses.replace(project.network, max_sources=5)),
             quiet=True, only="screening")
-    with pytest.raises(InputError, match="unknown stage 'screen'"):
+    with pytest.raises(InputError, match="unknown stage 'screen'.*did you mean 'screening'"):
         run(changed, quiet=True, only="screen")
 
 
