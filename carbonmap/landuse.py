@@ -302,8 +302,8 @@ def classify(
 def classify_raster(
     classes: np.ndarray,
     system: str,
-    column: str,
     *,
+    column: str,
     nodata: float | None = None,
     crosswalk: str | os.PathLike | pd.DataFrame | None = None,
     path: str | os.PathLike | None = None,

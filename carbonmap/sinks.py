@@ -181,7 +181,7 @@ def casa_npp(ndvi, solar_mj_m2, temperature_c, precipitation_mm, *, epsilon_max=
     return np.sum(apar * epsilon_max * t_eps1 * t_eps2 * w_eps, axis=0)
 
 
-def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, years: int) -> np.ndarray:
+def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, *, years: int) -> np.ndarray:
     """Annual CO2 emitted after a disturbance [t CO2/yr], for years 0 .. years-1.
 
     Parameters
@@ -213,7 +213,7 @@ def coefficient_raster(classes: np.ma.MaskedArray, system: str, coefficients, *,
     """
     from carbonmap.landuse import classify_raster
 
-    index, legend = classify_raster(classes, system, "carbon_category")
+    index, legend = classify_raster(classes, system, column="carbon_category")
     rows = coefficients[(coefficients["code"].fillna("") == "")].drop_duplicates("carbon_category", keep="last")
     rates = rows.set_index("carbon_category")
     lut = np.array([float(rates.at[c, "co2_t_ha_yr"]) if c in rates.index and rates.at[c, "flux"] == flux
@@ -264,8 +264,8 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
 
     from carbonmap.landuse import classify_raster
 
-    idx0, legend0 = classify_raster(before, system, "carbon_category")
-    idx1, legend1 = classify_raster(after, system, "carbon_category")
+    idx0, legend0 = classify_raster(before, system, column="carbon_category")
+    idx1, legend1 = classify_raster(after, system, column="carbon_category")
     cat0 = np.array(legend0 + ["nodata"], dtype=object)[idx0]
     cat1 = np.array(legend1 + ["nodata"], dtype=object)[idx1]
     wet0 = np.char.startswith(cat0.astype(str), "wetland")
@@ -296,7 +296,7 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
             stock = {pool: float(values[cells].sum()) for pool, values in density.items()}
             for pool in ("biomass", "soil"):
                 row = params.loc[(category, pool)]
-                released = disturbance_emissions(stock[pool] * cell_ha, row[impact], row["half_life_yr"], years)
+                released = disturbance_emissions(stock[pool] * cell_ha, row[impact], row["half_life_yr"], years=years)
                 result[f"{pool}_co2_t"] += released
     result["total_co2_t"] = result["biomass_co2_t"] + result["soil_co2_t"]
     result.attrs["converted_ha"] = float(converted.sum() * cell_ha)
@@ -332,7 +332,7 @@ def vegetation_nep_sink(npp_g_c_m2: np.ma.MaskedArray, mean_temperature_c: np.ma
     """
     from carbonmap.landuse import classify_raster
 
-    index, legend = classify_raster(landcover, system, "carbon_category")
+    index, legend = classify_raster(landcover, system, column="carbon_category")
     vegetated = np.isin(index, [i for i, category in enumerate(legend) if category in NEP_SINK_CATEGORIES])
     density = g_c_m2_to_t_co2_ha(nep(npp_g_c_m2, annual_rh_from_annual_climate(mean_temperature_c,
                                                                                 annual_precipitation_mm)))

@@ -98,7 +98,7 @@ def _geometry_kind(frame) -> str:
     return "polygon"
 
 
-def layer_styles(layers: Sequence, summary, headline: Sequence[str] = ()) -> pd.DataFrame:
+def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = ()) -> pd.DataFrame:
     """The ``layer_styles`` table: a default style for the unit summary (by its first headline
     column) and for every vector layer (by its column)."""
     now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()

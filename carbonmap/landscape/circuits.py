@@ -177,7 +177,7 @@ def pairwise_currents(resistance: np.ndarray, sources: np.ndarray, n_sources: in
     return CircuitResult(current.reshape(resistance.shape), effective)
 
 
-def barrier_scores(cwd: np.ndarray, pairs, resolution: float, radius_m: float) -> np.ndarray:
+def barrier_scores(cwd: np.ndarray, pairs, resolution: float, *, radius_m: float) -> np.ndarray:
     """Restoration improvement score per cell [resistance units saved per metre restored],
     maximised over linked pairs (0 where restoring does not shorten any path)."""
     reach = radius_m / resolution

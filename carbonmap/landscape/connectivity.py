@@ -225,7 +225,7 @@ def _pc_reach(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def pc_index(areas, distances, landscape_area, probability: tuple[float, float]) -> float:
+def pc_index(areas, distances, landscape_area, *, probability: tuple[float, float]) -> float:
     """PC of a set of patches (module docstring), without the per-patch importances."""
     areas = np.asarray(areas, dtype=float)
     p0, d0 = probability
@@ -233,8 +233,8 @@ def pc_index(areas, distances, landscape_area, probability: tuple[float, float])
     return _numerator(areas, _pc_reach(weights, np.ones(len(areas), dtype=bool))) / float(landscape_area) ** 2
 
 
-def pc_gain(areas, distances, landscape_area, probability: tuple[float, float], new_areas,
-            new_distances) -> np.ndarray:
+def pc_gain(areas, distances, landscape_area, new_areas, new_distances, *,
+            probability: tuple[float, float]) -> np.ndarray:
     """Gain in PC [%] when each candidate site, on its own, becomes a habitat patch.
 
     For site s with new habitat area a_s and distances d_sj to the existing patches j,

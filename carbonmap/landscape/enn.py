@@ -40,7 +40,7 @@ def row_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return rows[keep], first[keep], last[keep], label[keep]
 
 
-def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_classes: int,
+def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_classes: int, *,
                             runs: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """ENN of every patch, in cells (multiply by the cell size for metres).
 

@@ -448,7 +448,7 @@ class _Quantities:
             "CORE": lambda: q.core[0][1:] * q.cell_ha,
             "NCORE": lambda: q.core[1][1:],
             "CAI": lambda: q.core[0][1:] / q.cells * 100,
-            "ENN": lambda: nearest_neighbour_cells(q.land.labels, q.land.patch_class, q.k, q.runs)[1:] * q.r,
+            "ENN": lambda: nearest_neighbour_cells(q.land.labels, q.land.patch_class, q.k, runs=q.runs)[1:] * q.r,
         }
 
     def patch_metric(self, name: str) -> np.ndarray:

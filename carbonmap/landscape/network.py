@@ -105,7 +105,7 @@ class NetworkResult:
     cores: pd.DataFrame | None = None  # the candidate cores: core_id, area_ha, dpc_pct, ... (by dPC)
 
 
-def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.ndarray,
+def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.ndarray, *,
                        settings: NetworkSettings = NetworkSettings()) -> NetworkResult:
     """Run the chain (module docstring) on a georeferenced landscape.
 
@@ -168,7 +168,7 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
                         settings.circuit_max_cells, settings.circuit_mode)
     lap("circuits")
     corridors = _corridor_polygons(surfaces.paths, circuit.resistance, settings.corridor_width_m, land.crs)
-    barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, settings.barrier_radius_m)
+    barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, radius_m=settings.barrier_radius_m)
     barriers[~inside] = np.nan
     pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile)
     barrier_areas = _barrier_areas(land, barriers, settings.barrier_quantile)
@@ -303,7 +303,7 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
                          fix="list the codes of ecological land.")
     inside = land.index < land.n_classes
     codes = np.ma.MaskedArray(land.classes[np.minimum(land.index, land.n_classes - 1)], mask=~inside)
-    categories, legend = classify_raster(codes, system, "carbon_category", path=land.name)
+    categories, legend = classify_raster(codes, system, column="carbon_category", path=land.name)
     slope = None
     if dem is not None:
         elevation, source = read_raster(dem)
@@ -318,10 +318,11 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
                                transform=land.transform, fill=0, all_touched=True, dtype="uint8").astype(bool)
     resistance = resistance_surface(categories, legend, land.resolution, slope_deg=slope, roads=road_cells,
                                     table=resistance_table, modifiers=modifiers)
-    return land, resistance, ecological_network(land, ecological, resistance, settings)
+    return land, resistance, ecological_network(land, ecological, resistance, settings=settings)
 
 
-def parameter_table(settings: NetworkSettings, result: NetworkResult, modifiers: dict | None = None) -> pd.DataFrame:
+def parameter_table(settings: NetworkSettings, result: NetworkResult, *, modifiers: dict | None = None
+                    ) -> pd.DataFrame:
     """Every setting, resistance modifier and index of a run, as ``parameter``, ``value`` (text)."""
     from dataclasses import asdict
 

@@ -44,7 +44,7 @@ def resistance_surface(categories: np.ndarray, legend: list[str], resolution: fl
     Parameters
     ----------
     categories : int array, index into `legend` per cell (-1 = nodata), as from
-        ``carbonmap.landuse.classify_raster(codes, system, "carbon_category")``
+        ``carbonmap.landuse.classify_raster(codes, system, column="carbon_category")``
     legend : carbon category of each index
     resolution : cell size [m]
     slope_deg : optional slope raster [degrees] on the same grid

@@ -90,7 +90,7 @@ def capacity_factor(mean_speed, density, curve: pd.DataFrame, *, k: float, sea_l
     return np.interp(c_equivalent, scales, table)
 
 
-def wind_capacity_mw_per_km2(rated_mw: float, rotor_m: float, spacing_diameters_sq: float) -> float:
+def wind_capacity_mw_per_km2(rated_mw: float, rotor_m: float, *, spacing_diameters_sq: float) -> float:
     """Installable wind capacity per km2: rated MW over the land each turbine needs (s D²)."""
     return rated_mw / (spacing_diameters_sq * rotor_m**2 / 1e6)
 

@@ -129,8 +129,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     tip = p["turbine_hub_m"] + p["turbine_rotor_m"] / 2
     zone_of = {}
     for resource, setback in (("ground_pv", None), ("wind", p["wind_setback_tip_heights"] * tip)):
-        zone, reason, texts = control_zones(resource, categories, legend, resolution, rules, protection=protection,
-                                            setback_m=setback)
+        zone, reason, texts = control_zones(categories, legend, resolution, rules, resource=resource,
+                                            protection=protection, setback_m=setback)
         zone_of[resource] = zone
         out.rasters[f"zones_{resource}"] = (zone, "zone", f"{resource.replace('_', ' ')}: development control zones")
         for name, code in ZONE_CLASSES.items():
@@ -174,8 +174,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         out.rasters["wind_power_density"] = (weibull_power_density(speed, density, k=k), "w_m2",
                                              f"Wind power density at {p['turbine_hub_m']:g} m")
         out.rasters["wind_capacity_factor"] = (cf, "fraction", "Wind capacity factor (generic turbine)")
-        mw_cell = cell_km2 * wind_capacity_mw_per_km2(p["turbine_rated_mw"], p["turbine_rotor_m"],
-                                                      p["turbine_spacing_rotor_diameters"])
+        mw_cell = cell_km2 * wind_capacity_mw_per_km2(
+            p["turbine_rated_mw"], p["turbine_rotor_m"], spacing_diameters_sq=p["turbine_spacing_rotor_diameters"])
         wind_mwh = mw_cell * cf * 8760
         zone = zone_of["wind"]
         for name in ("suitable", "restricted"):

@@ -39,8 +39,8 @@ def _category_mask(categories: np.ndarray, legend: list[str], name: str) -> np.n
     return np.isin(categories, wanted)
 
 
-def control_zones(resource: str, categories: np.ndarray, legend: list[str], resolution: float, rules: pd.DataFrame,
-                  *, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None
+def control_zones(categories: np.ndarray, legend: list[str], resolution: float, rules: pd.DataFrame, *,
+                  resource: str, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None
                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Zone class and reason of every cell for one resource.
 

@@ -28,7 +28,7 @@ from carbonmap.landuse import classify
 __all__ = ["class_rates", "convert", "land_effects"]
 
 
-def class_rates(codes, system: str, coefficients: pd.DataFrame | None = None) -> pd.DataFrame:
+def class_rates(codes, system: str, *, coefficients: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-hectare emission and removal [t CO2/ha/yr] of each land-cover code, and whether it is
     built-up (built-up land has no coefficient: its emissions come from the inventory)."""
     from carbonmap.emissions import coefficient_fluxes
@@ -72,7 +72,7 @@ def land_effects(before: np.ma.MaskedArray, after: np.ma.MaskedArray, system: st
     a, b = np.ma.getdata(before), np.ma.getdata(after)
     changed = valid & (a != b)
     codes = np.unique(np.concatenate([a[valid], b[valid]]))
-    rates = class_rates(codes, system, coefficients)
+    rates = class_rates(codes, system, coefficients=coefficients)
     index_a = np.searchsorted(codes, a[changed])
     index_b = np.searchsorted(codes, b[changed])
     unit = units[changed]
@@ -98,7 +98,7 @@ def land_effects(before: np.ma.MaskedArray, after: np.ma.MaskedArray, system: st
     return out
 
 
-def convert(landcover: np.ma.MaskedArray, mask: np.ndarray, to_code: int, only_from=None) -> np.ma.MaskedArray:
+def convert(landcover: np.ma.MaskedArray, mask: np.ndarray, to_code: int, *, only_from=None) -> np.ma.MaskedArray:
     """`landcover` with the valid cells of `mask` (of the classes `only_from`, when given) set to
     `to_code`."""
     data = np.ma.getdata(landcover).copy()

@@ -48,7 +48,7 @@ def annual_factors(changes: list[list[float]] | None, years: np.ndarray) -> np.n
     return np.cumprod(1 + rate)
 
 
-def roll_out(years: np.ndarray, base_year: int, target_year: int) -> np.ndarray:
+def roll_out(years: np.ndarray, *, base_year: int, target_year: int) -> np.ndarray:
     """Share r(t) of a scenario's measures in place: 0 in the base year, 1 from the target year."""
     if target_year <= base_year:
         return (years >= target_year).astype(float)
@@ -71,7 +71,7 @@ def trajectory(sources: pd.Series, sink: float, *, base_year: int, end_year: int
     land_source, land_sink, avoided : the scenario's additions [t CO2/yr] when fully in place
     """
     years = np.arange(base_year, end_year + 1)
-    ramp = roll_out(years, base_year, target_year)
+    ramp = roll_out(years, base_year=base_year, target_year=target_year)
     annual_change = annual_change or {}
     sector_change_pct = sector_change_pct or {}
     out = pd.DataFrame({"year": years})
@@ -100,7 +100,7 @@ def stage_of(years, stages: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def milestones(path: pd.DataFrame, stages: pd.DataFrame, gap_year: int = 2060) -> dict:
+def milestones(path: pd.DataFrame, stages: pd.DataFrame, *, gap_year: int = 2060) -> dict:
     """Peak year and value of emissions, whether they have peaked, the stage of the peak, the
     first year of net zero (None if never), and the net emissions in `gap_year` (the gap)."""
     years = path["year"].to_numpy()

@@ -97,7 +97,7 @@ class AfforestationResult:
     resolution: float  # cell size [m]
 
 
-def fractional_cover(ndvi, ndvi_soil: float, ndvi_vegetation: float) -> np.ndarray:
+def fractional_cover(ndvi, *, ndvi_soil: float, ndvi_vegetation: float) -> np.ndarray:
     """Fractional vegetation cover by the dimidiate-pixel model, clipped to [0, 1]."""
     return np.clip((np.asarray(ndvi, dtype=float) - ndvi_soil) / (ndvi_vegetation - ndvi_soil), 0.0, 1.0)
 
@@ -177,7 +177,7 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
             assign(sparse_rule, "grassland: cover unknown without an NDVI raster")
             notes.append("no NDVI raster: grassland is left out of the afforestation candidates")
         else:
-            cover = fractional_cover(ndvi, p["ndvi_soil"], p["ndvi_vegetation"])
+            cover = fractional_cover(ndvi, ndvi_soil=p["ndvi_soil"], ndvi_vegetation=p["ndvi_vegetation"])
             assign(sparse_rule & ~(cover < p["afforestation_sparse_grass_max_cover"]),
                    f"grassland with vegetation cover of {p['afforestation_sparse_grass_max_cover']:.0%} or more")
     if slope_deg is not None:
@@ -210,8 +210,8 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
         distances = cross_distances(habitat.labels, habitat.ids, site_labels, sites["site_id"].to_numpy(), resolution)
         sites["new_habitat_ha"] = new_ha
         sites["distance_to_habitat_m"] = distances.min(axis=0)
-        sites["connectivity_gain_pct"] = pc_gain(habitat.areas_ha, habitat.distances, habitat.landscape_ha,
-                                                 habitat.probability, new_ha, distances)
+        sites["connectivity_gain_pct"] = pc_gain(habitat.areas_ha, habitat.distances, habitat.landscape_ha, new_ha,
+                                                 distances, probability=habitat.probability)
     weights = {"sequestration_t_co2": p["afforestation_weight_sequestration"],
                "cost_cny_per_t_co2": p["afforestation_weight_cost"]}
     directions = {"sequestration_t_co2": True, "cost_cny_per_t_co2": False}
@@ -220,7 +220,7 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
         directions["connectivity_gain_pct"] = True
     else:
         notes.append("no ecological network: the afforestation score leaves out connectivity gain")
-    sites = sites.join(weighted_score(sites[list(directions)], weights, directions))
+    sites = sites.join(weighted_score(sites[list(directions)], weights=weights, higher_is_better=directions))
     sites["rank"] = sites["score"].rank(ascending=False, method="first").astype(int)
     sites = sites.sort_values("rank")
     return AfforestationResult(sites, reasons, reason_table, site_labels, habitat, distances, notes, resolution)
@@ -255,7 +255,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
     if crs is None or not crs.is_projected or not np.isclose(abs(transform.e), resolution):
         raise InputError("afforestation screening needs a projected land cover with square cells.",
                          path=source.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
-    categories, legend = classify_raster(codes, system, "carbon_category", path=source.name)
+    categories, legend = classify_raster(codes, system, column="carbon_category", path=source.name)
 
     def on_grid(raster, name):
         if raster is None:
@@ -307,7 +307,8 @@ def _site_table(site_labels, n_sites, categories, legend, cell_ha, transform, cr
         frame[column] = ndimage.mean(raster, site_labels, ids) if raster is not None and n_sites else np.nan
     frame["slope_max_deg"] = ndimage.maximum(slope_deg, site_labels, ids) if slope_deg is not None and n_sites \
         else np.nan
-    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi, p["ndvi_soil"], p["ndvi_vegetation"]),
+    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi, ndvi_soil=p["ndvi_soil"],
+                                                               ndvi_vegetation=p["ndvi_vegetation"]),
                                               site_labels, ids) if ndvi is not None and n_sites else np.nan)
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry", crs=crs)
 

@@ -36,7 +36,7 @@ _SUMS = {"area_ha": "area_ha", "sequestration_t_co2": "sequestration_t_co2", "si
          "cost_cny": "cost_cny"}
 
 
-def pick_within_budget(order: pd.Index, area_ha: pd.Series, cost_cny: pd.Series, budget_area_ha: float,
+def pick_within_budget(order: pd.Index, area_ha: pd.Series, cost_cny: pd.Series, *, budget_area_ha: float,
                        budget_cny: float) -> list:
     """Sites taken greedily in `order` while both budgets hold (a site that does not fit is skipped)."""
     chosen, area_left, cost_left = [], budget_area_ha, budget_cny
@@ -66,13 +66,13 @@ def restoration_scenarios(result, *, budget_area_ha: float = np.inf,
     sites = result.sites.set_index("site_id", drop=False)
     members = {"all_suitable": list(sites.index)}
     by_score = sites.sort_values("rank").index
-    members["top_ranked"] = pick_within_budget(by_score, sites["area_ha"], sites["cost_cny"], budget_area_ha,
-                                               budget_cny)
+    members["top_ranked"] = pick_within_budget(by_score, sites["area_ha"], sites["cost_cny"],
+                                               budget_area_ha=budget_area_ha, budget_cny=budget_cny)
     has_network = "connectivity_gain_pct" in sites
     if has_network:
         by_gain = sites.sort_values(["connectivity_gain_pct", "score"], ascending=False).index
         members["connectivity_first"] = pick_within_budget(by_gain, sites["area_ha"], sites["cost_cny"],
-                                                           budget_area_ha, budget_cny)
+                                                           budget_area_ha=budget_area_ha, budget_cny=budget_cny)
     sum_of = {**_SUMS, **({"connectivity_gain_sum_pct": "connectivity_gain_pct"} if has_network else {})}
     rows, city = [], []
     for name, ids in members.items():
@@ -103,6 +103,6 @@ def _joint_gain(result, ids: np.ndarray) -> float:
                               max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
     distances = np.block([[habitat.distances, cross], [cross.T, between]])
     areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
-    before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, habitat.probability)
-    after = pc_index(areas, distances, habitat.landscape_ha, habitat.probability)
+    before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, probability=habitat.probability)
+    after = pc_index(areas, distances, habitat.landscape_ha, probability=habitat.probability)
     return 100 * (after - before) / before

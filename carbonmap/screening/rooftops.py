@@ -92,13 +92,13 @@ def rank_rooftops(buildings: gpd.GeoDataFrame, *, weights: dict[str, float], min
         raise InputError(f"no roof passes the filters (minimum usable area {min_usable_area_m2:g} m2, uses "
                          f"{uses or 'all'}, {0 if exclusions is None else len(exclusions)} exclusion zones).",
                          fix="lower the minimum usable area or widen the uses.")
-    scores = weighted_score(candidates[list(_CRITERIA)], weights, _CRITERIA)
+    scores = weighted_score(candidates[list(_CRITERIA)], weights=weights, higher_is_better=_CRITERIA)
     out = candidates.join(scores)
     out["rank"] = out["score"].rank(ascending=False, method="first").astype(int)
     return out.sort_values("rank")
 
 
-def top_per_unit(ranked: pd.DataFrame, unit: pd.Series, n: int) -> pd.DataFrame:
+def top_per_unit(ranked: pd.DataFrame, unit: pd.Series, *, n: int) -> pd.DataFrame:
     """The `n` best-ranked rows in each unit (`unit`: unit id per row), with ``unit_id`` and
     ``rank_in_unit``."""
     frame = pd.DataFrame(ranked.drop(columns="geometry", errors="ignore")).assign(unit_id=unit)

@@ -25,7 +25,7 @@ from carbonmap.errors import InputError
 __all__ = ["weighted_score"]
 
 
-def weighted_score(criteria: pd.DataFrame, weights: dict[str, float], higher_is_better: dict[str, bool]
+def weighted_score(criteria: pd.DataFrame, *, weights: dict[str, float], higher_is_better: dict[str, bool]
                    ) -> pd.DataFrame:
     """Rescaled criteria and their weighted mean (module docstring).
 
