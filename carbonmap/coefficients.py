@@ -199,19 +199,33 @@ def numbers(table: pd.DataFrame, column: str, *, rule: str | None = None, rows=N
 
     Parameters
     ----------
-    table : DataFrame from :func:`read_table`
+    table : DataFrame
+        A table from :func:`read_table` (text columns; ``attrs`` name the table and any
+        override file, for messages).
     column : str
+        The column to convert.
     rule : {None, 'non_negative', 'positive', 'fraction'}
         What the values must be besides numbers (see :data:`RULES`); ``inf`` passes
         'non_negative' and 'positive'.
-    rows : boolean mask, optional
-        Check only these rows (e.g. the parameters a rule applies to).
+    rows : array of bool, optional
+        Check only these rows (e.g. the parameters a rule applies to); the others are converted
+        unchecked.
+
+    Returns
+    -------
+    Series of float
+        The column's values, in the table's unit (empty text is NaN).
 
     Raises
     ------
     InputError
         Listing every row (by the table's key) whose value breaks the rule, naming the override
         file when there is one.
+
+    Examples
+    --------
+    >>> numbers(pd.DataFrame({"value": ["0.5", "inf"]}), "value", rule="non_negative").tolist()
+    [0.5, inf]
     """
     values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
     ok = values.notna()
@@ -350,7 +364,40 @@ def rooftop_pv_usable(override=None) -> pd.Series:
 
 
 def grid_emission_factor(grid: str = "china_national", year: int | None = None, *, override=None) -> float:
-    """Grid emission factor [t CO2/MWh]: the given year, or the latest year of that grid."""
+    """The grid emission factor of a grid and year [t CO2/MWh].
+
+    Parameters
+    ----------
+    grid : str
+        A ``grid`` of ``grid_emission_factors.csv`` (default ``china_national``), or of the
+        override.
+    year : int, optional
+        The year of the factor; default the latest year the table has for `grid`.
+    override : path or DataFrame, optional
+        Rows that replace or add to the packaged table (:func:`read_table`).
+
+    Returns
+    -------
+    float
+        The factor [t CO2/MWh]: the CO2 emitted per MWh taken from that grid.
+
+    Raises
+    ------
+    InputError
+        For a grid or year the table does not have (listing those it has).
+
+    References
+    ----------
+    .. [1] Ministry of Ecology and Environment of China (2023). Notice on the greenhouse-gas
+       emission reports of power generation enterprises 2023-2025
+       (关于做好2023-2025年发电行业企业温室气体排放报告管理有关工作的通知): the national grid average
+       emission factor for 2022.
+
+    Examples
+    --------
+    >>> grid_emission_factor("china_national", 2022)
+    0.5703
+    """
     table = read_table("grid_emission_factors", override)
     rows = table[table["grid"] == grid]
     if rows.empty:
