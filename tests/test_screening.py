@@ -155,7 +155,8 @@ def test_score_ranks_a_site_better_on_every_criterion_higher():
     criteria = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
     criteria.loc[60] = criteria.loc[0] + [0.1, 0.0, -0.1]  # better on a and c (c: lower is better), equal on b
     directions = {"a": True, "b": True, "c": False}
-    scores = weighted_score(criteria, weights={"a": 0.5, "b": 0.3, "c": 0.2}, higher_is_better=directions)["score"].to_numpy()
+    scores = weighted_score(criteria, weights={"a": 0.5, "b": 0.3, "c": 0.2},
+                            higher_is_better=directions)["score"].to_numpy()
     assert scores[60] > scores[0]
     values = criteria.to_numpy() * np.array([1, 1, -1])  # higher = better on every column
     for i in range(len(values)):
