@@ -49,27 +49,72 @@ def unit_balance(
     classes: pd.DataFrame | None = None,
     bands: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The carbon balance of each planning unit.
+    r"""The carbon balance of each planning unit: sources, sinks, net, balance class and intensities.
 
     Parameters
     ----------
-    sources : DataFrame [t CO2/yr]
-        Units x sectors.
+    sources : DataFrame (units x sectors) [t CO2/yr]
+        Sources of each unit by sector, >= 0.
     sinks : Series [t CO2/yr]
-        Removals per unit (>= 0), indexed like `sources`.
+        Removals per unit, >= 0, indexed like `sources`; a unit missing from it has none.
     population : Series [persons], optional
-    gdp_cny_1e4 : Series [10^4 CNY], optional
-        Output value per unit.
-    classes, bands : DataFrame, optional
-        Default: the packaged balance classes and efficiency bands.
+        Residents per unit, indexed like `sources`.
+    gdp_cny_1e4 : Series [10^4 CNY/yr], optional
+        Output value per unit (:func:`gdp_cny_1e4` converts other units).
+    classes : DataFrame, optional
+        Balance classes by minimum sink-to-source ratio [-]; default the packaged
+        :func:`carbonmap.coefficients.balance_classes`.
+    bands : DataFrame, optional
+        Efficiency bands by maximum relative intensity [-]; default the packaged
+        :func:`carbonmap.coefficients.efficiency_bands`.
 
     Returns
     -------
-    DataFrame indexed like `sources`: ``source_<sector>_co2_t_yr`` for each sector,
-    ``source_co2_t_yr``, ``sink_co2_t_yr``, ``net_co2_t_yr``, ``sink_source_ratio``,
-    ``balance_class``, and when given ``co2_t_per_capita_yr``, ``co2_t_per_cny_1e4``,
-    ``efficiency_index`` (unit intensity / city intensity), ``efficiency_band``,
-    ``efficiency_label``.
+    DataFrame
+        Indexed like `sources`: ``source_<sector>_co2_t_yr`` for each sector,
+        ``source_co2_t_yr``, ``sink_co2_t_yr`` and ``net_co2_t_yr`` [t CO2/yr];
+        ``sink_source_ratio`` [-] (NaN without sources) and ``balance_class``; with `population`,
+        ``co2_t_per_capita_yr`` [t CO2/person/yr]; with `gdp_cny_1e4`, ``co2_t_per_cny_1e4``
+        [t CO2 per 10^4 CNY], ``efficiency_index`` [-], ``efficiency_band`` (integer, NA where
+        unknown) and ``efficiency_label``.
+
+    Notes
+    -----
+    For unit u with sources :math:`E_{u,s}` by sector s and sink :math:`K_u`:
+
+    .. math::
+
+        E_u = \sum_s E_{u,s}, \qquad N_u = E_u - K_u, \qquad \rho_u = K_u / E_u
+
+    The balance class is the last row of `classes` whose ``min_sink_source_ratio`` is at most
+    :math:`\rho_u`; a unit without sources is a surplus when it has a sink and balanced when it
+    has none. With population :math:`P_u` and output :math:`G_u` the intensities are
+    :math:`E_u / P_u` and :math:`I_u = E_u / G_u`, and the energy-carbon index is the unit's
+    intensity relative to the city's,
+
+    .. math::
+
+        \eta_u = I_u \Big/ \frac{\sum_v E_v}{\sum_v G_v}
+
+    graded into the first band of `bands` whose ``max_relative_intensity`` is at least
+    :math:`\eta_u`. Units without population or output (missing or 0) get NaN.
+
+    References
+    ----------
+    .. [1] Huzhou Municipal Development and Reform Commission (2021). Industrial enterprise
+       carbon efficiency code (工业企业碳效码): grading by emissions per output against the
+       industry average.
+    .. [2] Zhao R., Zhang Z., Ding M., et al. (2015). Regional carbon compensation zoning based on
+       carbon budget: sink-to-source ratios of land use. Journal of Natural Resources 30(10).
+
+    Examples
+    --------
+    >>> sources = pd.DataFrame({"buildings": [80.0, 30.0], "transport": [20.0, 10.0]}, index=["north", "south"])
+    >>> table = unit_balance(sources, pd.Series({"north": 10.0, "south": 60.0}))
+    >>> table[["source_co2_t_yr", "net_co2_t_yr", "sink_source_ratio", "balance_class"]]
+           source_co2_t_yr  net_co2_t_yr  sink_source_ratio   balance_class
+    north            100.0          90.0                0.1  carbon_deficit
+    south             40.0         -20.0                1.5  carbon_surplus
     """
     classes = balance_classes() if classes is None else classes
     bands = efficiency_bands() if bands is None else bands

@@ -194,24 +194,38 @@ RULES = {
 }
 
 
-def numbers(table: pd.DataFrame, column: str, rule: str | None = None, *, rows=None) -> pd.Series:
+def numbers(table: pd.DataFrame, column: str, *, rule: str | None = None, rows=None) -> pd.Series:
     """A column of a table from :func:`read_table` as floats, every value checked.
 
     Parameters
     ----------
-    table : DataFrame from :func:`read_table`
+    table : DataFrame
+        A table from :func:`read_table` (text columns; ``attrs`` name the table and any
+        override file, for messages).
     column : str
+        The column to convert.
     rule : {None, 'non_negative', 'positive', 'fraction'}
         What the values must be besides numbers (see :data:`RULES`); ``inf`` passes
         'non_negative' and 'positive'.
-    rows : boolean mask, optional
-        Check only these rows (e.g. the parameters a rule applies to).
+    rows : array of bool, optional
+        Check only these rows (e.g. the parameters a rule applies to); the others are converted
+        unchecked.
+
+    Returns
+    -------
+    Series of float
+        The column's values, in the table's unit (empty text is NaN).
 
     Raises
     ------
     InputError
         Listing every row (by the table's key) whose value breaks the rule, naming the override
         file when there is one.
+
+    Examples
+    --------
+    >>> numbers(pd.DataFrame({"value": ["0.5", "inf"]}), "value", rule="non_negative").tolist()
+    [0.5, inf]
     """
     values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
     ok = values.notna()
@@ -258,7 +272,7 @@ def landuse_coefficients(override: str | os.PathLike | pd.DataFrame | None = Non
         raise InputError(f"unknown flux value(s): {', '.join(bad_flux)}.", field="flux",
                          path=table.attrs["override_path"],
                          fix="use 'emission' or 'removal' (the sign goes in flux, not in value).")
-    table["value"] = numbers(table, "value", "non_negative")  # the sign is in flux
+    table["value"] = numbers(table, "value", rule="non_negative")  # the sign is in flux
     table["co2_t_ha_yr"] = table["value"] * table["unit"].map(UNIT_TO_CO2_T_HA_YR)
     return table
 
@@ -266,14 +280,14 @@ def landuse_coefficients(override: str | os.PathLike | pd.DataFrame | None = Non
 def road_class_weights(override=None) -> pd.Series:
     """Relative traffic per km of road by ``road_class`` (the transport proxy's weights)."""
     table = read_table("road_class_weights", override)
-    return pd.Series(numbers(table, "weight", "non_negative").to_numpy(), index=table["road_class"], name="weight")
+    return pd.Series(numbers(table, "weight", rule="non_negative").to_numpy(), index=table["road_class"], name="weight")
 
 
 def efficiency_bands(override=None) -> pd.DataFrame:
     """Bands of emissions per unit of output relative to the city average, ascending."""
     table = read_table("efficiency_bands", override)
-    table["band"] = numbers(table, "band", "non_negative").astype(int)
-    table["max_relative_intensity"] = numbers(table, "max_relative_intensity", "positive")
+    table["band"] = numbers(table, "band", rule="non_negative").astype(int)
+    table["max_relative_intensity"] = numbers(table, "max_relative_intensity", rule="positive")
     table = table.sort_values("max_relative_intensity").reset_index(drop=True)
     if not np.isinf(table["max_relative_intensity"].iloc[-1]):
         raise InputError("the last efficiency band must be open-ended (max_relative_intensity = inf).",
@@ -284,16 +298,16 @@ def efficiency_bands(override=None) -> pd.DataFrame:
 def balance_classes(override=None) -> pd.DataFrame:
     """Carbon surplus / balanced / deficit classes by minimum sink-to-source ratio, ascending."""
     table = read_table("balance_classes", override)
-    table["min_sink_source_ratio"] = numbers(table, "min_sink_source_ratio", "non_negative")
+    table["min_sink_source_ratio"] = numbers(table, "min_sink_source_ratio", rule="non_negative")
     return table.sort_values("min_sink_source_ratio").reset_index(drop=True)
 
 
 def blue_carbon_disturbance(override=None) -> pd.DataFrame:
     """Half-lives [yr] and disturbed fractions by impact level of wetland carbon pools."""
     table = read_table("blue_carbon_disturbance", override)
-    table["half_life_yr"] = numbers(table, "half_life_yr", "positive")
+    table["half_life_yr"] = numbers(table, "half_life_yr", rule="positive")
     for column in ("low", "medium", "high"):  # disturbed fractions of the pool
-        table[column] = numbers(table, column, "fraction")
+        table[column] = numbers(table, column, rule="fraction")
     return table
 
 
@@ -301,7 +315,7 @@ def ecological_resistance(override=None) -> pd.Series:
     """Resistance to movement of each carbon category (relative cost per metre), indexed by
     carbon category."""
     table = read_table("ecological_resistance", override)
-    resistance = numbers(table, "resistance", "positive")  # 1 for the easiest land, more for harder land
+    resistance = numbers(table, "resistance", rule="positive")  # 1 for the easiest land, more for harder land
     return pd.Series(resistance.to_numpy(), index=table["carbon_category"], name="resistance")
 
 
@@ -311,7 +325,7 @@ def _scalars(name: str, override, rules: dict[str, str]) -> dict[str, float]:
     table = read_table(name, override)
     values = numbers(table, "value")
     for rule in set(rules.values()):
-        numbers(table, "value", rule, rows=table["parameter"].map(rules).eq(rule))
+        numbers(table, "value", rule=rule, rows=table["parameter"].map(rules).eq(rule))
     return dict(zip(table["parameter"], values))
 
 
@@ -345,49 +359,83 @@ def renewable_parameters(override=None) -> dict[str, float]:
 def rooftop_pv_usable(override=None) -> pd.Series:
     """Share of roof area that can carry PV, by building use (index: use)."""
     table = read_table("rooftop_pv_usable", override)
-    return pd.Series(numbers(table, "usable_fraction", "fraction").to_numpy(), index=table["use"],
+    return pd.Series(numbers(table, "usable_fraction", rule="fraction").to_numpy(), index=table["use"],
                      name="usable_fraction")
 
 
-def grid_emission_factor(grid: str = "china_national", year: int | None = None, override=None) -> float:
-    """Grid emission factor [t CO2/MWh]: the given year, or the latest year of that grid."""
+def grid_emission_factor(grid: str = "china_national", year: int | None = None, *, override=None) -> float:
+    """The grid emission factor of a grid and year [t CO2/MWh].
+
+    Parameters
+    ----------
+    grid : str
+        A ``grid`` of ``grid_emission_factors.csv`` (default ``china_national``), or of the
+        override.
+    year : int, optional
+        The year of the factor; default the latest year the table has for `grid`.
+    override : path or DataFrame, optional
+        Rows that replace or add to the packaged table (:func:`read_table`).
+
+    Returns
+    -------
+    float
+        The factor [t CO2/MWh]: the CO2 emitted per MWh taken from that grid.
+
+    Raises
+    ------
+    InputError
+        For a grid or year the table does not have (listing those it has).
+
+    References
+    ----------
+    .. [1] Ministry of Ecology and Environment of China (2023). Notice on the greenhouse-gas
+       emission reports of power generation enterprises 2023-2025
+       (关于做好2023-2025年发电行业企业温室气体排放报告管理有关工作的通知): the national grid average
+       emission factor for 2022.
+
+    Examples
+    --------
+    >>> grid_emission_factor("china_national", 2022)
+    0.5703
+    """
     table = read_table("grid_emission_factors", override)
     rows = table[table["grid"] == grid]
     if rows.empty:
         raise InputError(f"no emission factor for grid {grid!r}.", field="grid",
                          fix=f"use one of {', '.join(sorted(table['grid'].unique()))}, or add a row.")
-    years = numbers(rows, "year", "positive").astype(int)
+    years = numbers(rows, "year", rule="positive").astype(int)
     pick = rows[years == (year if year is not None else years.max())]
     if pick.empty:
         raise InputError(f"no emission factor for grid {grid!r} in {year}.", field="year",
                          fix=f"years available: {', '.join(map(str, sorted(years)))}.")
-    return float(numbers(pick, "t_co2_per_mwh", "non_negative").iloc[-1])
+    return float(numbers(pick, "t_co2_per_mwh", rule="non_negative").iloc[-1])
 
 
 def wind_shear_exponents(override=None) -> pd.Series:
     """Power-law shear exponent by carbon category (index)."""
     table = read_table("wind_shear_exponents", override)
-    return pd.Series(numbers(table, "alpha", "non_negative").to_numpy(), index=table["carbon_category"], name="alpha")
+    return pd.Series(numbers(table, "alpha", rule="non_negative").to_numpy(), index=table["carbon_category"],
+                     name="alpha")
 
 
 def wind_power_curve(override=None) -> pd.DataFrame:
     """Turbine power curve: ``wind_speed_m_s``, ``power_kw`` (sorted by speed)."""
     table = read_table("wind_power_curve", override)
-    curve = pd.DataFrame({"wind_speed_m_s": numbers(table, "wind_speed_m_s", "non_negative"),
-                          "power_kw": numbers(table, "power_kw", "non_negative")})
+    curve = pd.DataFrame({"wind_speed_m_s": numbers(table, "wind_speed_m_s", rule="non_negative"),
+                          "power_kw": numbers(table, "power_kw", rule="non_negative")})
     return curve.sort_values("wind_speed_m_s", ignore_index=True)
 
 
 def gshp_extraction(override=None) -> pd.Series:
     """Specific heat extraction of borehole heat exchangers [W per m of borehole] by ground type."""
     table = read_table("gshp_extraction", override)
-    return pd.Series(numbers(table, "w_per_m", "positive").to_numpy(), index=table["ground"], name="w_per_m")
+    return pd.Series(numbers(table, "w_per_m", rule="positive").to_numpy(), index=table["ground"], name="w_per_m")
 
 
 def heating_demand(override=None) -> pd.Series:
     """Space-heating demand [kWh per m2 of floor area per year] by climate zone."""
     table = read_table("heating_demand", override)
-    return pd.Series(numbers(table, "kwh_per_m2_yr", "non_negative").to_numpy(), index=table["climate_zone"],
+    return pd.Series(numbers(table, "kwh_per_m2_yr", rule="non_negative").to_numpy(), index=table["climate_zone"],
                      name="kwh_per_m2_yr")
 
 
@@ -435,8 +483,8 @@ def afforestation_rules(override=None) -> pd.DataFrame:
 def afforestation_site_preparation(override=None) -> pd.DataFrame:
     """Site-preparation technique and unit cost [CNY/ha] by slope band (from ``min_slope_deg``)."""
     table = read_table("afforestation_site_preparation", override)
-    table["min_slope_deg"] = numbers(table, "min_slope_deg", "non_negative")
-    table["cost_cny_per_ha"] = numbers(table, "cost_cny_per_ha", "non_negative")
+    table["min_slope_deg"] = numbers(table, "min_slope_deg", rule="non_negative")
+    table["cost_cny_per_ha"] = numbers(table, "cost_cny_per_ha", rule="non_negative")
     return table.sort_values("min_slope_deg", ignore_index=True)
 
 
@@ -446,7 +494,7 @@ def afforestation_growth(override=None) -> pd.DataFrame:
     table = read_table("afforestation_growth", override)
     for column, rule in (("agb_max_t_dm_ha", "positive"), ("k_per_yr", "positive"), ("p", "positive"),
                          ("root_shoot", "non_negative"), ("carbon_fraction", "fraction")):
-        table[column] = numbers(table, column, rule)
+        table[column] = numbers(table, column, rule=rule)
     return table.set_index("vegetation_type")
 
 

@@ -95,29 +95,63 @@ def coefficient_fluxes(
     codes: pd.Series | None = None,
     system: str | None = None,
 ) -> pd.DataFrame:
-    """Per-parcel emission and removal from per-hectare coefficients.
+    r"""Per-parcel emission and removal from per-hectare coefficients [t CO2/yr].
 
     Parameters
     ----------
-    categories : Series of str
+    categories : Series of str (n,)
         Carbon category of each parcel (from :func:`carbonmap.landuse.classify`).
-    area_ha : array [ha]
+    area_ha : array (n,) [ha]
+        Area of each parcel.
     coefficients : DataFrame
-        From :func:`carbonmap.coefficients.landuse_coefficients` (``co2_t_ha_yr``, ``flux``).
-    codes, system : optional
-        Land-use codes and their system, to apply class-specific rows (``system`` + ``code``)
-        ahead of category rows.
+        From :func:`carbonmap.coefficients.landuse_coefficients` (``coef_id``, ``flux``,
+        ``co2_t_ha_yr`` [t CO2/ha/yr]).
+    codes : Series (n,), optional
+        Land-use codes of the parcels, to apply class-specific rows (``system`` + ``code``) ahead
+        of category rows; needs `system`.
+    system : str, optional
+        The code system of `codes`.
 
     Returns
     -------
-    DataFrame (same index as `categories`): ``coef_id`` (``"inventory"`` for built-up land,
-    whose emissions are downscaled from the inventory), ``coef_emission_co2_t_yr`` and
-    ``coef_removal_co2_t_yr`` [t CO2/yr], both >= 0.
+    DataFrame
+        Indexed like `categories`: ``coef_id`` (``"inventory"`` for built-up land, whose
+        emissions are downscaled from the inventory), ``coef_emission_co2_t_yr`` and
+        ``coef_removal_co2_t_yr`` [t CO2/yr], both >= 0.
 
     Raises
     ------
     InputError
         Listing every non-built category that has no coefficient.
+
+    Notes
+    -----
+    Parcel i of category k(i) and area :math:`A_i` [ha], with the coefficient :math:`c_k`
+    [t CO2/ha/yr] (converted from t C with 44/12 by the loader):
+
+    .. math:: E_i = c_{k(i)} \, A_i
+
+    counted as an emission or a removal by the coefficient's ``flux``. Built-up categories
+    (:data:`BUILT_PREFIX`) get 0: their emissions come from the inventory.
+
+    References
+    ----------
+    .. [1] Zhao R., Huang X., Peng B. (2012). Research on carbon emission intensity and carbon
+       footprint of different industrial spaces in China. Acta Geographica Sinica 67(10).
+    .. [2] Fang J., Guo Z., Piao S., Chen A. (2007). 1981-2000年中国陆地植被碳汇的估算 (Terrestrial
+       vegetation carbon sinks in China, 1981-2000). Science in China Series D 37(6): 804-812.
+    .. [3] Lai L. (2010). 中国土地利用的碳排放效应研究 (Carbon emission effect of land use in China).
+       PhD thesis, Nanjing University.
+
+    Examples
+    --------
+    >>> from carbonmap.coefficients import landuse_coefficients
+    >>> fluxes = coefficient_fluxes(pd.Series(["forest", "cropland", "built_residential"]),
+    ...                             np.array([10.0, 5.0, 2.0]), landuse_coefficients())
+    >>> fluxes["coef_id"].tolist()
+    ['CN-FOREST-FANG2007', 'CN-CROPLAND-HE2006', 'inventory']
+    >>> fluxes[["coef_emission_co2_t_yr", "coef_removal_co2_t_yr"]].round(2).to_numpy().tolist()
+    [[0.0, 21.3], [7.74, 0.0], [0.0, 0.0]]
     """
     categories = pd.Series(categories).reset_index(drop=True)
     area = np.asarray(area_ha, dtype=float)
@@ -257,14 +291,39 @@ def floor_area_m2(
     height_field: str | None = None,
     storey_height_m: float = 3.0,
 ) -> tuple[pd.Series, dict]:
-    """Gross floor area of each building = footprint area x floors [m2].
+    r"""Gross floor area of each building, footprint area x floors [m2].
 
-    Floors come from `floors_field`, else from `height_field` / `storey_height_m` (rounded, at
-    least 1). Buildings with neither get the median floors of the others with the same
-    ``use`` (or of all buildings) -- a documented default, reported in the returned dict
-    ``{"missing_floors": n, "assumed_floors": {...}}``; never a silent zero.
+    Parameters
+    ----------
+    buildings : GeoDataFrame of polygons
+        Footprints in a projected CRS (areas in m2), with a ``use`` column when the median
+        floors should be taken per use.
+    floors_field : str, optional
+        Field of the floor count [floors].
+    height_field : str, optional
+        Field of the height [m], used where floors are missing.
+    storey_height_m : float [m]
+        Height of one storey, to turn heights into floors (rounded, at least 1).
 
-    The layer must be in a projected CRS (areas in m2).
+    Returns
+    -------
+    (Series [m2], dict)
+        The floor area, indexed like `buildings`, and the report
+        ``{"missing_floors": n, "assumed_floors": {use: floors, ..., "all": floors}}``:
+        buildings with neither floors nor height get the median floors of the others of the
+        same ``use`` (or of all buildings), a documented default, never a silent zero.
+
+    Raises
+    ------
+    InputError
+        When the layer is not in a projected CRS.
+    MissingColumnError
+        When no building has floors or a height.
+
+    Notes
+    -----
+    :math:`F_b = A_b \, n_b`, with :math:`A_b` the footprint area and
+    :math:`n_b = \max(1, \mathrm{round}(h_b / h_s))` where only the height :math:`h_b` is known.
     """
     if buildings.crs is None or not buildings.crs.is_projected:
         raise InputError("buildings must be in a projected CRS to measure floor area.",
@@ -306,7 +365,27 @@ def _proxy(geometry, weight, sub_sector=None, feature_id=None, crs=None) -> gpd.
 
 def building_proxy(buildings: gpd.GeoDataFrame, floor_area: pd.Series, *, use_field: str = "use",
                    uses: tuple[str, ...] | None = None, id_field: str | None = None) -> gpd.GeoDataFrame:
-    """Proxy: buildings weighted by floor area, labelled by use (the sub-sector)."""
+    """Proxy features: buildings weighted by their floor area, labelled by use (the sub-sector).
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame of polygons
+        Building footprints.
+    floor_area : Series [m2]
+        Floor area of each building (:func:`floor_area_m2`), indexed like `buildings`.
+    use_field : str
+        Field of the building use; its values label the features' sub-sectors.
+    uses : tuple of str, optional
+        Keep only buildings of these uses (default: every building).
+    id_field : str, optional
+        Field identifying the buildings in ``feature_id`` (default: their row numbers).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``weight`` [m2 of floor area], ``sub_sector``, ``feature_id`` and the footprints, for
+        :func:`downscale_inventory`.
+    """
     keep = np.ones(len(buildings), bool) if uses is None else buildings[use_field].isin(uses).to_numpy()
     sub = buildings[use_field].to_numpy()[keep] if use_field in buildings else None
     ids = buildings[id_field].to_numpy()[keep] if id_field else np.flatnonzero(keep)
@@ -315,9 +394,33 @@ def building_proxy(buildings: gpd.GeoDataFrame, floor_area: pd.Series, *, use_fi
 
 def road_proxy(roads: gpd.GeoDataFrame, weights: pd.Series, *, class_field: str = "road_class",
                id_field: str | None = None) -> gpd.GeoDataFrame:
-    """Proxy: road centre lines weighted by length [m] x class weight.
+    r"""Proxy features: road centre lines weighted by length x class weight.
 
-    Raises :class:`InputError` listing road classes that have no weight.
+    Parameters
+    ----------
+    roads : GeoDataFrame of lines
+        Road centre lines in a projected CRS (lengths in m).
+    weights : Series [-]
+        Relative traffic per metre of each road class
+        (:func:`carbonmap.coefficients.road_class_weights`), indexed by class.
+    class_field : str
+        Field of the road class.
+    id_field : str, optional
+        Field identifying the roads in ``feature_id`` (default: their row numbers).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``weight`` [m], ``sub_sector`` (empty), ``feature_id`` and the lines.
+
+    Raises
+    ------
+    InputError
+        Listing the road classes that have no weight.
+
+    Notes
+    -----
+    :math:`w_j = L_j \, c_{k(j)}`, road length :math:`L_j` times the weight of its class.
     """
     classes = roads[class_field].astype(str)
     unknown = sorted(set(classes) - set(weights.index))
@@ -331,9 +434,26 @@ def road_proxy(roads: gpd.GeoDataFrame, weights: pd.Series, *, class_field: str 
 
 def land_proxy(parcels: gpd.GeoDataFrame, mask: np.ndarray, *, multiplier: np.ndarray | None = None,
                sub_sector: np.ndarray | None = None, id_field: str | None = None) -> gpd.GeoDataFrame:
-    """Proxy: the parcels selected by `mask`, weighted by area [m2] (x `multiplier`, e.g. a
-    floor-area ratio, when given), optionally labelled with a sub-sector each (e.g. the
-    building use of their carbon category)."""
+    """Proxy features: the parcels selected by `mask`, weighted by their area.
+
+    Parameters
+    ----------
+    parcels : GeoDataFrame of polygons
+        Parcels in a projected CRS (areas in m2).
+    mask : array of bool (n,)
+        Which parcels are features of the proxy.
+    multiplier : array (n,) [-], optional
+        Factor on each parcel's area, e.g. a floor-area ratio.
+    sub_sector : array of str (n,), optional
+        A sub-sector label per parcel (e.g. the building use of its carbon category).
+    id_field : str, optional
+        Field identifying the parcels in ``feature_id`` (default: their row numbers).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``weight`` [m2], ``sub_sector``, ``feature_id`` and the parcels' polygons.
+    """
     mask = np.asarray(mask, bool)
     area = parcels.area.to_numpy()[mask]
     if multiplier is not None:
@@ -354,37 +474,59 @@ def downscale_inventory(
     point_emissions_field: str = "co2_t_yr",
     point_sector_field: str = "sector",
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Allocate each inventory row to features of its sector's proxy.
+    r"""Allocate each inventory row to the features of its sector's proxy, conserving totals.
 
     Parameters
     ----------
     inventory : DataFrame
-        Validated by :func:`read_inventory` (sector, sub_sector, co2_t_yr).
-    proxies : mapping sector -> GeoDataFrame
-        From :func:`building_proxy`, :func:`road_proxy` or :func:`land_proxy`. A row with a
-        sub-sector uses only the proxy features labelled with it (e.g. buildings of that use)
-        when the proxy carries sub-sector labels, else all of them; a row for the whole sector
-        (sub-sector empty or ``all``) uses all of them, for every sector alike.
+        ``sector``, ``sub_sector``, ``co2_t_yr`` [t CO2/yr]; validated by :func:`read_inventory`.
+    proxies : mapping of sector -> GeoDataFrame
+        From :func:`building_proxy`, :func:`road_proxy` or :func:`land_proxy` (``weight``,
+        ``sub_sector``, ``feature_id``). A row with a sub-sector uses only the proxy features
+        labelled with it (e.g. buildings of that use) when the proxy carries sub-sector labels,
+        else all of them; a row for the whole sector (sub-sector empty or ``all``) uses all of
+        them, for every sector alike.
     point_sources : GeoDataFrame of points, optional
         Emitters with known emissions; each is placed at its location and subtracted from the
         inventory row of its sector (the row with an empty sub-sector, or the sector's only row).
+    point_emissions_field : str
+        Field of the point sources' emissions [t CO2/yr].
+    point_sector_field : str
+        Field of the point sources' inventory sector.
 
     Returns
     -------
     (allocations, report)
         `allocations`: one row per feature that received emissions: ``sector``,
-        ``sub_sector``, ``co2_t_yr``, ``source`` ('proxy' or 'point'), ``feature_id`` and the
-        feature's geometry. `report`: one row per inventory row with ``inventory_co2_t_yr``,
-        ``point_co2_t_yr``, ``allocated_co2_t_yr``, ``unallocated_co2_t_yr``, ``n_features``
-        ``note`` (why something was not allocated) and ``proxy_sub_sectors`` (the sub-sectors
-        the sector's proxy has, comma-separated). :func:`check_allocation` turns it into an
-        error or warnings.
+        ``sub_sector``, ``co2_t_yr`` [t CO2/yr], ``source`` ('proxy' or 'point'), ``feature_id``
+        and the feature's geometry. `report`: one row per inventory row with
+        ``inventory_co2_t_yr``, ``point_co2_t_yr``, ``allocated_co2_t_yr``,
+        ``unallocated_co2_t_yr`` [t CO2/yr], ``n_features``, ``note`` (why something was not
+        allocated) and ``proxy_sub_sectors`` (the sub-sectors the sector's proxy has,
+        comma-separated). :func:`check_allocation` turns it into an error or warnings.
 
     Raises
     ------
     InputError
         If point sources exceed their sector's inventory total, or name a sector the
         inventory does not have.
+
+    Notes
+    -----
+    For an inventory row of total :math:`T_s`, point sources :math:`P_{s,p}` and proxy weights
+    :math:`w_j`, feature j receives
+
+    .. math:: E_j = \Big(T_s - \sum_p P_{s,p}\Big) \, \frac{w_j}{\sum_k w_k}
+
+    exactly (:func:`allocate` gives the rounding remainder to the largest share), so totals are
+    conserved per row, and splitting a feature in two splits its share (weights are additive).
+    A row whose proxy has no features is reported as unallocated, never dropped.
+
+    References
+    ----------
+    .. [1] Gurney K. R., et al. (2012). Quantification of fossil fuel CO2 emissions on the
+       building/street scale for a large U.S. city. Environmental Science & Technology 46(21),
+       12194-12202 (proxy-based downscaling of a city inventory to buildings and roads).
     """
     inventory = read_inventory(inventory)
     crs = next((p.crs for p in proxies.values() if p is not None), None)
@@ -463,13 +605,13 @@ def _sub_sectors(proxy: gpd.GeoDataFrame) -> list[str]:
 
 def check_allocation(report: pd.DataFrame, *, allow_unallocated: bool = False,
                      path: str | os.PathLike | None = None) -> list[str]:
-    """Refuse (or, when allowed, describe) inventory rows that were not allocated.
+    """Refuse (or, when allowed, describe) the inventory rows that were not allocated.
 
     Parameters
     ----------
     report : DataFrame
         The allocation report of :func:`downscale_inventory` (or ``EmissionsAccount.report``,
-        which also names each sector's ``proxy``).
+        which also names each sector's ``proxy``); amounts in t CO2/yr.
     allow_unallocated : bool
         The project's ``[inventory] allow_unallocated``: accept unallocated emissions (they are
         then reported, never dropped silently).
@@ -541,16 +683,34 @@ def _assign_points(inventory, points, value_field, sector_field) -> dict[int, gp
 
 def aggregate_to_zones(allocations: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
                        by: str = "sector", value: str = "co2_t_yr") -> tuple[pd.DataFrame, pd.Series]:
-    """Sum `value` (allocated emissions) per zone and per `by` (sector), conserving the total.
+    r"""Sum allocated emissions per zone and per sector, conserving the total.
 
-    Points go to the zone containing them; lines and polygons are split between zones in
-    proportion to their length or area inside each zone.
+    Parameters
+    ----------
+    allocations : GeoDataFrame
+        Features with a `value` and a `by` column (e.g. the allocations of
+        :func:`downscale_inventory`); points, lines or polygons, reprojected to the zones' CRS.
+    zones : GeoDataFrame of polygons
+        Planning units, parcels or any zones, in a projected CRS.
+    by : str
+        Column whose values become the table's columns (default the sector).
+    value : str
+        Column of the amounts [t CO2/yr, or any additive quantity].
 
     Returns
     -------
     (table, outside)
-        `table`: zones x values of `by` [t CO2/yr], indexed like `zones`; `outside`: per value
-        of `by`, the emissions of features (or parts) outside every zone.
+        `table`: zones x values of `by`, in the unit of `value`, indexed like `zones`;
+        `outside`: per value of `by`, the amount of features (or parts) outside every zone.
+
+    Notes
+    -----
+    A point goes to the first zone containing it; a line or polygon f is split in proportion to
+    its length or area inside each zone z:
+
+    .. math:: E_{z} = \sum_f E_f \, \frac{|f \cap z|}{|f|}
+
+    (shares of a feature wholly inside the zones are renormalised to sum to exactly 1).
     """
     if allocations.crs is not None and zones.crs is not None and allocations.crs != zones.crs:
         allocations = allocations.to_crs(zones.crs)
@@ -599,8 +759,23 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
 
 def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,
                    value_field: str = "co2_t_yr") -> np.ndarray:
-    """Spread emissions onto `grid` [t CO2/yr per cell], conserving the total inside it.
+    """Spread allocated emissions onto the cells of a grid [t CO2/yr per cell], conserving the total.
 
+    Parameters
+    ----------
+    allocations : GeoDataFrame
+        Points, lines or polygons with a `value_field`; reprojected to the grid's CRS.
+    grid : AnalysisGrid
+        The raster grid (:func:`carbonmap.grid.analysis_grid`).
+    value_field : str
+        Column of the emissions [t CO2/yr].
+
+    Returns
+    -------
+    ndarray (grid.height, grid.width) of float64 [t CO2/yr per cell]
+
+    Notes
+    -----
     Points go to their cell. Lines are sampled every quarter cell and each sample carries an
     equal share. Polygons are spread evenly over the grid cells whose centres they contain;
     polygons smaller than a cell (no centre inside) go to the cell of a point on their surface.
@@ -659,7 +834,25 @@ def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,
 
 
 def builtup_intensity(emissions_co2_t_yr: pd.Series, builtup_area_km2: pd.Series) -> pd.Series:
-    """Emissions per km2 of built-up land [t CO2 km-2 yr-1]; NaN where there is none."""
+    """Emissions per km2 of built-up land [t CO2/km2/yr]; NaN where a unit has none.
+
+    Parameters
+    ----------
+    emissions_co2_t_yr : Series [t CO2/yr]
+        Sources per unit.
+    builtup_area_km2 : Series [km2]
+        Built-up land per unit (``EmissionsAccount.unit_builtup_km2``).
+
+    Returns
+    -------
+    Series named ``builtup_intensity_co2_t_km2_yr`` (the run's summary column), indexed like
+    `emissions_co2_t_yr`.
+
+    Notes
+    -----
+    :math:`I_u = E_u / B_u`, the built-up carbon intensity planners compare between cities
+    (t CO2 per km2 of built-up land).
+    """
     area = builtup_area_km2.reindex(emissions_co2_t_yr.index)
     return (emissions_co2_t_yr / area.where(area > 0)).rename("builtup_intensity_co2_t_km2_yr")
 
@@ -724,12 +917,70 @@ def account_emissions(
     use_field: str = "use",
     road_class_field: str = "road_class",
 ) -> EmissionsAccount:
-    """Parcels' coefficient fluxes, the downscaled inventory, and per-unit sums, in one pass.
+    r"""Parcels' coefficient fluxes, the downscaled inventory, and per-unit sums, in one pass.
 
-    All layers must share one projected CRS (the pipeline's analysis CRS). Proxies default
-    to the first available choice of :data:`PROXY_CHOICES`; `proxies` can name others.
-    Cropland's coefficient emission counts as a source only when the inventory has no
-    ``agriculture`` sector (otherwise the two would overlap); it is always reported.
+    Parameters
+    ----------
+    parcels : GeoDataFrame of polygons
+        Land-use parcels in the analysis CRS (projected, metres).
+    categories : Series of str
+        Carbon category of each parcel (:func:`carbonmap.landuse.classify`).
+    coefficients : DataFrame
+        Per-hectare coefficients (:func:`carbonmap.coefficients.landuse_coefficients`).
+    codes, system : optional
+        Land-use codes of the parcels and their system, for class-specific coefficients
+        (:func:`coefficient_fluxes`).
+    inventory : DataFrame, optional
+        The city inventory (:func:`read_inventory`) [t CO2/yr]; without it only coefficient
+        fluxes are accounted.
+    buildings : GeoDataFrame, optional
+        Building footprints, for the ``floor_area`` proxy; with `floor_area` [m2]
+        (:func:`floor_area_m2`).
+    floor_area : Series [m2], optional
+    roads : GeoDataFrame, optional
+        Road centre lines, for the ``roads`` proxy; with `road_weights` [-]
+        (:func:`carbonmap.coefficients.road_class_weights`).
+    road_weights : Series [-], optional
+    point_sources : GeoDataFrame of points, optional
+        Large emitters with ``co2_t_yr`` [t CO2/yr] and ``sector``.
+    units : GeoDataFrame, optional
+        Planning units; with them the per-unit tables are filled.
+    proxies : mapping of sector -> proxy name, optional
+        Choices among :data:`PROXY_CHOICES` (default: the first available of each sector).
+    use_field : str
+        Field of the building use.
+    road_class_field : str
+        Field of the road class.
+
+    Returns
+    -------
+    EmissionsAccount
+        ``parcels`` with ``area_ha``, the coefficient fluxes, ``inventory_co2_t_yr``,
+        ``source_co2_t_yr`` [t CO2/yr] and ``source_co2_t_ha_yr`` [t CO2/ha/yr]; the
+        allocations and their report; with `units`, ``unit_sources`` (units x sectors
+        [t CO2/yr]), ``unit_sinks`` [t CO2/yr] and ``unit_builtup_km2``, the built-up land of
+        each unit [km2] (the run's summary column ``builtup_area_km2``); the proxies chosen and
+        notes.
+
+    Notes
+    -----
+    All layers must share one projected CRS (the pipeline's analysis CRS). A parcel's source is
+
+    .. math:: E_i = E^{inv}_i + [\text{no agriculture sector}] \, E^{coef}_i
+
+    the inventory allocated to it (:func:`downscale_inventory`, summed by
+    :func:`aggregate_to_zones`) plus its coefficient emission (:func:`coefficient_fluxes`), which
+    counts only when the inventory has no ``agriculture`` sector (otherwise the two would
+    overlap; it is always reported). Per unit, sources, coefficient removals and built-up
+    area are summed by :func:`aggregate_to_zones`.
+
+    References
+    ----------
+    .. [1] Zhao R., Huang X., Peng B. (2012). Research on carbon emission intensity and carbon
+       footprint of different industrial spaces in China. Acta Geographica Sinica 67(10).
+    .. [2] Gurney K. R., et al. (2012). Quantification of fossil fuel CO2 emissions on the
+       building/street scale for a large U.S. city. Environmental Science & Technology 46(21),
+       12194-12202 (proxy-based downscaling of a city inventory to buildings and roads).
     """
     parcels = parcels.copy()
     categories = pd.Series(categories).reset_index(drop=True)

@@ -125,20 +125,42 @@ class AnalysisGrid:
 
 
 def equal_area_crs(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> CRS:
-    """An Albers equal-area CRS centred on a lon/lat box (WGS84 datum, metres).
-
-    Standard parallels at 1/6 and 5/6 of the latitude range (the classic rule of thumb,
-    Snyder 1987, p. 99), central meridian and latitude of origin at the box centre;
-    parameters rounded to 1e-4 degrees so the CRS is reproducible.
+    r"""An Albers equal-area CRS centred on a longitude/latitude box (WGS84 datum, metres).
 
     Parameters
     ----------
     lon_min, lat_min, lon_max, lat_max : float [degrees]
+        The box, e.g. the study area's bounds in EPSG:4326.
+
+    Returns
+    -------
+    pyproj.CRS
+        A projected CRS named after its central meridian and latitude of origin.
+
+    Notes
+    -----
+    Standard parallels at 1/6 and 5/6 of the latitude range (the classic rule of thumb,
+    Snyder 1987, p. 99), central meridian and latitude of origin at the box centre:
+
+    .. math::
+
+        \varphi_1 = \varphi_{min} + \Delta\varphi / 6, \quad
+        \varphi_2 = \varphi_{max} - \Delta\varphi / 6, \quad
+        \varphi_0 = (\varphi_{min} + \varphi_{max}) / 2, \quad
+        \lambda_0 = (\lambda_{min} + \lambda_{max}) / 2
+
+    rounded to 1e-4 degrees so the CRS is reproducible (a box with no latitude range gets
+    parallels 0.01 degree apart).
 
     References
     ----------
     .. [1] Snyder, J. P. (1987). Map Projections: A Working Manual. USGS Professional
        Paper 1395, pp. 98-103.
+
+    Examples
+    --------
+    >>> equal_area_crs(116.0, 39.6, 117.0, 40.2).name
+    'carbonmap Albers equal-area (lon_0=116.5, lat_0=39.9)'
     """
     span = lat_max - lat_min
     lat_1 = round(lat_min + span / 6.0, 4)
@@ -175,7 +197,7 @@ def analysis_grid(
     *,
     crs: Any = None,
 ) -> AnalysisGrid:
-    """The grid covering `study_area` at `resolution_m`, in an equal-area CRS.
+    r"""The grid covering `study_area` at `resolution_m`, in an equal-area CRS.
 
     Parameters
     ----------
@@ -187,8 +209,27 @@ def analysis_grid(
         A projected CRS in metres (e.g. ``"EPSG:4547"``, CGCS2000 / 3-degree
         Gauss-Kruger CM 114E). Default: :func:`equal_area_crs` of the study area.
 
-    The origin is snapped outward to a multiple of `resolution_m`, so two grids with the
-    same CRS and resolution share cell edges.
+    Returns
+    -------
+    AnalysisGrid
+        CRS, north-up transform, width and height [cells].
+
+    Raises
+    ------
+    CRSError
+        When the study area has no CRS, or `crs` is not projected or not in metres.
+    InputError
+        For a resolution that is not positive.
+
+    Notes
+    -----
+    The origin is snapped outward to a multiple of the resolution r, so two grids with the
+    same CRS and resolution share cell edges:
+
+    .. math::
+
+        x_0 = r \lfloor x_{min} / r \rfloor, \quad y_1 = r \lceil y_{max} / r \rceil, \quad
+        W = \lceil (x_{max} - x_0) / r \rceil, \quad H = \lceil (y_1 - y_{min}) / r \rceil
     """
     if study_area.crs is None:
         raise CRSError("the study area has no CRS.", fix="set the planning units' CRS.")
@@ -239,12 +280,33 @@ def ensure_projected(frame: gpd.GeoDataFrame, *, what: str = "input") -> gpd.Geo
 
 
 def cell_area_m2(transform: Affine, crs: Any, rows: np.ndarray | int) -> np.ndarray:
-    r"""True area [m2] of one cell in each of `rows` of a north-up raster.
+    r"""True area of one cell in each of `rows` of a north-up raster [m2].
 
-    For a projected CRS this is :math:`|a e|` times the square of the unit's length in
-    metres, the same for every row. For a geographic CRS the cell is bounded by two
-    meridians and two parallels, and its area on the CRS's ellipsoid is exact
-    (Snyder 1987, eq. 3-12 and 14-20):
+    Parameters
+    ----------
+    transform : affine.Affine
+        The raster's transform; must be north-up (no rotation).
+    crs : CRS-like
+        The raster's CRS, projected or geographic.
+    rows : int or array of int
+        Row indices (an int n means rows 0..n-1).
+
+    Returns
+    -------
+    ndarray [m2]
+        One area per row.
+
+    Raises
+    ------
+    AlignmentError
+        For a rotated transform.
+
+    Notes
+    -----
+    For a projected CRS the area is :math:`|a e|` times the square of the unit's length in
+    metres, the same for every row. For a geographic CRS the cell is bounded by two meridians
+    and two parallels, and its area on the CRS's ellipsoid (semi-major axis a, eccentricity e)
+    is exact (Snyder 1987, eq. 3-12 and 14-20):
 
     .. math::
 
@@ -255,18 +317,16 @@ def cell_area_m2(transform: Affine, crs: Any, rows: np.ndarray | int) -> np.ndar
     with :math:`\Delta\lambda` in radians (:math:`q = 2\sin\varphi` on a sphere). A
     0.00833 degree cell is 0.86 km2 at the equator and 0.55 km2 at 50 degrees N.
 
-    Parameters
-    ----------
-    transform : affine.Affine
-        Must be north-up (no rotation).
-    crs : CRS-like
-    rows : int or array of int
-        Row indices (an int n means rows 0..n-1).
-
     References
     ----------
     .. [1] Snyder, J. P. (1987). Map Projections: A Working Manual. USGS Professional
        Paper 1395.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> cell_area_m2(Affine(30.0, 0.0, 0.0, 0.0, -30.0, 0.0), "EPSG:3857", 2).tolist()
+    [900.0, 900.0]
     """
     crs = CRS.from_user_input(crs)
     rows = np.arange(rows) if np.isscalar(rows) else np.asarray(rows)
@@ -359,22 +419,34 @@ def align_raster(
     raster : path-like, rasterio dataset or 2-D array
         See :func:`carbonmap.io.open_raster` (arrays need ``transform=`` and ``crs=``).
     grid : AnalysisGrid
+        The target grid.
     kind : {'categorical', 'continuous'}
         What the values mean. Categories (land-cover codes) are never interpolated.
     resampling : str, optional
         One of :data:`RESAMPLING_METHODS` for `kind`. Default: for categories 'mode' when
         the grid is more than 1.5 times coarser than the source, else 'nearest'; for
         continuous values 'average' when coarser, else 'bilinear'.
+    band : int
+        1-based band of the source.
     dst_path : path-like, optional
         Write a COG there (block by block, bounded memory) and return its path;
         otherwise return a masked array of the grid's shape. The COG's tag
         :data:`carbonmap.io.SOURCE_TAG` names the user's raster, so that messages about the
         copy name the user's file.
     dtype : optional
-        Output dtype (default: the source's).
-    block_pixels : int
+        Output dtype (default: the source's; float32 for interpolating resamplings of integers).
+    block_pixels : int [cells]
         Cells per block when writing to a file.
+    **source_kwargs
+        Passed to :func:`carbonmap.io.open_raster` (``transform``, ``crs``, ``nodata``).
 
+    Returns
+    -------
+    numpy.ma.MaskedArray (grid.height, grid.width) or Path
+        The aligned values, in the source's unit, or the path of the COG.
+
+    Notes
+    -----
     Cells outside the source, and source nodata, become nodata (masked). Infinite or absurd
     cells of a floating-point source (:data:`carbonmap.io.ABSURD_MAGNITUDE`) are nodata too,
     before resampling, so they never spread into their neighbours (a
@@ -405,8 +477,30 @@ def align_raster(
 @contextlib.contextmanager
 def aligned_source(raster: Any, grid: AnalysisGrid, *, kind: str, resampling: str | None = None,
                    band: int = 1, **source_kwargs: Any) -> Iterator[RasterSource]:
-    """Open `raster` as a :class:`RasterSource` on `grid`, warping window by window.
+    """Open `raster` as a :class:`~carbonmap.io.RasterSource` on `grid`, warping window by window.
 
+    Parameters
+    ----------
+    raster : path-like, rasterio dataset or 2-D array
+        See :func:`carbonmap.io.open_raster`.
+    grid : AnalysisGrid
+        The grid to read on.
+    kind : {'categorical', 'continuous'}
+        What the values mean (chooses the resampling, as :func:`align_raster`).
+    resampling : str, optional
+        As for :func:`align_raster`.
+    band : int
+        1-based band of the source.
+    **source_kwargs
+        Passed to :func:`carbonmap.io.open_raster`.
+
+    Yields
+    ------
+    RasterSource
+        Windows read from it are on `grid`, in the source's unit.
+
+    Notes
+    -----
     A raster already on the grid (same CRS, transform and shape) is read directly; any other
     is read through a GDAL WarpedVRT with the resampling :func:`align_raster` would use, so
     nothing is written and memory stays bounded by the windows read.
@@ -551,8 +645,9 @@ def rasterize(
     frame : GeoDataFrame with a CRS
         Reprojected to the grid's CRS if needed.
     grid : AnalysisGrid
-    values : column name, scalar or array
-        Value burnt for each feature.
+        The target grid.
+    values : column name, scalar or array (n,)
+        Value burnt for each feature, in its own unit.
     fill : float
         Value of cells no feature covers.
     all_touched : bool
@@ -562,6 +657,15 @@ def rasterize(
         Output dtype (default: from `values`; int32 for the scalar default).
     merge : {'replace', 'add'}
         Where features overlap: the last one wins, or their values are added.
+
+    Returns
+    -------
+    ndarray (grid.height, grid.width)
+
+    Raises
+    ------
+    CRSError
+        When the layer has no CRS.
     """
     if frame.crs is None:
         raise CRSError("the layer has no CRS.", fix="set its CRS before rasterising.")

@@ -134,7 +134,24 @@ def require_columns(
     path: str | os.PathLike | None = None,
     layer: str | None = None,
 ) -> None:
-    """Raise :class:`MissingColumnError` naming every column of `columns` not in `frame`."""
+    """Check that a table has the columns an analysis needs.
+
+    Parameters
+    ----------
+    frame : DataFrame or GeoDataFrame
+        The table read from the user's file.
+    columns : sequence of str
+        The columns it must have.
+    path : path-like, optional
+        The file, for the message.
+    layer : str, optional
+        The layer, for the message.
+
+    Raises
+    ------
+    MissingColumnError
+        Naming every missing column and the columns the layer has.
+    """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         available = ", ".join(str(c) for c in frame.columns if c != "geometry") or "none"
@@ -157,18 +174,31 @@ def repair_geometries(
     null_geometry: str = "drop",
     id_field: str | None = None,
 ) -> gpd.GeoDataFrame:
-    """Make geometries valid, drop null/empty ones, and say how many of each.
+    """Make geometries valid, drop null and empty ones, and say how many of each.
 
-    Invalid geometries are repaired with :func:`shapely.make_valid` (the 'structure'
-    method, which keeps the area of self-intersecting rings). When `kind` is given
-    ('polygon', 'line' or 'point'), only the parts of that family are kept after repair
-    (a bow-tie polygon becomes a MultiPolygon; a collapsed sliver that becomes a line is
-    dropped). A :class:`GeometryRepairedWarning` reports the counts; the counts are also
-    kept in ``gdf.attrs['carbonmap_repairs']``.
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The features as read.
+    kind : {'polygon', 'line', 'point'}, optional
+        The geometry family expected; only its parts are kept after repair (a bow-tie polygon
+        becomes a MultiPolygon; a collapsed sliver that becomes a line is dropped).
+    path : path-like, optional
+        The file, for messages.
+    layer : str, optional
+        The layer, for messages.
+    null_geometry : {'drop', 'error'}
+        Drop features without geometry (null, empty, or collapsed by the repair), or raise a
+        :class:`GeometryError` listing them (by 1-based row in the layer, and by `id_field` when
+        given).
+    id_field : str, optional
+        Attribute that names features in messages.
 
-    With ``null_geometry="error"``, features without geometry (null, empty, or collapsed by
-    the repair) are not dropped: a :class:`GeometryError` lists them (by 1-based row in the
-    layer, and by `id_field` when given).
+    Returns
+    -------
+    GeoDataFrame
+        A copy with valid geometries; ``attrs['carbonmap_repairs']`` holds the counts
+        ``{"repaired": n, "dropped": m}``, which a :class:`GeometryRepairedWarning` also reports.
 
     Raises
     ------
@@ -177,6 +207,11 @@ def repair_geometries(
         geometry and `null_geometry` is "error".
     EmptyInputError
         If no geometry is left.
+
+    Notes
+    -----
+    Invalid geometries are repaired with :func:`shapely.make_valid` (the 'structure' method,
+    which keeps the area of self-intersecting rings).
     """
     geoms = gdf.geometry.values
     if kind is not None:
@@ -511,6 +546,22 @@ def _recode(value: Any, encoding: str) -> Any:
 def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> gpd.GeoDataFrame:
     """Reproject `frame`, repairing geometries that reprojection made invalid.
 
+    Parameters
+    ----------
+    frame : GeoDataFrame with a CRS
+        Valid features.
+    crs : CRS-like
+        The target CRS.
+    kind : {'polygon', 'line', 'point'}, optional
+        The geometry family to keep in repaired features.
+
+    Returns
+    -------
+    GeoDataFrame
+        `frame` itself when it is already in `crs`, else a reprojected copy.
+
+    Notes
+    -----
     Rounding in a coordinate transformation can turn a valid sliver into a self-intersecting
     ring. Such artefacts are repaired with :func:`shapely.make_valid` (keeping the parts of
     `kind`) without a warning: the input was valid, so there is nothing for the user to fix.
@@ -684,16 +735,36 @@ def open_raster(
 
     Parameters
     ----------
-    raster : path-like, rasterio dataset, or 2-D numpy array (masked arrays keep their mask)
+    raster : path-like, rasterio dataset, or 2-D array (masked arrays keep their mask)
+        The raster.
     band : int
         1-based band number (files and datasets).
-    transform, crs, nodata :
-        Required georeferencing for arrays (`crs` may be omitted with
-        ``require_crs=False``). For files, `crs` is used only when the file has none, and
-        `nodata` only when the file declares none.
+    transform : affine.Affine, optional
+        Georeferencing of an array (required for arrays).
+    crs : CRS-like, optional
+        The CRS of an array; for a file, used only when the file has none.
+    nodata : float, optional
+        The nodata value of an array; for a file, used only when the file declares none.
     require_crs : bool
         Raise :class:`CRSError` when no CRS is known.
 
+    Yields
+    ------
+    RasterSource
+        Reads windows as masked arrays, in the raster's unit.
+
+    Raises
+    ------
+    InputNotFoundError
+        For a missing file or band.
+    InputError
+        For a file that is not a readable raster, or an array that is not 2-D or has no
+        transform.
+    CRSError
+        When no CRS is known and `require_crs` is true.
+
+    Notes
+    -----
     Infinite or absurd cells read inside the block are reported, once, when it ends
     (:class:`~carbonmap.errors.NonFiniteValuesWarning`, naming the user's file and the count).
     """
@@ -855,10 +926,16 @@ def read_csv(path: str | os.PathLike, *, what: str = "table", **pandas_kwargs: A
     Parameters
     ----------
     path : path-like
+        The CSV file.
     what : str
         What the table is, for messages ("pool table", "inventory").
     **pandas_kwargs
         Passed to :func:`pandas.read_csv` (e.g. ``dtype=str, keep_default_na=False``).
+
+    Returns
+    -------
+    DataFrame
+        At least one row.
 
     Raises
     ------
@@ -911,6 +988,18 @@ def write_geopackage(
         Keep the layers already in an existing file (layers of the same name are
         replaced). Otherwise the file is rebuilt with exactly `layers`.
 
+    Returns
+    -------
+    Path
+        `path`.
+
+    Raises
+    ------
+    OutputError
+        For a path not ending in ``.gpkg`` or a feature layer without a CRS.
+
+    Notes
+    -----
     The whole file is written to a temporary path and renamed when every layer is in:
     an exception or interruption leaves any existing file untouched.
     """
@@ -936,7 +1025,22 @@ def write_geopackage(
 
 
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a table as UTF-8 CSV atomically (deterministic: no index unless asked)."""
+    """Write a table as UTF-8 CSV, atomically and deterministically.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file (replaced when every row is written).
+    frame : DataFrame
+        The table.
+    index : bool
+        Write the index as the first column (default: no).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=index, lineterminator="\n")
     return Path(path)
@@ -958,12 +1062,42 @@ def cog_writer(
     resampling: str = "nearest",
     tags: Mapping[str, str] | None = None,
 ) -> Iterator[rasterio.io.DatasetWriter]:
-    """Open a raster for block-by-block writing; it becomes a COG at `path` on success.
+    """Open a raster for block-by-block writing; it becomes a Cloud-Optimized GeoTIFF at `path`.
 
-    Yields a tiled GeoTIFF dataset (write windows into it). When the block ends, the
-    file is converted to a Cloud-Optimized GeoTIFF with internal tiles and overviews
-    (built with `resampling`: 'nearest' for categories, 'average' for continuous
-    values) and renamed onto `path`. If the block raises, nothing appears at `path`.
+    Parameters
+    ----------
+    path : path-like
+        The final file.
+    width, height : int [cells]
+        Raster size.
+    dtype : dtype-like
+        Cell type.
+    transform : affine.Affine
+        Georeferencing.
+    crs : CRS-like
+        The raster's CRS.
+    nodata : float, optional
+        Nodata value written in the file.
+    count : int
+        Number of bands.
+    compress : str
+        GDAL compression of the COG (DEFLATE, with a predictor, by default).
+    blocksize : int [cells]
+        Tile size.
+    resampling : str
+        Resampling of the overviews: 'nearest' for categories, 'average' for continuous values.
+    tags : mapping of str -> str, optional
+        Metadata written into the file (e.g. the unit).
+
+    Yields
+    ------
+    rasterio DatasetWriter
+        A tiled GeoTIFF to write windows into.
+
+    Notes
+    -----
+    When the block ends, the file is converted to a COG with internal tiles and overviews and
+    renamed onto `path`. If the block raises, nothing appears at `path`.
     """
     with atomic_path(path) as tmp:
         staging = tmp.with_name(tmp.stem + ".staging.tif")
@@ -1008,8 +1142,30 @@ def write_cog(
 ) -> Path:
     """Write a 2-D (or band-first 3-D) array as a Cloud-Optimized GeoTIFF, atomically.
 
-    Masked cells of a masked array are written as `nodata` (which must then be given).
-    See :func:`cog_writer` for the layout.
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    data : array (H, W) or (bands, H, W)
+        Values in any unit; masked cells of a masked array are written as `nodata`.
+    transform : affine.Affine
+        Georeferencing.
+    crs : CRS-like
+        The raster's CRS.
+    nodata : float, optional
+        Nodata value; needed when `data` has masked cells.
+    compress, resampling, tags :
+        As for :func:`cog_writer`.
+
+    Returns
+    -------
+    Path
+        `path`.
+
+    Raises
+    ------
+    OutputError
+        For masked cells without a nodata value.
     """
     arr = np.asarray(data)
     if isinstance(data, np.ma.MaskedArray):

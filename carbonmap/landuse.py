@@ -251,15 +251,18 @@ def classify(
 
     Parameters
     ----------
-    codes : iterable (e.g. a parcel layer's code column)
-        Text or integers. See the module docstring for normalisation.
+    codes : iterable (n,)
+        Class codes, text or integers (e.g. a parcel layer's code column). See the module
+        docstring for normalisation.
     system : str
         One of :data:`CODE_SYSTEMS`.
     crosswalk : path or DataFrame, optional
         Extra codes (see :func:`read_crosswalk`); they override the table's.
-    path, field : optional
+    path : path-like, optional
         Where the codes come from, for error messages.
-    counts : iterable of int, optional
+    field : str, optional
+        The field the codes come from, for error messages.
+    counts : iterable of int (n,) [features or cells], optional
         How many features or cells each code stands for (default: one each), for the counts
         the unknown-code error gives; e.g. the cell count of each distinct code of a raster.
 
@@ -275,6 +278,25 @@ def classify(
         Listing every code the table (and crosswalk) does not know, with counts.
     InputError
         For missing codes (null values), also counted.
+
+    Notes
+    -----
+    The tables and their source documents are listed in ``carbonmap/data/landuse/SOURCES.md``;
+    ``space`` follows the production-living-ecological classification of Liu et al. (2017);
+    ``carbon_category`` and ``ecological`` are carbonmap's assignments from the class
+    definitions.
+
+    References
+    ----------
+    .. [1] GB/T 21010-2017 Current land use classification (土地利用现状分类). General
+       Administration of Quality Supervision, Inspection and Quarantine; Standardization
+       Administration of China, 2017, Table 1.
+    .. [2] Ministry of Natural Resources (2023). Land and sea use classification for territorial
+       spatial survey, planning and use control (国土空间调查、规划、用途管制用地用海分类指南),
+       自然资发〔2023〕234号, Appendix A.
+    .. [3] Liu J., Liu Y., Li Y. (2017). 中国"三生空间"分类评价与时空格局分析 (Classification
+       evaluation and spatial-temporal analysis of "production-living-ecological" spaces in
+       China). Acta Geographica Sinica 72(7), 1290-1304.
 
     Examples
     --------
@@ -302,8 +324,8 @@ def classify(
 def classify_raster(
     classes: np.ndarray,
     system: str,
-    column: str,
     *,
+    column: str,
     nodata: float | None = None,
     crosswalk: str | os.PathLike | pd.DataFrame | None = None,
     path: str | os.PathLike | None = None,
@@ -312,24 +334,38 @@ def classify_raster(
 
     Parameters
     ----------
-    classes : ndarray of int (masked arrays keep their mask)
-        Land-cover codes.
+    classes : array (H, W) of int (masked arrays keep their mask)
+        Land-cover codes of `system`.
     system : str
-    column : {'space', 'carbon_category', 'ecological', 'name_en', ...}
-    nodata : optional
+        One of :data:`CODE_SYSTEMS`.
+    column : {'carbon_category', 'space', 'ecological', 'name_en', ...}
+        The attribute (a column of :data:`CLASS_COLUMNS`).
+    nodata : int, optional
         Code of nodata cells (besides masked cells).
-    crosswalk : optional
+    crosswalk : path or DataFrame, optional
         As for :func:`classify`.
-    path : optional
+    path : path-like, optional
         The user's raster, for error messages (e.g. ``RasterSource.name``).
 
     Returns
     -------
     (index, legend)
-        `index` is an int16 array of the same shape: ``legend[index]`` is the attribute of
-        each cell; nodata cells are -1. Every code present is checked once (unknown codes
-        raise :class:`UnknownCodeError` listing them with their cell counts; codes not stored
-        as integers raise :class:`InputError`, see :func:`carbonmap.io.check_class_codes`).
+        `index` is an int16 array (H, W): ``legend[index]`` is the attribute of each cell;
+        nodata cells are -1.
+
+    Raises
+    ------
+    UnknownCodeError
+        Listing every unknown code present with its cell count (each code is checked once).
+    InputError
+        For codes not stored as integers (:func:`carbonmap.io.check_class_codes`).
+
+    Examples
+    --------
+    >>> codes = np.ma.MaskedArray([[10, 10, 80], [50, 0, 80]], mask=[[0, 0, 0], [0, 1, 0]])
+    >>> index, legend = classify_raster(codes, "esa_worldcover", column="carbon_category")
+    >>> index.tolist(), legend
+    ([[0, 0, 2], [1, -1, 2]], ['forest', 'built_up', 'water'])
     """
     data = np.ma.getdata(classes)
     check_class_codes(data.dtype, name=str(path) if path is not None else "raster")
@@ -351,11 +387,47 @@ def classify_raster(
 
 
 def crosswalk_codes(codes: Iterable, from_system: str, to_system: str) -> pd.DataFrame:
-    """Translate codes between systems where carbonmap has a crosswalk table.
+    """Translate codes between two code systems where carbonmap has a crosswalk table.
 
-    Supported: ``gb_t_21010_2017`` -> ``ydyh_2023`` (first and second level). Returns a DataFrame with ``from_code``, ``to_code`` and ``match``
-    ('exact' or 'approximate': the target class is broader, or the source class is split
-    in the target system).
+    Parameters
+    ----------
+    codes : iterable
+        Codes of `from_system` (normalised as by :func:`classify`).
+    from_system, to_system : str
+        The systems; supported: ``gb_t_21010_2017`` -> ``ydyh_2023`` (first and second level).
+
+    Returns
+    -------
+    DataFrame
+        ``from_code``, ``to_code`` and ``match``: 'exact', or 'approximate' where the target
+        class is broader or the source class is split in the target system.
+
+    Raises
+    ------
+    InputError
+        For a pair of systems without a crosswalk.
+    UnknownCodeError
+        For codes `from_system` does not have.
+
+    Notes
+    -----
+    The crosswalk is carbonmap's, from the class definitions of both documents.
+
+    References
+    ----------
+    .. [1] GB/T 21010-2017 Current land use classification (土地利用现状分类). General
+       Administration of Quality Supervision, Inspection and Quarantine; Standardization
+       Administration of China, 2017, Table 1.
+    .. [2] Ministry of Natural Resources (2023). Land and sea use classification for territorial
+       spatial survey, planning and use control (国土空间调查、规划、用途管制用地用海分类指南),
+       自然资发〔2023〕234号, Appendix A.
+
+    Examples
+    --------
+    >>> crosswalk_codes(["0101", "0702"], "gb_t_21010_2017", "ydyh_2023")
+      from_code to_code  match
+    0      0101    0101  exact
+    1      0702    0703  exact
     """
     key = (from_system, to_system)
     if key not in _CROSSWALKS:

@@ -145,23 +145,59 @@ def thornthwaite_pet(monthly_temperature_c: np.ndarray, *, day_length_factor=Non
 
 def casa_npp(ndvi, solar_mj_m2, temperature_c, precipitation_mm, *, epsilon_max=0.389,
              ndvi_min=0.023, ndvi_max=0.634, fpar_min=0.001, fpar_max=0.95) -> np.ndarray:
-    """Annual NPP by the CASA light-use-efficiency model [g C m-2 yr-1].
+    r"""Annual NPP by the CASA light-use-efficiency model [g C m-2 yr-1].
 
     Parameters
     ----------
-    ndvi : array (12, ...) [-], monthly NDVI
-    solar_mj_m2 : array (12, ...) [MJ m-2 month-1], total solar radiation
-    temperature_c : array (12, ...) [degC], monthly mean air temperature
+    ndvi : array (12, ...) [-]
+        Monthly NDVI.
+    solar_mj_m2 : array (12, ...) [MJ m-2 month-1]
+        Monthly total solar radiation.
+    temperature_c : array (12, ...) [degC]
+        Monthly mean air temperature.
     precipitation_mm : array (12, ...) [mm month-1]
-    epsilon_max : float or array [g C MJ-1]
+        Monthly precipitation.
+    epsilon_max : float or array (...) [g C MJ-1]
         Maximum light-use efficiency: 0.389 globally (Potter et al. 1993); per vegetation
         type for China in Zhu et al. (2006), e.g. evergreen broadleaf forest 0.985,
         deciduous broadleaf 0.692, cropland 0.542, grassland 0.542, shrub 0.429.
-    ndvi_min, ndvi_max : NDVI at which FPAR is `fpar_min` and `fpar_max`.
+    ndvi_min, ndvi_max : float [-]
+        NDVI at which FPAR is `fpar_min` and `fpar_max`.
+    fpar_min, fpar_max : float [-]
+        The bounds of FPAR.
 
     Returns
     -------
     ndarray (...) [g C m-2 yr-1]
+
+    Raises
+    ------
+    InputError
+        When the four inputs are not 12 monthly bands of one shape.
+
+    Notes
+    -----
+    .. math::
+
+        NPP = \sum_m 0.5 \, SOL_m \, FPAR_m \; \varepsilon_{max} \, T_{\varepsilon 1} \,
+              T_{\varepsilon 2,m} \, W_{\varepsilon,m}
+
+    FPAR is linear in NDVI between (`ndvi_min`, `fpar_min`) and (`ndvi_max`, `fpar_max`), clipped
+    to those bounds; :math:`T_{\varepsilon 1} = 0.8 + 0.02 T_{opt} - 0.0005 T_{opt}^2` (0 below
+    -10 degC); :math:`T_{\varepsilon 2} = 1.1814 / [(1 + e^{0.2 (T_{opt} - 10 - T)})
+    (1 + e^{0.3 (-T_{opt} - 10 + T)})]`, with :math:`T_{opt}` the temperature of the month of
+    highest NDVI; :math:`W_\varepsilon = 0.5 + 0.5 \, EET / PET` with Thornthwaite's PET
+    (:func:`thornthwaite_pet`) and :math:`EET = \min(P, PET)`, a documented simplification of
+    CASA's soil-water bucket.
+
+    References
+    ----------
+    .. [1] Potter C. S., et al. (1993). Terrestrial ecosystem production: a process model based on
+       global satellite and surface data. Global Biogeochemical Cycles 7(4): 811-841.
+    .. [2] Zhu W., Pan Y., He H., Yu D., Hu H. (2006). Simulation of maximum light use efficiency for
+       some typical vegetation types in China. Chinese Science Bulletin 51(4): 457-463.
+    .. [3] Thornthwaite C. W. (1948). An approach toward a rational classification of climate.
+       Geographical Review 38(1): 55-94.
     """
     ndvi, sol, t, p = (np.asarray(a, dtype=float) for a in (ndvi, solar_mj_m2, temperature_c, precipitation_mm))
     if not ndvi.shape == sol.shape == t.shape == p.shape or ndvi.shape[0] != 12:
@@ -181,19 +217,46 @@ def casa_npp(ndvi, solar_mj_m2, temperature_c, precipitation_mm, *, epsilon_max=
     return np.sum(apar * epsilon_max * t_eps1 * t_eps2 * w_eps, axis=0)
 
 
-def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, years: int) -> np.ndarray:
-    """Annual CO2 emitted after a disturbance [t CO2/yr], for years 0 .. years-1.
+def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, *, years: int) -> np.ndarray:
+    r"""Annual CO2 emitted after a disturbance of a carbon pool [t CO2/yr], for years 0 .. years-1.
 
     Parameters
     ----------
-    stock_t_c : float or array [t C], the pool's stock at disturbance
-    disturbed_fraction : float in [0, 1]
-    half_life_yr : float > 0 [yr]
-    years : int, how many years to report
+    stock_t_c : float or array (...) [t C]
+        The pool's stock at disturbance.
+    disturbed_fraction : float [-]
+        Share of the stock disturbed, in [0, 1].
+    half_life_yr : float [yr]
+        Half-life of the disturbed carbon, > 0.
+    years : int [yr]
+        How many years to report.
 
     Returns
     -------
-    ndarray (years, ...) [t CO2/yr]; its sum over all years tends to stock x fraction x 44/12.
+    ndarray (years, ...) [t CO2/yr]
+        Its sum over all years tends to stock x fraction x 44/12.
+
+    Raises
+    ------
+    InputError
+        For a fraction outside [0, 1] or a half-life that is not positive.
+
+    Notes
+    -----
+    The emission in year t after the event, for stock S, disturbed fraction f and half-life h:
+
+    .. math:: E_t = \tfrac{44}{12} \, S \, f \left(2^{-t/h} - 2^{-(t+1)/h}\right)
+
+    References
+    ----------
+    .. [1] Sharp R., et al. (2024). InVEST User's Guide: Coastal Blue Carbon. Natural Capital Project.
+    .. [2] Pendleton L., et al. (2012). Estimating global 'blue carbon' emissions from conversion and
+       degradation of vegetated coastal ecosystems. PLoS ONE 7(9): e43542.
+
+    Examples
+    --------
+    >>> disturbance_emissions(12.0, 0.5, 1.0, years=3).round(3).tolist()  # 6 t C disturbed, halving yearly
+    [11.0, 5.5, 2.75]
     """
     if not 0 <= disturbed_fraction <= 1:
         raise InputError("the disturbed fraction must be between 0 and 1.", fix="e.g. 0.5 for a medium impact.")
@@ -206,14 +269,28 @@ def disturbance_emissions(stock_t_c, disturbed_fraction, half_life_yr, years: in
 
 def coefficient_raster(classes: np.ma.MaskedArray, system: str, coefficients, *, flux: str = "removal"
                        ) -> np.ma.MaskedArray:
-    """Per-class coefficients as a raster [t CO2 ha-1 yr-1]: the coefficient method per cell.
+    """Per-class coefficients as a raster [t CO2/ha/yr]: the coefficient method cell by cell.
 
-    Cells whose class has a coefficient of the other flux, or is built-up, get 0; nodata stays
-    masked. `coefficients` is :func:`carbonmap.coefficients.landuse_coefficients`.
+    Parameters
+    ----------
+    classes : masked array (H, W) of int
+        Land-cover codes of `system` (masked = nodata).
+    system : str
+        Their code system (:data:`carbonmap.landuse.CODE_SYSTEMS`).
+    coefficients : DataFrame
+        :func:`carbonmap.coefficients.landuse_coefficients` (category rows are used).
+    flux : {'removal', 'emission'}
+        Which coefficients to map.
+
+    Returns
+    -------
+    masked array (H, W) [t CO2/ha/yr]
+        The category's coefficient where its flux is `flux`; 0 for the other flux and for
+        built-up land; nodata stays masked.
     """
     from carbonmap.landuse import classify_raster
 
-    index, legend = classify_raster(classes, system, "carbon_category")
+    index, legend = classify_raster(classes, system, column="carbon_category")
     rows = coefficients[(coefficients["code"].fillna("") == "")].drop_duplicates("carbon_category", keep="last")
     rates = rows.set_index("carbon_category")
     lut = np.array([float(rates.at[c, "co2_t_ha_yr"]) if c in rates.index and rates.at[c, "flux"] == flux
@@ -228,25 +305,33 @@ IMPACT_OF_CONVERSION = {"built": "high", "cropland": "medium", "orchard": "mediu
 
 def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedArray, system: str, pools,
                                  disturbance, *, cell_ha: float, years: int = 30):
-    """CO2 released year by year from wetland cells converted between two land covers.
+    r"""CO2 released year by year from wetland cells converted between two land covers.
 
     Parameters
     ----------
-    before, after : masked int arrays of land-cover codes on one grid
-    system : code system of both (to find wetlands and what they became)
-    pools : pool table (:func:`carbonmap.stocks.read_pools`): biomass = c_above + c_below +
-        c_dead, soil = c_soil of the code *before* conversion [t C/ha]
-    disturbance : :func:`carbonmap.coefficients.blue_carbon_disturbance`
-    cell_ha : cell area [ha]
-    years : how many years after the conversion to report
+    before, after : masked array (H, W) of int
+        Land-cover codes on one grid, before and after.
+    system : str
+        Code system of both (to find wetlands and what they became).
+    pools : DataFrame
+        Pool table (:func:`carbonmap.stocks.read_pools`) [t C/ha]: biomass = c_above + c_below
+        + c_dead, soil = c_soil of the code *before* conversion.
+    disturbance : DataFrame
+        :func:`carbonmap.coefficients.blue_carbon_disturbance`: half-life [yr] and disturbed
+        fraction [-] by wetland category, pool and impact.
+    cell_ha : float [ha]
+        Cell area.
+    years : int [yr]
+        How many years after the conversion to report.
 
     Returns
     -------
-    DataFrame: ``year_after`` (0 = the year of conversion), ``biomass_co2_t``, ``soil_co2_t``,
-    ``total_co2_t``; plus attributes (``result.attrs``) ``converted_ha`` (all converted
-    wetland) and ``not_covered_ha``: {category: ha} converted from wetland categories the
-    disturbance table has no parameters for (e.g. peatland, whose drainage emissions are
-    annual rates, not a half-life decay); they are not in the totals.
+    DataFrame
+        ``year_after`` (0 = the year of conversion), ``biomass_co2_t``, ``soil_co2_t``,
+        ``total_co2_t`` [t CO2 in that year]; plus attributes (``result.attrs``) ``converted_ha``
+        (all converted wetland) and ``not_covered_ha``: {category: ha} converted from wetland
+        categories the disturbance table has no parameters for (e.g. peatland, whose drainage
+        emissions are annual rates, not a half-life decay); they are not in the totals.
 
     Raises
     ------
@@ -257,15 +342,25 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
     -----
     A converted cell's impact is "high" when it becomes built-up or barren, "medium" for
     cropland, orchards and ponds or other water, "low" otherwise
-    (:data:`IMPACT_OF_CONVERSION`). Each pool releases its disturbed fraction with its
-    half-life (:func:`disturbance_emissions`).
+    (:data:`IMPACT_OF_CONVERSION`). Each pool p of the converted cells releases, in year t,
+
+    .. math:: E_{p,t} = \tfrac{44}{12} \, a \sum_{cells} C_p \, f_{p,i} \left(2^{-t/h_p} - 2^{-(t+1)/h_p}\right)
+
+    with cell area a, density :math:`C_p` [t C/ha], the disturbed fraction :math:`f_{p,i}` of
+    the cell's impact i and the pool's half-life :math:`h_p` (:func:`disturbance_emissions`).
+
+    References
+    ----------
+    .. [1] Pendleton L., et al. (2012). Estimating global 'blue carbon' emissions from conversion and
+       degradation of vegetated coastal ecosystems. PLoS ONE 7(9): e43542.
+    .. [2] Sharp R., et al. (2024). InVEST User's Guide: Coastal Blue Carbon. Natural Capital Project.
     """
     import pandas as pd
 
     from carbonmap.landuse import classify_raster
 
-    idx0, legend0 = classify_raster(before, system, "carbon_category")
-    idx1, legend1 = classify_raster(after, system, "carbon_category")
+    idx0, legend0 = classify_raster(before, system, column="carbon_category")
+    idx1, legend1 = classify_raster(after, system, column="carbon_category")
     cat0 = np.array(legend0 + ["nodata"], dtype=object)[idx0]
     cat1 = np.array(legend1 + ["nodata"], dtype=object)[idx1]
     wet0 = np.char.startswith(cat0.astype(str), "wetland")
@@ -296,7 +391,7 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
             stock = {pool: float(values[cells].sum()) for pool, values in density.items()}
             for pool in ("biomass", "soil"):
                 row = params.loc[(category, pool)]
-                released = disturbance_emissions(stock[pool] * cell_ha, row[impact], row["half_life_yr"], years)
+                released = disturbance_emissions(stock[pool] * cell_ha, row[impact], row["half_life_yr"], years=years)
                 result[f"{pool}_co2_t"] += released
     result["total_co2_t"] = result["biomass_co2_t"] + result["soil_co2_t"]
     result.attrs["converted_ha"] = float(converted.sum() * cell_ha)
@@ -312,27 +407,48 @@ NEP_SINK_CATEGORIES = ("forest", "shrub", "grassland", "orchard", "green_space")
 def vegetation_nep_sink(npp_g_c_m2: np.ma.MaskedArray, mean_temperature_c: np.ma.MaskedArray,
                         annual_precipitation_mm: np.ma.MaskedArray, landcover: np.ma.MaskedArray, system: str
                         ) -> np.ma.MaskedArray:
-    """The vegetation sink per cell [t CO2 ha-1 yr-1]: NEP on perennial vegetation, masked elsewhere.
+    r"""The vegetation sink per cell [t CO2/ha/yr]: NEP on perennial vegetation, masked elsewhere.
 
     Parameters
     ----------
-    npp_g_c_m2 : annual net primary production [g C m-2 yr-1]
-    mean_temperature_c : annual mean air temperature [degC]
-    annual_precipitation_mm : annual precipitation [mm]
-    landcover : land-cover codes of `system`; only :data:`NEP_SINK_CATEGORIES` count
+    npp_g_c_m2 : masked array (H, W) [g C m-2 yr-1]
+        Annual net primary production.
+    mean_temperature_c : masked array (H, W) [degC]
+        Annual mean air temperature.
+    annual_precipitation_mm : masked array (H, W) [mm/yr]
+        Annual precipitation.
+    landcover : masked array (H, W) of int
+        Land-cover codes of `system`; only :data:`NEP_SINK_CATEGORIES` count.
+    system : str
+        The land cover's code system.
+
+    Returns
+    -------
+    masked array (H, W) [t CO2/ha/yr]
+        Positive where vegetation is a sink; masked where any input is nodata or the land is not
+        perennial vegetation. Summed per planning unit, it is the run's summary column
+        ``sink_vegetation_co2_t_yr`` (with ``[sinks] method = "coefficient"`` that column holds the
+        per-class coefficient removals of :func:`carbonmap.emissions.coefficient_fluxes` instead).
 
     Notes
     -----
-    :math:`NEP = NPP - R_h`, with :math:`R_h` from annual climate
-    (:func:`annual_rh_from_annual_climate`), converted by :func:`g_c_m2_to_t_co2_ha`.
+    .. math::
+
+        NEP = NPP - R_h, \qquad
+        R_h = 12 \times 0.22 \left[e^{0.0912 T} + \ln(0.3145 P / 12 + 1)\right] \times 30 \times 0.465
+
+    the regression of Pei et al. (2009) for a mean month (:func:`annual_rh_from_annual_climate`,
+    which underestimates :math:`R_h` where temperature varies much over the year), converted with
+    :func:`g_c_m2_to_t_co2_ha` (x 0.01 x 44/12).
 
     References
     ----------
-    Pei Z. et al. (2009), see the module docstring.
+    .. [1] Pei Z., Ouyang H., Zhou C., Xu X. (2009). Carbon balance in an alpine steppe in the
+       Qinghai-Tibet Plateau. Journal of Integrative Plant Biology 51(5): 521-526.
     """
     from carbonmap.landuse import classify_raster
 
-    index, legend = classify_raster(landcover, system, "carbon_category")
+    index, legend = classify_raster(landcover, system, column="carbon_category")
     vegetated = np.isin(index, [i for i, category in enumerate(legend) if category in NEP_SINK_CATEGORIES])
     density = g_c_m2_to_t_co2_ha(nep(npp_g_c_m2, annual_rh_from_annual_climate(mean_temperature_c,
                                                                                 annual_precipitation_mm)))

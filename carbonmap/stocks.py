@@ -149,13 +149,34 @@ def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str
 
     Parameters
     ----------
-    classes : masked int array of land-cover codes (masked = nodata)
-    pools : from :func:`read_pools`
+    classes : masked array (H, W) of int
+        Land-cover codes (masked = nodata).
+    pools : DataFrame
+        The pool table (:func:`read_pools`): ``lucode`` and :data:`POOLS` [t C/ha].
+    name : str
+        How errors name the raster.
+
+    Returns
+    -------
+    dict of str -> masked array (H, W) of float32 [t C/ha]
+        One entry per pool of :data:`POOLS` and ``"total"``; nodata cells masked.
 
     Raises
     ------
     UnknownCodeError
         Listing every code present in `classes` but absent from `pools`, with cell counts.
+
+    Notes
+    -----
+    :math:`C_{total} = C_{above} + C_{below} + C_{soil} + C_{dead}` of the cell's code, as in
+    InVEST's carbon model.
+
+    References
+    ----------
+    .. [1] Sharp, R., et al. (2024). InVEST User's Guide: Carbon Storage and Sequestration. The
+       Natural Capital Project, Stanford University.
+    .. [2] IPCC (2006). 2006 IPCC Guidelines for National Greenhouse Gas Inventories, Volume 4,
+       Chapter 2: the five carbon pools.
 
     Examples
     --------
@@ -226,32 +247,70 @@ def carbon_stocks(
     block_pixels: int = 2**22,
     **source_kwargs: Any,
 ) -> pd.DataFrame:
-    """Carbon stocks (and their change and value) of land-cover rasters.
+    r"""Carbon stocks of land-cover rasters, and their change and value between two dates.
 
     Parameters
     ----------
-    baseline, alternative : path, rasterio dataset or 2-D int array
-        Land-cover codes (arrays need ``transform=``, ``crs=``, ``nodata=`` keywords, shared by
-        both). The alternative may be on another grid: it is aligned (nearest / mode).
+    baseline : path, rasterio dataset or 2-D int array
+        Land-cover codes at the baseline date (arrays need ``transform=``, ``crs=``,
+        ``nodata=`` keywords, shared with `alternative`).
     pools : path or DataFrame
-        The pool table (:func:`read_pools`).
+        The pool table (:func:`read_pools`) [t C/ha].
+    alternative : path, rasterio dataset or 2-D int array, optional
+        Land-cover codes at a later date or of a scenario; on another grid it is aligned
+        (nearest / mode).
     valuation : Valuation, optional
-        Needs `alternative`.
+        Price [currency/t C], rates [%] and years; needs `alternative`.
     grid : AnalysisGrid, optional
         Grid to compute on; default: the baseline's own grid.
     out_dir : path, optional
         Write Cloud-Optimized GeoTIFFs there, named as InVEST does: ``c_storage_bas.tif``,
-        ``c_storage_alt.tif``, ``c_change_bas_alt.tif``, ``npv_alt.tif`` [t C/ha and
-        currency/ha], and with `write_pools` one file per pool and date.
-    block_pixels : int
+        ``c_storage_alt.tif``, ``c_change_bas_alt.tif`` [t C/ha], ``npv_alt.tif``
+        [currency/ha], and with `write_pools` one file per pool and date.
+    write_pools : bool
+        Also write each pool's density.
+    block_pixels : int [cells]
         Cells per strip (memory is about 40 bytes x block_pixels).
+    **source_kwargs
+        Passed to :func:`carbonmap.io.open_raster` (``transform``, ``crs``, ``nodata``).
 
     Returns
     -------
     DataFrame
         The summary, one row per quantity: ``quantity`` (e.g. ``total_bas``, ``c_soil_alt``,
-        ``change``, ``npv``), ``t_c``, ``t_co2`` (value in currency for ``npv``), ``area_ha``.
-        Totals are sums over valid cells of density x cell area.
+        ``change``, ``npv``), ``t_c`` [t C], ``t_co2`` [t CO2], ``value`` [currency, for
+        ``npv``] and ``area_ha`` [ha of valid cells].
+
+    Raises
+    ------
+    InputError
+        For a valuation without an alternative, or a bad pool table.
+    UnknownCodeError
+        For codes the pool table does not have.
+    NodataError
+        When every baseline cell is nodata.
+
+    Notes
+    -----
+    The stock of a cell of area a [ha] is :math:`a \, C_{total}(c)` (:func:`pool_densities`);
+    totals are sums over valid cells. The change and its value, with price p per t C, discount
+    rate r and price change c [% per year] over n years (:func:`valuation_constant`):
+
+    .. math::
+
+        \Delta C = C_{alt} - C_{bas}, \qquad
+        NPV = \Delta C \, \frac{p}{n} \sum_{t=0}^{n-1} \left[(1 + r/100)(1 + c/100)\right]^{-t}
+
+    A run sums the stock maps per planning unit (:func:`carbonmap.zonal.zonal_totals`) into the
+    summary columns ``stock_<date>_t_c`` and ``stock_<date>_t_co2`` (x 44/12), ``<date>``
+    being the land cover's raster name, and ``stock_change_t_c`` and ``stock_change_t_co2``.
+
+    References
+    ----------
+    .. [1] Sharp, R., et al. (2024). InVEST User's Guide: Carbon Storage and Sequestration. The
+       Natural Capital Project, Stanford University.
+    .. [2] IPCC (2006). 2006 IPCC Guidelines for National Greenhouse Gas Inventories, Volume 4,
+       Chapter 2: the five carbon pools.
     """
     table = read_pools(pools)
     if valuation is not None and alternative is None:

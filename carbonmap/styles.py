@@ -51,10 +51,34 @@ def _symbol(name: str, geometry: str, colour: str) -> str:
 
 def qml(geometry: str, column: str | None = None, *, kind: str = "continuous", values=None,
         colours: dict[str, str] | None = None, unit: str = "") -> str:
-    """A QML document for a layer of `geometry` ("polygon", "line" or "point") coloured by `column`.
+    """A QGIS style document (QML) for a layer of `geometry` coloured by `column`.
 
-    Continuous: 5 quantile classes of `values`. Categorical: one class per distinct value,
-    coloured from `colours` where given.
+    Parameters
+    ----------
+    geometry : {'polygon', 'line', 'point'}
+        The layer's geometry family.
+    column : str, optional
+        The attribute the layer is coloured by; without it (or without `values`) a single
+        symbol.
+    kind : {'continuous', 'categorical'}
+        How `column` is drawn.
+    values : array, optional
+        The column's values: continuous values give 5 quantile classes on the viridis ramp;
+        categorical values one class per distinct value.
+    colours : dict of str -> str, optional
+        Hex colour of each category (others get a default palette).
+    unit : str
+        Unit shown after the class bounds of a continuous legend.
+
+    Returns
+    -------
+    str
+        The QML document (symbology only).
+
+    Examples
+    --------
+    >>> "graduatedSymbol" in qml("polygon", "net_co2_t_yr", values=[1.0, 2.0, 3.0])
+    True
     """
     head = '<!DOCTYPE qgis PUBLIC \'http://mrcc.com/qgis.dtd\' \'SYSTEM\'>' \
            '<qgis version="3.28.0" styleCategories="Symbology">'
@@ -98,9 +122,24 @@ def _geometry_kind(frame) -> str:
     return "polygon"
 
 
-def layer_styles(layers: Sequence, summary, headline: Sequence[str] = ()) -> pd.DataFrame:
-    """The ``layer_styles`` table: a default style for the unit summary (by its first headline
-    column) and for every vector layer (by its column)."""
+def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = ()) -> pd.DataFrame:
+    """The ``layer_styles`` table QGIS reads from a GeoPackage: one default style per layer.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Vector layers of the run (:class:`carbonmap.stage.Layer` with a frame), each styled by
+        its ``column``, ``kind``, ``colours`` and ``unit``.
+    summary : GeoDataFrame
+        The unit summary.
+    headline : sequence of str
+        Headline columns; the unit summary is coloured by the first one it has.
+
+    Returns
+    -------
+    DataFrame
+        One row per styled table, in the schema of QGIS's ``layer_styles`` (module docstring).
+    """
     now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     rows = []
 

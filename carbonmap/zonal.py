@@ -106,7 +106,7 @@ def zonal_stats(
     block_pixels: int = _DEFAULT_BLOCK_PIXELS,
     **source_kwargs: Any,
 ) -> pd.DataFrame:
-    """Summarise a continuous raster within each zone.
+    r"""Summarise a continuous raster within each zone.
 
     Parameters
     ----------
@@ -127,21 +127,45 @@ def zonal_stats(
         ``count`` becomes a sum of fractions [cells].
     prefix : str
         Prepended to every output column (e.g. ``"ndvi_"``).
-    block_pixels : int
+    block_pixels : int [cells]
         Cells per strip; peak memory is about 40 bytes per cell of one strip.
+    **source_kwargs
+        Passed to :func:`carbonmap.io.open_raster`.
 
     Returns
     -------
     DataFrame
         One row per zone, indexed like `zones`, one column per statistic, in the units of
         the raster (``count`` and ``nodata_count`` in cells). Zones without a valid cell
-        have count 0 and NaN elsewhere.
+        have count 0 and NaN elsewhere. A run names them ``<raster>_<stat>_<unit>`` in its
+        summary (``<raster>_<stat>`` for a raster without a unit, ``<raster>_count_cells`` and
+        ``<raster>_nodata_count_cells`` for the counts).
 
     Raises
     ------
     NodataError
         When no zone covers a single valid cell (wrong CRS, disjoint extents, or a raster
         that is nodata everywhere).
+
+    Notes
+    -----
+    Over the valid cells :math:`x_i` of zone z (centre inside, or touched with `all_touched`):
+
+    .. math::
+
+        \mathrm{mean}_z = \frac{1}{n_z} \sum_{i \in z} x_i, \qquad
+        \mathrm{std}_z = \sqrt{\frac{1}{n_z} \sum_{i \in z} (x_i - \mathrm{mean}_z)^2}
+
+    merged across runs and strips with the pairwise update of Chan et al. (1983).
+
+    References
+    ----------
+    .. [1] Perry, M. (2013-). rasterstats: summary statistics of geospatial raster datasets
+       based on vector geometries. https://pythonhosted.org/rasterstats/ (the inclusion rule
+       reproduced here).
+    .. [2] Chan, T. F., Golub, G. H., & LeVeque, R. J. (1983). Algorithms for computing the
+       sample variance: analysis and recommendations. The American Statistician, 37(3),
+       242-247.
 
     Examples
     --------
@@ -177,11 +201,25 @@ def zonal_stats(
 
 
 def zonal_totals(zones: gpd.GeoDataFrame | gpd.GeoSeries, density: Any, *, cell_ha: float) -> pd.Series:
-    """Total of a density raster in each zone: the sum of its cells [quantity ha-1] x the
-    cell area `cell_ha` [ha] (NaN where a zone has no valid cell).
+    r"""Total of a density raster in each zone: the sum of its cells times the cell area.
 
-    Used for stocks [t C ha-1 -> t C] and sinks [t CO2 ha-1 yr-1 -> t CO2 yr-1] on an
-    equal-area grid, where every cell has the same area.
+    Parameters
+    ----------
+    zones : GeoDataFrame or GeoSeries of (Multi)Polygons, with a CRS
+        The zones (planning units, parcels).
+    density : path-like, rasterio dataset or 2-D array
+        A density [quantity/ha], e.g. a stock [t C/ha] or a sink [t CO2/ha/yr].
+    cell_ha : float [ha]
+        Area of one cell (an equal-area grid: every cell has the same area).
+
+    Returns
+    -------
+    Series [quantity]
+        Indexed like `zones`; NaN where a zone has no valid cell.
+
+    Notes
+    -----
+    :math:`T_z = a \sum_{i \in z} d_i`, with the cells of :func:`zonal_stats`.
     """
     return zonal_stats(zones, density, stats=["sum"])["sum"] * cell_ha
 
@@ -196,24 +234,37 @@ def zonal_categories(
     block_pixels: int = _DEFAULT_BLOCK_PIXELS,
     **source_kwargs: Any,
 ) -> pd.DataFrame:
-    """Area of each class of a categorical raster within each zone [m2].
-
-    Cell areas are true areas: constant for projected rasters, and geodesic per row for
-    rasters in a geographic CRS (see :func:`carbonmap.grid.cell_area_m2`).
+    r"""Area of each class of a categorical raster within each zone [m2].
 
     Parameters
     ----------
-    zones, raster, all_touched, band, block_pixels, source_kwargs
-        As for :func:`zonal_stats`. The raster must hold integer class codes.
+    zones : GeoDataFrame or GeoSeries of (Multi)Polygons, with a CRS
+        Reprojected to the raster's CRS. Zones may overlap.
+    raster : path-like, rasterio dataset or 2-D array of int
+        Class codes (see :func:`carbonmap.io.open_raster`).
+    all_touched, band, block_pixels, **source_kwargs
+        As for :func:`zonal_stats`.
     prefix : str
         Column name prefix; the class code follows it.
 
     Returns
     -------
-    DataFrame
+    DataFrame [m2]
         One row per zone (indexed like `zones`), columns ``<prefix><code>`` for every class
         present in any zone, sorted by code, plus ``<prefix>nodata`` for covered nodata
-        cells. Areas in m2.
+        cells. A run turns them into hectares named ``<raster>_<class>_area_ha`` in its
+        summary (the class named through the raster's code system, plus ``nodata``).
+
+    Raises
+    ------
+    NodataError
+        When no zone covers a single valid cell.
+
+    Notes
+    -----
+    :math:`A_{z,k} = \sum_{i \in z,\, c_i = k} a_i`, with true cell areas :math:`a_i`: constant
+    for projected rasters, geodesic per row for rasters in a geographic CRS (see
+    :func:`carbonmap.grid.cell_area_m2`).
     """
     with open_raster(raster, band=band, **source_kwargs) as src:
         check_class_codes(src.dtype, name=src.name)

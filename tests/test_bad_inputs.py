@@ -155,7 +155,7 @@ def test_errors_about_an_aligned_copy_name_the_users_file(tmp_path):
     assert str(error).index("clcd_2023.tif") < str(error).index("landcover.tif")  # the user's file first
     data, source = read_raster(copy)
     assert source.origin == str(user_file)
-    expect_error(UnknownCodeError, lambda: classify_raster(data, "clcd", "carbon_category", path=source.name),
+    expect_error(UnknownCodeError, lambda: classify_raster(data, "clcd", column="carbon_category", path=source.name),
                  "clcd_2023.tif")
 
 
@@ -321,7 +321,7 @@ def test_only_packaged_tables_and_code_systems_can_be_named(tmp_path):
     escape = f"../../../../../../..{secret.with_suffix('')}"  # a path out of the package
     for system in ("xx", escape, "clcd.csv", None):
         for call in (lambda: code_table(system), lambda: classify(["1"], system),
-                     lambda: classify_raster(np.array([[1, 2]]), system, "space"),
+                     lambda: classify_raster(np.array([[1, 2]]), system, column="space"),
                      lambda: read_crosswalk(secret, system)):
             expect_error(InputError, call, "key 'code_system'", "unknown code system", *CODE_SYSTEMS)
     expect_error(InputError, lambda: read_table(escape), "key 'table'", "unknown table", "road_class_weights")
@@ -657,7 +657,7 @@ def test_unknown_codes_of_a_raster_are_counted_in_cells(tmp_path):
     codes[:, 10:30] = 77  # 400 cells of a code CLCD does not have
     path = write_tif(tmp_path / "clcd.tif", codes, nodata=0)
     data, source = read_raster(path)
-    expect_error(UnknownCodeError, lambda: classify_raster(data, "clcd", "carbon_category", path=source.name),
+    expect_error(UnknownCodeError, lambda: classify_raster(data, "clcd", column="carbon_category", path=source.name),
                  "clcd.tif", "1 code(s) are not in the clcd table: 77 (400)", "crosswalk")
     present, counts = np.unique(data.compressed(), return_counts=True)  # a table of codes and cell counts
     expect_error(UnknownCodeError, lambda: classify(present, "clcd", counts=counts, path=source.name,

@@ -142,25 +142,25 @@ def test_gb_to_2023_crosswalk_is_complete_and_keeps_carbon_categories():
 
 def test_classify_raster_by_hand():
     classes = np.ma.MaskedArray([[10, 10, 80], [95, 0, 50]], mask=[[False, False, False], [False, True, False]])
-    index, legend = classify_raster(classes, "esa_worldcover", "carbon_category")
+    index, legend = classify_raster(classes, "esa_worldcover", column="carbon_category")
     assert [[legend[i] if i >= 0 else None for i in row] for row in index] == \
         [["forest", "forest", "water"], ["wetland_mangrove", None, "built_up"]]
     with pytest.raises(UnknownCodeError, match=r"1 code\(s\) are not in the esa_worldcover table: 11 \(2\)"):
-        classify_raster(np.array([[11, 11, 10]]), "esa_worldcover", "space")
+        classify_raster(np.array([[11, 11, 10]]), "esa_worldcover", column="space")
 
 
 def test_real_nlcd_and_esa_cci_rasters_are_fully_known(shared):
     folder = shared / "data" / "landcover_landscapemetrics"
     with rasterio.open(folder / "augusta_nlcd.tif") as src:
         nlcd = src.read(1, masked=True)
-    index, legend = classify_raster(nlcd, "nlcd", "ecological")
+    index, legend = classify_raster(nlcd, "nlcd", column="ecological")
     ecological = np.isin(index, [legend.index(True)])
     forest = np.isin(nlcd.filled(0), [41, 42, 43])
     assert ecological[forest].all()  # every forest cell is ecological land
     assert 0.3 < ecological[index >= 0].mean() < 0.9
     with rasterio.open(folder / "podlasie_ccilc.tif") as src:
         cci = src.read(1, masked=True)
-    index, legend = classify_raster(cci, "esa_cci_lc", "carbon_category")
+    index, legend = classify_raster(cci, "esa_cci_lc", column="carbon_category")
     assert "wetland_marsh" in legend  # class 180, flooded shrub or herbaceous
     assert (index[~cci.mask] >= 0).all()
 

@@ -210,7 +210,7 @@ def test_barrier_scores_point_at_the_wall():
     sources = -np.ones((9, 21), int)
     sources[:, 0], sources[:, 20] = 0, 1
     surfaces = least_cost_corridors(resistance, sources, 2, 10.0, Affine(10, 0, 0, 0, -10, 0))
-    scores = barrier_scores(surfaces.cwd, surfaces.pairs, 10.0, 10.0)
+    scores = barrier_scores(surfaces.cwd, surfaces.pairs, 10.0, radius_m=10.0)
     assert np.unravel_index(np.argmax(scores), scores.shape)[1] == 10  # the wall
     # restoring a 10 m disc at the wall: the path loses the wall cell's crossing (two half
     # steps at (1 + 1000) / 2 x 10 m) and gains 2 x 10 m of restored land

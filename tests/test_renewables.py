@@ -88,7 +88,7 @@ def test_wind_by_hand():
     thin = capacity_factor(mean, 1.225 * 0.8, step, k=k, step=0.01)
     c_thin = c * 0.8 ** (1 / 3)
     assert thin == pytest.approx(np.exp(-(5 / c_thin) ** k) - np.exp(-(20 / c_thin) ** k), abs=2e-3)
-    assert wind_capacity_mw_per_km2(4.5, 160, 35) == pytest.approx(4.5 / (35 * 0.0256))
+    assert wind_capacity_mw_per_km2(4.5, 160, spacing_diameters_sq=35) == pytest.approx(4.5 / (35 * 0.0256))
 
 
 def test_geothermal_by_hand():
@@ -115,7 +115,7 @@ def test_zones_conserve_area_and_keep_the_strictest_rule():
     red_line[:, 0] = True  # forest in the red line: prohibited beats forest's "restricted"
     rules = renewable_zoning_rules()
     for resource in ("ground_pv", "wind"):
-        zone, reason, texts = control_zones(resource, categories, legend, 100.0, rules,
+        zone, reason, texts = control_zones(categories, legend, 100.0, rules, resource=resource,
                                             protection={"ecological_protection_red_line": red_line}, setback_m=150)
         counts = {name: int((zone == code).sum()) for name, code in ZONE_CLASSES.items()}
         assert sum(counts.values()) == int((categories >= 0).sum()) == 14  # every land cell once
@@ -123,10 +123,10 @@ def test_zones_conserve_area_and_keep_the_strictest_rule():
         assert zone[0, 0] == ZONE_CLASSES["prohibited"] and "red line" in texts[reason[0, 0]]
         assert zone[0, 1] == ZONE_CLASSES["restricted"]  # forest outside the red line
     # wind: 150 m setback from the built-up cell (100 m cells) prohibits its neighbours
-    zone, reason, texts = control_zones("wind", categories, legend, 100.0, rules, setback_m=150)
+    zone, reason, texts = control_zones(categories, legend, 100.0, rules, resource="wind", setback_m=150)
     assert zone[0, 3] == ZONE_CLASSES["prohibited"] and "setback" in texts[reason[0, 3]]
     assert zone[2, 2] == ZONE_CLASSES["suitable"]  # cropland more than 150 m from built-up land
-    ground, _, _ = control_zones("ground_pv", categories, legend, 100.0, rules)
+    ground, _, _ = control_zones(categories, legend, 100.0, rules, resource="ground_pv")
     assert ground[2, 2] == ZONE_CLASSES["restricted"]  # cropland: agri-PV only
 
 

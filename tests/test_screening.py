@@ -155,18 +155,19 @@ def test_score_ranks_a_site_better_on_every_criterion_higher():
     criteria = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
     criteria.loc[60] = criteria.loc[0] + [0.1, 0.0, -0.1]  # better on a and c (c: lower is better), equal on b
     directions = {"a": True, "b": True, "c": False}
-    scores = weighted_score(criteria, {"a": 0.5, "b": 0.3, "c": 0.2}, directions)["score"].to_numpy()
+    scores = weighted_score(criteria, weights={"a": 0.5, "b": 0.3, "c": 0.2},
+                            higher_is_better=directions)["score"].to_numpy()
     assert scores[60] > scores[0]
     values = criteria.to_numpy() * np.array([1, 1, -1])  # higher = better on every column
     for i in range(len(values)):
         dominated = np.all(values[i] >= values, axis=1) & np.any(values[i] > values, axis=1)
         assert (scores[i] > scores[dominated]).all()
     # by hand: two candidates, the better one on every criterion scores 1, the other 0
-    two = weighted_score(pd.DataFrame({"a": [1.0, 2.0], "c": [5.0, 3.0]}), {"a": 1, "c": 3},
-                         {"a": True, "c": False})
+    two = weighted_score(pd.DataFrame({"a": [1.0, 2.0], "c": [5.0, 3.0]}), weights={"a": 1, "c": 3},
+                         higher_is_better={"a": True, "c": False})
     assert list(two["score"]) == [0.0, 1.0]
     with pytest.raises(InputError, match="no criterion"):
-        weighted_score(criteria, {"z": 1}, directions)
+        weighted_score(criteria, weights={"z": 1}, higher_is_better=directions)
 
 
 def test_connectivity_gain_by_hand():
@@ -177,11 +178,12 @@ def test_connectivity_gain_by_hand():
     """
     d0 = 1000.0
     distances = np.array([[0, d0], [d0, 0]])
-    gain = pc_gain([1, 1], distances, 10, (0.5, d0), [1.0, 0.0], np.array([[2 * d0, 5 * d0], [d0, 5 * d0]]))
+    gain = pc_gain([1, 1], distances, 10, [1.0, 0.0], np.array([[2 * d0, 5 * d0], [d0, 5 * d0]]),
+                   probability=(0.5, d0))
     assert gain[0] == pytest.approx(100 * 2.5 / 3)
     assert gain[1] == 0.0  # a site adding no habitat gains nothing
-    assert pc_index([1, 1], distances, 10, (0.5, d0)) == pytest.approx(3 / 100)
-    assert pc_index([1, 1], distances, 10, (0.5, d0)) == pytest.approx(
+    assert pc_index([1, 1], distances, 10, probability=(0.5, d0)) == pytest.approx(3 / 100)
+    assert pc_index([1, 1], distances, 10, probability=(0.5, d0)) == pytest.approx(
         connectivity([1, 1], distances, 10, probability=(0.5, d0)).index)
 
 
@@ -230,8 +232,8 @@ def test_scenarios_add_up_to_their_sites_and_respect_the_budget():
 def test_pick_within_budget_is_greedy_in_order():
     area = pd.Series({1: 5.0, 2: 8.0, 3: 3.0, 4: 2.0})
     cost = pd.Series({1: 1.0, 2: 1.0, 3: 1.0, 4: 10.0})
-    assert pick_within_budget(pd.Index([1, 2, 3, 4]), area, cost, 10.0, np.inf) == [1, 3, 4]
-    assert pick_within_budget(pd.Index([1, 2, 3, 4]), area, cost, 10.0, 5.0) == [1, 3]
+    assert pick_within_budget(pd.Index([1, 2, 3, 4]), area, cost, budget_area_ha=10.0, budget_cny=np.inf) == [1, 3, 4]
+    assert pick_within_budget(pd.Index([1, 2, 3, 4]), area, cost, budget_area_ha=10.0, budget_cny=5.0) == [1, 3]
 
 
 def _roofs():

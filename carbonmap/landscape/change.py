@@ -20,21 +20,35 @@ _SMALL = 0.01
 
 
 def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = None) -> pd.DataFrame:
-    """Class metrics at two dates and their change.
+    r"""Class metrics at two dates side by side, their change, and a plain-language reading.
 
     Parameters
     ----------
-    before, after : class tables of :func:`carbonmap.landscape.fragstats` (``Metrics.class_``)
-        with at least the metrics of :data:`CHANGE_METRICS`; a class present at one date
-        only counts as zero area and no patch at the other.
+    before, after : DataFrame
+        Class tables of :func:`carbonmap.landscape.fragstats` (``Metrics.class_``) with at
+        least the metrics of :data:`CHANGE_METRICS` (units as FRAGSTATS: ha, %, m/ha, m); a
+        class present at one date only counts as zero area and no patch at the other.
     names : dict, optional
         Class code -> name used in the reading.
 
     Returns
     -------
-    DataFrame, one row per class: ``class``, for each metric M ``M_before``, ``M_after``,
-    ``M_change`` (after - before) and, for metrics in percent, ``M_change_pct``; and
-    ``reading``.
+    DataFrame
+        One row per class: ``class``, for each metric M ``M_before``, ``M_after``,
+        ``M_change`` (after - before, in M's unit) and, for metrics in percent,
+        ``M_change_pct`` [%]; and ``reading`` (:func:`reading`).
+
+    Notes
+    -----
+    .. math::
+
+        \Delta M = M_{after} - M_{before}, \qquad
+        \Delta M_{\%} = 100 \, \Delta M / |M_{before}|
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
     """
     metrics = [m for m in CHANGE_METRICS if m in before.columns and m in after.columns]
     a = before.set_index("class")[metrics]

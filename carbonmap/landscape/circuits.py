@@ -116,25 +116,61 @@ def _cell_current(v, na, nb, g, n_nodes) -> np.ndarray:
 def pairwise_currents(resistance: np.ndarray, sources: np.ndarray, n_sources: int, *, pairs=None,
                       mode: str = "pairwise", connectivity: int = 8, solver: str = "auto",
                       tolerance: float = 1e-6) -> CircuitResult:
-    """Cumulative current density over sources, in Circuitscape's pairwise or one-to-all mode.
+    r"""Cumulative current density over sources, in Circuitscape's pairwise or one-to-all mode.
 
     Parameters
     ----------
-    resistance : (H, W) resistance per cell (inf or NaN = no node)
-    sources : (H, W) int, source number of each source cell, -1 elsewhere
-    pairs : iterable of (i, j); default all pairs (pairwise mode)
-    mode : 'pairwise' (1 A between each pair) or 'one-to-all' (1 A into each source in turn,
-        all the others grounded; one solve per source with its own system, so slower)
-    connectivity : 8 or 4
-    solver : 'auto' (direct up to :data:`DIRECT_SOLVER_MAX_NODES` nodes, else 'amg'),
-        'direct' or 'amg'
-    tolerance : relative residual of the AMG solve
+    resistance : array (H, W) [resistance units]
+        Resistance per cell (inf or NaN: no node).
+    sources : array (H, W) of int
+        Source number 0..n_sources-1 of each source cell, -1 elsewhere.
+    n_sources : int
+        Number of sources (>= 2).
+    pairs : iterable of (i, j), optional
+        The pairs to connect (pairwise mode); default all pairs.
+    mode : {'pairwise', 'one-to-all'}
+        1 A between each pair, or 1 A into each source in turn with all the others grounded
+        (one solve per source with its own system, so slower).
+    connectivity : {8, 4}
+        Neighbour rule of the cell graph.
+    solver : {'auto', 'direct', 'amg'}
+        'auto': direct (SuperLU) up to :data:`DIRECT_SOLVER_MAX_NODES` nodes, else algebraic
+        multigrid (PyAMG) with conjugate gradients.
+    tolerance : float [-]
+        Relative residual of the AMG solve.
 
     Returns
     -------
-    CircuitResult: ``current`` (H, W) float64 (NaN off the network), ``resistance`` {(i, j):
-    effective resistance between i and j in pairwise mode; (i, -1): between i and all the
-    others in one-to-all mode}, in the resistance map's unit.
+    CircuitResult
+        ``current``: (H, W) float64 [A], the current through each cell summed over the pairs
+        (NaN off the network); ``resistance``: {(i, j): effective resistance between i and j}
+        in pairwise mode, {(i, -1): between i and all the others} in one-to-all mode, in the
+        resistance map's unit.
+
+    Raises
+    ------
+    InputError
+        For fewer than two sources, an unknown mode or solver.
+
+    Notes
+    -----
+    Neighbouring cells a, b are joined by a conductance
+    :math:`g_{ab} = 1 / (\tfrac{1}{2}(R_a + R_b) \, \ell_{ab})` (:math:`\ell` = 1, or
+    :math:`\sqrt 2` for a diagonal); each source is short-circuited into one node. Node
+    voltages solve the graph Laplacian, :math:`L v = b`, with 1 A injected at one source and
+    taken out at the other (pairwise: one factorisation, superposition of the solutions with
+    the last source grounded). The current through node k is half the sum of the absolute
+    currents on its resistors,
+
+    .. math:: I_k = \tfrac{1}{2} \sum_{l} g_{kl} \, |v_k - v_l|
+
+    (plus half of any ampere injected or taken out there), summed over all pairs.
+
+    References
+    ----------
+    .. [1] McRae B. H., Dickson B. G., Keitt T. H., Shah V. B. (2008). Using circuit theory to
+       model connectivity in ecology, evolution, and conservation. Ecology 89(10): 2712-2724.
+    .. [2] Anantha R., Shah V. B. (2020). Circuitscape in Julia. JOSS 5(49): 2193.
     """
     if n_sources < 2:
         raise InputError("circuit analysis needs at least two sources.", fix="loosen the source rules.")
@@ -177,9 +213,48 @@ def pairwise_currents(resistance: np.ndarray, sources: np.ndarray, n_sources: in
     return CircuitResult(current.reshape(resistance.shape), effective)
 
 
-def barrier_scores(cwd: np.ndarray, pairs, resolution: float, radius_m: float) -> np.ndarray:
-    """Restoration improvement score per cell [resistance units saved per metre restored],
-    maximised over linked pairs (0 where restoring does not shorten any path)."""
+def barrier_scores(cwd: np.ndarray, pairs, resolution: float, *, radius_m: float) -> np.ndarray:
+    r"""Restoration improvement score of every cell, maximised over linked pairs of sources.
+
+    Parameters
+    ----------
+    cwd : array (n_sources, H, W) [resistance x m]
+        Cost-weighted distance from each source (``CostSurfaces.cwd`` of
+        :func:`carbonmap.landscape.corridors.least_cost_corridors`).
+    pairs : iterable of (i, j)
+        The linked pairs of sources.
+    resolution : float [m]
+        Cell size.
+    radius_m : float [m]
+        Radius of the restored disc (at least one cell).
+
+    Returns
+    -------
+    ndarray (H, W) [resistance units saved per metre restored]
+        0 where restoring does not shorten any path.
+
+    Raises
+    ------
+    InputError
+        For a radius smaller than a cell.
+
+    Notes
+    -----
+    Restoring a disc of radius r around cell x (to resistance 1) would shorten the least-cost
+    path between sources i and j to
+    :math:`\min_{|y-x| \le r} CWD_i(y) + \min_{|y-x| \le r} CWD_j(y) + 2r`; the score is the
+    improvement per metre restored, maximised over the pairs:
+
+    .. math::
+
+        B(x) = \max_{(i,j)} \frac{LCD_{ij} - \left[\min_{|y-x| \le r} CWD_i(y)
+               + \min_{|y-x| \le r} CWD_j(y) + 2r\right]}{2r}
+
+    References
+    ----------
+    .. [1] McRae B. H., et al. (2012). Where to restore ecological connectivity? Detecting
+       barriers and quantifying restoration benefits. PLoS ONE 7(12): e52604.
+    """
     reach = radius_m / resolution
     if reach < 1:
         raise InputError(f"the barrier radius ({radius_m} m) is smaller than a cell.", fix="use a few cells.")

@@ -50,14 +50,39 @@ __all__ = ["patch_distances", "cross_distances", "connectivity", "pc_index", "pc
 
 def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
                     max_distance_m: float = np.inf) -> np.ndarray:
-    """Edge-to-edge distances [m] between patches: the shortest distance between cell
-    centres of two patches (as FRAGSTATS' ENN); inf beyond `max_distance_m`.
+    r"""Edge-to-edge distances between patches [m], as FRAGSTATS' ENN measures them.
 
     Parameters
     ----------
-    labels : (H, W) int raster of patch ids (0 = none)
-    ids : the n patch ids to measure, in the order of the result
-    resolution : cell size [m]
+    labels : array (H, W) of int
+        Patch ids (0 = none).
+    ids : array (n,) of int
+        The patch ids to measure, in the order of the result.
+    resolution : float [m]
+        Cell size.
+    max_distance_m : float [m]
+        Pairs farther apart than this are not measured (inf).
+
+    Returns
+    -------
+    ndarray (n, n) [m]
+        Symmetric, 0 on the diagonal, inf beyond `max_distance_m`.
+
+    Notes
+    -----
+    :math:`d_{ij} = r \min_{u \in i, v \in j} \lVert u - v \rVert`, the shortest distance between
+    cell centres of the two patches; only each patch's boundary cells are searched (k-d trees).
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 0, 0, 2]])
+    >>> patch_distances(labels, [1, 2], 30.0).tolist()
+    [[0.0, 90.0], [90.0, 0.0]]
     """
     points = _boundary_points(labels, ids)
     n = len(ids)
@@ -100,10 +125,29 @@ def _boundary_points(labels: np.ndarray, ids) -> list[np.ndarray]:
 
 def cross_distances(labels_a: np.ndarray, ids_a, labels_b: np.ndarray, ids_b, resolution: float, *,
                     max_distance_m: float = np.inf) -> np.ndarray:
-    """Edge-to-edge distances [m] from each patch of `labels_a` to each patch of `labels_b`
-    (two label rasters on the same grid, e.g. habitat cores and candidate sites): the shortest
-    distance between their cell centres, as :func:`patch_distances`; inf beyond
-    `max_distance_m`. Returns an (len(ids_a), len(ids_b)) array."""
+    """Edge-to-edge distances from each patch of one label raster to each patch of another [m].
+
+    Parameters
+    ----------
+    labels_a : array (H, W) of int
+        Patch ids of the first set (0 = none), e.g. habitat cores.
+    ids_a : array (n,) of int
+        Its patches to measure.
+    labels_b : array (H, W) of int
+        Patch ids of the second set on the same grid, e.g. candidate sites.
+    ids_b : array (m,) of int
+        Its patches to measure.
+    resolution : float [m]
+        Cell size.
+    max_distance_m : float [m]
+        Pairs farther apart than this are not measured (inf).
+
+    Returns
+    -------
+    ndarray (n, m) [m]
+        The shortest distance between cell centres, as :func:`patch_distances`; inf beyond
+        `max_distance_m`.
+    """
     ids_a, ids_b = np.asarray(ids_a), np.asarray(ids_b)
     out = np.full((len(ids_a), len(ids_b)), np.inf)
     if len(ids_a) == 0 or len(ids_b) == 0:
@@ -142,17 +186,68 @@ def _numerator(areas: np.ndarray, reach: np.ndarray) -> float:
 
 def connectivity(areas, distances, landscape_area, *, threshold_m: float | None = None,
                  probability: tuple[float, float] | None = None) -> Connectivity:
-    """IIC (with `threshold_m`) or PC (with `probability`) and each patch's importance.
+    r"""Habitat connectivity, IIC (with `threshold_m`) or PC (with `probability`), and each patch's
+    importance.
 
     Parameters
     ----------
-    areas : (n,) habitat area of each patch (any unit, e.g. ha)
-    distances : (n, n) edge-to-edge distances [m] (:func:`patch_distances`)
-    landscape_area : A_L, in the unit of `areas`
-    threshold_m : float
+    areas : array (n,) [ha, or any area unit]
+        Habitat area of each patch.
+    distances : array (n, n) [m]
+        Edge-to-edge distances (:func:`patch_distances`).
+    landscape_area : float [unit of `areas`]
+        :math:`A_L`, the area of the landscape.
+    threshold_m : float [m], optional
         IIC: patches at most this far apart are linked.
-    probability : (p0, d0_m)
+    probability : (p0 [-], d0 [m]), optional
         PC: direct dispersal probability p0 at distance d0 (e.g. (0.5, 1000)).
+
+    Returns
+    -------
+    Connectivity
+        ``index``: IIC or PC [-]; ``patches``: ``dI`` [%] of each patch and, for PC, its parts
+        ``dI_intra``, ``dI_flux``, ``dI_connector`` [%].
+
+    Raises
+    ------
+    InputError
+        Unless exactly one of `threshold_m` and `probability` is given, for a probability outside
+        (0, 1) or a distance matrix of the wrong shape.
+
+    Notes
+    -----
+    .. math::
+
+        IIC = \frac{\sum_i \sum_j a_i a_j / (1 + nl_{ij})}{A_L^2}
+
+    .. math::
+
+        PC = \frac{\sum_i \sum_j a_i a_j p^*_{ij}}{A_L^2}, \qquad p_{ij} = e^{-k d_{ij}},
+        \quad k = -\ln(p_0) / d_0
+
+    with :math:`p^*_{ij}` the largest product of direct probabilities over all paths from i to
+    j (:math:`p^*_{ii} = 1`).
+    :math:`nl_{ij}` is the number of links on the shortest path between i and j in the graph
+    linking patches at most `threshold_m` apart. A patch's importance is the loss when it is
+    removed, :math:`dI_k = 100 (I - I_{-k}) / I`; for PC it splits into
+    :math:`dPC_{intra} = 100 a_k^2 / PC_{num}`, :math:`dPC_{flux} = 200 \sum_{i \ne k} a_i a_k
+    p^*_{ik} / PC_{num}` and :math:`dPC_{connector}` the rest, with :math:`PC_{num} = A_L^2 PC`.
+
+    References
+    ----------
+    .. [1] Pascual-Hortal L., Saura S. (2006). Comparison and development of new graph-based
+       landscape connectivity indices. Landscape Ecology 21: 959-967.
+    .. [2] Saura S., Pascual-Hortal L. (2007). A new habitat availability index to integrate
+       connectivity in landscape conservation planning. Landscape and Urban Planning 83: 91-103.
+    .. [3] Saura S., Rubio L. (2010). A common currency for the different ways in which patches
+       and links can contribute to habitat availability and connectivity in the landscape.
+       Ecography 33: 523-537.
+
+    Examples
+    --------
+    >>> result = connectivity([1.0, 1.0], np.array([[0, 1000.0], [1000.0, 0]]), 10.0, probability=(0.5, 1000))
+    >>> round(result.index, 4), result.patches["dI"].round(1).tolist()
+    (0.03, [66.7, 66.7])
     """
     areas = np.asarray(areas, dtype=float)
     distances = np.asarray(distances, dtype=float)
@@ -225,29 +320,86 @@ def _pc_reach(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def pc_index(areas, distances, landscape_area, probability: tuple[float, float]) -> float:
-    """PC of a set of patches (module docstring), without the per-patch importances."""
+def pc_index(areas, distances, landscape_area, *, probability: tuple[float, float]) -> float:
+    r"""The probability of connectivity PC of a set of patches, without the per-patch importances.
+
+    Parameters
+    ----------
+    areas : array (n,) [ha, or any area unit]
+        Habitat area of each patch.
+    distances : array (n, n) [m]
+        Edge-to-edge distances (:func:`patch_distances`).
+    landscape_area : float [unit of `areas`]
+        :math:`A_L`.
+    probability : (p0 [-], d0 [m])
+        Direct dispersal probability p0 at distance d0.
+
+    Returns
+    -------
+    float [-]
+
+    Notes
+    -----
+
+    .. math::
+
+        PC = \frac{\sum_i \sum_j a_i a_j p^*_{ij}}{A_L^2}, \qquad p_{ij} = e^{-k d_{ij}},
+        \quad k = -\ln(p_0) / d_0
+
+    with :math:`p^*_{ij}` the largest product of direct probabilities over all paths from i to
+    j (:math:`p^*_{ii} = 1`).
+
+    References
+    ----------
+    .. [1] Saura S., Pascual-Hortal L. (2007). A new habitat availability index to integrate
+       connectivity in landscape conservation planning. Landscape and Urban Planning 83: 91-103.
+    """
     areas = np.asarray(areas, dtype=float)
     p0, d0 = probability
     weights = -np.log(p0) / d0 * np.asarray(distances, dtype=float)
     return _numerator(areas, _pc_reach(weights, np.ones(len(areas), dtype=bool))) / float(landscape_area) ** 2
 
 
-def pc_gain(areas, distances, landscape_area, probability: tuple[float, float], new_areas,
-            new_distances) -> np.ndarray:
-    """Gain in PC [%] when each candidate site, on its own, becomes a habitat patch.
-
-    For site s with new habitat area a_s and distances d_sj to the existing patches j,
-    gain_s = 100 (PC_(+s) - PC) / PC, where PC_(+s) is PC of the n existing patches plus s
-    (the landscape area A_L unchanged). This is dPC read the other way round: the value of
-    adding a patch instead of the loss from removing one (Saura & Rubio 2010).
+def pc_gain(areas, distances, landscape_area, new_areas, new_distances, *,
+            probability: tuple[float, float]) -> np.ndarray:
+    r"""Gain in PC when each candidate site, on its own, becomes a habitat patch [%].
 
     Parameters
     ----------
-    areas, distances, landscape_area, probability : the existing patches, as :func:`connectivity`
-    new_areas : (m,) habitat area each site would add, in the unit of `areas`
-    new_distances : (n, m) edge-to-edge distances [m] from each patch to each site
-        (:func:`cross_distances`)
+    areas : array (n,) [ha, or any area unit]
+        Habitat area of each existing patch.
+    distances : array (n, n) [m]
+        Edge-to-edge distances between the existing patches.
+    landscape_area : float [unit of `areas`]
+        :math:`A_L` (unchanged by the sites).
+    new_areas : array (m,) [unit of `areas`]
+        Habitat area each site would add.
+    new_distances : array (n, m) [m]
+        Edge-to-edge distances from each patch to each site (:func:`cross_distances`).
+    probability : (p0 [-], d0 [m])
+        Direct dispersal probability p0 at distance d0.
+
+    Returns
+    -------
+    ndarray (m,) [%]
+        0 for a site that adds no habitat.
+
+    Raises
+    ------
+    InputError
+        For `new_distances` of the wrong shape.
+
+    Notes
+    -----
+    For site s, :math:`gain_s = 100 \, (PC_{+s} - PC) / PC`, with :math:`PC_{+s}` the PC of the
+    n existing patches plus s: dPC read the other way round, the value of adding a patch
+    instead of the loss from removing one.
+
+    References
+    ----------
+    .. [1] Saura S., Rubio L. (2010). A common currency for the different ways in which patches
+       and links can contribute to habitat availability and connectivity in the landscape.
+       Ecography 33: 523-537.
     """
     areas = np.asarray(areas, dtype=float)
     new_areas = np.asarray(new_areas, dtype=float)

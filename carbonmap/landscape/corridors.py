@@ -63,14 +63,51 @@ def _mcp(resistance: np.ndarray, resolution: float):
 
 def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources: int, resolution: float,
                          transform: Affine) -> CostSurfaces:
-    """Cost surfaces from every source, the pairs whose zones touch, and their corridors.
+    r"""Cost surfaces from every source, the pairs whose cost zones touch, and their corridors.
 
     Parameters
     ----------
-    resistance : (H, W) resistance per cell (inf = impassable)
-    sources : (H, W) int, source number 0..n-1 of each source cell, -1 elsewhere
-    resolution : cell size [m]
-    transform : the raster's affine transform (for the path geometries)
+    resistance : array (H, W) [resistance units]
+        Resistance per cell (inf: impassable).
+    sources : array (H, W) of int
+        Source number 0..n_sources-1 of each source cell, -1 elsewhere.
+    n_sources : int
+        Number of sources.
+    resolution : float [m]
+        Cell size.
+    transform : affine.Affine
+        The raster's transform (for the path geometries).
+
+    Returns
+    -------
+    CostSurfaces
+        ``cwd`` (n_sources, H, W) [resistance x m], ``zone`` (the source each cell is cheapest
+        to reach from), ``pairs`` and ``paths`` (one least-cost path per linked pair, with
+        ``cwd``, ``length_m`` [m] and ``mean_resistance``).
+
+    Raises
+    ------
+    InputError
+        When a source lies on impassable cells.
+
+    Notes
+    -----
+    A step between neighbouring cells a and b costs the mean of their resistances times the
+    step length (scikit-image's :class:`~skimage.graph.MCP_Geometric`), so the cost-weighted
+    distance from source i is
+
+    .. math:: CWD_i(x) = \min_{\text{paths } i \to x} \sum_{(a, b)} \tfrac{1}{2}(R_a + R_b) \, \ell_{ab}
+
+    with :math:`\ell_{ab}` = r or :math:`\sqrt{2} r`. Two sources are linked when their cost zones
+    (:math:`\arg\min_i CWD_i`) touch, as in Linkage Mapper; the corridor is the least-cost path
+    from the cheapest cell of one source on the other's cost surface.
+
+    References
+    ----------
+    .. [1] Adriaensen F., et al. (2003). The application of 'least-cost' modelling as a
+       functional landscape model. Landscape and Urban Planning 64: 233-247.
+    .. [2] McRae B. H., Kavanagh D. M. (2011). Linkage Mapper Connectivity Analysis Software.
+       The Nature Conservancy, Seattle.
     """
     if not np.isfinite(resistance[sources >= 0]).all():
         raise InputError("a source lies on impassable (nodata) cells.", fix="check the land cover under the sources.")

@@ -43,21 +43,34 @@ def ecological_patches(land: Landscape, classes: np.ndarray, *, min_area_ha: flo
 
     Parameters
     ----------
-    land : Landscape (georeferenced)
-    classes : class indices (:func:`carbonmap.landscape.select_classes`)
-    min_area_ha : float
-        Patches smaller than this [ha] are left out of the layer (they still count as
-        neighbours for ``enn_m``, which is FRAGSTATS' ENN over all patches of the class).
-    edge_depth_m : float, optional
-        For the core area (default one cell).
+    land : Landscape
+        A georeferenced landscape (:func:`carbonmap.landscape.read_landscape`).
+    classes : array of int
+        Class indices of the patches to draw (:func:`carbonmap.landscape.select_classes`).
+    min_area_ha : float [ha]
+        Patches smaller than this are left out of the layer (they still count as neighbours
+        for ``enn_m``, which is FRAGSTATS' ENN over all patches of the class).
+    edge_depth_m : float [m], optional
+        Edge depth for the core area (default one cell).
     names : dict, optional
         Class code -> class name, for a ``class_name`` column.
 
     Returns
     -------
-    GeoDataFrame: ``patch_id``, ``class``, [``class_name``], ``area_ha``, ``perimeter_m``,
-    ``shape_index``, ``fractal_dimension``, ``core_area_ha``, ``enn_m``, geometry; sorted by
-    area, largest first.
+    GeoDataFrame
+        ``patch_id``, ``class``, [``class_name``], ``area_ha`` [ha], ``perimeter_m`` [m],
+        ``shape_index`` [-], ``fractal_dimension`` [-], ``core_area_ha`` [ha], ``enn_m`` [m]
+        and the geometry; sorted by area, largest first.
+
+    Notes
+    -----
+    The metrics are FRAGSTATS' AREA, PERIM, SHAPE, FRAC, CORE and ENN
+    (:func:`carbonmap.landscape.fragstats`; definitions in :mod:`carbonmap.landscape.metrics`).
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
     """
     metrics = fragstats(land, metrics=["AREA", "PERIM", "SHAPE", "FRAC", "CORE", "ENN"],
                         edge_depth_m=edge_depth_m).patch
@@ -83,23 +96,52 @@ def binary_landscape(land: Landscape, classes: np.ndarray) -> Landscape:
 
 
 def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zones: int) -> pd.DataFrame:
-    """Fragmentation of ecological land within each planning unit.
+    r"""Fragmentation of ecological land within each planning unit.
 
     Parameters
     ----------
     land : Landscape
-    classes : class indices counted as ecological
-    zones : (H, W) int array, unit number 0..n_zones-1 of each cell, -1 outside every unit
-        (e.g. the units rasterised on the landscape's grid)
-    n_zones : number of units
+        The land cover, prepared (:func:`carbonmap.landscape.prepare`).
+    classes : array of int
+        Class indices counted as ecological land.
+    zones : array (H, W) of int
+        Unit number 0..n_zones-1 of each cell, -1 outside every unit (e.g. the units
+        rasterised on the landscape's grid).
+    n_zones : int
+        Number of units.
 
     Returns
     -------
-    DataFrame indexed 0..n_zones-1 with the columns of :data:`UNIT_METRICS`: class metrics
-    of ecological land on the binary map ecological / other within the unit, and SHDI of
-    all classes. A unit's edge with its neighbours is its landscape boundary, as for a
-    FRAGSTATS run on the unit clipped out; units without land get NaN (no ecological land:
-    PLAND 0, NP 0).
+    DataFrame
+        Indexed 0..n_zones-1, the columns of :data:`UNIT_METRICS`, the run's summary columns:
+        ``eco_pland_pct`` [%], ``eco_np`` [patches], ``eco_pd_per_100ha`` [patches per 100 ha],
+        ``eco_lpi_pct`` [%], ``eco_ed_m_ha`` [m/ha], ``eco_mesh_ha`` [ha], ``eco_division``
+        [-], ``eco_ai_pct`` [%], ``eco_cohesion_pct`` [%] and ``shdi`` [-]. Units without land
+        get NaN; units without ecological land PLAND 0, NP 0, DIVISION 1.
+
+    Notes
+    -----
+    Class metrics of ecological land on the binary map ecological / other land within the
+    unit, and SHDI of all classes, as a FRAGSTATS run on the unit clipped out (its edge with
+    its neighbours is landscape boundary). With a = cell count, A = the unit's cells, TA its
+    area [ha], and :math:`a_j` the patches of ecological land:
+
+    .. math::
+
+        PLAND = 100 \frac{\sum_j a_j}{A}, \quad PD = 100 \frac{NP}{TA}, \quad
+        LPI = 100 \frac{\max_j a_j}{A}, \quad ED = \frac{TE}{TA},
+
+        DIVISION = 1 - \sum_j \left(\frac{a_j}{A}\right)^2, \quad
+        MESH = \frac{\sum_j a_j^2}{A} \, \frac{r^2}{10^4}, \quad
+        SHDI = -\sum_k P_k \ln P_k
+
+    with TE the edge between ecological and other land [m], and AI and COHESION as defined in
+    :mod:`carbonmap.landscape.metrics`.
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
     """
     rows = []
     binary = np.where(np.isin(land.index, classes), 1, 2).astype(np.uint8)
@@ -129,22 +171,50 @@ def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zone
 
 def moving_window(land: Landscape, classes: np.ndarray, *, metric: str = "ED", radius_m: float = 500.0
                   ) -> np.ma.MaskedArray:
-    """A raster of ecological-land `metric` within `radius_m` of each cell.
+    r"""A raster of ecological-land `metric` within `radius_m` of each cell: fragmentation hot spots.
 
     Parameters
     ----------
+    land : Landscape
+        The land cover, prepared.
+    classes : array of int
+        Class indices counted as ecological land.
     metric : {'PLAND', 'ED'}
         PLAND [%]: share of the window's landscape cells that are ecological. ED [m/ha]:
         length of edge between ecological and other land inside the window (each side
         counted once, by the cells on both sides sharing it) per hectare of the window's
-        landscape. Both are FRAGSTATS' class metrics on a circular window, like its
-        moving-window option; nodata cells are left out of the window.
-    radius_m : float
-        Window radius [m]; cells whose centres are within it form the window.
+        landscape. Nodata cells are left out of the window.
+    radius_m : float [m]
+        Window radius; cells whose centres are within it form the window (at least one cell).
 
     Returns
     -------
-    float32 masked array on the landscape's grid; nodata cells masked.
+    masked array (H, W) of float32 [% or m/ha]
+        On the landscape's grid; nodata cells masked.
+
+    Raises
+    ------
+    InputError
+        For an unknown metric or a radius smaller than a cell.
+    EmptyInputError
+        When the landscape has no valid cell.
+
+    Notes
+    -----
+    For the circular window W(x) of cell x, with e the ecological cells and r the cell size:
+
+    .. math::
+
+        PLAND(x) = 100 \frac{|W(x) \cap e|}{|W(x)|}, \qquad
+        ED(x) = \frac{r \sum_{c \in W(x)} s_c / 2}{|W(x)| \, r^2 / 10^4}
+
+    with :math:`s_c` the sides of cell c between ecological and other land: FRAGSTATS' class
+    metrics on its moving-window option.
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
     """
     if metric not in WINDOW_METRICS:
         raise InputError(f"unknown moving-window metric {metric!r}.", fix=f"use one of {', '.join(WINDOW_METRICS)}.")

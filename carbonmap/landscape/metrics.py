@@ -448,7 +448,7 @@ class _Quantities:
             "CORE": lambda: q.core[0][1:] * q.cell_ha,
             "NCORE": lambda: q.core[1][1:],
             "CAI": lambda: q.core[0][1:] / q.cells * 100,
-            "ENN": lambda: nearest_neighbour_cells(q.land.labels, q.land.patch_class, q.k, q.runs)[1:] * q.r,
+            "ENN": lambda: nearest_neighbour_cells(q.land.labels, q.land.patch_class, q.k, runs=q.runs)[1:] * q.r,
         }
 
     def patch_metric(self, name: str) -> np.ndarray:
@@ -616,17 +616,18 @@ ALL_METRICS = frozenset(PATCH_METRICS) | frozenset(CLASS_METRICS) | frozenset(LA
 
 
 def fragstats(land: Landscape, *, metrics=None, edge_depth_m: float | None = None) -> Metrics:
-    """FRAGSTATS metrics of a prepared landscape (:func:`carbonmap.landscape.prepare`).
+    r"""FRAGSTATS metrics of a prepared landscape at patch, class and landscape level.
 
     Parameters
     ----------
     land : Landscape
+        The land cover, prepared (:func:`carbonmap.landscape.prepare`).
     metrics : iterable of str, optional
         FRAGSTATS abbreviations to compute (any level: "NP" gives the class and landscape
         NP). Default: all of :data:`PATCH_METRICS`, :data:`CLASS_METRICS` and
         :data:`LANDSCAPE_METRICS`. Only what the chosen metrics need is computed.
-    edge_depth_m : float, optional
-        Edge depth for core areas [m]; default one cell.
+    edge_depth_m : float [m], optional
+        Edge depth for core areas; default one cell.
 
     Returns
     -------
@@ -634,6 +635,37 @@ def fragstats(land: Landscape, *, metrics=None, edge_depth_m: float | None = Non
         ``patch``: PID, class, then the patch metrics; ``class_``: class, then the class
         metrics; ``landscape``: one row. A level none of whose metrics was asked for has
         only its key columns. Units as FRAGSTATS: ha, m, m/ha, per 100 ha, %.
+
+    Raises
+    ------
+    InputError
+        For unknown metric names or an edge depth that is not positive.
+
+    Notes
+    -----
+    The definitions (FRAGSTATS v4's, checked against FRAGSTATS' own results) are listed in the
+    module docstring; for example, with patch areas :math:`a_{ij}` [ha] of class i and
+    landscape area A:
+
+    .. math::
+
+        PLAND_i = 100 \frac{\sum_j a_{ij}}{A}, \qquad
+        MESH_i = \frac{\sum_j a_{ij}^2}{A}, \qquad
+        DIVISION_i = 1 - \sum_j \left(\frac{a_{ij}}{A}\right)^2
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
+
+    Examples
+    --------
+    >>> from carbonmap.landscape import prepare
+    >>> land = prepare(np.array([[1, 1, 2], [1, 2, 2], [2, 2, 2]]), 100.0)
+    >>> fragstats(land, metrics=["PLAND", "NP"]).class_
+       class      PLAND   NP
+    0      1  33.333333  1.0
+    1      2  66.666667  1.0
     """
     wanted = ALL_METRICS if metrics is None else {str(m).upper() for m in metrics}
     unknown = sorted(wanted - ALL_METRICS)

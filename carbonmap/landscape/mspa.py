@@ -79,22 +79,51 @@ def _structure(connectivity: int) -> np.ndarray:
 
 def mspa(foreground: np.ndarray, *, connectivity: int = 8, edge_width: int = 1, transition: bool = True,
          intext: bool = True) -> np.ndarray:
-    """MSPA classes of a binary map (see the module docstring for the rules and values).
+    r"""MSPA classes of a binary habitat map (see the module docstring for the rules and values).
 
     Parameters
     ----------
-    foreground : 2-D bool array, or masked array (masked = missing)
+    foreground : array (H, W) of bool, or masked array (masked = missing)
         Habitat (True) and background (False).
     connectivity : {8, 4}
         Foreground connectivity.
-    edge_width : int >= 1
-        Width of edges and perforations, in pixels (e.g. 100 m / 30 m cells -> 3).
-    transition, intext : bool
-        GuidosToolbox's switches (module docstring).
+    edge_width : int [pixels]
+        Width of edges and perforations, >= 1 (e.g. 100 m / 30 m cells -> 3).
+    transition : bool
+        GuidosToolbox's switch: edge or perforation pixels through which a loop or bridge
+        reaches its core take the connector's value plus the zone's flag.
+    intext : bool
+        GuidosToolbox's switch: 100 is added to everything inside a hole.
 
     Returns
     -------
-    uint8 array of MSPA values.
+    ndarray (H, W) of uint8
+        MSPA values (:data:`MSPA_CLASSES`, GuidosToolbox's legend).
+
+    Raises
+    ------
+    InputError
+        For a connectivity other than 4 or 8, or an edge width that is not a whole number >= 1.
+
+    Notes
+    -----
+    Core is the foreground eroded `edge_width` times, :math:`C = F \ominus^{w} B`; the boundary
+    zone is what geodesic dilation of core reaches within the foreground in w steps; the rest
+    of the classes follow from holes and connectors (module docstring).
+
+    References
+    ----------
+    .. [1] Soille P., Vogt P. (2009). Morphological segmentation of binary patterns. Pattern
+       Recognition Letters 30(4): 456-459.
+    .. [2] Vogt P., Riitters K. (2017). GuidosToolbox: universal digital image object analysis.
+       European Journal of Remote Sensing 50(1): 352-361.
+
+    Examples
+    --------
+    >>> habitat = np.zeros((7, 7), bool)
+    >>> habitat[1:6, 1:6] = True
+    >>> sorted(set(mspa(habitat).ravel().tolist()))  # background, edge, core
+    [0, 3, 17]
     """
     if connectivity not in (4, 8):
         raise InputError(f"the connectivity must be 8 or 4, got {connectivity}.", fix="use 8 (default) or 4.")

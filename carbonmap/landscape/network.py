@@ -105,16 +105,71 @@ class NetworkResult:
     cores: pd.DataFrame | None = None  # the candidate cores: core_id, area_ha, dpc_pct, ... (by dPC)
 
 
-def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.ndarray,
+def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.ndarray, *,
                        settings: NetworkSettings = NetworkSettings()) -> NetworkResult:
-    """Run the chain (module docstring) on a georeferenced landscape.
+    r"""The ecological security pattern of a landscape: sources, corridors, pinch points, barriers.
 
     Parameters
     ----------
-    land : Landscape with transform and CRS
-    ecological : class indices of ecological land (:func:`select_classes`)
-    resistance : resistance surface on the same grid (:func:`resistance_surface`)
+    land : Landscape
+        A georeferenced landscape (with transform and CRS).
+    ecological : array of int
+        Class indices of ecological land (:func:`carbonmap.landscape.select_classes`).
+    resistance : array (H, W) [resistance units]
+        Resistance surface on the same grid
+        (:func:`carbonmap.landscape.resistance.resistance_surface`).
     settings : NetworkSettings
+        Edge width, source rules, dispersal kernel, corridor width, barrier radius and
+        quantiles (distances in m, areas in ha).
+
+    Returns
+    -------
+    NetworkResult
+        The MSPA raster, the sources (ranked by dPC [%]), the corridors, the current density
+        [A] and barrier score rasters, pinch points and barriers as polygons, corridor centre
+        lines, and the indices PC and IIC [-].
+
+    Raises
+    ------
+    InputError
+        Without georeference, with fewer than two core areas of at least
+        ``settings.min_core_area_ha`` or fewer than two sources passing the rules.
+
+    Notes
+    -----
+    The chain of the module docstring: MSPA core areas (:func:`~carbonmap.landscape.mspa.mspa`)
+    of at least ``min_core_area_ha`` are ranked by their importance for connectivity
+    (:func:`~carbonmap.landscape.connectivity.connectivity`),
+
+    .. math:: dPC_k = 100 \, \frac{PC - PC_{-k}}{PC}
+
+    and the best become sources; least-cost corridors join sources whose cost zones meet
+    (:func:`~carbonmap.landscape.corridors.least_cost_corridors`); circuit theory maps current
+    density (:func:`~carbonmap.landscape.circuits.pairwise_currents`), whose peaks inside
+    corridors are pinch points, and barrier scores
+    (:func:`~carbonmap.landscape.circuits.barrier_scores`), whose peaks are barriers.
+
+    References
+    ----------
+    .. [1] Yu K. (1996). Security patterns and surface model in landscape ecological planning.
+       Landscape and Urban Planning 36: 1-17.
+    .. [2] Peng J., Yang Y., Liu Y., et al. (2018). Linking ecosystem services and circuit theory
+       to identify ecological security patterns. Science of the Total Environment 644: 781-790.
+    .. [3] Soille P., Vogt P. (2009). Morphological segmentation of binary patterns. Pattern
+       Recognition Letters 30(4): 456-459.
+    .. [4] Saura S., Pascual-Hortal L. (2007). A new habitat availability index to integrate
+       connectivity in landscape conservation planning. Landscape and Urban Planning 83: 91-103.
+    .. [5] Saura S., Rubio L. (2010). A common currency for the different ways in which patches
+       and links can contribute to habitat availability and connectivity in the landscape.
+       Ecography 33: 523-537.
+    .. [6] Adriaensen F., et al. (2003). The application of 'least-cost' modelling as a
+       functional landscape model. Landscape and Urban Planning 64: 233-247.
+    .. [7] McRae B. H., Kavanagh D. M. (2011). Linkage Mapper Connectivity Analysis Software.
+       The Nature Conservancy, Seattle.
+    .. [8] McRae B. H., Dickson B. G., Keitt T. H., Shah V. B. (2008). Using circuit theory to
+       model connectivity in ecology, evolution, and conservation. Ecology 89(10): 2712-2724.
+    .. [9] McRae B. H., et al. (2012). Where to restore ecological connectivity? Detecting
+       barriers and quantifying restoration benefits. PLoS ONE 7(12): e52604.
     """
     if land.transform is None:
         raise InputError("the ecological network needs a georeferenced landscape.",
@@ -168,7 +223,7 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
                         settings.circuit_max_cells, settings.circuit_mode)
     lap("circuits")
     corridors = _corridor_polygons(surfaces.paths, circuit.resistance, settings.corridor_width_m, land.crs)
-    barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, settings.barrier_radius_m)
+    barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, radius_m=settings.barrier_radius_m)
     barriers[~inside] = np.nan
     pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile)
     barrier_areas = _barrier_areas(land, barriers, settings.barrier_quantile)
@@ -272,20 +327,40 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
                          ecological_codes=None, settings: NetworkSettings = NetworkSettings(),
                          resistance_table: pd.Series | None = None, modifiers: dict | None = None,
                          crs=None) -> tuple[Landscape, np.ndarray, NetworkResult]:
-    """The chain from files (or rasters carbonmap reads): what the CLI and the pipeline run.
+    """The ecological network from rasters (files, datasets or arrays): what the CLI and the run use.
 
     Parameters
     ----------
-    landcover : land-cover raster (projected, or warped to equal area like read_landscape)
-    system : its code system (:mod:`carbonmap.landuse`)
-    dem : optional elevation raster [m] on the same grid (slope modifier)
-    roads : optional road lines (any CRS): the road modifier, on cells they touch
-    ecological_codes : codes of ecological land (default: the system's ``ecological`` flag)
-    resistance_table, modifiers : see :func:`resistance_surface`
+    landcover : path, rasterio dataset or 2-D int array
+        Land-cover codes of `system` (projected, or warped to equal area as by
+        :func:`carbonmap.landscape.read_landscape`).
+    system : str
+        Its code system (:data:`carbonmap.landuse.CODE_SYSTEMS`).
+    dem : path, rasterio dataset or 2-D array [m], optional
+        Elevation on the same grid, for the slope modifier.
+    roads : GeoDataFrame of lines, optional
+        Roads (any CRS), for the road modifier on the cells they touch.
+    ecological_codes : iterable of int, optional
+        Codes of ecological land (default: the system's ``ecological`` flag).
+    settings : NetworkSettings
+        As for :func:`ecological_network`.
+    resistance_table : Series [-], optional
+        Resistance per carbon category (default the packaged
+        :func:`carbonmap.coefficients.ecological_resistance`).
+    modifiers : dict, optional
+        Overrides of :data:`carbonmap.landscape.resistance.DEFAULT_MODIFIERS`.
+    crs : CRS-like, optional
+        CRS of a land cover that has none.
 
     Returns
     -------
-    (landscape, resistance surface, NetworkResult)
+    (Landscape, ndarray (H, W), NetworkResult)
+        The landscape, its resistance surface and the network (:func:`ecological_network`).
+
+    Raises
+    ------
+    InputError
+        Without ecological land, or for a DEM not on the land cover's grid.
     """
     from rasterio.features import rasterize
 
@@ -303,7 +378,7 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
                          fix="list the codes of ecological land.")
     inside = land.index < land.n_classes
     codes = np.ma.MaskedArray(land.classes[np.minimum(land.index, land.n_classes - 1)], mask=~inside)
-    categories, legend = classify_raster(codes, system, "carbon_category", path=land.name)
+    categories, legend = classify_raster(codes, system, column="carbon_category", path=land.name)
     slope = None
     if dem is not None:
         elevation, source = read_raster(dem)
@@ -318,11 +393,29 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
                                transform=land.transform, fill=0, all_touched=True, dtype="uint8").astype(bool)
     resistance = resistance_surface(categories, legend, land.resolution, slope_deg=slope, roads=road_cells,
                                     table=resistance_table, modifiers=modifiers)
-    return land, resistance, ecological_network(land, ecological, resistance, settings)
+    return land, resistance, ecological_network(land, ecological, resistance, settings=settings)
 
 
-def parameter_table(settings: NetworkSettings, result: NetworkResult, modifiers: dict | None = None) -> pd.DataFrame:
-    """Every setting, resistance modifier and index of a run, as ``parameter``, ``value`` (text)."""
+def parameter_table(settings: NetworkSettings, result: NetworkResult, *, modifiers: dict | None = None
+                    ) -> pd.DataFrame:
+    """Every setting, resistance modifier and index of a network, as a two-column table.
+
+    Parameters
+    ----------
+    settings : NetworkSettings
+        The chain's settings.
+    result : NetworkResult
+        The network, for its indices (PC, IIC, counts).
+    modifiers : dict, optional
+        The resistance modifiers used (overrides of
+        :data:`carbonmap.landscape.resistance.DEFAULT_MODIFIERS`).
+
+    Returns
+    -------
+    DataFrame
+        ``parameter`` and ``value`` (text; floats to 10 significant digits): the settings, then
+        ``modifier_<name>`` and ``index_<name>``.
+    """
     from dataclasses import asdict
 
     from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
@@ -334,10 +427,26 @@ def parameter_table(settings: NetworkSettings, result: NetworkResult, modifiers:
 
 
 def network_per_unit(units: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Source area [ha] and corridor length [km] inside each planning unit.
+    r"""Ecological source area and corridor length inside each planning unit.
 
-    Corridors that share a stretch count it once (their centre lines are merged first).
-    Returns ``eco_source_area_ha`` and ``eco_corridor_length_km``, indexed as `units`.
+    Parameters
+    ----------
+    units : GeoDataFrame of polygons
+        Planning units (reprojected to the sources' CRS).
+    sources : GeoDataFrame of polygons
+        Ecological sources (``NetworkResult.sources``).
+    lines : GeoDataFrame of lines
+        Corridor centre lines (``NetworkResult.corridor_lines``).
+
+    Returns
+    -------
+    DataFrame
+        ``eco_source_area_ha`` [ha] and ``eco_corridor_length_km`` [km], indexed as `units`.
+
+    Notes
+    -----
+    Corridors that share a stretch count it once (their centre lines are merged first):
+    :math:`L_u = |u \cap \bigcup_c \ell_c|`, and likewise for the sources' area.
     """
     zones = units.to_crs(sources.crs).geometry
     source_union = sources.geometry.union_all() if len(sources) else None

@@ -111,27 +111,48 @@ class Landscape:
 
 def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = None,
             transform: Affine | None = None, crs: Any = None, name: str = "land cover") -> Landscape:
-    """A landscape from a categorical raster: its classes and each cell's class index.
+    """A landscape from a categorical raster: its classes, each cell's class index and its patches.
 
     Parameters
     ----------
-    data : 2-D integer array or masked array
+    data : array (H, W) of int, or masked array
         Class codes; masked cells (and cells equal to `nodata`) are outside the landscape.
-    resolution : float
-        Cell size [m] (square cells, projected CRS).
+    resolution : float [m]
+        Cell size (square cells, projected CRS).
     neighbours : {8, 4}
-        Patch neighbour rule.
-    nodata : optional
+        Patch neighbour rule (8: FRAGSTATS' default).
+    nodata : int, optional
         Value marking cells outside the landscape.
+    transform : affine.Affine, optional
+        Georeference, for patch polygons and rasters written from metrics.
+    crs : CRS-like, optional
+        The raster's CRS.
     name : str
         How errors name the input.
+
+    Returns
+    -------
+    Landscape
+        Patches are labelled on first use.
 
     Raises
     ------
     InputError
-        Not a 2-D raster of integer codes (:func:`carbonmap.io.check_class_codes`), bad resolution or neighbour rule.
+        Not a 2-D raster of integer codes (:func:`carbonmap.io.check_class_codes`), bad resolution
+        or neighbour rule.
     NodataError
         Every cell is nodata.
+
+    References
+    ----------
+    .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
+       Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
+
+    Examples
+    --------
+    >>> land = prepare(np.ma.MaskedArray([[3, 3, 7], [7, 7, 0]], mask=[[0, 0, 0], [0, 0, 1]]), 30.0)
+    >>> land.classes.tolist(), land.index.tolist(), land.n_patches
+    ([3, 7], [[0, 0, 1], [1, 1, 2]], 2)
     """
     if neighbours not in STRUCTURES:
         raise InputError(f"the neighbour rule must be 4 or 8, got {neighbours}.", path=name,
@@ -172,14 +193,41 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
 
 def read_landscape(raster: Any, *, neighbours: int = 8, band: int = 1, crs: Any = None,
                    nodata: Any = None) -> Landscape:
-    """A landscape from a land-cover raster file, dataset or array (see :func:`open_raster`).
+    """A landscape from a land-cover raster file, dataset or array.
 
-    A raster in a projected CRS is used as it is (square, north-up cells; cell size in
-    metres). A raster in a geographic CRS is first warped, nearest neighbour, to an Albers
-    equal-area grid centred on it (:func:`carbonmap.grid.equal_area_crs`) whose cell has the
-    area of the source's cell at its central row, so areas, edges and distances are in
-    metres (a :class:`ReprojectedWarning` says so). FRAGSTATS refuses such rasters; its
-    results on degrees would be wrong.
+    Parameters
+    ----------
+    raster : path-like, rasterio dataset or 2-D array
+        Land-cover codes (see :func:`carbonmap.io.open_raster`).
+    neighbours : {8, 4}
+        Patch neighbour rule.
+    band : int
+        1-based band.
+    crs : CRS-like, optional
+        CRS of a raster that has none.
+    nodata : int, optional
+        Nodata value of a raster that declares none.
+
+    Returns
+    -------
+    Landscape
+        Georeferenced, in metres.
+
+    Raises
+    ------
+    AlignmentError
+        For a rotated raster or cells that are not square.
+    CRSError
+        For a CRS without a linear unit.
+
+    Notes
+    -----
+    A raster in a projected CRS is used as it is (square, north-up cells; cell size in metres).
+    A raster in a geographic CRS is first warped, nearest neighbour, to an Albers equal-area
+    grid centred on it (:func:`carbonmap.grid.equal_area_crs`) whose cell has the area of the
+    source's cell at its central row, so areas, edges and distances are in metres (a
+    :class:`ReprojectedWarning` says so). FRAGSTATS refuses such rasters; its results on
+    degrees would be wrong.
     """
     from carbonmap.grid import _metre_factor, align_raster, analysis_grid, cell_area_m2
     from carbonmap.io import read_raster
@@ -217,13 +265,33 @@ def select_classes(land: Landscape, *, codes: Any = None, system: str | None = N
 
     Parameters
     ----------
-    codes : iterable, optional
+    land : Landscape
+        The prepared landscape.
+    codes : iterable of int, optional
         Class codes, as in the raster (codes not present are ignored).
     system : str, optional
         The raster's code system (:mod:`carbonmap.landuse`); with no `categories`, classes
         flagged ``ecological`` there (forest, shrub, grassland, wetlands, water, ...).
     categories : iterable of str, optional
         Carbon categories to keep (e.g. ``["forest", "wetland_marsh"]``), with `system`.
+
+    Returns
+    -------
+    ndarray of int
+        Indices into ``land.classes``.
+
+    Raises
+    ------
+    InputError
+        When neither `codes` nor `system` is given.
+    UnknownCodeError
+        For codes `system` does not know.
+
+    Examples
+    --------
+    >>> land = prepare(np.array([[10, 50], [80, 10]]), 10.0)
+    >>> select_classes(land, system="esa_worldcover").tolist()  # tree cover and water
+    [0, 2]
     """
     if codes is not None:
         wanted = np.isin(land.classes, np.asarray(list(codes)))

@@ -39,18 +39,54 @@ DEFAULT_MODIFIERS = {
 def resistance_surface(categories: np.ndarray, legend: list[str], resolution: float, *,
                        slope_deg: np.ndarray | None = None, roads: np.ndarray | None = None,
                        table: pd.Series | None = None, modifiers: dict | None = None) -> np.ndarray:
-    """Resistance of every cell (float64; inf where the land cover is nodata).
+    r"""Resistance of every cell to movement, for corridors and circuits.
 
     Parameters
     ----------
-    categories : int array, index into `legend` per cell (-1 = nodata), as from
-        ``carbonmap.landuse.classify_raster(codes, system, "carbon_category")``
-    legend : carbon category of each index
-    resolution : cell size [m]
-    slope_deg : optional slope raster [degrees] on the same grid
-    roads : optional bool raster of road cells on the same grid
-    table : optional resistance per carbon category (default: the cited table)
-    modifiers : optional overrides of :data:`DEFAULT_MODIFIERS`
+    categories : array (H, W) of int
+        Index into `legend` per cell (-1 = nodata), as from
+        ``carbonmap.landuse.classify_raster(codes, system, column="carbon_category")``.
+    legend : list of str
+        Carbon category of each index.
+    resolution : float [m]
+        Cell size.
+    slope_deg : array (H, W) [degrees], optional
+        Slope on the same grid.
+    roads : array (H, W) of bool, optional
+        Road cells on the same grid.
+    table : Series [-], optional
+        Resistance per carbon category (relative cost per metre; default the cited table,
+        :func:`carbonmap.coefficients.ecological_resistance`).
+    modifiers : dict, optional
+        Overrides of :data:`DEFAULT_MODIFIERS`.
+
+    Returns
+    -------
+    ndarray (H, W) of float64 [-]
+        Relative resistance; inf where the land cover is nodata.
+
+    Raises
+    ------
+    InputError
+        For unknown modifiers or carbon categories without a resistance.
+
+    Notes
+    -----
+    .. math::
+
+        R = R_{class} \, (1 + s / s_0) \, (1 + f_r e^{-d_r / D_r}) \, (1 + f_b e^{-d_b / D_b})
+
+    with s the slope [degrees] (:math:`s_0` the slope that doubles the resistance),
+    :math:`d_r` and :math:`d_b` the distances [m] to the nearest road and built-up cell, f the
+    extra resistance right next to them and D the distance over which it fades. The modifiers'
+    defaults are carbonmap assumptions, not taken from a source.
+
+    References
+    ----------
+    .. [1] Yu K. (1996). Security patterns and surface model in landscape ecological planning.
+       Landscape and Urban Planning 36: 1-17.
+    .. [2] Peng J., Yang Y., Liu Y., et al. (2018). Linking ecosystem services and circuit theory
+       to identify ecological security patterns. Science of the Total Environment 644: 781-790.
     """
     table = ecological_resistance() if table is None else table
     params = {**DEFAULT_MODIFIERS, **(modifiers or {})}

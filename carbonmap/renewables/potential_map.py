@@ -97,27 +97,90 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                         rooftop: gpd.GeoDataFrame | None = None, unit_of_building: np.ndarray | None = None,
                         floor_area_m2: np.ndarray | None = None, gshp_ground: str = "normal",
                         climate_zone: str = "hot_summer_cold_winter") -> RenewableResult:
-    """Every resource of the module docstring on one grid.
+    r"""Every renewable resource of a city on one grid, zoned and summed per planning unit.
 
     Parameters
     ----------
-    categories, legend : carbon-category index per cell (-1 nodata) and its legend
-    resolution : cell size [m]
-    zones, n_units : planning-unit number per cell (-1 outside), number of units
-    site : where the sun is computed
-    tables : the coefficient tables (:class:`RenewableTables`)
-    ghi, wind_speed, elevation, heat_flow : optional rasters on the grid
-    protection : zone name -> bool raster
-    rooftop : per-building rooftop PV (from :func:`~carbonmap.renewables.rooftop.rooftop_pv`)
-    unit_of_building : planning-unit number of each building (-1 outside)
-    floor_area_m2 : floor area of each building, for the heating demand
-    gshp_ground, climate_zone : rows of ``tables.gshp_extraction`` and ``tables.heating_demand``
+    categories : array (H, W) of int
+        Carbon-category index per cell into `legend` (-1 nodata;
+        :func:`carbonmap.landuse.classify_raster`).
+    legend : list of str
+        Carbon category of each index.
+    resolution : float [m]
+        Cell size.
+    zones : array (H, W) of int
+        Planning-unit number per cell (-1 outside every unit).
+    n_units : int
+        Number of units.
+    site : Site
+        Where the sun is computed (:func:`carbonmap.renewables.rooftop.site_of`).
+    tables : RenewableTables
+        The coefficient tables (parameters, zoning rules, shear, power curve, ...).
+    ghi : array (H, W) [kWh m-2 yr-1], optional
+        Annual global horizontal irradiation; default pvlib clear-sky x the clear-sky index.
+    wind_speed : array (H, W) [m/s], optional
+        Mean wind speed at ``wind_reference_height_m``; without it, no wind columns.
+    elevation : array (H, W) [m], optional
+        For the terrain rule of ground PV and the air density.
+    heat_flow : array (H, W) [mW m-2], optional
+        Surface heat flow; without it, no deep-geothermal column.
+    protection : dict of str -> array (H, W) of bool, optional
+        Protection zones by name (ecological protection red line, ...).
+    rooftop : GeoDataFrame, optional
+        Per-building rooftop PV (:func:`~carbonmap.renewables.rooftop.rooftop_pv`).
+    unit_of_building : array (n,) of int, optional
+        Planning-unit number of each building (-1 outside).
+    floor_area_m2 : array (n,) [m2], optional
+        Floor area of each building, for the heating demand.
+    gshp_ground : str
+        Row of ``tables.gshp_extraction`` (ground type).
+    climate_zone : str
+        Row of ``tables.heating_demand``.
 
     Returns
     -------
-    RenewableResult; its per-unit table ends with ``renewable_electricity_gwh_yr`` (rooftop PV,
-    and ground PV and wind in suitable zones) and ``renewable_co2_avoided_t_yr`` (that
-    electricity x the grid emission factor).
+    RenewableResult
+        ``rasters`` (name -> (array, unit, title)): zones, ground-PV yield, wind power density and
+        capacity factor, deep-geothermal temperature and class; ``buildings``; ``zone_reasons``;
+        and ``per_unit``, one row per unit, the run's summary columns:
+        ``<resource>_<zone>_km2`` [km2] for ground PV and wind in each zone
+        (``ground_pv_suitable_km2``, ..., ``wind_prohibited_km2``);
+        ``<resource>_<zone>_mw`` [MW] and ``<resource>_<zone>_gwh_yr`` [GWh/yr] in suitable and
+        restricted zones; ``<resource>_suitable_co2_avoided_t_yr`` [t CO2/yr];
+        ``rooftop_pv_mw``, ``rooftop_pv_gwh_yr``, ``rooftop_pv_co2_avoided_t_yr``;
+        ``gshp_heat_potential_gwh_yr`` and ``heating_demand_gwh_yr`` [GWh/yr];
+        ``deep_geothermal_temperature_c`` [degC, the unit's mean]; and last
+        ``renewable_electricity_gwh_yr`` (rooftop PV, and ground PV and wind in suitable zones)
+        and ``renewable_co2_avoided_t_yr`` (that electricity x the grid emission factor).
+
+    Notes
+    -----
+    With cell area :math:`a` [km2] and the parameters of ``renewable_parameters.csv``:
+
+    .. math::
+
+        E_{ground} = a \, C_{ground} \, GHI \, R(\beta^*) \, PR, \qquad
+        E_{wind} = a \, C_{wind} \, CF \times 8760, \qquad
+        A_{CO_2} = E \, f_{grid}
+
+    per cell, summed over the cells of each zone class in each unit; ground PV counts only cells
+    the terrain allows (:func:`~carbonmap.renewables.potential.ground_pv_usable`); shallow
+    geothermal counts open land outside prohibited zones
+    (:func:`~carbonmap.renewables.potential.gshp_heat_mwh_per_km2`); the formulas are in
+    :mod:`.solar`, :mod:`.rooftop`, :mod:`.potential` and :mod:`.zoning`.
+
+    References
+    ----------
+    .. [1] Ong S., et al. (2013). Land-use requirements for solar power plants in the United States.
+       NREL/TP-6A20-56290.
+    .. [2] Manwell J. F., McGowan J. G., Rogers A. L. (2009). Wind Energy Explained: Theory,
+       Design and Application, 2nd ed. Wiley.
+    .. [3] VDI 4640 Part 2 (2001). Thermal use of the underground: ground source heat pump
+       systems, Table 2 (specific heat extraction).
+    .. [4] GB/T 11615-2010. Geological exploration standard of geothermal resources
+       (temperature classes).
+    .. [5] National Energy Administration (2021). Notice on county-wide rooftop distributed PV
+       pilots (整县屋顶分布式光伏开发试点).
     """
     p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
     out = RenewableResult()
@@ -129,8 +192,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     tip = p["turbine_hub_m"] + p["turbine_rotor_m"] / 2
     zone_of = {}
     for resource, setback in (("ground_pv", None), ("wind", p["wind_setback_tip_heights"] * tip)):
-        zone, reason, texts = control_zones(resource, categories, legend, resolution, rules, protection=protection,
-                                            setback_m=setback)
+        zone, reason, texts = control_zones(categories, legend, resolution, rules, resource=resource,
+                                            protection=protection, setback_m=setback)
         zone_of[resource] = zone
         out.rasters[f"zones_{resource}"] = (zone, "zone", f"{resource.replace('_', ' ')}: development control zones")
         for name, code in ZONE_CLASSES.items():
@@ -174,8 +237,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         out.rasters["wind_power_density"] = (weibull_power_density(speed, density, k=k), "w_m2",
                                              f"Wind power density at {p['turbine_hub_m']:g} m")
         out.rasters["wind_capacity_factor"] = (cf, "fraction", "Wind capacity factor (generic turbine)")
-        mw_cell = cell_km2 * wind_capacity_mw_per_km2(p["turbine_rated_mw"], p["turbine_rotor_m"],
-                                                      p["turbine_spacing_rotor_diameters"])
+        mw_cell = cell_km2 * wind_capacity_mw_per_km2(
+            p["turbine_rated_mw"], p["turbine_rotor_m"], spacing_diameters_sq=p["turbine_spacing_rotor_diameters"])
         wind_mwh = mw_cell * cf * 8760
         zone = zone_of["wind"]
         for name in ("suitable", "restricted"):

@@ -48,8 +48,28 @@ def site_of(frame: gpd.GeoDataFrame, altitude_m: float = 0.0) -> Site:
 
 def building_heights(frame: gpd.GeoDataFrame, *, height_field: str | None = None, floors_field: str | None = None,
                      storey_height_m: float = 3.0) -> np.ndarray:
-    """Height [m] of each building: its height field, else floors x storey height (either may be
-    missing per building; buildings with neither raise)."""
+    """Height of each building [m]: its height field, else floors x storey height.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Building footprints.
+    height_field : str, optional
+        Field of the height [m].
+    floors_field : str, optional
+        Field of the floor count [floors], used where the height is missing or not positive.
+    storey_height_m : float [m]
+        Height of one storey.
+
+    Returns
+    -------
+    ndarray (n,) [m]
+
+    Raises
+    ------
+    InputError
+        For buildings with neither a usable height nor a floor count.
+    """
     height = np.full(len(frame), np.nan)
     if height_field:
         height = pd.to_numeric(frame[height_field], errors="coerce").to_numpy(dtype=float)
@@ -65,9 +85,39 @@ def building_heights(frame: gpd.GeoDataFrame, *, height_field: str | None = None
 
 def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.ndarray, *, latitude: float,
                    reach_m: float = SHADING_REACH_M, chunk: int = 100_000) -> np.ndarray:
-    """Largest elevation angle [degrees] of taller neighbours on the equator side (bearing 90-270
-    degrees in the north), seen from each roof; 0 when none. Pairs within `reach_m` come from
-    k-d trees (:meth:`scipy.spatial.cKDTree.sparse_distance_matrix`), a chunk of buildings at a time."""
+    r"""Horizon angle of each roof: the steepest taller neighbour on the equator side [degrees].
+
+    Parameters
+    ----------
+    x, y : array (n,) [m]
+        Roof centroids in a projected CRS.
+    radius : array (n,) [m]
+        Equivalent radius of each footprint, :math:`\sqrt{A / \pi}`.
+    height : array (n,) [m]
+        Building heights.
+    latitude : float [degrees]
+        Latitude of the site (the equator side is south in the north).
+    reach_m : float [m]
+        Neighbours farther than this are not searched.
+    chunk : int
+        Buildings per k-d tree query.
+
+    Returns
+    -------
+    ndarray (n,) [degrees]
+        0 where no taller neighbour lies on the equator side.
+
+    Notes
+    -----
+    Over the neighbours n within `reach_m` whose bearing is between 90 and 270 degrees in the
+    north (or outside them in the south):
+
+    .. math::
+
+        \theta = \max_n \arctan\frac{h_n - h}{\max(1, d_n - r - r_n)}
+
+    with :math:`d_n` the centroid distance and r the equivalent radii.
+    """
     points = np.column_stack((x, y))
     tree = cKDTree(points)
     out = np.zeros(len(x))
@@ -88,7 +138,22 @@ def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.
 
 
 def sample_raster(raster, x: np.ndarray, y: np.ndarray, crs) -> np.ndarray:
-    """Values of a raster at points (given in `crs`); NaN where nodata or outside."""
+    """Values of a raster at points; NaN where nodata or outside.
+
+    Parameters
+    ----------
+    raster : path-like, rasterio dataset or 2-D array
+        See :func:`carbonmap.io.open_raster`.
+    x, y : array (n,)
+        Point coordinates in `crs`.
+    crs : CRS-like
+        The points' CRS (reprojected to the raster's when they differ).
+
+    Returns
+    -------
+    ndarray (n,) of float
+        In the raster's unit.
+    """
     import rasterio
     from pyproj import Transformer
 
@@ -108,7 +173,38 @@ def sample_raster(raster, x: np.ndarray, y: np.ndarray, crs) -> np.ndarray:
 
 def lcoe(capex: np.ndarray, opex_per_yr: np.ndarray, first_year_kwh: np.ndarray, *, discount_rate: float,
          degradation: float, lifetime: int) -> np.ndarray:
-    """Levelised cost [currency/kWh] = (capex + Σ opex (1+r)^-t) / Σ E1 (1-d)^(t-1) (1+r)^-t, t = 1..N."""
+    r"""Levelised cost of electricity [currency/kWh].
+
+    Parameters
+    ----------
+    capex : array [currency]
+        Capital cost.
+    opex_per_yr : array [currency/yr]
+        Operation and maintenance cost.
+    first_year_kwh : array [kWh/yr]
+        Yield in the first year.
+    discount_rate : float [-]
+        Annual discount rate r (e.g. 0.05).
+    degradation : float [-]
+        Annual loss of yield d (e.g. 0.005).
+    lifetime : int [yr]
+        Years of operation N.
+
+    Returns
+    -------
+    ndarray [currency/kWh]
+
+    Notes
+    -----
+    .. math::
+
+        LCOE = \frac{I + \sum_{t=1}^{N} O \, (1+r)^{-t}}{\sum_{t=1}^{N} E_1 (1-d)^{t-1} (1+r)^{-t}}
+
+    Examples
+    --------
+    >>> round(float(lcoe(1000.0, 0.0, 100.0, discount_rate=0.0, degradation=0.0, lifetime=10)), 6)
+    1.0
+    """
     t = np.arange(1, lifetime + 1)
     discount = (1 + discount_rate) ** -t
     energy = first_year_kwh * np.sum((1 - degradation) ** (t - 1) * discount)
@@ -120,27 +216,69 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
                use_field: str | None = None, roof_field: str | None = None, ghi=None, storey_height_m: float = 3.0,
                grid_factor: float | None = None, parameters: dict | None = None,
                usable: pd.Series | None = None) -> gpd.GeoDataFrame:
-    """Rooftop PV potential of each building (module docstring).
+    r"""Rooftop PV potential of each building: capacity, yield, CO2 avoided and economics.
 
     Parameters
     ----------
-    buildings : GeoDataFrame of footprints in a projected CRS
-    height_field, floors_field : height [m], or floor count (x `storey_height_m`)
-    use_field : building use (residential, commercial, public, industrial; others get "other")
-    roof_field : "flat" or "pitched" (default flat)
-    ghi : raster of annual GHI [kWh m-2 yr-1]; default pvlib clear-sky x clear-sky index
-    grid_factor : grid emission factor [t CO2/MWh]; default China's national factor, latest year
-    parameters : overrides of ``renewable_parameters.csv``
-    usable : usable roof share by use (an ``other`` row for other uses); default
-        ``rooftop_pv_usable.csv``
+    buildings : GeoDataFrame of polygons
+        Footprints in a projected CRS.
+    height_field : str, optional
+        Field of the height [m].
+    floors_field : str, optional
+        Field of the floor count (x `storey_height_m`).
+    use_field : str, optional
+        Building use (residential, commercial, public, industrial; others get "other").
+    roof_field : str, optional
+        "flat" or "pitched" (default flat).
+    ghi : path-like or raster, optional
+        Annual GHI [kWh m-2 yr-1]; default pvlib clear-sky x the clear-sky index.
+    storey_height_m : float [m]
+        Height of one storey.
+    grid_factor : float [t CO2/MWh], optional
+        Grid emission factor; default China's national factor, latest year.
+    parameters : dict, optional
+        Overrides of ``renewable_parameters.csv`` (units in the table).
+    usable : Series [-], optional
+        Usable roof share by use (an ``other`` row for other uses); default
+        ``rooftop_pv_usable.csv``.
 
     Returns
     -------
-    GeoDataFrame (same index and geometry) with ``roof_area_m2``, ``usable_share``, ``mounting``,
-    ``tilt_deg``, ``module_area_m2``, ``capacity_kwp``, ``height_m``, ``horizon_deg``,
-    ``ghi_kwh_m2_yr``, ``poa_kwh_m2_yr``, ``shading_loss_pct``, ``yield_kwh_yr``,
-    ``specific_yield_kwh_kwp``, ``co2_avoided_t_yr``, ``capex_cny``, ``payback_yr``,
-    ``lcoe_cny_kwh``.
+    GeoDataFrame
+        Same index and geometry, with ``roof_area_m2`` [m2], ``usable_share`` [-],
+        ``mounting``, ``tilt_deg`` [degrees], ``module_area_m2`` [m2], ``capacity_kwp`` [kWp],
+        ``height_m`` [m], ``horizon_deg`` [degrees], ``ghi_kwh_m2_yr`` and ``poa_kwh_m2_yr``
+        [kWh m-2 yr-1], ``shading_loss_pct`` [%], ``yield_kwh_yr`` [kWh/yr],
+        ``specific_yield_kwh_kwp`` [kWh/kWp/yr], ``co2_avoided_t_yr`` [t CO2/yr], ``capex_cny``
+        [CNY], ``payback_yr`` [yr] and ``lcoe_cny_kwh`` [CNY/kWh].
+
+    Raises
+    ------
+    InputError
+        For footprints not in a projected CRS, no buildings, or a GHI raster without values
+        under them.
+    MissingColumnError
+        For a field the buildings do not have.
+
+    Notes
+    -----
+    With roof area A, usable share u, ground-cover ratio g (:func:`~.solar.row_gcr`) or roof
+    pitch p, module power density k, horizon angle :math:`\theta` (:func:`horizon_angles`) and
+    transposition ratio :math:`R(\beta, \theta)` (:func:`~.solar.transposition_table`):
+
+    .. math::
+
+        P = k \, u A \begin{cases} g & \text{flat} \\ 1 / \cos p & \text{pitched} \end{cases},
+        \qquad E = P \, GHI \, R(\beta, \theta) \, PR, \qquad CO_2 = E \, f_{grid} / 1000
+
+    payback = capex / (E x price - O&M) and LCOE by :func:`lcoe`.
+
+    References
+    ----------
+    .. [1] National Energy Administration (2021). Notice on county-wide rooftop distributed PV
+       pilots (整县屋顶分布式光伏开发试点).
+    .. [2] GB 50797-2012. Code for design of photovoltaic power station, 6.8 (row spacing).
+    .. [3] Holmgren W. F., Hansen C. W., Mikofski M. A. (2018). pvlib python. JOSS 3(29): 884.
     """
     if buildings.crs is None or not buildings.crs.is_projected:
         raise InputError("building footprints need a projected CRS (areas in m2).",

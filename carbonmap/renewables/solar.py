@@ -97,23 +97,41 @@ def plane_of_array(site: Site, tilt: float, azimuth: float, *, clear_sky_index: 
 
     Parameters
     ----------
-    site : where the sun is computed
-    tilt : plane tilt [degrees from horizontal]
-    azimuth : direction the plane faces [degrees clockwise from north]
-    clear_sky_index : all-sky / clear-sky irradiation [-]
-    albedo : ground reflectance [-] (``renewable_parameters.csv`` row ``albedo``)
-    horizon_deg : horizon elevation towards the equator [degrees]: beam blocked below it
-    year : the year of the hourly clear-sky series
-
-    Notes
-    -----
-    GHI = clear-sky GHI (Ineichen) x `clear_sky_index`, split into beam and diffuse by Erbs,
-    transposed by Hay-Davies (pvlib). Above a horizon h, the sky diffuse is scaled by
-    :math:`1 - \sin^2(h) / 2`.
+    site : Site
+        Where the sun is computed.
+    tilt : float [degrees from horizontal]
+        Plane tilt.
+    azimuth : float [degrees clockwise from north]
+        Direction the plane faces.
+    clear_sky_index : float [-]
+        All-sky / clear-sky irradiation.
+    albedo : float [-]
+        Ground reflectance (``renewable_parameters.csv`` row ``albedo``).
+    horizon_deg : float [degrees]
+        Horizon elevation towards the equator: beam blocked below it.
+    year : int
+        The year of the hourly clear-sky series.
 
     Returns
     -------
-    (poa, ghi): plane of array (tilt, azimuth [degrees from north]) and horizontal.
+    (poa, ghi) : (float, float) [kWh m-2 yr-1]
+        Plane of array and horizontal.
+
+    Notes
+    -----
+    GHI = clear-sky GHI (Ineichen, pvlib) x `clear_sky_index`, split into beam and diffuse by
+    Erbs, transposed by Hay-Davies (pvlib). Above a horizon h, the beam is lost when the sun is
+    lower than h on the equator side, and the sky diffuse is scaled by
+
+    .. math:: 1 - \tfrac{1}{2} \sin^2 h
+
+    References
+    ----------
+    .. [1] Holmgren W. F., Hansen C. W., Mikofski M. A. (2018). pvlib python. JOSS 3(29): 884.
+    .. [2] Erbs D. G., Klein S. A., Duffie J. A. (1982). Estimation of the diffuse radiation
+       fraction for hourly, daily and monthly-average global radiation. Solar Energy 28: 293-302.
+    .. [3] Hay J. E., Davies J. A. (1980). Calculation of the solar radiation incident on an
+       inclined surface. Proc. First Canadian Solar Radiation Data Workshop: 59-72.
     """
     import pvlib
 
@@ -135,7 +153,37 @@ def plane_of_array(site: Site, tilt: float, azimuth: float, *, clear_sky_index: 
 
 def transposition_table(site: Site, tilt: float, azimuth: float, *, clear_sky_index: float, albedo: float,
                         year: int = 2023) -> np.ndarray:
-    """Ratio of annual plane-of-array to horizontal irradiation for each of :data:`HORIZONS_DEG`."""
+    """Ratio of annual plane-of-array to horizontal irradiation for each of :data:`HORIZONS_DEG`.
+
+    Parameters
+    ----------
+    site : Site
+        Where the sun is computed.
+    tilt : float [degrees from horizontal]
+        Plane tilt.
+    azimuth : float [degrees clockwise from north]
+        Direction the plane faces.
+    clear_sky_index : float [-]
+        All-sky / clear-sky irradiation.
+    albedo : float [-]
+        Ground reflectance.
+    year : int
+        The year of the hourly clear-sky series.
+
+    Returns
+    -------
+    ndarray (61,) [-]
+        :math:`R(h) = POA(h) / GHI` for horizons h = 0, 1, ..., 60 degrees
+        (:func:`plane_of_array`).
+
+    References
+    ----------
+    .. [1] Holmgren W. F., Hansen C. W., Mikofski M. A. (2018). pvlib python. JOSS 3(29): 884.
+    .. [2] Erbs D. G., Klein S. A., Duffie J. A. (1982). Estimation of the diffuse radiation
+       fraction for hourly, daily and monthly-average global radiation. Solar Energy 28: 293-302.
+    .. [3] Hay J. E., Davies J. A. (1980). Calculation of the solar radiation incident on an
+       inclined surface. Proc. First Canadian Solar Radiation Data Workshop: 59-72.
+    """
     return np.array([_ratio(site, tilt, azimuth, clear_sky_index, albedo, float(h), year) for h in HORIZONS_DEG])
 
 
@@ -147,7 +195,32 @@ def _ratio(site, tilt, azimuth, clear_sky_index, albedo, horizon, year) -> float
 
 
 def optimal_tilt(site: Site, *, clear_sky_index: float, albedo: float, year: int = 2023) -> float:
-    """The equator-facing tilt [whole degrees, 0-60] with the most annual irradiation."""
+    r"""The equator-facing tilt with the most annual irradiation [whole degrees, 0-60].
+
+    Parameters
+    ----------
+    site : Site
+        Where the sun is computed.
+    clear_sky_index : float [-]
+        All-sky / clear-sky irradiation.
+    albedo : float [-]
+        Ground reflectance.
+    year : int
+        The year of the hourly clear-sky series.
+
+    Returns
+    -------
+    float [degrees]
+
+    Notes
+    -----
+    :math:`\beta^* = \arg\max_{\beta \in \{0, 1, \dots, 60\}} POA(\beta, A_{eq}) / GHI`, with
+    :math:`A_{eq}` the azimuth facing the equator (:func:`plane_of_array`).
+
+    References
+    ----------
+    .. [1] Holmgren W. F., Hansen C. W., Mikofski M. A. (2018). pvlib python. JOSS 3(29): 884.
+    """
     tilts = np.arange(0, 61, 1.0)
     values = [_ratio(site, float(t), site.equator_azimuth, clear_sky_index, albedo, 0.0, year) for t in tilts]
     return float(tilts[int(np.argmax(values))])

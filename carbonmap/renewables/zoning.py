@@ -39,25 +39,52 @@ def _category_mask(categories: np.ndarray, legend: list[str], name: str) -> np.n
     return np.isin(categories, wanted)
 
 
-def control_zones(resource: str, categories: np.ndarray, legend: list[str], resolution: float, rules: pd.DataFrame,
-                  *, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None
+def control_zones(categories: np.ndarray, legend: list[str], resolution: float, rules: pd.DataFrame, *,
+                  resource: str, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None
                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Zone class and reason of every cell for one resource.
+    """Development-control zone and reason of every cell for one resource.
 
     Parameters
     ----------
-    resource : e.g. "ground_pv" or "wind"
-    categories : int array of carbon-category indices into `legend` (-1 = nodata)
-    legend : carbon category of each index
-    resolution : cell size [m]
-    rules : :func:`carbonmap.coefficients.renewable_zoning_rules`
-    protection : zone name -> bool raster of that protection zone on the same grid
-    setback_m : distance used by rules whose buffer is ``setback``
+    categories : array (H, W) of int
+        Carbon-category index per cell into `legend` (-1 = nodata).
+    legend : list of str
+        Carbon category of each index.
+    resolution : float [m]
+        Cell size.
+    rules : DataFrame
+        The zoning rules (:func:`carbonmap.coefficients.renewable_zoning_rules`; buffers in m).
+    resource : str
+        The resource zoned, e.g. "ground_pv" or "wind" (rules for it and for ``all`` apply).
+    protection : dict of str -> array (H, W) of bool, optional
+        Protection zones on the same grid, by the names the rules use.
+    setback_m : float [m], optional
+        Distance used by rules whose buffer is ``setback``.
 
     Returns
     -------
-    (zone, reason, reasons): uint8 raster of :data:`ZONE_CLASSES` (0 on nodata), int16 raster
-    indexing `reasons` (-1 where no rule applies), and the list of reasons.
+    (zone, reason, reasons)
+        uint8 raster of :data:`ZONE_CLASSES` (0 on nodata), int16 raster indexing `reasons`
+        (-1 where no rule applies), and the list of reasons.
+
+    Raises
+    ------
+    InputError
+        For a rule naming an unknown constraint type or a bad buffer.
+
+    Notes
+    -----
+    A cell takes the strictest class of the rules it meets (prohibited over restricted over
+    suitable) and the reason of the first such rule in the table; cells no rule touches are
+    suitable, so the three areas add up to the total. A buffered rule reaches cells whose
+    centres lie within its buffer of the constraint (a Euclidean distance transform).
+
+    References
+    ----------
+    .. [1] CPC Central Committee and State Council (2017). Guidelines on delimiting and strictly
+       observing the ecological protection red line.
+    .. [2] Ministry of Natural Resources, National Forestry and Grassland Administration, National
+       Energy Administration (2023). Notice on land use for PV (自然资发〔2023〕12号).
     """
     protection = protection or {}
     valid = categories >= 0

@@ -57,19 +57,27 @@ def scenario_rows(sources: pd.DataFrame, sinks: pd.Series, effects: pd.DataFrame
 
 
 def planting_adjustment(sites: pd.DataFrame, removal_co2_t_ha_yr: float, units: pd.Index) -> pd.Series:
-    """The sink of planted sites at their growth curve instead of a mature stand's coefficient [t CO2/yr].
+    r"""The sink of planted sites at their growth curve instead of a mature stand's coefficient [t CO2/yr].
 
     Planted sites sink what their growth curve gives on average over the screening horizon
     (young stands, ``sink_t_co2_yr`` of each site), while :func:`carbonmap.scenarios.land_effects`
     credits their new class's coefficient: per unit,
-    :math:`\\sum_{sites} (sink_i - R \\, a_i)`, with R the class's removal [t CO2/ha/yr] and
+    :math:`\sum_{sites} (sink_i - R \, a_i)`, with R the class's removal [t CO2/ha/yr] and
     :math:`a_i` the site's area [ha].
 
     Parameters
     ----------
-    sites : the planted sites: ``unit_id``, ``area_ha``, ``sink_t_co2_yr``
-    removal_co2_t_ha_yr : the planted class's removal coefficient
-    units : the unit ids of the result (0 where nothing is planted)
+    sites : DataFrame
+        The planted sites: ``unit_id``, ``area_ha`` [ha], ``sink_t_co2_yr`` [t CO2/yr].
+    removal_co2_t_ha_yr : float [t CO2/ha/yr]
+        The planted class's removal coefficient.
+    units : Index
+        The unit ids of the result (0 where nothing is planted).
+
+    Returns
+    -------
+    Series [t CO2/yr]
+        Indexed by `units`.
     """
     per_unit = sites.groupby("unit_id")[["sink_t_co2_yr", "area_ha"]].sum()
     adjustment = per_unit["sink_t_co2_yr"] - removal_co2_t_ha_yr * per_unit["area_ha"]

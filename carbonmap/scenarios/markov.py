@@ -58,7 +58,32 @@ def transition_matrix(before: np.ma.MaskedArray, after: np.ma.MaskedArray) -> pd
 
 
 def periods_to(target_year: int, year_before: int, year_after: int) -> int:
-    """Whole Markov periods from `year_after` to `target_year` (rounded)."""
+    r"""Whole Markov periods from the later land cover to a target year.
+
+    Parameters
+    ----------
+    target_year : int [year]
+        The year projected to.
+    year_before : int [year]
+        Date of the earlier land cover.
+    year_after : int [year]
+        Date of the later land cover (after `year_before`).
+
+    Returns
+    -------
+    int [periods]
+        :math:`k = \max(0, \mathrm{round}((T - t_1) / (t_1 - t_0)))`.
+
+    Raises
+    ------
+    InputError
+        When `year_before` is not before `year_after`.
+
+    Examples
+    --------
+    >>> periods_to(2035, 2015, 2020)
+    3
+    """
     step = year_after - year_before
     if step <= 0:
         raise InputError(f"the earlier land cover ({year_before}) must be older than the later ({year_after}).",
@@ -67,7 +92,34 @@ def periods_to(target_year: int, year_before: int, year_after: int) -> int:
 
 
 def project_areas(areas: pd.Series, matrix: pd.DataFrame, periods: int) -> pd.DataFrame:
-    """Expected flows F = diag(a) P^k between classes after `periods` periods (areas in any unit)."""
+    r"""Expected flows between classes after `periods` Markov periods.
+
+    Parameters
+    ----------
+    areas : Series [any area unit, e.g. cells]
+        Today's area of each class, indexed by code.
+    matrix : DataFrame
+        Transition probabilities per period (:func:`transition_matrix`) [-].
+    periods : int [periods]
+        Number of periods k (:func:`periods_to`).
+
+    Returns
+    -------
+    DataFrame [unit of `areas`]
+        Flows F (rows: class today, columns: class after k periods); column sums are the demand.
+
+    Notes
+    -----
+    .. math:: F = \mathrm{diag}(a) \, P^k
+
+    Examples
+    --------
+    >>> matrix = pd.DataFrame([[0.9, 0.1], [0.0, 1.0]], index=[1, 2], columns=[1, 2])
+    >>> project_areas(pd.Series({1: 100.0, 2: 50.0}), matrix, 2)
+          1     2
+    1  81.0  19.0
+    2   0.0  50.0
+    """
     a = areas.reindex(matrix.index).fillna(0.0).to_numpy(dtype=float)
     power = np.linalg.matrix_power(matrix.to_numpy(), periods)
     return pd.DataFrame(a[:, None] * power, index=matrix.index, columns=matrix.columns)
@@ -87,23 +139,46 @@ def _whole_cells(flows: np.ndarray) -> np.ndarray:
 def suitability(classes: np.ndarray, code: int, resolution: float, *, window_cells: int, distance_decay_m: float,
                 max_slope_deg: float, builtup: np.ndarray | None = None,
                 slope_deg: np.ndarray | None = None) -> np.ndarray:
-    r"""Suitability of every cell for class `code` (module docstring).
+    r"""Suitability of every cell for class `code`.
 
     Parameters
     ----------
-    classes : (H, W) land-cover codes
-    code : the class
-    resolution : cell size [m]
-    window_cells : side of the neighbourhood window [cells]
-    distance_decay_m : d0 of the distance decay to built-up land [m]
-    max_slope_deg : no new built-up land above this slope [degrees]
-    builtup : (H, W) bool, existing built-up land, when `code` is a built-up class
-    slope_deg : (H, W) slope [degrees], optional
+    classes : array (H, W) of int
+        Land-cover codes.
+    code : int
+        The class.
+    resolution : float [m]
+        Cell size.
+    window_cells : int [cells]
+        Side of the neighbourhood window w.
+    distance_decay_m : float [m]
+        :math:`d_0` of the distance decay to built-up land.
+    max_slope_deg : float [degrees]
+        No new built-up land above this slope.
+    builtup : array (H, W) of bool, optional
+        Existing built-up land, when `code` is a built-up class.
+    slope_deg : array (H, W) [degrees], optional
+        Slope.
+
+    Returns
+    -------
+    ndarray (H, W) [-]
 
     Notes
     -----
-    :math:`s_j = \bar{1}_{w \times w}(c = j) + [j \text{ built-up}] \, e^{-d / d_0}`, and 0 where
-    a built-up class would go above the slope limit.
+    .. math::
+
+        s_j = \overline{1}_{w \times w}(c = j) + [j \text{ built-up}] \, e^{-d / d_0}
+
+    the share of class j in the w x w window around the cell (the neighbourhood effect of
+    cellular-automaton models) plus, for built-up classes, the decay with the distance d to
+    existing built-up land; 0 where a built-up class would go above the slope limit.
+
+    References
+    ----------
+    .. [1] Liang X., et al. (2018). A future land use simulation model (FLUS) for simulating
+       multiple land use scenarios by coupling human and natural effects. Landscape and Urban
+       Planning 177: 47-63 (neighbourhood windows of cellular-automaton land-use models).
     """
     share = ndimage.uniform_filter((classes == code).astype(float), size=int(window_cells), mode="nearest")
     if builtup is None:
@@ -116,8 +191,29 @@ def suitability(classes: np.ndarray, code: int, resolution: float, *, window_cel
 
 
 def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, scores: dict[int, np.ndarray]) -> np.ma.MaskedArray:
-    """The land cover after the expected `flows` (cells; :func:`project_areas` on cell counts),
-    placed by suitability (module docstring). `scores`: class code -> suitability raster."""
+    """The land cover after the expected flows, placed by suitability.
+
+    Parameters
+    ----------
+    classes : masked array (H, W) of int
+        Today's land cover.
+    flows : DataFrame [cells]
+        Expected flows between classes (:func:`project_areas` on cell counts).
+    scores : dict of int -> array (H, W) [-]
+        Suitability raster of each class code (:func:`suitability`).
+
+    Returns
+    -------
+    masked array (H, W) of int
+        The projected land cover; the mask is kept.
+
+    Notes
+    -----
+    The flows :math:`F_{ij}` (i != j), rounded to whole cells by the largest-remainder rule so
+    that each class's cells are conserved, are placed largest first: the :math:`F_{ij}` cells of
+    class i with the highest suitability for j become j, each cell at most once; ties go to the
+    lower cell index, so the result is deterministic.
+    """
     data = np.ma.getdata(classes).copy()
     valid = ~np.ma.getmaskarray(classes)
     codes = flows.index.to_numpy()

@@ -48,8 +48,34 @@ def annual_factors(changes: list[list[float]] | None, years: np.ndarray) -> np.n
     return np.cumprod(1 + rate)
 
 
-def roll_out(years: np.ndarray, base_year: int, target_year: int) -> np.ndarray:
-    """Share r(t) of a scenario's measures in place: 0 in the base year, 1 from the target year."""
+def roll_out(years: np.ndarray, *, base_year: int, target_year: int) -> np.ndarray:
+    r"""Share of a scenario's measures in place in each year [-]: 0 in the base year, 1 from the
+    target year.
+
+    Parameters
+    ----------
+    years : array of int [year]
+        The years.
+    base_year : int [year]
+        The base year :math:`t_0`.
+    target_year : int [year]
+        The year the measures are complete, T.
+
+    Returns
+    -------
+    ndarray [-]
+
+    Notes
+    -----
+    .. math:: r(t) = \min(1, \max(0, (t - t_0) / (T - t_0)))
+
+    (a step at T when :math:`T \le t_0`).
+
+    Examples
+    --------
+    >>> roll_out(np.arange(2023, 2028), base_year=2023, target_year=2027).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     if target_year <= base_year:
         return (years >= target_year).astype(float)
     return np.clip((years - base_year) / (target_year - base_year), 0.0, 1.0)
@@ -59,19 +85,55 @@ def trajectory(sources: pd.Series, sink: float, *, base_year: int, end_year: int
                annual_change: dict[str, list[list[float]]] | None = None,
                sector_change_pct: dict[str, float] | None = None, land_source: float = 0.0,
                land_sink: float = 0.0, avoided: float = 0.0, sink_growth_pct: float = 0.0) -> pd.DataFrame:
-    """Yearly sources, sinks and net [t CO2/yr] of one unit under one scenario (module docstring).
+    r"""Yearly sources, sinks and net of one unit under one scenario [t CO2/yr].
 
     Parameters
     ----------
-    sources : base-year sources by sector [t CO2/yr]
-    sink : base-year sink [t CO2/yr]
-    annual_change : sector -> [[from_year, pct_per_year], ...] (sector "all" applies to sectors
-        without their own)
-    sector_change_pct : sector -> one-off change [%] reached at the target year
-    land_source, land_sink, avoided : the scenario's additions [t CO2/yr] when fully in place
+    sources : Series [t CO2/yr]
+        Base-year sources by sector.
+    sink : float [t CO2/yr]
+        Base-year sink.
+    base_year : int [year]
+        First year of the trajectory, as measured.
+    end_year : int [year]
+        Last year (e.g. 2060).
+    target_year : int [year]
+        Year the scenario's measures are complete (:func:`roll_out`).
+    annual_change : dict of sector -> [[from_year, pct_per_year], ...], optional
+        Annual change of each sector [% per year], a rate holding until the next one (sector
+        "all" applies to sectors without their own).
+    sector_change_pct : dict of sector -> float [%], optional
+        One-off change of each sector's intensity, reached at the target year.
+    land_source : float [t CO2/yr]
+        Sources the scenario's land conversions add when fully in place.
+    land_sink : float [t CO2/yr]
+        Sinks the scenario's land conversions add when fully in place.
+    avoided : float [t CO2/yr]
+        Emissions avoided by rooftop PV when fully in place.
+    sink_growth_pct : float [% per year]
+        Annual growth of the existing sink.
+
+    Returns
+    -------
+    DataFrame
+        One row per year: ``year``, ``source_<sector>_co2_t_yr``, ``source_land_co2_t_yr``,
+        ``avoided_co2_t_yr``, ``emissions_co2_t_yr``, ``sink_co2_t_yr`` and ``net_co2_t_yr``
+        [t CO2/yr].
+
+    Notes
+    -----
+    .. math::
+
+        E_s(t) = E_s \prod_{y = t_0 + 1}^{t} (1 + g_s(y)) \; (1 + r(t) \, m_s)
+
+        E(t) = \sum_s E_s(t) + r(t) \, \Delta E_{land} - r(t) \, A, \qquad
+        S(t) = S \, (1 + h)^{t - t_0} + r(t) \, \Delta S_{land}, \qquad
+        N(t) = E(t) - S(t)
+
+    with the roll-out r(t) of :func:`roll_out` (module docstring).
     """
     years = np.arange(base_year, end_year + 1)
-    ramp = roll_out(years, base_year, target_year)
+    ramp = roll_out(years, base_year=base_year, target_year=target_year)
     annual_change = annual_change or {}
     sector_change_pct = sector_change_pct or {}
     out = pd.DataFrame({"year": years})
@@ -100,9 +162,43 @@ def stage_of(years, stages: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def milestones(path: pd.DataFrame, stages: pd.DataFrame, gap_year: int = 2060) -> dict:
-    """Peak year and value of emissions, whether they have peaked, the stage of the peak, the
-    first year of net zero (None if never), and the net emissions in `gap_year` (the gap)."""
+def milestones(path: pd.DataFrame, stages: pd.DataFrame, *, gap_year: int = 2060) -> dict:
+    r"""The milestones of a trajectory: peak, net zero and the gap left in `gap_year`.
+
+    Parameters
+    ----------
+    path : DataFrame
+        A trajectory (:func:`trajectory`): ``year``, ``emissions_co2_t_yr``, ``net_co2_t_yr``
+        [t CO2/yr].
+    stages : DataFrame
+        The planning stages (:func:`carbonmap.coefficients.planning_stages`).
+    gap_year : int [year]
+        The year of the gap (default 2060, the neutrality target).
+
+    Returns
+    -------
+    dict
+        ``peak_year`` [year], ``peak_emissions_co2_t_yr`` [t CO2/yr], ``peaked`` (the peak is
+        before the last year), ``peak_stage``, ``net_zero_year`` [year] (None if never) and
+        ``net_<gap_year>_co2_t_yr`` [t CO2/yr]. A run publishes each scenario's peak and net-zero
+        years per unit as the summary columns ``<scenario>_peak_year`` and
+        ``<scenario>_net_zero_year``.
+
+    Notes
+    -----
+    .. math::
+
+        t_{peak} = \min \arg\max_t E(t), \qquad t_{zero} = \min \{t : N(t) \le 0\}
+
+    Examples
+    --------
+    >>> from carbonmap.coefficients import planning_stages
+    >>> path = trajectory(pd.Series({"all": 100.0}), 20.0, base_year=2023, end_year=2060, target_year=2030,
+    ...                   sector_change_pct={"all": -90})
+    >>> marks = milestones(path, planning_stages())
+    >>> marks["peak_year"], marks["peak_stage"], marks["net_zero_year"]
+    (2023, 'peaking', 2030)
+    """
     years = path["year"].to_numpy()
     emissions = path["emissions_co2_t_yr"].to_numpy()
     net = path["net_co2_t_yr"].to_numpy()

@@ -97,8 +97,38 @@ class AfforestationResult:
     resolution: float  # cell size [m]
 
 
-def fractional_cover(ndvi, ndvi_soil: float, ndvi_vegetation: float) -> np.ndarray:
-    """Fractional vegetation cover by the dimidiate-pixel model, clipped to [0, 1]."""
+def fractional_cover(ndvi, *, ndvi_soil: float, ndvi_vegetation: float) -> np.ndarray:
+    r"""Fractional vegetation cover from NDVI by the dimidiate-pixel model [-].
+
+    Parameters
+    ----------
+    ndvi : array [-]
+        NDVI of each cell.
+    ndvi_soil : float [-]
+        NDVI of bare soil (``ndvi_soil`` of ``screening_parameters.csv``).
+    ndvi_vegetation : float [-]
+        NDVI of full vegetation cover (``ndvi_vegetation``).
+
+    Returns
+    -------
+    ndarray [-]
+        In [0, 1].
+
+    Notes
+    -----
+    .. math:: FVC = \mathrm{clip}\left(\frac{NDVI - NDVI_{soil}}{NDVI_{veg} - NDVI_{soil}}, 0, 1\right)
+
+    References
+    ----------
+    .. [1] Gutman G., Ignatov A. (1998). The derivation of the green vegetation fraction from
+       NOAA/AVHRR data for use in numerical weather prediction models. International Journal of
+       Remote Sensing 19: 1533-1543.
+
+    Examples
+    --------
+    >>> fractional_cover(np.array([0.0, 0.45, 0.9]), ndvi_soil=0.05, ndvi_vegetation=0.85).round(2).tolist()
+    [0.0, 0.5, 1.0]
+    """
     return np.clip((np.asarray(ndvi, dtype=float) - ndvi_soil) / (ndvi_vegetation - ndvi_soil), 0.0, 1.0)
 
 
@@ -119,20 +149,89 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
                         slope_deg: np.ndarray | None = None, precipitation_mm: np.ndarray | None = None,
                         ndvi: np.ndarray | None = None, zones: dict[str, np.ndarray] | None = None,
                         vacated: np.ndarray | None = None, habitat: Habitat | None = None) -> AfforestationResult:
-    """Candidate afforestation sites with every criterion, the score and the rank (module docstring).
+    r"""Candidate afforestation sites with every criterion, the score and the rank (module docstring).
 
     Parameters
     ----------
-    categories, legend : carbon categories of the cells (:func:`carbonmap.landuse.classify_raster`; -1 no data)
-    resolution, transform, crs : the grid (square cells of `resolution` m)
-    rules, parameters, site_preparation, growth : ``afforestation_rules``, ``screening_parameters``,
-        ``afforestation_site_preparation``, ``afforestation_growth``
-    tree_type : vegetation type planted where trees are possible (a row of `growth`)
-    units : (H, W) planning-unit index per cell (-1 outside); sites get the unit holding most of them
-    slope_deg, precipitation_mm [mm/yr], ndvi : optional rasters on the grid
-    zones : protection-zone name -> (H, W) bool
-    vacated : (H, W) bool, vacated land eligible whatever its class
-    habitat : the ecological network's habitat (:class:`Habitat`) for connectivity gains
+    categories : array (H, W) of int
+        Carbon-category index of each cell into `legend` (-1 no data;
+        :func:`carbonmap.landuse.classify_raster`).
+    legend : list of str
+        Carbon category of each index.
+    resolution : float [m]
+        Cell size (square cells).
+    transform : affine.Affine
+        The grid's transform.
+    crs : CRS-like
+        The grid's CRS (projected).
+    rules : DataFrame
+        ``afforestation_rules`` (:func:`carbonmap.coefficients.afforestation_rules`).
+    parameters : dict
+        ``screening_parameters`` (thresholds and weights; units in the table).
+    site_preparation : DataFrame
+        ``afforestation_site_preparation``: technique and cost [CNY/ha] by slope band [degrees].
+    growth : DataFrame
+        ``afforestation_growth``: growth parameters by vegetation type.
+    tree_type : str
+        Vegetation type planted where trees are possible (a row of `growth`).
+    units : array (H, W) of int, optional
+        Planning-unit index per cell (-1 outside); sites get the unit holding most of them.
+    slope_deg : array (H, W) [degrees], optional
+    precipitation_mm : array (H, W) [mm/yr], optional
+    ndvi : array (H, W) [-], optional
+    zones : dict of str -> array (H, W) of bool, optional
+        Protection zones by name.
+    vacated : array (H, W) of bool, optional
+        Vacated land, eligible whatever its class.
+    habitat : Habitat, optional
+        The ecological network's habitat, for connectivity gains.
+
+    Returns
+    -------
+    AfforestationResult
+        ``sites``: one polygon per site, ranked, with ``area_ha`` [ha], ``slope_mean_deg``,
+        ``precipitation_mm_yr``, ``vegetation_cover``, ``technique``, ``cost_cny`` [CNY],
+        ``vegetation_type``, ``sequestration_t_co2`` [t CO2 over the horizon],
+        ``sink_t_co2_yr`` [t CO2/yr], ``cost_cny_per_t_co2``, with a habitat
+        ``connectivity_gain_pct`` [%], the ``score_*`` columns, ``score`` [-] and ``rank``;
+        ``reasons`` (a raster of the first rule each cell fails) and its table. A run sums the
+        sites' area and sink per planning unit into the summary columns ``afforestation_area_ha``
+        and ``afforestation_sink_t_co2_yr``.
+
+    Raises
+    ------
+    InputError
+        For a tree type without growth parameters, or rasters not on the land-cover grid.
+
+    Notes
+    -----
+    Cells pass the rules of the module docstring in order (zones, land class, sparse cover,
+    slope, patch size). For a site of area a [ha], the stand's uptake over the horizon T
+    (:func:`carbonmap.screening.growth.sequestration_t_co2_ha`) gives
+
+    .. math::
+
+        S = a \, CO_2(T), \qquad \bar s = S / T, \qquad c = \frac{a \, c_{ha}}{S}
+
+    and the score weighs S (higher), the connectivity gain
+    (:func:`carbonmap.landscape.connectivity.pc_gain`, higher) and c (lower) with
+    :func:`carbonmap.screening.score.weighted_score`.
+
+    References
+    ----------
+    .. [1] State Council General Office (2021). Guiding opinions on scientific greening
+       (国办发〔2021〕19号).
+    .. [2] Gutman G., Ignatov A. (1998). The derivation of the green vegetation fraction from
+       NOAA/AVHRR data for use in numerical weather prediction models. International Journal of
+       Remote Sensing 19: 1533-1543.
+    .. [3] Cao S., et al. (2011). Excessive reliance on afforestation in China's arid and semi-arid
+       regions. Earth-Science Reviews 104: 240-245.
+    .. [4] GB/T 15776-2016. Technical regulations for afforestation (site preparation).
+    .. [5] GB/T 26424-2010. Technical regulations for inventory for forest management planning
+       and design (slope classes).
+    .. [6] Saura S., Rubio L. (2010). A common currency for the different ways in which patches
+       and links can contribute to habitat availability and connectivity in the landscape.
+       Ecography 33: 523-537.
     """
     p = parameters
     if tree_type not in growth.index:
@@ -177,7 +276,7 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
             assign(sparse_rule, "grassland: cover unknown without an NDVI raster")
             notes.append("no NDVI raster: grassland is left out of the afforestation candidates")
         else:
-            cover = fractional_cover(ndvi, p["ndvi_soil"], p["ndvi_vegetation"])
+            cover = fractional_cover(ndvi, ndvi_soil=p["ndvi_soil"], ndvi_vegetation=p["ndvi_vegetation"])
             assign(sparse_rule & ~(cover < p["afforestation_sparse_grass_max_cover"]),
                    f"grassland with vegetation cover of {p['afforestation_sparse_grass_max_cover']:.0%} or more")
     if slope_deg is not None:
@@ -210,8 +309,8 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
         distances = cross_distances(habitat.labels, habitat.ids, site_labels, sites["site_id"].to_numpy(), resolution)
         sites["new_habitat_ha"] = new_ha
         sites["distance_to_habitat_m"] = distances.min(axis=0)
-        sites["connectivity_gain_pct"] = pc_gain(habitat.areas_ha, habitat.distances, habitat.landscape_ha,
-                                                 habitat.probability, new_ha, distances)
+        sites["connectivity_gain_pct"] = pc_gain(habitat.areas_ha, habitat.distances, habitat.landscape_ha, new_ha,
+                                                 distances, probability=habitat.probability)
     weights = {"sequestration_t_co2": p["afforestation_weight_sequestration"],
                "cost_cny_per_t_co2": p["afforestation_weight_cost"]}
     directions = {"sequestration_t_co2": True, "cost_cny_per_t_co2": False}
@@ -220,7 +319,7 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
         directions["connectivity_gain_pct"] = True
     else:
         notes.append("no ecological network: the afforestation score leaves out connectivity gain")
-    sites = sites.join(weighted_score(sites[list(directions)], weights, directions))
+    sites = sites.join(weighted_score(sites[list(directions)], weights=weights, higher_is_better=directions))
     sites["rank"] = sites["score"].rank(ascending=False, method="first").astype(int)
     sites = sites.sort_values("rank")
     return AfforestationResult(sites, reasons, reason_table, site_labels, habitat, distances, notes, resolution)
@@ -231,17 +330,42 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
                        precipitation=None, ndvi=None, zones: gpd.GeoDataFrame | None = None,
                        vacated: gpd.GeoDataFrame | None = None, units: gpd.GeoDataFrame | None = None,
                        habitat: Habitat | None = None) -> AfforestationResult:
-    """:func:`afforestation_sites` from files: what the pipeline and the CLI run.
+    """:func:`afforestation_sites` from rasters (files, datasets or arrays): what the run and the
+    CLI call.
 
     Parameters
     ----------
-    landcover : land-cover raster (projected, square cells) with codes of `system`
-    dem [m], precipitation [mm/yr], ndvi : optional rasters on the land cover's grid
-    zones : protection zones with a ``zone`` column (names the rules use)
-    vacated : polygons of vacated land, eligible whatever their class
-    units : planning units (their row order gives the sites' ``unit``)
-    habitat : the ecological network's habitat on the same grid
-    Other parameters: those of :func:`afforestation_sites`.
+    landcover : path, rasterio dataset or 2-D int array
+        Land-cover codes of `system` (projected, square cells).
+    system : str
+        Its code system.
+    tree_type, parameters, rules, site_preparation, growth :
+        As for :func:`afforestation_sites`.
+    dem : raster [m], optional
+        Elevation on the land cover's grid (for the slope).
+    precipitation : raster [mm/yr], optional
+        Annual precipitation on the land cover's grid.
+    ndvi : raster [-], optional
+        NDVI on the land cover's grid.
+    zones : GeoDataFrame, optional
+        Protection zones with a ``zone`` column (the names the rules use).
+    vacated : GeoDataFrame, optional
+        Polygons of vacated land, eligible whatever their class.
+    units : GeoDataFrame, optional
+        Planning units (their row order gives the sites' ``unit``).
+    habitat : Habitat, optional
+        The ecological network's habitat on the same grid.
+
+    Returns
+    -------
+    AfforestationResult
+        As :func:`afforestation_sites`.
+
+    Raises
+    ------
+    InputError
+        For a land cover that is not projected with square cells, rasters not on its grid, or
+        zones without a ``zone`` column.
     """
     from rasterio.features import rasterize
 
@@ -255,7 +379,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
     if crs is None or not crs.is_projected or not np.isclose(abs(transform.e), resolution):
         raise InputError("afforestation screening needs a projected land cover with square cells.",
                          path=source.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
-    categories, legend = classify_raster(codes, system, "carbon_category", path=source.name)
+    categories, legend = classify_raster(codes, system, column="carbon_category", path=source.name)
 
     def on_grid(raster, name):
         if raster is None:
@@ -307,7 +431,8 @@ def _site_table(site_labels, n_sites, categories, legend, cell_ha, transform, cr
         frame[column] = ndimage.mean(raster, site_labels, ids) if raster is not None and n_sites else np.nan
     frame["slope_max_deg"] = ndimage.maximum(slope_deg, site_labels, ids) if slope_deg is not None and n_sites \
         else np.nan
-    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi, p["ndvi_soil"], p["ndvi_vegetation"]),
+    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi, ndvi_soil=p["ndvi_soil"],
+                                                               ndvi_vegetation=p["ndvi_vegetation"]),
                                               site_labels, ids) if ndvi is not None and n_sites else np.nan)
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry", crs=crs)
 

@@ -50,13 +50,41 @@ def stand_carbon_t_c_ha(age_yr, parameters: pd.Series) -> np.ndarray:
 
 
 def sequestration_t_co2_ha(vegetation, years: float, growth: pd.DataFrame) -> np.ndarray:
-    """CO2 taken up per hectare [t CO2/ha] in the first `years` after planting, by vegetation type.
+    r"""CO2 taken up per hectare in the first `years` after planting, by vegetation type [t CO2/ha].
 
     Parameters
     ----------
-    vegetation : a vegetation type or an array of them (rows of `growth`)
-    years : horizon [yr]
-    growth : :func:`carbonmap.coefficients.afforestation_growth`
+    vegetation : str or array of str (n,)
+        Vegetation types (rows of `growth`).
+    years : float [yr]
+        Horizon since planting.
+    growth : DataFrame
+        Growth parameters by vegetation type
+        (:func:`carbonmap.coefficients.afforestation_growth`).
+
+    Returns
+    -------
+    ndarray (n,) [t CO2/ha]
+
+    Raises
+    ------
+    InputError
+        For vegetation types without growth parameters.
+
+    Notes
+    -----
+    .. math::
+
+        CO_2(T) = \tfrac{44}{12} \, B_{max} \left(1 - e^{-k T}\right)^{p} (1 + R) \, CF
+
+    living biomass only (:func:`stand_carbon_t_c_ha`, Chapman-Richards growth).
+
+    References
+    ----------
+    .. [1] Richards F. J. (1959). A flexible growth function for empirical use. Journal of
+       Experimental Botany 10: 290-300.
+    .. [2] IPCC (2006). Guidelines for National Greenhouse Gas Inventories, Vol. 4, Chapter 4,
+       Tables 4.3, 4.4 and 4.7.
     """
     kinds = np.atleast_1d(np.asarray(vegetation, dtype=object))
     unknown = sorted(set(kinds) - set(growth.index))

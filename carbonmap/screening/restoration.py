@@ -36,9 +36,34 @@ _SUMS = {"area_ha": "area_ha", "sequestration_t_co2": "sequestration_t_co2", "si
          "cost_cny": "cost_cny"}
 
 
-def pick_within_budget(order: pd.Index, area_ha: pd.Series, cost_cny: pd.Series, budget_area_ha: float,
+def pick_within_budget(order: pd.Index, area_ha: pd.Series, cost_cny: pd.Series, *, budget_area_ha: float,
                        budget_cny: float) -> list:
-    """Sites taken greedily in `order` while both budgets hold (a site that does not fit is skipped)."""
+    """Sites taken greedily in `order` while both budgets hold (a site that does not fit is skipped).
+
+    Parameters
+    ----------
+    order : Index
+        Site ids in the order to try them.
+    area_ha : Series [ha]
+        Area of each site, indexed by site id.
+    cost_cny : Series [CNY]
+        Cost of each site, indexed by site id.
+    budget_area_ha : float [ha]
+        Area budget (inf: none).
+    budget_cny : float [CNY]
+        Cost budget (inf: none).
+
+    Returns
+    -------
+    list
+        The site ids taken, in `order`.
+
+    Examples
+    --------
+    >>> area, cost = pd.Series({1: 6.0, 2: 6.0, 3: 3.0}), pd.Series({1: 1.0, 2: 1.0, 3: 1.0})
+    >>> pick_within_budget(pd.Index([1, 2, 3]), area, cost, budget_area_ha=10.0, budget_cny=np.inf)
+    [1, 3]
+    """
     chosen, area_left, cost_left = [], budget_area_ha, budget_cny
     for site in order:
         if area_ha[site] <= area_left + 1e-9 and cost_cny[site] <= cost_left + 1e-6:
@@ -50,29 +75,58 @@ def pick_within_budget(order: pd.Index, area_ha: pd.Series, cost_cny: pd.Series,
 
 def restoration_scenarios(result, *, budget_area_ha: float = np.inf,
                           budget_cny: float = np.inf) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
-    """Scenario tables per unit and citywide, and the site ids of each scenario.
+    r"""Restoration scenarios from ranked afforestation sites: tables per unit and citywide, and
+    the site ids of each scenario.
 
     Parameters
     ----------
-    result : :class:`~carbonmap.screening.afforestation.AfforestationResult`
-    budget_area_ha, budget_cny : budgets of the budgeted scenarios
+    result : AfforestationResult
+        The ranked sites (:func:`carbonmap.screening.afforestation.afforestation_sites`).
+    budget_area_ha : float [ha]
+        Area budget of the budgeted scenarios (inf: none).
+    budget_cny : float [CNY]
+        Cost budget of the budgeted scenarios (inf: none).
 
     Returns
     -------
-    (per_unit, citywide, members): ``per_unit`` has one row per scenario and unit (``unit``:
-    the unit index of the sites); ``citywide`` one row per scenario, with ``pc_joint_gain_pct``
-    when the run has a network; ``members`` maps each scenario to its site ids.
+    (per_unit, citywide, members)
+        ``per_unit``: one row per scenario and unit (``unit``: the unit index of the sites) with
+        ``sites``, ``area_ha`` [ha], ``sequestration_t_co2`` [t CO2], ``sink_t_co2_yr``
+        [t CO2/yr], ``cost_cny`` [CNY] and, with a network, ``connectivity_gain_sum_pct`` [%];
+        ``citywide``: one row per scenario, with ``pc_joint_gain_pct`` [%] when the run has a
+        network; ``members``: each scenario's site ids. A run publishes each scenario's sink
+        per unit as the summary column ``restoration_<scenario>_sink_t_co2_yr``.
+
+    Notes
+    -----
+    ``all_suitable`` takes every site; ``top_ranked`` the sites by rank and
+    ``connectivity_first`` by connectivity gain (then score), each through
+    :func:`pick_within_budget`. The citywide joint gain in PC of a scenario's sites,
+
+    .. math:: \Delta PC = 100 \, \frac{PC_{+S} - PC}{PC}
+
+    is computed on the whole graph (:func:`carbonmap.landscape.connectivity.pc_index`), since
+    single-site gains do not add up; direct links between two sites with a probability below
+    :data:`JOINT_MIN_PROBABILITY` are left out, for speed.
+
+    References
+    ----------
+    .. [1] Saura S., Pascual-Hortal L. (2007). A new habitat availability index to integrate
+       connectivity in landscape conservation planning. Landscape and Urban Planning 83: 91-103.
+    .. [2] Saura S., Rubio L. (2010). A common currency for the different ways in which patches
+       and links can contribute to habitat availability and connectivity in the landscape.
+       Ecography 33: 523-537.
     """
     sites = result.sites.set_index("site_id", drop=False)
     members = {"all_suitable": list(sites.index)}
     by_score = sites.sort_values("rank").index
-    members["top_ranked"] = pick_within_budget(by_score, sites["area_ha"], sites["cost_cny"], budget_area_ha,
-                                               budget_cny)
+    members["top_ranked"] = pick_within_budget(by_score, sites["area_ha"], sites["cost_cny"],
+                                               budget_area_ha=budget_area_ha, budget_cny=budget_cny)
     has_network = "connectivity_gain_pct" in sites
     if has_network:
         by_gain = sites.sort_values(["connectivity_gain_pct", "score"], ascending=False).index
         members["connectivity_first"] = pick_within_budget(by_gain, sites["area_ha"], sites["cost_cny"],
-                                                           budget_area_ha, budget_cny)
+                                                           budget_area_ha=budget_area_ha, budget_cny=budget_cny)
     sum_of = {**_SUMS, **({"connectivity_gain_sum_pct": "connectivity_gain_pct"} if has_network else {})}
     rows, city = [], []
     for name, ids in members.items():
@@ -103,6 +157,6 @@ def _joint_gain(result, ids: np.ndarray) -> float:
                               max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
     distances = np.block([[habitat.distances, cross], [cross.T, between]])
     areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
-    before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, habitat.probability)
-    after = pc_index(areas, distances, habitat.landscape_ha, habitat.probability)
+    before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, probability=habitat.probability)
+    after = pc_index(areas, distances, habitat.landscape_ha, probability=habitat.probability)
     return 100 * (after - before) / before

@@ -53,21 +53,48 @@ def rooftop_weights(parameters: dict[str, float]) -> dict[str, float]:
 def rank_rooftops(buildings: gpd.GeoDataFrame, *, weights: dict[str, float], min_usable_area_m2: float,
                   use_field: str | None = None, uses=None, exclusions: gpd.GeoDataFrame | None = None
                   ) -> gpd.GeoDataFrame:
-    """Candidate roofs with their criteria, score and rank.
+    """Candidate roofs for PV with their criteria, score and rank.
 
     Parameters
     ----------
-    buildings : output of :func:`~carbonmap.renewables.rooftop.rooftop_pv` (projected CRS)
-    weights : criterion -> weight, for ``specific_yield_kwh_kwp``, ``payback_yr``,
-        ``co2_avoided_t_yr``
-    min_usable_area_m2 : roofs with less usable area [m2] are not candidates
-    use_field, uses : keep only buildings whose use is in `uses` (default: every use)
-    exclusions : polygons (any CRS) where no roof is a candidate, with a ``zone`` column
+    buildings : GeoDataFrame
+        Output of :func:`~carbonmap.renewables.rooftop.rooftop_pv` (projected CRS).
+    weights : dict of str -> float [-]
+        Weight of each criterion: ``specific_yield_kwh_kwp``, ``payback_yr``,
+        ``co2_avoided_t_yr``.
+    min_usable_area_m2 : float [m2]
+        Roofs with less usable area are not candidates.
+    use_field : str, optional
+        Field of the building use.
+    uses : iterable of str, optional
+        Keep only buildings whose use is one of these (default: every use).
+    exclusions : GeoDataFrame, optional
+        Polygons (any CRS) where no roof is a candidate.
 
     Returns
     -------
-    GeoDataFrame of the candidates (index kept), with ``usable_area_m2``, ``roof_class``,
-    ``score_*``, ``score`` and ``rank`` (1 = best, citywide), sorted by rank.
+    GeoDataFrame
+        The candidates (index kept), with ``usable_area_m2`` [m2], ``roof_class``, ``score_*``
+        [-], ``score`` [-] and ``rank`` (1 = best, citywide), sorted by rank.
+
+    Raises
+    ------
+    MissingColumnError
+        When the buildings lack the columns of :func:`rooftop_pv` or `use_field`.
+    InputError
+        When no roof passes the filters.
+
+    Notes
+    -----
+    Usable area :math:`u A` (usable share by use times roof area); the score is
+    :func:`~carbonmap.screening.score.weighted_score` of specific yield (higher), simple payback
+    (lower) and CO2 avoided (higher).
+
+    References
+    ----------
+    .. [1] National Energy Administration (2021). Notice on county-wide rooftop distributed PV
+       pilots (整县屋顶分布式光伏开发试点): public buildings at least 40 %, industrial and commercial
+       roofs at least 30 %, rural residential roofs at least 20 % of roof area.
     """
     missing = [c for c in _NEEDED if c not in buildings.columns]
     if missing:
@@ -92,15 +119,30 @@ def rank_rooftops(buildings: gpd.GeoDataFrame, *, weights: dict[str, float], min
         raise InputError(f"no roof passes the filters (minimum usable area {min_usable_area_m2:g} m2, uses "
                          f"{uses or 'all'}, {0 if exclusions is None else len(exclusions)} exclusion zones).",
                          fix="lower the minimum usable area or widen the uses.")
-    scores = weighted_score(candidates[list(_CRITERIA)], weights, _CRITERIA)
+    scores = weighted_score(candidates[list(_CRITERIA)], weights=weights, higher_is_better=_CRITERIA)
     out = candidates.join(scores)
     out["rank"] = out["score"].rank(ascending=False, method="first").astype(int)
     return out.sort_values("rank")
 
 
-def top_per_unit(ranked: pd.DataFrame, unit: pd.Series, n: int) -> pd.DataFrame:
-    """The `n` best-ranked rows in each unit (`unit`: unit id per row), with ``unit_id`` and
-    ``rank_in_unit``."""
+def top_per_unit(ranked: pd.DataFrame, unit: pd.Series, *, n: int) -> pd.DataFrame:
+    """The `n` best-ranked rows in each unit.
+
+    Parameters
+    ----------
+    ranked : DataFrame
+        Rows with a ``score`` (e.g. :func:`rank_rooftops`).
+    unit : Series
+        Unit id of each row.
+    n : int
+        Rows to keep per unit.
+
+    Returns
+    -------
+    DataFrame
+        Without geometry, with ``unit_id`` and ``rank_in_unit`` (1 = best), sorted by unit and
+        rank.
+    """
     frame = pd.DataFrame(ranked.drop(columns="geometry", errors="ignore")).assign(unit_id=unit)
     frame["rank_in_unit"] = frame.groupby("unit_id")["score"].rank(ascending=False, method="first").astype(int)
     frame = frame[frame["rank_in_unit"] <= n]
@@ -109,21 +151,44 @@ def top_per_unit(ranked: pd.DataFrame, unit: pd.Series, n: int) -> pd.DataFrame:
 
 def rooftop_packages(ranked: pd.DataFrame, all_buildings: pd.DataFrame, unit_of_ranked: pd.Series,
                      unit_of_all: pd.Series, targets: pd.Series, *, use_field: str | None) -> pd.DataFrame:
-    """Per-unit project packages: size, yield, cost, CO2 and roof coverage by class.
+    r"""Per-unit rooftop PV project packages: size, yield, cost, CO2 and roof coverage by class.
 
     Parameters
     ----------
-    ranked : candidate roofs (:func:`rank_rooftops`)
-    all_buildings : every building (its ``roof_area_m2`` and use), for the denominators
-    unit_of_ranked, unit_of_all : unit id of each row of `ranked` and `all_buildings`
-    targets : the programme's minimum roof share by use (``rooftop_pv_usable``)
+    ranked : DataFrame
+        Candidate roofs (:func:`rank_rooftops`).
+    all_buildings : DataFrame
+        Every building (its ``roof_area_m2`` and use), for the denominators.
+    unit_of_ranked : Series
+        Unit id of each row of `ranked`.
+    unit_of_all : Series
+        Unit id of each row of `all_buildings`.
+    targets : Series [-]
+        The programme's minimum roof share by use (``rooftop_pv_usable``).
+    use_field : str, optional
+        Field of the building use.
 
     Returns
     -------
-    One row per unit: ``roofs``, ``capacity_mw``, ``yield_gwh_yr``, ``co2_avoided_t_yr``,
-    ``capex_cny_1e4``, and per roof class ``covered_share_<class>`` (covered roof area /
-    all roof area of the class in the unit), ``target_share_<class>`` and
-    ``meets_target_<class>``.
+    DataFrame
+        One row per unit (index ``unit_id``): ``roofs``, ``capacity_mw`` [MW],
+        ``yield_gwh_yr`` [GWh/yr], ``co2_avoided_t_yr`` [t CO2/yr], ``capex_cny_1e4``
+        [10^4 CNY], and per roof class ``covered_share_<class>`` [-] (covered roof area / all
+        roof area of the class in the unit), ``target_share_<class>`` [-] and
+        ``meets_target_<class>``. A run publishes the first four as the summary columns
+        ``pv_package_roofs``, ``pv_package_capacity_mw``, ``pv_package_yield_gwh_yr`` and
+        ``pv_package_co2_avoided_t_yr``.
+
+    Notes
+    -----
+    For unit u and roof class k, :math:`share_{u,k} = \sum_{candidates} u_b A_b / \sum_{all} A_b`,
+    compared with the whole-county programme's minimum share of the class.
+
+    References
+    ----------
+    .. [1] National Energy Administration (2021). Notice on county-wide rooftop distributed PV
+       pilots (整县屋顶分布式光伏开发试点): public buildings at least 40 %, industrial and commercial
+       roofs at least 30 %, rural residential roofs at least 20 % of roof area.
     """
     package = pd.DataFrame({
         "roofs": ranked.groupby(unit_of_ranked).size(),

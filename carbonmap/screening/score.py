@@ -25,20 +25,46 @@ from carbonmap.errors import InputError
 __all__ = ["weighted_score"]
 
 
-def weighted_score(criteria: pd.DataFrame, weights: dict[str, float], higher_is_better: dict[str, bool]
+def weighted_score(criteria: pd.DataFrame, *, weights: dict[str, float], higher_is_better: dict[str, bool]
                    ) -> pd.DataFrame:
-    """Rescaled criteria and their weighted mean (module docstring).
+    r"""Rescaled criteria and their weighted mean: a transparent score for ranking sites.
 
     Parameters
     ----------
-    criteria : one row per candidate, one column per criterion (NaN or inf: worst)
-    weights : criterion -> weight (>= 0; at least one positive); criteria with weight 0 or no
-        weight are shown but not scored
-    higher_is_better : criterion -> direction
+    criteria : DataFrame
+        One row per candidate, one column per criterion, in its own unit (NaN or inf: worst).
+    weights : dict of str -> float [-]
+        Criterion -> weight (>= 0; at least one positive); criteria with weight 0 or no
+        weight are shown but not scored.
+    higher_is_better : dict of str -> bool
+        Criterion -> direction.
 
     Returns
     -------
-    DataFrame (same index) with ``score_<criterion>`` in [0, 1] and ``score`` in [0, 1].
+    DataFrame
+        Same index, with ``score_<criterion>`` in [0, 1] and ``score`` in [0, 1].
+
+    Raises
+    ------
+    InputError
+        For a weighted criterion that is not a column, or weights that are negative or all 0.
+
+    Notes
+    -----
+    .. math::
+
+        S_i = \frac{\sum_c w_c \, s_{ic}}{\sum_c w_c}, \qquad
+        s_{ic} = \frac{x_{ic} - \min_j x_{jc}}{\max_j x_{jc} - \min_j x_{jc}}
+        \;\text{(or } 1 - s_{ic} \text{ where lower is better)}
+
+    A criterion equal for every candidate scores 1 for all.
+
+    Examples
+    --------
+    >>> criteria = pd.DataFrame({"yield": [900.0, 1100.0], "payback": [8.0, 6.0]})
+    >>> weighted_score(criteria, weights={"yield": 1, "payback": 1},
+    ...                higher_is_better={"yield": True, "payback": False})["score"].tolist()
+    [0.0, 1.0]
     """
     used = {c: float(w) for c, w in weights.items() if float(w) > 0}
     missing = [c for c in used if c not in criteria.columns]

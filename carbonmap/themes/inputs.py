@@ -71,7 +71,8 @@ def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
     """The planning units of a [units] section: unique ids, optional name, population, GDP.
 
     Returns a frame indexed by ``unit_id`` (text) in the file's CRS. Without an id field,
-    units are numbered from 0.
+    units are numbered from 0. The section's fields become ``unit_name``, ``population``
+    [persons] and ``gdp_<unit>`` (``gdp_cny_1e8``, ``gdp_cny_1e4`` or ``gdp_cny``).
     """
     fields = [section.id_field, section.name_field, section.population_field, section.gdp_field]
     units = read_vector(section.path, layer=section.layer, columns=[c for c in fields if c], kind="polygon",
@@ -98,7 +99,8 @@ def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
 
 
 def run_units(ctx: StageContext) -> Units:
-    """Read the planning units, choose the analysis grid, and start the summary table."""
+    """Read the planning units, choose the analysis grid, and start the summary table (``area_km2``,
+    each unit's area in the analysis CRS [km2], and the fields of :func:`read_units`)."""
     project = ctx.project
     frame = read_units(project.units)
     ctx.record_input(project.units.path, "planning units")

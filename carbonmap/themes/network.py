@@ -75,7 +75,7 @@ def network_tables(inputs: NetworkInputs, result: NetworkResult) -> dict[str, pd
     return {"ecological_sources": result.sources, "ecological_corridors": result.corridors,
             "ecological_corridor_lines": result.corridor_lines, "pinch_points": result.pinch_points,
             "barriers": result.barrier_areas,
-            "network_parameters": parameter_table(inputs.settings, result, inputs.modifiers)}
+            "network_parameters": parameter_table(inputs.settings, result, modifiers=inputs.modifiers)}
 
 
 @dataclass

@@ -71,7 +71,7 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
             layers[layer.name] = layer.frame
     layers.update(published.tables)
     layers["layer_styles"] = layer_styles([layer for layer in published.layers if layer.frame is not None], summary,
-                                          published.headline)
+                                          headline=published.headline)
     layers["run_inputs"] = pd.DataFrame(published.inputs)
     layers["run_metadata"] = run_metadata(ctx.project, ctx.result("units").grid, published.notes)
     write_geopackage(ctx.file("onemap.gpkg"), layers)

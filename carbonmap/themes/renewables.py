@@ -34,7 +34,7 @@ def prepare_renewable_tables(section: RenewablesSection) -> RenewableTables:
         c.rooftop_pv_usable(section.rooftop_usable), c.wind_shear_exponents(section.wind_shear),
         c.wind_power_curve(section.power_curve), c.gshp_extraction(section.gshp_extraction),
         c.heating_demand(section.heating_demand), c.geothermal_classes(section.geothermal_classes),
-        c.grid_emission_factor(section.grid, section.grid_year, section.grid_factors))
+        c.grid_emission_factor(section.grid, section.grid_year, override=section.grid_factors))
 
 
 def read_buildings(section: BuildingsSection, *, roof_field: str | None, crs) -> gpd.GeoDataFrame:
@@ -82,7 +82,7 @@ def run_renewables(ctx: StageContext) -> Renewables:
     cfg, units, rasters = ctx.project.renewables, ctx.result("units"), ctx.result("rasters")
     tables = prepare_renewable_tables(cfg)
     categories, legend = classify_raster(rasters.read(cfg.landcover), rasters.code_systems[cfg.landcover],
-                                         "carbon_category")
+                                         column="carbon_category")
     optional = {key: np.ma.filled(rasters.read(name).astype(float), np.nan)
                 for key in ("ghi", "wind_speed", "dem", "heat_flow") if (name := getattr(cfg, key))}
     buildings = unit_of_building = floor_area = None

@@ -127,7 +127,8 @@ def _scenario(ctx: StageContext, spec: ScenarioInput | None, name: str, effects:
 def _planting(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> pd.Series:
     screening, units = ctx.result("screening"), ctx.result("units")
     planted = screening.sites[screening.sites["site_id"].isin(screening.scenario_sites.get(spec.afforestation, []))]
-    rate = float(class_rates([spec.afforestation_to], base.system, base.coefficients)["removal_co2_t_ha_yr"].iloc[0])
+    rate = float(class_rates([spec.afforestation_to], base.system,
+                             coefficients=base.coefficients)["removal_co2_t_ha_yr"].iloc[0])
     return planting_adjustment(planted, rate, units.ids)
 
 
@@ -145,7 +146,7 @@ def _scenario_landcover(ctx: StageContext, spec: ScenarioInput, base: _Baseline)
                             encoding=spec.convert_encoding)
         ctx.record_input(spec.convert, f"scenario {spec.name} conversions")
         mask = rasterize(frame, units.grid, values=1, fill=0, dtype="uint8").astype(bool)
-        landcover = convert(landcover, mask, spec.convert_to, spec.convert_from)
+        landcover = convert(landcover, mask, spec.convert_to, only_from=spec.convert_from)
     return landcover
 
 

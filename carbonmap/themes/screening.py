@@ -102,7 +102,7 @@ def rooftop_screening(buildings: gpd.GeoDataFrame, unit_of: pd.Series, parameter
                            uses=uses, exclusions=exclusions)
     packages = rooftop_packages(ranked, buildings, unit_of.loc[ranked.index], unit_of, usable, use_field=use_field)
     return {"rooftop_candidates": ranked.assign(unit_id=unit_of.loc[ranked.index]), "rooftop_packages": packages,
-            "rooftop_top_per_unit": top_per_unit(ranked, unit_of.loc[ranked.index], top_n)}
+            "rooftop_top_per_unit": top_per_unit(ranked, unit_of.loc[ranked.index], n=top_n)}
 
 
 @dataclass
@@ -162,7 +162,7 @@ def _screen_rooftops(ctx: StageContext, inputs: ScreeningInputs, buildings: gpd.
     ctx.add_table("rooftop_packages", packages.reset_index())
     top = out["rooftop_top_per_unit"][_TOP_COLUMNS]
     ctx.add_table("rooftop_top_per_unit", top)
-    citywide = top_per_unit(ranked, pd.Series("city", index=ranked.index), cfg.top_n * 5)
+    citywide = top_per_unit(ranked, pd.Series("city", index=ranked.index), n=cfg.top_n * 5)
     ctx.add_table("rooftop_top_citywide", citywide[_TOP_COLUMNS[1:]].drop(columns="rank_in_unit"))
     layer = ranked[[*_TOP_COLUMNS[:2], *_TOP_COLUMNS[3:], "geometry"]]
     ctx.add_layer(Layer(name="rooftop_candidates", title="Rooftop PV candidates, ranked", group="screening",

@@ -28,7 +28,8 @@ class Sinks:
 
 def blue_carbon_wetlands(section: SinksSection, coefficients: pd.DataFrame, crs) -> gpd.GeoDataFrame:
     """Coastal wetland polygons of a [sinks] section with their IPCC soil-carbon accumulation
-    rate and annual sink: wetland_type, area_ha, coef_id, sink_co2_t_yr [t CO2/yr]."""
+    rate and annual sink: wetland_type, area_ha, coef_id, sink_co2_t_yr [t CO2/yr] (summed per
+    unit into the summary column ``sink_blue_carbon_co2_t_yr``)."""
     wetlands = read_vector(section.wetlands, layer=section.wetlands_layer, columns=[section.wetland_type_field],
                            kind="polygon", to_crs=crs, encoding=section.wetlands_encoding)
     types = wetlands[section.wetland_type_field]
