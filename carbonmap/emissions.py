@@ -184,13 +184,19 @@ def coefficient_fluxes(
 # --------------------------------------------------------------------------- allocation
 
 
+#: The largest amount :func:`allocate` splits: far above any emission inventory [t CO2/yr], and
+#: far enough below the largest float that exact sums of the shares cannot overflow.
+MAX_AMOUNT = 1e300
+
+
 def allocate(total: float, weights: np.ndarray) -> np.ndarray:
     """Split `total` in proportion to non-negative `weights`, conserving it exactly.
 
     Parameters
     ----------
     total : float
-        Any finite amount, of either sign (a negative total, a net removal, is split alike).
+        Any finite amount up to :data:`MAX_AMOUNT` in magnitude, of either sign (a negative total,
+        a net removal, is split alike).
     weights : array of float
         Finite, non-negative, with a positive sum.
 
@@ -204,13 +210,15 @@ def allocate(total: float, weights: np.ndarray) -> np.ndarray:
     Raises
     ------
     InputError
-        If weights are negative, not finite, or all zero, or `total` is not finite.
+        If weights are negative, not finite, or all zero, or `total` is not finite or larger than
+        :data:`MAX_AMOUNT` (exact sums of amounts near the largest float overflow).
     """
     w = np.asarray(weights, dtype=float)
     if not np.isfinite(w).all() or (w < 0).any():
         raise InputError("proxy weights must be finite and non-negative.", fix="check the proxy layer's values.")
-    if not math.isfinite(total):
-        raise InputError(f"the amount to allocate must be finite, got {total}.", fix="check the inventory's values.")
+    if not (math.isfinite(total) and abs(total) <= MAX_AMOUNT):
+        raise InputError(f"the amount to allocate must be finite and at most {MAX_AMOUNT:g} in magnitude, got "
+                         f"{total}.", fix="check the inventory's values.")
     s = math.fsum(w)
     if s <= 0:
         raise InputError("all proxy weights are zero.", fix="give the proxy some features with weight.")
