@@ -984,13 +984,29 @@ def _check_renewables(project: Project, path: Path, report=_raise) -> None:
     if section.rooftop and project.buildings is None:
         report(ConfigError("rooftop PV needs a [buildings] section.", path=path, key="renewables.rooftop",
                            fix="add [buildings], or set rooftop = false."))
-    from carbonmap.coefficients import gshp_extraction, heating_demand
+    from carbonmap.coefficients import gshp_extraction, heating_demand, read_table
 
     for key, table in (("gshp_ground", _read_table(gshp_extraction, section.gshp_extraction, report)),
                        ("climate_zone", _read_table(heating_demand, section.heating_demand, report))):
         if table is not None and getattr(section, key) not in table.index:
             report(ConfigError(f"unknown {key} {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
                                fix=f"use one of {', '.join(table.index)}."))
+    factors = _read_table(lambda override: read_table("grid_emission_factors", override), section.grid_factors, report)
+    if factors is not None:
+        _check_grid_factor(section, factors, path, report)
+
+
+def _check_grid_factor(section: RenewablesSection, factors, path: Path, report) -> None:
+    """renewables.grid and grid_year name a row of the grid emission factors (packaged or overridden)."""
+    from carbonmap.coefficients import grid_emission_factor
+
+    try:
+        grid_emission_factor(section.grid, section.grid_year, factors)
+    except InputError as exc:
+        if exc.field not in ("grid", "year"):  # a bad value in the override: named by the table's reader
+            return report(exc)
+        key = "renewables.grid" if exc.field == "grid" else "renewables.grid_year"
+        report(ConfigError(exc.problem, path=path, key=key, fix=exc.fix))
 
 
 def _check_screening(project: Project, path: Path, report=_raise) -> None:
