@@ -275,6 +275,7 @@ def read_vector(
     encoding: str | None = None,
     null_geometry: str = "drop",
     id_field: str | None = None,
+    max_features: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer and validate it once.
 
@@ -308,6 +309,8 @@ def read_vector(
         them (for planning units, which must never vanish).
     id_field : str, optional
         Attribute that names features in messages (e.g. the planning units' id).
+    max_features : int, optional
+        Read (and check) only the first features: a sample, to check a layer without reading it all.
 
     Returns
     -------
@@ -356,7 +359,7 @@ def read_vector(
     layer_name = layer if layer is not None else layers[0]
     shown_layer = layer  # only name the layer in messages when the user named it
     guess = encoding is None and _undeclared_shapefile_encoding(src)
-    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding)
+    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding, max_features)
     if guess:
         gdf = _decode_undeclared(gdf, src)
     if len(gdf) == 0:
@@ -458,9 +461,10 @@ def _undeclared_shapefile_encoding(path: Path) -> bool:
     return len(header) == 32 and header[29] == 0  # byte 29: the language driver id (code page)
 
 
-def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None,
+                   max_features: int | None = None) -> gpd.GeoDataFrame:
     try:
-        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, max_features=max_features)
     except UnicodeDecodeError as exc:
         raise InputError(f"its attributes are not {encoding} text ({exc.reason}).", path=path,
                          layer=shown_layer, key="encoding",
