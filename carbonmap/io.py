@@ -367,7 +367,8 @@ def read_vector(
             "the layer has no features.", path=src, layer=shown_layer,
             fix="check that the right file and layer were given.",
         )
-    require_columns(gdf, [*columns, *([id_field] if id_field else [])], path=src, layer=shown_layer)
+    wanted = list(dict.fromkeys([*columns, *([id_field] if id_field else [])]))  # each named once
+    require_columns(gdf, wanted, path=src, layer=shown_layer)
     if gdf.crs is None:
         if assume_crs is None:
             raise CRSError(
@@ -375,7 +376,7 @@ def read_vector(
                 path=src,
                 layer=shown_layer,
                 fix="add a .prj / define the CRS in a GIS, or declare it: project file "
-                "crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
+                "assume_crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
             )
         gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
     gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer, null_geometry=null_geometry,
@@ -548,8 +549,8 @@ def _check_lonlat_range(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) ->
             f"x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}, which are not degrees.",
             path=path,
             layer=layer,
-            fix="the file's CRS is wrong or missing (GeoJSON implies WGS84): export it with "
-            "its real CRS, or declare it (project file crs = \"EPSG:...\").",
+            fix="the file's CRS is wrong or missing (GeoJSON implies WGS84): export it with its real CRS "
+            "(a Shapefile: correct its .prj), or correct the project file's assume_crs for it.",
         )
 
 
@@ -752,7 +753,7 @@ def _dataset_source(dataset, path, band, crs, nodata, require_crs) -> RasterSour
         raise CRSError(
             "the raster declares no coordinate reference system.", path=name,
             fix="define it (gdal_edit.py -a_srs EPSG:xxxx FILE), or declare it in the project "
-            "file (crs = \"EPSG:...\") / with --assume-crs.",
+            "file (assume_crs = \"EPSG:...\") / with --assume-crs.",
         )
     if dataset.transform == Affine.identity() and not dataset.gcps[0]:
         raise CRSError(
