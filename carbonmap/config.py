@@ -179,6 +179,13 @@ class BuildingsSection:
     assume_crs: str | None = None
     encoding: str | None = None
 
+    @property
+    def fields(self) -> list[str]:
+        """The fields the layer must have for floor areas: the use, the height when one is named, and
+        the floors when no height is (with a height, floors are optional: the height fills them in)."""
+        floors = None if self.height_field else self.floors_field
+        return [name for name in (self.use_field, self.height_field, floors) if name]
+
 
 @dataclass(frozen=True)
 class RoadsSection:

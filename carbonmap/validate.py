@@ -195,8 +195,9 @@ def vector_checks(project: Project) -> list[VectorCheck]:
                                   parcels.assume_crs, parcels.encoding))
     if buildings is not None:
         renewables = project.renewables
-        roof = renewables.roof_field if renewables is not None and renewables.rooftop else None
-        fields = (buildings.use_field, buildings.floors_field, buildings.height_field, roof)
+        fields = buildings.fields
+        if renewables is not None and renewables.rooftop:  # as themes.renewables.read_buildings
+            fields = [buildings.use_field, buildings.floors_field, buildings.height_field, renewables.roof_field]
         checks.append(VectorCheck("buildings", buildings.path, buildings.layer, tuple(f for f in fields if f),
                                   "polygon", buildings.assume_crs, buildings.encoding))
     if roads is not None:
