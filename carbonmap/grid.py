@@ -45,7 +45,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
-from carbonmap.io import SOURCE_TAG, RasterSource, cog_writer, open_raster
+from carbonmap.io import SOURCE_TAG, RasterSource, check_class_codes, cog_writer, open_raster
 
 __all__ = [
     "RASTER_KINDS",
@@ -311,6 +311,8 @@ def _pick_resampling(kind: str, resampling: str | None, src: RasterSource, grid:
     if kind not in RASTER_KINDS:
         raise InputError(f"unknown raster kind {kind!r}.", path=src.name,
                          fix=f"use one of {', '.join(RASTER_KINDS)}.")
+    if kind == "categorical":  # before any work, naming the user's file (not an aligned copy)
+        check_class_codes(src.dtype, name=src.name)
     if resampling is not None:
         if resampling not in RESAMPLING_METHODS[kind]:
             raise InputError(

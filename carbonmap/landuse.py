@@ -284,7 +284,10 @@ def classify(
     text = _normalise(codes, system)
     weight = np.ones(len(text), dtype=np.int64) if counts is None else np.asarray(list(counts), dtype=np.int64)
     if text.isna().any():
-        raise InputError(f"{int(weight[text.isna().to_numpy()].sum())} features have no land-use code.", path=path,
+        missing = text.isna().to_numpy()
+        rows = "" if counts is not None else ": " + ", ".join(  # one code per feature: say which
+            f"row {row}" for row in np.flatnonzero(missing)[:20] + 1) + (", ..." if missing.sum() > 20 else "")
+        raise InputError(f"{int(weight[missing].sum())} features have no land-use code{rows}.", path=path,
                          field=field, fix="fill in the codes, or drop those features first.")
     lookup = _lookup(system, crosswalk)
     known = text.isin(lookup.index)

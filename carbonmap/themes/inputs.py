@@ -80,7 +80,9 @@ def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
                         null_geometry="error", id_field=section.id_field)
     ids = units[section.id_field] if section.id_field else pd.Series(np.arange(len(units)))
     if ids.isna().any():
-        raise InputError(f"{int(ids.isna().sum())} planning units have no id.", path=section.path,
+        rows = np.flatnonzero(ids.isna().to_numpy()) + 1
+        listed = ", ".join(f"row {row}" for row in rows[:20]) + (", ..." if len(rows) > 20 else "")
+        raise InputError(f"{len(rows)} planning units have no id: {listed}.", path=section.path,
                          field=section.id_field, fix="give every unit an id.")
     duplicated = ids[ids.duplicated()].unique()
     if len(duplicated):
