@@ -1078,7 +1078,8 @@ def _check_scenarios(project: Project, path: Path, report=_raise) -> None:
         if scenario.afforestation is not None:
             if scenario.afforestation not in ("all_suitable", "top_ranked", "connectivity_first"):
                 report(ConfigError(f"unknown screening scenario {scenario.afforestation!r}.", path=path,
-                                   key=f"{key}.afforestation", fix="use all_suitable, top_ranked or connectivity_first."))
+                                   key=f"{key}.afforestation",
+                                   fix="use all_suitable, top_ranked or connectivity_first."))
             if project.screening is None or scenario.afforestation_to is None:
                 report(ConfigError("afforestation needs [screening] and afforestation_to (the forest code).",
                                    path=path, key=f"{key}.afforestation_to", fix="e.g. afforestation_to = 2 (CLCD)."))

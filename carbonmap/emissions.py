@@ -750,7 +750,8 @@ def account_emissions(
         built = _proxies(parcels, categories, buildings, floor_area, roads, road_weights, sectors,
                          dict(proxies or {}), use_field, road_class_field, chosen)
         allocations, report = downscale_inventory(inventory, built, point_sources=point_sources)
-        report.insert(report.columns.get_loc("note"), "proxy", report["sector"].map(lambda sector: chosen.get(sector, "")))
+        proxy = report["sector"].map(lambda sector: chosen.get(sector, ""))  # text, also when no sector has one
+        report.insert(report.columns.get_loc("note"), "proxy", proxy)
         notes.extend(f"inventory {line}" for line in check_allocation(report, allow_unallocated=True))
     counted_coef = parcels["coef_emission_co2_t_yr"].to_numpy()
     if "agriculture" in sectors and counted_coef.sum() > 0:

@@ -26,7 +26,8 @@ import pandas as pd
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.screening.score import weighted_score
 
-__all__ = ["ROOF_CLASSES", "RANKED_FIELDS", "rank_rooftops", "roof_classes", "rooftop_packages", "rooftop_weights", "top_per_unit"]
+__all__ = ["ROOF_CLASSES", "RANKED_FIELDS", "rank_rooftops", "roof_classes", "rooftop_packages", "rooftop_weights",
+           "top_per_unit"]
 
 #: Building use -> class of roof in a whole-county rooftop PV programme.
 ROOF_CLASSES = {"public": "public", "government": "public", "commercial": "commercial_industrial",
