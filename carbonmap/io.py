@@ -37,6 +37,7 @@ import rasterio.io
 import rasterio.shutil
 import shapely
 from affine import Affine
+import pyproj.exceptions
 from pyproj import CRS
 from rasterio.windows import Window
 
@@ -378,7 +379,7 @@ def read_vector(
                 fix="add a .prj / define the CRS in a GIS, or declare it: project file "
                 "assume_crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
             )
-        gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
+        gdf = gdf.set_crs(_assumed_crs(assume_crs, src))
     gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer, null_geometry=null_geometry,
                             id_field=id_field)
     _check_lonlat_range(gdf, src, shown_layer)
@@ -393,6 +394,15 @@ def read_vector(
     if to_crs is not None:
         gdf = reproject(gdf, to_crs, kind=kind)
     return gdf
+
+
+def _assumed_crs(value: Any, path) -> CRS:
+    """The CRS a user declares for an input that has none (project file assume_crs, --assume-crs)."""
+    try:
+        return CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"{value!r} is not a CRS pyproj knows.", path=path, key="assume_crs",
+                       fix="give an EPSG code such as \"EPSG:4326\" (lon/lat) or \"EPSG:4547\".") from exc
 
 
 def _check_encoding(encoding: str, path: Path) -> None:
@@ -748,7 +758,7 @@ def _dataset_source(dataset, path, band, crs, nodata, require_crs) -> RasterSour
         )
     src_crs = CRS.from_user_input(dataset.crs) if dataset.crs else None
     if src_crs is None and crs is not None:
-        src_crs = CRS.from_user_input(crs)
+        src_crs = _assumed_crs(crs, name)
     if require_crs and src_crs is None:
         raise CRSError(
             "the raster declares no coordinate reference system.", path=name,

@@ -119,18 +119,19 @@ def _sections(path: Path) -> list[str]:
 
 def _check_inputs(project: Project, result: Validation) -> None:
     problems = result.problems
+    readable = _readable(problems)
     _check_declarations(project, result.sections, problems)
     units = None
-    if project.units.path.exists():
+    if readable("units", project.units.path):
         result.inputs.append(f"{project.units.path} (units)")
         units = _attempt(problems, "units", _read_units, project)
     rasters = {}  # name -> (footprint, codes present), of the rasters that read
     for i, spec in enumerate(project.rasters):
-        if spec.path.exists():
+        if readable(f"rasters[{i}]", spec.path):
             result.inputs.append(f"{spec.path} (rasters[{i}])")
             rasters[spec.name] = _attempt(problems, f"rasters[{i}]", _check_raster, spec)
     for check in vector_checks(project):
-        if check.path.exists():
+        if readable(check.key, check.path):
             result.inputs.append(f"{check.path} ({check.key})")
             sample = _check_vector(check, problems)
             if sample is not None and units is not None:
@@ -150,6 +151,18 @@ def _check_inputs(project: Project, result: Validation) -> None:
             from carbonmap.themes.inputs import check_units_covered
 
             _attempt(problems, "units", check_units_covered, units, project.rasters, project.units)
+
+
+def _readable(problems: list[CarbonmapError]) -> Callable[[str, Path], bool]:
+    """Whether the input of a project-file entry (e.g. "units", "sinks.wetlands") can be read: its
+    file exists and the project file names a usable CRS and encoding for it (else that problem is
+    reported already, and reading would only report it again)."""
+    broken = [p.key for p in problems if p.key and p.key.endswith(("assume_crs", "encoding"))]
+
+    def readable(key: str, path: Path) -> bool:
+        return path.exists() and not any(k.startswith((f"{key}.", f"{key}_")) for k in broken)
+
+    return readable
 
 
 def _attempt(problems: list[CarbonmapError], key: str, check: Callable, *args: Any) -> Any:

@@ -506,6 +506,9 @@ SUBCOMMANDS = [  # (id, arguments for a broken copy of the mini city (a function
     ("zonal: zones without CRS", lambda f: ["zonal", _zones_without_crs(f), f / "dem.tif", "--layer", "districts",
                                             "-o", f / "z.csv"],
      ("mini.gpkg", "declares no coordinate reference system", "--assume-crs"), 1),
+    ("zonal: assumed CRS unknown", lambda f: ["zonal", _zones_without_crs(f), f / "dem.tif", "--layer", "districts",
+                                              "--assume-crs", "EPSG:99999999", "-o", f / "z.csv"],
+     ("mini.gpkg", "'EPSG:99999999' is not a CRS pyproj knows"), 1),
     ("zonal: unknown engine", lambda f: ["zonal", f / "mini.gpkg", f / "dem.tif", "--engine", "fast", "-o",
                                          f / "z.csv"], ("'--engine'", "'fast'"), 2),
     # emissions

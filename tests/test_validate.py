@@ -163,3 +163,15 @@ def test_a_project_file_that_cannot_be_read_lists_what_it_can(tmp_path):
     project.write_text("[project\n", encoding="utf-8")
     result = invoke("validate", project)
     assert result.exit_code == 1 and "1. " in result.output and "is not valid TOML" in result.output
+
+
+def test_a_crs_the_project_file_declares_wrongly_is_one_problem(tmp_path):
+    project = copy_sample("olinda", tmp_path / "olinda")
+    tracts = pyogrio.read_dataframe(project.parent / "olinda_tracts.gpkg", layer="tracts")
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        pyogrio.write_dataframe(tracts.set_crs(None, allow_override=True), project.parent / "olinda_tracts.gpkg",
+                                layer="tracts")
+    text = project.read_text(encoding="utf-8").replace('layer = "tracts"', 'layer = "tracts"\nassume_crs = "EPSG:0"')
+    project.write_text(text, encoding="utf-8")
+    problems = validate_project(project).problems
+    assert [p.key for p in problems] == ["units.assume_crs"], problems  # not again when the units are read
