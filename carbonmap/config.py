@@ -877,6 +877,8 @@ def _raster_check(project: Project, path: Path, report=_raise):
         if name not in rasters:
             return report(ConfigError(f"no [[rasters]] entry named {name!r}.", path=path, key=key,
                                       fix=f"names: {', '.join(rasters) or 'none'}."))
+        if rasters[name].kind not in RASTER_KINDS:  # reported with that raster
+            return None
         if rasters[name].kind != kind:
             return report(ConfigError(f"[[rasters]] {name!r} must be {kind}.", path=path, key=key,
                                       fix=f"set kind = \"{kind}\" for it."))

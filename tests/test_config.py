@@ -69,6 +69,8 @@ MISTAKES = [
          r"key 'rasters\[0\].stats': unknown statistic\(s\): mode"),
         (('unit = "m"', 'unit = "m"\nkind = "categorial"'), ConfigError,
          r"key 'rasters\[0\].kind': unknown kind 'categorial'"),
+        (('stats = ["mean", "max"]', 'stats = ["mean", "max"]\nkind = "categorial"\n\n[landscape]\nlandcover = "dem"'),
+         ConfigError, r"key 'rasters\[0\].kind': unknown kind"),  # the cause, not "landscape.landcover ... categorical"
         (('unit = "m"', 'unit = "m"\nresampling = "bilinear"\nkind = "categorical"'), ConfigError,
          r"'bilinear' is not valid for a categorical raster"),
         (("resolution_m = 30", 'resolution_m = 30\ncrs = "EPSG:4326"'), ConfigError,
