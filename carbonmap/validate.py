@@ -68,7 +68,7 @@ _SHOWN_WARNINGS = (EncodingGuessedWarning,)
 class Validation:
     """What :func:`validate_project` found.
 
-    problems : every problem, in the order of the project file, each a CarbonmapError.
+    problems : every problem (the project file's, then its inputs'), each a CarbonmapError, once.
     sections : the sections of the project file.
     inputs : the inputs checked, one line each (file, and layer or key).
     warnings : what a run would warn about (e.g. an encoding guessed), one line each.
