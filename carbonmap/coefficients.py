@@ -13,8 +13,11 @@ carbon.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import os
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -49,6 +52,7 @@ __all__ = [
     "afforestation_site_preparation",
     "afforestation_growth",
     "planning_stages",
+    "scenario_parameters",
     "RULES",
     "numbers",
 ]
@@ -91,6 +95,7 @@ _TABLES = {  # name -> (key columns, required columns)
     "afforestation_site_preparation": (("min_slope_deg",), ("min_slope_deg", "technique", "cost_cny_per_ha",
                                                             "source")),
     "planning_stages": (("stage",), ("stage", "first_year", "last_year", "source")),
+    "scenario_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
 }
@@ -99,6 +104,29 @@ _TABLES = {  # name -> (key columns, required columns)
 def _packaged(name: str) -> pd.DataFrame:
     with files("carbonmap.data").joinpath("coefficients", f"{name}.csv").open("r", encoding="utf-8") as handle:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+_TABLES_READ: contextvars.ContextVar[dict[str, pd.DataFrame] | None] = contextvars.ContextVar("tables_read",
+                                                                                             default=None)
+
+
+@contextlib.contextmanager
+def recording_tables() -> Iterator[dict[str, pd.DataFrame]]:
+    """Collect every coefficient and code table read in the block, by the name it takes in a
+    run's GeoPackage (``coefficients_<table>``, ``classes_<code system>``), as read (overrides
+    applied): the run writes them all, so every factor it used is on record."""
+    token = _TABLES_READ.set({})
+    try:
+        yield _TABLES_READ.get()
+    finally:
+        _TABLES_READ.reset(token)
+
+
+def record_table(name: str, table: pd.DataFrame) -> None:
+    """Note a table read, when :func:`recording_tables` is on (the first reading of a name wins)."""
+    read = _TABLES_READ.get()
+    if read is not None and name not in read:
+        read[name] = table.copy()
 
 
 def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = None) -> pd.DataFrame:
@@ -130,6 +158,7 @@ def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = No
     table = _packaged(name)
     table.attrs.update(table_name=name, override_path=None)
     if override is None:
+        record_table(f"coefficients_{name}", table)
         return table
     path = None
     if isinstance(override, pd.DataFrame):
@@ -153,6 +182,7 @@ def read_table(name: str, override: str | os.PathLike | pd.DataFrame | None = No
     kept = table[~key_of(table).isin(set(key_of(extra)))]
     merged = pd.concat([kept, extra[table.columns]], ignore_index=True)
     merged.attrs.update(table_name=name, override_path=None if path is None else str(path))
+    record_table(f"coefficients_{name}", merged)
     return merged
 
 
@@ -434,3 +464,9 @@ def planning_stages(override=None) -> pd.DataFrame:
     for column in ("first_year", "last_year"):
         table[column] = pd.to_numeric(table[column].replace("", np.nan))
     return table
+
+
+def scenario_parameters(override=None) -> dict[str, float]:
+    """Scalar parameters of the scenarios' land-use allocation (name -> value; units in the table)."""
+    return _scalars("scenario_parameters", override, dict.fromkeys(
+        ("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg"), "positive"))

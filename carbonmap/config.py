@@ -423,7 +423,7 @@ class TimelineSection:
     annual_change_pct : the baseline's annual change of sources by sector (or "all"), as
         [[from_year, percent_per_year], ...].
     sink_growth_pct : the baseline's annual growth of the existing sink [%].
-    stages : CSV overriding rows of planning_stages.csv.
+    stages, parameters : CSVs overriding rows of planning_stages.csv and scenario_parameters.csv.
     """
 
     landcover: str
@@ -434,6 +434,7 @@ class TimelineSection:
     annual_change_pct: dict[str, list[list[float]]] = field(default_factory=dict)
     sink_growth_pct: float = 0.0
     stages: Path | None = None
+    parameters: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -1063,8 +1064,9 @@ def _check_scenarios(project: Project, path: Path, report=_raise) -> None:
         if timeline.previous_year is None or timeline.previous_year >= timeline.base_year:
             report(ConfigError("give the earlier land cover's year, before base_year.", path=path,
                                key="timeline.previous_year", fix="e.g. previous_year = 2015."))
-    if timeline.stages is not None:
-        _check_exists(timeline.stages, "timeline.stages", path, report)
+    for key in ("stages", "parameters"):
+        if getattr(timeline, key) is not None:
+            _check_exists(getattr(timeline, key), f"timeline.{key}", path, report)
     names = set()
     for i, scenario in enumerate(project.scenarios):
         key = f"scenarios[{i}]"

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carbonmap.coefficients import record_table
 from carbonmap.errors import InputError, MissingColumnError, UnknownCodeError
 from carbonmap.io import check_class_codes, read_csv
 
@@ -82,7 +83,9 @@ def _check_system(system: str, key: str = "code_system") -> None:
 def _table(system: str) -> pd.DataFrame:
     """The packaged table of `system` (checked first: only known names reach the package's files)."""
     _check_system(system)
-    return _packaged_table(system)
+    table = _packaged_table(system)
+    record_table(f"classes_{system}", table.reset_index(drop=True))
+    return table
 
 
 @functools.cache
@@ -110,6 +113,7 @@ def _categories() -> pd.DataFrame:
 
 def carbon_categories() -> pd.DataFrame:
     """The carbon categories every class maps to, with group, names and description."""
+    record_table("classes_carbon_categories", _categories().reset_index(drop=True))
     return _categories().copy()
 
 

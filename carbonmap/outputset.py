@@ -69,9 +69,13 @@ class OutputSet:
             return [name for name in LEGACY_ENTRIES if (self.folder / name).exists()]
         return []
 
-    def previous_manifest(self) -> dict[str, Any] | None:
-        path = self.folder / MANIFEST
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    def check_no_foreign_files(self, names: tuple[str, ...]) -> None:
+        """Stop if any of `names` is in the folder but not in its carbonmap set (a user's own file)."""
+        previous = self.previous_entries()
+        foreign = [name for name in names if (self.folder / name).exists() and name not in previous]
+        if foreign:
+            raise OutputError(f"{', '.join(foreign)} already exist(s) here and were not written by carbonmap.",
+                              path=self.folder, fix="choose an empty output folder, or move those files away.")
 
     def commit(self, record: dict[str, Any]) -> dict[str, Any]:
         """Write ``run.json`` into the staging folder and swap the set in. Returns the manifest."""
@@ -84,11 +88,8 @@ class OutputSet:
                     "finished_utc": _now(), "files": entries}
         (self.staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         new = sorted({Path(e["path"]).parts[0] for e in entries} | {MANIFEST})
+        self.check_no_foreign_files(tuple(new))
         previous = self.previous_entries()
-        foreign = [name for name in new if (self.folder / name).exists() and name not in previous]
-        if foreign:
-            raise OutputError(f"{', '.join(foreign)} already exist(s) here and were not written by carbonmap.",
-                              path=self.folder, fix="choose an empty output folder, or move those files away.")
         journal = {"staging": self.staging.name, "old": OLD_PREFIX + self.staging.name[len(STAGING_PREFIX):],
                    "new": new, "previous": previous}
         with atomic_path(self.folder / JOURNAL) as tmp:
@@ -195,6 +196,7 @@ def output_set(folder: str | os.PathLike) -> Iterator[OutputSet]:
             staging.mkdir()
             outputs = OutputSet(folder, staging)
             try:
+                outputs.check_no_foreign_files((*LEGACY_ENTRIES, MANIFEST, "run.log"))
                 yield outputs
             except BaseException as exc:
                 if is_disk_full(exc) or shutil.disk_usage(folder).free < NEARLY_FULL_BYTES:

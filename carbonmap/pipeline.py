@@ -8,7 +8,9 @@ of result it writes (:class:`carbonmap.stage.Stage`). :func:`run`
    no earlier stage of this project writes is an error naming the section to add;
 2. runs the stages in order, each seeing only the results it declared, and collects what they
    publish (layers, tables, per-unit summary columns, notes) for the one map;
-3. shows progress and writes ``run.log`` (:mod:`carbonmap.progress`);
+3. records every coefficient and code table a stage reads (``coefficients_<table>``,
+   ``classes_<system>`` in the GeoPackage: :func:`carbonmap.coefficients.recording_tables`);
+   shows progress and writes ``run.log`` (:mod:`carbonmap.progress`);
 4. saves the state as data for ``--only`` (:mod:`carbonmap.state`), and
 5. writes everything into a staging folder swapped in whole at the end
    (:mod:`carbonmap.outputset`): ``onemap.gpkg``, ``onemap.html``, ``report.html``,
@@ -30,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from carbonmap.coefficients import recording_tables
 from carbonmap.config import Project
 from carbonmap.errors import ConfigError, InputError
 from carbonmap.io import file_digest
@@ -164,7 +167,11 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         published = Publication.merged(publications.values())
         ctx = StageContext(stage, project, results, staging, summary_columns=_columns(published),
                            progress=reporter.track, published=published)
-        result = stage.run(ctx)
+        with recording_tables() as tables_read:
+            result = stage.run(ctx)
+        for name, table in tables_read.items():  # every table read is on record, once
+            if name not in published.tables and name not in ctx.publication.tables:
+                ctx.add_table(name, table)
         if stage.writes is not None and result is not None and not isinstance(result, stage.writes):
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, not {stage.writes.__name__}")
         ctx.publication.files = sorted(_files(staging) - before)

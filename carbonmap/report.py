@@ -253,7 +253,7 @@ def _sources_of(tables: dict[str, pd.DataFrame]) -> str:
     """For each coefficient or rule table of the run: its rows and their distinct sources."""
     parts = []
     for name, table in tables.items():
-        if not name.startswith("coefficients_") and name not in ("balance_classes", "efficiency_bands"):
+        if not name.startswith("coefficients_"):
             continue
         sources = sorted({str(s) for s in table.get("source", pd.Series(dtype=str)) if str(s).strip()})
         items = "".join(f"<li>{html.escape(s)}</li>" for s in sources) or "<li>(values computed in the run)</li>"

@@ -416,6 +416,7 @@ def _tables(project: Project) -> list[tuple[str, Callable, Path]]:
         ("screening", "site_preparation"): coefficients.afforestation_site_preparation,
         ("screening", "growth"): coefficients.afforestation_growth,
         ("timeline", "stages"): coefficients.planning_stages,
+        ("timeline", "parameters"): coefficients.scenario_parameters,
     }
     for (section, key), read in readers.items():
         value = getattr(project, section)

@@ -69,6 +69,7 @@ def _wait_for(driver, script: str, timeout: float = 30.0):
     raise AssertionError(f"timed out waiting for: {script}")
 
 
+@pytest.mark.slow
 def test_onemap_works_offline_in_chromium(browser, demo_run):
     page = (demo_run / "onemap.html").resolve()
     browser.get(page.as_uri())

@@ -58,7 +58,7 @@ def test_emissions(demo_run, tmp_path):
            "--point-sources", GPKG, "--point-sources-layer", "point_sources", "--units", GPKG,
            "--units-layer", "districts", "--units-id-field", "district_id", "-o", out)
     run = demo_run / "onemap.gpkg"
-    for layer in ("parcel_emissions", "coefficients_landuse", "coefficients_road_weights",
+    for layer in ("parcel_emissions", "coefficients_landuse", "coefficients_road_class_weights",
                   "emissions_inventory_allocation"):
         assert_same_columns(read(out, layer), read(run, layer))
     balance = read(out, "unit_balance").set_index("unit_id")
@@ -84,6 +84,7 @@ def test_landscape_metrics(demo_run, tmp_path):
     assert_same_columns(pd.read_csv(tmp_path / "landscape.csv"), read(run, "landscape_metrics"))
 
 
+@pytest.mark.slow
 def test_ecological_network(demo_run, tmp_path):
     rasters = demo_run / "rasters"
     invoke("ecological-network", rasters / "landcover_2023.tif", "--code-system", "clcd", "--dem",
@@ -159,6 +160,7 @@ save_state = false
     return folder / "out"
 
 
+@pytest.mark.slow
 def test_afforestation(screening_run, tmp_path):
     rasters = screening_run / "rasters"
     out = tmp_path / "aff.gpkg"

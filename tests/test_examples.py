@@ -10,6 +10,7 @@ def _needs_shared(shared):
     """Every example reads ../shared/data; skip with the reason when it is absent."""
 
 
+@pytest.mark.slow
 def test_beijing_districts_total_area_and_offset():
     from examples.beijing_gcj02_districts import main
 

@@ -11,6 +11,7 @@ from carbonmap.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 from carbonmap.io import read_vector
 
 
+@pytest.mark.slow
 def test_beijing_districts_match_the_wgs84_reference(shared):
     folder = shared / "data" / "cnmaps_beijing_admin"
     converted = read_vector(folder / "beijing_districts_gcj02.geojson", datum="gcj02")

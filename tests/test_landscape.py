@@ -216,6 +216,7 @@ def test_change_reading():
     assert table.loc[2, "reading"].endswith(": fragmenting")
 
 
+@pytest.mark.slow
 def test_real_land_cover_augusta(shared):
     path = shared / "data" / "landcover_landscapemetrics" / "augusta_nlcd.tif"
     eight = read_landscape(path)

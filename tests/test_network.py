@@ -12,7 +12,8 @@ from carbonmap.landscape.circuits import barrier_scores, pairwise_currents
 from carbonmap.landscape.connectivity import connectivity, patch_distances
 from carbonmap.landscape.corridors import least_cost_corridors
 from carbonmap.landscape.mspa import mspa
-from carbonmap.landscape.resistance import resistance_surface, slope_degrees
+from carbonmap.landscape.resistance import resistance_surface
+from carbonmap.terrain import slope_degrees
 
 # ---------------------------------------------------------------------------------- MSPA
 

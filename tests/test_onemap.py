@@ -137,6 +137,7 @@ def own_demo(tmp_path_factory):
     return project
 
 
+@pytest.mark.slow
 def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
     project = own_demo
     out = project.output_dir
@@ -161,5 +162,53 @@ def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
     with pytest.raises(InputError, match=r"\[network\] changed since the saved run"):
         run(dataclasses.replace(changed, network=dataclasses.replace(project.network, max_sources=5)),
             quiet=True, only="screening")
-    with pytest.raises(InputError, match="unknown stage 'screen'"):
+    with pytest.raises(InputError, match="unknown stage 'screen'.*did you mean 'screening'"):
         run(changed, quiet=True, only="screen")
+
+
+@pytest.fixture(scope="module")
+def tables_read(tmp_path_factory, monkeypatch_module):
+    """A demo run that notes every packaged table it reads (by an independent spy)."""
+    from importlib.resources import files
+
+    import carbonmap.coefficients as coefficients
+    import carbonmap.landuse as landuse
+
+    read = set()
+    packaged, read_packaged = coefficients._packaged, landuse._read_packaged
+
+    def spy_table(name):
+        read.add(f"coefficients_{name}")
+        return packaged(name)
+
+    def spy_classes(name):
+        read.add("classes_" + name.removesuffix(".csv").removeprefix("carbon_")
+                 if name != "carbon_categories.csv" else "classes_carbon_categories")
+        return read_packaged(name)
+
+    landuse._packaged_table.cache_clear()
+    landuse._categories.cache_clear()
+    monkeypatch_module.setattr(coefficients, "_packaged", spy_table)
+    monkeypatch_module.setattr(landuse, "_read_packaged", spy_classes)
+    project = load_project(str(files("carbonmap.sample_data") / "demo_city" / "project.toml"))
+    out = tmp_path_factory.mktemp("tables")
+    run(project.with_output_dir(out), quiet=True)
+    return read, out
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.mark.slow
+def test_every_table_a_run_reads_is_in_the_geopackage(tables_read):
+    read, out = tables_read
+    layers = set(pyogrio.list_layers(out / "onemap.gpkg")[:, 0])
+    assert {"coefficients_wind_power_curve", "coefficients_wind_shear_exponents", "coefficients_gshp_extraction",
+            "coefficients_heating_demand", "coefficients_geothermal_classes", "classes_clcd",
+            "classes_ydyh_2023"} <= read  # the spy sees the tables that used to escape the record
+    assert read <= layers, f"read but not written: {sorted(read - layers)}"
+    for name in read:
+        assert len(pyogrio.read_dataframe(out / "onemap.gpkg", layer=name)) > 0, name

@@ -148,10 +148,16 @@ def test_a_failing_first_run_leaves_no_folder_and_a_failing_rerun_keeps_the_set(
 
 def test_files_of_another_program_are_never_replaced(tmp_path):
     (tmp_path / "onemap.html").write_text("the user's own page")
-    with pytest.raises(OutputError, match="not written by carbonmap"), output_set(tmp_path) as outputs:
-        (outputs.staging / "onemap.html").write_text("<html>")
+    with pytest.raises(OutputError, match="onemap.html already exist.*not written by carbonmap"):
+        with output_set(tmp_path):  # before any work
+            pytest.fail("the run started")
+    (tmp_path / "onemap.html").rename(tmp_path / "mine.html")
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(OutputError, match="notes already exist"), output_set(tmp_path) as outputs:
+        (outputs.staging / "notes").mkdir()  # a name carbonmap learns only at the end
+        (outputs.staging / "notes" / "a.txt").write_text("x")
         outputs.commit({})
-    assert (tmp_path / "onemap.html").read_text() == "the user's own page"
+    assert (tmp_path / "mine.html").read_text() == "the user's own page" and not (tmp_path / "notes" / "a.txt").exists()
 
 
 _FULL_DISK = textwrap.dedent("""

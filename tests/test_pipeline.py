@@ -48,7 +48,7 @@ def test_demo_writes_the_one_map(demo_run):
     # temperature and class), the afforestation reasons and the land cover of 3 scenarios
     assert len(list((demo_run / "rasters").glob("*.tif"))) == 31
     assert {"parcel_emissions", "point_sources", "coefficients_landuse", "emissions_inventory_allocation",
-            "balance_classes", "efficiency_bands"} <= set(layers)
+            "coefficients_balance_classes", "coefficients_efficiency_bands"} <= set(layers)
 
 
 def test_demo_emissions_and_balance(demo_run):
@@ -416,3 +416,29 @@ def test_cli_emissions_reports_unknown_codes(tmp_path):
     assert result.exit_code == 1
     assert "field 'code': " in result.output and "are not in the gb_t_21010_2017 table" in result.output
     assert "0703 (" not in result.output.split("table:")[0]
+
+
+def test_progress_off_a_terminal_is_plain_lines_and_every_run_has_a_log(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    record = run(load_project(OLINDA).with_output_dir(tmp_path / "o"), stream=stream)
+    shown = stream.getvalue()
+    assert "\x1b[" not in shown  # no terminal control sequences
+    assert re.search(r"^\[ *\d+\.\d s\] stage 1/\d+ units: ", shown, re.MULTILINE)
+    assert re.search(r"aligning rasters: 2/2, [\d.]+ s spent, about \d+ s left", shown)
+    log = (record.out_dir / "run.log").read_text()
+    assert all(f"stage {name} done in" in log for name in ("units", "rasters", "onemap"))
+    assert "run.log" in {f["path"] for f in record.manifest["files"]}
+
+
+def test_commands_align_their_rasters_as_a_run_does(tmp_path):
+    """The demo's precipitation is on a 1 km grid: the command aligns it to the land cover's
+    30 m grid first instead of refusing it (as it did after a minute of work)."""
+    folder = Path(str(files("carbonmap.sample_data") / "demo_city"))
+    result = CliRunner().invoke(main, [
+        "afforestation", str(folder / "landcover_2023.tif"), "--code-system", "clcd", "--dem", str(folder / "dem.tif"),
+        "--precipitation", str(folder / "precipitation.tif"), "--ndvi", str(folder / "ndvi_2023.tif"),
+        "-o", str(tmp_path / "sites.gpkg")])
+    assert result.exit_code == 0, result.output
+    assert len(pyogrio.read_dataframe(tmp_path / "sites.gpkg", layer="afforestation_sites")) > 0

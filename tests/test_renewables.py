@@ -42,11 +42,11 @@ def test_plane_of_array_is_pvlib_step_by_step():
     poa = pvlib.irradiance.get_total_irradiance(25, 180, sun["apparent_zenith"], sun["azimuth"], split["dni"], ghi,
                                                 split["dhi"], dni_extra=pvlib.irradiance.get_extra_radiation(times),
                                                 model="haydavies", albedo=0.2)
-    ours_poa, ours_ghi = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65)
+    ours_poa, ours_ghi = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2)
     assert ours_ghi == pytest.approx(ghi.sum() / 1000)
     assert ours_poa == pytest.approx(poa["poa_global"].sum() / 1000, rel=1e-9)
     assert 1200 < ours_ghi < 1600  # Suzhou's long-term GHI is about 1,300 kWh m-2 yr-1
-    shaded, _ = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, horizon_deg=30)
+    shaded, _ = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2, horizon_deg=30)
     assert shaded < ours_poa
 
 

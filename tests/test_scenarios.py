@@ -93,7 +93,8 @@ def test_markov_chain_reproduces_a_constructed_matrix():
     flows = project_areas(counts, matrix, 1)
     np.testing.assert_allclose(flows.to_numpy(), [[64, 16], [0, 70]])
     builtup = np.ma.getdata(after) == 8
-    scores = {c: suitability(np.ma.getdata(after), c, 30.0, builtup=builtup if c == 8 else None) for c in (1, 8)}
+    scores = {c: suitability(np.ma.getdata(after), c, 30.0, window_cells=5, distance_decay_m=500.0, max_slope_deg=25.0,
+                             builtup=builtup if c == 8 else None) for c in (1, 8)}
     projected = allocate(after, flows, scores)
     assert int((projected == 8).sum()) == 86 and int((projected == 1).sum()) == 64
     np.testing.assert_allclose(transition_matrix(after, projected).to_numpy(), matrix.to_numpy())
@@ -168,6 +169,7 @@ def test_demo_scenarios_add_up_and_start_from_the_run(demo_run):
     assert (marks[marks["unit_id"] == "city"].set_index("scenario")["peak_year"].loc["baseline"] == 2030)
 
 
+@pytest.mark.slow
 def test_a_null_scenario_in_the_pipeline_equals_the_baseline(demo_run, tmp_path):
     from importlib.resources import files
 

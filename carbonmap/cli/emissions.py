@@ -59,9 +59,9 @@ def _proxies(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @layer_opt
 @assume_crs_opt
 def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path | None, inventory: Path | None,
-              allow_unallocated: bool, buildings: Path | None, buildings_layer: str | None, floors_field: str, height_field: str | None,
-              storey_height: float, use_field: str, roads: Path | None, roads_layer: str | None,
-              roads_class_field: str, road_weights: Path | None, point_sources: Path | None,
+              allow_unallocated: bool, buildings: Path | None, buildings_layer: str | None, floors_field: str,
+              height_field: str | None, storey_height: float, use_field: str, roads: Path | None,
+              roads_layer: str | None, roads_class_field: str, road_weights: Path | None, point_sources: Path | None,
               point_sources_layer: str | None, point_sources_emissions_field: str, point_sources_sector_field: str,
               coefficients: Path | None, proxies: dict[str, str], units: Path | None, units_layer: str | None,
               units_id_field: str | None, crs: str | None, output: Path, layer: str | None,
@@ -71,6 +71,7 @@ def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path 
     equal-area CRS (--crs)."""
     from carbonmap.balance import unit_balance
     from carbonmap.cli.options import units_section
+    from carbonmap.coefficients import recording_tables
     from carbonmap.config import (
         BuildingsSection,
         EmissionsSection,
@@ -89,24 +90,26 @@ def emissions(parcels: Path, code_field: str, code_system: str, crosswalk: Path 
         extent = zones if zones is not None else read_vector(parcels, layer=layer, kind="polygon",
                                                              assume_crs=assume_crs)
         crs = equal_area_crs(*extent.to_crs(4326).total_bounds)
-    inputs = prepare_emissions(
-        ParcelsSection(path=parcels, code_field=code_field, code_system=code_system, layer=layer,
-                       crosswalk=crosswalk, assume_crs=assume_crs),
-        settings=EmissionsSection(coefficients=coefficients, road_weights=road_weights, proxies=proxies), crs=crs,
-        buildings=buildings and BuildingsSection(path=buildings, layer=buildings_layer, floors_field=floors_field,
-                                                 height_field=height_field, storey_height_m=storey_height,
-                                                 use_field=use_field, assume_crs=assume_crs),
-        roads=roads and RoadsSection(path=roads, layer=roads_layer, class_field=roads_class_field,
-                                     assume_crs=assume_crs),
-        point_sources=point_sources and PointSourcesSection(
-            path=point_sources, layer=point_sources_layer, emissions_field=point_sources_emissions_field,
-            sector_field=point_sources_sector_field, assume_crs=assume_crs),
-        inventory=inventory and InventorySection(path=inventory, allow_unallocated=allow_unallocated))
-    zones = reproject(zones, crs, kind="polygon") if zones is not None else None
-    result, unallocated = account(inputs, zones)
-    layers = emission_tables(inputs, result)
+    with recording_tables() as tables_read:
+        inputs = prepare_emissions(
+            ParcelsSection(path=parcels, code_field=code_field, code_system=code_system, layer=layer,
+                           crosswalk=crosswalk, assume_crs=assume_crs),
+            settings=EmissionsSection(coefficients=coefficients, road_weights=road_weights, proxies=proxies), crs=crs,
+            buildings=buildings and BuildingsSection(path=buildings, layer=buildings_layer, floors_field=floors_field,
+                                                     height_field=height_field, storey_height_m=storey_height,
+                                                     use_field=use_field, assume_crs=assume_crs),
+            roads=roads and RoadsSection(path=roads, layer=roads_layer, class_field=roads_class_field,
+                                         assume_crs=assume_crs),
+            point_sources=point_sources and PointSourcesSection(
+                path=point_sources, layer=point_sources_layer, emissions_field=point_sources_emissions_field,
+                sector_field=point_sources_sector_field, assume_crs=assume_crs),
+            inventory=inventory and InventorySection(path=inventory, allow_unallocated=allow_unallocated))
+        zones = reproject(zones, crs, kind="polygon") if zones is not None else None
+        result, unallocated = account(inputs, zones)
+    layers = {**emission_tables(inputs, result), **tables_read}
     if zones is not None:
-        layers["unit_balance"] = zones[["unit_id", "geometry"]].join(unit_balance(result.unit_sources, result.unit_sinks))
+        balance = unit_balance(result.unit_sources, result.unit_sinks)
+        layers["unit_balance"] = zones[["unit_id", "geometry"]].join(balance)
     write_geopackage(output, layers)
     parcel_table = layers["parcel_emissions"]
     click.echo(f"wrote {output}: {len(parcel_table)} parcels, sources {parcel_table['source_co2_t_yr'].sum():,.0f} "

@@ -43,6 +43,7 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
     where restoration helps most."""
     import tempfile
 
+    from carbonmap.coefficients import recording_tables
     from carbonmap.config import NetworkSection, RoadsSection
     from carbonmap.io import write_geopackage
     from carbonmap.themes.inputs import align_on_landcover
@@ -54,12 +55,13 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
                              min_core_area_ha=min_core_area, max_sources=max_sources,
                              dispersal_distance_m=dispersal_distance, dispersal_probability=dispersal_probability,
                              corridor_width_m=corridor_width, circuit_mode=circuit_mode)
-    inputs = prepare_network(section, roads and RoadsSection(path=roads, layer=roads_layer, assume_crs=assume_crs))
-    with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder:
+    with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder, recording_tables() as tables_read:
+        inputs = prepare_network(section, roads and RoadsSection(path=roads, layer=roads_layer,
+                                                                 assume_crs=assume_crs))
         grid_landcover, aligned = align_on_landcover(landcover, {"dem": dem}, Path(folder), crs=assume_crs)
         land, resistance, result = build_network(inputs, grid_landcover, code_system, dem=aligned["dem"])
     output.mkdir(parents=True, exist_ok=True)
     write_network_rasters(output, resistance, result, transform=land.transform, crs=land.crs)
-    write_geopackage(output / "network.gpkg", network_tables(inputs, result))
+    write_geopackage(output / "network.gpkg", {**network_tables(inputs, result), **tables_read})
     click.echo(f"{len(result.sources)} sources, {len(result.corridors)} corridors, PC {result.indices['PC']:.4f} "
                f"-> {output}")

@@ -36,6 +36,7 @@ def rooftop_pv(buildings: Path, layer: str | None, ghi: Path | None, floors_fiel
     """Capacity [kWp], yield [kWh/yr], CO2 avoided, payback and LCOE of PV on every roof of
     BUILDINGS (footprints with floors or heights), with shading by taller neighbours, computed
     as a run's renewables stage does."""
+    from carbonmap.coefficients import recording_tables
     from carbonmap.config import BuildingsSection, RenewablesSection
     from carbonmap.errors import InputError
     from carbonmap.grid import ensure_projected
@@ -46,22 +47,21 @@ def rooftop_pv(buildings: Path, layer: str | None, ghi: Path | None, floors_fiel
         raise InputError("give --floors-field or --height-field.", fix="e.g. --floors-field floors")
     section = BuildingsSection(path=buildings, layer=layer, floors_field=floors_field, height_field=height_field,
                                storey_height_m=storey_height, use_field=use_field, assume_crs=assume_crs)
-    try:
-        tables, record = prepare_renewable_tables(RenewablesSection(
-            landcover="", grid=grid, grid_year=grid_year, parameters=parameters, rooftop_usable=rooftop_usable,
-            grid_factors=grid_factors))
-    except InputError as exc:
-        if exc.path is not None or exc.field not in ("grid", "year"):
-            raise
-        raise InputError(exc.problem, key="--grid" if exc.field == "grid" else "--grid-year", fix=exc.fix) from exc
-    frame = read_buildings(section, roof_field=roof_field, crs=crs)
-    if crs is None:
-        frame = ensure_projected(frame, what=str(buildings))
-    result = rooftops(frame, section, tables, roof_field=roof_field, ghi=ghi)
+    with recording_tables() as tables_read:
+        try:
+            tables = prepare_renewable_tables(RenewablesSection(
+                landcover="", grid=grid, grid_year=grid_year, parameters=parameters, rooftop_usable=rooftop_usable,
+                grid_factors=grid_factors))
+        except InputError as exc:
+            if exc.path is not None or exc.field not in ("grid", "year"):
+                raise
+            raise InputError(exc.problem, key="--grid" if exc.field == "grid" else "--grid-year", fix=exc.fix) from exc
+        frame = read_buildings(section, roof_field=roof_field, crs=crs)
+        if crs is None:
+            frame = ensure_projected(frame, what=str(buildings))
+        result = rooftops(frame, section, tables, roof_field=roof_field, ghi=ghi)
     columns = [*([use_field] if use_field else []), *ROOFTOP_COLUMNS, "geometry"]
-    write_geopackage(output, {"rooftop_pv": result[columns],
-                              **{f"coefficients_{name}": record[name] for name in
-                                 ("renewable_parameters", "rooftop_pv_usable", "grid_emission_factors")}})
+    write_geopackage(output, {"rooftop_pv": result[columns], **tables_read})
     total = result[["capacity_kwp", "yield_kwh_yr", "co2_avoided_t_yr"]].sum()
     click.echo(f"{len(result):,} roofs: {total['capacity_kwp'] / 1e3:,.1f} MWp, {total['yield_kwh_yr'] / 1e6:,.2f} "
                f"GWh/yr, {total['co2_avoided_t_yr']:,.0f} t CO2/yr avoided -> {output}")

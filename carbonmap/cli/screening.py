@@ -44,12 +44,14 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
     The other rasters are aligned to the land cover's grid first."""
     import tempfile
 
+    from carbonmap.coefficients import recording_tables
     from carbonmap.config import NetworkSection, ScreeningSection
     from carbonmap.io import write_geopackage
     from carbonmap.screening.afforestation import Habitat
     from carbonmap.themes.inputs import align_on_landcover
     from carbonmap.themes.network import build_network, prepare_network
-    from carbonmap.themes.screening import afforestation as screen, afforestation_tables, prepare_screening
+    from carbonmap.themes.screening import afforestation as screen
+    from carbonmap.themes.screening import afforestation_tables, prepare_screening
 
     from carbonmap.coefficients import afforestation_growth
     from carbonmap.errors import InputError
@@ -62,7 +64,7 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
                                protection_zones_layer=zones_layer, protection_field=zones_field, vacated_land=vacated,
                                vacated_land_layer=vacated_layer, budget_area_ha=budget_area, budget_cny=budget_cny,
                                parameters=parameters, rules=rules, site_preparation=site_preparation, growth=growth)
-    with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder:
+    with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder, recording_tables() as tables_read:
         grid_landcover, aligned = align_on_landcover(
             landcover, {"dem": dem, "precipitation": precipitation, "ndvi": ndvi}, Path(folder), crs=assume_crs)
         inputs = prepare_screening(section)
@@ -74,7 +76,7 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
         result, scenarios = screen(inputs, section, grid_landcover, code_system, **aligned, habitat=habitat)
     tables = afforestation_tables(result, scenarios)
     tables["afforestation_sites"] = tables["afforestation_sites"].drop(columns="unit")
-    write_geopackage(output, {**tables, **{f"coefficients_{name}": t for name, t in inputs.record.items()}})
+    write_geopackage(output, {**tables, **tables_read})
     for note in result.notes:
         click.echo(f"note: {note}")
     sites = tables["afforestation_sites"]
@@ -130,15 +132,12 @@ def rank_rooftops(rooftop_pv: Path, layer: str | None, use_field: str | None, us
         unit_of = pd.Series(np.append(zones.index.to_numpy(), "")[number], index=roofs.index)
     excluded = read_vector(exclusions, layer=exclusions_layer, kind="polygon", assume_crs=assume_crs) \
         if exclusions else None
-    out = rooftop_screening(roofs, unit_of, coefficients.screening_parameters(parameters), use_field=use_field,
-                            uses=uses.split(",") if uses else None, exclusions=excluded,
-                            usable=coefficients.rooftop_pv_usable(rooftop_usable), top_n=top_n)
+    with coefficients.recording_tables() as tables_read:
+        out = rooftop_screening(roofs, unit_of, coefficients.screening_parameters(parameters), use_field=use_field,
+                                uses=uses.split(",") if uses else None, exclusions=excluded,
+                                usable=coefficients.rooftop_pv_usable(rooftop_usable), top_n=top_n)
     packages = out["rooftop_packages"]
-    write_geopackage(output, {**out, "rooftop_packages": packages.reset_index(),
-                              "coefficients_screening_parameters": coefficients.read_table("screening_parameters",
-                                                                                           parameters),
-                              "coefficients_rooftop_pv_usable": coefficients.read_table("rooftop_pv_usable",
-                                                                                        rooftop_usable)})
+    write_geopackage(output, {**out, "rooftop_packages": packages.reset_index(), **tables_read})
     click.echo(f"{len(out['rooftop_candidates']):,} of {len(roofs):,} roofs are candidates: "
                f"{packages['capacity_mw'].sum():,.1f} MW, {packages['yield_gwh_yr'].sum():,.2f} GWh/yr in "
                f"{len(packages)} package(s) -> {output}")

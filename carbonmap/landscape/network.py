@@ -291,7 +291,8 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
 
     from carbonmap.io import read_raster
     from carbonmap.landscape.patches import read_landscape, select_classes
-    from carbonmap.landscape.resistance import resistance_surface, slope_degrees
+    from carbonmap.landscape.resistance import resistance_surface
+    from carbonmap.terrain import slope_degrees
     from carbonmap.landuse import classify_raster
 
     land = read_landscape(landcover, crs=crs)

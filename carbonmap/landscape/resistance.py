@@ -24,7 +24,7 @@ from scipy import ndimage
 from carbonmap.coefficients import ecological_resistance
 from carbonmap.errors import InputError
 
-__all__ = ["resistance_surface", "slope_degrees", "DEFAULT_MODIFIERS"]
+__all__ = ["resistance_surface", "DEFAULT_MODIFIERS"]
 
 #: Modifier parameters and their defaults (carbonmap assumptions, not from a source).
 DEFAULT_MODIFIERS = {
@@ -34,19 +34,6 @@ DEFAULT_MODIFIERS = {
     "built_factor": 1.0,  # f_b
     "built_distance_m": 500.0,  # D_b
 }
-
-
-def slope_degrees(elevation: np.ndarray, resolution: float) -> np.ndarray:
-    """Slope [degrees] of an elevation raster [m] by Horn's (1981) 3 x 3 method; edges use
-    the nearest cells, nodata (NaN or masked) propagates."""
-    z = np.ma.filled(np.ma.asarray(elevation, dtype=float), np.nan)
-    padded = np.pad(z, 1, mode="edge")
-    a, b, c = padded[:-2, :-2], padded[:-2, 1:-1], padded[:-2, 2:]
-    d, f = padded[1:-1, :-2], padded[1:-1, 2:]
-    g, h, i = padded[2:, :-2], padded[2:, 1:-1], padded[2:, 2:]
-    dz_dx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * resolution)
-    dz_dy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * resolution)
-    return np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
 
 
 def resistance_surface(categories: np.ndarray, legend: list[str], resolution: float, *,

@@ -37,19 +37,9 @@ from scipy import special
 
 from carbonmap.errors import InputError
 
-__all__ = ["ground_pv_usable", "aspect_degrees", "hub_speed", "air_density", "weibull_power_density",
+__all__ = ["ground_pv_usable", "hub_speed", "air_density", "weibull_power_density",
            "capacity_factor", "wind_capacity_mw_per_km2", "gshp_heat_mwh_per_km2", "deep_temperature",
            "geothermal_class"]
-
-
-def aspect_degrees(elevation: np.ndarray, resolution: float) -> np.ndarray:
-    """Aspect [degrees clockwise from north] the slope faces, Horn's (1981) method (north-up)."""
-    z = np.ma.filled(np.ma.asarray(elevation, dtype=float), np.nan)
-    p = np.pad(z, 1, mode="edge")
-    dz_dx = ((p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2])) / (8 * resolution)
-    dz_dy = ((p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:])) / (8 * resolution)
-    # rows grow southward: dz_dy > 0 means higher to the south, so the slope faces north
-    return (np.degrees(np.arctan2(-dz_dx, dz_dy)) + 360) % 360
 
 
 def ground_pv_usable(slope_deg: np.ndarray, aspect_deg: np.ndarray, *, max_slope: float,

@@ -28,7 +28,6 @@ import pandas as pd
 from carbonmap import coefficients
 from carbonmap.renewables.potential import (
     air_density,
-    aspect_degrees,
     capacity_factor,
     deep_temperature,
     geothermal_class,
@@ -40,6 +39,7 @@ from carbonmap.renewables.potential import (
 )
 from carbonmap.renewables.solar import Site, optimal_tilt, plane_of_array, transposition_table
 from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
+from carbonmap.terrain import aspect_degrees, slope_degrees
 
 __all__ = ["RenewableTables", "RenewableResult", "renewable_potential", "ZONE_LEGEND"]
 
@@ -144,11 +144,9 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     tilt = optimal_tilt(site, clear_sky_index=csi, albedo=p["albedo"])
     ratio = transposition_table(site, tilt, site.equator_azimuth, clear_sky_index=csi, albedo=p["albedo"])[0]
     ghi_cells = ghi if ghi is not None else np.full(categories.shape, plane_of_array(
-        site, 0, 180, clear_sky_index=csi)[1])
+        site, 0, 180, clear_sky_index=csi, albedo=p["albedo"])[1])
     terrain = np.ones(categories.shape, dtype=bool)
     if elevation is not None:
-        from carbonmap.landscape.resistance import slope_degrees
-
         terrain = ground_pv_usable(slope_degrees(elevation, resolution), aspect_degrees(elevation, resolution),
                                    max_slope=p["ground_max_slope_deg"], max_north_slope=p["ground_max_north_slope_deg"])
     mw_cell = cell_km2 * p["ground_capacity_mw_per_km2"]

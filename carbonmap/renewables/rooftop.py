@@ -185,7 +185,7 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
     else:
         from carbonmap.renewables.solar import plane_of_array
 
-        ghi_values = np.full(len(area), plane_of_array(site, 0, 180, clear_sky_index=csi)[1])
+        ghi_values = np.full(len(area), plane_of_array(site, 0, 180, clear_sky_index=csi, albedo=p["albedo"])[1])
     poa = ghi_values * ratio
     yield_kwh = capacity * poa * p["performance_ratio"]
     factor = grid_emission_factor() if grid_factor is None else grid_factor

@@ -91,9 +91,25 @@ def clear_sky_year(site: Site, year: int = 2023) -> pd.DataFrame:
     }, index=times)
 
 
-def plane_of_array(site: Site, tilt: float, azimuth: float, *, clear_sky_index: float, albedo: float = 0.2,
+def plane_of_array(site: Site, tilt: float, azimuth: float, *, clear_sky_index: float, albedo: float,
                    horizon_deg: float = 0.0, year: int = 2023) -> tuple[float, float]:
-    """Annual all-sky irradiation on a plane and on the horizontal [kWh m-2 yr-1].
+    r"""Annual all-sky irradiation on a plane and on the horizontal [kWh m-2 yr-1].
+
+    Parameters
+    ----------
+    site : where the sun is computed
+    tilt : plane tilt [degrees from horizontal]
+    azimuth : direction the plane faces [degrees clockwise from north]
+    clear_sky_index : all-sky / clear-sky irradiation [-]
+    albedo : ground reflectance [-] (``renewable_parameters.csv`` row ``albedo``)
+    horizon_deg : horizon elevation towards the equator [degrees]: beam blocked below it
+    year : the year of the hourly clear-sky series
+
+    Notes
+    -----
+    GHI = clear-sky GHI (Ineichen) x `clear_sky_index`, split into beam and diffuse by Erbs,
+    transposed by Hay-Davies (pvlib). Above a horizon h, the sky diffuse is scaled by
+    :math:`1 - \sin^2(h) / 2`.
 
     Returns
     -------
@@ -117,7 +133,7 @@ def plane_of_array(site: Site, tilt: float, azimuth: float, *, clear_sky_index: 
     return float(np.nansum(total)) / 1000.0, float(np.nansum(ghi)) / 1000.0
 
 
-def transposition_table(site: Site, tilt: float, azimuth: float, *, clear_sky_index: float, albedo: float = 0.2,
+def transposition_table(site: Site, tilt: float, azimuth: float, *, clear_sky_index: float, albedo: float,
                         year: int = 2023) -> np.ndarray:
     """Ratio of annual plane-of-array to horizontal irradiation for each of :data:`HORIZONS_DEG`."""
     return np.array([_ratio(site, tilt, azimuth, clear_sky_index, albedo, float(h), year) for h in HORIZONS_DEG])
@@ -130,7 +146,7 @@ def _ratio(site, tilt, azimuth, clear_sky_index, albedo, horizon, year) -> float
     return poa / ghi
 
 
-def optimal_tilt(site: Site, *, clear_sky_index: float, albedo: float = 0.2, year: int = 2023) -> float:
+def optimal_tilt(site: Site, *, clear_sky_index: float, albedo: float, year: int = 2023) -> float:
     """The equator-facing tilt [whole degrees, 0-60] with the most annual irradiation."""
     tilts = np.arange(0, 61, 1.0)
     values = [_ratio(site, float(t), site.equator_azimuth, clear_sky_index, albedo, 0.0, year) for t in tilts]

@@ -16,9 +16,10 @@ F = diag(a) P^k, so the demand for class j is sum_i F_ij. Target years fall on w
 **Allocation.** The flows F_ij (i != j), rounded to whole cells with the largest-remainder
 rule so that each class's cells are conserved, are placed largest first: the F_ij cells of
 class i with the highest suitability for j become j, each cell at most once. Suitability for
-class j is the share of j among the 5 x 5 neighbours of the cell (neighbourhood effect of
+class j is the share of j among the w x w neighbours of the cell (neighbourhood effect of
 cellular automata), plus, for built-up classes, exp(-d / d0) of the distance d to existing
-built-up land (d0 = 500 m by default), times 0 above a maximum slope for built-up land.
+built-up land, times 0 above a maximum slope for built-up land; w, d0 and the slope limit are
+rows of ``scenario_parameters.csv`` (5 cells, 500 m, 25 degrees).
 Ties go to the lower cell index, so the result is deterministic.
 """
 
@@ -83,12 +84,28 @@ def _whole_cells(flows: np.ndarray) -> np.ndarray:
     return out
 
 
-def suitability(classes: np.ndarray, code: int, resolution: float, *, builtup: np.ndarray | None = None,
-                slope_deg: np.ndarray | None = None, distance_decay_m: float = 500.0,
-                max_slope_deg: float = 25.0) -> np.ndarray:
-    """Suitability of every cell for class `code` (module docstring); `builtup` marks built-up
-    land when `code` is a built-up class."""
-    share = ndimage.uniform_filter((classes == code).astype(float), size=5, mode="nearest")
+def suitability(classes: np.ndarray, code: int, resolution: float, *, window_cells: int, distance_decay_m: float,
+                max_slope_deg: float, builtup: np.ndarray | None = None,
+                slope_deg: np.ndarray | None = None) -> np.ndarray:
+    r"""Suitability of every cell for class `code` (module docstring).
+
+    Parameters
+    ----------
+    classes : (H, W) land-cover codes
+    code : the class
+    resolution : cell size [m]
+    window_cells : side of the neighbourhood window [cells]
+    distance_decay_m : d0 of the distance decay to built-up land [m]
+    max_slope_deg : no new built-up land above this slope [degrees]
+    builtup : (H, W) bool, existing built-up land, when `code` is a built-up class
+    slope_deg : (H, W) slope [degrees], optional
+
+    Notes
+    -----
+    :math:`s_j = \bar{1}_{w \times w}(c = j) + [j \text{ built-up}] \, e^{-d / d_0}`, and 0 where
+    a built-up class would go above the slope limit.
+    """
+    share = ndimage.uniform_filter((classes == code).astype(float), size=int(window_cells), mode="nearest")
     if builtup is None:
         return share
     distance = ndimage.distance_transform_edt(~builtup) * resolution

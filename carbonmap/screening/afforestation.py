@@ -246,7 +246,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
     from rasterio.features import rasterize
 
     from carbonmap.io import read_raster
-    from carbonmap.landscape.resistance import slope_degrees
+    from carbonmap.terrain import slope_degrees
     from carbonmap.landuse import classify_raster
 
     codes, source = read_raster(landcover)

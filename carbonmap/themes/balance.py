@@ -35,8 +35,6 @@ def run_balance(ctx: StageContext) -> Balance:
                          classes=classes, bands=bands)
     table["builtup_intensity_co2_t_km2_yr"] = builtup_intensity(table["source_co2_t_yr"], emissions.builtup_km2)
     ctx.add_summary(table)
-    ctx.add_table("balance_classes", classes)
-    ctx.add_table("efficiency_bands", bands.assign(max_relative_intensity=bands["max_relative_intensity"].astype(str)))
     ctx.note(f"sinks in the balance: {sinks.method}")
     ctx.add_headline("net_co2_t_yr", "source_co2_t_yr", "sink_co2_t_yr", "builtup_intensity_co2_t_km2_yr",
                      "efficiency_index", first=True)

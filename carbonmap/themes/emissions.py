@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from carbonmap.coefficients import landuse_coefficients, road_class_weights
 from carbonmap.config import (
     BuildingsSection,
     EmissionsSection,
@@ -26,12 +27,10 @@ from carbonmap.emissions import (
     gridded_sources,
     read_inventory_file,
 )
-from carbonmap.coefficients import landuse_coefficients, road_class_weights
 from carbonmap.grid import analysis_grid
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import classify
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.themes.inputs import Units
 
 __all__ = ["EmissionsInputs", "Emissions", "prepare_emissions", "account", "emission_tables", "EMISSIONS"]
 
@@ -131,15 +130,13 @@ PARCEL_COLUMNS = ["code", "class_name", "carbon_category", "space", "area_ha", "
 
 def emission_tables(inputs: EmissionsInputs, result: EmissionsAccount) -> dict[str, pd.DataFrame]:
     """What the stage and ``carbonmap emissions`` both write: the parcels with their fluxes,
-    the coefficients (and road weights) used, and the inventory allocation report."""
+    the coefficients applied to them, and the inventory allocation report."""
     parcels = result.parcels.assign(code=inputs.classes["code"].to_numpy(),
                                     class_name=inputs.classes["name_en"].to_numpy(),
                                     space=inputs.classes["space"].to_numpy())
     used = inputs.coefficients[inputs.coefficients["coef_id"].isin(set(result.parcels["coef_id"]))]
     tables = {"parcel_emissions": parcels[PARCEL_COLUMNS],
               "coefficients_landuse": used.drop(columns=["co2_t_ha_yr"]).assign(co2_t_ha_yr=used["co2_t_ha_yr"])}
-    if inputs.road_weights is not None and result.proxies.get("transport") == "roads":
-        tables["coefficients_road_weights"] = inputs.road_weights.rename_axis("road_class").reset_index()
     if len(result.report):
         tables["emissions_inventory_allocation"] = result.report.assign(
             proxy=result.report["sector"].map(result.proxies).fillna(""))

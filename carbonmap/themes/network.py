@@ -75,7 +75,6 @@ def network_tables(inputs: NetworkInputs, result: NetworkResult) -> dict[str, pd
     return {"ecological_sources": result.sources, "ecological_corridors": result.corridors,
             "ecological_corridor_lines": result.corridor_lines, "pinch_points": result.pinch_points,
             "barriers": result.barrier_areas,
-            "coefficients_ecological_resistance": inputs.resistance.rename("resistance").reset_index(),
             "network_parameters": parameter_table(inputs.settings, result, inputs.modifiers)}
 
 

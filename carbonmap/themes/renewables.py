@@ -12,7 +12,7 @@ from carbonmap import coefficients
 from carbonmap.config import BuildingsSection, Project, RenewablesSection
 from carbonmap.emissions import floor_area_m2
 from carbonmap.grid import rasterize
-from carbonmap.io import read_raster, read_vector, write_cog
+from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import classify_raster
 from carbonmap.renewables.potential_map import ZONE_LEGEND, RenewableTables, renewable_potential
 from carbonmap.renewables.rooftop import rooftop_pv, site_of
@@ -25,22 +25,16 @@ __all__ = ["prepare_renewable_tables", "read_buildings", "rooftops", "unit_of_fe
 GEOTHERMAL_COLOURS = ("#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#cb181d", "#67000d")
 
 
-def prepare_renewable_tables(section: RenewablesSection) -> tuple[RenewableTables, dict[str, pd.DataFrame]]:
-    """The coefficient tables of a [renewables] section (packaged rows, replaced by the
-    section's override files), and the tables as read, by name, for the run's record."""
-    overrides = {"renewable_parameters": section.parameters, "renewable_zoning_rules": section.zoning_rules,
-                 "rooftop_pv_usable": section.rooftop_usable, "wind_shear_exponents": section.wind_shear,
-                 "wind_power_curve": section.power_curve, "gshp_extraction": section.gshp_extraction,
-                 "heating_demand": section.heating_demand, "geothermal_classes": section.geothermal_classes,
-                 "grid_emission_factors": section.grid_factors}
-    record = {name: coefficients.read_table(name, override) for name, override in overrides.items()}
-    tables = RenewableTables(
-        coefficients.renewable_parameters(section.parameters), coefficients.renewable_zoning_rules(section.zoning_rules),
-        coefficients.rooftop_pv_usable(section.rooftop_usable), coefficients.wind_shear_exponents(section.wind_shear),
-        coefficients.wind_power_curve(section.power_curve), coefficients.gshp_extraction(section.gshp_extraction),
-        coefficients.heating_demand(section.heating_demand), coefficients.geothermal_classes(section.geothermal_classes),
-        coefficients.grid_emission_factor(section.grid, section.grid_year, section.grid_factors))
-    return tables, record
+def prepare_renewable_tables(section: RenewablesSection) -> RenewableTables:
+    """The coefficient tables of a [renewables] section: packaged rows, replaced by the rows of
+    the section's override files."""
+    c = coefficients
+    return RenewableTables(
+        c.renewable_parameters(section.parameters), c.renewable_zoning_rules(section.zoning_rules),
+        c.rooftop_pv_usable(section.rooftop_usable), c.wind_shear_exponents(section.wind_shear),
+        c.wind_power_curve(section.power_curve), c.gshp_extraction(section.gshp_extraction),
+        c.heating_demand(section.heating_demand), c.geothermal_classes(section.geothermal_classes),
+        c.grid_emission_factor(section.grid, section.grid_year, section.grid_factors))
 
 
 def read_buildings(section: BuildingsSection, *, roof_field: str | None, crs) -> gpd.GeoDataFrame:
@@ -86,7 +80,7 @@ ROOFTOP_COLUMNS = ["capacity_kwp", "yield_kwh_yr", "specific_yield_kwh_kwp", "co
 def run_renewables(ctx: StageContext) -> Renewables:
     """Renewable potential map: rooftop and ground PV, wind, geothermal, development-control zones."""
     cfg, units, rasters = ctx.project.renewables, ctx.result("units"), ctx.result("rasters")
-    tables, record = prepare_renewable_tables(cfg)
+    tables = prepare_renewable_tables(cfg)
     categories, legend = classify_raster(rasters.read(cfg.landcover), rasters.code_systems[cfg.landcover],
                                          "carbon_category")
     optional = {key: np.ma.filled(rasters.read(name).astype(float), np.nan)
@@ -113,8 +107,6 @@ def run_renewables(ctx: StageContext) -> Renewables:
     if buildings is not None:
         _rooftop_layers(ctx, buildings)
     ctx.add_table("renewable_zone_reasons", result.zone_reasons)
-    for name, table in record.items():
-        ctx.add_table(f"coefficients_{name}", table)
     ctx.note(f"renewables: {per_unit['renewable_electricity_gwh_yr'].sum():,.0f} GWh/yr of electricity "
              f"where allowed (rooftop PV, ground PV and wind in suitable zones), avoiding "
              f"{per_unit['renewable_co2_avoided_t_yr'].sum():,.0f} t CO2/yr at {tables.grid_factor} t CO2/MWh")

@@ -8,11 +8,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from carbonmap.coefficients import landuse_coefficients, planning_stages, read_table
+from carbonmap.coefficients import landuse_coefficients, planning_stages, scenario_parameters
 from carbonmap.config import Project, ScenarioInput
 from carbonmap.grid import rasterize
 from carbonmap.io import read_vector, write_cog
-from carbonmap.landscape.resistance import slope_degrees
 from carbonmap.landuse import class_legend, classify
 from carbonmap.scenarios import (
     allocate,
@@ -29,6 +28,7 @@ from carbonmap.scenarios import (
 )
 from carbonmap.scenarios.compare import citywide, planting_adjustment, relative_to_baseline, scenario_rows
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.terrain import slope_degrees
 
 __all__ = ["SCENARIOS"]
 
@@ -82,7 +82,6 @@ def _baseline(ctx: StageContext) -> _Baseline:
         ctx.add_table("scenario_transition_matrix", matrix.rename_axis("from_code").reset_index().rename(
             columns=lambda c: c if c == "from_code" else f"to_{c}"))
     stages = planning_stages(cfg.stages)
-    ctx.add_table("coefficients_planning_stages", read_table("planning_stages", cfg.stages))
     return _Baseline(landcover, rasters.code_systems[cfg.landcover], matrix, stages,
                      landuse_coefficients(ctx.project.emissions.coefficients),
                      stocks.pools if stocks is not None else None,
@@ -163,7 +162,10 @@ def _markov(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.Ma
     dem = next((r for r in (getattr(ctx.project.network, "dem", None), getattr(ctx.project.screening, "dem", None))
                 if r), None)
     slope = slope_degrees(rasters.read(dem), units.grid.resolution) if dem is not None else None
+    p = scenario_parameters(cfg.parameters)
     scores = {int(c): suitability(np.ma.getdata(landcover), int(c), units.grid.resolution,
+                                  window_cells=p["markov_window_cells"], distance_decay_m=p["markov_distance_decay_m"],
+                                  max_slope_deg=p["markov_max_slope_deg"],
                                   builtup=builtup if int(c) in built_codes else None, slope_deg=slope)
               for c in matrix.columns}
     return allocate(landcover, flows, scores)

@@ -27,7 +27,7 @@ AFFORESTATION_COLOURS = ("#1a9850", "#d9d9d9", "#bdbdbd", "#969696", "#fdd0a2", 
 
 @dataclass
 class ScreeningInputs:
-    """The tables and polygons a [screening] section names (tables as read, for the record)."""
+    """The tables and polygons a [screening] section names."""
 
     parameters: dict[str, float]
     rules: pd.DataFrame
@@ -35,20 +35,15 @@ class ScreeningInputs:
     growth: pd.DataFrame
     zones: gpd.GeoDataFrame | None  # protection zones, with a ``zone`` column
     vacated: gpd.GeoDataFrame | None
-    record: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def prepare_screening(section: ScreeningSection, crs=None) -> ScreeningInputs:
     """Read the tables (with the section's overrides) and the protection and vacated-land polygons."""
-    overrides = {"screening_parameters": section.parameters, "afforestation_rules": section.rules,
-                 "afforestation_site_preparation": section.site_preparation,
-                 "afforestation_growth": section.growth}
     inputs = ScreeningInputs(
         coefficients.screening_parameters(section.parameters), coefficients.afforestation_rules(section.rules),
         coefficients.afforestation_site_preparation(section.site_preparation),
-        coefficients.afforestation_growth(section.growth), None, None,
-        record={name: coefficients.read_table(name, override) for name, override in overrides.items()})
+        coefficients.afforestation_growth(section.growth), None, None)
     if section.protection_zones is not None:
         zones = read_vector(section.protection_zones, layer=section.protection_zones_layer,
                             columns=[section.protection_field], kind="polygon", to_crs=crs,
@@ -138,7 +133,6 @@ def run_screening(ctx: StageContext) -> Screening:
         ctx.note("screening: no rooftop PV in this run ([renewables] with rooftop = true): roofs not ranked")
     summary, screening = _screen_afforestation(ctx, inputs)
     ctx.add_summary(per_unit.join(summary))
-    ctx.add_table("coefficients_screening_parameters", inputs.record["screening_parameters"])
     screening.pv_avoided = pv_avoided
     return screening
 
@@ -210,8 +204,6 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
         ctx.add_table(name, table)
     per_unit = per_unit.assign(unit_id=units.ids_of(per_unit["unit"].to_numpy())).drop(columns="unit")
     ctx.add_table("restoration_scenarios_per_unit", per_unit[["scenario", "unit_id", *per_unit.columns[1:-1]]])
-    for name in ("afforestation_rules", "afforestation_site_preparation", "afforestation_growth"):
-        ctx.add_table(f"coefficients_{name}", inputs.record[name])
     ctx.note(f"afforestation screening: {len(sites)} sites, {sites['area_ha'].sum():,.1f} ha, "
              f"{sites['sink_t_co2_yr'].sum():,.0f} t CO2/yr over {inputs.parameters['afforestation_horizon_yr']:g} yr")
     summary = pd.DataFrame(index=units.ids)

@@ -91,7 +91,6 @@ def _wetland_conversion(ctx: StageContext, pools: pd.DataFrame, cell_ha: float, 
     if converted == 0:
         return
     ctx.add_table("wetland_conversion_emissions", emissions)
-    ctx.add_table("coefficients_blue_carbon_disturbance", disturbance)
     ctx.note(f"{converted:,.1f} ha of wetland converted between {cfg.baseline} and {cfg.alternative} release "
              f"{emissions['total_co2_t'].iloc[0]:,.0f} t CO2 in the first year and "
              f"{emissions['total_co2_t'].sum():,.0f} over {years} years (table wetland_conversion_emissions; "
