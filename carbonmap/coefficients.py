@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import os
 from collections.abc import Iterator
 from importlib.resources import files
@@ -323,6 +324,13 @@ def _scalars(name: str, override, rules: dict[str, str]) -> dict[str, float]:
     """A table of scalar parameters as name -> value (units in the table), each a number and
     each parameter named in `rules` checked by its rule (:func:`numbers`)."""
     table = read_table(name, override)
+    known = list(_packaged(name)["parameter"])
+    unknown = [p for p in table["parameter"] if p not in known]
+    if unknown:  # a misspelt override would otherwise be silently ignored
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        raise InputError(f"unknown parameter(s) {', '.join(map(repr, unknown))}.", path=table.attrs["override_path"],
+                         field="parameter", fix=(f"did you mean {close[0]!r}? " if close else "")
+                         + f"the parameters of {name} are: {', '.join(known)}.")
     values = numbers(table, "value")
     for rule in set(rules.values()):
         numbers(table, "value", rule=rule, rows=table["parameter"].map(rules).eq(rule))

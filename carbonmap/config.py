@@ -45,7 +45,7 @@ from typing import Any
 from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
-from carbonmap.errors import ConfigError, InputError, InputNotFoundError
+from carbonmap.errors import CarbonmapError, ConfigError, InputError, InputNotFoundError
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.io import decode_text
 from carbonmap.landscape.network import NetworkSettings
@@ -178,6 +178,13 @@ class BuildingsSection:
     use_field: str = "use"
     assume_crs: str | None = None
     encoding: str | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields the layer must have for floor areas: the use, the height when one is named, and
+        the floors when no height is (with a height, floors are optional: the height fills them in)."""
+        floors = None if self.height_field else self.floors_field
+        return [name for name in (self.use_field, self.height_field, floors) if name]
 
 
 @dataclass(frozen=True)
@@ -581,86 +588,160 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
 }
 
 
-def load_project(path: str | Path) -> Project:
-    """Read and validate a project file."""
+def load_project(path: str | Path, *, problems: list[CarbonmapError] | None = None) -> Project | None:
+    """Read and validate a project file.
+
+    Raises the first problem found (:class:`ConfigError`, :class:`InputNotFoundError`). With a
+    `problems` list, every problem is appended to it instead and the checks go on (``carbonmap
+    validate``); the project is then returned when its [project], [grid] and [units] sections
+    could be read (sections or entries that could not be are left out), else None.
+    """
+    report = _report_to(problems)
     path = Path(path)
     if not path.exists():
-        raise InputNotFoundError("project file not found.", path=path,
-                                 fix="check the path; `carbonmap demo` shows a working example.")
+        return report(InputNotFoundError("project file not found.", path=path,
+                                         fix="check the path; `carbonmap demo` shows a working example."))
     try:
         text = decode_text(path.read_bytes(), path=path)  # UTF-8, with or without a byte-order mark
     except InputError as exc:
-        raise ConfigError(exc.problem, path=path, fix="save it as UTF-8 (Notepad, WPS or VS Code: Save As, "
-                          "encoding UTF-8); TOML project files are always UTF-8.") from None
+        error = ConfigError(exc.problem, path=path, fix="save it as UTF-8 (Notepad, WPS or VS Code: Save As, "
+                            "encoding UTF-8); TOML project files are always UTF-8.")
+        return report(error)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"is not valid TOML: {exc}.", path=path,
-                          fix="fix the syntax (strings need quotes; tables are [name]).") from exc
-    return parse_project(data, path)
+        error = ConfigError(f"is not valid TOML: {exc}.", path=path,
+                            fix="fix the syntax (strings need quotes; tables are [name]).")
+        error.__cause__ = exc
+        return report(error)
+    return parse_project(data, path, problems=problems)
 
 
-def parse_project(data: dict[str, Any], path: Path) -> Project:
-    """Validate a project file's parsed TOML (`path` is used for messages and relative paths)."""
+def _report_to(problems: list[CarbonmapError] | None):
+    """How the checks report a problem: raise it, or (with a list) append it and go on."""
+    if problems is None:
+        return _raise
+    return problems.append
+
+
+def _raise(error: CarbonmapError) -> None:
+    raise error
+
+
+#: What :func:`_coerce` returns, when collecting problems, for a value of the wrong type.
+_INVALID = object()
+
+
+def parse_project(data: dict[str, Any], path: Path, *, problems: list[CarbonmapError] | None = None
+                  ) -> Project | None:
+    """Validate a project file's parsed TOML (`path` is used for messages and relative paths).
+
+    Raises the first problem, or appends every problem to `problems` (see :func:`load_project`).
+    """
+    report = _report_to(problems)
     path = Path(path).resolve()
-    _reject_unknown(data, _SECTIONS, "", path)
+    _reject_unknown(data, _SECTIONS, "", path, report)
     built: dict[str, Any] = {}
+    unreadable: list[str] = []  # how to mention the sections and entries that cannot be built (when collecting)
     for name, (cls, is_list) in _SECTIONS.items():
         required = any(f.default is MISSING and f.default_factory is MISSING
                        for f in fields(Project) if f.name == name)
         if name not in data:
             if required:
-                raise ConfigError(f"the [{name}] section is missing.", path=path, key=name,
-                                  fix=f"add a [{name}] section (see carbonmap/config.py).")
+                report(ConfigError(f"the [{name}] section is missing.", path=path, key=name,
+                                   fix=f"add a [{name}] section (see carbonmap/config.py)."))
+                unreadable += _marks(name)
             continue
         value = data[name]
         if is_list:
             if not isinstance(value, list):
-                raise ConfigError(f"must be a list of tables ([[{name}]]).", path=path, key=name,
-                                  fix=f"write each entry as [[{name}]].")
-            built[name] = [_build(cls, item, f"{name}[{i}]", path) for i, item in enumerate(value)]
+                report(ConfigError(f"must be a list of tables ([[{name}]]).", path=path, key=name,
+                                   fix=f"write each entry as [[{name}]]."))
+                unreadable += _marks(name)
+                continue
+            entries = [_build(cls, item, f"{name}[{i}]", path, report) for i, item in enumerate(value)]
+            built[name] = [entry for entry in entries if entry is not None]
+            unreadable += [m for item, entry in zip(value, entries) if entry is None for m in _marks(name, item)]
         else:
-            built[name] = _build(cls, value, name, path)
+            built[name] = _build(cls, value, name, path, report)
+            if built[name] is None:
+                del built[name]
+                unreadable += _marks(name)
+    if any(name not in built for name in ("project", "grid", "units")):
+        return None
     section = built["project"]
     if not section.output_dir.is_absolute():  # the default, "out", is relative too
         from dataclasses import replace
 
         built["project"] = replace(section, output_dir=(path.parent / section.output_dir).resolve())
     project = Project(path=path, **built)
-    _check_semantics(project)
+    if unreadable:  # only when collecting: leave out what merely follows from the sections left out
+        report = _unless_consequence(report, unreadable)
+    _check_semantics(project, report)
     return project
 
 
-def _reject_unknown(table: dict, allowed, prefix: str, path: Path) -> None:
+def _marks(section: str, item: Any = None) -> list[str]:
+    """How problems that follow from an unusable section or [[section]] entry mention it."""
+    if item is None:
+        return [f"[{section}]"]
+    name = item.get("name") if isinstance(item, dict) else None
+    if not isinstance(name, str):
+        return [f"[[{section}]]"]
+    return [f"[[{section}]] {name!r}", f"entry named {name!r}"]
+
+
+def _unless_consequence(report, marks: list[str]):
+    """A report that drops the problems mentioning a section or entry that could not be read at
+    all: they only follow from it (e.g. "[buildings] needs a [parcels] section" when [parcels]
+    lacks a required key)."""
+
+    def filtered(error: CarbonmapError) -> None:
+        if not any(mark in str(error) for mark in marks):
+            report(error)
+
+    return filtered
+
+
+def _reject_unknown(table: dict, allowed, prefix: str, path: Path, report=_raise) -> None:
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
+            report(ConfigError(
                 "unknown key.", path=path, key=f"{prefix}{key}",
                 fix=f"{hint}allowed here: {', '.join(allowed)}.",
-            )
+            ))
 
 
-def _build(cls: type, table: Any, key: str, path: Path) -> Any:
+def _build(cls: type, table: Any, key: str, path: Path, report=_raise) -> Any:
+    """The section `cls` from a TOML table; None (when collecting) if it cannot be built."""
     if not isinstance(table, dict):
-        raise ConfigError(f"must be a table, got {type(table).__name__}.", path=path, key=key,
-                          fix=f"write it as [{key}] with key = value lines.")
+        return report(ConfigError(f"must be a table, got {type(table).__name__}.", path=path, key=key,
+                                  fix=f"write it as [{key}] with key = value lines."))
     specs = {f.name: f for f in fields(cls)}
-    _reject_unknown(table, specs, f"{key}.", path)
+    _reject_unknown(table, specs, f"{key}.", path, report)
+    misspelt = {close for name in table if name not in specs for close in difflib.get_close_matches(name, specs, n=1)}
     hints = typing.get_type_hints(cls)
-    values = {}
+    values, usable = {}, True
     for name, spec in specs.items():
+        required = spec.default is MISSING and spec.default_factory is MISSING
         if name not in table:
-            if spec.default is MISSING and spec.default_factory is MISSING:
-                raise ConfigError("required key is missing.", path=path, key=f"{key}.{name}",
-                                  fix=f"add {name} = ... to [{key.split('[')[0]}].")
+            if required:
+                usable = False
+                if name not in misspelt:  # a misspelt key is one problem, reported as unknown
+                    report(ConfigError("required key is missing.", path=path, key=f"{key}.{name}",
+                                       fix=f"add {name} = ... to [{key.split('[')[0]}]."))
             continue
-        values[name] = _coerce(table[name], hints[name], f"{key}.{name}", path)
-    return cls(**values)
+        value = _coerce(table[name], hints[name], f"{key}.{name}", path, report)
+        if value is _INVALID:
+            usable = usable and not required
+            continue
+        values[name] = value
+    return cls(**values) if usable else None
 
 
-def _coerce(value: Any, hint: Any, key: str, path: Path) -> Any:
+def _coerce(value: Any, hint: Any, key: str, path: Path, report=_raise) -> Any:
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for option in options:
         if option is type(None):
@@ -677,56 +758,55 @@ def _coerce(value: Any, hint: Any, key: str, path: Path) -> Any:
             return value
         if typing.get_origin(option) is list and isinstance(value, list):
             (item,) = typing.get_args(option)
-            return [_coerce(v, item, f"{key}[{i}]", path) for i, v in enumerate(value)]
+            items = [_coerce(v, item, f"{key}[{i}]", path, report) for i, v in enumerate(value)]
+            return _INVALID if _INVALID in items else items
         if typing.get_origin(option) is dict and isinstance(value, dict):
             _, item = typing.get_args(option)
-            return {k: _coerce(v, item, f"{key}.{k}", path) for k, v in value.items()}
+            items = {k: _coerce(v, item, f"{key}.{k}", path, report) for k, v in value.items()}
+            return _INVALID if _INVALID in items.values() else items
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
-    raise ConfigError(f"expected {expected}, got {value!r}.", path=path, key=key,
-                      fix=f"give a {expected} value.")
+    report(ConfigError(f"expected {expected}, got {value!r}.", path=path, key=key,
+                       fix=f"give a {expected} value."))
+    return _INVALID
 
 
-def _check_semantics(project: Project) -> None:
+def _check_semantics(project: Project, report=_raise) -> None:
+    """Check what single keys cannot show: values, references between sections, files; each problem
+    goes to `report` (raised by default)."""
     path = project.path
     grid = project.grid
     if grid.resolution_m <= 0:
-        raise ConfigError("must be positive.", path=path, key="grid.resolution_m",
-                          fix="give the cell size in metres, e.g. 30.")
+        report(ConfigError("must be positive.", path=path, key="grid.resolution_m",
+                           fix="give the cell size in metres, e.g. 30."))
     if grid.crs != "auto":
-        _check_crs(grid.crs, "grid.crs", path, projected=True)
+        _check_crs(grid.crs, "grid.crs", path, report, projected=True)
     units = project.units
     if units.datum not in ("wgs84", "gcj02"):
-        raise ConfigError(f"unknown datum {units.datum!r}.", path=path, key="units.datum",
-                          fix="use \"wgs84\" or \"gcj02\".")
+        report(ConfigError(f"unknown datum {units.datum!r}.", path=path, key="units.datum",
+                           fix="use \"wgs84\" or \"gcj02\"."))
     if units.assume_crs:
-        _check_crs(units.assume_crs, "units.assume_crs", path)
+        _check_crs(units.assume_crs, "units.assume_crs", path, report)
     from carbonmap.balance import GDP_UNITS
 
     if units.gdp_unit not in GDP_UNITS:
-        raise ConfigError(f"unknown GDP unit {units.gdp_unit!r}.", path=path, key="units.gdp_unit",
-                          fix=f"use one of {', '.join(GDP_UNITS)} (亿元 = cny_1e8, 万元 = cny_1e4).")
-    _check_exists(units.path, "units.path", path)
-    _check_emissions(project, path)
-    _check_sinks(project, path)
-    _check_landscape(project, path)
-    _check_network(project, path)
-    _check_renewables(project, path)
-    _check_screening(project, path)
-    _check_outputs(project, path)
-    _check_scenarios(project, path)
-    _check_encodings(project, path)
+        report(ConfigError(f"unknown GDP unit {units.gdp_unit!r}.", path=path, key="units.gdp_unit",
+                           fix=f"use one of {', '.join(GDP_UNITS)} (亿元 = cny_1e8, 万元 = cny_1e4)."))
+    _check_exists(units.path, "units.path", path, report)
+    for check in (_check_emissions, _check_sinks, _check_landscape, _check_network, _check_renewables,
+                  _check_screening, _check_outputs, _check_scenarios, _check_encodings):
+        check(project, path, report)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
-        _check_layer(raster, f"rasters[{i}]", path, names)
-        _check_raster(raster, f"rasters[{i}]", path)
+        _check_layer(raster, f"rasters[{i}]", path, names, report)
+        _check_raster(raster, f"rasters[{i}]", path, report)
     for i, vector in enumerate(project.vectors):
-        _check_layer(vector, f"vectors[{i}]", path, names)
+        _check_layer(vector, f"vectors[{i}]", path, names, report)
         if vector.group not in ("inputs", "zones"):
-            raise ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"vectors[{i}].group",
-                              fix="use \"inputs\" or \"zones\".")
+            report(ConfigError(f"unknown group {vector.group!r}.", path=path, key=f"vectors[{i}].group",
+                               fix="use \"inputs\" or \"zones\"."))
 
 
-def _check_encodings(project: Project, path: Path) -> None:
+def _check_encodings(project: Project, path: Path, report=_raise) -> None:
     """Every ``encoding`` / ``*_encoding`` key names a codec Python knows."""
     for name in _SECTIONS:
         value = getattr(project, name)
@@ -740,14 +820,15 @@ def _check_encodings(project: Project, path: Path) -> None:
                     continue
                 try:
                     codecs.lookup(encoding)
+                    continue
                 except LookupError:
                     where = f"{name}[{i}]" if isinstance(value, list) else name
-                    raise ConfigError(f"unknown encoding {encoding!r}.", path=path, key=f"{where}.{spec.name}",
-                                      fix="use a codec name Python knows, e.g. \"gbk\", \"gb18030\", \"utf-8\" "
-                                      "or \"latin1\" (or leave it out: UTF-8, else GB18030).") from None
+                report(ConfigError(f"unknown encoding {encoding!r}.", path=path, key=f"{where}.{spec.name}",
+                                   fix="use a codec name Python knows, e.g. \"gbk\", \"gb18030\", \"utf-8\" "
+                                   "or \"latin1\" (or leave it out: UTF-8, else GB18030)."))
 
 
-def _check_emissions(project: Project, path: Path) -> None:
+def _check_emissions(project: Project, path: Path, report=_raise) -> None:
     """The emissions inputs: files exist, code system, CRSs, proxies, grid."""
     from carbonmap.emissions import PROXY_CHOICES
 
@@ -755,80 +836,82 @@ def _check_emissions(project: Project, path: Path) -> None:
         section = getattr(project, name)
         if section is None:
             continue
-        _check_exists(section.path, f"{name}.path", path)
+        _check_exists(section.path, f"{name}.path", path, report)
         if getattr(section, "assume_crs", None):
-            _check_crs(section.assume_crs, f"{name}.assume_crs", path)
+            _check_crs(section.assume_crs, f"{name}.assume_crs", path, report)
     if project.parcels is not None:
         if project.parcels.code_system not in CODE_SYSTEMS:
-            raise ConfigError(f"unknown code system {project.parcels.code_system!r}.", path=path,
-                              key="parcels.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
+            report(ConfigError(f"unknown code system {project.parcels.code_system!r}.", path=path,
+                               key="parcels.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}."))
         if project.parcels.crosswalk is not None:
-            _check_exists(project.parcels.crosswalk, "parcels.crosswalk", path)
+            _check_exists(project.parcels.crosswalk, "parcels.crosswalk", path, report)
     needs_parcels = [n for n in ("buildings", "roads", "point_sources", "inventory") if getattr(project, n)]
     if needs_parcels and project.parcels is None:
-        raise ConfigError(f"[{needs_parcels[0]}] needs a [parcels] section (emissions are accounted on parcels).",
-                          path=path, key="parcels", fix="add [parcels] with path, code_field and code_system.")
+        report(ConfigError(f"[{needs_parcels[0]}] needs a [parcels] section (emissions are accounted on parcels).",
+                           path=path, key="parcels", fix="add [parcels] with path, code_field and code_system."))
     settings = project.emissions
     if settings.grid_resolution_m <= 0:
-        raise ConfigError("must be positive.", path=path, key="emissions.grid_resolution_m",
-                          fix="give the cell size of the emissions grid in metres, e.g. 100.")
+        report(ConfigError("must be positive.", path=path, key="emissions.grid_resolution_m",
+                           fix="give the cell size of the emissions grid in metres, e.g. 100."))
     for sector, proxy in settings.proxies.items():
         if sector not in PROXY_CHOICES:
-            raise ConfigError(f"no proxy choice for sector {sector!r}.", path=path, key=f"emissions.proxies.{sector}",
-                              fix=f"sectors with proxies: {', '.join(PROXY_CHOICES)}.")
-        if proxy not in PROXY_CHOICES[sector]:
-            raise ConfigError(f"unknown proxy {proxy!r}.", path=path, key=f"emissions.proxies.{sector}",
-                              fix=f"use one of {', '.join(PROXY_CHOICES[sector])}.")
+            report(ConfigError(f"no proxy choice for sector {sector!r}.", path=path, key=f"emissions.proxies.{sector}",
+                               fix=f"sectors with proxies: {', '.join(PROXY_CHOICES)}."))
+        elif proxy not in PROXY_CHOICES[sector]:
+            report(ConfigError(f"unknown proxy {proxy!r}.", path=path, key=f"emissions.proxies.{sector}",
+                               fix=f"use one of {', '.join(PROXY_CHOICES[sector])}."))
     for key, table in (("emissions.coefficients", settings.coefficients),
                        ("emissions.road_weights", settings.road_weights),
                        ("balance.classes", project.balance.classes), ("balance.bands", project.balance.bands)):
         if table is not None:
-            _check_exists(table, key, path)
+            _check_exists(table, key, path, report)
 
 
-def _raster_check(project: Project, path: Path):
+def _raster_check(project: Project, path: Path, report=_raise):
     """A function checking that a key names a [[rasters]] entry of a kind (with a code system)."""
     rasters = {r.name: r for r in project.rasters}
 
     def need(name: str | None, key: str, kind: str, code_system: bool = False) -> None:
         if name is None:
-            raise ConfigError("required key is missing.", path=path, key=key,
-                              fix=f"name a {kind} [[rasters]] entry.")
+            return report(ConfigError("required key is missing.", path=path, key=key,
+                                      fix=f"name a {kind} [[rasters]] entry."))
         if name not in rasters:
-            raise ConfigError(f"no [[rasters]] entry named {name!r}.", path=path, key=key,
-                              fix=f"names: {', '.join(rasters) or 'none'}.")
+            return report(ConfigError(f"no [[rasters]] entry named {name!r}.", path=path, key=key,
+                                      fix=f"names: {', '.join(rasters) or 'none'}."))
+        if rasters[name].kind not in RASTER_KINDS:  # reported with that raster
+            return None
         if rasters[name].kind != kind:
-            raise ConfigError(f"[[rasters]] {name!r} must be {kind}.", path=path, key=key,
-                              fix=f"set kind = \"{kind}\" for it.")
+            return report(ConfigError(f"[[rasters]] {name!r} must be {kind}.", path=path, key=key,
+                                      fix=f"set kind = \"{kind}\" for it."))
         if code_system and not rasters[name].code_system:
-            raise ConfigError(f"[[rasters]] {name!r} needs a code_system.", path=path, key=key,
-                              fix="add code_system = \"clcd\" (or its system) to that raster.")
+            report(ConfigError(f"[[rasters]] {name!r} needs a code_system.", path=path, key=key,
+                               fix="add code_system = \"clcd\" (or its system) to that raster."))
 
     return need
 
 
-def _check_sinks(project: Project, path: Path) -> None:
+def _check_sinks(project: Project, path: Path, report=_raise) -> None:
     """[stocks] and [sinks] refer to categorical or continuous [[rasters]] by name."""
-    need = _raster_check(project, path)
+    need = _raster_check(project, path, report)
     stocks = project.stocks
     if stocks is not None:
-        _check_exists(stocks.pools, "stocks.pools", path)
+        _check_exists(stocks.pools, "stocks.pools", path, report)
         need(stocks.baseline, "stocks.baseline", "categorical")
         if stocks.alternative is not None:
             need(stocks.alternative, "stocks.alternative", "categorical")
         money = [stocks.price_per_t_c, stocks.discount_rate_pct, stocks.price_change_pct,
                  stocks.baseline_year, stocks.alternative_year]
         if any(v is not None for v in money) and not all(v is not None for v in money):
-            raise ConfigError("valuation needs all of price_per_t_c, discount_rate_pct, price_change_pct, "
-                              "baseline_year and alternative_year.", path=path, key="stocks",
-                              fix="give all five, or none.")
+            report(ConfigError("valuation needs all of price_per_t_c, discount_rate_pct, price_change_pct, "
+                               "baseline_year and alternative_year.", path=path, key="stocks",
+                               fix="give all five, or none."))
         if money[0] is not None and stocks.alternative is None:
-            raise ConfigError("valuation needs an alternative land cover.", path=path, key="stocks.alternative",
-                              fix="name the alternative [[rasters]] entry.")
+            report(ConfigError("valuation needs an alternative land cover.", path=path, key="stocks.alternative",
+                               fix="name the alternative [[rasters]] entry."))
     sinks = project.sinks
     if sinks.method not in ("coefficient", "nep"):
-        raise ConfigError(f"unknown method {sinks.method!r}.", path=path, key="sinks.method",
-                          fix="use \"coefficient\" or \"nep\".")
+        report(ConfigError(f"unknown method {sinks.method!r}.", path=path, key="sinks.method",
+                           fix="use \"coefficient\" or \"nep\"."))
     if sinks.method == "coefficient" and project.parcels is None and sinks.wetlands is None:
         return
     if sinks.method == "nep":
@@ -837,233 +920,266 @@ def _check_sinks(project: Project, path: Path) -> None:
         need(sinks.precipitation, "sinks.precipitation", "continuous")
         need(sinks.landcover, "sinks.landcover", "categorical", code_system=True)
     if sinks.wetlands is not None:
-        _check_exists(sinks.wetlands, "sinks.wetlands", path)
+        _check_exists(sinks.wetlands, "sinks.wetlands", path, report)
 
 
-def _check_landscape(project: Project, path: Path) -> None:
+def _check_landscape(project: Project, path: Path, report=_raise) -> None:
     """[landscape]: land-cover rasters by name, neighbour rule, window, depths."""
     landscape = project.landscape
     if landscape is None:
         return
-    need = _raster_check(project, path)
+    need = _raster_check(project, path, report)
     need(landscape.landcover, "landscape.landcover", "categorical", code_system=True)
     if landscape.compare_with is not None:
         need(landscape.compare_with, "landscape.compare_with", "categorical", code_system=True)
     if landscape.neighbours not in (4, 8):
-        raise ConfigError(f"must be 4 or 8, got {landscape.neighbours}.", path=path, key="landscape.neighbours",
-                          fix="use 8 (FRAGSTATS' default) or 4.")
+        report(ConfigError(f"must be 4 or 8, got {landscape.neighbours}.", path=path, key="landscape.neighbours",
+                           fix="use 8 (FRAGSTATS' default) or 4."))
     if landscape.window_metric not in ("ED", "PLAND"):
-        raise ConfigError(f"unknown metric {landscape.window_metric!r}.", path=path,
-                          key="landscape.window_metric", fix="use \"ED\" or \"PLAND\".")
+        report(ConfigError(f"unknown metric {landscape.window_metric!r}.", path=path,
+                           key="landscape.window_metric", fix="use \"ED\" or \"PLAND\"."))
     for key in ("window_radius_m", "edge_depth_m"):
         value = getattr(landscape, key)
         if value is not None and value <= 0:
-            raise ConfigError("must be positive.", path=path, key=f"landscape.{key}", fix="give metres.")
+            report(ConfigError("must be positive.", path=path, key=f"landscape.{key}", fix="give metres."))
     if landscape.min_patch_area_ha < 0:
-        raise ConfigError("must not be negative.", path=path, key="landscape.min_patch_area_ha",
-                          fix="give an area in hectares, e.g. 1.")
+        report(ConfigError("must not be negative.", path=path, key="landscape.min_patch_area_ha",
+                           fix="give an area in hectares, e.g. 1."))
 
 
-def _check_network(project: Project, path: Path) -> None:
+def _check_network(project: Project, path: Path, report=_raise) -> None:
     """[network]: rasters by name, positive distances and areas, probabilities in (0, 1)."""
     network = project.network
     if network is None:
         return
-    need = _raster_check(project, path)
+    need = _raster_check(project, path, report)
     need(network.landcover, "network.landcover", "categorical", code_system=True)
     if network.dem is not None:
         need(network.dem, "network.dem", "continuous")
     if network.resistance is not None:
-        _check_exists(network.resistance, "network.resistance", path)
+        _check_exists(network.resistance, "network.resistance", path, report)
     for key in ("edge_width_m", "dispersal_distance_m", "corridor_width_m", "barrier_radius_m"):
         if getattr(network, key) <= 0:
-            raise ConfigError("must be positive.", path=path, key=f"network.{key}", fix="give metres.")
+            report(ConfigError("must be positive.", path=path, key=f"network.{key}", fix="give metres."))
     for key in ("dispersal_probability", "pinch_quantile", "barrier_quantile"):
         if not 0 < getattr(network, key) < 1:
-            raise ConfigError("must be between 0 and 1.", path=path, key=f"network.{key}", fix="e.g. 0.5 or 0.9.")
+            report(ConfigError("must be between 0 and 1.", path=path, key=f"network.{key}", fix="e.g. 0.5 or 0.9."))
     if network.max_sources < 2 or network.circuit_max_cells < 100:
         key = "max_sources" if network.max_sources < 2 else "circuit_max_cells"
-        raise ConfigError("is too small.", path=path, key=f"network.{key}", fix="at least 2 sources, 100 cells.")
+        report(ConfigError("is too small.", path=path, key=f"network.{key}", fix="at least 2 sources, 100 cells."))
     if network.circuit_mode not in ("pairwise", "one-to-all"):
-        raise ConfigError(f"unknown mode {network.circuit_mode!r}.", path=path, key="network.circuit_mode",
-                          fix="use \"pairwise\" or \"one-to-all\".")
+        report(ConfigError(f"unknown mode {network.circuit_mode!r}.", path=path, key="network.circuit_mode",
+                           fix="use \"pairwise\" or \"one-to-all\"."))
     from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
 
     unknown = sorted(set(network.modifiers) - set(DEFAULT_MODIFIERS))
     if unknown:
-        raise ConfigError(f"unknown modifier(s) {', '.join(unknown)}.", path=path, key="network.modifiers",
-                          fix=f"use {', '.join(DEFAULT_MODIFIERS)}.")
+        report(ConfigError(f"unknown modifier(s) {', '.join(unknown)}.", path=path, key="network.modifiers",
+                           fix=f"use {', '.join(DEFAULT_MODIFIERS)}."))
 
 
-def _check_renewables(project: Project, path: Path) -> None:
+def _check_renewables(project: Project, path: Path, report=_raise) -> None:
     """[renewables]: rasters by name, files, table rows that exist."""
     section = project.renewables
     if section is None:
         return
-    need = _raster_check(project, path)
+    need = _raster_check(project, path, report)
     need(section.landcover, "renewables.landcover", "categorical", code_system=True)
     for key in ("ghi", "wind_speed", "dem", "heat_flow"):
         if getattr(section, key) is not None:
             need(getattr(section, key), f"renewables.{key}", "continuous")
     for key in ("protection_zones", *RENEWABLE_TABLE_KEYS):
         if getattr(section, key) is not None:
-            _check_exists(getattr(section, key), f"renewables.{key}", path)
+            _check_exists(getattr(section, key), f"renewables.{key}", path, report)
     if section.rooftop and project.buildings is None:
-        raise ConfigError("rooftop PV needs a [buildings] section.", path=path, key="renewables.rooftop",
-                          fix="add [buildings], or set rooftop = false.")
-    from carbonmap.coefficients import gshp_extraction, heating_demand
+        report(ConfigError("rooftop PV needs a [buildings] section.", path=path, key="renewables.rooftop",
+                           fix="add [buildings], or set rooftop = false."))
+    from carbonmap.coefficients import gshp_extraction, heating_demand, read_table
 
-    for key, table in (("gshp_ground", gshp_extraction(section.gshp_extraction)),
-                       ("climate_zone", heating_demand(section.heating_demand))):
-        if getattr(section, key) not in table.index:
-            raise ConfigError(f"unknown {key} {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
-                              fix=f"use one of {', '.join(table.index)}.")
+    for key, table in (("gshp_ground", _read_table(gshp_extraction, section.gshp_extraction, report)),
+                       ("climate_zone", _read_table(heating_demand, section.heating_demand, report))):
+        if table is not None and getattr(section, key) not in table.index:
+            report(ConfigError(f"unknown {key} {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
+                               fix=f"use one of {', '.join(table.index)}."))
+    factors = _read_table(lambda override: read_table("grid_emission_factors", override), section.grid_factors, report)
+    if factors is not None:
+        _check_grid_factor(section, factors, path, report)
 
 
-def _check_screening(project: Project, path: Path) -> None:
+def _check_grid_factor(section: RenewablesSection, factors, path: Path, report) -> None:
+    """renewables.grid and grid_year name a row of the grid emission factors (packaged or overridden)."""
+    from carbonmap.coefficients import grid_emission_factor
+
+    try:
+        grid_emission_factor(section.grid, section.grid_year, factors)
+    except InputError as exc:
+        if exc.field not in ("grid", "year"):  # a bad value in the override: named by the table's reader
+            return report(exc)
+        key = "renewables.grid" if exc.field == "grid" else "renewables.grid_year"
+        report(ConfigError(exc.problem, path=path, key=key, fix=exc.fix))
+
+
+def _check_screening(project: Project, path: Path, report=_raise) -> None:
     """[screening]: rasters by name, files, a known tree type, positive budgets and top_n."""
     section = project.screening
     if section is None:
         return
-    need = _raster_check(project, path)
+    need = _raster_check(project, path, report)
     need(section.landcover, "screening.landcover", "categorical", code_system=True)
     for key in ("dem", "precipitation", "ndvi"):
         if getattr(section, key) is not None:
             need(getattr(section, key), f"screening.{key}", "continuous")
     for key in ("protection_zones", "vacated_land", "parameters", "rules", "site_preparation", "growth"):
         if getattr(section, key) is not None:
-            _check_exists(getattr(section, key), f"screening.{key}", path)
+            _check_exists(getattr(section, key), f"screening.{key}", path, report)
     from carbonmap.coefficients import afforestation_growth
 
-    types = afforestation_growth(section.growth).index
-    if section.tree_type not in types:
-        raise ConfigError(f"unknown tree type {section.tree_type!r}.", path=path, key="screening.tree_type",
-                          fix=f"use one of {', '.join(types)}, or add a row with screening.growth.")
+    growth = _read_table(afforestation_growth, section.growth, report)
+    types = [] if growth is None else growth.index
+    if growth is not None and section.tree_type not in types:
+        report(ConfigError(f"unknown tree type {section.tree_type!r}.", path=path, key="screening.tree_type",
+                           fix=f"use one of {', '.join(types)}, or add a row with screening.growth."))
     if section.top_n < 1:
-        raise ConfigError("must be at least 1.", path=path, key="screening.top_n", fix="e.g. 10.")
+        report(ConfigError("must be at least 1.", path=path, key="screening.top_n", fix="e.g. 10."))
     for key in ("budget_area_ha", "budget_cny"):
         if getattr(section, key) is not None and getattr(section, key) <= 0:
-            raise ConfigError("must be positive.", path=path, key=f"screening.{key}",
-                              fix="give the budget, or leave it out for the default share of the candidate area.")
+            report(ConfigError("must be positive.", path=path, key=f"screening.{key}",
+                               fix="give the budget, or leave it out for the default share of the candidate area."))
 
 
-def _check_scenarios(project: Project, path: Path) -> None:
+def _check_scenarios(project: Project, path: Path, report=_raise) -> None:
     """[timeline] and [[scenarios]]: rasters, years, names, and what each change needs."""
     timeline = project.timeline
     if timeline is None:
         if project.scenarios:
-            raise ConfigError("[[scenarios]] need a [timeline] section.", path=path, key="timeline",
-                              fix="add [timeline] with the base-year land cover.")
+            report(ConfigError("[[scenarios]] need a [timeline] section.", path=path, key="timeline",
+                               fix="add [timeline] with the base-year land cover."))
         return
-    need = _raster_check(project, path)
+    need = _raster_check(project, path, report)
     need(timeline.landcover, "timeline.landcover", "categorical", code_system=True)
     if timeline.end_year <= timeline.base_year:
-        raise ConfigError("must be after base_year.", path=path, key="timeline.end_year", fix="e.g. 2060.")
+        report(ConfigError("must be after base_year.", path=path, key="timeline.end_year", fix="e.g. 2060."))
     if timeline.previous is not None:
         need(timeline.previous, "timeline.previous", "categorical", code_system=True)
         if timeline.previous_year is None or timeline.previous_year >= timeline.base_year:
-            raise ConfigError("give the earlier land cover's year, before base_year.", path=path,
-                              key="timeline.previous_year", fix="e.g. previous_year = 2015.")
+            report(ConfigError("give the earlier land cover's year, before base_year.", path=path,
+                               key="timeline.previous_year", fix="e.g. previous_year = 2015."))
     for key in ("stages", "parameters"):
         if getattr(timeline, key) is not None:
-            _check_exists(getattr(timeline, key), f"timeline.{key}", path)
+            _check_exists(getattr(timeline, key), f"timeline.{key}", path, report)
     names = set()
     for i, scenario in enumerate(project.scenarios):
         key = f"scenarios[{i}]"
         if not scenario.name.isidentifier() or scenario.name in names or scenario.name == "baseline":
-            raise ConfigError(f"{scenario.name!r} is not a new identifier (or is 'baseline').", path=path,
-                              key=f"{key}.name", fix="use letters, digits and underscores, once per scenario.")
+            report(ConfigError(f"{scenario.name!r} is not a new identifier (or is 'baseline').", path=path,
+                               key=f"{key}.name", fix="use letters, digits and underscores, once per scenario."))
         names.add(scenario.name)
         if scenario.target_year <= timeline.base_year:
-            raise ConfigError("must be after the base year.", path=path, key=f"{key}.target_year", fix="e.g. 2030.")
+            report(ConfigError("must be after the base year.", path=path, key=f"{key}.target_year", fix="e.g. 2030."))
         if scenario.markov_year is not None and timeline.previous is None:
-            raise ConfigError("markov_year needs an earlier land cover.", path=path, key=f"{key}.markov_year",
-                              fix="set [timeline] previous and previous_year.")
+            report(ConfigError("markov_year needs an earlier land cover.", path=path, key=f"{key}.markov_year",
+                               fix="set [timeline] previous and previous_year."))
         if scenario.afforestation is not None:
             if scenario.afforestation not in ("all_suitable", "top_ranked", "connectivity_first"):
-                raise ConfigError(f"unknown screening scenario {scenario.afforestation!r}.", path=path,
-                                  key=f"{key}.afforestation", fix="use all_suitable, top_ranked or connectivity_first.")
+                report(ConfigError(f"unknown screening scenario {scenario.afforestation!r}.", path=path,
+                                   key=f"{key}.afforestation",
+                                   fix="use all_suitable, top_ranked or connectivity_first."))
             if project.screening is None or scenario.afforestation_to is None:
-                raise ConfigError("afforestation needs [screening] and afforestation_to (the forest code).",
-                                  path=path, key=f"{key}.afforestation_to", fix="e.g. afforestation_to = 2 (CLCD).")
+                report(ConfigError("afforestation needs [screening] and afforestation_to (the forest code).",
+                                   path=path, key=f"{key}.afforestation_to", fix="e.g. afforestation_to = 2 (CLCD)."))
         if scenario.convert is not None:
-            _check_exists(scenario.convert, f"{key}.convert", path)
+            _check_exists(scenario.convert, f"{key}.convert", path, report)
             if scenario.convert_to is None:
-                raise ConfigError("convert needs convert_to (the new code).", path=path, key=f"{key}.convert_to",
-                                  fix="e.g. convert_to = 8 (CLCD impervious).")
+                report(ConfigError("convert needs convert_to (the new code).", path=path, key=f"{key}.convert_to",
+                                   fix="e.g. convert_to = 8 (CLCD impervious)."))
         if not 0 <= scenario.rooftop_pv_share <= 1:
-            raise ConfigError("must be between 0 and 1.", path=path, key=f"{key}.rooftop_pv_share", fix="e.g. 0.5.")
+            report(ConfigError("must be between 0 and 1.", path=path, key=f"{key}.rooftop_pv_share", fix="e.g. 0.5."))
         if scenario.rooftop_pv_share > 0 and project.screening is None:
-            raise ConfigError("rooftop_pv_share needs [screening] (the rooftop packages).", path=path,
-                              key=f"{key}.rooftop_pv_share", fix="add [screening], or set it to 0.")
+            report(ConfigError("rooftop_pv_share needs [screening] (the rooftop packages).", path=path,
+                               key=f"{key}.rooftop_pv_share", fix="add [screening], or set it to 0."))
 
 
-def _check_outputs(project: Project, path: Path) -> None:
+def _check_outputs(project: Project, path: Path, report=_raise) -> None:
     """[outputs]: a positive size budget, known basemaps, a key for Tianditu."""
     from carbonmap.webmap import BASEMAPS
 
     outputs = project.outputs
     if outputs.html_budget_mb <= 0:
-        raise ConfigError("must be positive.", path=path, key="outputs.html_budget_mb", fix="e.g. 15 (MB).")
+        report(ConfigError("must be positive.", path=path, key="outputs.html_budget_mb", fix="e.g. 15 (MB)."))
     for i, name in enumerate(outputs.basemaps):
         if name not in BASEMAPS:
-            raise ConfigError(f"unknown basemap {name!r}.", path=path, key=f"outputs.basemaps[{i}]",
-                              fix=f"use {', '.join(BASEMAPS)}, or [] for none.")
+            report(ConfigError(f"unknown basemap {name!r}.", path=path, key=f"outputs.basemaps[{i}]",
+                               fix=f"use {', '.join(BASEMAPS)}, or [] for none."))
     if "Tianditu" in outputs.basemaps and not outputs.tianditu_key:
-        raise ConfigError("the Tianditu basemap needs a key.", path=path, key="outputs.tianditu_key",
-                          fix="set tianditu_key (from console.tianditu.gov.cn), or drop Tianditu from basemaps.")
+        report(ConfigError("the Tianditu basemap needs a key.", path=path, key="outputs.tianditu_key",
+                           fix="set tianditu_key (from console.tianditu.gov.cn), or drop Tianditu from basemaps."))
 
 
-def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str]) -> None:
+def _check_layer(spec: RasterInput | VectorInput, key: str, path: Path, names: set[str], report=_raise) -> None:
     """Checks every [[rasters]] and [[vectors]] entry shares: name, kind, CRS, file."""
     if spec.name in names:
-        raise ConfigError(f"duplicate layer name {spec.name!r}.", path=path, key=f"{key}.name",
-                          fix="give each raster and vector layer a distinct name.")
+        report(ConfigError(f"duplicate layer name {spec.name!r}.", path=path, key=f"{key}.name",
+                           fix="give each raster and vector layer a distinct name."))
     names.add(spec.name)
     if not spec.name.isidentifier():
-        raise ConfigError(f"{spec.name!r} is not usable as a layer/column name.", path=path,
-                          key=f"{key}.name", fix="use letters, digits and underscores.")
+        report(ConfigError(f"{spec.name!r} is not usable as a layer/column name.", path=path,
+                           key=f"{key}.name", fix="use letters, digits and underscores."))
     if spec.kind not in RASTER_KINDS:
-        raise ConfigError(f"unknown kind {spec.kind!r}.", path=path, key=f"{key}.kind",
-                          fix=f"use one of {', '.join(RASTER_KINDS)}.")
+        report(ConfigError(f"unknown kind {spec.kind!r}.", path=path, key=f"{key}.kind",
+                           fix=f"use one of {', '.join(RASTER_KINDS)}."))
     if spec.assume_crs:
-        _check_crs(spec.assume_crs, f"{key}.assume_crs", path)
-    _check_exists(spec.path, f"{key}.path", path)
+        _check_crs(spec.assume_crs, f"{key}.assume_crs", path, report)
+    _check_exists(spec.path, f"{key}.path", path, report)
 
 
-def _check_raster(raster: RasterInput, key: str, path: Path) -> None:
+def _check_raster(raster: RasterInput, key: str, path: Path, report=_raise) -> None:
+    if raster.kind not in RASTER_KINDS:  # reported by _check_layer
+        return
     if raster.resampling and raster.resampling not in RESAMPLING_METHODS[raster.kind]:
-        raise ConfigError(
+        report(ConfigError(
             f"resampling {raster.resampling!r} is not valid for a {raster.kind} raster.",
             path=path, key=f"{key}.resampling",
             fix=f"use one of {', '.join(RESAMPLING_METHODS[raster.kind])}.",
-        )
+        ))
     if raster.kind == "continuous":
         try:
             validate_stats(raster.stats)
         except InputError as exc:
-            raise ConfigError(exc.problem, path=path, key=f"{key}.stats", fix=exc.fix) from exc
+            report(ConfigError(exc.problem, path=path, key=f"{key}.stats", fix=exc.fix))
     if raster.code_system is not None:
         if raster.kind != "categorical":
-            raise ConfigError("code_system applies to categorical rasters only.", path=path,
-                              key=f"{key}.code_system", fix="remove it, or set kind = \"categorical\".")
+            report(ConfigError("code_system applies to categorical rasters only.", path=path,
+                               key=f"{key}.code_system", fix="remove it, or set kind = \"categorical\"."))
         if raster.code_system not in CODE_SYSTEMS:
-            raise ConfigError(f"unknown code system {raster.code_system!r}.", path=path,
-                              key=f"{key}.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}.")
+            report(ConfigError(f"unknown code system {raster.code_system!r}.", path=path,
+                               key=f"{key}.code_system", fix=f"use one of {', '.join(CODE_SYSTEMS)}."))
 
 
-def _check_crs(value: str, key: str, path: Path, *, projected: bool = False) -> None:
+def _check_crs(value: str, key: str, path: Path, report=_raise, *, projected: bool = False) -> None:
     try:
         crs = CRS.from_user_input(value)
     except PyprojCRSError as exc:
-        raise ConfigError(f"{value!r} is not a CRS pyproj knows.", path=path, key=key,
-                          fix="use an EPSG code such as \"EPSG:4547\".") from exc
+        error = ConfigError(f"{value!r} is not a CRS pyproj knows.", path=path, key=key,
+                            fix="use an EPSG code such as \"EPSG:4547\".")
+        error.__cause__ = exc
+        return report(error)
     if projected and not crs.is_projected:
-        raise ConfigError(f"{value!r} is not a projected CRS.", path=path, key=key,
-                          fix="the analysis grid needs a projected CRS in metres, or \"auto\".")
+        report(ConfigError(f"{value!r} is not a projected CRS.", path=path, key=key,
+                           fix="the analysis grid needs a projected CRS in metres, or \"auto\"."))
 
 
-def _check_exists(file: Path, key: str, path: Path) -> None:
+def _check_exists(file: Path, key: str, path: Path, report=_raise) -> None:
     if not file.exists():
-        raise InputNotFoundError(f"file not found: {file}.", path=path, key=key,
-                                 fix="correct the path (relative to the project file's folder).")
+        report(InputNotFoundError(f"file not found: {file}.", path=path, key=key,
+                                  fix="correct the path (relative to the project file's folder)."))
+
+
+def _read_table(loader, override: Path | None, report) -> Any:
+    """A coefficient table (packaged rows and an override's); None when the override cannot be read
+    (reported; a missing override file is reported by :func:`_check_exists`)."""
+    if override is not None and not override.exists():
+        return None
+    try:
+        return loader(override)
+    except CarbonmapError as exc:
+        return report(exc)

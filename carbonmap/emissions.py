@@ -659,8 +659,8 @@ def check_allocation(report: pd.DataFrame, *, allow_unallocated: bool = False,
         raise InputError(
             f"{len(lines)} inventory row(s), {unallocated:,.0f} t CO2/yr of {inventory:,.0f}, "
             f"cannot be allocated: {'; '.join(lines)}.", path=path, field="sub_sector",
-            fix="fix the sub_sector names, add proxy features, or set [inventory] allow_unallocated = true "
-            "to accept it.")
+            fix="fix the sub_sector names, add proxy features, or accept it: [inventory] allow_unallocated = true "
+            "in the project file, --allow-unallocated on the command line.")
     return lines
 
 
@@ -1009,7 +1009,8 @@ def account_emissions(
         built = _proxies(parcels, categories, buildings, floor_area, roads, road_weights, sectors,
                          dict(proxies or {}), use_field, road_class_field, chosen)
         allocations, report = downscale_inventory(inventory, built, point_sources=point_sources)
-        report.insert(report.columns.get_loc("note"), "proxy", report["sector"].map(chosen).fillna(""))
+        proxy = report["sector"].map(lambda sector: chosen.get(sector, ""))  # text, also when no sector has one
+        report.insert(report.columns.get_loc("note"), "proxy", proxy)
         notes.extend(f"inventory {line}" for line in check_allocation(report, allow_unallocated=True))
     counted_coef = parcels["coef_emission_co2_t_yr"].to_numpy()
     if "agriculture" in sectors and counted_coef.sum() > 0:

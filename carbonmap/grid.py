@@ -45,7 +45,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
-from carbonmap.io import SOURCE_TAG, RasterSource, cog_writer, open_raster
+from carbonmap.io import SOURCE_TAG, RasterSource, check_class_codes, cog_writer, open_raster
 
 __all__ = [
     "RASTER_KINDS",
@@ -58,6 +58,7 @@ __all__ = [
     "aligned_source",
     "grid_of",
     "metric_grid_of",
+    "raster_footprint",
     "rasterize",
     "cell_area_m2",
     "default_nodata",
@@ -370,6 +371,8 @@ def _pick_resampling(kind: str, resampling: str | None, src: RasterSource, grid:
     if kind not in RASTER_KINDS:
         raise InputError(f"unknown raster kind {kind!r}.", path=src.name,
                          fix=f"use one of {', '.join(RASTER_KINDS)}.")
+    if kind == "categorical":  # before any work, naming the user's file (not an aligned copy)
+        check_class_codes(src.dtype, name=src.name)
     if resampling is not None:
         if resampling not in RESAMPLING_METHODS[kind]:
             raise InputError(
@@ -595,6 +598,25 @@ def metric_grid_of(raster: Any, **source_kwargs: Any) -> AnalysisGrid:
     east, south = west + transform.a * width, north + transform.e * height
     footprint = gpd.GeoSeries([box(west, south, east, north).segmentize(abs(transform.a) * 10)], crs=crs)
     return analysis_grid(footprint, cell_m)
+
+
+def raster_footprint(raster: Any, to_crs: Any = None, **source_kwargs: Any):
+    """The rectangle a raster's cells cover, as a shapely polygon in `to_crs` (default: the raster's own).
+
+    Its edges are densified before it is reprojected, so that it keeps its shape in another CRS.
+    Keyword arguments are those of :func:`carbonmap.io.open_raster` (e.g. ``crs=`` for a raster
+    that declares none, ``band=``).
+    """
+    from shapely.geometry import box
+
+    with open_raster(raster, **source_kwargs) as src:
+        west, south, east, north = rasterio.transform.array_bounds(*src.shape, src.transform)
+        own = src.crs
+    footprint = box(west, south, east, north)
+    if to_crs is None or CRS.from_user_input(to_crs) == own:
+        return footprint
+    edge = max(east - west, north - south) / 50
+    return gpd.GeoSeries([footprint.segmentize(edge)], crs=own).to_crs(to_crs).iloc[0]
 
 
 def _nodata_mask(data: np.ndarray, nodata: float) -> np.ndarray:

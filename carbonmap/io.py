@@ -37,6 +37,7 @@ import rasterio.io
 import rasterio.shutil
 import shapely
 from affine import Affine
+import pyproj.exceptions
 from pyproj import CRS
 from rasterio.windows import Window
 
@@ -310,6 +311,7 @@ def read_vector(
     encoding: str | None = None,
     null_geometry: str = "drop",
     id_field: str | None = None,
+    max_features: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer and validate it once.
 
@@ -343,6 +345,8 @@ def read_vector(
         them (for planning units, which must never vanish).
     id_field : str, optional
         Attribute that names features in messages (e.g. the planning units' id).
+    max_features : int, optional
+        Read (and check) only the first features: a sample, to check a layer without reading it all.
 
     Returns
     -------
@@ -391,7 +395,7 @@ def read_vector(
     layer_name = layer if layer is not None else layers[0]
     shown_layer = layer  # only name the layer in messages when the user named it
     guess = encoding is None and _undeclared_shapefile_encoding(src)
-    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding)
+    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding, max_features)
     if guess:
         gdf = _decode_undeclared(gdf, src)
     if len(gdf) == 0:
@@ -399,7 +403,8 @@ def read_vector(
             "the layer has no features.", path=src, layer=shown_layer,
             fix="check that the right file and layer were given.",
         )
-    require_columns(gdf, [*columns, *([id_field] if id_field else [])], path=src, layer=shown_layer)
+    wanted = list(dict.fromkeys([*columns, *([id_field] if id_field else [])]))  # each named once
+    require_columns(gdf, wanted, path=src, layer=shown_layer)
     if gdf.crs is None:
         if assume_crs is None:
             raise CRSError(
@@ -407,9 +412,9 @@ def read_vector(
                 path=src,
                 layer=shown_layer,
                 fix="add a .prj / define the CRS in a GIS, or declare it: project file "
-                "crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
+                "assume_crs = \"EPSG:4326\" for this input, CLI --assume-crs, Python assume_crs=.",
             )
-        gdf = gdf.set_crs(CRS.from_user_input(assume_crs))
+        gdf = gdf.set_crs(_assumed_crs(assume_crs, src))
     gdf = repair_geometries(gdf, kind=kind, path=src, layer=shown_layer, null_geometry=null_geometry,
                             id_field=id_field)
     _check_lonlat_range(gdf, src, shown_layer)
@@ -424,6 +429,15 @@ def read_vector(
     if to_crs is not None:
         gdf = reproject(gdf, to_crs, kind=kind)
     return gdf
+
+
+def _assumed_crs(value: Any, path) -> CRS:
+    """The CRS a user declares for an input that has none (project file assume_crs, --assume-crs)."""
+    try:
+        return CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"{value!r} is not a CRS pyproj knows.", path=path, key="assume_crs",
+                       fix="give an EPSG code such as \"EPSG:4326\" (lon/lat) or \"EPSG:4547\".") from exc
 
 
 def _check_encoding(encoding: str, path: Path) -> None:
@@ -493,9 +507,10 @@ def _undeclared_shapefile_encoding(path: Path) -> bool:
     return len(header) == 32 and header[29] == 0  # byte 29: the language driver id (code page)
 
 
-def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
+def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None,
+                   max_features: int | None = None) -> gpd.GeoDataFrame:
     try:
-        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, max_features=max_features)
     except UnicodeDecodeError as exc:
         raise InputError(f"its attributes are not {encoding} text ({exc.reason}).", path=path,
                          layer=shown_layer, key="encoding",
@@ -595,8 +610,8 @@ def _check_lonlat_range(gdf: gpd.GeoDataFrame, path: Path, layer: str | None) ->
             f"x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g}, which are not degrees.",
             path=path,
             layer=layer,
-            fix="the file's CRS is wrong or missing (GeoJSON implies WGS84): export it with "
-            "its real CRS, or declare it (project file crs = \"EPSG:...\").",
+            fix="the file's CRS is wrong or missing (GeoJSON implies WGS84): export it with its real CRS "
+            "(a Shapefile: correct its .prj), or correct the project file's assume_crs for it.",
         )
 
 
@@ -814,12 +829,12 @@ def _dataset_source(dataset, path, band, crs, nodata, require_crs) -> RasterSour
         )
     src_crs = CRS.from_user_input(dataset.crs) if dataset.crs else None
     if src_crs is None and crs is not None:
-        src_crs = CRS.from_user_input(crs)
+        src_crs = _assumed_crs(crs, name)
     if require_crs and src_crs is None:
         raise CRSError(
             "the raster declares no coordinate reference system.", path=name,
             fix="define it (gdal_edit.py -a_srs EPSG:xxxx FILE), or declare it in the project "
-            "file (crs = \"EPSG:...\") / with --assume-crs.",
+            "file (assume_crs = \"EPSG:...\") / with --assume-crs.",
         )
     if dataset.transform == Affine.identity() and not dataset.gcps[0]:
         raise CRSError(

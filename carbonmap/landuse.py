@@ -264,7 +264,7 @@ def classify(
         The field the codes come from, for error messages.
     counts : iterable of int (n,) [features or cells], optional
         How many features or cells each code stands for (default: one each), for the counts
-        the unknown-code error gives; e.g. the cell count of each distinct code of a raster.
+        the unknown-code and missing-code errors give; e.g. the cell count of each distinct code of a raster.
 
     Returns
     -------
@@ -308,13 +308,16 @@ def classify(
     """
     _check_system(system)
     text = _normalise(codes, system)
+    weight = np.ones(len(text), dtype=np.int64) if counts is None else np.asarray(list(counts), dtype=np.int64)
     if text.isna().any():
-        raise InputError(f"{int(text.isna().sum())} features have no land-use code.", path=path,
+        missing = text.isna().to_numpy()
+        rows = "" if counts is not None else ": " + ", ".join(  # one code per feature: say which
+            f"row {row}" for row in np.flatnonzero(missing)[:20] + 1) + (", ..." if missing.sum() > 20 else "")
+        raise InputError(f"{int(weight[missing].sum())} features have no land-use code{rows}.", path=path,
                          field=field, fix="fill in the codes, or drop those features first.")
     lookup = _lookup(system, crosswalk)
     known = text.isin(lookup.index)
     if not known.all():
-        weight = np.ones(len(text), dtype=np.int64) if counts is None else np.asarray(list(counts), dtype=np.int64)
         raise _unknown_error(pd.Series(weight[~known.to_numpy()], index=text[~known].to_numpy()), system, path, field)
     result = lookup.loc[text.to_numpy()].reset_index(drop=True)
     result["ecological"] = result["ecological"].astype(bool)

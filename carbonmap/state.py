@@ -242,7 +242,8 @@ def load_state(folder: Path, root: Path, *, types_of: dict[str, dict[str, Any]])
     path = folder / "manifest.json"
     fix = "run the whole project once (without --only) into this output folder."
     if not path.exists():
-        raise StateError("no saved run to rerun a stage of.", path=root,
+        output = folder.parents[len(STATE_DIR.parts) - 1] if folder.match(str(STATE_DIR)) else folder
+        raise StateError("no saved run to rerun a stage of.", path=output,
                          fix=fix[:-1] + ", with [outputs] save_state = true.")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

@@ -140,7 +140,9 @@ def read_pools(table: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         twice = frame.loc[frame["lucode"].duplicated(), "lucode"]
         raise InputError("lucodes listed twice: " + ", ".join(map(str, twice)),
                          path=path, field="lucode", fix="one row per land-cover code.")
-    return frame.sort_values("lucode").reset_index(drop=True)
+    out = frame.sort_values("lucode").reset_index(drop=True)
+    out.attrs["path"] = str(path) if path is not None else table.attrs.get("path")  # for messages
+    return out
 
 
 def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str = "raster"
@@ -207,7 +209,8 @@ def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str
     return out
 
 
-def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str, table: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Row of each cell's code in the pool table, and the valid mask; unknown codes raise."""
     data = np.ma.getdata(classes)
     valid = ~np.ma.getmaskarray(classes)
@@ -225,7 +228,8 @@ def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str) -> tu
         present, counts = np.unique(data[unknown], return_counts=True)
         listed = ", ".join(f"{c} ({n} cells)" for c, n in zip(present, counts))
         raise UnknownCodeError(f"{len(present)} land-cover code(s) are not in the pool table: {listed}.",
-                               path=name, field="lucode", fix="add a row for each to the pool table.")
+                               path=name, field="lucode",
+                               fix=f"add a row for each to the pool table{f' {table}' if table else ''}.")
     return np.where(valid, index, 0), valid
 
 
@@ -339,7 +343,7 @@ def carbon_stocks(
                                       (len(rows), int(window.width)))
             layers, per_cell = {}, {}
             for date, src in sources.items():
-                index, valid = _class_index(src.read(window), codes, src.name)
+                index, valid = _class_index(src.read(window), codes, src.name, table.attrs.get("path"))
                 # pool totals from the area of each class: no per-pool arrays needed
                 area = np.bincount(index[valid], weights=cell_ha[valid], minlength=len(codes))
                 for k, pool in enumerate(POOLS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,8 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
     assert project.output_dir == (folder / "out").resolve()
 
 
-@pytest.mark.parametrize(
-    ("change", "error", "message"),
-    [
+#: One mistake each: (text replaced, its replacement), the error, what its message says.
+MISTAKES = [
         (("resolution_m = 30", "resolution = 30"), ConfigError,
          r"key 'grid.resolution': unknown key. Fix: did you mean 'resolution_m'\?"),
         (("[units]", "[unit]"), ConfigError, r"key 'unit': unknown key. Fix: did you mean 'units'\?"),
@@ -69,6 +69,8 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
          r"key 'rasters\[0\].stats': unknown statistic\(s\): mode"),
         (('unit = "m"', 'unit = "m"\nkind = "categorial"'), ConfigError,
          r"key 'rasters\[0\].kind': unknown kind 'categorial'"),
+        (('stats = ["mean", "max"]', 'stats = ["mean", "max"]\nkind = "categorial"\n\n[landscape]\nlandcover = "dem"'),
+         ConfigError, r"key 'rasters\[0\].kind': unknown kind"),  # the cause, not "landscape.landcover ... categorical"
         (('unit = "m"', 'unit = "m"\nresampling = "bilinear"\nkind = "categorical"'), ConfigError,
          r"'bilinear' is not valid for a categorical raster"),
         (("resolution_m = 30", 'resolution_m = 30\ncrs = "EPSG:4326"'), ConfigError,
@@ -120,8 +122,10 @@ def test_a_good_project_resolves_paths_relative_to_the_file(folder):
          r"key 'screening.budget_area_ha': must be positive"),
         (("", LANDCOVER + '[screening]\nlandcover = "lc"\nprecipitation = "lc"\n'), ConfigError,
          r"key 'screening.precipitation': \[\[rasters\]\] 'lc' must be continuous"),
-    ],
-)
+]
+
+
+@pytest.mark.parametrize(("change", "error", "message"), MISTAKES)
 def test_errors_name_the_file_and_key(folder, change, error, message):
     old, new = change
     path = write(folder, GOOD + new if old == "" else GOOD.replace(old, new))
@@ -133,3 +137,30 @@ def test_errors_name_the_file_and_key(folder, change, error, message):
 def test_missing_project_file(tmp_path):
     with pytest.raises(InputNotFoundError, match="project file not found"):
         load_project(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("change", "error", "message"), MISTAKES)
+def test_collecting_problems_finds_the_error_load_project_raises_first(folder, change, error, message):
+    old, new = change
+    path = write(folder, GOOD + new if old == "" else GOOD.replace(old, new))
+    problems = []
+    load_project(path, problems=problems)
+    assert problems, "no problem collected"
+    assert isinstance(problems[0], error) and re.search(message, str(problems[0]))
+
+
+def test_collecting_problems_lists_each_one_once(folder):
+    text = GOOD.replace("resolution_m = 30", 'resolution_m = "30"').replace('path = "dem.tif"', 'pth = "dem.tif"')
+    text += '\n[landscape]\nlandcover = "dem"\nwindow_metric = "EDX"\nneighbours = 6\n'
+    text += '\n[parcels]\npath = "units.gpkg"\ncode_feld = "c"\ncode_system = "clcd"\n[inventory]\npath = "no.csv"\n'
+    problems = []
+    assert load_project(write(folder, text), problems=problems) is None  # [grid] cannot be read
+    assert [p.key for p in problems] == ["grid.resolution_m", "rasters[0].pth", "parcels.code_feld"]
+    problems = []
+    project = load_project(write(folder, text.replace('"30"', "30")), problems=problems)
+    assert project is not None and project.parcels is None and project.rasters == []
+    # the misspelt keys once each (not also as missing required keys), and nothing that only follows from the
+    # sections they make unusable (no "[inventory] needs a [parcels] section", no "no [[rasters]] entry named 'dem'")
+    assert [p.key for p in problems] == ["rasters[0].pth", "parcels.code_feld", "inventory.path",
+                                         "landscape.neighbours", "landscape.window_metric"]
+    assert "did you mean 'path'?" in str(problems[0]) and "no.csv" in str(problems[2])

@@ -47,10 +47,11 @@ def _register() -> None:
     from carbonmap.cli.run import run
     from carbonmap.cli.screening import afforestation, rank_rooftops
     from carbonmap.cli.stocks import stocks
+    from carbonmap.cli.validate import validate
     from carbonmap.cli.zonal import zonal
 
-    for command in (demo, init, run, zonal, emissions, stocks, landscape_metrics, ecological_network, rooftop_pv,
-                    rank_rooftops, afforestation):
+    for command in (demo, init, validate, run, zonal, emissions, stocks, landscape_metrics, ecological_network,
+                    rooftop_pv, rank_rooftops, afforestation):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

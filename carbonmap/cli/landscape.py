@@ -9,6 +9,16 @@ import click
 from carbonmap.cli.options import FILE, assume_crs_opt, int_list, output_opt
 
 
+def _known_metrics(ctx, param, value: str | None) -> str | None:
+    from carbonmap.landscape.metrics import ALL_METRICS
+
+    unknown = [m for m in (value or "").split(",") if m.strip() and m.strip().upper() not in ALL_METRICS]
+    if unknown:
+        raise click.BadParameter(f"unknown metric(s) {', '.join(unknown)}: use FRAGSTATS abbreviations, e.g. NP, "
+                                 "ED, SHAPE_MN, ENN_MN (carbonmap.landscape.metrics.ALL_METRICS lists them all).")
+    return value
+
+
 @click.command("landscape-metrics", short_help="Patch, class and landscape metrics (FRAGSTATS-compatible).")
 @click.argument("raster", type=FILE)
 @click.option("--neighbours", type=click.Choice(["8", "4"]), default="8", show_default=True,
@@ -17,7 +27,7 @@ from carbonmap.cli.options import FILE, assume_crs_opt, int_list, output_opt
               help="Edge depth for core areas, in cells.")
 @click.option("--classes", default=None, metavar="CODE,CODE,...",
               help="Report only these classes in patch.csv and class.csv (the landscape keeps all).")
-@click.option("--metrics", default=None, metavar="NAME,NAME,...",
+@click.option("--metrics", default=None, metavar="NAME,NAME,...", callback=_known_metrics,
               help="Only these metrics (FRAGSTATS abbreviations, e.g. NP,ED,SHAPE_MN,ENN_MN); default all.")
 @output_opt("Output folder: patch.csv, class.csv, landscape.csv.", folder=True)
 @assume_crs_opt

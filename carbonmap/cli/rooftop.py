@@ -48,9 +48,14 @@ def rooftop_pv(buildings: Path, layer: str | None, ghi: Path | None, floors_fiel
     section = BuildingsSection(path=buildings, layer=layer, floors_field=floors_field, height_field=height_field,
                                storey_height_m=storey_height, use_field=use_field, assume_crs=assume_crs)
     with recording_tables() as tables_read:
-        tables = prepare_renewable_tables(RenewablesSection(
-            landcover="", grid=grid, grid_year=grid_year, parameters=parameters, rooftop_usable=rooftop_usable,
-            grid_factors=grid_factors))
+        try:
+            tables = prepare_renewable_tables(RenewablesSection(
+                landcover="", grid=grid, grid_year=grid_year, parameters=parameters, rooftop_usable=rooftop_usable,
+                grid_factors=grid_factors))
+        except InputError as exc:
+            if exc.path is not None or exc.field not in ("grid", "year"):
+                raise
+            raise InputError(exc.problem, key="--grid" if exc.field == "grid" else "--grid-year", fix=exc.fix) from exc
         frame = read_buildings(section, roof_field=roof_field, crs=crs)
         if crs is None:
             frame = ensure_projected(frame, what=str(buildings))

@@ -53,6 +53,13 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
     from carbonmap.themes.screening import afforestation as screen
     from carbonmap.themes.screening import afforestation_tables, prepare_screening
 
+    from carbonmap.coefficients import afforestation_growth
+    from carbonmap.errors import InputError
+
+    types = afforestation_growth(growth).index
+    if tree_type not in types:  # as the project file's check, before any work
+        raise InputError(f"unknown tree type {tree_type!r}.", key="--tree-type",
+                         fix=f"use one of {', '.join(types)}, or add a row with --growth.")
     section = ScreeningSection(landcover=str(landcover), tree_type=tree_type, protection_zones=zones,
                                protection_zones_layer=zones_layer, protection_field=zones_field, vacated_land=vacated,
                                vacated_land_layer=vacated_layer, budget_area_ha=budget_area, budget_cny=budget_cny,
@@ -104,12 +111,20 @@ def rank_rooftops(rooftop_pv: Path, layer: str | None, use_field: str | None, us
 
     from carbonmap import coefficients
     from carbonmap.cli.options import units_section
+    from carbonmap.errors import MissingColumnError
     from carbonmap.io import read_vector, write_geopackage
+    from carbonmap.screening.rooftops import RANKED_FIELDS
     from carbonmap.themes.inputs import read_units
     from carbonmap.themes.renewables import unit_of_features
     from carbonmap.themes.screening import rooftop_screening
 
-    roofs = read_vector(rooftop_pv, layer=layer or "rooftop_pv", kind="polygon", assume_crs=assume_crs)
+    try:
+        roofs = read_vector(rooftop_pv, layer=layer or "rooftop_pv", kind="polygon", assume_crs=assume_crs,
+                            columns=[*RANKED_FIELDS, *([use_field] if use_field else [])])
+    except MissingColumnError as exc:
+        raise MissingColumnError(exc.problem, path=exc.path, layer=exc.layer, field=exc.field,
+                                 fix="give the output of `carbonmap rooftop-pv` (its layer rooftop_pv), or name "
+                                 "the use field it has (--use-field).") from exc
     unit_of = pd.Series("all", index=roofs.index)
     if units is not None:
         zones = read_units(units_section(units, units_layer, units_id_field, assume_crs))

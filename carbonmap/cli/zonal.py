@@ -9,12 +9,23 @@ import click
 from carbonmap.cli.options import assume_crs_opt, layer_opt
 
 
+def _known_stats(ctx, param, value: str) -> str:
+    from carbonmap.errors import InputError
+    from carbonmap.zonal import validate_stats
+
+    try:
+        validate_stats(value)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.problem} {exc.fix[:1].upper()}{exc.fix[1:]}") from None
+    return value
+
+
 @click.command(short_help="Zonal statistics of a raster over polygons.")
 @click.argument("zones", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("raster", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .csv (table) or .gpkg (zones with their statistics).")
-@click.option("--stats", default="count,sum,mean,min,max", show_default=True,
+@click.option("--stats", default="count,sum,mean,min,max", show_default=True, callback=_known_stats,
               help="Comma-separated: count sum mean min max std median nodata_count percentile_<q>.")
 @click.option("--categorical", is_flag=True,
               help="Area of each class per zone [m2] instead of statistics.")

@@ -26,14 +26,16 @@ import pandas as pd
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.screening.score import weighted_score
 
-__all__ = ["ROOF_CLASSES", "rank_rooftops", "roof_classes", "rooftop_packages", "rooftop_weights", "top_per_unit"]
+__all__ = ["ROOF_CLASSES", "RANKED_FIELDS", "rank_rooftops", "roof_classes", "rooftop_packages", "rooftop_weights",
+           "top_per_unit"]
 
 #: Building use -> class of roof in a whole-county rooftop PV programme.
 ROOF_CLASSES = {"public": "public", "government": "public", "commercial": "commercial_industrial",
                 "industrial": "commercial_industrial", "residential": "residential"}
 
 _CRITERIA = {"specific_yield_kwh_kwp": True, "payback_yr": False, "co2_avoided_t_yr": True}
-_NEEDED = ("roof_area_m2", "usable_share", "capacity_kwp", "yield_kwh_yr", *_CRITERIA)
+#: The fields :func:`rank_rooftops` needs (those of the rooftop PV output).
+RANKED_FIELDS = ("roof_area_m2", "usable_share", "capacity_kwp", "yield_kwh_yr", *_CRITERIA)
 
 
 def roof_classes(buildings: pd.DataFrame, use_field: str | None) -> pd.Series:
@@ -96,7 +98,7 @@ def rank_rooftops(buildings: gpd.GeoDataFrame, *, weights: dict[str, float], min
        pilots (整县屋顶分布式光伏开发试点): public buildings at least 40 %, industrial and commercial
        roofs at least 30 %, rural residential roofs at least 20 % of roof area.
     """
-    missing = [c for c in _NEEDED if c not in buildings.columns]
+    missing = [c for c in RANKED_FIELDS if c not in buildings.columns]
     if missing:
         raise MissingColumnError(f"the buildings have no {missing[0]!r}.", field=missing[0],
                                  fix="pass the output of carbonmap.renewables.rooftop_pv.")

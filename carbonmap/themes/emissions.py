@@ -67,7 +67,7 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
                       inventory: InventorySection | None = None) -> EmissionsInputs:
     """Read and check the emissions inputs of a project's sections, in `crs` (projected, metres)."""
     frame = read_vector(parcels.path, layer=parcels.layer, columns=[parcels.code_field], kind="polygon",
-                        assume_crs=parcels.assume_crs, to_crs=crs, encoding=parcels.encoding)
+                        assume_crs=parcels.assume_crs, to_crs=crs, encoding=parcels.encoding, null_geometry="error")
     classes = classify(frame[parcels.code_field], parcels.code_system, crosswalk=parcels.crosswalk,
                        path=parcels.path, field=parcels.code_field)
     inputs = EmissionsInputs(frame, classes, parcels.code_system, landuse_coefficients(settings.coefficients),
@@ -79,9 +79,9 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
         inputs.inventory_file = inventory
         inputs.files.append((inventory.path, "inventory"))
     if buildings is not None:
-        inputs.buildings = read_vector(buildings.path, layer=buildings.layer, columns=[buildings.use_field],
+        inputs.buildings = read_vector(buildings.path, layer=buildings.layer, columns=buildings.fields,
                                        kind="polygon", assume_crs=buildings.assume_crs, to_crs=crs,
-                                       encoding=buildings.encoding)
+                                       encoding=buildings.encoding, null_geometry="error")
         inputs.floor_area, floors = floor_area_m2(inputs.buildings, floors_field=buildings.floors_field,
                                                   height_field=buildings.height_field,
                                                   storey_height_m=buildings.storey_height_m)

@@ -10,16 +10,17 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from carbonmap.config import Project, RasterInput, UnitsSection
 from carbonmap.errors import InputError
-from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, rasterize
+from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, raster_footprint, rasterize
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.zonal import zonal_categories, zonal_stats
 
-__all__ = ["Units", "Rasters", "read_units", "summarise_raster", "UNITS", "RASTERS", "VECTORS"]
+__all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "UNITS", "RASTERS", "VECTORS"]
 
 
 @dataclass(eq=False)
@@ -80,7 +81,9 @@ def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
                         null_geometry="error", id_field=section.id_field)
     ids = units[section.id_field] if section.id_field else pd.Series(np.arange(len(units)))
     if ids.isna().any():
-        raise InputError(f"{int(ids.isna().sum())} planning units have no id.", path=section.path,
+        rows = np.flatnonzero(ids.isna().to_numpy()) + 1
+        listed = ", ".join(f"row {row}" for row in rows[:20]) + (", ..." if len(rows) > 20 else "")
+        raise InputError(f"{len(rows)} planning units have no id: {listed}.", path=section.path,
                          field=section.id_field, fix="give every unit an id.")
     duplicated = ids[ids.duplicated()].unique()
     if len(duplicated):
@@ -118,6 +121,7 @@ def run_units(ctx: StageContext) -> Units:
 def run_rasters(ctx: StageContext) -> Rasters:
     """Align each [[rasters]] input to the grid and summarise it per unit."""
     units: Units = ctx.result("units")
+    check_units_covered(units.frame, ctx.project.rasters, ctx.project.units)
     paths, systems = {}, {}
     for spec in ctx.track(ctx.project.rasters, "aligning rasters"):
         aligned = align_raster(spec.path, units.grid, kind=spec.kind, resampling=spec.resampling, band=spec.band,
@@ -132,6 +136,34 @@ def run_rasters(ctx: StageContext) -> Rasters:
         ctx.add_layer(Layer(name=spec.name, title=spec.title or spec.name.replace("_", " "), group="inputs",
                             raster=aligned, unit=spec.unit, kind=spec.kind, labels=labels, colours=colours))
     return Rasters(paths, systems)
+
+
+def check_units_covered(units: gpd.GeoDataFrame, rasters: list[RasterInput], section: UnitsSection) -> None:
+    """Refuse planning units (indexed by id) that lie outside every raster of `rasters`: no raster value
+    would reach them (NaN statistics, 0 ha of every class), and a unit must never silently vanish.
+
+    Raises
+    ------
+    InputError
+        Naming the units file, its id field and every unit outside.
+    """
+    if not rasters or units.empty:
+        return
+    geometries = units.geometry.values
+    inside = np.zeros(len(units), dtype=bool)
+    for spec in rasters:
+        footprint = raster_footprint(spec.path, units.crs, band=spec.band, crs=spec.assume_crs)
+        inside |= shapely.area(shapely.intersection(geometries, footprint)) > 0
+    if inside.all():
+        return
+    outside = units.index[~inside]
+    listed = ", ".join(map(repr, outside[:20].astype(str))) + (", ..." if len(outside) > 20 else "")
+    files = ", ".join(dict.fromkeys(spec.path.name for spec in rasters))
+    raise InputError(
+        f"{len(outside)} planning unit(s) lie outside every raster ({files}): {listed}.", path=section.path,
+        layer=section.layer, field=section.id_field,
+        fix="check the CRS of the units and of the rasters (a wrong .prj or assume_crs puts data elsewhere), "
+        "give rasters that cover every unit, or remove those units from the layer.")
 
 
 def summarise_raster(units: gpd.GeoDataFrame, aligned: Path, spec: RasterInput) -> pd.DataFrame:

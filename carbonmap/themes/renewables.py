@@ -41,7 +41,7 @@ def read_buildings(section: BuildingsSection, *, roof_field: str | None, crs) ->
     """The footprints of a [buildings] section with the fields rooftop PV uses, in `crs`."""
     fields = [f for f in (section.use_field, section.floors_field, section.height_field, roof_field) if f]
     return read_vector(section.path, layer=section.layer, columns=fields, kind="polygon",
-                       assume_crs=section.assume_crs, to_crs=crs, encoding=section.encoding)
+                       assume_crs=section.assume_crs, to_crs=crs, encoding=section.encoding, null_geometry="error")
 
 
 def rooftops(buildings: gpd.GeoDataFrame, section: BuildingsSection, tables: RenewableTables, *,
