@@ -1011,7 +1011,7 @@ def _check_grid_factor(section: RenewablesSection, factors, path: Path, report) 
     from carbonmap.coefficients import grid_emission_factor
 
     try:
-        grid_emission_factor(section.grid, section.grid_year, factors)
+        grid_emission_factor(section.grid, section.grid_year, override=factors)
     except InputError as exc:
         if exc.field not in ("grid", "year"):  # a bad value in the override: named by the table's reader
             return report(exc)
