@@ -651,8 +651,8 @@ class RasterSource:
     ----------
     name : str
         What to call the raster in messages: the user's file (for an aligned copy, the file
-        it was made from and the copy, "dem.tif (aligned to the analysis grid as
-        out/rasters/elevation.tif)"), or 'array'.
+        it was made from and the copy by its place in the outputs, "dem.tif (aligned to the
+        analysis grid as rasters/elevation.tif)"), or 'array'.
     shape : (rows, cols)
     transform : affine.Affine
     crs : pyproj.CRS or None
@@ -819,9 +819,18 @@ def open_raster(
     _report_nonfinite(src)
 
 
+def _output_name(path: str | os.PathLike) -> str:
+    """An aligned copy's path as it will be in the output set (a run writes into a staging folder
+    swapped in at the end: its path does not outlive the run)."""
+    parts = Path(path).parts
+    if "rasters" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("rasters"):])
+    return str(path)
+
+
 def _dataset_source(dataset, path, band, crs, nodata, require_crs) -> RasterSource:
     origin = dataset.tags().get(SOURCE_TAG) or str(path)
-    name = str(path) if origin == str(path) else f"{origin} (aligned to the analysis grid as {path})"
+    name = str(path) if origin == str(path) else f"{origin} (aligned to the analysis grid as {_output_name(path)})"
     if not 1 <= band <= dataset.count:
         raise InputNotFoundError(
             f"has {dataset.count} band(s); band {band} does not exist.", path=name,

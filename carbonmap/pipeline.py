@@ -26,6 +26,7 @@ import difflib
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import pandas as pd
 
 from carbonmap.coefficients import recording_tables
 from carbonmap.config import Project
-from carbonmap.errors import ConfigError, InputError
+from carbonmap.errors import CarbonmapWarning, ConfigError, InputError
 from carbonmap.io import file_digest
 from carbonmap.outputset import OutputSet, output_set
 from carbonmap.progress import Reporter
@@ -167,8 +168,10 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         published = Publication.merged(publications.values())
         ctx = StageContext(stage, project, results, staging, summary_columns=_columns(published),
                            progress=reporter.track, published=published)
-        with recording_tables() as tables_read:
+        with recording_tables() as tables_read, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CarbonmapWarning)
             result = stage.run(ctx)
+        _record_warnings(ctx, caught)
         for name, table in tables_read.items():  # every table read is on record, once
             if name not in published.tables and name not in ctx.publication.tables:
                 ctx.add_table(name, table)
@@ -179,6 +182,16 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         timings[stage.name] = round(time.monotonic() - began, 2)
         reporter.stage_done(stage.name, timings[stage.name])
     return timings
+
+
+def _record_warnings(ctx: StageContext, caught: list[warnings.WarningMessage]) -> None:
+    """carbonmap's warnings of a stage go to the run's record (run.log, run.json, the end of the
+    run); other libraries' warnings are shown as usual."""
+    for item in caught:
+        if issubclass(item.category, CarbonmapWarning):
+            ctx.warn(str(item.message))
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
 
 
 def _columns(published: Publication) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from importlib.resources import files
@@ -42,6 +43,7 @@ def test_demo_writes_the_one_map(demo_run):
         if geometry_type is not None:  # every spatial layer carries the analysis CRS
             assert "Albers" in pyogrio.read_info(demo_run / "onemap.gpkg", layer=name)["crs"], name
     assert pyogrio.read_info(demo_run / "onemap.gpkg", layer="unit_summary")["features"] == 14
+    assert json.loads((demo_run / "run.json").read_text())["warnings"] == []  # the demo's data are clean
     # 10 inputs, gridded emissions, stocks (2 dates, change), the vegetation sink, the hot-spot
     # window, the network's MSPA, resistance, current density and barrier score, and 7 renewable
     # rasters (2 zone maps, ground PV yield, wind power density and capacity factor, geothermal
