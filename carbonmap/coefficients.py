@@ -53,6 +53,7 @@ __all__ = [
     "afforestation_growth",
     "planning_stages",
     "scenario_parameters",
+    "network_settings",
     "RULES",
     "numbers",
 ]
@@ -96,6 +97,7 @@ _TABLES = {  # name -> (key columns, required columns)
                                                             "source")),
     "planning_stages": (("stage",), ("stage", "first_year", "last_year", "source")),
     "scenario_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
+    "network_settings": (("parameter",), ("parameter", "value", "unit", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
 }
@@ -518,3 +520,9 @@ def scenario_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of the scenarios' land-use allocation (name -> value; units in the table)."""
     return _scalars("scenario_parameters", override, dict.fromkeys(
         ("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg"), "positive"))
+
+
+def network_settings(override=None) -> dict[str, float]:
+    """Defaults of the ecological network's settings and resistance modifiers (name -> value;
+    units in the table); the [network] keys of a project override them one by one."""
+    return _scalars("network_settings", override, {})

@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pyogrio.errors
+import pyproj.exceptions
 import rasterio
 import rasterio.errors
 import rasterio.io
 import rasterio.shutil
 import shapely
 from affine import Affine
-import pyproj.exceptions
 from pyproj import CRS
 from rasterio.windows import Window
 
@@ -542,7 +542,7 @@ def _decode_undeclared(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
             warnings.warn(compose_message(
                 f"declares no encoding (no .cpg file) and its attributes are not UTF-8; read as {encoding.upper()} "
                 "(GBK), the Chinese Windows encoding.", path=path,
-                fix=f"if the text looks wrong, set the layer's encoding explicitly (project file encoding = "
+                fix="if the text looks wrong, set the layer's encoding explicitly (project file encoding = "
                 "\"...\", Python encoding=); add a .cpg file with the encoding's name to make it permanent."),
                 EncodingGuessedWarning, stacklevel=3)
         return out

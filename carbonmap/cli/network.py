@@ -20,13 +20,13 @@ from carbonmap.cli.options import FILE, assume_crs_opt, code_system_opt, int_lis
               help="Codes of ecological land (default: the code system's 'ecological' flag).")
 @click.option("--resistance", "resistance_csv", type=FILE, default=None,
               help="CSV overriding rows of the resistance table (carbon_category,resistance,source).")
-@click.option("--edge-width", type=float, default=60.0, show_default=True, help="MSPA edge width [m].")
-@click.option("--min-core-area", type=float, default=10.0, show_default=True, help="Smallest source [ha].")
-@click.option("--max-sources", type=int, default=20, show_default=True)
-@click.option("--dispersal-distance", type=float, default=2000.0, show_default=True,
+@click.option("--edge-width", type=float, default=None, help="MSPA edge width [m] (default: network_settings.csv).")
+@click.option("--min-core-area", type=float, default=None, help="Smallest source [ha] (default: the table's).")
+@click.option("--max-sources", type=int, default=None, help="Most sources kept, by dPC (default: the table's).")
+@click.option("--dispersal-distance", type=float, default=None,
               help="Distance [m] at which the dispersal probability is --dispersal-probability (PC, IIC).")
-@click.option("--dispersal-probability", type=float, default=0.5, show_default=True)
-@click.option("--corridor-width", type=float, default=200.0, show_default=True, help="Corridor polygons' width [m].")
+@click.option("--dispersal-probability", type=float, default=None, help="Probability at --dispersal-distance.")
+@click.option("--corridor-width", type=float, default=None, help="Corridor polygons' width [m].")
 @click.option("--circuit-mode", type=click.Choice(["pairwise", "one-to-all"]), default="pairwise", show_default=True,
               help="Circuitscape mode for the current density.")
 @output_opt("Output folder: network.gpkg (sources, corridors, centre lines, pinch points, barriers, parameters) "
@@ -34,8 +34,9 @@ from carbonmap.cli.options import FILE, assume_crs_opt, code_system_opt, int_lis
 @assume_crs_opt
 def ecological_network(landcover: Path, code_system: str, dem: Path | None, roads: Path | None,
                        roads_layer: str | None, ecological_codes: str | None, resistance_csv: Path | None,
-                       edge_width: float, min_core_area: float, max_sources: int, dispersal_distance: float,
-                       dispersal_probability: float, corridor_width: float, circuit_mode: str, output: Path,
+                       edge_width: float | None, min_core_area: float | None, max_sources: int | None,
+                       dispersal_distance: float | None, dispersal_probability: float | None,
+                       corridor_width: float | None, circuit_mode: str, output: Path,
                        assume_crs: str | None) -> None:
     """Build the ecological network of LANDCOVER with the same preparation and chain as a run's
     network stage: MSPA core areas ranked by dPC become sources, least-cost corridors join
@@ -50,11 +51,12 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
     from carbonmap.themes.network import build_network, network_tables, prepare_network, write_network_rasters
 
     codes = int_list(ecological_codes, "--ecological-codes", "2,3,4") if ecological_codes else None
+    given = {"edge_width_m": edge_width, "min_core_area_ha": min_core_area, "max_sources": max_sources,
+             "dispersal_distance_m": dispersal_distance, "dispersal_probability": dispersal_probability,
+             "corridor_width_m": corridor_width}
     section = NetworkSection(landcover=str(landcover), dem=dem and str(dem), use_roads=roads is not None,
-                             ecological_codes=codes, resistance=resistance_csv, edge_width_m=edge_width,
-                             min_core_area_ha=min_core_area, max_sources=max_sources,
-                             dispersal_distance_m=dispersal_distance, dispersal_probability=dispersal_probability,
-                             corridor_width_m=corridor_width, circuit_mode=circuit_mode)
+                             ecological_codes=codes, resistance=resistance_csv, circuit_mode=circuit_mode,
+                             **{key: value for key, value in given.items() if value is not None})
     with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder, recording_tables() as tables_read:
         inputs = prepare_network(section, roads and RoadsSection(path=roads, layer=roads_layer,
                                                                  assume_crs=assume_crs))

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from carbonmap.coefficients import network_settings
 from carbonmap.errors import InputError
 from carbonmap.landscape.circuits import barrier_scores, pairwise_currents
 from carbonmap.landscape.connectivity import connectivity, patch_distances
@@ -52,9 +53,14 @@ MSPA_LEGEND = {
 _CORE = (MSPA_CLASSES["core"], MSPA_CLASSES["core"] + 100)
 
 
+#: The defaults of the settings: ``network_settings.csv``, each with its source.
+_DEFAULTS = network_settings()
+
+
 @dataclass(frozen=True)
 class NetworkSettings:
-    """Parameters of the chain (distances in metres, areas in hectares).
+    """Parameters of the chain (distances in metres, areas in hectares); the numeric defaults
+    are rows of ``network_settings.csv`` (with their sources).
 
     edge_width_m : MSPA edge width (rounded to whole cells, at least one).
     min_core_area_ha : smallest core area that can be a source.
@@ -73,17 +79,17 @@ class NetworkSettings:
         "one-to-all" (1 A into each source, the others grounded).
     """
 
-    edge_width_m: float = 60.0
-    min_core_area_ha: float = 10.0
-    max_sources: int = 20
-    min_dpc_pct: float = 0.0
-    dispersal_distance_m: float = 2000.0
-    dispersal_probability: float = 0.5
-    corridor_width_m: float = 200.0
-    barrier_radius_m: float = 90.0
-    pinch_quantile: float = 0.9
-    barrier_quantile: float = 0.9
-    circuit_max_cells: int = 1_000_000
+    edge_width_m: float = _DEFAULTS["edge_width_m"]
+    min_core_area_ha: float = _DEFAULTS["min_core_area_ha"]
+    max_sources: int = int(_DEFAULTS["max_sources"])
+    min_dpc_pct: float = _DEFAULTS["min_dpc_pct"]
+    dispersal_distance_m: float = _DEFAULTS["dispersal_distance_m"]
+    dispersal_probability: float = _DEFAULTS["dispersal_probability"]
+    corridor_width_m: float = _DEFAULTS["corridor_width_m"]
+    barrier_radius_m: float = _DEFAULTS["barrier_radius_m"]
+    pinch_quantile: float = _DEFAULTS["pinch_quantile"]
+    barrier_quantile: float = _DEFAULTS["barrier_quantile"]
+    circuit_max_cells: int = int(_DEFAULTS["circuit_max_cells"])
     circuit_mode: str = "pairwise"
 
 
@@ -367,8 +373,8 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
     from carbonmap.io import read_raster
     from carbonmap.landscape.patches import read_landscape, select_classes
     from carbonmap.landscape.resistance import resistance_surface
-    from carbonmap.terrain import slope_degrees
     from carbonmap.landuse import classify_raster
+    from carbonmap.terrain import slope_degrees
 
     land = read_landscape(landcover, crs=crs)
     ecological = (select_classes(land, codes=ecological_codes) if ecological_codes is not None

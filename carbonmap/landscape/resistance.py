@@ -21,19 +21,16 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from carbonmap.coefficients import ecological_resistance
+from carbonmap.coefficients import ecological_resistance, network_settings
 from carbonmap.errors import InputError
 
 __all__ = ["resistance_surface", "DEFAULT_MODIFIERS"]
 
-#: Modifier parameters and their defaults (carbonmap assumptions, not from a source).
-DEFAULT_MODIFIERS = {
-    "slope_doubling_deg": 30.0,  # s_0: a 30 degree slope doubles the resistance
-    "road_factor": 1.0,  # f_r: twice the resistance right next to a road
-    "road_distance_m": 200.0,  # D_r
-    "built_factor": 1.0,  # f_b
-    "built_distance_m": 500.0,  # D_b
-}
+#: Modifier parameters and their defaults (carbonmap assumptions: the ``modifier_*`` rows of
+#: ``network_settings.csv``): s_0 (a 30 degree slope doubles the resistance), f_r and D_r (twice
+#: the resistance next to a road, decaying over 200 m), f_b and D_b (built-up land, over 500 m).
+DEFAULT_MODIFIERS = {name.removeprefix("modifier_"): value for name, value in network_settings().items()
+                     if name.startswith("modifier_")}
 
 
 def resistance_surface(categories: np.ndarray, legend: list[str], resolution: float, *,

@@ -10,7 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from carbonmap.coefficients import ecological_resistance
+from carbonmap.coefficients import ecological_resistance, network_settings
 from carbonmap.config import NetworkSection, Project, RoadsSection
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landscape.network import (
@@ -44,6 +44,7 @@ def prepare_network(section: NetworkSection, roads: RoadsSection | None = None) 
     if section.use_roads and roads is not None:
         lines = read_vector(roads.path, layer=roads.layer, kind="line", assume_crs=roads.assume_crs,
                             encoding=roads.encoding)
+    network_settings()  # the defaults' table, with its sources, goes on the run's record
     settings = NetworkSettings(**{f.name: getattr(section, f.name) for f in dataclasses.fields(NetworkSettings)})
     return NetworkInputs(settings, ecological_resistance(section.resistance), lines, section.ecological_codes,
                          dict(section.modifiers))
