@@ -167,7 +167,7 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         before, began = _files(staging), time.monotonic()
         published = Publication.merged(publications.values())
         ctx = StageContext(stage, project, results, staging, summary_columns=_columns(published),
-                           progress=reporter.track, published=published)
+                           progress=reporter.track, published=published, on_step=reporter.step)
         with recording_tables() as tables_read, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CarbonmapWarning)
             result = stage.run(ctx)

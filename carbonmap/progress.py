@@ -95,6 +95,13 @@ class Reporter:
         if self._rich is not None:
             self._rich.advance(self._overall)
 
+    def step(self, description: str, seconds: float) -> None:
+        """A step of a long stage ended."""
+        text = f"  {description} done in {seconds:.1f} s"
+        self.log(text)
+        if self._rich is not None:
+            self._rich.console.print(text)
+
     def track(self, items: Iterable, description: str) -> Iterator:
         """Iterate `items`, showing how far and how long is left."""
         items = list(items)

@@ -129,11 +129,13 @@ class StageContext:
     out : the output set being written (files go under it)
     summary_columns : the per-unit summary columns published so far (a column is published once)
     progress : a callable ``(items, description) -> iterator`` that shows progress, or None
+    published : what the earlier stages published (read by the one map)
+    on_step : a callable ``(description, seconds)`` told when a step of a long stage ends
     """
 
     def __init__(self, stage: Stage, project: Project, results: dict[str, Any], out: Path,
                  summary_columns: Iterable[str] = (), progress: Callable | None = None,
-                 published: Publication | None = None) -> None:
+                 published: Publication | None = None, on_step: Callable | None = None) -> None:
         self.stage = stage
         self.project = project
         self.out = out
@@ -141,6 +143,7 @@ class StageContext:
         self._results = results
         self._summary_columns = set(summary_columns)
         self._progress = progress
+        self._on_step = on_step
         self.published = published  # what the earlier stages published (read by the one map)
 
     def result(self, name: str) -> Any:
@@ -189,6 +192,11 @@ class StageContext:
         """Note an input file with its SHA-256 (Shapefile sidecars included) for the record."""
         digest, size = file_digest(path)
         self.publication.inputs.append({"role": role, "path": str(path), "sha256": digest, "bytes": size})
+
+    def step(self, name: str, seconds: float) -> None:
+        """Say that a step of a long stage ended (shown with the run's progress, and logged)."""
+        if self._on_step is not None:
+            self._on_step(f"{self.stage.name}: {name}", seconds)
 
     def track(self, items: Iterable, description: str) -> Iterator:
         """Iterate `items`, showing progress (with the time left) unless the run is quiet."""

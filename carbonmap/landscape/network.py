@@ -21,6 +21,7 @@ and the CLI call it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -112,7 +113,8 @@ class NetworkResult:
 
 
 def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.ndarray, *,
-                       settings: NetworkSettings = NetworkSettings()) -> NetworkResult:
+                       settings: NetworkSettings = NetworkSettings(),
+                       on_step: Callable[[str, float], None] | None = None) -> NetworkResult:
     r"""The ecological security pattern of a landscape: sources, corridors, pinch points, barriers.
 
     Parameters
@@ -127,6 +129,8 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     settings : NetworkSettings
         Edge width, source rules, dispersal kernel, corridor width, barrier radius and
         quantiles (distances in m, areas in ha).
+    on_step : callable (step name, seconds [s]), optional
+        Told as each step of the chain ends (for progress).
 
     Returns
     -------
@@ -188,6 +192,8 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
         now = time.perf_counter()
         timings[name] = now - clock
         clock = now
+        if on_step is not None:
+            on_step(name, timings[name])
 
     r = land.resolution
     cell_ha = land.cell_m2 / 1e4
@@ -332,7 +338,8 @@ def _barrier_areas(land: Landscape, scores: np.ndarray, quantile: float):
 def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoDataFrame | None = None,
                          ecological_codes=None, settings: NetworkSettings = NetworkSettings(),
                          resistance_table: pd.Series | None = None, modifiers: dict | None = None,
-                         crs=None) -> tuple[Landscape, np.ndarray, NetworkResult]:
+                         crs=None, on_step: Callable[[str, float], None] | None = None
+                         ) -> tuple[Landscape, np.ndarray, NetworkResult]:
     """The ecological network from rasters (files, datasets or arrays): what the CLI and the run use.
 
     Parameters
@@ -357,6 +364,8 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
         Overrides of :data:`carbonmap.landscape.resistance.DEFAULT_MODIFIERS`.
     crs : CRS-like, optional
         CRS of a land cover that has none.
+    on_step : callable (step name, seconds [s]), optional
+        Told as each step of the chain ends (:func:`ecological_network`).
 
     Returns
     -------
@@ -399,7 +408,7 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
                                transform=land.transform, fill=0, all_touched=True, dtype="uint8").astype(bool)
     resistance = resistance_surface(categories, legend, land.resolution, slope_deg=slope, roads=road_cells,
                                     table=resistance_table, modifiers=modifiers)
-    return land, resistance, ecological_network(land, ecological, resistance, settings=settings)
+    return land, resistance, ecological_network(land, ecological, resistance, settings=settings, on_step=on_step)
 
 
 def parameter_table(settings: NetworkSettings, result: NetworkResult, *, modifiers: dict | None = None

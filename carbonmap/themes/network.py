@@ -50,12 +50,13 @@ def prepare_network(section: NetworkSection, roads: RoadsSection | None = None) 
                          dict(section.modifiers))
 
 
-def build_network(inputs: NetworkInputs, landcover, system: str, *, dem=None, crs=None):
-    """:func:`carbonmap.landscape.network.network_from_rasters` on prepared inputs.
-    Returns (landscape, resistance surface, NetworkResult)."""
+def build_network(inputs: NetworkInputs, landcover, system: str, *, dem=None, crs=None, on_step=None):
+    """:func:`carbonmap.landscape.network.network_from_rasters` on prepared inputs (`on_step`
+    is told as each step ends). Returns (landscape, resistance surface, NetworkResult)."""
     return network_from_rasters(landcover, system, dem=dem, roads=inputs.roads,
                                 ecological_codes=inputs.ecological_codes, settings=inputs.settings,
-                                resistance_table=inputs.resistance, modifiers=inputs.modifiers, crs=crs)
+                                resistance_table=inputs.resistance, modifiers=inputs.modifiers, crs=crs,
+                                on_step=on_step)
 
 
 def write_network_rasters(folder: Path, resistance: np.ndarray, result: NetworkResult, *, transform, crs
@@ -103,7 +104,7 @@ def run_network(ctx: StageContext) -> Network:
     cfg, units, rasters = ctx.project.network, ctx.result("units"), ctx.result("rasters")
     inputs = prepare_network(cfg, ctx.project.roads)
     _, resistance, result = build_network(inputs, rasters.paths[cfg.landcover], rasters.code_systems[cfg.landcover],
-                                          dem=rasters.optional(cfg.dem))
+                                          dem=rasters.optional(cfg.dem), on_step=ctx.step)
     paths = write_network_rasters(ctx.out / "rasters", resistance, result, transform=units.grid.transform,
                                   crs=units.grid.crs)
     ctx.add_layer(Layer(name="mspa", title="MSPA: core, bridges, loops, edges of ecological land", group="ecology",
