@@ -508,8 +508,9 @@ class OutputsSection:
         (:data:`carbonmap.webmap.DETAIL_LEVELS`).
     basemaps : tile basemaps offered in the HTML map (off by default; they need a network).
     tianditu_key : a Tianditu API key, to offer the Tianditu basemap.
-    save_state : save the state before each stage (OUT/.carbonmap), for ``run --only``; it takes
-        about 45 MB for the demo city and 2.4 GB for the megacity preset.
+    save_state : save each stage's result as data (OUT/.carbonmap/state), for ``run --only``
+        (13 MB for the demo city).
+    language : "zh" or "en": the language of everything a reader sees (``carbonmap run --lang``).
     """
 
     gpkg: bool = True
@@ -519,6 +520,7 @@ class OutputsSection:
     basemaps: list[str] = field(default_factory=lambda: ["OpenStreetMap"])
     tianditu_key: str | None = None
     save_state: bool = True
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -555,6 +557,12 @@ class Project:
     @property
     def output_dir(self) -> Path:
         return self.project.output_dir
+
+    def with_language(self, language: str) -> Project:
+        """A copy whose outputs are in `language` (the CLI's --lang)."""
+        from dataclasses import replace
+
+        return replace(self, outputs=replace(self.outputs, language=language))
 
     def with_output_dir(self, output_dir: Path) -> Project:
         """A copy writing to `output_dir` instead (the CLI's --out)."""
@@ -1104,6 +1112,11 @@ def _check_outputs(project: Project, path: Path, report=_raise) -> None:
     from carbonmap.webmap import BASEMAPS
 
     outputs = project.outputs
+    from carbonmap.words import LANGUAGES
+
+    if outputs.language not in LANGUAGES:
+        report(ConfigError(f"unknown language {outputs.language!r}.", path=path, key="outputs.language",
+                           fix="use \"zh\" (中文) or \"en\" (English)."))
     if outputs.html_budget_mb <= 0:
         report(ConfigError("must be positive.", path=path, key="outputs.html_budget_mb", fix="e.g. 15 (MB)."))
     for i, name in enumerate(outputs.basemaps):

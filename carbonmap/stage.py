@@ -15,6 +15,7 @@ stage's result; results are passed on, publications are collected by the runner.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,9 @@ import pandas as pd
 
 from carbonmap.config import Project
 from carbonmap.io import file_digest
+from carbonmap.words import Text, text_in
 
-__all__ = ["GROUPS", "Layer", "Publication", "Stage", "StageContext"]
+__all__ = ["GROUPS", "Layer", "Publication", "Stage", "StageContext", "layers_in"]
 
 #: Map groups, in the order the layer control lists them.
 GROUPS = ("units", "sources", "sinks", "ecology", "renewables", "screening", "scenarios", "zones", "inputs")
@@ -42,7 +44,7 @@ class Layer:
     """
 
     name: str
-    title: str
+    title: Text  # what readers see, in both languages (carbonmap.words)
     group: str
     frame: gpd.GeoDataFrame | None = None
     raster: Path | None = None
@@ -61,6 +63,11 @@ class Layer:
             raise ValueError(f"layer {self.name!r}: give exactly one of frame and raster")
         if self.group not in GROUPS:
             raise ValueError(f"layer {self.name!r}: unknown group {self.group!r}")
+
+
+def layers_in(layers: Iterable[Layer], language: str) -> list[Layer]:
+    """The layers with their titles in `language` (as plain text, for the writers of the outputs)."""
+    return [dataclasses.replace(layer, title=text_in(layer.title, language)) for layer in layers]
 
 
 @dataclass

@@ -306,16 +306,17 @@ def test_cli_landscape_metrics_equal_the_library(tmp_path):
 def test_demo_html_has_layers_legends_and_overlays(demo_run):
     html = (demo_run / "onemap.html").read_text()
     assert "L.control.groupedLayers" in html and "carbonmap.finder" in html
-    for name in ("units: net_co2_t_yr", "units: builtup_intensity_co2_t_km2_yr", "Emissions per parcel [t CO2/ha/yr]",
-                 "Gridded emissions (250 m cells)", "Large point sources",
-                 "Land-use parcels (2023 classes, by carbon category)", "Protection zones",
-                 "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)",
-                 "Ecological patches of 1 ha or more", "Fragmentation: ecological land edge density within 500 m [m_ha]",
-                 "Rooftop PV: the 500 largest roofs [kWh/yr]", "wind: development control zones",
-                 "Deep geothermal class (GB/T 11615)", "units: renewable_electricity_gwh_yr",
-                 "units: eco_mesh_ha", "Afforestation sites, ranked [score]",
-                 "Afforestation: candidate land and the reason for the rest"):
-        assert name in html, name
+    from carbonmap.words import words
+
+    expected = ["Land-use parcels (2023 classes, by carbon category)", "Protection zones",  # the project's titles
+                "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"]
+    expected += [text.in_("zh") for text in (  # the demo is in Chinese
+        words("layer.parcel_emissions"), words("layer.emissions_grid", cell=250), words("layer.point_sources"),
+        words("layer.ecological_patches", area=1), words("layer.ecological_ed_window", radius=500),
+        words("layer.rooftop_pv_top", n=500), words("layer.zones_wind"), words("layer.deep_geothermal_class"),
+        words("layer.afforestation_sites"), words("layer.afforestation_reasons"))]
+    for name in expected + ["units: net_co2_t_yr", "units: renewable_electricity_gwh_yr", "units: eco_mesh_ha"]:
+        assert name in html or json.dumps(name)[1:-1] in html, name
     assert "data:image/png;base64" in html  # raster overlays embedded, not linked
     assert "built_residential" in html and "carbonmap-legend" in html  # category legend
     assert len(html.encode()) < 15e6  # the one-map size budget

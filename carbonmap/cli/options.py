@@ -12,7 +12,7 @@ The grammar:
 Who uses what:
 
 - ``quiet_opt``: demo, run
-- ``output_dir_opt``: demo, run
+- ``output_dir_opt``, ``language_opt``: demo, run
 - ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv, afforestation,
   rank-rooftops
 - ``layer_opt``: zonal, emissions, rooftop-pv, rank-rooftops
@@ -39,6 +39,8 @@ assume_crs_opt = click.option(
     help="CRS of inputs that declare none, e.g. EPSG:4326 (a declared CRS always wins).",
 )
 layer_opt = click.option("--layer", default=None, help="Layer of a multi-layer vector file.")
+language_opt = click.option("--lang", "language", type=click.Choice(["zh", "en"]), default=None,
+                            help="Language of the map, report and tables (overrides [outputs] language).")
 
 
 def _known_code_system(ctx, param, value: str | None) -> str | None:

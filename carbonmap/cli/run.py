@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import FILE, output_dir_opt, quiet_opt
+from carbonmap.cli.options import FILE, language_opt, output_dir_opt, quiet_opt
 
 
 def _stop_on_sigterm(signum, frame) -> None:
@@ -28,11 +28,12 @@ def run_project(project, *, quiet: bool, only: str | None = None):
 @click.command(short_help="Run a project file into the one map.")
 @click.argument("project_file", type=FILE)
 @output_dir_opt
+@language_opt
 @quiet_opt
 @click.option("--only", "only", default=None, metavar="STAGE",
               help="Rerun this stage (and the stages after it, which may read its results) on the state the "
                    "last run saved; the stages before it are not run again.")
-def run(project_file: Path, output: Path | None, quiet: bool, only: str | None) -> None:
+def run(project_file: Path, output: Path | None, language: str | None, quiet: bool, only: str | None) -> None:
     """Run every stage of PROJECT_FILE (TOML) and write onemap.html, report.html, onemap.gpkg,
     unit_summary.csv, rasters/, run.log and run.json to its output folder, as one set."""
     from carbonmap.config import load_project
@@ -40,6 +41,8 @@ def run(project_file: Path, output: Path | None, quiet: bool, only: str | None) 
     project = load_project(project_file)
     if output is not None:
         project = project.with_output_dir(output.resolve())
+    if language is not None:
+        project = project.with_language(language)
     record = run_project(project, quiet=quiet, only=only)
     if not quiet:
         click.echo(f"wrote {record.out_dir}")

@@ -44,17 +44,15 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
     The other rasters are aligned to the land cover's grid first."""
     import tempfile
 
-    from carbonmap.coefficients import recording_tables
+    from carbonmap.coefficients import afforestation_growth, recording_tables
     from carbonmap.config import NetworkSection, ScreeningSection
+    from carbonmap.errors import InputError
     from carbonmap.io import write_geopackage
     from carbonmap.screening.afforestation import Habitat
     from carbonmap.themes.inputs import align_on_landcover
     from carbonmap.themes.network import build_network, prepare_network
     from carbonmap.themes.screening import afforestation as screen
     from carbonmap.themes.screening import afforestation_tables, prepare_screening
-
-    from carbonmap.coefficients import afforestation_growth
-    from carbonmap.errors import InputError
 
     types = afforestation_growth(growth).index
     if tree_type not in types:  # as the project file's check, before any work

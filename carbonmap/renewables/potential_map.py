@@ -76,9 +76,10 @@ class RenewableTables:
 
 @dataclass
 class RenewableResult:
-    """Rasters (name -> (array, unit, title)), buildings, per-unit columns and reason tables."""
+    """Rasters (name -> (array, unit key, the values its title names, e.g. the tilt [degrees])),
+    buildings, per-unit columns and reason tables."""
 
-    rasters: dict[str, tuple[np.ndarray, str, str]] = field(default_factory=dict)
+    rasters: dict[str, tuple[np.ndarray, str, dict[str, float]]] = field(default_factory=dict)
     buildings: gpd.GeoDataFrame | None = None
     per_unit: pd.DataFrame | None = None
     zone_reasons: pd.DataFrame | None = None
@@ -195,7 +196,7 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         zone, reason, texts = control_zones(categories, legend, resolution, rules, resource=resource,
                                             protection=protection, setback_m=setback)
         zone_of[resource] = zone
-        out.rasters[f"zones_{resource}"] = (zone, "zone", f"{resource.replace('_', ' ')}: development control zones")
+        out.rasters[f"zones_{resource}"] = (zone, "zone", {})
         for name, code in ZONE_CLASSES.items():
             columns[f"{resource}_{name}_km2"] = _per_unit((zone == code).astype(float), zones, n_units) * cell_km2
         for i, text in enumerate(texts):
@@ -221,8 +222,7 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         columns[f"ground_pv_{name}_gwh_yr"] = _per_unit(np.where(where, ground_mwh, 0.0), zones, n_units) / 1e3
     columns["ground_pv_suitable_co2_avoided_t_yr"] = columns["ground_pv_suitable_gwh_yr"] * 1e3 * grid_factor
     allowed = np.isin(zone, [ZONE_CLASSES["suitable"], ZONE_CLASSES["restricted"]])
-    out.rasters["ground_pv_yield"] = (np.where(allowed, ground_mwh, np.nan) / cell_km2, "mwh_km2_yr",
-                                      f"Ground PV where allowed: yield at {tilt:g} degrees tilt")
+    out.rasters["ground_pv_yield"] = (np.where(allowed, ground_mwh, np.nan) / cell_km2, "mwh_km2_yr", {"tilt": tilt})
     # --------------------------------------------------------------- wind
     if wind_speed is not None:
         alpha = tables.wind_shear.reindex(legend).to_numpy(float)
@@ -235,8 +235,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                              sea_level_density=p["air_density_sea_level"])
         cf = np.where(np.isfinite(speed), cf, np.nan)
         out.rasters["wind_power_density"] = (weibull_power_density(speed, density, k=k), "w_m2",
-                                             f"Wind power density at {p['turbine_hub_m']:g} m")
-        out.rasters["wind_capacity_factor"] = (cf, "fraction", "Wind capacity factor (generic turbine)")
+                                             {"hub": p["turbine_hub_m"]})
+        out.rasters["wind_capacity_factor"] = (cf, "fraction", {})
         mw_cell = cell_km2 * wind_capacity_mw_per_km2(
             p["turbine_rated_mw"], p["turbine_rotor_m"], spacing_diameters_sq=p["turbine_spacing_rotor_diameters"])
         wind_mwh = mw_cell * cf * 8760
@@ -271,9 +271,9 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                                        surface_c=p["surface_temperature_c"], depth_m=p["deep_geothermal_depth_m"])
         classes = tables.geothermal_classes
         index = geothermal_class(temperature, classes)
-        out.rasters["deep_geothermal_temperature"] = (
-            temperature, "degc", f"Rock temperature at {p['deep_geothermal_depth_m'] / 1000:g} km")
-        out.rasters["deep_geothermal_class"] = (index, "class", "Deep geothermal class (GB/T 11615)")
+        out.rasters["deep_geothermal_temperature"] = (temperature, "degc",
+                                                      {"depth": p["deep_geothermal_depth_m"] / 1000})
+        out.rasters["deep_geothermal_class"] = (index, "class", {})
         counts = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
         with np.errstate(invalid="ignore"):
             columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units) / counts

@@ -31,6 +31,7 @@ from carbonmap.grid import analysis_grid
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import classify
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 
 __all__ = ["EmissionsInputs", "Emissions", "prepare_emissions", "account", "emission_tables", "EMISSIONS"]
 
@@ -167,7 +168,7 @@ def run_emissions(ctx: StageContext) -> Emissions:
     for path, role in inputs.files:
         ctx.record_input(path, role)
     if inputs.point_sources is not None:
-        ctx.add_layer(Layer(name="point_sources", title="Large point sources", group="sources",
+        ctx.add_layer(Layer(name="point_sources", title=words("layer.point_sources"), group="sources",
                             frame=inputs.point_sources, column="co2_t_yr", unit="t_co2_yr"))
     result, unallocated = account(inputs, units.frame)
     for note in inputs.notes + result.notes:
@@ -178,7 +179,7 @@ def run_emissions(ctx: StageContext) -> Emissions:
     parcels = tables.pop("parcel_emissions")
     for name, table in tables.items():
         ctx.add_table(name, table)
-    ctx.add_layer(Layer(name="parcel_emissions", title="Emissions per parcel [t CO2/ha/yr]", group="sources",
+    ctx.add_layer(Layer(name="parcel_emissions", title=words("layer.parcel_emissions"), group="sources",
                         frame=parcels, column="source_co2_t_ha_yr", unit="t_co2_ha_yr"))
     ctx.add_summary(pd.DataFrame({"builtup_area_km2": result.unit_builtup_km2}))
     grid = analysis_grid(units.frame, project.emissions.grid_resolution_m, crs=units.grid.crs)
@@ -186,7 +187,7 @@ def run_emissions(ctx: StageContext) -> Emissions:
     path = write_cog(ctx.file("rasters/emissions_grid.tif"), gridded.astype("float32"), transform=grid.transform,
                      crs=grid.crs, nodata=None, resampling="average",
                      tags={"unit": "t CO2 yr-1 per cell", "cell_m": str(grid.resolution)})
-    ctx.add_layer(Layer(name="emissions_grid", title=f"Gridded emissions ({grid.resolution:g} m cells)",
+    ctx.add_layer(Layer(name="emissions_grid", title=words("layer.emissions_grid", cell=grid.resolution),
                         group="sources", raster=path, unit="t_co2_yr_per_cell"))
     return Emissions(parcels, result.unit_sources, result.unit_sinks, result.unit_builtup_km2)
 

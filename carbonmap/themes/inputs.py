@@ -18,6 +18,7 @@ from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, r
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import Text
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "UNITS", "RASTERS", "VECTORS"]
@@ -133,7 +134,7 @@ def run_rasters(ctx: StageContext) -> Rasters:
         if spec.code_system:
             systems[spec.name] = spec.code_system
             labels, colours = class_legend(spec.code_system)
-        ctx.add_layer(Layer(name=spec.name, title=spec.title or spec.name.replace("_", " "), group="inputs",
+        ctx.add_layer(Layer(name=spec.name, title=Text.same(spec.title or spec.name.replace("_", " ")), group="inputs",
                             raster=aligned, unit=spec.unit, kind=spec.kind, labels=labels, colours=colours))
     return Rasters(paths, systems)
 
@@ -206,7 +207,8 @@ def run_vectors(ctx: StageContext) -> None:
                             assume_crs=spec.assume_crs, to_crs=units.grid.crs, encoding=spec.encoding)
         ctx.record_input(spec.path, f"vector {spec.name}")
         colours = carbon_categories()["colour"].to_dict() if spec.column == "carbon_category" else None
-        ctx.add_layer(Layer(name=spec.name, title=spec.title or spec.name.replace("_", " "), group=spec.group,
+        title = Text.same(spec.title or spec.name.replace("_", " "))
+        ctx.add_layer(Layer(name=spec.name, title=title, group=spec.group,
                             frame=frame, column=spec.column, kind=spec.kind, colours=colours))
 
 

@@ -25,6 +25,7 @@ from carbonmap.landscape.change import CHANGE_METRICS
 from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, code_table
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 
 __all__ = ["EcologicalLand", "class_names", "LANDSCAPE"]
 
@@ -82,8 +83,7 @@ def run_landscape(ctx: StageContext) -> EcologicalLand:
     path = write_cog(ctx.file(f"rasters/{name}.tif"), hot_spots, transform=units.grid.transform,
                      crs=units.grid.crs, nodata=float("nan"), resampling="average",
                      tags={"unit": unit, "radius_m": str(cfg.window_radius_m)})
-    what = "edge density" if cfg.window_metric == "ED" else "share"
-    ctx.add_layer(Layer(name=name, title=f"Fragmentation: ecological land {what} within {cfg.window_radius_m:g} m",
+    ctx.add_layer(Layer(name=name, title=words(f"layer.{name}", radius=cfg.window_radius_m),
                         group="ecology", raster=path, unit=unit.replace("/", "_")))
     ctx.add_headline("eco_mesh_ha")
     if cfg.compare_with:
@@ -98,7 +98,7 @@ def _patch_layer(ctx: StageContext, land: Landscape, eco: np.ndarray, system: st
     table = code_table(system)
     category = dict(zip(table["name_en"], table["carbon_category"]))
     colour = carbon_categories()["colour"]
-    ctx.add_layer(Layer(name="ecological_patches", title=f"Ecological patches of {cfg.min_patch_area_ha:g} ha or more",
+    ctx.add_layer(Layer(name="ecological_patches", title=words("layer.ecological_patches", area=cfg.min_patch_area_ha),
                         group="ecology", frame=patches, column="class_name", kind="categorical",
                         colours={n: colour[category[n]] for n in patches["class_name"].unique() if n in category},
                         display_tolerance_m=land.resolution))  # cell staircases need no drawing

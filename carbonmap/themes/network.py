@@ -22,6 +22,7 @@ from carbonmap.landscape.network import (
     parameter_table,
 )
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 
 __all__ = ["NetworkInputs", "Network", "prepare_network", "build_network", "network_tables",
            "write_network_rasters", "NETWORK"]
@@ -89,13 +90,13 @@ class Network:
     settings: NetworkSettings
 
 
-#: Map layers of the network's vector outputs: name -> (title, column, unit).
+#: Map layers of the network's vector outputs: name -> (column, unit).
 _VECTOR_LAYERS = {
-    "ecological_sources": ("Ecological sources (core areas ranked by dPC)", "dpc_pct", "pct"),
-    "ecological_corridors": ("Ecological corridors (least-cost paths)", "mean_resistance", "relative"),
-    "ecological_corridor_lines": ("Ecological corridors: centre lines", "cwd", "cost_weighted_m"),
-    "pinch_points": ("Pinch points (highest current in corridors)", "current", "a"),
-    "barriers": ("Barriers (where restoration helps most)", "improvement_score", "per_m"),
+    "ecological_sources": ("dpc_pct", "pct"),
+    "ecological_corridors": ("mean_resistance", "relative"),
+    "ecological_corridor_lines": ("cwd", "cost_weighted_m"),
+    "pinch_points": ("current", "a"),
+    "barriers": ("improvement_score", "per_m"),
 }
 
 
@@ -107,19 +108,19 @@ def run_network(ctx: StageContext) -> Network:
                                           dem=rasters.optional(cfg.dem), on_step=ctx.step)
     paths = write_network_rasters(ctx.out / "rasters", resistance, result, transform=units.grid.transform,
                                   crs=units.grid.crs)
-    ctx.add_layer(Layer(name="mspa", title="MSPA: core, bridges, loops, edges of ecological land", group="ecology",
+    ctx.add_layer(Layer(name="mspa", title=words("layer.mspa"), group="ecology",
                         raster=paths["mspa"], kind="categorical",
                         labels={str(v): name for v, (name, _) in MSPA_LEGEND.items()},
                         colours={str(v): colour for v, (_, colour) in MSPA_LEGEND.items()}))
-    ctx.add_layer(Layer(name="current_density", title="Current density (circuit theory, summed over linked sources)",
+    ctx.add_layer(Layer(name="current_density", title=words("layer.current_density"),
                         group="ecology", raster=paths["current_density"], unit="a"))
-    ctx.add_layer(Layer(name="barrier_score", title="Restoration benefit: least-cost distance saved per metre "
-                        "restored", group="ecology", raster=paths["barrier_score"], unit="per_m"))
+    ctx.add_layer(Layer(name="barrier_score", title=words("layer.barrier_score"), group="ecology",
+                        raster=paths["barrier_score"], unit="per_m"))
     tables = network_tables(inputs, result)
-    for name, (title, column, unit) in _VECTOR_LAYERS.items():
+    for name, (column, unit) in _VECTOR_LAYERS.items():
         tolerance = units.grid.resolution if name == "ecological_sources" else 0.0
-        ctx.add_layer(Layer(name=name, title=title, group="ecology", frame=tables.pop(name), column=column,
-                            unit=unit, display_tolerance_m=tolerance))
+        ctx.add_layer(Layer(name=name, title=words(f"layer.{name}"), group="ecology", frame=tables.pop(name),
+                            column=column, unit=unit, display_tolerance_m=tolerance))
     for name, table in tables.items():
         ctx.add_table(name, table)
     ctx.add_summary(network_per_unit(units.frame, result.sources, result.corridor_lines))

@@ -10,7 +10,7 @@ import pandas as pd
 
 from carbonmap import __version__
 from carbonmap.io import write_csv, write_geopackage
-from carbonmap.stage import GROUPS, Publication, Stage, StageContext
+from carbonmap.stage import GROUPS, Publication, Stage, StageContext, layers_in
 
 __all__ = ["ONEMAP", "run_metadata"]
 
@@ -38,18 +38,19 @@ def run_onemap(ctx: StageContext) -> None:
 
 
 def _with_own_notes(ctx: StageContext) -> Publication:
-    """The earlier stages' publication with this stage's notes so far."""
+    """The earlier stages' publication with this stage's notes so far, layer titles in the run's language."""
     published = ctx.published
-    return Publication(layers=published.layers, tables=published.tables, summary=published.summary,
-                       notes=published.notes + ctx.publication.notes, inputs=published.inputs,
-                       headline=published.headline)
+    return Publication(layers=layers_in(published.layers, ctx.project.outputs.language), tables=published.tables,
+                       summary=published.summary, notes=published.notes + ctx.publication.notes,
+                       inputs=published.inputs, headline=published.headline)
 
 
 def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     from carbonmap.webmap import DETAIL_LEVELS, write_map
 
     outputs, published = ctx.project.outputs, ctx.published
-    _, size_mb, detail = write_map(summary, [layer for layer in published.layers if layer.in_html],
+    layers = layers_in([layer for layer in published.layers if layer.in_html], outputs.language)
+    _, size_mb, detail = write_map(summary, layers,
                                    ctx.file("onemap.html"), budget_mb=outputs.html_budget_mb,
                                    title=ctx.project.project.name, headline=published.headline,
                                    basemaps=outputs.basemaps, tianditu_key=outputs.tianditu_key, groups=GROUPS)

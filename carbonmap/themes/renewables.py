@@ -17,6 +17,7 @@ from carbonmap.landuse import classify_raster
 from carbonmap.renewables.potential_map import ZONE_LEGEND, RenewableTables, renewable_potential
 from carbonmap.renewables.rooftop import rooftop_pv, site_of
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 
 __all__ = ["prepare_renewable_tables", "read_buildings", "rooftops", "unit_of_features", "Renewables",
            "RENEWABLES", "GEOTHERMAL_COLOURS"]
@@ -128,7 +129,8 @@ def _protection(ctx: StageContext, grid) -> dict[str, np.ndarray]:
 def _raster_layers(ctx: StageContext, rasters: dict, classes: pd.DataFrame) -> None:
     """COGs and map layers of the potential rasters: zones and classes categorical, the rest continuous."""
     grid = ctx.result("units").grid
-    for name, (data, unit, title) in rasters.items():
+    for name, (data, unit, facts) in rasters.items():
+        title = words(f"layer.{name}", **facts)
         path = ctx.file(f"rasters/{name}.tif")
         if unit in ("zone", "class"):
             legend_of = ZONE_LEGEND if unit == "zone" else {
@@ -148,10 +150,10 @@ def _raster_layers(ctx: StageContext, rasters: dict, classes: pd.DataFrame) -> N
 def _rooftop_layers(ctx: StageContext, buildings: gpd.GeoDataFrame) -> None:
     use_field = ctx.project.buildings.use_field
     table = buildings[[*([use_field] if use_field else []), *ROOFTOP_COLUMNS, "geometry"]]
-    ctx.add_layer(Layer(name="rooftop_pv", title="Rooftop PV per building", group="renewables", frame=table,
+    ctx.add_layer(Layer(name="rooftop_pv", title=words("layer.rooftop_pv"), group="renewables", frame=table,
                         column="yield_kwh_yr", unit="kwh_yr", in_html=False))
     top = table.nlargest(min(500, len(table)), "yield_kwh_yr")
-    ctx.add_layer(Layer(name="rooftop_pv_top", title="Rooftop PV: the 500 largest roofs [kWh/yr]",
+    ctx.add_layer(Layer(name="rooftop_pv_top", title=words("layer.rooftop_pv_top", n=len(top)),
                         group="renewables", frame=top.set_geometry(top.geometry.centroid), column="yield_kwh_yr",
                         unit="kwh_yr"))
 

@@ -29,6 +29,7 @@ from carbonmap.scenarios import (
 from carbonmap.scenarios.compare import citywide, planting_adjustment, relative_to_baseline, scenario_rows
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.terrain import slope_degrees
+from carbonmap.words import words
 
 __all__ = ["SCENARIOS"]
 
@@ -179,7 +180,8 @@ def _landcover_layer(ctx: StageContext, spec: ScenarioInput, landcover: np.ma.Ma
                      np.ma.filled(landcover, nodata).astype(base.landcover.dtype), nodata=nodata,
                      transform=grid.transform, crs=grid.crs)
     labels, colours = class_legend(base.system)
-    ctx.add_layer(Layer(name=f"scenario_{spec.name}", title=f"Scenario {spec.title or spec.name}: land cover",
+    title = words("layer.scenario_landcover", scenario=spec.title or spec.name)
+    ctx.add_layer(Layer(name=f"scenario_{spec.name}", title=title,
                         group="scenarios", raster=path, kind="categorical", labels=labels, colours=colours))
 
 
@@ -222,9 +224,9 @@ def _unit_layers(ctx: StageContext, table: pd.DataFrame, marks: pd.DataFrame) ->
         columns = columns.join(marks[marks["scenario"] == name].set_index("unit_id")[
             ["peak_year", "net_zero_year", "net_2060_co2_t_yr"]])
         frame = gpd.GeoDataFrame(columns.reindex(units.ids), geometry=units.frame.geometry, crs=units.frame.crs)
-        ctx.add_layer(Layer(name=f"scenario_{name}_units", title=f"Scenario {name}: change of net emissions vs "
-                            "baseline [t CO2/yr]", group="scenarios", frame=frame.reset_index(),
-                            column="change_net_co2_t_yr", unit="t_co2_yr"))
+        ctx.add_layer(Layer(name=f"scenario_{name}_units", title=words("layer.scenario_units", scenario=name),
+                            group="scenarios", frame=frame.reset_index(), column="change_net_co2_t_yr",
+                            unit="t_co2_yr"))
 
 
 def _has_timeline(project: Project) -> bool:

@@ -16,6 +16,7 @@ from carbonmap.screening import rank_rooftops, restoration_scenarios, rooftop_pa
 from carbonmap.screening.afforestation import AfforestationResult, Habitat, sites_from_rasters
 from carbonmap.screening.rooftops import rooftop_weights
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 
 __all__ = ["ScreeningInputs", "prepare_screening", "afforestation", "afforestation_tables", "rooftop_screening",
            "Screening", "SCREENING", "AFFORESTATION_COLOURS"]
@@ -165,10 +166,10 @@ def _screen_rooftops(ctx: StageContext, inputs: ScreeningInputs, buildings: gpd.
     citywide = top_per_unit(ranked, pd.Series("city", index=ranked.index), n=cfg.top_n * 5)
     ctx.add_table("rooftop_top_citywide", citywide[_TOP_COLUMNS[1:]].drop(columns="rank_in_unit"))
     layer = ranked[[*_TOP_COLUMNS[:2], *_TOP_COLUMNS[3:], "geometry"]]
-    ctx.add_layer(Layer(name="rooftop_candidates", title="Rooftop PV candidates, ranked", group="screening",
+    ctx.add_layer(Layer(name="rooftop_candidates", title=words("layer.rooftop_candidates"), group="screening",
                         frame=layer, column="score", unit="score", in_html=False))
     best = layer.loc[top.index]
-    ctx.add_layer(Layer(name="rooftop_top", title=f"Rooftop PV: the {cfg.top_n} best roofs per unit [score]",
+    ctx.add_layer(Layer(name="rooftop_top", title=words("layer.rooftop_top", n=cfg.top_n),
                         group="screening", frame=best.set_geometry(best.geometry.centroid), column="score",
                         unit="score"))
     ctx.note(f"rooftop screening: {len(ranked):,} of {len(buildings):,} roofs are candidates "
@@ -193,12 +194,12 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
     path = write_cog(ctx.file("rasters/afforestation_reasons.tif"), result.reasons, nodata=0,
                      transform=units.grid.transform, crs=units.grid.crs)
     reasons = tables["afforestation_reasons"]
-    ctx.add_layer(Layer(name="afforestation_reasons", title="Afforestation: candidate land and the reason for the rest",
+    ctx.add_layer(Layer(name="afforestation_reasons", title=words("layer.afforestation_reasons"),
                         group="screening", raster=path, kind="categorical",
                         labels={str(c): r for c, r in zip(reasons["code"], reasons["reason"])},
                         colours={str(c): AFFORESTATION_COLOURS[min(c - 1, len(AFFORESTATION_COLOURS) - 1)]
                                  for c in reasons["code"]}))
-    ctx.add_layer(Layer(name="afforestation_sites", title="Afforestation sites, ranked [score]", group="screening",
+    ctx.add_layer(Layer(name="afforestation_sites", title=words("layer.afforestation_sites"), group="screening",
                         frame=sites, column="score", unit="score", display_tolerance_m=units.grid.resolution))
     for name, table in tables.items():
         ctx.add_table(name, table)

@@ -13,6 +13,7 @@ from carbonmap.emissions import aggregate_to_zones, coefficient_fluxes
 from carbonmap.io import read_vector, write_cog
 from carbonmap.sinks import vegetation_nep_sink
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 from carbonmap.zonal import zonal_stats
 
 __all__ = ["Sinks", "blue_carbon_wetlands", "SINKS"]
@@ -68,7 +69,7 @@ def _raster_sinks(ctx: StageContext) -> tuple[Sinks, pd.Series | None]:
                          tags={"unit": "t CO2 ha-1 yr-1", "method": "NEP = NPP - Rh (Pei et al. 2009)"})
         method = "NEP (NPP - Rh, Pei et al. 2009) on forest, shrub, grassland, orchards and green space"
         vegetation = _sink_totals(units.frame, path, units.grid.cell_area_m2)
-        ctx.add_layer(Layer(name="sink_vegetation", title="Vegetation sink, NEP [t CO2/ha/yr]", group="sinks",
+        ctx.add_layer(Layer(name="sink_vegetation", title=words("layer.sink_vegetation"), group="sinks",
                             raster=path, unit="t_co2_ha_yr"))
         if emissions is not None:
             parcel_sinks = _sink_totals(emissions.parcels, path, units.grid.cell_area_m2)
@@ -84,7 +85,7 @@ def _raster_sinks(ctx: StageContext) -> tuple[Sinks, pd.Series | None]:
         blue = aggregate_to_zones(wetlands.assign(kind="blue"), units.frame, by="kind",
                                   value="sink_co2_t_yr")[0].sum(axis=1)
         method += " + IPCC blue-carbon rates on coastal wetlands"
-        ctx.add_layer(Layer(name="blue_carbon", title="Coastal wetlands: blue-carbon sink [t CO2/yr]",
+        ctx.add_layer(Layer(name="blue_carbon", title=words("layer.blue_carbon"),
                             group="sinks", frame=wetlands, column="sink_co2_t_yr", unit="t_co2_yr"))
     ctx.add_summary(pd.DataFrame({"sink_vegetation_co2_t_yr": vegetation, "sink_blue_carbon_co2_t_yr": blue}))
     return Sinks(vegetation + blue, method), parcel_sinks
@@ -111,7 +112,7 @@ def _parcel_carbon_layer(ctx: StageContext, parcel_sinks: pd.Series | None) -> N
     first = columns[0]  # stock_*_t_c [t C] or sink_*_co2_t_yr [t CO2/yr]
     unit = "t_c" if first.startswith("stock_") else "t_co2_yr"
     frame = gpd.GeoDataFrame(frame, geometry=emissions.parcels.geometry, crs=emissions.parcels.crs)
-    ctx.add_layer(Layer(name="parcel_carbon", title=f"Carbon per parcel: {first}", group="sinks", frame=frame,
+    ctx.add_layer(Layer(name="parcel_carbon", title=words("layer.parcel_carbon"), group="sinks", frame=frame,
                         column=first, unit=unit))
 
 

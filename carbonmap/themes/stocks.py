@@ -11,6 +11,7 @@ from carbonmap.config import Project, StocksSection
 from carbonmap.sinks import wetland_conversion_emissions
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.stocks import Valuation, carbon_stocks, read_pools
+from carbonmap.words import words
 from carbonmap.zonal import zonal_totals
 
 __all__ = ["StocksInputs", "Stocks", "prepare_stocks", "STOCKS"]
@@ -55,11 +56,12 @@ def run_stocks(ctx: StageContext) -> Stocks:
     ctx.add_table("stocks_summary", summary)
     ctx.add_table("coefficients_carbon_pools", inputs.pools)
     cell_ha = units.grid.cell_area_m2 / 1e4
-    layers = [("c_storage_bas.tif", f"stock_{cfg.baseline}_t_c", f"Carbon stock, {cfg.baseline} [t C/ha]")]
+    layers = [("c_storage_bas.tif", f"stock_{cfg.baseline}_t_c", words("layer.c_storage_bas", date=cfg.baseline))]
     if cfg.alternative:
-        layers += [("c_storage_alt.tif", f"stock_{cfg.alternative}_t_c", f"Carbon stock, {cfg.alternative} [t C/ha]"),
+        layers += [("c_storage_alt.tif", f"stock_{cfg.alternative}_t_c",
+                    words("layer.c_storage_alt", date=cfg.alternative)),
                    ("c_change_bas_alt.tif", "stock_change_t_c",
-                    f"Carbon stock change, {cfg.baseline} to {cfg.alternative} [t C/ha]")]
+                    words("layer.c_change_bas_alt", before=cfg.baseline, after=cfg.alternative))]
     per_unit, per_parcel = {}, {}
     for file, column, title in layers:  # totals [t C] and [t CO2] per unit and parcel (NaN: all nodata)
         in_co2 = column.removesuffix("_t_c") + "_t_co2"
