@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -241,5 +242,8 @@ def _resume(project: Project, earlier: tuple[Stage, ...], outputs: OutputSet
             raise InputError(f"{relative} of the saved run is missing.", path=folder, fix=fix)
         target = outputs.staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(folder / relative, target)
+        try:
+            os.link(folder / relative, target)  # shared, not copied
+        except OSError:  # a filesystem without hard links
+            shutil.copy2(folder / relative, target)
     return {name: entry["result"] for name, entry in loaded.items()}, publications
