@@ -328,6 +328,11 @@ class RenewablesSection:
     rooftop : rooftop PV on the [buildings] footprints (roof_field: "flat" / "pitched").
     gshp_ground, climate_zone : rows of gshp_extraction.csv and heating_demand.csv.
     grid, grid_year : the grid emission factor for CO2 avoided (a row of grid_emission_factors.csv).
+    transposition : the transposition model of rooftop and ground PV: "perez" (default),
+        "haydavies" or "isotropic".
+    decomposition : how the all-sky year (the clear-sky year scaled to the clear-sky index, or to
+        the ghi raster) is split into beam and diffuse: "erbs_monthly" (default), "clear_sky",
+        or an hourly model: "erbs", "erbs_driesse", "boland", "disc", "dirint", "dirindex".
     parameters, zoning_rules, rooftop_usable, wind_shear, power_curve, gshp_extraction,
         heating_demand, geothermal_classes, grid_factors : CSVs overriding rows of
         renewable_parameters.csv, renewable_zoning_rules.csv, rooftop_pv_usable.csv,
@@ -359,6 +364,8 @@ class RenewablesSection:
     heating_demand: Path | None = None
     geothermal_classes: Path | None = None
     grid_factors: Path | None = None
+    transposition: str = "perez"
+    decomposition: str = "erbs_monthly"
 
 
 #: The [renewables] keys that name override tables.
@@ -1004,6 +1011,12 @@ def _check_renewables(project: Project, path: Path, report=_raise) -> None:
     factors = _read_table(lambda override: read_table("grid_emission_factors", override), section.grid_factors, report)
     if factors is not None:
         _check_grid_factor(section, factors, path, report)
+    from carbonmap.renewables.solar import DECOMPOSITION_MODELS, TRANSPOSITION_MODELS
+
+    for key, choices in (("transposition", TRANSPOSITION_MODELS), ("decomposition", DECOMPOSITION_MODELS)):
+        if getattr(section, key) not in choices:
+            report(ConfigError(f"unknown {key} model {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
+                               fix=f"use one of {', '.join(choices)}."))
 
 
 def _check_grid_factor(section: RenewablesSection, factors, path: Path, report) -> None:

@@ -122,6 +122,10 @@ MISTAKES = [
          r"key 'screening.budget_area_ha': must be positive"),
         (("", LANDCOVER + '[screening]\nlandcover = "lc"\nprecipitation = "lc"\n'), ConfigError,
          r"key 'screening.precipitation': \[\[rasters\]\] 'lc' must be continuous"),
+        (("", LANDCOVER + '[renewables]\nlandcover = "lc"\nrooftop = false\ntransposition = "klucher"\n'), ConfigError,
+         r"key 'renewables.transposition': unknown transposition model 'klucher'. Fix: use one of isotropic"),
+        (("", LANDCOVER + '[renewables]\nlandcover = "lc"\nrooftop = false\ndecomposition = "louche"\n'), ConfigError,
+         r"key 'renewables.decomposition': unknown decomposition model 'louche'. Fix: use one of erbs_monthly"),
 ]
 
 
