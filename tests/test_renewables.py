@@ -310,3 +310,18 @@ def test_rooftop_pv_on_suzhou_buildings(shared):
     assert len(open_roofs) > 100 and len(shaded) > 100
     assert shaded["specific_yield_kwh_kwp"].mean() < open_roofs["specific_yield_kwh_kwp"].mean() - 50
     assert (result["shading_loss_pct"] >= 0).all() and (result["payback_yr"] > 0).all()
+
+
+def test_regional_grid_factors_agree_with_the_changes_mee_stated():
+    """MEE/NBS regional factors 2022 and 2023 (secondary copies): MEE stated the 2023 changes against
+    2022 (光明日报, 2026-01): national -1.1 %; North -6.1, Northeast -8.0, East -2.1, Central -2.3,
+    Northwest -5.4; South +4.5, Southwest +9.0 % (rounded; the Northeast's rows give -7.9 %)."""
+    from carbonmap.coefficients import grid_emission_factor
+
+    stated = {"china_average": -1.1, "north_china": -6.1, "northeast_china": -8.0, "east_china": -2.1,
+              "central_china": -2.3, "northwest_china": -5.4, "south_china": 4.5, "southwest_china": 9.0}
+    for grid, change in stated.items():
+        ours = 100 * (grid_emission_factor(grid, 2023) / grid_emission_factor(grid, 2022) - 1)
+        assert ours == pytest.approx(change, abs=0.11), grid
+    assert grid_emission_factor("north_china") == 0.6361  # the latest year by default
+    assert grid_emission_factor() == 0.5703  # the default stays the national reporting factor
