@@ -543,7 +543,8 @@ def apply_eligibility(result: AfforestationResult, rules: pd.DataFrame, *, eligi
         table); ``eligibility``: every rule with its ``status`` (``applied``, ``not checked:
         ...`` or ``condition to check``) and the area it excluded [ha]; the sites gain
         ``ccer_area_ha`` [ha] and ``ccer_sink_t_co2_yr`` [t CO2/yr] (the creditable share of the
-        site's sink).
+        site's sink). A run sums them per planning unit into the summary columns
+        ``afforestation_ccer_area_ha`` and ``afforestation_ccer_sink_t_co2_yr``.
 
     Raises
     ------
