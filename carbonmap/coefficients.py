@@ -49,6 +49,7 @@ __all__ = [
     "renewable_zoning_rules",
     "screening_parameters",
     "afforestation_rules",
+    "afforestation_eligibility",
     "afforestation_site_preparation",
     "afforestation_growth",
     "planning_stages",
@@ -100,6 +101,8 @@ _TABLES = {  # name -> (key columns, required columns)
     "network_settings": (("parameter",), ("parameter", "value", "unit", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
+    "afforestation_eligibility": (("eligibility", "rule"), ("eligibility", "rule", "check", "constraint", "value",
+                                                          "clause", "reason_en", "reason_zh", "source")),
 }
 
 
@@ -487,6 +490,30 @@ def afforestation_rules(override=None) -> pd.DataFrame:
     if types:
         raise InputError(f"unknown constraint type(s) {', '.join(types)}.", field="constraint_type",
                          fix="use category (a carbon category or pattern) or zone (a protection-zone name).")
+    return table
+
+
+#: How a rule of ``afforestation_eligibility.csv`` is checked
+#: (:func:`carbonmap.screening.afforestation.apply_eligibility`).
+ELIGIBILITY_CHECKS = ("category", "landuse", "vacated", "corridor", "vegetation_type", "earlier_category",
+                      "min_parcel_m2", "condition")
+
+
+def afforestation_eligibility(override=None) -> pd.DataFrame:
+    """Rule sets of eligibility for carbon credits (e.g. ``ccer_2023``), applied after the technical
+    afforestation rules: each rule with how it is checked, its constraint and value (``value``
+    as a number, NaN where none), the methodology's clause and the reason in English and Chinese."""
+    table = read_table("afforestation_eligibility", override)
+    bad = sorted(set(table["check"]) - set(ELIGIBILITY_CHECKS))
+    if bad:
+        raise InputError(f"unknown eligibility check(s) {', '.join(bad)}.", field="check",
+                         fix=f"use {', '.join(ELIGIBILITY_CHECKS)}.")
+    needs_value = table["check"].isin(["corridor", "earlier_category", "min_parcel_m2"])
+    table["value"] = pd.to_numeric(table["value"].replace("", np.nan), errors="coerce")
+    bad_value = needs_value & ~(table["value"] > 0)
+    if bad_value.any():
+        raise InputError(f"eligibility rule {table.loc[bad_value, 'rule'].iloc[0]!r} needs a positive value.",
+                         field="value", fix="give the distance [m], the years or the area [m2].")
     return table
 
 

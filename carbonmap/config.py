@@ -328,6 +328,11 @@ class RenewablesSection:
     rooftop : rooftop PV on the [buildings] footprints (roof_field: "flat" / "pitched").
     gshp_ground, climate_zone : rows of gshp_extraction.csv and heating_demand.csv.
     grid, grid_year : the grid emission factor for CO2 avoided (a row of grid_emission_factors.csv).
+    transposition : the transposition model of rooftop and ground PV: "perez" (default),
+        "haydavies" or "isotropic".
+    decomposition : how the all-sky year (the clear-sky year scaled to the clear-sky index, or to
+        the ghi raster) is split into beam and diffuse: "erbs_monthly" (default), "clear_sky",
+        or an hourly model: "erbs", "erbs_driesse", "boland", "disc", "dirint", "dirindex".
     parameters, zoning_rules, rooftop_usable, wind_shear, power_curve, gshp_extraction,
         heating_demand, geothermal_classes, grid_factors : CSVs overriding rows of
         renewable_parameters.csv, renewable_zoning_rules.csv, rooftop_pv_usable.csv,
@@ -359,6 +364,8 @@ class RenewablesSection:
     heating_demand: Path | None = None
     geothermal_classes: Path | None = None
     grid_factors: Path | None = None
+    transposition: str = "perez"
+    decomposition: str = "erbs_monthly"
 
 
 #: The [renewables] keys that name override tables.
@@ -387,6 +394,14 @@ class ScreeningSection:
     parameters, rules, site_preparation, growth : CSVs overriding rows of
         screening_parameters.csv, afforestation_rules.csv, afforestation_site_preparation.csv
         and afforestation_growth.csv.
+    eligibility : a rule set of afforestation_eligibility.csv applied after the technical rules
+        (e.g. "ccer_2023": land creditable under China's 2023 afforestation methodology).
+    earlier_landcover, earlier_landcover_year : an earlier categorical [[rasters]] entry (with a
+        code_system) and its year, for the rule that the land was not forest in the years before
+        (without it that rule is reported as not checked).
+    project_start_year : the year the afforestation project starts (the parcel-size rule:
+        667 m2 up to 2019, 400 m2 after; default a new project).
+    eligibility_rules : a CSV overriding rows of afforestation_eligibility.csv.
     """
 
     landcover: str
@@ -410,6 +425,11 @@ class ScreeningSection:
     rules: Path | None = None
     site_preparation: Path | None = None
     growth: Path | None = None
+    eligibility: str | None = None
+    earlier_landcover: str | None = None
+    earlier_landcover_year: int | None = None
+    project_start_year: int | None = None
+    eligibility_rules: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -1012,6 +1032,12 @@ def _check_renewables(project: Project, path: Path, report=_raise) -> None:
     factors = _read_table(lambda override: read_table("grid_emission_factors", override), section.grid_factors, report)
     if factors is not None:
         _check_grid_factor(section, factors, path, report)
+    from carbonmap.renewables.solar import DECOMPOSITION_MODELS, TRANSPOSITION_MODELS
+
+    for key, choices in (("transposition", TRANSPOSITION_MODELS), ("decomposition", DECOMPOSITION_MODELS)):
+        if getattr(section, key) not in choices:
+            report(ConfigError(f"unknown {key} model {getattr(section, key)!r}.", path=path, key=f"renewables.{key}",
+                               fix=f"use one of {', '.join(choices)}."))
 
 
 def _check_grid_factor(section: RenewablesSection, factors, path: Path, report) -> None:
@@ -1053,6 +1079,29 @@ def _check_screening(project: Project, path: Path, report=_raise) -> None:
         if getattr(section, key) is not None and getattr(section, key) <= 0:
             report(ConfigError("must be positive.", path=path, key=f"screening.{key}",
                                fix="give the budget, or leave it out for the default share of the candidate area."))
+    _check_eligibility(section, need, path, report)
+
+
+def _check_eligibility(section: ScreeningSection, need, path: Path, report) -> None:
+    """[screening] eligibility: a known rule set, an earlier land cover with its year."""
+    if section.eligibility_rules is not None:
+        _check_exists(section.eligibility_rules, "screening.eligibility_rules", path, report)
+    if section.eligibility is not None:
+        from carbonmap.coefficients import afforestation_eligibility
+
+        table = _read_table(afforestation_eligibility, section.eligibility_rules, report)
+        if table is not None and section.eligibility not in set(table["eligibility"]):
+            report(ConfigError(f"unknown eligibility rule set {section.eligibility!r}.", path=path,
+                               key="screening.eligibility",
+                               fix=f"use one of {', '.join(sorted(set(table['eligibility'])))}."))
+    if section.earlier_landcover is not None:
+        need(section.earlier_landcover, "screening.earlier_landcover", "categorical", code_system=True)
+        if section.earlier_landcover_year is None:
+            report(ConfigError("give the earlier land cover's year.", path=path, key="screening.earlier_landcover_year",
+                               fix="e.g. earlier_landcover_year = 2015."))
+    if section.project_start_year is not None and not 1990 <= section.project_start_year <= 2100:
+        report(ConfigError(f"{section.project_start_year} is not a plausible start year.", path=path,
+                           key="screening.project_start_year", fix="e.g. 2025."))
 
 
 def _check_scenarios(project: Project, path: Path, report=_raise) -> None:

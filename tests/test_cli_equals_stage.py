@@ -118,7 +118,8 @@ def screening_run(tmp_path_factory) -> Path:
     """The demo's units, land cover, terrain and [screening] without the network (whose
     connectivity scores the command adds only with --connectivity and default settings)."""
     folder = tmp_path_factory.mktemp("screening")
-    for name in ("demo_city.gpkg", "landcover_2023.tif", "dem.tif", "precipitation.tif", "ndvi_2023.tif"):
+    for name in ("demo_city.gpkg", "landcover_2023.tif", "landcover_2015.tif", "dem.tif", "precipitation.tif",
+                 "ndvi_2023.tif"):
         shutil.copy(DEMO / name, folder / name)
     (folder / "project.toml").write_text("""
 [project]
@@ -133,6 +134,11 @@ id_field = "district_id"
 [[rasters]]
 name = "landcover_2023"
 path = "landcover_2023.tif"
+kind = "categorical"
+code_system = "clcd"
+[[rasters]]
+name = "landcover_2015"
+path = "landcover_2015.tif"
 kind = "categorical"
 code_system = "clcd"
 [[rasters]]
@@ -151,6 +157,10 @@ precipitation = "precipitation"
 ndvi = "ndvi"
 protection_zones = "demo_city.gpkg"
 protection_zones_layer = "protection_zones"
+eligibility = "ccer_2023"
+earlier_landcover = "landcover_2015"
+earlier_landcover_year = 2015
+project_start_year = 2025
 [outputs]
 html = false
 report = false
@@ -166,11 +176,14 @@ def test_afforestation(screening_run, tmp_path):
     out = tmp_path / "aff.gpkg"
     invoke("afforestation", rasters / "landcover_2023.tif", "--code-system", "clcd", "--dem",
            rasters / "elevation.tif", "--precipitation", rasters / "precipitation.tif", "--ndvi",
-           rasters / "ndvi.tif", "--zones", GPKG, "--zones-layer", "protection_zones", "-o", out)
+           rasters / "ndvi.tif", "--zones", GPKG, "--zones-layer", "protection_zones", "--eligibility", "ccer_2023",
+           "--earlier-landcover", rasters / "landcover_2015.tif", "--earlier-year", "2015",
+           "--project-start-year", "2025", "-o", out)
     run = screening_run / "onemap.gpkg"
     assert len(read(out, "afforestation_sites")) > 10
     for layer in ("afforestation_sites", "afforestation_reasons", "restoration_scenarios_citywide",
-                  "coefficients_afforestation_rules", "coefficients_afforestation_growth"):
+                  "afforestation_eligibility", "coefficients_afforestation_rules", "coefficients_afforestation_growth",
+                  "coefficients_afforestation_eligibility"):
         assert_same_columns(read(out, layer), read(run, layer))
 
 

@@ -122,6 +122,16 @@ MISTAKES = [
          r"key 'screening.budget_area_ha': must be positive"),
         (("", LANDCOVER + '[screening]\nlandcover = "lc"\nprecipitation = "lc"\n'), ConfigError,
          r"key 'screening.precipitation': \[\[rasters\]\] 'lc' must be continuous"),
+        (("", LANDCOVER + '[screening]\nlandcover = "lc"\neligibility = "vcs_2020"\n'), ConfigError,
+         r"key 'screening.eligibility': unknown eligibility rule set 'vcs_2020'. Fix: use one of ccer_2023"),
+        (("", LANDCOVER + '[screening]\nlandcover = "lc"\neligibility = "ccer_2023"\nearlier_landcover = "lc"\n'),
+         ConfigError, r"key 'screening.earlier_landcover_year': give the earlier land cover's year"),
+        (("", LANDCOVER + '[screening]\nlandcover = "lc"\nearlier_landcover = "dem"\nearlier_landcover_year = 2015\n'),
+         ConfigError, r"key 'screening.earlier_landcover': \[\[rasters\]\] 'dem' must be categorical"),
+        (("", LANDCOVER + '[renewables]\nlandcover = "lc"\nrooftop = false\ntransposition = "klucher"\n'), ConfigError,
+         r"key 'renewables.transposition': unknown transposition model 'klucher'. Fix: use one of isotropic"),
+        (("", LANDCOVER + '[renewables]\nlandcover = "lc"\nrooftop = false\ndecomposition = "louche"\n'), ConfigError,
+         r"key 'renewables.decomposition': unknown decomposition model 'louche'. Fix: use one of erbs_monthly"),
 ]
 
 

@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from carbonmap.coefficients import renewable_zoning_rules
-from carbonmap.errors import InputError
+from carbonmap.errors import CarbonmapError, InputError
 from carbonmap.renewables.potential import (
     air_density,
     capacity_factor,
@@ -24,30 +24,167 @@ from carbonmap.renewables.potential import (
     wind_capacity_mw_per_km2,
 )
 from carbonmap.renewables.rooftop import lcoe, rooftop_pv
-from carbonmap.renewables.solar import Site, plane_of_array, row_gcr
+from carbonmap.renewables.solar import (
+    DECOMPOSITION_MODELS,
+    TRANSPOSITION_MODELS,
+    Site,
+    all_sky_year,
+    optimal_tilt,
+    plane_of_array,
+    row_gcr,
+    transposition_table,
+)
 from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
 
 SUZHOU = Site(31.3, 120.6)
 
 
-def test_plane_of_array_is_pvlib_step_by_step():
-    """The annual irradiation equals the same chain written directly with pvlib."""
+BEIJING = Site(39.9, 116.4)
+
+
+def _pvlib_year(latitude, longitude):
+    """pvlib's own chain, step by step: SPA sun position, Ineichen clear sky with its own GHI, DNI
+    and DHI, extraterrestrial DNI and Kasten-Young relative airmass."""
     import pvlib
 
     times = pd.date_range("2023-01-01 00:30", "2023-12-31 23:30", freq="1h", tz="UTC")
-    location = pvlib.location.Location(31.3, 120.6, altitude=0)
+    location = pvlib.location.Location(latitude, longitude, altitude=0)
     sun = location.get_solarposition(times)
-    ghi = location.get_clearsky(times, solar_position=sun)["ghi"] * 0.65
-    split = pvlib.irradiance.erbs(ghi, sun["apparent_zenith"], times)
-    poa = pvlib.irradiance.get_total_irradiance(25, 180, sun["apparent_zenith"], sun["azimuth"], split["dni"], ghi,
-                                                split["dhi"], dni_extra=pvlib.irradiance.get_extra_radiation(times),
+    sky = location.get_clearsky(times, model="ineichen", solar_position=sun)
+    return (times, sun, sky, pvlib.irradiance.get_extra_radiation(times),
+            location.get_airmass(solar_position=sun)["airmass_relative"])
+
+
+@pytest.mark.parametrize("model", TRANSPOSITION_MODELS)
+def test_clear_sky_plane_of_array_is_pvlibs_chain(model):
+    """Beijing, 35 degrees south: the clear-sky year with the Ineichen components as the model gives
+    them, transposed by each model, equals pvlib's chain to 1e-6 (Perez: the done-when of the issue)."""
+    import pvlib
+
+    times, sun, sky, extra, airmass = _pvlib_year(39.9, 116.4)
+    poa = pvlib.irradiance.get_total_irradiance(35, 180, sun["apparent_zenith"], sun["azimuth"], sky["dni"],
+                                                sky["ghi"], sky["dhi"], dni_extra=extra, airmass=airmass,
+                                                model=model, albedo=0.2)
+    ours_poa, ours_ghi = plane_of_array(BEIJING, 35, 180, clear_sky_index=1.0, albedo=0.2, transposition=model,
+                                        decomposition="clear_sky")
+    assert ours_ghi == pytest.approx(sky["ghi"].sum() / 1000, rel=1e-9)
+    assert ours_poa == pytest.approx(poa["poa_global"].sum() / 1000, rel=1e-6)
+    if model == "perez":
+        assert ours_poa == pytest.approx(2510.38, abs=0.01)  # kWh m-2 yr-1, pvlib 0.16
+        # the Ineichen diffuse fraction is kept (about 0.16), not re-derived from GHI
+        assert sky["dhi"].sum() / sky["ghi"].sum() == pytest.approx(0.163, abs=0.005)
+
+
+def test_scaled_components_keep_closure_and_the_ratio():
+    """``clear_sky``: every component is scaled by k: closure holds hour by hour, and with the
+    (linear) isotropic model the plane-of-array ratio does not depend on k; Perez's anisotropy
+    depends on DNI / DNI_extra, so its ratio changes a little with k."""
+    year = all_sky_year(BEIJING, 0.6, "clear_sky")
+    times, sun, sky, _, _ = _pvlib_year(39.9, 116.4)
+    np.testing.assert_allclose(year["ghi"], 0.6 * sky["ghi"], rtol=1e-12)
+    cos_z = np.cos(np.radians(sun["apparent_zenith"])).clip(lower=0)
+    np.testing.assert_allclose(year["dni"] * cos_z + year["dhi"], year["ghi"], atol=1e-6)
+    sky = {"albedo": 0.2, "decomposition": "clear_sky"}
+    full = transposition_table(BEIJING, 35, 180, clear_sky_index=1.0, transposition="isotropic", **sky)
+    np.testing.assert_allclose(transposition_table(BEIJING, 35, 180, clear_sky_index=0.6, transposition="isotropic",
+                                                   **sky), full, rtol=1e-12)
+    perez = [transposition_table(BEIJING, 35, 180, clear_sky_index=k, **sky)[0] for k in (1.0, 0.6)]
+    assert perez[0] != perez[1] and perez[1] == pytest.approx(perez[0], rel=0.01)
+
+
+def test_monthly_erbs_keeps_closure_the_months_ghi_and_the_correlation():
+    """``erbs_monthly``: each month's GHI is k times the clear-sky GHI, its diffuse fraction is Erbs'
+    monthly correlation of its clearness index, closure holds hour by hour; the annual diffuse
+    fraction lands between the clear-sky model's and the hourly models' (Beijing, k = 0.65)."""
+    import pvlib
+
+    from carbonmap.renewables.solar import clear_sky_year, monthly_diffuse_fraction
+
+    year, sky = all_sky_year(BEIJING, 0.65), clear_sky_year(BEIJING)
+    cos_z = np.cos(np.radians(sky["zenith"])).clip(lower=0)
+    np.testing.assert_allclose(year["dni"] * cos_z + year["dhi"], year["ghi"], atol=1e-9)
+    month = sky.index.month
+    np.testing.assert_allclose(year["ghi"].groupby(month).sum(), 0.65 * sky["ghi"].groupby(month).sum(), rtol=1e-12)
+    # June by hand: representative day 162 (Klein 1977), Beijing's sunset hour angle > 81.4 degrees
+    june = month == 6
+    kt = 0.65 * sky["ghi"][june].sum() / (sky["dni_extra"] * cos_z)[june].sum()
+    declination = pvlib.solarposition.declination_spencer71(162)
+    sunset = np.degrees(np.arccos(-np.tan(np.radians(39.9)) * np.tan(declination)))
+    assert sunset > 81.4
+    expected = 1.311 - 3.022 * kt + 3.427 * kt**2 - 1.821 * kt**3
+    assert year["dhi"][june].sum() / year["ghi"][june].sum() == pytest.approx(expected, rel=1e-12)
+    assert float(monthly_diffuse_fraction(kt, sunset)) == pytest.approx(expected)
+    fraction = year["dhi"].sum() / year["ghi"].sum()
+    assert 0.4 < fraction < 0.55  # measured in Beijing: about 0.45-0.5
+    hourly = all_sky_year(BEIJING, 0.65, "erbs")
+    assert sky["dhi"].sum() / sky["ghi"].sum() < fraction < hourly["dhi"].sum() / hourly["ghi"].sum()
+
+
+@pytest.mark.parametrize("decomposition", DECOMPOSITION_MODELS[2:])
+def test_plane_of_array_with_an_hourly_decomposition_is_pvlib_step_by_step(decomposition):
+    """GHI = k x clear-sky GHI split by the chosen model and transposed by Hay-Davies equals the same
+    chain written directly with pvlib, at Suzhou."""
+    import pvlib
+
+    times, sun, sky, extra, airmass = _pvlib_year(31.3, 120.6)
+    ghi = sky["ghi"] * 0.65
+    zenith = sun["apparent_zenith"]
+    if decomposition in ("erbs", "erbs_driesse", "boland"):
+        split = getattr(pvlib.irradiance, decomposition)(ghi, zenith, times)
+        dni, dhi = split["dni"], split["dhi"]
+    else:
+        if decomposition == "disc":
+            dni = pvlib.irradiance.disc(ghi, zenith, times)["dni"]
+        elif decomposition == "dirint":
+            dni = pvlib.irradiance.dirint(ghi, zenith, times)
+        else:
+            dni = pvlib.irradiance.dirindex(ghi, sky["ghi"], sky["dni"], zenith, times)
+        dni = dni.fillna(0.0)
+        dhi = (ghi - dni * np.cos(np.radians(zenith))).clip(lower=0)
+    poa = pvlib.irradiance.get_total_irradiance(25, 180, zenith, sun["azimuth"], dni, ghi, dhi, dni_extra=extra,
                                                 model="haydavies", albedo=0.2)
-    ours_poa, ours_ghi = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2)
+    ours_poa, ours_ghi = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2,
+                                        transposition="haydavies", decomposition=decomposition)
     assert ours_ghi == pytest.approx(ghi.sum() / 1000)
     assert ours_poa == pytest.approx(poa["poa_global"].sum() / 1000, rel=1e-9)
     assert 1200 < ours_ghi < 1600  # Suzhou's long-term GHI is about 1,300 kWh m-2 yr-1
-    shaded, _ = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2, horizon_deg=30)
+    shaded, _ = plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2, horizon_deg=30,
+                               transposition="haydavies", decomposition=decomposition)
     assert shaded < ours_poa
+
+
+def test_horizon_table_equals_one_horizon_at_a_time():
+    """The 61-horizon table is the ratio plane_of_array gives for each horizon alone; it falls with
+    the horizon."""
+    table = transposition_table(SUZHOU, 20, 180, clear_sky_index=0.65, albedo=0.2)
+    for h in (0, 7, 30, 60):
+        poa, ghi = plane_of_array(SUZHOU, 20, 180, clear_sky_index=0.65, albedo=0.2, horizon_deg=h)
+        assert table[h] == pytest.approx(poa / ghi, rel=1e-12)
+    assert (np.diff(table) <= 1e-12).all()
+
+
+@pytest.mark.parametrize("keyword", ["transposition", "decomposition"])
+def test_an_unknown_model_raises(keyword):
+    with pytest.raises(CarbonmapError, match=f"unknown {keyword} model"):
+        plane_of_array(SUZHOU, 25, 180, clear_sky_index=0.65, albedo=0.2, **{keyword: "klucher"})
+    with pytest.raises(CarbonmapError, match=f"unknown {keyword} model"):
+        rooftop_pv(_two_buildings(1), floors_field="floors", **{keyword: "liujordan"})
+
+
+def test_cli_choices_are_the_module_tuples():
+    from carbonmap.cli.rooftop import rooftop_pv as command
+
+    choices = {p.name: tuple(p.type.choices) for p in command.params if p.name in ("transposition", "decomposition")}
+    assert choices == {"transposition": TRANSPOSITION_MODELS, "decomposition": DECOMPOSITION_MODELS}
+
+
+def test_optimal_tilt_is_the_maximum_of_the_table():
+    best = optimal_tilt(BEIJING, clear_sky_index=0.65, albedo=0.2)
+    ratios = [transposition_table(BEIJING, t, 180, clear_sky_index=0.65, albedo=0.2)[0]
+              for t in (best - 1, best, best + 1)]
+    assert ratios[1] >= max(ratios[0], ratios[2])
+    assert 33 <= best <= 42  # Beijing: about 35-40 degrees in PV design practice
+    assert 1.15 < ratios[1] < 1.25
 
 
 def test_row_spacing_matches_the_winter_solstice_geometry():
@@ -173,3 +310,18 @@ def test_rooftop_pv_on_suzhou_buildings(shared):
     assert len(open_roofs) > 100 and len(shaded) > 100
     assert shaded["specific_yield_kwh_kwp"].mean() < open_roofs["specific_yield_kwh_kwp"].mean() - 50
     assert (result["shading_loss_pct"] >= 0).all() and (result["payback_yr"] > 0).all()
+
+
+def test_regional_grid_factors_agree_with_the_changes_mee_stated():
+    """MEE/NBS regional factors 2022 and 2023 (secondary copies): MEE stated the 2023 changes against
+    2022 (光明日报, 2026-01): national -1.1 %; North -6.1, Northeast -8.0, East -2.1, Central -2.3,
+    Northwest -5.4; South +4.5, Southwest +9.0 % (rounded; the Northeast's rows give -7.9 %)."""
+    from carbonmap.coefficients import grid_emission_factor
+
+    stated = {"china_average": -1.1, "north_china": -6.1, "northeast_china": -8.0, "east_china": -2.1,
+              "central_china": -2.3, "northwest_china": -5.4, "south_china": 4.5, "southwest_china": 9.0}
+    for grid, change in stated.items():
+        ours = 100 * (grid_emission_factor(grid, 2023) / grid_emission_factor(grid, 2022) - 1)
+        assert ours == pytest.approx(change, abs=0.11), grid
+    assert grid_emission_factor("north_china") == 0.6361  # the latest year by default
+    assert grid_emission_factor() == 0.5703  # the default stays the national reporting factor

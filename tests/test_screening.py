@@ -281,3 +281,120 @@ def test_no_candidate_land_gives_empty_sites_and_zero_scenarios():
     assert len(result.sites) == 0 and not (result.reasons == CANDIDATE).any()
     per_unit, city, members = restoration_scenarios(result)
     assert per_unit.empty and list(city["sites"]) == [0, 0, 0] and list(city["area_ha"]) == [0.0, 0.0, 0.0]
+
+
+# ---------------------------------------------------------------------------------- CCER eligibility
+FINE = 10.0  # 100 m2 cells: the methodology's 400 m2 is 4 cells
+FINE_TRANSFORM = Affine(FINE, 0, 500_000, 0, -FINE, 3_500_000)
+
+
+def _fine_sites(categories, **kwargs):
+    params = {**screening_parameters(), "afforestation_min_patch_area_ha": 0.0001}
+    args = dict(rules=afforestation_rules(), parameters=params, site_preparation=afforestation_site_preparation(),
+                growth=afforestation_growth(), tree_type="broadleaf_subtropical",
+                slope_deg=np.full(categories.shape, 5.0), precipitation_mm=np.full(categories.shape, 1200.0))
+    args.update(kwargs)
+    return afforestation_sites(categories, LEGEND, FINE, FINE_TRANSFORM, CRS, **args)
+
+
+def _credit(result, categories, **kwargs):
+    from carbonmap.coefficients import afforestation_eligibility
+    from carbonmap.screening.afforestation import apply_eligibility
+
+    return apply_eligibility(result, afforestation_eligibility(), eligibility="ccer_2023", categories=categories,
+                             legend=LEGEND, transform=FINE_TRANSFORM, **kwargs)
+
+
+def test_ccer_rules_exclude_candidate_cells_with_their_clause():
+    """Technically suitable land that the 2023 methodology does not credit, rule by rule (in table order:
+    the first rule failed is the reason), on a 16 x 16 grid of 10 m cells."""
+    from carbonmap.screening.afforestation import EarlierLandcover
+
+    cat = np.zeros((16, 16), dtype=np.int16)  # barren
+    cat[0:3, 0:4] = 3  # industrial block ...
+    vacated = np.zeros(cat.shape, bool)
+    vacated[0:3, 0:4] = True  # ... vacated: technically plantable, but industrial land (2, scope)
+    vacated[0:3, 8:12] = True  # vacated barren land: construction land all the same (2, scope)
+    earlier = np.zeros(cat.shape, dtype=np.int16)
+    earlier[4:6, :] = 6  # forest in 2015 (2 a)
+    landuse = np.full(cat.shape, -1, dtype=np.int32)
+    landuse[7:9, 0:8] = 0  # a residential parcel on barren land (2, scope)
+    cat[10, :] = 4  # a river row: the strip below is cut off from the rest
+    cat[11:16, :] = 4  # water ...
+    cat[12:14, 14:16] = 0  # ... with a 4-cell (400 m2) islet ...
+    cat[15, 15] = 0  # ... and a 1-cell (100 m2) one
+    road = gpd.GeoDataFrame(geometry=[shapely.LineString([(500_000, 3_500_000 - 93), (500_160, 3_500_000 - 93)])],
+                            crs=CRS)  # 2 m above row 9's centre: rows 6-11 are within 30 m (centre to line)
+    result = _fine_sites(cat, vacated=vacated)
+    technical = result.reasons == CANDIDATE
+    assert technical[0:3, 0:4].all() and technical[0:3, 8:12].all() and technical[15, 15]
+    result = _credit(result, cat, vacated=vacated, earlier=EarlierLandcover(earlier, LEGEND, 2015),
+                     landuse=(landuse, ["built_residential"]), roads=road)
+    reasons, table = result.reasons, result.reason_table.set_index("code")
+
+    def clause_of(cells):
+        codes = np.unique(cells)
+        assert len(codes) == 1, codes
+        return table.loc[codes[0], "clause"], table.loc[codes[0], "reason"]
+
+    assert clause_of(reasons[0:3, 0:4])[1].startswith("not creditable: greening of urban, village, industrial")
+    assert clause_of(reasons[0:3, 8:12])[1].startswith("not creditable: vacated construction land")
+    assert clause_of(reasons[7:9, 0:8])[1].startswith("not creditable: urban, village, industrial or mining land in")
+    assert clause_of(reasons[6:10, 8:16]) == ("2 (scope)", table.loc[reasons[6, 8], "reason"])
+    assert table.loc[reasons[6, 8], "reason"].startswith("not creditable: roadside greening")
+    clause, reason = clause_of(reasons[4:6, :])  # forest in 2015: not 3 years without forest
+    assert clause == "2 a)" and reason.endswith("(the earlier land cover is of 2015)")
+    assert clause_of(reasons[15:16, 15:16]) == ("2 c)", "not creditable: contiguous parcel smaller than 400 m2")
+    assert (reasons[12:14, 14:16] == CANDIDATE).all()  # 400 m2: creditable
+    assert (reasons[3, 4:8] == CANDIDATE).all() and (reasons[0:3, 4:8] == CANDIDATE).all()
+    # every technically suitable cell is creditable or has a reason of the rule set
+    ccer = table[table["rule_set"] == "ccer_2023"].index
+    assert np.array_equal(technical, (reasons == CANDIDATE) | np.isin(reasons, ccer))
+    assert np.array_equal(result.creditable, reasons == CANDIDATE)
+    assert table["area_ha"].sum() == pytest.approx((cat >= 0).sum() * FINE**2 / 1e4)
+    # per site: technical area, creditable area and its sink
+    sites = result.sites
+    assert sites["area_ha"].sum() == pytest.approx(technical.sum() * 0.01)
+    assert sites["ccer_area_ha"].sum() == pytest.approx((reasons == CANDIDATE).sum() * 0.01)
+    assert (sites["ccer_sink_t_co2_yr"] <= sites["sink_t_co2_yr"] + 1e-12).all()
+    # rules rasters cannot show are conditions to check, never passed silently
+    status = result.eligibility.set_index("rule")["status"]
+    assert status["clear_tenure"] == status["planned_afforestation_land"] == "condition to check"
+    assert status["contiguous_parcel_667_m2"].startswith("not applicable")
+    assert any("clear_tenure" in note for note in result.notes)
+
+
+def test_ccer_parcel_size_follows_the_start_year_and_missing_data_is_said():
+    cat = np.full((8, 8), 4, dtype=np.int16)  # water ...
+    cat[1:3, 1:4] = 0  # ... with a 600 m2 islet of barren land
+    new = _credit(_fine_sites(cat), cat, project_start_year=2024)
+    assert (new.reasons[1:3, 1:4] == CANDIDATE).all()  # 600 m2 >= 400 m2
+    old = _credit(_fine_sites(cat), cat, project_start_year=2019)
+    table = old.reason_table.set_index("code")
+    assert table.loc[old.reasons[1, 1], "reason"].endswith("smaller than 667 m2 (project started in 2019 or earlier)")
+    assert old.sites["ccer_area_ha"].sum() == 0 and old.sites["area_ha"].sum() == pytest.approx(0.06)
+    status = new.eligibility.set_index("rule")["status"]
+    assert status["forest_in_the_last_3_years"] == "not checked: no earlier land cover"
+    assert status["roadside_greening"] == "not checked: no roads"
+    assert status["construction_land_in_the_land_use_plan"] == "not checked: no land-use parcels"
+    assert any("not checked" in note and "upper bound" in note for note in new.notes)
+
+
+def test_ccer_credits_trees_and_shrubs_not_grass():
+    cat = np.full((8, 8), 4, dtype=np.int16)
+    cat[1:3, 1:4] = 0
+    dry = _credit(_fine_sites(cat, precipitation_mm=np.full(cat.shape, 150.0)), cat)
+    assert list(dry.sites["vegetation_type"]) == ["grass"] and dry.sites["ccer_area_ha"].sum() == 0
+    assert dry.reason_table.set_index("code").loc[dry.reasons[1, 1], "reason"].startswith("not creditable: grass")
+    shrubs = _credit(_fine_sites(cat, precipitation_mm=np.full(cat.shape, 300.0)), cat)
+    assert list(shrubs.sites["vegetation_type"]) == ["shrub"] and shrubs.sites["ccer_area_ha"].sum() > 0
+
+
+def test_an_unknown_rule_set_raises():
+    cat = np.zeros((4, 4), dtype=np.int16)
+    from carbonmap.coefficients import afforestation_eligibility
+    from carbonmap.screening.afforestation import apply_eligibility
+
+    with pytest.raises(InputError, match="unknown eligibility rule set 'vcs'"):
+        apply_eligibility(_fine_sites(cat), afforestation_eligibility(), eligibility="vcs", categories=cat,
+                          legend=LEGEND)

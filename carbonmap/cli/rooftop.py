@@ -25,6 +25,12 @@ from carbonmap.cli.options import FILE, assume_crs_opt, layer_opt, output_opt
               help="CSV overriding rows of renewable_parameters.csv (parameter,value,unit,source).")
 @click.option("--rooftop-usable", type=FILE, default=None, help="CSV overriding rows of rooftop_pv_usable.csv.")
 @click.option("--grid-factors", type=FILE, default=None, help="CSV overriding rows of grid_emission_factors.csv.")
+@click.option("--transposition", type=click.Choice(["isotropic", "haydavies", "perez"]), default="perez",
+              show_default=True, help="Transposition model to the module plane (pvlib).")
+@click.option("--decomposition", type=click.Choice(["erbs_monthly", "clear_sky", "erbs", "erbs_driesse", "boland",
+                                                    "disc", "dirint", "dirindex"]),
+              default="erbs_monthly", show_default=True,
+              help="How the all-sky year is split into beam and diffuse (docs/methods/renewables.md).")
 @click.option("--crs", default=None, metavar="CRS",
               help="Projected CRS to measure in (default: the buildings' own, or an equal-area CRS for degrees).")
 @output_opt("Output GeoPackage: layer rooftop_pv (per building) and the coefficient tables used.")
@@ -32,7 +38,8 @@ from carbonmap.cli.options import FILE, assume_crs_opt, layer_opt, output_opt
 def rooftop_pv(buildings: Path, layer: str | None, ghi: Path | None, floors_field: str | None,
                height_field: str | None, storey_height: float, use_field: str | None, roof_field: str | None,
                grid: str, grid_year: int | None, parameters: Path | None, rooftop_usable: Path | None,
-               grid_factors: Path | None, crs: str | None, output: Path, assume_crs: str | None) -> None:
+               grid_factors: Path | None, transposition: str, decomposition: str, crs: str | None, output: Path,
+               assume_crs: str | None) -> None:
     """Capacity [kWp], yield [kWh/yr], CO2 avoided, payback and LCOE of PV on every roof of
     BUILDINGS (footprints with floors or heights), with shading by taller neighbours, computed
     as a run's renewables stage does."""
@@ -59,7 +66,8 @@ def rooftop_pv(buildings: Path, layer: str | None, ghi: Path | None, floors_fiel
         frame = read_buildings(section, roof_field=roof_field, crs=crs)
         if crs is None:
             frame = ensure_projected(frame, what=str(buildings))
-        result = rooftops(frame, section, tables, roof_field=roof_field, ghi=ghi)
+        result = rooftops(frame, section, tables, roof_field=roof_field, ghi=ghi, transposition=transposition,
+                          decomposition=decomposition)
     columns = [*([use_field] if use_field else []), *ROOFTOP_COLUMNS, "geometry"]
     write_geopackage(output, {"rooftop_pv": result[columns], **tables_read})
     total = result[["capacity_kwp", "yield_kwh_yr", "co2_avoided_t_yr"]].sum()

@@ -37,7 +37,14 @@ from carbonmap.renewables.potential import (
     weibull_power_density,
     wind_capacity_mw_per_km2,
 )
-from carbonmap.renewables.solar import Site, optimal_tilt, plane_of_array, transposition_table
+from carbonmap.renewables.solar import (
+    Site,
+    check_models,
+    clear_sky_index_of,
+    optimal_tilt,
+    plane_of_array,
+    transposition_table,
+)
 from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
 from carbonmap.terrain import aspect_degrees, slope_degrees
 
@@ -97,7 +104,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                         protection: dict[str, np.ndarray] | None = None,
                         rooftop: gpd.GeoDataFrame | None = None, unit_of_building: np.ndarray | None = None,
                         floor_area_m2: np.ndarray | None = None, gshp_ground: str = "normal",
-                        climate_zone: str = "hot_summer_cold_winter") -> RenewableResult:
+                        climate_zone: str = "hot_summer_cold_winter", transposition: str = "perez",
+                        decomposition: str = "erbs_monthly") -> RenewableResult:
     r"""Every renewable resource of a city on one grid, zoned and summed per planning unit.
 
     Parameters
@@ -137,6 +145,14 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         Row of ``tables.gshp_extraction`` (ground type).
     climate_zone : str
         Row of ``tables.heating_demand``.
+    transposition : str
+        Transposition model of ground PV, one of
+        :data:`~carbonmap.renewables.solar.TRANSPOSITION_MODELS` (default Perez).
+    decomposition : str
+        How the all-sky year of ground PV is split into beam and diffuse, one of
+        :data:`~carbonmap.renewables.solar.DECOMPOSITION_MODELS` (default ``"erbs_monthly"``);
+        its clear-sky index is the table's, or with `ghi` the raster's median over the
+        clear-sky year's GHI.
 
     Returns
     -------
@@ -183,6 +199,7 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     .. [5] National Energy Administration (2021). Notice on county-wide rooftop distributed PV
        pilots (整县屋顶分布式光伏开发试点).
     """
+    check_models(transposition, decomposition)
     p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
     out = RenewableResult()
     cell_km2 = resolution**2 / 1e6
@@ -204,11 +221,13 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                             "area_km2": float((reason == i).sum()) * cell_km2})
     out.zone_reasons = pd.DataFrame(reasons, columns=["resource", "reason", "zone_class", "area_km2"])
     # --------------------------------------------------------------- ground PV
-    csi = p["clear_sky_index"]
-    tilt = optimal_tilt(site, clear_sky_index=csi, albedo=p["albedo"])
-    ratio = transposition_table(site, tilt, site.equator_azimuth, clear_sky_index=csi, albedo=p["albedo"])[0]
-    ghi_cells = ghi if ghi is not None else np.full(categories.shape, plane_of_array(
-        site, 0, 180, clear_sky_index=csi, albedo=p["albedo"])[1])
+    sky = {"clear_sky_index": p["clear_sky_index"], "albedo": p["albedo"], "transposition": transposition,
+           "decomposition": decomposition}
+    if ghi is not None and np.isfinite(ghi).any():
+        sky["clear_sky_index"] = clear_sky_index_of(site, float(np.nanmedian(ghi)))
+    tilt = optimal_tilt(site, **sky)
+    ratio = transposition_table(site, tilt, site.equator_azimuth, **sky)[0]
+    ghi_cells = ghi if ghi is not None else np.full(categories.shape, plane_of_array(site, 0, 180, **sky)[1])
     terrain = np.ones(categories.shape, dtype=bool)
     if elevation is not None:
         terrain = ground_pv_usable(slope_degrees(elevation, resolution), aspect_degrees(elevation, resolution),

@@ -13,7 +13,10 @@ form):
   atan((h_n - h) / d) over neighbours within reach, with d the distance between footprints
   (centroid distance less the equivalent radii, at least 1 m);
 - annual plane-of-array irradiation = GHI x transposition ratio(β, θ) (:mod:`.solar`), with GHI
-  sampled from a raster at the centroid, or pvlib clear-sky x the clear-sky index;
+  sampled from a raster at the centroid, or pvlib clear-sky x the clear-sky index; the ratio
+  comes from the hourly clear-sky year scaled to the clear-sky index (the table's, or the
+  raster's median over the clear-sky GHI), split into beam and diffuse by the chosen
+  decomposition (monthly Erbs by default) and transposed by the chosen model (Perez by default);
 - yield [kWh/yr] = kWp x POA [kWh m-2] / 1 kW m-2 x performance ratio; CO2 avoided [t/yr] =
   yield x grid factor (``grid_emission_factors.csv``);
 - economics: capital cost, simple payback = capex / (yield x price - O&M), and levelised cost
@@ -31,7 +34,16 @@ from scipy.spatial import cKDTree
 
 from carbonmap.coefficients import grid_emission_factor, renewable_parameters, rooftop_pv_usable
 from carbonmap.errors import InputError, MissingColumnError
-from carbonmap.renewables.solar import HORIZONS_DEG, Site, optimal_tilt, row_gcr, transposition_table
+from carbonmap.renewables.solar import (
+    HORIZONS_DEG,
+    Site,
+    check_models,
+    clear_sky_index_of,
+    optimal_tilt,
+    plane_of_array,
+    row_gcr,
+    transposition_table,
+)
 
 __all__ = ["rooftop_pv", "building_heights", "horizon_angles", "sample_raster", "site_of", "lcoe"]
 
@@ -215,7 +227,8 @@ def lcoe(capex: np.ndarray, opex_per_yr: np.ndarray, first_year_kwh: np.ndarray,
 def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, floors_field: str | None = None,
                use_field: str | None = None, roof_field: str | None = None, ghi=None, storey_height_m: float = 3.0,
                grid_factor: float | None = None, parameters: dict | None = None,
-               usable: pd.Series | None = None) -> gpd.GeoDataFrame:
+               usable: pd.Series | None = None, transposition: str = "perez",
+               decomposition: str = "erbs_monthly") -> gpd.GeoDataFrame:
     r"""Rooftop PV potential of each building: capacity, yield, CO2 avoided and economics.
 
     Parameters
@@ -241,6 +254,13 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
     usable : Series [-], optional
         Usable roof share by use (an ``other`` row for other uses); default
         ``rooftop_pv_usable.csv``.
+    transposition : str
+        Transposition model, one of :data:`~.solar.TRANSPOSITION_MODELS` (default Perez).
+    decomposition : str
+        How the all-sky year is split into beam and diffuse, one of
+        :data:`~.solar.DECOMPOSITION_MODELS` (default ``"erbs_monthly"``,
+        :func:`~.solar.all_sky_year`); its clear-sky index is the table's, or with `ghi` the
+        raster's median under the buildings over the clear-sky year's GHI.
 
     Returns
     -------
@@ -255,8 +275,8 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
     Raises
     ------
     InputError
-        For footprints not in a projected CRS, no buildings, or a GHI raster without values
-        under them.
+        For footprints not in a projected CRS, no buildings, a GHI raster without values
+        under them, or an unknown transposition or decomposition model.
     MissingColumnError
         For a field the buildings do not have.
 
@@ -289,6 +309,7 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
         if field and field not in buildings.columns:
             raise MissingColumnError(f"no field {field!r} in the buildings.", field=field,
                                      fix=f"fields: {', '.join(map(str, buildings.columns))}.")
+    check_models(transposition, decomposition)
     p = {**renewable_parameters(), **(parameters or {})}
     shares = rooftop_pv_usable() if usable is None else usable
     site = site_of(buildings)
@@ -302,28 +323,29 @@ def rooftop_pv(buildings: gpd.GeoDataFrame, *, height_field: str | None = None, 
     share = pd.Series(use).map(shares).fillna(shares["other"]).to_numpy()
     pitched = (buildings[roof_field].astype(str).str.lower().to_numpy() == "pitched") if roof_field else \
         np.zeros(len(area), dtype=bool)
-    best_tilt = optimal_tilt(site, clear_sky_index=csi, albedo=p["albedo"])
-    pitch = p["pitched_roof_tilt_deg"]
-    gcr = row_gcr(site.latitude, best_tilt)
-    module_area = np.where(pitched, share * area / np.cos(np.radians(pitch)), share * area * gcr)
-    capacity = module_area * p["module_kwp_per_m2"]
-    horizon = horizon_angles(x, y, np.sqrt(area / np.pi), height, latitude=site.latitude)
-    ratios = {tilt: transposition_table(site, tilt, site.equator_azimuth, clear_sky_index=csi, albedo=p["albedo"])
-              for tilt in (best_tilt, pitch)}
-    tilt = np.where(pitched, pitch, best_tilt)
-    ratio = np.where(pitched, np.interp(horizon, HORIZONS_DEG, ratios[pitch]),
-                     np.interp(horizon, HORIZONS_DEG, ratios[best_tilt]))
-    unshaded = np.where(pitched, ratios[pitch][0], ratios[best_tilt][0])
+    ghi_values = None
     if ghi is not None:
         ghi_values = sample_raster(ghi, x, y, buildings.crs)
         if np.isnan(ghi_values).all():
             raise InputError("the GHI raster has no value under any building.", path=str(ghi),
                              fix="check its extent and CRS.")
         ghi_values = np.where(np.isfinite(ghi_values), ghi_values, np.nanmedian(ghi_values))
-    else:
-        from carbonmap.renewables.solar import plane_of_array
-
-        ghi_values = np.full(len(area), plane_of_array(site, 0, 180, clear_sky_index=csi, albedo=p["albedo"])[1])
+        csi = clear_sky_index_of(site, float(np.median(ghi_values)))
+    sky = {"clear_sky_index": csi, "albedo": p["albedo"], "transposition": transposition,
+           "decomposition": decomposition}
+    best_tilt = optimal_tilt(site, **sky)
+    pitch = p["pitched_roof_tilt_deg"]
+    gcr = row_gcr(site.latitude, best_tilt)
+    module_area = np.where(pitched, share * area / np.cos(np.radians(pitch)), share * area * gcr)
+    capacity = module_area * p["module_kwp_per_m2"]
+    horizon = horizon_angles(x, y, np.sqrt(area / np.pi), height, latitude=site.latitude)
+    ratios = {tilt: transposition_table(site, tilt, site.equator_azimuth, **sky) for tilt in (best_tilt, pitch)}
+    tilt = np.where(pitched, pitch, best_tilt)
+    ratio = np.where(pitched, np.interp(horizon, HORIZONS_DEG, ratios[pitch]),
+                     np.interp(horizon, HORIZONS_DEG, ratios[best_tilt]))
+    unshaded = np.where(pitched, ratios[pitch][0], ratios[best_tilt][0])
+    if ghi_values is None:
+        ghi_values = np.full(len(area), plane_of_array(site, 0, 180, **sky)[1])
     poa = ghi_values * ratio
     yield_kwh = capacity * poa * p["performance_ratio"]
     factor = grid_emission_factor() if grid_factor is None else grid_factor

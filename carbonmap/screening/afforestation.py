@@ -27,6 +27,14 @@ increase in PC of the ecological network when the site's new habitat joins it
 (:func:`carbonmap.landscape.connectivity.pc_gain`; cells already counted as ecological land
 add no habitat). The score (:mod:`carbonmap.screening.score`) weighs sequestration (higher),
 connectivity gain (higher) and cost per t CO2 (lower).
+
+Eligibility for carbon credits (:func:`apply_eligibility`) is a second, optional rule set applied
+after the technical rules to the candidate cells (``afforestation_eligibility.csv``; e.g.
+``ccer_2023``, China's 2023 afforestation methodology CCER-14-001-V01): a candidate cell that
+fails one of its rules gets that rule's reason in the same reason raster and table, and what
+remains is *creditable*. Each site then has both its technically suitable area and its
+creditable area. Rules that rasters cannot show (tenure, planned afforestation land) are
+reported as conditions to check, never passed silently.
 """
 
 from __future__ import annotations
@@ -45,7 +53,10 @@ from carbonmap.screening.growth import sequestration_t_co2_ha
 from carbonmap.screening.score import weighted_score
 
 __all__ = ["Habitat", "AfforestationResult", "afforestation_sites", "sites_from_rasters", "CANDIDATE",
-           "fractional_cover"]
+           "fractional_cover", "EarlierLandcover", "apply_eligibility", "ELIGIBILITY_RULE_SETS"]
+
+#: The eligibility rule sets carbonmap ships (``eligibility`` of ``afforestation_eligibility.csv``).
+ELIGIBILITY_RULE_SETS = ("ccer_2023",)
 
 #: MSPA values that are not habitat: background, internal background, missing (GuidosToolbox).
 _MSPA_NOT_HABITAT = (0, 100, 129)
@@ -95,6 +106,19 @@ class AfforestationResult:
     core_site_distances: np.ndarray | None  # (n cores, n sites) [m]; column i: site id i + 1
     notes: list[str]
     resolution: float  # cell size [m]
+    creditable: np.ndarray | None = None  # (H, W) bool: candidate cells that pass the eligibility rules
+    eligibility: pd.DataFrame | None = None  # the eligibility rules: status and area each excluded
+    eligibility_name: str | None = None  # the rule set applied (e.g. "ccer_2023")
+
+
+@dataclass
+class EarlierLandcover:
+    """An earlier land cover on the same grid: carbon-category index per cell (-1 no data), its
+    legend and its year."""
+
+    categories: np.ndarray
+    legend: list[str]
+    year: int
 
 
 def fractional_cover(ndvi, *, ndvi_soil: float, ndvi_vegetation: float) -> np.ndarray:
@@ -296,6 +320,7 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
     relabel[keep_ids] = np.arange(1, len(keep_ids) + 1)
     site_labels = relabel[labels]
     reason_table = pd.DataFrame(table, columns=["code", "reason"])
+    reason_table["rule_set"] = "technical"
     reason_table["area_ha"] = np.bincount(reasons.ravel(), minlength=len(table) + 1)[reason_table["code"]] * cell_ha
     sites = _site_table(site_labels, len(keep_ids), categories, legend, cell_ha, transform, crs, units=units,
                         slope_deg=slope_deg, precipitation_mm=precipitation_mm, ndvi=ndvi, p=p)
@@ -329,7 +354,11 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
                        rules: pd.DataFrame, site_preparation: pd.DataFrame, growth: pd.DataFrame, dem=None,
                        precipitation=None, ndvi=None, zones: gpd.GeoDataFrame | None = None,
                        vacated: gpd.GeoDataFrame | None = None, units: gpd.GeoDataFrame | None = None,
-                       habitat: Habitat | None = None) -> AfforestationResult:
+                       habitat: Habitat | None = None, eligibility: str | None = None,
+                       eligibility_rules: pd.DataFrame | None = None, earlier_landcover=None,
+                       earlier_system: str | None = None, earlier_year: int | None = None,
+                       roads: gpd.GeoDataFrame | None = None, landuse: gpd.GeoDataFrame | None = None,
+                       project_start_year: int | None = None) -> AfforestationResult:
     """:func:`afforestation_sites` from rasters (files, datasets or arrays): what the run and the
     CLI call.
 
@@ -355,17 +384,34 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         Planning units (their row order gives the sites' ``unit``).
     habitat : Habitat, optional
         The ecological network's habitat on the same grid.
+    eligibility : str, optional
+        A rule set of `eligibility_rules` applied after the technical rules
+        (:func:`apply_eligibility`), e.g. ``"ccer_2023"``.
+    eligibility_rules : DataFrame, optional
+        ``afforestation_eligibility`` (:func:`carbonmap.coefficients.afforestation_eligibility`);
+        default the packaged table.
+    earlier_landcover : path, rasterio dataset or 2-D int array, optional
+        An earlier land cover on the land cover's grid, codes of `earlier_system`, of the year
+        `earlier_year` (the "not forest for 3 years" rule).
+    roads : GeoDataFrame of lines, optional
+        Road centre lines (the roadside-greening rule).
+    landuse : GeoDataFrame, optional
+        Land-use parcels with a ``carbon_category`` column (the urban, village and industrial
+        land rule).
+    project_start_year : int, optional
+        The year the project starts (the parcel-size rule: 667 m2 up to 2019, 400 m2 after).
 
     Returns
     -------
     AfforestationResult
-        As :func:`afforestation_sites`.
+        As :func:`afforestation_sites` (and :func:`apply_eligibility` with `eligibility`).
 
     Raises
     ------
     InputError
-        For a land cover that is not projected with square cells, rasters not on its grid, or
-        zones without a ``zone`` column.
+        For a land cover that is not projected with square cells, rasters not on its grid,
+        zones without a ``zone`` column, an unknown eligibility rule set, or an earlier land
+        cover without its code system and year.
     """
     from rasterio.features import rasterize
 
@@ -401,14 +447,221 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
             raise InputError("the protection zones have no 'zone' column.", field="zone",
                              fix="name the zones (e.g. permanent_basic_farmland) in a 'zone' field.")
         zone_masks = {str(name): burn(part, np.ones(len(part))).astype(bool) for name, part in zones.groupby("zone")}
-    return afforestation_sites(
+    vacated_mask = burn(vacated, np.ones(len(vacated))).astype(bool) if vacated is not None and len(vacated) else None
+    result = afforestation_sites(
         categories, legend, resolution, transform, crs, rules=rules, parameters=parameters,
         site_preparation=site_preparation, growth=growth, tree_type=tree_type,
         units=burn(units, np.arange(len(units)), fill=-1, dtype="int32") if units is not None else None,
         slope_deg=slope_degrees(elevation, resolution) if elevation is not None else None,
         precipitation_mm=on_grid(precipitation, "precipitation"), ndvi=on_grid(ndvi, "NDVI"), zones=zone_masks,
-        vacated=burn(vacated, np.ones(len(vacated))).astype(bool) if vacated is not None and len(vacated) else None,
-        habitat=habitat)
+        vacated=vacated_mask, habitat=habitat)
+    if eligibility is None:
+        return result
+    earlier = None
+    if earlier_landcover is not None:
+        if earlier_system is None or earlier_year is None:
+            raise InputError("an earlier land cover needs its code system and year.", key="earlier_landcover",
+                             fix="give both (e.g. clcd and 2015).")
+        earlier_codes, earlier_source = read_raster(earlier_landcover)
+        if earlier_codes.shape != codes.shape:
+            raise InputError(f"the earlier land cover {earlier_codes.shape} is not on the land cover's grid "
+                             f"{codes.shape}.", path=earlier_source.name,
+                             fix="align it to the land cover first (carbonmap run does this).")
+        earlier = EarlierLandcover(*classify_raster(earlier_codes, earlier_system, column="carbon_category",
+                                                    path=earlier_source.name), year=int(earlier_year))
+    landuse_grid = None
+    if landuse is not None and len(landuse):
+        if "carbon_category" not in landuse.columns:
+            raise InputError("the land-use parcels have no 'carbon_category' column.", field="carbon_category",
+                             fix="classify them first (carbonmap.landuse) or leave them out.")
+        names = sorted(landuse["carbon_category"].dropna().astype(str).unique())
+        index = landuse["carbon_category"].astype(str).map({n: i for i, n in enumerate(names)}).fillna(-1)
+        landuse_grid = (burn(landuse, index.to_numpy(), fill=-1, dtype="int32"), names)
+    road_lines = roads.to_crs(crs) if roads is not None and len(roads) else None
+    if eligibility_rules is None:
+        from carbonmap.coefficients import afforestation_eligibility
+
+        eligibility_rules = afforestation_eligibility()
+    return apply_eligibility(result, eligibility_rules, eligibility=eligibility, categories=categories,
+                             legend=legend, transform=transform, vacated=vacated_mask, earlier=earlier,
+                             landuse=landuse_grid, roads=road_lines, project_start_year=project_start_year)
+
+
+def _start_applies(constraint: str, start_year: int | None) -> bool:
+    """Whether a parcel-size rule's start-year condition (``start>=2020``, ``start<=2019`` or
+    empty) holds; without a start year the project counts as new (starting now, after 2019)."""
+    constraint = constraint.replace(" ", "")
+    if not constraint:
+        return True
+    for op in (">=", "<="):
+        if constraint.startswith("start" + op):
+            year = int(constraint[len("start" + op):])
+            if start_year is None:
+                return op == ">="
+            return start_year >= year if op == ">=" else start_year <= year
+    raise InputError(f"unknown start-year condition {constraint!r}.", field="constraint",
+                     fix="use start>=YEAR, start<=YEAR or leave it empty.")
+
+
+def apply_eligibility(result: AfforestationResult, rules: pd.DataFrame, *, eligibility: str, categories: np.ndarray,
+                      legend: list[str], transform=None, vacated: np.ndarray | None = None,
+                      earlier: EarlierLandcover | None = None, landuse: tuple[np.ndarray, list[str]] | None = None,
+                      roads: gpd.GeoDataFrame | None = None,
+                      project_start_year: int | None = None) -> AfforestationResult:
+    r"""The candidate cells that are creditable under a rule set, and the reason for the rest.
+
+    Parameters
+    ----------
+    result : AfforestationResult
+        The technical screening (:func:`afforestation_sites`); changed in place and returned.
+    rules : DataFrame
+        ``afforestation_eligibility`` (:func:`carbonmap.coefficients.afforestation_eligibility`).
+    eligibility : str
+        The rule set (``eligibility`` column), e.g. ``"ccer_2023"``.
+    categories : array (H, W) of int
+        Carbon-category index of each cell into `legend` (the current land cover).
+    legend : list of str
+        Carbon category of each index.
+    transform : affine.Affine, optional
+        The grid's transform (for `roads`).
+    vacated : array (H, W) of bool, optional
+        Vacated land (腾退用地).
+    earlier : EarlierLandcover, optional
+        An earlier land cover on the grid, with its year.
+    landuse : (array (H, W) of int, list of str), optional
+        The land-use parcels' carbon category per cell (-1 none) and its legend.
+    roads : GeoDataFrame of lines, optional
+        Road centre lines in the grid's CRS.
+    project_start_year : int, optional
+        The project's start year; default a new project (after 2019).
+
+    Returns
+    -------
+    AfforestationResult
+        `result` with ``creditable`` (H, W) bool; candidate cells failing a rule get a new
+        reason code (``rule_set`` = the rule set, ``clause``, ``reason_zh`` in the reason
+        table); ``eligibility``: every rule with its ``status`` (``applied``, ``not checked:
+        ...`` or ``condition to check``) and the area it excluded [ha]; the sites gain
+        ``ccer_area_ha`` [ha] and ``ccer_sink_t_co2_yr`` [t CO2/yr] (the creditable share of the
+        site's sink). A run sums them per planning unit into the summary columns
+        ``afforestation_ccer_area_ha`` and ``afforestation_ccer_sink_t_co2_yr``.
+
+    Raises
+    ------
+    InputError
+        For a rule set the table does not have.
+
+    Notes
+    -----
+    Rules apply in table order to the candidate cells still creditable; the first rule a cell
+    fails is its reason. ``category``: the cell's land-cover class matches the pattern;
+    ``landuse``: its land-use parcel's class matches; ``vacated``: it lies in vacated land;
+    ``corridor``: its centre lies within ``value`` m of a road centre line;
+    ``vegetation_type``: its site's planted vegetation matches; ``earlier_category``: its class
+    in the earlier land cover matches; ``min_parcel_m2``: its 8-connected group of creditable
+    cells is smaller than ``value`` m\ :sup:`2` (when the start-year condition holds);
+    ``condition``: not checked from rasters, reported. A site's creditable sink is
+    :math:`ar s \, a_{credit} / a`.
+
+    References
+    ----------
+    .. [1] Ministry of Ecology and Environment (2023). 温室气体自愿减排项目方法学 造林碳汇
+       (CCER-14-001-V01), clause 2 (applicability).
+    """
+    rows = rules[rules["eligibility"] == eligibility]
+    if rows.empty:
+        raise InputError(f"unknown eligibility rule set {eligibility!r}.", key="screening.eligibility",
+                         fix=f"use one of {', '.join(sorted(rules['eligibility'].unique()))}, or add its rules.")
+    reasons, cell_ha = result.reasons, result.resolution**2 / 1e4
+    open_ = reasons == CANDIDATE
+    table = result.reason_table
+    for column in ("clause", "reason_zh"):
+        if column not in table:
+            table[column] = ""
+    added, status = [], []
+    sites = result.sites
+    for row in rows.itertuples():
+        mask, note = None, "applied"
+        if row.check == "category":
+            mask = np.isin(categories, [i for i, c in enumerate(legend) if fnmatch.fnmatchcase(c, row.constraint)])
+        elif row.check == "landuse":
+            if landuse is None:
+                note = "not checked: no land-use parcels"
+            else:
+                grid, names = landuse
+                mask = np.isin(grid, [i for i, c in enumerate(names) if fnmatch.fnmatchcase(c, row.constraint)])
+        elif row.check == "vacated":
+            mask = vacated if vacated is not None else np.zeros(reasons.shape, dtype=bool)
+        elif row.check == "corridor":
+            if roads is None or transform is None:
+                note = "not checked: no roads"
+            else:
+                import rasterio.features
+
+                strips = roads.geometry.buffer(float(row.value))
+                mask = rasterio.features.rasterize(((g, 1) for g in strips if not g.is_empty), out_shape=reasons.shape,
+                                                   transform=transform, fill=0, dtype="uint8").astype(bool)
+        elif row.check == "vegetation_type":
+            ids = sites.loc[sites["vegetation_type"].map(lambda v: fnmatch.fnmatchcase(str(v), row.constraint)),
+                            "site_id"].to_numpy() if len(sites) else []
+            mask = np.isin(result.site_labels, ids)
+        elif row.check == "earlier_category":
+            if earlier is None:
+                note = "not checked: no earlier land cover"
+            else:
+                mask = np.isin(earlier.categories,
+                               [i for i, c in enumerate(earlier.legend) if fnmatch.fnmatchcase(c, row.constraint)])
+        elif row.check == "min_parcel_m2":
+            if not _start_applies(str(row.constraint), project_start_year):
+                note = "not applicable: the project's start year"
+            else:
+                labels, n = ndimage.label(open_, structure=np.ones((3, 3), dtype=bool))
+                small = np.bincount(labels.ravel(), minlength=n + 1) * cell_ha * 1e4 < row.value
+                small[0] = False
+                mask = small[labels]
+        else:  # condition
+            note = "condition to check"
+        area = 0.0
+        if mask is not None:
+            hit = open_ & mask
+            area = float(hit.sum()) * cell_ha
+            reason = row.reason_en
+            if row.check == "earlier_category":
+                reason = f"{reason} (the earlier land cover is of {earlier.year})"
+            code = int(max(table["code"].max(), max((a[0] for a in added), default=0))) + 1
+            if hit.any():
+                reasons[hit] = code
+                added.append((code, reason, eligibility, row.clause, row.reason_zh))
+                open_ &= ~hit
+        status.append({"rule": row.rule, "clause": row.clause, "check": row.check, "status": note,
+                       "excluded_ha": area, "reason_en": row.reason_en, "reason_zh": row.reason_zh,
+                       "source": row.source, "verified": getattr(row, "verified", "")})
+    if added:
+        extra = pd.DataFrame(added, columns=["code", "reason", "rule_set", "clause", "reason_zh"])
+        table = pd.concat([table, extra], ignore_index=True)
+    table.loc[table["code"] == CANDIDATE, ["reason", "rule_set"]] = [f"candidate site, creditable ({eligibility})",
+                                                                     eligibility]
+    table["area_ha"] = np.bincount(reasons.ravel(), minlength=int(table["code"].max()) + 1)[table["code"]] * cell_ha
+    result.reason_table = table[["code", "reason", "rule_set", "clause", "reason_zh", "area_ha"]]
+    result.creditable = open_
+    result.eligibility = pd.DataFrame(status)
+    result.eligibility_name = eligibility
+    if len(sites):
+        ids = sites["site_id"].to_numpy()
+        credit_ha = ndimage.sum(open_, result.site_labels, index=ids) * cell_ha
+        sites["ccer_area_ha"] = credit_ha
+        sites["ccer_sink_t_co2_yr"] = sites["sink_t_co2_yr"] * credit_ha / sites["area_ha"]
+    else:
+        sites["ccer_area_ha"] = pd.Series(dtype=float)
+        sites["ccer_sink_t_co2_yr"] = pd.Series(dtype=float)
+    unchecked = [s["rule"] for s in status if s["status"].startswith("not checked")]
+    conditions = [s["rule"] for s in status if s["status"] == "condition to check"]
+    if unchecked:
+        result.notes.append(f"{eligibility}: rules not checked for want of data: {', '.join(unchecked)} "
+                            "(the creditable area is an upper bound)")
+    if conditions:
+        result.notes.append(f"{eligibility}: conditions to check outside carbonmap: {', '.join(conditions)}")
+    return result
 
 
 def _site_table(site_labels, n_sites, categories, legend, cell_ha, transform, crs, *, units, slope_deg,

@@ -46,13 +46,15 @@ def read_buildings(section: BuildingsSection, *, roof_field: str | None, crs) ->
 
 
 def rooftops(buildings: gpd.GeoDataFrame, section: BuildingsSection, tables: RenewableTables, *,
-             roof_field: str | None, ghi=None) -> gpd.GeoDataFrame:
+             roof_field: str | None, ghi=None, transposition: str = "perez",
+             decomposition: str = "erbs_monthly") -> gpd.GeoDataFrame:
     """Rooftop PV of every building (:func:`carbonmap.renewables.rooftop.rooftop_pv`) with a
-    [buildings] section's fields and the run's tables; `ghi` an optional raster [kWh m-2 yr-1]."""
+    [buildings] section's fields and the run's tables; `ghi` an optional raster [kWh m-2 yr-1];
+    `transposition` and `decomposition` the [renewables] section's irradiance models."""
     return rooftop_pv(buildings, height_field=section.height_field, floors_field=section.floors_field,
                       use_field=section.use_field, roof_field=roof_field, storey_height_m=section.storey_height_m,
                       ghi=ghi, grid_factor=tables.grid_factor, parameters=tables.parameters,
-                      usable=tables.rooftop_usable)
+                      usable=tables.rooftop_usable, transposition=transposition, decomposition=decomposition)
 
 
 def unit_of_features(features: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> np.ndarray:
@@ -91,7 +93,8 @@ def run_renewables(ctx: StageContext) -> Renewables:
         spec = ctx.project.buildings
         frame = read_buildings(spec, roof_field=cfg.roof_field, crs=units.grid.crs)
         buildings = rooftops(frame, spec, tables, roof_field=cfg.roof_field if cfg.roof_field in frame else None,
-                             ghi=rasters.optional(cfg.ghi))
+                             ghi=rasters.optional(cfg.ghi), transposition=cfg.transposition,
+                             decomposition=cfg.decomposition)
         floor_area = floor_area_m2(frame, floors_field=spec.floors_field, height_field=spec.height_field,
                                    storey_height_m=spec.storey_height_m)[0].to_numpy()
         unit_of_building = unit_of_features(buildings, units.frame)
@@ -100,7 +103,8 @@ def run_renewables(ctx: StageContext) -> Renewables:
                                  wind_speed=optional.get("wind_speed"), elevation=optional.get("dem"),
                                  heat_flow=optional.get("heat_flow"), protection=_protection(ctx, units.grid),
                                  rooftop=buildings, unit_of_building=unit_of_building, floor_area_m2=floor_area,
-                                 gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone)
+                                 gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone,
+                                 transposition=cfg.transposition, decomposition=cfg.decomposition)
     _raster_layers(ctx, result.rasters, tables.geothermal_classes)
     per_unit = result.per_unit.set_index(units.ids)
     ctx.add_summary(per_unit)

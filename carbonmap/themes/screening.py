@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from carbonmap import coefficients
-from carbonmap.config import Project, ScreeningSection
+from carbonmap.config import Project, RoadsSection, ScreeningSection
 from carbonmap.io import read_vector, write_cog
 from carbonmap.screening import rank_rooftops, restoration_scenarios, rooftop_packages, top_per_unit
 from carbonmap.screening.afforestation import AfforestationResult, Habitat, sites_from_rasters
@@ -37,14 +37,24 @@ class ScreeningInputs:
     zones: gpd.GeoDataFrame | None  # protection zones, with a ``zone`` column
     vacated: gpd.GeoDataFrame | None
     files: list[tuple[Path, str]] = field(default_factory=list)
+    eligibility_rules: pd.DataFrame | None = None  # afforestation_eligibility, with the section's eligibility
+    roads: gpd.GeoDataFrame | None = None  # road centre lines, for the roadside-greening rule
 
 
-def prepare_screening(section: ScreeningSection, crs=None) -> ScreeningInputs:
-    """Read the tables (with the section's overrides) and the protection and vacated-land polygons."""
+def prepare_screening(section: ScreeningSection, crs=None, roads: RoadsSection | None = None) -> ScreeningInputs:
+    """Read the tables (with the section's overrides) and the protection and vacated-land polygons;
+    with an eligibility rule set, its table and the `roads` (a [roads] section) for its
+    roadside-greening rule."""
     inputs = ScreeningInputs(
         coefficients.screening_parameters(section.parameters), coefficients.afforestation_rules(section.rules),
         coefficients.afforestation_site_preparation(section.site_preparation),
         coefficients.afforestation_growth(section.growth), None, None)
+    if section.eligibility is not None:
+        inputs.eligibility_rules = coefficients.afforestation_eligibility(section.eligibility_rules)
+        if roads is not None:
+            inputs.roads = read_vector(roads.path, layer=roads.layer, kind="line", assume_crs=roads.assume_crs,
+                                       to_crs=crs, encoding=roads.encoding)
+            inputs.files.append((roads.path, "roads (roadside-greening rule)"))
     if section.protection_zones is not None:
         zones = read_vector(section.protection_zones, layer=section.protection_zones_layer,
                             columns=[section.protection_field], kind="polygon", to_crs=crs,
@@ -60,8 +70,11 @@ def prepare_screening(section: ScreeningSection, crs=None) -> ScreeningInputs:
 
 def afforestation(inputs: ScreeningInputs, section: ScreeningSection, landcover, system: str, *, dem=None,
                   precipitation=None, ndvi=None, units: gpd.GeoDataFrame | None = None,
-                  habitat: Habitat | None = None) -> tuple[AfforestationResult, tuple]:
-    """Afforestation sites of a land cover and the three restoration scenarios.
+                  habitat: Habitat | None = None, earlier_landcover=None, earlier_system: str | None = None,
+                  landuse: gpd.GeoDataFrame | None = None) -> tuple[AfforestationResult, tuple]:
+    """Afforestation sites of a land cover and the three restoration scenarios; with the section's
+    eligibility rule set, the creditable part of each site (the earlier land cover of
+    `earlier_system` and the land-use parcels `landuse`, with ``carbon_category``, feed its rules).
 
     Without budgets in `section`, the budgeted scenarios get the share
     ``restoration_default_budget_share`` of all candidate area. Returns (the sites, the output
@@ -70,7 +83,11 @@ def afforestation(inputs: ScreeningInputs, section: ScreeningSection, landcover,
     result = sites_from_rasters(landcover, system, tree_type=section.tree_type, parameters=inputs.parameters,
                                 rules=inputs.rules, site_preparation=inputs.site_preparation, growth=inputs.growth,
                                 dem=dem, precipitation=precipitation, ndvi=ndvi, zones=inputs.zones,
-                                vacated=inputs.vacated, units=units, habitat=habitat)
+                                vacated=inputs.vacated, units=units, habitat=habitat,
+                                eligibility=section.eligibility, eligibility_rules=inputs.eligibility_rules,
+                                earlier_landcover=earlier_landcover, earlier_system=earlier_system,
+                                earlier_year=section.earlier_landcover_year, roads=inputs.roads, landuse=landuse,
+                                project_start_year=section.project_start_year)
     budget_area = section.budget_area_ha
     if budget_area is None and section.budget_cny is None:
         budget_area = inputs.parameters["restoration_default_budget_share"] * result.sites["area_ha"].sum()
@@ -86,8 +103,11 @@ def afforestation_tables(result: AfforestationResult, scenarios: tuple) -> dict[
     sites = result.sites.copy()
     for name, ids in members.items():
         sites[f"in_{name}"] = sites["site_id"].isin(ids)
-    return {"afforestation_sites": sites, "afforestation_reasons": result.reason_table,
-            "restoration_scenarios_citywide": citywide}
+    tables = {"afforestation_sites": sites, "afforestation_reasons": result.reason_table,
+              "restoration_scenarios_citywide": citywide}
+    if result.eligibility is not None:
+        tables["afforestation_eligibility"] = result.eligibility.assign(rule_set=result.eligibility_name)
+    return tables
 
 
 def rooftop_screening(buildings: gpd.GeoDataFrame, unit_of: pd.Series, parameters: dict[str, float], *,
@@ -121,7 +141,7 @@ class Screening:
 def run_screening(ctx: StageContext) -> Screening:
     """Rooftops ranked for PV with per-unit packages; afforestation sites ranked; restoration scenarios."""
     cfg, units = ctx.project.screening, ctx.result("units")
-    inputs = prepare_screening(cfg, units.grid.crs)
+    inputs = prepare_screening(cfg, units.grid.crs, roads=ctx.project.roads)
     for path, role in inputs.files:
         ctx.record_input(path, role)
     per_unit, pv_avoided = pd.DataFrame(index=units.ids), None
@@ -181,10 +201,14 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
     cfg, units, rasters, network = (ctx.project.screening, ctx.result("units"), ctx.result("rasters"),
                                     ctx.result("network"))
     habitat = Habitat.from_network(network.result, network.settings, units.grid.resolution) if network else None
+    emissions = ctx.result("emissions")
+    earlier = cfg.earlier_landcover if cfg.eligibility else None
     result, scenarios = afforestation(
         inputs, cfg, rasters.paths[cfg.landcover], rasters.code_systems[cfg.landcover], dem=rasters.optional(cfg.dem),
         precipitation=rasters.optional(cfg.precipitation), ndvi=rasters.optional(cfg.ndvi), units=units.frame,
-        habitat=habitat)
+        habitat=habitat, earlier_landcover=rasters.optional(earlier),
+        earlier_system=rasters.code_systems[earlier] if earlier else None,
+        landuse=emissions.parcels[["carbon_category", "geometry"]] if cfg.eligibility and emissions else None)
     for note in result.notes:
         ctx.note(f"afforestation screening: {note}")
     per_unit, _, members = scenarios
@@ -211,6 +235,11 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
     grouped = sites.groupby("unit_id")
     summary["afforestation_area_ha"] = grouped["area_ha"].sum()
     summary["afforestation_sink_t_co2_yr"] = grouped["sink_t_co2_yr"].sum()
+    if result.eligibility is not None:
+        summary["afforestation_ccer_area_ha"] = grouped["ccer_area_ha"].sum()
+        summary["afforestation_ccer_sink_t_co2_yr"] = grouped["ccer_sink_t_co2_yr"].sum()
+        ctx.note(f"afforestation screening: {sites['ccer_area_ha'].sum():,.1f} of {sites['area_ha'].sum():,.1f} ha "
+                 f"creditable under {result.eligibility_name} ({sites['ccer_sink_t_co2_yr'].sum():,.0f} t CO2/yr)")
     for name in members:
         part = per_unit[per_unit["scenario"] == name].set_index("unit_id")
         summary[f"restoration_{name}_sink_t_co2_yr"] = part["sink_t_co2_yr"]
@@ -225,5 +254,5 @@ def _has_screening(project: Project) -> bool:
 
 
 SCREENING = Stage("screening", "rank rooftops and afforestation sites", run_screening,
-                  sections=("screening", "buildings"), reads=("units", "rasters"), uses=("renewables", "network"),
-                  writes=Screening, applies=_has_screening)
+                  sections=("screening", "buildings", "roads"), reads=("units", "rasters"),
+                  uses=("renewables", "network", "emissions"), writes=Screening, applies=_has_screening)
