@@ -1048,7 +1048,8 @@ def write_geopackage(
     return target
 
 
-def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = False) -> Path:
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = False, encoding: str = "utf-8",
+              float_format: str | None = None) -> Path:
     """Write a table as UTF-8 CSV, atomically and deterministically.
 
     Parameters
@@ -1059,6 +1060,10 @@ def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = Fal
         The table.
     index : bool
         Write the index as the first column (default: no).
+    encoding : str
+        ``utf-8``, or ``utf-8-sig`` for a byte-order mark (Excel then reads Chinese text right).
+    float_format : str, optional
+        printf-style format of floating-point numbers (e.g. ``%.10g``); default: Python's shortest repr.
 
     Returns
     -------
@@ -1066,7 +1071,7 @@ def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = Fal
         `path`.
     """
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=index, lineterminator="\n")
+        frame.to_csv(tmp, index=index, lineterminator="\n", encoding=encoding, float_format=float_format)
     return Path(path)
 
 

@@ -9,23 +9,28 @@ import geopandas as gpd
 import pandas as pd
 
 from carbonmap import __version__
-from carbonmap.io import write_csv, write_geopackage
+from carbonmap.io import write_geopackage
 from carbonmap.stage import GROUPS, Publication, Stage, StageContext, layers_in
+from carbonmap.tables import write_summary_csv, write_summary_xlsx
+from carbonmap.words import text_in
 
 __all__ = ["ONEMAP", "run_metadata"]
 
 
 def run_onemap(ctx: StageContext) -> None:
-    """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles) and unit_summary.csv."""
+    """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
     units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
     summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
                                crs=units.frame.crs)
-    steps = ["unit_summary.csv"] + [name for name, wanted in (("onemap.html", outputs.html),
+    steps = ["unit_summary.csv", "unit_summary.xlsx"] + [name for name, wanted in (("onemap.html", outputs.html),
                                                               ("report.html", outputs.report),
                                                               ("onemap.gpkg", outputs.gpkg)) if wanted]
     for step in ctx.track(steps, "writing the one map"):
         if step == "unit_summary.csv":
-            write_csv(ctx.file(step), pd.DataFrame(summary.drop(columns="geometry")))
+            write_summary_csv(ctx.file(step), summary)
+        elif step == "unit_summary.xlsx":
+            write_summary_xlsx(ctx.file(step), summary, language=outputs.language, tables=published.tables,
+                               **_label_context(published.layers, outputs.language))
         elif step == "onemap.html":
             _write_html(ctx, summary)
         elif step == "report.html":
@@ -35,6 +40,12 @@ def run_onemap(ctx: StageContext) -> None:
                          grid=units.grid)
         else:
             _write_geopackage(ctx, summary)
+
+
+def _label_context(layers, language: str) -> dict:
+    """What column labels need of the run: its raster names and each layer's title in `language`."""
+    return {"rasters": tuple(layer.name for layer in layers if layer.raster is not None),
+            "titles": {layer.name: text_in(layer.title, language) for layer in layers}}
 
 
 def _with_own_notes(ctx: StageContext) -> Publication:
