@@ -40,7 +40,7 @@ from carbonmap.columns import column_info
 from carbonmap.words import words
 
 __all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
-           "translate", "table_title"]
+           "translate", "table_title", "rule_translations"]
 
 #: Significant digits of values below 1,000.
 DIGITS = 3
@@ -162,6 +162,8 @@ def _parts(name: str, template: str, rasters: Iterable[str]) -> dict[str, str] |
                                    else "[a-z0-9_]+?")
         pattern += f"(?P<{key}>{choices})"
     found = re.fullmatch(pattern, name)
+    if found is None and template.endswith("_<unit>"):  # a raster without a unit: <raster>_<stat>
+        return _parts(name, template.removesuffix("_<unit>"), rasters)
     return found.groupdict() if found else None
 
 
@@ -303,8 +305,8 @@ def _names() -> dict[str, str]:
                     names.setdefault(english.strip().lower(), chinese.strip())
     table = _packaged_csv("words", "words.csv")
     for key, english, chinese in zip(table["key"], table["en"], table["zh"]):
-        if key.startswith("class."):
-            names[key.removeprefix("class.").replace("_", " ")] = chinese
+        if key.startswith(("class.", "scenario.")):
+            names[key.partition(".")[2].replace("_", " ")] = chinese
             names.setdefault(english.strip().lower(), chinese)
     return names
 
@@ -323,8 +325,8 @@ def _english() -> dict[str, str]:
             names.update({_slug(v): v for v in table["name_en"] if v})
     table = _packaged_csv("words", "words.csv")
     for key, english in zip(table["key"], table["en"]):
-        if key.startswith("class."):
-            names[key.removeprefix("class.")] = english
+        if key.startswith(("class.", "scenario.")):
+            names[key.partition(".")[2]] = english
     return names
 
 
@@ -339,7 +341,7 @@ def translate(text, language: str, *, slug: str | None = None, extra: dict[str, 
     value = str(text)
     key = value.strip().lower()
     if language == "en":
-        return _english().get(slug, value) if slug else value
+        return _english().get(slug or value, value) if slug or "_" in value else value
     if extra and value in extra and extra[value]:
         return extra[value]
     names = _names()
@@ -349,3 +351,14 @@ def translate(text, language: str, *, slug: str | None = None, extra: dict[str, 
     if english and english.lower() in names:
         return names[english.lower()]
     return value
+
+
+def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
+    for :func:`translate`'s `extra`."""
+    out = {}
+    for name in ("coefficients_renewable_zoning_rules", "coefficients_afforestation_rules"):
+        table = tables.get(name)
+        if table is not None and {"reason", "reason_zh"} <= set(table.columns):
+            out.update({r: z for r, z in zip(table["reason"], table["reason_zh"]) if isinstance(z, str) and z})
+    return out

@@ -2,7 +2,7 @@
 
 ``unit_summary.csv`` is for scripts and spreadsheets alike: the machine column names as its
 header (scripts join on them), UTF-8 with a byte-order mark (so that Excel on a Chinese Windows
-reads ``新吴西南`` as written), numbers to 10 significant digits (``%.10g``: ``361941.21``, not the
+reads ``新吴西南`` as written), numbers to 15 significant digits (``%.15g``: ``361941.21``, not the
 float noise ``361941.20999999996``), years as whole numbers (``2030``, not ``2030.0``; empty where
 there is none).
 
@@ -41,8 +41,8 @@ THEME_COLUMNS = {
     "screening": ("pv_package_", "afforestation_", "restoration_"),
     "scenarios": ("_peak_year", "_net_zero_year"),
 }
-#: Float format of the CSV: 10 significant digits, enough for every measured quantity, none of the noise.
-CSV_FLOAT_FORMAT = "%.10g"
+#: Float format of the CSV: 15 significant digits, enough for every measured quantity, none of the noise.
+CSV_FLOAT_FORMAT = "%.15g"
 #: The time stamp of every entry of the xlsx file (a fixed one keeps the bytes deterministic).
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 
@@ -75,7 +75,7 @@ def csv_frame(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_summary_csv(path: str | Path, summary: pd.DataFrame) -> Path:
-    """Write ``unit_summary.csv`` (module docstring: BOM, ``%.10g``, years as integers)."""
+    """Write ``unit_summary.csv`` (module docstring: BOM, ``%.15g``, years as integers)."""
     return write_csv(path, csv_frame(summary), encoding="utf-8-sig", float_format=CSV_FLOAT_FORMAT)
 
 

@@ -53,7 +53,7 @@ def test_xlsx_has_labelled_headers_a_sheet_per_theme_and_the_sources(summary, tm
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", header)  # no machine name in a header
     assert sources[1][2] == pytest.approx(361941.21)  # numbers stay numbers ...
     assert "E" not in book[names[1]].cell(row=2, column=4).number_format  # ... shown without scientific notation
-    assert sources[1][-1] == ("碳赤字" if language == "zh" else "carbon_deficit")
+    assert sources[1][-1] == ("碳赤字" if language == "zh" else "carbon deficit")
     assert book[names[2]].cell(row=2, column=3).value == 2030
     assert [c.value for c in book[names[-1]][2]][2] == "carbonmap default"
     write_summary_xlsx(tmp_path / "b.xlsx", summary, language=language, tables=tables)
