@@ -34,11 +34,11 @@ def _figures(summary: pd.DataFrame | None, language: str) -> list[str]:
     """`name: total unit` for each of :data:`KEY_FIGURES` the run computed."""
     if summary is None:
         return []
-    lines = []
+    lines, colon = [], "：" if language == "zh" else ": "
     for column in (c for c in KEY_FIGURES if c in summary.columns):
         total = pd.to_numeric(summary[column], errors="coerce").sum()
         unit = column_unit(column, language)
-        lines.append(f"{column_label(column, language, unit=False)}: {format_number(total)}"
+        lines.append(f"{column_label(column, language, unit=False)}{colon}{format_number(total)}"
                      + (f" {unit}" if unit else ""))
     return lines
 

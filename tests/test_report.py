@@ -69,7 +69,7 @@ def test_the_end_of_a_run_says_figures_warnings_and_outputs(tmp_path):
                             warnings=["industry: 5,000 t CO2/yr not allocated"], notes=["a", "b"])
     (tmp_path / "report.html").write_text("")
     zh = run_summary(published, tmp_path, language="zh")
-    assert "碳源（碳排放总量）: 1,750,000 吨CO₂/年" in zh and "碳达峰（baseline）：2030 年" in zh
+    assert "碳源（碳排放总量）：1,750,000 吨CO₂/年" in zh and "碳达峰（baseline）：2030 年" in zh
     assert "请注意：" in zh and "industry: 5,000" in zh and f"输出目录 {tmp_path}" in zh and "report.html：报告" in zh
     en = run_summary(published, tmp_path, language="en", repeat_warnings=False)
     assert "Net emissions: 1,747,000 t CO2/yr" in en and "the 1 warning(s) above" in en
