@@ -1016,8 +1016,8 @@ def write_geopackage(
         replaced). Otherwise the file is rebuilt with exactly `layers`.
     fields : mapping of layer name -> {column: (title, description)}, optional
         What the columns mean, written to ``gpkg_data_columns`` (the GeoPackage schema extension):
-        GDAL reads the title as the field's alternative name, which QGIS shows as its alias,
-        and the description as its comment.
+        GDAL reads the ``name`` (the title, made unique in its table) as the field's alternative
+        name, which QGIS shows as its alias, and the description as its comment.
 
     Returns
     -------
@@ -1078,10 +1078,15 @@ def _write_data_columns(path: Path, fields: Mapping[str, Mapping[str, tuple[str,
                    "constraint_type, value))")
         for table, columns in fields.items():
             present = {row[1] for row in db.execute(f"PRAGMA table_info({_sql_name(table)})")}
+            rows, taken = [], set()
+            for column, (title, description) in columns.items():
+                if column not in present:
+                    continue
+                name = title if title not in taken else f"{title} [{column}]"  # (table_name, name) is unique
+                taken.add(name)
+                rows.append((table, column, name, title, description))
             db.executemany("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, title, "
-                           "description) VALUES (?, ?, ?, ?, ?)",
-                           [(table, column, column, title, description)
-                            for column, (title, description) in columns.items() if column in present])
+                           "description) VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def _sql_name(name: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -212,12 +213,17 @@ def write_summary_xlsx(path: str | Path, summary: pd.DataFrame, *, language: str
 
 
 def _fixed_times(data: bytes) -> bytes:
-    """The zip archive `data` with every entry's time set to :data:`_ZIP_TIME` (same run, same bytes)."""
+    """The zip archive `data` with every entry's time, and the workbook's modification time (openpyxl sets
+    it when saving), set to :data:`_ZIP_TIME` (same run, same bytes)."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             info = zipfile.ZipInfo(item.filename, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = item.external_attr
-            target.writestr(info, source.read(item.filename))
+            content = source.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                                 rb"\g<1>2000-01-01T00:00:00Z\g<2>", content)
+            target.writestr(info, content)
     return out.getvalue()

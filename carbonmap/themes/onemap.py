@@ -15,7 +15,7 @@ from carbonmap.readable import column_description, column_label, rule_translatio
 from carbonmap.styles import raster_qml
 from carbonmap.stage import GROUPS, Publication, Stage, StageContext, layers_in
 from carbonmap.tables import write_summary_csv, write_summary_xlsx
-from carbonmap.words import text_in, unit_label
+from carbonmap.words import Text, text_in, unit_label, words
 
 __all__ = ["ONEMAP", "run_metadata"]
 
@@ -118,6 +118,24 @@ def _describe_rasters(ctx: StageContext) -> None:
         document = raster_qml(kind="categorical", classes=[(c.value, c.name, c.colour) for c in classes]) if classes \
             else raster_qml(kind="continuous", values=_raster_sample(path), unit=unit)
         Path(path).with_suffix(".qml").write_text(document, encoding="utf-8")
+    _describe_other_rasters(ctx, {Path(layer.raster).name for layer in ctx.published.layers if layer.raster})
+
+
+def _describe_other_rasters(ctx: StageContext, described: set[str]) -> None:
+    """Rasters a stage wrote without a map layer (e.g. the network's resistance surface): titled from
+    ``words.csv`` (``layer.<name>``), styled as continuous values."""
+    language = ctx.project.outputs.language
+    for path in sorted((ctx.out / "rasters").glob("*.tif")):
+        if path.name in described:
+            continue
+        try:
+            title = words(f"layer.{path.stem}")
+        except KeyError:
+            title = Text.same(path.stem.replace("_", " "))
+        write_raster_description(path, title=title.in_(language), tags={"title_en": title.en, "title_zh": title.zh,
+                                                                          "kind": "continuous"})
+        path.with_suffix(".qml").write_text(raster_qml(kind="continuous", values=_raster_sample(path)),
+                                            encoding="utf-8")
 
 
 def _raster_classes(layer, language: str, extra: dict[str, str]) -> list[RasterClass]:
