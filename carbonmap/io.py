@@ -73,6 +73,8 @@ __all__ = [
     "read_text",
     "read_csv",
     "write_geopackage",
+    "RasterClass",
+    "write_raster_description",
     "cog_writer",
     "write_cog",
     "write_csv",
@@ -998,6 +1000,7 @@ def write_geopackage(
     layers: Mapping[str, pd.DataFrame],
     *,
     update: bool = False,
+    fields: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
 ) -> Path:
     """Write several layers (GeoDataFrames or plain tables) into one GeoPackage, atomically.
 
@@ -1011,6 +1014,10 @@ def write_geopackage(
     update : bool, default False
         Keep the layers already in an existing file (layers of the same name are
         replaced). Otherwise the file is rebuilt with exactly `layers`.
+    fields : mapping of layer name -> {column: (title, description)}, optional
+        What the columns mean, written to ``gpkg_data_columns`` (the GeoPackage schema extension):
+        GDAL reads the ``name`` (the title, made unique in its table) as the field's alternative
+        name, which QGIS shows as its alias, and the description as its comment.
 
     Returns
     -------
@@ -1045,10 +1052,137 @@ def write_geopackage(
             if not isinstance(frame, gpd.GeoDataFrame):
                 frame = pd.DataFrame(frame)
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", **kwargs)
+        if fields:
+            _write_data_columns(tmp, fields)
     return target
 
 
-def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = False) -> Path:
+def _write_data_columns(path: Path, fields: Mapping[str, Mapping[str, tuple[str, str]]]) -> None:
+    """Fill ``gpkg_data_columns`` (name, title, description per column) and register the schema extension."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE IF NOT EXISTS gpkg_data_columns (table_name TEXT NOT NULL, column_name TEXT NOT "
+                   "NULL, name TEXT, title TEXT, description TEXT, mime_type TEXT, constraint_name TEXT, "
+                   "CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name), CONSTRAINT gdc_tn UNIQUE "
+                   "(table_name, name))")
+        db.execute("CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name "
+                   "TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE "
+                   "(table_name, column_name, extension_name))")
+        for table in ("gpkg_data_columns", "gpkg_data_column_constraints"):
+            db.execute("INSERT OR IGNORE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', "
+                       "'http://www.geopackage.org/spec/#extension_schema', 'read-write')", (table,))
+        db.execute("CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (constraint_name TEXT NOT NULL, "
+                   "constraint_type TEXT NOT NULL, value TEXT, min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC, "
+                   "max_is_inclusive BOOLEAN, description TEXT, CONSTRAINT gdcc_ntv UNIQUE (constraint_name, "
+                   "constraint_type, value))")
+        for table, columns in fields.items():
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({_sql_name(table)})")}
+            rows, taken = [], set()
+            for column, (title, description) in columns.items():
+                if column not in present:
+                    continue
+                name = title if title not in taken else f"{title} [{column}]"  # (table_name, name) is unique
+                taken.add(name)
+                rows.append((table, column, name, title, description))
+            db.executemany("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, title, "
+                           "description) VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class RasterClass:
+    """One class of a categorical raster: its value, name (in the run's language), colour (hex),
+    and its names in every language (for the attribute table)."""
+
+    value: int
+    name: str
+    colour: str
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def write_raster_description(path: str | os.PathLike, *, title: str, unit: str = "",
+                             tags: Mapping[str, str] | None = None,
+                             classes: Sequence[RasterClass] = ()) -> Path:
+    """Describe a written raster in its GDAL sidecar (``<path>.aux.xml``, GDAL's PAM format).
+
+    GDAL (and so QGIS, rasterio) reads from it the band description (`title`), the unit, the
+    metadata `tags` (dataset and band), and for a categorical raster its colour table, category
+    names and a raster attribute table (value, name, names in each language, red, green, blue,
+    alpha). The raster itself is not touched (its bytes may be shared with an earlier output set).
+
+    Parameters
+    ----------
+    path : the raster (a GeoTIFF)
+    title : what the band shows
+    unit : its unit, as a reader writes it
+    tags : more metadata (e.g. the title and unit in each language)
+    classes : the classes of a categorical raster (values 0 to 65535 get a colour table and category names)
+
+    Returns
+    -------
+    Path
+        The sidecar's path.
+    """
+    from xml.sax.saxutils import escape
+
+    meta = {**(tags or {}), "title": title, **({"unit": unit} if unit else {})}
+    items = "".join(f'<MDI key="{escape(k)}">{escape(str(v))}</MDI>' for k, v in meta.items())
+    band = [f"<Description>{escape(title)}</Description>", f"<UnitType>{escape(unit)}</UnitType>" if unit else "",
+            f"<Metadata>{items}</Metadata>"]
+    values = [c.value for c in classes]
+    if classes and min(values) >= 0 and max(values) <= 65535:
+        by_value = {c.value: c for c in classes}
+        names = "".join(f"<Category>{escape(by_value[v].name) if v in by_value else ''}</Category>"
+                        for v in range(max(values) + 1))
+        entries = "".join(_colour_entry(by_value[v].colour if v in by_value else None) for v in range(max(values) + 1))
+        band += [f"<CategoryNames>{names}</CategoryNames>", "<ColorInterp>Palette</ColorInterp>",
+                 f"<ColorTable>{entries}</ColorTable>"]
+    if classes:
+        band.append(_attribute_table(classes))
+    document = (f"<PAMDataset><Metadata>{items}</Metadata><PAMRasterBand band=\"1\">{''.join(band)}"
+                "</PAMRasterBand></PAMDataset>\n")
+    sidecar = Path(f"{path}.aux.xml")
+    with atomic_path(sidecar) as tmp:
+        Path(tmp).write_text(document, encoding="utf-8")
+    return sidecar
+
+
+def _rgba(colour: str | None) -> tuple[int, int, int, int]:
+    if not colour:
+        return (0, 0, 0, 0)
+    text = colour.lstrip("#")
+    return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16), 255)
+
+
+def _colour_entry(colour: str | None) -> str:
+    r, g, b, a = _rgba(colour)
+    return f'<Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>'
+
+
+#: GDAL raster attribute table: (field, type: 0 integer / 2 text, usage: 5 min-max, 2 name, 0 generic, 6-9 RGBA).
+def _attribute_table(classes: Sequence[RasterClass]) -> str:
+    """A thematic GDAL raster attribute table (PAM XML) of `classes`."""
+    from xml.sax.saxutils import escape
+
+    languages = sorted({k for c in classes for k in c.names})
+    fields = [("value", 0, 5), ("name", 2, 2), *((f"name_{lang}", 2, 0) for lang in languages),
+              ("red", 0, 6), ("green", 0, 7), ("blue", 0, 8), ("alpha", 0, 9)]
+    head = "".join(f'<FieldDefn index="{i}"><Name>{name}</Name><Type>{kind}</Type><Usage>{usage}</Usage></FieldDefn>'
+                   for i, (name, kind, usage) in enumerate(fields))
+    rows = []
+    for i, item in enumerate(sorted(classes, key=lambda c: c.value)):
+        cells = [item.value, escape(item.name), *(escape(item.names.get(lang, "")) for lang in languages),
+                 *_rgba(item.colour)]
+        rows.append(f'<Row index="{i}">' + "".join(f"<F>{v}</F>" for v in cells) + "</Row>")
+    return f'<GDALRasterAttributeTable tableType="thematic">{head}{"".join(rows)}</GDALRasterAttributeTable>'
+
+
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = False, encoding: str = "utf-8",
+              float_format: str | None = None) -> Path:
     """Write a table as UTF-8 CSV, atomically and deterministically.
 
     Parameters
@@ -1059,6 +1193,10 @@ def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = Fal
         The table.
     index : bool
         Write the index as the first column (default: no).
+    encoding : str
+        ``utf-8``, or ``utf-8-sig`` for a byte-order mark (Excel then reads Chinese text right).
+    float_format : str, optional
+        printf-style format of floating-point numbers (e.g. ``%.10g``); default: Python's shortest repr.
 
     Returns
     -------
@@ -1066,7 +1204,7 @@ def write_csv(path: str | os.PathLike, frame: pd.DataFrame, *, index: bool = Fal
         `path`.
     """
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=index, lineterminator="\n")
+        frame.to_csv(tmp, index=index, lineterminator="\n", encoding=encoding, float_format=float_format)
     return Path(path)
 
 

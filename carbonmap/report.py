@@ -1,26 +1,37 @@
-"""The run report: one self-contained HTML page (``report.html``) a planner can print or send.
+"""The run report: one self-contained HTML page (``report.html``) a planner can read, print on A4 or send.
 
-It holds, for the run it describes:
+It is written in the run's language (``[outputs] language``) and holds, for the run it describes:
 
-- the run's facts (project, carbonmap version, date, analysis grid) and notes;
-- citywide totals of the headline per-unit columns;
-- per theme (sources, sinks, ecology, renewables, screening, zones): static maps
-  (matplotlib) of the theme's layers over the planning units, and the per-unit table of the
-  theme's summary columns, units in the column names;
-- charts of sources by sector and sinks by kind for every unit;
+- the run's facts (project, carbonmap version, date, analysis grid), a table of contents, and
+  the warnings the run accepted;
+- the citywide figures of the key per-unit columns (amounts summed; intensities, indices and
+  means shown by their lowest, median and highest unit) and a classed map of each per planning
+  unit, with a legend in its unit, the units' names, a north arrow and a scale bar;
+- per theme (sources, sinks, ecology, renewables, screening, scenarios, zones, input rasters):
+  static maps of the theme's layers over the planning units, and the per-unit table of the
+  theme's columns;
+- charts of sources by sector and sinks per unit, and of the road to 2060 per scenario;
 - the tables of the run (e.g. restoration scenarios, rooftop packages) and, for every
-  coefficient or rule table the run used, its sources.
+  coefficient or rule table the run used, its sources; the run notes.
 
-Figures are PNG embedded as data URLs; the page requests nothing from any server.
+Column headers are the labels of the column dictionary with their units
+(:func:`carbonmap.readable.column_label`), class names and reasons are translated, and numbers are
+written as people write them (:func:`carbonmap.readable.format_number`). Tables fit the page:
+wide ones are split into parts of a few columns, short wide ones are turned on their side.
+Figures are SVG with their text left as text (matplotlib's ``svg.fonttype = "none"``), so the
+browser draws Chinese labels with its own fonts; nothing is requested from any server.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import html
 import io
-from collections.abc import Sequence
+import math
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,77 +39,166 @@ import pandas as pd
 
 from carbonmap import __version__
 from carbonmap.io import atomic_path
+from carbonmap.readable import column_label, column_unit, format_number, format_values, is_year_column, \
+    rule_translations, table_title, translate
+from carbonmap.tables import theme_columns
+from carbonmap.words import group_label, unit_label, words
 
-__all__ = ["write_report", "THEMES"]
+__all__ = ["write_report", "THEMES", "REPORT_TABLES"]
 
-#: Report sections: group -> (title, what it shows, prefixes or suffixes of the theme's summary columns).
-THEMES = {
-    "sources": ("Sources", "Emissions by parcel, sector and grid cell", ("source_", "builtup_", "efficiency_",
-                                                                          "net_co2", "balance_")),
-    "sinks": ("Sinks", "Vegetation and blue-carbon sinks, carbon stocks and their change", ("sink_", "stock_")),
-    "ecology": ("Ecology", "Ecological patches, fragmentation and the ecological network", ("eco_",)),
-    "renewables": ("Renewables", "Renewable potential and development-control zones",
-                   ("rooftop_pv", "ground_pv", "wind", "gshp", "heating", "deep_geothermal", "renewable_")),
-    "screening": ("Screening", "Rooftops ranked for PV, afforestation sites and restoration scenarios",
-                  ("pv_package_", "afforestation_", "restoration_")),
-    "scenarios": ("Scenarios", "Planning scenarios and the road from peaking to neutrality",
-                  ("_peak_year", "_net_zero_year")),
-    "zones": ("Zones", "Protection and planning zones", ()),
-}
+#: Report sections, in order: the map groups (:data:`carbonmap.stage.GROUPS`) with a theme.
+THEMES = ("units", "sources", "sinks", "ecology", "renewables", "screening", "scenarios", "zones", "inputs")
 #: Static maps per theme, at most.
 MAX_MAPS_PER_THEME = 4
-#: Tables written in full into the report (when the run made them).
-REPORT_TABLES = {
-    "scenario_comparison_citywide": "Scenarios compared, citywide (measures fully in place)",
-    "scenario_milestones": "Milestones per scenario and unit: peak, net zero, the 2060 gap",
-    "scenario_transition_matrix": "Land-cover transition matrix (Markov chain)",
-    "restoration_scenarios_citywide": "Restoration scenarios, citywide",
-    "rooftop_packages": "Rooftop PV packages per planning unit",
-    "renewable_zone_reasons": "Development-control zones: the reasons",
-    "afforestation_reasons": "Afforestation: candidate land and the reasons for the rest",
-    "emissions_inventory_allocation": "Inventory allocation by sector",
-    "stocks_summary": "Carbon stocks",
-}
+#: Per-unit maps of key columns, at most.
+MAX_UNIT_MAPS = 8
+#: Value columns of one table part; wider tables are split (or turned on their side when short).
+MAX_TABLE_COLUMNS = 6
+#: Tables written in full into the report (when the run made them); their titles are in words.csv.
+REPORT_TABLES = ("scenario_comparison_citywide", "scenario_milestones", "scenario_transition_matrix",
+                 "restoration_scenarios_citywide", "rooftop_packages", "renewable_zone_reasons",
+                 "afforestation_reasons", "emissions_inventory_allocation", "stocks_summary")
+#: Fonts for figure text, in the order a browser should try them (the SVG names them; any CJK font
+#: the reader's system has draws the Chinese).
+FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "SimHei",
+         "WenQuanYi Zen Hei", "DejaVu Sans", "sans-serif")
 
 
-#: Fonts with Chinese glyphs matplotlib may find; labels drop Chinese text when none is installed.
-_CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei",
-              "PingFang SC")
+def _w(key: str, language: str, **fields) -> str:
+    return words(key, **fields).in_(language)
 
 
-def _setup_fonts() -> bool:
-    """Use a CJK font as fallback when one is installed; True if one is."""
+# --------------------------------------------------------------------------- figures
+
+
+@contextlib.contextmanager
+def _figure_style():
+    """Matplotlib settings of the report's figures: SVG text as text, fixed ids, the font list."""
     import matplotlib
-    from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    found = [name for name in _CJK_FONTS if name in installed]
-    matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans", *found]
-    return bool(found)
-
-
-_HAS_CJK = None
-
-
-def _label(text) -> str:
-    """Figure text: as is with a CJK font, else without its Chinese characters (the tables keep them)."""
-    import re
-
-    text = str(text)
-    if _HAS_CJK:
-        return text
-    stripped = re.sub(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+", "", text)
-    return re.sub(r"\s*\(\s*[,;]?\s*\)", "", stripped).strip()
+    matplotlib.use("Agg")
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "carbonmap", "font.family": "sans-serif",
+                                "font.sans-serif": list(FONTS), "axes.titlesize": 9, "axes.unicode_minus": False}), \
+            warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(Glyph|Font|findfont).*")  # measured with a stand-in font
+        warnings.filterwarnings("ignore", category=UserWarning, module="matplotlib")
+        yield
 
 
-def _figure_html(fig, alt: str) -> str:
+def _figure_html(fig, alt: str, *, wide: bool = False) -> str:
+    """The figure as an SVG image (text kept as text) embedded in the page, with `alt` as its caption."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": "carbonmap"})
     plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    kind = "figure wide" if wide else "figure"
+    return f'<figure class="{kind}"><img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}"></figure>'
+
+
+def _nice_length(span: float) -> float:
+    """A round length (1, 2 or 5 x 10^n) near a quarter of `span`."""
+    target = span / 4
+    power = 10 ** math.floor(math.log10(target))
+    return max(step * power for step in (1, 2, 5) if step * power <= target)
+
+
+def _map_furniture(ax, language: str) -> None:
+    """A north arrow and a scale bar (the analysis CRS is projected, in metres; north is up)."""
+    left, right = ax.get_xlim()
+    bottom, top = ax.get_ylim()
+    width, height = right - left, top - bottom
+    ax.annotate(_w("report.north", language), xy=(0.95, 0.97), xytext=(0.95, 0.86), xycoords="axes fraction",
+                ha="center", va="center", fontsize=8, fontweight="bold",
+                arrowprops={"arrowstyle": "-|>", "color": "#222222", "linewidth": 1.2})
+    length = _nice_length(width)
+    x0, y0 = left + 0.04 * width, bottom + 0.04 * height
+    from matplotlib.patches import Rectangle
+
+    bar = 0.012 * height
+    for i, colour in enumerate(("#222222", "#ffffff")):
+        ax.add_patch(Rectangle((x0 + i * length / 2, y0), length / 2, bar, facecolor=colour, edgecolor="#222222",
+                               linewidth=0.6, zorder=5))
+    text = f"{format_number(length / 1000)} km" if length >= 1000 else f"{format_number(length)} m"
+    ax.text(x0 + length / 2, y0 + 2 * bar, text, ha="center", va="bottom", fontsize=7, zorder=5,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.7, "linewidth": 0})
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+
+
+def _unit_names(summary) -> pd.Series:
+    """What a unit is called: its name, else its id."""
+    return (summary["unit_name"] if "unit_name" in summary else summary["unit_id"]).astype(str)
+
+
+def _class_edges(values: np.ndarray, classes: int = 5) -> np.ndarray:
+    """Quantile class bounds of `values` (fewer classes when values repeat)."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, classes + 1)))
+    return edges if edges.size > 1 else np.array([edges[0], edges[0]])
+
+
+def _range_label(low: float, high: float, year: bool) -> str:
+    return f"{format_number(low, year=year)} – {format_number(high, year=year)}"
+
+
+def _ramp(column: str, values: np.ndarray) -> str:
+    """The colour ramp of a per-unit map: sinks green, net values and changes red (up) to green (down)
+    when they change sign, the rest viridis."""
+    if column.startswith(("sink_", "afforestation_sink", "restoration_")) and not (values < 0).any():
+        return "Greens"
+    if column.startswith(("net_", "stock_change", "change_")) or (values.size and values.min() < 0 < values.max()):
+        return "RdYlGn" if column.startswith("stock_change") else "RdYlGn_r"
+    return "viridis"
+
+
+def _unit_map(summary, column: str, language: str, labels: Mapping) -> str:
+    """A classed map of one per-unit column: 5 quantile classes, legend in its unit, unit names,
+    north arrow and scale bar."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    values = summary[column]
+    title = column_label(column, language, unit=False, **labels)
+    unit = column_unit(column, language)
+    handles = []
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        finite = numbers[np.isfinite(numbers)]
+        edges = _class_edges(finite) if finite.size else np.array([0.0, 0.0])
+        ramp = plt.get_cmap(_ramp(column, finite))
+        n = max(1, edges.size - 1)
+        index = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, n - 1)
+        colours = [ramp(i / max(1, n - 1)) if np.isfinite(v) else "#dddddd" for i, v in zip(index, numbers)]
+        year = is_year_column(column)
+        handles = [Patch(facecolor=ramp(i / max(1, n - 1)), edgecolor="#555555", linewidth=0.3,
+                         label=_range_label(edges[i], edges[i + 1], year)) for i in range(n)]
+    else:
+        names = [translate(v, language) for v in values]
+        categories = sorted({v for v in names if v})
+        palette = {c: plt.cm.tab10(i % 10) for i, c in enumerate(categories)}
+        colours = [palette.get(v, "#dddddd") for v in names]
+        handles = [Patch(facecolor=palette[c], edgecolor="#555555", linewidth=0.3, label=c) for c in categories]
+    if values.isna().any():
+        handles.append(Patch(facecolor="#dddddd", edgecolor="#555555", linewidth=0.3,
+                             label=_w("report.no_value", language)))
+    many = len(summary) > 300
+    summary.plot(ax=ax, color=[to_hex(c) for c in colours], edgecolor="#ffffff" if not many else "none", linewidth=0.4,
+                 rasterized=many)
+    if len(summary) <= 40:
+        points = summary.geometry.representative_point()
+        for point, name in zip(points, _unit_names(summary)):
+            ax.annotate(name, (point.x, point.y), ha="center", va="center", fontsize=5.5, color="#111111",
+                        bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "alpha": 0.6, "linewidth": 0})
+    ax.legend(handles=handles, title=unit or None, fontsize=6.5, title_fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.set_title(title)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    _map_furniture(ax, language)
+    return _figure_html(fig, f"{title}{f' ({unit})' if unit else ''}")
 
 
 def _raster_for_plot(path: Path, max_pixels: int = 700):
@@ -112,96 +212,125 @@ def _raster_for_plot(path: Path, max_pixels: int = 700):
     return data, (bounds.left, bounds.right, bounds.bottom, bounds.top)
 
 
-def _layer_map(layer, units) -> str:
-    """A static map of one layer over the planning-unit outlines."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
+def _categorical_legend(ax, names_colours: Sequence[tuple[str, object]]) -> None:
     from matplotlib.patches import Patch
 
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
-    unit_label = f" [{layer.unit}]" if layer.unit and f"[{layer.unit}" not in layer.title else ""
-    if layer.raster is not None:
-        data, extent = _raster_for_plot(layer.raster)
-        if layer.kind == "categorical":
-            codes = np.unique(data.compressed())
-            colours = [(layer.colours or {}).get(str(c), plt.cm.tab20(i % 20)) for i, c in enumerate(codes)]
-            index = np.ma.MaskedArray(np.searchsorted(codes, data.filled(codes[0] if codes.size else 0)),
-                                      mask=np.ma.getmaskarray(data))
-            ax.imshow(index, extent=extent, cmap=ListedColormap(colours or ["#cccccc"]), interpolation="nearest",
-                      vmin=-0.5, vmax=max(len(codes) - 0.5, 0.5))
-            labels = layer.labels or {}
-            handles = [Patch(color=c, label=_label(labels.get(str(code), code))[:40])
-                       for code, c in zip(codes, colours)]
-            ax.legend(handles=handles[:16], fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-        elif data.count():
-            low, high = np.percentile(data.compressed(), [2, 98])
-            image = ax.imshow(data, extent=extent, cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
-            fig.colorbar(image, ax=ax, shrink=0.7, label=layer.unit)
+    handles = [Patch(color=colour, label=name[:48]) for name, colour in names_colours[:18]]
+    ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+
+
+def _number_axis(colorbar) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    colorbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
+
+
+def _draw_raster(ax, fig, layer, language: str, unit: str) -> None:
+    """A raster layer: classes with their names, or values on viridis between the 2nd and 98th percentile."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    data, extent = _raster_for_plot(layer.raster)
+    if layer.kind == "categorical":
+        codes = np.unique(data.compressed())
+        colours = [(layer.colours or {}).get(str(c), plt.cm.tab20(i % 20)) for i, c in enumerate(codes)]
+        index = np.ma.MaskedArray(np.searchsorted(codes, data.filled(codes[0] if codes.size else 0)),
+                                  mask=np.ma.getmaskarray(data))
+        ax.imshow(index, extent=extent, cmap=ListedColormap(colours or ["#cccccc"]), interpolation="nearest",
+                  vmin=-0.5, vmax=max(len(codes) - 0.5, 0.5))
+        names = [translate((layer.labels or {}).get(str(code), str(code)), language) for code in codes]
+        _categorical_legend(ax, list(zip(names, colours)))
+    elif data.count():
+        low, high = np.percentile(data.compressed(), [2, 98])
+        image = ax.imshow(data, extent=extent, cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
+        _number_axis(fig.colorbar(image, ax=ax, shrink=0.7, label=unit))
+
+
+def _draw_vector(ax, fig, layer, units, language: str, unit: str) -> None:
+    """A vector layer: categories with their names, values on viridis, or one colour."""
+    import matplotlib.pyplot as plt
+
+    frame = layer.frame.to_crs(units.crs)
+    column = layer.column if layer.column in frame.columns else None
+    many = len(frame) > 2000  # drawn as an image inside the SVG: small files, text still text
+    if column and layer.kind == "categorical":
+        values = frame[column].astype(str)
+        categories = sorted(values.unique())
+        palette = {c: (layer.colours or {}).get(c, plt.cm.tab20(i % 20)) for i, c in enumerate(categories)}
+        frame.plot(ax=ax, color=[palette[v] for v in values], linewidth=0.8, markersize=8, rasterized=many)
+        _categorical_legend(ax, [(translate(c, language), palette[c]) for c in categories])
+    elif column:
+        values = pd.to_numeric(frame[column], errors="coerce").dropna()
+        low, high = np.percentile(values, [2, 98]) if len(values) >= 50 else (values.min(), values.max())
+        frame.plot(ax=ax, column=column, cmap="viridis", linewidth=0.8, markersize=8, vmin=low, vmax=high,
+                   rasterized=many)
+        if len(values):
+            mappable = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(low, high))
+            _number_axis(fig.colorbar(mappable, ax=ax, shrink=0.7, label=unit))
     else:
-        frame = layer.frame.to_crs(units.crs)
-        column = layer.column if layer.column in frame.columns else None
-        if column and layer.kind == "categorical":
-            values = frame[column].astype(str)
-            categories = sorted(values.unique())
-            palette = {c: (layer.colours or {}).get(c, plt.cm.tab20(i % 20)) for i, c in enumerate(categories)}
-            frame.plot(ax=ax, color=[palette[v] for v in values], linewidth=0.8, markersize=8)
-            ax.legend(handles=[Patch(color=palette[c], label=_label(c)[:40]) for c in categories[:16]], fontsize=6,
-                      loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-        elif column:
-            values = pd.to_numeric(frame[column], errors="coerce").dropna()
-            low, high = np.percentile(values, [2, 98]) if len(values) >= 50 else (values.min(), values.max())
-            frame.plot(ax=ax, column=column, cmap="viridis", linewidth=0.8, markersize=8, legend=True, vmin=low,
-                       vmax=high, legend_kwds={"shrink": 0.7, "label": layer.unit})
-        else:
-            frame.plot(ax=ax, color="#1f77b4", linewidth=0.8, markersize=8)
-    units.boundary.plot(ax=ax, color="#333333", linewidth=0.6)
-    ax.set_title(_label(layer.title + unit_label), fontsize=9)
+        frame.plot(ax=ax, color="#1f77b4", linewidth=0.8, markersize=8, rasterized=many)
+
+
+def _layer_map(layer, units, language: str) -> str:
+    """A static map of one layer over the planning-unit outlines, with legend, north arrow and scale bar."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    unit = unit_label(layer.unit, language) if layer.unit else ""
+    if layer.raster is not None:
+        _draw_raster(ax, fig, layer, language, unit)
+    else:
+        _draw_vector(ax, fig, layer, units, language, unit)
+    units.boundary.plot(ax=ax, color="#333333", linewidth=0.5)
+    ax.set_title(str(layer.title))
     ax.set_axis_off()
     ax.set_aspect("equal")
-    return _figure_html(fig, layer.title)
+    _map_furniture(ax, language)
+    return _figure_html(fig, str(layer.title) + (f" ({unit})" if unit else ""))
 
 
-def _unit_label(summary) -> pd.Series:
-    return summary["unit_name"] if "unit_name" in summary else summary["unit_id"]
-
-
-def _balance_chart(summary) -> str | None:
-    """Stacked bars: sources by sector (up) and sinks by kind (down), with net, per unit."""
+def _balance_chart(summary, language: str, labels: Mapping) -> str | None:
+    """Stacked bars: sources by sector (up) and sinks by kind (down), with net, per unit (at most 60 units)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     sectors = [c for c in summary.columns if c.startswith("source_") and c.endswith("_co2_t_yr")
                and c != "source_co2_t_yr"]
     sinks = [c for c in ("sink_vegetation_co2_t_yr", "sink_blue_carbon_co2_t_yr") if c in summary]
     if not sinks and "sink_co2_t_yr" in summary:
         sinks = ["sink_co2_t_yr"]
-    if not sectors and not sinks:
+    if (not sectors and not sinks) or len(summary) > 60:
         return None
-    labels = [_label(name) for name in _unit_label(summary).astype(str)]
     x = np.arange(len(summary))
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.5 * len(x)), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(x)), 4.2))
     bottom = np.zeros(len(x))
     for i, column in enumerate(sectors):
         values = summary[column].fillna(0).to_numpy() / 1e3
-        ax.bar(x, values, bottom=bottom, color=plt.cm.tab10(i), label=column.removeprefix("source_"))
+        ax.bar(x, values, bottom=bottom, color=plt.cm.tab10(i), label=column_label(column, language, unit=False))
         bottom += values
     below = np.zeros(len(x))
     for i, column in enumerate(sinks):
         values = -summary[column].fillna(0).to_numpy() / 1e3
-        ax.bar(x, values, bottom=below, color=plt.cm.Greens(0.5 + 0.2 * i), label=column)
+        ax.bar(x, values, bottom=below, color=plt.cm.Greens(0.5 + 0.2 * i),
+               label=column_label(column, language, unit=False))
         below += values
     if "net_co2_t_yr" in summary:
-        ax.plot(x, summary["net_co2_t_yr"].to_numpy() / 1e3, "k_", markersize=14, label="net_co2_t_yr")
+        ax.plot(x, summary["net_co2_t_yr"].to_numpy() / 1e3, "k_", markersize=14,
+                label=column_label("net_co2_t_yr", language, unit=False))
     ax.axhline(0, color="#333333", linewidth=0.6)
-    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("kt CO2 / yr")
-    ax.set_title("Sources by sector (up) and sinks (down) per planning unit", fontsize=9)
+    ax.set_xticks(x, list(_unit_names(summary)), rotation=60, ha="right", fontsize=7)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
+    ax.set_ylabel(_w("report.kt_per_year", language))
+    title = _w("report.balance_chart", language)
+    ax.set_title(title)
     ax.legend(fontsize=6, ncol=2, frameon=False)
-    return _figure_html(fig, "sources and sinks per unit")
+    return _figure_html(fig, title, wide=True)
 
 
-def _timeline_chart(timeline: pd.DataFrame, stages: pd.DataFrame | None) -> str:
+def _timeline_chart(timeline: pd.DataFrame, stages: pd.DataFrame | None, language: str) -> str:
     """Citywide emissions (solid) and net emissions (dashed) per scenario, on the planning stages."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     city = timeline[timeline["unit_id"] == "city"]
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
@@ -213,130 +342,271 @@ def _timeline_chart(timeline: pd.DataFrame, stages: pd.DataFrame | None) -> str:
             high = years.max() if pd.isna(row.last_year) else min(row.last_year + 0.5, years.max())
             if high > low:
                 ax.axvspan(low, high, color=shades[i % len(shades)], zorder=0)
-                ax.text((low + high) / 2, 1.01, row.stage, transform=ax.get_xaxis_transform(), ha="center",
-                        fontsize=7, color="#555555")
+                ax.text((low + high) / 2, 1.01, translate(row.stage, language), transform=ax.get_xaxis_transform(),
+                        ha="center", fontsize=7, color="#555555")
+    emissions, net = _w("report.emissions", language), _w("report.net", language)
     for i, (name, part) in enumerate(city.groupby("scenario", sort=False)):
         colour, width = plt.cm.tab10(i), 3.0 if i == 0 else 1.5  # the baseline wide, under the others
         ax.plot(part["year"], part["emissions_co2_t_yr"] / 1e6, color=colour, linewidth=width,
-                label=f"{name}: emissions")
+                label=f"{name}: {emissions}")
         ax.plot(part["year"], part["net_co2_t_yr"] / 1e6, color=colour, linewidth=width, linestyle="--",
-                label=f"{name}: net")
+                label=f"{name}: {net}")
     ax.axhline(0, color="#333333", linewidth=0.6)
-    ax.set_ylabel("Mt CO2 / yr")
-    ax.set_title("Citywide emissions and net emissions by scenario", fontsize=9, pad=14)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, year=True)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
+    ax.set_ylabel(_w("report.mt_per_year", language))
+    title = _w("report.timeline_title", language)
+    ax.set_title(title, pad=14)
     ax.legend(fontsize=6, ncol=2, frameon=False)
-    return _figure_html(fig, "scenario timeline")
+    return _figure_html(fig, title, wide=True)
 
 
-def _table_html(frame: pd.DataFrame, max_rows: int = 60) -> str:
+# --------------------------------------------------------------------------- tables
+
+
+def _is_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _cells(frame: pd.DataFrame, language: str, extra: Mapping[str, str]) -> pd.DataFrame:
+    """Every cell of `frame` as text: numbers formatted (years as years), names translated."""
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if _is_number(values):
+            out[column] = format_values(values, column)
+        else:
+            out[column] = [translate(v, language, extra=extra) for v in values]
+    return out
+
+
+def _html_table(cells: pd.DataFrame, headers: Sequence[str], numeric: Sequence[bool], caption: str = "") -> str:
+    """An HTML table of text `cells` (escaped), numbers right-aligned and unbroken."""
+    head = "".join(f"<th class='{'num' if num else 'text'}'>{html.escape(h)}</th>" for h, num in zip(headers, numeric))
+    rows = []
+    for row in cells.itertuples(index=False):
+        rows.append("<tr>" + "".join(f"<td class='{'num' if num else 'text'}'>{html.escape(str(v))}</td>"
+                                     for v, num in zip(row, numeric)) + "</tr>")
+    caption = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table class='data'>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _key_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns that name a row (text columns at the left, at most 2)."""
+    keys = []
+    for column in frame.columns[:2]:
+        if _is_number(frame[column]) and column not in ("code", "from_code", "unit_id"):
+            break
+        keys.append(column)
+    return keys
+
+
+def _table_html(frame: pd.DataFrame, language: str, *, labels: Mapping | None = None,
+                extra: Mapping[str, str] | None = None, max_rows: int = 60) -> str:
+    """`frame` as tables that fit the page: labelled headers, formatted numbers, translated names.
+
+    A table of more than :data:`MAX_TABLE_COLUMNS` value columns is turned on its side when it has
+    few rows (each row a column), else split into parts that repeat the row names.
+    """
+    labels, extra = labels or {}, extra or {}
     shown = frame.head(max_rows)
-    formatters = {c: (lambda v: "" if pd.isna(v) else (f"{v:,.0f}" if abs(v) >= 1e3 else f"{v:.4g}"))
-                  for c in shown.columns if pd.api.types.is_float_dtype(shown[c])}
-    table = shown.to_html(index=False, border=0, classes="data", formatters=formatters, na_rep="", escape=True)
-    more = f"<p class='note'>first {max_rows} of {len(frame)} rows; all in onemap.gpkg</p>" if len(frame) > max_rows \
-        else ""
-    return table + more
+    keys = _key_columns(shown)
+    values = [c for c in shown.columns if c not in keys]
+    parts = []
+    if len(values) > MAX_TABLE_COLUMNS and len(shown) <= 6 and keys:
+        names = [" · ".join(map(str, row)) for row in _cells(shown[keys], language, extra).itertuples(index=False)]
+        cells = _cells(shown[values], language, extra).T
+        cells.insert(0, "label", [column_label(c, language, **labels) for c in values])
+        parts.append(_html_table(cells, [""] + names, [False] + [True] * len(names)))
+    else:
+        cells = _cells(shown, language, extra)
+        numeric = {c: _is_number(shown[c]) for c in shown.columns}
+        groups = [values[i:i + MAX_TABLE_COLUMNS] for i in range(0, len(values), MAX_TABLE_COLUMNS)] or [[]]
+        for i, group in enumerate(groups):
+            columns = keys + group
+            caption = "" if len(groups) == 1 else _w("report.columns_part", language, first=i * MAX_TABLE_COLUMNS + 1,
+                                                     last=i * MAX_TABLE_COLUMNS + len(group), total=len(values))
+            parts.append(_html_table(cells[columns], [column_label(c, language, **labels) for c in columns],
+                                     [numeric[c] for c in columns], caption))
+    if len(frame) > max_rows:
+        more = _w("report.rows_shown", language, shown=max_rows, total=len(frame))
+        parts.append(f"<p class='note'>{html.escape(more)}</p>")
+    return "".join(parts)
 
 
 def _is_additive(column: str) -> bool:
     """Whether units' values of a column add up to a citywide total (amounts do; indices,
-    intensities, shares and means do not)."""
-    return not any(word in column for word in ("index", "intensity", "_per_", "pct", "ratio", "mean", "share",
-                                               "temperature", "class"))
+    intensities, shares, means, classes and years do not)."""
+    return not (is_year_column(column) or any(word in column for word in (
+        "index", "intensity", "_per_", "pct", "ratio", "mean", "median", "min", "max", "std", "share",
+        "temperature", "class", "band", "division", "shdi", "_np", "mesh")))
 
 
-def _theme_columns(summary, patterns: Sequence[str]) -> list[str]:
-    return [c for c in summary.columns if c != "geometry" and any(c.startswith(p) or c.endswith(p) for p in patterns)]
+def key_columns(summary: pd.DataFrame, headline: Sequence[str]) -> list[str]:
+    """The columns the citywide table and the per-unit maps show: the run's headline columns, or,
+    for a run without any (rasters only), the numeric columns of the units and input rasters."""
+    chosen = [c for c in headline if c in summary.columns]
+    if chosen:
+        return chosen
+    groups = theme_columns(summary.columns)
+    candidates = groups.get("units", []) + groups.get("inputs", [])
+    return [c for c in candidates if _is_number(summary[c]) and not c.endswith("_cells")][:MAX_UNIT_MAPS]
 
 
-def _sources_of(tables: dict[str, pd.DataFrame]) -> str:
+def _citywide(summary: pd.DataFrame, columns: Sequence[str], language: str, labels: Mapping) -> str:
+    """The key columns citywide: total of amounts, and the lowest, median and highest unit."""
+    rows = []
+    for column in columns:
+        values = pd.to_numeric(summary[column], errors="coerce")
+        year = is_year_column(column)
+        total = format_number(values.sum()) if _is_additive(column) and values.notna().any() else ""
+        rows.append([column_label(column, language, **labels), total,
+                     *(format_number(getattr(values, f)(), year=year) for f in ("min", "median", "max"))])
+    cells = pd.DataFrame(rows)
+    headers = [_w(f"column.{k}", language) for k in ("indicator", "total", "lowest", "median", "highest")]
+    return (f"<p class='note'>{html.escape(_w('report.citywide_about', language))}</p>"
+            + _html_table(cells, headers, [False, True, True, True, True]))
+
+
+def _sources_of(tables: Mapping[str, pd.DataFrame], language: str) -> str:
     """For each coefficient or rule table of the run: its rows and their distinct sources."""
     parts = []
     for name, table in tables.items():
         if not name.startswith("coefficients_"):
             continue
         sources = sorted({str(s) for s in table.get("source", pd.Series(dtype=str)) if str(s).strip()})
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in sources) or "<li>(values computed in the run)</li>"
-        parts.append(f"<h3>{html.escape(name)}</h3><p class='note'>{len(table)} rows</p><ul>{items}</ul>")
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in sources) or \
+            f"<li>{html.escape(_w('report.computed', language))}</li>"
+        rows = _w("report.rows", language, n=len(table))
+        parts.append(f"<h3>{html.escape(name)}</h3><p class='note'>{html.escape(rows)}</p><ul>{items}</ul>")
     return "".join(parts)
 
 
 _STYLE = """
-body { font: 13px/1.45 sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }
+body { font: 13px/1.5 "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif;
+  margin: 24px auto; max-width: 1100px; padding: 0 16px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 18px; border-bottom: 1px solid #ccc; margin-top: 32px; }
 h3 { font-size: 14px; margin-bottom: 4px; }
-table.data { border-collapse: collapse; font-size: 11px; margin: 6px 0 12px; display: block; overflow-x: auto; }
-table.data th, table.data td { border-bottom: 1px solid #e5e5e5; padding: 2px 6px; text-align: right; }
-table.data th { background: #f5f5f5; position: sticky; top: 0; }
-.maps { display: flex; flex-wrap: wrap; gap: 8px; } .maps img { max-width: 540px; }
-.note { color: #666; font-size: 11px; }
+nav.toc ol { columns: 2; font-size: 13px; } nav.toc a { color: #1f4e79; text-decoration: none; }
+table.data { border-collapse: collapse; font-size: 11px; margin: 6px 0 14px; width: 100%; }
+table.data caption { caption-side: top; text-align: left; color: #666; font-size: 11px; }
+table.data th { background: #f2f2f2; font-weight: 600; text-align: left; vertical-align: bottom; padding: 3px 6px;
+  overflow-wrap: anywhere; }
+table.data td { border-bottom: 1px solid #e5e5e5; padding: 2px 6px; vertical-align: top; }
+table.data th.num { text-align: right; }
+table.data td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.data td.text { text-align: left; overflow-wrap: anywhere; }
+.maps { display: flex; flex-wrap: wrap; gap: 10px; }
+figure { margin: 0; flex: 1 1 460px; max-width: 540px; } figure.wide { max-width: 100%; flex-basis: 100%; }
+figure img { width: 100%; height: auto; } figcaption { font-size: 11px; color: #555; }
+.note { color: #666; font-size: 11px; } .warnings { background: #fff4e5; border-left: 4px solid #f0a030;
+  padding: 6px 12px; }
+@page { size: A4; margin: 14mm 12mm; }
+@media print {
+  body { margin: 0; max-width: none; padding: 0; font-size: 10pt; }
+  nav.toc { break-after: page; } h2 { break-after: avoid; } h3 { break-after: avoid; }
+  figure, tr { break-inside: avoid; } thead { display: table-header-group; }
+  figure { flex-basis: 45%; } a { color: inherit; }
+}
 """
 
 
-def write_report(summary, published, path: str | Path, *, title: str, grid) -> Path:
-    """Write ``report.html`` for a finished run.
+def _section(anchor: str, title: str, body: str) -> tuple[str, str, str]:
+    return anchor, title, f"<section id='{html.escape(anchor)}'><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def _theme_section(group: str, summary, published, units, language: str, labels: Mapping,
+                   extra: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """A theme: its layers' maps and its per-unit table."""
+    layers = [layer for layer in published.layers if layer.group == group]
+    columns = theme_columns(summary.columns).get(group, [])
+    if group == "units":
+        columns = [c for c in columns if c != "unit_name"]
+    if not layers and not columns:
+        return None
+    title = group_label(group, language)
+    body = [f"<p>{html.escape(_w(f'theme.{group}', language))}</p>"] if group != "units" else []
+    maps = [_layer_map(layer, units, language) for layer in layers[:MAX_MAPS_PER_THEME]]
+    if maps:
+        body.append("<div class='maps'>" + "".join(maps) + "</div>")
+    if len(layers) > MAX_MAPS_PER_THEME:
+        rest = "、".join(str(layer.title) for layer in layers[MAX_MAPS_PER_THEME:]) if language == "zh" else \
+            ", ".join(str(layer.title) for layer in layers[MAX_MAPS_PER_THEME:])
+        body.append(f"<p class='note'>{html.escape(_w('report.more_layers', language, layers=rest))}</p>")
+    if columns:
+        table = pd.DataFrame({"unit": _unit_names(summary)})
+        table = pd.concat([table, pd.DataFrame(summary[columns])], axis=1)
+        body.append(f"<h3>{html.escape(_w('report.per_unit', language, theme=title))}</h3>"
+                    + _table_html(table, language, labels=labels, extra=extra))
+    return _section(group, title, "".join(body))
+
+
+def write_report(summary, published, path: str | Path, *, title: str, grid, language: str = "en",
+                 warnings_: Sequence[str] = ()) -> Path:
+    """Write ``report.html`` for a finished run, in `language`.
 
     Parameters
     ----------
     summary : the per-unit summary with geometry
-    published : :class:`carbonmap.stage.Publication`, everything the stages published
+    published : :class:`carbonmap.stage.Publication`, everything the stages published (layer titles in `language`)
     title : the project's name
     grid : the analysis grid (:class:`carbonmap.grid.AnalysisGrid`)
+    language : 'zh' or 'en'
+    warnings_ : the warnings the run accepted (shown first)
     """
-    import matplotlib
-
-    global _HAS_CJK
-    matplotlib.use("Agg")
-    _HAS_CJK = _setup_fonts()
     grid = grid.describe() if grid else {}
     units = summary[["geometry"]].copy()
-    body = [f"<h1>{html.escape(title)}: carbon sources and sinks, the one map</h1>",
-            "<p class='note'>carbonmap " + html.escape(__version__) + " · run "
-            + _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC") + " · analysis grid "
-            + html.escape(f"{grid.get('crs_name', '')}, {grid.get('resolution_m', '')} m") + " · "
-            + f"{len(summary)} planning units</p>"]
-    headline = [c for c in published.headline if c in summary.columns and _is_additive(c)]
-    totals = pd.DataFrame({"column": headline, "citywide total": [summary[c].sum() for c in headline]})
-    body.append("<h2>Citywide</h2>" + _table_html(totals))
-    chart = _balance_chart(summary)
-    if chart:
-        body.append(chart)
-    for group, (title, description, patterns) in THEMES.items():
-        layers = [layer for layer in published.layers if layer.group == group]
-        columns = _theme_columns(summary, patterns)
-        if not layers and not columns:
-            continue
-        body.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(description)}.</p>")
-        maps = [_layer_map(layer, units) for layer in layers[:MAX_MAPS_PER_THEME]]
-        if maps:
-            body.append("<div class='maps'>" + "".join(maps) + "</div>")
-        if len(layers) > MAX_MAPS_PER_THEME:
-            rest = ", ".join(layer.title for layer in layers[MAX_MAPS_PER_THEME:])
-            body.append(f"<p class='note'>Also on the interactive map and in onemap.gpkg: {html.escape(rest)}.</p>")
-        if columns:
-            table = pd.DataFrame(summary[["unit_id", *columns]])
-            if "unit_name" in summary:
-                table.insert(1, "unit_name", summary["unit_name"])
-            body.append(f"<h3>{html.escape(title)} per planning unit</h3>" + _table_html(table))
-    if "scenario_timeline" in published.tables:
-        stages = published.tables.get("coefficients_planning_stages")
-        if stages is not None:
-            stages = stages.assign(first_year=pd.to_numeric(stages["first_year"].replace("", np.nan)),
-                                   last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
-        body.append("<h2>The road to 2060</h2>" + _timeline_chart(published.tables["scenario_timeline"], stages))
-    tables = [(name, label) for name, label in REPORT_TABLES.items() if name in published.tables]
+    labels = {"rasters": tuple(layer.name for layer in published.layers if layer.raster is not None),
+              "titles": {layer.name: str(layer.title) for layer in published.layers}}
+    extra = rule_translations(published.tables)
+    sections = []
+    with _figure_style():
+        if warnings_:
+            items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings_)
+            sections.append(_section("warnings", _w("report.warnings", language), f"<ul class='warnings'>{items}</ul>"))
+        keys = key_columns(summary, published.headline)
+        if keys:
+            sections.append(_section("citywide", _w("report.citywide", language),
+                                     _citywide(summary, keys, language, labels)))
+            maps = [_unit_map(summary, c, language, labels) for c in keys[:MAX_UNIT_MAPS]]
+            chart = _balance_chart(summary, language, labels)
+            about = f"<p class='note'>{html.escape(_w('report.unit_maps_about', language))}</p>"
+            sections.append(_section("unit-maps", _w("report.unit_maps", language),
+                                     about + "<div class='maps'>" + "".join(maps) + (chart or "") + "</div>"))
+        for group in THEMES:
+            section = _theme_section(group, summary, published, units, language, labels, extra)
+            if section:
+                sections.append(section)
+        if "scenario_timeline" in published.tables:
+            stages = published.tables.get("coefficients_planning_stages")
+            if stages is not None:
+                stages = stages.assign(first_year=pd.to_numeric(stages["first_year"].replace("", np.nan)),
+                                       last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
+            sections.append(_section("road", _w("report.road", language),
+                                     _timeline_chart(published.tables["scenario_timeline"], stages, language)))
+    tables = [name for name in REPORT_TABLES if name in published.tables]
     if tables:
-        body.append("<h2>Tables</h2>")
-        for name, label in tables:
-            body.append(f"<h3>{html.escape(label)} <span class='note'>({name})</span></h3>"
-                        + _table_html(pd.DataFrame(published.tables[name])))
-    body.append("<h2>Methods and coefficient sources</h2><p>Every factor the run applied comes from one of "
-                "these tables (all rows in onemap.gpkg, under the same names). The methods are described in "
-                "carbonmap's docs/methods.</p>" + _sources_of(published.tables))
+        body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
+                       + _table_html(pd.DataFrame(published.tables[name]), language, labels=labels, extra=extra)
+                       for name in tables)
+        sections.append(_section("tables", _w("report.tables", language), body))
+    sections.append(_section("methods", _w("report.methods", language),
+                             f"<p>{html.escape(_w('report.methods_about', language))}</p>"
+                             + _sources_of(published.tables, language)))
     if published.notes:
-        body.append("<h2>Run notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in published.notes) + "</ul>")
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f" report</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")
+        sections.append(_section("notes", _w("report.notes", language),
+                                 "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in published.notes) + "</ul>"))
+    facts = _w("report.facts", language, version=__version__,
+               date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), crs=grid.get("crs_name", ""),
+               resolution=format_number(grid.get("resolution_m")), units=len(summary))
+    toc = "".join(f"<li><a href='#{html.escape(a)}'>{html.escape(t)}</a></li>" for a, t, _ in sections)
+    heading = _w("report.title", language, project=title)
+    page = (f"<!DOCTYPE html><html lang='{'zh-CN' if language == 'zh' else 'en'}'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(heading)}</title><style>{_STYLE}</style></head><body>"
+            f"<h1>{html.escape(heading)}</h1><p class='note'>{html.escape(facts)}</p>"
+            f"<nav class='toc'><h2>{html.escape(_w('report.contents', language))}</h2><ol>{toc}</ol></nav>"
+            + "".join(s for _, _, s in sections) + "</body></html>")
     with atomic_path(path) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
     return Path(path)

@@ -8,6 +8,12 @@ saved "in the database": ``f_table_catalog``, ``f_table_schema``, ``f_table_name
 layer: a graduated renderer (5 quantile classes on the viridis ramp the HTML map uses) for a
 continuous column, a categorized renderer with the layer's own colours for a categorical one,
 a single symbol otherwise. The styles carry symbology only (QML ``styleCategories="Symbology"``).
+Class labels are written for people: ranges as ``-58,256 – -10,788 t CO2/yr`` (never scientific
+notation), categories by their names in the run's language.
+
+:func:`raster_qml` writes the same for a raster (``rasters/<name>.qml`` beside each COG, which
+QGIS applies when the raster is opened): a paletted renderer with the class names and colours
+for a categorical raster, a pseudocolour ramp with 5 labelled stops for a continuous one.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 import pandas as pd
 
-__all__ = ["layer_styles", "qml"]
+from carbonmap.readable import format_number, translate
+
+__all__ = ["layer_styles", "qml", "raster_qml"]
 
 #: GeoPackage geometry column name (pyogrio / GDAL default).
 GEOMETRY_COLUMN = "geom"
@@ -50,7 +58,7 @@ def _symbol(name: str, geometry: str, colour: str) -> str:
 
 
 def qml(geometry: str, column: str | None = None, *, kind: str = "continuous", values=None,
-        colours: dict[str, str] | None = None, unit: str = "") -> str:
+        colours: dict[str, str] | None = None, unit: str = "", language: str = "en", year: bool = False) -> str:
     """A QGIS style document (QML) for a layer of `geometry` coloured by `column`.
 
     Parameters
@@ -69,6 +77,10 @@ def qml(geometry: str, column: str | None = None, *, kind: str = "continuous", v
         Hex colour of each category (others get a default palette).
     unit : str
         Unit shown after the class bounds of a continuous legend.
+    language : {'zh', 'en'}
+        The language of category labels (class names, zones, reasons are translated).
+    year : bool
+        The values are years (written without separators).
 
     Returns
     -------
@@ -90,8 +102,9 @@ def qml(geometry: str, column: str | None = None, *, kind: str = "continuous", v
         fixed = colours or {}
         symbols = "".join(_symbol(str(i), geometry, fixed.get(label, _OTHER[i % len(_OTHER)]))
                           for i, label in enumerate(labels))
-        categories = "".join(f"<category value={quoteattr(label)} symbol=\"{i}\" label={quoteattr(label)} "
-                             f'render="true"/>' for i, label in enumerate(labels))
+        categories = "".join(f"<category value={quoteattr(label)} symbol=\"{i}\" "
+                             f'label={quoteattr(translate(label, language))} render="true"/>'
+                             for i, label in enumerate(labels))
         return (head + f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(column)} symbollevels="0" '
                 f'enableorderby="0" forceraster="0"><categories>{categories}</categories>'
                 f"<symbols>{symbols}</symbols></renderer-v2></qgis>")
@@ -106,11 +119,76 @@ def qml(geometry: str, column: str | None = None, *, kind: str = "continuous", v
     for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
         colour = _RAMP[round(i * (len(_RAMP) - 1) / max(1, len(edges) - 2))]
         ranges.append(f'<range lower="{low:.10g}" upper="{high:.10g}" symbol="{i}" '
-                      f'label={quoteattr(f"{low:.4g} - {high:.4g}" + (f" {unit}" if unit else ""))} render="true"/>')
+                      f'label={quoteattr(range_label(low, high, unit, year=year))} render="true"/>')
         symbols.append(_symbol(str(i), geometry, colour))
     return (head + f'<renderer-v2 type="graduatedSymbol" attr={quoteattr(column)} graduatedMethod="GraduatedColor" '
             f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{"".join(ranges)}</ranges>'
             f'<symbols>{"".join(symbols)}</symbols><mode name="quantile"/></renderer-v2></qgis>')
+
+
+def range_label(low: float, high: float, unit: str = "", *, year: bool = False) -> str:
+    """A class's label: its bounds as people write them, and the unit.
+
+    Examples
+    --------
+    >>> range_label(-58260.1, -10788.4, "t CO2/yr")
+    '-58,260 – -10,788 t CO2/yr'
+    """
+    text = f"{format_number(low, year=year)} – {format_number(high, year=year)}"
+    return f"{text} {unit}" if unit else text
+
+
+_RASTER_TAIL = ('<brightnesscontrast brightness="0" contrast="0" gamma="1"/>'
+                '<huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" '
+                'colorizeGreen="128" colorizeBlue="128" colorizeStrength="100" invertColors="0"/>'
+                '<rasterresampler maxOversampling="2"/></pipe><blendMode>0</blendMode></qgis>')
+
+
+def raster_qml(*, kind: str, classes: Sequence[tuple[int, str, str]] = (), values=None, unit: str = "") -> str:
+    """A QGIS style document (QML) for a single-band raster.
+
+    Parameters
+    ----------
+    kind : {'categorical', 'continuous'}
+    classes : sequence of (value, label, hex colour)
+        The classes of a categorical raster (a paletted renderer).
+    values : array, optional
+        A sample of a continuous raster's values: 5 stops at its 2nd, 25th, 50th, 75th and
+        98th percentiles on the viridis ramp, labelled as people write numbers.
+    unit : str
+        The unit, after the labels of a continuous ramp.
+
+    Returns
+    -------
+    str
+        The QML document.
+
+    Examples
+    --------
+    >>> 'type="paletted"' in raster_qml(kind="categorical", classes=[(1, "forest", "#1b7837")])
+    True
+    """
+    head = ('<!DOCTYPE qgis PUBLIC \'http://mrcc.com/qgis.dtd\' \'SYSTEM\'>'
+            '<qgis version="3.28.0" styleCategories="Symbology"><pipe>')
+    if kind == "categorical":
+        entries = "".join(f'<paletteEntry value="{int(value)}" color="{colour}" alpha="255" '
+                          f"label={quoteattr(label)}/>" for value, label, colour in classes)
+        return (head + '<rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">'
+                f"<rasterTransparency/><colorPalette>{entries}</colorPalette></rasterrenderer>" + _RASTER_TAIL)
+    numbers = np.asarray(values if values is not None else [], dtype=float)
+    numbers = numbers[np.isfinite(numbers)]
+    stops = np.percentile(numbers, [2, 25, 50, 75, 98]) if numbers.size else np.zeros(5)
+    items = "".join(f'<item value="{v:.10g}" color="{c}" alpha="255" '
+                    f"label={quoteattr(format_number(v) + (f' {unit}' if unit else ''))}/>"
+                    for v, c in zip(stops, _RAMP))
+    return (head + f'<rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" '
+            f'classificationMin="{stops[0]:.10g}" classificationMax="{stops[-1]:.10g}" nodataColor="">'
+            '<rasterTransparency/><minMaxOrigin><limits>None</limits><extent>WholeRaster</extent>'
+            '<statAccuracy>Estimated</statAccuracy><cumulativeCutLower>0.02</cumulativeCutLower>'
+            '<cumulativeCutUpper>0.98</cumulativeCutUpper><stdDevFactor>2</stdDevFactor></minMaxOrigin>'
+            f'<rastershader><colorrampshader colorRampType="INTERPOLATED" classificationMode="2" clip="0" '
+            f'minimumValue="{stops[0]:.10g}" maximumValue="{stops[-1]:.10g}">{items}</colorrampshader>'
+            "</rastershader></rasterrenderer>" + _RASTER_TAIL)
 
 
 def _geometry_kind(frame) -> str:
@@ -122,7 +200,7 @@ def _geometry_kind(frame) -> str:
     return "polygon"
 
 
-def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = ()) -> pd.DataFrame:
+def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = (), language: str = "en") -> pd.DataFrame:
     """The ``layer_styles`` table QGIS reads from a GeoPackage: one default style per layer.
 
     Parameters
@@ -134,6 +212,8 @@ def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = ()) -> 
         The unit summary.
     headline : sequence of str
         Headline columns; the unit summary is coloured by the first one it has.
+    language : {'zh', 'en'}
+        The language of the labels (units, class names).
 
     Returns
     -------
@@ -149,12 +229,17 @@ def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = ()) -> 
                      "styleSLD": "", "useAsDefault": True, "description": escape(title), "owner": "carbonmap",
                      "ui": "", "update_time": now})
 
+    from carbonmap.readable import column_label, column_unit, is_year_column
+    from carbonmap.words import group_label, unit_label
+
     first = next((c for c in headline if c in summary.columns), None)
-    add("unit_summary", f"planning units by {first}" if first else "planning units",
-        qml("polygon", first, values=summary[first].to_numpy() if first else None))
+    add("unit_summary", column_label(first, language) if first else group_label("units", language),
+        qml("polygon", first, values=summary[first].to_numpy() if first else None, language=language,
+            unit=column_unit(first, language) if first else "", year=bool(first) and is_year_column(first)))
     for layer in layers:
         column = layer.column if layer.column in layer.frame.columns else None
-        add(layer.name, layer.title, qml(_geometry_kind(layer.frame), column, kind=layer.kind,
-                                         values=layer.frame[column].to_numpy() if column else None,
-                                         colours=layer.colours, unit=layer.unit))
+        add(layer.name, str(layer.title), qml(_geometry_kind(layer.frame), column, kind=layer.kind,
+                                              values=layer.frame[column].to_numpy() if column else None,
+                                              colours=layer.colours, language=language,
+                                              unit=unit_label(layer.unit, language) if layer.unit else ""))
     return pd.DataFrame(rows)

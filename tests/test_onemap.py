@@ -55,17 +55,28 @@ def test_geopackage_lists_every_layer_with_a_crs_and_styles_for_qgis(demo_run):
             assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # classes touch
 
 
-def test_report_shows_every_theme_with_units_and_sources(demo_run):
+def test_report_shows_every_theme_with_labels_and_sources(demo_run):
     text = (demo_run / "report.html").read_text(encoding="utf-8")
-    for theme in ("Sources", "Sinks", "Ecology", "Renewables", "Screening", "Scenarios"):
-        assert f"<h2>{theme}</h2>" in text, theme
-        assert f"<h3>{theme} per planning unit</h3>" in text, theme
-    figures = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', text)
-    assert len(figures) >= 12
+    assert "<nav class='toc'>" in text and "<h2>目录</h2>" in text
+    for anchor, theme in (("sources", "碳源"), ("sinks", "碳汇与碳储量"), ("ecology", "生态格局"),
+                          ("renewables", "可再生能源"), ("screening", "优先行动选址"), ("scenarios", "情景")):
+        assert f"<section id='{anchor}'><h2>{theme}</h2>" in text, theme
+        assert f"<a href='#{anchor}'>{theme}</a>" in text, theme  # in the table of contents
+        assert f"<h3>{theme}：分单元统计</h3>" in text, theme
+    figures = re.findall(r'<img alt="[^"]*" src="data:image/svg\+xml;base64,', text)
+    assert len(figures) >= 20  # layer maps, per-unit maps, charts
     assert re.search(r'src="https?:', text) is None and "<link" not in text  # self-contained
-    for column in ("source_co2_t_yr", "sink_co2_t_yr", "eco_source_area_ha", "renewable_electricity_gwh_yr",
-                   "afforestation_sink_t_co2_yr"):  # units in the column names
-        assert f"<th>{column}</th>" in text, column
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", text)
+    for label in ("碳源（碳排放总量）（吨CO₂/年）", "碳汇（固碳总量）（吨CO₂/年）", "生态源地面积（公顷）",
+                  "可再生能源发电潜力（吉瓦时/年）", "宜林地造林年均固碳量（吨CO₂/年）", "达峰年份"):
+        assert label in headers, label
+    scenarios = {c.removesuffix("_peak_year") for c in pd.read_csv(demo_run / "unit_summary.csv", nrows=0).columns
+                 if c.endswith("_peak_year")}  # the project's names of its scenarios head their columns
+    raw = [h for h in headers if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h) and h not in scenarios]
+    assert raw == []  # no machine column name reaches a reader
+    cells = re.findall(r"<td class='num'>([^<]*)</td>", text)
+    assert cells and not [c for c in cells if re.search(r"e[-+]\d|\.0$", c)]  # no scientific notation
+    assert "<td class='num'>2030</td>" in text  # peak years as years
     gpkg = demo_run / "onemap.gpkg"
     for name, _ in pyogrio.list_layers(gpkg):
         if not name.startswith("coefficients_"):
@@ -75,8 +86,22 @@ def test_report_shows_every_theme_with_units_and_sources(demo_run):
         for source in set(table.get("source", pd.Series(dtype=str)).dropna()):
             if source.strip():
                 assert html.escape(source) in text, (name, source)
-    assert "Restoration scenarios, citywide" in text and "Rooftop PV packages per planning unit" in text
-    assert "<h2>The road to 2060</h2>" in text and "Milestones per scenario and unit" in text
+    assert "全市生态修复情景" in text and "分单元屋顶光伏项目包" in text
+    assert "2060 年碳中和路径" in text and "各情景分单元里程碑" in text
+    assert "禁止区" in text and "永久基本农田" in text  # zone classes and reasons in Chinese
+
+
+def test_report_figures_keep_their_text_as_text(demo_run):
+    """Figures are SVG with text elements: the browser draws the Chinese with its own fonts."""
+    import base64
+
+    text = (demo_run / "report.html").read_text(encoding="utf-8")
+    svgs = [base64.b64decode(data).decode("utf-8")
+            for data in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', text)]
+    joined = "".join(svgs)
+    assert "<text" in joined and "净碳排放" in joined and "吨CO₂/年" in joined and "北" in joined
+    assert "km</text>" in joined  # scale bars
+    assert "font-family" in joined or "font:" in joined
 
 
 def test_large_layers_are_aggregated_with_their_totals():

@@ -36,7 +36,7 @@ def olinda_run(tmp_path_factory):
 def test_demo_writes_the_one_map(demo_run):
     assert sorted(p.name for p in demo_run.iterdir()) == [".carbonmap", ".carbonmap.lock", "onemap.gpkg",
                                                           "onemap.html", "rasters", "report.html", "run.json",
-                                                          "run.log", "unit_summary.csv"]
+                                                          "run.log", "unit_summary.csv", "unit_summary.xlsx"]
     layers = dict(pyogrio.list_layers(demo_run / "onemap.gpkg"))
     assert {"unit_summary", "parcels", "protection_zones", "wetlands", "roads", "run_inputs", "run_metadata"} <= set(layers)
     for name, geometry_type in layers.items():
@@ -369,7 +369,8 @@ def test_runs_are_deterministic(tmp_path):
     project = load_project(OLINDA)
     a = run(project.with_output_dir(tmp_path / "a"), quiet=True)
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
-    assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
+    for name in ("unit_summary.csv", "unit_summary.xlsx", "rasters/ndvi.tif.aux.xml", "rasters/ndvi.qml"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
     assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape",
                                         "network", "renewables", "screening", "balance", "scenarios", "onemap"]

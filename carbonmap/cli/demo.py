@@ -19,7 +19,7 @@ DEMO_PROJECT = "demo_city/project.toml"
 @quiet_opt
 def demo(output: Path, language: str | None, quiet: bool) -> None:
     """Run the bundled sample project and write the one map to --output."""
-    from carbonmap.cli.run import run_project
+    from carbonmap.cli.run import closing_words, run_project
     from carbonmap.config import load_project
 
     with as_file(files("carbonmap.sample_data") / DEMO_PROJECT) as project_file:
@@ -28,4 +28,4 @@ def demo(output: Path, language: str | None, quiet: bool) -> None:
             project = project.with_language(language)
         record = run_project(project, quiet=quiet)
     if not quiet:
-        click.echo(f"wrote {record.out_dir}: open onemap.html in a browser, onemap.gpkg in a GIS")
+        click.echo(closing_words(record))

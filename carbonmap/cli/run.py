@@ -14,6 +14,14 @@ def _stop_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)  # unwinds the run: its staging folder is removed, the last outputs stay
 
 
+def closing_words(record) -> str:
+    """The end of a run on the command line: key figures, warnings, where the outputs are (the run's language)."""
+    from carbonmap.run_summary import run_summary
+
+    return run_summary(record.published, record.out_dir, language=record.project.outputs.language,
+                       repeat_warnings=False)  # the runner has just printed them
+
+
 def run_project(project, *, quiet: bool, only: str | None = None):
     """Run `project` with the command line's progress; SIGTERM stops it cleanly."""
     from carbonmap.pipeline import run as run_pipeline
@@ -45,4 +53,4 @@ def run(project_file: Path, output: Path | None, language: str | None, quiet: bo
         project = project.with_language(language)
     record = run_project(project, quiet=quiet, only=only)
     if not quiet:
-        click.echo(f"wrote {record.out_dir}")
+        click.echo(closing_words(record))

@@ -4,37 +4,54 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
 from carbonmap import __version__
-from carbonmap.io import write_csv, write_geopackage
+from carbonmap.io import RasterClass, write_geopackage, write_raster_description
+from carbonmap.readable import column_description, column_label, rule_translations, translate
+from carbonmap.styles import raster_qml
 from carbonmap.stage import GROUPS, Publication, Stage, StageContext, layers_in
+from carbonmap.tables import write_summary_csv, write_summary_xlsx
+from carbonmap.words import Text, text_in, unit_label, words
 
 __all__ = ["ONEMAP", "run_metadata"]
 
 
 def run_onemap(ctx: StageContext) -> None:
-    """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles) and unit_summary.csv."""
+    """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
     units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
     summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
                                crs=units.frame.crs)
-    steps = ["unit_summary.csv"] + [name for name, wanted in (("onemap.html", outputs.html),
+    steps = ["unit_summary.csv", "unit_summary.xlsx"] + [name for name, wanted in (("onemap.html", outputs.html),
                                                               ("report.html", outputs.report),
-                                                              ("onemap.gpkg", outputs.gpkg)) if wanted]
+                                                              ("onemap.gpkg", outputs.gpkg)) if wanted] + ["rasters"]
     for step in ctx.track(steps, "writing the one map"):
         if step == "unit_summary.csv":
-            write_csv(ctx.file(step), pd.DataFrame(summary.drop(columns="geometry")))
+            write_summary_csv(ctx.file(step), summary)
+        elif step == "unit_summary.xlsx":
+            write_summary_xlsx(ctx.file(step), summary, language=outputs.language, tables=published.tables,
+                               **_label_context(published.layers, outputs.language))
         elif step == "onemap.html":
             _write_html(ctx, summary)
         elif step == "report.html":
             from carbonmap.report import write_report
 
             write_report(summary, _with_own_notes(ctx), ctx.file(step), title=ctx.project.project.name,
-                         grid=units.grid)
-        else:
+                         grid=units.grid, language=outputs.language,
+                         warnings_=published.warnings + ctx.publication.warnings)
+        elif step == "onemap.gpkg":
             _write_geopackage(ctx, summary)
+        else:
+            _describe_rasters(ctx)
+
+
+def _label_context(layers, language: str) -> dict:
+    """What column labels need of the run: its raster names and each layer's title in `language`."""
+    return {"rasters": tuple(layer.name for layer in layers if layer.raster is not None),
+            "titles": {layer.name: text_in(layer.title, language) for layer in layers}}
 
 
 def _with_own_notes(ctx: StageContext) -> Publication:
@@ -71,11 +88,80 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
         if layer.frame is not None:
             layers[layer.name] = layer.frame
     layers.update(published.tables)
+    language = ctx.project.outputs.language
     layers["layer_styles"] = layer_styles([layer for layer in published.layers if layer.frame is not None], summary,
-                                          headline=published.headline)
+                                          headline=published.headline, language=language)
     layers["run_inputs"] = pd.DataFrame(published.inputs)
     layers["run_metadata"] = run_metadata(ctx.project, ctx.result("units").grid, published.notes)
-    write_geopackage(ctx.file("onemap.gpkg"), layers)
+    context = _label_context(ctx.published.layers, language)
+    fields = {name: {c: (column_label(c, language, **context), column_description(c, language, **context))
+                     for c in frame.columns if c not in ("geometry", "geom")}
+              for name, frame in layers.items() if name not in ("layer_styles", "run_metadata")}
+    write_geopackage(ctx.file("onemap.gpkg"), layers, fields=fields)
+
+
+def _describe_rasters(ctx: StageContext) -> None:
+    """Every raster of the run gets its description (title, unit, class names and colours) in a GDAL
+    sidecar and a QGIS style (``rasters/<name>.qml``), in the run's language."""
+    language = ctx.project.outputs.language
+    extra = rule_translations(ctx.published.tables)
+    for layer in ctx.published.layers:
+        path = layer.raster
+        if path is None or not Path(path).exists() or ctx.out.resolve() not in Path(path).resolve().parents:
+            continue
+        unit = unit_label(layer.unit, language) if layer.unit else ""
+        classes = _raster_classes(layer, language, extra) if layer.kind == "categorical" else []
+        tags = {"title_en": text_in(layer.title, "en"), "title_zh": text_in(layer.title, "zh"), "kind": layer.kind,
+                **({"unit_en": unit_label(layer.unit, "en"), "unit_zh": unit_label(layer.unit, "zh"),
+                    "unit_key": layer.unit} if layer.unit else {})}
+        write_raster_description(path, title=text_in(layer.title, language), unit=unit, tags=tags, classes=classes)
+        document = raster_qml(kind="categorical", classes=[(c.value, c.name, c.colour) for c in classes]) if classes \
+            else raster_qml(kind="continuous", values=_raster_sample(path), unit=unit)
+        Path(path).with_suffix(".qml").write_text(document, encoding="utf-8")
+    _describe_other_rasters(ctx, {Path(layer.raster).name for layer in ctx.published.layers if layer.raster})
+
+
+def _describe_other_rasters(ctx: StageContext, described: set[str]) -> None:
+    """Rasters a stage wrote without a map layer (e.g. the network's resistance surface): titled from
+    ``words.csv`` (``layer.<name>``), styled as continuous values."""
+    language = ctx.project.outputs.language
+    for path in sorted((ctx.out / "rasters").glob("*.tif")):
+        if path.name in described:
+            continue
+        try:
+            title = words(f"layer.{path.stem}")
+        except KeyError:
+            title = Text.same(path.stem.replace("_", " "))
+        write_raster_description(path, title=title.in_(language), tags={"title_en": title.en, "title_zh": title.zh,
+                                                                          "kind": "continuous"})
+        path.with_suffix(".qml").write_text(raster_qml(kind="continuous", values=_raster_sample(path)),
+                                            encoding="utf-8")
+
+
+def _raster_classes(layer, language: str, extra: dict[str, str]) -> list[RasterClass]:
+    """The classes of a categorical raster layer (its legend), named in `language` and in both."""
+    from carbonmap.styles import _OTHER
+
+    classes = []
+    for i, (code, label) in enumerate(sorted((layer.labels or {}).items(), key=lambda item: str(item[0]))):
+        try:
+            value = int(code)
+        except ValueError:
+            continue
+        colour = (layer.colours or {}).get(str(code)) or _OTHER[i % len(_OTHER)]
+        names = {lang: translate(label, lang, extra=extra) for lang in ("en", "zh")}
+        classes.append(RasterClass(value, names[language], colour, names))
+    return sorted(classes, key=lambda c: c.value)
+
+
+def _raster_sample(path, size: int = 512):
+    """The values of a raster read at most `size` cells a side (from its overviews)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        scale = max(1.0, max(src.width, src.height) / size)
+        data = src.read(1, out_shape=(max(1, int(src.height / scale)), max(1, int(src.width / scale))), masked=True)
+    return data.compressed()
 
 
 def run_metadata(project, grid, notes: list[str]) -> pd.DataFrame:

@@ -1,0 +1,364 @@
+"""What people read: numbers as people write them, column labels and class names in Chinese or English.
+
+The report, the spreadsheet, the GeoPackage's field aliases, the QGIS styles and the end of a run
+all write numbers and names through this module, so they read the same everywhere:
+
+- :func:`format_number`: years without separators (``2030``), amounts with separators and no
+  decimals from 1,000 on (``361,941``), other values to 3 significant digits in plain notation
+  (``12.3``, ``0.0000229``; never ``2.287e-05``); missing values as an empty string.
+- :func:`column_label`: the label of a summary or table column from the column dictionary
+  (:mod:`carbonmap.columns`), the placeholders of pattern columns filled in (``landcover_2023_forest_area_ha``
+  -> ``landcover_2023：林地面积``), or from ``words.csv`` (``column.<name>``) for the run's other tables.
+- :func:`column_unit`: the unit of a column as a reader writes it, in either language.
+- :func:`translate`: a class name, zone class or reason (from the code and rule tables, which
+  carry both languages) in the run's language.
+
+Examples
+--------
+>>> format_number(2030.0, year=True), format_number(361941.20999999996), format_number(2.287e-05)
+('2030', '361,941', '0.0000229')
+>>> column_label("net_co2_t_yr", "zh")
+'净碳排放（吨CO₂/年）'
+>>> column_label("landcover_2023_forest_area_ha", "en", rasters=("landcover_2023",))
+'landcover_2023: forest area (ha)'
+>>> translate("forest", "zh")
+'林地'
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterable
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+
+from carbonmap.columns import column_info
+from carbonmap.words import words
+
+__all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
+           "translate", "table_title", "rule_translations"]
+
+#: Significant digits of values below 1,000.
+DIGITS = 3
+
+
+def _missing(value) -> bool:
+    try:
+        return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+def format_number(value, *, year: bool = False, digits: int = DIGITS) -> str:
+    """`value` as people write it (module docstring); text and booleans pass through as text.
+
+    Parameters
+    ----------
+    value : number, text or None
+    year : bool
+        Write a whole number without separators (``2030``).
+    digits : int
+        Significant digits of values below 1,000.
+
+    Examples
+    --------
+    >>> [format_number(v) for v in (0, 0.5, 1.5, 12.345, 999.4, 1234.6, -58260.1, float("nan"))]
+    ['0', '0.5', '1.5', '12.3', '999', '1,235', '-58,260', '']
+    """
+    if _missing(value):
+        return ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return str(value)
+    if year:
+        return str(int(round(float(value))))
+    number = float(value)
+    if not math.isfinite(number):
+        return "∞" if number > 0 else "-∞"
+    size = abs(number)
+    if size >= 10 ** digits or (isinstance(value, (int, np.integer)) and size >= 1):
+        return f"{number:,.0f}"
+    if size == 0:
+        return "0"
+    decimals = min(12, max(0, digits - 1 - math.floor(math.log10(size))))
+    text = f"{number:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def is_year_column(name: str) -> bool:
+    """Whether a column holds years (the dictionary's unit ``year``, or a name ending in ``year``)."""
+    info = column_info(name)
+    return (info is not None and info["unit"] == "year") or name == "year" or name.endswith("_year")
+
+
+def format_values(values: Iterable, name: str = "") -> list[str]:
+    """Each of `values` formatted for the column `name` (years as years)."""
+    year = is_year_column(name)
+    return [format_number(v, year=year) for v in values]
+
+
+# --------------------------------------------------------------------------- units
+
+
+@functools.cache
+def _units() -> pd.DataFrame:
+    with files("carbonmap.data").joinpath("words", "units.csv").open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+def _unit_text(unit: str, language: str) -> str:
+    """A unit written in English (the dictionary's ``unit`` column) or a unit key, in `language`."""
+    if unit in ("", "-", "year"):  # a year is its own unit
+        return ""
+    table = _units()
+    for column in ("en", "key"):
+        rows = table[table[column] == unit]
+        if len(rows):
+            return rows.iloc[0][language]
+    return unit
+
+
+def column_unit(name: str, language: str) -> str:
+    """The unit of column `name` as a reader writes it ('' for counts, indices, classes, names).
+
+    Examples
+    --------
+    >>> column_unit("net_co2_t_yr", "zh"), column_unit("elevation_mean_m", "en"), column_unit("eco_np", "en")
+    ('吨CO₂/年', 'm', '')
+    """
+    info = column_info(name)
+    if info is None:
+        return ""
+    unit = info["unit"]
+    if unit == "<unit>":
+        parts = _parts(name, info["column"], ())
+        unit = parts.get("unit", "") if parts else ""
+    return _unit_text(unit, language)
+
+
+# --------------------------------------------------------------------------- labels
+
+#: What a placeholder of a pattern column may hold (the rest: lower-case words).
+_PLACEHOLDER = {"stat": r"sum|mean|min|max|std|median|percentile_[0-9.]+", "resource": "ground_pv|wind",
+                "zone": "suitable|restricted|prohibited"}
+
+
+def _parts(name: str, template: str, rasters: Iterable[str]) -> dict[str, str] | None:
+    """The values of the placeholders of `template` in column `name` (raster names from `rasters` first)."""
+    known = "|".join(re.escape(r) for r in sorted(rasters, key=len, reverse=True))
+    pattern = ""
+    for piece in re.split(r"(<\w+>)", template):
+        match = re.fullmatch(r"<(\w+)>", piece)
+        if not match:
+            pattern += re.escape(piece)
+            continue
+        key = match.group(1)
+        choices = _PLACEHOLDER.get(key, f"{known}|[a-z0-9_]+?" if key in ("raster", "date") and known
+                                   else "[a-z0-9_]+?")
+        pattern += f"(?P<{key}>{choices})"
+    found = re.fullmatch(pattern, name)
+    if found is None and template.endswith("_<unit>"):  # a raster without a unit: <raster>_<stat>
+        return _parts(name, template.removesuffix("_<unit>"), rasters)
+    return found.groupdict() if found else None
+
+
+def _part_text(key: str, value: str, language: str, titles: dict[str, str]) -> str:
+    """One placeholder's value in `language`: a layer's title, a class, a statistic, a sector, ..."""
+    if key in ("raster", "date"):
+        return titles.get(value, value)
+    if key == "unit":
+        return _unit_text(value, language)
+    if key in ("stat", "resource", "zone", "sector", "scenario"):
+        found = _word(f"{key}.{value}", language)
+        if found is not None:
+            return found
+        if key == "stat" and value.startswith("percentile_"):
+            return (f"{value.removeprefix('percentile_')} 百分位数" if language == "zh"
+                    else f"{value.removeprefix('percentile_')}th percentile")
+    if key == "class":
+        return translate(value.replace("_", " "), language, slug=value)
+    return value.replace("_", " ") if key != "scenario" else value
+
+
+def _word(key: str, language: str, **fields) -> str | None:
+    try:
+        return words(key, **fields).in_(language)
+    except KeyError:
+        return None
+
+
+def column_label(name: str, language: str, *, unit: bool = True, rasters: Iterable[str] = (),
+                 titles: dict[str, str] | None = None) -> str:
+    """The label of column `name` in `language`, with its unit in brackets when `unit`.
+
+    Parameters
+    ----------
+    name : a column of the unit summary (the column dictionary) or of one of the run's tables
+        (``words.csv``, key ``column.<name>``); an unknown name is shown with spaces for underscores.
+    language : 'zh' or 'en'
+    unit : add the unit in brackets
+    rasters : the names of the run's rasters (to split ``<raster>_<class>_area_ha``)
+    titles : name -> title of the run's layers (a raster's part of a label reads as its title)
+
+    Examples
+    --------
+    >>> column_label("baseline_peak_year", "en")
+    'Peak year: baseline'
+    >>> column_label("peak_year", "zh")
+    '达峰年份'
+    """
+    titles = titles or {}
+    info = column_info(name)
+    if info is None:
+        return _table_column(name, language)
+    if "<" in info["column"]:
+        parts = _parts(name, info["column"], list(rasters) + list(titles)) or {}
+        shown = {key: _part_text(key, value, language, titles) for key, value in parts.items()}
+        text = _word(f"label.{info['column']}", language, **shown) if parts else None
+        text = text or info[f"label_{language}"]
+    else:
+        text = info[f"label_{language}"]
+    shown_unit = column_unit(name, language) if unit else ""
+    if not shown_unit:
+        return text
+    return f"{text}（{shown_unit}）" if language == "zh" else f"{text} ({shown_unit})"
+
+
+@functools.cache
+def _wildcards() -> tuple[str, ...]:
+    """The column prefixes of ``words.csv`` keys ``column.<prefix>*`` (e.g. ``covered_share_``)."""
+    keys = _packaged_csv("words", "words.csv")["key"]
+    return tuple(k.removeprefix("column.")[:-1] for k in keys if k.startswith("column.") and k.endswith("*"))
+
+
+def _table_column(name: str, language: str) -> str:
+    """The label of a column of one of the run's tables (``words.csv``), or its name with spaces."""
+    text = _word(f"column.{name}", language)
+    if text is not None:
+        return text
+    for prefix in _wildcards():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            rest = name.removeprefix(prefix)
+            return _word(f"column.{prefix}*", language, rest=translate(rest.replace("_", " "), language))
+    if re.fullmatch(r"to_\w+", name):
+        return "→ " + name.removeprefix("to_")
+    return name.replace("_", " ")
+
+
+def column_description(name: str, language: str, **kwargs) -> str:
+    """One sentence on column `name` for a GIS user: the label, and the dictionary's description
+    (written in English; in a Chinese run it follows the Chinese label)."""
+    info = column_info(name)
+    label = column_label(name, language, **kwargs)
+    if info is None:
+        return label
+    return f"{label}：{info['description']}" if language == "zh" else info["description"]
+
+
+def table_title(name: str, language: str) -> str:
+    """The title of one of the run's tables (``words.csv``: ``table.<name>``), or its name with spaces."""
+    found = _word(f"table.{name}", language)
+    return found if found is not None else name.replace("_", " ")
+
+
+# --------------------------------------------------------------------------- class names
+
+
+def _packaged_csv(*path: str) -> pd.DataFrame:
+    with files("carbonmap.data").joinpath(*path).open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+#: Tables with a name in both languages: (folder, file, English column, Chinese column).
+_NAMED = (("landuse", "carbon_categories.csv", "name_en", "name_zh"),
+          ("landuse", "clcd.csv", "name_en", "name_zh"),
+          ("landuse", "esa_worldcover.csv", "name_en", "name_zh"),
+          ("landuse", "ydyh_2023.csv", "name_en", "name_zh"),
+          ("landuse", "gb_t_21010_2017.csv", "name_en", "name_zh"),
+          ("landuse", "euluc_china.csv", "name_en", "name_zh"),
+          ("landuse", "nlcd.csv", "name_en", "name_zh"),
+          ("landuse", "esa_cci_lc.csv", "name_en", "name_zh"),
+          ("landuse", "carbon_categories.csv", "carbon_category", "name_zh"),
+          ("coefficients", "geothermal_classes.csv", "label_en", "label_zh"),
+          ("coefficients", "geothermal_classes.csv", "class", "label_zh"),
+          ("coefficients", "balance_classes.csv", "class", "label_zh"),
+          ("coefficients", "efficiency_bands.csv", "label_en", "label_zh"),
+          ("coefficients", "planning_stages.csv", "stage", "label_zh"),
+          ("coefficients", "renewable_zoning_rules.csv", "reason", "reason_zh"),
+          ("coefficients", "afforestation_rules.csv", "reason", "reason_zh"))
+
+
+@functools.cache
+def _names() -> dict[str, str]:
+    """English name -> Chinese name, from the code and rule tables and ``words.csv`` (``class.*``)."""
+    names: dict[str, str] = {}
+    for folder, name, en, zh in _NAMED:
+        table = _packaged_csv(folder, name)
+        if en in table and zh in table:
+            for english, chinese in zip(table[en], table[zh]):
+                if english and chinese:
+                    names.setdefault(english.strip().lower(), chinese.strip())
+    table = _packaged_csv("words", "words.csv")
+    for key, english, chinese in zip(table["key"], table["en"], table["zh"]):
+        if key.startswith(("class.", "scenario.")):
+            names[key.partition(".")[2].replace("_", " ")] = chinese
+            names.setdefault(english.strip().lower(), chinese)
+    return names
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
+
+
+@functools.cache
+def _english() -> dict[str, str]:
+    """Column-name form of each class (``snow_ice``, ``nodata``) -> its English name (``snow/ice``, ``no data``)."""
+    names = {}
+    for folder, name, en, _ in _NAMED:
+        table = _packaged_csv(folder, name)
+        if en in table and "name_en" in table:
+            names.update({_slug(v): v for v in table["name_en"] if v})
+    table = _packaged_csv("words", "words.csv")
+    for key, english in zip(table["key"], table["en"]):
+        if key.startswith(("class.", "scenario.")):
+            names[key.partition(".")[2]] = english
+    return names
+
+
+def translate(text, language: str, *, slug: str | None = None, extra: dict[str, str] | None = None) -> str:
+    """A class name, zone class, band, stage or reason in `language` (as it is when unknown).
+
+    `extra`: more English -> Chinese names (e.g. a rule table of the run with its own ``reason_zh``).
+    In English, a class's column-name form (``snow_ice``) reads as its name.
+    """
+    if _missing(text):
+        return ""
+    value = str(text)
+    key = value.strip().lower()
+    if language == "en":
+        return _english().get(slug or value, value) if slug or "_" in value else value
+    if extra and value in extra and extra[value]:
+        return extra[value]
+    names = _names()
+    if key in names:
+        return names[key]
+    english = _english().get(slug or _slug(value))
+    if english and english.lower() in names:
+        return names[english.lower()]
+    return value
+
+
+def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
+    for :func:`translate`'s `extra`."""
+    out = {}
+    for name in ("coefficients_renewable_zoning_rules", "coefficients_afforestation_rules"):
+        table = tables.get(name)
+        if table is not None and {"reason", "reason_zh"} <= set(table.columns):
+            out.update({r: z for r, z in zip(table["reason"], table["reason_zh"]) if isinstance(z, str) and z})
+    return out

@@ -1,0 +1,113 @@
+"""The report a planner is handed: every sample project's report has content (Olinda's too), tables
+fit an A4 page and a laptop screen in a real browser, Chinese labels render, numbers read well; and
+the end of a run says the key figures, the warnings and where the outputs are."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from carbonmap.report import MAX_TABLE_COLUMNS, _table_html
+from carbonmap.run_summary import run_summary
+from carbonmap.stage import Publication
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def olinda_report(tmp_path_factory) -> Path:
+    """`carbonmap run` on Olinda (English, rasters only)."""
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    out = tmp_path_factory.mktemp("olinda_report")
+    result = CliRunner().invoke(main, ["run", str(REPO / "sample_data" / "olinda" / "project.toml"), "--output",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Outputs in" in result.output and "report.html: the report" in result.output  # the end of the run
+    return out
+
+
+def test_wide_tables_are_split_and_short_wide_tables_turned(tmp_path):
+    wide = pd.DataFrame({"unit": [f"u{i}" for i in range(10)],
+                         **{f"source_{s}_co2_t_yr": np.arange(10) * 1e5 for s in "abcdefghij"}})
+    text = _table_html(wide, "en")
+    assert text.count("<table") == 2 and "columns 1 to 6 of 10" in text
+    assert text.count("<td class='text'>u3</td>") == 2  # the row names repeat in every part
+    short = wide.head(3)
+    turned = _table_html(short, "en")
+    assert turned.count("<table") == 1 and turned.count("<tr>") == 11  # one row per column
+    assert all(len(re.findall("<th", t)) <= MAX_TABLE_COLUMNS + 2 for t in text.split("</table>"))
+    assert "900,000" in text and "e+05" not in text
+
+
+def test_olinda_report_has_a_citywide_table_and_maps_of_its_statistics(olinda_report):
+    text = (olinda_report / "report.html").read_text(encoding="utf-8")
+    assert "<html lang='en'>" in text and "<h2>Contents</h2>" in text
+    citywide = text.split("<section id='citywide'>", 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r"<tr><td class='text'>([^<]+)</td>", citywide)
+    assert "Elevation (SRTM-derived DEM): mean (m)" in rows and "ndvi: mean" not in rows and len(rows) >= 4
+    maps = text.split("<section id='unit-maps'>", 1)[1].split("</section>", 1)[0]
+    assert len(re.findall("<img ", maps)) >= 4
+    assert "<section id='inputs'>" in text  # the input rasters' maps and per-unit table
+
+
+def test_the_end_of_a_run_says_figures_warnings_and_outputs(tmp_path):
+    summary = pd.DataFrame({"source_co2_t_yr": [1.5e6, 2.5e5], "sink_co2_t_yr": [1000.0, 2000.0],
+                            "net_co2_t_yr": [1.499e6, 2.48e5]})
+    milestones = pd.DataFrame({"scenario": ["baseline"], "unit_id": ["city"], "peak_year": [2030.0],
+                               "peaked": [True]})
+    published = Publication(summary=summary, tables={"scenario_milestones": milestones},
+                            warnings=["industry: 5,000 t CO2/yr not allocated"], notes=["a", "b"])
+    (tmp_path / "report.html").write_text("")
+    zh = run_summary(published, tmp_path, language="zh")
+    assert "碳源（碳排放总量）：1,750,000 吨CO₂/年" in zh and "碳达峰（baseline）：2030 年" in zh
+    assert "请注意：" in zh and "industry: 5,000" in zh and f"输出目录 {tmp_path}" in zh and "report.html：报告" in zh
+    en = run_summary(published, tmp_path, language="en", repeat_warnings=False)
+    assert "Net emissions: 1,747,000 t CO2/yr" in en and "the 1 warning(s) above" in en
+    assert "2 run notes" in en and "onemap.html" not in en  # only the outputs that are there
+
+
+def _browser(width: int):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("Chromium and ChromeDriver not installed")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 f"--window-size={width},900", "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+#: Every table no wider than its container; every image drawn.
+_CHECK = """return {
+  wide: [...document.querySelectorAll('table')].filter(t => t.scrollWidth > t.parentElement.clientWidth + 1)
+        .map(t => t.parentElement.querySelector('h3') ? t.parentElement.querySelector('h3').textContent : t.id),
+  tables: document.querySelectorAll('table').length,
+  broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
+  page: document.documentElement.scrollWidth - document.documentElement.clientWidth}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [794, 1366])  # A4 at 96 dpi, and a laptop screen
+def test_report_tables_fit_the_page_in_chromium(demo_run, olinda_report, width):
+    driver = _browser(width)
+    try:
+        for folder in (demo_run, olinda_report):
+            driver.get((folder / "report.html").as_uri())
+            found = driver.execute_script(_CHECK)
+            assert found["tables"] > 1 and found["wide"] == [] and found["broken"] == 0, (folder, found)
+            assert found["page"] <= 0, (folder, found)  # no horizontal scrolling
+    finally:
+        driver.quit()
