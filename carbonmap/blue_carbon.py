@@ -799,6 +799,27 @@ class BlueCarbonResult:
         return int(self.annual["year"].iloc[-1])
 
 
+@dataclass
+class _State:
+    """Per cell: the stocks and rates of each pool, and the latest disturbance of biomass and soil
+    (carbon disturbed, year, half-life); for the user guide's convention, whether it emits."""
+
+    stock: dict[str, np.ndarray]
+    rate: dict[str, np.ndarray]
+    volume: dict[str, np.ndarray]
+    when: dict[str, np.ndarray]
+    half: dict[str, np.ndarray]
+    emitting: np.ndarray
+
+    @classmethod
+    def initial(cls, model: _Model, classes: np.ndarray) -> _State:
+        size = len(classes)
+        return cls({p: model.initial[p][classes].copy() for p in POOLS},
+                   {p: model.rate[p][classes].copy() for p in POOLS},
+                   {p: np.zeros(size) for p in _EMITTING}, {p: np.full(size, -1, dtype=np.int64) for p in _EMITTING},
+                   {p: np.zeros(size) for p in _EMITTING}, np.zeros(size, dtype=bool))
+
+
 def _kinds(biophysical: pd.DataFrame, transitions: pd.DataFrame) -> np.ndarray:
     """(n, n) transition kind codes, by class position (from, to)."""
     n = len(biophysical)
@@ -909,99 +930,113 @@ class _Model:
         [t CO2/ha]) and the annual totals, (years, 7) [t CO2]: stocks of biomass, soil, litter
         and in total at the start of each year, and its accumulation, emissions and net
         sequestration (NaN for the analysis year)."""
-        user_guide = self.convention == "user_guide"
-        size = len(index[0])
-        first = index[0]
-        stock = {p: self.initial[p][first].copy() for p in POOLS}
-        rate = {p: self.rate[p][first].copy() for p in POOLS}
-        volume = {p: np.zeros(size) for p in _EMITTING}
-        when = {p: np.full(size, -1, dtype=np.int64) for p in _EMITTING}
-        half = {p: np.zeros(size) for p in _EMITTING}
-        emitting = np.zeros(size, dtype=bool)
+        state = _State.initial(self, index[0])
         snapshot = dict(zip(self.years, index))
         bounds, b, end = self.boundaries, self.years[0], self.analysis_year
-        first_transition = self.years[1] if len(self.years) > 1 else end + 1
         maps: dict[str, np.ndarray] = {}
-        period = {k: np.zeros(size) for k in ("acc", "em", "net")}
-        total = {k: np.zeros(size) for k in ("acc", "em", "net")}
-        present = np.zeros(size)
+        total = {k: np.zeros(len(index[0])) for k in ("acc", "em", "net", "present")}
         annual = np.full((end - b + 1, 7), np.nan)
-        previous, start = first, b
-        for t in range(b, end + 1):
-            if t != b and t in snapshot:
-                self._transition(previous, snapshot[t], t, stock, rate, volume, when, half, emitting)
-                previous = snapshot[t]
-            litter = stock["litter"] if user_guide else rate["litter"]  # InVEST adds the litter *rate*
-            if t in bounds:
-                if t != b:
-                    for key, name in (("acc", "carbon-accumulation"), ("em", "carbon-emissions"),
-                                      ("net", "total-net-carbon-sequestration")):
-                        maps[f"{name}-between-{start}-and-{t}"] = period[key]
-                        period[key] = np.zeros(size)
-                    if self.weights is not None:
-                        maps[f"net-present-value-at-{t}"] = present.copy() if user_guide else \
-                            total["net"] * sum(self.weights[y] for y in range(b, t))
-                    start = t
-                maps[f"carbon-stock-at-{t}"] = stock["biomass"] + stock["soil"] + litter
-            row = annual[t - b]
-            row[:3] = [cell_ha @ stock["biomass"], cell_ha @ stock["soil"], cell_ha @ litter]
-            row[3] = row[:3].sum()
-            if t == end:
+        previous = index[0]
+        for start, stop in zip(bounds, bounds[1:] + [None]):
+            if start != b and start in snapshot:
+                self._transition(state, previous, snapshot[start], start)
+                previous = snapshot[start]
+            litter = state.stock["litter"] if self.convention == "user_guide" else state.rate["litter"]
+            maps[f"carbon-stock-at-{start}"] = state.stock["biomass"] + state.stock["soil"] + litter
+            if stop is None:  # the analysis year: its stocks only
+                annual[-1, :3] = [cell_ha @ state.stock["biomass"], cell_ha @ state.stock["soil"], cell_ha @ litter]
+                annual[-1, 3] = annual[-1, :3].sum()
                 break
-            flows = self._flows(t, t >= first_transition, stock, rate, volume, when, half, emitting)
-            for key, values in flows.items():
-                period[key] += values
-                total[key] += values
-            if self.weights is not None and user_guide:
-                present += self.weights[t] * flows["net"]
-            row[4:] = [cell_ha @ flows["acc"], cell_ha @ flows["em"], cell_ha @ flows["net"]]
+            flows = self._period(state, start, stop, cell_ha, annual[start - b:stop - b])
+            for key, name in (("acc", "carbon-accumulation"), ("em", "carbon-emissions"),
+                              ("net", "total-net-carbon-sequestration")):
+                maps[f"{name}-between-{start}-and-{stop}"] = flows[key]
+            for key in total:
+                total[key] += flows[key]
+            if self.weights is not None:
+                maps[f"net-present-value-at-{stop}"] = total["present"].copy() if self.convention == "user_guide" \
+                    else total["net"] * sum(self.weights[y] for y in range(b, stop))
         maps["total-carbon-accumulation"] = total["acc"]
         maps["total-carbon-emissions"] = total["em"]
         maps["total-net-carbon-sequestration"] = total["net"]
         return maps, annual
 
-    def _transition(self, before, after, year, stock, rate, volume, when, half, emitting) -> None:
+    def _transition(self, state: _State, before: np.ndarray, after: np.ndarray, year: int) -> None:
         """Apply a snapshot's transitions: new rates, disturbances and half-lives."""
         flat = before * len(self.codes) + after
-        rate["litter"] = self.rate["litter"][after]
+        state.rate["litter"] = self.rate["litter"][after]
         if self.convention == "user_guide":
             kind = self.kinds.ravel()[flat]
             disturbed = (kind >= _LOW) & (kind <= _HIGH)
             changed = before != after
-            emitting[:] = np.where(disturbed, True, np.where(changed, False, emitting))
+            state.emitting = np.where(disturbed, True, np.where(changed, False, state.emitting))
         for p in _EMITTING:
-            rate[p] = self.accumulation[p][flat]
+            state.rate[p] = self.accumulation[p][flat]
             magnitude = self.disturbance[p][flat]
             if self.convention == "invest":
-                half[p] = self.half_life[p][before]  # the class before *this* snapshot, disturbed or not
-                volume[p], when[p] = track_disturbance(magnitude, stock[p], year, volume[p], when[p])
+                state.half[p] = self.half_life[p][before]  # the class before *this* snapshot, disturbed or not
+                state.volume[p], state.when[p] = track_disturbance(magnitude, state.stock[p], year, state.volume[p],
+                                                                   state.when[p])
             else:
-                volume[p] = np.where(disturbed, magnitude * stock[p], np.where(changed, 0.0, volume[p]))
-                when[p] = np.where(disturbed, year, np.where(changed, -1, when[p]))
-                half[p] = np.where(disturbed, self.half_life[p][before], half[p])
+                state.volume[p] = np.where(disturbed, magnitude * state.stock[p],
+                                           np.where(changed, 0.0, state.volume[p]))
+                state.when[p] = np.where(disturbed, year, np.where(changed, -1, state.when[p]))
+                state.half[p] = np.where(disturbed, self.half_life[p][before], state.half[p])
 
-    def _flows(self, year, after_first, stock, rate, volume, when, half, emitting) -> dict[str, np.ndarray]:
-        """One year's accumulation, emissions and net sequestration per cell; stocks move on."""
+    def _period(self, state: _State, start: int, stop: int, cell_ha: np.ndarray, annual: np.ndarray
+                ) -> dict[str, np.ndarray]:
+        """The years from `start` to `stop` (excluded): per-cell sums of accumulation, emissions, net
+        sequestration and its discounted value; the annual totals are written into `annual` (one row
+        per year). Cells whose carbon only accumulates change linearly; only the cells emitting
+        disturbed carbon are followed year by year."""
         user_guide = self.convention == "user_guide"
-        acc = rate["litter"].copy()
-        em = np.zeros_like(acc)
-        net = np.zeros_like(acc)
-        for p in _EMITTING:
-            emitted = np.nan_to_num(emissions(volume[p], when[p], half[p], year)) if after_first \
-                else np.zeros_like(acc)
-            if user_guide:
-                change = np.where(emitting, -emitted, rate[p])
-                acc += np.where(emitting, 0.0, rate[p])
-            else:
-                change = net_sequestration(rate[p], np.where(when[p] >= 0, emitted, np.nan))
-                acc += rate[p]
-            em += emitted
-            net += change
-            stock[p] += change
-        stock["litter"] += rate["litter"]
-        if user_guide or not after_first:  # InVEST counts litter only in the baseline period
-            net += rate["litter"]
-        return {"acc": acc, "em": em, "net": net}
+        n, years = stop - start, np.arange(start, stop)
+        after_first = len(self.years) > 1 and start >= self.years[1]
+        weights = np.array([self.weights[y] for y in years]) if self.weights is not None else np.zeros(n)
+        litter_counts = user_guide or not after_first  # InVEST counts litter only in the baseline period
+        rate_litter = state.rate["litter"]
+        out = {"acc": rate_litter * n, "em": np.zeros(len(cell_ha)),
+               "net": rate_litter * n if litter_counts else np.zeros(len(cell_ha)),
+               "present": rate_litter * weights.sum() if litter_counts and user_guide else np.zeros(len(cell_ha))}
+        step = np.arange(n)
+        litter_ha = cell_ha @ rate_litter
+        annual[:, 2] = cell_ha @ state.stock["litter"] + step * litter_ha if user_guide else litter_ha
+        annual[:, 4] = litter_ha
+        annual[:, 5] = 0.0
+        annual[:, 6] = litter_ha if litter_counts else 0.0
+        for column, p in enumerate(_EMITTING):
+            stock, rate = state.stock[p], state.rate[p]
+            steady = np.where(state.emitting, 0.0, rate) if user_guide else rate.copy()
+            out["acc"] += steady * n  # InVEST: the rate even where emissions override it
+            annual[:, 4] += cell_ha @ steady
+            active = np.zeros(len(cell_ha), dtype=bool)
+            if after_first:
+                active = (state.when[p] >= 0) & ~np.isclose(state.half[p], 0.0)
+                active &= state.emitting if user_guide else True
+            cells = np.flatnonzero(active)
+            steady[cells] = 0.0
+            out["net"] += steady * n
+            out["present"] += steady * weights.sum() if user_guide else 0.0
+            annual[:, column] = cell_ha @ stock + step * (cell_ha @ steady)
+            annual[:, 6] += cell_ha @ steady
+            if cells.size:
+                area, rates, cumulative = cell_ha[cells], rate[cells], np.zeros(cells.size)
+                volume, when, half = state.volume[p][cells], state.when[p][cells], state.half[p][cells]
+                for i, year in enumerate(years):
+                    annual[i, column] += area @ cumulative
+                    emitted = emissions(volume, when, half, year)
+                    change = -emitted if user_guide else np.where(np.isclose(emitted, 0.0), rates, -emitted)
+                    cumulative += change
+                    out["em"][cells] += emitted
+                    out["net"][cells] += change
+                    out["present"][cells] += weights[i] * change if user_guide else 0.0
+                    annual[i, 5] += area @ emitted
+                    annual[i, 6] += area @ change
+                stock[cells] += cumulative
+            stock += steady * n
+        state.stock["litter"] = state.stock["litter"] + rate_litter * n
+        annual[:, 3] = annual[:, :3].sum(axis=1)
+        return out
 
     def positions(self, classes: np.ndarray, valid: np.ndarray, unknown: dict[int, int]) -> np.ndarray:
         """Class positions of the valid cells' codes; unknown codes are counted into `unknown`."""

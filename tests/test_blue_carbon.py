@@ -9,6 +9,8 @@ pixels in EPSG:32731, a price table and a 4 % discount rate.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -501,3 +503,234 @@ def test_tables_are_matched_ignoring_case_as_invest_does(tmp_path):
     table = read_transitions(path, read_biophysical(BIOPHYSICAL.rename(columns=str.upper)))
     assert table.loc["mangrove"].tolist() == ["NCC", "high-impact-disturb"]
     assert table.loc["parking lot"].tolist() == ["accum", ""]
+
+
+# --------------------------------------------------------------------------- through the command and the stage
+
+#: InVEST's model test cases (TestCBC2): snapshot years, analysis year, valuation, expected rasters
+#: and InVEST's tolerance.
+CASES = {
+    "test_model": ((2000, 2010, 2020), 2030, {"prices": True, "discount": 4}, {
+        "total-net-carbon-sequestration-between-2000-and-2010": ([[83.5, 0]], 1e-7),
+        "total-net-carbon-sequestration-between-2010-and-2020": ([[-176.9792, 73.5]], 1e-6),
+        "total-net-carbon-sequestration-between-2020-and-2030": ([[73.5, -28.698004]], 1e-6),
+        "total-net-carbon-sequestration": ([[83.5 - 176.9792 + 73.5, 73.5 - 28.698004]], 1e-5),
+        "net-present-value-at-2030": ([[-373.67245, 837.93445]], 1e-5)}),
+    "test_model_no_analysis_year_no_price_table": ((2000, 2010, 2020), None,
+                                                   {"price": 10.0, "change": 5, "discount": 4}, {
+        "total-net-carbon-sequestration-between-2000-and-2010": ([[83.5, 0]], 1e-7),
+        "total-net-carbon-sequestration-between-2010-and-2020": ([[-176.9792, 73.5]], 1e-6),
+        "total-net-carbon-sequestration": ([[83.5 - 176.9792, 73.5]], 1e-6),
+        "net-present-value-at-2020": ([[-20506.314, 16123.521]], 1e-6)}),
+    "test_model_one_transition_no_analysis_year": ((2000, 2010), None, {"price": 1.0, "change": 4, "discount": 4}, {
+        "total-net-carbon-sequestration-between-2000-and-2010": ([[83.5, 0]], 1e-7),
+        "net-present-value-at-2010": ([[835.0, 0]], 1e-6)}),
+    "test_model_no_transitions": ((2000,), 2010, {"price": 1.0, "change": 4, "discount": 4}, {
+        "total-net-carbon-sequestration-between-2000-and-2010": ([[83.5, 0]], 1e-7),
+        "net-present-value-at-2010": ([[835.0, 0]], 1e-6)}),
+}
+
+
+def _units(folder):
+    """Two planning units, one per pixel of the InVEST fixture."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    gpd.GeoDataFrame({"unit_id": ["west", "east"]}, geometry=[box(2, -4, 4, -2), box(4, -4, 6, -2)],
+                     crs=CRS).to_file(folder / "units.gpkg", layer="units")
+    return folder / "units.gpkg"
+
+
+def _check_case(expected, folder):
+    for name, (values, rtol) in expected.items():
+        np.testing.assert_allclose(band(folder / f"{name}.tif"), values, rtol=rtol, err_msg=name)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_invest_cases_through_the_command(tmp_path, case):
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    years, analysis_year, money, expected = CASES[case]
+    write_tables(tmp_path, years)
+    args = ["blue-carbon", tmp_path / "snapshots.csv", tmp_path / "biophysical.csv", tmp_path / "transitions.csv",
+            "-o", tmp_path / "out", "--units", _units(tmp_path), "--units-id-field", "unit_id",
+            "--discount-rate", money["discount"]]
+    args += ["--analysis-year", analysis_year] if analysis_year else []
+    args += ["--prices", tmp_path / "prices.csv"] if money.get("prices") else ["--price", money["price"],
+                                                                              "--price-change", money["change"]]
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    _check_case(expected, tmp_path / "out")
+    units = pd.read_csv(tmp_path / "out" / "blue_carbon_units.csv").set_index("unit_id")
+    net = expected.get("total-net-carbon-sequestration",
+                       expected["total-net-carbon-sequestration-between-2000-and-2010"])[0][0]
+    np.testing.assert_allclose(units.loc[["west", "east"], "blue_carbon_net_sequestration_t_co2"],
+                               np.array(net) * 4e-4, rtol=1e-5)
+    periods = pd.read_csv(tmp_path / "out" / "blue_carbon_periods.csv")
+    assert periods.iloc[-1]["start_year"] == 2000 and "net sequestration" in result.output
+
+
+def _project(folder, years, analysis_year, money, snapshots_as="rasters"):
+    write_tables(folder, years)
+    _units(folder)
+    rasters = "".join(f'[[rasters]]\nname = "lulc_{y}"\npath = "lulc_{y}.tif"\nkind = "categorical"\n' for y in years)
+    snapshots = ("{ " + ", ".join(f'{y} = "lulc_{y}"' for y in years) + " }") if snapshots_as == "rasters" \
+        else '"snapshots.csv"'
+    valuation = 'prices = "prices.csv"' if money.get("prices") else \
+        f"price_per_t_co2 = {money['price']}\nprice_change_pct = {money['change']}"
+    (folder / "project.toml").write_text(f"""
+[project]
+name = "InVEST Coastal Blue Carbon fixture"
+output_dir = "out"
+[grid]
+crs = "{CRS}"
+resolution_m = 2
+[units]
+path = "units.gpkg"
+id_field = "unit_id"
+{rasters}
+[blue_carbon]
+snapshots = {snapshots}
+biophysical = "biophysical.csv"
+transitions = "transitions.csv"
+{f"analysis_year = {analysis_year}" if analysis_year else ""}
+discount_rate_pct = {money['discount']}
+{valuation}
+[outputs]
+html = false
+report = false
+save_state = false
+""", encoding="utf-8")
+    return folder / "project.toml"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_invest_cases_through_the_stage(tmp_path, case):
+    from carbonmap.config import load_project
+    from carbonmap.pipeline import run
+
+    years, analysis_year, money, expected = CASES[case]
+    record = run(load_project(_project(tmp_path, years, analysis_year, money)), quiet=True)
+    _check_case(expected, tmp_path / "out" / "rasters" / "blue_carbon")
+    summary = pd.read_csv(tmp_path / "out" / "unit_summary.csv").set_index("unit_id")
+    last = max(int(name.rsplit("-", 1)[-1]) for name in expected if name.startswith("net-present"))
+    np.testing.assert_allclose(summary.loc[["west", "east"], "blue_carbon_npv_cny"],
+                               np.array(expected[f"net-present-value-at-{last}"][0][0]) * 4e-4, rtol=1e-5)
+    assert {"blue_carbon_net_sequestration", "blue_carbon_stock"} <= {layer.name for layer in record.layers}
+    assert record.results["blue_carbon"].periods.iloc[-1]["end_year"] == last
+
+
+def test_the_stage_reads_a_snapshot_table_too(tmp_path):
+    from carbonmap.config import load_project
+    from carbonmap.pipeline import run
+
+    years, analysis_year, money, expected = CASES["test_model"]
+    record = run(load_project(_project(tmp_path, years, analysis_year, money, snapshots_as="table")), quiet=True)
+    _check_case(expected, tmp_path / "out" / "rasters" / "blue_carbon")
+    roles = [entry["role"] for entry in record.published.inputs]
+    assert "blue-carbon snapshot table" in roles and "blue-carbon land cover 2020" in roles
+
+
+def test_the_command_writes_the_preprocessor_templates(tmp_path):
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    write_tables(tmp_path)
+    (tmp_path / "lookup.csv").write_text("lucode,lulc-class,is_coastal_blue_carbon_habitat\n1,mangrove,TRUE\n"
+                                         "2,parking lot,FALSE\n")
+    result = CliRunner().invoke(main, ["blue-carbon", str(tmp_path / "snapshots.csv"), str(tmp_path / "lookup.csv"),
+                                       "--template", "-o", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t" / "carbon_pool_transition_template.csv").read_text().splitlines() == [
+        "lulc-class,mangrove,parking lot", "mangrove,,disturb", "parking lot,accum,"]
+    assert read_biophysical(pd.read_csv(tmp_path / "t" / "carbon_biophysical_table_template.csv").fillna(0).assign(
+        **{"lulc-class": ["mangrove", "parking lot"]}))["lucode"].tolist() == [1, 2]
+    result = CliRunner().invoke(main, ["blue-carbon", str(tmp_path / "snapshots.csv"), str(tmp_path / "lookup.csv"),
+                                       "-o", str(tmp_path / "t")])
+    assert result.exit_code == 1 and "the model needs the transition table" in result.output
+
+
+def test_the_command_says_what_is_wrong_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    write_tables(tmp_path)
+    (tmp_path / "transitions.csv").write_text("lulc-class,mangrove,mud\nmangrove,accum,NCC\n")
+    result = CliRunner().invoke(main, ["blue-carbon", str(tmp_path / "snapshots.csv"),
+                                       str(tmp_path / "biophysical.csv"), str(tmp_path / "transitions.csv"),
+                                       "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "transitions.csv, field 'mud': the header names class 'mud', which" in result.output
+    assert "Fix: use the classes of the biophysical table: mangrove, parking lot." in result.output
+
+
+
+# --------------------------------------------------------------------------- the project file
+
+
+def test_project_file_mistakes_are_named_by_key(tmp_path):
+    from carbonmap.config import load_project
+
+    path = _project(tmp_path, (2000, 2010, 2020), 2030, {"prices": True, "discount": 4})
+    text = path.read_text()
+    for old, new in (('2010 = "lulc_2010"', 'later = "lulc_2010"'), ('2020 = "lulc_2020"', '2020 = "nope"'),
+                     ("discount_rate_pct = 4", ""), ('transitions = "transitions.csv"', 'transitions = "t.csv"'),
+                     ("[outputs]", 'convention = "guide"\n[outputs]')):
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+    (tmp_path / "t.csv").write_text("lulc-class,mangrove\nmud,accum\n")
+    problems = []
+    load_project(path, problems=problems)
+    messages = {p.key: str(p) for p in problems}
+    assert "'later' is not a year" in messages["blue_carbon.snapshots.later"]
+    assert "no [[rasters]] entry named 'nope'" in messages["blue_carbon.snapshots.2020"]
+    assert "valuation needs discount_rate_pct" in messages["blue_carbon.discount_rate_pct"]
+    assert "unknown convention 'guide'" in messages["blue_carbon.convention"]
+    assert any("t.csv, field 'lulc-class': rows name classes" in m for m in map(str, problems))
+    assert len(problems) == 5
+
+
+def test_project_file_years_and_prices(tmp_path):
+    from carbonmap.config import load_project
+    from carbonmap.errors import ConfigError
+
+    path = _project(tmp_path, (2000, 2010, 2020), 2030, {"prices": True, "discount": 4})
+    path.write_text(path.read_text().replace("analysis_year = 2030", "analysis_year = 2040"))
+    with pytest.raises(ConfigError, match=r"key 'blue_carbon.prices': the price table has no price for 2031-2039"):
+        load_project(path)
+    path.write_text(path.read_text().replace("analysis_year = 2040", "analysis_year = 2020"))
+    with pytest.raises(ConfigError, match=r"key 'blue_carbon.analysis_year': the analysis year \(2020\) must come"):
+        load_project(path)
+
+
+def test_validate_names_codes_the_biophysical_table_lacks(tmp_path):
+    from carbonmap.validate import validate_project
+
+    path = _project(tmp_path, (2000, 2010, 2020), 2030, {"prices": True, "discount": 4})
+    BIOPHYSICAL.iloc[[0]].to_csv(tmp_path / "biophysical.csv", index=False)
+    (tmp_path / "transitions.csv").write_text("lulc-class,mangrove\nmangrove,accum\n")
+    problems = [str(p) for p in validate_project(path).problems]
+    assert len(problems) == 3, problems
+    assert all("1 land-cover code(s) are not in the biophysical table: 2 (1 cells)" in p for p in problems)
+    assert any("key 'blue_carbon.snapshots.2010'" in p for p in problems)
+
+
+def test_a_transition_seen_but_left_empty_is_warned_about(tmp_path):
+    from carbonmap.config import load_project
+    from carbonmap.pipeline import run
+
+    path = _project(tmp_path, (2000, 2010), 2015, {"price": 1.0, "change": 0, "discount": 0})
+    (tmp_path / "transitions.csv").write_text("lulc-class,mangrove,parking lot\nmangrove,accum,\nparking lot,accum,NCC\n")
+    record = run(load_project(path), quiet=True, stream=open(os.devnull, "w"))
+    (warning,) = record.published.warnings
+    assert warning.startswith("blue carbon: 1 cell(s) (0.00 ha) changed from mangrove to parking lot between 2000 "
+                              "and 2010, a "
+                              "transition the transition table leaves empty: counted as no carbon change")
+    transitions = record.tables["blue_carbon_transitions"].set_index(["from_class", "to_class"])
+    assert transitions.loc[("mangrove", "parking lot"), "transition"] == ""
+    assert transitions.loc[("parking lot", "mangrove"), "cells"] == 1

@@ -356,8 +356,9 @@ def test_runs_are_deterministic(tmp_path):
     b = run(project.with_output_dir(tmp_path / "b"), quiet=True)
     assert (tmp_path / "a" / "unit_summary.csv").read_bytes() == (tmp_path / "b" / "unit_summary.csv").read_bytes()
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape",
-                                        "network", "renewables", "screening", "balance", "scenarios", "onemap"]
+    assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "blue_carbon",
+                                        "landscape", "network", "renewables", "screening", "balance", "scenarios",
+                                        "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [
