@@ -10,6 +10,7 @@ pixels in EPSG:32731, a price table and a 4 % discount rate.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -734,3 +735,39 @@ def test_a_transition_seen_but_left_empty_is_warned_about(tmp_path):
     transitions = record.tables["blue_carbon_transitions"].set_index(["from_class", "to_class"])
     assert transitions.loc[("mangrove", "parking lot"), "transition"] == ""
     assert transitions.loc[("parking lot", "mangrove"), "cells"] == 1
+
+
+def test_the_demo_city_figures_are_those_its_readme_states(demo_run):
+    """The demo's [blue_carbon] section (sample_data/README.md, docs/methods/blue_carbon.md):
+    the figures stated, and tables and columns that add up."""
+    import pyogrio
+
+    from carbonmap.config import load_project
+    from carbonmap.sample_data import __file__ as sample_data
+
+    readme = (Path(sample_data).parent / "README.md").read_text(encoding="utf-8")
+    gpkg = demo_run / "onemap.gpkg"
+    periods = pyogrio.read_dataframe(gpkg, layer="blue_carbon_periods").set_index(["start_year", "end_year"])
+    transitions = pyogrio.read_dataframe(gpkg, layer="blue_carbon_transitions")
+    wetland = transitions[transitions["from_class"] == "wetland"].set_index("to_class")
+    first, second, whole = periods.loc[(2015, 2023)], periods.loc[(2023, 2030)], periods.loc[(2015, 2030)]
+    stated = [f"{wetland['area_ha'].sum():,.1f} ha of coastal wetland hold {first['stock_start_t_co2']:,.0f} t CO2",
+              f"accumulates {first['accumulation_t_co2']:,.0f} t CO2 to 2023",
+              f"{wetland.loc['impervious', 'area_ha']:,.1f} ha reclaimed for the port in 2023 "
+              f"({wetland.loc['impervious', 'cells']:,} cells)",
+              f"{second['emissions_t_co2']:,.0f} t CO2 to 2030 while the remaining "
+              f"{wetland.loc['wetland', 'area_ha']:,.0f} ha accumulate {second['accumulation_t_co2']:,.0f}",
+              f"{whole['net_sequestration_t_co2']:,.0f} t CO2 and the stock {whole['stock_end_t_co2']:,.0f} t CO2",
+              f"{whole['npv'] / 1e6:,.1f} million CNY"]
+    for text in stated:
+        assert text.replace("\n", " ") in " ".join(readme.split()), text
+    annual = pyogrio.read_dataframe(gpkg, layer="blue_carbon_annual")
+    assert annual["net_sequestration_t_co2"].sum() == pytest.approx(whole["net_sequestration_t_co2"])
+    assert annual["stock_t_co2"].iloc[-1] == pytest.approx(whole["stock_end_t_co2"])
+    assert first["emissions_t_co2"] == 0 and whole["net_sequestration_t_co2"] == pytest.approx(
+        whole["accumulation_t_co2"] - whole["emissions_t_co2"])
+    summary = pd.read_csv(demo_run / "unit_summary.csv")
+    assert summary["blue_carbon_net_sequestration_t_co2"].sum() == pytest.approx(whole["net_sequestration_t_co2"],
+                                                                                 rel=1e-6)
+    assert summary["blue_carbon_npv_cny"].sum() == pytest.approx(whole["npv"], rel=1e-6)
+    assert load_project(Path(sample_data).parent / "demo_city" / "project.toml").blue_carbon.analysis_year == 2030
