@@ -119,9 +119,10 @@ _RULES = {"non_negative": "numbers >= 0", "fraction": "numbers between 0 and 1",
 
 
 def _frame(table: str | os.PathLike | pd.DataFrame, what: str) -> tuple[pd.DataFrame, Path | None]:
-    """A table as text columns with stripped, lower-case headers, and its file (None for a frame)."""
+    """A table as text columns with stripped, lower-case headers, and its file (None for a frame);
+    empty rows are dropped, the others keep their position as index (see :func:`_line`)."""
     if isinstance(table, pd.DataFrame):
-        frame, path = table.copy(), None
+        frame, path = table.reset_index(drop=True), None
         frame = frame.astype(object).where(frame.notna(), "").astype(str)
     else:
         path = Path(table)
@@ -218,7 +219,6 @@ def read_biophysical(table: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     _need_columns(frame, BIOPHYSICAL_COLUMNS, path, "biophysical table",
                   "use InVEST Coastal Blue Carbon's columns: " + ", ".join(BIOPHYSICAL_COLUMNS)
                   + " (`carbonmap blue-carbon --template` writes an empty one).")
-    frame = frame.reset_index(drop=True)
     frame["lucode"] = _integers(frame, "lucode", path, "biophysical table",
                                 "one row per integer code of the land-cover snapshots.")
     label = "lucode " + frame["lucode"].astype(str)
@@ -290,12 +290,15 @@ def read_transitions(table: str | os.PathLike | pd.DataFrame, biophysical: pd.Da
     known = {_class_key(name): name for name in classes}
     bio_path = biophysical.attrs.get("path") or "the biophysical table"
     headers = [c for c in frame.columns if c != "lulc-class"]
-    for header in headers:
-        if _class_key(header) not in known:
-            raise UnknownCodeError(f"the header names class {header!r}, which {bio_path} does not have.",
-                                   path=path, field=header,
-                                   fix=f"use the classes of the biophysical table: {', '.join(classes)}.")
-    frame = frame.reset_index(drop=True)
+    strangers = [h for h in headers if _class_key(h) not in known]
+    if strangers:
+        raise UnknownCodeError(f"the header names class(es) {', '.join(map(repr, strangers))}, which {bio_path} "
+                               "does not have.", path=path, field=strangers[0],
+                               fix=f"use the classes of the biophysical table: {', '.join(classes)}.")
+    if len(set(headers)) < len(headers):
+        twice = sorted({h for h in headers if headers.count(h) > 1})
+        raise InputError(f"classes listed twice in the header: {', '.join(twice)}.", path=path, field=twice[0],
+                         fix="one column per class.")
     rows = frame["lulc-class"].map(_class_key)
     unknown = [i for i, key in rows.items() if key not in known]
     if unknown:
@@ -343,7 +346,6 @@ def read_snapshots(table: str | os.PathLike) -> dict[int, Path]:
     frame, _ = _frame(path, "snapshot table")
     _need_columns(frame, ("snapshot_year", "raster_path"), path, "snapshot table",
                   "columns: snapshot_year, raster_path (one row per land-cover snapshot).")
-    frame = frame.reset_index(drop=True)
     years = _integers(frame, "snapshot_year", path, "snapshot table", "e.g. 2010.")
     out = {}
     for i, year in years.items():
@@ -368,7 +370,6 @@ def read_prices(table: str | os.PathLike | pd.DataFrame) -> dict[int, float]:
     """
     frame, path = _frame(table, "price table")
     _need_columns(frame, ("year", "price"), path, "price table", "columns: year, price (one row per year).")
-    frame = frame.reset_index(drop=True)
     years = _integers(frame, "year", path, "price table", "e.g. 2020.")
     prices = _numbers(frame, "price", None, path, "year " + years.astype(str))
     return dict(sorted(zip(years.tolist(), prices.tolist())))
@@ -386,7 +387,6 @@ def read_lookup(table: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     frame, path = _frame(table, "lookup table")
     _need_columns(frame, LOOKUP_COLUMNS, path, "lookup table",
                   "columns: lucode, lulc-class, is_coastal_blue_carbon_habitat (TRUE or FALSE).")
-    frame = frame.reset_index(drop=True)
     frame["lucode"] = _integers(frame, "lucode", path, "lookup table", "one row per land-cover code.")
     truth = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
     flags = frame["is_coastal_blue_carbon_habitat"].str.casefold().map(truth)
@@ -596,7 +596,7 @@ def track_disturbance(magnitude, stock, year: int, prior_volume=None, prior_year
     -------
     volume : ndarray [t CO2/ha]
         :math:`D = M S` where this snapshot disturbs, else the prior volume where the cell was
-        disturbed before, else 0; NaN where `magnitude` is NaN.
+        disturbed before, else 0 (NaN where `magnitude` is NaN).
     year_disturbed : ndarray of int
         `year` where this snapshot disturbs, else the prior year, else -1.
 
@@ -613,8 +613,8 @@ def track_disturbance(magnitude, stock, year: int, prior_volume=None, prior_year
     prior_year = np.full(magnitude.shape, -1) if prior_year is None else np.asarray(prior_year)
     now = ~np.isnan(magnitude) & (magnitude != 0) & ~np.isnan(stock)
     before = prior_year >= 0
-    volume = np.where(now, magnitude * stock, np.where(before, prior_volume, 0.0))
-    volume = np.where(np.isnan(magnitude), np.nan, volume)
+    untouched = np.where(np.isnan(magnitude), np.nan, 0.0)
+    volume = np.where(now, magnitude * stock, np.where(before, prior_volume, untouched))
     return volume, np.where(now, year, np.where(before, prior_year, -1)).astype(np.int64)
 
 
@@ -1025,7 +1025,7 @@ class _Model:
                 for i, year in enumerate(years):
                     annual[i, column] += area @ cumulative
                     emitted = emissions(volume, when, half, year)
-                    change = -emitted if user_guide else np.where(np.isclose(emitted, 0.0), rates, -emitted)
+                    change = -emitted if user_guide else net_sequestration(rates, emitted)
                     cumulative += change
                     out["em"][cells] += emitted
                     out["net"][cells] += change
@@ -1194,7 +1194,7 @@ def coastal_blue_carbon(
         Write the maps there as Cloud-Optimized GeoTIFFs named as InVEST names them
         (:class:`BlueCarbonResult`), NaN = nodata.
     block_pixels : int [cells]
-        Cells per strip; memory is about (60 + 24 x periods) bytes x block_pixels.
+        Cells per strip; memory is about (160 + 32 x periods) bytes x block_pixels.
     **source_kwargs
         Passed to :func:`carbonmap.io.open_raster` (``transform``, ``crs``, ``nodata``).
 

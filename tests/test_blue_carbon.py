@@ -204,7 +204,7 @@ def test_invest_test_read_invalid_transition_matrix(tmp_path):
                                                r"line 2 \('missing code'\)"):
         read_transitions(path, bio)
     path.write_text("lulc-class,missing code,parking lot\nmangrove,NCC,accum\n")
-    with pytest.raises(UnknownCodeError, match="field 'missing code': the header names class 'missing code'"):
+    with pytest.raises(UnknownCodeError, match="field 'missing code': the header names class.es. 'missing code'"):
         read_transitions(path, bio)
 
 
@@ -492,6 +492,22 @@ def test_bad_values_name_the_row_and_field():
         read_biophysical(bad.assign(**{"biomass-half-life": [15, 0]}))
     with pytest.raises(InputError, match=r"lucode must be whole numbers: line 3 \('x'\)"):
         read_biophysical(BIOPHYSICAL.assign(lucode=["1", "x"]))
+    with pytest.raises(InputError, match="classes listed twice in the header: mangrove"):
+        read_transitions(pd.DataFrame([["mangrove", "accum", "NCC"]], columns=["lulc-class", "Mangrove", "mangrove"]),
+                         read_biophysical(BIOPHYSICAL))
+
+
+def test_rows_are_named_by_their_line_in_the_file(tmp_path):
+    path = tmp_path / "bio.csv"
+    text = BIOPHYSICAL.to_csv(index=False).splitlines()
+    path.write_text("\n".join([text[0], text[1], ",,,,,,,,,,,,,,,", text[2].replace("parking lot,0", "parking lot,-5")])
+                    + "\n")
+    with pytest.raises(InputError, match=r"bio\.csv, field 'biomass-initial': values of biomass-initial must be "
+                                         r"numbers >= 0: lucode 2 \(-5\)"):
+        read_biophysical(path)
+    path.write_text("\n".join([text[0], ",,,,,,,,,,,,,,,", text[1], text[2].replace("2,parking", "2.5,parking")]) + "\n")
+    with pytest.raises(InputError, match=r"lucode must be whole numbers: line 4 \('2.5'\)"):
+        read_biophysical(path)
     with pytest.raises(InputError, match="unknown convention 'guide'"):
         transition_model(snapshots(2000), BIOPHYSICAL, TRANSITIONS, analysis_year=2005, convention="guide")
     with pytest.raises(InputError, match="land-cover rasters need integer class codes"):
@@ -665,7 +681,7 @@ def test_the_command_says_what_is_wrong_in_one_line(tmp_path):
                                        str(tmp_path / "biophysical.csv"), str(tmp_path / "transitions.csv"),
                                        "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert "transitions.csv, field 'mud': the header names class 'mud', which" in result.output
+    assert "transitions.csv, field 'mud': the header names class(es) 'mud', which" in result.output
     assert "Fix: use the classes of the biophysical table: mangrove, parking lot." in result.output
 
 
