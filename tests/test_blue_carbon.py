@@ -428,12 +428,16 @@ def test_snapshots_on_another_grid_are_aligned_as_a_run_aligns(tmp_path):
         assert src.transform == transform and src.shape == (4, 6)
 
 
-def test_strips_do_not_change_results(tmp_path):
+@pytest.mark.parametrize("convention", ["invest", "user_guide"])
+def test_strips_do_not_change_results(tmp_path, monkeypatch, convention):
+    """Neither strips of rows nor the years followed at once for emitting cells change a number."""
     rng = np.random.default_rng(7)
     lulc = {y: rng.integers(1, 3, (50, 40)).astype("int32") for y in (2000, 2010, 2020)}
     kwargs = {"transform": Affine(30, 0, 0, 0, -30, 0), "crs": CRS, "nodata": -1, "analysis_year": 2035,
+              "convention": convention,
               "valuation": BlueCarbonValuation(3, price_per_t_co2=50, price_change_pct=1)}
     one = coastal_blue_carbon(lulc, BIOPHYSICAL, TRANSITIONS, out_dir=tmp_path / "one", **kwargs)
+    monkeypatch.setattr("carbonmap.blue_carbon._YEAR_CELLS", 50)
     many = coastal_blue_carbon(lulc, BIOPHYSICAL, TRANSITIONS, out_dir=tmp_path / "many", block_pixels=97, **kwargs)
     pd.testing.assert_frame_equal(one.periods, many.periods, rtol=1e-12)
     pd.testing.assert_frame_equal(one.annual, many.annual, rtol=1e-12)
