@@ -54,7 +54,7 @@ from carbonmap.zonal import validate_stats
 
 __all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
            "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
-           "StocksSection", "SinksSection", "BalanceSection", "OutputsSection",
+           "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
@@ -544,6 +544,36 @@ class OutputsSection:
 
 
 @dataclass(frozen=True)
+class BlueCarbonSection:
+    """[blue_carbon]: coastal blue carbon over time, InVEST's transition model (see :mod:`carbonmap.blue_carbon`).
+
+    snapshots : the land-cover snapshots by year, as {2015 = "landcover_2015", 2023 = "landcover_2023"}
+        naming categorical [[rasters]] entries, or the path of InVEST's snapshot table (CSV:
+        snapshot_year, raster_path; paths relative to it). The earliest is the baseline.
+    biophysical : biophysical table (CSV, InVEST's columns; stocks in t CO2/ha, rates in t CO2/ha/yr).
+    transitions : transition table (CSV: lulc-class, then one column per class; accum,
+        low-/med-/high-impact-disturb, NCC or empty).
+    analysis_year : the last year (after the last snapshot; default: the last snapshot's year,
+        required with one snapshot).
+    discount_rate_pct : optional valuation: the annual discount rate [%], with either
+        price_per_t_co2 [CNY/t CO2 in the baseline year] and price_change_pct [%/yr], or prices
+        (CSV: year, price in CNY/t CO2).
+    convention : "invest" (InVEST's code, the default) or "user_guide" (its user guide's
+        definitions), where the two differ.
+    """
+
+    snapshots: Path | dict[str, str]
+    biophysical: Path
+    transitions: Path
+    analysis_year: int | None = None
+    discount_rate_pct: float | None = None
+    price_per_t_co2: float | None = None
+    price_change_pct: float = 0.0
+    prices: Path | None = None
+    convention: str = "invest"
+
+
+@dataclass(frozen=True)
 class Project:
     """A parsed, validated project file."""
 
@@ -561,6 +591,7 @@ class Project:
     emissions: EmissionsSection = field(default_factory=EmissionsSection)
     stocks: StocksSection | None = None
     sinks: SinksSection = field(default_factory=SinksSection)
+    blue_carbon: BlueCarbonSection | None = None
     landscape: LandscapeSection | None = None
     network: NetworkSection | None = None
     renewables: RenewablesSection | None = None
@@ -605,6 +636,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "emissions": (EmissionsSection, False),
     "stocks": (StocksSection, False),
     "sinks": (SinksSection, False),
+    "blue_carbon": (BlueCarbonSection, False),
     "landscape": (LandscapeSection, False),
     "network": (NetworkSection, False),
     "renewables": (RenewablesSection, False),
@@ -821,7 +853,8 @@ def _check_semantics(project: Project, report=_raise) -> None:
                            fix=f"use one of {', '.join(GDP_UNITS)} (亿元 = cny_1e8, 万元 = cny_1e4)."))
     _check_exists(units.path, "units.path", path, report)
     for check in (_check_emissions, _check_sinks, _check_landscape, _check_network, _check_renewables,
-                  _check_screening, _check_outputs, _check_scenarios, _check_encodings):
+                  _check_screening, _check_outputs, _check_scenarios, _check_encodings,
+                  _check_blue_carbon):
         check(project, path, report)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
@@ -1245,3 +1278,62 @@ def _read_table(loader, override: Path | None, report) -> Any:
         return loader(override)
     except CarbonmapError as exc:
         return report(exc)
+
+
+def _check_blue_carbon(project: Project, path: Path, report=_raise) -> None:
+    """[blue_carbon]: snapshots by year (rasters by name, or a snapshot table), the tables, the
+    years, the valuation and the convention."""
+    section = project.blue_carbon
+    if section is None:
+        return
+    from carbonmap import blue_carbon
+
+    years = []
+    if isinstance(section.snapshots, dict):
+        need = _raster_check(project, path, report)
+        if not section.snapshots:
+            report(ConfigError("no snapshot.", path=path, key="blue_carbon.snapshots",
+                               fix='e.g. snapshots = { 2015 = "landcover_2015", 2023 = "landcover_2023" }.'))
+        for year, name in section.snapshots.items():
+            key = f"blue_carbon.snapshots.{year}"
+            if year.strip().isdigit():
+                years.append(int(year))
+            else:
+                report(ConfigError(f"{year!r} is not a year.", path=path, key=key,
+                                   fix='name each snapshot by its year: { 2015 = "landcover_2015" }.'))
+            need(name, key, "categorical")
+    else:
+        _check_exists(section.snapshots, "blue_carbon.snapshots", path, report)
+        if section.snapshots.exists():
+            years = list(_read_table(blue_carbon.read_snapshots, section.snapshots, report) or ())
+    for key in ("biophysical", "transitions", "prices"):
+        if getattr(section, key) is not None:
+            _check_exists(getattr(section, key), f"blue_carbon.{key}", path, report)
+    biophysical = _read_table(blue_carbon.read_biophysical, section.biophysical, report)
+    if biophysical is not None:
+        _read_table(lambda table: blue_carbon.read_transitions(table, biophysical), section.transitions, report)
+    span = None
+    if years:
+        try:
+            years, end = blue_carbon.analysis_years(years, section.analysis_year)
+            span = (years[0], end)
+        except InputError as exc:
+            report(ConfigError(exc.problem, path=path, key="blue_carbon.analysis_year", fix=exc.fix))
+    priced = section.price_per_t_co2 is not None or section.prices is not None
+    if section.price_per_t_co2 is not None and section.prices is not None:
+        report(ConfigError("give a price or a price table, not both.", path=path, key="blue_carbon.prices",
+                           fix="remove price_per_t_co2 (and price_change_pct), or prices."))
+    elif priced != (section.discount_rate_pct is not None):
+        report(ConfigError("valuation needs discount_rate_pct with price_per_t_co2 (and price_change_pct) or prices.",
+                           path=path, key="blue_carbon.discount_rate_pct" if priced else "blue_carbon.price_per_t_co2",
+                           fix="give the discount rate and a price or a price table, or none of them."))
+    elif section.prices is not None and section.prices.exists():
+        prices = _read_table(blue_carbon.read_prices, section.prices, report)
+        if prices is not None and span is not None:
+            try:
+                blue_carbon.carbon_prices(blue_carbon.BlueCarbonValuation(0.0, prices=prices), *span)
+            except InputError as exc:
+                report(ConfigError(exc.problem, path=path, key="blue_carbon.prices", fix=exc.fix))
+    if section.convention not in blue_carbon.CONVENTIONS:
+        report(ConfigError(f"unknown convention {section.convention!r}.", path=path, key="blue_carbon.convention",
+                           fix=f"use one of {', '.join(blue_carbon.CONVENTIONS)}."))

@@ -43,6 +43,7 @@ from carbonmap.progress import Reporter
 from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext
 from carbonmap.state import STATE_DIR, load_state, save_state, section_hashes
 from carbonmap.themes.balance import BALANCE
+from carbonmap.themes.blue_carbon import BLUE_CARBON
 from carbonmap.themes.emissions import EMISSIONS
 from carbonmap.themes.inputs import RASTERS, UNITS, VECTORS
 from carbonmap.themes.landscape import LANDSCAPE
@@ -57,8 +58,8 @@ from carbonmap.themes.stocks import STOCKS
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
 #: The stages, in order.
-STAGES: tuple[Stage, ...] = (UNITS, RASTERS, VECTORS, EMISSIONS, STOCKS, SINKS, LANDSCAPE, NETWORK, RENEWABLES,
-                             SCREENING, BALANCE, SCENARIOS, ONEMAP)
+STAGES: tuple[Stage, ...] = (UNITS, RASTERS, VECTORS, EMISSIONS, STOCKS, SINKS, BLUE_CARBON, LANDSCAPE, NETWORK,
+                             RENEWABLES, SCREENING, BALANCE, SCENARIOS, ONEMAP)
 
 #: What a stage needs to run, when it has nothing to read: the project-file section to add.
 _SECTION_OF = {"emissions": "parcels", "stocks": "stocks", "landscape": "landscape", "network": "network",

@@ -10,7 +10,8 @@ at once (a run stops at the first):
    the planning units are read whole (ids present and unique, every unit with a geometry);
 3. every raster: it opens and reads (a damaged file is named), has a CRS; a categorical raster
    holds integer codes its code system knows (values read decimated when the raster is large),
-   and the land covers of [stocks] only codes the pool table has;
+   and the land covers of [stocks] only codes the pool table has, those of [blue_carbon] only codes
+   its biophysical table has;
 4. the parcels' codes are known to their code system (each distinct code classified once, with
    its count of parcels);
 5. every table the project names reads and holds allowed values (inventory, pools, crosswalk,
@@ -143,6 +144,7 @@ def _check_inputs(project: Project, result: Validation) -> None:
             result.inputs.append(f"{table} ({key})")
             _attempt(problems, key, read, table)
     _attempt(problems, "stocks", _check_pools_cover_land_covers, project, rasters)
+    _check_biophysical_covers_snapshots(project, rasters, problems)
     if units is not None:
         for i, spec in enumerate(project.rasters):
             if rasters.get(spec.name) is not None:
@@ -356,6 +358,33 @@ def _check_pools_cover_land_covers(project: Project, checked: dict[str, Any]) ->
             raise UnknownCodeError(f"{len(unknown)} land-cover code(s) are not in the pool table: {listed}.",
                                    path=spec.path, key=key,
                                    fix=f"add a row for each to the pool table {stocks.pools}.")
+
+
+def _check_biophysical_covers_snapshots(project: Project, checked: dict[str, Any],
+                                        problems: list[CarbonmapError]) -> None:
+    """The snapshots of [blue_carbon] named as [[rasters]] hold only codes the biophysical table has
+    (each snapshot that does not is a problem)."""
+    section = project.blue_carbon
+    if section is None or not isinstance(section.snapshots, dict) or not section.biophysical.exists():
+        return
+    from carbonmap.blue_carbon import read_biophysical
+
+    try:
+        lucodes = read_biophysical(section.biophysical)["lucode"].to_numpy()
+    except CarbonmapError:
+        return  # reported with the project file
+    for year, name in section.snapshots.items():
+        found = checked.get(name)
+        if found is None or found[1] is None:
+            continue
+        unknown = found[1][~np.isin(found[1].index, lucodes)]
+        if len(unknown):
+            spec = next(r for r in project.rasters if r.name == name)
+            listed = ", ".join(f"{code} ({n} cells)" for code, n in unknown.items())
+            problems.append(UnknownCodeError(
+                f"{len(unknown)} land-cover code(s) are not in the biophysical table: {listed}.", path=spec.path,
+                key=f"blue_carbon.snapshots.{year}",
+                fix=f"add a row for each to the biophysical table {section.biophysical}."))
 
 
 # --------------------------------------------------------------------------- codes and tables

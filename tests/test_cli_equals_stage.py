@@ -198,3 +198,30 @@ def test_rank_rooftops(demo_run, tmp_path):
     candidates = read(out, "rooftop_candidates")
     run = read(demo_run / "onemap.gpkg", "rooftop_candidates")
     assert_same_columns(candidates[[c for c in run.columns if c in candidates]], run, key="rank")
+
+
+def test_blue_carbon(demo_run, tmp_path):
+    from carbonmap.config import load_project
+
+    section = load_project(DEMO / "project.toml").blue_carbon
+    rasters = demo_run / "rasters"
+    snapshots = tmp_path / "snapshots.csv"
+    snapshots.write_text("snapshot_year,raster_path\n" + "".join(
+        f"{year},{rasters / name}.tif\n" for year, name in section.snapshots.items()))
+    out = tmp_path / "out"
+    invoke("blue-carbon", snapshots, section.biophysical, section.transitions, "--analysis-year", section.analysis_year,
+           "--price", section.price_per_t_co2, "--price-change", section.price_change_pct, "--discount-rate",
+           section.discount_rate_pct, "--units", GPKG, "--units-layer", "districts", "--units-id-field", "district_id",
+           "-o", out)
+    run = demo_run / "onemap.gpkg"
+    for table in ("blue_carbon_periods", "blue_carbon_annual", "blue_carbon_transitions"):
+        assert_same_columns(pd.read_csv(out / f"{table}.csv"), read(run, table))
+    ours = pd.read_csv(out / "blue_carbon_units.csv", dtype={"unit_id": str})
+    summary = pd.read_csv(demo_run / "unit_summary.csv", dtype={"unit_id": str}).set_index("unit_id")
+    assert len(ours.columns) == 6
+    assert_same_columns(ours, summary.loc[ours["unit_id"], ours.columns[1:]].reset_index())
+    theirs = sorted((rasters / "blue_carbon").glob("*.tif"))
+    assert len(theirs) == 14
+    for path in theirs:
+        with rasterio.open(out / path.name) as a, rasterio.open(path) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))

@@ -372,8 +372,9 @@ def test_runs_are_deterministic(tmp_path):
     for name in ("unit_summary.csv", "unit_summary.xlsx", "rasters/ndvi.tif.aux.xml", "rasters/ndvi.qml"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
-    assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "landscape",
-                                        "network", "renewables", "screening", "balance", "scenarios", "onemap"]
+    assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "blue_carbon",
+                                        "landscape", "network", "renewables", "screening", "balance", "scenarios",
+                                        "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [

@@ -14,10 +14,10 @@ Who uses what:
 - ``quiet_opt``: demo, run
 - ``output_dir_opt``, ``language_opt``: demo, run
 - ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv, afforestation,
-  rank-rooftops
+  rank-rooftops, blue-carbon
 - ``layer_opt``: zonal, emissions, rooftop-pv, rank-rooftops
 - ``code_system_opt``: emissions, ecological-network, afforestation
-- ``units_opts``: emissions, rank-rooftops
+- ``units_opts``: emissions, rank-rooftops, blue-carbon
 """
 
 from __future__ import annotations
