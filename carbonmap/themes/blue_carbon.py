@@ -14,6 +14,7 @@ from carbonmap.blue_carbon import (BlueCarbonResult, BlueCarbonValuation, coasta
 from carbonmap.config import BlueCarbonSection, Project
 from carbonmap.errors import InputError
 from carbonmap.stage import Layer, Stage, StageContext
+from carbonmap.words import words
 from carbonmap.zonal import zonal_totals
 
 __all__ = ["BlueCarbonInputs", "BlueCarbon", "prepare_blue_carbon", "run_blue_carbon_model", "blue_carbon_tables",
@@ -147,10 +148,9 @@ def run_blue_carbon(ctx: StageContext) -> BlueCarbon:
     per_unit = blue_carbon_per_unit(units.frame, result, cell_ha=units.grid.cell_area_m2 / 1e4)
     ctx.add_summary(per_unit)
     first, last = result.baseline_year, result.analysis_year
-    for layer, raster, title in (
-            ("blue_carbon_net_sequestration", "total-net-carbon-sequestration", f"net sequestration {first}-{last}"),
-            ("blue_carbon_stock", f"carbon-stock-at-{last}", f"stock {last}")):
-        ctx.add_layer(Layer(name=layer, title=f"Blue carbon: {title} [t CO2/ha]", group="sinks",
+    for layer, raster in (("blue_carbon_net_sequestration", "total-net-carbon-sequestration"),
+                          ("blue_carbon_stock", f"carbon-stock-at-{last}")):
+        ctx.add_layer(Layer(name=layer, title=words(f"layer.{layer}", first=first, last=last), group="sinks",
                             raster=result.rasters[raster], unit="t_co2_ha"))
     text, warnings = blue_carbon_notes(result)
     ctx.note(text)
