@@ -136,10 +136,16 @@ def _edges(valid: np.ndarray, neighbours: int):
     return [np.concatenate(parts) for parts in zip(*out)]
 
 
-def _submatrix(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_matrix:
-    """``matrix[rows][:, cols]`` for boolean masks, without scipy's fancy-indexing copies."""
-    counts = np.diff(matrix.indptr)
-    row_of = np.repeat(np.arange(matrix.shape[0]), counts)
+def _row_of(matrix: sparse.csr_matrix) -> np.ndarray:
+    """The row of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
+def _submatrix(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray,
+               row_of: np.ndarray | None = None) -> sparse.csr_matrix:
+    """``matrix[rows][:, cols]`` for boolean masks, without scipy's fancy-indexing copies
+    (`row_of`: :func:`_row_of` of `matrix`, when it is reused)."""
+    row_of = _row_of(matrix) if row_of is None else row_of
     keep = rows[row_of] & cols[matrix.indices]
     row_pos = np.cumsum(rows) - 1
     col_pos = np.cumsum(cols) - 1
@@ -260,10 +266,11 @@ class _Component:
         self.method = solver
         self.tolerance = tolerance
         self._hierarchy = None
+        self._rows = _row_of(self.laplacian)
 
     def restricted(self, free: np.ndarray):
         """A function solving ``L[free][:, free] x = b`` (b of shape (m,) or (m, k))."""
-        matrix = _submatrix(self.laplacian, free, free)
+        matrix = _submatrix(self.laplacian, free, free, self._rows)
         if self.method == "direct":
             from scipy.sparse.linalg import splu
 
@@ -274,14 +281,16 @@ class _Component:
         import pyamg
 
         if self._hierarchy is None:
-            self._hierarchy = pyamg.ruge_stuben_solver(self.laplacian, CF=("RS", {"second_pass": True}),
-                                                       keep=False, max_coarse=50)
+            hierarchy = pyamg.ruge_stuben_solver(self.laplacian, CF=("RS", {"second_pass": True}), keep=False,
+                                                 max_coarse=50)
+            self._hierarchy = [(level.splitting.astype(bool), level.P.tocsr(), _row_of(level.P.tocsr()))
+                               for level in hierarchy.levels[:-1]]
         levels = []
-        for level in self._hierarchy.levels[:-1]:
-            coarse = free[level.splitting.astype(bool)]
+        for splitting, prolongation, rows in self._hierarchy:
+            coarse = free[splitting]
             if not coarse.any():
                 break
-            interpolation = _submatrix(level.P.tocsr(), free, coarse)
+            interpolation = _submatrix(prolongation, free, coarse, rows)
             levels.append((matrix, interpolation, interpolation.T.tocsr()))
             matrix = (levels[-1][2] @ matrix @ interpolation).tocsr()
             free = coarse
@@ -289,13 +298,12 @@ class _Component:
         return levels
 
     def currents(self, v: np.ndarray) -> np.ndarray:
-        """Node current: the larger of the currents into and out of each node."""
-        flow = self.g * (v[self.p] - v[self.q])
+        """Node current: the larger of the currents into and out of each node,
+        (sum |flow| + |net outflow|) / 2, the net outflow being L v."""
+        flow = np.abs(self.g * (v[self.p] - v[self.q]))
         n = self.nodes.size
-        forward, backward = np.maximum(flow, 0), np.maximum(-flow, 0)
-        out = np.bincount(self.p, forward, n) + np.bincount(self.q, backward, n)
-        into = np.bincount(self.q, forward, n) + np.bincount(self.p, backward, n)
-        return np.maximum(out, into)
+        total = np.bincount(self.p, flow, n) + np.bincount(self.q, flow, n)
+        return 0.5 * (total + np.abs(self.laplacian @ v))
 
 
 class _AmgSolve:
@@ -324,7 +332,10 @@ class _AmgSolve:
         self._gs(matrix, x, b, iterations=1, sweep="backward")
         return x
 
-    def __call__(self, rhs: np.ndarray) -> np.ndarray:
+    def __call__(self, rhs: np.ndarray, amperes=None) -> np.ndarray:
+        """x solving the system to ``|r| <= tolerance |rhs|``; with `amperes` (a function of x
+        giving the current that x drives), to ``|r| <= tolerance sqrt(2) amperes(x)``: the
+        relative residual of the same system scaled to 1 A in and out, Circuitscape's test."""
         if rhs.ndim == 2:
             return np.column_stack([self(rhs[:, k]) for k in range(rhs.shape[1])])
         x = np.zeros_like(rhs)
@@ -340,7 +351,8 @@ class _AmgSolve:
             alpha = rz / (p @ q)
             x += alpha * p
             r -= alpha * q
-            if np.linalg.norm(r) <= self.tolerance * norm:
+            reference = norm if amperes is None else np.sqrt(2) * abs(amperes(x))
+            if np.linalg.norm(r) <= self.tolerance * reference:
                 return x
             z = self._cycle(0, r)
             rz, previous = r @ z, rz
@@ -405,7 +417,8 @@ def pairwise_currents(resistance: np.ndarray, focal: np.ndarray, *, n_regions: i
         'auto': direct (SuperLU) for components up to :data:`DIRECT_SOLVER_MAX_NODES` nodes,
         else algebraic multigrid (PyAMG) with conjugate gradients.
     tolerance : float [-]
-        Relative residual at which conjugate gradients stop (AMG only).
+        Relative residual at which conjugate gradients stop (AMG only), on the system with
+        1 A in and out, as Circuitscape's conjugate gradients (1e-6).
 
     Returns
     -------
@@ -441,22 +454,39 @@ def pairwise_currents(resistance: np.ndarray, focal: np.ndarray, *, n_regions: i
     .. [1] McRae B. H., Dickson B. G., Keitt T. H., Shah V. B. (2008). Using circuit theory to
        model connectivity in ecology, evolution, and conservation. Ecology 89(10): 2712-2724.
     .. [2] Anantha R., Shah V. B. (2020). Circuitscape in Julia. JOSS 5(49): 2193.
+
+    Examples
+    --------
+    Three regions on a strip of unit cells; the middle one (three cells) is crossed as ordinary
+    cells by the pair of the outer two, and a nodata cell cuts the last region off:
+
+    >>> import numpy as np
+    >>> strip = np.array([[1.0, 1, 1, 1, 1, 1, 1, np.nan, 1]])
+    >>> focal = np.array([[0, -1, 1, 1, 1, -1, 2, -1, 3]])
+    >>> result = pairwise_currents(strip, focal, neighbours=4)
+    >>> result.resistance[0, 2], result.resistance[0, 1], result.resistance[2, 3]
+    (np.float64(6.0), np.float64(2.0), np.float64(inf))
+    >>> result.disconnected
+    [(0, 3), (1, 3), (2, 3)]
     """
     _check(neighbours, average, solver)
     n = _focal_count(focal, resistance, n_regions)
     graph = _Graph.from_cells(resistance, neighbours, average, short_circuits)
     nodes = graph.nodes_of(focal, n)
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)] if pairs is None else [tuple(p) for p in pairs]
+    if any(not (0 <= k < n) for pair in pairs for k in pair):
+        raise InputError(f"a pair names a focal region outside 0..{n - 1}.", fix="pass pairs of region numbers.")
     effective = np.full((n, n), np.nan)
     np.fill_diagonal(effective, 0.0)
     node_current = np.zeros(graph.n_nodes)
     single: dict[int, list[tuple[int, int]]] = {}  # component -> pairs of single-node regions
+    components = [np.unique(graph.component[a]) for a in nodes]
     for i, j in pairs:
         if i == j:
             continue
         a, b = nodes[i], nodes[j]
-        shared = np.intersect1d(graph.component[a], graph.component[b])
-        if np.intersect1d(a, b).size:
+        shared = np.intersect1d(components[i], components[j], assume_unique=True)
+        if shared.size and np.intersect1d(a, b, assume_unique=True).size:
             effective[i, j] = effective[j, i] = 0.0  # joined by a short-circuit region
         elif shared.size == 0:
             effective[i, j] = effective[j, i] = np.inf
@@ -481,7 +511,14 @@ def _region_pair(graph, a, b, shared, node_current, solver, tolerance) -> float:
         free = ~(held_a | held_b)
         u = held_a.astype(np.float64)
         if free.any():
-            u[free] = comp.restricted(free)(-(comp.laplacian @ u)[free])
+            rhs = -(comp.laplacian @ u)[free]  # what region a feeds each free node at 1 V
+            solve = comp.restricted(free)
+            if isinstance(solve, _AmgSolve):  # stop on the residual of the 1 A system
+                direct = -float((comp.laplacian @ held_b.astype(np.float64))[held_a].sum())
+                total = float(rhs.sum())
+                u[free] = solve(rhs, lambda x: direct + total - float(rhs @ x))
+            else:
+                u[free] = solve(rhs)
         flux += float((comp.laplacian @ u)[held_a].sum())
         solutions.append((comp, u, ~free))
     for comp, u, held in solutions:
