@@ -238,7 +238,7 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     corridors = _corridor_polygons(surfaces.paths, circuit.resistance, settings.corridor_width_m, land.crs)
     barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, radius_m=settings.barrier_radius_m)
     barriers[~inside] = np.nan
-    pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile)
+    pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile, source_raster >= 0)
     barrier_areas = _barrier_areas(land, barriers, settings.barrier_quantile)
     lap("pinch points and barriers")
     indices = {"PC": pc.index, "IIC": iic.index, "landscape_ha": landscape_ha, "candidates": float(len(candidates)),
@@ -337,13 +337,16 @@ def _cells_to_polygons(land: Landscape, mask: np.ndarray, values: np.ndarray, co
     return polygons.drop(columns="patch_id")
 
 
-def _pinch_points(land: Landscape, current: np.ndarray, corridors: gpd.GeoDataFrame, quantile: float):
+def _pinch_points(land: Landscape, current: np.ndarray, corridors: gpd.GeoDataFrame, quantile: float,
+                  in_source: np.ndarray):
+    """Corridor cells outside the sources whose current is above the quantile (a source is
+    one node of each of its pairs: its cells carry the whole ampere, not a pinch)."""
     from rasterio.features import rasterize
 
     if corridors.empty:
         return _cells_to_polygons(land, np.zeros(current.shape, bool), current, "current")
     inside = rasterize(((g, 1) for g in corridors.geometry), out_shape=current.shape, transform=land.transform,
-                       fill=0, dtype="uint8").astype(bool) & np.isfinite(current)
+                       fill=0, dtype="uint8").astype(bool) & np.isfinite(current) & ~in_source
     if not inside.any():
         return _cells_to_polygons(land, np.zeros(current.shape, bool), current, "current")
     threshold = np.quantile(current[inside], quantile)
