@@ -73,7 +73,7 @@ DIRECTIONS = ("one-to-all", "all-to-one")
 #: one factorisation per system: exact and fast on small graphs. Beyond, fill-in makes
 #: factorisations slow and memory-hungry, and the component gets one algebraic-multigrid
 #: hierarchy (PyAMG, Ruge-Stuben) that all its systems reuse, with conjugate gradients.
-DIRECT_SOLVER_MAX_NODES = 50_000
+DIRECT_SOLVER_MAX_NODES = 30_000
 
 
 @dataclass
