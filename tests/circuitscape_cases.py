@@ -23,7 +23,7 @@ from carbonmap.landscape.circuits import one_to_all_currents, pairwise_currents
 DATA = Path(__file__).parent / "data" / "circuitscape"
 NODATA = -9999.0
 
-#: (mode, case number): what is skipped or differs, and why (see the data README).
+#: The cases run (what is left out, and why: the data README).
 PAIRWISE_CASES = list(range(1, 18))
 ONE_TO_ALL_CASES = list(range(1, 12))  # 12, 13 use variable source strengths and include lists
 ALL_TO_ONE_CASES = list(range(1, 12))  # 12 likewise
@@ -76,7 +76,7 @@ def _path(options, key) -> Path:
     return DATA / options[key]
 
 
-def _points(options, header, shape) -> tuple[np.ndarray, np.ndarray]:
+def _points(options, header, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, cols and ids of the focal cells (ids sorted as Circuitscape sorts them)."""
     path = _path(options, "point_file")
     head = (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)).readline().lower()
@@ -153,7 +153,8 @@ def run_case(mode: str, number: int, *, solver: str = "direct") -> Case:
     average = "resistance" if options["connect_using_avg_resistances"] == "True" else "conductance"
     common = dict(neighbours=neighbours, average=average, short_circuits=short, solver=solver)
     if mode == "pairwise":
-        todo = None if pairs is None else [(index[a], index[b]) for a, b in pairs if a < b and a in index and b in index]
+        todo = None if pairs is None else [(index[a], index[b]) for a, b in pairs
+                                           if a < b and a in index and b in index]
         result = pairwise_currents(resistance, focal, pairs=todo, **common)
         ours = np.where(np.isfinite(result.resistance), result.resistance, -1.0)
         ours = np.vstack([np.r_[0, order], np.column_stack([order, ours])])
@@ -174,7 +175,6 @@ def run_case(mode: str, number: int, *, solver: str = "direct") -> Case:
 def resistance_error(case: Case) -> float:
     """Largest relative difference of the effective resistances (and the -1s must agree)."""
     ours, theirs = case.ours_resistance, case.theirs_resistance
-    common = np.isin(theirs[0, 1:] if theirs.shape[0] > 1 and theirs.shape[1] > 2 else theirs[1:, 0], ours[1:, 0])
     if case.ours_resistance.shape[1] == 2:  # one-to-all: (id, value) rows
         rows = np.isin(theirs[:, 0], ours[:, 0])
         a, b = ours[np.isin(ours[:, 0], theirs[:, 0]), 1], theirs[rows, 1]
@@ -184,7 +184,6 @@ def resistance_error(case: Case) -> float:
         mine = np.r_[True, np.isin(ours[1:, 0], theirs[1:, 0])]
         ours = ours[np.ix_(mine, mine)]
         a, b = ours[1:, 1:], theirs[1:, 1:]
-    del common
     if not np.array_equal(a < 0, b < 0):
         return np.inf
     b = np.where(np.abs(b) < 1e-12, 0.0, b)  # Circuitscape writes rounding residue (1.1e-16) for 0
