@@ -4,7 +4,10 @@ Builds (once, in --workdir, seeded) a CLCD-coded land cover of 30 m cells: fores
 cropland, water and towns from smoothed random fields, then runs
 ``carbonmap.landscape.network.network_from_rasters`` (MSPA, dPC ranking, resistance, least-cost
 corridors, circuit currents, pinch points and barriers) in a child process, and prints the time
-of each step and the peak memory. There is no peer to compare against in one script (GuidosToolbox
+of each step and the peak memory. The circuits are Circuitscape's pairwise mode on 2 x 2 blocks:
+one system per linked pair (only that pair's two sources short-circuited), all reusing one
+multigrid hierarchy. To compare two versions, run them one after the other on the same machine
+(``PYTHONPATH=<other checkout> python benchmarks/bench_network.py``) and compare the totals. There is no peer to compare against in one script (GuidosToolbox
 and Circuitscape are separate desktop tools); the target is "a few minutes, under 4 GB".
 
 Usage::

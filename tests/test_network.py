@@ -8,7 +8,7 @@ from affine import Affine
 from scipy.spatial.distance import cdist
 
 from carbonmap.errors import InputError
-from carbonmap.landscape.circuits import barrier_scores, pairwise_currents
+from carbonmap.landscape.circuits import barrier_scores, one_to_all_currents, pairwise_currents
 from carbonmap.landscape.connectivity import connectivity, patch_distances
 from carbonmap.landscape.corridors import least_cost_corridors
 from carbonmap.landscape.mspa import mspa
@@ -158,38 +158,96 @@ def test_series_and_parallel_resistors():
     strip = np.full((1, 6), 2.0)
     ends = -np.ones((1, 6), int)
     ends[0, 0], ends[0, -1] = 0, 1
-    series = pairwise_currents(strip, ends, 2, connectivity=4)
-    assert series.resistance[(0, 1)] == pytest.approx(5 * 2.0)  # five resistors of (2 + 2) / 2
+    series = pairwise_currents(strip, ends, neighbours=4)
+    assert series.resistance[0, 1] == pytest.approx(5 * 2.0)  # five resistors of (2 + 2) / 2
     assert series.current.ravel() == pytest.approx(np.ones(6))  # 1 A through every cell
     double = np.full((2, 6), 2.0)
     sides = -np.ones((2, 6), int)
     sides[:, 0], sides[:, -1] = 0, 1
-    parallel = pairwise_currents(double, sides, 2, connectivity=4)
-    assert parallel.resistance[(0, 1)] == pytest.approx(5 * 2.0 / 2)  # two strips in parallel
+    parallel = pairwise_currents(double, sides, neighbours=4)
+    assert parallel.resistance[0, 1] == pytest.approx(5 * 2.0 / 2)  # two strips in parallel
     assert parallel.current[:, 1:-1] == pytest.approx(np.full((2, 4), 0.5))  # half the current each
+    assert parallel.current[:, [0, -1]] == pytest.approx(np.ones((2, 2)))  # a region is one node: 1 A on its cells
     # diagonals: a 2 x 2 block, source top-left, ground bottom-right, all cells resistance 1:
-    # two paths of two unit resistors (4 ohm... 2 in series each, in parallel: 1) and the
-    # direct diagonal of sqrt(2): 1 || sqrt(2)
+    # two paths of two unit resistors (2 each, in parallel: 1) and the direct diagonal of
+    # sqrt(2): 1 || sqrt(2)
     block = np.ones((2, 2))
     corners = -np.ones((2, 2), int)
     corners[0, 0], corners[1, 1] = 0, 1
-    assert pairwise_currents(block, corners, 2).resistance[(0, 1)] == pytest.approx(1 / (1 + 1 / np.sqrt(2)))
+    assert pairwise_currents(block, corners).resistance[0, 1] == pytest.approx(1 / (1 + 1 / np.sqrt(2)))
 
 
-def test_one_to_all_mode():
+def test_averaging_resistances_or_conductances():
+    two = np.array([[1.0, 3.0]])
+    ends = np.array([[0, 1]])
+    assert pairwise_currents(two, ends).resistance[0, 1] == pytest.approx(2.0)  # (1 + 3) / 2
+    # mean conductance (1 + 1/3) / 2 = 2/3, so 1.5 ohm
+    assert pairwise_currents(two, ends, average="conductance").resistance[0, 1] == pytest.approx(1.5)
+
+
+def test_only_the_active_pair_is_short_circuited():
+    strip = np.ones((1, 7))
+    regions = -np.ones((1, 7), int)
+    regions[0, 0], regions[0, 2:5], regions[0, 6] = 0, 1, 2
+    result = pairwise_currents(strip, regions, neighbours=4)
+    assert result.resistance[0, 2] == pytest.approx(6.0)  # region 1 is six ordinary cells away, not a short
+    assert result.resistance[0, 1] == pytest.approx(2.0) and result.resistance[1, 2] == pytest.approx(2.0)
+    # every pair sends 1 A along the strip: cell 1 carries it for (0, 1) and (0, 2); region 1's
+    # cells carry it as ordinary cells for (0, 2) and as one node for (0, 1) and (1, 2)
+    assert result.current.ravel() == pytest.approx([2, 2, 3, 3, 3, 2, 2])
+    shorted = pairwise_currents(strip, regions, neighbours=4, short_circuits=(regions == 1).astype(int))
+    assert shorted.resistance[0, 2] == pytest.approx(4.0)  # a short-circuit region is shorted in every pair
+
+
+def test_disconnected_pairs_and_isolated_cells():
+    land = np.ones((5, 9))
+    land[:, 6] = np.nan  # a wall of nodata cuts the right edge off
+    land[3, 1:4] = land[4, 1] = land[4, 3] = np.nan  # cell (4, 2) is an isolated valid cell
+    sources = -np.ones((5, 9), int)
+    sources[2, 0], sources[1, 4], sources[2, 8] = 0, 1, 2
+    alone = np.where(np.arange(9) < 6, land, np.nan)  # the same landscape without the cut-off part
+    reference = pairwise_currents(alone, np.where(sources == 2, -1, sources), n_regions=2)
+    for solver in ("direct", "amg"):
+        result = pairwise_currents(land, sources, solver=solver, tolerance=1e-10)
+        assert np.isinf(result.resistance[0, 2]) and np.isinf(result.resistance[1, 2])
+        assert result.disconnected == [(0, 2), (1, 2)]
+        assert result.resistance[0, 1] == pytest.approx(reference.resistance[0, 1], rel=1e-8)
+        assert np.nansum(result.current[:, 7:]) == 0  # no current for the disconnected pairs
+        assert result.current[4, 2] == 0 and np.isnan(result.current[3, 2])
+
+
+def test_one_to_all_and_all_to_one_modes():
     strip = np.ones((1, 7))
     sources = -np.ones((1, 7), int)
     sources[0, 0], sources[0, 3], sources[0, 6] = 0, 1, 2
-    result = pairwise_currents(strip, sources, 3, mode="one-to-all", connectivity=4)
+    result = one_to_all_currents(strip, sources, neighbours=4)
     # the middle source sees both ends in parallel (3 || 3); an end sees only the middle (the
     # grounded middle takes all its current, none reaches the far end)
-    assert result.resistance[(1, -1)] == pytest.approx(1.5)
-    assert result.resistance[(0, -1)] == pytest.approx(3.0) == result.resistance[(2, -1)]
+    assert result.resistance[1] == pytest.approx(1.5)
+    assert result.resistance[0] == pytest.approx(3.0) == result.resistance[2]
     # cells 1 and 2 carry 1 A from source 0 and 0.5 A from source 1; every ampere is counted
     assert result.current[0, 1:3] == pytest.approx([1.5, 1.5])
     assert result.current[0, 0] == pytest.approx(1.0 + 0.5)  # its own ampere, and half of the middle's
+    gathered = one_to_all_currents(strip, sources, neighbours=4, direction="all-to-one")
+    assert np.isnan(gathered.resistance).all()
+    # ground 0: 2 A pass cells 1-2; ground 1: 1 A from each side; ground 2: 1 A from source 0
+    assert gathered.current[0, 1] == pytest.approx(2 + 1 + 1)
+    assert gathered.current[0, 3] == pytest.approx(2 + 2 + 2)  # the middle injects 1 A or takes 2 A in
     with pytest.raises(InputError, match="unknown circuit mode"):
-        pairwise_currents(strip, sources, 3, mode="all-to-one")
+        one_to_all_currents(strip, sources, direction="pairwise")
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [("neighbours", 6, "neighbour rule"),
+                                                          ("average", "harmonic", "unknown average"),
+                                                          ("solver", "cholmod", "unknown solver")])
+def test_circuit_options_are_checked(option, value, message):
+    sources = np.array([[0, -1, 1]])
+    with pytest.raises(InputError, match=message):
+        pairwise_currents(np.ones((1, 3)), sources, **{option: value})
+    with pytest.raises(InputError, match="zero or negative"):
+        pairwise_currents(np.array([[1.0, 0.0, 1.0]]), sources)
+    with pytest.raises(InputError, match="at least two"):
+        pairwise_currents(np.ones((1, 3)), np.array([[0, -1, -1]]))
 
 
 def test_direct_and_multigrid_solvers_agree():
@@ -197,11 +255,16 @@ def test_direct_and_multigrid_solvers_agree():
     resistance = np.exp(rng.uniform(0, 5, (60, 60)))
     sources = -np.ones((60, 60), int)
     sources[5:8, 5:8], sources[50:53, 10:13], sources[30:33, 50:53] = 0, 1, 2
-    direct = pairwise_currents(resistance, sources, 3, solver="direct")
-    amg = pairwise_currents(resistance, sources, 3, solver="amg", tolerance=1e-10)
-    for pair, value in direct.resistance.items():
-        assert amg.resistance[pair] == pytest.approx(value, rel=1e-6)
-    np.testing.assert_allclose(amg.current, direct.current, rtol=1e-5, atol=1e-8)
+    sources[40, 40] = 3  # and a single cell
+    direct = pairwise_currents(resistance, sources, solver="direct")
+    amg = pairwise_currents(resistance, sources, solver="amg", tolerance=1e-10)
+    np.testing.assert_allclose(amg.resistance, direct.resistance, rtol=1e-8)
+    np.testing.assert_allclose(amg.current, direct.current, rtol=1e-6, atol=1e-9)
+    for direction in ("one-to-all", "all-to-one"):
+        a = one_to_all_currents(resistance, sources, direction=direction, solver="amg", tolerance=1e-10)
+        d = one_to_all_currents(resistance, sources, direction=direction, solver="direct")
+        np.testing.assert_allclose(a.resistance, d.resistance, rtol=1e-8)
+        np.testing.assert_allclose(a.current, d.current, rtol=1e-6, atol=1e-9)
 
 
 def test_barrier_scores_point_at_the_wall():

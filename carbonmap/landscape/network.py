@@ -21,6 +21,7 @@ and the CLI call it.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,8 +31,8 @@ import pandas as pd
 from scipy import ndimage
 
 from carbonmap.coefficients import network_settings
-from carbonmap.errors import InputError
-from carbonmap.landscape.circuits import barrier_scores, pairwise_currents
+from carbonmap.errors import CarbonmapWarning, InputError
+from carbonmap.landscape.circuits import barrier_scores, one_to_all_currents, pairwise_currents
 from carbonmap.landscape.connectivity import connectivity, patch_distances
 from carbonmap.landscape.corridors import least_cost_corridors
 from carbonmap.landscape.mspa import MSPA_CLASSES, mspa
@@ -76,8 +77,8 @@ class NetworkSettings:
     circuit_max_cells : above this many landscape cells, circuits run on blocks of f x f
         cells (mean resistance, f the smallest factor that fits), and the current of a block
         is drawn on all its cells, as Circuitscape users aggregate large rasters.
-    circuit_mode : Circuitscape's "pairwise" (1 A between each pair of linked sources) or
-        "one-to-all" (1 A into each source, the others grounded).
+    circuit_mode : Circuitscape's "pairwise" (1 A between each pair of linked sources, only
+        those two short-circuited) or "one-to-all" (1 A into each source, the others grounded).
     """
 
     edge_width_m: float = _DEFAULTS["edge_width_m"]
@@ -237,7 +238,7 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
     corridors = _corridor_polygons(surfaces.paths, circuit.resistance, settings.corridor_width_m, land.crs)
     barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, radius_m=settings.barrier_radius_m)
     barriers[~inside] = np.nan
-    pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile)
+    pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile, source_raster >= 0)
     barrier_areas = _barrier_areas(land, barriers, settings.barrier_quantile)
     lap("pinch points and barriers")
     indices = {"PC": pc.index, "IIC": iic.index, "landscape_ha": landscape_ha, "candidates": float(len(candidates)),
@@ -249,12 +250,34 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
                          timings, core_labels, ranking)
 
 
+class _Circuit:
+    """Current density [A] and each linked pair's effective resistance (NaN if not solved)."""
+
+    def __init__(self, current: np.ndarray, effective: dict[tuple[int, int], float]):
+        self.current = current
+        self.resistance = effective
+
+
+def _solve_circuits(resistance, sources, n_sources, pairs, neighbours, mode) -> _Circuit:
+    if mode == "pairwise":
+        result = pairwise_currents(resistance, sources, n_regions=n_sources, pairs=pairs, neighbours=neighbours)
+        effective = {(i, j): float(result.resistance[i, j]) for i, j in pairs}
+        cut = [(i + 1, j + 1) for (i, j), value in effective.items() if np.isinf(value)]
+        if cut:
+            warnings.warn(f"linked sources {', '.join(f'{i}-{j}' for i, j in cut)} are not connected in the circuit "
+                          "graph (nodata or 4-neighbour gaps between them): no current for them.",
+                          CarbonmapWarning, stacklevel=3)
+        return _Circuit(result.current, {k: (v if np.isfinite(v) else np.nan) for k, v in effective.items()})
+    result = one_to_all_currents(resistance, sources, n_regions=n_sources, direction=mode, neighbours=neighbours)
+    return _Circuit(result.current, {})
+
+
 def _currents(resistance, sources, n_sources, pairs, neighbours, max_cells, mode):
-    """Pairwise current density, on coarser blocks when the grid is too large."""
+    """Circuit current density, on coarser blocks when the grid is too large."""
     cells = int(np.isfinite(resistance).sum())
     factor = int(np.ceil(np.sqrt(cells / max_cells))) if cells > max_cells else 1
     if factor == 1:
-        return pairwise_currents(resistance, sources, n_sources, pairs=pairs, mode=mode, connectivity=neighbours)
+        return _solve_circuits(resistance, sources, n_sources, pairs, neighbours, mode)
     height, width = resistance.shape
     ph, pw = -height % factor, -width % factor
     blocks = np.pad(resistance, ((0, ph), (0, pw)), constant_values=np.inf)
@@ -265,7 +288,7 @@ def _currents(resistance, sources, n_sources, pairs, neighbours, max_cells, mode
     coarse[~np.isfinite(coarse)] = np.inf
     marks = np.pad(sources, ((0, ph), (0, pw)), constant_values=-1)
     coarse_sources = marks.reshape(blocks.shape).max(axis=(1, 3))  # a block with source cells joins that source
-    result = pairwise_currents(coarse, coarse_sources, n_sources, pairs=pairs, mode=mode, connectivity=neighbours)
+    result = _solve_circuits(coarse, coarse_sources, n_sources, pairs, neighbours, mode)
     fine = np.repeat(np.repeat(result.current, factor, axis=0), factor, axis=1)[:height, :width]
     fine[~np.isfinite(resistance)] = np.nan
     result.current = fine
@@ -314,13 +337,16 @@ def _cells_to_polygons(land: Landscape, mask: np.ndarray, values: np.ndarray, co
     return polygons.drop(columns="patch_id")
 
 
-def _pinch_points(land: Landscape, current: np.ndarray, corridors: gpd.GeoDataFrame, quantile: float):
+def _pinch_points(land: Landscape, current: np.ndarray, corridors: gpd.GeoDataFrame, quantile: float,
+                  in_source: np.ndarray):
+    """Corridor cells outside the sources whose current is above the quantile (a source is
+    one node of each of its pairs: its cells carry the whole ampere, not a pinch)."""
     from rasterio.features import rasterize
 
     if corridors.empty:
         return _cells_to_polygons(land, np.zeros(current.shape, bool), current, "current")
     inside = rasterize(((g, 1) for g in corridors.geometry), out_shape=current.shape, transform=land.transform,
-                       fill=0, dtype="uint8").astype(bool) & np.isfinite(current)
+                       fill=0, dtype="uint8").astype(bool) & np.isfinite(current) & ~in_source
     if not inside.any():
         return _cells_to_polygons(land, np.zeros(current.shape, bool), current, "current")
     threshold = np.quantile(current[inside], quantile)
