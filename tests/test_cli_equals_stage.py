@@ -89,7 +89,7 @@ def test_ecological_network(demo_run, tmp_path):
     rasters = demo_run / "rasters"
     invoke("ecological-network", rasters / "landcover_2023.tif", "--code-system", "clcd", "--dem",
            rasters / "elevation.tif", "--roads", GPKG, "--roads-layer", "roads", "--min-core-area", "20",
-           "--max-sources", "15", "-o", tmp_path)
+           "--max-sources", "15", "--circuit-max-cells", "100000", "-o", tmp_path)
     for layer in ("ecological_sources", "ecological_corridors", "ecological_corridor_lines", "pinch_points",
                   "barriers", "coefficients_ecological_resistance"):
         assert_same_columns(read(tmp_path / "network.gpkg", layer), read(demo_run / "onemap.gpkg", layer))
