@@ -96,6 +96,11 @@ _GROUP_PALETTE = {"units": "YlOrRd", "sources": "YlOrRd", "sinks": "YlGn", "ecol
                   "renewables": "YlOrBr", "screening": "Purples", "scenarios": "RdYlBu_r", "zones": "Set2",
                   "inputs": "YlGnBu"}
 _NO_DATA = "#cccccc"
+#: Colours of zone classes as territorial plans draw them ("three zones and three lines": the
+#: ecological protection red line green, permanent basic farmland yellow, the urban development
+#: boundary red), used when a layer brings no colours of its own.
+_CLASS_COLOURS = {"ecological_protection_red_line": "#4daf4a", "permanent_basic_farmland": "#ffd92f",
+                  "urban_development_boundary": "#e41a1c", "ecological_control_line": "#a6d96a"}
 
 
 @dataclass(frozen=True)
@@ -465,7 +470,10 @@ def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = T
     else:
         colours = _brewer(style.palette, max(count, 3))
         colours = colours[-count:] if count < 3 else colours
-    return _Scale([float(b) for b in breaks], colours, _class_rows(breaks, colours), hide_zero)
+    rows = _class_rows(breaks, colours)
+    if not len(breaks) and data.size:  # one class: its value, or its range
+        rows[0][1] = format_number(data.min()) + ("" if data.min() == data.max() else f" – {format_number(data.max())}")
+    return _Scale([float(b) for b in breaks], colours, rows, hide_zero)
 
 
 def _is_diverging(palette: str) -> bool:
@@ -486,7 +494,7 @@ def _categories(values: Sequence[str], fixed: dict[str, str] | None, names: dict
                 wording: _Words) -> tuple[dict[str, str], list[list[str]]]:
     """Colour per class value, and legend rows (colour, name) with one row per colour: classes of
     one colour are one entry, named by the first of them."""
-    fixed = fixed or {}
+    fixed = {**{v: _CLASS_COLOURS[v] for v in values if v in _CLASS_COLOURS}, **(fixed or {})}
     free = [v for v in values if v not in fixed]
     spare = _qualitative(len(free))
     colours = {v: fixed.get(v) or spare[free.index(v)] for v in values}
@@ -1173,7 +1181,8 @@ def build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str =
 
 
 def _html(title: str, language: str, data: dict) -> str:
-    """The page: Leaflet, carbonmap's script and styles inlined, and the map's data as JSON."""
+    """The page: Leaflet, carbonmap's script and styles inlined, and the map's data as JSON (in a
+    data block, parsed as JSON: faster than a script literal for large maps)."""
     layers_png = base64.b64encode(_WEB.joinpath("layers.png").read_bytes()).decode("ascii")
     css = _WEB.joinpath("leaflet.css").read_text(encoding="utf-8")
     css = re.sub(r"url\(images/layers(-2x)?\.png\)", f"url(data:image/png;base64,{layers_png})", css)
@@ -1186,7 +1195,9 @@ def _html(title: str, language: str, data: dict) -> str:
             f"<title>{html.escape(title)}</title>\n<style>{css}</style>\n"
             + "".join(f"<script>{s}</script>\n" for s in scripts)
             + "</head>\n<body>\n<div id=\"carbonmap\"></div>\n"
-            f"<script>carbonmap.start(document.getElementById(\"carbonmap\"),{_js(data)});</script>\n"
+            f'<script type="application/json" id="carbonmap-data">{_js(data)}</script>\n'
+            "<script>carbonmap.start(document.getElementById(\"carbonmap\"), "
+            "JSON.parse(document.getElementById(\"carbonmap-data\").textContent));</script>\n"
             "</body>\n</html>\n")
 
 

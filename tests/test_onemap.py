@@ -139,8 +139,8 @@ def test_write_map_keeps_the_size_budget_with_less_detail(tmp_path):
 def _page_data(path) -> dict:
     """The data a map page gives carbonmap.start."""
     text = path.read_text(encoding="utf-8")
-    start = 'carbonmap.start(document.getElementById("carbonmap"),'
-    return json.loads(text[text.index(start) + len(start):text.rindex(");</script>")])
+    start = '<script type="application/json" id="carbonmap-data">'
+    return json.loads(text[text.index(start) + len(start):text.index("</script>", text.index(start))])
 
 
 def test_demo_map_shows_every_layer_in_the_run_language(demo_run):

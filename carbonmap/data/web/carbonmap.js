@@ -357,10 +357,12 @@ var carbonmap = (function () {
     return box;
   }
 
+  /* Popups fit the map below the controls at its top (zoom, find box, panel button). */
   function popupOptions() {
-    var size = map.getSize();
-    return {maxWidth: Math.min(380, size.x - 40), minWidth: Math.min(260, size.x - 60), maxHeight: size.y * 0.7,
-            autoPanPadding: [12, 12], className: "cm-popup"};
+    var size = map.getSize(), phone = size.x < 600, top = phone ? 150 : 12;
+    return {maxWidth: Math.min(380, size.x - 40), minWidth: Math.min(260, size.x - 60),
+            maxHeight: Math.max(160, (size.y - top) * (phone ? 0.62 : 0.7)), className: "cm-popup",
+            autoPanPaddingTopLeft: [12, top], autoPanPaddingBottomRight: [12, 12]};
   }
 
   function collection(G) {
@@ -437,18 +439,25 @@ var carbonmap = (function () {
     shownOrder.slice().reverse().forEach(function (id) {
       var spec = entries[id].spec, legend = spec.legend;
       if (!legend) { return; }
-      var box = el("div", "carbonmap-legend-item", legendBox);
-      var title = el("div", "cm-legend-title", box, legend.title);
+      var box = el("div", "carbonmap-legend-item", legendBox), single = legend.rows.length === 1 && !legend.rows[0][1];
+      var title = el("div", "cm-legend-title" + (single ? " cm-legend-row" : ""), box);
+      if (single) { swatch(spec.kind, legend.rows[0][0], title); }
+      el("span", "", title, legend.title);
       if (legend.unit) { el("span", "cm-legend-unit", title, " (" + legend.unit + ")"); }
       legend.rows.forEach(function (row) {
+        if (single) { return; }
         var line = el("div", "cm-legend-row", box);
-        el("span", "cm-swatch cm-swatch-" + spec.kind, line).style.background = row[0];
-        el("span", "", line, row[1] || legend.title);
+        swatch(spec.kind, row[0], line);
+        el("span", "", line, row[1]);
       });
       var note = legend.note || (spec.tiles && !entries[id].layer.full() ? spec.tiles.note : "");
       if (note) { el("div", "cm-note", box, note); }
     });
     legendBox.style.display = legendBox.childNodes.length ? "" : "none";
+  }
+
+  function swatch(kind, colour, parent) {
+    el("span", "cm-swatch cm-swatch-" + kind, parent).style.background = colour;
   }
 
   function legendControl() {
