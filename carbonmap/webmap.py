@@ -831,7 +831,7 @@ def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None
     """How a vector layer's features are coloured, and its legend."""
     legend = {"title": layer.title, "unit": page.words.unit(layer.unit)}
     if column is None:
-        colour = _brewer(_GROUP_PALETTE.get(layer.group, "YlGnBu"), 5)[3] if layer.group != "zones" else "#fc8d62"
+        colour = _brewer(_GROUP_PALETTE.get(layer.group, "YlGnBu"), 5)[3]
         legend["rows"] = [[colour, ""]]
         return {"type": "single", "colour": colour}, legend
     if layer.kind == "categorical":
@@ -845,20 +845,22 @@ def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None
     return {"type": "classes", "column": column, "missing": _NO_DATA, **scale.spec()}, legend
 
 
-def _full_detail_zoom(geoms: np.ndarray) -> int:
-    """The zoom from which every feature of a large layer is drawn: features two or three pixels
-    wide, and at most 20,000 features in the densest 256-pixel tile."""
-    bounds = shapely.bounds(geoms)
-    finite = np.isfinite(bounds).all(axis=1)
-    bounds = bounds[finite]
-    size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+def _full_detail_zoom(frame: gpd.GeoDataFrame) -> int:
+    """The zoom from which every feature of a large layer is drawn: a typical feature two or three
+    pixels wide, and at most 20,000 features in the densest 256-pixel tile (sizes in the frame's
+    projected CRS, scaled to Web Mercator at the layer's latitude)."""
+    bounds = frame.geometry.bounds.to_numpy()
+    bounds = bounds[np.isfinite(bounds).all(axis=1)]
+    projected = frame.crs is not None and frame.crs.is_projected
+    latitude = float(frame.geometry.iloc[:1].centroid.to_crs("EPSG:4326").y.iloc[0]) if projected else 0.0
+    stretch = 1 / math.cos(math.radians(latitude)) if projected else 2 * math.pi * 6378137.0 / 360  # m per degree
+    size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]) * stretch
     typical = float(np.median(size)) if size.size and np.median(size) > 0 else 10.0
     world = 2 * math.pi * 6378137.0
     zoom = max(0, math.ceil(math.log2(2.5 * world / 256 / typical)))
-    centres = np.column_stack([(bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2])
+    centres = np.column_stack([bounds[:, 0] + bounds[:, 2], bounds[:, 1] + bounds[:, 3]]) / 2 * stretch
     while zoom < 18:
-        tile = world / 2 ** zoom
-        _, counts = np.unique(np.floor(centres / tile), axis=0, return_counts=True)
+        _, counts = np.unique(np.floor(centres / (world / 2 ** zoom)), axis=0, return_counts=True)
         if counts.size == 0 or counts.max() <= 20_000:
             break
         zoom += 1
@@ -891,11 +893,11 @@ def _add_vector(page: _Page, layer) -> None:
             "geometry": page.geometry(frame, tolerance), "table": page.table(frame[columns], 3 if large else 5),
             "tooltip": columns[:3], "popup": columns}
     if large:
-        spec["tiles"] = _cells(page, layer, frame, fill, _full_detail_zoom(_display_geometry(frame, 0.0)))
+        spec["tiles"] = _cells(page, layer, frame, _full_detail_zoom(frame))
     page.add(spec)
 
 
-def _cells(page: _Page, layer, frame: gpd.GeoDataFrame, fill: dict, zoom: int) -> dict:
+def _cells(page: _Page, layer, frame: gpd.GeoDataFrame, zoom: int) -> dict:
     """The cells a large layer shows below the zoom of full detail: the mean (or most frequent
     class) of its column per cell, coloured like the features."""
     how = "mode" if layer.kind == "categorical" else "mean"

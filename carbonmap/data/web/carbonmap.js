@@ -130,7 +130,8 @@ var carbonmap = (function () {
     }
     for (r = G.featureRing[i]; r < G.featureRing[i + 1]; r++) { lines.push(ring(G, r, false)); }
     if (G.type === "line") { return {type: "MultiLineString", coordinates: lines}; }
-    return lines[0].length === 1 ? {type: "Point", coordinates: lines[0][0]} : {type: "MultiPoint", coordinates: lines[0]};
+    if (lines[0].length === 1) { return {type: "Point", coordinates: lines[0][0]}; }
+    return {type: "MultiPoint", coordinates: lines[0]};
   }
 
   /* Row accessor of a table column (text columns may be stored as codes of distinct values). */
@@ -147,7 +148,10 @@ var carbonmap = (function () {
     if (fill.type === "single") { return function () { return fill.colour; }; }
     var get = column(tableKey, fill.column);
     if (fill.type === "categories") {
-      return function (i) { var v = get(i); return v === null ? fill.missing : fill.colours[String(v)] || fill.missing; };
+      return function (i) {
+        var v = get(i);
+        return v === null ? fill.missing : fill.colours[String(v)] || fill.missing;
+      };
     }
     return function (i) {
       var v = get(i), k = 0;
@@ -534,7 +538,9 @@ var carbonmap = (function () {
       if (warned) { return; }
       warned = true;
       var note = L.control({position: "bottomright"});
-      note.onAdd = function () { return el("div", "carbonmap-legend cm-offline", null, say("offline", {name: chosen[0]})); };
+      note.onAdd = function () {
+        return el("div", "carbonmap-legend cm-offline", null, say("offline", {name: chosen[0]}));
+      };
       note.addTo(map);
     });
     bases.push(tiles.addTo(map));
@@ -703,7 +709,9 @@ var carbonmap = (function () {
         choices.textContent = "";
         if (!wanted) { status.textContent = ""; if (highlight) { map.removeLayer(highlight); } return; }
         var exact = units.find.filter(function (u) { return normal(u[0]) === wanted || normal(u[1]) === wanted; });
-        var found = exact.length ? exact : units.find.filter(function (u) { return normal(u[0]).indexOf(wanted) >= 0; });
+        var found = exact.length ? exact : units.find.filter(function (u) {
+          return normal(u[0]).indexOf(wanted) >= 0;
+        });
         if (found.length === 1) { go(found[0]); return; }
         if (!found.length) { status.textContent = say("noMatch", {text: input.value.trim()}); return; }
         status.textContent = say("matches", {n: found.length});
@@ -759,13 +767,24 @@ var carbonmap = (function () {
     if (i >= 0) { openCard(i, e.latlng); }
   }
 
+  /* The city in view, clear of the legend, the panel and (on a phone) the controls at the top. */
+  function fitCity(phone) {
+    var legend = legendBox.offsetWidth ? legendBox.getBoundingClientRect() : {width: 0, height: 0};
+    if (phone) {
+      map.fitBounds(data.bounds, {paddingTopLeft: [8, 60], paddingBottomRight: [8, legend.height + 16]});
+    } else {
+      map.fitBounds(data.bounds, {paddingTopLeft: [legend.width + 16, 12],
+                                  paddingBottomRight: [panel.offsetWidth + 16, 12]});
+    }
+  }
+
   function start(root, pageData) {
     data = pageData;
     units = data.units;
     root.className = "carbonmap-page";
     header(root);
     var holder = el("div", "cm-map", root);
-    map = L.map(holder, {preferCanvas: true, zoomControl: true});
+    map = L.map(holder, {preferCanvas: true, zoomControl: true, zoomSnap: 0.25});
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     panes();
     map.fitBounds(data.bounds);
@@ -778,9 +797,9 @@ var carbonmap = (function () {
     panelControl();
     var phone = holder.clientWidth < 600;
     if (phone) { collapsePanel(true); }
-    map.fitBounds(data.bounds, {paddingBottomRight: phone ? [0, 0] : [panel.offsetWidth + 10, 0]});
     data.layers.forEach(function (spec) { if (spec.show) { setShown(spec.id, true); } });
     setShown("unit-names", true);
+    fitCity(phone);
     map.on("click", onClick);
     carbonmap.map = map;
     window.onemap = map;
