@@ -615,8 +615,16 @@ def _column_values(series: pd.Series, digits: int = 5):
     booleans as a list of distinct values and a code per row when that is shorter."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.to_numpy(dtype=float)
-        return [None if not math.isfinite(v) else int(v) if v == int(v) and abs(v) < 1e15 else float(f"{v:.{digits}g}")
-                for v in values]
+        finite = np.isfinite(values)
+        rounded = np.where(finite, values, 0.0)
+        nonzero = rounded != 0
+        scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(rounded[nonzero]))))
+        rounded[nonzero] = np.round(rounded[nonzero] * scale) / scale
+        whole = (rounded == np.floor(rounded)) & (np.abs(rounded) < 1e15)
+        out = rounded.astype(object)
+        out[whole] = rounded[whole].astype(np.int64)
+        out[~finite] = None
+        return out.tolist()
     text = series.astype(object).where(series.notna(), None).map(lambda v: None if v is None else str(v))
     codes, distinct = pd.factorize(text, use_na_sentinel=True)
     if len(distinct) < 0.5 * len(text):
@@ -773,7 +781,7 @@ class _Page:
     """Collects what one map page shows: geometries and tables (each stored once), field labels,
     class names, layers, and the words of the page."""
 
-    def __init__(self, detail: Detail, extent_m: float, wording: _Words):
+    def __init__(self, detail: Detail, extent_m: float, wording: _Words, encoded: dict | None = None):
         self.detail = detail
         self.tolerance_m = extent_m * detail.simplify_fraction
         self.words = wording
@@ -782,18 +790,22 @@ class _Page:
         self.fields: dict[str, list] = {}
         self.values: dict[str, dict[str, str]] = {}  # column -> value -> the name a reader sees
         self.layers: list[dict] = []
-        self._digests: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
+        self._encoded = {} if encoded is None else encoded  # shared by the pages of write_map's levels
 
     def geometry(self, frame: gpd.GeoDataFrame, tolerance_m: float) -> str:
-        """Key of the frame's display geometries, stored once per distinct set."""
+        """Key of the frame's display geometries, stored once per distinct set (layers drawn from the
+        same geometries, like the parcels by emissions and by carbon, share them)."""
         kind = _vector_kind(frame)
-        geoms = _display_geometry(frame, tolerance_m if kind == "polygon" else 0.0)
-        digest = hashlib.sha1(b"".join(shapely.to_wkb(geoms)) + kind.encode()).hexdigest()
-        if digest not in self._digests:
-            key = f"g{len(self._digests)}"
-            self._digests[digest] = key
-            self.geometries[key] = _encode_geometries(geoms, kind)
-        return self._digests[digest]
+        tolerance_m = tolerance_m if kind == "polygon" else 0.0
+        source = shapely.to_wkb(frame.geometry.values)
+        digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
+        if digest not in self._keys:
+            self._keys[digest] = f"g{len(self._keys)}"
+            if digest not in self._encoded:
+                self._encoded[digest] = _encode_geometries(_display_geometry(frame, tolerance_m), kind)
+            self.geometries[self._keys[digest]] = self._encoded[digest]
+        return self._keys[digest]
 
     def table(self, frame: pd.DataFrame, digits: int = 5, *, summary: bool = False) -> str:
         """Key of the attribute table (its columns labelled for readers)."""
@@ -1141,7 +1153,8 @@ def _rasters(layers: Sequence) -> dict[str, str]:
 def build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = "carbonmap",
                headline: Sequence[str] = (), detail: Detail = Detail(), basemaps: Sequence[str] = ("OpenStreetMap",),
                tianditu_key: str | None = None, groups: Sequence[str] = (), language: str = "en",
-               milestones: pd.DataFrame | None = None, scenarios: dict[str, str] | None = None) -> str:
+               milestones: pd.DataFrame | None = None, scenarios: dict[str, str] | None = None,
+               encoded: dict | None = None) -> str:
     """The planning map as one HTML page (module docstring).
 
     Parameters
@@ -1158,10 +1171,12 @@ def build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str =
     language : "zh" or "en": every word a reader sees
     milestones : the run's ``scenario_milestones`` table (the peak year in the header), if any
     scenarios : the title of each scenario of the run, by name
+    encoded : geometries encoded for an earlier page, by their digest (reused, and added to:
+        :func:`write_map` shares them between the pages of its levels)
     """
     wording = _Words(language, _rasters(layers), scenarios)
     xmin, ymin, xmax, ymax = summary.total_bounds
-    page = _Page(detail, max(xmax - xmin, ymax - ymin), wording)
+    page = _Page(detail, max(xmax - xmin, ymax - ymin), wording, encoded)
     units = _add_units(page, summary, headline)
     for layer in layers:
         if not (getattr(layer, "in_html", True) or detail.optional_layers):
@@ -1217,12 +1232,12 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
     Returns (path, size in MB, the level used). If even the coarsest level is over budget, the
     coarsest page is written and the caller is told by the size.
     """
-    tried = set()
+    tried, encoded = set(), {}  # geometries encoded once for all levels
     for detail in DETAIL_LEVELS:
         if _signature(detail, layers) in tried:  # the same page as a level already over budget
             continue
         tried.add(_signature(detail, layers))
-        page = build_page(summary, layers, detail=detail, **options)
+        page = build_page(summary, layers, detail=detail, encoded=encoded, **options)
         size_mb = len(page.encode("utf-8")) / 1e6
         if size_mb <= budget_mb:
             break
