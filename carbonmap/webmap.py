@@ -899,7 +899,8 @@ def _add_vector(page: _Page, layer) -> None:
     large = len(frame) > TILE_ABOVE
     columns = _shown_columns(frame, layer.column, 5 if large else 30)
     kind = _vector_kind(frame)
-    tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.5 if large else page.tolerance_m)
+    # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
+    tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else page.tolerance_m)
     fill, legend = _colour_spec(page, layer, frame, layer.column)
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
             "geometry": page.geometry(frame, tolerance), "table": page.table(frame[columns], 3 if large else 5),
