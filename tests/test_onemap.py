@@ -1,11 +1,12 @@
 """The one map's three products: the GeoPackage (every layer with a CRS, QGIS styles), the
-report, the HTML map's display rules (aggregation, coverage simplification, size budget), and
-rerunning one stage."""
+report, the HTML map (its words in the run's language, classes, numbers, geometry encoding, display
+rules: aggregation, coverage simplification, size budget), and rerunning one stage."""
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -21,7 +22,12 @@ from carbonmap.config import load_project
 from carbonmap.errors import InputError
 from carbonmap.pipeline import Layer, run
 from carbonmap.state import STATE_DIR
-from carbonmap.webmap import DETAIL_LEVELS, _aggregate, _display_geometry, write_map
+from hypothesis import given
+from hypothesis import strategies as st
+
+from carbonmap.columns import column_info
+from carbonmap.webmap import (DETAIL_LEVELS, MSPA_COLOURS, _display_geometry, _raster_spec, _Words, aggregate_cells,
+                              class_breaks, encode_integers, format_number, write_map)
 
 
 def test_geopackage_lists_every_layer_with_a_crs_and_styles_for_qgis(demo_run):
@@ -109,12 +115,12 @@ def test_large_layers_are_aggregated_with_their_totals():
     points = gpd.GeoDataFrame({"kwh": rng.uniform(0, 100, 5000)},
                               geometry=gpd.points_from_xy(rng.uniform(0, 10_000, 5000), rng.uniform(0, 8_000, 5000)),
                               crs="EPSG:32650")
-    cells = _aggregate(points, "kwh", "sum", max_features=400)
+    cells = aggregate_cells(points, "kwh", "sum", max_features=400)
     assert len(cells) <= 400 and cells["features"].sum() == 5000
-    assert cells["kwh_sum"].sum() == pytest.approx(points["kwh"].sum())
+    assert cells["kwh"].sum() == pytest.approx(points["kwh"].sum())
     classes = points.assign(kind=np.where(points["kwh"] > 30, "big", "small"))
-    modes = _aggregate(classes, "kind", "mode", max_features=400)
-    assert (modes["kind_mode"] == "big").mean() > 0.9  # 70 % of each cell's points are "big"
+    modes = aggregate_cells(classes, "kind", "mode", max_features=400)
+    assert (modes["kind"] == "big").mean() > 0.9  # 70 % of each cell's points are "big"
     joined = gpd.sjoin(points, cells, predicate="intersects")  # every point lies in a cell ...
     assert joined.index.nunique() == 5000
     counts = joined.groupby("index_right").size()  # ... and in the one that counts it
@@ -129,7 +135,7 @@ def test_coverage_simplification_opens_no_gaps():
     box = shapely.box(0, 0, 2000, 1000)
     lower, upper = shapely.ops.split(box, boundary).geoms
     parcels = gpd.GeoDataFrame({"id": [1, 2]}, geometry=[lower, upper], crs="EPSG:32650")
-    shown = gpd.GeoSeries(_display_geometry(parcels, 10.0), crs="EPSG:4326").to_crs("EPSG:32650")
+    shown = gpd.GeoSeries(_display_geometry(parcels, 10.0), crs="EPSG:3857").to_crs("EPSG:32650")
     assert shapely.get_num_coordinates(shown.values).sum() < shapely.get_num_coordinates(parcels.geometry.values).sum()
     union = shown.union_all()
     assert union.geom_type == "Polygon" and len(union.interiors) == 0  # no gap between the two
@@ -145,11 +151,136 @@ def test_write_map_keeps_the_size_budget_with_less_detail(tmp_path):
     footprints = gpd.GeoDataFrame({"v": rng.uniform(size=25_000)}, geometry=centres.buffer(6, quad_segs=3),
                                   crs="EPSG:32650")  # 25,000 "buildings" of 13 vertices
     layer = Layer(name="roofs", title="Roofs", group="sources", frame=footprints, column="v")
-    _, full_mb, level = write_map(units, [layer], tmp_path / "a.html", budget_mb=100)
+    path, full_mb, level = write_map(units, [layer], tmp_path / "a.html", budget_mb=100)
     assert level == DETAIL_LEVELS[0]
+    roofs = _page_data(path)["layers"][-1]
+    assert roofs["tiles"]["minZoom"] >= 14 and _page_data(path)["geometries"][roofs["geometry"]]["n"] == 25_000
     path, small_mb, level = write_map(units, [layer], tmp_path / "b.html", budget_mb=full_mb * 0.6)
-    assert level != DETAIL_LEVELS[0] and small_mb <= full_mb * 0.6
-    assert "aggregated to" in path.read_text()
+    assert level.max_features is not None and small_mb <= full_mb * 0.6
+    roofs = _page_data(path)["layers"][-1]
+    assert "tiles" not in roofs and "onemap.gpkg" in roofs["legend"]["note"]  # cells only, and the legend says so
+
+
+def _page_data(path) -> dict:
+    """The data a map page gives carbonmap.start."""
+    text = path.read_text(encoding="utf-8")
+    start = '<script type="application/json" id="carbonmap-data">'
+    return json.loads(text[text.index(start) + len(start):text.index("</script>", text.index(start))])
+
+
+def test_demo_map_shows_every_layer_in_the_run_language(demo_run):
+    page = demo_run / "onemap.html"
+    text = page.read_text(encoding="utf-8")
+    data = _page_data(page)
+    from carbonmap.words import words
+
+    titles = [layer["title"] for layer in data["layers"]]
+    expected = ["Land-use parcels (2023 classes, by carbon category)", "Protection zones",  # the project's titles
+                "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"]
+    expected += [text.in_("zh") for text in (  # the demo is in Chinese
+        words("layer.parcel_emissions"), words("layer.emissions_grid", cell=250), words("layer.point_sources"),
+        words("layer.ecological_patches", area=1), words("layer.ecological_ed_window", radius=500),
+        words("layer.rooftop_pv_top", n=500), words("layer.zones_wind"), words("layer.deep_geothermal_class"),
+        words("layer.afforestation_sites"), words("layer.afforestation_reasons"), words("layer.rooftop_pv"))]
+    assert set(expected) <= set(titles), set(expected) - set(titles)
+    assert titles[:3] == ["净碳排放", "碳收支分区", "碳效等级"] and data["layers"][0]["show"]  # the headline first
+    assert [spec["show"] for spec in data["layers"]].count(True) == 1
+    assert data["layers"][0]["fill"]["breaks"].count(0) == 1  # diverging at zero
+    assert all(spec["url"].startswith("data:image/png;base64,") for spec in data["layers"] if spec["kind"] == "image")
+    zones = next(spec for spec in data["layers"] if spec["title"] == "Protection zones")
+    assert [row[1] for row in zones["legend"]["rows"]] == ["生态保护红线", "永久基本农田"]
+    assert len(text.encode()) < 15e6  # the one-map size budget
+    # offline: Leaflet is inlined, nothing is linked from a CDN
+    assert re.search(r"<script[^>]+src=", text) is None and re.search(r"<link[^>]+href=", text) is None
+    assert "Leaflet 1.9.4" in text and '<html lang="zh-CN">' in text
+
+
+def test_every_summary_column_the_map_shows_has_a_dictionary_entry(demo_run):
+    """The unit card and the unit layers show unit_summary columns by their dictionary labels: a
+    column without a dictionary entry fails here."""
+    data = _page_data(demo_run / "onemap.html")
+    shown = {c for theme in data["units"]["card"]["themes"] for c in theme[2]}
+    shown |= {spec["fill"]["column"] for spec in data["layers"] if spec.get("units")}
+    summary = set(pd.read_csv(demo_run / "unit_summary.csv", nrows=0).columns)
+    assert shown == summary - {"unit_id", "unit_name"}
+    assert [c for c in sorted(shown) if column_info(c) is None] == []
+    for column in shown:
+        label, unit, _ = data["fields"][column]
+        assert label != column and not re.search(r"\b[a-z]+_[a-z0-9_]+\b", label), (column, label)
+
+
+def test_class_breaks_by_method():
+    clusters = np.concatenate([np.full(20, 1.0), np.full(20, 10.0), np.full(20, 100.0)]) + np.arange(60) * 0.01
+    assert class_breaks(clusters, method="jenks", classes=3).tolist() == [10.0, 100.0]  # natural breaks
+    values = np.arange(1, 101, dtype=float)
+    assert class_breaks(values, method="quantile", classes=4).tolist() == [25.0, 50.0, 75.0]
+    assert class_breaks(values, method="equal", classes=4).tolist() == [26.0, 50.0, 75.0]  # two significant digits
+    assert class_breaks([0.003, 0.5, 7, 19.0], method="log", classes=5).tolist() == [0.01, 0.1, 1.0, 10.0]
+    net = np.array([-58_256, -27_390, -26_036, -623, 18_037, 61_614, 118_226, 1_276_969, 1_330_191, 2_033_584,
+                    2_327_532, 2_667_064, 2_802_529, 3_209_654], dtype=float)
+    breaks = class_breaks(net, method="diverging", classes=6)
+    assert 0 in breaks and (breaks < 0).sum() == 1 and (breaks > 0).sum() == 3
+    assert class_breaks([np.nan, 1, 1], method="quantile").size == 0  # nothing to class
+    with pytest.raises(ValueError, match="unknown classification method 'natural'"):
+        class_breaks(values, method="natural")
+
+
+@given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) > 1e-9))
+def test_numbers_are_written_for_people(value):
+    text = format_number(value)
+    assert "e" not in text.lower()
+    number = float(text.replace(",", ""))
+    assert number == pytest.approx(value, rel=0.06, abs=0.5 if abs(value) >= 99.5 else 1e-12)
+
+
+def _decode(text: str) -> list[int]:
+    """The integers of encode_integers (as the page's script reads them)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    out, value, shift = [], 0, 0
+    for char in text:
+        code = alphabet.index(char)
+        value |= (code & 31) << shift
+        if code & 32:
+            shift += 5
+            continue
+        out.append(-(value + 1) // 2 if value % 2 else value // 2)
+        value, shift = 0, 0
+    return out
+
+
+@given(st.lists(st.integers(min_value=-(2 ** 40), max_value=2 ** 40)))
+def test_integers_survive_their_text_form(values):
+    text = encode_integers(values)
+    assert re.fullmatch(r"[A-Za-z0-9_-]*", text) and _decode(text) == values
+
+
+def test_class_names_and_zones_in_both_languages():
+    zh, en = _Words("zh"), _Words("en")
+    assert zh.class_name("ecological_protection_red_line") == "生态保护红线"
+    assert en.class_name("permanent_basic_farmland") == "permanent basic farmland"
+    assert zh.class_name("forest") == "林地" and zh.class_name("carbon_surplus") == "碳盈余"
+    assert zh.class_name("class-1 urban residential land") == "一类城镇住宅用地"  # from the code tables
+    assert zh.column("landcover_2023_forest_area_ha") == ("地类面积：林地，landcover_2023", "公顷")
+    assert en.column("source_buildings_co2_t_yr") == ("Carbon source by sector: buildings", "t CO2/yr")
+    assert zh.column("no_such_column") is None
+
+
+def test_mspa_legend_has_one_entry_per_colour_in_guidostoolbox_colours(tmp_path):
+    from affine import Affine
+
+    from carbonmap.io import write_cog
+    from carbonmap.landscape.network import MSPA_LEGEND
+
+    codes = np.array(sorted(MSPA_LEGEND), dtype="uint8").repeat(40).reshape(-1, 20)
+    path = write_cog(tmp_path / "mspa.tif", codes, transform=Affine(30, 0, 500_000, 0, -30, 3_000_000),
+                     crs="EPSG:32650", nodata=0)
+    layer = Layer(name="mspa", title="MSPA", group="ecology", raster=path, kind="categorical",
+                  labels={str(v): name for v, (name, _) in MSPA_LEGEND.items()},
+                  colours={str(v): colour for v, (_, colour) in MSPA_LEGEND.items()})
+    rows = _raster_spec(layer, DETAIL_LEVELS[0], _Words("zh"))["legend"]["rows"]
+    colours = [colour for colour, _ in rows]
+    assert len(colours) == len(set(colours)) == 9
+    assert rows[:3] == [[MSPA_COLOURS[17][1], "核心区"], [MSPA_COLOURS[9][1], "孤岛"], [MSPA_COLOURS[5][1], "穿孔"]]
 
 
 @pytest.fixture(scope="module")

@@ -317,28 +317,6 @@ def test_cli_landscape_metrics_equal_the_library(tmp_path):
     assert bad.exit_code == 1 and "class(es) 77 are not in the raster" in bad.output
 
 
-def test_demo_html_has_layers_legends_and_overlays(demo_run):
-    html = (demo_run / "onemap.html").read_text()
-    assert "L.control.groupedLayers" in html and "carbonmap.finder" in html
-    from carbonmap.words import words
-
-    expected = ["Land-use parcels (2023 classes, by carbon category)", "Protection zones",  # the project's titles
-                "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"]
-    expected += [text.in_("zh") for text in (  # the demo is in Chinese
-        words("layer.parcel_emissions"), words("layer.emissions_grid", cell=250), words("layer.point_sources"),
-        words("layer.ecological_patches", area=1), words("layer.ecological_ed_window", radius=500),
-        words("layer.rooftop_pv_top", n=500), words("layer.zones_wind"), words("layer.deep_geothermal_class"),
-        words("layer.afforestation_sites"), words("layer.afforestation_reasons"))]
-    for name in expected + ["units: net_co2_t_yr", "units: renewable_electricity_gwh_yr", "units: eco_mesh_ha"]:
-        assert name in html or json.dumps(name)[1:-1] in html, name
-    assert "data:image/png;base64" in html  # raster overlays embedded, not linked
-    assert "built_residential" in html and "carbonmap-legend" in html  # category legend
-    assert len(html.encode()) < 15e6  # the one-map size budget
-    # offline: Leaflet is inlined, nothing is linked from a CDN
-    assert re.search(r"<script[^>]+src=", html) is None and re.search(r"<link[^>]+href=", html) is None
-    assert "Leaflet 1.9.4" in html
-
-
 def test_olinda_summary_equals_zonal_stats_on_the_aligned_raster(olinda_run):
     summary = pd.read_csv(olinda_run / "unit_summary.csv", dtype={"unit_id": str})
     units = gpd.read_file(olinda_run / "onemap.gpkg", layer="unit_summary")

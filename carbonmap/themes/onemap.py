@@ -63,17 +63,22 @@ def _with_own_notes(ctx: StageContext) -> Publication:
 
 
 def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
+    """onemap.html in the run's language, within the size budget (layers a theme marks ``in_html=False``
+    -- every building, every candidate roof -- are drawn when the page has room for them)."""
     from carbonmap.webmap import DETAIL_LEVELS, write_map
 
     outputs, published = ctx.project.outputs, ctx.published
-    layers = layers_in([layer for layer in published.layers if layer.in_html], outputs.language)
-    _, size_mb, detail = write_map(summary, layers,
-                                   ctx.file("onemap.html"), budget_mb=outputs.html_budget_mb,
-                                   title=ctx.project.project.name, headline=published.headline,
-                                   basemaps=outputs.basemaps, tianditu_key=outputs.tianditu_key, groups=GROUPS)
+    _, size_mb, detail = write_map(summary, layers_in(published.layers, outputs.language), ctx.file("onemap.html"),
+                                   budget_mb=outputs.html_budget_mb, title=ctx.project.project.name,
+                                   headline=published.headline, basemaps=outputs.basemaps,
+                                   tianditu_key=outputs.tianditu_key, groups=GROUPS, language=outputs.language,
+                                   milestones=published.tables.get("scenario_milestones"),
+                                   scenarios={s.name: s.title or s.name for s in ctx.project.scenarios})
     level = DETAIL_LEVELS.index(detail)
-    ctx.note(f"onemap.html: {size_mb:.1f} MB at display detail level {level} (overlays {detail.overlay_pixels} px, "
-             f"simplified to 1/{1 / detail.simplify_fraction:g} of the extent; budget {outputs.html_budget_mb:g} MB)")
+    ctx.note(f"onemap.html: {size_mb:.1f} MB at display detail level {level} ("
+             + ("every feature" if detail.max_features is None else f"cells above {detail.max_features:,} features")
+             + ("" if detail.optional_layers else ", without the layers marked for the GeoPackage only")
+             + f"; overlays {detail.overlay_pixels} px; budget {outputs.html_budget_mb:g} MB)")
     if size_mb > outputs.html_budget_mb:
         ctx.note(f"onemap.html is over its {outputs.html_budget_mb:g} MB budget even at the coarsest display "
                  "detail: hide layers or raise outputs.html_budget_mb")
