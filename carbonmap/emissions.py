@@ -566,7 +566,8 @@ def downscale_inventory(
             else:
                 features = _proxy_features(proxy, row["sub_sector"])
                 if len(features) == 0 or features["weight"].sum() <= 0:
-                    note = f"the proxy has no features{' of sub-sector ' + row['sub_sector'] if row['sub_sector'] else ''}"
+                    of_sub_sector = f" of sub-sector {row['sub_sector']}" if row["sub_sector"] else ""
+                    note = f"the proxy has no features{of_sub_sector}"
                     features = None
         allocated = 0.0
         if features is not None:

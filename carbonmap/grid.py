@@ -631,7 +631,8 @@ def _nodata_mask(data: np.ndarray, nodata: float) -> np.ndarray:
 def _align_array(src: RasterSource, grid: AnalysisGrid, method: str, dtype: np.dtype,
                  nodata: float, dst_path) -> np.ma.MaskedArray | Path:
     source = src.read()
-    source_filled = source.filled(nodata).astype(dtype, copy=False) if source.mask.any() else np.asarray(source, dtype=dtype)
+    source_filled = (source.filled(nodata).astype(dtype, copy=False) if source.mask.any()
+                     else np.asarray(source, dtype=dtype))
     out = np.full(grid.shape, nodata, dtype=dtype)
     rasterio.warp.reproject(
         source_filled, out, src_transform=src.transform, src_crs=src.crs,

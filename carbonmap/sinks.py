@@ -24,7 +24,10 @@ CASA (light-use efficiency) NPP
 -------------------------------
 Potter et al. (1993), as commonly parameterised for China (Zhu et al. 2006):
 
-.. math:: NPP = \\sum_m APAR_m \\, \\varepsilon_{max} \\, T_{\\varepsilon 1} \\, T_{\\varepsilon 2,m} \\, W_{\\varepsilon,m}
+.. math::
+
+    NPP = \\sum_m APAR_m \\, \\varepsilon_{max} \\, T_{\\varepsilon 1} \\, T_{\\varepsilon 2,m}
+          \\, W_{\\varepsilon,m}
 
 with :math:`APAR_m = 0.5 \\, SOL_m \\, FPAR_m`, FPAR linear in NDVI between
 :math:`NDVI_{min}` (FPAR 0.001) and :math:`NDVI_{max}` (FPAR 0.95);

@@ -663,8 +663,8 @@ class _ClassAreas:
         row_area = cell_area_m2(self.src.transform, self.src.crs, np.arange(strip.row_off, strip.row_off + rows))
         labels = strip.labels
         codes = strip.values.astype(np.int64)
-        self.nodata += np.bincount(labels[strip.invalid], weights=row_area[np.flatnonzero(strip.invalid) // strip.width],
-                                   minlength=self.n + 1)[1:]
+        invalid_rows = np.flatnonzero(strip.invalid) // strip.width
+        self.nodata += np.bincount(labels[strip.invalid], weights=row_area[invalid_rows], minlength=self.n + 1)[1:]
         labels = np.where(strip.invalid, 0, labels)
         # a run ends where the zone or the class changes
         key = labels.astype(np.int64) << 32 | (codes + 2**31)

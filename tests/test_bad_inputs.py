@@ -361,8 +361,6 @@ def test_sub_sector_all_means_the_whole_sector_for_every_sector():
 
 
 def test_unallocated_inventory_rows_are_an_error_naming_the_row_proxy_and_sub_sectors(tmp_path):
-    import pandas as pd
-
     from carbonmap.coefficients import landuse_coefficients
     from carbonmap.emissions import account_emissions, check_allocation, read_inventory_file
 
@@ -618,7 +616,7 @@ def test_html_map_escapes_every_string_from_data(xss_map):
     assert "\\u003cimg src=x" in page  # in the data tables, as a JSON string
 
 
-def test_html_map_runs_no_script_from_data_in_chromium(browser, xss_map):
+def test_html_map_runs_no_script_from_data_in_chromium(browser, xss_map):  # noqa: F811 - the fixture imported above
     browser.get(xss_map.resolve().as_uri())
     _wait_for(browser, "return document.readyState === 'complete' && document.querySelector('.leaflet-control-layers')")
     assert browser.execute_script("return window.__xss") is None

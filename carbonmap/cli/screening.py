@@ -33,14 +33,17 @@ from carbonmap.cli.options import FILE, assume_crs_opt, code_system_opt, layer_o
 @click.option("--growth", type=FILE, default=None, help="CSV overriding rows of afforestation_growth.csv.")
 @click.option("--eligibility", default=None, metavar="RULE_SET",
               help="Rule set of afforestation_eligibility.csv applied after the technical rules (e.g. ccer_2023).")
-@click.option("--eligibility-rules", type=FILE, default=None, help="CSV overriding rows of afforestation_eligibility.csv.")
+@click.option("--eligibility-rules", type=FILE, default=None,
+              help="CSV overriding rows of afforestation_eligibility.csv.")
 @click.option("--earlier-landcover", type=FILE, default=None,
               help="An earlier land cover (same code system unless --earlier-code-system) for 'not forest before'.")
-@click.option("--earlier-code-system", default=None, help="Code system of --earlier-landcover (default: --code-system).")
+@click.option("--earlier-code-system", default=None,
+              help="Code system of --earlier-landcover (default: --code-system).")
 @click.option("--earlier-year", type=int, default=None, help="Year of --earlier-landcover.")
 @click.option("--roads", type=FILE, default=None, help="Road centre lines (the roadside-greening rule).")
 @click.option("--roads-layer", default=None, help="Layer of --roads.")
-@click.option("--parcels", type=FILE, default=None, help="Land-use parcels (the urban, village and industrial land rule).")
+@click.option("--parcels", type=FILE, default=None,
+              help="Land-use parcels (the urban, village and industrial land rule).")
 @click.option("--parcels-layer", default=None, help="Layer of --parcels.")
 @click.option("--parcels-code-field", default="code", show_default=True, help="Land-use code field of --parcels.")
 @click.option("--parcels-code-system", default=None, help="Code system of --parcels (e.g. ydyh_2023).")
@@ -79,7 +82,8 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
         raise InputError(f"unknown tree type {tree_type!r}.", key="--tree-type",
                          fix=f"use one of {', '.join(types)}, or add a row with --growth.")
     if earlier_landcover is not None and earlier_year is None:
-        raise InputError("--earlier-landcover needs --earlier-year.", key="--earlier-year", fix="e.g. --earlier-year 2015")
+        raise InputError("--earlier-landcover needs --earlier-year.", key="--earlier-year",
+                         fix="e.g. --earlier-year 2015")
     if parcels is not None and parcels_code_system is None:
         raise InputError("--parcels needs --parcels-code-system.", key="--parcels-code-system",
                          fix="e.g. --parcels-code-system ydyh_2023")
@@ -87,7 +91,8 @@ def afforestation(landcover: Path, code_system: str, dem: Path | None, precipita
                                protection_zones_layer=zones_layer, protection_field=zones_field, vacated_land=vacated,
                                vacated_land_layer=vacated_layer, budget_area_ha=budget_area, budget_cny=budget_cny,
                                parameters=parameters, rules=rules, site_preparation=site_preparation, growth=growth,
-                               eligibility=eligibility, earlier_landcover=None if earlier_landcover is None else "earlier",
+                               eligibility=eligibility,
+                               earlier_landcover=None if earlier_landcover is None else "earlier",
                                earlier_landcover_year=earlier_year, project_start_year=project_start_year,
                                eligibility_rules=eligibility_rules)
     with tempfile.TemporaryDirectory(prefix="carbonmap-") as folder, recording_tables() as tables_read:

@@ -269,7 +269,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     if rooftop is not None:
         out.buildings = rooftop
         inside = unit_of_building >= 0
-        for column, source, scale in (("rooftop_pv_mw", "capacity_kwp", 1e-3), ("rooftop_pv_gwh_yr", "yield_kwh_yr", 1e-6),
+        for column, source, scale in (("rooftop_pv_mw", "capacity_kwp", 1e-3),
+                                      ("rooftop_pv_gwh_yr", "yield_kwh_yr", 1e-6),
                                       ("rooftop_pv_co2_avoided_t_yr", "co2_avoided_t_yr", 1.0)):
             columns[column] = np.bincount(unit_of_building[inside], weights=rooftop[source].to_numpy()[inside],
                                           minlength=n_units)[:n_units] * scale

@@ -69,7 +69,8 @@ import pandas as pd
 from carbonmap.errors import InputError
 
 __all__ = ["Site", "clear_sky_year", "all_sky_year", "plane_of_array", "transposition_table", "optimal_tilt",
-           "row_gcr", "clear_sky_index_of", "check_models", "monthly_diffuse_fraction", "HORIZONS_DEG", "TRANSPOSITION_MODELS", "DECOMPOSITION_MODELS"]
+           "row_gcr", "clear_sky_index_of", "check_models", "monthly_diffuse_fraction", "HORIZONS_DEG",
+           "TRANSPOSITION_MODELS", "DECOMPOSITION_MODELS"]
 
 #: Horizon angles [degrees] at which transposition ratios are tabulated.
 HORIZONS_DEG = np.arange(0, 61, 1.0)
