@@ -139,6 +139,30 @@ def test_enn_and_circle_match_brute_force():
                 assert circle[p - 1] == pytest.approx(expected_circle)
 
 
+@pytest.mark.parametrize("neighbours", [4, 8])
+def test_patches_are_labelled_class_by_class_as_on_the_whole_grid(neighbours):
+    """Labelling each class inside its bounding box numbers the patches exactly as labelling each
+    class on the whole grid: class by class, in row-major order of each patch's first cell; with
+    a thousand small classes (MSPA core areas) as with 4 land-cover classes."""
+    from scipy import ndimage
+
+    from carbonmap.landscape.patches import STRUCTURES, label_by_class
+
+    rng = np.random.default_rng(5)
+    blobs, _ = ndimage.label(ndimage.gaussian_filter(rng.random((240, 260)), 1) > 0.6)
+    for index in (rng.integers(0, 5, (120, 130)), np.where(blobs > 0, blobs - 1, blobs.max())):
+        k = int(index.max())  # the highest index is "no class"
+        expected = np.zeros(index.shape, dtype=np.int64)
+        counts = []
+        for c in range(k):  # the definition: each class labelled on the whole grid, ids after the classes before
+            found, count = ndimage.label(index == c, structure=STRUCTURES[neighbours])
+            expected += np.where(found > 0, found + sum(counts), 0)
+            counts.append(count)
+        labels, got_counts = label_by_class(index, k, STRUCTURES[neighbours])
+        assert got_counts.tolist() == counts and (labels == expected).all()
+    assert k > 1000
+
+
 def test_only_requested_metrics_are_returned():
     grid = np.array([[1, 1, 2], [1, 2, 2]])
     out = fragstats(prepare(grid, 30.0), metrics=["np", "ED"])

@@ -60,11 +60,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from carbonmap.errors import InputError
 from carbonmap.landscape.enn import nearest_neighbour_cells, row_runs
-from carbonmap.landscape.patches import STRUCTURES, Landscape
+from carbonmap.landscape.patches import STRUCTURES, Landscape, label_by_class
 
 __all__ = ["Metrics", "fragstats", "min_perimeter", "max_like_adjacencies", "PATCH_METRICS", "CLASS_METRICS",
            "LANDSCAPE_METRICS", "ALL_METRICS"]
@@ -282,20 +281,14 @@ def _core(land: Landscape, depth_cells: float) -> tuple[np.ndarray, np.ndarray, 
     n = land.n_patches + 1
     core = _core_mask(land, depth_cells)
     core_cells = np.bincount(land.labels[core], minlength=n).astype(float)
-    core_patch, core_size = [], []
-    structure = STRUCTURES[land.neighbours]
-    for k in range(land.n_classes):
-        in_class = core & (land.index == k)
-        found, count = ndimage.label(in_class, structure=structure, output=np.int32)
-        if count == 0:
-            continue
-        core_ids = found[in_class]
-        core_size.append(np.bincount(core_ids, minlength=count + 1)[1:])
-        patch_of = np.zeros(count + 1, dtype=np.int64)
-        patch_of[core_ids] = land.labels[in_class]  # all cells of a core share one patch
-        core_patch.append(patch_of[1:])
-    core_patch = np.concatenate(core_patch) if core_patch else np.zeros(0, dtype=np.int64)
-    core_size = np.concatenate(core_size) if core_size else np.zeros(0, dtype=np.int64)
+    # disjunct cores: core cells connected within their class, numbered class by class
+    found, counts = label_by_class(np.where(core, land.index, land.n_classes), land.n_classes,
+                                   STRUCTURES[land.neighbours])
+    core_ids = found[core]
+    core_size = np.bincount(core_ids, minlength=int(counts.sum()) + 1)[1:]
+    core_patch = np.zeros(int(counts.sum()) + 1, dtype=np.int64)
+    core_patch[core_ids] = land.labels[core]  # all cells of a core share one patch
+    core_patch = core_patch[1:]
     n_cores = np.bincount(core_patch, minlength=n).astype(float)
     return core_cells, n_cores, core_patch, core_size.astype(float)
 

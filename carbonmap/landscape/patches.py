@@ -27,7 +27,7 @@ from shapely.geometry import box
 from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, ReprojectedWarning
 from carbonmap.io import check_class_codes
 
-__all__ = ["Landscape", "prepare", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES"]
+__all__ = ["Landscape", "prepare", "label_by_class", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES"]
 
 #: Connectivity structures for :func:`scipy.ndimage.label`, by neighbour rule.
 STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
@@ -70,15 +70,7 @@ class Landscape:
     @cached_property
     def _labelled(self) -> tuple[np.ndarray, np.ndarray]:
         k = self.n_classes
-        labels = np.zeros(self.index.shape, dtype=np.int32)
-        found = np.empty(self.index.shape, dtype=np.int32)
-        counts = []
-        for c in range(k):
-            counts.append(ndimage.label(self.index == c, structure=STRUCTURES[self.neighbours], output=found))
-            labels += found  # zero outside class c
-        offsets = np.zeros(k + 1, dtype=np.int32)  # class c's ids follow those of the classes before it
-        offsets[1:k] = np.cumsum(counts)[:-1]
-        labels += offsets[self.index]
+        labels, counts = label_by_class(self.index, k, STRUCTURES[self.neighbours])
         patch_class = np.concatenate([[k], np.repeat(np.arange(k), counts)]).astype(np.int32)
         return labels, patch_class
 
@@ -107,6 +99,48 @@ class Landscape:
     def class_cells(self) -> np.ndarray:
         """Cells of each class (K,)."""
         return np.bincount(self.index.ravel(), minlength=self.n_classes + 1)[:-1].astype(float)
+
+
+def label_by_class(index: np.ndarray, n_classes: int, structure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected groups of cells of each class, numbered class by class.
+
+    Parameters
+    ----------
+    index : ndarray (H, W) of int
+        Class index 0..K-1 of each cell; K (or more) for cells that belong to no class.
+    n_classes : int
+        K.
+    structure : ndarray (3, 3) of bool
+        The neighbour rule (:data:`STRUCTURES`).
+
+    Returns
+    -------
+    labels : ndarray (H, W) of int32
+        Group id 1..P of each cell, 0 outside every class; class c's ids follow those of the
+        classes before it, in row-major order of each group's first cell.
+    counts : ndarray (K,) of int
+        Groups per class.
+
+    Notes
+    -----
+    Each class is labelled (:func:`scipy.ndimage.label`) inside its own bounding box, found for
+    all classes in one pass (:func:`scipy.ndimage.find_objects`). The work is the sum of the
+    boxes' areas: the grid's size times the number of classes for land cover spread over the
+    whole grid, but about the grid's size for many small classes (MSPA core areas, groups of
+    cells), where labelling each class on the whole grid would be quadratic.
+    """
+    labels = np.zeros(index.shape, dtype=np.int32)
+    counts = np.zeros(n_classes, dtype=np.int64)
+    ids = np.where(index < n_classes, index.astype(np.int32) + 1, 0)
+    offset = 0
+    for c, bounds in enumerate(ndimage.find_objects(ids, max_label=n_classes)):
+        if bounds is None:
+            continue
+        found, counts[c] = ndimage.label(index[bounds] == c, structure=structure, output=np.int32)
+        inside = found > 0
+        labels[bounds][inside] = found[inside] + offset
+        offset += counts[c]
+    return labels, counts
 
 
 def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = None,
