@@ -309,10 +309,22 @@ def _round_significant(values: np.ndarray, digits: int = 2) -> np.ndarray:
 # --------------------------------------------------------------------------- classes and colours
 
 
+def _readable_breaks(raw: np.ndarray, width: float) -> np.ndarray:
+    """Breaks rounded to the fewest significant digits (two at least) that keep them apart and
+    within a tenth of a class `width` of where the method put them."""
+    raw = np.unique(np.asarray(raw, dtype=float))
+    for digits in range(2, 16):
+        rounded = _round_significant(raw, digits)
+        if np.unique(rounded).size == raw.size and np.abs(rounded - raw).max(initial=0) <= 0.1 * width:
+            return rounded
+    return raw
+
+
 def class_breaks(values, *, method: str = "quantile", classes: int = 5) -> np.ndarray:
-    """The inner boundaries of `classes` classes of the finite `values` (ascending, rounded to two
-    significant digits; fewer when values repeat). A value belongs to the class of the breaks it
-    reaches: ``np.searchsorted(breaks, value, side="right")``.
+    """The inner boundaries of `classes` classes of the finite `values` (ascending; fewer when
+    values repeat). Breaks are rounded to two significant digits where that moves none by more
+    than a tenth of the mean class width, else to as many digits as needed. A value belongs to the
+    class of the breaks it reaches: ``np.searchsorted(breaks, value, side="right")``.
 
     method : one of :data:`METHODS` -- ``quantile`` (equal counts), ``jenks`` (natural breaks:
         Fisher's exact optimisation of Jenks' criterion, on at most 1,000 quantiles), ``equal``
@@ -326,7 +338,7 @@ def class_breaks(values, *, method: str = "quantile", classes: int = 5) -> np.nd
         return np.array([])
     raw = {"quantile": _quantile_breaks, "jenks": _jenks_breaks, "equal": _equal_breaks, "log": _log_breaks,
            "diverging": _diverging_breaks}[method](data, classes)
-    breaks = np.unique(_round_significant(np.asarray(raw, dtype=float)))
+    breaks = _readable_breaks(raw, (data[-1] - data[0]) / classes)
     return breaks[(breaks > data[0]) & (breaks <= data[-1])]
 
 
@@ -415,13 +427,15 @@ class _Style:
     method: str = "quantile"
     classes: int = 5
     palette: str = "YlGnBu"
+    centre: float = 0.0  # where a diverging scale turns (0; 1 for a ratio to the city)
 
 
 def _style_of(key: str, group: str) -> _Style:
     table = _csv("web", "map_classes.csv").set_index("key")
     if key in table.index:
         row = table.loc[key]
-        return _Style(row["method"], int(row["classes"]), row["palette"])
+        centre = float(row["centre"]) if pd.notna(row.get("centre")) and str(row["centre"]).strip() else 0.0
+        return _Style(row["method"], int(row["classes"]), row["palette"], centre)
     return _Style(palette=_GROUP_PALETTE.get(group, "YlGnBu"))
 
 
@@ -433,47 +447,88 @@ def _auto_method(data: np.ndarray, style: _Style) -> str:
     negative, positive = (data < 0).mean(), (data > 0).mean()
     if negative > 0.05 and positive > 0.05:
         return "diverging"
-    if data.min() >= 0 and positive > 0 and np.percentile(data, 98) > 100 * max(np.percentile(data, 50), 1e-12):
-        return "log"
+    if data.min() >= 0 and positive > 0:
+        above = data[data > 0]  # the tail of the values there are (a layer of mostly zeros is not heavy-tailed)
+        if np.percentile(above, 98) > 100 * np.percentile(above, 50):
+            return "log"
     return style.method
 
 
 @dataclass
 class _Scale:
-    """Classes of a continuous layer: breaks, one colour per class, legend rows."""
+    """Classes of a continuous layer: breaks, one colour per class, legend rows; values at the
+    centre of a diverging scale in its neutral colour (`centre_colour`)."""
 
     breaks: list[float]
     colours: list[str]
     rows: list[list[str]]
     hide_zero: bool = False
+    centre: float = 0.0
+    centre_colour: str | None = None
 
     def spec(self) -> dict:
-        return {"breaks": self.breaks, "colours": self.colours, "hideZero": self.hide_zero}
+        spec = {"breaks": self.breaks, "colours": self.colours, "hideZero": self.hide_zero}
+        return {**spec, "centre": self.centre, "centreColour": self.centre_colour} if self.centre_colour else spec
+
+    def colour_index(self, values: np.ndarray) -> np.ndarray:
+        """Index of each value's colour in :meth:`palette` (as the page's script colours them)."""
+        index = np.searchsorted(np.asarray(self.breaks), values, side="right")
+        return np.where(values == self.centre, len(self.colours), index) if self.centre_colour else index
+
+    def palette(self) -> list[str]:
+        return self.colours + ([self.centre_colour] if self.centre_colour else [])
 
 
-def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = True) -> _Scale:
+def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = True, year: bool = False) -> _Scale:
     """Class the finite `values` by `style` (a layer's own method, or a data-driven one when
-    `explicit` is False); zeros are left uncoloured and out of the classes when `hide_zero`."""
+    `explicit` is False); zeros are left uncoloured and out of the classes when `hide_zero`.
+    Diverging scales turn at the style's centre (:func:`_diverging_scale`)."""
     data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
     if hide_zero:
         data = data[data != 0]
     method = style.method if explicit else _auto_method(data, style)
+    if method == "diverging" or _is_diverging(style.palette):
+        return _diverging_scale(data, style, hide_zero=hide_zero)
     breaks = class_breaks(data, method=method, classes=style.classes)
     count = len(breaks) + 1
-    if method == "diverging" and 0 in breaks:
-        below = int(np.searchsorted(breaks, 0)) + 1  # the classes under zero, and the one up to it
-        colours = _diverging_colours(style.palette, below, count - below)
-    elif method == "diverging" or _is_diverging(style.palette):
-        colours = _brewer(style.palette, max(count, 3))[-count:] if data.size and data.min() >= 0 else \
-            _brewer(style.palette, max(count, 3))[:count]
-    else:
-        colours = _brewer(style.palette, max(count, 3))
-        colours = colours[-count:] if count < 3 else colours
-    rows = _class_rows(breaks, colours)
+    colours = _brewer(style.palette, max(count, 3))
+    colours = colours[-count:] if count < 3 else colours
+    rows = _class_rows(breaks, colours, year=year)
     if not len(breaks) and data.size:  # one class: its value, or its range
-        rows[0][1] = format_number(data.min()) + ("" if data.min() == data.max() else f" – {format_number(data.max())}")
+        low, high = (str(int(v)) if year else format_number(v) for v in (data.min(), data.max()))
+        rows[0][1] = low if low == high else f"{low} – {high}"
     return _Scale([float(b) for b in breaks], colours, rows, hide_zero)
+
+
+def _diverging_scale(data: np.ndarray, style: _Style, *, hide_zero: bool = False) -> _Scale:
+    """Classes on each side of the style's centre c, darker away from it, on the matching half of
+    the palette (values all above c take only the upper half); values equal to c are a class of
+    their own in the palette's neutral middle colour."""
+    centre, neutral = style.centre, _brewer(style.palette, 11)[5]
+    if data.size == 0:
+        return _Scale([], [neutral], [[neutral, ""]], hide_zero)
+    off = data[data != centre] - centre
+    one_sided = off.size and (off.max() < 0 or off.min() > 0)
+    classes = min(style.classes, 5) if one_sided else style.classes  # a half palette has 5 colours
+    breaks = class_breaks(off, method="diverging", classes=classes) + centre if off.size else np.array([])
+    count = len(breaks) + 1
+    below = count if off.size and off.max() < 0 else 0 if off.size and off.min() > 0 else \
+        int(np.searchsorted(breaks, centre)) + 1  # both sides: the classes under c, and the one up to it
+    colours = _diverging_colours(style.palette, below, count - below)
+    rows = _class_rows(breaks, colours)
+    text = format_number(centre)
+    if len(breaks) and below == count:  # the last class ends at the centre
+        rows[-1][1] = f"{format_number(breaks[-1])} – {text}"
+    elif len(breaks) and below == 0:
+        rows[0][1] = f"{text} – {format_number(breaks[0])}"
+    elif not len(breaks) and off.size:
+        rows[0][1] = f"{format_number(off.min() + centre)} – {format_number(off.max() + centre)}"
+    has_centre = bool((data == centre).any())
+    if has_centre:
+        rows.insert(below, [neutral, text])
+    return _Scale([float(b) for b in breaks], colours if off.size else [neutral], rows if off.size else
+                  [[neutral, text]], hide_zero, centre, neutral if has_centre and off.size else None)
 
 
 def _is_diverging(palette: str) -> bool:
@@ -481,11 +536,11 @@ def _is_diverging(palette: str) -> bool:
                                           "Spectral")
 
 
-def _class_rows(breaks: Sequence[float], colours: Sequence[str]) -> list[list[str]]:
+def _class_rows(breaks: Sequence[float], colours: Sequence[str], *, year: bool = False) -> list[list[str]]:
     """Legend rows (colour, label) of classes: ``< b1``, ``b1 – b2``, ..., ``≥ bn``."""
     if len(breaks) == 0:
         return [[colours[0], ""]]
-    text = [format_number(b) for b in breaks]
+    text = [str(int(round(b))) if year else format_number(b) for b in breaks]
     labels = [f"< {text[0]}"] + [f"{a} – {b}" for a, b in zip(text, text[1:])] + [f"≥ {text[-1]}"]
     return [[colour, label] for colour, label in zip(colours, labels)]
 
@@ -494,7 +549,9 @@ def _categories(values: Sequence[str], fixed: dict[str, str] | None, names: dict
                 wording: _Words) -> tuple[dict[str, str], list[list[str]]]:
     """Colour per class value, and legend rows (colour, name) with one row per colour: classes of
     one colour are one entry, named by the first of them."""
-    fixed = {**{v: _CLASS_COLOURS[v] for v in values if v in _CLASS_COLOURS}, **(fixed or {})}
+    fixed = {**{v: _CLASS_COLOURS[v] for v in values if v in _CLASS_COLOURS},
+             **{_class_key(k): c for k, c in (fixed or {}).items()}}
+    names = {_class_key(k): n for k, n in (names or {}).items()}
     free = [v for v in values if v not in fixed]
     spare = _qualitative(len(free))
     colours = {v: fixed.get(v) or spare[free.index(v)] for v in values}
@@ -503,7 +560,7 @@ def _categories(values: Sequence[str], fixed: dict[str, str] | None, names: dict
         colour = colours[value]
         if colour not in seen:
             seen[colour] = True
-            rows.append([colour, wording.class_name((names or {}).get(value, value))])
+            rows.append([colour, wording.class_name(names.get(value, value))])
     return colours, rows
 
 
@@ -597,7 +654,7 @@ def _counts(geometry_type: int, offsets: tuple, n_coords: int, n_features: int) 
 
 def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray:
     """Geometries simplified by `tolerance_m` (coverage-aware for polygon coverages), in Web Mercator."""
-    geoms = frame.geometry.values
+    geoms = shapely.force_2d(frame.geometry.values)  # the page draws x and y
     if tolerance_m > 0 and frame.crs is not None and frame.crs.is_projected:
         polygons = np.isin(shapely.get_type_id(geoms), (3, 6))
         if polygons.all() and len(geoms) > 1 and bool(shapely.coverage_is_valid(geoms)):
@@ -611,14 +668,15 @@ def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray
 
 
 def _column_values(series: pd.Series, digits: int = 5):
-    """A column for the page: numbers to `digits` significant digits (NaN -> null); text and
-    booleans as a list of distinct values and a code per row when that is shorter."""
+    """A column for the page: numbers to `digits` significant digits but never coarser than whole
+    units, so whole numbers (codes, ids, counts) stay exact (NaN -> null); text and booleans as a
+    list of distinct values and a code per row when that is shorter."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.to_numpy(dtype=float)
         finite = np.isfinite(values)
         rounded = np.where(finite, values, 0.0)
         nonzero = rounded != 0
-        scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(rounded[nonzero]))))
+        scale = 10.0 ** np.maximum(0, digits - 1 - np.floor(np.log10(np.abs(rounded[nonzero]))))
         rounded[nonzero] = np.round(rounded[nonzero] * scale) / scale
         whole = (rounded == np.floor(rounded)) & (np.abs(rounded) < 1e15)
         out = rounded.astype(object)
@@ -630,6 +688,14 @@ def _column_values(series: pd.Series, digits: int = 5):
     if len(distinct) < 0.5 * len(text):
         return {"codes": encode_integers(codes), "n": int(len(codes)), "values": [str(v) for v in distinct]}
     return text.tolist()
+
+
+def _class_key(value) -> str:
+    """A class value as the page's script reads it from the table: whole numbers without a decimal
+    point (a code read as 101.0 from a column with nulls is class "101")."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _js(value) -> str:
@@ -724,7 +790,7 @@ def _palette_png(index: np.ndarray, transparent: np.ndarray, colours: np.ndarray
 
 def _mspa_class(code: int) -> int | None:
     """The MSPA class whose colour a value takes (transitions and internal features: their class)."""
-    base = code - 100 if 100 <= code < 129 else code
+    base = code - 100 if code >= 100 and code != 129 else code  # 100 + class: enclosed by a perforation
     base = {35: 33, 37: 33, 67: 65, 69: 65}.get(base, base)
     return base if base in MSPA_COLOURS else None
 
@@ -764,8 +830,7 @@ def _raster_spec(layer, detail: Detail, wording: _Words) -> dict | None:
         hide = bool((values == 0).mean() >= 0.3 and (values != 0).any())
         scale = _scale(values, _style_of(layer.name, layer.group), hide_zero=hide, explicit=_has_style(layer.name))
         filled = data.filled(0).astype(float)
-        index = np.searchsorted(np.asarray(scale.breaks), filled, side="right")
-        url = _palette_png(index, mask | (hide & (filled == 0)), _hex_to_rgb(scale.colours))
+        url = _palette_png(scale.colour_index(filled), mask | (hide & (filled == 0)), _hex_to_rgb(scale.palette()))
         legend.update(rows=scale.rows, note=wording("map.zero_not_drawn") if hide else "")
     return {"url": url, "bounds": bounds, "legend": legend}
 
@@ -775,6 +840,10 @@ def _has_style(key: str | None) -> bool:
 
 
 # --------------------------------------------------------------------------- the page's contents
+
+
+#: Columns of names a project gives, shown as written (a unit named "Forest" is not 林地).
+_AS_WRITTEN = frozenset({"unit_id", "unit_name", "name", "title"})
 
 
 class _Page:
@@ -813,7 +882,8 @@ class _Page:
         self.tables[key] = {c: _column_values(frame[c], digits) for c in frame.columns}
         for column in frame.columns:
             self.field(column, summary=summary)
-            if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            text = not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])
+            if text and column not in _AS_WRITTEN:
                 self.name_values(column, frame[column])
         return key
 
@@ -847,7 +917,7 @@ def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None
         legend["rows"] = [[colour, ""]]
         return {"type": "single", "colour": colour}, legend
     if layer.kind == "categorical":
-        values = sorted({str(v) for v in frame[column].dropna()})
+        values = sorted({_class_key(v) for v in frame[column].dropna()})
         colours, legend["rows"] = _categories(values, layer.colours, getattr(layer, "labels", None), page.words)
         return {"type": "categories", "column": column, "colours": colours, "missing": _NO_DATA}, legend
     key = layer.name if _has_style(layer.name) else column
@@ -1204,6 +1274,7 @@ def _html(title: str, language: str, data: dict) -> str:
     layers_png = base64.b64encode(_WEB.joinpath("layers.png").read_bytes()).decode("ascii")
     css = _WEB.joinpath("leaflet.css").read_text(encoding="utf-8")
     css = re.sub(r"url\(images/layers(-2x)?\.png\)", f"url(data:image/png;base64,{layers_png})", css)
+    css = css.replace("url(images/marker-icon.png)", "none")  # no default markers: nothing to fetch
     css += "\n" + _WEB.joinpath("carbonmap.css").read_text(encoding="utf-8")
     scripts = [_WEB.joinpath(name).read_text(encoding="utf-8").split("//# sourceMappingURL")[0]
                for name in ("leaflet.js", "carbonmap.js")]

@@ -130,6 +130,18 @@ def _reads_well(texts: list[str], columns: set[str]) -> None:
         assert text.strip() not in columns, text
 
 
+def _real_click(driver, lat: float, lng: float) -> None:
+    """A mouse click (through the browser's own event routing) at a place on the map."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x, y = driver.execute_script("""
+        const p = onemap.latLngToContainerPoint([arguments[0], arguments[1]]), box = onemap.getContainer()
+          .getBoundingClientRect();
+        return [p.x - box.width / 2, p.y - box.height / 2];""", lat, lng)
+    container = driver.find_element("css selector", ".leaflet-container")
+    ActionChains(driver).move_to_element_with_offset(container, round(x), round(y)).click().perform()
+
+
 def _click_unit(driver, index: int = 9) -> None:
     """A click on the map at the label point of unit `index` (outside any other layer)."""
     driver.execute_script("""
@@ -313,12 +325,17 @@ def test_large_layers_are_drawn_in_full_at_close_zoom(browser, demo_run):
           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
           let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; } return n; });""")
     assert len(drawn) >= 4 and sum(drawn) > 10_000  # the tiles have buildings on them
-    browser.execute_script("onemap.fire('click', {latlng: L.latLng(arguments[0], arguments[1])})",
-                           found["lat"], found["lng"])
+    _real_click(browser, found["lat"], found["lng"])  # the net emissions of the units are drawn under the roofs
     _wait_for(browser, "return document.querySelector('.leaflet-popup-content .carbonmap-feature')")
     rows = _visible_text(browser, ".carbonmap-feature th")
-    assert _words("layer.rooftop_pv", "zh") in browser.find_element("css selector", ".carbonmap-feature").text
+    assert _words("layer.rooftop_pv", "zh") in _visible_text(browser, ".carbonmap-feature .cm-popup-title")
     assert "光伏年发电量" in rows
+    browser.execute_script("onemap.closePopup(); onemap.setZoom(arguments[0] - 2, {animate: false})",
+                           found["minZoom"])  # the canvas tiles' own zoom limits are not the map's
+    assert browser.execute_script("return onemap.getZoom()") == found["minZoom"] - 2
+    time.sleep(0.8)
+    _real_click(browser, found["lat"], found["lng"])  # zoomed out, on the cells: the unit's card
+    _wait_for(browser, "return document.querySelector('.leaflet-popup-content .carbonmap-card')")
     assert _severe(browser) == []
 
 

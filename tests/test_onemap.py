@@ -225,6 +225,53 @@ def test_class_breaks_by_method():
         class_breaks(values, method="natural")
 
 
+def test_breaks_keep_narrow_ranges_apart():
+    """Two significant digits where they move no break by more than a tenth of a class; more where
+    the range is narrow (irradiation 1,300-1,400, temperatures, elevations, years)."""
+    assert class_breaks(np.linspace(1300, 1400, 50), method="equal").tolist() == [1320, 1340, 1360, 1380]
+    assert class_breaks(np.linspace(17.5, 22.5, 50), method="equal").tolist() == [18.5, 19.5, 20.5, 21.5]
+    assert class_breaks(np.linspace(1500, 1560, 50), method="equal", classes=7).size == 6
+    assert class_breaks(np.arange(2028, 2036), method="quantile", classes=4).tolist() == [2029, 2031, 2033]
+
+
+def test_diverging_scales_turn_at_their_centre():
+    """Values on one side of zero take only that side's colours; exact zeros are the neutral
+    middle colour, in a class of their own; the efficiency index turns at the city's 1."""
+    from carbonmap.webmap import _brewer, _scale, _style_of
+
+    style = _style_of("change_net_co2_t_yr", "scenarios")  # RdYlBu_r: blue below zero, red above
+    full = _brewer(style.palette, 11)
+    neutral, blues, reds = full[5], set(full[:5]), set(full[6:])
+    more = _scale(np.r_[np.zeros(11), 7, 120, 817_000.0], style)  # a scenario that only adds emissions
+    assert set(more.colours) <= reds and more.centre_colour == neutral
+    assert more.rows[0] == [neutral, "0"] and more.rows[1][1].startswith("0 – ")
+    assert more.colour_index(np.array([0.0, 7.0, 817_000.0])).tolist() == [len(more.colours), 0,
+                                                                          len(more.colours) - 1]
+    less = _scale(-np.linspace(5, 900, 14), style)  # only reductions: no zero class, blue only
+    assert set(less.colours) <= blues and less.centre_colour is None and less.rows[-1][1].endswith("– 0")
+    both = _scale(np.array([-58_256, -27_390, -623, 18_037, 1_276_969, 3_209_654.0]), style)
+    below = [c for c, b in zip(both.colours, [-np.inf] + both.breaks) if b < 0]
+    assert 0.0 in both.breaks and set(below) <= blues and set(both.colours) - set(below) <= reds
+    efficiency = _scale(np.array([0.43, 0.62, 0.85, 0.97, 1.1, 1.6, 4.3]), _style_of("efficiency_index", "units"))
+    assert 1.0 in efficiency.breaks
+    greens = set(_brewer("RdYlGn_r", 11)[:5])
+    assert all((c in greens) == (b < 1) for c, b in zip(efficiency.colours, [-np.inf] + efficiency.breaks))
+
+
+def test_codes_and_whole_numbers_reach_the_page_exactly():
+    """Whole numbers (codes, ids, counts) are never rounded; a code column with nulls (read as
+    floats) keys its colours as the page's script reads the table; Z coordinates are dropped."""
+    from carbonmap.webmap import _class_key, _column_values, _display_geometry, _mspa_class
+
+    assert _column_values(pd.Series([1_234_567, 123_456, 1001]), 3) == [1_234_567, 123_456, 1001]
+    assert _column_values(pd.Series([1_234_567.4, 0.012345, np.nan]), 3) == [1_234_567, 0.0123, None]
+    codes = pd.Series([101.0, np.nan, 1202.0])
+    assert [_class_key(v) for v in codes.dropna()] == [str(v) for v in _column_values(codes) if v is not None]
+    frame = gpd.GeoDataFrame(geometry=[shapely.Polygon([(0, 0, 5), (10, 0, 5), (10, 10, 6)])], crs="EPSG:32650")
+    assert not shapely.has_z(_display_geometry(frame, 1.0)).any()
+    assert [_mspa_class(c) for c in (117, 133, 165, 169, 100, 129)] == [17, 33, 65, 65, 0, 129]
+
+
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) > 1e-9))
 def test_numbers_are_written_for_people(value):
     text = format_number(value)

@@ -40,13 +40,16 @@ var carbonmap = (function () {
     return value.toLocaleString("en", {maximumFractionDigits: decimals, useGrouping: false});
   }
 
-  function field(column) { return data.fields[column] || [column, "", 0]; }
+  /* obj[key] when obj has it as its own (not inherited: a class named "constructor" is a class). */
+  function own(obj, key) { return obj && Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined; }
+
+  function field(column) { return own(data.fields, column) || [column, "", 0]; }
 
   /* What a reader sees for a value of `column`: a class's name, a formatted number, or the text. */
   function shown(column, value) {
     if (value === null || value === undefined) { return "–"; }
-    var names = data.values[column];
-    if (names && names[String(value)] !== undefined) { return names[String(value)]; }
+    var name = own(own(data.values, column), String(value));
+    if (name !== undefined) { return name; }
     if (typeof value === "number") { return fmt(value, field(column)[2] === 1); }
     return String(value);
   }
@@ -150,13 +153,14 @@ var carbonmap = (function () {
     if (fill.type === "categories") {
       return function (i) {
         var v = get(i);
-        return v === null ? fill.missing : fill.colours[String(v)] || fill.missing;
+        return v === null ? fill.missing : own(fill.colours, String(v)) || fill.missing;
       };
     }
     return function (i) {
       var v = get(i), k = 0;
       if (v === null || v === undefined) { return fill.missing; }
       if (fill.hideZero && v === 0) { return null; }
+      if (fill.centreColour && v === fill.centre) { return fill.centreColour; }
       while (k < fill.breaks.length && v >= fill.breaks[k]) { k++; }
       return fill.colours[k];
     };
@@ -378,8 +382,9 @@ var carbonmap = (function () {
   /* A Leaflet GeoJSON layer of a spec's features, in `pane`. */
   function vectorLayer(spec, pane) {
     var G = geometry(spec.geometry), paint = painter(spec.fill, spec.table), line = G.type === "line";
+    var bubbling = !spec.units && !spec.popup;  // a click on a feature without a popup is a click on the map
     return L.geoJSON(collection(G), {
-      pane: pane, bubblingMouseEvents: false,
+      pane: pane, bubblingMouseEvents: bubbling,
       style: function (f) {
         var colour = paint(f.id);
         if (line) { return {color: colour || "#888", weight: 2.5, opacity: colour ? 0.9 : 0}; }
@@ -388,13 +393,12 @@ var carbonmap = (function () {
       },
       pointToLayer: function (f, latlng) {
         return L.circleMarker(latlng, {radius: 6, color: "#333333", weight: 0.6, fillColor: paint(f.id) || "#888",
-                                       fillOpacity: 0.9, pane: pane, bubblingMouseEvents: false});
+                                       fillOpacity: 0.9, pane: pane, bubblingMouseEvents: bubbling});
       },
       onEachFeature: function (f, layer) {
         layer.bindTooltip(function () { return tooltip(spec, f.id); }, {sticky: true, className: "cm-tooltip"});
-        if (spec.units) {
-          layer.bindPopup(function () { return card(f.id); }, popupOptions());
-          layer.on("popupopen", function () { highlightUnit(f.id); });
+        if (spec.units) {  // the map's click: large layers drawn over the unit come first
+          layer.on("click", function (e) { onClick(e, f.id); });
         } else if (spec.popup) {
           layer.bindPopup(function () { return featurePopup(spec, f.id); }, popupOptions());
         }
@@ -527,21 +531,22 @@ var carbonmap = (function () {
     });
   }
 
-  var bases = [];
+  var bases = [], offlineNote = null;
 
+  /* The chosen basemap (and, while it cannot load, one notice that says so). */
   function setBase(chosen) {
     bases.forEach(function (layer) { map.removeLayer(layer); });
     bases = [];
+    if (offlineNote) { map.removeControl(offlineNote); offlineNote = null; }
     if (chosen[1] === null) { return; }
-    var tiles = L.tileLayer(chosen[1], chosen[2]), warned = false;
+    var tiles = L.tileLayer(chosen[1], chosen[2]);
     tiles.on("tileerror", function () {
-      if (warned) { return; }
-      warned = true;
-      var note = L.control({position: "bottomright"});
-      note.onAdd = function () {
+      if (offlineNote || bases.indexOf(tiles) < 0) { return; }
+      offlineNote = L.control({position: "bottomright"});
+      offlineNote.onAdd = function () {
         return el("div", "carbonmap-legend cm-offline", null, say("offline", {name: chosen[0]}));
       };
-      note.addTo(map);
+      offlineNote.addTo(map);
     });
     bases.push(tiles.addTo(map));
   }
@@ -597,7 +602,7 @@ var carbonmap = (function () {
   /* A small bar of a unit's value against the range of all units, with the city average marked. */
   function bar(columnName, value, parent) {
     var stats = units.card.stats[columnName];
-    if (!stats || typeof value !== "number") { return; }
+    if (!stats || typeof value !== "number" || field(columnName)[2] === 1) { return; }  // no bar for years
     var low = Math.min(0, stats[0]), high = Math.max(0, stats[1]), span = high - low || 1;
     var track = el("div", "cm-bar", parent), zero = (0 - low) / span * 100;
     var fill = el("span", "cm-bar-fill" + (value < 0 ? " cm-bar-negative" : ""), track);
@@ -614,7 +619,7 @@ var carbonmap = (function () {
     var spec = data.layers.filter(function (s) { return s.units && s.fill.column === columnName; })[0];
     if (!spec || spec.fill.type !== "categories") { return false; }
     if (value !== null) {
-      el("span", "cm-chip", parent).style.background = spec.fill.colours[String(value)] || spec.fill.missing;
+      el("span", "cm-chip", parent).style.background = own(spec.fill.colours, String(value)) || spec.fill.missing;
     }
     return true;
   }
@@ -753,8 +758,8 @@ var carbonmap = (function () {
     map.getPane("cm-labels").style.pointerEvents = "none";
   }
 
-  /* A click on nothing else: a feature of a large layer shown there, else the unit's card. */
-  function onClick(e) {
+  /* A click on the map or on unit `unit`: a feature of a large layer shown there, else the unit's card. */
+  function onClick(e, unit) {
     var k, i;
     for (k = bigOnMap.length - 1; k >= 0; k--) {
       i = bigOnMap[k].hit(e.latlng);
@@ -763,7 +768,7 @@ var carbonmap = (function () {
         return;
       }
     }
-    i = hit(geometry(units.geometry), e.latlng, 0);
+    i = unit === undefined ? hit(geometry(units.geometry), e.latlng, 0) : unit;
     if (i >= 0) { openCard(i, e.latlng); }
   }
 
@@ -784,7 +789,9 @@ var carbonmap = (function () {
     root.className = "carbonmap-page";
     header(root);
     var holder = el("div", "cm-map", root);
-    map = L.map(holder, {preferCanvas: true, zoomControl: true, zoomSnap: 0.25});
+    // zoom limits of the map's own: else Leaflet takes them from the tile layers shown (the canvas
+    // tiles of a large layer start at a close zoom, and would keep the reader from zooming out)
+    map = L.map(holder, {preferCanvas: true, zoomControl: true, zoomSnap: 0.25, minZoom: 1, maxZoom: 22});
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     panes();
     map.fitBounds(data.bounds);
