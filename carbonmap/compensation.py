@@ -64,9 +64,11 @@ CORRECTIONS = ("economic", "ecological")
 RESTRICTIONS = ("none", "neighbours", "zone")
 
 
-def _checked(values: pd.Series, name: str) -> pd.Series:
+def _checked(values: pd.Series, name: str, *, missing_ok: bool = False) -> pd.Series:
+    """`values` as floats, every one finite and >= 0 (or missing, when `missing_ok`)."""
     values = pd.to_numeric(values, errors="coerce").astype(float)
-    bad = values.index[~np.isfinite(values.to_numpy()) | (values.to_numpy() < 0)]
+    bad = values.index[~(np.isfinite(values.to_numpy()) | (missing_ok & values.isna().to_numpy()))
+                       | (values.to_numpy() < 0)]
     if len(bad):
         shown = ", ".join(map(str, bad[:10]))
         raise InputError(f"{name} must be finite and >= 0; not so for unit(s) {shown}.", field=name,
@@ -137,7 +139,8 @@ def compensation_zoning(
         Sinks of each unit, indexed like `source` (a unit missing has none); a negative sink
         (land releasing carbon, e.g. a reclaimed wetland) is counted as a source.
     gdp : Series [any currency per yr], optional
-        Output of each unit; only shares are used. Needed for the 'economic' correction.
+        Output of each unit; only shares are used. Needed for the 'economic' correction (then
+        for every unit; otherwise a unit without it gets no coefficient).
     area_km2 : Series [km2], optional
         Area of each unit. Needed for the 'ecological' correction.
     corrections : sequence of {'economic', 'ecological'}
@@ -243,8 +246,8 @@ def compensation_zoning(
                 raise InputError(f"the {name} correction needs each unit's {field}.", field=field,
                                  fix=f"give the units' {field}, or leave out the {name} correction.")
             continue
-        data = _checked(data.reindex(source.index), field_of(name))
-        share = data / data.sum() if data.sum() > 0 else data * 0.0
+        data = _checked(data.reindex(source.index), _field_of(name), missing_ok=name not in corrections)
+        share = data / data.sum() if data.sum() > 0 else data * 0.0  # a unit without data: NaN
         numerator, denominator = (share, e) if name == "economic" else (k, share)
         out[column] = _ratio(numerator, denominator)
         if name in corrections:
@@ -267,7 +270,7 @@ def compensation_zoning(
     return out
 
 
-def field_of(correction: str) -> str:
+def _field_of(correction: str) -> str:
     """The per-unit field a correction needs ('economic': gdp, 'ecological': area_km2)."""
     return "gdp" if correction == "economic" else "area_km2"
 

@@ -96,6 +96,8 @@ _GROUP_PALETTE = {"units": "YlOrRd", "sources": "YlOrRd", "sinks": "YlGn", "ecol
                   "renewables": "YlOrBr", "screening": "Purples", "scenarios": "RdYlBu_r", "zones": "Set2",
                   "inputs": "YlGnBu"}
 _NO_DATA = "#cccccc"
+#: Line layers drawn wider for higher classes of their column, besides darker (flows by amount).
+_WIDTH_BY_CLASS = {"compensation_flows"}
 #: Colours of zone classes as territorial plans draw them ("three zones and three lines": the
 #: ecological protection red line green, permanent basic farmland yellow, the urban development
 #: boundary red), used when a layer brings no colours of its own.
@@ -905,6 +907,8 @@ def _add_vector(page: _Page, layer) -> None:
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
             "geometry": page.geometry(frame, tolerance), "table": page.table(frame[columns], 3 if large else 5),
             "tooltip": columns[:3], "popup": columns}
+    if layer.name in _WIDTH_BY_CLASS and kind == "line":
+        spec["widths"] = True
     if large:
         spec["tiles"] = _cells(page, layer, frame, _full_detail_zoom(frame))
     page.add(spec)

@@ -119,11 +119,20 @@ def test_ecological_coefficient_and_negative_sinks():
     ({"corrections": ["economic"]}, "economic correction needs each unit's gdp"),
     ({"corrections": ["social"]}, "unknown correction"),
     ({"price_cny_per_t_co2": -5.0}, "carbon price must be 0 or more"),
-    ({"gdp": pd.Series({"a": 1.0, "b": np.nan})}, "gdp must be finite and >= 0; not so for unit"),
+    ({"gdp": pd.Series({"a": 1.0, "b": np.nan}), "corrections": ["economic"]},
+     "gdp must be finite and >= 0; not so for unit\\(s\\) b"),
+    ({"gdp": pd.Series({"a": 1.0, "b": -1.0})}, "gdp must be finite and >= 0"),
 ])
 def test_bad_zoning_inputs_are_named(kwargs, message):
     with pytest.raises(CarbonmapError, match=message):
         compensation_zoning(pd.Series({"a": 1.0, "b": 2.0}), pd.Series({"a": 2.0, "b": 0.5}), **kwargs)
+
+
+def test_a_unit_without_gdp_gets_no_coefficient_unless_the_correction_needs_it():
+    zoning = compensation_zoning(pd.Series({"a": 1.0, "b": 2.0}), pd.Series({"a": 2.0, "b": 0.5}),
+                                 gdp=pd.Series({"a": 4.0}))
+    assert zoning["economic_contribution_coef"].tolist()[0] == pytest.approx(3.0)  # 1 / (1/3)
+    assert np.isnan(zoning["economic_contribution_coef"].tolist()[1])
 
 
 def test_a_city_without_sinks_cannot_compensate():
