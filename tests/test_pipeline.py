@@ -103,6 +103,11 @@ def test_demo_compensation(demo_run):
     assert "ICAP" in prices["source"].iloc[0]
     assert json.loads((demo_run / "run.json").read_text())["stages_s"]["compensation"] < 2.0
     assert "碳补偿网络" in (demo_run / "onemap.html").read_text(encoding="utf-8")
+    readme = Path(str(files("carbonmap.sample_data") / "README.md")).read_text(encoding="utf-8")
+    for stated in (f"{(classes == 'carbon_paying').sum()} districts pay and {(classes == 'carbon_receiving').sum()} "
+                   f"receive", f"{paid.sum():,.0f} t CO2/yr", f"in {len(pairs)} pairs",
+                   f"{summary['compensation_paid_cny_yr'].sum() / 1e6:.1f} million CNY/yr"):
+        assert stated in readme, stated  # the figures sample_data/README.md states
 
 
 def test_demo_summary_is_consistent(demo_run):
