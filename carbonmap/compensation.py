@@ -236,38 +236,51 @@ def compensation_zoning(
     source, sink = _sources_and_sinks(source, sink)
     e, k = _shares(source, sink)
     out = pd.DataFrame({"compensation_rate": _ratio(k, e)}, index=source.index)
-    factor = pd.Series(1.0, index=source.index)
-    low, high = parameters["correction_min"], parameters["correction_max"]
-    for name, data, column in (("economic", gdp, "economic_contribution_coef"),
-                               ("ecological", area_km2, "ecological_carrying_coef")):
-        if data is None:
-            if name in corrections:
-                field = "gdp" if name == "economic" else "area_km2"
-                raise InputError(f"the {name} correction needs each unit's {field}.", field=field,
-                                 fix=f"give the units' {field}, or leave out the {name} correction.")
-            continue
-        data = _checked(data.reindex(source.index), _field_of(name), missing_ok=name not in corrections)
-        share = data / data.sum() if data.sum() > 0 else data * 0.0  # a unit without data: NaN
-        numerator, denominator = (share, e) if name == "economic" else (k, share)
-        out[column] = _ratio(numerator, denominator)
-        if name in corrections:
-            factor *= _correction(out[column], numerator, low, high)
-    weighted = k * factor
-    corrected = weighted / weighted.sum()
+    coefficients, factor = _coefficients(e, k, gdp, area_km2, corrections, parameters)
+    out[list(coefficients)] = coefficients
+    corrected = k * factor / (k * factor).sum()
     rate = _ratio(corrected, e)
     if corrections:
         out["compensation_rate_corrected"] = rate
     graded = rate.fillna(pd.Series(np.where(corrected > 0, np.inf, 1.0), index=source.index))
     out["compensation_class"], pays, receives = _grade(graded, classes)
-    gap = sink.sum() * (e - corrected)
-    paid, received = gap.where(pays & (gap > 0), 0.0), (-gap).where(receives & (gap < 0), 0.0)
-    scale = paid.sum() / received.sum() if paid.sum() > 0 and received.sum() > 0 else 0.0
-    out["compensation_paid_co2_t_yr"] = paid if scale else paid * 0.0
-    out["compensation_received_co2_t_yr"] = received * scale
+    paid, received = _amounts(sink.sum() * (e - corrected), pays, receives)
+    out["compensation_paid_co2_t_yr"], out["compensation_received_co2_t_yr"] = paid, received
     if price_cny_per_t_co2 is not None:
         out["compensation_paid_cny_yr"] = out["compensation_paid_co2_t_yr"] * price_cny_per_t_co2
         out["compensation_received_cny_yr"] = out["compensation_received_co2_t_yr"] * price_cny_per_t_co2
     return out
+
+
+def _coefficients(e: pd.Series, k: pd.Series, gdp: pd.Series | None, area_km2: pd.Series | None,
+                  corrections: Sequence[str], parameters: dict[str, float]) -> tuple[pd.DataFrame, pd.Series]:
+    """The economic-contribution and ecological-carrying coefficients the data allow, and the
+    correction factor of the sink shares (the product of the chosen ones, clipped)."""
+    out, factor = pd.DataFrame(index=e.index), pd.Series(1.0, index=e.index)
+    for name, data, column in (("economic", gdp, "economic_contribution_coef"),
+                               ("ecological", area_km2, "ecological_carrying_coef")):
+        if data is None:
+            if name in corrections:
+                field = _field_of(name)
+                raise InputError(f"the {name} correction needs each unit's {field}.", field=field,
+                                 fix=f"give the units' {field}, or leave out the {name} correction.")
+            continue
+        data = _checked(data.reindex(e.index), _field_of(name), missing_ok=name not in corrections)
+        share = data / data.sum() if data.sum() > 0 else data * 0.0  # a unit without data: NaN
+        numerator, denominator = (share, e) if name == "economic" else (k, share)
+        out[column] = _ratio(numerator, denominator)
+        if name in corrections:
+            factor *= _correction(out[column], numerator, parameters["correction_min"], parameters["correction_max"])
+    return out, factor
+
+
+def _amounts(gap: pd.Series, pays: pd.Series, receives: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Paid and received amounts from the gaps: payers pay their gap, receivers receive theirs
+    scaled so that both totals are equal (none at all when either side is empty)."""
+    paid, received = gap.where(pays & (gap > 0), 0.0), (-gap).where(receives & (gap < 0), 0.0)
+    if not (paid.sum() > 0 and received.sum() > 0):
+        return paid * 0.0, received * 0.0
+    return paid, received * (paid.sum() / received.sum())
 
 
 def _field_of(correction: str) -> str:
