@@ -3,6 +3,7 @@ conservation, bad inputs, the command against the functions, the project section
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from importlib.resources import files
 from pathlib import Path
@@ -267,3 +268,16 @@ def test_the_economic_correction_needs_the_units_gdp():
     del data["units"]["gdp_field"]
     with pytest.raises(ConfigError, match="needs the units' GDP"):
         parse_project(data, DEMO)
+
+
+def test_validate_names_a_missing_zone_field(tmp_path):
+    from carbonmap.validate import validate_project
+
+    folder = tmp_path / "demo"
+    shutil.copytree(DEMO.parent, folder)
+    project = folder / "project.toml"
+    text = project.read_text(encoding="utf-8").replace('restriction = "none"', 'restriction = "zone"\nzone_field = '
+                                                       '"main_zone"')
+    project.write_text(text, encoding="utf-8")
+    problems = validate_project(project).problems
+    assert [p.key for p in problems] == ["compensation.zone_field"] and "'main_zone'" in str(problems[0])
