@@ -55,6 +55,9 @@ __all__ = [
     "planning_stages",
     "scenario_parameters",
     "network_settings",
+    "compensation_classes",
+    "compensation_parameters",
+    "carbon_price",
     "RULES",
     "numbers",
 ]
@@ -99,6 +102,9 @@ _TABLES = {  # name -> (key columns, required columns)
     "planning_stages": (("stage",), ("stage", "first_year", "last_year", "source")),
     "scenario_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
     "network_settings": (("parameter",), ("parameter", "value", "unit", "source")),
+    "compensation_classes": (("class",), ("class", "label_en", "label_zh", "min_compensation_rate", "source")),
+    "compensation_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
+    "carbon_prices": (("market", "year"), ("market", "year", "price_cny_per_t_co2", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
     "afforestation_eligibility": (("eligibility", "rule"), ("eligibility", "rule", "check", "constraint", "value",
@@ -553,3 +559,39 @@ def network_settings(override=None) -> dict[str, float]:
     """Defaults of the ecological network's settings and resistance modifiers (name -> value;
     units in the table); the [network] keys of a project override them one by one."""
     return _scalars("network_settings", override, {})
+
+
+def compensation_classes(override=None) -> pd.DataFrame:
+    """Carbon paying / balanced / receiving zones by minimum carbon compensation rate [-], ascending
+    (:func:`carbonmap.compensation.compensation_zoning`)."""
+    table = read_table("compensation_classes", override)
+    table["min_compensation_rate"] = numbers(table, "min_compensation_rate", rule="non_negative")
+    table = table.sort_values("min_compensation_rate").reset_index(drop=True)
+    if table.empty or table["min_compensation_rate"].iloc[0] != 0:
+        raise InputError("the lowest compensation class must start at a rate of 0.", path=table.attrs["override_path"],
+                         field="min_compensation_rate", fix="give the paying class min_compensation_rate 0.")
+    return table
+
+
+def compensation_parameters(override=None) -> dict[str, float]:
+    """The bounds of the correction coefficients of the carbon compensation rate (name -> value)."""
+    return _scalars("compensation_parameters", override, dict.fromkeys(("correction_min", "correction_max"),
+                                                                       "positive"))
+
+
+def carbon_price(name: str, override=None) -> float:
+    """A carbon price [CNY/t CO2] of ``carbon_prices.csv`` named ``"<market>:<year>"``
+    (e.g. ``"china_national_ets:2024"``).
+
+    Raises
+    ------
+    InputError
+        For a name that is not in the table, listing the names that are.
+    """
+    table = read_table("carbon_prices", override)
+    names = table["market"] + ":" + table["year"]
+    if name not in set(names):
+        raise InputError(f"unknown carbon price {name!r}.", field="carbon_price",
+                         fix=f"use a price in CNY/t CO2, or one of {', '.join(names)}.")
+    prices = numbers(table, "price_cny_per_t_co2", rule="non_negative")
+    return float(prices[names == name].iloc[0])

@@ -32,7 +32,7 @@ import pandas as pd
 __all__ = ["UNITS", "columns_table", "column_info", "markdown_table"]
 
 #: The units a column can have (``-``: a count, ratio, index, class or name).
-UNITS = ("-", "%", "cells", "persons", "year", "ha", "km²", "km", "m/ha", "per 100 ha", "°C", "CNY", "10⁴ CNY",
+UNITS = ("-", "%", "cells", "persons", "year", "ha", "km²", "km", "m/ha", "per 100 ha", "°C", "CNY", "CNY/yr", "10⁴ CNY",
          "10⁸ CNY", "t C", "t CO2", "t CO2/yr", "t CO2/person/yr", "t CO2/10⁴ CNY", "t CO2/km²/yr", "MW", "GWh/yr",
          "<unit>")
 

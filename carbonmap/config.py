@@ -54,7 +54,8 @@ from carbonmap.zonal import validate_stats
 
 __all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
            "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
-           "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "OutputsSection",
+           "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "CompensationSection",
+           "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
@@ -521,6 +522,31 @@ class BalanceSection:
 
 
 @dataclass(frozen=True)
+class CompensationSection:
+    """[compensation]: carbon compensation zoning and network (see :mod:`carbonmap.compensation`).
+
+    corrections : coefficients the compensation rate is corrected by: "economic" (needs
+        [units] gdp_field) and/or "ecological"; none by default.
+    classes : override of compensation_classes.csv (paying / balanced / receiving by rate).
+    parameters : override of compensation_parameters.csv (bounds of the correction coefficients).
+    carbon_price : a price [CNY/t CO2], or a row of carbon_prices.csv as "market:year"
+        (e.g. "china_national_ets:2024"); none by default: no money columns.
+    restriction : "none", "neighbours" (only units sharing a boundary) or "zone" (only units in
+        the same zone of zone_field).
+    zone_field : the units' field of main functional zones (主体功能区), for restriction "zone".
+    cost : a CSV of payer_id, receiver_id, cost (per t CO2) used instead of centroid distances.
+    """
+
+    corrections: list[str] = field(default_factory=list)
+    classes: Path | None = None
+    parameters: Path | None = None
+    carbon_price: float | str | None = None
+    restriction: str = "none"
+    zone_field: str | None = None
+    cost: Path | None = None
+
+
+@dataclass(frozen=True)
 class OutputsSection:
     """[outputs]: which products to write, and the HTML map's options.
 
@@ -599,6 +625,7 @@ class Project:
     timeline: TimelineSection | None = None
     scenarios: list[ScenarioInput] = field(default_factory=list)
     balance: BalanceSection = field(default_factory=BalanceSection)
+    compensation: CompensationSection | None = None
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
     @property
@@ -644,6 +671,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "timeline": (TimelineSection, False),
     "scenarios": (ScenarioInput, True),
     "balance": (BalanceSection, False),
+    "compensation": (CompensationSection, False),
     "outputs": (OutputsSection, False),
 }
 
@@ -854,7 +882,7 @@ def _check_semantics(project: Project, report=_raise) -> None:
     _check_exists(units.path, "units.path", path, report)
     for check in (_check_emissions, _check_sinks, _check_landscape, _check_network, _check_renewables,
                   _check_screening, _check_outputs, _check_scenarios, _check_encodings,
-                  _check_blue_carbon):
+                  _check_blue_carbon, _check_compensation):
         check(project, path, report)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
@@ -1337,3 +1365,43 @@ def _check_blue_carbon(project: Project, path: Path, report=_raise) -> None:
     if section.convention not in blue_carbon.CONVENTIONS:
         report(ConfigError(f"unknown convention {section.convention!r}.", path=path, key="blue_carbon.convention",
                            fix=f"use one of {', '.join(blue_carbon.CONVENTIONS)}."))
+
+
+def _check_compensation(project: Project, path: Path, report=_raise) -> None:
+    """[compensation]: the corrections and the data they need, the price, the restriction and its
+    zone field, the tables."""
+    section = project.compensation
+    if section is None:
+        return
+    from carbonmap import coefficients
+    from carbonmap.compensation import CORRECTIONS, RESTRICTIONS
+
+    for i, name in enumerate(section.corrections):
+        if name not in CORRECTIONS:
+            report(ConfigError(f"unknown correction {name!r}.", path=path, key=f"compensation.corrections[{i}]",
+                               fix=f"use {' and/or '.join(map(repr, CORRECTIONS))}."))
+    if "economic" in section.corrections and not project.units.gdp_field:
+        report(ConfigError("the economic correction needs the units' GDP.", path=path, key="compensation.corrections",
+                           fix="name it in [units] gdp_field, or remove \"economic\"."))
+    if section.restriction not in RESTRICTIONS:
+        report(ConfigError(f"unknown restriction {section.restriction!r}.", path=path, key="compensation.restriction",
+                           fix=f"use one of {', '.join(map(repr, RESTRICTIONS))}."))
+    if (section.restriction == "zone") != (section.zone_field is not None):
+        report(ConfigError("zone_field goes with restriction = \"zone\", and only with it.", path=path,
+                           key="compensation.zone_field" if section.restriction == "zone" else
+                           "compensation.restriction",
+                           fix="name the units' field of main functional zones and set restriction = \"zone\"."))
+    price = section.carbon_price
+    if isinstance(price, float) and not price >= 0:
+        report(ConfigError(f"the carbon price must be 0 or more, got {price!r}.", path=path,
+                           key="compensation.carbon_price", fix="give a price in CNY/t CO2, e.g. 95.96."))
+    elif isinstance(price, str):
+        try:
+            coefficients.carbon_price(price)
+        except InputError as exc:
+            report(ConfigError(exc.problem, path=path, key="compensation.carbon_price", fix=exc.fix))
+    for key in ("classes", "parameters", "cost"):
+        if getattr(section, key) is not None:
+            _check_exists(getattr(section, key), f"compensation.{key}", path, report)
+    _read_table(coefficients.compensation_classes, section.classes, report)
+    _read_table(coefficients.compensation_parameters, section.parameters, report)

@@ -44,6 +44,7 @@ from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext
 from carbonmap.state import STATE_DIR, load_state, save_state, section_hashes
 from carbonmap.themes.balance import BALANCE
 from carbonmap.themes.blue_carbon import BLUE_CARBON
+from carbonmap.themes.compensation import COMPENSATION
 from carbonmap.themes.emissions import EMISSIONS
 from carbonmap.themes.inputs import RASTERS, UNITS, VECTORS
 from carbonmap.themes.landscape import LANDSCAPE
@@ -59,7 +60,7 @@ __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_name
 
 #: The stages, in order.
 STAGES: tuple[Stage, ...] = (UNITS, RASTERS, VECTORS, EMISSIONS, STOCKS, SINKS, BLUE_CARBON, LANDSCAPE, NETWORK,
-                             RENEWABLES, SCREENING, BALANCE, SCENARIOS, ONEMAP)
+                             RENEWABLES, SCREENING, BALANCE, COMPENSATION, SCENARIOS, ONEMAP)
 
 #: What a stage needs to run, when it has nothing to read: the project-file section to add.
 _SECTION_OF = {"emissions": "parcels", "stocks": "stocks", "landscape": "landscape", "network": "network",

@@ -57,7 +57,7 @@ MAX_TABLE_COLUMNS = 6
 #: Tables written in full into the report (when the run made them); their titles are in words.csv.
 REPORT_TABLES = ("scenario_comparison_citywide", "scenario_milestones", "scenario_transition_matrix",
                  "restoration_scenarios_citywide", "rooftop_packages", "renewable_zone_reasons",
-                 "afforestation_reasons", "emissions_inventory_allocation", "stocks_summary")
+                 "afforestation_reasons", "emissions_inventory_allocation", "stocks_summary", "compensation_pairs")
 #: Fonts for figure text, in the order a browser should try them (the SVG names them; any CJK font
 #: the reader's system has draws the Chinese).
 FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "SimHei",

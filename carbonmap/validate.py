@@ -139,6 +139,11 @@ def _check_inputs(project: Project, result: Validation) -> None:
                 _attempt(problems, check.key, _check_overlap, _vector_extent(check, sample), units, check.path)
     if project.parcels is not None and project.parcels.path.exists():
         _attempt(problems, "parcels", _check_parcel_codes, project)
+    compensation = project.compensation
+    if units is not None and compensation is not None and compensation.zone_field is not None:
+        from carbonmap.themes.compensation import prepare_compensation  # reads the zone field
+
+        _attempt(problems, "compensation.zone_field", prepare_compensation, compensation, project.units)
     for key, read, table in _tables(project):
         if table.exists():
             result.inputs.append(f"{table} ({key})")

@@ -96,6 +96,8 @@ _GROUP_PALETTE = {"units": "YlOrRd", "sources": "YlOrRd", "sinks": "YlGn", "ecol
                   "renewables": "YlOrBr", "screening": "Purples", "scenarios": "RdYlBu_r", "zones": "Set2",
                   "inputs": "YlGnBu"}
 _NO_DATA = "#cccccc"
+#: Line layers drawn wider for higher classes of their column, besides darker (flows by amount).
+_WIDTH_BY_CLASS = {"compensation_flows"}
 #: Colours of zone classes as territorial plans draw them ("three zones and three lines": the
 #: ecological protection red line green, permanent basic farmland yellow, the urban development
 #: boundary red), used when a layer brings no colours of its own.
@@ -975,6 +977,8 @@ def _add_vector(page: _Page, layer) -> None:
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
             "geometry": page.geometry(frame, tolerance), "table": page.table(frame[columns], 3 if large else 5),
             "tooltip": columns[:3], "popup": columns}
+    if layer.name in _WIDTH_BY_CLASS and kind == "line":
+        spec["widths"] = True
     if large:
         spec["tiles"] = _cells(page, layer, frame, _full_detail_zoom(frame))
     page.add(spec)
@@ -1012,16 +1016,21 @@ def _add_raster(page: _Page, layer) -> None:
 
 #: Colours of the carbon balance classes.
 _BALANCE_COLOURS = {"carbon_deficit": "#d73027", "balanced": "#fee08b", "carbon_surplus": "#1a9850"}
+#: Colours of the carbon compensation zones (:mod:`carbonmap.compensation`): payers red, receivers green.
+_COMPENSATION_COLOURS = {"carbon_paying": "#d73027", "carbon_balanced": "#fee08b", "carbon_receiving": "#1a9850"}
+#: Summary columns of classes drawn as unit layers, with their colours.
+_CLASS_COLUMNS = {"balance_class": _BALANCE_COLOURS, "compensation_class": _COMPENSATION_COLOURS}
 #: The theme of each summary column (first matching rule), else by the stage that publishes it.
 _THEME_RULES = ((r"source_\w+|builtup_\w+", "sources"), (r"sink_co2_t_yr", "sinks"),
                 (r"net_co2_t_yr|sink_source_ratio|balance_class|efficiency_\w+|co2_t_per_\w+", "balance"))
 _THEME_OF_STAGE = {"units": "units", "rasters": "inputs", "emissions": "sources", "stocks": "sinks", "sinks": "sinks",
                    "landscape": "ecology", "network": "ecology", "renewables": "renewables", "screening": "screening",
-                   "balance": "balance", "scenarios": "scenarios"}
+                   "balance": "balance", "compensation": "balance", "scenarios": "scenarios"}
 #: The card's themes and their key figures (patterns of summary columns), in order.
 _KEY_FIGURES = (
     ("balance", (r"net_co2_t_yr", r"source_co2_t_yr", r"sink_co2_t_yr", r"sink_source_ratio", r"balance_class",
-                 r"efficiency_band", r"co2_t_per_capita_yr", r"co2_t_per_cny_1e4")),
+                 r"efficiency_band", r"co2_t_per_capita_yr", r"co2_t_per_cny_1e4", r"compensation_class",
+                 r"compensation_paid_co2_t_yr", r"compensation_received_co2_t_yr")),
     ("sources", (r"source_(?!co2_t_yr$)\w+_co2_t_yr", r"builtup_intensity_co2_t_km2_yr")),
     ("sinks", (r"sink_vegetation_co2_t_yr", r"sink_blue_carbon_co2_t_yr", r"stock_change_t_co2")),
     ("ecology", (r"eco_pland_pct", r"eco_mesh_ha", r"eco_division", r"eco_source_area_ha", r"eco_corridor_length_km")),
@@ -1072,20 +1081,21 @@ def _numeric_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _choropleths(summary: pd.DataFrame, headline: Sequence[str]) -> list[str]:
-    """The summary columns drawn as unit layers: net emissions, the balance class and the efficiency
-    grade, the headline columns, then the area."""
+    """The summary columns drawn as unit layers: net emissions, the balance class, the efficiency
+    grade and the compensation zone, the headline columns, then the area."""
     numeric = set(_numeric_columns(summary))
-    first = ["net_co2_t_yr", "balance_class", "efficiency_band"]
+    first = ["net_co2_t_yr", "balance_class", "efficiency_band", "compensation_class"]
     wanted = first + [c for c in headline if c not in first and c != "area_km2"] + ["area_km2"]
-    return [c for c in dict.fromkeys(wanted) if c in summary and (c in numeric or c == "balance_class")]
+    return [c for c in dict.fromkeys(wanted) if c in summary and (c in numeric or c in _CLASS_COLUMNS)]
 
 
 def _unit_fill(summary: pd.DataFrame, column: str, wording: _Words) -> tuple[dict, list]:
     """Colours and legend rows of one unit layer."""
-    if column == "balance_class":
-        present = [c for c in _BALANCE_COLOURS if c in set(summary[column].dropna())]
+    if column in _CLASS_COLUMNS:
+        known = _CLASS_COLUMNS[column]
+        present = [c for c in known if c in set(summary[column].dropna())]
         extra = sorted(set(summary[column].dropna()) - set(present))
-        colours, rows = _categories(present + extra, _BALANCE_COLOURS, None, wording)
+        colours, rows = _categories(present + extra, known, None, wording)
         return {"type": "categories", "column": column, "colours": colours, "missing": _NO_DATA}, rows
     if column == "efficiency_band":
         return _efficiency_fill(summary, wording)

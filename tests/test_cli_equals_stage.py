@@ -1,6 +1,6 @@
 """Every command gives what the run's stage gives on the same inputs: one prepare step and one
 implementation behind both (emissions, stocks, landscape metrics, ecological network, rooftop
-PV, afforestation), compared on every column the command writes."""
+PV, afforestation, blue carbon, compensation), compared on every column the command writes."""
 
 from __future__ import annotations
 
@@ -225,3 +225,14 @@ def test_blue_carbon(demo_run, tmp_path):
     for path in theirs:
         with rasterio.open(out / path.name) as a, rasterio.open(path) as b:
             np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_compensation(demo_run, tmp_path):
+    """The command on the run's unit summary gives the stage's zoning columns and pairs."""
+    out = tmp_path / "compensation.gpkg"
+    invoke("compensation", demo_run / "onemap.gpkg", "--layer", "unit_summary", "--gdp-field", "gdp_cny_1e8",
+           "--price", "china_national_ets:2024", "-o", out)
+    ours = read(out, "compensation_zoning").drop(columns="geometry")
+    assert_same_columns(ours, read(demo_run / "onemap.gpkg", "unit_summary")[list(ours.columns)], key="unit_id")
+    assert_same_columns(read(out, "compensation_pairs"), read(demo_run / "onemap.gpkg", "compensation_pairs"))
+    assert_same_columns(read(out, "compensation_flows"), read(demo_run / "onemap.gpkg", "compensation_flows"))

@@ -82,6 +82,34 @@ def test_demo_emissions_and_balance(demo_run):
     assert parcels["source_co2_t_yr"].sum() == pytest.approx(total, rel=1e-6)  # every tonne sits on a parcel
 
 
+def test_demo_compensation(demo_run):
+    """Paying districts are paired with receiving ones: the network carries exactly what is paid,
+    which is what is received, priced at the national ETS's 2024 average, in well under 2 s."""
+    summary = pd.read_csv(demo_run / "unit_summary.csv").set_index("unit_id")
+    classes = summary["compensation_class"]
+    assert set(classes) <= {"carbon_paying", "carbon_balanced", "carbon_receiving"}
+    assert (classes == "carbon_paying").sum() >= 3 and (classes == "carbon_receiving").sum() >= 3
+    paid, received = summary["compensation_paid_co2_t_yr"], summary["compensation_received_co2_t_yr"]
+    assert paid.sum() == pytest.approx(received.sum()) and 0 < paid.sum() <= summary["sink_co2_t_yr"].clip(0).sum()
+    assert (paid[classes != "carbon_paying"] == 0).all() and (received[classes != "carbon_receiving"] == 0).all()
+    pairs = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="compensation_pairs")
+    assert pairs["amount_co2_t_yr"].sum() == pytest.approx(paid.sum())
+    np.testing.assert_allclose(pairs.groupby("payer_id")["amount_co2_t_yr"].sum(), paid[paid > 0].sort_index())
+    np.testing.assert_allclose(pairs["money_cny_yr"], 95.96 * pairs["amount_co2_t_yr"])
+    np.testing.assert_allclose(summary["compensation_paid_cny_yr"], 95.96 * paid)
+    flows = pyogrio.read_info(demo_run / "onemap.gpkg", layer="compensation_flows")
+    assert flows["geometry_type"] == "LineString" and flows["features"] == len(pairs)
+    prices = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="coefficients_carbon_prices")
+    assert "ICAP" in prices["source"].iloc[0]
+    assert json.loads((demo_run / "run.json").read_text())["stages_s"]["compensation"] < 2.0
+    assert "碳补偿网络" in (demo_run / "onemap.html").read_text(encoding="utf-8")
+    readme = Path(str(files("carbonmap.sample_data") / "README.md")).read_text(encoding="utf-8")
+    for stated in (f"{(classes == 'carbon_paying').sum()} districts pay and {(classes == 'carbon_receiving').sum()} "
+                   f"receive", f"{paid.sum():,.0f} t CO2/yr", f"in {len(pairs)} pairs",
+                   f"{summary['compensation_paid_cny_yr'].sum() / 1e6:.1f} million CNY/yr"):
+        assert stated in readme, stated  # the figures sample_data/README.md states
+
+
 def test_demo_summary_is_consistent(demo_run):
     summary = pd.read_csv(demo_run / "unit_summary.csv")
     assert summary["population"].sum() == 2_000_000
@@ -351,8 +379,8 @@ def test_runs_are_deterministic(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
     assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "blue_carbon",
-                                        "landscape", "network", "renewables", "screening", "balance", "scenarios",
-                                        "onemap"]
+                                        "landscape", "network", "renewables", "screening", "balance", "compensation",
+                                        "scenarios", "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [

@@ -14,8 +14,8 @@ Who uses what:
 - ``quiet_opt``: demo, run
 - ``output_dir_opt``, ``language_opt``: demo, run
 - ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv, afforestation,
-  rank-rooftops, blue-carbon
-- ``layer_opt``: zonal, emissions, rooftop-pv, rank-rooftops
+  rank-rooftops, blue-carbon, compensation
+- ``layer_opt``: zonal, emissions, rooftop-pv, rank-rooftops, compensation
 - ``code_system_opt``: emissions, ecological-network, afforestation
 - ``units_opts``: emissions, rank-rooftops, blue-carbon
 """

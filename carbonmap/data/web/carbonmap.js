@@ -387,7 +387,10 @@ var carbonmap = (function () {
       pane: pane, bubblingMouseEvents: bubbling,
       style: function (f) {
         var colour = paint(f.id);
-        if (line) { return {color: colour || "#888", weight: 2.5, opacity: colour ? 0.9 : 0}; }
+        if (line) {  /* widths: wider for each higher class (flows by amount) */
+          var rank = spec.widths && spec.fill.colours ? spec.fill.colours.indexOf(colour) : -1;
+          return {color: colour || "#888", weight: rank >= 0 ? 2 + 1.5 * rank : 2.5, opacity: colour ? 0.9 : 0};
+        }
         return {color: "#333333", weight: spec.units ? 0.8 : 0.5, fillColor: colour || "#000",
                 fillOpacity: colour ? (spec.units ? 0.75 : 0.7) : 0, opacity: colour ? 0.8 : 0.3};
       },
