@@ -481,9 +481,12 @@ class _Scale:
         return self.colours + ([self.centre_colour] if self.centre_colour else [])
 
 
-def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = True, year: bool = False) -> _Scale:
+def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = True, year: bool = False,
+           lines: bool = False) -> _Scale:
     """Class the finite `values` by `style` (a layer's own method, or a data-driven one when
-    `explicit` is False); zeros are left uncoloured and out of the classes when `hide_zero`.
+    `explicit` is False); zeros are left uncoloured and out of the classes when `hide_zero`;
+    `year`: the values are years (legends without thousands separators); `lines`: the darker
+    colours of sequential palettes (the lightest are lost on a map as thin lines).
     Diverging scales turn at the style's centre (:func:`_diverging_scale`)."""
     data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
@@ -494,8 +497,7 @@ def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = T
         return _diverging_scale(data, style, hide_zero=hide_zero)
     breaks = class_breaks(data, method=method, classes=style.classes)
     count = len(breaks) + 1
-    colours = _brewer(style.palette, max(count, 3))
-    colours = colours[-count:] if count < 3 else colours
+    colours = _brewer(style.palette, min(max(count, 3) + (2 if lines else 0), 9))[-count:]
     rows = _class_rows(breaks, colours, year=year)
     if not len(breaks) and data.size:  # one class: its value, or its range
         low, high = (str(int(v)) if year else format_number(v) for v in (data.min(), data.max()))
@@ -531,6 +533,11 @@ def _diverging_scale(data: np.ndarray, style: _Style, *, hide_zero: bool = False
         rows.insert(below, [neutral, text])
     return _Scale([float(b) for b in breaks], colours if off.size else [neutral], rows if off.size else
                   [[neutral, text]], hide_zero, centre, neutral if has_centre and off.size else None)
+
+
+def _is_year(column: str) -> bool:
+    """Whether a column holds years (``year``, ``*_year``: the peak year, the net-zero year)."""
+    return column == "year" or column.endswith("_year")
 
 
 def _is_diverging(palette: str) -> bool:
@@ -894,7 +901,7 @@ class _Page:
         column of the user's own data)."""
         if column not in self.fields:
             label, unit = self.words.column(column, summary=summary) or (column, "")
-            self.fields[column] = [label, unit, 1 if column == "year" or column.endswith("_year") else 0]
+            self.fields[column] = [label, unit, 1 if _is_year(column) else 0]
 
     def name_values(self, column: str, series: pd.Series) -> None:
         """Readers' names of the classes of a text column (skipped for identifiers: many values)."""
@@ -924,7 +931,7 @@ def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None
         return {"type": "categories", "column": column, "colours": colours, "missing": _NO_DATA}, legend
     key = layer.name if _has_style(layer.name) else column
     scale = _scale(pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float), _style_of(key, layer.group),
-                   explicit=_has_style(key))
+                   explicit=_has_style(key), year=_is_year(column), lines=_vector_kind(frame) == "line")
     legend["rows"] = scale.rows
     return {"type": "classes", "column": column, "missing": _NO_DATA, **scale.spec()}, legend
 
@@ -1100,7 +1107,7 @@ def _unit_fill(summary: pd.DataFrame, column: str, wording: _Words) -> tuple[dic
     if column == "efficiency_band":
         return _efficiency_fill(summary, wording)
     style = _style_of(column, "units")
-    scale = _scale(summary[column].to_numpy(dtype=float), style, explicit=_has_style(column))
+    scale = _scale(summary[column].to_numpy(dtype=float), style, explicit=_has_style(column), year=_is_year(column))
     return {"type": "classes", "column": column, "missing": _NO_DATA, **scale.spec()}, scale.rows
 
 
