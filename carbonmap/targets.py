@@ -330,10 +330,12 @@ def check_targets(targets: pd.DataFrame, summary: pd.DataFrame, *, timeline: pd.
     -------
     DataFrame
         One row per unit and target: ``unit_id``, ``target``, ``target_unit`` (year, %, MW),
-        ``target_value``, ``base_year`` [year], ``measured`` (the baseline's measure), ``status``
-        (:data:`STATUSES`), ``gap`` (in ``target_unit``; positive: short of the target), ``lever`` (a
-        scenario, or empty), ``lever_measured``, ``lever_met_year`` [year], ``note`` (``never``: a
-        net zero not reached by the trajectory's end, off track without a gap).
+        ``target_value`` (% or MW) or ``target_year`` [year], ``base_year`` [year], ``measured`` (the
+        baseline's measure, % or MW) or ``measured_year`` [year], ``status`` (:data:`STATUSES`),
+        ``gap`` (in ``target_unit``) or ``gap_years`` [years late] (positive: short of the target),
+        ``lever`` (a scenario, or empty), ``lever_measured`` (% or MW), ``lever_met_year`` [year: the
+        year that scenario meets the target], ``note`` (``never``: a net zero not reached by the
+        trajectory's end, off track without a gap).
     """
     summary = summary.copy()
     summary.index = summary.index.astype(str)
@@ -365,6 +367,17 @@ def check_targets(targets: pd.DataFrame, summary: pd.DataFrame, *, timeline: pd.
                                       "status", "gap", "lever", "lever_measured", "lever_met_year", "note"])
     for column in ("measured", "gap", "lever_measured"):  # a net zero never reached: no number to show
         out[column] = out[column].replace([np.inf, -np.inf], np.nan)
+    return _years_apart(out)
+
+
+def _years_apart(out: pd.DataFrame) -> pd.DataFrame:
+    """Year targets' values in their own columns (``target_year``, ``measured_year``, ``gap_years``),
+    so that every column holds one kind of number (years are shown as years)."""
+    years = out["target_unit"] == "year"
+    for value, year in (("target_value", "target_year"), ("measured", "measured_year"), ("gap", "gap_years")):
+        out.insert(out.columns.get_loc(value) + 1, year, out[value].where(years))
+        out.loc[years, value] = np.nan
+    out.loc[years, "lever_measured"] = np.nan  # the lever's peak or net-zero year is its lever_met_year
     return out
 
 

@@ -76,10 +76,12 @@ def test_land_and_capacity_measures_by_hand(case):
 def test_peak_year_off_track_with_the_scenario_that_closes_it(case):
     out = _check(case, {"unit_id": ["A", "B"], "peak_year": [2025, 2025]})
     a = out.loc[("A", "peak_year")]
-    assert (a["measured"], a["status"], a["gap"]) == (2027.0, "off_track", 2.0)  # first year of the largest value
-    assert (a["lever"], a["lever_measured"], a["lever_met_year"]) == ("cut", 2025.0, 2025.0)
+    # first year of the largest value, 2 years late
+    assert (a["target_year"], a["measured_year"], a["status"], a["gap_years"]) == (2025, 2027.0, "off_track", 2.0)
+    assert (a["lever"], a["lever_met_year"]) == ("cut", 2025.0)
+    assert np.isnan(a[["target_value", "measured", "gap", "lever_measured"]].astype(float)).all()  # years apart
     b = out.loc[("B", "peak_year")]
-    assert (b["measured"], b["status"], b["gap"], b["lever"]) == (2023.0, "on_track", -2.0, "")
+    assert (b["measured_year"], b["status"], b["gap_years"], b["lever"]) == (2023.0, "on_track", -2.0, "")
 
 
 def test_intensity_target_measured_on_the_trajectory(case):
@@ -110,7 +112,7 @@ def test_land_shares_capacity_net_zero_and_citywide(case):
     assert (eco["status"], eco["gap"], eco["lever"], eco["lever_measured"]) == ("off_track", 5.0, "cut", 30.0)
     assert out.loc[("A", "renewable_capacity_mw"), ["status", "gap"]].tolist() == ["off_track", 1.0]
     # A's net: E - 150 <= 0 first in 2023 (100 - 150)
-    assert out.loc[("A", "net_zero_year"), ["measured", "status"]].tolist() == [2023.0, "on_track"]
+    assert out.loc[("A", "net_zero_year"), ["measured_year", "status"]].tolist() == [2023.0, "on_track"]
     # citywide: forest (60 + 10) / (100 + 50) land; eco share land-weighted (70*100 + 20*50) / 150
     city = out.loc["*"]
     assert city.loc["forest_cover_pct", "measured"] == pytest.approx(100 * 70 / 150)
@@ -191,6 +193,7 @@ def test_the_command_equals_the_stage(demo_run, tmp_path):
     stage = pyogrio.read_dataframe(demo_run / "onemap.gpkg", layer="targets_status", read_geometry=False)
     pd.testing.assert_frame_equal(command[["unit_id", "target", "status"]], stage[["unit_id", "target", "status"]])
     np.testing.assert_allclose(command["gap"], stage["gap"])
+    np.testing.assert_allclose(command["gap_years"], stage["gap_years"])
 
 
 def test_the_command_refuses_an_incomplete_run(tmp_path):
