@@ -121,11 +121,31 @@ def _units_layer(comparison: Comparison) -> gpd.GeoDataFrame | None:
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=units.crs)
 
 
+def _check_not_a_run(folder: Path) -> None:
+    """Refuse to write the comparison over a project's run (its set would be replaced)."""
+    import json
+
+    from carbonmap.errors import OutputError
+    from carbonmap.outputset import MANIFEST
+
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        return
+    try:
+        kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind != "monitoring":
+        raise OutputError("this folder holds a carbonmap run; the comparison would replace it.", path=folder,
+                          fix="write the comparison to a folder of its own (-o out/monitoring).")
+
+
 def write_monitoring(comparison: Comparison, folder: Path) -> dict:
     """Write the comparison into `folder` as one output set (module docstring); returns the manifest."""
     from carbonmap.monitoring_report import write_monitoring_page
     from carbonmap.tables import write_summary_xlsx
 
+    _check_not_a_run(Path(folder))
     tables = {"monitoring_indicators": comparison.indicators, "monitoring_trends": comparison.trends,
               "monitoring_warnings": comparison.warnings,
               "coefficients_monitoring_thresholds": comparison.thresholds.reset_index()}
