@@ -121,6 +121,14 @@ def _units_layer(comparison: Comparison) -> gpd.GeoDataFrame | None:
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=units.crs)
 
 
+def _fields(layers: dict, language: str) -> dict:
+    """What every column of the GeoPackage means (QGIS aliases and comments), from the column dictionary."""
+    from carbonmap.readable import column_description, column_label
+
+    return {name: {c: (column_label(c, language), column_description(c, language)) for c in frame.columns
+                   if c not in ("geometry", "geom")} for name, frame in layers.items()}
+
+
 def _check_not_a_run(folder: Path) -> None:
     """Refuse to write the comparison over a project's run (its set would be replaced)."""
     import json
@@ -153,7 +161,8 @@ def write_monitoring(comparison: Comparison, folder: Path) -> dict:
         staging = outputs.staging
         layer = _units_layer(comparison)
         layers = {"monitoring_units": layer} if layer is not None else {}
-        write_geopackage(staging / "monitoring.gpkg", {**layers, **tables})
+        write_geopackage(staging / "monitoring.gpkg", {**layers, **tables},
+                         fields=_fields({**layers, **tables}, comparison.language))
         for name in ("monitoring_indicators", "monitoring_trends", "monitoring_warnings"):
             write_csv(staging / f"{name}.csv", tables[name], encoding="utf-8-sig", float_format="%.15g")
         per_unit = comparison.per_unit.rename_axis("unit_id").reset_index()
