@@ -179,3 +179,11 @@ def test_the_monitoring_section_compares_a_run_with_an_earlier_one(tmp_path):
                                      encoding="utf-8")
     with pytest.raises(InputError, match="two runs of 2020"):
         run(load_project(tmp_path / "c.toml").with_output_dir(tmp_path / "c"), quiet=True)
+
+
+def test_the_monitoring_stage_survives_a_new_output_folder():
+    """`run --only` into another folder changes [project] (its output_dir): the monitoring stage does
+    not declare it, or every `--only` after it would be refused."""
+    from carbonmap.themes.monitoring import MONITORING
+
+    assert MONITORING.sections == ("monitoring",)

@@ -225,5 +225,5 @@ def _has_monitoring(project) -> bool:
     return project.monitoring is not None and bool(project.monitoring.runs)
 
 
-MONITORING = Stage("monitoring", "compare with earlier runs", run_monitoring, sections=("monitoring", "project"),
+MONITORING = Stage("monitoring", "compare with earlier runs", run_monitoring, sections=("monitoring",),
                    reads=("units",), uses=("targets",), applies=_has_monitoring)
