@@ -58,6 +58,8 @@ __all__ = [
     "compensation_classes",
     "compensation_parameters",
     "carbon_price",
+    "target_parameters",
+    "monitoring_thresholds",
     "RULES",
     "numbers",
 ]
@@ -105,6 +107,8 @@ _TABLES = {  # name -> (key columns, required columns)
     "compensation_classes": (("class",), ("class", "label_en", "label_zh", "min_compensation_rate", "source")),
     "compensation_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
     "carbon_prices": (("market", "year"), ("market", "year", "price_cny_per_t_co2", "source")),
+    "target_parameters": (("parameter",), ("parameter", "value", "unit", "source")),
+    "monitoring_thresholds": (("indicator",), ("indicator", "worse", "change", "max_change_per_yr", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
     "afforestation_eligibility": (("eligibility", "rule"), ("eligibility", "rule", "check", "constraint", "value",
@@ -595,3 +599,21 @@ def carbon_price(name: str, override=None) -> float:
                          fix=f"use a price in CNY/t CO2, or one of {', '.join(names)}.")
     prices = numbers(table, "price_cny_per_t_co2", rule="non_negative")
     return float(prices[names == name].iloc[0])
+def target_parameters(override=None) -> dict[str, float]:
+    """Defaults of the targets check (name -> value; units in the table): the GDP growth of
+    intensity targets."""
+    return _scalars("target_parameters", override, {})
+
+
+def monitoring_thresholds(override=None) -> pd.DataFrame:
+    """How fast an indicator may move the wrong way before ``carbonmap compare`` warns, indexed by
+    indicator: ``worse`` ('increase' or 'decrease'), ``change`` ('relative' [% of the earlier value
+    per year] or 'absolute' [the indicator's unit per year]) and ``max_change_per_yr`` (>= 0)."""
+    table = read_table("monitoring_thresholds", override)
+    bad = table[~table["worse"].isin(("increase", "decrease")) | ~table["change"].isin(("relative", "absolute"))]
+    if len(bad):
+        raise InputError(f"rows {', '.join(bad['indicator'])} have an unknown worse or change.",
+                         path=table.attrs["override_path"], field="worse",
+                         fix="worse is increase or decrease; change is relative or absolute.")
+    table["max_change_per_yr"] = numbers(table, "max_change_per_yr", rule="non_negative")
+    return table.set_index("indicator")

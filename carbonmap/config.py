@@ -55,16 +55,21 @@ from carbonmap.zonal import validate_stats
 __all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
            "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
            "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "CompensationSection",
-           "OutputsSection",
+           "TargetsSection", "MonitoringSection", "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
 @dataclass(frozen=True)
 class ProjectSection:
-    """[project]: the run's name and where it writes."""
+    """[project]: the run's name, where it writes, and the year its data describe.
+
+    year : the year of the run's data (its inventory and land cover); recorded in ``run.json`` so
+        that ``carbonmap compare`` can place runs in time (default: the [timeline] base year).
+    """
 
     name: str
     output_dir: Path = Path("out")
+    year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -547,6 +552,39 @@ class CompensationSection:
 
 
 @dataclass(frozen=True)
+class TargetsSection:
+    """[targets]: targets per unit or citywide, checked against the baseline and the scenarios
+    (:mod:`carbonmap.targets`).
+
+    table : the targets table (CSV: ``unit_id``, ``*`` for citywide, and target columns such as
+        ``peak_year``, ``intensity_reduction_2030_pct``, ``forest_cover_pct``,
+        ``ecological_land_pct``, ``renewable_capacity_mw``; optional ``base_year``, ``gdp_growth_pct``).
+    landcover : the categorical raster whose class areas give forest cover (default: [timeline]'s
+        or [landscape]'s land cover, else the raster with the latest year in its name).
+    forest_classes : the land-cover classes that count as forest.
+    parameters : an override of ``target_parameters.csv`` (default GDP growth).
+    """
+
+    table: Path
+    landcover: str | None = None
+    forest_classes: list[str] = field(default_factory=lambda: ["forest"])
+    parameters: Path | None = None
+
+
+@dataclass(frozen=True)
+class MonitoringSection:
+    """[monitoring]: earlier complete runs to compare this project's outputs with
+    (``carbonmap compare``), and an override of the warning thresholds.
+
+    runs : output folders of earlier complete runs (relative to the project file).
+    thresholds : an override of ``monitoring_thresholds.csv``.
+    """
+
+    runs: list[Path] = field(default_factory=list)
+    thresholds: Path | None = None
+
+
+@dataclass(frozen=True)
 class OutputsSection:
     """[outputs]: which products to write, and the HTML map's options.
 
@@ -626,6 +664,8 @@ class Project:
     scenarios: list[ScenarioInput] = field(default_factory=list)
     balance: BalanceSection = field(default_factory=BalanceSection)
     compensation: CompensationSection | None = None
+    targets: TargetsSection | None = None
+    monitoring: MonitoringSection | None = None
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
     @property
@@ -672,6 +712,8 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "scenarios": (ScenarioInput, True),
     "balance": (BalanceSection, False),
     "compensation": (CompensationSection, False),
+    "targets": (TargetsSection, False),
+    "monitoring": (MonitoringSection, False),
     "outputs": (OutputsSection, False),
 }
 
@@ -882,7 +924,7 @@ def _check_semantics(project: Project, report=_raise) -> None:
     _check_exists(units.path, "units.path", path, report)
     for check in (_check_emissions, _check_sinks, _check_landscape, _check_network, _check_renewables,
                   _check_screening, _check_outputs, _check_scenarios, _check_encodings,
-                  _check_blue_carbon, _check_compensation):
+                  _check_blue_carbon, _check_compensation, _check_targets):
         check(project, path, report)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
@@ -1405,3 +1447,26 @@ def _check_compensation(project: Project, path: Path, report=_raise) -> None:
             _check_exists(getattr(section, key), f"compensation.{key}", path, report)
     _read_table(coefficients.compensation_classes, section.classes, report)
     _read_table(coefficients.compensation_parameters, section.parameters, report)
+def _check_targets(project: Project, path: Path, report=_raise) -> None:
+    """[targets] and [monitoring]: the files exist, the land cover is a categorical raster, the
+    targets table reads (its columns and values: :func:`carbonmap.themes.targets.read_targets`)."""
+    section = project.targets
+    if section is not None:
+        _check_exists(section.table, "targets.table", path, report)
+        if section.parameters is not None:
+            _check_exists(section.parameters, "targets.parameters", path, report)
+        if section.landcover is not None:
+            _raster_check(project, path, report)(section.landcover, "targets.landcover", "categorical")
+        if section.table.exists():
+            from carbonmap.themes.targets import read_targets
+
+            try:
+                read_targets(section.table)
+            except CarbonmapError as exc:
+                report(exc)
+    monitoring = project.monitoring
+    if monitoring is not None:
+        for i, folder in enumerate(monitoring.runs):
+            _check_exists(folder, f"monitoring.runs[{i}]", path, report)
+        if monitoring.thresholds is not None:
+            _check_exists(monitoring.thresholds, "monitoring.thresholds", path, report)

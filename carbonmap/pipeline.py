@@ -48,6 +48,7 @@ from carbonmap.themes.compensation import COMPENSATION
 from carbonmap.themes.emissions import EMISSIONS
 from carbonmap.themes.inputs import RASTERS, UNITS, VECTORS
 from carbonmap.themes.landscape import LANDSCAPE
+from carbonmap.themes.monitoring import MONITORING
 from carbonmap.themes.network import NETWORK
 from carbonmap.themes.onemap import ONEMAP
 from carbonmap.themes.renewables import RENEWABLES
@@ -55,12 +56,14 @@ from carbonmap.themes.scenarios import SCENARIOS
 from carbonmap.themes.screening import SCREENING
 from carbonmap.themes.sinks import SINKS
 from carbonmap.themes.stocks import STOCKS
+from carbonmap.themes.targets import TARGETS_STAGE
 
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
 #: The stages, in order.
 STAGES: tuple[Stage, ...] = (UNITS, RASTERS, VECTORS, EMISSIONS, STOCKS, SINKS, BLUE_CARBON, LANDSCAPE, NETWORK,
-                             RENEWABLES, SCREENING, BALANCE, COMPENSATION, SCENARIOS, ONEMAP)
+                             RENEWABLES, SCREENING, BALANCE, COMPENSATION, SCENARIOS, TARGETS_STAGE, MONITORING,
+                             ONEMAP)
 
 #: What a stage needs to run, when it has nothing to read: the project-file section to add.
 _SECTION_OF = {"emissions": "parcels", "stocks": "stocks", "landscape": "landscape", "network": "network",
@@ -152,9 +155,18 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
         reporter.finished(f"carbonmap: done in {time.time() - started:.1f} s -> {outputs.folder}")
         reporter.close()
         manifest = outputs.commit({"project_file": str(project.path), "project_sha256": file_digest(project.path)[0],
+                                   "year": run_year(project), "language": project.outputs.language,
                                    "sections_sha256": section_hashes(project), "only": only,
                                    "stages_s": timings, "warnings": published.warnings})
     return RunRecord(project, outputs.folder, results, published, manifest)
+
+
+def run_year(project: Project) -> int | None:
+    """The year a run's data describe, recorded in ``run.json`` for ``carbonmap compare``:
+    ``[project] year``, else the [timeline] base year."""
+    if project.project.year is not None:
+        return project.project.year
+    return project.timeline.base_year if project.timeline is not None else None
 
 
 def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, results: dict[str, Any],

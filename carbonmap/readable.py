@@ -173,6 +173,8 @@ def _part_text(key: str, value: str, language: str, titles: dict[str, str]) -> s
         return titles.get(value, value)
     if key == "unit":
         return _unit_text(value, language)
+    if key == "indicator":  # a monitoring trend: the indicator's own label
+        return column_label(value, language)
     if key in ("stat", "resource", "zone", "sector", "scenario"):
         found = _word(f"{key}.{value}", language)
         if found is not None:

@@ -55,7 +55,7 @@ MAX_UNIT_MAPS = 8
 #: Value columns of one table part; wider tables are split (or turned on their side when short).
 MAX_TABLE_COLUMNS = 6
 #: Tables written in full into the report (when the run made them); their titles are in words.csv.
-REPORT_TABLES = ("scenario_comparison_citywide", "scenario_milestones", "scenario_transition_matrix",
+REPORT_TABLES = ("targets_status", "scenario_comparison_citywide", "scenario_milestones", "scenario_transition_matrix",
                  "restoration_scenarios_citywide", "rooftop_packages", "renewable_zone_reasons",
                  "afforestation_reasons", "emissions_inventory_allocation", "stocks_summary", "compensation_pairs")
 #: Fonts for figure text, in the order a browser should try them (the SVG names them; any CJK font

@@ -40,7 +40,7 @@ THEME_COLUMNS = {
     "ecology": ("eco_", "shdi"),
     "renewables": ("rooftop_pv", "ground_pv", "wind", "gshp", "heating", "deep_geothermal", "renewable_"),
     "screening": ("pv_package_", "afforestation_", "restoration_"),
-    "scenarios": ("_peak_year", "_net_zero_year"),
+    "scenarios": ("_peak_year", "_net_zero_year", "targets_", "monitoring_", "trend_"),
 }
 #: Float format of the CSV: 15 significant digits, enough for every measured quantity, none of the noise.
 CSV_FLOAT_FORMAT = "%.15g"

@@ -431,6 +431,10 @@ def _tables(project: Project) -> list[tuple[str, Callable, Path]]:
         tables.append(("inventory.path", read_inventory_file, project.inventory.path))
     if project.stocks is not None:
         tables.append(("stocks.pools", read_pools, project.stocks.pools))
+    if project.targets is not None:
+        from carbonmap.themes.targets import read_targets
+
+        tables.append(("targets.table", read_targets, project.targets.table))
     readers = {  # (section, key) -> reader of an override
         ("emissions", "coefficients"): coefficients.landuse_coefficients,
         ("emissions", "road_weights"): coefficients.road_class_weights,
@@ -451,6 +455,8 @@ def _tables(project: Project) -> list[tuple[str, Callable, Path]]:
         ("screening", "growth"): coefficients.afforestation_growth,
         ("timeline", "stages"): coefficients.planning_stages,
         ("timeline", "parameters"): coefficients.scenario_parameters,
+        ("targets", "parameters"): coefficients.target_parameters,
+        ("monitoring", "thresholds"): coefficients.monitoring_thresholds,
     }
     for (section, key), read in readers.items():
         value = getattr(project, section)

@@ -85,7 +85,7 @@ DEMO_ROLES = {
     "pools_clcd.csv": "pools",
 }
 #: Files of the demo that init finds and gives no role: it proposes no [blue_carbon] section (yet).
-DEMO_UNASSIGNED = ("blue_carbon_biophysical.csv", "blue_carbon_transitions.csv")
+DEMO_UNASSIGNED = ("blue_carbon_biophysical.csv", "blue_carbon_transitions.csv", "targets.csv")
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ def main() -> None:
 def _register() -> None:
     from carbonmap.cli.blue_carbon import blue_carbon
     from carbonmap.cli.compensation import compensation
+    from carbonmap.cli.compare import compare
     from carbonmap.cli.demo import demo
     from carbonmap.cli.emissions import emissions
     from carbonmap.cli.init import init
@@ -49,11 +50,12 @@ def _register() -> None:
     from carbonmap.cli.run import run
     from carbonmap.cli.screening import afforestation, rank_rooftops
     from carbonmap.cli.stocks import stocks
+    from carbonmap.cli.targets import targets
     from carbonmap.cli.validate import validate
     from carbonmap.cli.zonal import zonal
 
     for command in (demo, init, validate, run, zonal, emissions, stocks, landscape_metrics, ecological_network,
-                    rooftop_pv, rank_rooftops, afforestation, blue_carbon, compensation):
+                    rooftop_pv, rank_rooftops, afforestation, blue_carbon, compensation, targets, compare):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

@@ -1,0 +1,99 @@
+"""``monitoring.html``: the comparison of runs for readers, in the runs' language.
+
+Small multiples (one small SVG chart per indicator: each unit's values in the runs' years, the
+units with a warning on it drawn in red), the list of warnings, the per-unit trends and the
+thresholds with their sources. Figures and tables are drawn as ``report.html`` draws them
+(:mod:`carbonmap.report`).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from carbonmap.io import atomic_path
+from carbonmap.readable import column_label, format_number, translate
+from carbonmap.report import _STYLE, _figure_html, _figure_style, _table_html
+from carbonmap.words import words
+
+__all__ = ["write_monitoring_page", "indicator_chart"]
+
+
+def _w(key: str, language: str, **fields) -> str:
+    return words(key, **fields).in_(language)
+
+
+def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], language: str) -> str:
+    """One small multiple: `indicator` of every unit across the years, the `warned` units in red."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    part = table[table["indicator"] == indicator]
+    fig, ax = plt.subplots(figsize=(3.2, 2.4))
+    for unit, rows in part.groupby("unit_id", sort=True):
+        red = unit in warned
+        ax.plot(rows["year"], rows["value"], color="#d73027" if red else "#9e9e9e", linewidth=1.6 if red else 0.8,
+                marker="o", markersize=2.5, zorder=3 if red else 2)
+        if red:
+            last = rows.iloc[-1]
+            ax.annotate(str(unit), (last["year"], last["value"]), fontsize=6, color="#d73027",
+                        xytext=(3, 0), textcoords="offset points", va="center")
+    years = sorted(part["year"].unique())
+    ax.set_xticks(years)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, year=True)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
+    ax.tick_params(labelsize=6.5)
+    title = column_label(indicator, language)
+    ax.set_title(title, fontsize=7.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _figure_html(fig, title)
+
+
+def _warnings_html(warnings: pd.DataFrame, language: str) -> str:
+    if warnings.empty:
+        return f"<p>{html.escape(_w('monitoring.no_warnings', language))}</p>"
+    items = []
+    for row in warnings.itertuples():
+        text = _w(f"monitoring.{row.level}", language, unit=row.unit_id, indicator=column_label(
+            row.indicator, language, unit=False), worse=translate(row.worse, language),
+            rate=format_number(row.rate_per_yr), threshold=format_number(row.max_change_per_yr),
+            per=_w(f"monitoring.per_{row.change}", language), targets=", ".join(
+                translate(t, language) for t in row.off_track_targets.split(", ") if t))
+        items.append(f"<li class='{html.escape(row.level)}'>{html.escape(text)}</li>")
+    return "<ul class='warnings'>" + "".join(items) + "</ul>"
+
+
+def write_monitoring_page(comparison, path: str | Path, *, units=None) -> Path:
+    """Write ``monitoring.html`` for a :class:`carbonmap.themes.monitoring.Comparison`."""
+    language = comparison.language
+    table, warnings = comparison.indicators, comparison.warnings
+    sections = []
+    sections.append(("warnings", _w("monitoring.warnings", language), _warnings_html(warnings, language)))
+    with _figure_style():
+        charts = [indicator_chart(table, name, set(warnings.loc[warnings["indicator"] == name, "unit_id"]), language)
+                  for name in dict.fromkeys(table["indicator"])]
+    about = f"<p class='note'>{html.escape(_w('monitoring.charts_about', language))}</p>"
+    sections.append(("indicators", _w("monitoring.indicators", language),
+                     about + "<div class='maps'>" + "".join(charts) + "</div>"))
+    per_unit = comparison.per_unit.rename_axis("unit_id").reset_index()
+    sections.append(("trends", _w("monitoring.trends", language), _table_html(per_unit, language)))
+    thresholds = comparison.thresholds.reset_index()[["indicator", "worse", "change", "max_change_per_yr", "source"]]
+    sections.append(("thresholds", _w("monitoring.thresholds", language), _table_html(thresholds, language)))
+    sections.append(("notes", _w("report.notes", language),
+                     "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes) + "</ul>"))
+    years = "、".join(str(r.year) for r in comparison.runs) if language == "zh" else \
+        ", ".join(str(r.year) for r in comparison.runs)
+    heading = _w("monitoring.title", language, years=years)
+    toc = "".join(f"<li><a href='#{a}'>{html.escape(t)}</a></li>" for a, t, _ in sections)
+    body = "".join(f"<section id='{a}'><h2>{html.escape(t)}</h2>{b}</section>" for a, t, b in sections)
+    page = (f"<!DOCTYPE html><html lang='{'zh-CN' if language == 'zh' else 'en'}'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(heading)}"
+            f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(heading)}</h1>"
+            f"<nav class='toc'><h2>{html.escape(_w('report.contents', language))}</h2><ol>{toc}</ol></nav>"
+            f"{body}</body></html>")
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
+    return Path(path)
