@@ -253,6 +253,10 @@ def load_state(folder: Path, root: Path, *, types_of: dict[str, dict[str, Any]])
             or manifest.get("carbonmap_version") != __version__:
         version = manifest.get("carbonmap_version", "unknown") if isinstance(manifest, dict) else "unknown"
         raise StateError(f"the saved run is from carbonmap {version}, this is {__version__}.", path=path, fix=fix)
+    missing = [name for name in types_of if name not in (manifest.get("saved") or {})]
+    if missing:
+        raise StateError(f"the saved run has no state of stage {', '.join(missing)} (it was made with other "
+                         "stages).", path=path, fix=fix)
     loaded = {}
     try:
         for name, kinds in types_of.items():

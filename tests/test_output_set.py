@@ -242,7 +242,13 @@ def test_a_planted_state_never_runs_code(previous, tmp_path):
     (state / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="unexpected file name in the saved state"):
         run(project, quiet=True, only="balance")
-    # 4. a state written by another version
+    # 4. a state without a stage this version has (made before the stage existed)
+    stage = manifest["saved"].pop("compensation")
+    (state / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="the saved run has no state of stage compensation"):
+        run(project, quiet=True, only="onemap")
+    manifest["saved"]["compensation"] = stage
+    # 5. a state written by another version
     manifest["carbonmap_version"] = "0.0.1"
     (state / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match=r"the saved run is from carbonmap 0\.0\.1"):
