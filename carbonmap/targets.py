@@ -398,7 +398,7 @@ def _is_target(column: str) -> bool:
 def status_counts(status: pd.DataFrame, units: pd.Index) -> pd.DataFrame:
     """Per unit: ``targets_on_track``, ``targets_off_track``, ``targets_no_data`` (counts) and
     ``targets_status`` (off_track if any target is, on_track if every measured one is, else
-    no_data; empty without targets), indexed by `units`."""
+    no_data; no_targets for a unit without targets of its own), indexed by `units`."""
     own = status[status["unit_id"] != CITY]
     counts = pd.crosstab(own["unit_id"], own["status"]).reindex(index=units.astype(str), columns=list(STATUSES),
                                                                  fill_value=0)
@@ -406,6 +406,6 @@ def status_counts(status: pd.DataFrame, units: pd.Index) -> pd.DataFrame:
     out = counts.rename(columns=lambda s: f"targets_{s}").astype(int)
     overall = np.where(out["targets_off_track"] > 0, "off_track",
                        np.where(out["targets_on_track"] > 0, "on_track",
-                                np.where(out["targets_no_data"] > 0, "no_data", "")))
+                                np.where(out["targets_no_data"] > 0, "no_data", "no_targets")))
     out["targets_status"] = overall
     return out

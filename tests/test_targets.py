@@ -135,7 +135,7 @@ def test_counts_per_unit(case):
     counts = status_counts(out.reset_index(), pd.Index(["A", "B", "C"]))
     assert counts.loc["A"].tolist() == [1, 1, 0, "off_track"]
     assert counts.loc["B"].tolist() == [1, 1, 0, "off_track"]
-    assert counts.loc["C"].tolist() == [0, 0, 0, ""]
+    assert counts.loc["C"].tolist() == [0, 0, 0, "no_targets"]  # only the citywide target
 
 
 @pytest.mark.parametrize("text, match", [

@@ -27,7 +27,7 @@ from carbonmap.words import words
 __all__ = ["TargetInputs", "read_targets", "prepare_targets", "targets_status", "TARGETS_STAGE", "STATUS_COLOURS"]
 
 #: Colours of the status classes on the map.
-STATUS_COLOURS = {"on_track": "#1a9850", "off_track": "#d73027", "no_data": "#bdbdbd"}
+STATUS_COLOURS = {"on_track": "#1a9850", "off_track": "#d73027", "no_data": "#bdbdbd", "no_targets": "#f0f0f0"}
 #: The columns of a targets table besides the targets.
 _OTHER_COLUMNS = ("unit_id", "base_year", "gdp_growth_pct", "note")
 #: Plausible values of each kind of target (a year, a share, a reduction, a capacity).
