@@ -96,7 +96,8 @@ _GROUP_PALETTE = {"units": "YlOrRd", "sources": "YlOrRd", "sinks": "YlGn", "ecol
                   "renewables": "YlOrBr", "screening": "Purples", "scenarios": "RdYlBu_r", "zones": "Set2",
                   "inputs": "YlGnBu"}
 _NO_DATA = "#cccccc"
-#: Line layers drawn wider for higher classes of their column, besides darker (flows by amount).
+#: Line layers of flows: drawn wider for higher classes of their column, besides darker (flows by
+#: amount), with an arrowhead where each flow goes.
 _WIDTH_BY_CLASS = {"compensation_flows"}
 #: Colours of zone classes as territorial plans draw them ("three zones and three lines": the
 #: ecological protection red line green, permanent basic farmland yellow, the urban development
@@ -861,6 +862,7 @@ class _Page:
 
     def __init__(self, detail: Detail, extent_m: float, wording: _Words, encoded: dict | None = None):
         self.detail = detail
+        self.extent_m = extent_m
         self.tolerance_m = extent_m * detail.simplify_fraction
         self.words = wording
         self.geometries: dict[str, dict] = {}
@@ -965,6 +967,24 @@ def _shown_columns(frame: gpd.GeoDataFrame, column: str | None, limit: int) -> l
     return columns[:limit]
 
 
+def _with_arrowheads(frame: gpd.GeoDataFrame, size_m: float) -> gpd.GeoDataFrame:
+    """Each line with an arrowhead at its end: two strokes of at most `size_m` (a fifth of the line
+    at the most) at 25 degrees either side of the line's last segment, for display only."""
+    heads = []
+    for line in frame.geometry.values:
+        if line is None or line.geom_type != "LineString" or line.length == 0:
+            heads.append(line)
+            continue
+        xy = np.asarray(line.coords)[:, :2]
+        (x0, y0), (x1, y1) = xy[-2], xy[-1]
+        back = math.atan2(y0 - y1, x0 - x1)
+        size = min(size_m, line.length / 5)
+        left, right = ((x1 + size * math.cos(back + a), y1 + size * math.sin(back + a))
+                       for a in (math.radians(25), -math.radians(25)))
+        heads.append(shapely.MultiLineString([xy, [left, (x1, y1), right]]))
+    return frame.set_geometry(gpd.GeoSeries(heads, index=frame.index, crs=frame.crs))
+
+
 def _add_vector(page: _Page, layer) -> None:
     """A vector layer: drawn whole (small), by canvas tiles with cells at small scales (large), or as
     cells only (over the level's feature limit)."""
@@ -981,10 +1001,12 @@ def _add_vector(page: _Page, layer) -> None:
     # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
     tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else page.tolerance_m)
     fill, legend = _colour_spec(page, layer, frame, layer.column)
+    flows = layer.name in _WIDTH_BY_CLASS and kind == "line"
+    shown = _with_arrowheads(frame, page.extent_m / 60) if flows else frame
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
-            "geometry": page.geometry(frame, tolerance), "table": page.table(frame[columns], 3 if large else 5),
+            "geometry": page.geometry(shown, tolerance), "table": page.table(frame[columns], 3 if large else 5),
             "tooltip": columns[:3], "popup": columns}
-    if layer.name in _WIDTH_BY_CLASS and kind == "line":
+    if flows:
         spec["widths"] = True
     if large:
         spec["tiles"] = _cells(page, layer, frame, _full_detail_zoom(frame))

@@ -272,6 +272,21 @@ def test_codes_and_whole_numbers_reach_the_page_exactly():
     assert [_mspa_class(c) for c in (117, 133, 165, 169, 100, 129)] == [17, 33, 65, 65, 0, 129]
 
 
+def test_flows_point_where_they_go():
+    """A flow from (0, 0) to (100, 0) is drawn with strokes of 10 m back from (100, 0) at 25 degrees
+    either side; a short one with strokes of a fifth of its length."""
+    from carbonmap.webmap import _with_arrowheads
+
+    frame = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 0), (0, 20)])],
+                             crs="EPSG:32650")
+    long, short = _with_arrowheads(frame, 10.0).geometry
+    dx, dy = 10 * np.cos(np.radians(25)), 10 * np.sin(np.radians(25))
+    assert np.allclose(long.geoms[1].coords, [(100 - dx, -dy), (100, 0), (100 - dx, dy)])
+    sx, sy = 4 * np.sin(np.radians(25)), 20 - 4 * np.cos(np.radians(25))
+    assert np.allclose(short.geoms[1].coords, [(sx, sy), (0, 20), (-sx, sy)])
+    assert long.geoms[0].equals(frame.geometry[0])  # the flow itself, unchanged
+
+
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) > 1e-9))
 def test_numbers_are_written_for_people(value):
     text = format_number(value)
