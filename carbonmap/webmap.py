@@ -98,7 +98,7 @@ _GROUP_PALETTE = {"units": "YlOrRd", "sources": "YlOrRd", "sinks": "YlGn", "ecol
 _NO_DATA = "#cccccc"
 #: Line layers of flows: drawn wider for higher classes of their column, besides darker (flows by
 #: amount), with an arrowhead where each flow goes.
-_WIDTH_BY_CLASS = {"compensation_flows"}
+_FLOW_LAYERS = {"compensation_flows"}
 #: Colours of zone classes as territorial plans draw them ("three zones and three lines": the
 #: ecological protection red line green, permanent basic farmland yellow, the urban development
 #: boundary red), used when a layer brings no colours of its own.
@@ -1001,7 +1001,7 @@ def _add_vector(page: _Page, layer) -> None:
     # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
     tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else page.tolerance_m)
     fill, legend = _colour_spec(page, layer, frame, layer.column)
-    flows = layer.name in _WIDTH_BY_CLASS and kind == "line"
+    flows = layer.name in _FLOW_LAYERS and kind == "line"
     shown = _with_arrowheads(frame, page.extent_m / 60) if flows else frame
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
             "geometry": page.geometry(shown, tolerance), "table": page.table(frame[columns], 3 if large else 5),
