@@ -400,6 +400,9 @@ def read_vector(
     gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding, max_features)
     if guess:
         gdf = _decode_undeclared(gdf, src)
+    if not isinstance(gdf, gpd.GeoDataFrame) or getattr(gdf, "_geometry_column_name", None) not in gdf.columns:
+        raise InputError("the layer has no geometries (a table, not a map layer).", path=src, layer=shown_layer,
+                         fix="give a GeoPackage layer, a shapefile or a GeoJSON file of the features.")
     if len(gdf) == 0:
         raise EmptyInputError(
             "the layer has no features.", path=src, layer=shown_layer,

@@ -8,6 +8,7 @@ before carbonmap recorded it, the same keys of the project file the manifest nam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -85,12 +86,36 @@ def read_run(folder: str | Path, *, year: int | None = None) -> FinishedRun:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError("the run's manifest is damaged.", path=manifest_path, fix=fix) from exc
     if SUMMARY not in files or not (folder / SUMMARY).exists():
+        if manifest.get("kind") == "monitoring":
+            raise InputError("this folder holds a comparison of runs, not a run.", path=folder,
+                             fix="give the output folders of the runs themselves.")
         raise InputError(f"the run has no {SUMMARY} (it is not a complete run of a project).", path=folder, fix=fix)
+    _check_unchanged(folder, manifest, (SUMMARY, GPKG))
     summary = pd.read_csv(folder / SUMMARY, encoding="utf-8-sig", dtype={"unit_id": str})
     summary = summary.set_index("unit_id")
     project = _project_data(manifest)
     return FinishedRun(folder, manifest, summary, year if year is not None else run_year(manifest, project),
                        manifest.get("language") or project.get("outputs", {}).get("language", "en"))
+
+
+def _check_unchanged(folder: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Refuse a run whose files among `names` were removed or changed after it finished (their
+    SHA-256 differs from the one its manifest records)."""
+    listed = {entry["path"]: entry.get("sha256") for entry in manifest["files"]}
+    for name in names:
+        if name not in listed:
+            continue
+        path = folder / name
+        if not path.exists():
+            raise InputError(f"the run's {name} was removed after the run finished.", path=folder,
+                             fix="run the project again into this folder.")
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if listed[name] and digest.hexdigest() != listed[name]:
+            raise InputError(f"the run's {name} was changed after the run finished (its SHA-256 is not the one "
+                             f"{MANIFEST} records).", path=path, fix="run the project again into this folder.")
 
 
 def _project_data(manifest: dict[str, Any]) -> dict[str, Any]:

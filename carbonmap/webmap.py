@@ -7,7 +7,7 @@
 - the **planning units**: net emissions classed on a diverging palette centred at zero (shown on
   load), the carbon balance class and the carbon efficiency grade as categories, one choropleth
   per headline column in its theme's group, the units' boundaries and names; a click on a unit
-  opens its **card** (key figures by theme, each with a bar against the city average, and every
+  opens its **card** (key figures by theme, each with a bar against the mean of the units, and every
   figure of ``unit_summary`` behind a "details" fold, labelled from the column dictionary);
 - every **layer** of the run, grouped by theme, each with a classed legend: classes by quantiles,
   natural breaks (Jenks), equal intervals or powers of ten, set per layer in

@@ -232,3 +232,14 @@ def test_csv_is_deterministic(tmp_path):
     a = write_csv(tmp_path / "a.csv", frame).read_bytes()
     b = write_csv(tmp_path / "b.csv", frame).read_bytes()
     assert a == b and a.startswith(b"unit,co2_t_yr\n")
+
+
+def test_a_table_given_as_a_map_layer_is_refused(tmp_path):
+    """A CSV (e.g. a run's unit_summary.csv) where polygons are wanted: a clear error, not a crash."""
+    from carbonmap.errors import InputError
+    from carbonmap.io import read_vector
+
+    table = tmp_path / "unit_summary.csv"
+    table.write_text("unit_id,source_co2_t_yr\nD01,5\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unit_summary.csv: the layer has no geometries \(a table, not a map layer\)"):
+        read_vector(table)

@@ -3,8 +3,10 @@ later copy of it, incomplete runs refused."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -84,6 +86,9 @@ def later_run(demo_run, tmp_path_factory):
     summary.to_csv(folder / "unit_summary.csv", index=False, encoding="utf-8-sig")
     manifest = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     manifest["year"] = 2026
+    for entry in manifest["files"]:  # the run as if made so: its manifest records the new file
+        if entry["path"] == "unit_summary.csv":
+            entry["sha256"] = hashlib.sha256((folder / "unit_summary.csv").read_bytes()).hexdigest()
     (folder / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
 
@@ -119,7 +124,7 @@ def test_compare_two_demo_runs(demo_run, later_run, tmp_path):
     over = CliRunner().invoke(main, ["compare", str(demo_run), str(later_run), "-o", str(later_run)])
     assert over.exit_code == 1 and "holds a carbonmap run; the comparison would replace it" in over.output
     assert (later_run / "unit_summary.csv").exists()
-    with pytest.raises(InputError, match="has no unit_summary.csv"):
+    with pytest.raises(InputError, match="this folder holds a comparison of runs, not a run"):
         read_run(out)  # a comparison is not a run to compare
 
 
@@ -135,12 +140,37 @@ def test_compare_refuses_an_incomplete_run(demo_run, tmp_path):
     assert result.exit_code == 1 and "no such output folder" in result.output
 
 
+def test_a_changed_run_the_same_run_twice_and_a_run_file_as_output_are_refused(demo_run, later_run, tmp_path):
+    """A run whose unit_summary.csv changed after it finished (its SHA-256 is not run.json's), the
+    same folder given twice, and -o naming a file of a run (targets would overwrite the run's
+    unit_summary.csv, compensation its onemap.gpkg) are refused; nothing is written."""
+    changed = tmp_path / "changed"
+    shutil.copytree(later_run, changed)
+    with open(changed / "unit_summary.csv", "a", encoding="utf-8") as handle:
+        handle.write("\n")
+    result = CliRunner().invoke(main, ["compare", str(demo_run), str(changed), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "the run's unit_summary.csv was changed after the run finished" in result.output
+    result = CliRunner().invoke(main, ["compare", str(demo_run), str(demo_run), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "the same run is given twice (runs 1 and 2)" in result.output
+    assert not (tmp_path / "m").exists()
+    before = (later_run / "unit_summary.csv").read_bytes()
+    targets = Path(__file__).parents[1] / "sample_data" / "demo_city" / "targets.csv"
+    for command in (["targets", str(later_run), str(targets)],
+                    ["compensation", str(later_run / "onemap.gpkg"), "--layer", "unit_summary"]):
+        target = later_run / ("unit_summary.csv" if command[0] == "targets" else "onemap.gpkg")
+        result = CliRunner().invoke(main, [*command, "-o", str(target)])
+        assert result.exit_code == 1, result.output
+        assert "this file belongs to the carbonmap run in its folder" in result.output
+    assert (later_run / "unit_summary.csv").read_bytes() == before
+
+
 def test_a_run_without_a_year_needs_one(later_run, demo_run, tmp_path):
     folder = tmp_path / "no_year"
     shutil.copytree(later_run, folder, ignore=shutil.ignore_patterns("*.gpkg"))
     manifest = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     manifest.pop("year")
     manifest["project_file"] = str(tmp_path / "gone.toml")
+    manifest["files"] = [e for e in manifest["files"] if not e["path"].endswith(".gpkg")]  # a run without one
     (folder / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert read_run(folder).year is None
     result = CliRunner().invoke(main, ["compare", str(demo_run), str(folder), "-o", str(tmp_path / "m")])

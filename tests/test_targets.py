@@ -142,7 +142,9 @@ def test_counts_per_unit(case):
     ("unit,peak_year\nA,2030\n", "has no unit_id column"),
     ("unit_id,peak_yr\nA,2030\n", "unknown column 'peak_yr'.*did you mean 'peak_year'"),
     ("unit_id,forest_cover_pct\nA,high\n", "forest_cover_pct of unit 'A' is 'high'"),
-    ("unit_id,forest_cover_pct\nA,150\n", "not a number from -100 to 100"),
+    ("unit_id,forest_cover_pct\nA,150\n", "not a number from 0 to 100"),
+    ("unit_id,ecological_land_pct\nA,-5\n", "not a number from 0 to 100"),  # a share of land
+    ("unit_id,intensity_reduction_2030_pct\nA,-150\n", "not a number from -100 to 100"),
     ("unit_id,peak_year\nA,2030\nA,2028\n", "unit 'A' has more than one row"),
 ])
 def test_a_bad_targets_table_names_file_column_and_fix(tmp_path, text, match):

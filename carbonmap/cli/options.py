@@ -58,8 +58,42 @@ code_system_opt = click.option("--code-system", required=True, callback=_known_c
 
 
 def output_opt(what: str, *, folder: bool = False):
-    """``-o/--output``, required: the file (or folder) the command writes."""
-    return click.option("-o", "--output", "output", type=FOLDER if folder else FILE, required=True, help=what)
+    """``-o/--output``, required: the file (or folder) the command writes; never a file of a
+    finished run (:func:`not_a_run_file`)."""
+    return click.option("-o", "--output", "output", type=FOLDER if folder else FILE, required=True, help=what,
+                        callback=None if folder else lambda ctx, param, value: not_a_run_file(value))
+
+
+def not_a_run_file(path: Path | None) -> Path | None:
+    """`path`, unless it is one of the files of a finished run (listed in the ``run.json`` of a
+    folder above it): writing it would damage that run.
+
+    Raises
+    ------
+    OutputError
+        Naming the run's folder and the fix.
+    """
+    import json
+
+    from carbonmap.errors import OutputError
+    from carbonmap.outputset import MANIFEST
+
+    if path is None:
+        return path
+    target = Path(path).resolve()
+    for folder in target.parents:
+        manifest = folder / MANIFEST
+        if not manifest.is_file():
+            continue
+        try:
+            files = {entry["path"] for entry in json.loads(manifest.read_text(encoding="utf-8"))["files"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            files = set()
+        if target.relative_to(folder).as_posix() in files:
+            raise OutputError("this file belongs to the carbonmap run in its folder; writing it would damage the run.",
+                              path=target, fix="write to a file outside the run's folder.")
+        return path
+    return path
 
 
 def units_opts(function):

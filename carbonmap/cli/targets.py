@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import FILE, FOLDER
+from carbonmap.cli.options import FILE, FOLDER, not_a_run_file
 
 
 @click.command(short_help="Check targets per unit against a finished run (on / off track, gap, lever).")
@@ -18,7 +18,7 @@ from carbonmap.cli.options import FILE, FOLDER
               help="A land-cover class that counts as forest (repeat for several).")
 @click.option("--parameters", type=FILE, default=None, help="An override of target_parameters.csv (GDP growth).")
 @click.option("-o", "--output", type=FILE, default=Path("targets_status.csv"), show_default=True,
-              help="The status table (CSV) to write.")
+              callback=lambda ctx, param, value: not_a_run_file(value), help="The status table (CSV) to write.")
 def targets(run_folder: Path, table: Path, landcover: str | None, forest_classes: tuple[str, ...],
             parameters: Path | None, output: Path) -> None:
     """Check the targets of TABLE (CSV: unit_id or * for citywide, then peak_year, net_zero_year,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import assume_crs_opt, layer_opt
+from carbonmap.cli.options import assume_crs_opt, layer_opt, not_a_run_file
 
 
 def _known_stats(ctx, param, value: str) -> str:
@@ -24,6 +24,7 @@ def _known_stats(ctx, param, value: str) -> str:
 @click.argument("zones", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("raster", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              callback=lambda ctx, param, value: not_a_run_file(value),
               help="Output .csv (table) or .gpkg (zones with their statistics).")
 @click.option("--stats", default="count,sum,mean,min,max", show_default=True, callback=_known_stats,
               help="Comma-separated: count sum mean min max std median nodata_count percentile_<q>.")

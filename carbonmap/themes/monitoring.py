@@ -63,6 +63,12 @@ def prepare_monitoring(folders: list[Path | None], *, years: list[int] | None = 
     if years is not None and len(years) != len(folders):
         raise InputError(f"{len(years)} years for {len(folders)} runs.", key="--year",
                          fix="give one --year per run, in the order of the folders.")
+    seen: dict[Path, int] = {}
+    for i, folder in enumerate(folders):
+        if Path(folder).resolve() in seen:
+            raise InputError(f"the same run is given twice (runs {seen[Path(folder).resolve()] + 1} and {i + 1}).",
+                             path=Path(folder).resolve(), key="RUNS", fix="give each run's folder once.")
+        seen[Path(folder).resolve()] = i
     runs = [read_run(f, year=None if years is None else years[i]) for i, f in enumerate(folders)]
     for run in runs:
         if run.year is None:

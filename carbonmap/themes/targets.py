@@ -32,6 +32,8 @@ STATUS_COLOURS = {"on_track": "#1a9850", "off_track": "#d73027", "no_data": "#bd
 _OTHER_COLUMNS = ("unit_id", "base_year", "gdp_growth_pct", "note")
 #: Plausible values of each kind of target (a year, a share, a reduction, a capacity).
 _RANGES = {"year": (2000, 2100), "%": (-100.0, 100.0), "MW": (0.0, np.inf)}
+#: Targets that are shares of land [%]: 0 to 100 (reductions may be negative: an allowed rise).
+_SHARES = frozenset({"forest_cover_pct", "ecological_land_pct"})
 
 
 @dataclass
@@ -93,6 +95,8 @@ def _numbers(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
     low, high = _RANGES[target_unit(column)] if _is_target_column(column) else \
         ((2000, 2100) if column == "base_year" else (-50.0, 50.0))
+    if column in _SHARES:
+        low = 0.0  # a share of land
     bad = (values.isna() & (text != "")) | (values < low) | (values > high)
     if bad.any():
         first = bad.idxmax()
