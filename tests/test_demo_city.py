@@ -27,6 +27,7 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files(tmp_path):
     a = make_demo_city(tmp_path / "a", SMALL)
     b = make_demo_city(tmp_path / "b", SMALL)

@@ -371,6 +371,7 @@ def test_olinda_rasters_are_cogs_on_the_analysis_grid(olinda_run):
     assert len(inputs) == 3 and all(re.fullmatch("[0-9a-f]{64}", h) for h in inputs["sha256"])
 
 
+@pytest.mark.slow
 def test_runs_are_deterministic(tmp_path):
     project = load_project(OLINDA)
     a = run(project.with_output_dir(tmp_path / "a"), quiet=True)
