@@ -662,12 +662,20 @@ def _counts(geometry_type: int, offsets: tuple, n_coords: int, n_features: int) 
     return np.concatenate([np.diff(offsets[2]), np.diff(offsets[1]), vertices]), keep
 
 
+#: Polygon layers of up to this many vertices are checked for being a coverage (and then simplified
+#: keeping shared edges): the check is slow on large layers (400 s on the megacity's 35,848
+#: ecological patches of 1.4 million vertices), which are simplified feature by feature.
+COVERAGE_CHECK_MAX_VERTICES = 200_000
+
+
 def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray:
-    """Geometries simplified by `tolerance_m` (coverage-aware for polygon coverages), in Web Mercator."""
+    """Geometries simplified by `tolerance_m` (coverage-aware for polygon coverages of up to
+    :data:`COVERAGE_CHECK_MAX_VERTICES` vertices), in Web Mercator."""
     geoms = shapely.force_2d(frame.geometry.values)  # the page draws x and y
     if tolerance_m > 0 and frame.crs is not None and frame.crs.is_projected:
         polygons = np.isin(shapely.get_type_id(geoms), (3, 6))
-        if polygons.all() and len(geoms) > 1 and bool(shapely.coverage_is_valid(geoms)):
+        small = shapely.get_num_coordinates(geoms).sum() <= COVERAGE_CHECK_MAX_VERTICES
+        if polygons.all() and len(geoms) > 1 and small and bool(shapely.coverage_is_valid(geoms)):
             geoms = shapely.coverage_simplify(geoms, tolerance_m)
         else:
             geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)

@@ -287,6 +287,21 @@ def test_flows_point_where_they_go():
     assert long.geoms[0].equals(frame.geometry[0])  # the flow itself, unchanged
 
 
+def test_large_polygon_layers_are_not_checked_as_coverages(monkeypatch):
+    """The coverage check (slow on large layers) runs for a layer of up to 200,000 vertices only;
+    a larger one is simplified feature by feature."""
+    from carbonmap import webmap
+
+    checked = []
+    monkeypatch.setattr(webmap.shapely, "coverage_is_valid", lambda g: checked.append(len(g)) or True)
+    squares = [shapely.box(x, 0, x + 1, 1) for x in range(0, 2 * 2001, 2)]  # 2,001 squares of 5 vertices
+    frame = gpd.GeoDataFrame(geometry=squares, crs="EPSG:32650")
+    webmap._display_geometry(frame, 0.1)
+    monkeypatch.setattr(webmap, "COVERAGE_CHECK_MAX_VERTICES", 10_000)
+    webmap._display_geometry(frame, 0.1)
+    assert checked == [2001]  # checked under the limit (10,005 vertices), not over it
+
+
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False).filter(lambda v: v == 0 or abs(v) > 1e-9))
 def test_numbers_are_written_for_people(value):
     text = format_number(value)
