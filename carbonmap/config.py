@@ -688,6 +688,13 @@ class Project:
 
         return replace(self, project=replace(self.project, output_dir=Path(output_dir)))
 
+    def with_monitoring(self, runs: list[Path]) -> Project:
+        """A copy compared with the earlier complete runs in `runs` ([monitoring] runs; ``carbonmap demo``)."""
+        from dataclasses import replace
+
+        section = self.monitoring if self.monitoring is not None else MonitoringSection()
+        return replace(self, monitoring=replace(section, runs=[Path(r) for r in runs]))
+
 
 _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of tables)
     "project": (ProjectSection, False),

@@ -9,6 +9,7 @@ thresholds with their sources. Figures and tables are drawn as ``report.html`` d
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from carbonmap.readable import column_label, format_number, translate
 from carbonmap.report import _STYLE, _figure_html, _figure_style, _table_html
 from carbonmap.words import words
 
-__all__ = ["write_monitoring_page", "indicator_chart"]
+__all__ = ["write_monitoring_page", "indicator_chart", "indicator_charts", "warnings_html", "monitoring_section"]
 
 
 def _w(key: str, language: str, **fields) -> str:
@@ -52,12 +53,24 @@ def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], langu
     return _figure_html(fig, title)
 
 
-def _warnings_html(warnings: pd.DataFrame, language: str) -> str:
+def indicator_charts(table: pd.DataFrame, warnings: pd.DataFrame, language: str) -> str:
+    """The small multiples: one :func:`indicator_chart` per indicator of `table`, with a note on how to read them."""
+    with _figure_style():
+        charts = [indicator_chart(table, name, set(warnings.loc[warnings["indicator"] == name, "unit_id"]), language)
+                  for name in dict.fromkeys(table["indicator"])]
+    about = f"<p class='note'>{html.escape(_w('monitoring.charts_about', language))}</p>"
+    return about + "<div class='maps'>" + "".join(charts) + "</div>"
+
+
+def warnings_html(warnings: pd.DataFrame, language: str, *, names: Mapping[str, str] | None = None) -> str:
+    """The early warnings as a list of sentences (alerts first); units by their `names` where given."""
     if warnings.empty:
         return f"<p>{html.escape(_w('monitoring.no_warnings', language))}</p>"
+    names = names or {}
     items = []
     for row in warnings.itertuples():
-        text = _w(f"monitoring.{row.level}", language, unit=row.unit_id, indicator=column_label(
+        unit = f"{names[row.unit_id]} ({row.unit_id})" if names.get(row.unit_id) else row.unit_id
+        text = _w(f"monitoring.{row.level}", language, unit=unit, indicator=column_label(
             row.indicator, language, unit=False), worse=translate(row.worse, language),
             rate=format_number(row.rate_per_yr), threshold=format_number(row.max_change_per_yr),
             per=_w(f"monitoring.per_{row.change}", language), targets=", ".join(
@@ -66,18 +79,30 @@ def _warnings_html(warnings: pd.DataFrame, language: str) -> str:
     return "<ul class='warnings'>" + "".join(items) + "</ul>"
 
 
+def monitoring_section(indicators: pd.DataFrame, warnings: pd.DataFrame, language: str, *,
+                       names: Mapping[str, str] | None = None) -> str:
+    """``report.html``'s monitoring section: the early warnings, then the small multiples."""
+    return (f"<h3>{html.escape(_w('monitoring.warnings', language))}</h3>"
+            + warnings_html(warnings, language, names=names)
+            + f"<h3>{html.escape(_w('monitoring.indicators', language))}</h3>"
+            + indicator_charts(indicators, warnings, language))
+
+
+def _names_of(units) -> dict[str, str]:
+    if units is None or "unit_name" not in getattr(units, "columns", ()):
+        return {}
+    return {str(i): str(n) for i, n in zip(units["unit_id"], units["unit_name"]) if isinstance(n, str) and n}
+
+
 def write_monitoring_page(comparison, path: str | Path, *, units=None) -> Path:
-    """Write ``monitoring.html`` for a :class:`carbonmap.themes.monitoring.Comparison`."""
+    """Write ``monitoring.html`` for a :class:`carbonmap.themes.monitoring.Comparison`; `units`
+    (unit_id, unit_name) names the units in the warnings."""
     language = comparison.language
     table, warnings = comparison.indicators, comparison.warnings
     sections = []
-    sections.append(("warnings", _w("monitoring.warnings", language), _warnings_html(warnings, language)))
-    with _figure_style():
-        charts = [indicator_chart(table, name, set(warnings.loc[warnings["indicator"] == name, "unit_id"]), language)
-                  for name in dict.fromkeys(table["indicator"])]
-    about = f"<p class='note'>{html.escape(_w('monitoring.charts_about', language))}</p>"
-    sections.append(("indicators", _w("monitoring.indicators", language),
-                     about + "<div class='maps'>" + "".join(charts) + "</div>"))
+    sections.append(("warnings", _w("monitoring.warnings", language),
+                     warnings_html(warnings, language, names=_names_of(units))))
+    sections.append(("indicators", _w("monitoring.indicators", language), indicator_charts(table, warnings, language)))
     per_unit = comparison.per_unit.rename_axis("unit_id").reset_index()
     sections.append(("trends", _w("monitoring.trends", language), _table_html(per_unit, language)))
     thresholds = comparison.thresholds.reset_index()[["indicator", "worse", "change", "max_change_per_yr", "source"]]

@@ -130,15 +130,29 @@ def column_unit(name: str, language: str) -> str:
     --------
     >>> column_unit("net_co2_t_yr", "zh"), column_unit("elevation_mean_m", "en"), column_unit("eco_np", "en")
     ('吨CO₂/年', 'm', '')
+    >>> column_unit("trend_forest_cover_pct_per_yr", "en"), column_unit("trend_net_co2_t_yr_per_yr", "en")
+    ('percentage points per year', 't CO2/yr per year')
     """
     info = column_info(name)
     if info is None:
         return ""
+    if info["column"] == "trend_<indicator>_per_yr":
+        return _per_year((_parts(name, info["column"], ()) or {}).get("indicator", ""), language)
     unit = info["unit"]
     if unit == "<unit>":
         parts = _parts(name, info["column"], ())
         unit = parts.get("unit", "") if parts else ""
     return _unit_text(unit, language)
+
+
+def _per_year(indicator: str, language: str) -> str:
+    """The unit of a monitoring trend of `indicator`: the indicator's unit per year (points of a share)."""
+    if indicator.endswith("_pct"):
+        return "个百分点/年" if language == "zh" else "percentage points per year"
+    unit = column_unit(indicator, language)
+    if language == "zh":
+        return f"{unit} 每年" if unit else "每年"
+    return f"{unit} per year" if unit else "per year"
 
 
 # --------------------------------------------------------------------------- labels
@@ -174,7 +188,7 @@ def _part_text(key: str, value: str, language: str, titles: dict[str, str]) -> s
     if key == "unit":
         return _unit_text(value, language)
     if key == "indicator":  # a monitoring trend: the indicator's own label
-        return column_label(value, language)
+        return column_label(value, language, unit=False)
     if key in ("stat", "resource", "zone", "sector", "scenario"):
         found = _word(f"{key}.{value}", language)
         if found is not None:

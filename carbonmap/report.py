@@ -541,6 +541,17 @@ def _theme_section(group: str, summary, published, units, language: str, labels:
     return _section(group, title, "".join(body))
 
 
+def _monitoring(tables: Mapping[str, pd.DataFrame], summary, language: str) -> tuple[str, str, str]:
+    """Monitoring across runs ([monitoring]): the early warnings and the indicators' small multiples."""
+    from carbonmap.monitoring_report import monitoring_section
+
+    indicators = tables["monitoring_indicators"]
+    years = [str(int(y)) for y in sorted(indicators["year"].unique())]
+    names = dict(zip(summary["unit_id"].astype(str), _unit_names(summary)))
+    return _section("monitoring", _w("monitoring.title", language, years=("、" if language == "zh" else ", ").join(years)),
+                    monitoring_section(indicators, tables["monitoring_warnings"], language, names=names))
+
+
 def write_report(summary, published, path: str | Path, *, title: str, grid, language: str = "en",
                  warnings_: Sequence[str] = ()) -> Path:
     """Write ``report.html`` for a finished run, in `language`.
@@ -584,6 +595,8 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
                                        last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
             sections.append(_section("road", _w("report.road", language),
                                      _timeline_chart(published.tables["scenario_timeline"], stages, language)))
+        if "monitoring_warnings" in published.tables and "monitoring_indicators" in published.tables:
+            sections.append(_monitoring(published.tables, summary, language))
     tables = [name for name in REPORT_TABLES if name in published.tables]
     if tables:
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"

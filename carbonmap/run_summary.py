@@ -1,5 +1,6 @@
 """What the end of a run says, in the run's language: the citywide key figures (sources, sinks, net
-emissions, the peak year of the first scenario), the warnings the run accepted, and where the
+emissions, the peak year of the first scenario), the early warnings of the comparison with earlier
+runs, the warnings the run accepted, and where the
 outputs are.
 
 Example (the demo, in English)::
@@ -9,6 +10,7 @@ Example (the demo, in English)::
       Carbon sinks: 266,906 t CO2/yr
       Net emissions: 15,733,094 t CO2/yr
       Carbon peak (baseline): 2030
+    Monitoring (2015, 2023): 46 early warning(s), 7 of them alerts (the unit is also off track on a target); in report.html
     Outputs in /home/me/out/demo:
       report.html: the report (open in a browser; prints on A4)
       ...
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from carbonmap.readable import column_label, column_unit, format_number
+from carbonmap.readable import column_label, column_unit, format_number, translate
 from carbonmap.words import words
 
 __all__ = ["KEY_FIGURES", "run_summary"]
@@ -55,8 +57,18 @@ def _peak(tables: dict[str, pd.DataFrame], language: str) -> str | None:
     if pd.isna(row.get("peak_year")) or not bool(row.get("peaked", True)):
         timeline = tables.get("scenario_timeline")
         last = int(timeline["year"].max()) if timeline is not None and "year" in timeline else ""
-        return words("summary.no_peak", scenario=row["scenario"], year=last).in_(language)
-    return words("summary.peak", scenario=row["scenario"], year=int(row["peak_year"])).in_(language)
+        return words("summary.no_peak", scenario=translate(row["scenario"], language), year=last).in_(language)
+    return words("summary.peak", scenario=translate(row["scenario"], language), year=int(row["peak_year"])).in_(language)
+
+
+def _monitoring(tables: dict[str, pd.DataFrame], language: str) -> str | None:
+    """How many early warnings the comparison with earlier runs gave ([monitoring]), or None."""
+    warnings, indicators = tables.get("monitoring_warnings"), tables.get("monitoring_indicators")
+    if warnings is None or indicators is None:
+        return None
+    years = ("、" if language == "zh" else ", ").join(str(int(y)) for y in sorted(indicators["year"].unique()))
+    return words("summary.monitoring", years=years, n=len(warnings),
+                 alerts=int((warnings["level"] == "alert").sum())).in_(language)
 
 
 def _outputs(folder: Path, language: str) -> list[str]:
@@ -83,6 +95,9 @@ def run_summary(published, folder: Path, *, language: str, repeat_warnings: bool
     if figures or peak:
         lines.append(words("summary.citywide").in_(language))
         lines += [f"  {line}" for line in figures + ([peak] if peak else [])]
+    monitoring = _monitoring(published.tables, language)
+    if monitoring:
+        lines.append(monitoring)
     if published.warnings:
         lines.append(words("summary.attention").in_(language))
         lines += [f"  - {text}" for text in published.warnings] if repeat_warnings else \

@@ -63,6 +63,7 @@ from rasterio.enums import Resampling
 
 from carbonmap.columns import column_info
 from carbonmap.io import atomic_path
+from carbonmap.readable import column_label, column_unit
 from carbonmap.words import LANGUAGES, group_label, unit_label, words
 
 __all__ = ["build_page", "write_map", "write_html", "class_breaks", "format_number", "encode_integers",
@@ -241,6 +242,8 @@ class _Words:
 
     def _dictionary_label(self, name: str, info: dict) -> tuple[str, str]:
         label, form = info[f"label_{self.language}"], info["column"]
+        if "<indicator>" in form:  # a monitoring trend: the indicator's label and unit, per year
+            return column_label(name, self.language, unit=False), column_unit(name, self.language)
         parts = _placeholders(form, name, list(self.rasters))
         unit = self.unit(parts.get("unit")) if info["unit"] == "<unit>" else self.symbol(info["unit"])
         if form.startswith("<raster>_<stat>") and "raster" in parts:
@@ -482,6 +485,11 @@ class _Scale:
         return self.colours + ([self.centre_colour] if self.centre_colour else [])
 
 
+#: Whole-number values spanning at most this many are counts, classed and labelled as whole numbers
+#: (warnings per unit: ``0 – 1``, ``2 – 3``; not ``< 2``, ``2 – 4``).
+SMALL_COUNTS = 100
+
+
 def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = True, year: bool = False,
            lines: bool = False) -> _Scale:
     """Class the finite `values` by `style` (a layer's own method, or a data-driven one when
@@ -497,9 +505,12 @@ def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = T
     if method == "diverging" or _is_diverging(style.palette):
         return _diverging_scale(data, style, hide_zero=hide_zero)
     breaks = class_breaks(data, method=method, classes=style.classes)
+    whole = not year and data.size and np.ptp(data) <= SMALL_COUNTS and bool(np.all(data == np.round(data)))
+    if whole:  # small counts: classes of whole numbers, labelled by their first and last value
+        breaks = np.unique(np.ceil(breaks))
     count = len(breaks) + 1
     colours = _brewer(style.palette, min(max(count, 3) + (2 if lines else 0), 9))[-count:]
-    rows = _class_rows(breaks, colours, year=year)
+    rows = _class_rows(breaks, colours, year=year, whole=(data.min(), data.max()) if whole else None)
     if not len(breaks) and data.size:  # one class: its value, or its range
         low, high = (str(int(v)) if year else format_number(v) for v in (data.min(), data.max()))
         rows[0][1] = low if low == high else f"{low} – {high}"
@@ -546,10 +557,17 @@ def _is_diverging(palette: str) -> bool:
                                           "Spectral")
 
 
-def _class_rows(breaks: Sequence[float], colours: Sequence[str], *, year: bool = False) -> list[list[str]]:
-    """Legend rows (colour, label) of classes: ``< b1``, ``b1 – b2``, ..., ``≥ bn``."""
+def _class_rows(breaks: Sequence[float], colours: Sequence[str], *, year: bool = False,
+                whole: tuple[float, float] | None = None) -> list[list[str]]:
+    """Legend rows (colour, label) of classes: ``< b1``, ``b1 – b2``, ..., ``≥ bn``; of whole
+    numbers from `whole` = (lowest, highest) with whole breaks: ``lowest – b1-1``, ``b1 – b2-1``,
+    ..., ``bn – highest`` (one number where a class holds one)."""
     if len(breaks) == 0:
         return [[colours[0], ""]]
+    if whole is not None:
+        bounds = zip([whole[0], *breaks], [b - 1 for b in breaks] + [whole[1]])
+        labels = [format_number(a) if a == b else f"{format_number(a)} – {format_number(b)}" for a, b in bounds]
+        return [[colour, label] for colour, label in zip(colours, labels)]
     text = [str(int(round(b))) if year else format_number(b) for b in breaks]
     labels = [f"< {text[0]}"] + [f"{a} – {b}" for a, b in zip(text, text[1:])] + [f"≥ {text[-1]}"]
     return [[colour, label] for colour, label in zip(colours, labels)]

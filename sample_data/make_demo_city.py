@@ -20,7 +20,7 @@ seagrass offshore.
 
 Outputs (``out/``):
 
-- ``demo_city.gpkg`` with layers ``districts`` (planning units, population and GDP),
+- ``demo_city.gpkg`` with layers ``districts`` (planning units, population and GDP, also of 2015),
   ``parcels`` (2023 land/sea-use codes, and the code each parcel had in 2015),
   ``buildings`` (footprints with floors, height, use, roof form), ``roads`` (lines with a
   class), ``wetlands`` (wetland type polygons incl. seagrass), ``protection_zones``
@@ -32,7 +32,8 @@ Outputs (``out/``):
   (kWh/m2/yr, 1 km), ``wind_speed_100m.tif`` (m/s at 100 m, 250 m), ``heat_flow.tif``
   (mW/m2, 1 km), ``temperature.tif`` (annual mean, degC, 1 km), ``precipitation.tif``
   (annual, mm, 1 km);
-- ``inventory.csv``: the city's energy CO2 inventory by sector and sub-sector (t CO2/yr).
+- ``inventory.csv``: the city's energy CO2 inventory by sector and sub-sector (t CO2/yr), and
+  ``inventory_2015.csv``, the same for the base year (the earlier run of the demo's monitoring).
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ CALIBRATION = {
     "rural_persons_per_km2": 150.0,
     # Relative building-energy CO2 per m2 (residential = 1): demo assumption, not a published figure
     "building_intensity_weights": {"residential": 1.0, "commercial": 2.0, "public": 1.5},
+    # The earlier inputs (base_year, 2015) for the demo's monitoring comparison:
+    # real GDP 2023 / 2015 = 1.550, the product of China's real GDP growth 2016-2023 (National Bureau
+    # of Statistics: 6.8, 6.9, 6.7, 6.0, 2.2, 8.4, 3.0, 5.2 %)
+    "real_gdp_index_since_base_year": 1.068 * 1.069 * 1.067 * 1.060 * 1.022 * 1.084 * 1.030 * 1.052,
+    # population growth 2015-2023 [%/yr] (demo assumption: a coastal city gaining people)
+    "population_growth_pct_yr": 1.5,
+    # 2015 inventory = 2023 inventory x these factors (demo assumption, roughly China's energy CO2 of
+    # 2015 against 2023: about 2 %/yr overall, faster in transport and buildings than in industry)
+    "base_year_sector_factors": {"buildings": 0.82, "transport": 0.78, "industry": 0.92, "agriculture": 1.0},
 }
 
 
@@ -651,8 +661,20 @@ def make_demo_city(out_dir: str | Path, spec: CitySpec = CitySpec()) -> dict[str
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     paths["inventory"] = write_csv(out / "inventory.csv", inventory)
+    paths["inventory_earlier"] = write_csv(out / f"inventory_{spec.base_year}.csv", _earlier_inventory(inventory, spec))
     paths.update(_rasters(geo, rng, spec, parcel_gdf, out))
     return paths
+
+
+def _earlier_inventory(inventory: pd.DataFrame, spec: CitySpec) -> pd.DataFrame:
+    """The inventory of ``spec.base_year``: each row x its sector's factor (:data:`CALIBRATION`)."""
+    factors = CALIBRATION["base_year_sector_factors"]
+    earlier = inventory.copy()
+    earlier["co2_t_yr"] = (inventory["co2_t_yr"] * inventory["sector"].map(factors)).round(0)
+    earlier["year"] = spec.base_year
+    earlier["note"] = (f"synthetic; the {spec.year} inventory x a factor per sector (demo assumption: "
+                       f"about China's energy CO2 of {spec.base_year} against {spec.year})")
+    return earlier
 
 
 def _projection(spec: CitySpec):
@@ -752,6 +774,10 @@ def _district_names_population_gdp(districts: gpd.GeoDataFrame, buildings: gpd.G
     out.insert(2, "name_en", names_en)
     out["population"] = population
     out["gdp_cny_1e8"] = np.round(gdp, 2)
+    years = spec.year - spec.base_year
+    earlier = round(spec.population / (1 + CALIBRATION["population_growth_pct_yr"] / 100) ** years)
+    out[f"population_{spec.base_year}"] = _largest_remainder(earlier, population.astype(float))
+    out[f"gdp_cny_1e8_{spec.base_year}"] = np.round(gdp / CALIBRATION["real_gdp_index_since_base_year"], 2)
     out["area_km2"] = (out.area / 1e6).round(3)
     return out
 

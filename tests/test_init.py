@@ -84,8 +84,9 @@ DEMO_ROLES = {
     "temperature.tif": "temperature", "precipitation.tif": "precipitation", "inventory.csv": "inventory",
     "pools_clcd.csv": "pools",
 }
-#: Files of the demo that init finds and gives no role: it proposes no [blue_carbon] section (yet).
-DEMO_UNASSIGNED = ("blue_carbon_biophysical.csv", "blue_carbon_transitions.csv", "targets.csv")
+#: Files of the demo that init finds and gives no role: it proposes no [blue_carbon] section (yet),
+#: and of two inventories it takes one (inventory_2015.csv is the earlier run's, `carbonmap demo`).
+DEMO_UNASSIGNED = ("blue_carbon_biophysical.csv", "blue_carbon_transitions.csv", "targets.csv", "inventory_2015.csv")
 
 
 @pytest.fixture(scope="module")

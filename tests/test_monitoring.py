@@ -217,3 +217,38 @@ def test_the_monitoring_stage_survives_a_new_output_folder():
     from carbonmap.themes.monitoring import MONITORING
 
     assert MONITORING.sections == ("monitoring",)
+
+
+def test_the_demo_compares_2023_with_its_2015_run(demo_run):
+    """`carbonmap demo` runs the city of 2015 next to its output and compares 2023 with it: each
+    unit's trend is its change between the two runs' unit_summary.csv over 8 years, every unit whose
+    sources rise faster than 2 %/yr is warned, and the report lists every warning (named units)."""
+    from carbonmap.report import _monitoring
+
+    earlier = demo_run.with_name(f"{demo_run.name}_2015")
+    assert read_run(earlier).year == 2015 and not (earlier / "onemap.html").exists()
+    before, after = (pd.read_csv(f / "unit_summary.csv", encoding="utf-8-sig").set_index("unit_id")
+                     for f in (earlier, demo_run))
+    gpkg = demo_run / "onemap.gpkg"
+    trend = pyogrio.read_dataframe(gpkg, layer="monitoring_trends", read_geometry=False) \
+        .set_index(["unit_id", "indicator"])
+    sources = trend.xs("source_co2_t_yr", level="indicator")
+    expected = (after["source_co2_t_yr"] - before["source_co2_t_yr"]) / 8 / before["source_co2_t_yr"] * 100
+    np.testing.assert_allclose(sources["change_pct_yr"], expected.reindex(sources.index), rtol=1e-9)
+    assert before["source_co2_t_yr"].sum() < after["source_co2_t_yr"].sum()  # the 2015 inventory is smaller
+    warned = pyogrio.read_dataframe(gpkg, layer="monitoring_warnings", read_geometry=False)
+    rising = set(expected.index[expected > 2.0])
+    assert rising and set(warned.loc[warned["indicator"] == "source_co2_t_yr", "unit_id"]) == rising
+    report = (demo_run / "report.html").read_text(encoding="utf-8")
+    section = report[report.index("<section id='monitoring'>"):]
+    section = section[:section.index("</section>")]
+    assert "跨期监测：2015、2023" in section and section.count("<li class=") == len(warned) > 0
+    assert section.count("data:image/svg+xml") >= 8  # the small multiples
+    assert "跨期监测：各规划单元预警数" in (demo_run / "onemap.html").read_text(encoding="utf-8")
+    tables = {name: pyogrio.read_dataframe(gpkg, layer=name, read_geometry=False)
+              for name in ("monitoring_warnings", "monitoring_indicators")}
+    summary = pyogrio.read_dataframe(gpkg, layer="unit_summary")
+    _, title, english = _monitoring(tables, summary, "en")
+    name = summary.set_index("unit_id").loc[warned["unit_id"].iloc[0], "unit_name"]
+    assert title == "Monitoring across runs: 2015, 2023" and "Early warnings" in english
+    assert f"{name} ({warned['unit_id'].iloc[0]})" in english

@@ -258,6 +258,22 @@ def test_diverging_scales_turn_at_their_centre():
     assert all((c in greens) == (b < 1) for c, b in zip(efficiency.colours, [-np.inf] + efficiency.breaks))
 
 
+def test_small_counts_are_classed_as_whole_numbers():
+    """Warnings per unit: each class names the whole numbers it holds, and the colours follow the
+    labels; large whole numbers (tonnes) keep ranges of breaks."""
+    from carbonmap.webmap import _scale, _style_of
+
+    style = _style_of("monitoring_units", "scenarios")
+    counts = np.array([2, 1, 0, 0, 0, 0, 4, 2, 5, 8, 6, 6, 6, 6.0])
+    scale = _scale(counts, style)  # equal intervals of 1.6 -> whole breaks 2, 4, 5, 7
+    assert scale.breaks == [2.0, 4.0, 5.0, 7.0]
+    assert [label for _, label in scale.rows] == ["0 – 1", "2 – 3", "4", "5 – 6", "7 – 8"]
+    labels = [scale.rows[i][1] for i in scale.colour_index(np.arange(9.0))]
+    assert labels == ["0 – 1", "0 – 1", "2 – 3", "2 – 3", "4", "5 – 6", "5 – 6", "7 – 8", "7 – 8"]
+    tonnes = _scale(np.array([0, 120_000, 1_300_000, 2_700_000.0]), _style_of("source_co2_t_yr", "sources"))
+    assert tonnes.rows[-1][1].startswith("≥ ") and not any(label.endswith("999") for _, label in tonnes.rows)
+
+
 def test_codes_and_whole_numbers_reach_the_page_exactly():
     """Whole numbers (codes, ids, counts) are never rounded; a code column with nulls (read as
     floats) keys its colours as the page's script reads the table; Z coordinates are dropped."""

@@ -65,14 +65,19 @@ def test_the_end_of_a_run_says_figures_warnings_and_outputs(tmp_path):
                             "net_co2_t_yr": [1.499e6, 2.48e5]})
     milestones = pd.DataFrame({"scenario": ["baseline"], "unit_id": ["city"], "peak_year": [2030.0],
                                "peaked": [True]})
-    published = Publication(summary=summary, tables={"scenario_milestones": milestones},
+    warned = pd.DataFrame({"unit_id": ["A", "A", "B"], "level": ["alert", "warning", "warning"]})
+    indicators = pd.DataFrame({"unit_id": "A", "indicator": "net_co2_t_yr", "year": [2015, 2023], "value": 1.0})
+    published = Publication(summary=summary, tables={"scenario_milestones": milestones, "monitoring_warnings": warned,
+                                                     "monitoring_indicators": indicators},
                             warnings=["industry: 5,000 t CO2/yr not allocated"], notes=["a", "b"])
     (tmp_path / "report.html").write_text("")
     zh = run_summary(published, tmp_path, language="zh")
-    assert "碳源（碳排放总量）：1,750,000 吨CO₂/年" in zh and "碳达峰（baseline）：2030 年" in zh
+    assert "碳源（碳排放总量）：1,750,000 吨CO₂/年" in zh and "碳达峰（基准情景）：2030 年" in zh
+    assert "跨期监测（2015、2023）：3 条预警，其中 1 条为警报" in zh
     assert "请注意：" in zh and "industry: 5,000" in zh and f"输出目录 {tmp_path}" in zh and "report.html：报告" in zh
     en = run_summary(published, tmp_path, language="en", repeat_warnings=False)
     assert "Net emissions: 1,747,000 t CO2/yr" in en and "the 1 warning(s) above" in en
+    assert "Carbon peak (baseline): 2030" in en and "Monitoring (2015, 2023): 3 early warning(s), 1 of them alerts" in en
     assert "2 run notes" in en and "onemap.html" not in en  # only the outputs that are there
 
 

@@ -50,6 +50,12 @@ def test_the_demo_project_is_valid_and_nothing_is_written(tmp_path):
     assert not (tmp_path / "demo" / "out").exists()
 
 
+def test_the_demo_city_of_2015_is_valid():
+    """The earlier run `carbonmap demo` compares with reads 2015 columns and files that exist."""
+    result = validate_project(SAMPLES / "demo_city" / "project_2015.toml")
+    assert result.valid and result.problems == [] and len(result.inputs) == 12, result.problems
+
+
 def test_olinda_is_valid():
     result = validate_project(SAMPLES / "olinda" / "project.toml")
     assert result.valid and result.problems == [] and len(result.inputs) == 3, result.problems
