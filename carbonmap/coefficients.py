@@ -595,7 +595,7 @@ def carbon_price(name: str, override=None) -> float:
     table = read_table("carbon_prices", override)
     names = table["market"] + ":" + table["year"]
     if name not in set(names):
-        raise InputError(f"unknown carbon price {name!r}.", field="carbon_price",
+        raise InputError(f"unknown carbon price {name!r}.", key="compensation.carbon_price",
                          fix=f"use a price in CNY/t CO2, or one of {', '.join(names)}.")
     prices = numbers(table, "price_cny_per_t_co2", rule="non_negative")
     return float(prices[names == name].iloc[0])

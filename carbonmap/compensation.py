@@ -385,7 +385,7 @@ def _check_links(ok: np.ndarray, payers: pd.Index, receivers: pd.Index, restrict
 def _infeasible(restriction: str, why: str) -> InputError:
     return InputError(f"the compensation network is infeasible under restriction {restriction!r}: {why}.",
                       key="compensation.restriction",
-                      fix="relax it (restriction = \"none\"), or regroup the units so that each group has both "
+                      fix="relax the restriction (none), or regroup the units so that each group has both "
                           "payers and receivers (zone_field), or give costs for the missing pairs.")
 
 

@@ -225,13 +225,19 @@ def test_the_command_equals_the_functions(units_file, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--sink-field", "absorbed"], "field 'absorbed'"),
-    (["--restriction", "zone", "--zone-field", "zone"], "infeasible under restriction 'zone'"),
+    (["--restriction", "zone", "--zone-field", "zone"], "option --restriction: the compensation network is "
+                                                         "infeasible under restriction 'zone'"),
+    (["--restriction", "zone"], "option --zone-field: restriction 'zone' needs each unit's zone. Fix: name the "
+                                "units' field of main functional zones (--zone-field)."),
     (["--price", "-1"], "carbon price must be 0 or more"),
-    (["--price", "eu_ets:2024"], "unknown carbon price 'eu_ets:2024'"),
+    (["--price", "eu_ets:2024"], "option --price: unknown carbon price 'eu_ets:2024'"),
+    (["--corrections", "economic"], "--corrections economic needs the units' output: give --gdp-field."),
 ])
 def test_the_command_names_bad_inputs(units_file, tmp_path, args, message):
+    """Errors name the command's own options, not the project file's keys."""
     result = CliRunner().invoke(main, ["compensation", str(units_file), *args, "-o", str(tmp_path / "x.gpkg")])
-    assert result.exit_code == 1 and message in result.output, result.output
+    assert result.exit_code in (1, 2) and message in result.output, result.output
+    assert "key 'compensation." not in result.output
     assert not (tmp_path / "x.gpkg").exists()
 
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import FILE, assume_crs_opt, layer_opt, output_opt
+from carbonmap.cli.options import FILE, assume_crs_opt, keys_as_options, layer_opt, output_opt
+
+
+#: The [compensation] keys this command takes as options (errors name the option).
+_OPTIONS = {"compensation.restriction": "--restriction", "compensation.zone_field": "--zone-field",
+            "compensation.carbon_price": "--price", "compensation.corrections": "--corrections",
+            "compensation.cost": "--cost", "compensation.classes": "--classes",
+            "compensation.parameters": "--parameters"}
 
 
 def _price(text: str | None) -> float | str | None:
@@ -59,7 +66,9 @@ def compensation(units: Path, layer: str | None, id_field: str, source_field: st
     section = CompensationSection(corrections=[c.strip() for c in corrections.split(",") if c.strip()],
                                   classes=classes, parameters=parameters, carbon_price=_price(price),
                                   restriction=restriction, zone_field=zone_field, cost=cost)
-    with recording_tables() as tables_read:
+    if "economic" in section.corrections and not gdp_field:
+        raise click.UsageError("--corrections economic needs the units' output: give --gdp-field.")
+    with recording_tables() as tables_read, keys_as_options(_OPTIONS):
         inputs = prepare_compensation(section, UnitsSection(path=units, id_field=id_field, layer=layer,
                                                             assume_crs=assume_crs))
         result = compensation_tables(inputs, frame[[frame.geometry.name]], frame[source_field], frame[sink_field],

@@ -22,9 +22,13 @@ Who uses what:
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+
+from carbonmap.errors import CarbonmapError
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 FOLDER = click.Path(file_okay=False, path_type=Path)
@@ -120,3 +124,27 @@ def units_section(units: Path | None, layer: str | None, id_field: str | None, a
 
     return None if units is None else UnitsSection(path=units, id_field=id_field, layer=layer,
                                                    assume_crs=assume_crs)
+
+
+@contextmanager
+def keys_as_options(options: dict[str, str]):
+    """Errors that name a project-file key the command takes as an option name the option instead.
+
+    `options`: project-file key -> option (``{"compensation.restriction": "--restriction"}``); the
+    key's last part in the fix (``zone_field``) becomes the option too. Other errors pass unchanged.
+    """
+    from carbonmap.errors import compose_message
+
+    try:
+        yield
+    except CarbonmapError as exc:
+        option = options.get(exc.key or "")
+        if option is None:
+            raise
+        fix = exc.fix
+        for key, name in options.items():
+            fix = fix and re.sub(rf"\b{re.escape(key.rpartition('.')[2])}\b", name, fix)
+        exc.key, exc.fix = None, fix
+        exc.problem = f"option {option}: {exc.problem}"
+        exc.args = (compose_message(exc.problem, path=exc.path, layer=exc.layer, field=exc.field, fix=fix),)
+        raise
