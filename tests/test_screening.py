@@ -187,6 +187,28 @@ def test_connectivity_gain_by_hand():
         connectivity([1, 1], distances, 10, probability=(0.5, d0)).index)
 
 
+def test_connectivity_gain_equals_a_new_search_with_the_site_and_a_cutoff_loses_at_most_its_probability():
+    """Each site's gain (found from the patches' p* in O(n^2)) equals PC recomputed on the graph with
+    the site added; leaving out links and paths below p_min lowers PC by at most p_min (sum a)^2 / A^2."""
+    rng = np.random.default_rng(5)
+    xy, sites = rng.random((25, 2)) * 20_000, rng.random((40, 2)) * 20_000
+    distances = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
+    cross = np.hypot(*(xy[:, None] - sites[None]).transpose(2, 0, 1))
+    areas, new = rng.random(25) * 50, rng.random(40) * 5
+    probability, landscape = (0.5, 2000.0), 40_000.0
+    gains = pc_gain(areas, distances, landscape, new, cross, probability=probability)
+    before = pc_index(areas, distances, landscape, probability=probability)
+    for s in range(40):
+        joined = np.block([[distances, cross[:, [s]]], [cross[:, [s]].T, np.zeros((1, 1))]])
+        after = pc_index(np.append(areas, new[s]), joined, landscape, probability=probability)
+        assert gains[s] == pytest.approx(100 * (after - before) / before, rel=1e-9)
+    cut = pc_index(areas, distances, landscape, probability=probability, min_probability=1e-3)
+    assert before - 1e-3 * areas.sum() ** 2 / landscape**2 <= cut < before
+    near = distances / 100  # every pair likelier than 1e-3: nothing is left out
+    assert pc_index(areas, near, landscape, probability=probability, min_probability=1e-3) == pytest.approx(
+        pc_index(areas, near, landscape, probability=probability), rel=1e-12)
+
+
 def test_cross_distances_equal_brute_force():
     a = np.zeros((30, 30), np.int32)
     b = np.zeros((30, 30), np.int32)
@@ -223,10 +245,11 @@ def test_scenarios_add_up_to_their_sites_and_respect_the_budget():
     budgeted = city.set_index("scenario")
     assert budgeted.loc["top_ranked", "area_ha"] <= 20.0
     assert budgeted.loc["all_suitable", "area_ha"] == pytest.approx(sites["area_ha"].sum())
-    # one site alone: the joint gain is its own gain
+    # one site alone: the joint gain is its own gain (here no pair is less likely than the cutoff)
     single = sites.index[:1].to_numpy()
-    from carbonmap.screening.restoration import _joint_gain
-    assert _joint_gain(result, single) == pytest.approx(sites.loc[single[0], "connectivity_gain_pct"])
+    from carbonmap.screening.restoration import _joint_gain, _pc_of_habitat
+    assert _joint_gain(result, single, _pc_of_habitat(result.habitat)) == pytest.approx(
+        sites.loc[single[0], "connectivity_gain_pct"])
 
 
 def test_pick_within_budget_is_greedy_in_order():

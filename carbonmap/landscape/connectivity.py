@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse.csgraph import shortest_path
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra, shortest_path
 from scipy.spatial import cKDTree
 
 from carbonmap.errors import InputError
@@ -301,18 +302,22 @@ def _iic_reach(links: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pc_reach(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Maximum-product probability p*_ij between kept patches (Dijkstra on -ln p)."""
+def _pc_reach(weights: np.ndarray, keep: np.ndarray, *, min_probability: float | None = None) -> np.ndarray:
+    """Maximum-product probability p*_ij between kept patches (Dijkstra on -ln p); with
+    `min_probability`, links and paths less likely than it are left out (p*_ij = 0 there: a sparse
+    graph and bounded searches)."""
     n = len(keep)
     graph = weights.copy()
     graph[~keep, :] = np.inf
     graph[:, ~keep] = np.inf
+    limit = np.inf if min_probability is None else -np.log(min_probability)
+    graph[graph > limit] = np.inf
     np.fill_diagonal(graph, 0)
     # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
     graph = np.where(graph == 0, 1e-300, graph)
     graph[np.isinf(graph)] = 0
     np.fill_diagonal(graph, 0)
-    cost = shortest_path(graph, method="D", directed=False)
+    cost = dijkstra(csr_matrix(graph), directed=False, limit=limit)
     out = np.exp(-cost)
     out[~keep, :] = 0
     out[:, ~keep] = 0
@@ -320,7 +325,8 @@ def _pc_reach(weights: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def pc_index(areas, distances, landscape_area, *, probability: tuple[float, float]) -> float:
+def pc_index(areas, distances, landscape_area, *, probability: tuple[float, float],
+             min_probability: float | None = None) -> float:
     r"""The probability of connectivity PC of a set of patches, without the per-patch importances.
 
     Parameters
@@ -333,6 +339,9 @@ def pc_index(areas, distances, landscape_area, *, probability: tuple[float, floa
         :math:`A_L`.
     probability : (p0 [-], d0 [m])
         Direct dispersal probability p0 at distance d0.
+    min_probability : float [-], optional
+        Leave out links and paths less likely than this (:math:`p^*_{ij} = 0` there): a sparse graph
+        and bounded searches for many patches; each pair loses at most `min_probability`.
 
     Returns
     -------
@@ -357,7 +366,8 @@ def pc_index(areas, distances, landscape_area, *, probability: tuple[float, floa
     areas = np.asarray(areas, dtype=float)
     p0, d0 = probability
     weights = -np.log(p0) / d0 * np.asarray(distances, dtype=float)
-    return _numerator(areas, _pc_reach(weights, np.ones(len(areas), dtype=bool))) / float(landscape_area) ** 2
+    reach = _pc_reach(weights, np.ones(len(areas), dtype=bool), min_probability=min_probability)
+    return _numerator(areas, reach) / float(landscape_area) ** 2
 
 
 def pc_gain(areas, distances, landscape_area, new_areas, new_distances, *,
@@ -409,16 +419,29 @@ def pc_gain(areas, distances, landscape_area, new_areas, new_distances, *,
                          fix="pass cross_distances(existing patches, sites).")
     p0, d0 = probability
     decay = -np.log(p0) / d0
-    n = len(areas)
-    weights = np.zeros((n + 1, n + 1))
-    weights[:n, :n] = decay * np.asarray(distances, dtype=float)
-    keep = np.ones(n + 1, dtype=bool)
-    base = _numerator(areas, _pc_reach(weights[:n, :n], keep[:n]))
+    reach = _pc_reach(decay * np.asarray(distances, dtype=float), np.ones(len(areas), dtype=bool))
+    base = _numerator(areas, reach)
     gains = np.zeros(len(new_areas))
     for s, area in enumerate(new_areas):
-        if area <= 0:
-            continue
-        weights[:n, n] = weights[n, :n] = decay * new_distances[:, s]
-        total = _numerator(np.append(areas, area), _pc_reach(weights, keep))
-        gains[s] = 100 * (total - base) / base
+        if area > 0:
+            gains[s] = 100 * (_numerator_with(areas, reach, np.exp(-decay * new_distances[:, s]), area) - base) / base
     return gains
+
+
+def _numerator_with(areas: np.ndarray, reach: np.ndarray, direct: np.ndarray, area: float) -> float:
+    r"""The PC numerator once a new patch s of `area` joins patches whose p* are `reach`, with
+    direct probabilities `direct` (n,) from each patch to s.
+
+    Notes
+    -----
+    The best path from i to s ends with a direct step from some patch k, and a best path between i
+    and j that uses s passes it once, so (exactly, in :math:`O(n^2)` instead of a new all-pairs search)
+
+    .. math::
+
+        p^*_{is} = \max_k p^*_{ik} \, p_{ks}, \qquad p'^*_{ij} = \max(p^*_{ij}, p^*_{is} \, p^*_{sj}),
+
+        \sum_{ij} a_i a_j p'^*_{ij} + 2 a_s \sum_i a_i p^*_{is} + a_s^2.
+    """
+    to_new = (reach * direct[None, :]).max(axis=1)
+    return float(areas @ np.maximum(reach, np.outer(to_new, to_new)) @ areas + 2 * area * (areas @ to_new) + area**2)

@@ -12,8 +12,9 @@ Per scenario and planning unit: sites, area, sequestration over the horizon, mea
 cost and the sum of the sites' single-site connectivity gains. Citywide, the joint gain in
 PC when all of a scenario's sites become habitat together is computed on the whole graph
 (:func:`carbonmap.landscape.connectivity.pc_index`), since single-site gains do not add up
-(sites can be stepping stones for one another, or redundant); direct links between two sites
-with a dispersal probability below :data:`JOINT_MIN_PROBABILITY` are left out, for speed.
+(sites can be stepping stones for one another, or redundant); links, and paths, with a dispersal
+probability below :data:`JOINT_MIN_PROBABILITY` are left out, for speed (a sparse graph and bounded
+searches: a pair of patches loses at most that probability).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from carbonmap.landscape.connectivity import patch_distances, pc_index
 
 __all__ = ["SCENARIOS", "restoration_scenarios", "pick_within_budget"]
 
-#: Direct links between sites weaker than this are left out of the joint PC (for speed).
+#: Links and paths weaker than this are left out of the joint PC (for speed).
 JOINT_MIN_PROBABILITY = 1e-4
 
 #: The scenarios, in the order tables list them.
@@ -106,8 +107,8 @@ def restoration_scenarios(result, *, budget_area_ha: float = np.inf,
     .. math:: \Delta PC = 100 \, \frac{PC_{+S} - PC}{PC}
 
     is computed on the whole graph (:func:`carbonmap.landscape.connectivity.pc_index`), since
-    single-site gains do not add up; direct links between two sites with a probability below
-    :data:`JOINT_MIN_PROBABILITY` are left out, for speed.
+    single-site gains do not add up; links and paths with a probability below
+    :data:`JOINT_MIN_PROBABILITY` are left out of both PCs, for speed.
 
     References
     ----------
@@ -128,12 +129,13 @@ def restoration_scenarios(result, *, budget_area_ha: float = np.inf,
         members["connectivity_first"] = pick_within_budget(by_gain, sites["area_ha"], sites["cost_cny"],
                                                            budget_area_ha=budget_area_ha, budget_cny=budget_cny)
     sum_of = {**_SUMS, **({"connectivity_gain_sum_pct": "connectivity_gain_pct"} if has_network else {})}
+    before = _pc_of_habitat(result.habitat) if has_network else None
     rows, city = [], []
     for name, ids in members.items():
         part = sites.loc[ids]
         sums = {column: part[source].sum() for column, source in sum_of.items()}
         city.append({"scenario": name, "sites": len(part), **sums,
-                     **({"pc_joint_gain_pct": _joint_gain(result, np.asarray(ids))} if has_network
+                     **({"pc_joint_gain_pct": _joint_gain(result, np.asarray(ids), before)} if has_network
                         else {})})
         grouped = part.groupby("unit")
         table = pd.DataFrame({"sites": grouped.size(), **{c: grouped[source].sum() for c, source in sum_of.items()}})
@@ -143,8 +145,8 @@ def restoration_scenarios(result, *, budget_area_ha: float = np.inf,
     return per_unit, pd.DataFrame(city), members
 
 
-def _joint_gain(result, ids: np.ndarray) -> float:
-    """Gain in PC [%] when all sites `ids` become habitat together."""
+def _joint_gain(result, ids: np.ndarray, before: float) -> float:
+    """Gain in PC [%] when all sites `ids` become habitat together, from the habitat's PC `before`."""
     habitat = result.habitat
     if len(ids) == 0:
         return 0.0
@@ -157,6 +159,13 @@ def _joint_gain(result, ids: np.ndarray) -> float:
                               max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
     distances = np.block([[habitat.distances, cross], [cross.T, between]])
     areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
-    before = pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, probability=habitat.probability)
-    after = pc_index(areas, distances, habitat.landscape_ha, probability=habitat.probability)
+    after = pc_index(areas, distances, habitat.landscape_ha, probability=habitat.probability,
+                     min_probability=JOINT_MIN_PROBABILITY)
     return 100 * (after - before) / before
+
+
+def _pc_of_habitat(habitat) -> float:
+    """PC of the existing habitat as the joint gains count it (links and paths less likely than
+    :data:`JOINT_MIN_PROBABILITY` left out)."""
+    return pc_index(habitat.areas_ha, habitat.distances, habitat.landscape_ha, probability=habitat.probability,
+                    min_probability=JOINT_MIN_PROBABILITY)
