@@ -214,7 +214,8 @@ def percentiles(values: np.ndarray, q=(5, 50, 95)) -> np.ndarray:
 
 
 def class_probabilities(sources: np.ndarray, sinks: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    r"""The probability of each balance class per unit [-]: units x classes.
+    r"""The probability of each balance class per unit [-]: units x classes (the summary columns
+    ``p_<class>_pct`` [%] of :func:`analyse`).
 
     Parameters
     ----------
@@ -236,7 +237,8 @@ def class_probabilities(sources: np.ndarray, sinks: np.ndarray, thresholds: np.n
 
 
 def approach1_half_width(contributions: pd.DataFrame, parameters: pd.DataFrame) -> pd.Series:
-    r"""IPCC Approach 1: the half-width of each unit's 95 % interval [unit of the output].
+    r"""IPCC Approach 1: the half-width of each unit's 95 % interval [unit of the output] (of the
+    net: the summary column ``net_co2_t_yr_u95``).
 
     Parameters
     ----------
@@ -284,7 +286,8 @@ def rank_correlations(multipliers: np.ndarray, outputs: np.ndarray) -> np.ndarra
 
 
 def linear_sobol(contributions: pd.DataFrame, variances: np.ndarray) -> pd.DataFrame:
-    r"""First-order Sobol indices of a linear output [-]: units x parameters.
+    r"""First-order Sobol indices of a linear output [-]: units x parameters (the largest for
+    each unit's net is its ``net_top_coefficient``).
 
     Notes
     -----
@@ -522,11 +525,14 @@ class UncertaintyResult:
     """What :func:`analyse` computes.
 
     per_unit : the summary columns per unit (5 / 50 / 95 % of ``source_co2_t_yr``,
-        ``sink_co2_t_yr``, ``net_co2_t_yr``; ``p_<class>``; ``p_balance_class``;
+        ``sink_co2_t_yr``, ``net_co2_t_yr`` as ``<column>_p5`` ...; ``p_<class>_pct`` and
+        ``p_balance_class_pct`` [%];
         ``net_co2_t_yr_u95`` (Approach 1); ``net_top_coefficient``; stock quantiles).
     city : the citywide quantities: central, mean, 5 / 50 / 95 %, Approach 1 interval.
-    sensitivity : per parameter: range, source, Spearman and first-order Sobol index of the
-        citywide net, its tornado (net at the parameter's 5 and 95 %).
+    sensitivity : per output (``net_co2_t_yr`` citywide [t CO2/yr], ``stock_t_c`` [t C]) and
+        parameter it depends on: range, source, ``spearman`` and ``sobol_first_order`` [-], and the
+        tornado: ``tornado_low`` and ``tornado_high``, the change of the output when the parameter
+        is at its 5 and 95 % (the others central), and their ``swing``.
     top : per unit the three parameters that explain most of the variance of its net.
     milestones : per scenario the 5 / 50 / 95 % of the peak and net-zero years and the share of
         draws reaching net zero.
@@ -569,6 +575,13 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
     Returns
     -------
     UncertaintyResult
+        ``per_unit`` has the summary columns ``source_co2_t_yr_p5``, ``source_co2_t_yr_p50``,
+        ``source_co2_t_yr_p95``, ``sink_co2_t_yr_p5`` (p50, p95) and ``net_co2_t_yr_p5`` (p50,
+        p95) [t CO2/yr],
+        ``p_<class>_pct`` for each balance class and ``p_balance_class_pct`` [%] (the
+        probability of the class of the central values), ``net_co2_t_yr_u95`` (Approach 1)
+        [t CO2/yr], ``net_top_coefficient`` and, with stocks, ``stock_t_c_p5`` and
+        ``stock_t_c_p95`` [t C].
     """
     from carbonmap.coefficients import balance_classes
 
@@ -586,10 +599,10 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
            **_spread("net_co2_t_yr", net)}
     probabilities = class_probabilities(source, sink, classes["min_sink_source_ratio"].to_numpy(dtype=float))
     for c, name in enumerate(classes["class"]):
-        out[f"p_{name}"] = probabilities[:, c]
+        out[f"p_{name}_pct"] = 100.0 * probabilities[:, c]
     central = class_probabilities(model.base.loc[["source"]].to_numpy(), model.base.loc[["sink"]].to_numpy(),
                                   classes["min_sink_source_ratio"].to_numpy(dtype=float))
-    out["p_balance_class"] = (probabilities * central).sum(axis=1)  # P(the class of the central values)
+    out["p_balance_class_pct"] = 100.0 * (probabilities * central).sum(axis=1)  # P(the central values' class)
     out["net_co2_t_yr_u95"] = approach1_half_width(jac_net, parameters).to_numpy()
     moments = multiplier_moments(parameters)
     sobol_units = linear_sobol(jac_net, moments["variance"].to_numpy())
@@ -616,15 +629,25 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
                      "p5": q[1], "p50": q[2], "p95": q[3], "p97_5": q[4], "approach1_low": centre - half,
                      "approach1_high": centre + half})
     city = pd.DataFrame(rows)
-    # sensitivity of the citywide net
-    city_net = net.sum(axis=1)
-    j_city = jac_net.sum(axis=0)
-    rho = rank_correlations(f, city_net[:, None])[0] if len(names) else np.zeros(0)
-    sobol = linear_sobol(j_city.to_frame().T, moments["variance"].to_numpy()).iloc[0] if len(names) else []
-    swing = tornado(j_city, parameters)
-    sensitivity = parameters.assign(spearman_city_net=rho, sobol_city_net=np.asarray(sobol, dtype=float),
-                                    tornado_low_co2_t_yr=swing["low"], tornado_high_co2_t_yr=swing["high"],
-                                    swing_co2_t_yr=swing["swing"]).sort_values("sobol_city_net", ascending=False)
+    # sensitivity of the citywide net (and stock) to the parameters it depends on
+    outputs = {"net_co2_t_yr": (net.sum(axis=1), jac_net.sum(axis=0))}
+    if "stock" in model.base.index:
+        outputs["stock_t_c"] = (stock.sum(axis=1), jac["stock"].sum(axis=0))
+    parts = []
+    for output, (values, j_city) in outputs.items():
+        used = [k for k, name in enumerate(names) if any(model.contributions[o].get(name, pd.Series(0.0)).abs().sum()
+                                                          for o in (("stock",) if output == "stock_t_c"
+                                                                    else ("source", "sink")))]
+        if not used:
+            continue
+        chosen = parameters.iloc[used]
+        rho = rank_correlations(f[:, used], values[:, None])[0]
+        sobol = linear_sobol(j_city.iloc[used].to_frame().T, moments["variance"].to_numpy()[used]).iloc[0]
+        swing = tornado(j_city.iloc[used], chosen)
+        parts.append(chosen.assign(output=output, spearman=rho, sobol_first_order=sobol.to_numpy(),
+                                   tornado_low=swing["low"], tornado_high=swing["high"], swing=swing["swing"])
+                     .sort_values("sobol_first_order", ascending=False, kind="stable"))
+    sensitivity = pd.concat(parts) if parts else parameters.iloc[:0]
     rho_units = rank_correlations(f, net) if len(names) else np.zeros((len(units), 0))
     tops = []
     for i, unit in enumerate(units):
