@@ -584,6 +584,13 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
                                        last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
             sections.append(_section("road", _w("report.road", language),
                                      _timeline_chart(published.tables["scenario_timeline"], stages, language)))
+        from carbonmap.report_uncertainty import uncertainty_section
+
+        timeline = published.tables.get("scenario_timeline")
+        body = uncertainty_section(published.tables, language,
+                                   end_year=int(timeline["year"].max()) if timeline is not None else None)
+        if body:
+            sections.append(_section("uncertainty", _w("report.uncertainty", language), body))
     tables = [name for name in REPORT_TABLES if name in published.tables]
     if tables:
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"

@@ -528,7 +528,8 @@ class UncertaintyResult:
         ``sink_co2_t_yr``, ``net_co2_t_yr`` as ``<column>_p5`` ...; ``p_<class>_pct`` and
         ``p_balance_class_pct`` [%];
         ``net_co2_t_yr_u95`` (Approach 1); ``net_top_coefficient``; stock quantiles).
-    city : the citywide quantities: central, mean, 5 / 50 / 95 %, Approach 1 interval.
+    city : the citywide quantities: central, mean, 2.5 / 5 / 50 / 95 / 97.5 %, the Approach 1
+        interval (``approach1_low``, ``approach1_high``), the draws and the seed.
     sensitivity : per output (``net_co2_t_yr`` citywide [t CO2/yr], ``stock_t_c`` [t C]) and
         parameter it depends on: range, source, ``spearman`` and ``sobol_first_order`` [-], and the
         tornado: ``tornado_low`` and ``tornado_high``, the change of the output when the parameter
@@ -628,7 +629,7 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
         rows.append({"quantity": quantity, "central": float(centre), "mean": float(city_values.mean()), "p2_5": q[0],
                      "p5": q[1], "p50": q[2], "p95": q[3], "p97_5": q[4], "approach1_low": centre - half,
                      "approach1_high": centre + half})
-    city = pd.DataFrame(rows)
+    city = pd.DataFrame(rows).assign(draws=int(draws), seed=int(seed))
     # sensitivity of the citywide net (and stock) to the parameters it depends on
     outputs = {"net_co2_t_yr": (net.sum(axis=1), jac_net.sum(axis=0))}
     if "stock" in model.base.index:

@@ -3,6 +3,9 @@ Monte Carlo, determinism, hand-computed small models, bad ranges."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -224,3 +227,65 @@ def test_an_override_replaces_a_range():
                                                    "source": "city statistics bureau"}]))
     row = table[(table["table"] == "inventory") & (table["key"] == "buildings")]
     assert len(row) == 1 and row["distribution"].iloc[0] == "uniform" and row["group"].iloc[0] == "inventory:buildings"
+
+
+# --------------------------------------------------------------------------- the project file and the command
+
+
+DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "demo_city" / "project.toml"
+
+
+@pytest.mark.parametrize("section, key", [({"draws": 1}, "uncertainty.draws"), ({"seed": -1}, "uncertainty.seed"),
+                                          ({"ranges": "no_such_ranges.csv"}, "uncertainty.ranges")])
+def test_a_bad_uncertainty_section_names_its_key(section, key):
+    from carbonmap.config import parse_project
+    from carbonmap.errors import CarbonmapError
+
+    data = tomllib.loads(DEMO.read_text(encoding="utf-8"))
+    data["uncertainty"] = section
+    with pytest.raises(CarbonmapError) as info:
+        parse_project(data, DEMO)
+    assert key in str(info.value)
+
+
+def test_the_command_refuses_one_draw():
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    result = CliRunner().invoke(main, ["uncertainty", str(DEMO), "--draws", "1", "--quiet"])
+    assert result.exit_code == 1 and "--draws" in result.output and "at least 2" in result.output
+
+
+# --------------------------------------------------------------------------- the demo run
+
+
+def check_demo_outputs(folder: Path) -> None:
+    """What a run of the demo (with its [uncertainty] section) must hold."""
+    summary = pd.read_csv(folder / "unit_summary.csv")
+    for name in ("source_co2_t_yr", "sink_co2_t_yr", "net_co2_t_yr"):
+        low, mid, high = (summary[f"{name}_p{q}"] for q in (5, 50, 95))
+        assert (low <= mid).all() and (mid <= high).all() and (low < high).any(), name
+    classes = summary[["p_carbon_deficit_pct", "p_balanced_pct", "p_carbon_surplus_pct"]].sum(axis=1)
+    assert classes.to_numpy() == pytest.approx(100.0)
+    assert summary["p_balance_class_pct"].between(0, 100).all()
+    import pyogrio
+
+    layers = {name for name, _ in pyogrio.list_layers(folder / "onemap.gpkg")}
+    assert {"uncertainty_citywide", "uncertainty_sensitivity", "uncertainty_top_coefficients",
+            "coefficients_coefficient_uncertainty"} <= layers
+    city = pyogrio.read_dataframe(folder / "onemap.gpkg", layer="uncertainty_citywide").set_index("quantity")
+    source = city.loc["source_co2_t_yr"]
+    # the sources are nearly a sum of normals: Approach 1 and the Monte Carlo 95 % agree within 10 %
+    assert (source["approach1_high"] - source["approach1_low"]) == pytest.approx(source["p97_5"] - source["p2_5"],
+                                                                                 rel=0.1)
+    assert source["central"] == pytest.approx(summary["source_co2_t_yr"].sum())
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "id='uncertainty'" in report and report.count("data:image/svg+xml") >= 2
+    page = (folder / "onemap.html").read_text(encoding="utf-8")
+    assert "p_balance_class_pct" in page and "net_co2_t_yr_p95" in page
+
+
+@pytest.mark.slow
+def test_the_demo_shows_intervals_probabilities_and_the_tornado(demo_run):
+    check_demo_outputs(demo_run)

@@ -137,7 +137,7 @@ def run_uncertainty(ctx: StageContext) -> None:
     ctx.add_summary(result.per_unit)
     for name, table in uncertainty_tables(result).items():
         ctx.add_table(name, table)
-    ctx.add_headline("p_balance_class")
+    ctx.add_headline("p_balance_class_pct")
     net = result.city.set_index("quantity").loc["net_co2_t_yr"]
     sensitivity = result.sensitivity
     top = ", ".join(sensitivity[sensitivity["output"] == "net_co2_t_yr"]["parameter"].head(3))
