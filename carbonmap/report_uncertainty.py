@@ -10,11 +10,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from carbonmap.readable import column_label, format_number
+from carbonmap.readable import column_label, format_number, translate
 from carbonmap.words import words
 
 __all__ = ["uncertainty_section", "coefficient_name"]
 
+POOLS = ("c_above", "c_below", "c_soil", "c_dead")
 #: How many coefficients the tornado shows at most.
 TORNADO_BARS = 10
 
@@ -23,12 +24,18 @@ def _w(key: str, language: str, **fields) -> str:
     return words(key, **fields).in_(language)
 
 
-def coefficient_name(row: Mapping) -> str:
-    """A parameter as readers know it: its table's keys (``CN-FOREST-FANG2007, ...``, a sector)."""
+def coefficient_name(row: Mapping, language: str = "en") -> str:
+    """A parameter as readers know it: its coefficient ids (``CN-FOREST-FANG2007, ...``), the
+    inventory sector, NEP or the carbon pool, in `language`."""
     keys = str(row.get("keys") or row.get("parameter"))
     table = str(row.get("table", ""))
-    return {"inventory": f"inventory: {keys}", "sinks": keys.upper() if keys == "nep" else keys,
-            "carbon_pools": f"pool: {keys}"}.get(table, keys)
+    if table == "inventory":
+        names = {"point_sources": _w("unc.point_sources", language)}
+        return f"{_w('unc.inventory', language)}: " + ", ".join(names.get(k, translate(k, language))
+                                                              for k in keys.split(", "))
+    if table == "carbon_pools":
+        return f"{_w('unc.pool', language)}: {_w('unc.' + keys, language) if keys in POOLS else keys}"
+    return "NEP" if keys == "nep" else keys
 
 
 def _tornado_chart(sensitivity: pd.DataFrame, language: str) -> str | None:
@@ -49,7 +56,7 @@ def _tornado_chart(sensitivity: pd.DataFrame, language: str) -> str | None:
     ax.barh(y, net["tornado_low"] / 1e3, color="#4575b4", label=_w("report.tornado_low", language))
     ax.barh(y, net["tornado_high"] / 1e3, color="#d73027", label=_w("report.tornado_high", language))
     ax.axvline(0, color="#333333", linewidth=0.8)
-    ax.set_yticks(y, [coefficient_name(r) for r in net.to_dict("records")], fontsize=7)
+    ax.set_yticks(y, [coefficient_name(r, language) for r in net.to_dict("records")], fontsize=7)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
     ax.set_xlabel(_w("report.tornado_axis", language), fontsize=8)
     title = _w("report.tornado", language)
@@ -114,7 +121,7 @@ def _ranges(sensitivity: pd.DataFrame, language: str) -> str:
     rows = []
     for row in sensitivity.to_dict("records"):
         share = _share(row["sobol_first_order"]) if row["output"] == "net_co2_t_yr" else _w("unc.stock", language)
-        rows.append({_w("unc.coefficient", language): coefficient_name(row),
+        rows.append({_w("unc.coefficient", language): coefficient_name(row, language),
                      _w("unc.distribution", language): _distribution(row["distribution"], language),
                      _w("unc.range", language): f"-{format_number(row['lower_pct'])} / +{format_number(row['upper_pct'])}",
                      _w("unc.sobol", language): share, _w("unc.verified", language): _verified(row.get("verified", ""), language),

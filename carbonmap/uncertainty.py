@@ -59,7 +59,8 @@ from carbonmap.errors import InputError
 
 __all__ = ["LinearModel", "Z95", "latin_hypercube", "multiplier_ppf", "multiplier_moments", "draw_multipliers",
            "propagate", "percentiles", "class_probabilities", "approach1_half_width", "rank_correlations",
-           "linear_sobol", "tornado", "milestone_years", "check_draws"]
+           "linear_sobol", "tornado", "milestone_years", "check_draws", "parameter_label", "balance_model", "analyse",
+           "Trajectory", "UncertaintyResult"]
 
 #: The standard normal's 97.5 % quantile: a 95 % interval is +-Z95 standard deviations.
 Z95 = float(stats.norm.ppf(0.975))
@@ -476,6 +477,17 @@ def balance_model(ranges: pd.DataFrame, *, sources: pd.DataFrame, sinks: pd.Seri
     return terms.model(base)
 
 
+def parameter_label(row) -> str:
+    """A parameter as readers know it: ``inventory: buildings``, ``NEP``, ``pool: c_soil``, or
+    its coefficient ids (``CN-FOREST-FANG2007, CN-SHRUB-FANG2007``)."""
+    keys, table = str(row.get("keys") or row.get("parameter")), str(row.get("table", ""))
+    if table == "inventory":
+        return f"inventory: {keys}"
+    if table == "carbon_pools":
+        return f"pool: {keys}"
+    return "NEP" if keys == "nep" else keys
+
+
 @dataclass
 class Trajectory:
     """A citywide trajectory of one scenario, linear in the base-year sources and sink.
@@ -607,8 +619,9 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
     out["net_co2_t_yr_u95"] = approach1_half_width(jac_net, parameters).to_numpy()
     moments = multiplier_moments(parameters)
     sobol_units = linear_sobol(jac_net, moments["variance"].to_numpy())
+    labels = {name: parameter_label(row) for name, row in parameters.iterrows()}
     out["net_top_coefficient"] = np.where(sobol_units.to_numpy().max(axis=1) > 0,
-                                          sobol_units.idxmax(axis=1).to_numpy() if len(names) else "", "")
+                                          sobol_units.idxmax(axis=1).map(labels).to_numpy() if len(names) else "", "")
     if "stock" in model.base.index:
         stock = propagate(model.base.loc["stock"], jac["stock"], f)
         q = percentiles(stock, (5, 95))
@@ -655,9 +668,9 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
         order = np.argsort(-sobol_units.iloc[i].to_numpy(), kind="stable")[:top]
         for rank, k in enumerate(order, start=1):
             if sobol_units.iat[i, k] > 0:
-                tops.append({"unit_id": unit, "rank": rank, "parameter": names[k],
+                tops.append({"unit_id": unit, "rank": rank, "parameter": names[k], "coefficient": labels[names[k]],
                              "sobol_net": float(sobol_units.iat[i, k]), "spearman_net": float(rho_units[i, k])})
-    top_table = pd.DataFrame(tops, columns=["unit_id", "rank", "parameter", "sobol_net", "spearman_net"])
+    top_table = pd.DataFrame(tops, columns=["unit_id", "rank", "parameter", "coefficient", "sobol_net", "spearman_net"])
     milestones = _milestones(trajectories or [], model, jac, f)
     return UncertaintyResult(per_unit, city, sensitivity.reset_index(drop=True), top_table, milestones, f)
 

@@ -193,7 +193,7 @@ def test_analyse_same_seed_same_intervals_and_sensible_summary():
     assert row["net_co2_t_yr_p5"] < 90.0 < row["net_co2_t_yr_p95"]
     assert row["p_carbon_deficit_pct"] + row["p_balanced_pct"] + row["p_carbon_surplus_pct"] == pytest.approx(100)
     assert row["p_balance_class_pct"] == row["p_carbon_deficit_pct"]  # the central class: ratio 0.5
-    assert row["net_top_coefficient"] == "c"  # 30 x 40 % beats 100 x 10 % and 50 x 20 %
+    assert row["net_top_coefficient"] == "c"  # 30 x 40 % beats 100 x 10 % and 50 x 20 % (its keys: "c")
     assert list(first.sensitivity["parameter"][:1]) == ["c"]
     assert first.sensitivity["sobol_first_order"].sum() == pytest.approx(1.0)
 
