@@ -281,6 +281,11 @@ def check_demo_outputs(folder: Path) -> None:
     assert (source["approach1_high"] - source["approach1_low"]) == pytest.approx(source["p97_5"] - source["p2_5"],
                                                                                  rel=0.1)
     assert source["central"] == pytest.approx(summary["source_co2_t_yr"].sum())
+    assert city.loc["sink_co2_t_yr", "central"] == pytest.approx(summary["sink_co2_t_yr"].sum())
+    # the stock rebuilt from class areas x pool densities is the stocks stage's, and inside its interval
+    assert city.loc["stock_t_c", "central"] == pytest.approx(summary["stock_landcover_2015_t_c"].sum(), rel=1e-6)
+    assert ((summary["stock_t_c_p5"] < summary["stock_landcover_2015_t_c"])
+            & (summary["stock_landcover_2015_t_c"] < summary["stock_t_c_p95"])).all()
     report = (folder / "report.html").read_text(encoding="utf-8")
     assert "id='uncertainty'" in report and report.count("data:image/svg+xml") >= 2
     page = (folder / "onemap.html").read_text(encoding="utf-8")
