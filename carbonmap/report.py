@@ -496,6 +496,7 @@ table.data td { border-bottom: 1px solid #e5e5e5; padding: 2px 6px; vertical-ali
 table.data th.num { text-align: right; }
 table.data td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.data td.text { text-align: left; overflow-wrap: anywhere; }
+table.data.words td.text, table.data.words th { overflow-wrap: normal; }  /* short words, kept whole */
 .maps { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { margin: 0; flex: 1 1 460px; max-width: 540px; } figure.wide { max-width: 100%; flex-basis: 100%; }
 figure img { width: 100%; height: auto; } figcaption { font-size: 11px; color: #555; }
