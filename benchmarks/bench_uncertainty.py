@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's carbonmap, also when another is installed
 
-from _measure import run_child  # noqa: E402
+from _measure import run_child
 
 
 def plain_run(project: Path, out: Path, result: Path) -> None:
@@ -53,13 +53,17 @@ def draws_on_state(project: Path, folder: Path, draws: int, repeat: int, result:
     """The uncertainty stage on the saved state of `folder` (child process)."""
     from dataclasses import replace
 
+    from carbonmap.coefficients import balance_classes
     from carbonmap.config import UncertaintySection, load_project
     from carbonmap.pipeline import STAGES, stage_names
     from carbonmap.stage import Publication, StageContext
     from carbonmap.state import STATE_DIR, load_state
-    from carbonmap.themes.uncertainty import UNCERTAINTY, model_of_run, prepare_uncertainty
+    from carbonmap.themes.uncertainty import (
+        UNCERTAINTY,
+        model_of_run,
+        prepare_uncertainty,
+    )
     from carbonmap.uncertainty import analyse
-    from carbonmap.coefficients import balance_classes
 
     loaded = load_project(project)
     loaded = replace(loaded, uncertainty=UncertaintySection(draws=draws, seed=1))
@@ -86,7 +90,7 @@ def draws_on_state(project: Path, folder: Path, draws: int, repeat: int, result:
         best_model, best_draws = min(best_model, built - began), min(best_draws, done - built)
     net = outcome.city.set_index("quantity").loc["net_co2_t_yr"]
     result.write_text(json.dumps({"load_state_s": load_s, "model_s": best_model, "draws_s": best_draws,
-                                  "units": int(model.base.shape[1]), "parameters": int(len(model.parameters)),
+                                  "units": int(model.base.shape[1]), "parameters": len(model.parameters),
                                   "net_p5": float(net["p5"]), "net_p50": float(net["p50"]),
                                   "net_p95": float(net["p95"]), "net_central": float(net["central"])}))
 

@@ -13,7 +13,7 @@ import pandas as pd
 from carbonmap.readable import column_label, format_number, translate
 from carbonmap.words import words
 
-__all__ = ["uncertainty_section", "coefficient_name"]
+__all__ = ["coefficient_name", "uncertainty_section"]
 
 POOLS = ("c_above", "c_below", "c_soil", "c_dead")
 #: How many coefficients the tornado shows at most.

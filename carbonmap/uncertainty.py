@@ -57,10 +57,28 @@ from scipy.stats import qmc
 from carbonmap.coefficients import DISTRIBUTIONS
 from carbonmap.errors import InputError
 
-__all__ = ["LinearModel", "Z95", "latin_hypercube", "multiplier_ppf", "multiplier_moments", "draw_multipliers",
-           "propagate", "percentiles", "class_probabilities", "approach1_half_width", "rank_correlations",
-           "linear_sobol", "tornado", "milestone_years", "check_draws", "parameter_label", "balance_model", "analyse",
-           "Trajectory", "UncertaintyResult"]
+__all__ = [
+    "Z95",
+    "LinearModel",
+    "Trajectory",
+    "UncertaintyResult",
+    "analyse",
+    "approach1_half_width",
+    "balance_model",
+    "check_draws",
+    "class_probabilities",
+    "draw_multipliers",
+    "latin_hypercube",
+    "linear_sobol",
+    "milestone_years",
+    "multiplier_moments",
+    "multiplier_ppf",
+    "parameter_label",
+    "percentiles",
+    "propagate",
+    "rank_correlations",
+    "tornado",
+]
 
 #: The standard normal's 97.5 % quantile: a 95 % interval is +-Z95 standard deviations.
 Z95 = float(stats.norm.ppf(0.975))

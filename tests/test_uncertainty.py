@@ -149,7 +149,7 @@ def test_rank_correlations_equal_scipy_spearman():
 
 
 def test_linear_sobol_is_the_share_of_variance():
-    parameters, contributions, _ = _normals()
+    _, contributions, _ = _normals()
     variances = [(0.10 / Z95) ** 2, (0.20 / Z95) ** 2, (0.40 / Z95) ** 2]
     s = linear_sobol(contributions, variances).iloc[0]
     assert s.sum() == pytest.approx(1.0)

@@ -20,9 +20,16 @@ from carbonmap.coefficients import balance_classes, coefficient_uncertainty
 from carbonmap.config import Project, UncertaintySection
 from carbonmap.emissions import aggregate_to_zones
 from carbonmap.stage import Stage, StageContext
-from carbonmap.uncertainty import LinearModel, Trajectory, UncertaintyResult, analyse, balance_model, check_draws
+from carbonmap.uncertainty import (
+    LinearModel,
+    Trajectory,
+    UncertaintyResult,
+    analyse,
+    balance_model,
+    check_draws,
+)
 
-__all__ = ["prepare_uncertainty", "model_of_run", "uncertainty_tables", "UNCERTAINTY"]
+__all__ = ["UNCERTAINTY", "model_of_run", "prepare_uncertainty", "uncertainty_tables"]
 
 POOLS = ("c_above", "c_below", "c_soil", "c_dead")
 
