@@ -149,7 +149,7 @@ def run_uncertainty(ctx: StageContext) -> None:
     sensitivity = result.sensitivity
     top = ", ".join(sensitivity[sensitivity["output"] == "net_co2_t_yr"]["parameter"].head(3))
     ctx.note(f"uncertainty: {inputs.draws} Latin-hypercube draws (seed {inputs.seed}) of {len(model.parameters)} "
-             f"coefficients in {seconds:.2f} s; citywide net {net['p5']:,.0f} / {net['p50']:,.0f} / {net['p95']:,.0f} "
+             f"coefficients (all at once: the accounting is linear in them); citywide net {net['p5']:,.0f} / {net['p50']:,.0f} / {net['p95']:,.0f} "
              f"t CO2/yr (5 / 50 / 95 %; IPCC Approach 1: {net['approach1_low']:,.0f} - {net['approach1_high']:,.0f}); "
              f"the coefficients that matter most: {top}")
     if model.exact:
