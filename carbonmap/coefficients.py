@@ -672,9 +672,10 @@ def coefficient_uncertainty(override=None) -> pd.DataFrame:
     bad = table[~table["distribution"].isin(DISTRIBUTIONS)]
     if len(bad):
         close = difflib.get_close_matches(bad["distribution"].iloc[0], DISTRIBUTIONS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise InputError(f"unknown distribution {bad['distribution'].iloc[0]!r} "
                          f"({bad['table'].iloc[0]} / {bad['key'].iloc[0]}).", path=path, field="distribution",
-                         fix=(f"did you mean {close[0]!r}? " if close else "") + f"use one of {', '.join(DISTRIBUTIONS)}.")
+                         fix=f"{hint}use one of {', '.join(DISTRIBUTIONS)}.")
     for column in ("lower_pct", "upper_pct"):  # a range around the central value: both bounds >= 0
         table[column] = numbers(table, column, rule="non_negative")
     label = table["table"] + " / " + table["key"]

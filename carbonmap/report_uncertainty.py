@@ -123,10 +123,11 @@ def _ranges(sensitivity: pd.DataFrame, language: str) -> str:
     rows = []
     for row in sensitivity.to_dict("records"):
         share = _share(row["sobol_first_order"]) if row["output"] == "net_co2_t_yr" else _w("unc.stock", language)
+        spread = f"-{format_number(row['lower_pct'])} / +{format_number(row['upper_pct'])}"
         rows.append({_w("unc.coefficient", language): coefficient_name(row, language),
                      _w("unc.distribution", language): _distribution(row["distribution"], language),
-                     _w("unc.range", language): f"-{format_number(row['lower_pct'])} / +{format_number(row['upper_pct'])}",
-                     _w("unc.sobol", language): share, _w("unc.verified", language): _verified(row.get("verified", ""), language),
+                     _w("unc.range", language): spread, _w("unc.sobol", language): share,
+                     _w("unc.verified", language): _verified(row.get("verified", ""), language),
                      _w("unc.source", language): row["source"]})
     return _table(pd.DataFrame(rows), [False, False, True, True, False, False],
                   _w("report.uncertainty_ranges", language))

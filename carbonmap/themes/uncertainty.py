@@ -27,6 +27,7 @@ from carbonmap.uncertainty import (
     analyse,
     balance_model,
     check_draws,
+    parameter_label,
 )
 
 __all__ = ["UNCERTAINTY", "model_of_run", "prepare_uncertainty", "uncertainty_tables"]
@@ -147,11 +148,12 @@ def run_uncertainty(ctx: StageContext) -> None:
     ctx.add_headline("p_balance_class_pct")
     net = result.city.set_index("quantity").loc["net_co2_t_yr"]
     sensitivity = result.sensitivity
-    top = ", ".join(sensitivity[sensitivity["output"] == "net_co2_t_yr"]["parameter"].head(3))
+    top = ", ".join(parameter_label(row) for _, row in
+                    sensitivity[sensitivity["output"] == "net_co2_t_yr"].head(3).iterrows())
     ctx.note(f"uncertainty: {inputs.draws} Latin-hypercube draws (seed {inputs.seed}) of {len(model.parameters)} "
-             f"coefficients (all at once: the accounting is linear in them); citywide net {net['p5']:,.0f} / {net['p50']:,.0f} / {net['p95']:,.0f} "
-             f"t CO2/yr (5 / 50 / 95 %; IPCC Approach 1: {net['approach1_low']:,.0f} - {net['approach1_high']:,.0f}); "
-             f"the coefficients that matter most: {top}")
+             "coefficients, all at once (the accounting is linear in them); citywide net "
+             f"{net['p5']:,.0f} / {net['p50']:,.0f} / {net['p95']:,.0f} t CO2/yr (5 / 50 / 95 %; IPCC Approach 1: "
+             f"{net['approach1_low']:,.0f} - {net['approach1_high']:,.0f}); the coefficients that matter most: {top}")
     if model.exact:
         ctx.note(f"uncertainty: taken as exact (no range): {', '.join(model.exact)}")
     ctx.step("draws", seconds)
