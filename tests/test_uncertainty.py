@@ -321,3 +321,22 @@ def test_the_command_reruns_the_stage_with_the_same_intervals(demo_run, tmp_path
     columns = [c for c in before.columns if c.endswith(("_p5", "_p50", "_p95", "_pct", "_u95"))]
     assert len(columns) >= 13
     pd.testing.assert_frame_equal(before[columns], after[columns])
+
+
+def test_the_report_section_escapes_what_users_wrote():
+    """A source or a key from a user's ranges reaches the report as text, never as markup."""
+    from carbonmap.report import _figure_style
+    from carbonmap.report_uncertainty import uncertainty_section
+
+    parameters, contributions, _ = _normals()
+    parameters = parameters.assign(source=["<script>alert(1)</script>", "b & c", "ok"],
+                                   keys=["<b>a</b>", "b", "c"])
+    model = LinearModel(parameters, pd.DataFrame({"u": [180.0, 90.0]}, index=["source", "sink"]),
+                        {"source": contributions, "sink": contributions * 0})
+    result = analyse(model, draws=50, seed=1)
+    with _figure_style():
+        page = uncertainty_section({"uncertainty_citywide": result.city, "uncertainty_sensitivity":
+                                    result.sensitivity}, "en")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>a</b>" not in page and "&lt;b&gt;a&lt;/b&gt;" in page and "b &amp; c" in page
+    assert "data:image/svg+xml" in page  # the tornado
