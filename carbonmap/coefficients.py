@@ -60,6 +60,9 @@ __all__ = [
     "carbon_price",
     "target_parameters",
     "monitoring_thresholds",
+    "coefficient_uncertainty",
+    "DISTRIBUTIONS",
+    "UNCERTAIN_TABLES",
     "RULES",
     "numbers",
 ]
@@ -111,6 +114,8 @@ _TABLES = {  # name -> (key columns, required columns)
     "monitoring_thresholds": (("indicator",), ("indicator", "worse", "change", "max_change_per_yr", "source")),
     "afforestation_growth": (("vegetation_type",), ("vegetation_type", "agb_max_t_dm_ha", "k_per_yr", "p",
                                                     "root_shoot", "carbon_fraction", "source")),
+    "coefficient_uncertainty": (("table", "key"), ("table", "key", "distribution", "lower_pct", "upper_pct",
+                                                   "source")),
     "afforestation_eligibility": (("eligibility", "rule"), ("eligibility", "rule", "check", "constraint", "value",
                                                           "clause", "reason_en", "reason_zh", "source")),
 }
@@ -617,3 +622,72 @@ def monitoring_thresholds(override=None) -> pd.DataFrame:
                          fix="worse is increase or decrease; change is relative or absolute.")
     table["max_change_per_yr"] = numbers(table, "max_change_per_yr", rule="non_negative")
     return table.set_index("indicator")
+
+
+#: The distributions an uncertainty range can have (:func:`coefficient_uncertainty`).
+DISTRIBUTIONS = ("normal", "lognormal", "triangular", "uniform")
+#: What an uncertainty range can be about: the table, and what its ``key`` names in it.
+UNCERTAIN_TABLES = {
+    "landuse_carbon_coefficients": "a coef_id of landuse_carbon_coefficients",
+    "inventory": "an inventory sector, or point_sources",
+    "sinks": "nep (the vegetation sink of the NEP method)",
+    "carbon_pools": "a pool: c_above, c_below, c_soil or c_dead",
+}
+
+
+def coefficient_uncertainty(override=None) -> pd.DataFrame:
+    """The uncertainty of each coefficient: a distribution and its 95 % range, with a source.
+
+    One row per coefficient (``table`` and ``key``; key ``*`` is the default of every row of the
+    table without its own), read with :func:`read_table` (a user table replaces rows by table
+    and key). ``lower_pct`` and ``upper_pct`` [%] give the range below and above the central
+    value :math:`x` as percentages of it: for ``normal`` and ``lognormal`` the 2.5 and 97.5 %
+    quantiles :math:`x (1 - l/100)` and :math:`x (1 + u/100)` (IPCC 2006 Vol. 1 Ch. 3: the
+    95 % confidence interval); for ``triangular`` and ``uniform`` the minimum and maximum (the
+    triangle's mode is :math:`x`). Rows with the same non-empty ``group`` share one draw (the
+    same study's value applied to several classes); an empty group is the row's own.
+
+    Returns the table with ``lower_pct`` and ``upper_pct`` as floats and ``group`` filled
+    (``<table>:<key>`` where empty).
+
+    Raises
+    ------
+    InputError
+        Naming the table (and the override file) for an unknown table or distribution, a
+        negative bound (the range must hold the central value), a range reaching below zero
+        (``lower_pct`` of 100 or more, except a uniform or triangular one reaching exactly 0), or
+        a normal range that is not symmetric.
+
+    References
+    ----------
+    .. [1] IPCC (2006). 2006 IPCC Guidelines for National Greenhouse Gas Inventories, Volume 1,
+       Chapter 3: Uncertainties.
+    """
+    table = read_table("coefficient_uncertainty", override)
+    path = table.attrs["override_path"]
+    bad = sorted(set(table["table"]) - set(UNCERTAIN_TABLES))
+    if bad:
+        raise InputError(f"uncertainty ranges for unknown table(s) {', '.join(bad)}.", path=path, field="table",
+                         fix=f"use one of {', '.join(UNCERTAIN_TABLES)}.")
+    bad = table[~table["distribution"].isin(DISTRIBUTIONS)]
+    if len(bad):
+        close = difflib.get_close_matches(bad["distribution"].iloc[0], DISTRIBUTIONS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InputError(f"unknown distribution {bad['distribution'].iloc[0]!r} "
+                         f"({bad['table'].iloc[0]} / {bad['key'].iloc[0]}).", path=path, field="distribution",
+                         fix=f"{hint}use one of {', '.join(DISTRIBUTIONS)}.")
+    for column in ("lower_pct", "upper_pct"):  # a range around the central value: both bounds >= 0
+        table[column] = numbers(table, column, rule="non_negative")
+    label = table["table"] + " / " + table["key"]
+    below = (table["lower_pct"] >= 100) & ~(table["distribution"].isin(("uniform", "triangular"))
+                                              & (table["lower_pct"] == 100))
+    if below.any():
+        raise InputError(f"ranges reaching below zero: {', '.join(label[below])} (lower_pct >= 100).", path=path,
+                         field="lower_pct", fix="a coefficient cannot change sign: give lower_pct below 100 "
+                         "(a lognormal range suits wide ranges of positive values).")
+    skew = (table["distribution"] == "normal") & (table["lower_pct"] != table["upper_pct"])
+    if skew.any():
+        raise InputError(f"normal ranges must be symmetric: {', '.join(label[skew])}.", path=path,
+                         field="upper_pct", fix="give lower_pct = upper_pct, or use lognormal or triangular.")
+    table["group"] = table["group"].where(table["group"].str.strip() != "", table["table"] + ":" + table["key"])
+    return table

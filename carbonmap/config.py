@@ -55,7 +55,7 @@ from carbonmap.zonal import validate_stats
 __all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
            "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
            "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "CompensationSection",
-           "TargetsSection", "MonitoringSection", "OutputsSection",
+           "TargetsSection", "MonitoringSection", "UncertaintySection", "OutputsSection",
            "Project", "load_project", "parse_project"]
 
 
@@ -572,6 +572,21 @@ class TargetsSection:
 
 
 @dataclass(frozen=True)
+class UncertaintySection:
+    """[uncertainty]: Monte Carlo (Latin hypercube) through the accounting, with sensitivity
+    (:mod:`carbonmap.uncertainty`).
+
+    draws : the number of draws (at least 2; 1000 by default).
+    seed : the seed of the sample (the same seed gives the same intervals).
+    ranges : an override of ``coefficient_uncertainty.csv`` (rows by table and key).
+    """
+
+    draws: int = 1000
+    seed: int = 0
+    ranges: Path | None = None
+
+
+@dataclass(frozen=True)
 class MonitoringSection:
     """[monitoring]: earlier complete runs to compare this project's outputs with
     (``carbonmap compare``), and an override of the warning thresholds.
@@ -666,6 +681,7 @@ class Project:
     compensation: CompensationSection | None = None
     targets: TargetsSection | None = None
     monitoring: MonitoringSection | None = None
+    uncertainty: UncertaintySection | None = None
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
     @property
@@ -721,6 +737,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "compensation": (CompensationSection, False),
     "targets": (TargetsSection, False),
     "monitoring": (MonitoringSection, False),
+    "uncertainty": (UncertaintySection, False),
     "outputs": (OutputsSection, False),
 }
 
@@ -931,7 +948,7 @@ def _check_semantics(project: Project, report=_raise) -> None:
     _check_exists(units.path, "units.path", path, report)
     for check in (_check_emissions, _check_sinks, _check_landscape, _check_network, _check_renewables,
                   _check_screening, _check_outputs, _check_scenarios, _check_encodings,
-                  _check_blue_carbon, _check_compensation, _check_targets):
+                  _check_blue_carbon, _check_compensation, _check_targets, _check_uncertainty):
         check(project, path, report)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
@@ -1477,3 +1494,21 @@ def _check_targets(project: Project, path: Path, report=_raise) -> None:
             _check_exists(folder, f"monitoring.runs[{i}]", path, report)
         if monitoring.thresholds is not None:
             _check_exists(monitoring.thresholds, "monitoring.thresholds", path, report)
+
+
+def _check_uncertainty(project: Project, path: Path, report=_raise) -> None:
+    """[uncertainty]: the number of draws, the seed and the ranges' override."""
+    section = project.uncertainty
+    if section is None:
+        return
+    if section.draws < 2:
+        report(ConfigError(f"draws must be at least 2, not {section.draws}.", path=path, key="uncertainty.draws",
+                           fix="give e.g. draws = 1000 (a spread needs two draws or more)."))
+    if section.seed < 0:
+        report(ConfigError(f"seed must be a whole number >= 0, not {section.seed}.", path=path,
+                           key="uncertainty.seed", fix="give e.g. seed = 2023."))
+    if section.ranges is not None:
+        from carbonmap.coefficients import coefficient_uncertainty
+
+        _check_exists(section.ranges, "uncertainty.ranges", path, report)
+        _read_table(coefficient_uncertainty, section.ranges, report)

@@ -57,13 +57,14 @@ from carbonmap.themes.screening import SCREENING
 from carbonmap.themes.sinks import SINKS
 from carbonmap.themes.stocks import STOCKS
 from carbonmap.themes.targets import TARGETS_STAGE
+from carbonmap.themes.uncertainty import UNCERTAINTY
 
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
 #: The stages, in order.
 STAGES: tuple[Stage, ...] = (UNITS, RASTERS, VECTORS, EMISSIONS, STOCKS, SINKS, BLUE_CARBON, LANDSCAPE, NETWORK,
                              RENEWABLES, SCREENING, BALANCE, COMPENSATION, SCENARIOS, TARGETS_STAGE, MONITORING,
-                             ONEMAP)
+                             UNCERTAINTY, ONEMAP)
 
 #: What a stage needs to run, when it has nothing to read: the project-file section to add.
 _SECTION_OF = {"emissions": "parcels", "stocks": "stocks", "landscape": "landscape", "network": "network",

@@ -496,6 +496,7 @@ table.data td { border-bottom: 1px solid #e5e5e5; padding: 2px 6px; vertical-ali
 table.data th.num { text-align: right; }
 table.data td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.data td.text { text-align: left; overflow-wrap: anywhere; }
+table.data.words td.text, table.data.words th { overflow-wrap: normal; }  /* short words, kept whole */
 .maps { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { margin: 0; flex: 1 1 460px; max-width: 540px; } figure.wide { max-width: 100%; flex-basis: 100%; }
 figure img { width: 100%; height: auto; } figcaption { font-size: 11px; color: #555; }
@@ -597,6 +598,13 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
                                      _timeline_chart(published.tables["scenario_timeline"], stages, language)))
         if "monitoring_warnings" in published.tables and "monitoring_indicators" in published.tables:
             sections.append(_monitoring(published.tables, summary, language))
+        from carbonmap.report_uncertainty import uncertainty_section
+
+        timeline = published.tables.get("scenario_timeline")
+        body = uncertainty_section(published.tables, language,
+                                   end_year=int(timeline["year"].max()) if timeline is not None else None)
+        if body:
+            sections.append(_section("uncertainty", _w("report.uncertainty", language), body))
     tables = [name for name in REPORT_TABLES if name in published.tables]
     if tables:
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"

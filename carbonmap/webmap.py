@@ -1076,7 +1076,9 @@ _COMPENSATION_COLOURS = {"carbon_paying": "#d73027", "carbon_balanced": "#fee08b
 #: Summary columns of classes drawn as unit layers, with their colours.
 _CLASS_COLUMNS = {"balance_class": _BALANCE_COLOURS, "compensation_class": _COMPENSATION_COLOURS}
 #: The theme of each summary column (first matching rule), else by the stage that publishes it.
-_THEME_RULES = ((r"source_\w+|builtup_\w+", "sources"), (r"sink_co2_t_yr", "sinks"),
+_THEME_RULES = ((r"stock_t_c_p\d+", "sinks"),
+                (r"(source|sink|net)_co2_t_yr_(p\d+|u95)|p_\w+_pct|net_top_coefficient", "balance"),
+                (r"source_\w+|builtup_\w+", "sources"), (r"sink_co2_t_yr", "sinks"),
                 (r"net_co2_t_yr|sink_source_ratio|balance_class|efficiency_\w+|co2_t_per_\w+", "balance"))
 _THEME_OF_STAGE = {"units": "units", "rasters": "inputs", "emissions": "sources", "stocks": "sinks", "sinks": "sinks",
                    "landscape": "ecology", "network": "ecology", "renewables": "renewables", "screening": "screening",
@@ -1084,7 +1086,7 @@ _THEME_OF_STAGE = {"units": "units", "rasters": "inputs", "emissions": "sources"
 #: The card's themes and their key figures (patterns of summary columns), in order.
 _KEY_FIGURES = (
     ("balance", (r"net_co2_t_yr", r"source_co2_t_yr", r"sink_co2_t_yr", r"sink_source_ratio", r"balance_class",
-                 r"efficiency_band", r"co2_t_per_capita_yr", r"co2_t_per_cny_1e4", r"compensation_class",
+                 r"p_balance_class_pct", r"efficiency_band", r"co2_t_per_capita_yr", r"co2_t_per_cny_1e4", r"compensation_class",
                  r"compensation_paid_co2_t_yr", r"compensation_received_co2_t_yr")),
     ("sources", (r"source_(?!co2_t_yr$)\w+_co2_t_yr", r"builtup_intensity_co2_t_km2_yr")),
     ("sinks", (r"sink_vegetation_co2_t_yr", r"sink_blue_carbon_co2_t_yr", r"stock_change_t_co2")),
@@ -1250,7 +1252,8 @@ _UI_WORDS = {"layers": "map.layers", "filter": "map.filter", "basemap": "map.bas
              "noMatch": "map.no_match", "matches": "map.matches", "found": "map.found", "unitNames": "map.unit_names",
              "allFigures": "map.all_figures", "cityAverage": "map.city_average", "moreInGpkg": "map.more_in_gpkg",
              "close": "map.close", "noData": "map.no_data", "offline": "map.basemap_offline",
-             "openLayers": "map.open_layers", "closeLayers": "map.close_layers", "unitCard": "map.unit_card"}
+             "openLayers": "map.open_layers", "closeLayers": "map.close_layers", "unitCard": "map.unit_card",
+             "interval": "map.interval"}
 
 
 def _ui_words(wording: _Words) -> dict[str, str]:

@@ -19,7 +19,7 @@ PATTERNS = [re.compile(pattern) for pattern in TABLE["pattern"]]
 #: A value for each placeholder of the readable forms, to build an example column of each pattern.
 EXAMPLES = {"raster": "landcover_2023", "class": "forest", "stat": "mean", "unit": "m", "date": "landcover_2015",
             "resource": "wind", "zone": "suitable", "scenario": "top_ranked", "sector": "buildings",
-            "indicator": "net_co2_t_yr"}
+            "indicator": "net_co2_t_yr", "q": "5"}
 
 
 def matching_rows(name: str) -> list[str]:

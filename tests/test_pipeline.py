@@ -381,7 +381,7 @@ def test_runs_are_deterministic(tmp_path):
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
     assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "blue_carbon",
                                         "landscape", "network", "renewables", "screening", "balance", "compensation",
-                                        "scenarios", "targets", "monitoring", "onemap"]
+                                        "scenarios", "targets", "monitoring", "uncertainty", "onemap"]
 
 
 @pytest.mark.parametrize(("id_field", "message"), [

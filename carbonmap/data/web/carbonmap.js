@@ -631,8 +631,17 @@ var carbonmap = (function () {
     var value = column(units.table, columnName)(i), row = el("div", "cm-figure-row", parent);
     el("div", "cm-figure-label", row, field(columnName)[0]);
     var valueBox = el("div", "cm-figure-value", row);
-    if (!classChip(columnName, value, valueBox)) { bar(columnName, value, row); }
+    var chip = classChip(columnName, value, valueBox);
     el("span", "", valueBox, withUnit(columnName, value));
+    interval(i, columnName, row);
+    if (!chip) { bar(columnName, value, row); }
+  }
+
+  /* Under a figure with drawn percentiles (columnName_p5, _p95): "5-95 %: low - high". */
+  function interval(i, columnName, parent) {
+    var low = column(units.table, columnName + "_p5")(i), high = column(units.table, columnName + "_p95")(i);
+    if (typeof low !== "number" || typeof high !== "number") { return; }
+    el("div", "cm-interval", parent, say("interval", {low: shown(columnName, low), high: withUnit(columnName, high)}));
   }
 
   /* The unit card: key figures by theme, every figure behind a fold. */
