@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.readable import column_label, format_number, translate
-from carbonmap.words import words
+from carbonmap.words import unit_label, words
 
 __all__ = ["coefficient_name", "uncertainty_section"]
 
@@ -77,9 +77,9 @@ def _city(city: pd.DataFrame, language: str) -> str:
     rows = []
     for row in city.to_dict("records"):
         if row["quantity"] == "stock_t_c":
-            label = f"{_w('unc.stock', language)} [t C]"
+            label = f"{_w('unc.stock', language)} ({unit_label('t_c', language)})"
         else:
-            label = f"{column_label(row['quantity'], language, unit=False)} [t CO2/yr]"
+            label = f"{column_label(row['quantity'], language, unit=False)} ({unit_label('t_co2_yr', language)})"
         rows.append({_w("unc.quantity", language): label,
                      _w("unc.central", language): format_number(row["central"]),
                      _w("unc.p5", language): format_number(row["p5"]),
@@ -97,7 +97,7 @@ def _years(row: Mapping, name: str, never: str) -> str:
 
 def _milestones(milestones: pd.DataFrame, language: str, end_year: int | None) -> str:
     never = _w("unc.never", language, year=end_year or 2060)
-    rows = [{_w("unc.scenario", language): row["scenario"], _w("unc.peak", language): _years(row, "peak_year", never),
+    rows = [{_w("unc.scenario", language): translate(row["scenario"], language), _w("unc.peak", language): _years(row, "peak_year", never),
              _w("unc.net_zero", language): _years(row, "net_zero_year", never),
              _w("unc.p_net_zero", language): f"{format_number(100 * row['p_net_zero'])} %"}
             for row in milestones.to_dict("records")]
