@@ -3,6 +3,9 @@
 Tests that read the shared data folder (``../shared`` beside the repository, or the path
 in $CARBONMAP_SHARED) use the ``shared`` fixture, which skips them with the reason when
 the folder is absent. CI always has it.
+
+Tests that need a whole run of the demo (``demo_run``, ``project_run``: about 50 s each) are slow
+ones: ``pytest -m "not slow"`` leaves them out.
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CARBONMAP_SHARED", REPO.parent / "shared")).resolve()
+#: Fixtures that run the whole demo: a test that uses one (even through another fixture) is slow.
+DEMO_RUNS = frozenset({"demo_run", "project_run"})
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if DEMO_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -38,5 +49,22 @@ def demo_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("demo")
     result = CliRunner().invoke(main, ["demo", "--output", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def project_run(tmp_path_factory) -> Path:
+    """`carbonmap run` of the demo's project file: the outputs that `run --only` on that file resumes
+    (the demo command also compares with its 2015 run, which the project file does not name)."""
+    from importlib.resources import files
+
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    out = tmp_path_factory.mktemp("project") / "out"
+    project = files("carbonmap.sample_data") / "demo_city" / "project.toml"
+    result = CliRunner().invoke(main, ["run", str(project), "--output", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     return out

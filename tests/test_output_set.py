@@ -71,10 +71,10 @@ def kill_when(process: subprocess.Popen, folder: Path, pattern: str, sig: int, t
 
 
 @pytest.fixture(scope="module")
-def previous(demo_run, tmp_path_factory) -> Path:
-    """A copy of a complete demo set (with its state) to be disturbed."""
+def previous(project_run, tmp_path_factory) -> Path:
+    """A copy of a complete set of the demo project (with its state) to be disturbed."""
     folder = tmp_path_factory.mktemp("sets") / "out"
-    shutil.copytree(demo_run, folder)
+    shutil.copytree(project_run, folder)
     return folder
 
 

@@ -298,8 +298,8 @@ def test_the_demo_shows_intervals_probabilities_and_the_tornado(demo_run):
 
 
 @pytest.mark.slow
-def test_the_command_reruns_the_stage_with_the_same_intervals(demo_run, tmp_path):
-    """`carbonmap uncertainty` is the stage: on a copy of the demo's output set, with the demo's
+def test_the_command_reruns_the_stage_with_the_same_intervals(project_run, tmp_path):
+    """`carbonmap uncertainty` is the stage: on a copy of the demo project's output set, with its
     draws and seed, it rewrites the same intervals (only the stage and the one map rerun)."""
     import shutil
     from importlib.resources import files
@@ -309,7 +309,7 @@ def test_the_command_reruns_the_stage_with_the_same_intervals(demo_run, tmp_path
     from carbonmap.cli import main
 
     copy = tmp_path / "demo"
-    shutil.copytree(demo_run, copy)
+    shutil.copytree(project_run, copy)
     (copy / ".carbonmap.lock").unlink(missing_ok=True)
     project = files("carbonmap.sample_data") / "demo_city" / "project.toml"
     result = CliRunner().invoke(main, ["uncertainty", str(project), "--draws", "1000", "--seed", "2023",
@@ -317,7 +317,7 @@ def test_the_command_reruns_the_stage_with_the_same_intervals(demo_run, tmp_path
     assert result.exit_code == 0, result.output
     stages = json.loads((copy / "run.json").read_text())["stages_s"]
     assert set(stages) == {"uncertainty", "onemap"}
-    before, after = pd.read_csv(demo_run / "unit_summary.csv"), pd.read_csv(copy / "unit_summary.csv")
+    before, after = pd.read_csv(project_run / "unit_summary.csv"), pd.read_csv(copy / "unit_summary.csv")
     columns = [c for c in before.columns if c.endswith(("_p5", "_p50", "_p95", "_pct", "_u95"))]
     assert len(columns) >= 13
     pd.testing.assert_frame_equal(before[columns], after[columns])

@@ -45,7 +45,7 @@ def test_the_demo_project_is_valid_and_nothing_is_written(tmp_path):
     before = snapshot(tmp_path)
     result = invoke("validate", project)
     assert result.exit_code == 0, result.output
-    assert re.fullmatch(r"\S+project.toml is valid: 23 sections, 25 inputs checked.\n", result.output), result.output
+    assert re.fullmatch(r"\S+project.toml is valid: 24 sections, 25 inputs checked.\n", result.output), result.output
     assert snapshot(tmp_path) == before  # no output folder, no sidecar file, nothing changed
     assert not (tmp_path / "demo" / "out").exists()
 
