@@ -469,3 +469,125 @@ def _complete(cur: np.ndarray, target: np.ndarray, p: np.ndarray, allowed: np.nd
         cur[idx] = j
         placed += idx.size
     return placed
+
+
+@dataclass
+class PlusRun:
+    """Everything of one calibration, simulation and (optional) validation (:func:`simulate_land_use`).
+
+    suitability : the development probabilities and importances (LEAS), learnt on the
+        calibration period and predicted on the drivers of the later date.
+    simulation : the simulated land cover of the target year and its course (CARS).
+    demand : cells of each class in the target year.
+    flows : the Markov flows (rows: class at the later date, columns: class in the target year)
+        when the demand is the Markov chain's, else None.
+    validation : measures of the simulated map against a reference map of the target year (with
+        the null model and, when asked, the simple allocation), else None.
+    comparison : the maps of the other models of the validation (name -> map).
+    """
+
+    suitability: Suitability
+    simulation: Simulation
+    demand: pd.Series
+    flows: pd.DataFrame | None = None
+    validation: pd.DataFrame | None = None
+    comparison: dict = field(default_factory=dict)
+
+
+def simulate_land_use(before, after, *, year_before: int, year_after: int, target_year: int, spacing,
+                      drivers: dict | None = None, distance_to=None, demand="markov", parameters: dict | None = None,
+                      conversion: pd.DataFrame | None = None, restricted=None, weights: dict | None = None,
+                      reference=None, builtup_codes=(), slope_deg=None) -> PlusRun:
+    """Calibrate on two dates, simulate the target year and validate it: the one entry point of
+    the simulator, used by ``carbonmap simulate`` and by ``[[scenarios]] allocation = "plus"``.
+
+    Parameters
+    ----------
+    before, after : masked array (H, W) of int
+        Land cover at `year_before` and `year_after` (the calibration period).
+    year_before, year_after, target_year : int [year]
+        Dates of the two land covers and the year simulated (after `year_after`).
+    spacing : (float, float) [m]
+        Cell height and width.
+    drivers : dict of str -> array (H, W), optional
+        Static driver rasters (slope, elevation, distance to roads, population, ...) on the grid.
+    distance_to : sequence of int, optional
+        Classes whose distance is a driver, computed from the land cover at the start of each
+        period (default: every class; ``[]`` for none).
+    demand : "markov", "trend" or Series [cells]
+        The Markov chain of the two dates over whole periods (:func:`~carbonmap.scenarios.periods_to`),
+        the linear trend, or the cells of each class in the target year.
+    parameters : dict, optional
+        Rows of ``scenario_parameters.csv`` (default: :func:`carbonmap.coefficients.scenario_parameters`).
+    conversion, restricted : see :func:`simulate`.
+    weights : dict of int -> float, optional
+        Neighbourhood weight per class (default: ``plus_neighbourhood_weight``).
+    reference : masked array (H, W) of int, optional
+        The real land cover of the target year: validate against it, with the null model (no
+        change) and, when `builtup_codes` is given or not, today's simple allocation of the same
+        Markov flows (:func:`carbonmap.scenarios.allocate`).
+    builtup_codes : sequence of int
+        Built-up classes (the simple allocation's distance decay).
+    slope_deg : array (H, W) [degrees], optional
+        Slope for the simple allocation's slope limit.
+
+    Returns
+    -------
+    PlusRun
+    """
+    from carbonmap.coefficients import scenario_parameters
+    from carbonmap.scenarios.demand import linear_trend, whole_cells
+    from carbonmap.scenarios.markov import allocate, periods_to, project_areas, suitability, transition_matrix
+    from carbonmap.scenarios.validation import validation_table
+
+    if target_year <= year_after:
+        raise InputError(f"the target year {target_year} is not after the later land cover ({year_after}).",
+                         key="target_year", fix="simulate a year after the later land cover.")
+    p = scenario_parameters() if parameters is None else parameters
+    valid = ~np.ma.getmaskarray(after)
+    codes = np.union1d(np.unique(np.ma.getdata(before)[~np.ma.getmaskarray(before)]),
+                       np.unique(np.ma.getdata(after)[valid]))
+    distance_to = codes if distance_to is None else [int(c) for c in distance_to]
+    static = dict(drivers or {})
+    train = {**static, **distance_drivers(before, distance_to, spacing)}
+    predict = {**static, **distance_drivers(after, distance_to, spacing)}
+    seed = int(p["plus_random_seed"])
+    suit = learn_suitability(before, after, train, codes=codes, sample_size=int(p["plus_sample_size"]),
+                             trees=int(p["plus_trees"]), min_leaf=int(p["plus_min_leaf_cells"]), seed=seed,
+                             predict_on=predict)
+    cells = pd.Series(np.ma.compressed(after)).value_counts().reindex(codes, fill_value=0)
+    flows = None
+    if isinstance(demand, str) and demand == "markov":
+        flows = project_areas(cells.astype(float), transition_matrix(before, after),
+                              periods_to(target_year, year_before, year_after))
+        wanted = whole_cells(flows.sum(axis=0).reindex(codes, fill_value=0.0), int(valid.sum()))
+    elif isinstance(demand, str) and demand == "trend":
+        earlier = pd.Series(np.ma.compressed(before)).value_counts().reindex(codes, fill_value=0).astype(float)
+        wanted = whole_cells(linear_trend(earlier, cells.astype(float), year_before, year_after, target_year),
+                             int(valid.sum()))
+    elif isinstance(demand, str):
+        raise InputError(f"unknown demand {demand!r}.", key="demand", fix="use markov, trend or a table of cells.")
+    else:
+        wanted = pd.Series(demand)
+    default_weight = float(p["plus_neighbourhood_weight"])
+    class_weights = [float((weights or {}).get(int(c), default_weight)) for c in codes]
+    sim = simulate(after, suit.probability, wanted, target_year - year_after, codes=codes, conversion=conversion,
+                   restricted=restricted, window=int(p["plus_window_cells"]), weights=class_weights,
+                   seed_weight=float(p["plus_patch_seed_weight"]), threshold_start=float(p["plus_threshold_start"]),
+                   threshold_decay=float(p["plus_threshold_decay"]),
+                   max_iterations=int(p["plus_max_iterations"]), seed=seed)
+    run = PlusRun(suit, sim, wanted, flows)
+    if reference is not None:
+        models = {"null": after}
+        if flows is not None:
+            built = np.isin(np.ma.getdata(after), list(builtup_codes)) & valid
+            scores = {int(c): suitability(np.ma.getdata(after), int(c), float(np.mean(spacing)),
+                                          window_cells=int(p["markov_window_cells"]),
+                                          distance_decay_m=p["markov_distance_decay_m"],
+                                          max_slope_deg=p["markov_max_slope_deg"],
+                                          builtup=built if int(c) in builtup_codes else None, slope_deg=slope_deg)
+                      for c in flows.columns}
+            models["markov_allocation"] = allocate(after, flows, scores)
+        run.comparison = models
+        run.validation = validation_table(after, reference, {**models, "plus": sim.landcover})
+    return run
