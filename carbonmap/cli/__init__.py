@@ -49,13 +49,14 @@ def _register() -> None:
     from carbonmap.cli.rooftop import rooftop_pv
     from carbonmap.cli.run import run
     from carbonmap.cli.screening import afforestation, rank_rooftops
+    from carbonmap.cli.simulate import simulate
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.targets import targets
     from carbonmap.cli.validate import validate
     from carbonmap.cli.zonal import zonal
 
     for command in (demo, init, validate, run, zonal, emissions, stocks, landscape_metrics, ecological_network,
-                    rooftop_pv, rank_rooftops, afforestation, blue_carbon, compensation, targets, compare):
+                    rooftop_pv, rank_rooftops, afforestation, blue_carbon, compensation, targets, compare, simulate):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:
