@@ -257,15 +257,40 @@ def _inertia(inertia: np.ndarray, gap_before: np.ndarray, gap_now: np.ndarray) -
     return out
 
 
-def _neighbourhood(grid: np.ndarray, k_count: int, window: int, weights: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """Share of each class among the w x w - 1 neighbours, times its weight, at the valid cells (K, N)."""
-    out = np.empty((k_count, flat.size), np.float32)
+def _neighbourhood(grid: np.ndarray, classes: np.ndarray, window: int, weights: np.ndarray,
+                   flat: np.ndarray) -> np.ndarray:
+    """Share of each of `classes` among the w x w - 1 neighbours, times its weight, at the cells `flat` (G, M)."""
+    out = np.empty((classes.size, flat.size), np.float32)
     neighbours = window * window - 1
-    for k in range(k_count):  # one filter per class, over the whole grid
+    for row, k in enumerate(classes):  # one filter per class, over the whole grid
         mask = (grid == k).astype(np.float32)
         count = ndimage.uniform_filter(mask, size=window, mode="constant") * (window * window) - mask
-        out[k] = np.clip(np.rint(count.ravel()[flat]), 0, None) / neighbours * weights[k]
+        out[row] = np.clip(np.rint(count.ravel()[flat]), 0, None) / neighbours * weights[k]
     return out
+
+
+def _step(grid, flat, current, p, gain, allowed, inertia, weights, window, seed_weight, threshold,
+          rng) -> tuple[np.ndarray, np.ndarray]:
+    """One CA iteration on the candidate cells: the class each cell would become (-1: none) and the
+    combined probability of that class (for the demand caps).
+
+    `p` (K, M) is the development probability at the M candidate cells (grid positions `flat`,
+    classes `current`); `gain` the classes that need cells.
+    """
+    omega = _neighbourhood(grid, gain, window, weights, flat)
+    pg = p[gain]
+    r = rng.random(flat.size, dtype=np.float32)
+    omega = np.where((omega == 0) & (r[None, :] < pg), r[None, :] * seed_weight, omega)  # patch seeding
+    op = pg * omega * inertia[gain, None].astype(np.float32)
+    op *= allowed[current][:, gain].T  # the conversion matrix; a class never "converts" to itself:
+    op[gain[:, None] == current[None, :]] = 0
+    cum = np.cumsum(op, axis=0)
+    draw = rng.random(flat.size) * cum[-1]
+    pick = np.minimum((cum <= draw[None, :]).sum(axis=0), gain.size - 1)  # roulette
+    columns = np.arange(flat.size)
+    score = op[pick, columns]
+    accepted = (score > 0) & (pg[pick, columns] > threshold)
+    return np.where(accepted, gain[pick], -1), score
 
 
 def _cap(accepted: np.ndarray, groups: np.ndarray, score: np.ndarray, room: np.ndarray) -> np.ndarray:
@@ -409,39 +434,27 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     grid = np.full(data.size, -1, np.int16)
     targets = yearly_targets(start, target_final, int(years))
     inertia, gaps = np.ones(k_count), [targets[0] - start, targets[0] - start]
-    cells_idx = np.arange(flat.size)
     history = []
+    level = 0
     for year, target in enumerate(targets, start=1):
-        level, iterations = 0, 0
+        iterations = 0
         for iterations in range(1, max_iterations + 1):
-            count = np.bincount(cur, minlength=k_count)
-            gap = target - count
-            if not (gap > 0).any():
-                iterations -= 1
-                break
+            gap = target - np.bincount(cur, minlength=k_count)
             gaps = [gaps[1], gap]
             inertia = _inertia(inertia, *gaps)
+            gain = np.flatnonzero(gap > 0)  # only the classes that need cells compete ...
+            cells = np.flatnonzero(free & (gap[cur] < 0))  # ... for the free cells of classes with a surplus
+            if gain.size == 0 or cells.size == 0:
+                iterations -= 1
+                break
             grid[flat] = cur
-            omega = _neighbourhood(grid.reshape(data.shape), k_count, window, weights, flat)
-            r = rng.random(flat.size, dtype=np.float32)
-            seeded = (omega == 0) & (r[None, :] < p)
-            omega = np.where(seeded, r[None, :] * seed_weight, omega)
-            op = p * omega * inertia[:, None].astype(np.float32)
-            op[gap <= 0] = 0
-            op[cur, cells_idx] = 0
-            op *= allowed[cur].T
-            op[:, ~(free & (gap[cur] < 0))] = 0
-            cum = np.cumsum(op, axis=0)
-            total = cum[-1]
-            draw = rng.random(flat.size) * total
-            choice = np.minimum((cum <= draw[None, :]).sum(axis=0), k_count - 1)
-            score = op[choice, cells_idx]
-            accepted = (total > 0) & (score > 0) & (p[choice, cells_idx] > threshold_start * threshold_decay**level)
-            keep = _cap(accepted, choice, score, np.maximum(gap, 0))
-            keep = _cap(keep, cur, score, np.maximum(-gap, 0))
-            cur[keep] = choice[keep]
+            change, score = _step(grid.reshape(data.shape), flat[cells], cur[cells], p[:, cells], gain, allowed, inertia,
+                           weights, window, seed_weight, threshold_start * threshold_decay**level, rng)
+            keep = _cap(change >= 0, change, score, np.maximum(gap, 0))
+            keep = _cap(keep, cur[cells], score, np.maximum(-gap, 0))
+            cur[cells[keep]] = change[keep]
             if (target - np.bincount(cur, minlength=k_count) > 0).any():
-                level += 1
+                level += 1  # the threshold decreases while the targets are not met
         history.extend({"year_step": year, "code": int(c), "cells": int(n), "target_cells": int(t),
                         "iterations": iterations} for c, n, t in zip(codes, np.bincount(cur, minlength=k_count),
                                                                      target))
