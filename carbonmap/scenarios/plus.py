@@ -14,7 +14,7 @@ linearly from today's areas to the demand, and in as many iterations a year as i
   times the class weight;
 - patch seeding: where :math:`\\Omega_k = 0`, a uniform random r < :math:`P_k` gives
   :math:`\\Omega_k = r \\mu` (new patches away from existing ones);
-- adaptive inertia :math:`D_k` (Liang et al. 2018): raised while a class falls further behind
+- adaptive inertia :math:`D_k` (FLUS: Liu et al. 2017; Liang et al. 2018): raised while a class falls further behind
   its target;
 - combined probability :math:`OP_k = P_k \\Omega_k D_k`, zero for classes that need no cells,
   for conversions the matrix forbids, in restriction zones and for cells of classes that have no
@@ -247,7 +247,7 @@ def yearly_targets(start: np.ndarray, demand: np.ndarray, years: int) -> np.ndar
 
 
 def _inertia(inertia: np.ndarray, gap_before: np.ndarray, gap_now: np.ndarray) -> np.ndarray:
-    """Adaptive inertia of FLUS (Liang et al. 2018): grows while a class falls further behind."""
+    """Adaptive inertia of FLUS (Liu et al. 2017): grows while a class falls further behind."""
     out = inertia.copy()
     behind = (np.abs(gap_now) > np.abs(gap_before)) & (gap_before != 0)
     falling = behind & (gap_now < gap_before) & (gap_before < 0)
@@ -391,9 +391,12 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     .. [1] Liang X., et al. (2021). Understanding the drivers of sustainable land expansion using a
        patch-generating land use simulation (PLUS) model. Computers, Environment and Urban
        Systems 85: 101569.
-    .. [2] Liang X., et al. (2018). A future land use simulation model (FLUS) for simulating multiple
-       land use scenarios by coupling human and natural effects. Landscape and Urban Planning
-       177: 47-63.
+    .. [2] Liu X., Liang X., Li X., et al. (2017). A future land use simulation model (FLUS) for
+       simulating multiple land use scenarios by coupling human and natural effects. Landscape and
+       Urban Planning 168: 94-116 (roulette competition, adaptive inertia).
+    .. [3] Liang X., Liu X., Li X., Chen Y., Tian H., Yao Y. (2018). Delineating multi-scenario urban
+       growth boundaries with a CA-based FLUS model and morphological method. Landscape and Urban
+       Planning 177: 47-63.
     """
     codes = np.asarray(codes)
     k_count = codes.size
