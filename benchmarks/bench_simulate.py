@@ -75,7 +75,13 @@ def child(model: str, case: dict, result: Path) -> None:
     start = time.perf_counter(), time.process_time()
     if model == "today":
         from carbonmap.coefficients import scenario_parameters
-        from carbonmap.scenarios import allocate, periods_to, project_areas, suitability, transition_matrix
+        from carbonmap.scenarios import (
+            allocate,
+            periods_to,
+            project_areas,
+            suitability,
+            transition_matrix,
+        )
 
         p = scenario_parameters()
         matrix = transition_matrix(before, after)

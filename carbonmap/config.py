@@ -52,11 +52,30 @@ from carbonmap.landscape.network import NetworkSettings
 from carbonmap.landuse import CODE_SYSTEMS
 from carbonmap.zonal import validate_stats
 
-__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
-           "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
-           "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "CompensationSection",
-           "TargetsSection", "MonitoringSection", "OutputsSection",
-           "Project", "load_project", "parse_project"]
+__all__ = [
+    "BalanceSection",
+    "BlueCarbonSection",
+    "BuildingsSection",
+    "CompensationSection",
+    "EmissionsSection",
+    "GridSection",
+    "InventorySection",
+    "MonitoringSection",
+    "OutputsSection",
+    "ParcelsSection",
+    "PointSourcesSection",
+    "Project",
+    "ProjectSection",
+    "RasterInput",
+    "RoadsSection",
+    "SinksSection",
+    "StocksSection",
+    "TargetsSection",
+    "UnitsSection",
+    "VectorInput",
+    "load_project",
+    "parse_project",
+]
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,11 @@ def simulate(before: Path, after: Path, year_before: int, year_after: int, targe
 
     from carbonmap.coefficients import recording_tables
     from carbonmap.io import write_cog, write_csv
-    from carbonmap.themes.simulation import plus_tables, prepare_simulation, run_simulation
+    from carbonmap.themes.simulation import (
+        plus_tables,
+        prepare_simulation,
+        run_simulation,
+    )
 
     with recording_tables() as tables_read:
         inputs = prepare_simulation(

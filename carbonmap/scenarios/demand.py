@@ -18,7 +18,7 @@ import pandas as pd
 
 from carbonmap.errors import InputError
 
-__all__ = ["METHODS", "linear_trend", "table_demand", "optimise_demand", "builtup_for_population", "whole_cells"]
+__all__ = ["METHODS", "builtup_for_population", "linear_trend", "optimise_demand", "table_demand", "whole_cells"]
 
 METHODS = ("markov", "trend", "table", "optimise")
 

@@ -40,8 +40,15 @@ from scipy import ndimage
 
 from carbonmap.errors import InputError
 
-__all__ = ["Suitability", "Simulation", "expansion", "distance_drivers", "learn_suitability", "simulate",
-           "yearly_targets"]
+__all__ = [
+    "Simulation",
+    "Suitability",
+    "distance_drivers",
+    "expansion",
+    "learn_suitability",
+    "simulate",
+    "yearly_targets",
+]
 
 
 @dataclass
@@ -464,8 +471,8 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     completed = _complete(cur, target_final, p, allowed, free, k_count)
     out = np.ma.MaskedArray(data.copy(), mask=~valid)
     out.data.ravel()[flat] = codes[cur]
-    notes = [] if not completed else [f"{completed:,} cells placed after the last iteration by the highest "
-                                      "development probability"]
+    notes = [] if not completed else [(f"{completed:,} cells placed after the last iteration by the highest "
+                                       "development probability")]
     return Simulation(out, pd.DataFrame(history), completed, notes)
 
 
@@ -500,6 +507,8 @@ class PlusRun:
     validation : measures of the simulated map against a reference map of the target year (with
         the null model and, when asked, the simple allocation), else None.
     comparison : the maps of the other models of the validation (name -> map).
+    patterns : FRAGSTATS class metrics of the real and simulated maps (set by
+        :func:`carbonmap.themes.simulation.run_simulation`), else None.
     """
 
     suitability: Suitability
@@ -508,6 +517,7 @@ class PlusRun:
     flows: pd.DataFrame | None = None
     validation: pd.DataFrame | None = None
     comparison: dict = field(default_factory=dict)
+    patterns: pd.DataFrame | None = None
 
 
 def simulate_land_use(before, after, *, year_before: int, year_after: int, target_year: int, spacing,
@@ -553,7 +563,13 @@ def simulate_land_use(before, after, *, year_before: int, year_after: int, targe
     """
     from carbonmap.coefficients import scenario_parameters
     from carbonmap.scenarios.demand import linear_trend, whole_cells
-    from carbonmap.scenarios.markov import allocate, periods_to, project_areas, suitability, transition_matrix
+    from carbonmap.scenarios.markov import (
+        allocate,
+        periods_to,
+        project_areas,
+        suitability,
+        transition_matrix,
+    )
     from carbonmap.scenarios.validation import validation_table
 
     if target_year <= year_after:

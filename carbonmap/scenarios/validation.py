@@ -17,8 +17,15 @@ import pandas as pd
 
 from carbonmap.errors import InputError
 
-__all__ = ["contingency", "overall_accuracy", "kappa", "disagreement", "change_components", "figure_of_merit",
-           "validation_table"]
+__all__ = [
+    "change_components",
+    "contingency",
+    "disagreement",
+    "figure_of_merit",
+    "kappa",
+    "overall_accuracy",
+    "validation_table",
+]
 
 
 def _valid(*maps) -> tuple[list[np.ndarray], np.ndarray]:

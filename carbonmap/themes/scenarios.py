@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from carbonmap.coefficients import landuse_coefficients, planning_stages, scenario_parameters
+from carbonmap.coefficients import (
+    landuse_coefficients,
+    planning_stages,
+    scenario_parameters,
+)
 from carbonmap.config import Project, ScenarioInput
 from carbonmap.errors import InputError
 from carbonmap.grid import rasterize
@@ -28,7 +32,12 @@ from carbonmap.scenarios import (
     trajectory,
     transition_matrix,
 )
-from carbonmap.scenarios.compare import citywide, planting_adjustment, relative_to_baseline, scenario_rows
+from carbonmap.scenarios.compare import (
+    citywide,
+    planting_adjustment,
+    relative_to_baseline,
+    scenario_rows,
+)
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.terrain import slope_degrees
 from carbonmap.words import words
@@ -218,8 +227,8 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
     for name, table in plus_tables(run, scenario=spec.name).items():
         base.simulated.setdefault(name, []).append(table)
     for code, layer in zip(run.suitability.codes, run.suitability.probability):
-        write_cog(ctx.file(f"rasters/scenario_{spec.name}_probability_{code}.tif"), layer, nodata=float("nan"),
-                  transform=grid.transform, crs=grid.crs)
+        write_cog(ctx.file(f"rasters/simulation/scenario_{spec.name}_probability_{code}.tif"), layer,
+                  nodata=float("nan"), transform=grid.transform, crs=grid.crs)
     for note in run.simulation.notes:
         ctx.note(f"scenario {spec.name}: {note}")
     return run.simulation.landcover

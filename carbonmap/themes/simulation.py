@@ -17,8 +17,14 @@ import pandas as pd
 
 from carbonmap.errors import InputError
 
-__all__ = ["SimulationInputs", "read_conversion", "read_demand", "prepare_simulation", "run_simulation",
-           "plus_tables"]
+__all__ = [
+    "SimulationInputs",
+    "plus_tables",
+    "prepare_simulation",
+    "read_conversion",
+    "read_demand",
+    "run_simulation",
+]
 
 
 @dataclass
@@ -88,7 +94,7 @@ def read_demand(path: Path, codes, total_cells: int, cell_area_ha: float) -> pd.
 def _read_on_grid(path: Path, shape, what: str, *, reference: Path) -> np.ma.MaskedArray:
     from carbonmap.io import read_raster
 
-    data, source = read_raster(path)
+    data, _ = read_raster(path)
     if data.shape != tuple(shape):
         raise InputError(f"{what} is on another grid ({data.shape[0]} x {data.shape[1]} cells, {reference.name} "
                          f"{shape[0]} x {shape[1]}).", path=path,
@@ -146,16 +152,48 @@ def prepare_simulation(before: Path, after: Path, *, year_before: int, year_afte
                             source.transform, source.crs)
 
 
+PATTERN_METRICS = ("PLAND", "NP", "LPI", "ED", "AI", "MESH")
+
+
+def pattern_comparison(maps: dict, resolution: float) -> pd.DataFrame:
+    """FRAGSTATS class metrics of the real and simulated maps, side by side (one row per map and class).
+
+    Parameters
+    ----------
+    maps : dict of str -> masked array (H, W) of int
+        Map name (``reference``, ``null``, ``plus``, ...) -> land cover.
+    resolution : float [m]
+        Cell size.
+
+    Returns
+    -------
+    DataFrame
+        ``model``, ``class``, then :data:`PATTERN_METRICS` (FRAGSTATS units: %, count, %, m/ha,
+        %, ha), 8-neighbour patches (:func:`carbonmap.landscape.fragstats`).
+    """
+    from carbonmap.landscape import fragstats, prepare
+
+    rows = [fragstats(prepare(data, resolution), metrics=PATTERN_METRICS).class_.assign(model=name)
+            for name, data in maps.items()]
+    table = pd.concat(rows, ignore_index=True)
+    return table[["model", "class", *PATTERN_METRICS]]
+
+
 def run_simulation(inputs: SimulationInputs):
-    """:func:`~carbonmap.scenarios.plus.simulate_land_use` on prepared inputs."""
+    """:func:`~carbonmap.scenarios.plus.simulate_land_use` on prepared inputs; with a reference map,
+    the FRAGSTATS class metrics of the real and simulated maps in ``run.patterns``."""
     from carbonmap.scenarios.plus import simulate_land_use
 
-    return simulate_land_use(inputs.before, inputs.after, year_before=inputs.year_before,
+    run = simulate_land_use(inputs.before, inputs.after, year_before=inputs.year_before,
                              year_after=inputs.year_after, target_year=inputs.target_year, spacing=inputs.spacing,
                              drivers=inputs.drivers, demand=inputs.demand, parameters=inputs.parameters,
                              conversion=inputs.conversion, restricted=inputs.restricted, weights=inputs.weights,
                              reference=inputs.reference, builtup_codes=inputs.builtup_codes,
                              slope_deg=inputs.slope_deg)
+    if inputs.reference is not None:
+        run.patterns = pattern_comparison({"reference": inputs.reference, **run.comparison,
+                                           "plus": run.simulation.landcover}, float(np.mean(inputs.spacing)))
+    return run
 
 
 def plus_tables(run, *, scenario: str | None = None) -> dict[str, pd.DataFrame]:
@@ -166,7 +204,8 @@ def plus_tables(run, *, scenario: str | None = None) -> dict[str, pd.DataFrame]:
     dict of name -> DataFrame
         ``plus_importance`` (code, driver, importance), ``plus_samples``, ``plus_demand``
         (code, cells_demand), ``plus_course`` (year_step, code, cells, target_cells,
-        iterations) and, with a reference map, ``plus_validation`` (one row per model). With
+        iterations) and, with a reference map, ``plus_validation`` (one row per model) and
+        ``plus_landscape_metrics`` (FRAGSTATS class metrics of the real and simulated maps). With
         `scenario`, each table has a first column ``scenario`` and a name starting ``scenario_``.
     """
     demand = pd.DataFrame({"code": [int(c) for c in run.demand.index], "cells_demand": run.demand.to_numpy()})
@@ -174,6 +213,8 @@ def plus_tables(run, *, scenario: str | None = None) -> dict[str, pd.DataFrame]:
               "plus_demand": demand, "plus_course": run.simulation.history}
     if run.validation is not None:
         tables["plus_validation"] = run.validation
+    if run.patterns is not None:
+        tables["plus_landscape_metrics"] = run.patterns
     if scenario is None:
         return tables
     return {f"scenario_{name}": table.assign(scenario=scenario)[["scenario", *table.columns]]
