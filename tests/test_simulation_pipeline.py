@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 import geopandas as gpd
 import numpy as np
 import pyogrio
+import pytest
 import rasterio
 from conftest import REPO
 from rasterio import features
@@ -30,3 +34,36 @@ def test_demo_bau_is_simulated_meets_its_demand_and_keeps_the_protection_zones(d
     assert (demo_run / "rasters" / "simulation" / "scenario_bau_2039_probability_8.tif").exists()
     parameters = read("coefficients_scenario_parameters").set_index("parameter")
     assert float(parameters.loc["plus_window_cells", "value"]) == 5
+
+
+@pytest.mark.slow
+def test_an_ecological_priority_scenario_meets_its_lp_constraints_through_the_pipeline(demo_run, tmp_path):
+    """demand = "optimise": the most carbon storage under the planner's constraints, simulated (30 s)."""
+    from carbonmap.config import ScenarioInput, load_project
+    from carbonmap.pipeline import run
+
+    out = tmp_path / "demo"
+    shutil.copytree(demo_run, out)
+    with rasterio.open(out / "rasters" / "landcover_2023.tif") as src:
+        today = src.read(1)
+        cell_ha = abs(src.transform.a * src.transform.e) / 1e4
+    ha = {code: float((today == code).sum() * cell_ha) for code in (1, 2, 8, 9)}
+    constraints = [{"codes": [8], "min_ha": ha[8] + 500.0},  # built-up land for the planned population
+                   {"codes": [1], "min_ha": 0.98 * ha[1]},  # farmland protection target
+                   {"codes": [2, 9], "min_ha": ha[2] + ha[9] + 300.0}]  # ecological land minimum
+    project = load_project(REPO / "sample_data" / "demo_city" / "project.toml").with_output_dir(out)
+    project = dataclasses.replace(project, scenarios=[ScenarioInput(
+        name="ecological_priority", markov_year=2035, target_year=2035, allocation="plus", demand="optimise",
+        demand_constraints=constraints, demand_max_change_pct=10.0)])
+    run(project, quiet=True, only="scenarios")
+    demand = pyogrio.read_dataframe(out / "onemap.gpkg", layer="scenario_plus_demand", read_geometry=False)
+    area = demand.set_index("code")["cells_demand"] * cell_ha
+    one_cell = cell_ha + 1e-6
+    assert area[8] >= ha[8] + 500.0 - one_cell
+    assert area[1] >= 0.98 * ha[1] - one_cell
+    assert area[2] + area[9] >= ha[2] + ha[9] + 300.0 - one_cell
+    with rasterio.open(out / "rasters" / "scenario_ecological_priority.tif") as src:
+        simulated, nodata = src.read(1), src.nodata
+    codes, counts = np.unique(simulated[simulated != nodata], return_counts=True)
+    assert dict(zip(codes.tolist(), counts.tolist())) == {c: n for c, n in demand.set_index("code")["cells_demand"]
+                                                          .items() if n}
