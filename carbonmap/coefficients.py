@@ -559,7 +559,7 @@ def scenario_parameters(override=None) -> dict[str, float]:
         **dict.fromkeys(("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg", "plus_window_cells",
                          "plus_sample_size", "plus_trees", "plus_min_leaf_cells", "plus_max_iterations"), "positive"),
         **dict.fromkeys(("plus_neighbourhood_weight", "plus_patch_seed_weight", "plus_threshold_start",
-                         "plus_threshold_decay"), "fraction"),
+                         "plus_threshold_decay", "plus_unlearnt_probability"), "fraction"),
         "plus_random_seed": "non_negative"})
 
 

@@ -105,7 +105,9 @@ def test_learnt_probability_follows_the_driver_that_explains_the_expansion():
     assert p_built[:, :15].mean() > 0.5 > p_built[:, 30:].mean() + 0.3
     imp = suit.importance.set_index(["code", "driver"])["importance"]
     assert imp[(2, "x_m")] > imp[(2, "noise")]
-    assert (suit.probability[0] == 0).all()  # class 1 did not expand: no development probability
+    # class 1 did not expand: nothing to learn, its probability is the constant `unlearnt`
+    assert (suit.probability[0] == 1).all() and not suit.samples.set_index("code").loc[1, "learnt"]
+    assert (learn_suitability(before, after, drivers, codes=[1, 2], trees=5, unlearnt=0.0).probability[0] == 0).all()
     assert suit.samples.set_index("code").loc[2, "expansion_cells"] == grows.sum()
     with pytest.raises(InputError, match="another grid"):
         learn_suitability(before, after, {"x_m": column[:10]}, codes=[1, 2])

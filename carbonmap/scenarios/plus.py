@@ -58,7 +58,8 @@ class Suitability:
     codes : the class codes, in the order of `probability`'s first axis.
     probability : array (K, H, W) float32 [-], NaN where a driver or the land cover is missing.
     importance : DataFrame ``code``, ``driver``, ``importance`` [-] (sums to 1 per class).
-    samples : DataFrame ``code``, ``expansion_cells``, ``sampled_expansion``, ``sampled_other`` [cells].
+    samples : DataFrame ``code``, ``expansion_cells``, ``sampled_expansion``, ``sampled_other`` [cells],
+        ``learnt`` (False: the class did not expand, its probability is the constant ``unlearnt``).
     """
 
     codes: np.ndarray
@@ -145,7 +146,7 @@ def _driver_stack(drivers: dict[str, np.ndarray], shape) -> tuple[list[str], np.
 
 def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=None, sample_size: int = 2000,
                       trees: int = 50, min_leaf: int = 5, seed: int = 0,
-                      predict_on: dict[str, np.ndarray] | None = None) -> Suitability:
+                      predict_on: dict[str, np.ndarray] | None = None, unlearnt: float = 1.0) -> Suitability:
     r"""Development probability of each class from the land expansion between two dates (LEAS).
 
     Parameters
@@ -180,7 +181,8 @@ def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=No
 
     .. math:: P_k(x) = \frac{1}{M} \sum_{n=1}^{M} I(h_n(x) = 1)
 
-    A class that did not expand gets :math:`P_k = 0` everywhere.
+    A class that did not expand gets :math:`P_k` = `unlearnt` everywhere (``learnt`` False in
+    ``samples``, NaN importances).
 
     References
     ----------
@@ -212,9 +214,10 @@ def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=No
     for k, code in enumerate(codes):
         candidates = b != code
         grown, other = np.flatnonzero(candidates & (a == code)), np.flatnonzero(candidates & (a != code))
-        row = {"code": int(code), "expansion_cells": int(grown.size), "sampled_expansion": 0, "sampled_other": 0}
-        p = np.zeros(x_target.shape[0], np.float32)
-        if grown.size and other.size:
+        row = {"code": int(code), "expansion_cells": int(grown.size), "sampled_expansion": 0, "sampled_other": 0,
+               "learnt": bool(grown.size and other.size)}
+        p = np.full(x_target.shape[0], unlearnt, np.float32)
+        if row["learnt"]:
             pos = rng.choice(grown, min(grown.size, sample_size), replace=False)
             neg = rng.choice(other, min(other.size, sample_size), replace=False)
             forest = RandomForestClassifier(n_estimators=int(trees), min_samples_leaf=int(min_leaf),
@@ -586,7 +589,7 @@ def simulate_land_use(before, after, *, year_before: int, year_after: int, targe
     seed = int(p["plus_random_seed"])
     suit = learn_suitability(before, after, train, codes=codes, sample_size=int(p["plus_sample_size"]),
                              trees=int(p["plus_trees"]), min_leaf=int(p["plus_min_leaf_cells"]), seed=seed,
-                             predict_on=predict)
+                             predict_on=predict, unlearnt=float(p["plus_unlearnt_probability"]))
     cells = pd.Series(np.ma.compressed(after)).value_counts().reindex(codes, fill_value=0)
     flows = None
     if isinstance(demand, str) and demand == "markov":
