@@ -513,6 +513,8 @@ class ScenarioInput:
     restricted, restricted_layer : polygons never converted (ecological red line, permanent basic
         farmland, water bodies).
     neighbourhood_weights : neighbourhood weight per class code (0-1), e.g. {"8" = 1.0, "2" = 0.5}.
+    reference : a categorical [[rasters]] entry, the real land cover of markov_year: the simulation
+        is validated against it (Figure of Merit, Kappa, disagreement, FRAGSTATS class metrics).
     """
 
     name: str
@@ -540,6 +542,7 @@ class ScenarioInput:
     restricted: Path | None = None
     restricted_layer: str | None = None
     neighbourhood_weights: dict[str, float] = field(default_factory=dict)
+    reference: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1337,6 +1340,11 @@ def _check_simulation(scenario: ScenarioInput, key: str, need, path: Path, repor
                                key=f"{key}.demand_constraints[{i}]", fix="e.g. {codes = [1], min_ha = 5000}."))
     for i, name in enumerate(scenario.drivers):
         need(name, f"{key}.drivers[{i}]", "continuous")
+    if scenario.reference is not None:
+        need(scenario.reference, f"{key}.reference", "categorical", code_system=True)
+        if scenario.allocation != "plus":
+            report(ConfigError("reference validates the land-use simulator.", path=path, key=f"{key}.reference",
+                               fix="set allocation = \"plus\"."))
     for option in ("demand_table", "conversion", "restricted"):
         if getattr(scenario, option) is not None:
             _check_exists(getattr(scenario, option), f"{key}.{option}", path, report)

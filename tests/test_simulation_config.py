@@ -80,6 +80,9 @@ def test_a_simulated_scenario_loads_with_its_keys(folder):
     ('markov_year = 2035\nallocation = "plus"\ndemand = "optimise"\n', r"turns all land into the richest class"),
     ('markov_year = 2035\nallocation = "plus"\ndemand = "optimise"\ndemand_constraints = [{codes = [8], least = 1}]\n',
      r"key 'scenarios\[0\].demand_constraints\[0\]'"),
+    ('markov_year = 2035\nreference = "lc"\n', r"key 'scenarios\[0\].reference': reference validates"),
+    ('markov_year = 2035\nallocation = "plus"\nreference = "pop"\n',
+     r"key 'scenarios\[0\].reference': \[\[rasters\]\] 'pop' must be categorical"),
     ('markov_year = 2035\nallocation = "plus"\nneighbourhood_weights = {"8" = 2.0}\n',
      r"key 'scenarios\[0\].neighbourhood_weights'"),
 ])

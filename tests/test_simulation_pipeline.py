@@ -54,7 +54,8 @@ def test_an_ecological_priority_scenario_meets_its_lp_constraints_through_the_pi
     project = load_project(REPO / "sample_data" / "demo_city" / "project.toml").with_output_dir(out)
     project = dataclasses.replace(project, scenarios=[ScenarioInput(
         name="ecological_priority", markov_year=2035, target_year=2035, allocation="plus", demand="optimise",
-        demand_constraints=constraints, demand_max_change_pct=10.0)])
+        demand_constraints=constraints, demand_max_change_pct=10.0,
+        reference="landcover_2023")])  # plumbing of the validation: the base map itself as the "real" map
     run(project, quiet=True, only="scenarios")
     demand = pyogrio.read_dataframe(out / "onemap.gpkg", layer="scenario_plus_demand", read_geometry=False)
     area = demand.set_index("code")["cells_demand"] * cell_ha
@@ -67,3 +68,11 @@ def test_an_ecological_priority_scenario_meets_its_lp_constraints_through_the_pi
     codes, counts = np.unique(simulated[simulated != nodata], return_counts=True)
     assert dict(zip(codes.tolist(), counts.tolist())) == {c: n for c, n in demand.set_index("code")["cells_demand"]
                                                           .items() if n}
+    validation = pyogrio.read_dataframe(out / "onemap.gpkg", layer="scenario_plus_validation",
+                                        read_geometry=False).set_index("model")
+    valid = simulated != nodata
+    assert validation.loc["null", "overall_accuracy"] == 1.0
+    assert validation.loc["plus", "overall_accuracy"] == pytest.approx((simulated == today)[valid].mean())
+    assert validation.loc["plus", "false_alarms"] == ((simulated != today) & valid).sum()
+    metrics = pyogrio.read_dataframe(out / "onemap.gpkg", layer="scenario_plus_landscape_metrics", read_geometry=False)
+    assert set(metrics["model"]) == {"reference", "null", "plus"}  # an LP demand: no simple-allocation flows

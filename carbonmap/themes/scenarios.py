@@ -191,7 +191,7 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
     """Land use in ``spec.markov_year`` from the land-use simulator (:mod:`carbonmap.scenarios.plus`),
     calibrated on [timeline] previous -> landcover; its tables and probability rasters are written."""
     from carbonmap.scenarios.plus import simulate_land_use
-    from carbonmap.themes.simulation import plus_tables, read_conversion
+    from carbonmap.themes.simulation import pattern_comparison, plus_tables, read_conversion
 
     cfg, units, rasters = ctx.project.timeline, ctx.result("units"), ctx.result("rasters")
     grid, previous, landcover = units.grid, rasters.read(cfg.previous), base.landcover
@@ -223,7 +223,14 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
                             drivers=drivers, demand=_demand(ctx, spec, base, codes), parameters=p,
                             conversion=read_conversion(spec.conversion, codes) if spec.conversion else None,
                             restricted=restricted, weights={int(k): v for k, v in spec.neighbourhood_weights.items()},
-                            builtup_codes=_built_codes(codes, base.system), slope_deg=slope)
+                            builtup_codes=_built_codes(codes, base.system), slope_deg=slope,
+                            reference=rasters.read(spec.reference) if spec.reference else None)
+    if run.validation is not None:
+        run.patterns = pattern_comparison({"reference": rasters.read(spec.reference), **run.comparison,
+                                           "plus": run.simulation.landcover}, grid.resolution)
+        best = run.validation.set_index("model")["figure_of_merit"]
+        ctx.note(f"scenario {spec.name}: validated against {spec.reference}: Figure of Merit "
+                 + ", ".join(f"{model} {value:.3f}" for model, value in best.items()))
     for name, table in plus_tables(run, scenario=spec.name).items():
         base.simulated.setdefault(name, []).append(table)
     for code, layer in zip(run.suitability.codes, run.suitability.probability):
