@@ -191,7 +191,11 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
     """Land use in ``spec.markov_year`` from the land-use simulator (:mod:`carbonmap.scenarios.plus`),
     calibrated on [timeline] previous -> landcover; its tables and probability rasters are written."""
     from carbonmap.scenarios.plus import simulate_land_use
-    from carbonmap.themes.simulation import pattern_comparison, plus_tables, read_conversion
+    from carbonmap.themes.simulation import (
+        pattern_comparison,
+        plus_tables,
+        read_conversion,
+    )
 
     cfg, units, rasters = ctx.project.timeline, ctx.result("units"), ctx.result("rasters")
     grid, previous, landcover = units.grid, rasters.read(cfg.previous), base.landcover
