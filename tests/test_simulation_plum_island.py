@@ -63,3 +63,24 @@ def test_simulator_beats_the_null_model_and_todays_allocation_on_plum_island(pie
     # the demand is met exactly: the simulated 1999 has the Markov demand's cells
     counts = np.unique(run.simulation.landcover.compressed(), return_counts=True)[1]
     assert counts.tolist() == run.demand.tolist()
+
+
+def test_the_command_line_gives_the_same_map_as_the_function(pie, shared, tmp_path):
+    import rasterio
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+    from carbonmap.scenarios.plus import simulate_land_use
+
+    maps, drivers, spacing = pie
+    folder = shared / "data" / "plum_island_lulcc"
+    result = CliRunner().invoke(main, [
+        "simulate", str(folder / "lu_1985.tif"), str(folder / "lu_1991.tif"), "--year-before", "1985",
+        "--year-after", "1991", "--target-year", "1999", "--driver", f"elevation={folder / 'ef_001_elevation.tif'}",
+        "--driver", f"slope={folder / 'ef_002_slope.tif'}", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(tmp_path / "simulated_1999.tif") as src:
+        from_cli = src.read(1)
+    run = simulate_land_use(maps[1985], maps[1991], year_before=1985, year_after=1991, target_year=1999,
+                            spacing=spacing, drivers=drivers)
+    assert np.array_equal(from_cli, np.ma.filled(run.simulation.landcover, 0))
