@@ -560,8 +560,12 @@ def planning_stages(override=None) -> pd.DataFrame:
 
 def scenario_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of the scenarios' land-use allocation (name -> value; units in the table)."""
-    return _scalars("scenario_parameters", override, dict.fromkeys(
-        ("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg"), "positive"))
+    return _scalars("scenario_parameters", override, {
+        **dict.fromkeys(("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg", "plus_window_cells",
+                         "plus_sample_size", "plus_trees", "plus_min_leaf_cells", "plus_max_iterations"), "positive"),
+        **dict.fromkeys(("plus_neighbourhood_weight", "plus_patch_seed_weight", "plus_threshold_start",
+                         "plus_threshold_decay", "plus_unlearnt_probability"), "fraction"),
+        "plus_random_seed": "non_negative"})
 
 
 def network_settings(override=None) -> dict[str, float]:

@@ -52,11 +52,31 @@ from carbonmap.landscape.network import NetworkSettings
 from carbonmap.landuse import CODE_SYSTEMS
 from carbonmap.zonal import validate_stats
 
-__all__ = ["ProjectSection", "GridSection", "UnitsSection", "RasterInput", "VectorInput", "ParcelsSection",
-           "BuildingsSection", "RoadsSection", "PointSourcesSection", "InventorySection", "EmissionsSection",
-           "StocksSection", "SinksSection", "BlueCarbonSection", "BalanceSection", "CompensationSection",
-           "TargetsSection", "MonitoringSection", "UncertaintySection", "OutputsSection",
-           "Project", "load_project", "parse_project"]
+__all__ = [
+    "BalanceSection",
+    "BlueCarbonSection",
+    "BuildingsSection",
+    "CompensationSection",
+    "EmissionsSection",
+    "GridSection",
+    "InventorySection",
+    "MonitoringSection",
+    "OutputsSection",
+    "ParcelsSection",
+    "PointSourcesSection",
+    "Project",
+    "ProjectSection",
+    "RasterInput",
+    "RoadsSection",
+    "SinksSection",
+    "StocksSection",
+    "TargetsSection",
+    "UncertaintySection",
+    "UnitsSection",
+    "VectorInput",
+    "load_project",
+    "parse_project",
+]
 
 
 @dataclass(frozen=True)
@@ -479,6 +499,23 @@ class ScenarioInput:
     annual_change_pct : annual change of sources by sector, overriding the baseline's sectors.
     sink_growth_pct : annual growth of the existing sink (default: the baseline's).
     rooftop_pv_share : share of the screened rooftop PV packages built (0-1).
+    allocation : where the land-use demand of ``markov_year`` goes: "markov" (the simple
+        suitability allocation) or "plus" (the land-use simulator of :mod:`carbonmap.scenarios.plus`,
+        calibrated on [timeline] previous -> landcover).
+    drivers : with allocation = "plus", [[rasters]] entries (continuous) that drive the change; the
+        distance to every land-cover class, and slope and elevation of a [network] or [screening]
+        dem, are added.
+    demand : "markov" (default), "trend" (linear), "table" (demand_table: code, area_ha) or
+        "optimise" (linear programming: the most carbon storage under demand_constraints).
+    demand_table : CSV of code, area_ha in markov_year (demand = "table").
+    demand_constraints : with demand = "optimise", [{codes = [...], min_ha = .., max_ha = ..}, ...].
+    demand_max_change_pct : with demand = "optimise", each class within +/- this share of today's area.
+    conversion : CSV conversion matrix (from_code, to_<code>, ... with 1 or 0).
+    restricted, restricted_layer : polygons never converted (ecological red line, permanent basic
+        farmland, water bodies).
+    neighbourhood_weights : neighbourhood weight per class code (0-1), e.g. {"8" = 1.0, "2" = 0.5}.
+    reference : a categorical [[rasters]] entry, the real land cover of markov_year: the simulation
+        is validated against it (Figure of Merit, Kappa, disagreement, FRAGSTATS class metrics).
     """
 
     name: str
@@ -496,6 +533,17 @@ class ScenarioInput:
     annual_change_pct: dict[str, list[list[float]]] = field(default_factory=dict)
     sink_growth_pct: float | None = None
     rooftop_pv_share: float = 0.0
+    allocation: str = "markov"
+    drivers: list[str] = field(default_factory=list)
+    demand: str = "markov"
+    demand_table: Path | None = None
+    demand_constraints: list[dict] = field(default_factory=list)
+    demand_max_change_pct: float | None = None
+    conversion: Path | None = None
+    restricted: Path | None = None
+    restricted_layer: str | None = None
+    neighbourhood_weights: dict[str, float] = field(default_factory=dict)
+    reference: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -910,6 +958,8 @@ def _coerce(value: Any, hint: Any, key: str, path: Path, report=_raise) -> Any:
             return value
         if option is str and isinstance(value, str):
             return value
+        if option is dict and isinstance(value, dict):  # a free-form table, checked by its section's checks
+            return value
         if typing.get_origin(option) is list and isinstance(value, list):
             (item,) = typing.get_args(option)
             items = [_coerce(v, item, f"{key}[{i}]", path, report) for i, v in enumerate(value)]
@@ -1278,9 +1328,55 @@ def _check_scenarios(project: Project, path: Path, report=_raise) -> None:
                                    fix="e.g. convert_to = 8 (CLCD impervious)."))
         if not 0 <= scenario.rooftop_pv_share <= 1:
             report(ConfigError("must be between 0 and 1.", path=path, key=f"{key}.rooftop_pv_share", fix="e.g. 0.5."))
+        _check_simulation(scenario, key, need, path, report)
         if scenario.rooftop_pv_share > 0 and project.screening is None:
             report(ConfigError("rooftop_pv_share needs [screening] (the rooftop packages).", path=path,
                                key=f"{key}.rooftop_pv_share", fix="add [screening], or set it to 0."))
+
+
+def _check_simulation(scenario: ScenarioInput, key: str, need, path: Path, report=_raise) -> None:
+    """A scenario's land-use simulation: allocation, drivers, demand and their files."""
+    from carbonmap.scenarios.demand import METHODS
+
+    if scenario.allocation not in ("markov", "plus"):
+        report(ConfigError(f"unknown allocation {scenario.allocation!r}.", path=path, key=f"{key}.allocation",
+                           fix="use \"markov\" (simple) or \"plus\" (the land-use simulator)."))
+    uses = scenario.allocation == "plus" or scenario.demand != "markov"
+    if uses and scenario.markov_year is None:
+        report(ConfigError("the land-use simulation needs the year to simulate.", path=path, key=f"{key}.markov_year",
+                           fix="set markov_year (e.g. 2035) and [timeline] previous."))
+    if scenario.demand != "markov" and scenario.allocation != "plus":
+        report(ConfigError(f"demand = {scenario.demand!r} is placed by the land-use simulator.", path=path,
+                           key=f"{key}.allocation", fix="set allocation = \"plus\" (or demand = \"markov\")."))
+    if scenario.demand not in METHODS:
+        report(ConfigError(f"unknown demand {scenario.demand!r}.", path=path, key=f"{key}.demand",
+                           fix=f"use one of {', '.join(METHODS)}."))
+    if scenario.demand == "table" and scenario.demand_table is None:
+        report(ConfigError("demand = \"table\" needs demand_table.", path=path, key=f"{key}.demand_table",
+                           fix="a CSV of code, area_ha in markov_year."))
+    if scenario.demand == "optimise" and not scenario.demand_constraints and scenario.demand_max_change_pct is None:
+        report(ConfigError("an optimised demand without constraints turns all land into the richest class.",
+                           path=path, key=f"{key}.demand_constraints",
+                           fix="give demand_constraints and/or demand_max_change_pct."))
+    for i, constraint in enumerate(scenario.demand_constraints):
+        if not isinstance(constraint, dict) or not constraint.get("codes") or \
+                not ({"min_ha", "max_ha"} & set(constraint)) or set(constraint) - {"codes", "min_ha", "max_ha"}:
+            report(ConfigError("a constraint is {codes = [..], min_ha = .., max_ha = ..}.", path=path,
+                               key=f"{key}.demand_constraints[{i}]", fix="e.g. {codes = [1], min_ha = 5000}."))
+    for i, name in enumerate(scenario.drivers):
+        need(name, f"{key}.drivers[{i}]", "continuous")
+    if scenario.reference is not None:
+        need(scenario.reference, f"{key}.reference", "categorical", code_system=True)
+        if scenario.allocation != "plus":
+            report(ConfigError("reference validates the land-use simulator.", path=path, key=f"{key}.reference",
+                               fix="set allocation = \"plus\"."))
+    for option in ("demand_table", "conversion", "restricted"):
+        if getattr(scenario, option) is not None:
+            _check_exists(getattr(scenario, option), f"{key}.{option}", path, report)
+    for code, weight in scenario.neighbourhood_weights.items():
+        if not str(code).isdigit() or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            report(ConfigError(f"{code} = {weight!r} is not a class code and a weight between 0 and 1.", path=path,
+                               key=f"{key}.neighbourhood_weights", fix="e.g. {\"8\" = 1.0}."))
 
 
 def _check_outputs(project: Project, path: Path, report=_raise) -> None:

@@ -49,6 +49,7 @@ def _register() -> None:
     from carbonmap.cli.rooftop import rooftop_pv
     from carbonmap.cli.run import run
     from carbonmap.cli.screening import afforestation, rank_rooftops
+    from carbonmap.cli.simulate import simulate
     from carbonmap.cli.stocks import stocks
     from carbonmap.cli.targets import targets
     from carbonmap.cli.uncertainty import uncertainty
@@ -57,7 +58,7 @@ def _register() -> None:
 
     for command in (demo, init, validate, run, zonal, emissions, stocks, landscape_metrics, ecological_network,
                     rooftop_pv, rank_rooftops, afforestation, blue_carbon, compensation, targets, compare,
-                    uncertainty):
+                    uncertainty, simulate):
         main.add_command(command)
     for entry in entry_points(group="carbonmap.commands"):
         if entry.name not in main.commands:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
-from carbonmap.coefficients import landuse_coefficients, planning_stages, scenario_parameters
+from carbonmap.coefficients import (
+    landuse_coefficients,
+    planning_stages,
+    scenario_parameters,
+)
 from carbonmap.config import Project, ScenarioInput
+from carbonmap.errors import InputError
 from carbonmap.grid import rasterize
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import class_legend, classify
@@ -26,7 +32,12 @@ from carbonmap.scenarios import (
     trajectory,
     transition_matrix,
 )
-from carbonmap.scenarios.compare import citywide, planting_adjustment, relative_to_baseline, scenario_rows
+from carbonmap.scenarios.compare import (
+    citywide,
+    planting_adjustment,
+    relative_to_baseline,
+    scenario_rows,
+)
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.terrain import slope_degrees
 from carbonmap.words import words
@@ -45,6 +56,7 @@ class _Baseline:
     coefficients: pd.DataFrame
     pools: pd.DataFrame | None
     intensity: pd.Series
+    simulated: dict = field(default_factory=dict)  # table name -> tables of the scenarios simulated with "plus"
 
 
 def run_scenarios(ctx: StageContext) -> None:
@@ -70,6 +82,8 @@ def run_scenarios(ctx: StageContext) -> None:
         comparison.append(rows)
         paths.extend(unit_paths)
         marks.extend(unit_marks)
+    for name, tables in base.simulated.items():
+        ctx.add_table(name, pd.concat(tables, ignore_index=True))
     _publish(ctx, relative_to_baseline(pd.concat(comparison)), paths, marks, base.stages)
 
 
@@ -138,7 +152,7 @@ def _scenario_landcover(ctx: StageContext, spec: ScenarioInput, base: _Baseline)
     units, screening = ctx.result("units"), ctx.result("screening")
     landcover = base.landcover
     if spec.markov_year is not None:
-        landcover = _markov(ctx, spec, base)
+        landcover = _simulated(ctx, spec, base) if spec.allocation == "plus" else _markov(ctx, spec, base)
     if spec.afforestation is not None and screening is not None:
         sites = np.isin(screening.site_labels, screening.scenario_sites.get(spec.afforestation, []))
         landcover = convert(landcover, sites, spec.afforestation_to)
@@ -171,6 +185,99 @@ def _markov(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.Ma
                                   builtup=builtup if int(c) in built_codes else None, slope_deg=slope)
               for c in matrix.columns}
     return allocate(landcover, flows, scores)
+
+
+def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.MaskedArray:
+    """Land use in ``spec.markov_year`` from the land-use simulator (:mod:`carbonmap.scenarios.plus`),
+    calibrated on [timeline] previous -> landcover; its tables and probability rasters are written."""
+    from carbonmap.scenarios.plus import simulate_land_use
+    from carbonmap.themes.simulation import (
+        pattern_comparison,
+        plus_tables,
+        read_conversion,
+    )
+
+    cfg, units, rasters = ctx.project.timeline, ctx.result("units"), ctx.result("rasters")
+    grid, previous, landcover = units.grid, rasters.read(cfg.previous), base.landcover
+    codes = np.union1d(np.unique(previous.compressed()), np.unique(landcover.compressed()))
+    drivers = {name: np.ma.filled(rasters.read(name).astype(np.float32), np.nan) for name in spec.drivers}
+    dem = _dem(ctx)
+    slope = None
+    if dem is not None:
+        elevation = rasters.read(dem)
+        slope = slope_degrees(elevation, grid.resolution)
+        drivers.setdefault("elevation", np.ma.filled(elevation.astype(np.float32), np.nan))
+        drivers.setdefault("slope", np.ma.filled(np.ma.asarray(slope, dtype=np.float32), np.nan))
+    if ctx.project.roads is not None:
+        roads = read_vector(ctx.project.roads.path, layer=ctx.project.roads.layer, kind="line",
+                            to_crs=grid.crs, assume_crs=ctx.project.roads.assume_crs,
+                            encoding=ctx.project.roads.encoding)
+        on_road = rasterize(roads, grid, values=1, fill=0, dtype="uint8", all_touched=True).astype(bool)
+        if on_road.any():
+            drivers.setdefault("distance_to_roads", (ndimage.distance_transform_edt(~on_road)
+                                                     * grid.resolution).astype(np.float32))
+    restricted = None
+    if spec.restricted is not None:
+        zones = read_vector(spec.restricted, layer=spec.restricted_layer, kind="polygon", to_crs=grid.crs)
+        ctx.record_input(spec.restricted, f"scenario {spec.name} restriction zones")
+        restricted = rasterize(zones, grid, values=1, fill=0, dtype="uint8").astype(bool)
+    p = scenario_parameters(cfg.parameters)
+    run = simulate_land_use(previous, landcover, year_before=cfg.previous_year, year_after=cfg.base_year,
+                            target_year=spec.markov_year, spacing=(grid.resolution, grid.resolution),
+                            drivers=drivers, demand=_demand(ctx, spec, base, codes), parameters=p,
+                            conversion=read_conversion(spec.conversion, codes) if spec.conversion else None,
+                            restricted=restricted, weights={int(k): v for k, v in spec.neighbourhood_weights.items()},
+                            builtup_codes=_built_codes(codes, base.system), slope_deg=slope,
+                            reference=rasters.read(spec.reference) if spec.reference else None)
+    if run.validation is not None:
+        run.patterns = pattern_comparison({"reference": rasters.read(spec.reference), **run.comparison,
+                                           "plus": run.simulation.landcover}, grid.resolution)
+        best = run.validation.set_index("model")["figure_of_merit"]
+        ctx.note(f"scenario {spec.name}: validated against {spec.reference}: Figure of Merit "
+                 + ", ".join(f"{model} {value:.3f}" for model, value in best.items()))
+    for name, table in plus_tables(run, scenario=spec.name).items():
+        base.simulated.setdefault(name, []).append(table)
+    for code, layer in zip(run.suitability.codes, run.suitability.probability):
+        write_cog(ctx.file(f"rasters/simulation/scenario_{spec.name}_probability_{code}.tif"), layer,
+                  nodata=float("nan"), transform=grid.transform, crs=grid.crs)
+    for note in run.simulation.notes:
+        ctx.note(f"scenario {spec.name}: {note}")
+    return run.simulation.landcover
+
+
+def _demand(ctx: StageContext, spec: ScenarioInput, base: _Baseline, codes: np.ndarray):
+    """A scenario's land-use demand: "markov", "trend", or cells of each class (table, optimised)."""
+    from carbonmap.scenarios.demand import optimise_demand, whole_cells
+    from carbonmap.stocks import POOLS
+    from carbonmap.themes.simulation import read_demand
+
+    if spec.demand in ("markov", "trend"):
+        return spec.demand
+    cell_ha = ctx.result("units").grid.cell_area_m2 / 1e4
+    total = int(base.landcover.count())
+    if spec.demand == "table":
+        ctx.record_input(spec.demand_table, f"scenario {spec.name} demand")
+        return read_demand(spec.demand_table, codes, total, cell_ha)
+    if base.pools is None:
+        raise InputError("demand = \"optimise\" maximises carbon storage: it needs the carbon pools.",
+                         key=f"scenarios.{spec.name}.demand", fix="add [stocks] with a pools table.")
+    storage = base.pools.set_index(base.pools["lucode"].astype(int))[list(POOLS)].sum(axis=1)
+    today = pd.Series(np.ma.compressed(base.landcover)).value_counts().reindex(codes, fill_value=0) * cell_ha
+    constraints = [{"codes": [int(c) for c in k["codes"]], "min": k.get("min_ha"), "max": k.get("max_ha")}
+                   for k in spec.demand_constraints]
+    areas = optimise_demand(today.astype(float), storage, constraints=constraints,
+                            max_change_pct=spec.demand_max_change_pct)
+    return whole_cells(areas / cell_ha, total)
+
+
+def _built_codes(codes, system: str) -> list[int]:
+    categories = classify([str(c) for c in codes], system)["carbon_category"]
+    return [int(c) for c, category in zip(codes, categories) if category.startswith("built")]
+
+
+def _dem(ctx: StageContext) -> str | None:
+    return next((r for r in (getattr(ctx.project.network, "dem", None), getattr(ctx.project.screening, "dem", None))
+                 if r), None)
 
 
 def _landcover_layer(ctx: StageContext, spec: ScenarioInput, landcover: np.ma.MaskedArray, base: _Baseline) -> None:

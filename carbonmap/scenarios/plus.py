@@ -1,0 +1,628 @@
+"""Land-use simulation in the manner of PLUS (Liang et al. 2021): suitability learned from drivers
+(LEAS) and a cellular automaton with patch seeding (CARS).
+
+**LEAS (land expansion analysis).** The cells that became class k between two dates (its
+expansion) are sampled with as many cells that could have become k and did not; one random
+forest per class (scikit-learn; PLUS's binary formulation, d = 1 "became k") learns the
+expansion from the driver rasters. Its vote share is the development probability
+:math:`P_k` of every cell, and its impurity importances are each driver's contribution.
+
+**CARS (allocation with patch generation).** Year by year, towards a yearly target that moves
+linearly from today's areas to the demand, and in as many iterations a year as it needs:
+
+- neighbourhood effect :math:`\\Omega_k`: the share of class k among the w x w - 1 neighbours,
+  times the class weight;
+- patch seeding: where :math:`\\Omega_k = 0`, a uniform random r < :math:`P_k` gives
+  :math:`\\Omega_k = r \\mu` (new patches away from existing ones);
+- adaptive inertia :math:`D_k` (FLUS: Liu et al. 2017; Liang et al. 2018): raised while a class falls further behind
+  its target;
+- combined probability :math:`OP_k = P_k \\Omega_k D_k`, zero for classes that need no cells,
+  for conversions the matrix forbids, in restriction zones and for cells of classes that have no
+  surplus;
+- roulette: each cell draws its competing class with probability proportional to
+  :math:`OP_k`; the change is accepted when :math:`P_k > \\tau`, a threshold that decreases
+  (:math:`\\tau = \\tau_0 \\delta^l`, l the iterations of the year that did not close the gap);
+- no class gains more than its gap or loses more than its surplus (the highest
+  :math:`OP_k` first), so the demand is met exactly; cells still missing after the last
+  iteration of the last year are placed by the highest :math:`OP_k` (reported).
+
+Every step is vectorised over the grid (scipy.ndimage filters over class masks); all random
+numbers come from one ``numpy.random.Generator`` seeded by the caller, so runs are identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from carbonmap.errors import InputError
+
+__all__ = [
+    "Simulation",
+    "Suitability",
+    "distance_drivers",
+    "expansion",
+    "learn_suitability",
+    "simulate",
+    "yearly_targets",
+]
+
+
+@dataclass
+class Suitability:
+    """Development probability of each class and the drivers' importances (LEAS).
+
+    codes : the class codes, in the order of `probability`'s first axis.
+    probability : array (K, H, W) float32 [-], NaN where a driver or the land cover is missing.
+    importance : DataFrame ``code``, ``driver``, ``importance`` [-] (sums to 1 per class).
+    samples : DataFrame ``code``, ``expansion_cells``, ``sampled_expansion``, ``sampled_other`` [cells],
+        ``learnt`` (False: the class did not expand, its probability is the constant ``unlearnt``).
+    """
+
+    codes: np.ndarray
+    probability: np.ndarray
+    importance: pd.DataFrame
+    samples: pd.DataFrame
+
+
+@dataclass
+class Simulation:
+    """A simulated land cover and its course (CARS).
+
+    landcover : masked array (H, W) of int, the land cover of the last year.
+    history : DataFrame ``year_step``, ``code``, ``cells``, ``target_cells``, ``iterations``.
+    completed_cells : cells placed after the last iteration by the highest combined probability.
+    """
+
+    landcover: np.ma.MaskedArray
+    history: pd.DataFrame
+    completed_cells: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def expansion(before, after, code: int) -> np.ndarray:
+    """Cells that became `code` between two dates.
+
+    Parameters
+    ----------
+    before, after : (masked) array (H, W) of int
+        Land cover at the two dates.
+    code : int
+        The class.
+
+    Returns
+    -------
+    ndarray (H, W) of bool
+        Valid at both dates, not `code` before, `code` after.
+    """
+    valid = ~np.ma.getmaskarray(before) & ~np.ma.getmaskarray(after)
+    return valid & (np.ma.getdata(before) != code) & (np.ma.getdata(after) == code)
+
+
+def distance_drivers(classes, codes, spacing: tuple[float, float]) -> dict[str, np.ndarray]:
+    """Distance from every cell to the nearest cell of each class [m].
+
+    Parameters
+    ----------
+    classes : (masked) array (H, W) of int
+        Land cover.
+    codes : sequence of int
+        The classes to measure the distance to.
+    spacing : (float, float) [m]
+        Cell height and width (non-square cells are measured as they are).
+
+    Returns
+    -------
+    dict of str -> ndarray (H, W) float32 [m]
+        ``distance_to_<code>``; a class absent from the map gives the grid's diagonal.
+    """
+    data, valid = np.ma.getdata(classes), ~np.ma.getmaskarray(classes)
+    diagonal = float(np.hypot(data.shape[0] * spacing[0], data.shape[1] * spacing[1]))
+    out = {}
+    for code in codes:
+        mask = valid & (data == code)
+        out[f"distance_to_{code}"] = (ndimage.distance_transform_edt(~mask, sampling=spacing).astype(np.float32)
+                                      if mask.any() else np.full(data.shape, diagonal, np.float32))
+    return out
+
+
+def _driver_stack(drivers: dict[str, np.ndarray], shape) -> tuple[list[str], np.ndarray]:
+    if not drivers:
+        raise InputError("no driver rasters to learn the suitability from.",
+                         fix="name at least one driver raster (slope, elevation, distances are computed from "
+                             "the land cover when asked for).")
+    names = list(drivers)
+    for name in names:
+        if np.shape(drivers[name]) != tuple(shape):
+            raise InputError(f"driver {name!r} is on another grid ({np.shape(drivers[name])} cells, the land cover "
+                             f"{tuple(shape)}).", key=name, fix="give the drivers on the land cover's grid "
+                                                                "(carbonmap run and carbonmap simulate align them).")
+    stack = np.stack([np.ma.filled(np.ma.asarray(drivers[n], dtype=np.float32), np.nan) for n in names])
+    return names, stack
+
+
+def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=None, sample_size: int = 2000,
+                      trees: int = 50, min_leaf: int = 5, seed: int = 0,
+                      predict_on: dict[str, np.ndarray] | None = None, unlearnt: float = 1.0) -> Suitability:
+    r"""Development probability of each class from the land expansion between two dates (LEAS).
+
+    Parameters
+    ----------
+    before, after : (masked) array (H, W) of int
+        Land cover at the start and end of the calibration period.
+    drivers : dict of str -> array (H, W) [driver's unit]
+        Driver rasters on the land cover's grid; NaN or masked cells are left out.
+    codes : sequence of int, optional
+        Classes to learn (default: every class of either map).
+    sample_size : int [cells]
+        At most this many expansion cells and as many other cells per class.
+    trees : int
+        Trees of each random forest.
+    min_leaf : int [cells]
+        Smallest leaf of a tree (smooths the probabilities).
+    seed : int
+        Seed of the sampling and the forests.
+    predict_on : dict of str -> array (H, W), optional
+        The same drivers at the start of the simulation (e.g. distances to the classes of the
+        later map), to predict the probability from; default: `drivers`.
+
+    Returns
+    -------
+    Suitability
+
+    Notes
+    -----
+    For class k, cells with :math:`c_{t_0} \ne k` form the candidates; those with
+    :math:`c_{t_1} = k` are the expansion (d = 1), the others did not become k (d = 0). A
+    stratified random sample of both trains a random forest of M trees :math:`h_n`:
+
+    .. math:: P_k(x) = \frac{1}{M} \sum_{n=1}^{M} I(h_n(x) = 1)
+
+    A class that did not expand gets :math:`P_k` = `unlearnt` everywhere (``learnt`` False in
+    ``samples``, NaN importances).
+
+    References
+    ----------
+    .. [1] Liang X., Guan Q., Clarke K. C., Liu S., Wang B., Yao Y. (2021). Understanding the
+       drivers of sustainable land expansion using a patch-generating land use simulation (PLUS)
+       model: a case study in Wuhan, China. Computers, Environment and Urban Systems 85: 101569.
+    .. [2] Breiman L. (2001). Random forests. Machine Learning 45: 5-32.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    if np.shape(before) != np.shape(after):
+        raise InputError(f"the two land covers differ in shape ({np.shape(before)} vs {np.shape(after)}).",
+                         fix="align both dates to one grid.")
+    names, stack = _driver_stack(drivers, np.shape(before))
+    valid = ~np.ma.getmaskarray(before) & ~np.ma.getmaskarray(after) & np.isfinite(stack).all(axis=0)
+    b, a = np.ma.getdata(before)[valid], np.ma.getdata(after)[valid]
+    x = stack[:, valid].T
+    if predict_on is not None:
+        if set(predict_on) != set(names):
+            raise InputError(f"the drivers to predict from ({', '.join(predict_on)}) are not those learnt from "
+                             f"({', '.join(names)}).", fix="give the same drivers at both dates.")
+        _, stack = _driver_stack({n: predict_on[n] for n in names}, np.shape(before))
+    target = ~np.ma.getmaskarray(after) & np.isfinite(stack).all(axis=0)
+    x_target = stack[:, target].T
+    codes = np.union1d(np.unique(b), np.unique(a)) if codes is None else np.asarray(codes)
+    rng = np.random.default_rng(seed)
+    probability = np.full((len(codes), *np.shape(before)), np.nan, np.float32)
+    importance, samples = [], []
+    for k, code in enumerate(codes):
+        candidates = b != code
+        grown, other = np.flatnonzero(candidates & (a == code)), np.flatnonzero(candidates & (a != code))
+        row = {"code": int(code), "expansion_cells": int(grown.size), "sampled_expansion": 0, "sampled_other": 0,
+               "learnt": bool(grown.size and other.size)}
+        p = np.full(x_target.shape[0], unlearnt, np.float32)
+        if row["learnt"]:
+            pos = rng.choice(grown, min(grown.size, sample_size), replace=False)
+            neg = rng.choice(other, min(other.size, sample_size), replace=False)
+            forest = RandomForestClassifier(n_estimators=int(trees), min_samples_leaf=int(min_leaf),
+                                            random_state=int(rng.integers(2**31)), n_jobs=1)
+            forest.fit(x[np.r_[pos, neg]], np.r_[np.ones(pos.size, int), np.zeros(neg.size, int)])
+            for start in range(0, p.size, 1_000_000):  # bounded memory on large grids
+                p[start:start + 1_000_000] = forest.predict_proba(x_target[start:start + 1_000_000])[:, 1]
+            row.update(sampled_expansion=int(pos.size), sampled_other=int(neg.size))
+            importance.extend({"code": int(code), "driver": n, "importance": float(v)}
+                              for n, v in zip(names, forest.feature_importances_))
+        else:
+            importance.extend({"code": int(code), "driver": n, "importance": float("nan")} for n in names)
+        probability[k][target] = p
+        samples.append(row)
+    return Suitability(codes, probability, pd.DataFrame(importance), pd.DataFrame(samples))
+
+
+def yearly_targets(start: np.ndarray, demand: np.ndarray, years: int) -> np.ndarray:
+    r"""Cells of each class at the end of each simulated year, moving linearly to the demand.
+
+    Parameters
+    ----------
+    start, demand : array (K,) of int [cells]
+        Today's cells and the demand of each class.
+    years : int [yr]
+        Years simulated (n >= 1).
+
+    Returns
+    -------
+    ndarray (n, K) of int [cells]
+        :math:`T_k(y) = A_k + \mathrm{trunc}((D_k - A_k) \, y / n)`, the last row the demand.
+    """
+    steps = np.arange(1, years + 1)[:, None] / years
+    targets = start[None, :] + np.trunc((demand - start)[None, :] * steps).astype(np.int64)
+    targets[-1] = demand
+    return targets
+
+
+def _inertia(inertia: np.ndarray, gap_before: np.ndarray, gap_now: np.ndarray) -> np.ndarray:
+    """Adaptive inertia of FLUS (Liu et al. 2017): grows while a class falls further behind."""
+    out = inertia.copy()
+    behind = (np.abs(gap_now) > np.abs(gap_before)) & (gap_before != 0)
+    falling = behind & (gap_now < gap_before) & (gap_before < 0)
+    rising = behind & (gap_before > 0) & (gap_now > gap_before)
+    out[falling] = inertia[falling] * gap_before[falling] / gap_now[falling]
+    out[rising] = inertia[rising] * gap_now[rising] / gap_before[rising]
+    return out
+
+
+def _neighbourhood(grid: np.ndarray, classes: np.ndarray, window: int, weights: np.ndarray,
+                   flat: np.ndarray) -> np.ndarray:
+    """Share of each of `classes` among the w x w - 1 neighbours, times its weight, at the cells `flat` (G, M)."""
+    out = np.empty((classes.size, flat.size), np.float32)
+    neighbours = window * window - 1
+    for row, k in enumerate(classes):  # one filter per class, over the whole grid
+        mask = (grid == k).astype(np.float32)
+        count = ndimage.uniform_filter(mask, size=window, mode="constant") * (window * window) - mask
+        out[row] = np.clip(np.rint(count.ravel()[flat]), 0, None) / neighbours * weights[k]
+    return out
+
+
+def _step(grid, flat, current, p, gain, allowed, inertia, weights, window, seed_weight, threshold,
+          rng) -> tuple[np.ndarray, np.ndarray]:
+    """One CA iteration on the candidate cells: the class each cell would become (-1: none) and the
+    combined probability of that class (for the demand caps).
+
+    `p` (K, M) is the development probability at the M candidate cells (grid positions `flat`,
+    classes `current`); `gain` the classes that need cells.
+    """
+    omega = _neighbourhood(grid, gain, window, weights, flat)
+    pg = p[gain]
+    r = rng.random(flat.size, dtype=np.float32)
+    omega = np.where((omega == 0) & (r[None, :] < pg), r[None, :] * seed_weight, omega)  # patch seeding
+    op = pg * omega * inertia[gain, None].astype(np.float32)
+    op *= allowed[current][:, gain].T  # the conversion matrix; a class never "converts" to itself:
+    op[gain[:, None] == current[None, :]] = 0
+    cum = np.cumsum(op, axis=0)
+    draw = rng.random(flat.size) * cum[-1]
+    pick = np.minimum((cum <= draw[None, :]).sum(axis=0), gain.size - 1)  # roulette
+    columns = np.arange(flat.size)
+    score = op[pick, columns]
+    accepted = (score > 0) & (pg[pick, columns] > threshold)
+    return np.where(accepted, gain[pick], -1), score
+
+
+def _cap(accepted: np.ndarray, groups: np.ndarray, score: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Of the accepted cells, the first ``room[g]`` of each group by descending score (ties: lower index)."""
+    idx = np.flatnonzero(accepted)
+    order = idx[np.lexsort((idx, -score[idx], groups[idx]))]
+    g = groups[order]
+    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    rank = np.arange(order.size) - np.repeat(first, np.diff(np.r_[first, order.size]))
+    keep = np.zeros_like(accepted)
+    keep[order[rank < room[g]]] = True
+    return keep
+
+
+def _check_inputs(codes, start, demand, allowed, movable_cells, probability, n_valid):
+    if demand.sum() != n_valid:
+        raise InputError(f"the demand ({int(demand.sum()):,} cells) does not add up to the land cover's "
+                         f"{n_valid:,} valid cells.", field="demand",
+                         fix="give a demand for every class that sums to the valid cells (areas are kept).")
+    if (demand < 0).any():
+        raise InputError("the demand of a class is negative.", field="demand", fix="give demands of 0 or more.")
+    for j in np.flatnonzero(demand > start):
+        cur, free = movable_cells
+        losing = (start > demand)[cur]
+        reachable = int((allowed[cur, j] & free & losing & (probability[j] > 0)).sum())
+        if reachable < demand[j] - start[j]:
+            raise InputError(f"the demand of class {codes[j]} ({int(demand[j]):,} cells, {int(demand[j] - start[j]):,}"
+                             f" new) cannot be met: only {reachable:,} cells may become {codes[j]} given the "
+                             "conversion matrix, the restriction zones and the development probability.",
+                             field="demand", fix="lower the demand, allow more conversions or shrink the "
+                                                 "restriction zones.")
+
+
+def simulate(landcover, probability, demand, years: int, *, codes, conversion: pd.DataFrame | None = None,
+             restricted: np.ndarray | None = None, window: int = 3, weights=None, seed_weight: float = 0.5,
+             threshold_start: float = 0.5, threshold_decay: float = 0.9, max_iterations: int = 30,
+             seed: int = 0) -> Simulation:
+    r"""The land cover after `years` years of cellular-automaton change towards a demand (CARS).
+
+    Parameters
+    ----------
+    landcover : masked array (H, W) of int
+        Today's land cover; every valid cell's class must be in `codes`.
+    probability : array (K, H, W) [-]
+        Development probability of each class (:func:`learn_suitability`), in the order of `codes`.
+    demand : Series [cells]
+        Cells of each class (code -> cells) in the last year; sums to the valid cells.
+    years : int [yr]
+        Years simulated, one CA step (of one or more iterations) each.
+    codes : sequence of int
+        The classes.
+    conversion : DataFrame of bool, optional
+        Which class (rows) may become which (columns); default: every conversion allowed.
+    restricted : array (H, W) of bool, optional
+        Cells never converted (ecological red line, permanent basic farmland, water bodies).
+    window : int [cells]
+        Side w of the neighbourhood window (odd).
+    weights : sequence of float, optional
+        Neighbourhood weight of each class [-] (default 1).
+    seed_weight : float [-]
+        :math:`\mu`, the neighbourhood effect given to a seeded cell: r mu.
+    threshold_start, threshold_decay : float [-]
+        :math:`\tau_0` and :math:`\delta` of the decreasing threshold.
+    max_iterations : int
+        Iterations per year at most.
+    seed : int
+        Seed of the random numbers.
+
+    Returns
+    -------
+    Simulation
+
+    Raises
+    ------
+    InputError
+        A class of the land cover or the conversion matrix not in `codes`, a demand that does
+        not add up, or a demand that cannot be met given the conversions and restriction zones.
+
+    Notes
+    -----
+    .. math::
+
+        OP_k = P_k \, \Omega_k \, D_k, \qquad
+        \Omega_k = \frac{\mathrm{con}(c = k)}{w^2 - 1} \, \omega_k \;
+        (\text{or } r \mu \text{ where it is 0 and } r < P_k)
+
+    .. math::
+
+        D_k^t = \begin{cases} D_k^{t-1} & |G_k^{t-1}| \le |G_k^{t-2}| \\
+        D_k^{t-1} G_k^{t-2} / G_k^{t-1} & G_k^{t-1} < G_k^{t-2} < 0 \\
+        D_k^{t-1} G_k^{t-1} / G_k^{t-2} & 0 < G_k^{t-2} < G_k^{t-1} \end{cases}
+
+    with :math:`G_k` the target minus the cells of class k. A cell drawn for class c by the
+    roulette becomes c when :math:`P_c > \tau_0 \delta^l`.
+
+    References
+    ----------
+    .. [1] Liang X., et al. (2021). Understanding the drivers of sustainable land expansion using a
+       patch-generating land use simulation (PLUS) model. Computers, Environment and Urban
+       Systems 85: 101569.
+    .. [2] Liu X., Liang X., Li X., et al. (2017). A future land use simulation model (FLUS) for
+       simulating multiple land use scenarios by coupling human and natural effects. Landscape and
+       Urban Planning 168: 94-116 (roulette competition, adaptive inertia).
+    .. [3] Liang X., Liu X., Li X., Chen Y., Tian H., Yao Y. (2018). Delineating multi-scenario urban
+       growth boundaries with a CA-based FLUS model and morphological method. Landscape and Urban
+       Planning 177: 47-63.
+    """
+    codes = np.asarray(codes)
+    k_count = codes.size
+    data, valid = np.ma.getdata(landcover), ~np.ma.getmaskarray(landcover)
+    present = np.unique(data[valid])
+    if not np.isin(present, codes).all():
+        raise InputError(f"the land cover has classes without a development probability: "
+                         f"{', '.join(map(str, present[~np.isin(present, codes)]))}.",
+                         fix="learn the suitability of every class of the land cover.")
+    if np.shape(probability) != (k_count, *data.shape):
+        raise InputError(f"the development probability is on another grid ({np.shape(probability)}).",
+                         fix="learn it on the land cover's grid.")
+    allowed = np.ones((k_count, k_count), bool)
+    if conversion is not None:
+        unknown = [c for c in [*conversion.index, *conversion.columns] if int(c) not in codes]
+        if unknown:
+            raise InputError(f"the conversion matrix names classes that are not in the land cover: "
+                             f"{', '.join(map(str, sorted(set(unknown))))}.", field="conversion",
+                             fix=f"use the land cover's codes ({', '.join(map(str, codes))}).")
+        matrix = conversion.copy()
+        matrix.index, matrix.columns = matrix.index.astype(int), matrix.columns.astype(int)
+        allowed = matrix.reindex(index=codes, columns=codes).fillna(1).astype(bool).to_numpy()
+    demand = pd.Series(demand)
+    demand.index = demand.index.astype(int)
+    extra = [c for c in demand.index if c not in codes]
+    if extra:
+        raise InputError(f"the demand names classes that are not in the land cover: {extra}.", field="demand",
+                         fix=f"use the land cover's codes ({', '.join(map(str, codes))}).")
+    target_final = demand.reindex(codes).fillna(0).round().astype(np.int64).to_numpy()
+    flat = np.flatnonzero(valid.ravel())
+    cur = np.searchsorted(codes, data.ravel()[flat])
+    p = np.nan_to_num(np.asarray(probability, np.float32).reshape(k_count, -1)[:, flat], nan=0.0)
+    free = np.ones(flat.size, bool) if restricted is None else ~np.asarray(restricted, bool).ravel()[flat]
+    start = np.bincount(cur, minlength=k_count)
+    _check_inputs(codes, start, target_final, allowed, (cur, free), p, flat.size)
+    weights = np.ones(k_count) if weights is None else np.asarray(weights, float)
+    rng = np.random.default_rng(seed)
+    grid = np.full(data.size, -1, np.int16)
+    targets = yearly_targets(start, target_final, int(years))
+    inertia, gaps = np.ones(k_count), [targets[0] - start, targets[0] - start]
+    history = []
+    level = 0
+    for year, target in enumerate(targets, start=1):
+        iterations = 0
+        for iterations in range(1, max_iterations + 1):
+            gap = target - np.bincount(cur, minlength=k_count)
+            gaps = [gaps[1], gap]
+            inertia = _inertia(inertia, *gaps)
+            gain = np.flatnonzero(gap > 0)  # only the classes that need cells compete ...
+            cells = np.flatnonzero(free & (gap[cur] < 0))  # ... for the free cells of classes with a surplus
+            if gain.size == 0 or cells.size == 0:
+                iterations -= 1
+                break
+            grid[flat] = cur
+            change, score = _step(grid.reshape(data.shape), flat[cells], cur[cells], p[:, cells], gain, allowed, inertia,
+                           weights, window, seed_weight, threshold_start * threshold_decay**level, rng)
+            keep = _cap(change >= 0, change, score, np.maximum(gap, 0))
+            keep = _cap(keep, cur[cells], score, np.maximum(-gap, 0))
+            cur[cells[keep]] = change[keep]
+            if (target - np.bincount(cur, minlength=k_count) > 0).any():
+                level += 1  # the threshold decreases while the targets are not met
+        history.extend({"year_step": year, "code": int(c), "cells": int(n), "target_cells": int(t),
+                        "iterations": iterations} for c, n, t in zip(codes, np.bincount(cur, minlength=k_count),
+                                                                     target))
+    completed = _complete(cur, target_final, p, allowed, free, k_count)
+    out = np.ma.MaskedArray(data.copy(), mask=~valid)
+    out.data.ravel()[flat] = codes[cur]
+    notes = [] if not completed else [(f"{completed:,} cells placed after the last iteration by the highest "
+                                       "development probability")]
+    return Simulation(out, pd.DataFrame(history), completed, notes)
+
+
+def _complete(cur: np.ndarray, target: np.ndarray, p: np.ndarray, allowed: np.ndarray, free: np.ndarray,
+              k_count: int) -> int:
+    """Place the cells still missing after the last iteration: highest development probability first."""
+    placed = 0
+    for j in np.argsort(-(target - np.bincount(cur, minlength=k_count)), kind="stable"):
+        gap = target - np.bincount(cur, minlength=k_count)
+        if gap[j] <= 0:
+            continue
+        candidates = free & allowed[cur, j] & (gap[cur] < 0) & (p[j] > 0)
+        score = np.where(candidates, p[j], -1.0)
+        keep = _cap(candidates, cur, score, np.maximum(-gap, 0))
+        idx = np.flatnonzero(keep)
+        idx = idx[np.lexsort((idx, -p[j][idx]))][:gap[j]]
+        cur[idx] = j
+        placed += idx.size
+    return placed
+
+
+@dataclass
+class PlusRun:
+    """Everything of one calibration, simulation and (optional) validation (:func:`simulate_land_use`).
+
+    suitability : the development probabilities and importances (LEAS), learnt on the
+        calibration period and predicted on the drivers of the later date.
+    simulation : the simulated land cover of the target year and its course (CARS).
+    demand : cells of each class in the target year.
+    flows : the Markov flows (rows: class at the later date, columns: class in the target year)
+        when the demand is the Markov chain's, else None.
+    validation : measures of the simulated map against a reference map of the target year (with
+        the null model and, when asked, the simple allocation), else None.
+    comparison : the maps of the other models of the validation (name -> map).
+    patterns : FRAGSTATS class metrics of the real and simulated maps (set by
+        :func:`carbonmap.themes.simulation.run_simulation`), else None.
+    """
+
+    suitability: Suitability
+    simulation: Simulation
+    demand: pd.Series
+    flows: pd.DataFrame | None = None
+    validation: pd.DataFrame | None = None
+    comparison: dict = field(default_factory=dict)
+    patterns: pd.DataFrame | None = None
+
+
+def simulate_land_use(before, after, *, year_before: int, year_after: int, target_year: int, spacing,
+                      drivers: dict | None = None, distance_to=None, demand="markov", parameters: dict | None = None,
+                      conversion: pd.DataFrame | None = None, restricted=None, weights: dict | None = None,
+                      reference=None, builtup_codes=(), slope_deg=None) -> PlusRun:
+    """Calibrate on two dates, simulate the target year and validate it: the one entry point of
+    the simulator, used by ``carbonmap simulate`` and by ``[[scenarios]] allocation = "plus"``.
+
+    Parameters
+    ----------
+    before, after : masked array (H, W) of int
+        Land cover at `year_before` and `year_after` (the calibration period).
+    year_before, year_after, target_year : int [year]
+        Dates of the two land covers and the year simulated (after `year_after`).
+    spacing : (float, float) [m]
+        Cell height and width.
+    drivers : dict of str -> array (H, W), optional
+        Static driver rasters (slope, elevation, distance to roads, population, ...) on the grid.
+    distance_to : sequence of int, optional
+        Classes whose distance is a driver, computed from the land cover at the start of each
+        period (default: every class; ``[]`` for none).
+    demand : "markov", "trend" or Series [cells]
+        The Markov chain of the two dates over whole periods (:func:`~carbonmap.scenarios.periods_to`),
+        the linear trend, or the cells of each class in the target year.
+    parameters : dict, optional
+        Rows of ``scenario_parameters.csv`` (default: :func:`carbonmap.coefficients.scenario_parameters`).
+    conversion, restricted : see :func:`simulate`.
+    weights : dict of int -> float, optional
+        Neighbourhood weight per class (default: ``plus_neighbourhood_weight``).
+    reference : masked array (H, W) of int, optional
+        The real land cover of the target year: validate against it, with the null model (no
+        change) and, when `builtup_codes` is given or not, today's simple allocation of the same
+        Markov flows (:func:`carbonmap.scenarios.allocate`).
+    builtup_codes : sequence of int
+        Built-up classes (the simple allocation's distance decay).
+    slope_deg : array (H, W) [degrees], optional
+        Slope for the simple allocation's slope limit.
+
+    Returns
+    -------
+    PlusRun
+    """
+    from carbonmap.coefficients import scenario_parameters
+    from carbonmap.scenarios.demand import linear_trend, whole_cells
+    from carbonmap.scenarios.markov import (
+        allocate,
+        periods_to,
+        project_areas,
+        suitability,
+        transition_matrix,
+    )
+    from carbonmap.scenarios.validation import validation_table
+
+    if target_year <= year_after:
+        raise InputError(f"the target year {target_year} is not after the later land cover ({year_after}).",
+                         key="target_year", fix="simulate a year after the later land cover.")
+    p = scenario_parameters() if parameters is None else parameters
+    valid = ~np.ma.getmaskarray(after)
+    codes = np.union1d(np.unique(np.ma.getdata(before)[~np.ma.getmaskarray(before)]),
+                       np.unique(np.ma.getdata(after)[valid]))
+    distance_to = codes if distance_to is None else [int(c) for c in distance_to]
+    static = dict(drivers or {})
+    train = {**static, **distance_drivers(before, distance_to, spacing)}
+    predict = {**static, **distance_drivers(after, distance_to, spacing)}
+    seed = int(p["plus_random_seed"])
+    suit = learn_suitability(before, after, train, codes=codes, sample_size=int(p["plus_sample_size"]),
+                             trees=int(p["plus_trees"]), min_leaf=int(p["plus_min_leaf_cells"]), seed=seed,
+                             predict_on=predict, unlearnt=float(p["plus_unlearnt_probability"]))
+    cells = pd.Series(np.ma.compressed(after)).value_counts().reindex(codes, fill_value=0)
+    flows = None
+    if isinstance(demand, str) and demand == "markov":
+        flows = project_areas(cells.astype(float), transition_matrix(before, after),
+                              periods_to(target_year, year_before, year_after))
+        wanted = whole_cells(flows.sum(axis=0).reindex(codes, fill_value=0.0), int(valid.sum()))
+    elif isinstance(demand, str) and demand == "trend":
+        earlier = pd.Series(np.ma.compressed(before)).value_counts().reindex(codes, fill_value=0).astype(float)
+        wanted = whole_cells(linear_trend(earlier, cells.astype(float), year_before, year_after, target_year),
+                             int(valid.sum()))
+    elif isinstance(demand, str):
+        raise InputError(f"unknown demand {demand!r}.", key="demand", fix="use markov, trend or a table of cells.")
+    else:
+        wanted = pd.Series(demand)
+    default_weight = float(p["plus_neighbourhood_weight"])
+    class_weights = [float((weights or {}).get(int(c), default_weight)) for c in codes]
+    sim = simulate(after, suit.probability, wanted, target_year - year_after, codes=codes, conversion=conversion,
+                   restricted=restricted, window=int(p["plus_window_cells"]), weights=class_weights,
+                   seed_weight=float(p["plus_patch_seed_weight"]), threshold_start=float(p["plus_threshold_start"]),
+                   threshold_decay=float(p["plus_threshold_decay"]),
+                   max_iterations=int(p["plus_max_iterations"]), seed=seed)
+    run = PlusRun(suit, sim, wanted, flows)
+    if reference is not None:
+        models = {"null": after}
+        if flows is not None:
+            built = np.isin(np.ma.getdata(after), list(builtup_codes)) & valid
+            scores = {int(c): suitability(np.ma.getdata(after), int(c), float(np.mean(spacing)),
+                                          window_cells=int(p["markov_window_cells"]),
+                                          distance_decay_m=p["markov_distance_decay_m"],
+                                          max_slope_deg=p["markov_max_slope_deg"],
+                                          builtup=built if int(c) in builtup_codes else None, slope_deg=slope_deg)
+                      for c in flows.columns}
+            models["markov_allocation"] = allocate(after, flows, scores)
+        run.comparison = models
+        run.validation = validation_table(after, reference, {**models, "plus": sim.landcover})
+    return run

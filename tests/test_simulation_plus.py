@@ -1,0 +1,124 @@
+"""The land-use simulator (PLUS-like LEAS + CARS) on hand-built landscapes with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from carbonmap.errors import InputError
+from carbonmap.scenarios.plus import (
+    _inertia,
+    distance_drivers,
+    expansion,
+    learn_suitability,
+    simulate,
+    yearly_targets,
+)
+
+CODES = [1, 2, 3]
+
+
+def _landscape(size=30):
+    """Open land (1) with a built strip (2) along the left edge and a lake (3) in the top right."""
+    land = np.ones((size, size), np.int64)
+    land[:, 0] = 2
+    land[:5, -5:] = 3
+    return np.ma.MaskedArray(land, mask=np.zeros_like(land, bool))
+
+
+def _demand(land, **change):
+    counts = pd.Series(np.ma.compressed(land)).value_counts().reindex(CODES, fill_value=0)
+    for code, delta in change.items():
+        counts[int(code[1:])] += delta
+    return counts
+
+
+def test_growth_only_in_the_one_corridor_a_class_can_reach():
+    land = _landscape()
+    p = np.zeros((3, 30, 30), np.float32)
+    p[1, 20:26, 20:26] = 1.0  # built may only grow in a block far from the existing built strip: seeding needed
+    sim = simulate(land, p, _demand(land, c1=-20, c2=20), 5, codes=CODES, seed=1)
+    new = (sim.landcover == 2) & (land != 2)
+    assert new.sum() == 20
+    rows, cols = np.nonzero(new)
+    assert rows.min() >= 20 and rows.max() < 26 and cols.min() >= 20 and cols.max() < 26
+
+
+def test_demand_met_exactly_and_restricted_cells_never_converted():
+    land = _landscape()
+    rng = np.random.default_rng(0)
+    p = rng.random((3, 30, 30)).astype(np.float32)
+    restricted = np.zeros((30, 30), bool)
+    restricted[:, :3] = True  # next to the built strip, where growth would go first
+    demand = _demand(land, c1=-150, c2=120, c3=30)
+    sim = simulate(land, p, demand, 4, codes=CODES, restricted=restricted, seed=3)
+    counts = pd.Series(np.ma.compressed(sim.landcover)).value_counts().reindex(CODES)
+    assert counts.tolist() == demand.tolist()
+    assert (sim.landcover[restricted] == land[restricted]).all()
+    # the yearly course reaches each year's target
+    last = sim.history[sim.history["year_step"] == 4]
+    assert (last["cells"] == last["target_cells"]).all()
+
+
+def test_same_seed_same_map_and_another_seed_another():
+    land = _landscape()
+    p = np.random.default_rng(1).random((3, 30, 30)).astype(np.float32)
+    demand = _demand(land, c1=-80, c2=80)
+    one, two = (simulate(land, p, demand, 3, codes=CODES, seed=7).landcover for _ in range(2))
+    other = simulate(land, p, demand, 3, codes=CODES, seed=8).landcover
+    assert np.array_equal(one, two)
+    assert not np.array_equal(one, other)
+
+
+def test_conversion_matrix_is_respected_and_bad_codes_named():
+    land = _landscape()
+    p = np.ones((3, 30, 30), np.float32)
+    conversion = pd.DataFrame(True, index=CODES, columns=CODES)
+    conversion.loc[3, 2] = False  # the lake never becomes built
+    sim = simulate(land, p, _demand(land, c3=-10, c1=-40, c2=50), 3, codes=CODES, conversion=conversion, seed=2)
+    assert not ((land == 3) & (sim.landcover == 2)).any()
+    with pytest.raises(InputError, match="not in the land cover: 7"):
+        simulate(land, p, _demand(land), 3, codes=CODES, conversion=pd.DataFrame(True, index=[1, 7], columns=[1, 2]))
+
+
+def test_demand_that_cannot_be_met_is_refused_not_under_allocated():
+    land = _landscape()
+    p = np.zeros((3, 30, 30), np.float32)
+    p[1, 10, 5:10] = 1.0  # 5 cells may become built
+    with pytest.raises(InputError, match="cannot be met: only 5 cells"):
+        simulate(land, p, _demand(land, c1=-6, c2=6), 2, codes=CODES)
+    with pytest.raises(InputError, match="does not add up"):
+        simulate(land, p, _demand(land, c2=6), 2, codes=CODES)
+
+
+def test_learnt_probability_follows_the_driver_that_explains_the_expansion():
+    rng = np.random.default_rng(4)
+    before = np.ones((60, 60), np.int64)
+    after = before.copy()
+    column = np.tile(np.arange(60, dtype=np.float32), (60, 1))
+    grows = (column < 15) & (rng.random((60, 60)) < 0.3)  # built appears only in the western quarter
+    after[grows] = 2
+    drivers = {"x_m": column * 30.0, "noise": rng.random((60, 60)).astype(np.float32)}
+    suit = learn_suitability(before, after, drivers, codes=[1, 2], sample_size=500, trees=20, min_leaf=5, seed=0)
+    p_built = suit.probability[1]
+    assert p_built[:, :15].mean() > 0.5 > p_built[:, 30:].mean() + 0.3
+    imp = suit.importance.set_index(["code", "driver"])["importance"]
+    assert imp[(2, "x_m")] > imp[(2, "noise")]
+    # class 1 did not expand: nothing to learn, its probability is the constant `unlearnt`
+    assert (suit.probability[0] == 1).all() and not suit.samples.set_index("code").loc[1, "learnt"]
+    assert (learn_suitability(before, after, drivers, codes=[1, 2], trees=5, unlearnt=0.0).probability[0] == 0).all()
+    assert suit.samples.set_index("code").loc[2, "expansion_cells"] == grows.sum()
+    with pytest.raises(InputError, match="another grid"):
+        learn_suitability(before, after, {"x_m": column[:10]}, codes=[1, 2])
+
+
+def test_small_pieces_equal_hand_computed_values():
+    assert expansion(np.array([[1, 2, 1]]), np.array([[2, 2, 1]]), 2).tolist() == [[True, False, False]]
+    # non-square cells: 10 m high, 30 m wide
+    d = distance_drivers(np.array([[2, 1, 1], [1, 1, 1]]), [2], (10.0, 30.0))["distance_to_2"]
+    assert d[0].tolist() == [0, 30, 60] and d[1, 0] == 10 and d[1, 1] == pytest.approx(np.hypot(10, 30))
+    assert yearly_targets(np.array([10, 0]), np.array([4, 6]), 4).tolist() == [[9, 1], [7, 3], [6, 4], [4, 6]]
+    # inertia doubles when the gap doubles, is kept when the gap shrinks, halves when the surplus doubles
+    d = _inertia(np.ones(3), np.array([10.0, 10.0, -5.0]), np.array([20.0, 5.0, -10.0]))
+    assert d.tolist() == [2.0, 1.0, 0.5]
