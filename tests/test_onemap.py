@@ -377,13 +377,15 @@ def test_mspa_legend_has_one_entry_per_colour_in_guidostoolbox_colours(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def own_demo(tmp_path_factory):
+def own_demo(project_run, tmp_path_factory):
+    """The demo project with a copy of its run's outputs and state, to rerun stages on."""
+    import shutil
     from importlib.resources import files
 
+    folder = tmp_path_factory.mktemp("demo_only") / "out"
+    shutil.copytree(project_run, folder)
     project = load_project(str(files("carbonmap.sample_data") / "demo_city" / "project.toml"))
-    project = project.with_output_dir(tmp_path_factory.mktemp("demo_only"))
-    run(project, quiet=True)
-    return project
+    return project.with_output_dir(folder)
 
 
 @pytest.mark.slow

@@ -63,3 +63,35 @@ def test_simulate_names_a_driver_on_another_grid_and_a_bad_conversion_matrix(fil
     matrix.write_text("from_code,to_1,to_2,to_9\n1,1,1,0\n2,0,1,0\n", encoding="utf-8")
     result = CliRunner().invoke(main, [*base, "--driver", f"x={files['x']}", "--conversion", str(matrix)])
     assert result.exit_code == 1 and "conversion.csv" in result.output and "to_9" in result.output
+
+
+def test_simulate_refuses_a_driver_elsewhere_or_in_another_crs_and_what_cannot_be_meant(files, tmp_path):
+    """Same cells are not enough: a raster moved or in another CRS is refused; so are swapped dates, a
+    table with another demand, and a Markov demand less than half a period ahead (it changes nothing)."""
+    column = np.tile(np.arange(24, dtype=np.float32), (24, 1))
+    moved = tmp_path / "moved.tif"
+    with rasterio.open(moved, "w", driver="GTiff", height=24, width=24, count=1, dtype="float32", crs="EPSG:32650",
+                       transform=from_origin(500000 + 3000, 3000000, 30, 30)) as dst:
+        dst.write(column, 1)
+    other = tmp_path / "other_crs.tif"
+    with rasterio.open(other, "w", driver="GTiff", height=24, width=24, count=1, dtype="float32", crs="EPSG:32651",
+                       transform=from_origin(500000, 3000000, 30, 30)) as dst:
+        dst.write(column, 1)
+    base = ["simulate", str(files["before"]), str(files["after"]), "--year-before", "2010", "--year-after", "2015",
+            "-o", str(files["out"])]
+    cases = [
+        (["--target-year", "2020", "--driver", f"x={moved}"], "moved.tif: driver 'x' is not on the land cover's cells"),
+        (["--target-year", "2020", "--driver", f"x={other}"], "other_crs.tif: driver 'x' is in another CRS"),
+        (["--target-year", "2017"], "--target-year 2017 is less than half a calibration period (5 years) after "
+                                    "2015: the Markov demand (whole periods) changes nothing"),
+        (["--target-year", "2020", "--demand", "trend", "--demand-table", str(files["x"])],
+         "--demand-table is the table demand"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(main, [*base, *args])
+        assert result.exit_code in (1, 2) and message in result.output, result.output
+    swapped = ["simulate", str(files["after"]), str(files["before"]), "--year-before", "2015", "--year-after",
+               "2010", "--target-year", "2020", "-o", str(files["out"])]
+    result = CliRunner().invoke(main, swapped)
+    assert result.exit_code == 2 and "--year-after (2010) must be after --year-before (2015)" in result.output
+    assert not files["out"].exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import FILE, output_opt
+from carbonmap.cli.options import FILE, keys_as_options, output_opt
 
 
 def _pairs(values: tuple[str, ...], what: str, convert=str) -> dict:
@@ -34,8 +34,9 @@ def _pairs(values: tuple[str, ...], what: str, convert=str) -> dict:
                    "with the null model and the simple Markov allocation.")
 @click.option("--conversion", type=FILE, default=None, help="CSV: from_code, to_<code>... with 1 (allowed) or 0.")
 @click.option("--restricted", type=FILE, default=None, help="Raster on the grid: non-zero cells are never converted.")
-@click.option("--demand", type=click.Choice(["markov", "trend", "table"]), default="markov", show_default=True,
-              help="Demand of the target year: Markov chain, linear trend, or --demand-table.")
+@click.option("--demand", type=click.Choice(["markov", "trend", "table"]), default=None,
+              help="Demand of the target year: Markov chain over whole periods of the calibration (the default), "
+                   "linear trend, or a table (the default with --demand-table).")
 @click.option("--demand-table", type=FILE, default=None, help="CSV: code, area_ha of the target year.")
 @click.option("--weight", "weights", multiple=True, metavar="CODE=W", help="Neighbourhood weight of a class (0-1).")
 @click.option("--builtup-codes", default="", metavar="C1,C2", help="Built-up classes (the simple allocation's "
@@ -62,7 +63,8 @@ def simulate(before: Path, after: Path, year_before: int, year_after: int, targe
         run_simulation,
     )
 
-    with recording_tables() as tables_read:
+    demand = _demand(demand, demand_table, year_before, year_after, target_year)
+    with recording_tables() as tables_read, keys_as_options(_OPTIONS):
         inputs = prepare_simulation(
             before, after, year_before=year_before, year_after=year_after, target_year=target_year,
             drivers={k: Path(v) for k, v in _pairs(drivers, "--driver").items()}, reference=reference,
@@ -79,8 +81,50 @@ def simulate(before: Path, after: Path, year_before: int, year_after: int, targe
                   transform=inputs.transform, crs=inputs.crs)
     for name, table in {**plus_tables(run), **tables_read}.items():
         write_csv(output / f"{name}.csv", table)
-    message = f"simulated {target_year} from {year_after} ({run.simulation.completed_cells} cells placed at the end)"
+    click.echo(_summary(run, demand, year_before, year_after, target_year, output))
+
+
+#: The simulation's keys this command takes as options (errors name the option).
+_OPTIONS = {"target_year": "--target-year", "demand": "--demand", "demand-table": "--demand-table",
+            "conversion": "--conversion", "weights": "--weight"}
+#: The models of the validation, as the summary names them.
+_MODELS = {"null": "no change (null model)", "markov_allocation": "Markov + simple allocation",
+           "plus": "the simulator"}
+
+
+def _demand(demand: str | None, table: Path | None, year_before: int, year_after: int, target_year: int) -> str:
+    """The demand method, refusing what cannot be meant: swapped dates, a table without its method, or a
+    Markov demand that changes nothing (a target less than half a calibration period ahead)."""
+    from carbonmap.scenarios import periods_to
+
+    if year_after <= year_before:
+        raise click.UsageError(f"--year-after ({year_after}) must be after --year-before ({year_before}): "
+                               "are BEFORE and AFTER swapped?")
+    demand = demand or ("table" if table is not None else "markov")
+    if table is not None and demand != "table":
+        raise click.UsageError(f"--demand-table is the table demand: leave out --demand {demand}, or the table.")
+    if demand == "markov" and periods_to(target_year, year_before, year_after) == 0:
+        step = year_after - year_before
+        raise click.UsageError(f"--target-year {target_year} is less than half a calibration period ({step} years) "
+                               f"after {year_after}: the Markov demand (whole periods) changes nothing. Use "
+                               f"--demand trend, or a year from {year_after + step // 2 + 1} on.")
+    return demand
+
+
+def _summary(run, demand: str, year_before: int, year_after: int, target_year: int, output: Path) -> str:
+    """What the command says at the end: the year simulated (and the Markov demand's year), the models'
+    Figure of Merit and Kappa, where the tables are."""
+    from carbonmap.scenarios import periods_to
+
+    lines = [f"simulated {target_year} from {year_after} -> {output}"]
+    if demand == "markov":
+        k = periods_to(target_year, year_before, year_after)
+        lines.append(f"  demand: the Markov chain of {year_before}-{year_after} over {k} period(s), the areas of "
+                     f"{year_after + k * (year_after - year_before)}")
+    if run.simulation.completed_cells:
+        lines.append(f"  {run.simulation.completed_cells} cells placed after the last iteration to meet the demand")
     if run.validation is not None:
-        scores = ", ".join(f"{row.model} {row.figure_of_merit:.3f}" for row in run.validation.itertuples())
-        message += f"; Figure of Merit: {scores}"
-    click.echo(f"{message} -> {output}")
+        lines.append(f"  against the real {target_year} (plus_validation.csv):")
+        lines += [f"    {_MODELS.get(row.model, row.model)}: Figure of Merit {row.figure_of_merit:.3f}, "
+                  f"Kappa {row.kappa:.3f}" for row in run.validation.itertuples()]
+    return "\n".join(lines)

@@ -91,15 +91,25 @@ def read_demand(path: Path, codes, total_cells: int, cell_area_ha: float) -> pd.
     return table_demand(read_csv(path, what="demand table"), codes, total_cells, cell_area_ha, path=path)
 
 
-def _read_on_grid(path: Path, shape, what: str, *, reference: Path) -> np.ma.MaskedArray:
+def _read_on_grid(path: Path, grid, what: str, *, reference: Path) -> np.ma.MaskedArray:
+    """The raster at `path`, refused unless it lies on `grid` (the earlier land cover's shape, CRS and
+    transform, read from `reference`): same cells, same CRS, same place to a thousandth of a cell."""
     from carbonmap.io import read_raster
 
-    data, _ = read_raster(path)
+    data, source = read_raster(path)
+    shape, crs, transform = grid
+    fix = ("resample it onto the land cover's grid (same CRS, extent and cell size), or run it through a "
+           "project (carbonmap run aligns every raster).")
     if data.shape != tuple(shape):
         raise InputError(f"{what} is on another grid ({data.shape[0]} x {data.shape[1]} cells, {reference.name} "
-                         f"{shape[0]} x {shape[1]}).", path=path,
-                         fix="resample it onto the land cover's grid (same extent and cell size), or run it "
-                             "through a project (carbonmap run aligns every raster).")
+                         f"{shape[0]} x {shape[1]}).", path=path, fix=fix)
+    if (source.crs is None) != (crs is None) or (crs is not None and not source.crs.equals(crs)):
+        raise InputError(f"{what} is in another CRS ({source.crs.name if source.crs else 'none'}; {reference.name}: "
+                         f"{crs.name if crs else 'none'}).", path=path, fix=fix)
+    if not source.transform.almost_equals(transform, precision=1e-3 * abs(transform.a)):
+        raise InputError(f"{what} is not on the land cover's cells (its corner is at {source.transform.c:.2f}, "
+                         f"{source.transform.f:.2f}; {reference.name}: {transform.c:.2f}, {transform.f:.2f}).",
+                         path=path, fix=fix)
     return data
 
 
@@ -124,10 +134,11 @@ def prepare_simulation(before: Path, after: Path, *, year_before: int, year_afte
     from carbonmap.scenarios.demand import METHODS
 
     first, source = read_raster(before)
-    second = _read_on_grid(after, first.shape, "the later land cover", reference=before)
-    read = {name: _read_on_grid(path, first.shape, f"driver {name!r}", reference=before)
+    grid = (first.shape, source.crs, source.transform)
+    second = _read_on_grid(after, grid, "the later land cover", reference=before)
+    read = {name: _read_on_grid(path, grid, f"driver {name!r}", reference=before)
             for name, path in (drivers or {}).items()}
-    real = _read_on_grid(reference, first.shape, "the reference land cover", reference=before) \
+    real = _read_on_grid(reference, grid, "the reference land cover", reference=before) \
         if reference is not None else None
     codes = np.union1d(np.unique(first.compressed()), np.unique(second.compressed()))
     spacing = (abs(source.transform.e), abs(source.transform.a))
@@ -142,7 +153,7 @@ def prepare_simulation(before: Path, after: Path, *, year_before: int, year_afte
                              spacing[0] * spacing[1] / 1e4)
     zones = None
     if restricted is not None:
-        zones = _read_on_grid(restricted, first.shape, "the restriction zones", reference=before)
+        zones = _read_on_grid(restricted, grid, "the restriction zones", reference=before)
         zones = np.ma.filled(zones, 0) != 0
     slope = np.ma.filled(read[slope_driver].astype(float), np.nan) if slope_driver in read else None
     return SimulationInputs(first, second, year_before, year_after, target_year, spacing,
