@@ -22,6 +22,7 @@ __all__ = [
     "CarbonmapError",
     "InputError",
     "InputNotFoundError",
+    "StaleStateError",
     "CRSError",
     "EmptyInputError",
     "MissingColumnError",
@@ -107,6 +108,10 @@ class CarbonmapError(Exception):
 
 class InputError(CarbonmapError, ValueError):
     """An input file or object cannot be used as given."""
+
+
+class StaleStateError(InputError):
+    """The state a run saved no longer fits the project or its inputs (``run --only`` needs a whole run)."""
 
 
 class InputNotFoundError(InputError, FileNotFoundError):

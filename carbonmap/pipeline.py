@@ -36,7 +36,7 @@ import pandas as pd
 
 from carbonmap.coefficients import recording_tables
 from carbonmap.config import Project
-from carbonmap.errors import CarbonmapWarning, ConfigError, InputError
+from carbonmap.errors import CarbonmapWarning, ConfigError, InputError, StaleStateError
 from carbonmap.io import file_digest
 from carbonmap.outputset import OutputSet, output_set
 from carbonmap.progress import Reporter
@@ -237,24 +237,24 @@ def _resume(project: Project, earlier: tuple[Stage, ...], outputs: OutputSet
     manifest, loaded = load_state(folder / STATE_DIR, outputs.staging, types_of=types_of)
     fix = "run the whole project (without --only) to use the changes."
     if manifest["stages"] != stage_names():
-        raise InputError("the saved run has other stages than this version.", path=folder, fix=fix)
+        raise StaleStateError("the saved run has other stages than this version.", path=folder, fix=fix)
     hashes = section_hashes(project)
     for stage in earlier:
         for section in stage.sections:
             if manifest["sections"].get(section) != hashes[section]:
-                raise InputError(f"[{section}] changed since the saved run, and stage {stage.name!r} reads it.",
+                raise StaleStateError(f"[{section}] changed since the saved run, and stage {stage.name!r} reads it.",
                                  path=project.path, key=section, fix=f"{fix[:-1]}, or --only {stage.name}.")
     publications = {name: entry["publication"] for name, entry in loaded.items()}
     for entry in (e for p in publications.values() for e in p.inputs):
         path = Path(entry["path"])
         if not path.exists():
-            raise InputError(f"input {entry['role']} is gone since the saved run.", path=path,
+            raise StaleStateError(f"input {entry['role']} is gone since the saved run.", path=path,
                              fix="restore it, or run the whole project.")
         if file_digest(path)[0] != entry["sha256"]:
-            raise InputError(f"input {entry['role']} changed since the saved run.", path=path, fix=fix)
+            raise StaleStateError(f"input {entry['role']} changed since the saved run.", path=path, fix=fix)
     for relative in (f for p in publications.values() for f in p.files):
         if not (folder / relative).exists():
-            raise InputError(f"{relative} of the saved run is missing.", path=folder, fix=fix)
+            raise StaleStateError(f"{relative} of the saved run is missing.", path=folder, fix=fix)
         target = outputs.staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -60,7 +60,7 @@ def _gpkg_table(path: Path, name: str) -> pd.DataFrame | None:
 
 
 def read_run(folder: str | Path, *, year: int | None = None) -> FinishedRun:
-    """The complete run in `folder`; `year` overrides the year the run records.
+    """The complete run in `folder`; `year` is its year when the run records none.
 
     Raises
     ------
@@ -94,7 +94,12 @@ def read_run(folder: str | Path, *, year: int | None = None) -> FinishedRun:
     summary = pd.read_csv(folder / SUMMARY, encoding="utf-8-sig", dtype={"unit_id": str})
     summary = summary.set_index("unit_id")
     project = _project_data(manifest)
-    return FinishedRun(folder, manifest, summary, year if year is not None else run_year(manifest, project),
+    recorded = run_year(manifest, project)
+    if year is not None and recorded is not None and year != recorded:
+        raise InputError(f"the run records the year {recorded}, and --year gives it {year}.", path=folder,
+                         key="--year", fix="give --year only for runs that record no year (or none at all): "
+                                           "a run's own year is the year of its inputs.")
+    return FinishedRun(folder, manifest, summary, year if year is not None else recorded,
                        manifest.get("language") or project.get("outputs", {}).get("language", "en"))
 
 

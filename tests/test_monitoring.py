@@ -175,6 +175,9 @@ def test_a_run_without_a_year_needs_one(later_run, demo_run, tmp_path):
     assert read_run(folder).year is None
     result = CliRunner().invoke(main, ["compare", str(demo_run), str(folder), "-o", str(tmp_path / "m")])
     assert result.exit_code == 1 and "the run records no year" in result.output and "--year" in result.output
+    result = CliRunner().invoke(main, ["compare", str(demo_run), str(folder), "--year", "2015", "--year", "2025",
+                                       "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "the run records the year 2023, and --year gives it 2015" in result.output
     result = CliRunner().invoke(main, ["compare", str(demo_run), str(folder), "--year", "2023", "--year", "2025",
                                        "-o", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output

@@ -340,3 +340,28 @@ def test_the_report_section_escapes_what_users_wrote():
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>a</b>" not in page and "&lt;b&gt;a&lt;/b&gt;" in page and "b &amp; c" in page
     assert "data:image/svg+xml" in page  # the tornado
+
+
+def test_the_command_runs_the_whole_project_when_the_saved_run_does_not_fit(tmp_path):
+    """On an output folder whose saved run is of another version of the project (here its rasters'
+    statistics changed), `carbonmap uncertainty` says so and runs the whole project instead."""
+    from importlib.resources import files
+
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    olinda = files("carbonmap.sample_data") / "olinda"
+    text = (f'[project]\nname = "o"\n[grid]\nresolution_m = 30\n'
+            f'[units]\npath = "{olinda}/olinda_tracts.gpkg"\nlayer = "tracts"\nid_field = "CD_GEOCODI"\n'
+            f'[[rasters]]\nname = "ndvi"\npath = "{olinda}/olinda_ndvi.tif"\nstats = {{stats}}\n'
+            '[outputs]\nhtml = false\nreport = false\n')
+    out = tmp_path / "out"
+    (tmp_path / "a.toml").write_text(text.format(stats='["mean"]'), encoding="utf-8")
+    (tmp_path / "b.toml").write_text(text.format(stats='["mean", "max"]'), encoding="utf-8")
+    assert CliRunner().invoke(main, ["run", str(tmp_path / "a.toml"), "-o", str(out), "-q"]).exit_code == 0
+    result = CliRunner().invoke(main, ["uncertainty", str(tmp_path / "b.toml"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "The saved run cannot be resumed ([rasters] changed since the saved run" in result.output
+    assert "rasters" in json.loads((out / "run.json").read_text())["stages_s"]  # the whole project ran
+    assert "ndvi_max" in pd.read_csv(out / "unit_summary.csv", nrows=0).columns

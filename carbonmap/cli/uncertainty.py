@@ -30,6 +30,7 @@ def uncertainty(project_file: Path, draws: int | None, seed: int | None, ranges:
 
     from carbonmap.cli.run import closing_words, run_project
     from carbonmap.config import UncertaintySection, load_project
+    from carbonmap.errors import StaleStateError
     from carbonmap.state import STATE_DIR
     from carbonmap.uncertainty import check_draws
 
@@ -43,7 +44,13 @@ def uncertainty(project_file: Path, draws: int | None, seed: int | None, ranges:
                                   if v is not None})
     check_draws(section.draws, key="--draws")
     project = replace(project, uncertainty=section)
-    saved = (project.output_dir / STATE_DIR / "manifest.json").exists()
-    record = run_project(project, quiet=quiet, only="uncertainty" if saved else None)
+    record = None
+    if (project.output_dir / STATE_DIR / "manifest.json").exists():
+        try:
+            record = run_project(project, quiet=quiet, only="uncertainty")
+        except StaleStateError as exc:  # the last run was of another project, or its inputs changed
+            click.echo(f"The saved run cannot be resumed ({exc.problem}): the whole project runs.", err=True)
+    if record is None:
+        record = run_project(project, quiet=quiet)
     if not quiet:
         click.echo(closing_words(record))
