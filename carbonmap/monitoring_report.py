@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from carbonmap.io import atomic_path
-from carbonmap.readable import column_label, format_number, translate
+from carbonmap.readable import column_label, format_number, per_year_unit, translate
 from carbonmap.report import _STYLE, _figure_html, _figure_style, _table_html
 from carbonmap.words import words
 
@@ -73,7 +73,8 @@ def warnings_html(warnings: pd.DataFrame, language: str, *, names: Mapping[str, 
         text = _w(f"monitoring.{row.level}", language, unit=unit, indicator=column_label(
             row.indicator, language, unit=False), worse=translate(row.worse, language),
             rate=format_number(row.rate_per_yr), threshold=format_number(row.max_change_per_yr),
-            per=_w(f"monitoring.per_{row.change}", language), targets=", ".join(
+            per=_w("monitoring.per_relative", language) if row.change == "relative" else
+            per_year_unit(row.indicator, language), targets=", ".join(
                 translate(t, language) for t in row.off_track_targets.split(", ") if t))
         items.append(f"<li class='{html.escape(row.level)}'>{html.escape(text)}</li>")
     return "<ul class='warnings'>" + "".join(items) + "</ul>"

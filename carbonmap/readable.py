@@ -40,7 +40,7 @@ from carbonmap.columns import column_info
 from carbonmap.words import words
 
 __all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
-           "translate", "table_title", "rule_translations"]
+           "per_year_unit", "translate", "table_title", "rule_translations"]
 
 #: Significant digits of values below 1,000.
 DIGITS = 3
@@ -137,7 +137,7 @@ def column_unit(name: str, language: str) -> str:
     if info is None:
         return ""
     if info["column"] == "trend_<indicator>_per_yr":
-        return _per_year((_parts(name, info["column"], ()) or {}).get("indicator", ""), language)
+        return per_year_unit((_parts(name, info["column"], ()) or {}).get("indicator", ""), language)
     unit = info["unit"]
     if unit == "<unit>":
         parts = _parts(name, info["column"], ())
@@ -145,11 +145,20 @@ def column_unit(name: str, language: str) -> str:
     return _unit_text(unit, language)
 
 
-def _per_year(indicator: str, language: str) -> str:
+def _unit_of_name(name: str, language: str) -> str:
+    """The unit a column name ends with (``carbon_stock_t_co2`` -> t CO2), '' when none is known."""
+    from carbonmap.words import unit_label
+
+    keys = sorted(_packaged_csv("words", "units.csv")["key"], key=len, reverse=True)
+    key = next((k for k in keys if name.endswith(f"_{k}")), None)
+    return unit_label(key, language) if key else ""
+
+
+def per_year_unit(indicator: str, language: str) -> str:
     """The unit of a monitoring trend of `indicator`: the indicator's unit per year (points of a share)."""
     if indicator.endswith("_pct"):
         return "个百分点/年" if language == "zh" else "percentage points per year"
-    unit = column_unit(indicator, language)
+    unit = column_unit(indicator, language) or _unit_of_name(indicator, language)
     if language == "zh":
         return f"{unit} 每年" if unit else "每年"
     return f"{unit} per year" if unit else "per year"

@@ -14,7 +14,8 @@ from carbonmap.cli.options import FILE, FOLDER
 @click.option("-o", "--output", type=FOLDER, required=True,
               help="Output folder: monitoring.gpkg, monitoring.html, monitoring.xlsx and the CSV tables.")
 @click.option("--year", "years", type=int, multiple=True,
-              help="The year of each run, in the order of RUNS, for runs that record none (a run that records its year must be given the same).")
+              help="The year of each run, in the order of RUNS, for runs that record none (a run that records "
+                   "its year must be given the same).")
 @click.option("--targets", "targets_table", type=FILE, default=None,
               help="A targets table to check the latest run against (default: the latest run's own targets).")
 @click.option("--thresholds", type=FILE, default=None, help="An override of monitoring_thresholds.csv.")
