@@ -41,7 +41,7 @@ from carbonmap.io import file_digest
 from carbonmap.outputset import OutputSet, output_set
 from carbonmap.progress import Reporter
 from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext
-from carbonmap.state import STATE_DIR, load_state, save_state, section_hashes
+from carbonmap.state import STATE_DIR, comparison_hashes, load_state, save_state, section_hashes
 from carbonmap.themes.balance import BALANCE
 from carbonmap.themes.blue_carbon import BLUE_CARBON
 from carbonmap.themes.compensation import COMPENSATION
@@ -157,7 +157,8 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
         reporter.close()
         manifest = outputs.commit({"project_file": str(project.path), "project_sha256": file_digest(project.path)[0],
                                    "year": run_year(project), "language": project.outputs.language,
-                                   "sections_sha256": section_hashes(project), "only": only,
+                                   "sections_sha256": section_hashes(project),
+                                   "comparison_sha256": comparison_hashes(project), "only": only,
                                    "stages_s": timings, "warnings": published.warnings})
     return RunRecord(project, outputs.folder, results, published, manifest)
 

@@ -53,6 +53,18 @@ def section_hashes(project) -> dict[str, str]:
     return out
 
 
+def comparison_hashes(project) -> dict[str, str]:
+    """SHA-256 of what makes two runs' per-unit tables comparable (``carbonmap compare``): the grid,
+    the units' geometry (file, layer, id field: not their population or GDP fields, which change from
+    year to year) and the code systems of the categorical rasters (not their files or names)."""
+    units = project.units
+    parts = {"grid": _plain(project.grid),
+             "units": [str(units.path), units.layer, units.id_field],
+             "code systems": sorted({r.code_system for r in project.rasters if r.code_system})}
+    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+            for name, value in parts.items()}
+
+
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}

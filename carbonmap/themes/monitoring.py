@@ -101,13 +101,15 @@ def _notes(runs: list[FinishedRun], missing: dict, targets_status) -> list[str]:
     if missing["units"]:
         notes.append(f"units not in every run, left out: {', '.join(missing['units'])}")
     if missing["indicators"]:
-        notes.append(f"indicators not in every run, left out: {', '.join(missing['indicators'])}")
-    for section in ("grid", "units", "rasters"):
-        hashes = {r.manifest.get("sections_sha256", {}).get(section) for r in runs}
+        from carbonmap.readable import column_label
+
+        left_out = ", ".join(column_label(name, "en", unit=False) for name in missing["indicators"])
+        notes.append(f"indicators not in every run, left out: {left_out}")
+    for part in ("grid", "units", "code systems"):
+        hashes = {r.manifest.get("comparison_sha256", {}).get(part) for r in runs}
         if len(hashes) > 1:
-            notes.append(f"the runs differ in their [{section}] section (other grids, units or code systems): "
-                         "they are compared on their per-unit tables, and a change may come from the method as "
-                         "well as from the ground")
+            notes.append(f"the runs differ in their {part} (or a run does not record them): they are compared on "
+                         "their per-unit tables, and a change may come from the method as well as from the ground")
     if targets_status is None:
         notes.append("no targets in the latest run: warnings are not checked against targets")
     return notes
@@ -185,7 +187,7 @@ def run_monitoring(ctx) -> None:
     """[monitoring]: this run against the earlier complete runs it names: per-unit trend columns and
     warning counts, the tables, a map of units by their warnings."""
     from carbonmap.pipeline import run_year
-    from carbonmap.state import section_hashes
+    from carbonmap.state import comparison_hashes
 
     project, units = ctx.project, ctx.result("units")
     year = run_year(project)
@@ -198,7 +200,7 @@ def run_monitoring(ctx) -> None:
         ctx.record_input(run.folder / "run.json", f"earlier run of {run.year}")
     summary = ctx.published.summary.copy()
     summary.index = summary.index.astype(str)
-    current = FinishedRun(ctx.out, {"sections_sha256": section_hashes(project)}, summary, year,
+    current = FinishedRun(ctx.out, {"comparison_sha256": comparison_hashes(project)}, summary, year,
                           project.outputs.language, {"targets_status": ctx.published.tables.get("targets_status")})
     runs = sorted(earlier + [current], key=lambda r: r.year)
     _check_years(runs)

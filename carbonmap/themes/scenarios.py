@@ -323,6 +323,7 @@ def _unit_layers(ctx: StageContext, table: pd.DataFrame, marks: pd.DataFrame) ->
     """One map layer per scenario: the units coloured by the change of net emissions against the
     baseline, with the scenario's milestones (in the HTML map they share the units' geometry)."""
     units = ctx.result("units")
+    titles = {spec.name: spec.title or spec.name for spec in ctx.project.scenarios}
     for name, rows in table.groupby("scenario", sort=False):
         if name == "baseline":
             continue
@@ -331,7 +332,7 @@ def _unit_layers(ctx: StageContext, table: pd.DataFrame, marks: pd.DataFrame) ->
         columns = columns.join(marks[marks["scenario"] == name].set_index("unit_id")[
             ["peak_year", "net_zero_year", "net_2060_co2_t_yr"]])
         frame = gpd.GeoDataFrame(columns.reindex(units.ids), geometry=units.frame.geometry, crs=units.frame.crs)
-        ctx.add_layer(Layer(name=f"scenario_{name}_units", title=words("layer.scenario_units", scenario=name),
+        ctx.add_layer(Layer(name=f"scenario_{name}_units", title=words("layer.scenario_units", scenario=titles.get(name, name)),
                             group="scenarios", frame=frame.reset_index(), column="change_net_co2_t_yr",
                             unit="t_co2_yr"))
 
