@@ -144,7 +144,7 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
             first = stage_names().index(only)
             results, publications = _resume(project, STAGES[:first], outputs)
             reporter.log(f"rerunning from stage {only!r} on the saved state of {len(publications)} earlier stage(s)")
-        reporter.run_started(project.project.name, len(STAGES) - first)
+        reporter.run_started(project.project.name, sum(s.applies(project) for s in STAGES[first:]))
         timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter)
         published = Publication.merged(publications[s.name] for s in STAGES)
         for text in published.warnings:
