@@ -65,6 +65,13 @@ def test_warnings_by_hand():
     assert columns.loc["B", ["monitoring_warnings", "monitoring_alerts"]].tolist() == [0, 0]
 
 
+def test_the_same_value_summed_in_another_order_has_no_trend():
+    table = pd.DataFrame({"unit_id": "A", "indicator": "sink_co2_t_yr", "year": [2015, 2023],
+                          "value": [0.1 + 0.2 + 0.3, 0.3 + 0.2 + 0.1]})  # 0.6000000000000001 and 0.6
+    assert table["value"].iloc[0] != table["value"].iloc[1]
+    assert trends(table)["change_per_yr"].iloc[0] == 0.0
+
+
 def test_a_threshold_override_is_checked(tmp_path):
     path = tmp_path / "thresholds.csv"
     path.write_text("indicator,worse,change,max_change_per_yr,source\nsink_co2_t_yr,down,relative,1,mine\n",
