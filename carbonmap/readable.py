@@ -198,6 +198,8 @@ def _part_text(key: str, value: str, language: str, titles: dict[str, str]) -> s
         return _unit_text(value, language)
     if key == "indicator":  # a monitoring trend: the indicator's own label
         return column_label(value, language, unit=False)
+    if key == "scenario" and value in titles:  # a scenario's title in the project
+        return titles[value]
     if key in ("stat", "resource", "zone", "sector", "scenario"):
         found = _word(f"{key}.{value}", language)
         if found is not None:

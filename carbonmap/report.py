@@ -553,8 +553,15 @@ def _monitoring(tables: Mapping[str, pd.DataFrame], summary, language: str) -> t
                     monitoring_section(indicators, tables["monitoring_warnings"], language, names=names))
 
 
+def _with_titles(frame, titles: Mapping[str, str]):
+    """`frame` with the names in its ``scenario`` column replaced by their titles (when it has one)."""
+    if not titles or not isinstance(frame, pd.DataFrame) or "scenario" not in frame.columns:
+        return frame
+    return frame.assign(scenario=frame["scenario"].map(lambda name: titles.get(name, name)))
+
+
 def write_report(summary, published, path: str | Path, *, title: str, grid, language: str = "en",
-                 warnings_: Sequence[str] = ()) -> Path:
+                 warnings_: Sequence[str] = (), scenario_titles: Mapping[str, str] | None = None) -> Path:
     """Write ``report.html`` for a finished run, in `language`.
 
     Parameters
@@ -565,12 +572,14 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
     grid : the analysis grid (:class:`carbonmap.grid.AnalysisGrid`)
     language : 'zh' or 'en'
     warnings_ : the warnings the run accepted (shown first)
+    scenario_titles : scenario name -> its title in the project (tables show titles, not names)
     """
     grid = grid.describe() if grid else {}
+    tables = {name: _with_titles(frame, scenario_titles or {}) for name, frame in published.tables.items()}
     units = summary[["geometry"]].copy()
     labels = {"rasters": tuple(layer.name for layer in published.layers if layer.raster is not None),
-              "titles": {layer.name: str(layer.title) for layer in published.layers}}
-    extra = rule_translations(published.tables)
+              "titles": {**(scenario_titles or {}), **{layer.name: str(layer.title) for layer in published.layers}}}
+    extra = rule_translations(tables)
     sections = []
     with _figure_style():
         if warnings_:
@@ -589,31 +598,31 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
             section = _theme_section(group, summary, published, units, language, labels, extra)
             if section:
                 sections.append(section)
-        if "scenario_timeline" in published.tables:
-            stages = published.tables.get("coefficients_planning_stages")
+        if "scenario_timeline" in tables:
+            stages = tables.get("coefficients_planning_stages")
             if stages is not None:
                 stages = stages.assign(first_year=pd.to_numeric(stages["first_year"].replace("", np.nan)),
                                        last_year=pd.to_numeric(stages["last_year"].replace("", np.nan)))
             sections.append(_section("road", _w("report.road", language),
-                                     _timeline_chart(published.tables["scenario_timeline"], stages, language)))
-        if "monitoring_warnings" in published.tables and "monitoring_indicators" in published.tables:
-            sections.append(_monitoring(published.tables, summary, language))
+                                     _timeline_chart(tables["scenario_timeline"], stages, language)))
+        if "monitoring_warnings" in tables and "monitoring_indicators" in tables:
+            sections.append(_monitoring(tables, summary, language))
         from carbonmap.report_uncertainty import uncertainty_section
 
-        timeline = published.tables.get("scenario_timeline")
-        body = uncertainty_section(published.tables, language,
+        timeline = tables.get("scenario_timeline")
+        body = uncertainty_section(tables, language,
                                    end_year=int(timeline["year"].max()) if timeline is not None else None)
         if body:
             sections.append(_section("uncertainty", _w("report.uncertainty", language), body))
-    tables = [name for name in REPORT_TABLES if name in published.tables]
-    if tables:
+    shown = [name for name in REPORT_TABLES if name in tables]
+    if shown:
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
-                       + _table_html(pd.DataFrame(published.tables[name]), language, labels=labels, extra=extra)
-                       for name in tables)
+                       + _table_html(pd.DataFrame(tables[name]), language, labels=labels, extra=extra)
+                       for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
     sections.append(_section("methods", _w("report.methods", language),
                              f"<p>{html.escape(_w('report.methods_about', language))}</p>"
-                             + _sources_of(published.tables, language)))
+                             + _sources_of(tables, language)))
     if published.notes:
         sections.append(_section("notes", _w("report.notes", language),
                                  "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in published.notes) + "</ul>"))

@@ -41,7 +41,8 @@ def run_onemap(ctx: StageContext) -> None:
 
             write_report(summary, _with_own_notes(ctx), ctx.file(step), title=ctx.project.project.name,
                          grid=units.grid, language=outputs.language,
-                         warnings_=published.warnings + ctx.publication.warnings)
+                         warnings_=published.warnings + ctx.publication.warnings,
+                         scenario_titles={spec.name: spec.title for spec in ctx.project.scenarios if spec.title})
         elif step == "onemap.gpkg":
             _write_geopackage(ctx, summary)
         else:
