@@ -78,7 +78,8 @@ BASEMAPS = {
                  "&copy; 天地图 Tianditu"),
 }
 #: Classification methods: quantiles, natural breaks (Jenks), equal intervals, powers of ten, and
-#: diverging (zero is a break; each side by quantiles).
+#: diverging (zero is a break; each side by quantiles). A row of map_classes.csv may also say
+#: "fixed", with its own breaks (the same in every run).
 METHODS = ("quantile", "jenks", "equal", "log", "diverging")
 #: GuidosToolbox's MSPA colours (Vogt & Riitters 2017, GuidosToolbox; Soille & Vogt 2009), by MSPA
 #: value. Bridges and loops through edge or perforation (35, 37, 67, 69) and internal features
@@ -434,6 +435,7 @@ class _Style:
     classes: int = 5
     palette: str = "YlGnBu"
     centre: float = 0.0  # where a diverging scale turns (0; 1 for a ratio to the city)
+    breaks: tuple[float, ...] = ()  # the class breaks of the "fixed" method (the same in every run)
 
 
 def _style_of(key: str, group: str) -> _Style:
@@ -441,7 +443,8 @@ def _style_of(key: str, group: str) -> _Style:
     if key in table.index:
         row = table.loc[key]
         centre = float(row["centre"]) if pd.notna(row.get("centre")) and str(row["centre"]).strip() else 0.0
-        return _Style(row["method"], int(row["classes"]), row["palette"], centre)
+        breaks = tuple(float(b) for b in str(row["breaks"]).split()) if pd.notna(row.get("breaks")) else ()
+        return _Style(row["method"], int(row["classes"]), row["palette"], centre, breaks)
     return _Style(palette=_GROUP_PALETTE.get(group, "YlGnBu"))
 
 
@@ -504,8 +507,8 @@ def _scale(values, style: _Style, *, hide_zero: bool = False, explicit: bool = T
     method = style.method if explicit else _auto_method(data, style)
     if method == "diverging" or _is_diverging(style.palette):
         return _diverging_scale(data, style, hide_zero=hide_zero)
-    breaks = class_breaks(data, method=method, classes=style.classes)
-    whole = not year and data.size and np.ptp(data) <= SMALL_COUNTS and bool(np.all(data == np.round(data)))
+    breaks = np.asarray(style.breaks) if method == "fixed" else class_breaks(data, method=method, classes=style.classes)
+    whole = method != "fixed" and not year and data.size and np.ptp(data) <= SMALL_COUNTS and bool(np.all(data == np.round(data)))
     if whole:  # small counts: classes of whole numbers, labelled by their first and last value
         breaks = np.unique(np.ceil(breaks))
     count = len(breaks) + 1

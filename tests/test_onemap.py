@@ -270,6 +270,9 @@ def test_small_counts_are_classed_as_whole_numbers():
     assert [label for _, label in scale.rows] == ["0 – 1", "2 – 3", "4", "5 – 6", "7 – 8"]
     labels = [scale.rows[i][1] for i in scale.colour_index(np.arange(9.0))]
     assert labels == ["0 – 1", "0 – 1", "2 – 3", "2 – 3", "4", "5 – 6", "5 – 6", "7 – 8", "7 – 8"]
+    sure = _scale(np.array([100, 100, 100.0]), _style_of("p_balance_class_pct", "units"))  # fixed classes
+    assert [label for _, label in sure.rows] == ["< 50", "50 – 75", "75 – 90", "90 – 95", "95 – 99", "≥ 99"]
+    assert sure.colour_index(np.array([91.1, 100.0])).tolist() == [3, 5]
     tonnes = _scale(np.array([0, 120_000, 1_300_000, 2_700_000.0]), _style_of("source_co2_t_yr", "sources"))
     assert tonnes.rows[-1][1].startswith("≥ ") and not any(label.endswith("999") for _, label in tonnes.rows)
 
