@@ -332,6 +332,11 @@ def _names() -> dict[str, str]:
             for english, chinese in zip(table[en], table[zh]):
                 if english and chinese:
                     names.setdefault(english.strip().lower(), chinese.strip())
+    classes = _packaged_csv("words", "classes.csv")
+    for value, english, chinese in zip(classes["value"], classes["en"], classes["zh"]):
+        if chinese:
+            names.setdefault(value.strip().lower(), chinese.strip())
+            names.setdefault(english.strip().lower(), chinese.strip())
     table = _packaged_csv("words", "words.csv")
     for key, english, chinese in zip(table["key"], table["en"], table["zh"]):
         if key.startswith(("class.", "scenario.")):
@@ -352,6 +357,10 @@ def _english() -> dict[str, str]:
         table = _packaged_csv(folder, name)
         if en in table and "name_en" in table:
             names.update({_slug(v): v for v in table["name_en"] if v})
+        if {"class", "label_en"} <= set(table.columns):  # a class table: its classes' English labels
+            names.update({c: label for c, label in zip(table["class"], table["label_en"]) if c and label})
+    classes = _packaged_csv("words", "classes.csv")
+    names.update({value: english for value, english in zip(classes["value"], classes["en"]) if value and english})
     table = _packaged_csv("words", "words.csv")
     for key, english in zip(table["key"], table["en"]):
         if key.startswith(("class.", "scenario.")):
