@@ -35,7 +35,22 @@ def coefficient_name(row: Mapping, language: str = "en") -> str:
                                                               for k in keys.split(", "))
     if table == "carbon_pools":
         return f"{_w('unc.pool', language)}: {_w('unc.' + keys, language) if keys in POOLS else keys}"
+    if table == "landuse_carbon_coefficients":
+        names = _coefficient_classes(language)
+        shown = dict.fromkeys(names.get(k, k) for k in keys.split(", "))  # rows sharing a draw: each class once
+        return ("、" if language == "zh" else ", ").join(shown) + f" ({keys})"
     return "NEP" if keys == "nep" else keys
+
+
+def _coefficient_classes(language: str) -> dict[str, str]:
+    """coef_id of ``landuse_carbon_coefficients.csv`` -> the name of its carbon category in `language`."""
+    from carbonmap.coefficients import landuse_coefficients
+    from carbonmap.landuse import carbon_categories
+
+    categories = carbon_categories().set_index("carbon_category")[f"name_{language}"]
+    table = landuse_coefficients()
+    return {coef: categories.get(category, translate(category.replace("_", " "), language))
+            for coef, category in zip(table["coef_id"], table["carbon_category"])}
 
 
 def _tornado_chart(sensitivity: pd.DataFrame, language: str) -> str | None:
@@ -122,7 +137,7 @@ def _verified(value: str, language: str) -> str:
 def _ranges(sensitivity: pd.DataFrame, language: str) -> str:
     rows = []
     for row in sensitivity.to_dict("records"):
-        share = _share(row["sobol_first_order"]) if row["output"] == "net_co2_t_yr" else _w("unc.stock", language)
+        share = _share(row["sobol_first_order"]) if row["output"] == "net_co2_t_yr" else _w("unc.stock_only", language)
         spread = f"-{format_number(row['lower_pct'])} / +{format_number(row['upper_pct'])}"
         rows.append({_w("unc.coefficient", language): coefficient_name(row, language),
                      _w("unc.distribution", language): _distribution(row["distribution"], language),
