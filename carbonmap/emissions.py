@@ -751,11 +751,17 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
         first[np.flatnonzero(pts)[first_pos]] = True
         fraction[first] = 1.0
     rest = ~pts
-    if rest.any():
-        parts = shapely.intersection(features[f_idx[rest]], zones[z_idx[rest]])
-        measure = np.where(is_line[f_idx[rest]], shapely.length(parts), shapely.area(parts))
-        whole = np.where(is_line, shapely.length(features), shapely.area(features))[f_idx[rest]]
-        fraction[rest] = np.divide(measure, whole, out=np.zeros_like(measure), where=whole > 0)
+    if rest.any():  # a feature inside one zone is wholly in it: only features across edges are cut
+        once = rest & (np.bincount(f_idx, minlength=len(features))[f_idx] == 1)
+        shapely.prepare(zones)
+        inside = np.zeros(len(f_idx), bool)
+        inside[once] = shapely.covered_by(features[f_idx[once]], zones[z_idx[once]])
+        fraction[inside] = 1.0
+        cut = rest & ~inside
+        parts = shapely.intersection(features[f_idx[cut]], zones[z_idx[cut]])
+        measure = np.where(is_line[f_idx[cut]], shapely.length(parts), shapely.area(parts))
+        whole = np.where(is_line, shapely.length(features), shapely.area(features))[f_idx[cut]]
+        fraction[cut] = np.divide(measure, whole, out=np.zeros_like(measure), where=whole > 0)
     keep = fraction > 0
     z_idx, f_idx, fraction = z_idx[keep], f_idx[keep], fraction[keep]
     # Overlay areas carry float error (~1e-12): a feature wholly inside the zones gets

@@ -334,3 +334,23 @@ def test_account_reports_emissions_outside_every_unit():
     assert account.unit_sources["transport"].tolist() == [200.0]
     assert any("100 t CO2/yr of sources and sinks lie outside every planning unit" in n for n in account.notes)
     assert account.proxies == {"transport": "transport_land"}
+
+
+def test_overlap_fractions_cut_only_the_features_across_edges():
+    """Shares of each feature in each zone, by hand: wholly inside one zone (1, without cutting it),
+    across two zones (by area or length), half outside every zone (0.5 kept, nothing invented)."""
+    import shapely
+
+    from carbonmap.emissions import _overlap_fractions
+
+    zones = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], dtype=object)
+    features = np.array([shapely.box(2, 2, 4, 4),            # inside A
+                         shapely.box(8, 2, 12, 4),           # half in A, half in B
+                         shapely.box(0, 8, 10, 12),          # half in A, half outside
+                         shapely.box(10, 0, 20, 10),         # B itself (its edge touches A)
+                         shapely.LineString([(5, 5), (20, 5)])], dtype=object)  # 5 m in A, 10 m in B
+    z, f, share = _overlap_fractions(features, zones)
+    got = {(int(fi), int(zi)): s for zi, fi, s in zip(z, f, share)}
+    assert got == pytest.approx({(0, 0): 1.0, (1, 0): 0.5, (1, 1): 0.5, (2, 0): 0.5, (3, 1): 1.0,
+                                 (4, 0): 1 / 3, (4, 1): 2 / 3})
+    assert got[(0, 0)] == 1.0 and got[(3, 1)] == 1.0  # exactly: totals are conserved exactly
