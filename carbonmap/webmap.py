@@ -247,6 +247,8 @@ class _Words:
             return column_label(name, self.language, unit=False), column_unit(name, self.language)
         parts = _placeholders(form, name, list(self.rasters))
         unit = self.unit(parts.get("unit")) if info["unit"] == "<unit>" else self.symbol(info["unit"])
+        if set(parts) <= {"q"} and self.has(f"label.{form}"):  # a label of its own (a quantile of the draws)
+            return column_label(name, self.language, unit=False), unit
         if form.startswith("<raster>_<stat>") and "raster" in parts:
             return f"{self.rasters.get(parts['raster'], parts['raster'])}{self.sep}{self._stat(parts['stat'])}", unit
         named = sorted(((key in ("raster", "date"), self.placeholder(key, value)) for key, value in parts.items()
