@@ -85,8 +85,7 @@ def simulate(before: Path, after: Path, year_before: int, year_after: int, targe
 
 
 #: The simulation's keys this command takes as options (errors name the option).
-_OPTIONS = {"target_year": "--target-year", "demand": "--demand", "demand-table": "--demand-table",
-            "conversion": "--conversion", "weights": "--weight"}
+_OPTIONS = {"target_year": "--target-year", "demand-table": "--demand-table"}
 #: The models of the validation, as the summary names them.
 _MODELS = {"null": "no change (null model)", "markov_allocation": "Markov + simple allocation",
            "plus": "the simulator"}
