@@ -55,11 +55,12 @@ def section_hashes(project) -> dict[str, str]:
 
 def comparison_hashes(project) -> dict[str, str]:
     """SHA-256 of what makes two runs' per-unit tables comparable (``carbonmap compare``): the grid,
-    the units' geometry (file, layer, id field: not their population or GDP fields, which change from
-    year to year) and the code systems of the categorical rasters (not their files or names)."""
+    the units (file name, layer, id field: not the folder, which differs between machines, nor the
+    population or GDP fields, which change from year to year) and the code systems of the categorical
+    rasters (not their files or names)."""
     units = project.units
     parts = {"grid": _plain(project.grid),
-             "units": [str(units.path), units.layer, units.id_field],
+             "units": [Path(units.path).name, units.layer, units.id_field],
              "code systems": sorted({r.code_system for r in project.rasters if r.code_system})}
     return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
             for name, value in parts.items()}
