@@ -45,6 +45,7 @@ from typing import Any
 from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
+from carbonmap.compute import ComputeSettings, check_settings
 from carbonmap.errors import CarbonmapError, ConfigError, InputError, InputNotFoundError
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.io import decode_text
@@ -731,6 +732,7 @@ class Project:
     monitoring: MonitoringSection | None = None
     uncertainty: UncertaintySection | None = None
     outputs: OutputsSection = field(default_factory=OutputsSection)
+    compute: ComputeSettings = field(default_factory=ComputeSettings)
 
     @property
     def folder(self) -> Path:
@@ -751,6 +753,17 @@ class Project:
         from dataclasses import replace
 
         return replace(self, project=replace(self.project, output_dir=Path(output_dir)))
+
+    def with_compute(self, **changes: Any) -> Project:
+        """A copy whose [compute] settings take `changes` (the CLI's --scheduler, --workers, --memory-limit).
+
+        Raises :class:`ConfigError` naming the key (``compute.workers``) of a value that is not usable.
+        """
+        from dataclasses import replace
+
+        project = replace(self, compute=replace(self.compute, **changes))
+        _check_compute(project, self.path)
+        return project
 
     def with_monitoring(self, runs: list[Path]) -> Project:
         """A copy compared with the earlier complete runs in `runs` ([monitoring] runs; ``carbonmap demo``)."""
@@ -787,6 +800,7 @@ _SECTIONS: dict[str, tuple[type, bool]] = {  # name -> (dataclass, is a list of 
     "monitoring": (MonitoringSection, False),
     "uncertainty": (UncertaintySection, False),
     "outputs": (OutputsSection, False),
+    "compute": (ComputeSettings, False),
 }
 
 
@@ -998,7 +1012,7 @@ def _check_semantics(project: Project, report=_raise) -> None:
     _check_exists(units.path, "units.path", path, report)
     for check in (_check_emissions, _check_sinks, _check_landscape, _check_network, _check_renewables,
                   _check_screening, _check_outputs, _check_scenarios, _check_encodings,
-                  _check_blue_carbon, _check_compensation, _check_targets, _check_uncertainty):
+                  _check_blue_carbon, _check_compensation, _check_targets, _check_uncertainty, _check_compute):
         check(project, path, report)
     names: set[str] = set()
     for i, raster in enumerate(project.rasters):
@@ -1608,3 +1622,9 @@ def _check_uncertainty(project: Project, path: Path, report=_raise) -> None:
 
         _check_exists(section.ranges, "uncertainty.ranges", path, report)
         _read_table(coefficient_uncertainty, section.ranges, report)
+
+
+def _check_compute(project: Project, path: Path, report=_raise) -> None:
+    """[compute]: the scheduler, the workers and their memory limit."""
+    for key, problem, fix in check_settings(project.compute):
+        report(ConfigError(problem, path=path, key=f"compute.{key}", fix=fix))

@@ -13,6 +13,8 @@ added cell by cell and areas are true areas. This module
   (:func:`align_raster`), with resampling that respects what the values mean (nearest or
   mode for categories; bilinear or average for continuous quantities);
 - rasterises vectors onto the grid (:func:`rasterize`);
+- runs a cell-wise or neighbourhood computation over rasters on the grid window by window
+  (with a halo), as tasks of the run's executor, into a COG (:func:`map_windows`);
 - measures cells: :func:`cell_area_m2` gives the true area of each row of cells, also
   for rasters in a geographic CRS (geodesic area on the ellipsoid), so no area is ever
   computed in square degrees.
@@ -25,7 +27,8 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
-from carbonmap.io import SOURCE_TAG, RasterSource, check_class_codes, cog_writer, open_raster
+from carbonmap.compute import ordered_map
+from carbonmap.io import SOURCE_TAG, RasterRef, RasterSource, check_class_codes, cog_writer, open_raster
 
 __all__ = [
     "RASTER_KINDS",
@@ -62,6 +66,7 @@ __all__ = [
     "rasterize",
     "cell_area_m2",
     "default_nodata",
+    "map_windows",
 ]
 
 #: What raster values mean; decides which resampling methods are allowed.
@@ -708,3 +713,94 @@ def rasterize(
         zip(geoms, vals), out_shape=grid.shape, transform=grid.transform, fill=fill,
         all_touched=all_touched, dtype=out_dtype, merge_alg=merge_alg,
     )
+
+
+def map_windows(
+    function: Callable[..., np.ndarray],
+    rasters: Mapping[str, Any],
+    out: str | os.PathLike,
+    *,
+    dtype: Any = "float32",
+    nodata: float | None = None,
+    halo: int = 0,
+    block_pixels: int = 2**22,
+    resampling: str = "nearest",
+    tags: Mapping[str, str] | None = None,
+) -> Path:
+    r"""Compute ``function(**windows)`` over rasters of one grid, window by window, into a COG.
+
+    Parameters
+    ----------
+    function : callable
+        Takes one keyword per raster (a masked array (h, w) of the window, with `halo` more rows
+        above and below where the raster has them) and returns an array of the same shape, whose
+        masked cells are written as `nodata`. A pure function of its arguments, defined at module
+        level (it may run in another process).
+    rasters : mapping of keyword -> path
+        Rasters on one grid (the analysis grid's aligned COGs): same shape, transform and CRS.
+    out : path
+        The COG to write (atomically).
+    dtype, nodata, resampling, tags
+        Of the output (:func:`carbonmap.io.cog_writer`).
+    halo : int [cells]
+        Rows of neighbours a window needs on each side: a neighbourhood of radius r cells needs
+        ``halo = r``. Columns need none (windows span the whole width).
+    block_pixels : int [cells]
+        Cells per window (rounded to whole blocks of the first raster).
+
+    Returns
+    -------
+    Path
+        `out`.
+
+    Notes
+    -----
+    Each window is a task of :func:`carbonmap.compute.ordered_map` (threads in-process, or the
+    workers of a dask cluster), which opens the files itself; windows are written in order.
+    With the halo, each window's cells see the same neighbours as in one whole-raster call, so
+    the output equals ``function(**whole_rasters)`` cell for cell for any function whose value
+    at a cell depends only on cells within `halo` rows (the raster's first and last rows keep the
+    function's own edge rule).
+    """
+    if not rasters:
+        raise ValueError("map_windows needs at least one raster")
+    with contextlib.ExitStack() as stack:
+        sources = {key: stack.enter_context(open_raster(path)) for key, path in rasters.items()}
+        first = next(iter(sources.values()))
+        for key, src in sources.items():
+            if src.shape != first.shape or not src.transform.almost_equals(first.transform) or src.crs != first.crs:
+                raise AlignmentError(f"is not on the grid of {first.name} (shape, transform or CRS).",
+                                     path=src.name, fix="align it to the analysis grid first (align_raster).")
+        height, width = first.shape
+        rows = max(1, block_pixels // max(width, 1))
+        if first.dataset is not None:
+            block_rows = first.dataset.block_shapes[0][0]
+            rows = max(block_rows, rows - rows % block_rows)
+        windows = [Window(0, r0, width, min(rows, height - r0)) for r0 in range(0, height, rows)]
+        refs = {key: src.ref() for key, src in sources.items()}
+        task = partial(_window_task, function=function, rasters=refs, halo=halo, height=height, nodata=nodata,
+                       dtype=np.dtype(dtype))
+        where = "session" if all(ref.portable for ref in refs.values()) else "process"
+        dst = stack.enter_context(cog_writer(out, width=width, height=height, dtype=dtype, transform=first.transform,
+                                             crs=first.crs, nodata=nodata, resampling=resampling, tags=tags))
+        for window, block in zip(windows, ordered_map(task, windows, where=where)):
+            dst.write(block, 1, window=window)
+    return Path(out)
+
+
+def _window_task(window: Window, *, function, rasters: Mapping[str, RasterRef], halo: int, height: int,
+                 nodata: float | None, dtype: np.dtype) -> np.ndarray:
+    """One window of :func:`map_windows`: read with the halo, compute, trim, fill."""
+    top = max(0, int(window.row_off) - halo)
+    bottom = min(height, int(window.row_off + window.height) + halo)
+    padded = Window(window.col_off, top, window.width, bottom - top)
+    with contextlib.ExitStack() as stack:
+        arrays = {key: stack.enter_context(ref.open()).read(padded) for key, ref in rasters.items()}
+    result = function(**arrays)
+    start = int(window.row_off) - top
+    result = result[start:start + int(window.height)]
+    if isinstance(result, np.ma.MaskedArray):
+        if nodata is None and result.mask.any():
+            raise ValueError("masked cells need a nodata value: pass nodata= to map_windows")
+        result = result.filled(nodata if nodata is not None else 0)
+    return np.asarray(result, dtype=dtype)

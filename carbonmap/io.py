@@ -67,6 +67,7 @@ __all__ = [
     "ABSURD_MAGNITUDE",
     "RasterSource",
     "open_raster",
+    "RasterRef",
     "read_raster",
     "check_class_codes",
     "decode_text",
@@ -723,6 +724,13 @@ class RasterSource:
     def is_geographic(self) -> bool:
         return self.crs is not None and self.crs.is_geographic
 
+    def ref(self) -> RasterRef:
+        """This raster as a :class:`RasterRef`, for tasks that read it in other threads or processes
+        (a rasterio dataset serves one thread)."""
+        if self.path is None:
+            return RasterRef(None, self.band, self.crs, self.nodata, array_source=self)
+        return RasterRef(self.path, self.band, self.crs, self.nodata)
+
 
 def _absurd(data: np.ndarray, nodata: float | None) -> np.ndarray:
     """Cells of a float array that are infinite or at least :data:`ABSURD_MAGNITUDE`, other than `nodata`."""
@@ -822,6 +830,39 @@ def open_raster(
         src = _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
         yield src
     _report_nonfinite(src)
+
+
+@dataclass(frozen=True)
+class RasterRef:
+    """A raster that a task can open where it runs (:meth:`RasterSource.ref`): its file (with the
+    band, and the CRS and nodata the first opening assumed), or, for a raster in memory, the array.
+
+    Only a file can be opened by another process (``portable``); an array is read where it lives.
+    """
+
+    path: str | None
+    band: int
+    crs: Any
+    nodata: float | None
+    array_source: RasterSource | None = None
+
+    @property
+    def portable(self) -> bool:
+        return self.path is not None and not self.path.startswith("/vsimem/")
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[RasterSource]:
+        """The raster, opened for the calling thread; its non-finite cells read are counted in
+        ``nonfinite_cells`` and left to the caller to report."""
+        if self.array_source is not None:
+            yield dataclasses.replace(self.array_source, nonfinite_cells=0)
+            return
+        try:
+            dataset = rasterio.open(self.path)
+        except rasterio.errors.RasterioError as exc:
+            raise damaged_raster_error(str(self.path), exc) from exc
+        with dataset:
+            yield _dataset_source(dataset, str(self.path), self.band, self.crs, self.nodata, require_crs=False)
 
 
 def _output_name(path: str | os.PathLike) -> str:

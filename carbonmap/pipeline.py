@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from carbonmap.coefficients import recording_tables
+from carbonmap.compute import compute_session
 from carbonmap.config import Project
 from carbonmap.errors import CarbonmapWarning, ConfigError, InputError, StaleStateError
 from carbonmap.io import file_digest
@@ -145,7 +146,9 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
             results, publications = _resume(project, STAGES[:first], outputs)
             reporter.log(f"rerunning from stage {only!r} on the saved state of {len(publications)} earlier stage(s)")
         reporter.run_started(project.project.name, sum(s.applies(project) for s in STAGES[first:]))
-        timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter)
+        with compute_session(project.compute) as session:
+            reporter.log(f"compute: {session.description}", show=False)
+            timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter)
         published = Publication.merged(publications[s.name] for s in STAGES)
         for text in published.warnings:
             reporter.log(f"warning: {text}", show=False)
@@ -159,6 +162,7 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
                                    "year": run_year(project), "language": project.outputs.language,
                                    "sections_sha256": section_hashes(project),
                                    "comparison_sha256": comparison_hashes(project), "only": only,
+                                   "compute": session.description,
                                    "stages_s": timings, "warnings": published.warnings})
     return RunRecord(project, outputs.folder, results, published, manifest)
 

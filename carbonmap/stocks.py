@@ -38,6 +38,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ from rasterio.windows import Window
 from carbonmap.coefficients import CO2_PER_C
 from carbonmap.errors import InputError, MissingColumnError, NodataError, UnknownCodeError
 from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of
-from carbonmap.io import check_class_codes, cog_writer, read_csv
+from carbonmap.compute import ordered_map
+from carbonmap.io import RasterRef, check_class_codes, cog_writer, read_csv
 
 __all__ = ["POOLS", "Valuation", "read_pools", "pool_densities", "valuation_constant", "carbon_stocks"]
 
@@ -328,6 +330,7 @@ def carbon_stocks(
     codes = table["lucode"].to_numpy()
     density = table[list(POOLS)].to_numpy(dtype=np.float64)  # (codes, pools) [t C/ha]
     total_lut = density.sum(axis=1).astype(np.float32)
+    lookup = _Lookup(codes, density, total_lut, constant, write_pools, table.attrs.get("path"))
     with ExitStack() as stack:
         sources = {date: stack.enter_context(aligned_source(raster, grid, kind="categorical", **source_kwargs))
                    for date, raster in dates.items()}
@@ -337,39 +340,76 @@ def carbon_stocks(
                                                        dtype="float32", transform=grid.transform, crs=grid.crs,
                                                        nodata=_NODATA, resampling="average"))
                    for key, path in outputs.items()}
-        for window in _strips(grid, block_pixels):
-            rows = np.arange(int(window.row_off), int(window.row_off + window.height))
-            cell_ha = np.broadcast_to(cell_area_m2(grid.transform, grid.crs, rows)[:, None] / 1e4,
-                                      (len(rows), int(window.width)))
-            layers, per_cell = {}, {}
-            for date, src in sources.items():
-                index, valid = _class_index(src.read(window), codes, src.name, table.attrs.get("path"))
-                # pool totals from the area of each class: no per-pool arrays needed
-                area = np.bincount(index[valid], weights=cell_ha[valid], minlength=len(codes))
-                for k, pool in enumerate(POOLS):
-                    totals[f"{pool}_{date}"] = totals.get(f"{pool}_{date}", 0.0) + float(area @ density[:, k])
-                totals[f"total_{date}"] = totals.get(f"total_{date}", 0.0) + float(area @ density.sum(axis=1))
-                valid_ha[date] = valid_ha.get(date, 0.0) + float(area.sum())
-                per_cell[date] = np.where(valid, total_lut[index], np.nan).astype(np.float32)
-                layers[f"total_{date}"] = per_cell[date]
-                if write_pools:
-                    for k, pool in enumerate(POOLS):
-                        layers[f"{pool}_{date}"] = np.where(valid, density[index, k], np.nan).astype(np.float32)
-            if "alt" in per_cell:
-                change = per_cell["alt"] - per_cell["bas"]  # NaN where either is nodata
-                layers["change"] = change
-                ok = np.isfinite(change)
-                totals["change"] = totals.get("change", 0.0) + float((change[ok] * cell_ha[ok]).sum(dtype=np.float64))
-                if constant is not None:
-                    layers["npv"] = change * np.float32(constant)
-                    totals["npv"] = totals.get("npv", 0.0) + float(
-                        (change[ok].astype(np.float64) * constant * cell_ha[ok]).sum())
+        # strips are tasks when every land cover is a file on the grid; else they are read here
+        on_grid = all(src.dataset is not None and src.shape == grid.shape and src.transform == grid.transform
+                      for src in sources.values())
+        refs = {date: src.ref() for date, src in sources.items()}
+        task = partial(_stock_strip, sources=refs if on_grid else sources, grid=grid, lookup=lookup,
+                       keep=tuple(writers))
+        where = "session" if on_grid and all(r.portable for r in refs.values()) else "thread"
+        for window, (layers, sums, valid) in zip(list(_strips(grid, block_pixels)),
+                                                 ordered_map(task, _strips(grid, block_pixels), where=where)):
+            for key, value in sums:
+                totals[key] = totals.get(key, 0.0) + value
+            for date, value in valid.items():
+                valid_ha[date] = valid_ha.get(date, 0.0) + value
             for key, dst in writers.items():
                 dst.write(np.nan_to_num(layers[key], nan=_NODATA), 1, window=window)
     if all(v == 0 for v in valid_ha.values()):
         raise NodataError("every land-cover cell is nodata.", path=sources["bas"].name,
                           fix="check the raster's nodata value and extent.")
     return _summary(totals, valid_ha)
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """What a strip's task needs of the pool table: codes, densities (codes x pools) [t C/ha], the
+    total per code [t C/ha], the valuation constant, whether to keep each pool's layer, the table's file."""
+
+    codes: np.ndarray
+    density: np.ndarray
+    total: np.ndarray
+    constant: float | None
+    write_pools: bool
+    table_path: str | None
+
+
+def _stock_strip(window: Window, *, sources: dict, grid: AnalysisGrid, lookup: _Lookup, keep: tuple[str, ...]):
+    """One strip's task: its layers [t C/ha] (those in `keep`), its partial totals [t C] as
+    (quantity, value) pairs and its valid area per date [ha].
+
+    `sources`: the land covers by date, as :class:`~carbonmap.io.RasterRef` (opened here) or as
+    open sources on the grid (read here, in the caller's thread).
+    """
+    rows = np.arange(int(window.row_off), int(window.row_off + window.height))
+    cell_ha = np.broadcast_to(cell_area_m2(grid.transform, grid.crs, rows)[:, None] / 1e4,
+                              (len(rows), int(window.width)))
+    codes, density = lookup.codes, lookup.density
+    layers, per_cell, sums, valid_ha = {}, {}, [], {}
+    with ExitStack() as stack:
+        opened = {date: stack.enter_context(src.open()) if isinstance(src, RasterRef) else src
+                  for date, src in sources.items()}
+        for date, src in opened.items():
+            index, valid = _class_index(src.read(window), codes, src.name, lookup.table_path)
+            # pool totals from the area of each class: no per-pool arrays needed
+            area = np.bincount(index[valid], weights=cell_ha[valid], minlength=len(codes))
+            sums += [(f"{pool}_{date}", float(area @ density[:, k])) for k, pool in enumerate(POOLS)]
+            sums.append((f"total_{date}", float(area @ density.sum(axis=1))))
+            valid_ha[date] = float(area.sum())
+            per_cell[date] = np.where(valid, lookup.total[index], np.nan).astype(np.float32)
+            layers[f"total_{date}"] = per_cell[date]
+            if lookup.write_pools:
+                for k, pool in enumerate(POOLS):
+                    layers[f"{pool}_{date}"] = np.where(valid, density[index, k], np.nan).astype(np.float32)
+    if "alt" in per_cell:
+        change = per_cell["alt"] - per_cell["bas"]  # NaN where either is nodata
+        layers["change"] = change
+        ok = np.isfinite(change)
+        sums.append(("change", float((change[ok] * cell_ha[ok]).sum(dtype=np.float64))))
+        if lookup.constant is not None:
+            layers["npv"] = change * np.float32(lookup.constant)
+            sums.append(("npv", float((change[ok].astype(np.float64) * lookup.constant * cell_ha[ok]).sum())))
+    return {key: layers[key] for key in keep}, sums, valid_ha
 
 
 def _output_names(out_dir, dates, has_value, write_pools) -> dict[str, Path]:

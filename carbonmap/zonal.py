@@ -23,6 +23,12 @@ Standard deviations are merged across runs and strips with the pairwise update o
 Golub & LeVeque (1983), which is numerically stable; medians and percentiles keep each
 zone's values only until the strips have passed the zone's last row.
 
+Each strip is one task (:func:`carbonmap.compute.ordered_map`): it opens the raster itself,
+burns and reads its strip and returns the strip's partial reductions per zone (counts, sums,
+M2, extremes, class areas), which are merged here in strip order. The tasks run on threads of
+this process, or on the workers of a dask cluster (``[compute]``); the merge, and so the
+result, is the same bit for bit either way.
+
 Inclusion rule
 --------------
 A cell belongs to a zone when its centre is inside the zone (``all_touched=False``), or
@@ -60,10 +66,10 @@ References
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -74,11 +80,13 @@ import rasterio.features
 import shapely
 from affine import Affine
 from pyproj import CRS
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
+from carbonmap.compute import ordered_map
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
 from carbonmap.grid import cell_area_m2
-from carbonmap.io import RasterSource, check_class_codes, open_raster
+from carbonmap.io import RasterRef, RasterSource, check_class_codes, open_raster
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
 
@@ -88,7 +96,7 @@ DEFAULT_STATS = ("count", "sum", "mean", "min", "max")
 #: ``label``: cell-centre (or all-touched) inclusion, fast; ``exactextract``: fractional coverage.
 ENGINES = ("label", "exactextract")
 _PERCENTILE = re.compile(r"^percentile_(\d+(\.\d+)?)$")
-_DEFAULT_BLOCK_PIXELS = 2**23
+_DEFAULT_BLOCK_PIXELS = 2**22
 
 
 # --------------------------------------------------------------------------- public
@@ -269,9 +277,10 @@ def zonal_categories(
     with open_raster(raster, band=band, **source_kwargs) as src:
         check_class_codes(src.dtype, name=src.name)
         geoms, index = _zone_geometries(zones, src)
-        areas = _ClassAreas(len(geoms), src)
-        for strip in _iter_strips(geoms, src, all_touched, block_pixels):
-            areas.add(strip)
+        areas = _ClassAreas(len(geoms))
+        reduce = partial(_class_area_parts, transform=src.transform, crs=src.crs)
+        for parts in _strip_results(geoms, src, all_touched, block_pixels, reduce):
+            areas.add(parts)
         table = areas.table(prefix)
     if not table.drop(columns=[f"{prefix}nodata"]).to_numpy().any():
         raise NodataError(
@@ -352,47 +361,70 @@ class _Strip:
     width: int
 
 
-def _iter_strips(geoms: np.ndarray, src: RasterSource, all_touched: bool,
-                 block_pixels: int) -> Iterator[_Strip]:
-    """Yield the strips of `src` that meet a zone, in order.
+@dataclass(frozen=True)
+class _StripTask:
+    """What one strip's task needs: its window and the zones whose bounding box meets it.
 
-    One background thread prepares (rasterises and reads) the next strip while the
-    caller reduces the current one; GDAL and numpy release the GIL, so the two overlap
-    on two cores. Only that thread touches the raster dataset (rasterio datasets are not
-    thread-safe), and it runs at most one strip ahead, so memory stays bounded. GDAL's
-    block cache is capped at 64 MB meanwhile: strips hold whole blocks, each block is
-    read once, and a larger cache only costs memory and time.
+    zones : sorted global indices of those zones; geoms and windows : their geometries and cell
+    windows (rows of :func:`_zone_windows`), in the same order.
     """
+
+    window: Window
+    zones: np.ndarray
+    geoms: np.ndarray
+    windows: np.ndarray
+
+
+def _strip_tasks(geoms: np.ndarray, src: RasterSource, block_pixels: int) -> list[_StripTask]:
+    """The strips of `src` that meet a zone, in order, each of whole blocks of the file."""
     height, width = src.shape
     if src.transform.b != 0 or src.transform.d != 0:
         raise InputError("rotated rasters are not supported.", path=src.name,
                          fix="warp the raster to a north-up grid first (gdalwarp).")
-    tree = shapely.STRtree(geoms)
     rows_per_strip = max(1, block_pixels // max(width, 1))
     if src.dataset is not None:  # whole blocks per strip, so no block is decoded twice
         block_rows = src.dataset.block_shapes[src.band - 1][0]
-        if rows_per_strip > block_rows:
-            rows_per_strip -= rows_per_strip % block_rows
-    windows = [Window(0, r0, width, min(rows_per_strip, height - r0))
-               for r0 in range(0, height, rows_per_strip)]
-
+        rows_per_strip = max(block_rows, rows_per_strip - rows_per_strip % block_rows)
+    tree = shapely.STRtree(geoms)
     zone_windows = _zone_windows(geoms, src.transform)
+    tasks = []
+    for r0 in range(0, height, rows_per_strip):
+        window = Window(0, r0, width, min(rows_per_strip, height - r0))
+        strip_transform = src.transform @ Affine.translation(0, r0)
+        x0, y0 = strip_transform @ (0, 0)
+        x1, y1 = strip_transform @ (width, int(window.height))
+        hits = np.sort(tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))))
+        if hits.size:
+            tasks.append(_StripTask(window, hits, geoms[hits], zone_windows[hits]))
+    return tasks
 
-    def prepare(window: Window) -> _Strip | None:
-        return _prepare_strip(window, geoms, tree, zone_windows, src, all_touched)
 
-    with rasterio.Env(GDAL_CACHEMAX=64 * 2**20), ThreadPoolExecutor(1) as pool:
-        pending: deque = deque()
-        for window in windows:
-            pending.append(pool.submit(prepare, window))
-            if len(pending) > 1:
-                strip = pending.popleft().result()
-                if strip is not None:
-                    yield strip
-        while pending:
-            strip = pending.popleft().result()
-            if strip is not None:
-                yield strip
+def _strip_results(geoms: np.ndarray, src: RasterSource, all_touched: bool, block_pixels: int,
+                   reduce: Callable[[_Strip], Any]) -> Iterator[Any]:
+    """``reduce(strip)`` of every strip of `src` that meets a zone, in order (module docstring).
+
+    The tasks reopen the file (a rasterio dataset serves one thread); a raster held in memory is
+    reduced in this process. Non-finite cells the tasks met are added to ``src.nonfinite_cells``,
+    so :func:`~carbonmap.io.open_raster` reports them once.
+    """
+    source = src.ref()
+    task = partial(_run_strip, source=source, all_touched=all_touched, reduce=reduce)
+    with rasterio.Env(GDAL_CACHEMAX=64 * 2**20), warnings.catch_warnings():
+        # rasterio silences this warning of its in-memory datasets with catch_warnings, which
+        # threads running at once may undo for each other; the strips are georeferenced.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        for result, nonfinite in ordered_map(task, _strip_tasks(geoms, src, block_pixels),
+                                             where="session" if source.portable else "process"):
+            src.nonfinite_cells += nonfinite
+            yield result
+
+
+def _run_strip(task: _StripTask, *, source: RasterRef, all_touched: bool,
+               reduce: Callable[[_Strip], Any]) -> tuple[Any, int]:
+    """One strip's task: its partial reduction and the non-finite cells it read."""
+    with rasterio.Env(GDAL_CACHEMAX=64 * 2**20), source.open() as src:
+        strip = _prepare_strip(task, src, all_touched)
+        return reduce(strip), src.nonfinite_cells
 
 
 def _zone_windows(geoms: np.ndarray, transform: Affine) -> np.ndarray:
@@ -408,31 +440,25 @@ def _zone_windows(geoms: np.ndarray, transform: Affine) -> np.ndarray:
     ]).astype(np.int64)
 
 
-def _outside_windows(zone: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                     zone_windows: np.ndarray) -> np.ndarray:
-    """True where cell (rows, cols) lies outside the window of `zone` (0-based)."""
-    w = zone_windows[zone]
+def _outside_windows(position: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                     windows: np.ndarray) -> np.ndarray:
+    """True where cell (rows, cols) lies outside the zone window ``windows[position]``."""
+    w = windows[position]
     return (rows < w[..., 0]) | (rows >= w[..., 1]) | (cols < w[..., 2]) | (cols >= w[..., 3])
 
 
-def _prepare_strip(window: Window, geoms: np.ndarray, tree: shapely.STRtree,
-                   zone_windows: np.ndarray, src: RasterSource,
-                   all_touched: bool) -> _Strip | None:
-    """Label grid, contested claims and values of one strip (None if no zone meets it).
+def _prepare_strip(task: _StripTask, src: RasterSource, all_touched: bool) -> _Strip:
+    """Label grid, contested claims and values of one strip.
 
     With ``all_touched``, GDAL also claims cells a zone touches only along a cell
     boundary on the right or bottom of its bounding box; rasterstats never sees those
     cells (they lie outside the window it reads for the zone), so neither do we.
     """
+    window, hits = task.window, task.zones
     transform = src.transform
     row_off, rows, width = int(window.row_off), int(window.height), int(window.width)
     strip_transform = transform @ Affine.translation(0, row_off)
-    x0, y0 = strip_transform @ (0, 0)
-    x1, y1 = strip_transform @ (width, rows)
-    hits = np.sort(tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))))
-    if hits.size == 0:
-        return None
-    shapes = [g.__geo_interface__ for g in geoms[hits]]  # converted once, burnt twice
+    shapes = [g.__geo_interface__ for g in task.geoms]  # converted once, burnt twice
     labels = rasterio.features.rasterize(
         zip(shapes, (hits + 1).astype("int32")), out_shape=(rows, width),
         transform=strip_transform, fill=0, all_touched=all_touched, dtype="int32",
@@ -446,16 +472,14 @@ def _prepare_strip(window: Window, geoms: np.ndarray, tree: shapely.STRtree,
         )
         contested = coverage > 1
         if contested.any():
-            extra_cells, extra_zones = _contested_claims(
-                contested, geoms, hits, zone_windows, transform, row_off, all_touched
-            )
+            extra_cells, extra_zones = _contested_claims(contested, task, transform, row_off, all_touched)
             labels[contested] = 0
     if all_touched:
         owned = labels > 0
-        zone = np.where(owned, labels, 1).astype(np.int64) - 1
+        position = np.searchsorted(hits, np.where(owned, labels, hits[0] + 1) - 1)
         cell_rows = np.arange(row_off, row_off + rows)[:, None]
         cell_cols = np.arange(width)[None, :]
-        labels[owned & _outside_windows(zone, cell_rows, cell_cols, zone_windows)] = 0
+        labels[owned & _outside_windows(position, cell_rows, cell_cols, task.windows)] = 0
     data = src.read(window)
     return _Strip(
         labels=labels.ravel(), values=np.ma.getdata(data).ravel(),
@@ -464,7 +488,7 @@ def _prepare_strip(window: Window, geoms: np.ndarray, tree: shapely.STRtree,
     )
 
 
-def _contested_claims(contested, geoms, hits, zone_windows, transform, row_off, all_touched):
+def _contested_claims(contested, task: _StripTask, transform, row_off, all_touched):
     """Every (cell, zone) pair for cells more than one zone claims.
 
     Each candidate zone is rasterised alone, in the window rasterstats would read for
@@ -476,27 +500,26 @@ def _contested_claims(contested, geoms, hits, zone_windows, transform, row_off, 
     px, py = abs(transform.a), abs(transform.e)
     xs, ys = transform @ (cols + 0.5, g_rows + 0.5)
     boxes = shapely.box(xs - px / 2, ys - py / 2, xs + px / 2, ys + py / 2)
-    cell_idx, cand = shapely.STRtree(geoms[hits]).query(boxes)
+    cell_idx, cand = shapely.STRtree(task.geoms).query(boxes)
     cells_out, zones_out = [], []
     order = np.argsort(cand, kind="stable")
     cell_idx, cand = cell_idx[order], cand[order]
     splits = np.flatnonzero(np.diff(cand)) + 1
-    for cells, zone_pos in zip(np.split(cell_idx, splits), cand[np.r_[0, splits]]):
-        zone = hits[zone_pos]
-        r0, _, c0, _ = zone_windows[zone]
-        cells = cells[~_outside_windows(zone, g_rows[cells], cols[cells], zone_windows)]
+    for cells, position in zip(np.split(cell_idx, splits), cand[np.r_[0, splits]]):
+        r0, _, c0, _ = task.windows[position]
+        cells = cells[~_outside_windows(position, g_rows[cells], cols[cells], task.windows)]
         if cells.size == 0:
             continue
         r_need, c_need = g_rows[cells], cols[cells]
         shape = (int(r_need.max() - r0 + 1), int(c_need.max() - c0 + 1))
         mask = rasterio.features.rasterize(
-            [(geoms[zone], 1)], out_shape=shape, transform=transform @ Affine.translation(c0, r0),
+            [(task.geoms[position], 1)], out_shape=shape, transform=transform @ Affine.translation(c0, r0),
             fill=0, all_touched=all_touched, dtype="uint8",
         )
         claimed = mask[r_need - r0, c_need - c0] == 1
         width = contested.shape[1]
         cells_out.append(rows[cells][claimed].astype(np.int64) * width + cols[cells][claimed])
-        zones_out.append(np.full(int(claimed.sum()), zone, dtype=np.int64))
+        zones_out.append(np.full(int(claimed.sum()), task.zones[position], dtype=np.int64))
     if not cells_out:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     return np.concatenate(cells_out), np.concatenate(zones_out)
@@ -517,8 +540,60 @@ def _runs(keys: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- reducers
 
 
+def _moment_parts(strip: _Strip, *, stats: tuple[str, ...]) -> dict[str, Any]:
+    """One strip's partial moments per zone (a task's result; merged by :class:`_Moments`).
+
+    Per run of cells of one zone: its zone, cell count, sum and, as `stats` need them, M2
+    (squared deviations from the run's mean), min and max; contested cells count as runs of
+    one cell. Also the zones of nodata cells and, for medians and percentiles, each zone's
+    values (`value_zones`, `values`) with the strip's last row (`strip_end`).
+    """
+    labels = strip.labels
+    extra_ok = ~strip.invalid[strip.extra_cells]
+    invalid_labels = labels[strip.invalid]
+    nodata_zones = np.concatenate([invalid_labels[invalid_labels > 0].astype(np.int64) - 1,
+                                   strip.extra_zones[~extra_ok]])
+    labels = np.where(strip.invalid, 0, labels)
+    values = strip.values
+    starts, lengths = _runs(labels, strip.width)
+    run_zone = labels[starts].astype(np.int64) - 1
+    keep = run_zone >= 0
+    sums = np.add.reduceat(values, starts, dtype=np.float64)
+    cells, zones = strip.extra_cells[extra_ok], strip.extra_zones[extra_ok]
+    extra_values = values[cells].astype(np.float64)
+    parts = {"nodata_zones": nodata_zones,
+             "zone": np.concatenate([run_zone[keep], zones]),
+             "n": np.concatenate([lengths[keep], np.ones(zones.size, dtype=np.int64)]),
+             "sum": np.concatenate([sums[keep], extra_values])}
+    if "std" in stats:
+        means = sums / lengths
+        dev = values - np.repeat(means, lengths)
+        parts["m2"] = np.concatenate([np.add.reduceat(dev * dev, starts)[keep], np.zeros(zones.size)])
+    if "min" in stats:
+        parts["min"] = np.concatenate([np.minimum.reduceat(values, starts)[keep].astype(np.float64), extra_values])
+    if "max" in stats:
+        parts["max"] = np.concatenate([np.maximum.reduceat(values, starts)[keep].astype(np.float64), extra_values])
+    if any(s == "median" or _PERCENTILE.match(s) for s in stats):
+        parts.update(_zone_values(labels, values, cells, zones))
+        parts["strip_end"] = strip.row_off + labels.size // strip.width
+    return parts
+
+
+def _zone_values(labels, values, extra_cells, extra_zones) -> dict[str, Any]:
+    """The values of each zone in a strip: the zones (ascending) and one array of values each."""
+    cells = np.flatnonzero(labels)
+    zone = np.concatenate([labels[cells].astype(np.int64) - 1, extra_zones])
+    vals = np.concatenate([values[cells], values[extra_cells]])
+    order = np.argsort(zone, kind="stable")
+    zone, vals = zone[order], vals[order]
+    bounds = np.flatnonzero(np.diff(zone)) + 1
+    return {"value_zones": zone[np.r_[0, bounds]] if zone.size else np.empty(0, dtype=np.int64),
+            "values": np.split(vals, bounds) if zone.size else []}
+
+
 class _Moments:
-    """Per-zone count, sum, min, max, M2 (for std) and kept values (for percentiles)."""
+    """Per-zone count, sum, min, max, M2 (for std) and kept values (for percentiles), merged
+    from the strips' parts (:func:`_moment_parts`) in strip order."""
 
     def __init__(self, n_zones: int, stats: tuple[str, ...], last_rows: np.ndarray):
         self.n = n_zones
@@ -536,39 +611,14 @@ class _Moments:
         self.pieces: dict[int, list[np.ndarray]] = {}
         self.quantile_values = {s: np.full(n_zones, np.nan) for s in self.quantiles}
 
-    def add(self, strip: _Strip) -> None:
-        labels = strip.labels
-        invalid_labels = labels[strip.invalid]
-        self.nodata += np.bincount(invalid_labels, minlength=self.n + 1)[1:]
-        labels = np.where(strip.invalid, 0, labels)
-        values = strip.values
-        starts, lengths = _runs(labels, strip.width)
-        run_zone = labels[starts].astype(np.int64) - 1
-        keep = run_zone >= 0
-        sums = np.add.reduceat(values, starts, dtype=np.float64)
-        parts = {"zone": run_zone[keep], "n": lengths[keep], "sum": sums[keep]}
-        if self.need_std:
-            means = sums / lengths
-            dev = values - np.repeat(means, lengths)
-            parts["m2"] = np.add.reduceat(dev * dev, starts)[keep]
-        if self.need_min:
-            parts["min"] = np.minimum.reduceat(values, starts)[keep].astype(np.float64)
-        if self.need_max:
-            parts["max"] = np.maximum.reduceat(values, starts)[keep].astype(np.float64)
-        extra_ok = ~strip.invalid[strip.extra_cells]
-        self.nodata += np.bincount(strip.extra_zones[~extra_ok], minlength=self.n)
-        cells, zones = strip.extra_cells[extra_ok], strip.extra_zones[extra_ok]
-        extra_values = values[cells].astype(np.float64)
-        parts = {
-            "zone": np.concatenate([parts["zone"], zones]),
-            "n": np.concatenate([parts["n"], np.ones(zones.size, dtype=np.int64)]),
-            "sum": np.concatenate([parts["sum"], extra_values]),
-            **{k: np.concatenate([parts[k], np.zeros(zones.size) if k == "m2" else extra_values])
-               for k in ("m2", "min", "max") if k in parts},
-        }
+    def add(self, parts: dict[str, Any]) -> None:
+        """Merge one strip's parts."""
+        self.nodata += np.bincount(parts["nodata_zones"], minlength=self.n)
         self._merge(parts)
         if self.quantiles:
-            self._collect(labels, values, cells, zones, strip)
+            for z, chunk in zip(parts["value_zones"], parts["values"]):
+                self.pieces.setdefault(int(z), []).append(chunk)
+            self._finish([z for z in self.pieces if self.last_rows[z] <= parts["strip_end"]])
 
     def _merge(self, parts: dict[str, np.ndarray]) -> None:
         zone, n_run = parts["zone"], parts["n"]
@@ -594,19 +644,6 @@ class _Moments:
             np.minimum.at(self.min, zone, parts["min"])
         if self.need_max:
             np.maximum.at(self.max, zone, parts["max"])
-
-    def _collect(self, labels, values, extra_cells, extra_zones, strip: _Strip) -> None:
-        cells = np.flatnonzero(labels)
-        zone = np.concatenate([labels[cells].astype(np.int64) - 1, extra_zones])
-        vals = np.concatenate([values[cells], values[extra_cells]])
-        order = np.argsort(zone, kind="stable")
-        zone, vals = zone[order], vals[order]
-        bounds = np.flatnonzero(np.diff(zone)) + 1
-        for z, chunk in zip(zone[np.r_[0, bounds]] if zone.size else [], np.split(vals, bounds)):
-            self.pieces.setdefault(int(z), []).append(chunk)
-        strip_end = strip.row_off + labels.size // strip.width
-        done = [z for z in self.pieces if self.last_rows[z] <= strip_end]
-        self._finish(done)
 
     def _finish(self, zones) -> None:
         for z in zones:
@@ -643,45 +680,59 @@ def _zone_last_rows(geoms: np.ndarray, transform: Affine) -> np.ndarray:
 
 def _label_stats(geoms, src: RasterSource, stats, all_touched, block_pixels) -> pd.DataFrame:
     moments = _Moments(len(geoms), stats, _zone_last_rows(geoms, src.transform))
-    for strip in _iter_strips(geoms, src, all_touched, block_pixels):
-        moments.add(strip)
+    for parts in _strip_results(geoms, src, all_touched, block_pixels, partial(_moment_parts, stats=stats)):
+        moments.add(parts)
     return moments.table()
 
 
-class _ClassAreas:
-    """Per-zone, per-class area [m2] of a categorical raster."""
+def _class_area_parts(strip: _Strip, *, transform: Affine, crs: Any) -> dict[str, np.ndarray]:
+    """One strip's area [m2] per (zone, class), as sorted keys ``zone << 32 | (code + 2**31)``
+    and areas, and its nodata area per zone in two parts (owned and contested cells), as
+    (zones, areas) arrays; a task's result, merged by :class:`_ClassAreas`."""
+    rows = strip.labels.size // strip.width
+    row_area = cell_area_m2(transform, crs, np.arange(strip.row_off, strip.row_off + rows))
+    labels = strip.labels
+    codes = strip.values.astype(np.int64)
+    invalid_cells = np.flatnonzero(strip.invalid)
+    invalid_labels = labels[invalid_cells]
+    owned = invalid_labels > 0
+    labels = np.where(strip.invalid, 0, labels)
+    # a run ends where the zone or the class changes
+    key = labels.astype(np.int64) << 32 | (codes + 2**31)
+    starts, lengths = _runs(key, strip.width)
+    keep = labels[starts] > 0
+    run_keys = key[starts][keep] - (1 << 32)  # zone index (0-based) in the high bits
+    run_area = lengths[keep] * row_area[starts[keep] // strip.width]
+    ok = ~strip.invalid[strip.extra_cells]
+    cells, zones = strip.extra_cells[ok], strip.extra_zones[ok]
+    extra_keys = zones << 32 | (codes[cells] + 2**31)
+    all_keys = np.concatenate([run_keys, extra_keys])
+    all_area = np.concatenate([run_area, row_area[cells // strip.width]])
+    uniq, inverse = np.unique(all_keys, return_inverse=True)
+    return {"keys": uniq, "areas": np.bincount(inverse, weights=all_area),
+            "nodata_zones": invalid_labels[owned].astype(np.int64) - 1,
+            "nodata_areas": row_area[invalid_cells[owned] // strip.width],
+            "contested_nodata_zones": strip.extra_zones[~ok],
+            "contested_nodata_areas": row_area[strip.extra_cells[~ok] // strip.width]}
 
-    def __init__(self, n_zones: int, src: RasterSource):
+
+class _ClassAreas:
+    """Per-zone, per-class area [m2] of a categorical raster, merged from the strips' parts
+    (:func:`_class_area_parts`) in strip order."""
+
+    def __init__(self, n_zones: int):
         self.n = n_zones
-        self.src = src
         self.keys: list[np.ndarray] = []
         self.areas: list[np.ndarray] = []
         self.nodata = np.zeros(n_zones)
 
-    def add(self, strip: _Strip) -> None:
-        rows = strip.labels.size // strip.width
-        row_area = cell_area_m2(self.src.transform, self.src.crs, np.arange(strip.row_off, strip.row_off + rows))
-        labels = strip.labels
-        codes = strip.values.astype(np.int64)
-        invalid_rows = np.flatnonzero(strip.invalid) // strip.width
-        self.nodata += np.bincount(labels[strip.invalid], weights=row_area[invalid_rows], minlength=self.n + 1)[1:]
-        labels = np.where(strip.invalid, 0, labels)
-        # a run ends where the zone or the class changes
-        key = labels.astype(np.int64) << 32 | (codes + 2**31)
-        starts, lengths = _runs(key, strip.width)
-        keep = labels[starts] > 0
-        run_keys = key[starts][keep] - (1 << 32)  # zone index (0-based) in the high bits
-        run_area = lengths[keep] * row_area[starts[keep] // strip.width]
-        ok = ~strip.invalid[strip.extra_cells]
-        cells, zones = strip.extra_cells[ok], strip.extra_zones[ok]
-        self.nodata += np.bincount(strip.extra_zones[~ok], weights=row_area[strip.extra_cells[~ok] // strip.width],
+    def add(self, parts: dict[str, np.ndarray]) -> None:
+        """Merge one strip's parts."""
+        self.nodata += np.bincount(parts["nodata_zones"], weights=parts["nodata_areas"], minlength=self.n)
+        self.nodata += np.bincount(parts["contested_nodata_zones"], weights=parts["contested_nodata_areas"],
                                    minlength=self.n)
-        extra_keys = zones << 32 | (codes[cells] + 2**31)
-        all_keys = np.concatenate([run_keys, extra_keys])
-        all_area = np.concatenate([run_area, row_area[cells // strip.width]])
-        uniq, inverse = np.unique(all_keys, return_inverse=True)
-        self.keys.append(uniq)
-        self.areas.append(np.bincount(inverse, weights=all_area))
+        self.keys.append(parts["keys"])
+        self.areas.append(parts["areas"])
 
     def table(self, prefix: str) -> pd.DataFrame:
         if self.keys:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import FOLDER, language_opt, quiet_opt
+from carbonmap.cli.options import FOLDER, compute_opts, language_opt, quiet_opt, with_compute_options
 
 DEMO_PROJECT = "demo_city/project.toml"
 #: The demo city in 2015 (light: what the monitoring comparison reads), run first.
@@ -25,7 +25,9 @@ def earlier_output(output: Path) -> Path:
                    "out/demo_2015).")
 @language_opt
 @quiet_opt
-def demo(output: Path, language: str | None, quiet: bool) -> None:
+@compute_opts
+def demo(output: Path, language: str | None, quiet: bool, scheduler: str | None, workers: int | None,
+         memory_limit: str | None) -> None:
     """Run the bundled sample project and write the one map to --output.
 
     The demo city of 2015 runs first, into the folder next to --output; the 2023 run compares its
@@ -40,7 +42,8 @@ def demo(output: Path, language: str | None, quiet: bool) -> None:
             project = load_project(project_file).with_output_dir(folder)
         if language is not None:
             project = project.with_language(language)
-        projects.append(project)
+        projects.append(with_compute_options(project, scheduler=scheduler, workers=workers,
+                                             memory_limit=memory_limit))
     run_project(projects[0], quiet=quiet)
     record = run_project(projects[1].with_monitoring([earlier]), quiet=quiet)
     if not quiet:

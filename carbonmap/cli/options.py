@@ -13,6 +13,7 @@ Who uses what:
 
 - ``quiet_opt``: demo, run
 - ``output_dir_opt``, ``language_opt``: demo, run
+- ``compute_opts`` (``--scheduler``, ``--workers``, ``--memory-limit``) and ``with_compute_options``: run, demo
 - ``assume_crs_opt``: zonal, emissions, stocks, landscape-metrics, ecological-network, rooftop-pv, afforestation,
   rank-rooftops, blue-carbon, compensation
 - ``layer_opt``: zonal, emissions, rooftop-pv, rank-rooftops, compensation
@@ -45,6 +46,29 @@ assume_crs_opt = click.option(
 layer_opt = click.option("--layer", default=None, help="Layer of a multi-layer vector file.")
 language_opt = click.option("--lang", "language", type=click.Choice(["zh", "en"]), default=None,
                             help="Language of the map, report and tables (overrides [outputs] language).")
+
+
+def compute_opts(command):
+    """``--scheduler``, ``--workers`` and ``--memory-limit``: where a run's tasks are computed (``[compute]``)."""
+    command = click.option("--memory-limit", default=None, metavar="SIZE",
+                           help="Memory limit of each worker process of a local dask cluster, e.g. 6GB.")(command)
+    command = click.option("--workers", type=int, default=None,
+                           help="Threads (in-process) or worker processes (local dask cluster).")(command)
+    return click.option("--scheduler", default=None, metavar="NAME|ADDRESS",
+                        help="in-process (default), local (a dask cluster of worker processes on this machine), "
+                             "or the address of a dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                             "(overrides [compute] scheduler).")(command)
+
+
+def with_compute_options(project, *, scheduler: str | None, workers: int | None, memory_limit: str | None):
+    """`project` with the command line's compute options (those given) in its [compute] settings."""
+    given = {key: value for key, value in (("scheduler", scheduler), ("workers", workers),
+                                           ("memory_limit", memory_limit)) if value is not None}
+    if not given:
+        return project
+    with keys_as_options({"compute.scheduler": "--scheduler", "compute.workers": "--workers",
+                          "compute.memory_limit": "--memory-limit"}):
+        return project.with_compute(**given)
 
 
 def _known_code_system(ctx, param, value: str | None) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from carbonmap.cli.options import FILE, language_opt, output_dir_opt, quiet_opt
+from carbonmap.cli.options import FILE, compute_opts, language_opt, output_dir_opt, quiet_opt, with_compute_options
 
 
 def _stop_on_sigterm(signum, frame) -> None:
@@ -41,7 +41,9 @@ def run_project(project, *, quiet: bool, only: str | None = None):
 @click.option("--only", "only", default=None, metavar="STAGE",
               help="Rerun this stage (and the stages after it, which may read its results) on the state the "
                    "last run saved; the stages before it are not run again.")
-def run(project_file: Path, output: Path | None, language: str | None, quiet: bool, only: str | None) -> None:
+@compute_opts
+def run(project_file: Path, output: Path | None, language: str | None, quiet: bool, only: str | None,
+        scheduler: str | None, workers: int | None, memory_limit: str | None) -> None:
     """Run every stage of PROJECT_FILE (TOML) and write onemap.html, report.html, onemap.gpkg,
     unit_summary.csv, rasters/, run.log and run.json to its output folder, as one set."""
     from carbonmap.config import load_project
@@ -51,6 +53,7 @@ def run(project_file: Path, output: Path | None, language: str | None, quiet: bo
         project = project.with_output_dir(output.resolve())
     if language is not None:
         project = project.with_language(language)
+    project = with_compute_options(project, scheduler=scheduler, workers=workers, memory_limit=memory_limit)
     record = run_project(project, quiet=quiet, only=only)
     if not quiet:
         click.echo(closing_words(record))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import geopandas as gpd
 import pandas as pd
@@ -10,7 +11,8 @@ import pandas as pd
 from carbonmap.coefficients import landuse_coefficients
 from carbonmap.config import SinksSection
 from carbonmap.emissions import aggregate_to_zones, coefficient_fluxes
-from carbonmap.io import read_vector, write_cog
+from carbonmap.grid import map_windows
+from carbonmap.io import read_vector
 from carbonmap.sinks import vegetation_nep_sink
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.words import words
@@ -60,13 +62,12 @@ def _raster_sinks(ctx: StageContext) -> tuple[Sinks, pd.Series | None]:
     vegetation, parcel_sinks = pd.Series(0.0, index=units.ids), None
     if cfg.method == "nep":
         rasters = ctx.result("rasters")
-        density = vegetation_nep_sink(rasters.read(cfg.npp), rasters.read(cfg.temperature),
-                                      rasters.read(cfg.precipitation), rasters.read(cfg.landcover),
-                                      rasters.code_systems[cfg.landcover])
-        path = write_cog(ctx.file("rasters/sink_vegetation.tif"), density.astype("float32"),
-                         transform=units.grid.transform, crs=units.grid.crs, nodata=float("nan"),
-                         resampling="average",
-                         tags={"unit": "t CO2 ha-1 yr-1", "method": "NEP = NPP - Rh (Pei et al. 2009)"})
+        path = map_windows(partial(vegetation_nep_sink, system=rasters.code_systems[cfg.landcover]),
+                           {"npp_g_c_m2": rasters.paths[cfg.npp], "mean_temperature_c": rasters.paths[cfg.temperature],
+                            "annual_precipitation_mm": rasters.paths[cfg.precipitation],
+                            "landcover": rasters.paths[cfg.landcover]},
+                           ctx.file("rasters/sink_vegetation.tif"), nodata=float("nan"), resampling="average",
+                           tags={"unit": "t CO2 ha-1 yr-1", "method": "NEP = NPP - Rh (Pei et al. 2009)"})
         method = "NEP (NPP - Rh, Pei et al. 2009) on forest, shrub, grassland, orchards and green space"
         vegetation = _sink_totals(units.frame, path, units.grid.cell_area_m2)
         ctx.add_layer(Layer(name="sink_vegetation", title=words("layer.sink_vegetation"), group="sinks",

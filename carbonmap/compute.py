@@ -1,0 +1,234 @@
+"""Where a run's tiles and partitions are computed: in this process, or on dask.distributed.
+
+A raster analysis is written as "one window (plus a halo) in, a small partial result out"
+(:doc:`DESIGN.md <architecture>`, performance rules); this module runs such tasks and hands
+their results back **in order**, so the caller combines them exactly as a serial loop would and
+a run's tables are the same, bit for bit, whichever way the tasks ran. There is one
+implementation of every analysis; only the executor changes:
+
+``in-process`` (the default, no setup)
+    a pool of threads in the running process (``workers`` threads, default: the machine's
+    cores). The tasks' heavy parts (GDAL reads and rasterising, numpy) release the GIL, so the
+    cores work together.
+``local``
+    a :class:`distributed.LocalCluster` of ``workers`` worker *processes*, each with
+    ``threads_per_worker`` threads and a ``memory_limit`` (dask spills, pauses and restarts a
+    worker that goes over it), started for the run and closed after it.
+an address (``tcp://host:8786``, ``tls://...``)
+    an existing dask.distributed scheduler: a planning institute's cluster (dask-jobqueue on a
+    batch system, dask-kubernetes, ``dask scheduler`` + ``dask worker`` by hand). Its workers
+    need the same carbonmap version and must read the run's files at the same paths (a shared
+    file system): tasks carry file paths and windows, not data.
+
+Tasks reach worker processes through dask's own serialisation (pickle, over the cluster's
+connections); nothing a user can edit is ever unpickled. Use clusters you control.
+
+:func:`ordered_map` is the one entry point of the analyses; :func:`compute_session` (used by the
+runner for ``[compute]``) picks the executor for the code inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from carbonmap.errors import ConfigError
+
+__all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "Session", "compute_session", "current_session", "ordered_map",
+           "parse_memory"]
+
+#: The schedulers by name; any other value must be a dask.distributed address.
+SCHEDULERS = ("in-process", "local")
+#: How long to try reaching an existing cluster's scheduler.
+CONNECT_TIMEOUT = "20s"
+_ADDRESS_PREFIXES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """How to run the tasks of a run (``[compute]`` in the project file, ``--scheduler`` and
+    ``--workers`` / ``--memory-limit`` on the command line).
+
+    scheduler : ``"in-process"``, ``"local"`` or the address of a dask.distributed scheduler.
+    workers : threads (in-process) or worker processes (local cluster); default: the machine's
+        cores (in-process), 2 (local cluster). Ignored for an existing cluster.
+    threads_per_worker : threads of each worker process of a local cluster.
+    memory_limit : memory limit of each worker process of a local cluster ("6GB", "6 GiB",
+        "500MB"); default: the machine's memory shared between the workers.
+    """
+
+    scheduler: str = "in-process"
+    workers: int | None = None
+    threads_per_worker: int = 1
+    memory_limit: str | None = None
+
+
+@dataclass
+class Session:
+    """The executor of the tasks inside one :func:`compute_session`.
+
+    description : in words, for the run's log and manifest ("in-process, 2 threads").
+    slots : how many tasks run at once (sizes the look-ahead of :func:`ordered_map`).
+    distributed : whether tasks run in other processes (their arguments must then be data a
+        worker can use: file paths rather than open datasets).
+    """
+
+    executor: Executor
+    description: str
+    slots: int
+    distributed: bool
+
+
+_SESSION: contextvars.ContextVar[Session | None] = contextvars.ContextVar("carbonmap_compute", default=None)
+
+
+def check_settings(settings: ComputeSettings) -> list[tuple[str, str, str]]:
+    """Problems with `settings`, as (key, problem, fix) tuples (empty when they are usable)."""
+    problems = []
+    if settings.scheduler not in SCHEDULERS and not settings.scheduler.startswith(_ADDRESS_PREFIXES):
+        problems.append(("scheduler", f"unknown scheduler {settings.scheduler!r}.",
+                         f"use {' or '.join(map(repr, SCHEDULERS))}, or the address of a dask scheduler "
+                         "(e.g. 'tcp://10.0.0.5:8786')."))
+    if settings.workers is not None and settings.workers < 1:
+        problems.append(("workers", f"workers must be at least 1, not {settings.workers}.", "give e.g. workers = 2."))
+    if settings.threads_per_worker < 1:
+        problems.append(("threads_per_worker", f"threads_per_worker must be at least 1, not "
+                         f"{settings.threads_per_worker}.", "give e.g. threads_per_worker = 1."))
+    if settings.memory_limit is not None:
+        try:
+            parse_memory(settings.memory_limit)
+        except ValueError as exc:
+            problems.append(("memory_limit", str(exc), "give e.g. memory_limit = \"6GB\"."))
+    return problems
+
+
+def parse_memory(text: str) -> int:
+    """Bytes in a memory size such as "6GB", "6 GiB" or "500MB" (dask's own parser).
+
+    Raises ValueError for text that is not a positive size.
+    """
+    from dask.utils import parse_bytes
+
+    try:
+        value = parse_bytes(str(text))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{text!r} is not a memory size.") from exc
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a positive memory size.")
+    return int(value)
+
+
+@contextlib.contextmanager
+def compute_session(settings: ComputeSettings | None = None) -> Iterator[Session]:
+    """Run the tasks of the code inside on the executor `settings` ask for (module docstring).
+
+    A local cluster is started here and closed on exit; an existing cluster is only connected
+    to. Errors name the settings by their project-file keys (``compute.scheduler``).
+
+    Raises
+    ------
+    ConfigError
+        For unusable settings, or a cluster that cannot be reached.
+    """
+    settings = settings or ComputeSettings()
+    problems = check_settings(settings)
+    if problems:
+        key, problem, fix = problems[0]
+        raise ConfigError(problem, key=f"compute.{key}", fix=fix)
+    with contextlib.ExitStack() as stack:
+        if settings.scheduler == "in-process":
+            threads = settings.workers or os.cpu_count() or 1
+            executor = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="carbonmap"))
+            session = Session(executor, f"in-process, {threads} thread(s)", threads, distributed=False)
+        else:
+            session = _distributed_session(settings, stack)
+        token = _SESSION.set(session)
+        try:
+            yield session
+        finally:
+            _SESSION.reset(token)
+
+
+def _distributed_session(settings: ComputeSettings, stack: contextlib.ExitStack) -> Session:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - a dependency of carbonmap
+        raise ConfigError("the dask scheduler needs dask.distributed.", key="compute.scheduler",
+                          fix="pip install 'dask[distributed]'.") from exc
+    if settings.scheduler == "local":
+        workers = settings.workers or 2
+        memory = parse_memory(settings.memory_limit) if settings.memory_limit else "auto"
+        cluster = stack.enter_context(LocalCluster(
+            n_workers=workers, threads_per_worker=settings.threads_per_worker, processes=True,
+            memory_limit=memory, dashboard_address=":0", silence_logs=logging.ERROR))
+        client = stack.enter_context(Client(cluster, set_as_default=False))
+        limit = f", {settings.memory_limit} each" if settings.memory_limit else ""
+        description = (f"local dask cluster, {workers} worker process(es) x "
+                       f"{settings.threads_per_worker} thread(s){limit}")
+    else:
+        try:
+            client = stack.enter_context(Client(settings.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT))
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"cannot reach the dask scheduler at {settings.scheduler}: {exc}",
+                              key="compute.scheduler",
+                              fix="start it (dask scheduler; dask worker ADDRESS), or check the address "
+                              "and the firewall.") from exc
+        description = f"dask cluster at {settings.scheduler}"
+    slots = max(1, sum(client.nthreads().values()))
+    return Session(client.get_executor(pure=False), f"{description} ({slots} task slot(s))", slots, distributed=True)
+
+
+def current_session() -> Session | None:
+    """The session of the code running now (None outside :func:`compute_session`)."""
+    return _SESSION.get()
+
+
+#: Where :func:`ordered_map` may run a task (see there).
+PLACES = ("session", "process", "thread")
+
+
+def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], *, where: str = "session") -> Iterator[Any]:
+    """``function(item)`` for each item, computed on the current session, yielded in order.
+
+    At most twice the session's task slots run or wait at once, so memory stays bounded by the
+    results not yet consumed. Outside a session (a library call) the tasks run on threads of this
+    process, as in-process.
+
+    `where`: ``"session"``, anywhere the session runs tasks; ``"process"``, in this process, for
+    arguments that only live here (arrays in memory): on the session's threads when it is
+    in-process, else one after another in this thread; ``"thread"``, one after another in this
+    thread, for arguments one thread at a time may use (an open dataset).
+
+    An exception of a task is raised here, in order.
+    """
+    if where not in PLACES:
+        raise ValueError(f"where must be one of {PLACES}, not {where!r}")
+    session = current_session()
+    if where == "thread" or (where == "process" and session is not None and session.distributed):
+        yield from map(function, items)
+    elif session is None:
+        with compute_session() as session:
+            yield from _bounded(session.executor, session.slots, function, items)
+    else:
+        yield from _bounded(session.executor, session.slots, function, items)
+
+
+def _bounded(executor: Executor, slots: int, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(executor.submit(function, item))
+            if len(pending) > 2 * slots:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:  # a task failed or the caller stopped early
+            future.cancel()

@@ -1,0 +1,229 @@
+"""Where tasks run (carbonmap.compute): in-process threads, a local dask cluster of worker
+processes, or an existing cluster; the same results, in order, whichever way."""
+
+from __future__ import annotations
+
+import threading
+import time
+import tomllib
+from importlib.resources import files
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+
+from carbonmap.cli import main
+from carbonmap.compute import ComputeSettings, compute_session, current_session, ordered_map, parse_memory
+from carbonmap.config import load_project, parse_project
+from carbonmap.errors import AlignmentError, ConfigError, InputError
+from carbonmap.grid import map_windows
+from carbonmap.zonal import zonal_categories, zonal_stats
+
+CRS = "EPSG:32650"
+TRANSFORM = Affine(30, 0, 500_000, 0, -30, 3_000_000)
+
+
+def _slow_square(x: int) -> int:
+    time.sleep(0.02 * (5 - x % 5))  # later items finish first
+    return x * x
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise InputError("cell 3 is bad.", path="strip_3.tif", fix="fix cell 3.")
+    return x
+
+
+def test_ordered_map_yields_in_order_whatever_finishes_first():
+    with compute_session(ComputeSettings(workers=4)) as session:
+        assert session.slots == 4 and not session.distributed
+        assert list(ordered_map(_slow_square, range(12))) == [x * x for x in range(12)]
+    assert current_session() is None
+
+
+def test_ordered_map_keeps_at_most_twice_the_slots_waiting():
+    pulled = []
+
+    def items():
+        for x in range(40):
+            pulled.append(x)
+            yield x
+
+    with compute_session(ComputeSettings(workers=2)):
+        results = ordered_map(_slow_square, items())
+        first = next(results)
+        assert first == 0
+        assert len(pulled) <= 2 * 2 + 2  # 5 submitted before the first result is asked for, 1 more now
+        assert list(results) == [x * x for x in range(1, 40)]
+
+
+def test_a_task_error_reaches_the_caller_with_its_file():
+    with compute_session(ComputeSettings(workers=2)), pytest.raises(InputError) as error:
+        list(ordered_map(_fail_on_three, range(8)))
+    assert error.value.path == "strip_3.tif" and "Fix: fix cell 3." in str(error.value)
+
+
+def test_outside_a_session_tasks_still_run_on_threads():
+    seen = set()
+
+    def where(x):
+        seen.add(threading.current_thread().name)
+        return x
+
+    assert list(ordered_map(where, range(6))) == list(range(6))
+    assert all(name.startswith("carbonmap") for name in seen)
+
+
+@pytest.mark.parametrize("text, size", [("6GB", 6_000_000_000), ("6 GiB", 6 * 2**30), ("500MB", 500_000_000)])
+def test_memory_sizes(text, size):
+    assert parse_memory(text) == size
+
+
+@pytest.mark.parametrize("changes, key, words", [
+    ({"scheduler": "lokal"}, "compute.scheduler", "unknown scheduler 'lokal'"),
+    ({"workers": 0}, "compute.workers", "at least 1"),
+    ({"memory_limit": "lots"}, "compute.memory_limit", "'lots' is not a memory size"),
+])
+def test_bad_compute_settings_name_their_key(changes, key, words):
+    project = load_project(files("carbonmap.sample_data") / "demo_city" / "project.toml")
+    with pytest.raises(ConfigError) as error:
+        project.with_compute(**changes)
+    assert error.value.key == key and words in str(error.value)
+
+
+def test_the_project_file_compute_section_is_checked():
+    source = files("carbonmap.sample_data") / "demo_city" / "project.toml"
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    data["compute"] = {"scheduler": "local", "workers": 2, "memory_limit": "3 GB"}
+    project = parse_project(data, Path(source))
+    assert project.compute == ComputeSettings(scheduler="local", workers=2, memory_limit="3 GB")
+    data["compute"]["memory_limit"] = "three"
+    with pytest.raises(ConfigError) as error:
+        parse_project(data, Path(source))
+    assert error.value.key == "compute.memory_limit" and error.value.path == str(source)
+
+
+def test_the_command_line_names_its_own_options(tmp_path):
+    project = files("carbonmap.sample_data") / "demo_city" / "project.toml"
+    result = CliRunner().invoke(main, ["run", str(project), "-o", str(tmp_path / "out"), "--workers", "0"])
+    assert result.exit_code != 0
+    assert "option --workers: workers must be at least 1" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("carbonmap.compute.CONNECT_TIMEOUT", "1s")
+    with pytest.raises(ConfigError) as error, compute_session(ComputeSettings(scheduler="tcp://127.0.0.1:9")):
+        pass
+    assert error.value.key == "compute.scheduler" and "cannot reach the dask scheduler" in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def rasters(tmp_path_factory):
+    """A continuous and a categorical raster (tiled GeoTIFFs, 300 x 280 cells) and 120 zones
+    that cross the strips' edges, overlap and leave the raster."""
+    folder = tmp_path_factory.mktemp("compute")
+    rng = np.random.default_rng(7)
+    values = (rng.random((300, 280)) * 100).astype("float32")
+    values[rng.random(values.shape) < 0.05] = -9999
+    classes = rng.integers(1, 6, size=(300, 280)).astype("uint8")
+    paths = {}
+    for name, data, nodata in (("values", values, -9999), ("classes", classes, 0)):
+        paths[name] = folder / f"{name}.tif"
+        with rasterio.open(paths[name], "w", driver="GTiff", width=280, height=300, count=1, dtype=data.dtype,
+                           crs=CRS, transform=TRANSFORM, nodata=nodata, tiled=True, blockxsize=16,
+                           blockysize=16) as dst:
+            dst.write(data, 1)
+    x0, y1 = 500_000, 3_000_000
+    centres = rng.random((120, 2)) * [280 * 30 + 600, 300 * 30 + 600] + [x0 - 300, y1 - 300 * 30 - 300]
+    zones = gpd.GeoDataFrame({"name": [f"z{i}" for i in range(120)]},
+                             geometry=shapely.buffer(shapely.points(centres), rng.random(120) * 900 + 40), crs=CRS)
+    return paths, zones
+
+
+STATS = ["count", "sum", "mean", "min", "max", "std", "median", "percentile_90", "nodata_count"]
+
+
+def _both(paths, zones):
+    return (zonal_stats(zones, paths["values"], stats=STATS, block_pixels=280 * 16),
+            zonal_categories(zones, paths["classes"], block_pixels=280 * 16))
+
+
+def smoothed_where_class(values, classes):
+    """A neighbourhood function: the 5 x 5 mean of the values (nodata as 0) where the class is above 2."""
+    from scipy import ndimage
+
+    mean = ndimage.uniform_filter(np.ma.filled(values, 0.0).astype("float64"), size=5, mode="nearest")
+    return np.ma.MaskedArray(mean, mask=np.ma.getmaskarray(classes) | (np.ma.getdata(classes) <= 2))
+
+
+def _windowed(paths, out, halo):
+    return map_windows(smoothed_where_class, {"values": paths["values"], "classes": paths["classes"]}, out,
+                       nodata=-1.0, halo=halo, block_pixels=280 * 16)
+
+
+def _read(path):
+    with rasterio.open(path) as src:
+        return src.read(1, masked=True)
+
+
+def test_windows_with_a_halo_equal_one_whole_raster_call(rasters, tmp_path):
+    paths, _ = rasters
+    whole = smoothed_where_class(_read(paths["values"]), _read(paths["classes"])).filled(-1.0).astype("float32")
+    np.testing.assert_array_equal(_read(_windowed(paths, tmp_path / "halo.tif", halo=2)).data, whole)
+    without = _read(_windowed(paths, tmp_path / "no_halo.tif", halo=0)).data  # 19 windows of 16 rows
+    assert (without != whole).sum() > 100  # the rows next to each window's edge lack their neighbours
+
+
+def test_windows_refuse_a_raster_off_the_grid(rasters, tmp_path):
+    paths, _ = rasters
+    with rasterio.open(paths["values"]) as src:
+        data, profile = src.read(), src.profile
+    profile["transform"] = TRANSFORM @ Affine.translation(1, 0)
+    moved = tmp_path / "moved.tif"
+    with rasterio.open(moved, "w", **profile) as dst:
+        dst.write(data)
+    with pytest.raises(AlignmentError) as error:
+        map_windows(smoothed_where_class, {"values": moved, "classes": paths["classes"]}, tmp_path / "x.tif")
+    assert "moved.tif" in str(error.value) and not (tmp_path / "x.tif").exists()
+
+
+def test_zonal_statistics_and_windows_are_the_same_on_a_local_cluster_of_processes(rasters, tmp_path):
+    paths, zones = rasters
+    serial = [(zonal_stats(zones, paths["values"], stats=STATS, block_pixels=10**9),
+               zonal_categories(zones, paths["classes"], block_pixels=10**9))]
+    threads = _both(paths, zones)
+    here = _read(_windowed(paths, tmp_path / "threads.tif", halo=2))
+    with compute_session(ComputeSettings(scheduler="local", workers=2, memory_limit="1GB")) as session:
+        assert session.distributed and session.slots == 2
+        cluster = _both(paths, zones)
+        np.testing.assert_array_equal(_read(_windowed(paths, tmp_path / "cluster.tif", halo=2)).data, here.data)
+    for mine, theirs in zip(threads, cluster):  # the same merge order: bit for bit
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+    # one strip against 19: sums differ only in rounding, counts and areas not at all
+    pd.testing.assert_frame_equal(serial[0][0], threads[0], rtol=1e-9)
+    pd.testing.assert_frame_equal(serial[0][1], threads[1], rtol=1e-12)
+    assert (threads[0]["count"] > 0).sum() > 100
+
+
+def test_the_demo_on_a_local_cluster_equals_the_default_run(project_run, tmp_path):
+    """The demo's project through a local dask cluster of 2 worker processes: the same per-unit
+    table, byte for byte, and the same rasters, cell for cell."""
+    project = files("carbonmap.sample_data") / "demo_city" / "project.toml"
+    out = tmp_path / "cluster"
+    result = CliRunner().invoke(main, ["run", str(project), "-o", str(out), "-q", "--scheduler", "local",
+                                       "--workers", "2", "--memory-limit", "3GB"])
+    assert result.exit_code == 0, result.output
+    assert (out / "unit_summary.csv").read_bytes() == (project_run / "unit_summary.csv").read_bytes()
+    rasters = sorted(p.name for p in (project_run / "rasters").glob("*.tif"))
+    assert rasters == sorted(p.name for p in (out / "rasters").glob("*.tif")) and len(rasters) > 10
+    for name in rasters:
+        with rasterio.open(project_run / "rasters" / name) as a, rasterio.open(out / "rasters" / name) as b:
+            np.testing.assert_array_equal(a.read(), b.read(), err_msg=name)
+    assert "local dask cluster, 2 worker process(es)" in (out / "run.log").read_text(encoding="utf-8")
