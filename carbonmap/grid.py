@@ -468,18 +468,23 @@ def align_raster(
         nodata = src.nodata if src.nodata is not None else default_nodata(out_dtype)
         if src.array is not None:
             return _align_array(src, grid, method, out_dtype, nodata, dst_path)
-        with _warped(src, grid, method, out_dtype, nodata, block_pixels) as warped:
-            if dst_path is None:
+        if dst_path is None:
+            with _warped(src, grid, method, out_dtype, nodata, block_pixels) as warped:
                 return warped.read()
-            with cog_writer(
-                dst_path, width=grid.width, height=grid.height, dtype=out_dtype,
-                transform=grid.transform, crs=grid.crs, nodata=nodata,
-                resampling="nearest" if kind == "categorical" else "average",
-                tags={SOURCE_TAG: src.origin},
-            ) as dst:
-                for window in _strips(grid.height, grid.width, block_pixels):
-                    dst.write(warped.read(window).filled(nodata), 1, window=window)
-            return Path(dst_path)
+        with _finite_dataset(src, block_pixels) as (dataset, src_nodata), cog_writer(
+            dst_path, width=grid.width, height=grid.height, dtype=out_dtype,
+            transform=grid.transform, crs=grid.crs, nodata=nodata,
+            resampling="nearest" if kind == "categorical" else "average",
+            tags={SOURCE_TAG: src.origin},
+        ) as dst:
+            copy = dataset is not src.dataset  # a temporary copy without non-finite cells, on this machine
+            task = partial(_warp_window, path=dataset.name, band=1 if copy else src.band, name=src.name,
+                           options=_warp_options(src, dataset, grid, method, out_dtype, nodata, src_nodata))
+            windows = list(_strips(grid.height, grid.width, block_pixels))
+            where = "process" if copy or not src.ref().portable else "session"
+            for window, block in zip(windows, ordered_map(task, windows, where=where)):
+                dst.write(block, 1, window=window)
+        return Path(dst_path)
 
 
 @contextlib.contextmanager
@@ -540,17 +545,35 @@ def _warped(src: RasterSource, grid: AnalysisGrid, method: str, dtype: np.dtype,
             block_pixels: int) -> Iterator[RasterSource]:
     """`src` (a file) warped onto `grid` through a GDAL WarpedVRT, as a :class:`RasterSource`
     named like `src`, so that failed reads name the user's file."""
-    with _finite_dataset(src, block_pixels) as (dataset, src_nodata):
-        options = {"crs": grid.crs.to_wkt(), "transform": grid.transform, "width": grid.width,
-                   "height": grid.height, "resampling": Resampling[method], "nodata": nodata,
-                   "dtype": dtype.name}
-        if src_nodata is not None:
-            options["src_nodata"] = src_nodata
-        if not dataset.crs and src.crs is not None:  # a CRS the user declared for a file without one
-            options["src_crs"] = src.crs.to_wkt()
-        with WarpedVRT(dataset, **options) as vrt:
-            yield RasterSource(src.name, grid.shape, grid.transform, grid.crs, nodata, dtype, dataset=vrt,
-                               band=src.band, path=src.path, origin=src.origin)
+    with _finite_dataset(src, block_pixels) as (dataset, src_nodata), WarpedVRT(
+            dataset, **_warp_options(src, dataset, grid, method, dtype, nodata, src_nodata)) as vrt:
+        yield RasterSource(src.name, grid.shape, grid.transform, grid.crs, nodata, dtype, dataset=vrt,
+                           band=src.band if dataset is src.dataset else 1, path=src.path, origin=src.origin)
+
+
+def _warp_options(src: RasterSource, dataset, grid: AnalysisGrid, method: str, dtype: np.dtype, nodata: float,
+                  src_nodata: float | None) -> dict[str, Any]:
+    """The WarpedVRT options that put `dataset` (`src`'s file or its finite copy) on `grid`."""
+    options = {"crs": grid.crs.to_wkt(), "transform": grid.transform, "width": grid.width,
+               "height": grid.height, "resampling": Resampling[method], "nodata": nodata, "dtype": dtype.name}
+    if src_nodata is not None:
+        options["src_nodata"] = src_nodata
+    if not dataset.crs and src.crs is not None:  # a CRS the user declared for a file without one
+        options["src_crs"] = src.crs.to_wkt()
+    return options
+
+
+def _warp_window(window: Window, *, path: str, band: int, name: str, options: dict[str, Any]) -> np.ndarray:
+    """One window of :func:`align_raster` (a task): the file warped onto the grid, nodata filled."""
+    try:
+        dataset = rasterio.open(path)
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(f"cannot be read ({exc}).", path=name, fix="check that the file is complete.") from exc
+    with dataset, WarpedVRT(dataset, **options) as vrt:
+        height, width = options["height"], options["width"]
+        warped = RasterSource(name, (height, width), options["transform"], None, options["nodata"],
+                              np.dtype(options["dtype"]), dataset=vrt, band=band)
+        return warped.read(window).filled(options["nodata"])
 
 
 @contextlib.contextmanager
