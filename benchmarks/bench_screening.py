@@ -4,9 +4,10 @@ Loads the results of the stages before ``screening`` from a *copy* of a run's ou
 (``[outputs] save_state = true``), runs the stage's function once in a child process (its own
 peak memory), and prints the stage's time, the time of its parts (rooftop ranking, the
 afforestation sites, the per-site connectivity gains, the restoration scenarios with their joint
-PC gains) and the peak memory. With ``--save FILE`` it also writes what the connectivity code
-computes (each site's gain, score and rank, the citywide joint gains) to an ``.npz``; with
-``--compare FILE`` it checks them against such a file, e.g. one written by another checkout::
+PC gains) and the peak memory. With ``--save FILE`` it also writes what the stage computes for
+the sites (every numeric column of the ranked sites, their ranks, the reason and eligibility
+areas, the citywide joint gains) to an ``.npz``; with ``--compare FILE`` it checks them against
+such a file (ranks identical, values to 1e-9 relative), e.g. one written by another checkout::
 
     PYTHONPATH=/path/to/old python benchmarks/bench_screening.py PROJECT COPY --save old.npz
     PYTHONPATH=$PWD python benchmarks/bench_screening.py PROJECT COPY --compare old.npz
@@ -78,17 +79,22 @@ def child(project_path: Path, folder: Path, result: Path, save: str | None) -> N
     stage = STAGES[first]
     with tempfile.TemporaryDirectory() as out:
         ctx = StageContext(stage, project, results, Path(out))
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         stage.run(ctx)
-        total = time.perf_counter() - began
+        total, cpu = time.perf_counter() - began, time.process_time() - cpu
     sites = captured["result"].sites.sort_values("site_id")
     citywide = captured["scenarios"][1]
     if save:
-        np.savez(save, site_id=sites["site_id"].to_numpy(), gain=sites["connectivity_gain_pct"].to_numpy(),
-                 score=sites["score"].to_numpy(), rank=sites["rank"].to_numpy(),
+        screened = captured["result"]
+        numbers = sites.select_dtypes("number").drop(columns=["site_id", "rank"])
+        extra = {"reason_ha": screened.reason_table["area_ha"].to_numpy()}
+        if screened.eligibility is not None:
+            extra["eligibility_ha"] = screened.eligibility["excluded_ha"].to_numpy()
+        np.savez(save, site_id=sites["site_id"].to_numpy(), rank=sites["rank"].to_numpy(),
                  scenarios=citywide["scenario"].to_numpy().astype(str),
-                 joint=citywide["pc_joint_gain_pct"].to_numpy())
-    result.write_text(json.dumps({"stage_s": total, "parts_s": spent, "sites": len(sites),
+                 joint=citywide["pc_joint_gain_pct"].to_numpy(), columns=np.array(numbers.columns, dtype=str),
+                 sites=numbers.to_numpy(dtype=float), **extra)
+    result.write_text(json.dumps({"stage_s": total, "stage_cpu_s": cpu, "parts_s": spent, "sites": len(sites),
                                   "joint_gain_pct": dict(zip(citywide["scenario"], citywide["pc_joint_gain_pct"]))}))
 
 
@@ -101,11 +107,25 @@ def compare(new: str, old: str) -> None:
         same = np.array_equal(a[key], b[key])
         ok &= same
         print(f"{key}: {'identical' if same else 'DIFFERENT'}")
-    for key in ("gain", "score", "joint"):
-        scale = np.maximum(np.abs(b[key]), 1e-300)
-        worst = float(np.max(np.abs(a[key] - b[key]) / scale)) if len(b[key]) else 0.0
-        ok &= worst <= 1e-9
-        print(f"{key}: largest relative difference {worst:.3g}")
+    columns = [str(c) for c in b["columns"]]
+    same = columns == [str(c) for c in a["columns"]]
+    ok &= same
+    values = {"joint": (a["joint"], b["joint"])}
+    if same:
+        values.update({c: (a["sites"][:, i], b["sites"][:, i]) for i, c in enumerate(columns)})
+    values.update({key: (a[key], b[key]) for key in ("reason_ha", "eligibility_ha") if key in b.files})
+    for key, (new_values, old_values) in values.items():
+        if new_values.shape != old_values.shape:
+            ok = False
+            print(f"{key}: DIFFERENT shapes")
+            continue
+        both = np.isfinite(old_values) & np.isfinite(new_values)
+        same_kind = np.array_equal(np.isnan(old_values), np.isnan(new_values)) and np.array_equal(
+            old_values[~both & ~np.isnan(old_values)], new_values[~both & ~np.isnan(new_values)])
+        scale = np.maximum(np.abs(old_values[both]), 1e-300)
+        worst = float(np.max(np.abs(new_values[both] - old_values[both]) / scale)) if both.any() else 0.0
+        ok &= worst <= 1e-9 and same_kind
+        print(f"{key}: largest relative difference {worst:.3g}{'' if same_kind else ', nan/inf DIFFER'}")
     if not ok:
         sys.exit(1)
 
@@ -127,7 +147,8 @@ def main() -> None:
         command = [sys.executable, __file__, str(args.project), str(args.folder), "--child",
                    "--result", str(Path(work) / "result.json")] + (["--save", save] if save else [])
         data = run_child(command, Path(work) / "result.json", "the screening stage")
-        print(f"screening stage: {data['stage_s']:.1f} s, peak {data['peak_mb']:.0f} MB, {data['sites']} sites")
+        print(f"screening stage: {data['stage_s']:.1f} s ({data.get('stage_cpu_s', float('nan')):.1f} s of CPU), "
+              f"peak {data['peak_mb']:.0f} MB, {data['sites']} sites")
         for name, seconds in sorted(data["parts_s"].items(), key=lambda kv: -kv[1]):
             print(f"  {name}: {seconds:.1f} s")
         print("  joint PC gains [%]: " + ", ".join(f"{k} {v:.6g}" for k, v in data["joint_gain_pct"].items()))

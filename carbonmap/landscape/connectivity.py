@@ -23,7 +23,10 @@ dI_k = 100 (I - I_-k) / I. For PC it splits (Saura & Rubio 2010) into
 - dPCconnector_k = dPC_k - intra - flux: its role as a stepping stone between others;
 
 with PCnum = A_L^2 PC. Shortest paths use :mod:`scipy.sparse.csgraph` (unit links for
-IIC; Dijkstra on -ln p for PC).
+IIC; Dijkstra on -ln p for PC). For PC on many patches, links that a path through cheaper links
+makes redundant are dropped before the searches, which leaves every p*_ij as it is
+(:func:`_redundant_links`); :func:`link_distances` does the same while measuring distances, so
+that most pairs of a dense set of patches are never measured.
 
 References
 ----------
@@ -176,9 +179,10 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     np.fill_diagonal(lower, np.inf)
     within = lower <= limit
     # 1. each patch's nearest neighbours by bounding box
-    nearest = np.argsort(lower, axis=1, kind="stable")[:, :min(stones, n - 1)]
+    stones = min(stones, n - 1)
+    nearest = np.argpartition(lower, stones - 1, axis=1)[:, :stones] if stones > 0 else np.zeros((n, 0), int)
     measured = np.zeros((n, n), dtype=bool)
-    measured[np.repeat(np.arange(n), nearest.shape[1]), nearest.ravel()] = True
+    measured[np.repeat(np.arange(n), stones), nearest.ravel()] = True
     measured = np.triu(measured | measured.T, k=1) & within
     first, second = np.nonzero(measured)
     out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
