@@ -14,7 +14,9 @@ PC when all of a scenario's sites become habitat together is computed on the who
 (:func:`carbonmap.landscape.connectivity.pc_index`), since single-site gains do not add up
 (sites can be stepping stones for one another, or redundant); links, and paths, with a dispersal
 probability below :data:`JOINT_MIN_PROBABILITY` are left out, for speed (a sparse graph and bounded
-searches: a pair of patches loses at most that probability).
+searches: a pair of patches loses at most that probability). Links between sites that a chain of
+shorter links between sites makes redundant are not even measured
+(:func:`carbonmap.landscape.connectivity.link_distances`), which changes no PC.
 """
 
 from __future__ import annotations
