@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _measure import run_child
 
 
@@ -46,13 +45,12 @@ def _timed(module, name: str, spent: dict) -> None:
 
 
 def child(project_path: Path, folder: Path, result: Path, save: str | None) -> None:
+    import carbonmap.themes.screening as theme
     from carbonmap.config import load_project
     from carbonmap.pipeline import STAGES, stage_names
+    from carbonmap.screening import afforestation, restoration
     from carbonmap.stage import Publication, StageContext
     from carbonmap.state import STATE_DIR, load_state
-    import carbonmap.screening.afforestation as afforestation
-    import carbonmap.screening.restoration as restoration
-    import carbonmap.themes.screening as theme
 
     project = load_project(project_path)
     first = stage_names().index("screening")
