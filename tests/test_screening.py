@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 from affine import Affine
+from scipy import ndimage
 
 from carbonmap.coefficients import (
     afforestation_growth,
@@ -207,6 +208,115 @@ def test_connectivity_gain_equals_a_new_search_with_the_site_and_a_cutoff_loses_
     near = distances / 100  # every pair likelier than 1e-3: nothing is left out
     assert pc_index(areas, near, landscape, probability=probability, min_probability=1e-3) == pytest.approx(
         pc_index(areas, near, landscape, probability=probability), rel=1e-12)
+
+
+def _floyd_warshall_pc(areas, distances, landscape, probability, min_probability=None):
+    """PC the plain way: every link's cost -ln p_ij = k d_ij, links above -ln(min_probability) left
+    out, Floyd-Warshall over all patches, paths costlier than -ln(min_probability) left out."""
+    p0, d0 = probability
+    cost = -np.log(p0) / d0 * np.asarray(distances, dtype=float)
+    limit = np.inf if min_probability is None else -np.log(min_probability)
+    cost[cost > limit] = np.inf
+    np.fill_diagonal(cost, 0.0)
+    for k in range(len(cost)):
+        cost = np.minimum(cost, cost[:, [k]] + cost[[k], :])
+    reach = np.where(cost <= limit, np.exp(-cost), 0.0)
+    return float(areas @ reach @ areas) / landscape**2, reach
+
+
+def _patch_field(rng, n, size, clusters):
+    """`n` round patches in `clusters` groups far apart: their areas [ha] and edge-to-edge distances [m]
+    (0 where they overlap, inf between groups): stepping stones are many, the triangle inequality fails."""
+    centres = rng.integers(0, clusters, n)[:, None] * 10 * size + rng.random((n, 2)) * size
+    radii = rng.random(n) * 300
+    gaps = np.hypot(*(centres[:, None] - centres[None]).transpose(2, 0, 1)) - radii[:, None] - radii[None]
+    distances = np.where(gaps > 3 * size, np.inf, np.maximum(gaps, 0.0))  # unmeasured, as patch_distances'
+    np.fill_diagonal(distances, 0.0)
+    return distances, np.pi * radii**2 / 1e4
+
+
+def test_pc_equals_floyd_warshall_with_a_cutoff_and_separate_components():
+    """PC (with its link pruning and bounded Dijkstra on 260 patches, above the pruning size) equals
+    Floyd-Warshall on -ln p: three groups of patches that cannot reach each other, patches that
+    touch (d = 0), and a cutoff that removes both direct links and longer chains."""
+    from carbonmap.landscape.connectivity import _PRUNE_FROM, _pc_reach
+
+    rng = np.random.default_rng(19)
+    distances, areas = _patch_field(rng, 260, 12_000.0, clusters=3)
+    assert len(areas) >= _PRUNE_FROM and (distances[np.triu_indices(260, 1)] == 0).sum() > 0
+    probability, landscape = (0.5, 500.0), 5e5
+    weights = -np.log(probability[0]) / probability[1] * distances
+    for cutoff in (None, 1e-3):
+        expected, reach = _floyd_warshall_pc(areas, distances, landscape, probability, cutoff)
+        assert pc_index(areas, distances, landscape, probability=probability,
+                        min_probability=cutoff) == pytest.approx(expected, rel=1e-12)
+        got = _pc_reach(weights, np.ones(260, dtype=bool), min_probability=cutoff)
+        np.testing.assert_allclose(got, reach, rtol=1e-12, atol=0)
+        assert (reach == 0).sum() > 2 * (260 // 3) ** 2  # the groups stay apart
+    _, full = _floyd_warshall_pc(areas, distances, landscape, probability)
+    _, cut = _floyd_warshall_pc(areas, distances, landscape, probability, 1e-3)
+    direct = np.exp(-weights)
+    # the cutoff matters: pairs joined only by chains less likely than it, pairs whose direct link is
+    # below it but a chain above, and chains that beat the direct link
+    assert ((full > 0) & (cut == 0)).sum() > 1000
+    assert ((direct < 1e-3) & (cut > 1e-3)).sum() > 1000
+    assert ((full > direct * (1 + 1e-9)) & (cut > 0)).sum() > 1000
+    # a patch removed (the importance loop of connectivity): the same as the reference without it
+    keep = np.ones(260, dtype=bool)
+    keep[np.argmax((full > direct * (1 + 1e-9)).sum(axis=0))] = False  # the busiest stepping stone
+    _, without = _floyd_warshall_pc(areas[keep], distances[np.ix_(keep, keep)], landscape, probability, 1e-3)
+    got = _pc_reach(weights, keep, min_probability=1e-3)[np.ix_(keep, keep)]
+    np.testing.assert_allclose(got, without, rtol=1e-12, atol=0)
+
+
+def test_link_distances_leave_out_only_links_pc_never_needs():
+    """Every entry of link_distances is patch_distances' or inf, most pairs within reach are left out,
+    and PC (with and without a cutoff) is the same on both, and equals the Floyd-Warshall reference."""
+    from carbonmap.landscape.connectivity import link_distances
+
+    rng = np.random.default_rng(7)
+    grown = ndimage.binary_dilation(rng.random((150, 200)) < 0.012) & (rng.random((150, 200)) < 0.8)
+    grown[:, 80:140] = False  # a gap wider than the cutoff distance: two groups
+    labels = ndimage.label(grown, structure=np.ones((3, 3), dtype=bool))[0]
+    ids = np.unique(labels[labels > 0])
+    reach_m = 1500.0
+    full = patch_distances(labels, ids, 30.0, max_distance_m=reach_m)
+    links = link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4)
+    kept = np.isfinite(links)
+    assert np.array_equal(links[kept], full[kept])
+    assert (np.isfinite(full) & ~kept).sum() > 0.25 * np.isfinite(full).sum()
+    left = np.isin(ids, labels[:, :80])
+    assert np.isinf(full[np.ix_(left, ~left)]).all() and left.sum() > 50 and (~left).sum() > 50
+    areas = np.bincount(labels.ravel())[ids] * 0.09
+    probability, landscape = (0.5, 400.0), 2025.0
+    p_min = 0.5 ** (reach_m / 400.0)  # the cutoff distance's probability
+    for cutoff in (None, p_min):
+        on_links = pc_index(areas, links, landscape, probability=probability, min_probability=cutoff)
+        assert on_links == pytest.approx(pc_index(areas, full, landscape, probability=probability,
+                                                  min_probability=cutoff), rel=1e-12)
+        assert on_links == pytest.approx(_floyd_warshall_pc(areas, full, landscape, probability, cutoff)[0],
+                                         rel=1e-12)
+
+
+def test_only_parcels_that_reach_a_site_are_burnt_the_same_on_its_cells():
+    """The land-use parcels burnt for the eligibility rules: those meeting a site's cells' bounding box
+    give the same raster on every site cell as all the parcels (overlapping ones too, the last wins)."""
+    from rasterio.features import rasterize
+
+    from carbonmap.screening.afforestation import _reaching
+
+    rng = np.random.default_rng(3)
+    sites = np.zeros((60, 80), dtype=np.int32)
+    sites[5:9, 10:14], sites[30:41, 50:52], sites[50, 5] = 1, 2, 3
+    x0, y0 = rng.random(400) * 80 * RES + 500_000, 3_500_000 - rng.random(400) * 60 * RES
+    parcels = shapely.box(x0, y0, x0 + rng.random(400) * 6 * RES, y0 + rng.random(400) * 6 * RES)
+    values = np.arange(1, 401)
+    near = _reaching(parcels, sites, TRANSFORM)
+    every = rasterize(zip(parcels, values), out_shape=sites.shape, transform=TRANSFORM, fill=-1, dtype="int32")
+    some = rasterize(zip(parcels[near], values[near]), out_shape=sites.shape, transform=TRANSFORM, fill=-1,
+                     dtype="int32")
+    assert np.array_equal(every[sites > 0], some[sites > 0])
+    assert 0 < near.sum() < 100 and len(np.unique(every[sites > 0])) > 5
 
 
 def test_cross_distances_equal_brute_force():

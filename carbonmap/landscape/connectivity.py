@@ -23,7 +23,10 @@ dI_k = 100 (I - I_-k) / I. For PC it splits (Saura & Rubio 2010) into
 - dPCconnector_k = dPC_k - intra - flux: its role as a stepping stone between others;
 
 with PCnum = A_L^2 PC. Shortest paths use :mod:`scipy.sparse.csgraph` (unit links for
-IIC; Dijkstra on -ln p for PC).
+IIC; Dijkstra on -ln p for PC). For PC on many patches, links that a path through cheaper links
+makes redundant are dropped before the searches, which leaves every p*_ij as it is
+(:func:`_redundant_links`); :func:`link_distances` does the same while measuring distances, so
+that most pairs of a dense set of patches are never measured.
 
 References
 ----------
@@ -46,7 +49,7 @@ from scipy.spatial import cKDTree
 
 from carbonmap.errors import InputError
 
-__all__ = ["patch_distances", "cross_distances", "connectivity", "pc_index", "pc_gain", "Connectivity"]
+__all__ = ["patch_distances", "link_distances", "cross_distances", "connectivity", "pc_index", "pc_gain", "Connectivity"]
 
 
 def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
@@ -91,18 +94,105 @@ def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
     np.fill_diagonal(out, 0.0)
     if n < 2:
         return out
-    boxes = np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
     limit = max_distance_m / resolution
     bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
     # pairs whose bounding boxes are within the limit (a lower bound of their distance)
+    first, second = np.nonzero(np.triu(_box_gaps(points) <= limit, k=1))
+    out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
+    return out
+
+
+def _pair_distances(points: list[np.ndarray], first: np.ndarray, second: np.ndarray, resolution: float,
+                    bound: float) -> np.ndarray:
+    """Edge-to-edge distances [m] of the pairs (first[t], second[t]) of patches whose boundary
+    cells are `points`, inf beyond `bound` [cells]: one k-d tree of each `first` patch, queried once
+    with the cells of all its `second` patches (the pairs sorted by `first`, as :func:`numpy.nonzero`
+    gives them)."""
+    out = np.empty(len(first))
+    starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]]) if len(first) else np.zeros(0, int)
+    for start, end in zip(starts, np.r_[starts[1:], len(first)]):
+        others = second[start:end]
+        sizes = np.array([len(points[j]) for j in others])
+        dist, _ = cKDTree(points[first[start]]).query(np.concatenate([points[j] for j in others]),
+                                                      distance_upper_bound=bound)
+        out[start:end] = np.minimum.reduceat(dist, np.r_[0, np.cumsum(sizes[:-1])]) * resolution
+    return out
+
+
+def _box_gaps(points: list[np.ndarray]) -> np.ndarray:
+    """(n, n) distances [cells] between the bounding boxes of the point sets `points`: a lower
+    bound of their shortest distance (0 where the boxes overlap)."""
+    boxes = np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
     gap_r = np.maximum(0.0, np.maximum(boxes[None, :, 0] - boxes[:, None, 1], boxes[:, None, 0] - boxes[None, :, 1]))
     gap_c = np.maximum(0.0, np.maximum(boxes[None, :, 2] - boxes[:, None, 3], boxes[:, None, 2] - boxes[None, :, 3]))
-    near = np.triu(np.hypot(gap_r, gap_c) <= limit, k=1)
-    for i in np.flatnonzero(near.any(axis=1)):
-        tree = cKDTree(points[i])
-        for j in np.flatnonzero(near[i]):
-            dist, _ = tree.query(points[j], distance_upper_bound=bound)
-            out[i, j] = out[j, i] = dist.min() * resolution
+    return np.hypot(gap_r, gap_c)
+
+
+def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m: float,
+                   stones: int = 16) -> np.ndarray:
+    r"""Edge-to-edge distances between patches [m] of the links a most probable (PC) path can
+    need: :func:`patch_distances` less the links that a chain of shorter links makes redundant.
+
+    Parameters
+    ----------
+    labels : array (H, W) of int
+        Patch ids (0 = none).
+    ids : array (n,) of int
+        The patch ids, in the order of the result.
+    resolution : float [m]
+        Cell size.
+    max_distance_m : float [m]
+        Pairs farther apart than this are not linked (inf), as in :func:`patch_distances`.
+    stones : int
+        How many of each patch's nearest neighbours (by bounding box) are measured first, as the
+        stepping stones of the chains.
+
+    Returns
+    -------
+    ndarray (n, n) [m]
+        Symmetric, 0 on the diagonal; each entry either equals that of :func:`patch_distances`
+        or is inf (beyond `max_distance_m`, or redundant).
+
+    Notes
+    -----
+    The distances from each patch to its `stones` nearest neighbours by bounding box are
+    measured first; :math:`c_{ij}`, the shortest chain of these links (Dijkstra, up to
+    `max_distance_m`), is then compared with :math:`\underline{d}_{ij} \le d_{ij}`, the distance
+    between the two patches' bounding boxes. Where :math:`c_{ij} \le \underline{d}_{ij}` the
+    direct link is never needed by a maximum-product path, as
+    :math:`p_{ij} = e^{-k d_{ij}} \le e^{-k c_{ij}}`, the product along the chain; it is left out
+    without being measured. The measured links all stay, so every left-out link keeps its chain:
+    :math:`p^*_{ij}`, PC and dPC on the result equal those on :func:`patch_distances` (to
+    rounding), while most pairs of a dense set of patches are never measured. Not for IIC: a
+    chain has more links than the direct one.
+    """
+    ids = np.asarray(ids)
+    n = len(ids)
+    out = np.full((n, n), np.inf)
+    np.fill_diagonal(out, 0.0)
+    if n < 2:
+        return out
+    points = _boundary_points(labels, ids)
+    limit = max_distance_m / resolution
+    bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
+    lower = _box_gaps(points)
+    np.fill_diagonal(lower, np.inf)
+    within = lower <= limit
+    # 1. each patch's nearest neighbours by bounding box
+    stones = min(stones, n - 1)
+    nearest = np.argpartition(lower, stones - 1, axis=1)[:, :stones] if stones > 0 else np.zeros((n, 0), int)
+    measured = np.zeros((n, n), dtype=bool)
+    measured[np.repeat(np.arange(n), stones), nearest.ravel()] = True
+    measured = np.triu(measured | measured.T, k=1) & within
+    first, second = np.nonzero(measured)
+    out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
+    # 2. the shortest chains of these links (two patches' cells are at least one cell apart: no 0)
+    linked = np.isfinite(out[first, second])
+    chains = dijkstra(csr_matrix((out[first, second][linked], (first[linked], second[linked])), shape=(n, n)),
+                      directed=False, limit=max_distance_m)
+    # 3. measure the links that no chain makes redundant
+    first, second = np.nonzero(np.triu(within & (chains > lower * resolution), k=1) & ~measured)
+    out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
     return out
 
 
@@ -302,6 +392,11 @@ def _iic_reach(links: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Graphs of at least this many patches have their redundant links dropped before the searches
+#: (:func:`_redundant_links`); for fewer, the test costs more than it saves.
+_PRUNE_FROM = 200
+
+
 def _pc_reach(weights: np.ndarray, keep: np.ndarray, *, min_probability: float | None = None) -> np.ndarray:
     """Maximum-product probability p*_ij between kept patches (Dijkstra on -ln p); with
     `min_probability`, links and paths less likely than it are left out (p*_ij = 0 there: a sparse
@@ -312,17 +407,62 @@ def _pc_reach(weights: np.ndarray, keep: np.ndarray, *, min_probability: float |
     graph[:, ~keep] = np.inf
     limit = np.inf if min_probability is None else -np.log(min_probability)
     graph[graph > limit] = np.inf
-    np.fill_diagonal(graph, 0)
+    np.fill_diagonal(graph, np.inf)
     # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
-    graph = np.where(graph == 0, 1e-300, graph)
+    graph[graph == 0] = 1e-300
+    if n >= _PRUNE_FROM:
+        graph[_redundant_links(graph)] = np.inf
     graph[np.isinf(graph)] = 0
-    np.fill_diagonal(graph, 0)
-    cost = dijkstra(csr_matrix(graph), directed=False, limit=limit)
+    symmetric = np.array_equal(graph, graph.T)  # then one direction of each link is enough
+    cost = dijkstra(csr_matrix(graph), directed=symmetric, limit=limit)
     out = np.exp(-cost)
     out[~keep, :] = 0
     out[:, ~keep] = 0
     out[np.arange(n)[keep], np.arange(n)[keep]] = 1.0
     return out
+
+
+def _redundant_links(graph: np.ndarray, *, stones: int = 16, block: int = 64) -> np.ndarray:
+    r"""The links of `graph` that a path of two lighter links makes redundant.
+
+    Parameters
+    ----------
+    graph : array (n, n) [-]
+        Link costs :math:`w_{ij} = -\ln p_{ij}` (inf: no link; the diagonal is ignored).
+    stones : int
+        How many of each patch's cheapest neighbours are tried as the middle patch k.
+    block : int
+        Rows handled at once (memory: about 3 x `block` x `stones` x n floats).
+
+    Returns
+    -------
+    ndarray (n, n) of bool
+        Symmetric: True for a redundant link.
+
+    Notes
+    -----
+    Link ij is redundant when, for some k among the `stones` cheapest neighbours of i or of j,
+
+    .. math:: w_{ik} + w_{kj} \le w_{ij}, \qquad w_{ik} < w_{ij}, \quad w_{kj} < w_{ij}.
+
+    Every redundant link then has a path no costlier through strictly cheaper links, each kept
+    or itself redundant: by induction on the cost, dropping them all leaves every shortest path
+    cost, hence :math:`p^*`, unchanged (to rounding), including which paths stay within a cutoff.
+    """
+    n = len(graph)
+    cost = graph.copy()
+    np.fill_diagonal(cost, np.inf)
+    stones = min(stones, n - 1)
+    nearest = np.argpartition(cost, stones - 1, axis=1)[:, :stones] if stones > 0 else np.zeros((n, 0), int)
+    out = np.zeros((n, n), dtype=bool)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(start + block, n))
+        k = nearest[rows]
+        to_k = cost[rows[:, None], k][:, :, None]  # (b, stones, 1)
+        from_k = cost[k]  # (b, stones, n)
+        direct = cost[rows][:, None, :]  # (b, 1, n)
+        out[rows] = ((to_k + from_k <= direct) & (to_k < direct) & (from_k < direct)).any(axis=1)
+    return out | out.T
 
 
 def pc_index(areas, distances, landscape_area, *, probability: tuple[float, float],

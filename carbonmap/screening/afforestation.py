@@ -476,7 +476,10 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
                              fix="classify them first (carbonmap.landuse) or leave them out.")
         names = sorted(landuse["carbon_category"].dropna().astype(str).unique())
         index = landuse["carbon_category"].astype(str).map({n: i for i, n in enumerate(names)}).fillna(-1)
-        landuse_grid = (burn(landuse, index.to_numpy(), fill=-1, dtype="int32"), names)
+        # the rules read the parcels only on candidate cells: burn just the parcels that reach a site
+        landuse = landuse.to_crs(crs)
+        near = _reaching(landuse.geometry.values, result.site_labels, transform)
+        landuse_grid = (burn(landuse[near], index.to_numpy()[near], fill=-1, dtype="int32"), names)
     road_lines = roads.to_crs(crs) if roads is not None and len(roads) else None
     if eligibility_rules is None:
         from carbonmap.coefficients import afforestation_eligibility
@@ -485,6 +488,23 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
     return apply_eligibility(result, eligibility_rules, eligibility=eligibility, categories=categories,
                              legend=legend, transform=transform, vacated=vacated_mask, earlier=earlier,
                              landuse=landuse_grid, roads=road_lines, project_start_year=project_start_year)
+
+
+def _reaching(geometries: np.ndarray, labels: np.ndarray, transform) -> np.ndarray:
+    """Which of `geometries` (in the grid's CRS) meet the bounding box of the cells of some label
+    of `labels` (0 = none): a superset of those that burn a labelled cell, in their order (bool)."""
+    import shapely
+
+    boxes = [s for s in ndimage.find_objects(labels) if s is not None]
+    out = np.zeros(len(geometries), dtype=bool)
+    if not boxes or not len(geometries):
+        return out
+    rows = np.array([(b[0].start, b[0].stop, b[1].start, b[1].stop) for b in boxes], dtype=float)
+    xs = transform.c + transform.a * rows[:, 2:4]
+    ys = transform.f + transform.e * rows[:, 0:2]
+    extents = shapely.box(xs.min(axis=1), ys.min(axis=1), xs.max(axis=1), ys.max(axis=1))
+    out[np.unique(shapely.STRtree(extents).query(geometries)[0])] = True
+    return out
 
 
 def _start_applies(constraint: str, start_year: int | None) -> bool:
@@ -680,13 +700,15 @@ def _site_table(site_labels, n_sites, categories, legend, cell_ha, transform, cr
     frame["land_category"] = np.asarray(legend, dtype=object)[_majority(site_labels, categories, n_sites)] \
         if n_sites else []
     frame["unit"] = _majority(site_labels, units, n_sites) if units is not None else -1
+    inside = site_labels > 0  # the per-site statistics read only the sites' cells (the same values)
+    labels = site_labels[inside]
     for column, raster in (("slope_mean_deg", slope_deg), ("precipitation_mm_yr", precipitation_mm)):
-        frame[column] = ndimage.mean(raster, site_labels, ids) if raster is not None and n_sites else np.nan
-    frame["slope_max_deg"] = ndimage.maximum(slope_deg, site_labels, ids) if slope_deg is not None and n_sites \
+        frame[column] = ndimage.mean(raster[inside], labels, ids) if raster is not None and n_sites else np.nan
+    frame["slope_max_deg"] = ndimage.maximum(slope_deg[inside], labels, ids) if slope_deg is not None and n_sites \
         else np.nan
-    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi, ndvi_soil=p["ndvi_soil"],
+    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi[inside], ndvi_soil=p["ndvi_soil"],
                                                                ndvi_vegetation=p["ndvi_vegetation"]),
-                                              site_labels, ids) if ndvi is not None and n_sites else np.nan)
+                                              labels, ids) if ndvi is not None and n_sites else np.nan)
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry", crs=crs)
 
 

@@ -14,7 +14,9 @@ PC when all of a scenario's sites become habitat together is computed on the who
 (:func:`carbonmap.landscape.connectivity.pc_index`), since single-site gains do not add up
 (sites can be stepping stones for one another, or redundant); links, and paths, with a dispersal
 probability below :data:`JOINT_MIN_PROBABILITY` are left out, for speed (a sparse graph and bounded
-searches: a pair of patches loses at most that probability).
+searches: a pair of patches loses at most that probability). Links between sites that a chain of
+shorter links between sites makes redundant are not even measured
+(:func:`carbonmap.landscape.connectivity.link_distances`), which changes no PC.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from carbonmap.landscape.connectivity import patch_distances, pc_index
+from carbonmap.landscape.connectivity import link_distances, pc_index
 
 __all__ = ["SCENARIOS", "restoration_scenarios", "pick_within_budget"]
 
@@ -153,10 +155,11 @@ def _joint_gain(result, ids: np.ndarray, before: float) -> float:
     sites = result.sites.set_index("site_id")
     cross = result.core_site_distances[:, ids - 1]  # columns: site ids 1..n
     # pairs of sites farther apart than where the direct probability falls below 1e-4 are left
-    # unlinked directly (they still connect through other patches)
+    # unlinked directly (they still connect through other patches), and so are pairs that a chain
+    # of shorter links between sites joins at least as well (the same PC, most pairs not measured)
     p0, d0 = habitat.probability
-    between = patch_distances(result.site_labels, ids, result.resolution,
-                              max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
+    between = link_distances(result.site_labels, ids, result.resolution,
+                             max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
     distances = np.block([[habitat.distances, cross], [cross.T, between]])
     areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
     after = pc_index(areas, distances, habitat.landscape_ha, probability=habitat.probability,
