@@ -41,7 +41,7 @@ from typing import Any
 
 from carbonmap.errors import ConfigError
 
-__all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "Session", "compute_session", "current_session", "ordered_map",
+__all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "narrowest", "Session", "compute_session", "current_session", "ordered_map",
            "parse_memory"]
 
 #: The schedulers by name; any other value must be a dask.distributed address.
@@ -218,6 +218,11 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], *, where: 
             yield from _bounded(session.executor, session.slots, function, items)
     else:
         yield from _bounded(session.executor, session.slots, function, items)
+
+
+def narrowest(places: Iterable[str]) -> str:
+    """The narrowest of `places` (:data:`PLACES`): where tasks reading all of them may run."""
+    return min(places, key=PLACES.index, default="session")
 
 
 def _bounded(executor: Executor, slots: int, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

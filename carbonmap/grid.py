@@ -48,7 +48,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
-from carbonmap.compute import ordered_map
+from carbonmap.compute import narrowest, ordered_map
 from carbonmap.io import SOURCE_TAG, RasterRef, RasterSource, check_class_codes, cog_writer, open_raster
 
 __all__ = [
@@ -478,10 +478,11 @@ def align_raster(
             tags={SOURCE_TAG: src.origin},
         ) as dst:
             copy = dataset is not src.dataset  # a temporary copy without non-finite cells, on this machine
-            task = partial(_warp_window, path=dataset.name, band=1 if copy else src.band, name=src.name,
+            where = "process" if copy else src.ref().place
+            task = partial(_warp_window, source=dataset if where == "thread" else dataset.name,
+                           band=1 if copy else src.band, name=src.name,
                            options=_warp_options(src, dataset, grid, method, out_dtype, nodata, src_nodata))
             windows = list(_strips(grid.height, grid.width, block_pixels))
-            where = "process" if copy or not src.ref().portable else "session"
             for window, block in zip(windows, ordered_map(task, windows, where=where)):
                 dst.write(block, 1, window=window)
         return Path(dst_path)
@@ -563,13 +564,17 @@ def _warp_options(src: RasterSource, dataset, grid: AnalysisGrid, method: str, d
     return options
 
 
-def _warp_window(window: Window, *, path: str, band: int, name: str, options: dict[str, Any]) -> np.ndarray:
-    """One window of :func:`align_raster` (a task): the file warped onto the grid, nodata filled."""
-    try:
-        dataset = rasterio.open(path)
-    except rasterio.errors.RasterioError as exc:
-        raise InputError(f"cannot be read ({exc}).", path=name, fix="check that the file is complete.") from exc
-    with dataset, WarpedVRT(dataset, **options) as vrt:
+def _warp_window(window: Window, *, source: Any, band: int, name: str, options: dict[str, Any]) -> np.ndarray:
+    """One window of :func:`align_raster` (a task): `source` (a file's path, or a dataset this
+    thread holds) warped onto the grid, nodata filled."""
+    with contextlib.ExitStack() as stack:
+        dataset = source
+        if isinstance(source, str):
+            try:
+                dataset = stack.enter_context(rasterio.open(source))
+            except rasterio.errors.RasterioError as exc:
+                raise InputError(f"cannot be read ({exc}).", path=name, fix="check that the file is complete.") from exc
+        vrt = stack.enter_context(WarpedVRT(dataset, **options))
         height, width = options["height"], options["width"]
         warped = RasterSource(name, (height, width), options["transform"], None, options["nodata"],
                               np.dtype(options["dtype"]), dataset=vrt, band=band)
@@ -803,7 +808,7 @@ def map_windows(
         refs = {key: src.ref() for key, src in sources.items()}
         task = partial(_window_task, function=function, rasters=refs, halo=halo, height=height, nodata=nodata,
                        dtype=np.dtype(dtype))
-        where = "session" if all(ref.portable for ref in refs.values()) else "process"
+        where = narrowest(ref.place for ref in refs.values())
         dst = stack.enter_context(cog_writer(out, width=width, height=height, dtype=dtype, transform=first.transform,
                                              crs=first.crs, nodata=nodata, resampling=resampling, tags=tags))
         for window, block in zip(windows, ordered_map(task, windows, where=where)):

@@ -727,9 +727,11 @@ class RasterSource:
     def ref(self) -> RasterRef:
         """This raster as a :class:`RasterRef`, for tasks that read it in other threads or processes
         (a rasterio dataset serves one thread)."""
-        if self.path is None:
-            return RasterRef(None, self.band, self.crs, self.nodata, array_source=self)
-        return RasterRef(self.path, self.band, self.crs, self.nodata)
+        plain_file = (self.path is not None and isinstance(self.dataset, rasterio.io.DatasetReader)
+                      and self.dataset.name == self.path)
+        if plain_file:
+            return RasterRef(self.path, self.band, self.crs, self.nodata)
+        return RasterRef(self.path, self.band, self.crs, self.nodata, source=self)
 
 
 def _absurd(data: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -834,28 +836,34 @@ def open_raster(
 
 @dataclass(frozen=True)
 class RasterRef:
-    """A raster that a task can open where it runs (:meth:`RasterSource.ref`): its file (with the
-    band, and the CRS and nodata the first opening assumed), or, for a raster in memory, the array.
+    """A raster that a task can open where it runs (:meth:`RasterSource.ref`).
 
-    Only a file can be opened by another process (``portable``); an array is read where it lives.
+    A plain file is opened again by its path (with the band, and the CRS and nodata the first
+    opening assumed), in any thread or process. A raster in memory is read where it lives, by any
+    thread of this process. Any other open dataset (a warped view of a file, a dataset a caller
+    opened) is read only by the thread that holds it.
     """
 
     path: str | None
     band: int
     crs: Any
     nodata: float | None
-    array_source: RasterSource | None = None
+    source: RasterSource | None = None
 
     @property
-    def portable(self) -> bool:
-        return self.path is not None and not self.path.startswith("/vsimem/")
+    def place(self) -> str:
+        """Where its tasks may run (:data:`carbonmap.compute.PLACES`): ``session`` (a file),
+        ``process`` (an array, or a file in GDAL's process-local memory) or ``thread``."""
+        if self.source is None:
+            return "process" if self.path.startswith("/vsimem/") else "session"
+        return "process" if self.source.array is not None else "thread"
 
     @contextlib.contextmanager
     def open(self) -> Iterator[RasterSource]:
         """The raster, opened for the calling thread; its non-finite cells read are counted in
         ``nonfinite_cells`` and left to the caller to report."""
-        if self.array_source is not None:
-            yield dataclasses.replace(self.array_source, nonfinite_cells=0)
+        if self.source is not None:
+            yield dataclasses.replace(self.source, nonfinite_cells=0)
             return
         try:
             dataset = rasterio.open(self.path)

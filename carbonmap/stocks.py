@@ -49,7 +49,7 @@ from rasterio.windows import Window
 from carbonmap.coefficients import CO2_PER_C
 from carbonmap.errors import InputError, MissingColumnError, NodataError, UnknownCodeError
 from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of
-from carbonmap.compute import ordered_map
+from carbonmap.compute import narrowest, ordered_map
 from carbonmap.io import RasterRef, check_class_codes, cog_writer, read_csv
 
 __all__ = ["POOLS", "Valuation", "read_pools", "pool_densities", "valuation_constant", "carbon_stocks"]
@@ -346,7 +346,7 @@ def carbon_stocks(
         refs = {date: src.ref() for date, src in sources.items()}
         task = partial(_stock_strip, sources=refs if on_grid else sources, grid=grid, lookup=lookup,
                        keep=tuple(writers))
-        where = "session" if on_grid and all(r.portable for r in refs.values()) else "thread"
+        where = narrowest(ref.place for ref in refs.values()) if on_grid else "thread"
         for window, (layers, sums, valid) in zip(list(_strips(grid, block_pixels)),
                                                  ordered_map(task, _strips(grid, block_pixels), where=where)):
             for key, value in sums:

@@ -414,7 +414,7 @@ def _strip_results(geoms: np.ndarray, src: RasterSource, all_touched: bool, bloc
         # threads running at once may undo for each other; the strips are georeferenced.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         for result, nonfinite in ordered_map(task, _strip_tasks(geoms, src, block_pixels),
-                                             where="session" if source.portable else "process"):
+                                             where=source.place):
             src.nonfinite_cells += nonfinite
             yield result
 

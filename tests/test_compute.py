@@ -16,6 +16,7 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from pyproj import CRS as PyprojCRS
 from click.testing import CliRunner
 
 from carbonmap.cli import main
@@ -227,3 +228,23 @@ def test_the_demo_on_a_local_cluster_equals_the_default_run(project_run, tmp_pat
         with rasterio.open(project_run / "rasters" / name) as a, rasterio.open(out / "rasters" / name) as b:
             np.testing.assert_array_equal(a.read(), b.read(), err_msg=name)
     assert "local dask cluster, 2 worker process(es)" in (out / "run.log").read_text(encoding="utf-8")
+
+
+def test_a_warped_dataset_is_read_as_warped_not_reopened_from_its_file(rasters, tmp_path):
+    """A dataset a caller holds (here a WarpedVRT onto a 60 m grid) is read by the caller's thread:
+    reopening its file would read the 30 m cells instead."""
+    from rasterio.vrt import WarpedVRT
+
+    from carbonmap.grid import AnalysisGrid, align_raster
+
+    paths, zones = rasters
+    grid = AnalysisGrid(crs=PyprojCRS.from_user_input(CRS), transform=Affine(60, 0, 500_000, 0, -60, 3_000_000),
+                        width=140, height=150)
+    aligned = align_raster(paths["values"], grid, kind="continuous", resampling="average", dst_path=tmp_path / "a.tif")
+    with rasterio.open(paths["values"]) as src, WarpedVRT(src, crs=CRS, transform=grid.transform, width=140,
+                                                          height=150, resampling=rasterio.enums.Resampling.average,
+                                                          src_nodata=-9999, nodata=-9999) as vrt:
+        from_vrt = zonal_stats(zones, vrt, stats=["count", "sum"])
+    from_file = zonal_stats(zones, aligned, stats=["count", "sum"])
+    pd.testing.assert_frame_equal(from_vrt, from_file)
+    assert from_file["count"].sum() < zonal_stats(zones, paths["values"], stats=["count"])["count"].sum() / 3
