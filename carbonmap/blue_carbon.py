@@ -64,7 +64,7 @@ References
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +72,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rasterio.windows import Window
 
 from carbonmap.errors import InputError, InputNotFoundError, MissingColumnError, NodataError, UnknownCodeError
-from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of
+from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of, strips
 from carbonmap.io import check_class_codes, cog_writer, read_csv
 
 __all__ = [
@@ -649,12 +648,6 @@ def net_sequestration(accumulation, emitted) -> np.ndarray:
 # --------------------------------------------------------------------------- the preprocessor
 
 
-def _strips(grid: AnalysisGrid, block_pixels: int) -> Iterator[Window]:
-    rows = max(1, block_pixels // grid.width)
-    for r0 in range(0, grid.height, rows):
-        yield Window(0, r0, grid.width, min(rows, grid.height - r0))
-
-
 def _ordered(snapshots: Mapping[int, Any] | Sequence[Any]) -> tuple[list[int], list[Any]]:
     if isinstance(snapshots, Mapping):
         years = sorted(int(y) for y in snapshots)
@@ -671,7 +664,7 @@ def _observed(snapshots, grid, block_pixels, source_kwargs) -> dict[tuple[int, i
         sources = [stack.enter_context(aligned_source(r, grid, kind="categorical", **source_kwargs)) for r in rasters]
         for src in sources:
             check_class_codes(src.dtype, name=src.name)
-        for window in _strips(grid, block_pixels):
+        for window in strips(grid.height, grid.width, block_pixels):
             data = [src.read(window) for src in sources]
             for before, after in zip(data, data[1:]):
                 valid = ~np.ma.getmaskarray(before) & ~np.ma.getmaskarray(after)
@@ -1253,7 +1246,7 @@ def coastal_blue_carbon(
             tags={"unit": "currency ha-1" if name.startswith("net-present") else "t CO2 ha-1",
                   "model": f"InVEST Coastal Blue Carbon (carbonmap, convention {convention})"}))
             for name, path in paths.items()}
-        for window in _strips(grid, block_pixels):
+        for window in strips(grid.height, grid.width, block_pixels):
             rows = np.arange(int(window.row_off), int(window.row_off + window.height))
             data = [src.read(window) for src in sources]
             valid = np.logical_and.reduce([~np.ma.getmaskarray(d) for d in data])

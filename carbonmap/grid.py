@@ -67,6 +67,7 @@ __all__ = [
     "cell_area_m2",
     "default_nodata",
     "map_windows",
+    "strips",
 ]
 
 #: What raster values mean; decides which resampling methods are allowed.
@@ -402,10 +403,12 @@ def _pick_resampling(kind: str, resampling: str | None, src: RasterSource, grid:
     return "average" if coarser else "bilinear"
 
 
-def _strips(height: int, width: int, block_pixels: int) -> Iterator[Window]:
+def strips(height: int, width: int, block_pixels: int, *, block_rows: int = 1) -> list[Window]:
+    """Full-width windows of about `block_pixels` cells [cells], top to bottom; with the file's
+    `block_rows`, each of whole blocks (so no block is decoded twice)."""
     rows = max(1, block_pixels // max(width, 1))
-    for r0 in range(0, height, rows):
-        yield Window(0, r0, width, min(rows, height - r0))
+    rows = max(block_rows, rows - rows % block_rows)
+    return [Window(0, r0, width, min(rows, height - r0)) for r0 in range(0, height, rows)]
 
 
 def align_raster(
@@ -482,7 +485,7 @@ def align_raster(
             task = partial(_warp_window, source=dataset if where == "thread" else dataset.name,
                            band=1 if copy else src.band, name=src.name,
                            options=_warp_options(src, dataset, grid, method, out_dtype, nodata, src_nodata))
-            windows = list(_strips(grid.height, grid.width, block_pixels))
+            windows = strips(grid.height, grid.width, block_pixels)
             for window, block in zip(windows, ordered_map(task, windows, where=where)):
                 dst.write(block, 1, window=window)
         return Path(dst_path)
@@ -589,7 +592,7 @@ def _finite_dataset(src: RasterSource, block_pixels: int) -> Iterator[tuple[Any,
     if not np.issubdtype(src.dtype, np.floating):
         yield src.dataset, src.nodata
         return
-    windows = list(_strips(src.shape[0], src.shape[1], block_pixels))
+    windows = strips(src.shape[0], src.shape[1], block_pixels)
     for window in windows:
         src.read(window)
     if src.nonfinite_cells == 0:
@@ -800,11 +803,8 @@ def map_windows(
                 raise AlignmentError(f"is not on the grid of {first.name} (shape, transform or CRS).",
                                      path=src.name, fix="align it to the analysis grid first (align_raster).")
         height, width = first.shape
-        rows = max(1, block_pixels // max(width, 1))
-        if first.dataset is not None:
-            block_rows = first.dataset.block_shapes[0][0]
-            rows = max(block_rows, rows - rows % block_rows)
-        windows = [Window(0, r0, width, min(rows, height - r0)) for r0 in range(0, height, rows)]
+        windows = strips(height, width, block_pixels,
+                         block_rows=first.dataset.block_shapes[0][0] if first.dataset is not None else 1)
         refs = {key: src.ref() for key, src in sources.items()}
         task = partial(_window_task, function=function, rasters=refs, halo=halo, height=height, nodata=nodata,
                        dtype=np.dtype(dtype))

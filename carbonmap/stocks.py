@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -48,7 +47,7 @@ from rasterio.windows import Window
 
 from carbonmap.coefficients import CO2_PER_C
 from carbonmap.errors import InputError, MissingColumnError, NodataError, UnknownCodeError
-from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of
+from carbonmap.grid import AnalysisGrid, aligned_source, cell_area_m2, grid_of, strips
 from carbonmap.compute import narrowest, ordered_map
 from carbonmap.io import RasterRef, check_class_codes, cog_writer, read_csv
 
@@ -235,12 +234,6 @@ def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str, table
     return np.where(valid, index, 0), valid
 
 
-def _strips(grid: AnalysisGrid, block_pixels: int) -> Iterator[Window]:
-    rows = max(1, block_pixels // grid.width)
-    for r0 in range(0, grid.height, rows):
-        yield Window(0, r0, grid.width, min(rows, grid.height - r0))
-
-
 def carbon_stocks(
     baseline: Any,
     pools: str | os.PathLike | pd.DataFrame,
@@ -347,8 +340,8 @@ def carbon_stocks(
         task = partial(_stock_strip, sources=refs if on_grid else sources, grid=grid, lookup=lookup,
                        keep=tuple(writers))
         where = narrowest(ref.place for ref in refs.values()) if on_grid else "thread"
-        for window, (layers, sums, valid) in zip(list(_strips(grid, block_pixels)),
-                                                 ordered_map(task, _strips(grid, block_pixels), where=where)):
+        windows = strips(grid.height, grid.width, block_pixels)
+        for window, (layers, sums, valid) in zip(windows, ordered_map(task, windows, where=where)):
             for key, value in sums:
                 totals[key] = totals.get(key, 0.0) + value
             for date, value in valid.items():

@@ -85,7 +85,7 @@ from rasterio.windows import Window
 
 from carbonmap.compute import ordered_map
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
-from carbonmap.grid import cell_area_m2
+from carbonmap.grid import cell_area_m2, strips
 from carbonmap.io import RasterRef, RasterSource, check_class_codes, open_raster
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
@@ -381,15 +381,12 @@ def _strip_tasks(geoms: np.ndarray, src: RasterSource, block_pixels: int) -> lis
     if src.transform.b != 0 or src.transform.d != 0:
         raise InputError("rotated rasters are not supported.", path=src.name,
                          fix="warp the raster to a north-up grid first (gdalwarp).")
-    rows_per_strip = max(1, block_pixels // max(width, 1))
-    if src.dataset is not None:  # whole blocks per strip, so no block is decoded twice
-        block_rows = src.dataset.block_shapes[src.band - 1][0]
-        rows_per_strip = max(block_rows, rows_per_strip - rows_per_strip % block_rows)
+    block_rows = src.dataset.block_shapes[src.band - 1][0] if src.dataset is not None else 1
     tree = shapely.STRtree(geoms)
     zone_windows = _zone_windows(geoms, src.transform)
     tasks = []
-    for r0 in range(0, height, rows_per_strip):
-        window = Window(0, r0, width, min(rows_per_strip, height - r0))
+    for window in strips(height, width, block_pixels, block_rows=block_rows):
+        r0 = int(window.row_off)
         strip_transform = src.transform @ Affine.translation(0, r0)
         x0, y0 = strip_transform @ (0, 0)
         x1, y1 = strip_transform @ (width, int(window.height))
