@@ -731,22 +731,56 @@ FLOOR_CAPS = {"residential": 45, "commercial": 70, "public": 20, "industrial": 6
 def _calibrate_floors(buildings: pd.DataFrame, spec: CitySpec, village_count: int) -> None:
     """Scale urban floor counts so the total floor area matches the per-capita calibration,
     within realistic caps per use (village houses keep their 2-4 floors)."""
-    target = spec.population * CALIBRATION["floor_area_m2_per_capita"]
     footprint = ((buildings.x1 - buildings.x0) * (buildings.y1 - buildings.y0) * 1e6).to_numpy()
     urban = np.arange(len(buildings)) < len(buildings) - village_count
-    base = buildings["floors"].to_numpy().astype(float)
     cap = buildings["use"].map(FLOOR_CAPS).to_numpy().astype(float)
+    buildings["floors"] = _calibrated_floors(footprint, buildings["floors"].to_numpy(), cap, urban,
+                                             spec.population * CALIBRATION["floor_area_m2_per_capita"])
+
+
+def _calibrated_floors(footprint_m2, floors, cap, urban, target_m2):
+    """Urban floor counts scaled by one factor, so that the total floor area reaches a target.
+
+    Parameters
+    ----------
+    footprint_m2 : array [m2]
+        Each building's footprint.
+    floors : array of int [-]
+        Its floors before scaling.
+    cap : array [-]
+        The most floors it may have (by its use, :data:`FLOOR_CAPS`).
+    urban : array of bool
+        False: the building keeps its floors (village houses).
+    target_m2 : float [m2]
+        The total floor area wanted.
+
+    Returns
+    -------
+    array of int [-]
+        The floors.
+
+    Raises
+    ------
+    RuntimeError
+        When even k = 1000 leaves the floor area short of the target.
+
+    Notes
+    -----
+    floors_i(k) = clip(round(k floors_i), 1, cap_i) on urban buildings; k is the upper end of a
+    bisection on [0.05, 1000] (80 halvings) for sum_i floors_i(k) footprint_i = target_m2.
+    """
+    base = floors.astype(float)
 
     def floors_at(k):
         return np.where(urban, np.clip(np.round(base * k), 1, cap), base)
 
-    if float((floors_at(1e3) * footprint).sum()) < target:
+    if float((floors_at(1e3) * footprint_m2).sum()) < target_m2:
         raise RuntimeError("the city has too few building footprints for its population's floor area")
     lo, hi = 0.05, 1e3
-    for _ in range(80):  # bisection on the scale factor of urban floors
+    for _ in range(80):
         k = (lo + hi) / 2
-        lo, hi = (k, hi) if float((floors_at(k) * footprint).sum()) < target else (lo, k)
-    buildings["floors"] = floors_at(hi).astype(int)
+        lo, hi = (k, hi) if float((floors_at(k) * footprint_m2).sum()) < target_m2 else (lo, k)
+    return floors_at(hi).astype(int)
 
 
 DISTRICT_NAMES = [
@@ -1524,26 +1558,6 @@ def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     count = valid.sum(axis=(1, 3))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan).astype("float32")
-
-
-def _calibrated_floors(footprint_m2, floors, cap, urban, target_m2):
-    """Urban floor counts scaled by one factor k, so the total floor area is `target_m2`.
-
-    floors_k = clip(round(k floors), 1, cap) on urban buildings (the others keep theirs); k by
-    bisection (80 halvings of [0.05, 1000]). Raises RuntimeError when even k = 1000 is too little.
-    """
-    base = floors.astype(float)
-
-    def floors_at(k):
-        return np.where(urban, np.clip(np.round(base * k), 1, cap), base)
-
-    if float((floors_at(1e3) * footprint_m2).sum()) < target_m2:
-        raise RuntimeError("the city has too few building footprints for its population's floor area")
-    lo, hi = 0.05, 1e3
-    for _ in range(80):
-        k = (lo + hi) / 2
-        lo, hi = (k, hi) if float((floors_at(k) * footprint_m2).sum()) < target_m2 else (lo, k)
-    return floors_at(hi).astype(int)
 
 
 def _cluster_districts(geo: ClusterGeography, rng, domain):

@@ -247,23 +247,24 @@ def test_block_mean_ignores_nan():
     assert np.isnan(generator._block_mean(np.full((2, 2), np.nan), 2)).all()
 
 
-def test_calibrated_floors_match_the_demos_calibration():
-    rng = np.random.default_rng(1)
-    n, villages = 500, 120
-    buildings = pd.DataFrame({"x0": 0.0, "y0": 0.0, "x1": rng.uniform(0.01, 0.05, n), "y1": rng.uniform(0.01, 0.04, n),
-                              "floors": rng.integers(1, 30, n), "use": rng.choice(list(generator.FLOOR_CAPS), n)})
-    footprint = (buildings.x1 * buildings.y1 * 1e6).to_numpy()
-    cap = buildings["use"].map(generator.FLOOR_CAPS).to_numpy().astype(float)
-    urban = np.arange(n) < n - villages
-    spec = replace(CitySpec(), population=20_000)
-    new = generator._calibrated_floors(footprint, buildings["floors"].to_numpy(), cap, urban,
-                                       spec.population * CALIBRATION["floor_area_m2_per_capita"])
-    generator._calibrate_floors(buildings, spec, village_count=villages)
-    np.testing.assert_array_equal(new, buildings["floors"].to_numpy())
+def test_calibrated_floors_reach_the_target_within_caps():
     # hand example: two urban buildings of 100 m2 and 2 floors, target 800 m2 -> 4 floors each
     np.testing.assert_array_equal(
         generator._calibrated_floors(np.array([100.0, 100.0]), np.array([2, 2]), np.array([45.0, 45.0]),
                                      np.array([True, True]), 800.0), [4, 4])
+    # a cap of 3 floors on the first: the second takes the rest (k = 2.5 -> 3 and 5 floors)
+    np.testing.assert_array_equal(
+        generator._calibrated_floors(np.array([100.0, 100.0]), np.array([2, 2]), np.array([3.0, 45.0]),
+                                     np.array([True, True]), 800.0), [3, 5])
+    rng = np.random.default_rng(1)
+    n = 500
+    footprint, floors = rng.uniform(100, 2000, n), rng.integers(1, 30, n)
+    cap, urban = rng.choice([6.0, 20.0, 45.0, 70.0], n), rng.random(n) < 0.8
+    new = generator._calibrated_floors(footprint, floors, cap, urban, 5e6)
+    assert (new[~urban] == floors[~urban]).all() and (new[urban] <= cap[urban]).all() and (new >= 1).all()
+    assert (new * footprint).sum() == pytest.approx(5e6, rel=0.01)
+    with pytest.raises(RuntimeError, match="too few building footprints"):
+        generator._calibrated_floors(footprint, floors, cap, urban, 1e12)
 
 
 @pytest.fixture(scope="module")
