@@ -1059,11 +1059,11 @@ class ClusterSpec:
     @property
     def tiles(self) -> tuple[int, int]:
         """(columns, rows) of vector tiles."""
-        return int(round(self.width_km / self.tile_km)), int(round(self.height_km / self.tile_km))
+        return round(self.width_km / self.tile_km), round(self.height_km / self.tile_km)
 
     @property
     def cells_per_tile(self) -> int:
-        return int(round(self.tile_km * 1000 / self.resolution_m))
+        return round(self.tile_km * 1000 / self.resolution_m)
 
 
 CLUSTER_PRESETS = {"cluster": ClusterSpec()}
@@ -1100,7 +1100,7 @@ class ClusterGeography:
             cores.append((x, y, rng.uniform(low, high), 0.8, city))
         self.cores = np.array(cores)
         # hills away from the cores, and reservoirs beside the highest
-        n_hills = max(3, int(round(w * h / 200)))
+        n_hills = max(3, round(w * h / 200))
         hx = rng.uniform(0.01 * w, 0.9 * w, 6 * n_hills)
         hy = rng.uniform(0.01 * h, 0.99 * h, 6 * n_hills)
         hz = rng.uniform(160, 420, 6 * n_hills)
@@ -1193,7 +1193,7 @@ class ClusterGeography:
         """Street lines [km] of one tile column (axis 0) or row (axis 1): its edges and jittered
         lines between, a multiple of 4 of them so both edges are arterials."""
         s = self.spec
-        n = 4 * max(1, int(round(s.tile_km * 1000 / s.block_m / 4)))
+        n = 4 * max(1, round(s.tile_km * 1000 / s.block_m / 4))
         steps = np.random.default_rng([s.seed, 11, axis, index]).uniform(0.85, 1.15, n)
         lines = np.concatenate([[0.0], np.cumsum(steps)]) * s.tile_km / steps.sum() + index * s.tile_km
         lines[-1] = (index + 1) * s.tile_km
@@ -1326,7 +1326,7 @@ def _tile_villages(geo: ClusterGeography, rng, box, candidates):
     """Non-overlapping village rectangles inside `candidates` (as :func:`make_villages`) [km]."""
     s = geo.spec
     x0, y0, x1, y1 = box
-    n = max(1, int(round((x1 - x0) * (y1 - y0) * s.villages_per_km2)))
+    n = max(1, round((x1 - x0) * (y1 - y0) * s.villages_per_km2))
     x, y = rng.uniform(x0, x1, n * 4), rng.uniform(y0, y1, n * 4)
     ok = (geo.dem_km(x, y) > 2) & (geo.dem_km(x, y) < 60) & (geo.urban_intensity(x, y) < 0.18)
     x, y = x[ok][:n], y[ok][:n]
@@ -1569,7 +1569,7 @@ def _cluster_districts(geo: ClusterGeography, rng, domain):
     seeds, owner = [], []
     for i, c in enumerate(s.cities):
         cx, cy, sigma = c.x * w, c.y * h, c.sigma_km
-        n = max(3, int(round(sigma**2 * s.districts_per_sigma2)))
+        n = max(3, round(sigma**2 * s.districts_per_sigma2))
         angles = np.linspace(0, 2 * np.pi, n - 1, endpoint=False) + rng.uniform(0, 0.5)
         radii = sigma * rng.uniform(0.6, 1.4, n - 1)
         seeds += [(cx, cy)] + [(cx + r * np.cos(a), cy + r * np.sin(a)) for a, r in zip(angles, radii)]

@@ -14,8 +14,10 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from scipy import ndimage
 
 from carbonmap.landuse import classify
+from carbonmap.sample_data import make_demo_city as generator
 from carbonmap.sample_data.make_demo_city import CALIBRATION, CitySpec, make_demo_city
 
 COMMITTED = Path(str(files("carbonmap.sample_data") / "demo_city"))
@@ -200,10 +202,6 @@ def test_rasters_have_documented_units_grids_and_ranges():
 
 
 # --------------------------------------------------------------------------- the tiled city cluster
-
-from scipy import ndimage  # noqa: E402
-
-from carbonmap.sample_data import make_demo_city as generator  # noqa: E402
 
 SMALL_CLUSTER = replace(
     generator.ClusterSpec(), width_km=36.0, height_km=30.0, population=3_000_000, n_towns=2,
