@@ -14,8 +14,10 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from scipy import ndimage
 
 from carbonmap.landuse import classify
+from carbonmap.sample_data import make_demo_city as generator
 from carbonmap.sample_data.make_demo_city import CALIBRATION, CitySpec, make_demo_city
 
 COMMITTED = Path(str(files("carbonmap.sample_data") / "demo_city"))
@@ -197,3 +199,153 @@ def test_rasters_have_documented_units_grids_and_ranges():
             assert src.tags()["unit"] == unit, name
             assert src.crs.to_epsg() == epsg and src.res[0] == pytest.approx(cell), name
             assert lower <= data.min() and data.max() <= upper, (name, data.min(), data.max())
+
+
+# --------------------------------------------------------------------------- the tiled city cluster
+
+SMALL_CLUSTER = replace(
+    generator.ClusterSpec(), width_km=36.0, height_km=30.0, population=3_000_000, n_towns=2,
+    cities=(generator.City("甲", "Jia", 0.6, 0.5, 4.0, 1.0), generator.City("乙", "Yi", 0.3, 0.25, 2.5, 0.9)),
+    rural_district_km=12.0)
+
+
+def test_clip_to_tiles_in_two_steps_gives_the_same_pieces():
+    rng = np.random.default_rng(3)
+    blob = shapely.union_all(shapely.buffer(shapely.points(rng.uniform(0, 12, (80, 2))), rng.uniform(0.2, 1.1, 80)))
+    blob = blob.difference(shapely.box(5, 5, 7, 9))
+    step = 0.6
+    x, y = np.meshgrid(np.arange(0, 12.5, step), np.arange(0, 12.5, step))
+    tiles = shapely.box(x, y, x + step, y + step).ravel()
+    one = generator._clip_to_tiles(blob, tiles)
+    two = generator._clip_to_tiles(blob, tiles, coarse_km=3.0)
+    np.testing.assert_allclose(shapely.area(two), shapely.area(one), atol=1e-12)
+    empty = shapely.is_empty(one)
+    assert (shapely.is_empty(two) == empty).all() and 0 < empty.sum() < len(tiles)
+    assert (shapely.hausdorff_distance(one[~empty], two[~empty]) < 1e-12).all()  # the same up to rounding [km]
+    assert shapely.area(two).sum() == pytest.approx(blob.intersection(shapely.box(0, 0, 12.6, 12.6)).area, rel=1e-12)
+
+
+def test_band_noise_is_the_whole_fields_smoothing_cropped():
+    height, width, sigma = 50, 37, 3
+    whole = ndimage.gaussian_filter(generator._row_noise(5, 1, np.arange(height), width), sigma, mode="reflect")
+    radius = int(4 * sigma + 0.5)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    scale = 2.0 / (kernel**2 / kernel.sum() ** 2).sum()
+    for row0, row1 in ((0, 9), (9, 30), (30, 50), (0, 50)):
+        band = generator._band_noise(5, 1, row0, row1, height, width, sigma, 2.0)
+        np.testing.assert_allclose(band, (whole[row0:row1] * scale).astype("float32"), rtol=1e-5, atol=1e-5)
+    # a large field has the amplitude as its standard deviation
+    big = generator._band_noise(5, 2, 0, 400, 400, 400, 2, 1.5)
+    assert big.std() == pytest.approx(1.5, rel=0.03)
+
+
+def test_block_mean_ignores_nan():
+    values = np.array([[1, 2, np.nan, np.nan], [3, 4, np.nan, 8], [0, 0, 1, 1], [0, 0, 1, 1]], float)
+    np.testing.assert_array_equal(generator._block_mean(values, 2), [[2.5, 8.0], [0.0, 1.0]])
+    assert np.isnan(generator._block_mean(np.full((2, 2), np.nan), 2)).all()
+
+
+def test_calibrated_floors_reach_the_target_within_caps():
+    # hand example: two urban buildings of 100 m2 and 2 floors, target 800 m2 -> 4 floors each
+    np.testing.assert_array_equal(
+        generator._calibrated_floors(np.array([100.0, 100.0]), np.array([2, 2]), np.array([45.0, 45.0]),
+                                     np.array([True, True]), 800.0), [4, 4])
+    # a cap of 3 floors on the first: the second takes the rest (k = 2.5 -> 3 and 5 floors)
+    np.testing.assert_array_equal(
+        generator._calibrated_floors(np.array([100.0, 100.0]), np.array([2, 2]), np.array([3.0, 45.0]),
+                                     np.array([True, True]), 800.0), [3, 5])
+    rng = np.random.default_rng(1)
+    n = 500
+    footprint, floors = rng.uniform(100, 2000, n), rng.integers(1, 30, n)
+    cap, urban = rng.choice([6.0, 20.0, 45.0, 70.0], n), rng.random(n) < 0.8
+    new = generator._calibrated_floors(footprint, floors, cap, urban, 5e6)
+    assert (new[~urban] == floors[~urban]).all() and (new[urban] <= cap[urban]).all() and (new >= 1).all()
+    assert (new * footprint).sum() == pytest.approx(5e6, rel=0.01)
+    with pytest.raises(RuntimeError, match="too few building footprints"):
+        generator._calibrated_floors(footprint, floors, cap, urban, 1e12)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cluster")
+    paths = generator.make_city_cluster(out, SMALL_CLUSTER, log=lambda *_: None)
+    layers = {layer: gpd.read_file(paths["gpkg"], layer=layer) for layer in
+              [*LAYERS, "cities"]}
+    return paths, layers
+
+
+@pytest.mark.slow
+def test_cluster_is_calibrated_and_coherent(cluster):
+    paths, city = cluster
+    spec = SMALL_CLUSTER
+    parcels, buildings, districts = city["parcels"], city["buildings"], city["districts"]
+    for frame in (parcels, buildings, districts):
+        assert frame.is_valid.all() and frame.crs.to_epsg() == 4547
+    assert parcels["parcel_id"].is_unique and buildings["building_id"].is_unique and districts["district_id"].is_unique
+    # parcels tile the districts' planning area without overlaps (less slivers under 100 m2)
+    assert parcels.area.sum() == pytest.approx(parcels.union_all().area, rel=1e-9)
+    assert parcels.area.sum() == pytest.approx(districts.area.sum(), rel=1e-3)
+    assert districts.area.sum() == pytest.approx(districts.union_all().area, rel=1e-9)
+    # every building stands inside its parcel, on built-up land
+    owner = parcels.set_index("parcel_id").loc[buildings["parcel_id"]]
+    inside = gpd.GeoSeries(owner.geometry.values).contains(buildings.geometry.reset_index(drop=True), align=False)
+    assert inside.all() and owner["carbon_category"].str.startswith("built").all()
+    # calibration as the demo's: population, floor area per person, GDP, inventory and point sources
+    assert districts["population"].sum() == spec.population
+    assert city["cities"]["population"].sum() == spec.population and len(city["cities"]) == 2
+    floor_area = (buildings["footprint_m2"] * buildings["floors"]).sum()
+    assert floor_area / spec.population == pytest.approx(CALIBRATION["floor_area_m2_per_capita"], rel=0.01)
+    gdp = spec.population * CALIBRATION["gdp_cny_per_capita"] / 1e8
+    assert districts["gdp_cny_1e8"].sum() == pytest.approx(gdp, rel=1e-4)
+    inventory = pd.read_csv(paths["inventory"])
+    total = spec.population * CALIBRATION["co2_t_per_capita"]
+    assert inventory["co2_t_yr"].sum() == pytest.approx(total, abs=3)
+    industry = inventory.loc[inventory["sector"] == "industry", "co2_t_yr"].sum()
+    points = city["point_sources"]
+    assert len(points) == 6 and set(points["city_en"]) == {"Jia", "Yi"}
+    assert points["co2_t_yr"].sum() == pytest.approx(industry * CALIBRATION["point_source_share_of_industry"], abs=6)
+    # each district belongs to one of the cities, its name starting with the city's
+    assert all(name.startswith(city_en) for name, city_en in zip(districts["name_en"], districts["city_en"]))
+
+
+@pytest.mark.slow
+def test_cluster_rasters_agree_with_the_parcels(cluster):
+    paths, city = cluster
+    parcels = city["parcels"]
+    with rasterio.open(paths["landcover_2023"]) as src:
+        lc = src.read(1)
+        assert src.shape == (1000, 1200) and src.res == (30.0, 30.0) and src.crs.to_epsg() == 4547
+        assert src.tags()["code_system"] == "clcd"
+        point = parcels.representative_point()
+        rows, cols = rasterio.transform.rowcol(src.transform, point.x, point.y)
+    # big parcels: the cell under their representative point holds their class
+    expected = classify(parcels["code"], "ydyh_2023")["carbon_category"].map(
+        lambda c: generator.CLCD_OF_CATEGORY.get(c, 8)).to_numpy()
+    big = (parcels.area > 1e5).to_numpy()
+    assert (lc[np.asarray(rows)[big], np.asarray(cols)[big]] == expected[big]).mean() > 0.99
+    # the land cover's land is the parcels' land, to a cell per km of edge
+    land_km2 = parcels.loc[parcels["carbon_category"] != "sea"].area.sum() / 1e6
+    assert (lc > 0).sum() * 900 / 1e6 == pytest.approx(land_km2, rel=0.01)
+    with rasterio.open(paths["dem"]) as src:
+        dem = src.read(1)
+    assert (dem[lc > 0] > 0).all() and (dem[lc == 0] < 0).all()
+    # no seams between the bands of rows: steps across a band edge are like steps inside
+    jump = np.abs(np.diff(dem, axis=0))
+    assert jump[199].mean() < 3 * jump[100].mean()
+    for name, (low, high) in {"temperature": (15, 23), "precipitation": (1700, 3000), "ghi": (1200, 1420),
+                              "wind_speed_100m": (4, 8.5), "heat_flow": (55, 90), "npp_2023": (0, 900)}.items():
+        with rasterio.open(paths[name]) as src:
+            data = src.read(1, masked=True)
+            assert low <= data.min() and data.max() <= high, (name, data.min(), data.max())
+
+
+@pytest.mark.slow
+def test_cluster_tiles_are_reproducible_alone():
+    """A tile depends only on its position and the seed: made twice, alone, it is the same."""
+    rng = np.random.default_rng(SMALL_CLUSTER.seed)
+    geo = generator.ClusterGeography(SMALL_CLUSTER, rng)
+    shapes = generator._cluster_shapes(geo)
+    a, b = generator._cluster_tile(geo, shapes, 3, 2), generator._cluster_tile(geo, shapes, 3, 2)
+    pd.testing.assert_frame_equal(a["parcels"].drop(columns="geometry"), b["parcels"].drop(columns="geometry"))
+    assert shapely.equals_exact(a["parcels"]["geometry"].to_numpy(), b["parcels"]["geometry"].to_numpy()).all()
+    pd.testing.assert_frame_equal(a["buildings"], b["buildings"])
