@@ -20,12 +20,13 @@ def reference(resistance, sources, n, resolution):
     from skimage.graph import MCP_Geometric
 
     cwd = np.empty((n, *resistance.shape), dtype=np.float32)
+    exact = np.empty((n, *resistance.shape))  # float64, as MCP computes them
     paths = {}
     for i in range(n):
         mcp = MCP_Geometric(resistance, fully_connected=True, sampling=(resolution, resolution))
         mask = sources == i
         costs, _ = mcp.find_costs(np.argwhere(mask & ~ndimage.binary_erosion(mask, border_value=0)))
-        cwd[i] = costs
+        cwd[i] = exact[i] = costs
         for j in range(i + 1, n):
             cells = np.argwhere(sources == j)
             reach = costs[tuple(cells.T)]
@@ -38,7 +39,7 @@ def reference(resistance, sources, n, resolution):
     for a, b in ((zone[:, :-1], zone[:, 1:]), (zone[:-1, :], zone[1:, :])):
         touch = (a != b) & (a >= 0) & (b >= 0)
         pairs |= {(min(i, j), max(i, j)) for i, j in zip(a[touch].tolist(), b[touch].tolist())}
-    return cwd, zone, sorted(pairs), paths
+    return cwd, zone, sorted(pairs), paths, exact
 
 
 def landscape(seed, shape=(70, 90), n=7, integer=False):
@@ -69,7 +70,7 @@ def landscape(seed, shape=(70, 90), n=7, integer=False):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_corridors_equal_the_per_source_computation(seed):
     resistance, sources, n = landscape(seed)
-    old_cwd, old_zone, old_pairs, old_paths = reference(resistance, sources, n, 30.0)
+    old_cwd, old_zone, old_pairs, old_paths, old_exact = reference(resistance, sources, n, 30.0)
     surfaces = least_cost_corridors(resistance, sources, n, 30.0, TRANSFORM)
     assert (old_zone == -1).any() and (sources[0] >= 0).any()  # an unreachable corner, a source on the edge
     np.testing.assert_array_equal(surfaces.zone, old_zone)
@@ -85,7 +86,8 @@ def test_corridors_equal_the_per_source_computation(seed):
         near = surfaces.near[i]
         kept = np.isfinite(near)
         np.testing.assert_array_equal(near[kept], old_cwd[i][kept])
-        assert (old_cwd[i][~kept] >= np.float32(surfaces.near.bounds[i])).all()
+        if any(i in pair for pair in surfaces.pairs):
+            np.testing.assert_array_equal(kept, old_exact[i] <= surfaces.near.bounds[i])
     np.testing.assert_array_equal(barrier_scores(surfaces.near, surfaces.pairs, 30.0, radius_m=60.0),
                                   barrier_scores(old_cwd, old_pairs, 30.0, radius_m=60.0))
     np.testing.assert_array_equal(surfaces.cwd, old_cwd)  # the full surfaces, on request
@@ -95,12 +97,14 @@ def test_ties_give_the_same_paths_and_costs():
     """Few distinct resistances make many equally cheap paths: the bounded passes settle cells in
     the full passes' order, so they pick the same ones; a zone may differ only on a tie."""
     resistance, sources, n = landscape(5, integer=True)
-    old_cwd, old_zone, old_pairs, old_paths = reference(resistance, sources, n, 30.0)
+    old_cwd, old_zone, old_pairs, old_paths, old_exact = reference(resistance, sources, n, 30.0)
     surfaces = least_cost_corridors(resistance, sources, n, 30.0, TRANSFORM)
     assert surfaces.pairs == old_pairs
     for pair, path in zip(surfaces.pairs, surfaces.paths):
         assert path["cwd"] == old_paths[pair][0]
         np.testing.assert_array_equal(path["cells"], old_paths[pair][1])
+    for i in range(n):  # complete up to the bound, cells queued at exactly the bound included
+        np.testing.assert_array_equal(np.isfinite(surfaces.near[i]), old_exact[i] <= surfaces.near.bounds[i])
     differ = surfaces.zone != old_zone
     tied = (old_cwd == old_cwd.min(axis=0)).sum(axis=0) > 1
     assert not (differ & ~tied).any()

@@ -205,11 +205,11 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
     windows = [(0, 0, np.full((0, 0), np.inf, dtype=np.float32)) for _ in range(n_sources)]
     bounds = np.zeros(n_sources)
     found: dict[tuple[int, int], dict] = {}
-    flat_resistance = np.asarray(resistance, dtype=np.float64).ravel()
+    resistance_f = np.asarray(resistance, dtype=np.float64).ravel(order="F")
     for i in sorted(targets):
         ends = [np.unravel_index(cell, sources.shape) for cell in targets[i].values()]
         costs, traceback = mcp.find_costs(starts[i], ends, find_all_ends=True)
-        costs, traceback, bounds[i] = _settle(costs, traceback, offsets, lengths, flat_resistance)
+        bounds[i] = _settle(costs, traceback, offsets, lengths, resistance_f)
         for j in targets[i]:
             if j > i:
                 found[(i, j)] = _path(costs, traceback, offsets, _cells_of(sources, boxes[j], j), i, j, resolution,
@@ -257,28 +257,26 @@ def _edge_cells(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, border_value=0)
 
 
-def _predecessors(traceback: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Flat (row-major) index of each cell's predecessor: itself at a start, -1 if not reached."""
-    height, width = traceback.shape
-    step = offsets[:, 0] * width + offsets[:, 1]
-    flat = np.ascontiguousarray(traceback).ravel()
-    pred = np.arange(flat.size, dtype=np.int64)
-    moved = flat >= 0
-    pred[moved] -= step[flat[moved]]
-    pred[flat == -2] = -1
-    return pred
-
-
 def _roots(traceback: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Flat index of the start cell each cell's path comes from (-1: not reached), by pointer
-    jumping: each round doubles how far every pointer reaches."""
-    root = _predecessors(traceback, offsets)
-    active = np.flatnonzero(root >= 0)
-    while active.size:
-        up = root[root[active]]
-        changed = up != root[active]
-        root[active] = up
-        active = active[changed]
+    """Flat (row-major) index of the start cell each cell's path comes from (-1: not reached):
+    the start cell of its tree in the forest of predecessor links (connected components)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    height, width = traceback.shape
+    flat = np.ascontiguousarray(traceback).ravel()
+    moved = flat >= 0
+    cells = np.arange(flat.size, dtype=np.int64)
+    pred = cells[moved] - (offsets[flat[moved], 0] * width + offsets[flat[moved], 1])
+    indptr = np.zeros(flat.size + 1, dtype=np.int64)
+    np.cumsum(moved, out=indptr[1:])
+    links = csr_matrix((np.ones(pred.size, dtype=np.int8), pred, indptr), shape=(flat.size, flat.size))
+    _, tree = connected_components(links, directed=True, connection="weak")
+    starts = np.flatnonzero(flat == -1)
+    start_of_tree = -np.ones(flat.size, dtype=np.int64)
+    start_of_tree[tree[starts]] = starts
+    root = start_of_tree[tree]
+    root[flat == -2] = -1  # not reached: alone in its tree
     return root
 
 
@@ -321,26 +319,24 @@ def _targets(resistance, best, zone, root, pairs, resolution) -> dict[int, dict[
     return out
 
 
-def _settle(costs, traceback, offsets, lengths, resistance):
-    """A stopped pass's costs and traceback (copied), with the cells still queued at the stop
-    cost settled; returns (costs float64 (H, W), traceback, stop cost)."""
-    costs = np.array(costs, order="C")
-    traceback = np.array(traceback, order="C")
-    costs[traceback == -1] = 0.0  # the start cells (all settled first unless steps are free)
-    reached = np.isfinite(costs)
-    stop = float(costs[reached].max()) if reached.any() else 0.0
-    height, width = costs.shape
-    queued = np.flatnonzero((traceback.ravel() >= 0) & ~reached.ravel())
+def _settle(costs, traceback, offsets, lengths, resistance_f):
+    """Settle, in place, the cells still queued at the stop cost of a stopped pass (its costs
+    and traceback as MCP returns them, column-major views; `resistance_f` the resistance
+    flattened column-major, float64); returns the stop cost [resistance x m]."""
+    height = costs.shape[0]
+    flat, steps = costs.T.reshape(-1), traceback.T.reshape(-1)  # views: MCP's arrays are column-major
+    flat[steps == -1] = 0.0  # the start cells (all settled first unless steps are free)
+    reached = np.isfinite(flat)
+    stop = float(flat[reached].max()) if reached.any() else 0.0
+    queued = np.flatnonzero((steps >= 0) & ~reached)
     if queued.size:
-        k = traceback.ravel()[queued]
-        pred = queued - (offsets[k, 0] * width + offsets[k, 1])
-        flat = costs.ravel()
-        cost = flat[pred] + lengths[k] * 0.5 * (resistance[pred] + resistance[queued])  # as MCP_Geometric adds it
+        k = steps[queued]
+        pred = queued - (offsets[k, 1] * height + offsets[k, 0])
+        cost = flat[pred] + lengths[k] * 0.5 * (resistance_f[pred] + resistance_f[queued])  # as MCP_Geometric adds it
         tie = cost == stop
         flat[queued[tie]] = cost[tie]
-        beyond = queued[~tie]
-        traceback.ravel()[beyond] = -2
-    return costs, traceback, stop
+        steps[queued[~tie]] = -2
+    return stop
 
 
 def _window(costs: np.ndarray) -> tuple[int, int, np.ndarray]:
