@@ -22,7 +22,11 @@ How it is computed, on one cost graph built once:
    cell up to it has the cost and the predecessor the full pass gives, which is all that the
    corridors (the cheapest cell of the partner lies below the cut) and the barrier scores (they
    only read costs below the pair's least-cost distance, :func:`barrier_scores
-   <carbonmap.landscape.circuits.barrier_scores>`) need.
+   <carbonmap.landscape.circuits.barrier_scores>`) need. On large grids these passes run in
+   forked worker processes, one per core, which share the graph (the engine holds the GIL).
+
+Nothing is quadratic in the number of sources: one full pass, then one bounded pass per source
+in a pair, and a path per pair.
 
 References
 ----------
@@ -124,7 +128,7 @@ def _mcp(resistance: np.ndarray, resolution: float):
 
 
 def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources: int, resolution: float,
-                         transform: Affine) -> CostSurfaces:
+                         transform: Affine, *, workers: int | None = None) -> CostSurfaces:
     r"""The cost zones of the sources, the pairs whose zones touch, and their corridors.
 
     Parameters
@@ -139,6 +143,10 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
         Cell size.
     transform : affine.Affine
         The raster's transform (for the path geometries).
+    workers : int, optional
+        Processes for the per-source passes (default: one per available core on grids of a
+        million cells or more, else 1: in this process). Workers are forked, so they share the cost graph; where processes cannot be
+        forked the passes run here. The result does not depend on it.
 
     Returns
     -------
@@ -201,22 +209,69 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
                                                                                                        np.int64)
     pairs = _touching(zone)
     targets = _targets(np.asarray(resistance, dtype=np.float64), best, zone, root, pairs, resolution)
-    lengths = np.sqrt(np.sum((resolution * offsets.astype(np.float64)) ** 2, axis=1))
+    work = {"mcp": mcp, "sources": sources, "boxes": boxes, "starts": starts, "resolution": resolution,
+            "transform": transform, "offsets": offsets,
+            "lengths": np.sqrt(np.sum((resolution * offsets.astype(np.float64)) ** 2, axis=1)),
+            "resistance_f": np.asarray(resistance, dtype=np.float64).ravel(order="F")}
+    # the dearest reach first, so that the largest passes do not end up last on one core
+    jobs = sorted(targets, key=lambda i: (-max(cost for _, cost in targets[i].values()), i))
     windows = [(0, 0, np.full((0, 0), np.inf, dtype=np.float32)) for _ in range(n_sources)]
     bounds = np.zeros(n_sources)
     found: dict[tuple[int, int], dict] = {}
-    resistance_f = np.asarray(resistance, dtype=np.float64).ravel(order="F")
-    for i in sorted(targets):
-        ends = [np.unravel_index(cell, sources.shape) for cell in targets[i].values()]
-        costs, traceback = mcp.find_costs(starts[i], ends, find_all_ends=True)
-        bounds[i] = _settle(costs, traceback, offsets, lengths, resistance_f)
-        for j in targets[i]:
-            if j > i:
-                found[(i, j)] = _path(costs, traceback, offsets, _cells_of(sources, boxes[j], j), i, j, resolution,
-                                      transform)
-        windows[i] = _window(costs)
+    for i, bound, window, paths in _run_passes(work, [(i, targets[i]) for i in jobs], workers):
+        windows[i], bounds[i] = window, bound
+        found.update(paths)
     near = BoundedCosts((n_sources, *sources.shape), windows, bounds)
     return CostSurfaces(zone, pairs, [found[pair] for pair in pairs], near, _full=(resistance, starts, resolution))
+
+
+#: Grids of at least this many cells run their passes in worker processes by default.
+_PROCESS_MIN_CELLS = 1_000_000
+
+#: What the passes of the current calls read, by call: forked workers inherit it.
+_WORK: dict[int, dict] = {}
+
+
+def _run_passes(work: dict, jobs: list, workers: int | None):
+    """:func:`_bounded_pass` of every job, in up to `workers` forked processes (default: one per
+    available core; serially with one, or where processes cannot be forked)."""
+    import multiprocessing
+    import os
+
+    if workers is None:  # a process pays off on large grids only
+        large = work["sources"].size >= _PROCESS_MIN_CELLS
+        workers = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) \
+            if large else 1
+    workers = min(workers, len(jobs))
+    forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    if workers < 2 or not forkable:
+        return [_bounded_pass(work, *job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    key = id(work)
+    _WORK[key] = work  # set before the workers fork: they read it without pickling the engine
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_forked_pass, [(key, *job) for job in jobs]))
+    finally:
+        del _WORK[key]
+
+
+def _forked_pass(job):
+    key, i, ends = job
+    return _bounded_pass(_WORK[key], i, ends)
+
+
+def _bounded_pass(work: dict, i: int, ends: dict[int, tuple[int, float]]):
+    """Source i's pass, stopped once the given cell of each partner is settled: (i, stop cost
+    [resistance x m], window (row, col, float32 costs), {(i, j): path} for partners j > i)."""
+    mcp, sources, boxes, offsets = work["mcp"], work["sources"], work["boxes"], work["offsets"]
+    cells = [np.unravel_index(cell, sources.shape) for cell, _ in ends.values()]
+    costs, traceback = mcp.find_costs(work["starts"][i], cells, find_all_ends=True)
+    bound = _settle(costs, traceback, offsets, work["lengths"], work["resistance_f"])
+    paths = {(i, j): _path(costs, traceback, offsets, _cells_of(sources, boxes[j], j), i, j, work["resolution"],
+                           work["transform"]) for j in ends if j > i}
+    return i, bound, _window(costs), paths
 
 
 def _full_surfaces(resistance: np.ndarray, starts: list[np.ndarray], resolution: float) -> np.ndarray:
@@ -290,10 +345,11 @@ def _touching(zone: np.ndarray) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def _targets(resistance, best, zone, root, pairs, resolution) -> dict[int, dict[int, int]]:
+def _targets(resistance, best, zone, root, pairs, resolution) -> dict[int, dict[int, tuple[int, float]]]:
     """For each linked source i and each partner j, a start cell of j (flat index) that the
-    pass from i reaches at about their least-cost distance: the root, on j's side, of the
-    side-neighbouring cells a (zone i), b (zone j) with the least D(a) + step + D(b)."""
+    pass from i reaches at about their least-cost distance, and that distance: the root, on j's
+    side, of the side-neighbouring cells a (zone i), b (zone j) with the least
+    D(a) + step + D(b) [resistance x m] (D: the cost from the nearest source)."""
     if not pairs:
         return {}
     parts = []
@@ -313,9 +369,9 @@ def _targets(resistance, best, zone, root, pairs, resolution) -> dict[int, dict[
     order = np.lexsort((table[:, 2], table[:, 1], table[:, 0]))
     table = table[order]
     first = np.r_[True, (np.diff(table[:, 0]) != 0) | (np.diff(table[:, 1]) != 0)]
-    out: dict[int, dict[int, int]] = {}
-    for i, j, _, _, cell_j in table[first]:
-        out.setdefault(int(i), {})[int(j)] = int(cell_j)
+    out: dict[int, dict[int, tuple[int, float]]] = {}
+    for i, j, cost, _, cell_j in table[first]:
+        out.setdefault(int(i), {})[int(j)] = (int(cell_j), float(cost))
     return out
 
 
