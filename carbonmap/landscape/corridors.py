@@ -49,7 +49,7 @@ from shapely.geometry import LineString
 
 from carbonmap.errors import InputError
 
-__all__ = ["CostSurfaces", "BoundedCosts", "least_cost_corridors"]
+__all__ = ["BoundedCosts", "CostSurfaces", "least_cost_corridors"]
 
 
 @dataclass
@@ -145,8 +145,9 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
         The raster's transform (for the path geometries).
     workers : int, optional
         Processes for the per-source passes (default: one per available core on grids of a
-        million cells or more, else 1: in this process). Workers are forked, so they share the cost graph; where processes cannot be
-        forked the passes run here. The result does not depend on it.
+        million cells or more, else 1: in this process). Workers are forked, so they share the
+        cost graph; where processes cannot be forked the passes run here. The result does not
+        depend on it.
 
     Returns
     -------
@@ -175,9 +176,10 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
 
     One pass from all the sources gives :math:`\min_i CWD_i` exactly (each surface solves the same
     Bellman equation, and adding a step's cost is monotone in floating point), and its traceback
-    the zone. Where two sources are exactly as dear to reach (equal float32 costs), the old
-    per-source surfaces gave the cell to the lower-numbered source and this pass gives it to the
-    one reached first: only such ties can move a zone's edge by a cell.
+    the zone. Where two sources are exactly as dear to reach (equal float32 costs), the argmin of
+    per-source surfaces would give the cell to the lower-numbered source, and this pass gives it
+    to the one it reached first: only such ties can move a zone's edge by a cell (and so, at a
+    point where three zones meet, a pair).
 
     The pass of source i stops at the cost :math:`c_i` of the last of its partners' cells it was
     told to reach; cells still queued at exactly :math:`c_i` are settled from their queued cost and
@@ -370,7 +372,7 @@ def _roots(traceback: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    height, width = traceback.shape
+    width = traceback.shape[1]
     flat = np.ascontiguousarray(traceback).ravel()
     moved = flat >= 0
     cells = np.arange(flat.size, dtype=np.int64)
