@@ -22,8 +22,8 @@ How it is computed, on one cost graph built once:
    cell up to it has the cost and the predecessor the full pass gives, which is all that the
    corridors (the cheapest cell of the partner lies below the cut) and the barrier scores (they
    only read costs below the pair's least-cost distance, :func:`barrier_scores
-   <carbonmap.landscape.circuits.barrier_scores>`) need. On large grids these passes run in
-   forked worker processes, one per core, which share the graph (the engine holds the GIL).
+   <carbonmap.landscape.circuits.barrier_scores>`) need. On request these passes run in forked
+   worker processes, which share the graph (the engine holds the GIL).
 
 Nothing is quadratic in the number of sources: one full pass, then one bounded pass per source
 in a pair, and a path per pair.
@@ -128,7 +128,7 @@ def _mcp(resistance: np.ndarray, resolution: float):
 
 
 def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources: int, resolution: float,
-                         transform: Affine, *, workers: int | None = None) -> CostSurfaces:
+                         transform: Affine, *, workers: int = 1) -> CostSurfaces:
     r"""The cost zones of the sources, the pairs whose zones touch, and their corridors.
 
     Parameters
@@ -143,11 +143,13 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
         Cell size.
     transform : affine.Affine
         The raster's transform (for the path geometries).
-    workers : int, optional
-        Processes for the per-source passes (default: one per available core on grids of a
-        million cells or more, else 1: in this process). Workers are forked, so they share the
-        cost graph; where processes cannot be forked the passes run here. The result does not
-        depend on it.
+    workers : int
+        Processes for the per-source passes: 1 (default) runs them here; more fork worker
+        processes that share the cost graph, one of which runs the largest source's full pass
+        while this process finds the zones (where processes cannot be forked, they run here).
+        The result does not depend on it. The engine is bound by memory access: on a shared
+        2-core machine two passes at once each took 1.3 times the CPU of one alone, and the
+        megacity's corridors took as long with 2 workers as with 1.
 
     Returns
     -------
@@ -232,28 +234,20 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
     return CostSurfaces(zone, pairs, [found[pair] for pair in pairs], near, _full=(resistance, starts, resolution))
 
 
-#: Grids of at least this many cells run their passes in worker processes by default.
-_PROCESS_MIN_CELLS = 1_000_000
-
 #: What the passes of the current calls read, by call: forked workers inherit it.
 _WORK: dict[int, dict] = {}
 
 
 class _Passes:
-    """Runs the bounded passes (:func:`_bounded_pass`) here, or in up to `workers` forked
-    processes (default: one per available core on large grids; serially with one, or where
-    processes cannot be forked). With workers, one of them can get a head start: a source's
-    full pass while this process finds the zones, cut to its bound when the bound is known."""
+    """Runs the bounded passes (:func:`_bounded_pass`) here, or in `workers` forked processes
+    (here with one, or where processes cannot be forked). With workers, one of them can get a
+    head start: a source's full pass while this process finds the zones, cut to its bound when
+    the bound is known."""
 
-    def __init__(self, work: dict, workers: int | None):
+    def __init__(self, work: dict, workers: int):
         import multiprocessing
-        import os
 
         self.work, self.key, self.pool, self.early = work, id(work), None, None
-        if workers is None:  # processes pay off on large grids only
-            large = work["sources"].size >= _PROCESS_MIN_CELLS
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            workers = cores if large else 1
         forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
         if workers >= 2 and forkable:
             from concurrent.futures import ProcessPoolExecutor
