@@ -6,19 +6,21 @@ cropland, water and towns from smoothed random fields, then runs
 corridors, circuit currents, pinch points and barriers) in a child process, and prints the time
 of each step and the peak memory. The circuits are Circuitscape's pairwise mode on 2 x 2 blocks:
 one system per linked pair (only that pair's two sources short-circuited), all reusing one
-multigrid hierarchy. To compare two versions, run them one after the other on the same machine
-(``PYTHONPATH=<other checkout> python benchmarks/bench_network.py``) and compare the totals. There is no peer to compare against in one script (GuidosToolbox
-and Circuitscape are separate desktop tools); the target is "a few minutes, under 4 GB".
+multigrid hierarchy. To compare two versions, ``--against <other checkout>`` runs that
+checkout's chain right after this one's, on the same land cover, and prints each step's ratio
+(other / this). There is no peer to compare against in one script (GuidosToolbox and
+Circuitscape are separate desktop tools); the target is "a few minutes, under 4 GB".
 
 Usage::
 
-    python benchmarks/bench_network.py [--size 2000]
+    python benchmarks/bench_network.py [--size 2000] [--against /path/to/other/checkout]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -64,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "_work")
+    parser.add_argument("--against", type=Path, help="another checkout to time on the same land cover")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--make", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -85,6 +88,26 @@ def main() -> None:
     for step, seconds in data["timings"].items():
         print(f"  {step:<28} {seconds:7.1f} s")
     print(f"  {'total (with reading, resistance)':<28} {data['total_s']:7.1f} s   peak memory {data['peak_mb'] / 1024:.2f} GB")
+    if args.against:
+        other = _run_other(args.against, raster, args.workdir / "network_result_other.json")
+        print(f"against {args.against}: its time and the ratio (its / this)")
+        for step, seconds in data["timings"].items():
+            theirs = other["timings"].get(step, float("nan"))
+            print(f"  {step:<28} {theirs:7.1f} s   x {theirs / seconds:5.2f}")
+        print(f"  {'total (with reading, resistance)':<28} {other['total_s']:7.1f} s   x "
+              f"{other['total_s'] / data['total_s']:5.2f}   peak memory {other['peak_mb'] / 1024:.2f} GB")
+
+
+def _run_other(checkout: Path, raster: Path, result: Path) -> dict:
+    """The chain of another checkout of carbonmap (its package first on the path)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(raster), "--result", str(result)], env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"the chain of {checkout} failed (status {status})")
+    data = json.loads(result.read_text())
+    data["peak_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    return data
 
 
 if __name__ == "__main__":

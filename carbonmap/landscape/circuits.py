@@ -639,14 +639,15 @@ def one_to_all_currents(resistance: np.ndarray, focal: np.ndarray, *, n_regions:
 # ------------------------------------------------------------------------------- barriers
 
 
-def barrier_scores(cwd: np.ndarray, pairs, resolution: float, *, radius_m: float) -> np.ndarray:
+def barrier_scores(cwd, pairs, resolution: float, *, radius_m: float) -> np.ndarray:
     r"""Restoration improvement score of every cell, maximised over linked pairs of sources.
 
     Parameters
     ----------
-    cwd : array (n_sources, H, W) [resistance x m]
-        Cost-weighted distance from each source (``CostSurfaces.cwd`` of
-        :func:`carbonmap.landscape.corridors.least_cost_corridors`).
+    cwd : array (n_sources, H, W) or BoundedCosts [resistance x m]
+        Cost-weighted distance from each source: the full surfaces (``CostSurfaces.cwd`` of
+        :func:`carbonmap.landscape.corridors.least_cost_corridors`), or each source's surface up
+        to its bound (``CostSurfaces.near``), which gives the same scores.
     pairs : iterable of (i, j)
         The linked pairs of sources.
     resolution : float [m]
@@ -676,6 +677,10 @@ def barrier_scores(cwd: np.ndarray, pairs, resolution: float, *, radius_m: float
         B(x) = \max_{(i,j)} \frac{LCD_{ij} - \left[\min_{|y-x| \le r} CWD_i(y)
                + \min_{|y-x| \le r} CWD_j(y) + 2r\right]}{2r}
 
+    A score is positive only where both minima are below :math:`LCD_{ij}`, so each pair is scored
+    on the cells within r of both surfaces' cells cheaper than that (their windows, for bounded
+    surfaces whose bounds are at least the pair's :math:`LCD_{ij}`); elsewhere it is 0.
+
     References
     ----------
     .. [1] McRae B. H., et al. (2012). Where to restore ecological connectivity? Detecting
@@ -687,13 +692,45 @@ def barrier_scores(cwd: np.ndarray, pairs, resolution: float, *, radius_m: float
     half = int(np.floor(reach))
     yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
     disc = yy * yy + xx * xx <= reach * reach
-    best = np.zeros(cwd.shape[1:])
+    window = cwd.window if hasattr(cwd, "window") else (lambda k: (0, 0, cwd[k]))
+    height, width = cwd.shape[1:]
+    best = np.zeros((height, width))
     for i, j in pairs:
-        near_i = ndimage.minimum_filter(cwd[i].astype(np.float64), footprint=disc, mode="constant", cval=np.inf)
-        near_j = ndimage.minimum_filter(cwd[j].astype(np.float64), footprint=disc, mode="constant", cval=np.inf)
-        lcd = float(np.min(cwd[i].astype(np.float64) + cwd[j]))
+        (ri, ci, wi), (rj, cj, wj) = window(i), window(j)
+        if wi.size == 0 or wj.size == 0:
+            continue
+        # the cells scored: within `half` of both windows; read with a margin of `half`
+        top, left = max(ri, rj) - half, max(ci, cj) - half
+        bottom = min(ri + wi.shape[0], rj + wj.shape[0]) + half
+        right = min(ci + wi.shape[1], cj + wj.shape[1]) + half
+        top, left, bottom, right = max(top, 0), max(left, 0), min(bottom, height), min(right, width)
+        if top >= bottom or left >= right:
+            continue
+        box = (max(top - half, 0), max(left - half, 0), min(bottom + half, height), min(right + half, width))
+        block_i, block_j = _block(ri, ci, wi, box), _block(rj, cj, wj, box)
+        inner = (slice(top - box[0], bottom - box[0]), slice(left - box[1], right - box[1]))
+        near_i = ndimage.minimum_filter(block_i.astype(np.float64), footprint=disc, mode="constant",
+                                        cval=np.inf)[inner]
+        near_j = ndimage.minimum_filter(block_j.astype(np.float64), footprint=disc, mode="constant",
+                                        cval=np.inf)[inner]
+        lcd = float(np.min(block_i.astype(np.float64) + block_j))
         restored = near_i + near_j + 2 * radius_m
         with np.errstate(invalid="ignore"):
             score = (lcd - restored) / (2 * radius_m)
-        best = np.fmax(best, np.where(np.isfinite(score), score, 0.0))
+        part = best[top:bottom, left:right]
+        best[top:bottom, left:right] = np.fmax(part, np.where(np.isfinite(score), score, 0.0))
     return np.maximum(best, 0.0)
+
+
+def _block(row: int, col: int, values: np.ndarray, box) -> np.ndarray:
+    """Rows box[0]:box[2], cols box[1]:box[3] of a surface given as a window at (row, col)
+    (``inf`` outside it)."""
+    top, left, bottom, right = box
+    if (row, col) == (top, left) and values.shape == (bottom - top, right - left):
+        return values
+    out = np.full((bottom - top, right - left), np.inf, dtype=values.dtype)
+    r0, c0 = max(top, row), max(left, col)
+    r1, c1 = min(bottom, row + values.shape[0]), min(right, col + values.shape[1])
+    if r0 < r1 and c0 < c1:
+        out[r0 - top:r1 - top, c0 - left:c1 - left] = values[r0 - row:r1 - row, c0 - col:c1 - col]
+    return out

@@ -236,7 +236,7 @@ def ecological_network(land: Landscape, ecological: np.ndarray, resistance: np.n
                         settings.circuit_max_cells, settings.circuit_mode)
     lap("circuits")
     corridors = _corridor_polygons(surfaces.paths, circuit.resistance, settings.corridor_width_m, land.crs)
-    barriers = barrier_scores(surfaces.cwd, surfaces.pairs, r, radius_m=settings.barrier_radius_m)
+    barriers = barrier_scores(surfaces.near, surfaces.pairs, r, radius_m=settings.barrier_radius_m)
     barriers[~inside] = np.nan
     pinch = _pinch_points(land, circuit.current, corridors, settings.pinch_quantile, source_raster >= 0)
     barrier_areas = _barrier_areas(land, barriers, settings.barrier_quantile)
