@@ -22,8 +22,9 @@ How it is computed, on one cost graph built once:
    cell up to it has the cost and the predecessor the full pass gives, which is all that the
    corridors (the cheapest cell of the partner lies below the cut) and the barrier scores (they
    only read costs below the pair's least-cost distance, :func:`barrier_scores
-   <carbonmap.landscape.circuits.barrier_scores>`) need. On request these passes run in forked
-   worker processes, which share the graph (the engine holds the GIL).
+   <carbonmap.landscape.circuits.barrier_scores>`) need. The passes run one after another: the
+   engine holds the GIL and is bound by memory access (on a shared 2-core machine, two passes
+   in two processes each took 1.3 times the CPU of one alone, and no less wall time).
 
 Nothing is quadratic in the number of sources: one full pass, then one bounded pass per source
 in a pair, and a path per pair.
@@ -128,7 +129,7 @@ def _mcp(resistance: np.ndarray, resolution: float):
 
 
 def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources: int, resolution: float,
-                         transform: Affine, *, workers: int = 1) -> CostSurfaces:
+                         transform: Affine) -> CostSurfaces:
     r"""The cost zones of the sources, the pairs whose zones touch, and their corridors.
 
     Parameters
@@ -143,13 +144,6 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
         Cell size.
     transform : affine.Affine
         The raster's transform (for the path geometries).
-    workers : int
-        Processes for the per-source passes: 1 (default) runs them here; more fork worker
-        processes that share the cost graph, one of which runs the largest source's full pass
-        while this process finds the zones (where processes cannot be forked, they run here).
-        The result does not depend on it. The engine is bound by memory access: on a shared
-        2-core machine two passes at once each took 1.3 times the CPU of one alone, and the
-        megacity's corridors took as long with 2 workers as with 1.
 
     Returns
     -------
@@ -210,104 +204,22 @@ def least_cost_corridors(resistance: np.ndarray, sources: np.ndarray, n_sources:
     windows = [(0, 0, np.full((0, 0), np.inf, dtype=np.float32)) for _ in range(n_sources)]
     bounds = np.zeros(n_sources)
     found: dict[tuple[int, int], dict] = {}
-    with _Passes(work, workers) as passes:
-        # while this process finds the zones, a worker runs the largest source's full pass
-        largest = int(np.argmax(np.bincount(sources[sources >= 0], minlength=n_sources))) if n_sources else -1
-        passes.head_start(largest)
-        everyone = [s for s in starts if len(s)]
-        if everyone:
-            best, traceback = mcp.find_costs(np.concatenate(everyone))
-            root = _roots(traceback, offsets)
-            zone = np.where(root >= 0, sources.ravel()[np.maximum(root, 0)], -1).reshape(sources.shape)
-            zone = zone.astype(np.int64)
-        else:
-            best, root = np.full(sources.shape, np.inf), -np.ones(sources.size, np.int64)
-            zone = -np.ones(sources.shape, np.int64)
-        pairs = _touching(zone)
-        targets = _targets(np.asarray(resistance, dtype=np.float64), best, zone, root, pairs, resolution)
-        # the dearest reach first, so that the largest passes do not end up last on one core
-        jobs = sorted(targets, key=lambda i: (-max(cost for _, cost in targets[i].values()), i))
-        for i, bound, window, paths in passes.run([(i, targets[i]) for i in jobs]):
-            windows[i], bounds[i] = window, bound
-            found.update(paths)
+    everyone = [s for s in starts if len(s)]
+    if everyone:
+        best, traceback = mcp.find_costs(np.concatenate(everyone))
+        root = _roots(traceback, offsets)
+        zone = np.where(root >= 0, sources.ravel()[np.maximum(root, 0)], -1).reshape(sources.shape)
+        zone = zone.astype(np.int64)
+    else:
+        best, root = np.full(sources.shape, np.inf), -np.ones(sources.size, np.int64)
+        zone = -np.ones(sources.shape, np.int64)
+    pairs = _touching(zone)
+    targets = _targets(np.asarray(resistance, dtype=np.float64), best, zone, root, pairs, resolution)
+    for i in sorted(targets):
+        _, bounds[i], windows[i], paths = _bounded_pass(work, i, targets[i])
+        found.update(paths)
     near = BoundedCosts((n_sources, *sources.shape), windows, bounds)
     return CostSurfaces(zone, pairs, [found[pair] for pair in pairs], near, _full=(resistance, starts, resolution))
-
-
-#: What the passes of the current calls read, by call: forked workers inherit it.
-_WORK: dict[int, dict] = {}
-
-
-class _Passes:
-    """Runs the bounded passes (:func:`_bounded_pass`) here, or in `workers` forked processes
-    (here with one, or where processes cannot be forked). With workers, one of them can get a
-    head start: a source's full pass while this process finds the zones, cut to its bound when
-    the bound is known."""
-
-    def __init__(self, work: dict, workers: int):
-        import multiprocessing
-
-        self.work, self.key, self.pool, self.early = work, id(work), None, None
-        forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
-        if workers >= 2 and forkable:
-            from concurrent.futures import ProcessPoolExecutor
-
-            _WORK[self.key] = work  # set before the workers fork: they read it without pickling the engine
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            _WORK.pop(self.key, None)
-        return False
-
-    def head_start(self, i: int) -> None:
-        """Start source i's full pass in a worker (nothing without workers)."""
-        if self.pool is not None and i >= 0 and len(self.work["starts"][i]):
-            self.early = (i, self.pool.submit(_forked_full, (self.key, i)))
-
-    def run(self, jobs: list) -> list:
-        """The bounded passes of `jobs` ((i, ends) each), in their order."""
-        if self.pool is None:
-            return [_bounded_pass(self.work, *job) for job in jobs]
-        early = self.early[0] if self.early is not None else -1
-        futures = {i: self.pool.submit(_forked_pass, (self.key, i, ends)) for i, ends in jobs if i != early}
-        out = []
-        for i, ends in jobs:
-            if i == early:
-                costs, traceback = self.early[1].result()
-                out.append(_cut_pass(self.work, i, ends, costs, traceback))
-            else:
-                out.append(futures[i].result())
-        return out
-
-
-def _forked_pass(job):
-    key, i, ends = job
-    return _bounded_pass(_WORK[key], i, ends)
-
-
-def _forked_full(job):
-    """(costs float64, traceback) of a source's full pass."""
-    key, i = job
-    work = _WORK[key]
-    costs, traceback = work["mcp"].find_costs(work["starts"][i])
-    return np.array(costs), np.array(traceback)
-
-
-def _cut_pass(work: dict, i: int, ends: dict[int, tuple[int, float]], costs, traceback):
-    """What :func:`_bounded_pass` gives, from source i's full pass: the same run, gone further.
-    The bounded pass stops at the cost of the dearest of the cells it is told to reach, having
-    settled every cell up to that cost and no other."""
-    sources, boxes, offsets = work["sources"], work["boxes"], work["offsets"]
-    bound = max(float(costs[np.unravel_index(cell, sources.shape)]) for cell, _ in ends.values())
-    costs = np.where(costs <= bound, costs, np.inf)
-    paths = {(i, j): _path(costs, traceback, offsets, _cells_of(sources, boxes[j], j), i, j, work["resolution"],
-                           work["transform"]) for j in ends if j > i}
-    return i, bound, _window(costs), paths
 
 
 def _bounded_pass(work: dict, i: int, ends: dict[int, tuple[int, float]]):
