@@ -158,7 +158,7 @@ def test_patches_are_labelled_class_by_class_as_on_the_whole_grid(neighbours):
             found, count = ndimage.label(index == c, structure=STRUCTURES[neighbours])
             expected += np.where(found > 0, found + sum(counts), 0)
             counts.append(count)
-        labels, got_counts = label_by_class(index, k, STRUCTURES[neighbours])
+        labels, got_counts = label_by_class(index, k, neighbours)
         assert got_counts.tolist() == counts and (labels == expected).all()
     assert k > 1000
 
