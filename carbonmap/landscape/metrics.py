@@ -63,7 +63,14 @@ import pandas as pd
 
 from carbonmap.errors import InputError
 from carbonmap.landscape.enn import nearest_neighbour_cells, row_runs
-from carbonmap.landscape.patches import Landscape, border_cells, label_by_class, row_blocks, unlike_sides
+from carbonmap.landscape.patches import (
+    Landscape,
+    border_cells,
+    label_by_class,
+    patch_cells,
+    row_blocks,
+    unlike_sides,
+)
 
 __all__ = ["Metrics", "fragstats", "min_perimeter", "max_like_adjacencies", "PATCH_METRICS", "CLASS_METRICS",
            "LANDSCAPE_METRICS", "ALL_METRICS"]
@@ -261,7 +268,8 @@ def _core_mask(land: Landscape, depth_cells: float) -> np.ndarray:
             a = padded[reach:reach + height, reach:reach + width]
             plus = padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width]
             minus = padded[reach - dy:reach - dy + height, reach - dx:reach - dx + width]
-            core &= (a == plus) & (a == minus)
+            core &= a == plus
+            core &= a == minus
     return core
 
 
@@ -273,14 +281,14 @@ def _core(land: Landscape, depth_cells: float) -> tuple[np.ndarray, np.ndarray, 
     """
     n = land.n_patches + 1
     core = _core_mask(land, depth_cells)
-    core_cells = np.bincount(land.labels[core], minlength=n).astype(float)
     # disjunct cores: core cells connected within their class, numbered class by class
     found, counts = label_by_class(np.where(core, land.index, land.n_classes), land.n_classes, land.neighbours)
-    core_ids = found[core]
-    core_size = np.bincount(core_ids, minlength=int(counts.sum()) + 1)[1:]
-    core_patch = np.zeros(int(counts.sum()) + 1, dtype=np.int64)
-    core_patch[core_ids] = land.labels[core]  # all cells of a core share one patch
+    n_found = int(counts.sum())
+    core_size = patch_cells(found, n_found)[1:]
+    core_patch = np.zeros(n_found + 1, dtype=np.int64)
+    core_patch[found.reshape(-1)] = land.labels.reshape(-1)  # all cells of a core share one patch (entry 0: any)
     core_patch = core_patch[1:]
+    core_cells = np.bincount(core_patch, weights=core_size, minlength=n)
     n_cores = np.bincount(core_patch, minlength=n).astype(float)
     return core_cells, n_cores, core_patch, core_size.astype(float)
 

@@ -31,7 +31,7 @@ from shapely.geometry import box
 from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, ReprojectedWarning
 from carbonmap.io import check_class_codes
 
-__all__ = ["Landscape", "prepare", "label_by_class", "patch_cells", "perimeter_sides", "unlike_sides", "row_blocks",
+__all__ = ["Landscape", "prepare", "label_by_class", "group_by_class", "patch_cells", "perimeter_sides", "unlike_sides", "row_blocks",
            "border_cells", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
 
 #: Connectivity structures for :func:`scipy.ndimage.label`, by neighbour rule.
@@ -83,19 +83,32 @@ class Landscape:
             self.index_cells = np.asarray(index_cells, dtype=np.int64)
 
     @cached_property
-    def _labelled(self) -> tuple[np.ndarray, np.ndarray]:
-        k = self.n_classes
-        labels, counts = label_by_class(self.index, k, self.neighbours)
-        patch_class = np.concatenate([[k], np.repeat(np.arange(k), counts)]).astype(np.int32)
-        return labels, patch_class
+    def _grouped(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(patches numbered in row-major order, the renumbering to patch ids, patches per class)."""
+        return group_by_class(self.index, self.n_classes, self.neighbours)
 
-    @property
+    @cached_property
     def labels(self) -> np.ndarray:
-        return self._labelled[0]
+        groups, renumber, _ = self._grouped
+        labels = _apply_renumbering(groups, renumber)
+        self._grouped = (labels, None, self._grouped[2])  # keep one raster of patch ids, not two
+        return labels
 
-    @property
+    @cached_property
     def patch_class(self) -> np.ndarray:
-        return self._labelled[1]
+        k = self.n_classes
+        return np.concatenate([[k], np.repeat(np.arange(k), self._grouped[2])]).astype(np.int32)
+
+    def _per_patch(self, values: Any) -> np.ndarray:
+        """A per-patch quantity `values(ids, n_patches)` computed on whichever raster of patch
+        ids is at hand, as an array by patch id."""
+        groups, renumber, _ = self._grouped
+        found = values(groups, self.n_patches)
+        if renumber is None:
+            return found
+        out = np.empty_like(found)
+        out[renumber] = found
+        return out
 
     @property
     def n_classes(self) -> int:
@@ -123,12 +136,12 @@ class Landscape:
     @cached_property
     def patch_cells(self) -> np.ndarray:
         """Cells of each patch id (P + 1,); entry 0: nodata cells."""
-        return patch_cells(self.labels, self.n_patches)
+        return self._per_patch(patch_cells)
 
     @cached_property
     def perimeter_sides(self) -> np.ndarray:
         """Perimeter of each patch id [cell sides] (P + 1,); entry 0 unused."""
-        return perimeter_sides(self.index, self.labels, self.n_patches)
+        return self._per_patch(lambda ids, n: perimeter_sides(self.index, ids, n))
 
 
 def _count_values(values: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
@@ -242,13 +255,42 @@ def label_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[
 
     Notes
     -----
+    :func:`group_by_class`, then its renumbering applied to the raster.
+    """
+    groups, renumber, counts = group_by_class(index, n_classes, neighbours)
+    return _apply_renumbering(groups, renumber), counts
+
+
+def group_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[np.ndarray, np.ndarray | None,
+                                                                                 np.ndarray]:
+    """Connected groups of cells of each class in one pass, and their numbering class by class.
+
+    Parameters
+    ----------
+    index, n_classes, neighbours
+        As for :func:`label_by_class`.
+
+    Returns
+    -------
+    groups : ndarray (H, W) of unsigned int
+        Group id 1..P of each cell (0 outside every class), in row-major order of each group's
+        first cell whatever its class.
+    renumber : ndarray (P + 1,) of int32, or None
+        The id of each group when numbered as :func:`label_by_class` does (entry 0 is 0);
+        None when that is already the numbering of `groups`.
+    counts : ndarray (K,) of int64
+        Groups per class.
+
+    Notes
+    -----
     All classes are labelled in one pass over the raster (:func:`cc3d.connected_components`
     on the multi-valued raster: neighbours join only when their values are equal), which
-    numbers the groups in row-major order of their first cell whatever their class. The ids
-    are then renumbered class by class, keeping that order within each class (a stable sort
-    of the groups by class): the same numbering as labelling each class on its own
-    (:func:`scipy.ndimage.label` of ``index == c``), in work proportional to the raster's size
-    however many classes there are.
+    numbers the groups in row-major order of their first cell, whatever their class. Numbered
+    class by class, keeping that order within each class (a stable sort of the groups by
+    class), they get the ids of labelling each class on its own (:func:`scipy.ndimage.label`
+    of ``index == c``), in work proportional to the raster's size however many classes there
+    are. Counts by group computed on `groups` are put in that order by
+    ``out[renumber] = counts``, without renumbering the raster.
     """
     if neighbours not in STRUCTURES:
         raise ValueError(f"the neighbour rule must be 4 or 8, got {neighbours}")
@@ -256,15 +298,22 @@ def label_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[
     # class index + 1, 0 outside every class; C order, so groups are numbered in row-major order
     ids = np.ascontiguousarray(np.where(index < n_classes, index + ids_type.type(1), ids_type.type(0)),
                                dtype=ids_type)
-    found, n = cc3d.connected_components(ids, connectivity=neighbours, return_N=True)
+    groups, n = cc3d.connected_components(ids, connectivity=neighbours, return_N=True)
     group_class = np.zeros(n + 1, dtype=ids_type)  # class index + 1 of each group, 0 for id 0
-    group_class[found.reshape(-1)] = ids.reshape(-1)  # every cell of a group has its class
+    group_class[groups.reshape(-1)] = ids.reshape(-1)  # every cell of a group has its class
     counts = np.bincount(group_class[1:], minlength=n_classes + 1)[1:].astype(np.int64)
     if n < 2 or (group_class[2:] >= group_class[1:-1]).all():  # already class by class
-        return (found.view(np.int32) if found.dtype == np.uint32 else found.astype(np.int32)), counts
+        return groups, None, counts
     renumber = np.zeros(n + 1, dtype=np.int32)
     renumber[1 + np.argsort(group_class[1:], kind="stable")] = np.arange(1, n + 1, dtype=np.int32)
-    return renumber[found], counts
+    return groups, renumber, counts
+
+
+def _apply_renumbering(groups: np.ndarray, renumber: np.ndarray | None) -> np.ndarray:
+    """Patch ids (int32) from group ids and :func:`group_by_class`'s renumbering."""
+    if renumber is not None:
+        return renumber[groups]
+    return groups.view(np.int32) if groups.dtype == np.uint32 else groups.astype(np.int32)
 
 
 def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = None,
