@@ -246,7 +246,9 @@ def _diameter_cells(land: Landscape, runs: tuple[np.ndarray, ...]) -> np.ndarray
             xr = np.maximum(np.hstack([rgt, -inf]), np.hstack([-inf, rgt]))
             dy = np.arange(lines, dtype=np.float64)
             dy = dy[None, :, None] - dy[None, None, :]
-            dx = np.maximum(xr[:, :, None] - xl[:, None, :], xr[:, None, :] - xl[:, :, None])
+            # right end of line i to left end of line j, over both orders of each pair: the
+            # larger of the pair's two spans is the one counted (a negative span is the smaller)
+            dx = xr[:, :, None] - xl[:, None, :]
             diameter[patch_ids[g]] = np.sqrt((dy * dy + dx * dx).reshape(len(g), -1).max(axis=1))
     return diameter
 
