@@ -92,10 +92,12 @@ def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_class
     height, width = labels.shape
     row, first, last, label = runs if runs is not None else row_runs(labels)
     best = np.full(len(patch_class), np.inf)
-    run_class = patch_class[label]
+    run_class = patch_class[label].astype(np.min_scalar_type(n_classes))
     below, above = _covered(labels, row, first, last)
+    by_class = np.argsort(run_class, kind="stable")  # each class's runs together, still by row and column
+    bounds = np.searchsorted(run_class[by_class], np.arange(n_classes + 1))
     for k in range(n_classes):
-        mine = run_class == k
+        mine = by_class[bounds[k]:bounds[k + 1]]
         ids = label[mine]
         if ids.size == 0 or ids.min() == ids.max():
             continue  # one patch (ids of a class are consecutive): no neighbour
