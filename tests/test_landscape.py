@@ -336,7 +336,7 @@ def test_per_patch_counts_do_not_depend_on_the_order_they_are_asked_in():
 
 def test_prepare_counts_classes_of_every_code_range():
     rng = np.random.default_rng(8)
-    grids = [rng.integers(0, 256, (30, 40)).astype(np.uint8), rng.integers(0, 3000, (30, 40)).astype(np.uint16),
+    grids = [rng.integers(0, 256, (31, 41)).astype(np.uint8), rng.integers(0, 3000, (30, 40)).astype(np.uint16),
              rng.integers(-5, 5, (30, 40)).astype(np.int8), (rng.integers(-3, 3, (30, 40)) * 10**6).astype(np.int64),
              rng.integers(0, 2**40, (30, 40)).astype(np.uint64)]
     for grid in grids:

@@ -159,6 +159,23 @@ def _count_values(values: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
     return counts
 
 
+def _count_bytes(values: np.ndarray) -> np.ndarray:
+    """How many times each byte value 0..255 occurs in a uint8 array (int64 (256,)).
+
+    Notes
+    -----
+    Counted two bytes at a time: the array read as uint16 is counted into 65,536 bins b
+    (:func:`_count_values`), and a byte value v occurs as the first byte of the pairs
+    ``b % 256 == v`` and as the second of ``b // 256 == v`` whatever the byte order: half the
+    values to cast and count."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    even = flat.size // 2 * 2
+    pairs = _count_values(flat[:even].view(np.uint16), 1 << 16).reshape(256, 256)
+    counts = pairs.sum(axis=0) + pairs.sum(axis=1)
+    counts[flat[even:]] += 1  # the last byte of an odd count
+    return counts
+
+
 def patch_cells(labels: np.ndarray, n_patches: int) -> np.ndarray:
     """Cells of each patch id 0..P in a label raster (int64 (P + 1,); entry 0: unlabelled cells)."""
     return _count_values(labels, n_patches + 1)
@@ -296,8 +313,13 @@ def group_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[
         raise ValueError(f"the neighbour rule must be 4 or 8, got {neighbours}")
     ids_type = np.min_scalar_type(n_classes)
     # class index + 1, 0 outside every class; C order, so groups are numbered in row-major order
-    ids = np.ascontiguousarray(np.where(index < n_classes, index + ids_type.type(1), ids_type.type(0)),
-                               dtype=ids_type)
+    if index.dtype in (np.uint8, np.uint16):  # a lookup table over all values: one pass
+        lut = np.zeros(np.iinfo(index.dtype).max + 1, dtype=ids_type)
+        lut[:n_classes] = np.arange(1, n_classes + 1)
+        ids = np.ascontiguousarray(lut[index])
+    else:
+        ids = np.ascontiguousarray(np.where(index < n_classes, index + ids_type.type(1), ids_type.type(0)),
+                                   dtype=ids_type)
     groups, n = cc3d.connected_components(ids, connectivity=neighbours, return_N=True)
     group_class = np.zeros(n + 1, dtype=ids_type)  # class index + 1 of each group, 0 for id 0
     group_class[groups.reshape(-1)] = ids.reshape(-1)  # every cell of a group has its class
@@ -407,7 +429,11 @@ def _present_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Values spanning fewer than 2^16 codes are counted (:func:`numpy.bincount`, in blocks),
     others sorted (:func:`numpy.unique`)."""
     flat = values.reshape(-1)
-    if values.dtype in (np.uint8, np.uint16):
+    if values.dtype == np.uint8:
+        counts = _count_bytes(flat)
+        present = np.flatnonzero(counts)
+        return present.astype(values.dtype), counts[present]
+    if values.dtype == np.uint16:
         low, high = 0, int(np.iinfo(values.dtype).max)
     else:
         low, high = int(flat.min()), int(flat.max())
