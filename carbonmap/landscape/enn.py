@@ -36,7 +36,7 @@ __all__ = ["nearest_neighbour_cells", "row_runs"]
 def row_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Maximal horizontal runs of equal nonzero labels: (row, first col, last col, label),
     sorted by row then column."""
-    height, width = labels.shape
+    width = labels.shape[1]
     flat = np.ascontiguousarray(labels).reshape(-1)
     starts = np.empty(flat.size, dtype=bool)
     starts[:1] = True

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -511,7 +512,7 @@ def _class_functions(q: _Quantities) -> dict:
     def pafrac():
         area_m2, perim = q.cells * q.land.cell_m2, q.perim_sides * q.r
         bounds = np.searchsorted(q.pclass, np.arange(k + 1))  # patches are numbered class by class
-        return np.array([_pafrac(area_m2[lo:hi], perim[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])])
+        return np.array([_pafrac(area_m2[lo:hi], perim[lo:hi]) for lo, hi in pairwise(bounds)])
 
     split_sq = lambda: q.per_class((q.cells / q.total_cells) ** 2)  # noqa: E731
     n_patches = lambda: np.bincount(q.pclass, minlength=k).astype(float)  # noqa: E731

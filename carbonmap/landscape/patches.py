@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import cached_property
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any
 
 import cc3d
