@@ -10,14 +10,26 @@ timed from the array in memory to the metric at class and landscape level:
 - pylandstats: ``Landscape(...)`` + ``compute_class_metrics_df`` (and
   ``compute_landscape_metrics_df`` where it has the metric), stopped after --timeout seconds.
 
-Then carbonmap computes the whole metric list of ``carbonmap.landscape.metrics`` at once, for
-the total time and peak memory. The script prints wall time, peak memory, the ratio and the
-largest relative difference between the two tools' values for each metric.
+Then each tool computes all the metrics of the table at once, in one process (its caches
+shared between them), with and without ENN_MN (pylandstats' ENN is the slowest by far); and
+carbonmap its whole metric list (``carbonmap.landscape.metrics.ALL_METRICS``, a superset),
+for the total time and peak memory.
+
+With ``--repeat N`` each measurement runs N times and the shortest times count.
+
+The script prints wall time, CPU time (of the computation, in the child), peak memory, the
+ratio pylandstats / carbonmap on wall and on CPU time, and the largest relative difference
+between the two tools' values for each metric. On a machine shared with other work the wall
+times stretch with the load; the CPU times much less, so their ratio is the steadier one.
+
+With ``--baseline DIR`` (a folder holding another version of the ``carbonmap`` package, e.g.
+``git archive <commit> carbonmap | tar -x -C DIR``), that version is timed too, in the same
+run, with its own ratio to pylandstats: before and after a change, on the same machine and load.
 
 Usage::
 
     pip install -e ".[bench]"
-    python benchmarks/bench_landscape.py [--size 5000] [--timeout 900]
+    python benchmarks/bench_landscape.py [--size 5000] [--timeout 900] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -67,6 +79,10 @@ def _generate(path: Path, size: int) -> None:
     np.save(path, (np.digitize(field, cuts) + 1).astype(np.uint8))
 
 
+#: Several metrics in one process: the table's metrics, the same without ENN_MN, carbonmap's whole list.
+GROUPS = {"TABLE": list(METRICS), "TABLE-ENN": [m for m in METRICS if m != "ENN_MN"], "ALL": None}
+
+
 def child(tool: str, metric: str, raster: Path, result: Path) -> None:
     data = np.load(raster)
     if tool == "carbonmap":
@@ -77,33 +93,42 @@ def child(tool: str, metric: str, raster: Path, result: Path) -> None:
         import pylandstats as pls
 
         warnings.simplefilter("ignore")
-    t0 = time.perf_counter()  # imports done: time only the computation
+    group = metric in GROUPS
+    t0, c0 = time.perf_counter(), time.process_time()  # imports done: time only the computation
     if tool == "carbonmap":
-        wanted = None if metric == "ALL" else [metric]
+        wanted = GROUPS[metric] if group else [metric]
         out = fragstats(prepare(data, 30.0), metrics=wanted)
-        classes = {} if metric in LANDSCAPE_ONLY or metric == "ALL" else dict(zip(out.class_["class"].tolist(),
-                                                                                   out.class_[metric].tolist()))
-        landscape = None if metric == "ALL" or metric not in out.landscape else float(out.landscape.loc[0, metric])
+        classes = {} if metric in LANDSCAPE_ONLY or group else dict(zip(out.class_["class"].tolist(),
+                                                                        out.class_[metric].tolist()))
+        landscape = None if group or metric not in out.landscape else float(out.landscape.loc[0, metric])
         patches = len(out.patch) if metric == "ALL" else None
     else:
         land = pls.Landscape(data, res=(30, 30), nodata=0, neighborhood_rule=8)
-        name = METRICS[metric]
-        classes = {}
-        if metric not in LANDSCAPE_ONLY:
-            frame = land.compute_class_metrics_df(metrics=[name])
-            classes = {int(k): float(v) for k, v in frame[name].items()}
-        landscape = float(land.compute_landscape_metrics_df(metrics=[name])[name].iloc[0])
+        names = [METRICS[m] for m in GROUPS[metric]] if group else [METRICS[metric]]
+        classes, landscape = {}, None
+        class_names = [METRICS[m] for m in METRICS if METRICS[m] in names and m not in LANDSCAPE_ONLY]
+        if class_names:
+            frame = land.compute_class_metrics_df(metrics=class_names)
+            if not group:
+                classes = {int(k): float(v) for k, v in frame[names[0]].items()}
+        frame = land.compute_landscape_metrics_df(metrics=names)
+        if not group:
+            landscape = float(frame[names[0]].iloc[0])
         patches = None
-    seconds = time.perf_counter() - t0
-    result.write_text(json.dumps({"seconds": seconds, "classes": classes, "landscape": landscape,
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    result.write_text(json.dumps({"seconds": seconds, "cpu": cpu, "classes": classes, "landscape": landscape,
                                   "patches": patches}))
 
 
-def run(tool: str, metric: str, raster: Path, workdir: Path, timeout: float) -> dict | None:
+def run(tool: str, metric: str, raster: Path, workdir: Path, timeout: float, package: Path | None = None
+        ) -> dict | None:
+    """Time `tool` on `metric` in a child process; carbonmap from folder `package` if given.
+    None when stopped after `timeout` seconds."""
     result = workdir / f"result_{tool}_{metric}.json"
     result.unlink(missing_ok=True)
+    env = None if package is None else {**os.environ, "PYTHONPATH": str(package)}
     proc = subprocess.Popen([sys.executable, __file__, "--child", tool, "--metric", metric, "--raster", str(raster),
-                             "--result", str(result)])
+                             "--result", str(result)], env=env)
     deadline = time.monotonic() + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -121,6 +146,18 @@ def run(tool: str, metric: str, raster: Path, workdir: Path, timeout: float) -> 
     return data
 
 
+def best_of(repeat: int, *args, **kwargs) -> dict | None:
+    """:func:`run` `repeat` times: the shortest wall and CPU times, the largest peak memory."""
+    best = run(*args, **kwargs)
+    for _ in range(repeat - 1):
+        if best is None:
+            break
+        again = run(*args, **kwargs)
+        best.update(seconds=min(best["seconds"], again["seconds"]), cpu=min(best["cpu"], again["cpu"]),
+                    peak_mb=max(best["peak_mb"], again["peak_mb"]))
+    return best
+
+
 def largest_difference(a: dict, b: dict) -> float:
     pairs = [(a["landscape"], b["landscape"])] if a["landscape"] is not None and b["landscape"] is not None else []
     pairs += [(a["classes"][k], b["classes"][str(k)] if str(k) in b["classes"] else b["classes"].get(k))
@@ -136,6 +173,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a pylandstats run is stopped")
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "_work")
     parser.add_argument("--metrics", default=",".join(METRICS), help="comma-separated FRAGSTATS abbreviations")
+    parser.add_argument("--baseline", type=Path, help="folder with another version of the carbonmap package to time too")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the shortest times count")
+    parser.add_argument("--no-groups", action="store_true", help="skip the runs of all the table's metrics at once")
     for hidden in ("--child", "--metric", "--raster", "--result", "--make"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -146,23 +186,49 @@ def main() -> None:
         child(args.child, args.metric, Path(args.raster), Path(args.result))
         return
     raster = make_raster(args.workdir, args.size)
+    baseline = args.baseline.resolve() if args.baseline else None
     print(f"raster: {args.size} x {args.size}, 6 classes, 30 m cells")
-    print(f"{'metric':<9} {'carbonmap':>10} {'pylandstats':>12} {'ratio':>7} {'peak MB (c / p)':>16}  largest rel. difference")
-    for metric in args.metrics.split(","):
-        ours = run("carbonmap", metric, raster, args.workdir, float("inf"))
-        theirs = run("pylandstats", metric, raster, args.workdir, args.timeout)
+    head = f"{'metric':<9} {'carbonmap':>15} {'pylandstats':>15} {'ratio':>11} {'peak MB (c / p)':>16}"
+    if baseline:
+        head += f"  {'baseline':>15} {'ratio':>11}"
+    print(head + "  largest rel. difference")
+    print(f"{'':<9} {'wall / cpu':>15} {'wall / cpu':>15} {'wall / cpu':>11} {'':>16}"
+          + (f"  {'wall / cpu':>15} {'wall / cpu':>11}" if baseline else ""))
+
+    def times(r: dict) -> str:
+        return f"{r['seconds']:6.2f}s /{r['cpu']:6.2f}s"
+
+    def ratio(theirs: dict | None, ours: dict) -> str:
         if theirs is None:
-            print(f"{metric:<9} {ours['seconds']:>9.2f}s {'> ' + format(args.timeout, '.0f') + 's':>12} "
-                  f"{'> ' + format(args.timeout / ours['seconds'], '.0f'):>7} {ours['peak_mb']:>7.0f} / -       "
-                  "(pylandstats stopped)")
-            continue
-        diff = largest_difference(ours, theirs)
-        note = f"  ({KNOWN_DIFFERENCES[metric]})" if metric in KNOWN_DIFFERENCES and diff > 1e-6 else ""
-        print(f"{metric:<9} {ours['seconds']:>9.2f}s {theirs['seconds']:>11.2f}s {theirs['seconds'] / ours['seconds']:>6.1f}x "
-              f"{ours['peak_mb']:>7.0f} / {theirs['peak_mb']:<7.0f} {diff:.1e}{note}")
-    every = run("carbonmap", "ALL", raster, args.workdir, float("inf"))
-    print(f"\ncarbonmap, all {len(__import__('carbonmap.landscape.metrics', fromlist=['ALL_METRICS']).ALL_METRICS)} "
-          f"metrics at once ({every['patches']:,} patches): {every['seconds']:.1f} s, peak {every['peak_mb']:.0f} MB")
+            return f"> {args.timeout / ours['seconds']:.0f}x"
+        return f"{theirs['seconds'] / ours['seconds']:4.1f} /{theirs['cpu'] / ours['cpu']:4.1f}"
+
+    rows = [*args.metrics.split(","), *([] if args.no_groups else ["TABLE-ENN", "TABLE"])]
+    for metric in rows:
+        ours = best_of(args.repeat, "carbonmap", metric, raster, args.workdir, float("inf"))
+        theirs = best_of(args.repeat, "pylandstats", metric, raster, args.workdir, args.timeout)
+        old = (best_of(args.repeat, "carbonmap", metric, raster, args.workdir, float("inf"), baseline)
+               if baseline else None)
+        line = (f"{metric:<9} {times(ours):>15} {times(theirs) if theirs else '> ' + format(args.timeout, '.0f') + 's':>15}"
+                f" {ratio(theirs, ours):>11} {ours['peak_mb']:>7.0f} / "
+                f"{format(theirs['peak_mb'], '.0f') if theirs else '-':<7}")
+        if old:
+            line += f"  {times(old):>15} {ratio(theirs, old):>11}"
+        if theirs is None:
+            line += "  (pylandstats stopped)"
+        elif metric not in GROUPS:
+            diff = largest_difference(ours, theirs)
+            note = f"  ({KNOWN_DIFFERENCES[metric]})" if metric in KNOWN_DIFFERENCES and diff > 1e-6 else ""
+            line += f"  {diff:.1e}{note}"
+        print(line, flush=True)
+    every = best_of(args.repeat, "carbonmap", "ALL", raster, args.workdir, float("inf"))
+    n_all = len(__import__("carbonmap.landscape.metrics", fromlist=["ALL_METRICS"]).ALL_METRICS)  # after the runs
+    print(f"\ncarbonmap, all {n_all} metrics at once ({every['patches']:,} patches): {every['seconds']:.1f} s "
+          f"(cpu {every['cpu']:.1f} s), peak {every['peak_mb']:.0f} MB")
+    if baseline:
+        old = best_of(args.repeat, "carbonmap", "ALL", raster, args.workdir, float("inf"), baseline)
+        print(f"baseline, all metrics at once: {old['seconds']:.1f} s (cpu {old['cpu']:.1f} s), "
+              f"peak {old['peak_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

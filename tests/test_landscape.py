@@ -158,7 +158,7 @@ def test_patches_are_labelled_class_by_class_as_on_the_whole_grid(neighbours):
             found, count = ndimage.label(index == c, structure=STRUCTURES[neighbours])
             expected += np.where(found > 0, found + sum(counts), 0)
             counts.append(count)
-        labels, got_counts = label_by_class(index, k, STRUCTURES[neighbours])
+        labels, got_counts = label_by_class(index, k, neighbours)
         assert got_counts.tolist() == counts and (labels == expected).all()
     assert k > 1000
 
@@ -277,3 +277,109 @@ def test_real_land_cover_in_degrees_is_measured_in_metres(shared):
     forest_share = float((area * (data.filled(0) == 10)).sum() / 1e4) / geodesic_ha * 100
     pland = metrics.class_.set_index("class").loc[10, "PLAND"]
     assert pland == pytest.approx(forest_share, abs=0.1)
+
+
+def _random_landscapes(seed: int = 11):
+    """Random and blob-like grids, with and without nodata, under both neighbour rules."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    for trial in range(24):
+        height, width = rng.integers(1, 25, 2)
+        if trial % 2:
+            grid = rng.integers(1, rng.integers(2, 6), (height, width))
+        else:  # smooth blobs: large patches with interior runs
+            field = ndimage.gaussian_filter(rng.standard_normal((height, width)), 2)
+            grid = np.digitize(field, np.quantile(field, [0.3, 0.6])) + 1
+        mask = rng.random((height, width)) < (0.2 if trial % 3 == 0 else 0.0)
+        mask.flat[0] = False
+        for neighbours in (4, 8):
+            yield prepare(np.ma.MaskedArray(grid, mask=mask), 1.0, neighbours=neighbours)
+
+
+def test_class_adjacency_and_perimeters_equal_a_count_of_every_side():
+    """The adjacency table and the patch perimeters, counted from the sides between different
+    classes only, equal a count of every side of every cell (the definition)."""
+    from carbonmap.landscape.metrics import _class_adjacency
+
+    for land in _random_landscapes():
+        k1 = land.n_classes + 1
+        index = np.pad(land.index, 1, constant_values=land.n_classes)  # the raster's edge is outside
+        expected = np.zeros((k1, k1))
+        for a, b in ((index[:, :-1], index[:, 1:]), (index[:-1], index[1:])):
+            np.add.at(expected, (a.ravel(), b.ravel()), 1)
+            np.add.at(expected, (b.ravel(), a.ravel()), 1)
+        got = _class_adjacency(land)  # all but the outside-outside entry, which no metric reads
+        np.testing.assert_array_equal(got[:-1], expected[:-1])
+        np.testing.assert_array_equal(got[:, :-1], expected[:, :-1])
+        labels = np.pad(land.labels, 1)
+        perimeter = np.zeros(land.n_patches + 1, dtype=np.int64)
+        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+            np.add.at(perimeter, a[a != b], 1)
+            np.add.at(perimeter, b[a != b], 1)
+        np.testing.assert_array_equal(land.perimeter_sides[1:], perimeter[1:])
+        np.testing.assert_array_equal(land.patch_cells, np.bincount(land.labels.ravel(), minlength=land.n_patches + 1))
+
+
+def test_per_patch_counts_do_not_depend_on_the_order_they_are_asked_in():
+    """Counted on the one-pass groups and put in patch order, or on the patch ids: the same."""
+    for land in _random_landscapes(seed=3):
+        again = prepare(np.ma.MaskedArray(land.classes[np.minimum(land.index, land.n_classes - 1)],
+                                          mask=land.index == land.n_classes), 1.0, neighbours=land.neighbours)
+        before = again.patch_cells.copy(), again.perimeter_sides.copy()  # labels not made yet
+        assert "labels" not in again.__dict__
+        land.labels  # noqa: B018 (made first)
+        np.testing.assert_array_equal(before[0], land.patch_cells)
+        np.testing.assert_array_equal(before[1], land.perimeter_sides)
+        np.testing.assert_array_equal(again.labels, land.labels)
+
+
+def test_prepare_counts_classes_of_every_code_range():
+    rng = np.random.default_rng(8)
+    grids = [rng.integers(0, 256, (31, 41)).astype(np.uint8), rng.integers(0, 3000, (30, 40)).astype(np.uint16),
+             rng.integers(-5, 5, (30, 40)).astype(np.int8), (rng.integers(-3, 3, (30, 40)) * 10**6).astype(np.int64),
+             rng.integers(0, 2**40, (30, 40)).astype(np.uint64)]
+    for grid in grids:
+        mask = rng.random(grid.shape) < 0.1
+        land = prepare(np.ma.MaskedArray(grid, mask=mask), 10.0)
+        classes, cells = np.unique(grid[~mask], return_counts=True)
+        np.testing.assert_array_equal(land.classes, classes)
+        np.testing.assert_array_equal(land.index_cells, [*cells, mask.sum()])
+        np.testing.assert_array_equal(land.classes[land.index[~mask]], grid[~mask])
+    # more than 65,534 classes: a 32-bit class index, each cell its own patch
+    grid = np.arange(300 * 300).reshape(300, 300)
+    land = prepare(grid, 10.0)
+    assert land.index.dtype == np.uint32 and land.n_patches == grid.size
+    np.testing.assert_array_equal(land.labels, grid + 1)
+
+
+def test_unit_metrics_equal_fragstats_on_each_unit_alone():
+    """unit_metrics finds each unit in one pass; each row must equal FRAGSTATS on that unit
+    clipped out (the rest masked), its definition."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    field = ndimage.gaussian_filter(rng.standard_normal((40, 50)), 2)
+    grid = np.digitize(field, np.quantile(field, [0.3, 0.6])) + 1
+    mask = rng.random(grid.shape) < 0.05
+    land = prepare(np.ma.MaskedArray(grid, mask=mask), 30.0)
+    zones = (np.arange(40)[:, None] // 10) * 5 + np.arange(50)[None, :] // 10  # 4 x 5 blocks
+    zones[zones == 7] = -1  # a block outside every unit
+    n_zones = 21  # unit 20 has no cell
+    eco = select_classes(land, codes=[1])
+    table = unit_metrics(land, eco, zones, n_zones)
+    for z in range(n_zones):
+        alone = (zones != z) | mask
+        if alone.all():
+            assert table.loc[z].isna().all()
+            continue
+        binary = np.where(grid == 1, 1, 2)
+        part = fragstats(prepare(np.ma.MaskedArray(binary, mask=alone), 30.0),
+                         metrics=["PLAND", "NP", "ED", "MESH"]).class_.set_index("class")
+        if 1 in part.index:
+            assert table.loc[z, "eco_np"] == part.loc[1, "NP"]
+            assert table.loc[z, "eco_pland_pct"] == pytest.approx(part.loc[1, "PLAND"])
+            assert table.loc[z, "eco_ed_m_ha"] == pytest.approx(part.loc[1, "ED"])
+            assert table.loc[z, "eco_mesh_ha"] == pytest.approx(part.loc[1, "MESH"])
+        else:
+            assert table.loc[z, "eco_np"] == 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy import signal
+from scipy import ndimage, signal
 
 from carbonmap.errors import EmptyInputError, InputError
 from carbonmap.landscape.metrics import fragstats
@@ -146,11 +146,14 @@ def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zone
     rows = []
     binary = np.where(np.isin(land.index, classes), 1, 2).astype(np.uint8)
     inside = land.index < land.n_classes
-    for z in range(n_zones):
-        cells = np.nonzero((zones == z) & inside)
+    # each unit's box, all units in one pass: the work is the boxes' areas, not units x grid
+    boxes = ndimage.find_objects(np.where(inside & (zones >= 0), zones + 1, 0), max_label=n_zones)
+    for z, box in enumerate(boxes):
+        cells = np.nonzero((zones[box] == z) & inside[box]) if box is not None else (np.empty(0),)
         row = dict.fromkeys(UNIT_METRICS.values(), np.nan)
         if cells[0].size:
-            r0, r1, c0, c1 = cells[0].min(), cells[0].max() + 1, cells[1].min(), cells[1].max() + 1
+            r0, r1 = box[0].start + cells[0].min(), box[0].start + cells[0].max() + 1
+            c0, c1 = box[1].start + cells[1].min(), box[1].start + cells[1].max() + 1
             window = (zones[r0:r1, c0:c1] != z) | ~inside[r0:r1, c0:c1]
             part = prepare(np.ma.MaskedArray(binary[r0:r1, c0:c1], mask=window), land.resolution,
                            neighbours=land.neighbours)

@@ -17,6 +17,13 @@ with a *different* patch label, left and right in the same row, skip the patch's
 The sweep goes dy = 0, 1, 2, ... and keeps querying a patch only while dy is below the
 best distance found for it (a pair dy rows apart is at least dy apart), so it stops after
 about the largest ENN in rows, with fewer runs at each step. Every distance is exact.
+
+A run whose every cell has a cell of its own patch right below it never needs to look
+down (dy > 0): for a cell v of another patch dy rows below, the cell of the patch right
+below the run's cell is one row closer to v at the same column offset, and the run below
+queries v's row from one row closer with an extent at least as wide. Likewise upwards. Only
+runs on the patch's lower (upper) outline look down (up), which leaves the minimum, and so
+every ENN, unchanged.
 """
 
 from __future__ import annotations
@@ -29,15 +36,19 @@ __all__ = ["nearest_neighbour_cells", "row_runs"]
 def row_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Maximal horizontal runs of equal nonzero labels: (row, first col, last col, label),
     sorted by row then column."""
-    starts = np.ones(labels.shape, dtype=bool)
-    starts[:, 1:] = labels[:, 1:] != labels[:, :-1]
-    ends = np.ones(labels.shape, dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    rows, first = np.nonzero(starts)
-    _, last = np.nonzero(ends)
-    label = labels[rows, first]
+    width = labels.shape[1]
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    starts = np.empty(flat.size, dtype=bool)
+    starts[:1] = True
+    np.not_equal(flat[1:], flat[:-1], out=starts[1:])
+    starts[::width] = True  # every row starts a run
+    begin = np.flatnonzero(starts)
+    end = np.append(begin[1:], flat.size) - 1  # a run ends before the next one starts, in its row
+    label = flat[begin]
     keep = label > 0
-    return rows[keep], first[keep], last[keep], label[keep]
+    begin, end, label = begin[keep], end[keep], label[keep]
+    rows = begin // width
+    return rows, begin - rows * width, end - rows * width, label
 
 
 def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_classes: int, *,
@@ -81,18 +92,44 @@ def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_class
     height, width = labels.shape
     row, first, last, label = runs if runs is not None else row_runs(labels)
     best = np.full(len(patch_class), np.inf)
-    run_class = patch_class[label]
+    run_class = patch_class[label].astype(np.min_scalar_type(n_classes))
+    below, above = _covered(labels, row, first, last)
+    by_class = np.argsort(run_class, kind="stable")  # each class's runs together, still by row and column
+    bounds = np.searchsorted(run_class[by_class], np.arange(n_classes + 1))
     for k in range(n_classes):
-        mine = run_class == k
+        mine = by_class[bounds[k]:bounds[k + 1]]
         ids = label[mine]
         if ids.size == 0 or ids.min() == ids.max():
             continue  # one patch (ids of a class are consecutive): no neighbour
-        _sweep_class(row[mine], first[mine], last[mine], label[mine], height, width, best)
+        _sweep_class(row[mine], first[mine], last[mine], label[mine], below[mine], above[mine], height, width,
+                     best)
     best[np.isinf(best)] = np.nan
     return best
 
 
-def _sweep_class(row, first, last, label, height, width, best) -> None:
+def _covered(labels: np.ndarray, row: np.ndarray, first: np.ndarray, last: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Whether every cell of each run has a cell of its own patch right below it, and right
+    above it (True on the raster's last, and first, row: there is nothing to look at)."""
+    height, width = labels.shape
+    below = row == height - 1
+    above = row == 0
+    if height > 1:
+        # 1 where a cell's patch differs from the patch of the cell below, row-major; a 0 after
+        differs = np.zeros((height - 1) * width + 1, dtype=np.uint8)
+        np.not_equal(labels[:-1], labels[1:], out=differs[:-1].reshape(height - 1, width).view(bool))
+
+        def alike(r: np.ndarray, ok: np.ndarray) -> np.ndarray:  # columns first..last alike in rows r and r + 1
+            start = r[ok].astype(np.int64) * width
+            bounds = np.column_stack([start + first[ok], start + last[ok] + 1]).reshape(-1)
+            return np.maximum.reduceat(differs, bounds)[::2] == 0  # over [first, last + 1) of each run
+
+        below[~below] = alike(row, ~below)
+        above[~above] = alike(row - 1, ~above)
+    return below, above
+
+
+def _sweep_class(row, first, last, label, below, above, height, width, best) -> None:
     n = len(row)
     stride = width + 1
     key_first = row.astype(np.int64) * stride + first
@@ -109,20 +146,30 @@ def _sweep_class(row, first, last, label, height, width, best) -> None:
     prev_other = seg_first[seg] - 1  # nearest run to the left with another label (same row if >= row_start)
     next_other = np.where(next_other < row_end, next_other, -1)
     prev_other = np.where(prev_other >= row_start[row], prev_other, -1)
-    active = np.arange(n)
-    dy = 0
-    while active.size and dy < height:
-        for sign in ((1,) if dy == 0 else (1, -1)):
-            target = row[active] + sign * dy
-            inside = (target >= 0) & (target < height)
-            q = active[inside]
-            t = target[inside].astype(np.int64)
-            gap = _row_gap(q, t, first, last, label, key_first, key_last, row_start, next_other, prev_other,
-                           stride)
-            dist = np.sqrt(float(dy) ** 2 + gap**2)
-            np.minimum.at(best, label[q], dist)
+    _query(np.arange(n), 0, 0, row, first, last, label, key_first, key_last, row_start, next_other, prev_other,
+           stride, height, best)  # the runs' own rows
+    down, up = np.flatnonzero(~below), np.flatnonzero(~above)  # runs on the patches' lower / upper outline
+    dy = 1
+    down, up = down[best[label[down]] > dy], up[best[label[up]] > dy]
+    while (down.size or up.size) and dy < height:
+        for runs, sign in ((down, 1), (up, -1)):
+            _query(runs, dy, sign, row, first, last, label, key_first, key_last, row_start, next_other, prev_other,
+                   stride, height, best)
         dy += 1
-        active = active[best[label[active]] > dy]
+        down, up = down[best[label[down]] > dy], up[best[label[up]] > dy]
+
+
+def _query(active, dy, sign, row, first, last, label, key_first, key_last, row_start, next_other, prev_other,
+           stride, height, best) -> None:
+    """Lower the best distance of the patches of runs `active` with the runs of other patches
+    `dy` rows away in direction `sign`."""
+    target = row[active] + sign * dy
+    inside = (target >= 0) & (target < height)
+    q = active[inside]
+    t = target[inside].astype(np.int64)
+    gap = _row_gap(q, t, first, last, label, key_first, key_last, row_start, next_other, prev_other, stride)
+    dist = np.sqrt(float(dy) ** 2 + gap**2)
+    np.minimum.at(best, label[q], dist)
 
 
 def _row_gap(q, t, first, last, label, key_first, key_last, row_start, next_other, prev_other, stride):

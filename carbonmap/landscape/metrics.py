@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -63,7 +64,14 @@ import pandas as pd
 
 from carbonmap.errors import InputError
 from carbonmap.landscape.enn import nearest_neighbour_cells, row_runs
-from carbonmap.landscape.patches import STRUCTURES, Landscape, label_by_class
+from carbonmap.landscape.patches import (
+    Landscape,
+    border_cells,
+    label_by_class,
+    patch_cells,
+    row_blocks,
+    unlike_sides,
+)
 
 __all__ = ["Metrics", "fragstats", "min_perimeter", "max_like_adjacencies", "PATCH_METRICS", "CLASS_METRICS",
            "LANDSCAPE_METRICS", "ALL_METRICS"]
@@ -81,7 +89,7 @@ LANDSCAPE_METRICS = ("TA", "NP", "PD", "LPI", "TE", "ED", "LSI",
                      "PAFRAC", "TCA", "NDCA", "DCAD", "CONTAG", "PLADJ", "IJI", "COHESION", "DIVISION", "MESH",
                      "SPLIT", "PR", "PRD", "SHDI", "SIDI", "MSIDI", "SHEI", "SIEI", "MSIEI", "AI")
 
-#: Rows per block when sweeping the raster (bounds temporary memory).
+#: Rows per block of the sweeps that sum floats (GYRATE): the blocks set the order of the sums.
 _BLOCK_ROWS = 512
 
 
@@ -131,21 +139,10 @@ def _blocks(height: int) -> Iterator[tuple[int, int]]:
         yield r0, min(height, r0 + _BLOCK_ROWS)
 
 
-def _like_sides(labels: np.ndarray, n: int) -> np.ndarray:
-    """Per patch: pairs of side neighbours both in the patch (each pair once)."""
-    like = np.zeros(n)
-    for r0, r1 in _blocks(labels.shape[0]):
-        lab = labels[r0:r1]
-        below = labels[r0 + 1:r1 + 1]
-        for a, b in ((lab[:, :-1], lab[:, 1:]), (lab[:len(below)], below)):
-            like += np.bincount(a[a == b], minlength=n)
-    return like
-
-
 def _corner_counts(labels: np.ndarray, n: int) -> np.ndarray:
     """Per patch: pairs of corner (diagonal) neighbours inside the patch."""
     like = np.zeros(n)
-    for r0, r1 in _blocks(labels.shape[0]):
+    for r0, r1 in row_blocks(*labels.shape):
         lab = labels[r0:r1]
         below = labels[r0 + 1:r1 + 1]
         for a, b in ((lab[:len(below), 1:], below[:, :-1]), (lab[:len(below), :-1], below[:, 1:])):
@@ -167,26 +164,30 @@ def _centroids(labels: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows / cells, cols / cells
 
 
-def _border(values: np.ndarray) -> np.ndarray:
-    """Cells along the raster's edge, once per side facing outside (corners twice)."""
-    return np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
-
-
 def _class_adjacency(land: Landscape) -> np.ndarray:
-    """Cell sides between classes, (K+1) x (K+1), double-counted (each side seen from both
-    cells, like adjacencies twice); index K is outside (nodata and the raster's edge)."""
-    index = land.index
+    r"""Cell sides between classes, (K+1) x (K+1), double-counted (each side seen from both
+    cells, like adjacencies twice); index K is outside (nodata and the raster's edge).
+
+    Notes
+    -----
+    Only the sides between different indices are counted pair by pair (a small share of all
+    sides); a class's like adjacencies follow from its cells' 4 sides each:
+    :math:`g_{cc} = 4 a_c - \sum_{k \ne c} g_{ck} - b_c`, with :math:`b_c` its sides on the
+    raster's edge (the edge then adds :math:`b` to row and column K).
+    """
+    index = np.ascontiguousarray(land.index)
     k1 = land.n_classes + 1
-    pairs = np.zeros(k1 * k1)
-    code_type = np.uint8 if k1 * k1 <= 256 else np.int32
-    for r0, r1 in _blocks(index.shape[0]):
-        cls = index[r0:r1].astype(code_type)
-        below = index[r0 + 1:r1 + 1].astype(code_type)
-        for a, b in ((cls[:, :-1], cls[:, 1:]), (cls[:len(below)], below)):
-            pairs += np.bincount((a * code_type(k1) + b).ravel(), minlength=k1 * k1)
-    adjacency = pairs.reshape(k1, k1)
-    adjacency = adjacency + adjacency.T
-    outside = np.bincount(_border(index).astype(np.int64), minlength=k1).astype(float)
+    width = index.shape[1]
+    flat = index.reshape(-1)
+    pairs = np.zeros(k1 * k1, dtype=np.int64)
+    for r0, r1 in row_blocks(*index.shape):
+        across, down = unlike_sides(index, r0, r1)
+        first = np.concatenate([flat[across], flat[down]]).astype(np.intp)
+        pairs += np.bincount(first * k1 + np.concatenate([flat[across + 1], flat[down + width]]), minlength=k1 * k1)
+    unlike = pairs.reshape(k1, k1)
+    unlike = unlike + unlike.T
+    outside = np.bincount(border_cells(index), minlength=k1)
+    adjacency = (unlike + np.diag(4 * land.index_cells - unlike.sum(axis=1) - outside)).astype(float)
     adjacency[:, -1] += outside
     adjacency[-1, :] += outside
     return adjacency
@@ -246,7 +247,9 @@ def _diameter_cells(land: Landscape, runs: tuple[np.ndarray, ...]) -> np.ndarray
             xr = np.maximum(np.hstack([rgt, -inf]), np.hstack([-inf, rgt]))
             dy = np.arange(lines, dtype=np.float64)
             dy = dy[None, :, None] - dy[None, None, :]
-            dx = np.maximum(xr[:, :, None] - xl[:, None, :], xr[:, None, :] - xl[:, :, None])
+            # right end of line i to left end of line j, over both orders of each pair: the
+            # larger of the pair's two spans is the one counted (a negative span is the smaller)
+            dx = xr[:, :, None] - xl[:, None, :]
             diameter[patch_ids[g]] = np.sqrt((dy * dy + dx * dx).reshape(len(g), -1).max(axis=1))
     return diameter
 
@@ -268,7 +271,8 @@ def _core_mask(land: Landscape, depth_cells: float) -> np.ndarray:
             a = padded[reach:reach + height, reach:reach + width]
             plus = padded[reach + dy:reach + dy + height, reach + dx:reach + dx + width]
             minus = padded[reach - dy:reach - dy + height, reach - dx:reach - dx + width]
-            core &= (a == plus) & (a == minus)
+            core &= a == plus
+            core &= a == minus
     return core
 
 
@@ -280,15 +284,14 @@ def _core(land: Landscape, depth_cells: float) -> tuple[np.ndarray, np.ndarray, 
     """
     n = land.n_patches + 1
     core = _core_mask(land, depth_cells)
-    core_cells = np.bincount(land.labels[core], minlength=n).astype(float)
     # disjunct cores: core cells connected within their class, numbered class by class
-    found, counts = label_by_class(np.where(core, land.index, land.n_classes), land.n_classes,
-                                   STRUCTURES[land.neighbours])
-    core_ids = found[core]
-    core_size = np.bincount(core_ids, minlength=int(counts.sum()) + 1)[1:]
-    core_patch = np.zeros(int(counts.sum()) + 1, dtype=np.int64)
-    core_patch[core_ids] = land.labels[core]  # all cells of a core share one patch
+    found, counts = label_by_class(np.where(core, land.index, land.n_classes), land.n_classes, land.neighbours)
+    n_found = int(counts.sum())
+    core_size = patch_cells(found, n_found)[1:]
+    core_patch = np.zeros(n_found + 1, dtype=np.int64)
+    core_patch[found.reshape(-1)] = land.labels.reshape(-1)  # all cells of a core share one patch (entry 0: any)
     core_patch = core_patch[1:]
+    core_cells = np.bincount(core_patch, weights=core_size, minlength=n)
     n_cores = np.bincount(core_patch, minlength=n).astype(float)
     return core_cells, n_cores, core_patch, core_size.astype(float)
 
@@ -397,21 +400,21 @@ class _Quantities:
     @cached_property
     def all_cells(self) -> np.ndarray:
         """Cells per patch id, entry 0 = nodata."""
-        return np.bincount(self.land.labels.ravel(), minlength=self.land.n_patches + 1).astype(float)
+        return self.land.patch_cells.astype(float)
 
     @property
     def cells(self) -> np.ndarray:
         return self.all_cells[1:]
 
     @cached_property
-    def like_sides(self) -> np.ndarray:
-        return _like_sides(self.land.labels, self.land.n_patches + 1)[1:]
+    def perim_sides(self) -> np.ndarray:
+        """Perimeter in cell sides (sides on the raster's edge and on nodata count)."""
+        return self.land.perimeter_sides[1:].astype(float)
 
     @property
-    def perim_sides(self) -> np.ndarray:
-        """Perimeter in cell sides: a cell's 4 sides, less 2 for each side shared in the patch
-        (sides on the raster's edge and on nodata count)."""
-        return 4 * self.cells - 2 * self.like_sides
+    def like_sides(self) -> np.ndarray:
+        """Sides shared by two cells of the patch: a cell's 4 sides, less the perimeter, halved."""
+        return (4 * self.cells - self.perim_sides) / 2
 
     @cached_property
     def runs(self) -> tuple[np.ndarray, ...]:
@@ -508,7 +511,8 @@ def _class_functions(q: _Quantities) -> dict:
 
     def pafrac():
         area_m2, perim = q.cells * q.land.cell_m2, q.perim_sides * q.r
-        return np.array([_pafrac(area_m2[q.pclass == i], perim[q.pclass == i]) for i in range(k)])
+        bounds = np.searchsorted(q.pclass, np.arange(k + 1))  # patches are numbered class by class
+        return np.array([_pafrac(area_m2[lo:hi], perim[lo:hi]) for lo, hi in pairwise(bounds)])
 
     split_sq = lambda: q.per_class((q.cells / q.total_cells) ** 2)  # noqa: E731
     n_patches = lambda: np.bincount(q.pclass, minlength=k).astype(float)  # noqa: E731

@@ -5,18 +5,22 @@ cells outside it (they count as landscape boundary, as FRAGSTATS treats cells be
 border). A *patch* is a connected group of cells of one class, connected by the
 4-neighbour rule (edges) or the 8-neighbour rule (edges and corners; FRAGSTATS' default).
 
-:func:`prepare` labels every class once (scipy.ndimage.label) and keeps what every metric
-needs: the class index of each cell, the patch label of each cell and each patch's class.
-:func:`patch_polygons` turns chosen classes' patches into polygons for the map.
+:func:`prepare` keeps what every metric needs: the class index of each cell and the cells of
+each class; on first use, the :class:`Landscape` labels the patches of all classes in one pass
+(:func:`label_by_class`) and counts each patch's cells and perimeter (:func:`patch_cells`,
+:func:`perimeter_sides`), once for every metric that asks. :func:`patch_polygons` turns chosen
+classes' patches into polygons for the map.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
+import cc3d
 import geopandas as gpd
 import numpy as np
 import rasterio.features
@@ -27,10 +31,14 @@ from shapely.geometry import box
 from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, ReprojectedWarning
 from carbonmap.io import check_class_codes
 
-__all__ = ["Landscape", "prepare", "label_by_class", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES"]
+__all__ = ["Landscape", "prepare", "label_by_class", "group_by_class", "patch_cells", "perimeter_sides", "unlike_sides", "row_blocks",
+           "border_cells", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
 
 #: Connectivity structures for :func:`scipy.ndimage.label`, by neighbour rule.
 STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
+
+#: Cells per block when sweeping the raster (bounds temporary memory, stays in cache).
+BLOCK_CELLS = 1 << 19
 
 
 class Landscape:
@@ -55,10 +63,15 @@ class Landscape:
         row-major order of their first cell. Labelled on first use.
     patch_class : ndarray (P + 1,)
         Class index of each patch (entry 0, the nodata "patch", is K).
+    patch_cells : ndarray (P + 1,) of int64
+        Cells of each patch (entry 0: nodata cells). Counted on first use.
+    perimeter_sides : ndarray (P + 1,) of int64
+        Perimeter of each patch [cell sides] (entry 0 unused). Counted on first use.
     """
 
     def __init__(self, classes: np.ndarray, index: np.ndarray, resolution: float, neighbours: int,
-                 transform: Affine | None = None, crs: Any = None, name: str = "land cover") -> None:
+                 transform: Affine | None = None, crs: Any = None, name: str = "land cover",
+                 index_cells: np.ndarray | None = None) -> None:
         self.classes = classes
         self.index = index
         self.resolution = resolution
@@ -66,21 +79,36 @@ class Landscape:
         self.transform = transform
         self.crs = crs
         self.name = name
+        if index_cells is not None:  # already counted (by prepare)
+            self.index_cells = np.asarray(index_cells, dtype=np.int64)
 
     @cached_property
-    def _labelled(self) -> tuple[np.ndarray, np.ndarray]:
-        k = self.n_classes
-        labels, counts = label_by_class(self.index, k, STRUCTURES[self.neighbours])
-        patch_class = np.concatenate([[k], np.repeat(np.arange(k), counts)]).astype(np.int32)
-        return labels, patch_class
+    def _grouped(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(patches numbered in row-major order, the renumbering to patch ids, patches per class)."""
+        return group_by_class(self.index, self.n_classes, self.neighbours)
 
-    @property
+    @cached_property
     def labels(self) -> np.ndarray:
-        return self._labelled[0]
+        groups, renumber, _ = self._grouped
+        labels = _apply_renumbering(groups, renumber)
+        self._grouped = (labels, None, self._grouped[2])  # keep one raster of patch ids, not two
+        return labels
 
-    @property
+    @cached_property
     def patch_class(self) -> np.ndarray:
-        return self._labelled[1]
+        k = self.n_classes
+        return np.concatenate([[k], np.repeat(np.arange(k), self._grouped[2])]).astype(np.int32)
+
+    def _per_patch(self, values: Any) -> np.ndarray:
+        """A per-patch quantity `values(ids, n_patches)` computed on whichever raster of patch
+        ids is at hand, as an array by patch id."""
+        groups, renumber, _ = self._grouped
+        found = values(groups, self.n_patches)
+        if renumber is None:
+            return found
+        out = np.empty_like(found)
+        out[renumber] = found
+        return out
 
     @property
     def n_classes(self) -> int:
@@ -96,12 +124,132 @@ class Landscape:
         return self.resolution**2
 
     @cached_property
+    def index_cells(self) -> np.ndarray:
+        """Cells of each class index (K + 1,), the last entry nodata cells (int64)."""
+        return _count_values(self.index, self.n_classes + 1)
+
+    @cached_property
     def class_cells(self) -> np.ndarray:
-        """Cells of each class (K,)."""
-        return np.bincount(self.index.ravel(), minlength=self.n_classes + 1)[:-1].astype(float)
+        """Cells of each class (K,) (float)."""
+        return self.index_cells[:-1].astype(float)
+
+    @cached_property
+    def patch_cells(self) -> np.ndarray:
+        """Cells of each patch id (P + 1,); entry 0: nodata cells."""
+        return self._per_patch(patch_cells)
+
+    @cached_property
+    def perimeter_sides(self) -> np.ndarray:
+        """Perimeter of each patch id [cell sides] (P + 1,); entry 0 unused."""
+        return self._per_patch(lambda ids, n: perimeter_sides(self.index, ids, n))
 
 
-def label_by_class(index: np.ndarray, n_classes: int, structure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _count_values(values: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+    """How many times each of 0..n-1 occurs in `values` - `offset` (int64 (n,)), counted in
+    blocks so the cast to the platform integer that :func:`numpy.bincount` makes stays small.
+    Values outside 0..n-1 after the shift are not allowed."""
+    flat = values.reshape(-1)
+    counts = np.zeros(n, dtype=np.int64)
+    step = 1 << 20
+    for start in range(0, flat.size, step):
+        block = flat[start:start + step].astype(np.intp)
+        if offset:
+            block -= offset
+        counts += np.bincount(block, minlength=n)
+    return counts
+
+
+def _count_bytes(values: np.ndarray) -> np.ndarray:
+    """How many times each byte value 0..255 occurs in a uint8 array (int64 (256,)).
+
+    Notes
+    -----
+    Counted two bytes at a time: the array read as uint16 is counted into 65,536 bins b
+    (:func:`_count_values`), and a byte value v occurs as the first byte of the pairs
+    ``b % 256 == v`` and as the second of ``b // 256 == v`` whatever the byte order: half the
+    values to cast and count."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    even = flat.size // 2 * 2
+    pairs = _count_values(flat[:even].view(np.uint16), 1 << 16).reshape(256, 256)
+    counts = pairs.sum(axis=0) + pairs.sum(axis=1)
+    counts[flat[even:]] += 1  # the last byte of an odd count
+    return counts
+
+
+def patch_cells(labels: np.ndarray, n_patches: int) -> np.ndarray:
+    """Cells of each patch id 0..P in a label raster (int64 (P + 1,); entry 0: unlabelled cells)."""
+    return _count_values(labels, n_patches + 1)
+
+
+def row_blocks(height: int, width: int) -> Iterator[tuple[int, int]]:
+    """Blocks of whole rows of about :data:`BLOCK_CELLS` cells: (first row, row after the last)."""
+    rows = max(1, BLOCK_CELLS // max(width, 1))
+    for r0 in range(0, height, rows):
+        yield r0, min(height, r0 + rows)
+
+
+def unlike_sides(index: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sides between cells of different values whose first cell is in rows r0..r1-1.
+
+    Parameters
+    ----------
+    index : ndarray (H, W), C-contiguous
+        Cell values (class indices).
+    r0, r1 : int
+        First row and the row after the last.
+
+    Returns
+    -------
+    across : ndarray of intp
+        Flat positions p (row-major) of the sides between cells p and p + 1 of one row.
+    down : ndarray of intp
+        Flat positions p of the sides between cells p and p + W of two rows.
+
+    Notes
+    -----
+    Positions, not boolean masks: gathering a few cells by position is several times faster
+    than selecting them with a mask over the block.
+    """
+    height, width = index.shape
+    flat = index.reshape(-1)
+    row = flat[r0 * width:r1 * width]
+    unlike = row[:-1] != row[1:]
+    unlike[width - 1::width] = False  # the last cell of a row and the first of the next
+    across = np.flatnonzero(unlike) + r0 * width
+    rows = flat[r0 * width:min(height, r1 + 1) * width]
+    down = np.flatnonzero(rows[:-width] != rows[width:]) + r0 * width
+    return across, down
+
+
+def border_cells(values: np.ndarray) -> np.ndarray:
+    """Cells along the raster's edge, once per side facing outside (corners twice)."""
+    return np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
+
+
+def perimeter_sides(index: np.ndarray, labels: np.ndarray, n_patches: int) -> np.ndarray:
+    """Perimeter of each patch [cell sides]: its cells' sides facing another class, nodata or
+    the raster's edge (int64 (P + 1,); entry 0 unused).
+
+    Notes
+    -----
+    Two cells sharing a side are in one patch exactly when they are of one class (a shared side
+    connects them under both neighbour rules), so the sides between patches are the sides
+    between different class indices. They are found on the class index (one byte a cell), and
+    only their cells' patch ids are counted: one sweep of the raster for all patches.
+    """
+    n = n_patches + 1
+    index, labels = np.ascontiguousarray(index), np.ascontiguousarray(labels)
+    width = index.shape[1]
+    flat = labels.reshape(-1)
+    perimeter = np.bincount(border_cells(labels), minlength=n).astype(np.int64)
+    for r0, r1 in row_blocks(*index.shape):
+        across, down = unlike_sides(index, r0, r1)
+        ends = np.concatenate([flat[across], flat[across + 1], flat[down], flat[down + width]])
+        perimeter += np.bincount(ends, minlength=n)
+    return perimeter
+
+
+def label_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
     """Connected groups of cells of each class, numbered class by class.
 
     Parameters
@@ -110,37 +258,84 @@ def label_by_class(index: np.ndarray, n_classes: int, structure: np.ndarray) -> 
         Class index 0..K-1 of each cell; K (or more) for cells that belong to no class.
     n_classes : int
         K.
-    structure : ndarray (3, 3) of bool
-        The neighbour rule (:data:`STRUCTURES`).
+    neighbours : {8, 4}
+        The neighbour rule: cells of one class touching by a side or a corner (8), or by a
+        side only (4), are in one group.
 
     Returns
     -------
     labels : ndarray (H, W) of int32
         Group id 1..P of each cell, 0 outside every class; class c's ids follow those of the
         classes before it, in row-major order of each group's first cell.
-    counts : ndarray (K,) of int
+    counts : ndarray (K,) of int64
         Groups per class.
 
     Notes
     -----
-    Each class is labelled (:func:`scipy.ndimage.label`) inside its own bounding box, found for
-    all classes in one pass (:func:`scipy.ndimage.find_objects`). The work is the sum of the
-    boxes' areas: the grid's size times the number of classes for land cover spread over the
-    whole grid, but about the grid's size for many small classes (MSPA core areas, groups of
-    cells), where labelling each class on the whole grid would be quadratic.
+    :func:`group_by_class`, then its renumbering applied to the raster.
     """
-    labels = np.zeros(index.shape, dtype=np.int32)
-    counts = np.zeros(n_classes, dtype=np.int64)
-    ids = np.where(index < n_classes, index.astype(np.int32) + 1, 0)
-    offset = 0
-    for c, bounds in enumerate(ndimage.find_objects(ids, max_label=n_classes)):
-        if bounds is None:
-            continue
-        found, counts[c] = ndimage.label(index[bounds] == c, structure=structure, output=np.int32)
-        inside = found > 0
-        labels[bounds][inside] = found[inside] + offset
-        offset += counts[c]
-    return labels, counts
+    groups, renumber, counts = group_by_class(index, n_classes, neighbours)
+    return _apply_renumbering(groups, renumber), counts
+
+
+def group_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[np.ndarray, np.ndarray | None,
+                                                                                 np.ndarray]:
+    """Connected groups of cells of each class in one pass, and their numbering class by class.
+
+    Parameters
+    ----------
+    index, n_classes, neighbours
+        As for :func:`label_by_class`.
+
+    Returns
+    -------
+    groups : ndarray (H, W) of unsigned int
+        Group id 1..P of each cell (0 outside every class), in row-major order of each group's
+        first cell whatever its class.
+    renumber : ndarray (P + 1,) of int32, or None
+        The id of each group when numbered as :func:`label_by_class` does (entry 0 is 0);
+        None when that is already the numbering of `groups`.
+    counts : ndarray (K,) of int64
+        Groups per class.
+
+    Notes
+    -----
+    All classes are labelled in one pass over the raster (:func:`cc3d.connected_components`
+    on the multi-valued raster: neighbours join only when their values are equal), which
+    numbers the groups in row-major order of their first cell, whatever their class. Numbered
+    class by class, keeping that order within each class (a stable sort of the groups by
+    class), they get the ids of labelling each class on its own (:func:`scipy.ndimage.label`
+    of ``index == c``), in work proportional to the raster's size however many classes there
+    are. Counts by group computed on `groups` are put in that order by
+    ``out[renumber] = counts``, without renumbering the raster.
+    """
+    if neighbours not in STRUCTURES:
+        raise ValueError(f"the neighbour rule must be 4 or 8, got {neighbours}")
+    ids_type = np.min_scalar_type(n_classes)
+    # class index + 1, 0 outside every class; C order, so groups are numbered in row-major order
+    if index.dtype in (np.uint8, np.uint16):  # a lookup table over all values: one pass
+        lut = np.zeros(np.iinfo(index.dtype).max + 1, dtype=ids_type)
+        lut[:n_classes] = np.arange(1, n_classes + 1)
+        ids = np.ascontiguousarray(lut[index])
+    else:
+        ids = np.ascontiguousarray(np.where(index < n_classes, index + ids_type.type(1), ids_type.type(0)),
+                                   dtype=ids_type)
+    groups, n = cc3d.connected_components(ids, connectivity=neighbours, return_N=True)
+    group_class = np.zeros(n + 1, dtype=ids_type)  # class index + 1 of each group, 0 for id 0
+    group_class[groups.reshape(-1)] = ids.reshape(-1)  # every cell of a group has its class
+    counts = np.bincount(group_class[1:], minlength=n_classes + 1)[1:].astype(np.int64)
+    if n < 2 or (group_class[2:] >= group_class[1:-1]).all():  # already class by class
+        return groups, None, counts
+    renumber = np.zeros(n + 1, dtype=np.int32)
+    renumber[1 + np.argsort(group_class[1:], kind="stable")] = np.arange(1, n + 1, dtype=np.int32)
+    return groups, renumber, counts
+
+
+def _apply_renumbering(groups: np.ndarray, renumber: np.ndarray | None) -> np.ndarray:
+    """Patch ids (int32) from group ids and :func:`group_by_class`'s renumbering."""
+    if renumber is not None:
+        return renumber[groups]
+    return groups.view(np.int32) if groups.dtype == np.uint32 else groups.astype(np.int32)
 
 
 def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = None,
@@ -207,22 +402,47 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
     if outside.all():
         raise NodataError("every cell is nodata: there is no landscape to measure.", path=name,
                           fix="check the raster's nodata value and extent.")
-    classes = np.unique(values[~outside] if outside.any() else values)
-    dtype = np.uint8 if len(classes) < 255 else np.uint16
+    has_nodata = bool(outside.any())
+    classes, cells = _present_values(values[~outside] if has_nodata else values)
+    k = len(classes)
+    dtype = np.uint8 if k < 255 else np.uint16 if k < 65535 else np.uint32
     low, high = int(classes[0]), int(classes[-1])
     if values.dtype in (np.uint8, np.uint16):  # a lookup table over all values: the fast path
-        lut = np.full(np.iinfo(values.dtype).max + 1, len(classes), dtype=dtype)
-        lut[classes] = np.arange(len(classes), dtype=dtype)
+        lut = np.full(np.iinfo(values.dtype).max + 1, k, dtype=dtype)
+        lut[classes] = np.arange(k, dtype=dtype)
         index = lut[values]
     elif high - low < 2**16:
-        lut = np.full(high - low + 1, len(classes), dtype=dtype)
-        lut[classes - low] = np.arange(len(classes), dtype=dtype)
+        lut = np.full(high - low + 1, k, dtype=dtype)
+        lut[classes - low] = np.arange(k, dtype=dtype)
         index = lut[np.clip(values, low, high).astype(np.int64) - low]
     else:
         index = np.searchsorted(classes, values).astype(dtype)
-    if outside.any():
-        index[outside] = len(classes)
-    return Landscape(classes, index, float(resolution), neighbours, transform, crs, name)
+    if has_nodata:
+        index[outside] = k
+    index_cells = np.append(cells, values.size - cells.sum())
+    return Landscape(classes, index, float(resolution), neighbours, transform, crs, name, index_cells=index_cells)
+
+
+def _present_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of an integer array, sorted, and how many cells have each (int64).
+
+    Values spanning fewer than 2^16 codes are counted (:func:`numpy.bincount`, in blocks),
+    others sorted (:func:`numpy.unique`)."""
+    flat = values.reshape(-1)
+    if values.dtype == np.uint8:
+        counts = _count_bytes(flat)
+        present = np.flatnonzero(counts)
+        return present.astype(values.dtype), counts[present]
+    if values.dtype == np.uint16:
+        low, high = 0, int(np.iinfo(values.dtype).max)
+    else:
+        low, high = int(flat.min()), int(flat.max())
+    if high - low < 2**16 and np.iinfo(np.intp).min <= low and high <= np.iinfo(np.intp).max:
+        counts = _count_values(flat, high - low + 1, offset=low)
+        present = np.flatnonzero(counts)
+        return (present + low).astype(values.dtype), counts[present]
+    classes, cells = np.unique(flat, return_counts=True)
+    return classes, cells.astype(np.int64)
 
 
 def read_landscape(raster: Any, *, neighbours: int = 8, band: int = 1, crs: Any = None,
