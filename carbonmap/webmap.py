@@ -48,6 +48,7 @@ import io
 import json
 import math
 import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ METHODS = ("quantile", "jenks", "equal", "log", "diverging")
 MSPA_COLOURS = {0: ("background", "#dcdcdc"), 1: ("branch", "#ff8c00"), 3: ("edge", "#000000"),
                 5: ("perforation", "#0000ff"), 9: ("islet", "#a03c00"), 17: ("core", "#00c800"),
                 33: ("bridge", "#ff0000"), 65: ("loop", "#ffff00"), 129: ("missing", "#ffffff")}
-#: Threads making the raster overlays of :func:`write_map` while it draws the vector layers.
+#: Threads making the raster overlays and the geometries of small vector layers while :func:`write_map`
+#: builds its pages.
 OVERLAY_THREADS = 2
 #: Vector layers with more features than this are drawn by carbonmap's canvas tiles (every feature
 #: from a suitable zoom, cells below it) rather than as one Leaflet layer.
@@ -742,8 +744,14 @@ def _to_web_mercator(crs):
     return _transformer(crs, target).transform
 
 
-@functools.lru_cache(maxsize=16)
 def _transformer(source, target) -> pyproj.Transformer:
+    """A transformer from `source` to `target` (x, y order) for the calling thread (PROJ's
+    transformers are not to be shared between threads)."""
+    return _thread_transformer(source, target, threading.get_ident())
+
+
+@functools.lru_cache(maxsize=32)
+def _thread_transformer(source, target, thread: int) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
@@ -771,6 +779,13 @@ def _column_values(series: pd.Series, digits: int = 5):
     if len(distinct) < 0.5 * len(text):
         return {"codes": encode_integers(codes), "n": int(len(codes)), "values": [str(v) for v in distinct]}
     return text.tolist()
+
+
+def _distinct(series: pd.Series) -> pd.Series:
+    """The values of a column other than nulls, each once (all of them for an object column, whose equal
+    values may differ in type)."""
+    values = series.dropna()
+    return values if values.dtype == object else values.drop_duplicates()
 
 
 def _class_key(value) -> str:
@@ -968,14 +983,13 @@ class _Page:
     def geometry(self, frame: gpd.GeoDataFrame, tolerance_m: float) -> str:
         """Key of the frame's display geometries, stored once per distinct set (layers drawn from the
         same geometries, like the parcels by emissions and by carbon, share them)."""
-        kind = _vector_kind(frame)
-        tolerance_m = tolerance_m if kind == "polygon" else 0.0
-        source = shapely.to_wkb(frame.geometry.values)
-        digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
+        digest, kind, tolerance_m = _geometry_key(frame, tolerance_m)
         if digest not in self._keys:
             self._keys[digest] = f"g{len(self._keys)}"
             if digest not in self._encoded:
                 self._encoded[digest] = _display_encoding(frame, tolerance_m, kind)
+            if isinstance(self._encoded[digest], Future):  # being encoded by another thread
+                self._encoded[digest] = self._encoded[digest].result()
             encoded = self.geometries[self._keys[digest]] = self._encoded[digest]
             self._holds(len(encoded["counts"][0]) + len(encoded["coords"][0]))  # ASCII text in the page
         return self._keys[digest]
@@ -1016,6 +1030,27 @@ class _Page:
         self._holds(len(spec.get("url", "")))  # an image's data URL (ASCII)
 
 
+def _geometry_key(frame: gpd.GeoDataFrame, tolerance_m: float) -> tuple[str, str, float]:
+    """The digest of a frame's display geometries (the same for the same geometries, kind,
+    tolerance and CRS), their kind and their tolerance [m] (none but for polygons)."""
+    kind = _vector_kind(frame)
+    tolerance_m = tolerance_m if kind == "polygon" else 0.0
+    source = shapely.to_wkb(frame.geometry.values)
+    digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
+    return digest, kind, tolerance_m
+
+
+def _drawn_geometry(layer, detail: Detail, extent_m: float) -> tuple[gpd.GeoDataFrame, float]:
+    """The frame a vector layer's features are drawn from (flows with their arrowheads) and its
+    display tolerance [m] at `detail`, on a map `extent_m` wide."""
+    frame = layer.frame
+    # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
+    large = len(frame) > TILE_ABOVE
+    tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else extent_m * detail.simplify_fraction)
+    flows = layer.name in _FLOW_LAYERS and _vector_kind(frame) == "line"
+    return (_with_arrowheads(frame, extent_m / 60) if flows else frame), tolerance
+
+
 def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None) -> tuple[dict, dict]:
     """How a vector layer's features are coloured, and its legend."""
     legend = {"title": layer.title, "unit": page.words.unit(layer.unit)}
@@ -1024,7 +1059,7 @@ def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None
         legend["rows"] = [[colour, ""]]
         return {"type": "single", "colour": colour}, legend
     if layer.kind == "categorical":
-        values = sorted({_class_key(v) for v in frame[column].dropna()})
+        values = sorted({_class_key(v) for v in _distinct(frame[column])})
         colours, legend["rows"] = _categories(values, layer.colours, getattr(layer, "labels", None), page.words)
         return {"type": "categories", "column": column, "colours": colours, "missing": _NO_DATA}, legend
     key = layer.name if _has_style(layer.name) else column
@@ -1093,11 +1128,9 @@ def _vector_spec(page: _Page, layer) -> dict | None:
     large = len(frame) > TILE_ABOVE
     columns = _shown_columns(frame, layer.column, 5 if large else 30)
     kind = _vector_kind(frame)
-    # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
-    tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else page.tolerance_m)
     fill, legend = _colour_spec(page, layer, frame, layer.column)
     flows = layer.name in _FLOW_LAYERS and kind == "line"
-    shown = _with_arrowheads(frame, page.extent_m / 60) if flows else frame
+    shown, tolerance = _drawn_geometry(layer, page.detail, page.extent_m)
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
             "geometry": page.geometry(shown, tolerance), "table": page.table(frame[columns], 3 if large else 5),
             "tooltip": columns[:3], "popup": columns}
@@ -1465,13 +1498,22 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
         if _signature(detail, layers) not in signatures:
             signatures.add(_signature(detail, layers))
             levels.append(detail)
-    encoded = {}  # geometries encoded once for all levels
     wording = _Words(options.get("language", "en"), _rasters(layers), options.get("scenarios"))
+    xmin, ymin, xmax, ymax = summary.total_bounds
+    extent_m, first = max(xmax - xmin, ymax - ymin), levels[0]
+    drawn = [layer for layer in layers if getattr(layer, "in_html", True) or first.optional_layers]
     pool = ThreadPoolExecutor(max_workers=OVERLAY_THREADS)
-    try:  # the overlays of the first level, made by other threads (rasterio and Pillow release the GIL)
-        overlays = {(id(layer), levels[0].overlay_pixels): pool.submit(_raster_spec, layer, levels[0], wording)
-                    for layer in layers if layer.raster is not None
-                    and (getattr(layer, "in_html", True) or levels[0].optional_layers)}
+    overlays, encoded = {}, {}  # made once for all levels
+    try:  # made by other threads (rasterio, Pillow, shapely and PROJ release the GIL), in the order the pages
+        # need them: the raster overlays of the first level and the geometries of the small vector layers
+        for layer in drawn:
+            if layer.raster is not None:
+                overlays[(id(layer), first.overlay_pixels)] = pool.submit(_raster_spec, layer, first, wording)
+            elif 0 < len(layer.frame) <= TILE_ABOVE:  # drawn whole at every level
+                shown, tolerance = _drawn_geometry(layer, first, extent_m)
+                digest, kind, tolerance = _geometry_key(shown, tolerance)
+                if digest not in encoded:
+                    encoded[digest] = pool.submit(_display_encoding, shown, tolerance, kind)
         for detail in levels:
             last = detail is levels[-1]  # written even when over budget
             try:
