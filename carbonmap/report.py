@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as _dt
+import functools
 import html
 import io
 import math
@@ -159,7 +160,7 @@ def _unit_map(summary, column: str, language: str, labels: Mapping) -> str:
     from matplotlib.colors import to_hex
     from matplotlib.patches import Patch
 
-    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    fig, ax = _saved_figure((5.6, 4.6))
     values = summary[column]
     title = column_label(column, language, unit=False, **labels)
     unit = column_unit(column, language)
@@ -257,25 +258,135 @@ def _draw_vector(ax, fig, layer, units, language: str, unit: str) -> None:
         values = frame[column].astype(str)
         categories = sorted(values.unique())
         palette = {c: (layer.colours or {}).get(c, plt.cm.tab20(i % 20)) for i, c in enumerate(categories)}
-        frame.plot(ax=ax, color=[palette[v] for v in values], linewidth=0.8, markersize=8, rasterized=many)
+        colours = [palette[v] for v in values]
+        if not (many and _plot_polygons(ax, frame, color=colours, linewidth=0.8, rasterized=many)):
+            frame.plot(ax=ax, color=colours, linewidth=0.8, markersize=8, rasterized=many)
         _categorical_legend(ax, [(translate(c, language), palette[c]) for c in categories])
     elif column:
         values = pd.to_numeric(frame[column], errors="coerce").dropna()
         low, high = np.percentile(values, [2, 98]) if len(values) >= 50 else (values.min(), values.max())
-        frame.plot(ax=ax, column=column, cmap="viridis", linewidth=0.8, markersize=8, vmin=low, vmax=high,
-                   rasterized=many)
+        if not (many and _plot_polygons(ax, frame, column=column, cmap="viridis", vmin=low, vmax=high, linewidth=0.8,
+                                        rasterized=many)):
+            frame.plot(ax=ax, column=column, cmap="viridis", linewidth=0.8, markersize=8, vmin=low, vmax=high,
+                       rasterized=many)
         if len(values):
             mappable = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(low, high))
             _number_axis(fig.colorbar(mappable, ax=ax, shrink=0.7, label=unit))
-    else:
+    elif not (many and _plot_polygons(ax, frame, color="#1f77b4", linewidth=0.8, rasterized=many)):
         frame.plot(ax=ax, color="#1f77b4", linewidth=0.8, markersize=8, rasterized=many)
 
 
+def _saved_figure(figsize: tuple[float, float]):
+    """A figure and its axes for saving only (not registered with pyplot): drawn once, when saved.
+
+    geopandas' ``plot`` asks the figure's canvas to draw after every call; a pyplot figure then renders
+    everything drawn so far (for a layer of 338,000 parcels, two full renders thrown away), while a
+    figure outside pyplot has a canvas that draws only when the figure is saved. The saved figure is
+    the same.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def _plot_polygons(ax, frame, *, color=None, column: str | None = None, cmap: str | None = None,
+                   vmin: float | None = None, vmax: float | None = None, **style) -> bool:
+    """Draw a layer of polygons on `ax` as geopandas' ``frame.plot`` draws it, without a patch per polygon.
+
+    geopandas (1.x) builds one matplotlib ``PathPatch`` per (multi)polygon only to take its path:
+    most of the time of a layer map of a large layer. The same paths (the normalised rings of each
+    feature as one compound path: exterior, then holes, part by part) are built here from
+    shapely's coordinate arrays, in the same collection, with the same colours, limits and styles,
+    so that the map is drawn the same. Handles `frame.plot(color=...)` (one colour or one per row)
+    and `frame.plot(column=..., cmap=..., vmin=..., vmax=...)` of a numeric column (features without
+    a value not drawn); returns False, drawing nothing, for anything else (lines, points, collections,
+    an unprojected CRS, a text column, no features): the caller then uses ``frame.plot``.
+    """
+    import shapely
+
+    geoms = frame.geometry.values
+    if len(frame) == 0 or frame.crs is None or not frame.crs.is_projected:
+        return False
+    kinds = shapely.get_type_id(np.asarray(geoms))
+    present = ~(shapely.is_missing(np.asarray(geoms)) | shapely.is_empty(np.asarray(geoms)))
+    if not present.any() or not np.isin(kinds[present], (3, 6)).all():
+        return False
+    if column is not None:
+        values = frame[column]
+        if not _is_number(values) or isinstance(values.dtype, pd.CategoricalDtype):
+            return False
+    _axis_labels(ax, frame.crs)
+    ax.set_aspect("equal")
+    keep = np.flatnonzero(present)  # geopandas drops missing and empty geometries
+    if column is not None:
+        numbers = np.take(frame[column], keep, axis=0)
+        drawn = ~np.asarray(pd.isna(numbers), dtype=bool)
+        keep, numbers = keep[drawn], np.asarray(numbers[drawn])
+    elif pd.api.types.is_list_like(color) and len(color) == len(frame):
+        color = np.take(color, keep, axis=0)
+    collection = _polygon_collection()(_polygon_paths(shapely.normalize(np.asarray(geoms)[keep])),
+                                    **({} if column is not None else {"facecolor": color}), **style)
+    if column is not None:
+        collection.set_cmap(cmap)
+        collection.set_array(numbers)
+        collection.set_clim(vmin, vmax)
+    ax.add_collection(collection, autolim=True)
+    ax.autoscale_view()
+    return True
+
+
+def _polygon_paths(geoms: np.ndarray) -> list:
+    """One matplotlib path per (multi)polygon: its rings (exterior, then holes, part by part), each
+    closed, in one compound path, as ``matplotlib.path.Path.make_compound_path`` joins them [m]."""
+    import shapely
+    from matplotlib.path import Path as MplPath
+
+    kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    rings, parts = offsets[0], offsets[1]
+    features = offsets[2] if len(offsets) > 2 else np.arange(len(parts))
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    starts, ends = rings[:-1], rings[1:]
+    filled = ends > starts
+    codes[starts[filled]] = MplPath.MOVETO
+    codes[ends[filled] - 1] = MplPath.CLOSEPOLY
+    first = rings[parts[features]]  # the first coordinate of each feature
+    return [MplPath(coords[a:b], codes[a:b]) for a, b in zip(first[:-1].tolist(), first[1:].tolist())]
+
+
+def _axis_labels(ax, crs) -> None:
+    """The axis labels geopandas gives a map of `crs` (the axes are hidden; kept so that the figure is
+    the one ``frame.plot`` makes)."""
+    x_label = f"{crs.axis_info[0].name} [{crs.axis_info[0].unit_name}]"
+    y_label = f"{crs.axis_info[1].name} [{crs.axis_info[1].unit_name}]"
+    if crs.axis_info[0].direction == "north":
+        x_label, y_label = y_label, x_label
+    if ax.get_xlabel() == "":
+        ax.set_xlabel(x_label, fontsize="small")
+    if ax.get_ylabel() == "":
+        ax.set_ylabel(y_label, fontsize="small")
+
+
+@functools.cache
+def _polygon_collection():
+    """The collection class of :func:`_plot_polygons`: a ``PatchCollection`` (as geopandas draws
+    polygons) made from paths rather than patches (matplotlib is imported on first use)."""
+    from matplotlib.collections import PatchCollection
+
+    class PolygonCollection(PatchCollection):
+        def __init__(self, paths, **kwargs):
+            super().__init__([], **kwargs)
+            self.set_paths(paths)
+
+        def set_paths(self, paths):
+            self._paths = list(paths)
+            self.stale = True
+
+    return PolygonCollection
+
 def _layer_map(layer, units, language: str) -> str:
     """A static map of one layer over the planning-unit outlines, with legend, north arrow and scale bar."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    fig, ax = _saved_figure((5.6, 4.6))
     unit = unit_label(layer.unit, language) if layer.unit else ""
     if layer.raster is not None:
         _draw_raster(ax, fig, layer, language, unit)

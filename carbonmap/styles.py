@@ -192,10 +192,13 @@ def raster_qml(*, kind: str, classes: Sequence[tuple[int, str, str]] = (), value
 
 
 def _geometry_kind(frame) -> str:
-    types = set(frame.geom_type.dropna())
-    if types and types <= {"Point", "MultiPoint"}:
+    """"point", "line" or "polygon" (also for mixed or no geometries), from shapely's type ids."""
+    import shapely
+
+    types = set(np.unique(shapely.get_type_id(np.asarray(frame.geometry.values))).tolist()) - {-1}  # -1: missing
+    if types and types <= {0, 4}:  # Point, MultiPoint
         return "point"
-    if types and types <= {"LineString", "MultiLineString"}:
+    if types and types <= {1, 5}:  # LineString, MultiLineString
         return "line"
     return "polygon"
 

@@ -48,7 +48,9 @@ import io
 import json
 import math
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -56,6 +58,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import rasterio
 import rasterio.warp
 import shapely
@@ -87,6 +90,9 @@ METHODS = ("quantile", "jenks", "equal", "log", "diverging")
 MSPA_COLOURS = {0: ("background", "#dcdcdc"), 1: ("branch", "#ff8c00"), 3: ("edge", "#000000"),
                 5: ("perforation", "#0000ff"), 9: ("islet", "#a03c00"), 17: ("core", "#00c800"),
                 33: ("bridge", "#ff0000"), 65: ("loop", "#ffff00"), 129: ("missing", "#ffffff")}
+#: Threads making the raster overlays and the geometries of small vector layers while :func:`write_map`
+#: builds its pages.
+OVERLAY_THREADS = 2
 #: Vector layers with more features than this are drawn by carbonmap's canvas tiles (every feature
 #: from a suitable zoom, cells below it) rather than as one Leaflet layer.
 TILE_ABOVE = 10_000
@@ -639,10 +645,11 @@ def encode_integers(values) -> str:
 
 
 def _vector_kind(frame: gpd.GeoDataFrame) -> str:
-    types = set(frame.geom_type.dropna())
-    if types <= {"Point", "MultiPoint"}:
+    """"point", "line" or "polygon": the kind of the frame's geometries (polygon when they are mixed)."""
+    types = set(np.unique(shapely.get_type_id(np.asarray(frame.geometry.values))).tolist()) - {-1}  # -1: missing
+    if types <= {0, 4}:  # Point, MultiPoint
         return "point"
-    if types <= {"LineString", "MultiLineString"}:
+    if types <= {1, 5}:  # LineString, MultiLineString
         return "line"
     return "polygon"
 
@@ -650,14 +657,20 @@ def _vector_kind(frame: gpd.GeoDataFrame) -> str:
 _FAMILY = {"point": (0, 4), "line": (1, 5), "polygon": (3, 6)}
 
 
-def _encode_geometries(geoms: np.ndarray, kind: str) -> dict:
+def _encode_geometries(geoms: np.ndarray, kind: str, transform=None) -> dict:
     """Geometries (in Web Mercator) as counts and delta-coded coordinates [m]: for polygons, the
     parts of each feature, the rings of each part and the vertices of each ring (its closing vertex
-    dropped); for lines, the parts and their vertices; for points, the vertices of each feature."""
+    dropped); for lines, the parts and their vertices; for points, the vertices of each feature.
+
+    `transform`: a function of x and y arrays giving their Web Mercator x and y [m], for geometries
+    in another CRS (applied to their coordinates, as ``GeoSeries.to_crs`` applies it).
+    """
     usable = np.isin(shapely.get_type_id(geoms), _FAMILY[kind]) & ~shapely.is_empty(geoms)
     empty = {"point": "MULTIPOINT EMPTY", "line": "MULTILINESTRING EMPTY", "polygon": "MULTIPOLYGON EMPTY"}[kind]
     geoms = np.where(usable, geoms, shapely.from_wkt(empty))
-    geometry_type, coords, offsets = shapely.to_ragged_array(geoms)
+    geometry_type, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    if transform is not None and len(coords):
+        coords = np.column_stack(transform(coords[:, 0], coords[:, 1]))
     counts, keep = _counts(int(geometry_type), offsets, len(coords), len(geoms))
     xy = np.rint(coords[keep]).astype(np.int64)
     deltas = np.diff(xy, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).ravel()
@@ -694,7 +707,15 @@ COVERAGE_CHECK_MAX_VERTICES = 200_000
 def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray:
     """Geometries simplified by `tolerance_m` (coverage-aware for polygon coverages of up to
     :data:`COVERAGE_CHECK_MAX_VERTICES` vertices), in Web Mercator."""
-    geoms = shapely.force_2d(frame.geometry.values)  # the page draws x and y
+    return gpd.GeoSeries(_simplified(frame, tolerance_m), crs=frame.crs).to_crs("EPSG:3857").values
+
+
+def _simplified(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray:
+    """The frame's geometries in x and y only, simplified by `tolerance_m` (:func:`_display_geometry`),
+    in the frame's CRS."""
+    geoms = np.asarray(frame.geometry.values)
+    if shapely.has_z(geoms).any():  # the page draws x and y
+        geoms = shapely.force_2d(geoms)
     if tolerance_m > 0 and frame.crs is not None and frame.crs.is_projected:
         polygons = np.isin(shapely.get_type_id(geoms), (3, 6))
         small = shapely.get_num_coordinates(geoms).sum() <= COVERAGE_CHECK_MAX_VERTICES
@@ -702,7 +723,36 @@ def _display_geometry(frame: gpd.GeoDataFrame, tolerance_m: float) -> np.ndarray
             geoms = shapely.coverage_simplify(geoms, tolerance_m)
         else:
             geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
-    return gpd.GeoSeries(geoms, crs=frame.crs).to_crs("EPSG:3857").values
+    return geoms
+
+
+def _display_encoding(frame: gpd.GeoDataFrame, tolerance_m: float, kind: str) -> dict:
+    """:func:`_encode_geometries` of :func:`_display_geometry`: the frame's coordinates are taken
+    once and transformed to Web Mercator as arrays (the same transformation, point by point, as
+    ``to_crs``, without building the transformed geometries)."""
+    if frame.crs is None:  # to_crs says what is wrong
+        return _encode_geometries(_display_geometry(frame, tolerance_m), kind)
+    return _encode_geometries(_simplified(frame, tolerance_m), kind, _to_web_mercator(frame.crs))
+
+
+def _to_web_mercator(crs):
+    """The function of x and y arrays in `crs` giving Web Mercator x and y [m] that geopandas'
+    ``to_crs("EPSG:3857")`` applies (None: `crs` is Web Mercator)."""
+    target = pyproj.CRS.from_user_input("EPSG:3857")
+    if crs.is_exact_same(target):
+        return None
+    return _transformer(crs, target).transform
+
+
+def _transformer(source, target) -> pyproj.Transformer:
+    """A transformer from `source` to `target` (x, y order) for the calling thread (PROJ's
+    transformers are not to be shared between threads)."""
+    return _thread_transformer(source, target, threading.get_ident())
+
+
+@functools.lru_cache(maxsize=32)
+def _thread_transformer(source, target, thread: int) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
 # --------------------------------------------------------------------------- tables
@@ -729,6 +779,13 @@ def _column_values(series: pd.Series, digits: int = 5):
     if len(distinct) < 0.5 * len(text):
         return {"codes": encode_integers(codes), "n": int(len(codes)), "values": [str(v) for v in distinct]}
     return text.tolist()
+
+
+def _distinct(series: pd.Series) -> pd.Series:
+    """The values of a column other than nulls, each once (all of them for an object column, whose equal
+    values may differ in type)."""
+    values = series.dropna()
+    return values if values.dtype == object else values.drop_duplicates()
 
 
 def _class_key(value) -> str:
@@ -887,11 +944,21 @@ def _has_style(key: str | None) -> bool:
 _AS_WRITTEN = frozenset({"unit_id", "unit_name", "name", "title"})
 
 
+class _OverBudget(Exception):
+    """A page being built is already larger than its size budget (:func:`write_map` then tries the next level)."""
+
+
 class _Page:
     """Collects what one map page shows: geometries and tables (each stored once), field labels,
-    class names, layers, and the words of the page."""
+    class names, layers, and the words of the page.
 
-    def __init__(self, detail: Detail, extent_m: float, wording: _Words, encoded: dict | None = None):
+    With a `budget_mb`, the page counts the bytes it will hold at least -- its encoded geometries,
+    its tables as JSON and its images, each written into the page as they are -- and raises
+    :class:`_OverBudget` as soon as they are over the budget: the finished page would be too.
+    """
+
+    def __init__(self, detail: Detail, extent_m: float, wording: _Words, encoded: dict | None = None,
+                 overlays: dict | None = None, budget_mb: float | None = None):
         self.detail = detail
         self.extent_m = extent_m
         self.tolerance_m = extent_m * detail.simplify_fraction
@@ -903,25 +970,36 @@ class _Page:
         self.layers: list[dict] = []
         self._keys: dict[str, str] = {}
         self._encoded = {} if encoded is None else encoded  # shared by the pages of write_map's levels
+        self.overlays = {} if overlays is None else overlays  # raster overlays, shared likewise
+        self._budget_mb = budget_mb
+        self._bytes = 0  # the page's size at least [bytes]
+
+    def _holds(self, size: int) -> None:
+        """Count `size` bytes of the page (raises :class:`_OverBudget` when the page is over its budget)."""
+        self._bytes += size
+        if self._budget_mb is not None and self._bytes / 1e6 > self._budget_mb:
+            raise _OverBudget
 
     def geometry(self, frame: gpd.GeoDataFrame, tolerance_m: float) -> str:
         """Key of the frame's display geometries, stored once per distinct set (layers drawn from the
         same geometries, like the parcels by emissions and by carbon, share them)."""
-        kind = _vector_kind(frame)
-        tolerance_m = tolerance_m if kind == "polygon" else 0.0
-        source = shapely.to_wkb(frame.geometry.values)
-        digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
+        digest, kind, tolerance_m = _geometry_key(frame, tolerance_m)
         if digest not in self._keys:
             self._keys[digest] = f"g{len(self._keys)}"
             if digest not in self._encoded:
-                self._encoded[digest] = _encode_geometries(_display_geometry(frame, tolerance_m), kind)
-            self.geometries[self._keys[digest]] = self._encoded[digest]
+                self._encoded[digest] = _display_encoding(frame, tolerance_m, kind)
+            if isinstance(self._encoded[digest], Future):  # being encoded by another thread
+                self._encoded[digest] = self._encoded[digest].result()
+            encoded = self.geometries[self._keys[digest]] = self._encoded[digest]
+            self._holds(len(encoded["counts"][0]) + len(encoded["coords"][0]))  # ASCII text in the page
         return self._keys[digest]
 
     def table(self, frame: pd.DataFrame, digits: int = 5, *, summary: bool = False) -> str:
         """Key of the attribute table (its columns labelled for readers)."""
         key = f"t{len(self.tables)}"
         self.tables[key] = {c: _column_values(frame[c], digits) for c in frame.columns}
+        if self._budget_mb is not None:  # the table's JSON is written into the page as it is
+            self._holds(len(_js(self.tables[key]).encode("utf-8")))
         for column in frame.columns:
             self.field(column, summary=summary)
             text = not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])
@@ -949,6 +1027,28 @@ class _Page:
     def add(self, spec: dict) -> None:
         spec["id"] = f"l{len(self.layers)}"
         self.layers.append(spec)
+        self._holds(len(spec.get("url", "")))  # an image's data URL (ASCII)
+
+
+def _geometry_key(frame: gpd.GeoDataFrame, tolerance_m: float) -> tuple[str, str, float]:
+    """The digest of a frame's display geometries (the same for the same geometries, kind,
+    tolerance and CRS), their kind and their tolerance [m] (none but for polygons)."""
+    kind = _vector_kind(frame)
+    tolerance_m = tolerance_m if kind == "polygon" else 0.0
+    source = shapely.to_wkb(frame.geometry.values)
+    digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
+    return digest, kind, tolerance_m
+
+
+def _drawn_geometry(layer, detail: Detail, extent_m: float) -> tuple[gpd.GeoDataFrame, float]:
+    """The frame a vector layer's features are drawn from (flows with their arrowheads) and its
+    display tolerance [m] at `detail`, on a map `extent_m` wide."""
+    frame = layer.frame
+    # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
+    large = len(frame) > TILE_ABOVE
+    tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else extent_m * detail.simplify_fraction)
+    flows = layer.name in _FLOW_LAYERS and _vector_kind(frame) == "line"
+    return (_with_arrowheads(frame, extent_m / 60) if flows else frame), tolerance
 
 
 def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None) -> tuple[dict, dict]:
@@ -959,7 +1059,7 @@ def _colour_spec(page: _Page, layer, frame: gpd.GeoDataFrame, column: str | None
         legend["rows"] = [[colour, ""]]
         return {"type": "single", "colour": colour}, legend
     if layer.kind == "categorical":
-        values = sorted({_class_key(v) for v in frame[column].dropna()})
+        values = sorted({_class_key(v) for v in _distinct(frame[column])})
         colours, legend["rows"] = _categories(values, layer.colours, getattr(layer, "labels", None), page.words)
         return {"type": "categories", "column": column, "colours": colours, "missing": _NO_DATA}, legend
     key = layer.name if _has_style(layer.name) else column
@@ -1016,24 +1116,21 @@ def _with_arrowheads(frame: gpd.GeoDataFrame, size_m: float) -> gpd.GeoDataFrame
     return frame.set_geometry(gpd.GeoSeries(heads, index=frame.index, crs=frame.crs))
 
 
-def _add_vector(page: _Page, layer) -> None:
+def _vector_spec(page: _Page, layer) -> dict | None:
     """A vector layer: drawn whole (small), by canvas tiles with cells at small scales (large), or as
-    cells only (over the level's feature limit)."""
+    cells only (over the level's feature limit). None for a layer without features."""
     frame = layer.frame
     if len(frame) == 0:
-        return
+        return None
     limit = page.detail.max_features
     if limit is not None and len(frame) > limit:
-        _add_cells_only(page, layer, limit)
-        return
+        return _cells_only_spec(page, layer, limit)
     large = len(frame) > TILE_ABOVE
     columns = _shown_columns(frame, layer.column, 5 if large else 30)
     kind = _vector_kind(frame)
-    # large layers are drawn in full at close zoom: rounded to metres, not simplified (nor checked as coverages)
-    tolerance = max(getattr(layer, "display_tolerance_m", 0.0), 0.0 if large else page.tolerance_m)
     fill, legend = _colour_spec(page, layer, frame, layer.column)
     flows = layer.name in _FLOW_LAYERS and kind == "line"
-    shown = _with_arrowheads(frame, page.extent_m / 60) if flows else frame
+    shown, tolerance = _drawn_geometry(layer, page.detail, page.extent_m)
     spec = {"group": layer.group, "title": layer.title, "kind": kind, "show": False, "fill": fill, "legend": legend,
             "geometry": page.geometry(shown, tolerance), "table": page.table(frame[columns], 3 if large else 5),
             "tooltip": columns[:3], "popup": columns}
@@ -1041,7 +1138,7 @@ def _add_vector(page: _Page, layer) -> None:
         spec["widths"] = True
     if large:
         spec["tiles"] = _cells(page, layer, frame, _full_detail_zoom(frame))
-    page.add(spec)
+    return spec
 
 
 def _cells(page: _Page, layer, frame: gpd.GeoDataFrame, zoom: int) -> dict:
@@ -1055,21 +1152,29 @@ def _cells(page: _Page, layer, frame: gpd.GeoDataFrame, zoom: int) -> dict:
             "note": note}
 
 
-def _add_cells_only(page: _Page, layer, limit: int) -> None:
+def _cells_only_spec(page: _Page, layer, limit: int) -> dict:
     how = "mode" if layer.kind == "categorical" else getattr(layer, "aggregate", "mean")
     cells = aggregate_cells(layer.frame, layer.column, how, limit)
     fill, legend = _colour_spec(page, layer, cells, layer.column)
     legend["note"] = page.words("map.aggregated", how=page.words(f"map.how_{how}"), cell=round(cells.attrs["cell_m"]))
     columns = ["features"] + ([layer.column] if layer.column else [])
-    page.add({"group": layer.group, "title": layer.title, "kind": "polygon", "show": False, "fill": fill,
-              "legend": legend, "geometry": page.geometry(cells, 0.0), "table": page.table(cells[columns], 3),
-              "tooltip": columns[::-1], "popup": columns})
+    return {"group": layer.group, "title": layer.title, "kind": "polygon", "show": False, "fill": fill,
+            "legend": legend, "geometry": page.geometry(cells, 0.0), "table": page.table(cells[columns], 3),
+            "tooltip": columns[::-1], "popup": columns}
 
 
-def _add_raster(page: _Page, layer) -> None:
-    spec = _raster_spec(layer, page.detail, page.words)
-    if spec is not None:
-        page.add({"group": layer.group, "title": layer.title, "kind": "image", "show": False, **spec})
+def _raster_layer_spec(page: _Page, layer) -> dict | None:
+    """A raster layer's overlay (None when it has no data), made once for every page of the same
+    overlay size (:attr:`_Page.overlays`: made already, or being made by another thread)."""
+    key = (id(layer), page.detail.overlay_pixels)
+    if key not in page.overlays:
+        page.overlays[key] = _raster_spec(layer, page.detail, page.words)
+    spec = page.overlays[key]
+    if isinstance(spec, Future):
+        spec = page.overlays[key] = spec.result()
+    if spec is None:
+        return None
+    return {"group": layer.group, "title": layer.title, "kind": "image", "show": False, **spec}
 
 
 # --------------------------------------------------------------------------- planning units
@@ -1318,17 +1423,28 @@ def build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str =
     encoded : geometries encoded for an earlier page, by their digest (reused, and added to:
         :func:`write_map` shares them between the pages of its levels)
     """
+    return _build_page(summary, layers, title=title, headline=headline, detail=detail, basemaps=basemaps,
+                       tianditu_key=tianditu_key, groups=groups, language=language, milestones=milestones,
+                       scenarios=scenarios, encoded=encoded)
+
+
+def _build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = "carbonmap",
+                headline: Sequence[str] = (), detail: Detail = Detail(), basemaps: Sequence[str] = ("OpenStreetMap",),
+                tianditu_key: str | None = None, groups: Sequence[str] = (), language: str = "en",
+                milestones: pd.DataFrame | None = None, scenarios: dict[str, str] | None = None,
+                encoded: dict | None = None, overlays: dict | None = None, budget_mb: float | None = None) -> str:
+    """:func:`build_page`, sharing raster `overlays` (by layer and pixels) with other pages; with a
+    `budget_mb`, raises :class:`_OverBudget` as soon as the page is sure to be larger."""
     wording = _Words(language, _rasters(layers), scenarios)
     xmin, ymin, xmax, ymax = summary.total_bounds
-    page = _Page(detail, max(xmax - xmin, ymax - ymin), wording, encoded)
+    page = _Page(detail, max(xmax - xmin, ymax - ymin), wording, encoded, overlays, budget_mb)
     units = _add_units(page, summary, headline)
     for layer in layers:
         if not (getattr(layer, "in_html", True) or detail.optional_layers):
             continue
-        if layer.raster is not None:
-            _add_raster(page, layer)
-        else:
-            _add_vector(page, layer)
+        spec = _vector_spec(page, layer) if layer.raster is None else _raster_layer_spec(page, layer)
+        if spec is not None:
+            page.add(spec)
     units["find"] = _finder(summary, units["name"], units["id"])
     used = [spec["group"] for spec in page.layers]
     order = [g for g in dict.fromkeys([*groups, *used]) if g in used]
@@ -1377,15 +1493,39 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
     Returns (path, size in MB, the level used). If even the coarsest level is over budget, the
     coarsest page is written and the caller is told by the size.
     """
-    tried, encoded = set(), {}  # geometries encoded once for all levels
-    for detail in DETAIL_LEVELS:
-        if _signature(detail, layers) in tried:  # the same page as a level already over budget
-            continue
-        tried.add(_signature(detail, layers))
-        page = build_page(summary, layers, detail=detail, encoded=encoded, **options)
-        size_mb = len(page.encode("utf-8")) / 1e6
-        if size_mb <= budget_mb:
-            break
+    levels, signatures = [], set()
+    for detail in DETAIL_LEVELS:  # a level giving the same page as an earlier one is left out
+        if _signature(detail, layers) not in signatures:
+            signatures.add(_signature(detail, layers))
+            levels.append(detail)
+    wording = _Words(options.get("language", "en"), _rasters(layers), options.get("scenarios"))
+    xmin, ymin, xmax, ymax = summary.total_bounds
+    extent_m, first = max(xmax - xmin, ymax - ymin), levels[0]
+    drawn = [layer for layer in layers if getattr(layer, "in_html", True) or first.optional_layers]
+    pool = ThreadPoolExecutor(max_workers=OVERLAY_THREADS)
+    overlays, encoded = {}, {}  # made once for all levels
+    try:  # made by other threads (rasterio, Pillow, shapely and PROJ release the GIL), in the order the pages
+        # need them: the raster overlays of the first level and the geometries of the small vector layers
+        for layer in drawn:
+            if layer.raster is not None:
+                overlays[(id(layer), first.overlay_pixels)] = pool.submit(_raster_spec, layer, first, wording)
+            elif 0 < len(layer.frame) <= TILE_ABOVE:  # drawn whole at every level
+                shown, tolerance = _drawn_geometry(layer, first, extent_m)
+                digest, kind, tolerance = _geometry_key(shown, tolerance)
+                if digest not in encoded:
+                    encoded[digest] = pool.submit(_display_encoding, shown, tolerance, kind)
+        for detail in levels:
+            last = detail is levels[-1]  # written even when over budget
+            try:
+                page = _build_page(summary, layers, detail=detail, encoded=encoded, overlays=overlays,
+                                   budget_mb=None if last else budget_mb, **options)
+            except _OverBudget:  # this level's page is over budget: no need to finish it
+                continue
+            size_mb = len(page.encode("utf-8")) / 1e6
+            if size_mb <= budget_mb:
+                break
+    finally:
+        pool.shutdown(cancel_futures=True)
     write_html(page, path)
     return Path(path), size_mb, detail
 

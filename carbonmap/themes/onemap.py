@@ -100,9 +100,11 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     layers["run_inputs"] = pd.DataFrame(published.inputs)
     layers["run_metadata"] = run_metadata(ctx.project, ctx.result("units").grid, published.notes)
     context = _label_context(ctx.published.layers, language)
-    fields = {name: {c: (column_label(c, language, **context), column_description(c, language, **context))
-                     for c in frame.columns if c not in ("geometry", "geom")}
-              for name, frame in layers.items() if name not in ("layer_styles", "run_metadata")}
+    columns = {name: [c for c in frame.columns if c not in ("geometry", "geom")]
+               for name, frame in layers.items() if name not in ("layer_styles", "run_metadata")}
+    labels = {c: (column_label(c, language, **context), column_description(c, language, **context))
+              for c in dict.fromkeys(c for names in columns.values() for c in names)}  # once per column name
+    fields = {name: {c: labels[c] for c in names} for name, names in columns.items()}
     write_geopackage(ctx.file("onemap.gpkg"), layers, fields=fields)
 
 
