@@ -146,7 +146,7 @@ def _tables(path) -> dict:
         names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for name in names:
             columns = [r[1] for r in db.execute(f'PRAGMA table_info("{name}")') if r[1] != "last_change"]
-            out[name] = (db.execute(f"SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone(),
+            out[name] = (db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone(),
                          db.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM "{name}"').fetchall())
     return out
 
