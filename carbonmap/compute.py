@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -225,11 +226,21 @@ def narrowest(places: Iterable[str]) -> str:
     return min(places, key=PLACES.index, default="session")
 
 
+def _submit(executor: Executor, function: Callable[[Any], Any], item: Any):
+    if isinstance(executor, ThreadPoolExecutor):
+        return executor.submit(function, item)
+    with warnings.catch_warnings():  # no threads of this process read warnings' filters meanwhile
+        # dask advises against large task arguments sent again and again; each of ours (a strip's
+        # zones) is sent once
+        warnings.filterwarnings("ignore", message="Large object of size", category=UserWarning)
+        return executor.submit(function, item)
+
+
 def _bounded(executor: Executor, slots: int, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
     pending: deque = deque()
     try:
         for item in items:
-            pending.append(executor.submit(function, item))
+            pending.append(_submit(executor, function, item))
             if len(pending) > 2 * slots:
                 yield pending.popleft().result()
         while pending:

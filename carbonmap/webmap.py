@@ -41,6 +41,7 @@ Drawing lives here and in :mod:`carbonmap.report` only; analyses never draw.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import html
@@ -49,6 +50,7 @@ import json
 import math
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ import rasterio
 import rasterio.warp
 import shapely
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 
 from carbonmap.columns import column_info
 from carbonmap.io import atomic_path
@@ -1502,9 +1505,15 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
     xmin, ymin, xmax, ymax = summary.total_bounds
     extent_m, first = max(xmax - xmin, ymax - ymin), levels[0]
     drawn = [layer for layer in layers if getattr(layer, "in_html", True) or first.optional_layers]
-    pool = ThreadPoolExecutor(max_workers=OVERLAY_THREADS)
     overlays, encoded = {}, {}  # made once for all levels
-    try:  # made by other threads (rasterio, Pillow, shapely and PROJ release the GIL), in the order the pages
+    with contextlib.ExitStack() as stack:
+        # rasterio silences this warning of its in-memory datasets with catch_warnings, which threads
+        # running at once may undo for each other; the overlays are georeferenced
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        pool = ThreadPoolExecutor(max_workers=OVERLAY_THREADS)
+        stack.callback(pool.shutdown, cancel_futures=True)
+        # made by other threads (rasterio, Pillow, shapely and PROJ release the GIL), in the order the pages
         # need them: the raster overlays of the first level and the geometries of the small vector layers
         for layer in drawn:
             if layer.raster is not None:
@@ -1524,8 +1533,6 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
             size_mb = len(page.encode("utf-8")) / 1e6
             if size_mb <= budget_mb:
                 break
-    finally:
-        pool.shutdown(cancel_futures=True)
     write_html(page, path)
     return Path(path), size_mb, detail
 
