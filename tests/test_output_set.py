@@ -29,8 +29,11 @@ OLINDA_PROJECT = Path(str(files("carbonmap.sample_data") / "olinda" / "project.t
 
 
 def carbonmap(*args: object, **popen) -> subprocess.Popen:
+    """`carbonmap ARGS` in a child process that Ctrl-C (SIGINT) stops, even when the tests themselves
+    run in the background of a shell (which starts them with SIGINT ignored, and children inherit it)."""
     return subprocess.Popen([sys.executable, "-m", "carbonmap", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
 
 
 def complete_set(folder: Path) -> dict[str, str]:
