@@ -14,7 +14,7 @@ implementation of every analysis; only the executor changes:
     a :class:`distributed.LocalCluster` of ``workers`` worker *processes*, each with
     ``threads_per_worker`` threads and a ``memory_limit`` (dask spills, pauses and restarts a
     worker that goes over it), started for the run and closed after it.
-an address (``tcp://host:8786``, ``tls://...``)
+an address (``tcp://host:8786``)
     an existing dask.distributed scheduler: a planning institute's cluster (dask-jobqueue on a
     batch system, dask-kubernetes, ``dask scheduler`` + ``dask worker`` by hand). Its workers
     need the same carbonmap version and must read the run's files at the same paths (a shared
@@ -33,7 +33,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -49,7 +48,7 @@ __all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "narrowest", "Session", "c
 SCHEDULERS = ("in-process", "local")
 #: How long to try reaching an existing cluster's scheduler.
 CONNECT_TIMEOUT = "20s"
-_ADDRESS_PREFIXES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+_ADDRESS_PREFIXES = ("tcp://", "inproc://", "ucx://", "ws://")
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,9 @@ class ComputeSettings:
     ``--workers`` / ``--memory-limit`` on the command line).
 
     scheduler : ``"in-process"``, ``"local"`` or the address of a dask.distributed scheduler.
-    workers : threads (in-process) or worker processes (local cluster); default: the machine's
-        cores (in-process), 2 (local cluster). Ignored for an existing cluster.
-    threads_per_worker : threads of each worker process of a local cluster.
+    workers : threads (in-process) or worker processes (local cluster); default: the cores this
+        process may use (in-process), 2 (local cluster). Not for an existing cluster.
+    threads_per_worker : threads of each worker process of a local cluster (only there).
     memory_limit : memory limit of each worker process of a local cluster ("6GB", "6 GiB",
         "500MB"); default: the machine's memory shared between the workers.
     """
@@ -76,38 +75,64 @@ class Session:
     """The executor of the tasks inside one :func:`compute_session`.
 
     description : in words, for the run's log and manifest ("in-process, 2 threads").
-    slots : how many tasks run at once (sizes the look-ahead of :func:`ordered_map`).
     distributed : whether tasks run in other processes (their arguments must then be data a
         worker can use: file paths rather than open datasets).
+    client : the dask.distributed client, when distributed.
     """
 
     executor: Executor
     description: str
-    slots: int
     distributed: bool
+    threads: int = 1
+    client: Any = None
+
+    @property
+    def slots(self) -> int:
+        """How many tasks run at once now (a cluster's workers may come and go)."""
+        if self.client is None:
+            return self.threads
+        return max(1, sum(self.client.nthreads().values()))
 
 
 _SESSION: contextvars.ContextVar[Session | None] = contextvars.ContextVar("carbonmap_compute", default=None)
 
 
 def check_settings(settings: ComputeSettings) -> list[tuple[str, str, str]]:
-    """Problems with `settings`, as (key, problem, fix) tuples (empty when they are usable)."""
+    """Problems with `settings`, as (key, problem, example value) tuples (empty when usable)."""
     problems = []
-    if settings.scheduler not in SCHEDULERS and not settings.scheduler.startswith(_ADDRESS_PREFIXES):
-        problems.append(("scheduler", f"unknown scheduler {settings.scheduler!r}.",
-                         f"use {' or '.join(map(repr, SCHEDULERS))}, or the address of a dask scheduler "
-                         "(e.g. 'tcp://10.0.0.5:8786')."))
+    local, address = settings.scheduler == "local", settings.scheduler not in SCHEDULERS
+    if address and not settings.scheduler.startswith(_ADDRESS_PREFIXES):
+        problems.append(("scheduler", f"unknown scheduler {settings.scheduler!r}: use 'in-process' or 'local', or "
+                         "a dask cluster's address.", "tcp://10.0.0.5:8786"))
     if settings.workers is not None and settings.workers < 1:
-        problems.append(("workers", f"workers must be at least 1, not {settings.workers}.", "give e.g. workers = 2."))
+        problems.append(("workers", f"workers must be at least 1, not {settings.workers}.", "2"))
     if settings.threads_per_worker < 1:
         problems.append(("threads_per_worker", f"threads_per_worker must be at least 1, not "
-                         f"{settings.threads_per_worker}.", "give e.g. threads_per_worker = 1."))
+                         f"{settings.threads_per_worker}.", "1"))
     if settings.memory_limit is not None:
         try:
             parse_memory(settings.memory_limit)
         except ValueError as exc:
-            problems.append(("memory_limit", str(exc), "give e.g. memory_limit = \"6GB\"."))
+            problems.append(("memory_limit", str(exc), "6GB"))
+    for key, given in (("memory_limit", settings.memory_limit is not None),
+                       ("threads_per_worker", settings.threads_per_worker != 1)):
+        if given and not local:
+            problems.append((key, f"{key} applies to the worker processes of a local cluster only, not to "
+                             f"{settings.scheduler!r}.", "local"))
+    if settings.workers is not None and address:
+        problems.append(("workers", "workers are the cluster's own (dask worker --nworkers), not the run's.", "local"))
     return problems
+
+
+def settings_fix(key: str, example: str, problem: str, *, option: bool = False) -> str:
+    """The fix of a problem of :func:`check_settings`, in the project file's words or, with `option`,
+    the command line's."""
+    if example == "local" and key != "scheduler":
+        return (f"add --scheduler local, or leave out --{key.replace('_', '-')}." if option
+                else f"set scheduler = \"local\", or remove {key}.")
+    if option:
+        return f"give e.g. --{key.replace('_', '-')} {example}."
+    return f"give e.g. {key} = {example if example.isdigit() else repr(example).replace(chr(39), chr(34))}."
 
 
 def parse_memory(text: str) -> int:
@@ -141,13 +166,13 @@ def compute_session(settings: ComputeSettings | None = None) -> Iterator[Session
     settings = settings or ComputeSettings()
     problems = check_settings(settings)
     if problems:
-        key, problem, fix = problems[0]
-        raise ConfigError(problem, key=f"compute.{key}", fix=fix)
+        key, problem, example = problems[0]
+        raise ConfigError(problem, key=f"compute.{key}", fix=settings_fix(key, example, problem))
     with contextlib.ExitStack() as stack:
         if settings.scheduler == "in-process":
-            threads = settings.workers or os.cpu_count() or 1
+            threads = settings.workers or len(os.sched_getaffinity(0)) or 1
             executor = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="carbonmap"))
-            session = Session(executor, f"in-process, {threads} thread(s)", threads, distributed=False)
+            session = Session(executor, f"in-process, {threads} thread(s)", distributed=False, threads=threads)
         else:
             session = _distributed_session(settings, stack)
         token = _SESSION.set(session)
@@ -177,13 +202,24 @@ def _distributed_session(settings: ComputeSettings, stack: contextlib.ExitStack)
         try:
             client = stack.enter_context(Client(settings.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT))
         except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"cannot reach the dask scheduler at {settings.scheduler}: {exc}",
+            raise ConfigError(f"cannot reach the dask scheduler at {settings.scheduler} ({exc}).",
                               key="compute.scheduler",
                               fix="start it (dask scheduler; dask worker ADDRESS), or check the address "
                               "and the firewall.") from exc
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except TimeoutError as exc:
+            raise ConfigError(f"the dask scheduler at {settings.scheduler} has no workers.", key="compute.scheduler",
+                              fix="start some (dask worker ADDRESS, or cluster.scale(...)) before the run.") from exc
         description = f"dask cluster at {settings.scheduler}"
-    slots = max(1, sum(client.nthreads().values()))
-    return Session(client.get_executor(pure=False), f"{description} ({slots} task slot(s))", slots, distributed=True)
+    import dask
+
+    # dask advises against large task graphs sent again and again; each of our tasks (a strip and
+    # its zones) is sent once
+    stack.enter_context(dask.config.set({"distributed.admin.large-graph-warning-threshold": "64GiB"}))
+    session = Session(client.get_executor(pure=False), description, distributed=True, client=client)
+    session.description += f" ({session.slots} task slot(s) at the start)"
+    return session
 
 
 def current_session() -> Session | None:
@@ -226,25 +262,27 @@ def narrowest(places: Iterable[str]) -> str:
     return min(places, key=PLACES.index, default="session")
 
 
-def _submit(executor: Executor, function: Callable[[Any], Any], item: Any):
-    if isinstance(executor, ThreadPoolExecutor):
-        return executor.submit(function, item)
-    with warnings.catch_warnings():  # no threads of this process read warnings' filters meanwhile
-        # dask advises against large task arguments sent again and again; each of ours (a strip's
-        # zones) is sent once
-        warnings.filterwarnings("ignore", message="Large object of size", category=UserWarning)
-        return executor.submit(function, item)
+def _result(future) -> Any:
+    """A task's result; a worker the cluster killed (over its memory limit) is said in words."""
+    try:
+        return future.result()
+    except Exception as exc:
+        if type(exc).__name__ != "KilledWorker":
+            raise
+        raise ConfigError(f"a dask worker was killed while running a task ({exc}).", key="compute.memory_limit",
+                          fix="give each worker more memory (memory_limit), or use fewer worker processes "
+                          "(workers).") from exc
 
 
 def _bounded(executor: Executor, slots: int, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
     pending: deque = deque()
     try:
         for item in items:
-            pending.append(_submit(executor, function, item))
+            pending.append(executor.submit(function, item))
             if len(pending) > 2 * slots:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
     finally:
         for future in pending:  # a task failed or the caller stopped early
             future.cancel()

@@ -45,7 +45,7 @@ from typing import Any
 from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
-from carbonmap.compute import ComputeSettings, check_settings
+from carbonmap.compute import ComputeSettings, check_settings, settings_fix
 from carbonmap.errors import CarbonmapError, ConfigError, InputError, InputNotFoundError
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.io import decode_text
@@ -757,13 +757,15 @@ class Project:
     def with_compute(self, **changes: Any) -> Project:
         """A copy whose [compute] settings take `changes` (the CLI's --scheduler, --workers, --memory-limit).
 
-        Raises :class:`ConfigError` naming the key (``compute.workers``) of a value that is not usable.
+        Raises :class:`ConfigError` naming the option (``--workers``) of a value that is not usable.
         """
         from dataclasses import replace
 
-        project = replace(self, compute=replace(self.compute, **changes))
-        _check_compute(project, self.path)
-        return project
+        settings = replace(self.compute, **changes)
+        for key, problem, example in check_settings(settings):
+            raise ConfigError(f"option --{key.replace('_', '-')}: {problem}",
+                              fix=settings_fix(key, example, problem, option=True))
+        return replace(self, compute=settings)
 
     def with_monitoring(self, runs: list[Path]) -> Project:
         """A copy compared with the earlier complete runs in `runs` ([monitoring] runs; ``carbonmap demo``)."""
@@ -1626,5 +1628,5 @@ def _check_uncertainty(project: Project, path: Path, report=_raise) -> None:
 
 def _check_compute(project: Project, path: Path, report=_raise) -> None:
     """[compute]: the scheduler, the workers and their memory limit."""
-    for key, problem, fix in check_settings(project.compute):
-        report(ConfigError(problem, path=path, key=f"compute.{key}", fix=fix))
+    for key, problem, example in check_settings(project.compute):
+        report(ConfigError(problem, path=path, key=f"compute.{key}", fix=settings_fix(key, example, problem)))

@@ -105,6 +105,15 @@ class CarbonmapError(Exception):
         self.fix = fix
         super().__init__(compose_message(problem, path=path, layer=layer, field=field, key=key, fix=fix))
 
+    def __reduce__(self):
+        """Rebuilt with its pieces (a task's error crossing to the caller from a dask worker)."""
+        return (_rebuilt, (type(self), self.problem, {"path": self.path, "layer": self.layer, "field": self.field,
+                                                      "key": self.key, "fix": self.fix}))
+
+
+def _rebuilt(cls: type, problem: str, where: dict) -> CarbonmapError:
+    return cls(problem, **where)
+
 
 class InputError(CarbonmapError, ValueError):
     """An input file or object cannot be used as given."""

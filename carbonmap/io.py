@@ -690,6 +690,7 @@ class RasterSource:
     path: str | None = None
     origin: str | None = None
     nonfinite_cells: int = 0
+    reopenable: bool = False
 
     def read(self, window: Window | None = None) -> np.ma.MaskedArray:
         """Read `window` (default: everything) as a masked array.
@@ -727,9 +728,7 @@ class RasterSource:
     def ref(self) -> RasterRef:
         """This raster as a :class:`RasterRef`, for tasks that read it in other threads or processes
         (a rasterio dataset serves one thread)."""
-        plain_file = (self.path is not None and isinstance(self.dataset, rasterio.io.DatasetReader)
-                      and self.dataset.name == self.path)
-        if plain_file:
+        if self.reopenable:
             return RasterRef(self.path, self.band, self.crs, self.nodata)
         return RasterRef(self.path, self.band, self.crs, self.nodata, source=self)
 
@@ -830,6 +829,7 @@ def open_raster(
         ) from exc
     with dataset:
         src = _dataset_source(dataset, str(path), band, crs, nodata, require_crs)
+        src.reopenable = True  # opened here from its path alone: a task may open it again
         yield src
     _report_nonfinite(src)
 
@@ -865,12 +865,19 @@ class RasterRef:
         if self.source is not None:
             yield dataclasses.replace(self.source, nonfinite_cells=0)
             return
+        if not self.path.startswith("/vsi") and not Path(self.path).exists():
+            raise InputNotFoundError(
+                "cannot be seen where a task runs.", path=self.path,
+                fix="every dask worker must read the run's files at the same paths (a shared file system, "
+                "docs/scale.md), or run with --scheduler in-process.")
         try:
             dataset = rasterio.open(self.path)
         except rasterio.errors.RasterioError as exc:
             raise damaged_raster_error(str(self.path), exc) from exc
         with dataset:
-            yield _dataset_source(dataset, str(self.path), self.band, self.crs, self.nodata, require_crs=False)
+            source = _dataset_source(dataset, str(self.path), self.band, self.crs, self.nodata, require_crs=False)
+            source.reopenable = True
+            yield source
 
 
 def _output_name(path: str | os.PathLike) -> str:

@@ -86,16 +86,19 @@ def test_memory_sizes(text, size):
     assert parse_memory(text) == size
 
 
-@pytest.mark.parametrize("changes, key, words", [
-    ({"scheduler": "lokal"}, "compute.scheduler", "unknown scheduler 'lokal'"),
-    ({"workers": 0}, "compute.workers", "at least 1"),
-    ({"memory_limit": "lots"}, "compute.memory_limit", "'lots' is not a memory size"),
+@pytest.mark.parametrize("changes, words", [
+    ({"scheduler": "lokal"}, "option --scheduler: unknown scheduler 'lokal'"),
+    ({"workers": 0}, "option --workers: workers must be at least 1, not 0. Fix: give e.g. --workers 2."),
+    ({"memory_limit": "lots"}, "option --memory-limit: 'lots' is not a memory size."),
+    ({"memory_limit": "2GB"}, "memory_limit applies to the worker processes of a local cluster only, not to "
+                              "'in-process'. Fix: add --scheduler local, or leave out --memory-limit."),
+    ({"scheduler": "tcp://10.0.0.5:8786", "workers": 4}, "option --workers: workers are the cluster's own"),
 ])
-def test_bad_compute_settings_name_their_key(changes, key, words):
+def test_bad_compute_options_name_the_option(changes, words):
     project = load_project(files("carbonmap.sample_data") / "demo_city" / "project.toml")
     with pytest.raises(ConfigError) as error:
         project.with_compute(**changes)
-    assert error.value.key == key and words in str(error.value)
+    assert words in str(error.value) and error.value.path is None and error.value.key is None
 
 
 def test_the_project_file_compute_section_is_checked():
@@ -108,13 +111,27 @@ def test_the_project_file_compute_section_is_checked():
     with pytest.raises(ConfigError) as error:
         parse_project(data, Path(source))
     assert error.value.key == "compute.memory_limit" and error.value.path == str(source)
+    assert error.value.fix == 'give e.g. memory_limit = "6GB".'
+
+
+def test_a_task_error_crosses_processes_with_its_pieces():
+    """carbonmap's errors keep their file, key and fix when rebuilt (as dask rebuilds a worker's error)."""
+    import pickle
+
+    from carbonmap.errors import InputNotFoundError
+
+    error = InputNotFoundError("cannot be seen where a task runs.", path="/data/dem.tif", key="rasters[0]",
+                               fix="share the folder.")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is InputNotFoundError and isinstance(again, FileNotFoundError)
+    assert (again.path, again.key, again.fix, str(again)) == (error.path, error.key, error.fix, str(error))
 
 
 def test_the_command_line_names_its_own_options(tmp_path):
     project = files("carbonmap.sample_data") / "demo_city" / "project.toml"
     result = CliRunner().invoke(main, ["run", str(project), "-o", str(tmp_path / "out"), "--workers", "0"])
     assert result.exit_code != 0
-    assert "option --workers: workers must be at least 1" in result.output
+    assert "option --workers: workers must be at least 1" in result.output and "project.toml" not in result.output
     assert not (tmp_path / "out").exists()
 
 
@@ -248,3 +265,20 @@ def test_a_warped_dataset_is_read_as_warped_not_reopened_from_its_file(rasters, 
     from_file = zonal_stats(zones, aligned, stats=["count", "sum"])
     pd.testing.assert_frame_equal(from_vrt, from_file)
     assert from_file["count"].sum() < zonal_stats(zones, paths["values"], stats=["count"])["count"].sum() / 3
+
+
+def test_a_dataset_opened_with_options_is_read_as_opened(rasters, tmp_path):
+    """A dataset the caller opened (here at its first overview, 2 x 2 cells each) is read by the caller's
+    thread as it is: reopening its file by path would read the full-resolution cells."""
+    paths, zones = rasters
+    copy = tmp_path / "with_overview.tif"
+    with rasterio.open(paths["values"]) as src:
+        profile, data = src.profile, src.read()
+    with rasterio.open(copy, "w", **profile) as dst:
+        dst.write(data)
+        dst.build_overviews([2], rasterio.enums.Resampling.average)
+    full = zonal_stats(zones, copy, stats=["count"])["count"].sum()
+    with rasterio.open(copy, OVERVIEW_LEVEL=0) as overview:
+        assert overview.width == 140
+        halved = zonal_stats(zones, overview, stats=["count"])["count"].sum()
+    assert full / 5 < halved < full / 3  # reopened by its path it would be `full`

@@ -64,11 +64,7 @@ def with_compute_options(project, *, scheduler: str | None, workers: int | None,
     """`project` with the command line's compute options (those given) in its [compute] settings."""
     given = {key: value for key, value in (("scheduler", scheduler), ("workers", workers),
                                            ("memory_limit", memory_limit)) if value is not None}
-    if not given:
-        return project
-    with keys_as_options({"compute.scheduler": "--scheduler", "compute.workers": "--workers",
-                          "compute.memory_limit": "--memory-limit"}):
-        return project.with_compute(**given)
+    return project.with_compute(**given) if given else project
 
 
 def _known_code_system(ctx, param, value: str | None) -> str | None:
