@@ -1,7 +1,8 @@
 """Scale: whole runs of the demo, the megacity and the city cluster, on each scheduler.
 
-Each case is ``carbonmap run PROJECT`` in a child process (its peak memory is its own and its
-waited-for descendants', so a local cluster's worker processes count), on:
+Each case is ``carbonmap run PROJECT`` in a child process; its peak memory is that of the largest
+single process among it and its waited-for descendants (a local cluster's workers), not their sum.
+The schedulers:
 
 - ``in-process``: the default (threads of one process);
 - ``local``: a local dask.distributed cluster of ``--workers`` worker processes with

@@ -147,7 +147,7 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
             reporter.log(f"rerunning from stage {only!r} on the saved state of {len(publications)} earlier stage(s)")
         reporter.run_started(project.project.name, sum(s.applies(project) for s in STAGES[first:]))
         with compute_session(project.compute) as session:
-            reporter.log(f"compute: {session.description}", show=False)
+            reporter.log(f"compute: {session.description}", show=session.distributed)
             timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter)
         published = Publication.merged(publications[s.name] for s in STAGES)
         for text in published.warnings:
