@@ -124,7 +124,7 @@ def check_settings(settings: ComputeSettings) -> list[tuple[str, str, str]]:
     return problems
 
 
-def settings_fix(key: str, example: str, problem: str, *, option: bool = False) -> str:
+def settings_fix(key: str, example: str, *, option: bool = False) -> str:
     """The fix of a problem of :func:`check_settings`, in the project file's words or, with `option`,
     the command line's."""
     if example == "local" and key != "scheduler":
@@ -167,7 +167,7 @@ def compute_session(settings: ComputeSettings | None = None) -> Iterator[Session
     problems = check_settings(settings)
     if problems:
         key, problem, example = problems[0]
-        raise ConfigError(problem, key=f"compute.{key}", fix=settings_fix(key, example, problem))
+        raise ConfigError(problem, key=f"compute.{key}", fix=settings_fix(key, example))
     with contextlib.ExitStack() as stack:
         if settings.scheduler == "in-process":
             threads = settings.workers or len(os.sched_getaffinity(0)) or 1

@@ -764,7 +764,7 @@ class Project:
         settings = replace(self.compute, **changes)
         for key, problem, example in check_settings(settings):
             raise ConfigError(f"option --{key.replace('_', '-')}: {problem}",
-                              fix=settings_fix(key, example, problem, option=True))
+                              fix=settings_fix(key, example, option=True))
         return replace(self, compute=settings)
 
     def with_monitoring(self, runs: list[Path]) -> Project:
@@ -1629,4 +1629,4 @@ def _check_uncertainty(project: Project, path: Path, report=_raise) -> None:
 def _check_compute(project: Project, path: Path, report=_raise) -> None:
     """[compute]: the scheduler, the workers and their memory limit."""
     for key, problem, example in check_settings(project.compute):
-        report(ConfigError(problem, path=path, key=f"compute.{key}", fix=settings_fix(key, example, problem)))
+        report(ConfigError(problem, path=path, key=f"compute.{key}", fix=settings_fix(key, example)))

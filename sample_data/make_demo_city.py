@@ -265,6 +265,31 @@ URBAN_MIX = {  # zone -> (codes, probabilities), 2023 land/sea-use classificatio
 }
 
 
+def _urban_blocks(rng, x0, x1, y0, y1, d, u, port, industrial) -> pd.DataFrame:
+    """Urban blocks [m] with their land-use codes by zone (port, industrial, core, inner, outer by
+    distance d to the core), whether they are recent growth, and half the residential and
+    commercial blocks split in two along x."""
+    zone = np.where(port, "port", np.where(industrial, "industrial",
+                    np.where(d < 0.55, "core", np.where(d < 1.15, "inner", "outer"))))
+    codes = np.empty(len(x0), dtype=object)
+    for name, mix in URBAN_MIX.items():
+        sel = zone == name
+        codes[sel] = _pick(rng, mix, int(sel.sum()))
+    # recent growth: outer blocks with u just above the threshold were farmland in 2015
+    new = (zone == "outer") & (u < 0.43)
+    split = np.isin(codes, ["070101", "070102", "070103", "090101", "0902"]) & (rng.random(len(x0)) < 0.5)
+    xm = (x0 + x1) / 2
+    return pd.DataFrame({
+        "x0": np.concatenate([x0, np.where(split, xm, 0)[split]]),
+        "x1": np.concatenate([np.where(split, xm, x1), x1[split]]),
+        "y0": np.concatenate([y0, y0[split]]), "y1": np.concatenate([y1, y1[split]]),
+        "code": np.concatenate([codes, codes[split]]),
+        "zone": np.concatenate([zone, zone[split]]),
+        "new": np.concatenate([new, new[split]]),
+        "core_distance": np.concatenate([d, d[split]]),
+    })
+
+
 def _pick(rng, zone_mix, n):
     codes, p = zone_mix
     return np.array(codes)[rng.choice(len(codes), size=n, p=np.array(p) / np.sum(p))]
@@ -302,26 +327,7 @@ def make_urban(geo: Geography, rng, land, water):
     x0, x1, y0, y1, cx, cy, u = x0[keep], x1[keep], y0[keep], y1[keep], cx[keep], cy[keep], u[keep]
     industrial, port, gx, gy = industrial[keep], port[keep], gx[keep], gy[keep]
     d = geo.core_distance(cx, cy)
-    zone = np.where(port, "port", np.where(industrial, "industrial",
-                    np.where(d < 0.55, "core", np.where(d < 1.15, "inner", "outer"))))
-    codes = np.empty(len(x0), dtype=object)
-    for name, mix in URBAN_MIX.items():
-        sel = zone == name
-        codes[sel] = _pick(rng, mix, int(sel.sum()))
-    # recent growth: outer blocks with u just above the threshold were farmland in 2015
-    new = (zone == "outer") & (u < 0.43)
-    # split half of the residential and commercial blocks in two along x
-    split = np.isin(codes, ["070101", "070102", "070103", "090101", "0902"]) & (rng.random(len(x0)) < 0.5)
-    xm = (x0 + x1) / 2
-    blocks = pd.DataFrame({
-        "x0": np.concatenate([x0, np.where(split, xm, 0)[split]]),
-        "x1": np.concatenate([np.where(split, xm, x1), x1[split]]),
-        "y0": np.concatenate([y0, y0[split]]), "y1": np.concatenate([y1, y1[split]]),
-        "code": np.concatenate([codes, codes[split]]),
-        "zone": np.concatenate([zone, zone[split]]),
-        "new": np.concatenate([new, new[split]]),
-        "core_distance": np.concatenate([d, d[split]]),
-    })
+    blocks = _urban_blocks(rng, x0, x1, y0, y1, d, u, port, industrial)
     # the street network: every kept grid cell, streets included, minus the blocks
     cells = shapely.box(xs[gx], ys[gy], xs[gx + 1], ys[gy + 1])
     lines = []
@@ -1297,23 +1303,7 @@ def _tile_blocks(geo: ClusterGeography, rng, tx, ty, land_t, water_t):
     x0, x1, y0, y1, cx, cy, u = x0[keep], x1[keep], y0[keep], y1[keep], cx[keep], cy[keep], u[keep]
     industrial, port, gx, gy = industrial[keep], port[keep], gx[keep], gy[keep]
     d, _ = geo.core_distance(cx, cy)
-    zone = np.where(port, "port", np.where(industrial, "industrial",
-                    np.where(d < 0.55, "core", np.where(d < 1.15, "inner", "outer"))))
-    codes = np.empty(len(x0), dtype=object)
-    for name, mix in URBAN_MIX.items():
-        sel = zone == name
-        codes[sel] = _pick(rng, mix, int(sel.sum()))
-    new = (zone == "outer") & (u < 0.43)
-    split = np.isin(codes, ["070101", "070102", "070103", "090101", "0902"]) & (rng.random(len(x0)) < 0.5)
-    xm = (x0 + x1) / 2
-    blocks = pd.DataFrame({
-        "x0": np.concatenate([x0, np.where(split, xm, 0)[split]]),
-        "x1": np.concatenate([np.where(split, xm, x1), x1[split]]),
-        "y0": np.concatenate([y0, y0[split]]), "y1": np.concatenate([y1, y1[split]]),
-        "code": np.concatenate([codes, codes[split]]),
-        "new": np.concatenate([new, new[split]]),
-        "core_distance": np.concatenate([d, d[split]]),
-    })
+    blocks = _urban_blocks(rng, x0, x1, y0, y1, d, u, port, industrial).drop(columns="zone")
     cells = shapely.box(xs[gx], ys[gy], xs[gx + 1], ys[gy + 1])
     lines = [(shapely.LineString([(xl, ys[0]), (xl, ys[-1])]), "arterial" if k % 4 == 0 else "local")
              for k, xl in enumerate(xs[:-1])]
