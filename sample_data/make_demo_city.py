@@ -301,20 +301,23 @@ def _grid_lines(rng, length_km, step_km):
     return np.concatenate([[0.0], np.cumsum(steps)])
 
 
+def _grid_blocks(xs, ys):
+    """The blocks between street lines xs, ys [km]: their grid indices and edges, each street's
+    half width off (arterials, every fourth line, 36 m wide; others 16 m)."""
+    street_x = np.where(np.arange(len(xs)) % 4 == 0, 0.036, 0.016)
+    street_y = np.where(np.arange(len(ys)) % 4 == 0, 0.036, 0.016)
+    gx, gy = np.meshgrid(np.arange(len(xs) - 1), np.arange(len(ys) - 1))
+    gx, gy = gx.ravel(), gy.ravel()
+    return (gx, gy, xs[gx] + street_x[gx] / 2, xs[gx + 1] - street_x[gx + 1] / 2,
+            ys[gy] + street_y[gy] / 2, ys[gy + 1] - street_y[gy + 1] / 2)
+
+
 def make_urban(geo: Geography, rng, land, water):
     """Urban blocks (parcels), the area they and their streets cover, and street lines [km]."""
     s = geo.spec
     step = s.block_m / 1000
     xs, ys = _grid_lines(rng, s.width_km, step), _grid_lines(rng, s.height_km, step)
-    ix, iy = np.arange(len(xs)), np.arange(len(ys))
-    street_x = np.where(ix % 4 == 0, 0.036, 0.016)  # arterial every fourth line [km]
-    street_y = np.where(iy % 4 == 0, 0.036, 0.016)
-    gx, gy = np.meshgrid(np.arange(len(xs) - 1), np.arange(len(ys) - 1))
-    gx, gy = gx.ravel(), gy.ravel()
-    x0 = xs[gx] + street_x[gx] / 2
-    x1 = xs[gx + 1] - street_x[gx + 1] / 2
-    y0 = ys[gy] + street_y[gy] / 2
-    y1 = ys[gy + 1] - street_y[gy + 1] / 2
+    gx, gy, x0, x1, y0, y1 = _grid_blocks(xs, ys)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     u = geo.urban_intensity(cx, cy)
     industrial = geo.in_box(geo.park, cx, cy)
@@ -1282,15 +1285,7 @@ def _cluster_shapes(geo: ClusterGeography) -> ClusterShapes:
 def _tile_blocks(geo: ClusterGeography, rng, tx, ty, land_t, water_t):
     """Urban blocks of one tile (as :func:`make_urban`, on the tile's street grid) [km]."""
     xs, ys = geo.grid_lines(tx, 0), geo.grid_lines(ty, 1)
-    ix, iy = np.arange(len(xs)), np.arange(len(ys))
-    street_x = np.where(ix % 4 == 0, 0.036, 0.016)  # arterial every fourth line [km]
-    street_y = np.where(iy % 4 == 0, 0.036, 0.016)
-    gx, gy = np.meshgrid(np.arange(len(xs) - 1), np.arange(len(ys) - 1))
-    gx, gy = gx.ravel(), gy.ravel()
-    x0 = xs[gx] + street_x[gx] / 2
-    x1 = xs[gx + 1] - street_x[gx + 1] / 2
-    y0 = ys[gy] + street_y[gy] / 2
-    y1 = ys[gy + 1] - street_y[gy + 1] / 2
+    gx, gy, x0, x1, y0, y1 = _grid_blocks(xs, ys)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     u = geo.urban_intensity(cx, cy)
     industrial = geo.in_boxes(geo.parks, cx, cy)
