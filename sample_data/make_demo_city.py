@@ -907,11 +907,12 @@ def _protection_zones(geo: Geography, parcels: gpd.GeoDataFrame, wetlands: gpd.G
     return zones[~zones.is_empty].reset_index(drop=True)
 
 
-def _inventory(geo: Geography, rng, spec: CitySpec, buildings: gpd.GeoDataFrame, to_metres):
-    total = spec.population * CALIBRATION["co2_t_per_capita"]
+def _sector_inventory(population: float, year: int, floor: pd.Series):
+    """The inventory by sector [t CO2/yr] at the calibrated per-capita CO2, buildings' share split by
+    use in proportion to floor area [m2] x intensity weight; with the total and the sector shares."""
+    total = population * CALIBRATION["co2_t_per_capita"]
     shares = CALIBRATION["sector_shares"]
     weights = CALIBRATION["building_intensity_weights"]
-    floor = (buildings["footprint_m2"] * buildings["floors"]).groupby(buildings["use"]).sum()
     weighted = {use: floor.get(use, 0.0) * weights[use] for use in weights}
     building_total = total * shares["buildings"]
     rows = [("buildings", use, building_total * value / sum(weighted.values())) for use, value in weighted.items()]
@@ -920,8 +921,14 @@ def _inventory(geo: Geography, rng, spec: CitySpec, buildings: gpd.GeoDataFrame,
              ("agriculture", "", total * shares["agriculture"])]
     inventory = pd.DataFrame(rows, columns=["sector", "sub_sector", "co2_t_yr"])
     inventory["co2_t_yr"] = inventory["co2_t_yr"].round(0)
-    inventory["year"] = spec.year
+    inventory["year"] = year
     inventory["note"] = "synthetic; calibrated to China's per-capita energy CO2 and Beijing's 2021 end-use shares"
+    return total, shares, inventory
+
+
+def _inventory(geo: Geography, rng, spec: CitySpec, buildings: gpd.GeoDataFrame, to_metres):
+    floor = (buildings["footprint_m2"] * buildings["floors"]).groupby(buildings["use"]).sum()
+    total, shares, inventory = _sector_inventory(spec.population, spec.year, floor)
     industry = total * shares["industry"] * CALIBRATION["point_source_share_of_industry"]
     px0, py0, px1, py1 = geo.port
     kx0, ky0, kx1, ky1 = geo.park
@@ -1880,19 +1887,7 @@ def _cluster_expressways(geo: ClusterGeography, shapes: ClusterShapes):
 
 def _cluster_inventory(geo: ClusterGeography, spec: ClusterSpec, floor_by_use: pd.Series, districts, to_metres):
     """Point sources (three per city, at its port or park) and the cluster's inventory (as :func:`_inventory`)."""
-    total = spec.population * CALIBRATION["co2_t_per_capita"]
-    shares = CALIBRATION["sector_shares"]
-    weights = CALIBRATION["building_intensity_weights"]
-    weighted = {use: floor_by_use.get(use, 0.0) * weights[use] for use in weights}
-    building_total = total * shares["buildings"]
-    rows = [("buildings", use, building_total * value / sum(weighted.values())) for use, value in weighted.items()]
-    rows += [("transport", "road", total * shares["transport"]),
-             ("industry", "", total * shares["industry"]),
-             ("agriculture", "", total * shares["agriculture"])]
-    inventory = pd.DataFrame(rows, columns=["sector", "sub_sector", "co2_t_yr"])
-    inventory["co2_t_yr"] = inventory["co2_t_yr"].round(0)
-    inventory["year"] = spec.year
-    inventory["note"] = "synthetic; calibrated to China's per-capita energy CO2 and Beijing's 2021 end-use shares"
+    total, shares, inventory = _sector_inventory(spec.population, spec.year, floor_by_use)
     industry = total * shares["industry"] * CALIBRATION["point_source_share_of_industry"]
     by_city = districts.groupby("city_en")["population"].sum()
     sites = []
