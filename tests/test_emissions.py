@@ -262,6 +262,59 @@ def test_gridding_conserves_the_total_and_spreads_by_geometry():
     assert out[1, 2] == pytest.approx(1.125 + 5.0)
 
 
+def test_gridding_many_polygons_in_batches_as_in_one_call(monkeypatch):
+    """Polygons are burnt in batches, the same cells as in one call (overlaps included); a
+    polygon whose bounds hold no cell centre goes to the cell of its point on the surface
+    without being burnt, and one holding a centre inside a cell is burnt there."""
+    import carbonmap.emissions as emissions
+
+    grid = AnalysisGrid(gpd.GeoSeries(crs=CRS).crs, Affine(10, 0, 0, 0, -10, 40), 4, 4)
+    allocations = gpd.GeoDataFrame({"co2_t_yr": [16.0, 4.0, 1.0, 2.0]}, geometry=[
+        shapely.box(0, 0, 40, 40),  # every cell, and ...
+        shapely.box(0, 20, 20, 40),  # ... these 4: one of the two burns over the other
+        shapely.box(31, 1, 39, 9),  # within cell (3, 3), holding its centre (35, 5)
+        shapely.box(1, 1, 4, 4),  # within cell (3, 0), no centre inside its bounds
+    ], crs=CRS)
+    one_call = grid_emissions(allocations, grid)
+    monkeypatch.setattr(emissions, "RASTERIZE_BATCH", 1)
+    assert np.array_equal(grid_emissions(allocations, grid), one_call)
+    assert one_call.sum() == pytest.approx(23.0)
+    assert emissions._may_hold_a_cell_centre(allocations.geometry.values, grid).tolist() == [True, True, True, False]
+    alone = grid_emissions(allocations.iloc[2:], grid)
+    assert alone[3, 3] == 1.0 and alone[3, 0] == 2.0 and alone.sum() == 3.0
+
+
+def test_overlap_fractions_leave_the_callers_geometries_unprepared():
+    """A prepared geometry keeps its index as long as it lives (5 GB on a city cluster's
+    parcels): zones this call prepared are unprepared after it; zones the caller prepared stay so."""
+    import shapely
+
+    from carbonmap.emissions import _overlap_fractions
+
+    zones = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], dtype=object)
+    features = np.array([shapely.box(2, 2, 4, 4), shapely.box(8, 2, 12, 4)], dtype=object)
+    shapely.prepare(zones[1])
+    _overlap_fractions(features, zones)
+    assert shapely.is_prepared(zones).tolist() == [False, True]
+    assert not shapely.is_prepared(features).any()
+
+
+def test_overlap_fractions_of_a_polygon_touching_and_a_line_along_an_edge():
+    """A polygon that only touches a second zone is wholly in its own (exactly 1); a line along
+    the edge between two zones lies in both, each with its full length (as the overlay says)."""
+    import shapely
+
+    from carbonmap.emissions import _overlap_fractions
+
+    zones = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(0, 10, 10, 20)],
+                     dtype=object)
+    features = np.array([shapely.box(5, 5, 10, 10),  # touches zones 1 and 2 at its edges
+                         shapely.LineString([(10, 2), (10, 8)])], dtype=object)
+    z, f, share = _overlap_fractions(features, zones)
+    got = {(int(fi), int(zi)): s for zi, fi, s in zip(z, f, share)}
+    assert got == {(0, 0): 1.0, (1, 0): 1.0, (1, 1): 1.0}
+
+
 def test_builtup_intensity():
     out = builtup_intensity(pd.Series([200.0, 50.0, 10.0], index=list("abc")), pd.Series({"a": 2.0, "b": 0.0, "c": 0.5}))
     assert out["a"] == 100.0 and np.isnan(out["b"]) and out["c"] == 20.0
