@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
+import ctypes.util
 import logging
 import os
 from collections import deque
@@ -42,7 +44,7 @@ from typing import Any
 from carbonmap.errors import ConfigError
 
 __all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "narrowest", "Session", "compute_session", "current_session", "ordered_map",
-           "parse_memory"]
+           "parse_memory", "release_free_memory"]
 
 #: The schedulers by name; any other value must be a dask.distributed address.
 SCHEDULERS = ("in-process", "local")
@@ -286,3 +288,28 @@ def _bounded(executor: Executor, slots: int, function: Callable[[Any], Any], ite
     finally:
         for future in pending:  # a task failed or the caller stopped early
             future.cancel()
+
+
+def release_free_memory() -> bool:
+    """Hand the C heap's free pages back to the operating system (glibc's ``malloc_trim``);
+    False where the C library has no such call.
+
+    Notes
+    -----
+    Geometries and small arrays live on the C heap. When a stage frees millions of them,
+    glibc keeps the pages for later small allocations, but large arrays (rasters) are mapped
+    apart: without the trim, a vector stage's freed gigabytes stay in the process under the
+    raster stages that follow (1.2 GB after reading a city cluster's buildings). dask's
+    worker processes get the same effect from their ``MALLOC_TRIM_THRESHOLD_``.
+
+    References
+    ----------
+    .. [1] dask.distributed documentation, "Worker Memory Management: memory not released back
+       to the OS".
+    """
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    if trim is None:
+        return False
+    trim(0)
+    return True

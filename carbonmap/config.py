@@ -1191,6 +1191,13 @@ def _check_network(project: Project, path: Path, report=_raise) -> None:
     if network.circuit_mode not in ("pairwise", "one-to-all"):
         report(ConfigError(f"unknown mode {network.circuit_mode!r}.", path=path, key="network.circuit_mode",
                            fix="use \"pairwise\" or \"one-to-all\"."))
+    if network.resolution_m is not None:
+        from carbonmap.landscape.network import cell_factor
+
+        try:
+            cell_factor(network.resolution_m, project.grid.resolution_m)
+        except InputError as error:
+            report(ConfigError(error.problem, path=path, key="network.resolution_m", fix=error.fix))
     from carbonmap.landscape.resistance import DEFAULT_MODIFIERS
 
     unknown = sorted(set(network.modifiers) - set(DEFAULT_MODIFIERS))

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from carbonmap.coefficients import recording_tables
-from carbonmap.compute import compute_session
+from carbonmap.compute import compute_session, release_free_memory
 from carbonmap.config import Project
 from carbonmap.errors import CarbonmapWarning, ConfigError, InputError, StaleStateError
 from carbonmap.io import file_digest
@@ -200,6 +200,7 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, not {stage.writes.__name__}")
         ctx.publication.files = sorted(_files(staging) - before)
         results[stage.name], publications[stage.name] = result, ctx.publication
+        release_free_memory()  # what the stage freed goes back before the next one allocates
         timings[stage.name] = round(time.monotonic() - began, 2)
         reporter.stage_done(stage.name, timings[stage.name])
     return timings

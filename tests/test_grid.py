@@ -131,3 +131,19 @@ def test_rasterize_by_hand():
     assert out.tolist() == [[7, 7, 0, 0], [7, 9, 9, 9], [0, 9, 9, 9], [0, 9, 9, 9]]
     added = rasterize(frame, grid, values=1, merge="add")
     assert added[1, 1] == 2 and added[0, 0] == 1 and added[3, 0] == 0
+
+
+def test_blocks_by_hand():
+    """Majority (ties to the smaller code, no data never counted), mean of valid cells, and the
+    expansion back, on 2 x 2 blocks with partial blocks at the right and bottom edges."""
+    from carbonmap.grid import block_expand, block_majority, block_mean
+
+    codes = np.ma.MaskedArray([[1, 1, 2, 5, 5], [2, 2, 1, 5, 7], [3, 3, 3, 9, 9]],
+                              mask=[[0, 0, 0, 0, 0], [0, 0, 0, 1, 1], [1, 1, 1, 0, 1]])
+    majority = block_majority(codes, 2)
+    assert majority.filled(0).tolist() == [[1, 1, 5], [0, 9, 0]] and majority.mask.tolist() == [
+        [False, False, False], [True, False, True]]
+    mean = block_mean(codes.astype(float), 2)
+    assert mean.filled(-1).tolist() == [[1.5, 8 / 3, 5.0], [-1, 9.0, -1]]
+    assert block_expand(majority.filled(0), 2, (3, 5)).tolist() == [[1, 1, 1, 1, 5], [1, 1, 1, 1, 5],
+                                                                      [0, 0, 9, 9, 0]]

@@ -280,3 +280,60 @@ def test_barrier_scores_point_at_the_wall():
     lcd = float(np.min(surfaces.cwd[0] + surfaces.cwd[1]))
     assert scores.max() <= lcd / 20 and scores.max() > 400
     assert scores[:, :5].max() == 0  # far from the wall nothing improves
+
+
+# ---------------------------------------------------------------------------------- coarser cells
+
+
+def _land_cover_file(path, codes, cell):
+    import rasterio
+
+    profile = {"driver": "GTiff", "width": codes.shape[1], "height": codes.shape[0], "count": 1, "dtype": "uint8",
+               "crs": "EPSG:32650", "transform": Affine(cell, 0, 500000, 0, -cell, 3500000), "nodata": 0}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.ma.filled(codes, 0).astype("uint8"), 1)
+    return path
+
+
+def test_a_coarser_network_is_the_network_of_the_majority_land_cover(tmp_path):
+    """resolution_m = 2 cells: the chain runs on the block-majority land cover (60 m cells) and
+    gives what the same chain gives on that land cover written at 60 m: the same MSPA, sources,
+    corridors and currents, on a grid of ceil(H / 2) x ceil(W / 2) cells."""
+    from carbonmap.grid import block_majority
+    from carbonmap.landscape.network import NetworkSettings, network_from_rasters
+
+    rng = np.random.default_rng(3)
+    codes = np.where(rng.random((81, 95)) < 0.15, 8, 1).astype("uint8")  # cropland with villages
+    for r, c in ((5, 5), (10, 60), (50, 20), (55, 70)):  # four forests of 24 x 24 cells (52 ha)
+        codes[r:r + 24, c:c + 24] = 2
+    codes[40:42, :] = 0  # a strip of no data
+    fine = _land_cover_file(tmp_path / "fine.tif", codes, 30.0)
+    coarse = _land_cover_file(tmp_path / "coarse.tif", block_majority(np.ma.masked_equal(codes, 0), 2), 60.0)
+    settings = dict(min_core_area_ha=20, max_sources=4, edge_width_m=60, corridor_width_m=120,
+                    circuit_max_cells=100000)
+    land, resistance, result = network_from_rasters(fine, "clcd", settings=NetworkSettings(resolution_m=60, **settings))
+    land_60, resistance_60, result_60 = network_from_rasters(coarse, "clcd", settings=NetworkSettings(**settings))
+    assert land.index.shape == (41, 48) and land.resolution == 60.0 and land.transform == land_60.transform
+    np.testing.assert_array_equal(result.mspa, result_60.mspa)
+    np.testing.assert_array_equal(resistance, resistance_60)
+    assert len(result.sources) == 4 and result.sources.geometry.equals(result_60.sources.geometry)
+    assert len(result.corridors) >= 2
+    np.testing.assert_array_equal(result.corridor_lines.geometry.values, result_60.corridor_lines.geometry.values)
+    np.testing.assert_array_equal(result.current, result_60.current)
+    from carbonmap.themes.network import Network  # what screening reads: back on the 30 m grid
+
+    on_grid = Network(result, NetworkSettings(**settings), 2).on_grid(codes.shape)
+    assert on_grid.mspa.shape == on_grid.core_labels.shape == (81, 95)
+    np.testing.assert_array_equal(on_grid.core_labels[::2, ::2], result.core_labels)
+    np.testing.assert_array_equal(on_grid.mspa[1::2, 1::2], result.mspa[:40, :47])
+
+
+@pytest.mark.parametrize("resolution_m", [45.0, 15.0])
+def test_a_network_cell_not_a_multiple_of_the_land_covers_is_refused(tmp_path, resolution_m):
+    from carbonmap.landscape.network import NetworkSettings, network_from_rasters
+
+    fine = _land_cover_file(tmp_path / "lc.tif", np.full((20, 20), 2, "uint8"), 30.0)
+    with pytest.raises(InputError) as caught:
+        network_from_rasters(fine, "clcd", settings=NetworkSettings(resolution_m=resolution_m))
+    assert "lc.tif" in str(caught.value) and "key 'network.resolution_m'" in str(caught.value)
+    assert "e.g. 90" in str(caught.value)

@@ -29,6 +29,9 @@ from carbonmap.cli.options import FILE, assume_crs_opt, code_system_opt, int_lis
 @click.option("--corridor-width", type=float, default=None, help="Corridor polygons' width [m].")
 @click.option("--circuit-max-cells", type=int, default=None,
               help="Above this many cells, circuits run on aggregated blocks (default: the table's).")
+@click.option("--resolution", type=float, default=None,
+              help="Solve the network on cells of this size [m], a whole multiple of the land cover's "
+              "(regional networks: e.g. 90 for 30 m land cover); each takes its block's majority class.")
 @click.option("--circuit-mode", type=click.Choice(["pairwise", "one-to-all"]), default="pairwise", show_default=True,
               help="Circuitscape mode for the current density.")
 @output_opt("Output folder: network.gpkg (sources, corridors, centre lines, pinch points, barriers, parameters) "
@@ -38,7 +41,8 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
                        roads_layer: str | None, ecological_codes: str | None, resistance_csv: Path | None,
                        edge_width: float | None, min_core_area: float | None, max_sources: int | None,
                        dispersal_distance: float | None, dispersal_probability: float | None,
-                       corridor_width: float | None, circuit_max_cells: int | None, circuit_mode: str, output: Path,
+                       corridor_width: float | None, circuit_max_cells: int | None, resolution: float | None,
+                       circuit_mode: str, output: Path,
                        assume_crs: str | None) -> None:
     """Build the ecological network of LANDCOVER with the same preparation and chain as a run's
     network stage: MSPA core areas ranked by dPC become sources, least-cost corridors join
@@ -55,7 +59,7 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
     codes = int_list(ecological_codes, "--ecological-codes", "2,3,4") if ecological_codes else None
     given = {"edge_width_m": edge_width, "min_core_area_ha": min_core_area, "max_sources": max_sources,
              "dispersal_distance_m": dispersal_distance, "dispersal_probability": dispersal_probability,
-             "corridor_width_m": corridor_width, "circuit_max_cells": circuit_max_cells}
+             "corridor_width_m": corridor_width, "circuit_max_cells": circuit_max_cells, "resolution_m": resolution}
     section = NetworkSection(landcover=str(landcover), dem=dem and str(dem), use_roads=roads is not None,
                              ecological_codes=codes, resistance=resistance_csv, circuit_mode=circuit_mode,
                              **{key: value for key, value in given.items() if value is not None})

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from affine import Affine
 from scipy import ndimage
 
 from carbonmap.coefficients import network_settings
 from carbonmap.errors import CarbonmapWarning, InputError
+from carbonmap.grid import block_majority, block_mean
 from carbonmap.landscape.circuits import barrier_scores, one_to_all_currents, pairwise_currents
 from carbonmap.landscape.connectivity import connectivity, patch_distances
 from carbonmap.landscape.corridors import least_cost_corridors
@@ -39,7 +41,7 @@ from carbonmap.landscape.mspa import MSPA_CLASSES, mspa
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
 
 __all__ = ["NetworkSettings", "NetworkResult", "ecological_network", "network_from_rasters", "parameter_table",
-           "MSPA_LEGEND", "network_per_unit"]
+           "MSPA_LEGEND", "network_per_unit", "cell_factor"]
 
 #: Map legend of the MSPA raster: value -> (name, colour). Transitions and internal features
 #: take their class's colour.
@@ -79,6 +81,11 @@ class NetworkSettings:
         is drawn on all its cells, as Circuitscape users aggregate large rasters.
     circuit_mode : Circuitscape's "pairwise" (1 A between each pair of linked sources, only
         those two short-circuited) or "one-to-all" (1 A into each source, the others grounded).
+    resolution_m : cell size the network is solved at [m], a whole multiple of the land
+        cover's (None: the land cover's cells). Regional networks are solved coarser: each
+        coarse cell takes the majority class and the mean elevation of its block
+        (:func:`carbonmap.grid.block_majority`), so memory and time fall with the square of
+        the factor.
     """
 
     edge_width_m: float = _DEFAULTS["edge_width_m"]
@@ -93,6 +100,7 @@ class NetworkSettings:
     barrier_quantile: float = _DEFAULTS["barrier_quantile"]
     circuit_max_cells: int = int(_DEFAULTS["circuit_max_cells"])
     circuit_mode: str = "pairwise"
+    resolution_m: float | None = None
 
 
 @dataclass
@@ -412,6 +420,9 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
     from carbonmap.terrain import slope_degrees
 
     land = read_landscape(landcover, crs=crs)
+    fine_shape, factor = land.index.shape, cell_factor(settings.resolution_m, land.resolution, name=land.name)
+    if factor > 1:
+        land = _coarsened(land, factor)
     ecological = (select_classes(land, codes=ecological_codes) if ecological_codes is not None
                   else select_classes(land, system=system))
     if ecological.size == 0:
@@ -423,9 +434,11 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
     slope = None
     if dem is not None:
         elevation, source = read_raster(dem)
-        if elevation.shape != land.index.shape:
-            raise InputError(f"the DEM ({elevation.shape}) is not on the land cover's grid ({land.index.shape}).",
+        if elevation.shape != fine_shape:
+            raise InputError(f"the DEM ({elevation.shape}) is not on the land cover's grid ({fine_shape}).",
                              path=source.name, fix="align it to the land cover first (carbonmap run does this).")
+        if factor > 1:
+            elevation = block_mean(elevation, factor)
         slope = slope_degrees(elevation, land.resolution)
     road_cells = None
     if roads is not None and len(roads):
@@ -435,6 +448,32 @@ def network_from_rasters(landcover, system: str, *, dem=None, roads: gpd.GeoData
     resistance = resistance_surface(categories, legend, land.resolution, slope_deg=slope, roads=road_cells,
                                     table=resistance_table, modifiers=modifiers)
     return land, resistance, ecological_network(land, ecological, resistance, settings=settings, on_step=on_step)
+
+
+def cell_factor(resolution_m: float | None, landcover_m: float, *, name: str | None = None) -> int:
+    """How many land-cover cells a side of the network's cells spans (1 without `resolution_m`).
+
+    Raises
+    ------
+    InputError
+        Naming ``network.resolution_m`` when it is not a whole multiple of the land cover's cell.
+    """
+    if resolution_m is None:
+        return 1
+    factor = resolution_m / landcover_m
+    if not (factor >= 1 and abs(factor - round(factor)) < 1e-6):
+        raise InputError(f"the network's cells of {resolution_m:g} m are not a whole multiple of the land cover's "
+                         f"{landcover_m:g} m cells.", path=name, key="network.resolution_m",
+                         fix=f"use {landcover_m:g} m times a whole number, e.g. {3 * landcover_m:g}.")
+    return round(factor)
+
+
+def _coarsened(land: Landscape, factor: int) -> Landscape:
+    """`land` on cells `factor` times larger, each with the majority class of its block."""
+    inside = land.index < land.n_classes
+    codes = np.ma.MaskedArray(land.classes[np.minimum(land.index, land.n_classes - 1)], mask=~inside)
+    return prepare(block_majority(codes, factor), land.resolution * factor, neighbours=land.neighbours,
+                   transform=land.transform @ Affine.scale(factor), crs=land.crs, name=land.name)
 
 
 def parameter_table(settings: NetworkSettings, result: NetworkResult, *, modifiers: dict | None = None
@@ -463,8 +502,8 @@ def parameter_table(settings: NetworkSettings, result: NetworkResult, *, modifie
 
     values = {**asdict(settings), **{f"modifier_{k}": v for k, v in {**DEFAULT_MODIFIERS, **(modifiers or {})}.items()},
               **{f"index_{k}": v for k, v in result.indices.items()}}
-    return pd.DataFrame({"parameter": list(values), "value": [f"{v:.10g}" if isinstance(v, float) else str(v)
-                                                             for v in values.values()]})
+    return pd.DataFrame({"parameter": list(values), "value": [f"{v:.10g}" if isinstance(v, float) else "" if v is None
+                                                             else str(v) for v in values.values()]})
 
 
 def network_per_unit(units: gpd.GeoDataFrame, sources: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.DataFrame:

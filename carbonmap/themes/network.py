@@ -12,6 +12,7 @@ import pandas as pd
 
 from carbonmap.coefficients import ecological_resistance, network_settings
 from carbonmap.config import NetworkSection, Project, RoadsSection
+from carbonmap.grid import block_expand
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landscape.network import (
     MSPA_LEGEND,
@@ -84,10 +85,20 @@ def network_tables(inputs: NetworkInputs, result: NetworkResult) -> dict[str, pd
 @dataclass
 class Network:
     """What later stages read of the network: its result without the current and barrier
-    arrays (they are in their COGs), and its settings."""
+    arrays (they are in their COGs), its settings, and how much coarser than the analysis
+    grid it was solved."""
 
     result: NetworkResult
     settings: NetworkSettings
+    cell_factor: int = 1  # network cells per analysis cell, along a side (network.resolution_m)
+
+    def on_grid(self, shape: tuple[int, int]) -> NetworkResult:
+        """The result with its MSPA classes and core labels on the analysis grid of `shape`:
+        each network cell repeated over the analysis cells of its block."""
+        if self.cell_factor == 1:
+            return self.result
+        return dataclasses.replace(self.result, mspa=block_expand(self.result.mspa, self.cell_factor, shape),
+                                   core_labels=block_expand(self.result.core_labels, self.cell_factor, shape))
 
 
 #: Map layers of the network's vector outputs: name -> (column, unit).
@@ -104,10 +115,10 @@ def run_network(ctx: StageContext) -> Network:
     """Ecological security pattern: MSPA, sources by dPC, corridors, pinch points, barriers."""
     cfg, units, rasters = ctx.project.network, ctx.result("units"), ctx.result("rasters")
     inputs = prepare_network(cfg, ctx.project.roads)
-    _, resistance, result = build_network(inputs, rasters.paths[cfg.landcover], rasters.code_systems[cfg.landcover],
-                                          dem=rasters.optional(cfg.dem), on_step=ctx.step)
-    paths = write_network_rasters(ctx.out / "rasters", resistance, result, transform=units.grid.transform,
-                                  crs=units.grid.crs)
+    land, resistance, result = build_network(inputs, rasters.paths[cfg.landcover],
+                                             rasters.code_systems[cfg.landcover], dem=rasters.optional(cfg.dem),
+                                             on_step=ctx.step)
+    paths = write_network_rasters(ctx.out / "rasters", resistance, result, transform=land.transform, crs=land.crs)
     ctx.add_layer(Layer(name="mspa", title=words("layer.mspa"), group="ecology",
                         raster=paths["mspa"], kind="categorical",
                         labels={str(v): name for v, (name, _) in MSPA_LEGEND.items()},
@@ -127,7 +138,11 @@ def run_network(ctx: StageContext) -> Network:
     ctx.note(f"ecological network: {len(result.sources)} sources (of {int(result.indices['candidates'])} core "
              f"areas >= {inputs.settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "
              f"{result.indices['PC']:.4f}; timings " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
-    return Network(dataclasses.replace(result, current=None, barriers=None), inputs.settings)
+    if land.resolution != units.grid.resolution:
+        ctx.note(f"ecological network solved on {land.resolution:g} m cells (network.resolution_m), "
+                 f"{land.index.size:,} cells")
+    return Network(dataclasses.replace(result, current=None, barriers=None), inputs.settings,
+                   round(land.resolution / units.grid.resolution))
 
 
 def _has_network(project: Project) -> bool:

@@ -200,7 +200,8 @@ def _screen_rooftops(ctx: StageContext, inputs: ScreeningInputs, buildings: gpd.
 def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[pd.DataFrame, Screening]:
     cfg, units, rasters, network = (ctx.project.screening, ctx.result("units"), ctx.result("rasters"),
                                     ctx.result("network"))
-    habitat = Habitat.from_network(network.result, network.settings, units.grid.resolution) if network else None
+    habitat = (Habitat.from_network(network.on_grid(units.grid.shape), network.settings, units.grid.resolution)
+               if network else None)
     emissions = ctx.result("emissions")
     earlier = cfg.earlier_landcover if cfg.eligibility else None
     result, scenarios = afforestation(
