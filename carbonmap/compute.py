@@ -35,6 +35,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -44,7 +45,7 @@ from typing import Any
 from carbonmap.errors import ConfigError
 
 __all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "narrowest", "Session", "compute_session", "current_session", "ordered_map",
-           "parse_memory", "release_free_memory"]
+           "parse_memory", "release_free_memory", "memory_guard"]
 
 #: The schedulers by name; any other value must be a dask.distributed address.
 SCHEDULERS = ("in-process", "local")
@@ -62,8 +63,10 @@ class ComputeSettings:
     workers : threads (in-process) or worker processes (local cluster); default: the cores this
         process may use (in-process), 2 (local cluster). Not for an existing cluster.
     threads_per_worker : threads of each worker process of a local cluster (only there).
-    memory_limit : memory limit of each worker process of a local cluster ("6GB", "6 GiB",
-        "500MB"); default: the machine's memory shared between the workers.
+    memory_limit : memory limit of each process of the run ("12GB", "6 GiB", "500MB"): the
+        run's own process, whatever the scheduler (:func:`memory_guard`), and each worker
+        process of a local cluster (dask's limit); default: none for the run's process, the
+        machine's memory shared between a local cluster's workers.
     """
 
     scheduler: str = "in-process"
@@ -80,6 +83,7 @@ class Session:
     distributed : whether tasks run in other processes (their arguments must then be data a
         worker can use: file paths rather than open datasets).
     client : the dask.distributed client, when distributed.
+    activity : what the run is doing (the runner sets the stage's name), for messages.
     """
 
     executor: Executor
@@ -87,6 +91,7 @@ class Session:
     distributed: bool
     threads: int = 1
     client: Any = None
+    activity: str = ""
 
     @property
     def slots(self) -> int:
@@ -116,11 +121,9 @@ def check_settings(settings: ComputeSettings) -> list[tuple[str, str, str]]:
             parse_memory(settings.memory_limit)
         except ValueError as exc:
             problems.append(("memory_limit", str(exc), "6GB"))
-    for key, given in (("memory_limit", settings.memory_limit is not None),
-                       ("threads_per_worker", settings.threads_per_worker != 1)):
-        if given and not local:
-            problems.append((key, f"{key} applies to the worker processes of a local cluster only, not to "
-                             f"{settings.scheduler!r}.", "local"))
+    if settings.threads_per_worker != 1 and not local:
+        problems.append(("threads_per_worker", f"threads_per_worker applies to the worker processes of a local "
+                         f"cluster only, not to {settings.scheduler!r}.", "local"))
     if settings.workers is not None and address:
         problems.append(("workers", "workers are the cluster's own (dask worker --nworkers), not the run's.", "local"))
     return problems
@@ -171,17 +174,67 @@ def compute_session(settings: ComputeSettings | None = None) -> Iterator[Session
         key, problem, example = problems[0]
         raise ConfigError(problem, key=f"compute.{key}", fix=settings_fix(key, example))
     with contextlib.ExitStack() as stack:
+        guard = stack.enter_context(memory_guard(parse_memory(settings.memory_limit))) \
+            if settings.memory_limit else None
         if settings.scheduler == "in-process":
             threads = settings.workers or len(os.sched_getaffinity(0)) or 1
             executor = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="carbonmap"))
             session = Session(executor, f"in-process, {threads} thread(s)", distributed=False, threads=threads)
         else:
             session = _distributed_session(settings, stack)
+        if guard is not None:
+            session.description += f"; this process within {settings.memory_limit}"
         token = _SESSION.set(session)
         try:
             yield session
+        except KeyboardInterrupt:
+            if guard is None or not guard.exceeded:
+                raise
+            during = f" during {session.activity}" if session.activity else ""
+            raise ConfigError(f"the run's process used {guard.exceeded / 1e9:.1f} GB{during}, more than "
+                              f"memory_limit = {settings.memory_limit}; it stopped there.", key="compute.memory_limit",
+                              fix="raise memory_limit, or lighten that stage (docs/scale.md, memory: e.g. "
+                              "[network] resolution_m).") from None
         finally:
             _SESSION.reset(token)
+
+
+class _Guard:
+    exceeded: int = 0  # the resident memory that passed the limit [bytes], 0 while within it
+
+
+@contextlib.contextmanager
+def memory_guard(limit: int, *, every_s: float = 0.2) -> Iterator[_Guard]:
+    """Stop the main thread (as Ctrl-C would) when this process's resident memory passes `limit` [bytes].
+
+    A thread samples the resident set size every `every_s` seconds; the first sample above the
+    limit is kept in ``guard.exceeded`` and interrupts the main thread, which stops at its next
+    Python instruction, so a long step of compiled code may go further first: this is a
+    guard against a run taking a shared machine's memory, not a hard limit (the operating
+    system has no per-process one that counts resident memory). :func:`compute_session` turns
+    the interruption into a :class:`ConfigError` naming ``compute.memory_limit``.
+    """
+    import _thread
+
+    import psutil
+
+    process, guard, stop = psutil.Process(), _Guard(), threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(every_s):
+            resident = process.memory_info().rss
+            if resident > limit:
+                guard.exceeded = resident
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=watch, name="carbonmap-memory-guard", daemon=True)
+    watcher.start()
+    try:
+        yield guard
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def _distributed_session(settings: ComputeSettings, stack: contextlib.ExitStack) -> Session:

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from carbonmap.coefficients import recording_tables
-from carbonmap.compute import compute_session, release_free_memory
+from carbonmap.compute import Session, compute_session, release_free_memory
 from carbonmap.config import Project
 from carbonmap.errors import CarbonmapWarning, ConfigError, InputError, StaleStateError
 from carbonmap.io import file_digest
@@ -148,7 +148,8 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
         reporter.run_started(project.project.name, sum(s.applies(project) for s in STAGES[first:]))
         with compute_session(project.compute) as session:
             reporter.log(f"compute: {session.description}", show=session.distributed)
-            timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter)
+            timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter,
+                                  session)
         published = Publication.merged(publications[s.name] for s in STAGES)
         for text in published.warnings:
             reporter.log(f"warning: {text}", show=False)
@@ -176,7 +177,7 @@ def run_year(project: Project) -> int | None:
 
 
 def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, results: dict[str, Any],
-                publications: dict[str, Publication], reporter: Reporter) -> dict[str, float]:
+                publications: dict[str, Publication], reporter: Reporter, session: Session) -> dict[str, float]:
     """Run `stages` in order, adding their results and publications; returns seconds per stage."""
     timings = {}
     active = [s for s in stages if s.applies(project)]
@@ -185,6 +186,7 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
             results[stage.name], publications[stage.name] = None, Publication()
             continue
         reporter.stage_started(active.index(stage) + 1, len(active), stage.name, stage.description)
+        session.activity = f"the {stage.name} stage"
         before, began = _files(staging), time.monotonic()
         published = Publication.merged(publications.values())
         ctx = StageContext(stage, project, results, staging, summary_columns=_columns(published),

@@ -3,6 +3,7 @@ processes, or an existing cluster; the same results, in order, whichever way."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import tomllib
@@ -90,8 +91,6 @@ def test_memory_sizes(text, size):
     ({"scheduler": "lokal"}, "option --scheduler: unknown scheduler 'lokal'"),
     ({"workers": 0}, "option --workers: workers must be at least 1, not 0. Fix: give e.g. --workers 2."),
     ({"memory_limit": "lots"}, "option --memory-limit: 'lots' is not a memory size."),
-    ({"memory_limit": "2GB"}, "memory_limit applies to the worker processes of a local cluster only, not to "
-                              "'in-process'. Fix: add --scheduler local, or leave out --memory-limit."),
     ({"scheduler": "tcp://10.0.0.5:8786", "workers": 4}, "option --workers: workers are the cluster's own"),
 ])
 def test_bad_compute_options_name_the_option(changes, words):
@@ -301,3 +300,40 @@ def test_freed_geometries_go_back_to_the_system_between_stages():
         pytest.skip("this C library has no malloc_trim")
     assert before - process.memory_info().rss > 100e6
     assert len(survivors) == 6000
+
+
+def test_a_run_over_its_memory_limit_stops_naming_the_limit():
+    """The run's own process is held to memory_limit: past it, the main thread stops at its next
+    instruction and the error names the key, the stage and the memory used."""
+    import psutil
+
+    resident = psutil.Process().memory_info().rss
+    limit = f"{(resident + 150e6) / 1e6:.0f}MB"
+    with pytest.raises(ConfigError) as error, compute_session(ComputeSettings(memory_limit=limit)) as session:
+        session.activity = "the test stage"
+        held = []
+        for _ in range(40):  # 40 x 20 MB, written so the pages are resident
+            held.append(np.ones(2_500_000))
+            time.sleep(0.05)
+    assert error.value.key == "compute.memory_limit" and "during the test stage" in str(error.value)
+    assert f"more than memory_limit = {limit}" in str(error.value)
+    assert 150e6 < len(held) * 20e6 < 800e6  # stopped on the way, not at the end
+
+
+def test_a_run_within_its_memory_limit_is_not_stopped():
+    with compute_session(ComputeSettings(memory_limit="64GB")) as session:
+        time.sleep(0.5)
+        assert session.description.endswith("; this process within 64GB")
+
+
+def test_a_project_over_its_memory_limit_stops_and_leaves_no_output(tmp_path):
+    """--memory-limit below what this process already holds: the run stops in its first stage with
+    the error in words, and writes no output folder."""
+    out = tmp_path / "out"
+    project = files("carbonmap.sample_data") / "demo_city" / "project.toml"
+    result = CliRunner().invoke(main, ["run", str(project), "--output", str(out), "--memory-limit", "100MB",
+                                       "--quiet"])
+    assert result.exit_code != 0
+    assert "key 'compute.memory_limit'" in result.output
+    assert re.search(r"used \d+\.\d GB during the \w+ stage, more than memory_limit = 100MB", result.output)
+    assert not out.exists()

@@ -51,7 +51,9 @@ language_opt = click.option("--lang", "language", type=click.Choice(["zh", "en"]
 def compute_opts(command):
     """``--scheduler``, ``--workers`` and ``--memory-limit``: where a run's tasks are computed (``[compute]``)."""
     command = click.option("--memory-limit", default=None, metavar="SIZE",
-                           help="Memory limit of each worker process of a local dask cluster, e.g. 6GB.")(command)
+                           help="Memory limit of each process of the run, e.g. 12GB: the run stops, naming its "
+                                "stage, when its own process passes it; each worker of a local dask cluster "
+                                "is held to it too.")(command)
     command = click.option("--workers", type=int, default=None,
                            help="Threads (in-process) or worker processes (local dask cluster).")(command)
     return click.option("--scheduler", default=None, metavar="NAME|ADDRESS",
