@@ -5,8 +5,10 @@ single process among it and its waited-for descendants (a local cluster's worker
 The schedulers:
 
 - ``in-process``: the default (threads of one process);
-- ``local``: a local dask.distributed cluster of ``--workers`` worker processes with
-  ``--memory-limit`` each.
+- ``local``: a local dask.distributed cluster of ``--workers`` worker processes.
+
+Every run is given ``--memory-limit`` (default 12GB): the run's own process, and each worker of
+a local cluster, is held to it (a run that passes it stops with an error).
 
 It prints, per case and scheduler, the wall time, the peak memory and each stage's seconds (from
 the run's ``run.json``), the slowest stage's share of the run, and the growth of time and memory
@@ -44,9 +46,9 @@ REPO = Path(__file__).resolve().parents[1]
 def run_case(project: Path, scheduler: str, workers: int, memory_limit: str, out: Path) -> dict:
     """One whole run in a child process: wall time [s], peak memory [MB], stages [s], cells."""
     command = [sys.executable, "-m", "carbonmap", "run", str(project), "-o", str(out), "-q",
-               "--scheduler", scheduler]
+               "--scheduler", scheduler, "--memory-limit", memory_limit]
     if scheduler != "in-process":
-        command += ["--workers", str(workers), "--memory-limit", memory_limit]
+        command += ["--workers", str(workers)]
     began = time.perf_counter()
     proc = subprocess.Popen(command)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -83,7 +85,7 @@ def main() -> None:
     parser.add_argument("--megacity", type=Path, default=Path("/work/megacity/project.toml"))
     parser.add_argument("--cluster", type=Path, default=Path("/work/cluster/project.toml"))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--memory-limit", default="6GB")
+    parser.add_argument("--memory-limit", default="12GB")
     parser.add_argument("--keep", type=Path, default=None, help="keep the outputs in this folder")
     args = parser.parse_args()
     projects = {"demo": REPO / "sample_data" / "demo_city" / "project.toml", "megacity": args.megacity,

@@ -148,6 +148,8 @@ def _check_inputs(project: Project, result: Validation) -> None:
         if table.exists():
             result.inputs.append(f"{table} ({key})")
             _attempt(problems, key, read, table)
+    if units is not None and project.targets is not None and project.targets.table.exists():
+        _attempt(problems, "targets.table", _check_target_units, project, units)
     _attempt(problems, "stocks", _check_pools_cover_land_covers, project, rasters)
     _check_biophysical_covers_snapshots(project, rasters, problems)
     if units is not None:
@@ -416,6 +418,18 @@ def _check_parcel_codes(project: Project) -> None:
         if crosswalk is not None and exc.path == str(crosswalk):
             return  # the crosswalk's own problem is reported with the tables
         raise
+
+
+def _check_target_units(project: Project, units: gpd.GeoDataFrame) -> None:
+    """The targets table names only the project's units (checked by the run at its targets stage,
+    after every other stage)."""
+    from carbonmap.themes.targets import check_target_units, read_targets
+
+    try:
+        table = read_targets(project.targets.table)
+    except CarbonmapError:
+        return  # the tables' check says what is wrong with it
+    check_target_units(table, units["unit_id"], path=project.targets.table)
 
 
 def _tables(project: Project) -> list[tuple[str, Callable, Path]]:

@@ -74,6 +74,8 @@ PLANTED = {
                                             "8 code(s) are not in the esa_worldcover table", "2 (255996)"),
     "a table with a negative value": ("pools_clcd.csv", "key 'stocks.pools'", "field 'c_below'",
                                       "lucode 3 (c_below = -8)"),
+    "a target for a unit the project does not have": ("targets.csv", "key 'targets.table'", "field 'unit_id'",
+                                                      "units D99 are not planning units of the run"),
 }
 
 
@@ -94,6 +96,8 @@ def planted(tmp_path_factory) -> Path:
     project.write_text(text, encoding="utf-8")
     pools = folder / "pools_clcd.csv"
     pools.write_text(pools.read_text(encoding="utf-8").replace("3,15,8,90,2", "3,15,-8,90,2"), encoding="utf-8")
+    targets = folder / "targets.csv"
+    targets.write_text(targets.read_text(encoding="utf-8").replace("\nD02,", "\nD99,"), encoding="utf-8")
     parcels = pyogrio.read_dataframe(folder / "demo_city.gpkg", layer="parcels")
     parcels.loc[[5, 9], "code"] = "9999"
     pyogrio.write_dataframe(parcels, folder / "demo_city.gpkg", layer="parcels")

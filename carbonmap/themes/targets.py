@@ -24,7 +24,8 @@ from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.targets import CITY, TARGETS, check_targets, status_counts, target_unit
 from carbonmap.words import words
 
-__all__ = ["TargetInputs", "read_targets", "prepare_targets", "targets_status", "TARGETS_STAGE", "STATUS_COLOURS"]
+__all__ = ["TargetInputs", "read_targets", "prepare_targets", "check_target_units", "targets_status", "TARGETS_STAGE",
+           "STATUS_COLOURS"]
 
 #: Colours of the status classes on the map.
 STATUS_COLOURS = {"on_track": "#1a9850", "off_track": "#d73027", "no_data": "#bdbdbd", "no_targets": "#f0f0f0"}
@@ -117,14 +118,25 @@ def prepare_targets(section: TargetsSection, *, project: Project | None = None) 
     return TargetInputs(table, section.table, landcover, tuple(section.forest_classes), growth)
 
 
+def check_target_units(table: pd.DataFrame, unit_ids, *, path=None) -> None:
+    """Every unit of a targets table (:func:`read_targets`) is one of `unit_ids`, or ``*``.
+
+    Raises
+    ------
+    InputError
+        Naming the targets file, ``unit_id`` and up to five of the unknown ids.
+    """
+    unknown = sorted(set(table["unit_id"]) - {CITY} - {str(i) for i in unit_ids})
+    if unknown:
+        raise InputError(f"units {', '.join(unknown[:5])} are not planning units of the run.", path=path,
+                         field="unit_id", fix="use the ids of the units layer, or * for a citywide target.")
+
+
 def targets_status(inputs: TargetInputs, summary: pd.DataFrame, *, timeline: pd.DataFrame | None,
                    comparison: pd.DataFrame | None) -> pd.DataFrame:
     """The status table of a run (shared by the stage and the command): every unit of the targets
     table must be a unit of the run."""
-    unknown = sorted(set(inputs.table["unit_id"]) - {CITY} - set(summary.index.astype(str)))
-    if unknown:
-        raise InputError(f"units {', '.join(unknown[:5])} are not planning units of the run.", path=inputs.path,
-                         field="unit_id", fix="use the ids of the units layer, or * for a citywide target.")
+    check_target_units(inputs.table, summary.index, path=inputs.path)
     landcover = inputs.landcover or latest_landcover(summary.columns)
     return check_targets(inputs.table, summary, timeline=timeline, comparison=comparison, landcover=landcover,
                          forest_classes=inputs.forest_classes, gdp_growth_pct=inputs.gdp_growth_pct)
