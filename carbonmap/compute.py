@@ -45,7 +45,7 @@ from typing import Any
 from carbonmap.errors import ConfigError
 
 __all__ = ["SCHEDULERS", "PLACES", "ComputeSettings", "narrowest", "Session", "compute_session", "current_session", "ordered_map",
-           "parse_memory", "release_free_memory", "memory_guard"]
+           "parse_memory", "release_free_memory", "MemoryGuard", "MemoryLimitExceeded"]
 
 #: The schedulers by name; any other value must be a dask.distributed address.
 SCHEDULERS = ("in-process", "local")
@@ -64,7 +64,7 @@ class ComputeSettings:
         process may use (in-process), 2 (local cluster). Not for an existing cluster.
     threads_per_worker : threads of each worker process of a local cluster (only there).
     memory_limit : memory limit of each process of the run ("12GB", "6 GiB", "500MB"): the
-        run's own process, whatever the scheduler (:func:`memory_guard`), and each worker
+        run's own process, whatever the scheduler (:class:`MemoryGuard`), and each worker
         process of a local cluster (dask's limit); default: none for the run's process, the
         machine's memory shared between a local cluster's workers.
     """
@@ -173,68 +173,87 @@ def compute_session(settings: ComputeSettings | None = None) -> Iterator[Session
     if problems:
         key, problem, example = problems[0]
         raise ConfigError(problem, key=f"compute.{key}", fix=settings_fix(key, example))
-    with contextlib.ExitStack() as stack:
-        guard = stack.enter_context(memory_guard(parse_memory(settings.memory_limit))) \
-            if settings.memory_limit else None
-        if settings.scheduler == "in-process":
-            threads = settings.workers or len(os.sched_getaffinity(0)) or 1
-            executor = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="carbonmap"))
-            session = Session(executor, f"in-process, {threads} thread(s)", distributed=False, threads=threads)
-        else:
-            session = _distributed_session(settings, stack)
-        if guard is not None:
-            session.description += f"; this process within {settings.memory_limit}"
-        token = _SESSION.set(session)
-        try:
-            yield session
-        except KeyboardInterrupt:
-            if guard is None or not guard.exceeded:
-                raise
-            during = f" during {session.activity}" if session.activity else ""
-            raise ConfigError(f"the run's process used {guard.exceeded / 1e9:.1f} GB{during}, more than "
-                              f"memory_limit = {settings.memory_limit}; it stopped there.", key="compute.memory_limit",
-                              fix="raise memory_limit, or lighten that stage (docs/scale.md, memory: e.g. "
-                              "[network] resolution_m).") from None
-        finally:
-            _SESSION.reset(token)
+    guard = MemoryGuard(parse_memory(settings.memory_limit)) if settings.memory_limit else None
+    session = None
+    try:
+        with contextlib.ExitStack() as stack:
+            if settings.scheduler == "in-process":
+                threads = settings.workers or len(os.sched_getaffinity(0)) or 1
+                executor = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="carbonmap"))
+                session = Session(executor, f"in-process, {threads} thread(s)", distributed=False, threads=threads)
+            else:
+                session = _distributed_session(settings, stack)
+            if guard is not None:
+                session.description += f"; this process within {settings.memory_limit}"
+            token = _SESSION.set(session)
+            try:
+                yield session
+            finally:
+                _SESSION.reset(token)
+    except MemoryLimitExceeded:
+        pass  # said below
+    finally:
+        exceeded = guard.stop() if guard is not None else 0
+    if exceeded:
+        during = f" during {session.activity}" if session is not None and session.activity else ""
+        raise ConfigError(f"the run's process used {exceeded / 1e9:.1f} GB{during}, more than memory_limit = "
+                          f"{settings.memory_limit}; it stopped there.", key="compute.memory_limit",
+                          fix="raise memory_limit, or lighten that stage (docs/scale.md, memory: e.g. "
+                          "[network] resolution_m).")
 
 
-class _Guard:
-    exceeded: int = 0  # the resident memory that passed the limit [bytes], 0 while within it
+class MemoryLimitExceeded(BaseException):
+    """Raised in the thread that runs the analyses when its process passes the memory limit (a
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` of the code it
+    interrupts can swallow it); :func:`compute_session` says it as a :class:`ConfigError`."""
 
 
-@contextlib.contextmanager
-def memory_guard(limit: int, *, every_s: float = 0.2) -> Iterator[_Guard]:
-    """Stop the main thread (as Ctrl-C would) when this process's resident memory passes `limit` [bytes].
+class MemoryGuard:
+    """Stop the calling thread when this process's resident memory passes `limit` [bytes].
 
     A thread samples the resident set size every `every_s` seconds; the first sample above the
-    limit is kept in ``guard.exceeded`` and interrupts the main thread, which stops at its next
-    Python instruction, so a long step of compiled code may go further first: this is a
-    guard against a run taking a shared machine's memory, not a hard limit (the operating
-    system has no per-process one that counts resident memory). :func:`compute_session` turns
-    the interruption into a :class:`ConfigError` naming ``compute.memory_limit``.
+    limit is kept in ``exceeded`` and raises :class:`MemoryLimitExceeded` in the thread that
+    made the guard (``PyThreadState_SetAsyncExc``: unlike a simulated Ctrl-C, it also works
+    where SIGINT is ignored, as in a job started in the background). That thread stops at its
+    next Python instruction, so a long step of compiled code may go further first: this is a
+    guard against a run taking a shared machine's memory, not a hard limit (the operating system
+    has no per-process one that counts resident memory).
     """
-    import _thread
 
-    import psutil
+    def __init__(self, limit: int, *, every_s: float = 0.2) -> None:
+        import psutil
 
-    process, guard, stop = psutil.Process(), _Guard(), threading.Event()
+        self.exceeded = 0  # the resident memory that passed the limit [bytes], 0 while within it
+        self._limit, self._every_s, self._process = limit, every_s, psutil.Process()
+        self._target, self._done = threading.get_ident(), threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="carbonmap-memory-guard", daemon=True)
+        self._watcher.start()
 
-    def watch() -> None:
-        while not stop.wait(every_s):
-            resident = process.memory_info().rss
-            if resident > limit:
-                guard.exceeded = resident
-                _thread.interrupt_main()
+    def _watch(self) -> None:
+        while not self._done.wait(self._every_s):
+            resident = self._process.memory_info().rss
+            if resident > self._limit:
+                self.exceeded = resident
+                _raise_in(self._target, MemoryLimitExceeded)
                 return
 
-    watcher = threading.Thread(target=watch, name="carbonmap-memory-guard", daemon=True)
-    watcher.start()
-    try:
-        yield guard
-    finally:
-        stop.set()
-        watcher.join()
+    def stop(self) -> int:
+        """Stop watching; the resident memory that passed the limit [bytes] (0: it never did).
+        An interruption not yet raised is dropped, the limit being said by the return value."""
+        self._done.set()
+        try:
+            self._watcher.join()
+            _raise_in(self._target, None)
+        except MemoryLimitExceeded:
+            pass
+        return self.exceeded
+
+
+def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise `exception` in the thread `thread_id` at its next Python instruction (None: cancel
+    one pending), through the C API's PyThreadState_SetAsyncExc."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               None if exception is None else ctypes.py_object(exception))
 
 
 def _distributed_session(settings: ComputeSettings, stack: contextlib.ExitStack) -> Session:

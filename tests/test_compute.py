@@ -302,19 +302,29 @@ def test_freed_geometries_go_back_to_the_system_between_stages():
     assert len(survivors) == 6000
 
 
-def test_a_run_over_its_memory_limit_stops_naming_the_limit():
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_run_over_its_memory_limit_stops_naming_the_limit(sigint):
     """The run's own process is held to memory_limit: past it, the main thread stops at its next
-    instruction and the error names the key, the stage and the memory used."""
+    instruction and the error names the key, the stage and the memory used; also in a job
+    started in the background, where SIGINT is ignored (so no simulated Ctrl-C would do)."""
+    import signal
+
     import psutil
 
+    if sigint == "ignored":
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # restored below, whatever happens
     resident = psutil.Process().memory_info().rss
     limit = f"{(resident + 150e6) / 1e6:.0f}MB"
-    with pytest.raises(ConfigError) as error, compute_session(ComputeSettings(memory_limit=limit)) as session:
-        session.activity = "the test stage"
-        held = []
-        for _ in range(40):  # 40 x 20 MB, written so the pages are resident
-            held.append(np.ones(2_500_000))
-            time.sleep(0.05)
+    held = []
+    try:
+        with pytest.raises(ConfigError) as error, compute_session(ComputeSettings(memory_limit=limit)) as session:
+            session.activity = "the test stage"
+            for _ in range(40):  # 40 x 20 MB, written so the pages are resident
+                held.append(np.ones(2_500_000))
+                time.sleep(0.05)
+    finally:
+        if sigint == "ignored":
+            signal.signal(signal.SIGINT, previous)
     assert error.value.key == "compute.memory_limit" and "during the test stage" in str(error.value)
     assert f"more than memory_limit = {limit}" in str(error.value)
     assert 150e6 < len(held) * 20e6 < 800e6  # stopped on the way, not at the end
