@@ -325,3 +325,34 @@ def test_regional_grid_factors_agree_with_the_changes_mee_stated():
         assert ours == pytest.approx(change, abs=0.11), grid
     assert grid_emission_factor("north_china") == 0.6361  # the latest year by default
     assert grid_emission_factor() == 0.5703  # the default stays the national reporting factor
+
+
+def test_buildings_join_the_land_columns_in_their_places_by_hand():
+    """The run adds the buildings after the land's rasters (so the two never hold memory at
+    once): rooftop PV by unit before the shallow geothermal column, heating demand after it, the
+    totals last; a building outside every unit counts nowhere; adding them again changes nothing."""
+    from types import SimpleNamespace
+
+    from carbonmap.renewables.potential_map import with_buildings
+
+    land = pd.DataFrame({"ground_pv_suitable_gwh_yr": [1.0, 2.0], "wind_suitable_gwh_yr": [0.5, 0.0],
+                         "gshp_heat_potential_gwh_yr": [7.0, 8.0], "deep_geothermal_temperature_c": [60.0, 70.0],
+                         "renewable_electricity_gwh_yr": [1.5, 2.0], "renewable_co2_avoided_t_yr": [0.0, 0.0]})
+    tables = SimpleNamespace(grid_factor=0.5, heating_demand=pd.Series({"cold": 100.0}))  # t/MWh, kWh/m2/yr
+    roofs = pd.DataFrame({"capacity_kwp": [100.0, 300.0, 50.0], "yield_kwh_yr": [1e5, 3e5, 5e4],
+                          "co2_avoided_t_yr": [50.0, 150.0, 25.0]})
+    units = np.array([0, 1, -1])
+    out = with_buildings(land, tables, rooftop=roofs, unit_of_building=units,
+                         floor_area_m2=np.array([1000.0, 2000.0, 500.0]), climate_zone="cold")
+    assert list(out.columns) == ["ground_pv_suitable_gwh_yr", "wind_suitable_gwh_yr", "rooftop_pv_mw",
+                                 "rooftop_pv_gwh_yr", "rooftop_pv_co2_avoided_t_yr", "gshp_heat_potential_gwh_yr",
+                                 "heating_demand_gwh_yr", "deep_geothermal_temperature_c",
+                                 "renewable_electricity_gwh_yr", "renewable_co2_avoided_t_yr"]
+    assert out["rooftop_pv_mw"].tolist() == [0.1, 0.3]
+    assert out["rooftop_pv_gwh_yr"].tolist() == pytest.approx([0.1, 0.3])
+    assert out["heating_demand_gwh_yr"].tolist() == pytest.approx([0.1, 0.2])  # 1000 m2 x 100 kWh/m2
+    assert out["renewable_electricity_gwh_yr"].tolist() == pytest.approx([1.6, 2.3])
+    assert out["renewable_co2_avoided_t_yr"].tolist() == pytest.approx([800.0, 1150.0])  # GWh x 1000 x 0.5
+    again = with_buildings(out, tables, rooftop=roofs, unit_of_building=units,
+                           floor_area_m2=np.array([1000.0, 2000.0, 500.0]), climate_zone="cold")
+    pd.testing.assert_frame_equal(again, out)

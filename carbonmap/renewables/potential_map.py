@@ -48,7 +48,7 @@ from carbonmap.renewables.solar import (
 from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
 from carbonmap.terrain import aspect_degrees, slope_degrees
 
-__all__ = ["RenewableTables", "RenewableResult", "renewable_potential", "ZONE_LEGEND"]
+__all__ = ["RenewableTables", "RenewableResult", "renewable_potential", "with_buildings", "ZONE_LEGEND"]
 
 #: Zone raster legend: value -> (name, colour).
 ZONE_LEGEND = {1: ("suitable", "#1a9850"), 2: ("restricted", "#fdae61"), 3: ("prohibited", "#d73027")}
@@ -265,15 +265,6 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
             columns[f"wind_{name}_mw"] = _per_unit(where * mw_cell, zones, n_units)
             columns[f"wind_{name}_gwh_yr"] = _per_unit(np.where(where, wind_mwh, 0.0), zones, n_units) / 1e3
         columns["wind_suitable_co2_avoided_t_yr"] = columns["wind_suitable_gwh_yr"] * 1e3 * grid_factor
-    # --------------------------------------------------------------- rooftop PV
-    if rooftop is not None:
-        out.buildings = rooftop
-        inside = unit_of_building >= 0
-        for column, source, scale in (("rooftop_pv_mw", "capacity_kwp", 1e-3),
-                                      ("rooftop_pv_gwh_yr", "yield_kwh_yr", 1e-6),
-                                      ("rooftop_pv_co2_avoided_t_yr", "co2_avoided_t_yr", 1.0)):
-            columns[column] = np.bincount(unit_of_building[inside], weights=rooftop[source].to_numpy()[inside],
-                                          minlength=n_units)[:n_units] * scale
     # --------------------------------------------------------------- shallow geothermal
     open_land = valid & ~np.isin(categories, [i for i, c in enumerate(legend) if c in ("water", "sea")])
     open_land &= zone_of["ground_pv"] != ZONE_CLASSES["prohibited"]
@@ -281,10 +272,6 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                                      spacing_m=p["gshp_borehole_spacing_m"],
                                      full_load_hours=p["gshp_full_load_hours"], cop=p["gshp_cop"])
     columns["gshp_heat_potential_gwh_yr"] = _per_unit(open_land * cell_km2 * heat_km2, zones, n_units) / 1e3
-    if floor_area_m2 is not None and unit_of_building is not None:
-        inside = unit_of_building >= 0
-        demand = np.bincount(unit_of_building[inside], weights=floor_area_m2[inside], minlength=n_units)[:n_units]
-        columns["heating_demand_gwh_yr"] = demand * tables.heating_demand[climate_zone] / 1e6
     # --------------------------------------------------------------- deep geothermal
     if heat_flow is not None:
         temperature = deep_temperature(heat_flow, conductivity=p["rock_thermal_conductivity"],
@@ -297,12 +284,69 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         counts = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
         with np.errstate(invalid="ignore"):
             columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units) / counts
+    out.buildings = rooftop
+    out.per_unit = with_buildings(pd.DataFrame(columns), tables, rooftop=rooftop, unit_of_building=unit_of_building,
+                                  floor_area_m2=floor_area_m2, climate_zone=climate_zone)
+    return out
+
+
+#: The per-unit columns of the buildings, in their place among those of :func:`renewable_potential`.
+_BUILDING_COLUMNS = {"rooftop_pv_mw": ("capacity_kwp", 1e-3), "rooftop_pv_gwh_yr": ("yield_kwh_yr", 1e-6),
+                     "rooftop_pv_co2_avoided_t_yr": ("co2_avoided_t_yr", 1.0)}
+_TOTALS = ("renewable_electricity_gwh_yr", "renewable_co2_avoided_t_yr")
+
+
+def with_buildings(per_unit: pd.DataFrame, tables: RenewableTables, *, rooftop: gpd.GeoDataFrame | None = None,
+                   unit_of_building: np.ndarray | None = None, floor_area_m2: np.ndarray | None = None,
+                   climate_zone: str = "hot_summer_cold_winter") -> pd.DataFrame:
+    r"""The per-unit columns of :func:`renewable_potential` with the buildings' rooftop PV and
+    heating demand in their places, and the electricity totals (re)computed last.
+
+    Parameters
+    ----------
+    per_unit : DataFrame
+        One row per unit: the land's columns (of :func:`renewable_potential`, with or without
+        buildings; their rooftop, heating and total columns are replaced).
+    tables : RenewableTables
+        For the grid emission factor and the heating demand per m2.
+    rooftop, unit_of_building, floor_area_m2, climate_zone :
+        As for :func:`renewable_potential`; without them, no rooftop or heating column.
+
+    Returns
+    -------
+    DataFrame
+        ``rooftop_pv_mw`` [MW], ``rooftop_pv_gwh_yr`` [GWh/yr] and
+        ``rooftop_pv_co2_avoided_t_yr`` [t CO2/yr] before ``gshp_heat_potential_gwh_yr``;
+        ``heating_demand_gwh_yr`` [GWh/yr] after it; and last ``renewable_electricity_gwh_yr``
+        (rooftop PV, ground PV and wind in suitable zones) and ``renewable_co2_avoided_t_yr``.
+
+    Notes
+    -----
+    A run computes the land's rasters first and reads the buildings after, so that the two
+    never hold memory at once; both ways give these columns in this order.
+
+    .. math:: E = E_{rooftop} + E_{ground, suitable} + E_{wind, suitable}, \qquad A_{CO_2} = E \, f_{grid}
+    """
+    n = len(per_unit)
+    land = per_unit.drop(columns=[*_BUILDING_COLUMNS, "heating_demand_gwh_yr", *_TOTALS], errors="ignore")
+    at = land.columns.get_loc("gshp_heat_potential_gwh_yr")
+    columns = {c: land[c].to_numpy() for c in land.columns[:at]}
+    if rooftop is not None:
+        inside = unit_of_building >= 0
+        for column, (source, scale) in _BUILDING_COLUMNS.items():
+            columns[column] = np.bincount(unit_of_building[inside], weights=rooftop[source].to_numpy()[inside],
+                                          minlength=n)[:n] * scale
+    columns["gshp_heat_potential_gwh_yr"] = land["gshp_heat_potential_gwh_yr"].to_numpy()
+    if floor_area_m2 is not None and unit_of_building is not None:
+        inside = unit_of_building >= 0
+        demand = np.bincount(unit_of_building[inside], weights=floor_area_m2[inside], minlength=n)[:n]
+        columns["heating_demand_gwh_yr"] = demand * tables.heating_demand[climate_zone] / 1e6
+    columns.update({c: land[c].to_numpy() for c in land.columns[at + 1:]})
     electricity = [c for c in ("rooftop_pv_gwh_yr", "ground_pv_suitable_gwh_yr", "wind_suitable_gwh_yr")
                    if c in columns]
     columns["renewable_electricity_gwh_yr"] = pd.DataFrame({c: columns[c] for c in electricity}).sum(axis=1).to_numpy()
-    columns["renewable_co2_avoided_t_yr"] = columns["renewable_electricity_gwh_yr"] * 1e3 * grid_factor
-    out.per_unit = pd.DataFrame(columns)
-    return out
+    columns["renewable_co2_avoided_t_yr"] = columns["renewable_electricity_gwh_yr"] * 1e3 * tables.grid_factor
+    return pd.DataFrame(columns, index=per_unit.index)
 
 
 def _class_of(zone: np.ndarray, reason: np.ndarray, i: int) -> str:

@@ -14,7 +14,7 @@ from carbonmap.emissions import floor_area_m2
 from carbonmap.grid import rasterize
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import classify_raster
-from carbonmap.renewables.potential_map import ZONE_LEGEND, RenewableTables, renewable_potential
+from carbonmap.renewables.potential_map import ZONE_LEGEND, RenewableTables, renewable_potential, with_buildings
 from carbonmap.renewables.rooftop import rooftop_pv, site_of
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.words import words
@@ -88,7 +88,16 @@ def run_renewables(ctx: StageContext) -> Renewables:
                                          column="carbon_category")
     optional = {key: np.ma.filled(rasters.read(name).astype(float), np.nan)
                 for key in ("ghi", "wind_speed", "dem", "heat_flow") if (name := getattr(cfg, key))}
-    buildings = unit_of_building = floor_area = None
+    result = renewable_potential(categories, legend, units.grid.resolution, units.zones, len(units.ids),
+                                 site_of(units.frame), tables, ghi=optional.get("ghi"),
+                                 wind_speed=optional.get("wind_speed"), elevation=optional.get("dem"),
+                                 heat_flow=optional.get("heat_flow"), protection=_protection(ctx, units.grid),
+                                 gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone,
+                                 transposition=cfg.transposition, decomposition=cfg.decomposition)
+    _raster_layers(ctx, result.rasters, tables.geothermal_classes)
+    del categories, optional, result.rasters  # the land's grids are in their COGs: free before the buildings
+    buildings = unit_of_building = None
+    per_unit = result.per_unit
     if cfg.rooftop:
         spec = ctx.project.buildings
         frame = read_buildings(spec, roof_field=cfg.roof_field, crs=units.grid.crs)
@@ -98,15 +107,9 @@ def run_renewables(ctx: StageContext) -> Renewables:
         floor_area = floor_area_m2(frame, floors_field=spec.floors_field, height_field=spec.height_field,
                                    storey_height_m=spec.storey_height_m)[0].to_numpy()
         unit_of_building = unit_of_features(buildings, units.frame)
-    result = renewable_potential(categories, legend, units.grid.resolution, units.zones, len(units.ids),
-                                 site_of(units.frame), tables, ghi=optional.get("ghi"),
-                                 wind_speed=optional.get("wind_speed"), elevation=optional.get("dem"),
-                                 heat_flow=optional.get("heat_flow"), protection=_protection(ctx, units.grid),
-                                 rooftop=buildings, unit_of_building=unit_of_building, floor_area_m2=floor_area,
-                                 gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone,
-                                 transposition=cfg.transposition, decomposition=cfg.decomposition)
-    _raster_layers(ctx, result.rasters, tables.geothermal_classes)
-    per_unit = result.per_unit.set_index(units.ids)
+        per_unit = with_buildings(per_unit, tables, rooftop=buildings, unit_of_building=unit_of_building,
+                                  floor_area_m2=floor_area, climate_zone=cfg.climate_zone)
+    per_unit = per_unit.set_index(units.ids)
     ctx.add_summary(per_unit)
     ctx.add_headline("renewable_electricity_gwh_yr")
     if buildings is not None:
