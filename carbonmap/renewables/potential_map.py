@@ -19,6 +19,7 @@ The pipeline's ``renewables`` stage and scripts call it; the formulas are in the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -105,7 +106,9 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                         rooftop: gpd.GeoDataFrame | None = None, unit_of_building: np.ndarray | None = None,
                         floor_area_m2: np.ndarray | None = None, gshp_ground: str = "normal",
                         climate_zone: str = "hot_summer_cold_winter", transposition: str = "perez",
-                        decomposition: str = "erbs_monthly") -> RenewableResult:
+                        decomposition: str = "erbs_monthly",
+                        on_raster: Callable[[str, tuple[np.ndarray, str, dict[str, float]]], None] | None = None
+                        ) -> RenewableResult:
     r"""Every renewable resource of a city on one grid, zoned and summed per planning unit.
 
     Parameters
@@ -153,6 +156,9 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         :data:`~carbonmap.renewables.solar.DECOMPOSITION_MODELS` (default ``"erbs_monthly"``);
         its clear-sky index is the table's, or with `ghi` the raster's median over the
         clear-sky year's GHI.
+    on_raster : callable (name, (array, unit, facts)), optional
+        Handed each raster as soon as it is complete (to write it), instead of keeping it in
+        ``rasters``: a city cluster's rasters are 0.5 GB each.
 
     Returns
     -------
@@ -202,6 +208,7 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     check_models(transposition, decomposition)
     p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
     out = RenewableResult()
+    put = on_raster or out.rasters.__setitem__
     cell_km2 = resolution**2 / 1e6
     valid = categories >= 0
     columns: dict[str, np.ndarray] = {}
@@ -213,7 +220,7 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         zone, reason, texts = control_zones(categories, legend, resolution, rules, resource=resource,
                                             protection=protection, setback_m=setback)
         zone_of[resource] = zone
-        out.rasters[f"zones_{resource}"] = (zone, "zone", {})
+        put(f"zones_{resource}", (zone, "zone", {}))
         for name, code in ZONE_CLASSES.items():
             columns[f"{resource}_{name}_km2"] = _per_unit((zone == code).astype(float), zones, n_units) * cell_km2
         for i, text in enumerate(texts):
@@ -241,7 +248,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         columns[f"ground_pv_{name}_gwh_yr"] = _per_unit(np.where(where, ground_mwh, 0.0), zones, n_units) / 1e3
     columns["ground_pv_suitable_co2_avoided_t_yr"] = columns["ground_pv_suitable_gwh_yr"] * 1e3 * grid_factor
     allowed = np.isin(zone, [ZONE_CLASSES["suitable"], ZONE_CLASSES["restricted"]])
-    out.rasters["ground_pv_yield"] = (np.where(allowed, ground_mwh, np.nan) / cell_km2, "mwh_km2_yr", {"tilt": tilt})
+    put("ground_pv_yield", (np.where(allowed, ground_mwh, np.nan) / cell_km2, "mwh_km2_yr", {"tilt": tilt}))
+    del ground_mwh, terrain, allowed, ghi_cells
     # --------------------------------------------------------------- wind
     if wind_speed is not None:
         alpha = tables.wind_shear.reindex(legend).to_numpy(float)
@@ -253,9 +261,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         cf = capacity_factor(np.nan_to_num(speed), density, tables.power_curve, k=k,
                              sea_level_density=p["air_density_sea_level"])
         cf = np.where(np.isfinite(speed), cf, np.nan)
-        out.rasters["wind_power_density"] = (weibull_power_density(speed, density, k=k), "w_m2",
-                                             {"hub": p["turbine_hub_m"]})
-        out.rasters["wind_capacity_factor"] = (cf, "fraction", {})
+        put("wind_power_density", (weibull_power_density(speed, density, k=k), "w_m2", {"hub": p["turbine_hub_m"]}))
+        del shear, speed, density
         mw_cell = cell_km2 * wind_capacity_mw_per_km2(
             p["turbine_rated_mw"], p["turbine_rotor_m"], spacing_diameters_sq=p["turbine_spacing_rotor_diameters"])
         wind_mwh = mw_cell * cf * 8760
@@ -265,6 +272,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
             columns[f"wind_{name}_mw"] = _per_unit(where * mw_cell, zones, n_units)
             columns[f"wind_{name}_gwh_yr"] = _per_unit(np.where(where, wind_mwh, 0.0), zones, n_units) / 1e3
         columns["wind_suitable_co2_avoided_t_yr"] = columns["wind_suitable_gwh_yr"] * 1e3 * grid_factor
+        put("wind_capacity_factor", (cf, "fraction", {}))
+        del cf, wind_mwh
     # --------------------------------------------------------------- shallow geothermal
     open_land = valid & ~np.isin(categories, [i for i, c in enumerate(legend) if c in ("water", "sea")])
     open_land &= zone_of["ground_pv"] != ZONE_CLASSES["prohibited"]
@@ -278,9 +287,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                                        surface_c=p["surface_temperature_c"], depth_m=p["deep_geothermal_depth_m"])
         classes = tables.geothermal_classes
         index = geothermal_class(temperature, classes)
-        out.rasters["deep_geothermal_temperature"] = (temperature, "degc",
-                                                      {"depth": p["deep_geothermal_depth_m"] / 1000})
-        out.rasters["deep_geothermal_class"] = (index, "class", {})
+        put("deep_geothermal_temperature", (temperature, "degc", {"depth": p["deep_geothermal_depth_m"] / 1000}))
+        put("deep_geothermal_class", (index, "class", {}))
         counts = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
         with np.errstate(invalid="ignore"):
             columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units) / counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -93,9 +94,9 @@ def run_renewables(ctx: StageContext) -> Renewables:
                                  wind_speed=optional.get("wind_speed"), elevation=optional.get("dem"),
                                  heat_flow=optional.get("heat_flow"), protection=_protection(ctx, units.grid),
                                  gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone,
-                                 transposition=cfg.transposition, decomposition=cfg.decomposition)
-    _raster_layers(ctx, result.rasters, tables.geothermal_classes)
-    del categories, optional, result.rasters  # the land's grids are in their COGs: free before the buildings
+                                 transposition=cfg.transposition, decomposition=cfg.decomposition,
+                                 on_raster=partial(_raster_layer, ctx, classes=tables.geothermal_classes))
+    del categories, optional  # the land's grids are in their COGs: free before the buildings
     buildings = unit_of_building = None
     per_unit = result.per_unit
     if cfg.rooftop:
@@ -133,25 +134,26 @@ def _protection(ctx: StageContext, grid) -> dict[str, np.ndarray]:
             for name, part in frame.groupby(cfg.protection_field)}
 
 
-def _raster_layers(ctx: StageContext, rasters: dict, classes: pd.DataFrame) -> None:
-    """COGs and map layers of the potential rasters: zones and classes categorical, the rest continuous."""
+def _raster_layer(ctx: StageContext, name: str, raster: tuple[np.ndarray, str, dict], *, classes: pd.DataFrame
+                  ) -> None:
+    """The COG and map layer of a potential raster: zones and classes categorical, the rest continuous."""
     grid = ctx.result("units").grid
-    for name, (data, unit, facts) in rasters.items():
-        title = words(f"layer.{name}", **facts)
-        path = ctx.file(f"rasters/{name}.tif")
-        if unit in ("zone", "class"):
-            legend_of = ZONE_LEGEND if unit == "zone" else {
-                i: (label, colour) for i, (label, colour) in enumerate(zip(classes["label_en"], GEOTHERMAL_COLOURS))}
-            offset = 0 if unit == "zone" else 1  # classes start at 1 on file: 0 is nodata
-            shifted = data if unit == "zone" else np.where(data >= 0, data + 1, 0)
-            write_cog(path, shifted.astype("uint8"), nodata=0, transform=grid.transform, crs=grid.crs)
-            ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, kind="categorical",
-                                labels={str(k + offset): v[0] for k, v in legend_of.items()},
-                                colours={str(k + offset): v[1] for k, v in legend_of.items()}))
-        else:
-            write_cog(path, np.where(np.isfinite(data), data, np.nan).astype("float32"), nodata=float("nan"),
-                      resampling="average", transform=grid.transform, crs=grid.crs)
-            ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, unit=unit))
+    data, unit, facts = raster
+    title = words(f"layer.{name}", **facts)
+    path = ctx.file(f"rasters/{name}.tif")
+    if unit in ("zone", "class"):
+        legend_of = ZONE_LEGEND if unit == "zone" else {
+            i: (label, colour) for i, (label, colour) in enumerate(zip(classes["label_en"], GEOTHERMAL_COLOURS))}
+        offset = 0 if unit == "zone" else 1  # classes start at 1 on file: 0 is nodata
+        shifted = data if unit == "zone" else np.where(data >= 0, data + 1, 0)
+        write_cog(path, shifted.astype("uint8"), nodata=0, transform=grid.transform, crs=grid.crs)
+        ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, kind="categorical",
+                            labels={str(k + offset): v[0] for k, v in legend_of.items()},
+                            colours={str(k + offset): v[1] for k, v in legend_of.items()}))
+    else:
+        write_cog(path, np.where(np.isfinite(data), data, np.nan).astype("float32"), nodata=float("nan"),
+                  resampling="average", transform=grid.transform, crs=grid.crs)
+        ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, unit=unit))
 
 
 def _rooftop_layers(ctx: StageContext, buildings: gpd.GeoDataFrame) -> None:
