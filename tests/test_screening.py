@@ -330,6 +330,9 @@ def test_cross_distances_equal_brute_force():
             pa, pb = np.argwhere(a == ia), np.argwhere(b == jb)
             brute = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1)).min() * 30.0
             assert got[i, j] == pytest.approx(brute)
+    limit = np.unique(got)[2]  # a pair exactly at the limit counts; only pairs beyond it are left out
+    capped = cross_distances(a, [1, 2], b, [4, 7, 9], 30.0, max_distance_m=limit)
+    assert np.array_equal(capped, np.where(got <= limit, got, np.inf)) and np.isinf(capped).sum() == 3
 
 
 def test_scenarios_add_up_to_their_sites_and_respect_the_budget():

@@ -248,10 +248,23 @@ def cross_distances(labels_a: np.ndarray, ids_a, labels_b: np.ndarray, ids_b, re
     all_b = np.concatenate(points_b)
     limit = max_distance_m / resolution
     bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
+    by_x = np.argsort(all_b[:, 0], kind="stable")
+    xs = all_b[by_x, 0]
     for i, points in enumerate(_boundary_points(labels_a, ids_a)):
-        dist, _ = cKDTree(points).query(all_b, distance_upper_bound=bound)
-        np.minimum.at(out[i], owner_b, dist * resolution)
+        near = _within_box(all_b, by_x, xs, points.min(axis=0) - bound, points.max(axis=0) + bound)
+        dist, _ = cKDTree(points).query(all_b[near], distance_upper_bound=bound)
+        np.minimum.at(out[i], owner_b[near], dist * resolution)
     return out
+
+
+def _within_box(points: np.ndarray, by_x: np.ndarray, xs: np.ndarray, low: np.ndarray, high: np.ndarray
+                ) -> np.ndarray:
+    """Indices of `points` (n, 2) inside the box [low, high] (inclusive; infinite bounds take all),
+    found through `by_x`, the points' order by x, and `xs`, their x in that order: only the
+    points near a patch are measured."""
+    inside = by_x[np.searchsorted(xs, low[0], "left"):np.searchsorted(xs, high[0], "right")]
+    y = points[inside, 1]
+    return inside[(y >= low[1]) & (y <= high[1])]
 
 
 class Connectivity:
