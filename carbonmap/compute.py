@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -188,18 +189,27 @@ def compute_session(settings: ComputeSettings | None = None) -> Iterator[Session
             token = _SESSION.set(session)
             try:
                 yield session
-            finally:
+            except MemoryLimitExceeded:
+                pass  # said below
+            finally:  # disarmed before the executor and the cluster are closed, so their closing is whole
+                exceeded = guard.stop() if guard is not None else 0
                 _SESSION.reset(token)
-    except MemoryLimitExceeded:
-        pass  # said below
+    except MemoryLimitExceeded:  # raised while the session was being set up
+        exceeded = guard.stop()
     finally:
-        exceeded = guard.stop() if guard is not None else 0
+        if guard is not None:
+            guard.stop()
     if exceeded:
         during = f" during {session.activity}" if session is not None and session.activity else ""
-        raise ConfigError(f"the run's process used {exceeded / 1e9:.1f} GB{during}, more than memory_limit = "
+        raise ConfigError(f"the run's process used {_size(exceeded)}{during}, more than memory_limit = "
                           f"{settings.memory_limit}; it stopped there.", key="compute.memory_limit",
                           fix="raise memory_limit, or lighten that stage (docs/scale.md, memory: e.g. "
                           "[network] resolution_m).")
+
+
+def _size(size: int) -> str:
+    """A memory size in words: "12.1 GB", "512 MB"."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
 
 
 class MemoryLimitExceeded(BaseException):
@@ -215,7 +225,8 @@ class MemoryGuard:
     limit is kept in ``exceeded`` and raises :class:`MemoryLimitExceeded` in the thread that
     made the guard (``PyThreadState_SetAsyncExc``: unlike a simulated Ctrl-C, it also works
     where SIGINT is ignored, as in a job started in the background). That thread stops at its
-    next Python instruction, so a long step of compiled code may go further first: this is a
+    next Python instruction (waiting for tasks, :func:`ordered_map` looks up every 0.2 s), so
+    a long step of compiled code may go further first: this is a
     guard against a run taking a shared machine's memory, not a hard limit (the operating system
     has no per-process one that counts resident memory).
     """
@@ -239,14 +250,16 @@ class MemoryGuard:
 
     def stop(self) -> int:
         """Stop watching; the resident memory that passed the limit [bytes] (0: it never did).
-        An interruption not yet raised is dropped, the limit being said by the return value."""
-        self._done.set()
-        try:
-            self._watcher.join()
-            _raise_in(self._target, None)
-        except MemoryLimitExceeded:
-            pass
-        return self.exceeded
+        An interruption not yet raised is dropped, the limit being said by the return value; one
+        raised while stopping is caught (the watcher raises once), and stopping again is harmless."""
+        while True:
+            try:
+                self._done.set()
+                self._watcher.join()
+                _raise_in(self._target, None)
+                return self.exceeded
+            except MemoryLimitExceeded:
+                continue
 
 
 def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
@@ -339,7 +352,11 @@ def narrowest(places: Iterable[str]) -> str:
 def _result(future) -> Any:
     """A task's result; a worker the cluster killed (over its memory limit) is said in words."""
     try:
-        return future.result()
+        while True:  # short waits: the memory guard's interruption is raised between them
+            try:
+                return future.result(timeout=0.2)
+            except TimeoutError:
+                continue
     except Exception as exc:
         if type(exc).__name__ != "KilledWorker":
             raise
@@ -379,9 +396,15 @@ def release_free_memory() -> bool:
     .. [1] dask.distributed documentation, "Worker Memory Management: memory not released back
        to the OS".
     """
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    trim = _malloc_trim()
     if trim is None:
         return False
     trim(0)
     return True
+
+
+@functools.cache
+def _malloc_trim():
+    """The C library's malloc_trim, or None (looked up once: find_library runs ldconfig)."""
+    name = ctypes.util.find_library("c")
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None

@@ -720,7 +720,9 @@ def aggregate_to_zones(allocations: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *
 
     .. math:: E_{z} = \sum_f E_f \, \frac{|f \cap z|}{|f|}
 
-    (shares of a feature wholly inside the zones are renormalised to sum to exactly 1).
+    (shares of a feature wholly inside the zones are renormalised to sum to exactly 1; a feature
+    whose shares sum to more than 1, such as a line along the edge between two zones or a
+    feature in zones that overlap, is shared in proportion, so it counts once).
     """
     if allocations.crs is not None and zones.crs is not None and allocations.crs != zones.crs:
         allocations = allocations.to_crs(zones.crs)
@@ -771,9 +773,11 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
     keep = fraction > 0
     z_idx, f_idx, fraction = z_idx[keep], f_idx[keep], fraction[keep]
     # Overlay areas carry float error (~1e-12): a feature wholly inside the zones gets
-    # fractions summing to exactly 1, so totals are conserved exactly.
+    # fractions summing to exactly 1, so totals are conserved exactly. A feature in more than
+    # its whole (a line along the edge between two zones, or zones that overlap) is shared
+    # between them in proportion: it counts once.
     total = np.bincount(f_idx, weights=fraction, minlength=len(features))
-    whole = np.abs(total - 1.0) < 1e-9
+    whole = (np.abs(total - 1.0) < 1e-9) | (total > 1.0)
     fraction = np.where(whole[f_idx], fraction / np.where(whole, total, 1.0)[f_idx], fraction)
     return z_idx, f_idx, fraction
 
@@ -883,12 +887,14 @@ RASTERIZE_BATCH = 100_000
 def _may_hold_a_cell_centre(polygons: np.ndarray, grid: AnalysisGrid) -> np.ndarray:
     """Whether each polygon's bounding box holds the centre of a cell of the (north-up) grid:
     only such polygons can be burnt by a rasterizer that burns cells by their centres."""
-    transform = grid.transform
+    transform, slack = grid.transform, 1e-6  # [cells]: a box's edge on a centre counts, whatever the rounding
+    if not (transform.b == transform.d == 0 and transform.a > 0 > transform.e):
+        return np.ones(len(polygons), bool)  # not north-up: every polygon goes to the rasterizer
     minx, miny, maxx, maxy = shapely.bounds(polygons).T
     first_col, last_col = (minx - transform.c) / transform.a, (maxx - transform.c) / transform.a
     first_row, last_row = (maxy - transform.f) / transform.e, (miny - transform.f) / transform.e
-    return ((np.ceil(first_col - 0.5) <= np.floor(last_col - 0.5))
-            & (np.ceil(first_row - 0.5) <= np.floor(last_row - 0.5)))
+    return ((np.ceil(first_col - 0.5 - slack) <= np.floor(last_col - 0.5 + slack))
+            & (np.ceil(first_row - 0.5 - slack) <= np.floor(last_row - 0.5 + slack)))
 
 
 def builtup_intensity(emissions_co2_t_yr: pd.Series, builtup_area_km2: pd.Series) -> pd.Series:

@@ -345,5 +345,29 @@ def test_a_project_over_its_memory_limit_stops_and_leaves_no_output(tmp_path):
                                        "--quiet"])
     assert result.exit_code != 0
     assert "key 'compute.memory_limit'" in result.output
-    assert re.search(r"used \d+\.\d GB during the \w+ stage, more than memory_limit = 100MB", result.output)
+    assert re.search(r"used \d+ MB during the \w+ stage, more than memory_limit = 100MB", result.output)
     assert not out.exists()
+
+
+def test_the_memory_limit_stops_a_run_waiting_for_its_tasks():
+    """The run's thread mostly waits for tasks while they allocate: it waits in short steps, so
+    the guard stops it while the task still runs, not when the task ends."""
+    import psutil
+
+    limit = f"{(psutil.Process().memory_info().rss + 150e6) / 1e6:.0f}MB"
+    task_done, interrupted_while_running = threading.Event(), []
+
+    def task(_):
+        held = np.ones(40_000_000)  # 320 MB, past the limit
+        time.sleep(3)
+        task_done.set()
+        return float(held[0])
+
+    with pytest.raises(ConfigError) as error, compute_session(ComputeSettings(memory_limit=limit)) as session:
+        session.activity = "the test stage"
+        try:
+            list(ordered_map(task, [0]))
+        except BaseException:
+            interrupted_while_running.append(not task_done.is_set())
+            raise
+    assert interrupted_while_running == [True] and "during the test stage" in str(error.value)

@@ -333,6 +333,8 @@ def test_cross_distances_equal_brute_force():
     limit = np.unique(got)[2]  # a pair exactly at the limit counts; only pairs beyond it are left out
     capped = cross_distances(a, [1, 2], b, [4, 7, 9], 30.0, max_distance_m=limit)
     assert np.array_equal(capped, np.where(got <= limit, got, np.inf)) and np.isinf(capped).sum() == 3
+    absent = cross_distances(a, [1, 3], b, [4, 7, 9], 30.0, max_distance_m=limit)  # 3: an id without cells
+    assert np.array_equal(absent[0], capped[0]) and np.isinf(absent[1]).all()
 
 
 def test_scenarios_add_up_to_their_sites_and_respect_the_budget():

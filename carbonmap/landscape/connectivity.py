@@ -251,6 +251,8 @@ def cross_distances(labels_a: np.ndarray, ids_a, labels_b: np.ndarray, ids_b, re
     by_x = np.argsort(all_b[:, 0], kind="stable")
     xs = all_b[by_x, 0]
     for i, points in enumerate(_boundary_points(labels_a, ids_a)):
+        if len(points) == 0:  # an id without cells is infinitely far from everything
+            continue
         near = _within_box(all_b, by_x, xs, points.min(axis=0) - bound, points.max(axis=0) + bound)
         dist, _ = cKDTree(points).query(all_b[near], distance_upper_bound=bound)
         np.minimum.at(out[i], owner_b[near], dist * resolution)

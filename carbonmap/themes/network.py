@@ -90,7 +90,7 @@ class Network:
 
     result: NetworkResult
     settings: NetworkSettings
-    cell_factor: int = 1  # network cells per analysis cell, along a side (network.resolution_m)
+    cell_factor: int = 1  # analysis cells per network cell, along a side (network.resolution_m)
 
     def on_grid(self, shape: tuple[int, int]) -> NetworkResult:
         """The result with its MSPA classes and core labels on the analysis grid of `shape`:
