@@ -337,3 +337,15 @@ def test_a_network_cell_not_a_multiple_of_the_land_covers_is_refused(tmp_path, r
         network_from_rasters(fine, "clcd", settings=NetworkSettings(resolution_m=resolution_m))
     assert "lc.tif" in str(caught.value) and "key 'network.resolution_m'" in str(caught.value)
     assert "e.g. 90" in str(caught.value)
+
+
+def test_the_command_names_its_option_for_a_bad_resolution(tmp_path):
+    from click.testing import CliRunner
+
+    from carbonmap.cli import main
+
+    fine = _land_cover_file(tmp_path / "lc.tif", np.full((20, 20), 2, "uint8"), 30.0)
+    result = CliRunner().invoke(main, ["ecological-network", str(fine), "--code-system", "clcd", "--resolution", "45",
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "lc.tif: option --resolution: the network's cells of 45 m" in result.output
+    assert "e.g. 90" in result.output and not (tmp_path / "out").exists()

@@ -52,6 +52,7 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
 
     from carbonmap.coefficients import recording_tables
     from carbonmap.config import NetworkSection, RoadsSection
+    from carbonmap.errors import InputError
     from carbonmap.io import write_geopackage
     from carbonmap.themes.inputs import align_on_landcover
     from carbonmap.themes.network import build_network, network_tables, prepare_network, write_network_rasters
@@ -67,7 +68,12 @@ def ecological_network(landcover: Path, code_system: str, dem: Path | None, road
         inputs = prepare_network(section, roads and RoadsSection(path=roads, layer=roads_layer,
                                                                  assume_crs=assume_crs))
         grid_landcover, aligned = align_on_landcover(landcover, {"dem": dem}, Path(folder), crs=assume_crs)
-        land, resistance, result = build_network(inputs, grid_landcover, code_system, dem=aligned["dem"])
+        try:
+            land, resistance, result = build_network(inputs, grid_landcover, code_system, dem=aligned["dem"])
+        except InputError as error:  # the command line's words for the project file's key
+            if error.key != "network.resolution_m":
+                raise
+            raise InputError(f"option --resolution: {error.problem}", path=landcover, fix=error.fix) from None
     output.mkdir(parents=True, exist_ok=True)
     write_network_rasters(output, resistance, result, transform=land.transform, crs=land.crs)
     write_geopackage(output / "network.gpkg", {**network_tables(inputs, result), **tables_read})
