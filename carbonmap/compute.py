@@ -225,10 +225,10 @@ class MemoryGuard:
     limit is kept in ``exceeded`` and raises :class:`MemoryLimitExceeded` in the thread that
     made the guard (``PyThreadState_SetAsyncExc``: unlike a simulated Ctrl-C, it also works
     where SIGINT is ignored, as in a job started in the background). That thread stops at its
-    next Python instruction (waiting for tasks, :func:`ordered_map` looks up every 0.2 s), so
-    a long step of compiled code may go further first: this is a
-    guard against a run taking a shared machine's memory, not a hard limit (the operating system
-    has no per-process one that counts resident memory).
+    next Python instruction (waiting for tasks, :func:`ordered_map` looks up every 0.2 s), so a
+    long step of compiled code may go further first: this is a guard against a run taking a
+    shared machine's memory, not a hard limit (the operating system has no per-process one that
+    counts resident memory).
     """
 
     def __init__(self, limit: int, *, every_s: float = 0.2) -> None:
