@@ -296,6 +296,16 @@ def test_link_distances_leave_out_only_links_pc_never_needs():
                                                   min_probability=cutoff), rel=1e-12)
         assert on_links == pytest.approx(_floyd_warshall_pc(areas, full, landscape, probability, cutoff)[0],
                                          rel=1e-12)
+    # the (n, n) steps run by blocks of rows (bounded memory on a city cluster): the same, bit for bit
+    import carbonmap.landscape.connectivity as connectivity
+
+    original = connectivity._PAIR_ROWS
+    try:
+        connectivity._PAIR_ROWS = 7
+        np.testing.assert_array_equal(link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4), links)
+        np.testing.assert_array_equal(patch_distances(labels, ids, 30.0, max_distance_m=reach_m), full)
+    finally:
+        connectivity._PAIR_ROWS = original
 
 
 def test_only_parcels_that_reach_a_site_are_burnt_the_same_on_its_cells():
