@@ -12,6 +12,7 @@ import pytest
 import shapely
 from affine import Affine
 from scipy import ndimage
+from scipy.sparse import coo_array
 
 from carbonmap.coefficients import (
     afforestation_growth,
@@ -252,6 +253,12 @@ def test_pc_equals_floyd_warshall_with_a_cutoff_and_separate_components():
                         min_probability=cutoff) == pytest.approx(expected, rel=1e-12)
         got = _pc_reach(weights, np.ones(260, dtype=bool), min_probability=cutoff)
         np.testing.assert_allclose(got, reach, rtol=1e-12, atol=0)
+        # the same links as a sparse matrix, one direction stored, touching patches as explicit zeros
+        first, second = np.nonzero(np.triu(np.isfinite(distances), k=1))
+        links = coo_array((distances[first, second], (first, second)), shape=distances.shape)
+        assert (links.data == 0).sum() > 0
+        assert pc_index(areas, links, landscape, probability=probability,
+                        min_probability=cutoff) == pytest.approx(expected, rel=1e-12)
         assert (reach == 0).sum() > 2 * (260 // 3) ** 2  # the groups stay apart
     _, full = _floyd_warshall_pc(areas, distances, landscape, probability)
     _, cut = _floyd_warshall_pc(areas, distances, landscape, probability, 1e-3)
@@ -281,9 +288,10 @@ def test_link_distances_leave_out_only_links_pc_never_needs():
     ids = np.unique(labels[labels > 0])
     reach_m = 1500.0
     full = patch_distances(labels, ids, 30.0, max_distance_m=reach_m)
-    links = link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4)
-    kept = np.isfinite(links)
-    assert np.array_equal(links[kept], full[kept])
+    links = link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4)  # sparse: the links stored
+    assert (links != links.T).nnz == 0 and links.diagonal().sum() == 0
+    kept = links.toarray() > 0  # distinct patches are at least a cell apart: every link is positive
+    assert np.array_equal(links.toarray()[kept], full[kept])
     assert (np.isfinite(full) & ~kept).sum() > 0.25 * np.isfinite(full).sum()
     left = np.isin(ids, labels[:, :80])
     assert np.isinf(full[np.ix_(left, ~left)]).all() and left.sum() > 50 and (~left).sum() > 50
@@ -302,8 +310,11 @@ def test_link_distances_leave_out_only_links_pc_never_needs():
     original = connectivity._PAIR_ROWS
     try:
         connectivity._PAIR_ROWS = 7
-        np.testing.assert_array_equal(link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4), links)
+        np.testing.assert_array_equal(
+            link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4).toarray(), links.toarray())
         np.testing.assert_array_equal(patch_distances(labels, ids, 30.0, max_distance_m=reach_m), full)
+        assert pc_index(areas, links, landscape, probability=probability) == pytest.approx(
+            pc_index(areas, full, landscape, probability=probability), rel=1e-12)
     finally:
         connectivity._PAIR_ROWS = original
 
@@ -372,9 +383,43 @@ def test_scenarios_add_up_to_their_sites_and_respect_the_budget():
     assert budgeted.loc["all_suitable", "area_ha"] == pytest.approx(sites["area_ha"].sum())
     # one site alone: the joint gain is its own gain (here no pair is less likely than the cutoff)
     single = sites.index[:1].to_numpy()
-    from carbonmap.screening.restoration import _joint_gain, _pc_of_habitat
+    from carbonmap.screening.restoration import JOINT_MIN_PROBABILITY, _joint_gain, _pc_of_habitat
     assert _joint_gain(result, single, _pc_of_habitat(result.habitat)) == pytest.approx(
         sites.loc[single[0], "connectivity_gain_pct"])
+
+
+def test_joint_gain_on_the_sparse_graph_equals_floyd_warshall_on_every_distance():
+    """All sites together (their links between each other measured only where no chain of sites
+    does better, the graph kept sparse): the same PC gain as Floyd-Warshall on the dense matrix of
+    every distance, with pairs beyond the cutoff distance."""
+    from types import SimpleNamespace
+
+    from carbonmap.landscape.connectivity import _PRUNE_FROM
+    from carbonmap.screening.restoration import JOINT_MIN_PROBABILITY, _joint_gain, _pc_of_habitat
+
+    rng = np.random.default_rng(11)
+    field = ndimage.binary_dilation(rng.random((160, 240)) < 0.01) & (rng.random((160, 240)) < 0.9)
+    labels = ndimage.label(field, structure=np.ones((3, 3), dtype=bool))[0]
+    core_labels = np.where(labels % 3 == 0, labels // 3, 0)  # a third of the patches are habitat
+    site_labels = np.zeros_like(labels)
+    is_site = (labels > 0) & (labels % 3 != 0)
+    site_labels[is_site] = np.unique(labels[is_site], return_inverse=True)[1] + 1
+    cores, site_ids = np.unique(core_labels[core_labels > 0]), np.unique(site_labels[site_labels > 0])
+    assert len(cores) + len(site_ids) >= _PRUNE_FROM and len(cores) > 50  # links pruned
+    probability = (0.5, 300.0)  # the cutoff distance: 300 x log2(1e4) = 3,986 m; the field is 7,200 m wide
+    habitat = Habitat(core_labels, cores, np.bincount(core_labels.ravel())[cores] * 0.09,
+                      patch_distances(core_labels, cores, RES), 3456.0, probability, core_labels > 0)
+    cross = cross_distances(core_labels, cores, site_labels, site_ids, RES)
+    new_ha = np.bincount(site_labels.ravel())[site_ids] * 0.09
+    result = SimpleNamespace(habitat=habitat, core_site_distances=cross, site_labels=site_labels, resolution=RES,
+                             sites=pd.DataFrame({"site_id": site_ids, "new_habitat_ha": new_ha}))
+    dense = np.block([[habitat.distances, cross], [cross.T, patch_distances(site_labels, site_ids, RES)]])
+    reach_m = 300.0 * np.log(JOINT_MIN_PROBABILITY) / np.log(0.5)
+    assert (dense > reach_m).sum() > 0.1 * dense.size  # the cutoff leaves pairs out
+    before = _floyd_warshall_pc(habitat.areas_ha, habitat.distances, 3456.0, probability, JOINT_MIN_PROBABILITY)[0]
+    after = _floyd_warshall_pc(np.r_[habitat.areas_ha, new_ha], dense, 3456.0, probability, JOINT_MIN_PROBABILITY)[0]
+    assert _pc_of_habitat(habitat) == pytest.approx(before, rel=1e-12)
+    assert _joint_gain(result, site_ids, before) == pytest.approx(100 * (after - before) / before, rel=1e-9)
 
 
 def test_pick_within_budget_is_greedy_in_order():

@@ -45,7 +45,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_array, csr_array, issparse
 from scipy.sparse.csgraph import dijkstra, shortest_path
 from scipy.spatial import cKDTree
 
@@ -99,7 +99,8 @@ def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
     limit = max_distance_m / resolution
     bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
     # pairs whose bounding boxes are within the limit (a lower bound of their distance)
-    first, second = np.nonzero(np.triu(_box_gaps(points) <= limit, k=1))
+    boxes = _boxes(points)
+    first, second = _upper_pairs(n, lambda rows: _box_gaps(boxes, rows) <= limit)
     out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
     return out
 
@@ -130,17 +131,18 @@ def _row_blocks(n: int) -> list[slice]:
     return [slice(start, min(start + _PAIR_ROWS, n)) for start in range(0, n, _PAIR_ROWS)]
 
 
-def _box_gaps(points: list[np.ndarray]) -> np.ndarray:
-    """(n, n) distances [cells] between the bounding boxes of the point sets `points`: a lower
-    bound of their shortest distance (0 where the boxes overlap)."""
-    boxes = np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
-    out = np.empty((len(boxes), len(boxes)))
-    for rows in _row_blocks(len(boxes)):
-        mine = boxes[rows]
-        gap_r = np.maximum(0.0, np.maximum(boxes[None, :, 0] - mine[:, None, 1], mine[:, None, 0] - boxes[None, :, 1]))
-        gap_c = np.maximum(0.0, np.maximum(boxes[None, :, 2] - mine[:, None, 3], mine[:, None, 2] - boxes[None, :, 3]))
-        out[rows] = np.hypot(gap_r, gap_c)
-    return out
+def _boxes(points: list[np.ndarray]) -> np.ndarray:
+    """(n, 4) bounding boxes (row min, row max, col min, col max) [cells] of the point sets `points`."""
+    return np.array([[p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()] for p in points])
+
+
+def _box_gaps(boxes: np.ndarray, rows: slice) -> np.ndarray:
+    """(rows, n) distances [cells] between the bounding boxes `boxes[rows]` and all `boxes`: a lower
+    bound of the shortest distance between their point sets (0 where the boxes overlap)."""
+    mine = boxes[rows]
+    gap_r = np.maximum(0.0, np.maximum(boxes[None, :, 0] - mine[:, None, 1], mine[:, None, 0] - boxes[None, :, 1]))
+    gap_c = np.maximum(0.0, np.maximum(boxes[None, :, 2] - mine[:, None, 3], mine[:, None, 2] - boxes[None, :, 3]))
+    return np.hypot(gap_r, gap_c)
 
 
 def _upper_pairs(n: int, condition: Callable[[slice], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -157,9 +159,10 @@ def _upper_pairs(n: int, condition: Callable[[slice], np.ndarray]) -> tuple[np.n
 
 
 def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m: float,
-                   stones: int = 16) -> np.ndarray:
+                   stones: int = 16) -> csr_array:
     r"""Edge-to-edge distances between patches [m] of the links a most probable (PC) path can
-    need: :func:`patch_distances` less the links that a chain of shorter links makes redundant.
+    need: :func:`patch_distances` less the links that a chain of shorter links makes redundant,
+    as a sparse matrix.
 
     Parameters
     ----------
@@ -170,16 +173,17 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     resolution : float [m]
         Cell size.
     max_distance_m : float [m]
-        Pairs farther apart than this are not linked (inf), as in :func:`patch_distances`.
+        Pairs farther apart than this are not linked, as in :func:`patch_distances`.
     stones : int
         How many of each patch's nearest neighbours (by bounding box) are measured first, as the
         stepping stones of the chains.
 
     Returns
     -------
-    ndarray (n, n) [m]
-        Symmetric, 0 on the diagonal; each entry either equals that of :func:`patch_distances`
-        or is inf (beyond `max_distance_m`, or redundant).
+    scipy.sparse.csr_array (n, n) [m]
+        Symmetric; a stored entry is a link, at the distance :func:`patch_distances` gives it; a
+        pair not stored (and the diagonal) is not linked: beyond `max_distance_m`, or redundant.
+        Memory grows with the links, not with n².
 
     Notes
     -----
@@ -196,35 +200,52 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     """
     ids = np.asarray(ids)
     n = len(ids)
-    out = np.full((n, n), np.inf)
-    np.fill_diagonal(out, 0.0)
     if n < 2:
-        return out
+        return csr_array((n, n))
     points = _boundary_points(labels, ids)
     limit = max_distance_m / resolution
     bound = limit * (1 + 1e-12) if np.isfinite(limit) else np.inf
-    lower = _box_gaps(points)
-    np.fill_diagonal(lower, np.inf)
-    within = lower <= limit
-    # 1. each patch's nearest neighbours by bounding box
+    boxes = _boxes(points)
     stones = min(stones, n - 1)
+    # the pairs within reach by bounding box (first < second, by first then second), their box
+    # distances, and each patch's nearest neighbours by bounding box
+    first, second, lower = [], [], []
     nearest = np.zeros((n, stones), int)
-    for rows in _row_blocks(n) if stones > 0 else []:  # each row alone: as one call, without an (n, n) index
-        nearest[rows] = np.argpartition(lower[rows], stones - 1, axis=1)[:, :stones]
-    measured = np.zeros((n, n), dtype=bool)
-    measured[np.repeat(np.arange(n), stones), nearest.ravel()] = True
-    measured = np.triu(measured | measured.T, k=1) & within
-    first, second = np.nonzero(measured)
-    out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
+    for rows in _row_blocks(n):
+        gaps = _box_gaps(boxes, rows)
+        gaps[np.arange(gaps.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
+        if stones > 0:
+            nearest[rows] = np.argpartition(gaps, stones - 1, axis=1)[:, :stones]
+        i, j = np.nonzero(gaps <= limit)
+        upper = j > i + rows.start
+        first.append(i[upper] + rows.start), second.append(j[upper]), lower.append(gaps[i[upper], j[upper]])
+    first, second, lower = np.concatenate(first), np.concatenate(second), np.concatenate(lower) * resolution
+    distance = np.full(len(first), np.inf)
+    # 1. the links to each patch's nearest neighbours
+    low, high = np.minimum(np.arange(n)[:, None], nearest).ravel(), np.maximum(np.arange(n)[:, None], nearest).ravel()
+    measured = np.isin(first * n + second, low * n + high)
+    distance[measured] = _pair_distances(points, first[measured], second[measured], resolution, bound)
     # 2. the shortest chains of these links (two patches' cells are at least one cell apart: no 0)
-    linked = np.isfinite(out[first, second])
-    chains = dijkstra(csr_matrix((out[first, second][linked], (first[linked], second[linked])), shape=(n, n)),
-                      directed=False, limit=max_distance_m)
+    linked = measured & np.isfinite(distance)
+    graph = csr_array((distance[linked], (first[linked], second[linked])), shape=(n, n))
+    chain = np.full(len(first), np.inf)
+    starts = np.searchsorted(first, np.arange(0, n + _PAIR_ROWS, _PAIR_ROWS))
+    for block, rows in enumerate(_row_blocks(n)):
+        pairs = slice(starts[block], starts[block + 1])
+        if pairs.start < pairs.stop:
+            chains = dijkstra(graph, directed=False, indices=np.arange(rows.start, rows.stop), limit=max_distance_m)
+            chain[pairs] = chains[first[pairs] - rows.start, second[pairs]]
     # 3. measure the links that no chain makes redundant
-    first, second = _upper_pairs(n, lambda rows: within[rows] & (chains[rows] > lower[rows] * resolution)
-                                 & ~measured[rows])
-    out[first, second] = out[second, first] = _pair_distances(points, first, second, resolution, bound)
-    return out
+    needed = ~measured & (chain > lower)
+    distance[needed] = _pair_distances(points, first[needed], second[needed], resolution, bound)
+    return _symmetric(first, second, distance, n)
+
+
+def _symmetric(first: np.ndarray, second: np.ndarray, distance: np.ndarray, n: int) -> csr_array:
+    """(n, n) sparse matrix with `distance` at (first, second) and (second, first), where finite."""
+    keep = np.isfinite(distance)
+    rows, cols = np.r_[first[keep], second[keep]], np.r_[second[keep], first[keep]]
+    return csr_array((np.r_[distance[keep], distance[keep]], (rows, cols)), shape=(n, n))
 
 
 def _boundary_points(labels: np.ndarray, ids) -> list[np.ndarray]:
@@ -444,46 +465,86 @@ _PRUNE_FROM = 200
 
 
 def _pc_reach(weights: np.ndarray, keep: np.ndarray, *, min_probability: float | None = None) -> np.ndarray:
-    """Maximum-product probability p*_ij between kept patches (Dijkstra on -ln p); with
-    `min_probability`, links and paths less likely than it are left out (p*_ij = 0 there: a sparse
-    graph and bounded searches)."""
+    """Maximum-product probability p*_ij (n, n) between kept patches (Dijkstra on -ln p, `weights`
+    (n, n)); with `min_probability`, links and paths less likely than it are left out (p*_ij = 0
+    there: a sparse graph and bounded searches)."""
     n = len(keep)
-    graph = weights.copy()
-    graph[~keep, :] = np.inf
-    graph[:, ~keep] = np.inf
     limit = np.inf if min_probability is None else -np.log(min_probability)
-    graph[graph > limit] = np.inf
-    np.fill_diagonal(graph, np.inf)
-    # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
-    graph[graph == 0] = 1e-300
-    if n >= _PRUNE_FROM:
-        graph[_redundant_links(graph)] = np.inf
-    graph[np.isinf(graph)] = 0
-    symmetric = np.array_equal(graph, graph.T)  # then one direction of each link is enough
-    cost = dijkstra(csr_matrix(graph), directed=symmetric, limit=limit)
-    out = np.exp(-cost)
+    first, second, cost = _dense_links(weights)
+    kept = keep[first] & keep[second]
+    graph = _pc_graph(first[kept], second[kept], cost[kept], n, limit, cost_of=lambda k, j: weights[k, j])
+    out = np.exp(-dijkstra(graph, directed=True, limit=limit))
     out[~keep, :] = 0
     out[:, ~keep] = 0
     out[np.arange(n)[keep], np.arange(n)[keep]] = 1.0
     return out
 
 
-def _redundant_links(graph: np.ndarray, *, stones: int = 16, block: int = 64) -> np.ndarray:
-    r"""The links of `graph` that a path of two lighter links makes redundant.
+def _dense_links(distances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The links (first < second, value) of an (n, n) matrix: the finite entries off the diagonal,
+    the smaller of the two directions; by blocks of rows."""
+    firsts, seconds, values = [], [], []
+    for rows in _row_blocks(len(distances)):
+        both = np.minimum(distances[rows], distances[:, rows].T)
+        i, j = np.nonzero(np.isfinite(both))
+        upper = j > i + rows.start
+        firsts.append(i[upper] + rows.start), seconds.append(j[upper]), values.append(both[i[upper], j[upper]])
+    if not firsts:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(values)
+
+
+def _sparse_links(distances, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The links (first < second, value) of a sparse (n, n) matrix: its stored finite entries off
+    the diagonal (explicit zeros included), the smaller of the two directions."""
+    stored = coo_array(distances)
+    keep = (stored.row != stored.col) & np.isfinite(stored.data)
+    rows, cols, values = stored.row[keep].astype(np.int64), stored.col[keep].astype(np.int64), stored.data[keep]
+    first, second = np.minimum(rows, cols), np.maximum(rows, cols)
+    order = np.lexsort((values, second, first))
+    first, second, values = first[order], second[order], values[order]
+    new = np.r_[True, (first[1:] != first[:-1]) | (second[1:] != second[:-1])] if len(first) else np.zeros(0, bool)
+    return first[new], second[new], values[new]
+
+
+def _pc_graph(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int, limit: float, *,
+              cost_of: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> csr_array:
+    """The graph the PC searches run on: the links (first, second) of `cost` = -ln p at most
+    `limit`, less the redundant ones (:func:`_redundant_links`) from :data:`_PRUNE_FROM` patches on,
+    both directions stored. `cost_of(k, j)` gives the cost of any pairs (inf: no link)."""
+    within = cost <= limit
+    first, second, cost = first[within], second[within], cost[within]
+    if n >= _PRUNE_FROM:
+        useful = ~_redundant_links(first, second, cost, n, cost_of=cost_of)
+        first, second, cost = first[useful], second[useful], cost[useful]
+    # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
+    return _symmetric(first, second, np.maximum(cost, 1e-300), n)
+
+
+def _redundant_links(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int, *,
+                     cost_of: Callable[[np.ndarray, np.ndarray], np.ndarray], stones: int = 16,
+                     chunk: int = 1 << 20) -> np.ndarray:
+    r"""The links that a path of two lighter links makes redundant.
 
     Parameters
     ----------
-    graph : array (n, n) [-]
-        Link costs :math:`w_{ij} = -\ln p_{ij}` (inf: no link; the diagonal is ignored).
+    first, second : array (m,) of int
+        The linked patches of each link (no link twice).
+    cost : array (m,) [-]
+        Link costs :math:`w_{ij} = -\ln p_{ij}`.
+    n : int
+        Patches.
+    cost_of : callable
+        ``cost_of(k, j)``: the costs of the pairs (k[t], j[t]), inf where not linked.
     stones : int
-        How many of each patch's cheapest neighbours are tried as the middle patch k.
-    block : int
-        Rows handled at once (memory: about 3 x `block` x `stones` x n floats).
+        How many of each patch's cheapest links are tried as the middle patch k.
+    chunk : int
+        Links (in one direction) checked at once (memory: a few times `chunk` values).
 
     Returns
     -------
-    ndarray (n, n) of bool
-        Symmetric: True for a redundant link.
+    ndarray (m,) of bool
+        True for a redundant link.
 
     Notes
     -----
@@ -495,20 +556,41 @@ def _redundant_links(graph: np.ndarray, *, stones: int = 16, block: int = 64) ->
     or itself redundant: by induction on the cost, dropping them all leaves every shortest path
     cost, hence :math:`p^*`, unchanged (to rounding), including which paths stay within a cutoff.
     """
-    n = len(graph)
-    cost = graph.copy()
-    np.fill_diagonal(cost, np.inf)
-    stones = min(stones, n - 1)
-    nearest = np.argpartition(cost, stones - 1, axis=1)[:, :stones] if stones > 0 else np.zeros((n, 0), int)
-    out = np.zeros((n, n), dtype=bool)
-    for start in range(0, n, block):
-        rows = np.arange(start, min(start + block, n))
-        k = nearest[rows]
-        to_k = cost[rows[:, None], k][:, :, None]  # (b, stones, 1)
-        from_k = cost[k]  # (b, stones, n)
-        direct = cost[rows][:, None, :]  # (b, 1, n)
-        out[rows] = ((to_k + from_k <= direct) & (to_k < direct) & (from_k < direct)).any(axis=1)
-    return out | out.T
+    m = len(cost)
+    # each link in both directions, by its start and then its cost: a start's cheapest links first
+    start, end, weight = np.r_[first, second], np.r_[second, first], np.r_[cost, cost]
+    link = np.r_[np.arange(m), np.arange(m)]
+    order = np.lexsort((weight, start))
+    start, end, weight, link = start[order], end[order], weight[order], link[order]
+    begin = np.searchsorted(start, np.arange(n))
+    count = np.bincount(start, minlength=n)
+    out = np.zeros(m, dtype=bool)
+    for part in range(0, 2 * m, chunk):
+        i, j, w = start[part:part + chunk], end[part:part + chunk], weight[part:part + chunk]
+        redundant = np.zeros(len(i), dtype=bool)
+        for s in range(min(stones, int(count.max(initial=0)))):
+            has = count[i] > s
+            at = np.where(has, begin[i] + s, 0)
+            to_k, k = weight[at], end[at]
+            from_k = cost_of(k, j)
+            redundant |= has & (to_k + from_k <= w) & (to_k < w) & (from_k < w)
+        out[link[part:part + chunk][redundant]] = True
+    return out
+
+
+def _sparse_cost_of(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int
+                    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``cost_of(k, j)`` for the links (first, second) of `cost`, in either direction (a sorted key search)."""
+    keys = np.r_[first * n + second, second * n + first]
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], np.r_[cost, cost][order]
+
+    def cost_of(k: np.ndarray, j: np.ndarray) -> np.ndarray:  # called only when there are links
+        wanted = k * n + j
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return np.where(keys[at] == wanted, values[at], np.inf)
+
+    return cost_of
 
 
 def pc_index(areas, distances, landscape_area, *, probability: tuple[float, float],
@@ -519,8 +601,10 @@ def pc_index(areas, distances, landscape_area, *, probability: tuple[float, floa
     ----------
     areas : array (n,) [ha, or any area unit]
         Habitat area of each patch.
-    distances : array (n, n) [m]
-        Edge-to-edge distances (:func:`patch_distances`).
+    distances : array (n, n) or scipy.sparse matrix (n, n) [m]
+        Edge-to-edge distances: dense (:func:`patch_distances`; inf: not linked), or sparse, where
+        the stored entries are the links and a pair not stored is not linked
+        (:func:`link_distances`; an explicit 0 links touching patches).
     landscape_area : float [unit of `areas`]
         :math:`A_L`.
     probability : (p0 [-], d0 [m])
@@ -550,10 +634,24 @@ def pc_index(areas, distances, landscape_area, *, probability: tuple[float, floa
        connectivity in landscape conservation planning. Landscape and Urban Planning 83: 91-103.
     """
     areas = np.asarray(areas, dtype=float)
+    n = len(areas)
     p0, d0 = probability
-    weights = -np.log(p0) / d0 * np.asarray(distances, dtype=float)
-    reach = _pc_reach(weights, np.ones(len(areas), dtype=bool), min_probability=min_probability)
-    return _numerator(areas, reach) / float(landscape_area) ** 2
+    decay = -np.log(p0) / d0
+    limit = np.inf if min_probability is None else -np.log(min_probability)
+    if issparse(distances):
+        first, second, cost = _sparse_links(distances, n)
+        cost = decay * cost
+        cost_of = _sparse_cost_of(first, second, cost, n)
+    else:
+        weights = decay * np.asarray(distances, dtype=float)
+        first, second, cost = _dense_links(weights)
+        cost_of = lambda k, j: weights[k, j]  # noqa: E731
+    graph = _pc_graph(first, second, cost, n, limit, cost_of=cost_of)
+    total = 0.0
+    for rows in _row_blocks(n):  # p* by blocks of rows: memory grows with n, not n^2
+        reach = np.exp(-dijkstra(graph, directed=True, indices=np.arange(rows.start, rows.stop), limit=limit))
+        total += float(areas[rows] @ reach @ areas)
+    return total / float(landscape_area) ** 2
 
 
 def pc_gain(areas, distances, landscape_area, new_areas, new_distances, *,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_array
 
 from carbonmap.landscape.connectivity import link_distances, pc_index
 
@@ -153,18 +154,34 @@ def _joint_gain(result, ids: np.ndarray, before: float) -> float:
     if len(ids) == 0:
         return 0.0
     sites = result.sites.set_index("site_id")
-    cross = result.core_site_distances[:, ids - 1]  # columns: site ids 1..n
-    # pairs of sites farther apart than where the direct probability falls below 1e-4 are left
-    # unlinked directly (they still connect through other patches), and so are pairs that a chain
-    # of shorter links between sites joins at least as well (the same PC, most pairs not measured)
+    # pairs farther apart than where the direct probability falls below the cutoff are left
+    # unlinked directly (they still connect through other patches), and so are pairs of sites that
+    # a chain of shorter links between sites joins at least as well (the same PC, most pairs not
+    # measured); the graph is sparse: its memory grows with the links, not with the patches squared
     p0, d0 = habitat.probability
-    between = link_distances(result.site_labels, ids, result.resolution,
-                             max_distance_m=d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0))
-    distances = np.block([[habitat.distances, cross], [cross.T, between]])
+    reach_m = d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0)
+    between = link_distances(result.site_labels, ids, result.resolution, max_distance_m=reach_m)
+    links = _joined(habitat.distances, result.core_site_distances[:, ids - 1], between, reach_m)
     areas = np.concatenate([habitat.areas_ha, sites.loc[ids, "new_habitat_ha"].to_numpy()])
-    after = pc_index(areas, distances, habitat.landscape_ha, probability=habitat.probability,
+    after = pc_index(areas, links, habitat.landscape_ha, probability=habitat.probability,
                      min_probability=JOINT_MIN_PROBABILITY)
     return 100 * (after - before) / before
+
+
+def _joined(existing: np.ndarray, cross: np.ndarray, between, reach_m: float) -> coo_array:
+    """The links [m] of the habitat's n patches and m sites together, as one sparse (n + m, n + m)
+    matrix: from `existing` (n, n) and `cross` (n, m), the pairs within `reach_m` (and a hair
+    beyond: :func:`pc_index` makes the exact cut); from `between` (sparse, m x m), every link."""
+    n = len(existing)
+    within = reach_m * (1 + 1e-9)
+    i, j = np.nonzero(existing <= within)
+    to_site, site = np.nonzero(cross <= within)
+    between = coo_array(between)
+    rows = np.r_[i, to_site, n + between.row]
+    cols = np.r_[j, n + site, n + between.col]
+    values = np.r_[existing[i, j], cross[to_site, site], between.data]
+    size = n + cross.shape[1]
+    return coo_array((values, (rows, cols)), shape=(size, size))
 
 
 def _pc_of_habitat(habitat) -> float:
