@@ -95,7 +95,7 @@ def test_markov_chain_reproduces_a_constructed_matrix():
     builtup = np.ma.getdata(after) == 8
     scores = {c: suitability(np.ma.getdata(after), c, 30.0, window_cells=5, distance_decay_m=500.0, max_slope_deg=25.0,
                              builtup=builtup if c == 8 else None) for c in (1, 8)}
-    projected = allocate(after, flows, scores)
+    projected = allocate(after, flows, scores.__getitem__)
     assert int((projected == 8).sum()) == 86 and int((projected == 1).sum()) == 64
     np.testing.assert_allclose(transition_matrix(after, projected).to_numpy(), matrix.to_numpy())
     grown = (projected == 8) & (after == 1)
@@ -108,6 +108,39 @@ def test_markov_chain_reproduces_a_constructed_matrix():
     np.testing.assert_allclose(two.to_numpy(), [[64, 36], [0, 50]])  # 100 x [0.64, 0.36]
     with pytest.raises(InputError, match="differ in shape"):
         transition_matrix(before, after[:5])
+
+
+def _allocate_the_plain_way(classes, flows, scores):
+    """Each move in turn on the whole grid: the free cells of class i with the highest scores for j."""
+    from carbonmap.scenarios.markov import _whole_cells
+
+    data, valid = np.ma.getdata(classes).copy(), ~np.ma.getmaskarray(classes)
+    codes, cells, taken = flows.index.to_numpy(), _whole_cells(flows.to_numpy()), ~valid
+    moves = [(cells[i, j], i, j) for i in range(len(codes)) for j in range(len(codes)) if i != j and cells[i, j] > 0]
+    for count, i, j in sorted(moves, key=lambda m: (-m[0], m[1], m[2])):
+        free = np.flatnonzero(((np.ma.getdata(classes) == codes[i]) & ~taken).ravel())
+        chosen = free[np.lexsort((free, -scores[int(codes[j])].ravel()[free]))[:count]]
+        data.ravel()[chosen] = codes[j]
+        taken.ravel()[chosen] = True
+    return np.ma.MaskedArray(data, mask=~valid)
+
+
+def test_allocation_by_class_pairs_equals_moving_cells_on_the_whole_grid():
+    """Four classes, masked cells, many tied scores (rounded to tenths) and several moves out of each
+    class: the same land cover cell for cell as placing each move on the whole grid in turn, and each
+    suitability raster is asked for once."""
+    rng = np.random.default_rng(3)
+    codes = [1, 2, 5, 8]
+    classes = np.ma.MaskedArray(rng.choice(codes, size=(60, 70)).astype(np.uint8), mask=rng.random((60, 70)) < 0.1)
+    flows = pd.DataFrame(rng.random((4, 4)) * 300, index=codes, columns=codes)
+    scores = {c: np.round(rng.random((60, 70)), 1) for c in codes}
+    asked = []
+    got = allocate(classes, flows, lambda code: asked.append(code) or scores[code])
+    expected = _allocate_the_plain_way(classes, flows, scores)
+    np.testing.assert_array_equal(np.ma.getdata(got), np.ma.getdata(expected))
+    np.testing.assert_array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(classes))
+    assert sorted(asked) == codes  # every class receives cells here, each asked once
+    assert (np.ma.getdata(got) != np.ma.getdata(classes)).sum() > 1000
 
 
 def test_peak_and_net_zero_years_on_hand_built_trajectories():

@@ -383,7 +383,7 @@ def test_scenarios_add_up_to_their_sites_and_respect_the_budget():
     assert budgeted.loc["all_suitable", "area_ha"] == pytest.approx(sites["area_ha"].sum())
     # one site alone: the joint gain is its own gain (here no pair is less likely than the cutoff)
     single = sites.index[:1].to_numpy()
-    from carbonmap.screening.restoration import JOINT_MIN_PROBABILITY, _joint_gain, _pc_of_habitat
+    from carbonmap.screening.restoration import _joint_gain, _pc_of_habitat
     assert _joint_gain(result, single, _pc_of_habitat(result.habitat)) == pytest.approx(
         sites.loc[single[0], "connectivity_gain_pct"])
 

@@ -25,6 +25,8 @@ Ties go to the lower cell index, so the result is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -190,7 +192,8 @@ def suitability(classes: np.ndarray, code: int, resolution: float, *, window_cel
     return score
 
 
-def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, scores: dict[int, np.ndarray]) -> np.ma.MaskedArray:
+def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, score_of: Callable[[int], np.ndarray]
+             ) -> np.ma.MaskedArray:
     """The land cover after the expected flows, placed by suitability.
 
     Parameters
@@ -199,8 +202,9 @@ def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, scores: dict[int, 
         Today's land cover.
     flows : DataFrame [cells]
         Expected flows between classes (:func:`project_areas` on cell counts).
-    scores : dict of int -> array (H, W) [-]
-        Suitability raster of each class code (:func:`suitability`).
+    score_of : callable
+        ``score_of(code)``: the suitability raster (H, W) [-] of a class (:func:`suitability`);
+        called once for each class that receives cells, and only one is held at a time.
 
     Returns
     -------
@@ -213,19 +217,29 @@ def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, scores: dict[int, 
     that each class's cells are conserved, are placed largest first: the :math:`F_{ij}` cells of
     class i with the highest suitability for j become j, each cell at most once; ties go to the
     lower cell index, so the result is deterministic.
+
+    Only the cells of class i can move out of i, so the moves out of different classes never
+    compete: each pair (i, j) keeps the order of class i's cells by their suitability for j
+    (4 bytes a cell), not j's whole raster, and each move takes the first cells of that order
+    not yet taken.
     """
     data = np.ma.getdata(classes).copy()
     valid = ~np.ma.getmaskarray(classes)
     codes = flows.index.to_numpy()
     cells = _whole_cells(flows.to_numpy())
-    taken = ~valid
     moves = [(cells[i, j], i, j) for i in range(len(codes)) for j in range(len(codes)) if i != j and cells[i, j] > 0]
+    sources = {i: np.flatnonzero(((data == codes[i]) & valid).ravel()) for i in {i for _, i, _ in moves}}
+    orders = {}
+    for j in sorted({j for _, _, j in moves}):
+        score = np.ravel(score_of(int(codes[j])))
+        for _, i, _ in (move for move in moves if move[2] == j):
+            # by suitability, highest first; ties to the lower cell index (sources are in cell order)
+            orders[i, j] = np.argsort(-score[sources[i]], kind="stable").astype(np.int32)
+        del score
+    taken = {i: np.zeros(len(cells_of_i), dtype=bool) for i, cells_of_i in sources.items()}
     for count, i, j in sorted(moves, key=lambda m: (-m[0], m[1], m[2])):
-        candidates = np.flatnonzero(((np.ma.getdata(classes) == codes[i]) & ~taken).ravel())
-        if candidates.size == 0:
-            continue
-        score = scores[int(codes[j])].ravel()[candidates]
-        chosen = candidates[np.lexsort((candidates, -score))[:count]]
-        data.ravel()[chosen] = codes[j]
-        taken.ravel()[chosen] = True
+        order = orders.pop((i, j))
+        chosen = order[~taken[i][order]][:count]
+        data.ravel()[sources[i][chosen]] = codes[j]
+        taken[i][chosen] = True
     return np.ma.MaskedArray(data, mask=~valid)

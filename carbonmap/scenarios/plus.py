@@ -616,13 +616,10 @@ def simulate_land_use(before, after, *, year_before: int, year_after: int, targe
         models = {"null": after}
         if flows is not None:
             built = np.isin(np.ma.getdata(after), list(builtup_codes)) & valid
-            scores = {int(c): suitability(np.ma.getdata(after), int(c), float(np.mean(spacing)),
-                                          window_cells=int(p["markov_window_cells"]),
-                                          distance_decay_m=p["markov_distance_decay_m"],
-                                          max_slope_deg=p["markov_max_slope_deg"],
-                                          builtup=built if int(c) in builtup_codes else None, slope_deg=slope_deg)
-                      for c in flows.columns}
-            models["markov_allocation"] = allocate(after, flows, scores)
+            models["markov_allocation"] = allocate(after, flows, lambda code: suitability(
+                np.ma.getdata(after), code, float(np.mean(spacing)), window_cells=int(p["markov_window_cells"]),
+                distance_decay_m=p["markov_distance_decay_m"], max_slope_deg=p["markov_max_slope_deg"],
+                builtup=built if code in builtup_codes else None, slope_deg=slope_deg))
         run.comparison = models
         run.validation = validation_table(after, reference, {**models, "plus": sim.landcover})
     return run

@@ -179,12 +179,10 @@ def _markov(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.Ma
                 if r), None)
     slope = slope_degrees(rasters.read(dem), units.grid.resolution) if dem is not None else None
     p = scenario_parameters(cfg.parameters)
-    scores = {int(c): suitability(np.ma.getdata(landcover), int(c), units.grid.resolution,
-                                  window_cells=p["markov_window_cells"], distance_decay_m=p["markov_distance_decay_m"],
-                                  max_slope_deg=p["markov_max_slope_deg"],
-                                  builtup=builtup if int(c) in built_codes else None, slope_deg=slope)
-              for c in matrix.columns}
-    return allocate(landcover, flows, scores)
+    return allocate(landcover, flows, lambda code: suitability(
+        np.ma.getdata(landcover), code, units.grid.resolution, window_cells=p["markov_window_cells"],
+        distance_decay_m=p["markov_distance_decay_m"], max_slope_deg=p["markov_max_slope_deg"],
+        builtup=builtup if code in built_codes else None, slope_deg=slope))
 
 
 def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma.MaskedArray:
