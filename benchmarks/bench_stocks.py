@@ -8,7 +8,7 @@ patches, some nodata) and a pool table, then runs in separate processes:
 - InVEST (when available): ``natcap.invest.carbon.execute`` with the same inputs, in the Python
   given by ``--invest-python`` (natcap.invest installs only from source: it needs Debian's
   libgdal-dev, matching GDAL bindings, numpy < 2 and Cython < 3.1, so it is kept out of the
-  project's environment).
+  project's environment; see Usage).
 
 It prints wall time, CPU time and peak memory of each, the ratio, and checks that the totals
 agree (InVEST reports them in its report; carbonmap in its summary).
@@ -17,6 +17,18 @@ Usage::
 
     python benchmarks/bench_stocks.py
     python benchmarks/bench_stocks.py --invest-python /path/to/invest-venv/bin/python
+
+InVEST's environment (as built on Debian 12, GDAL 3.6.2; its ``bin`` must be on PATH while
+building, for ``pybabel``; pygeoprocessing before natcap.invest; no build isolation, since both
+ask for numpy >= 2 to build, which the GDAL 3.6 bindings cannot use)::
+
+    apt-get install -y libgdal-dev
+    python3.11 -m venv /opt/invest && export PATH=/opt/invest/bin:$PATH
+    pip install "numpy<2" "cython<3.1" "setuptools>=64" wheel "setuptools_scm>=8" babel
+    pip install --no-build-isolation "gdal==$(gdal-config --version)"
+    printf 'numpy<2\\ncython<3.1\\n' > /tmp/invest-constraints.txt
+    pip install --no-build-isolation -c /tmp/invest-constraints.txt pygeoprocessing==2.4.11
+    pip install --no-build-isolation -c /tmp/invest-constraints.txt natcap.invest==3.20.2
 """
 
 from __future__ import annotations

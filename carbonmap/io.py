@@ -705,18 +705,19 @@ class RasterSource:
                 data = self.dataset.read(self.band, window=window)
             except rasterio.errors.RasterioError as exc:
                 raise damaged_raster_error(self.name, exc) from exc
-        mask = self.invalid(data)
-        if np.issubdtype(data.dtype, np.floating):
-            self.nonfinite_cells += int(np.count_nonzero(_absurd(data, self.nodata) & ~np.ma.getmaskarray(data)))
-        return np.ma.MaskedArray(data, mask=mask)
+        absurd = _absurd(data, self.nodata) if np.issubdtype(data.dtype, np.floating) else None
+        if absurd is not None:
+            self.nonfinite_cells += int(np.count_nonzero(absurd & ~np.ma.getmaskarray(data)))
+        return np.ma.MaskedArray(data, mask=self.invalid(data, absurd=absurd))
 
-    def invalid(self, data: np.ndarray) -> np.ndarray:
-        """Boolean mask of nodata cells in `data`: equal to `nodata`, NaN, infinite or absurd."""
+    def invalid(self, data: np.ndarray, *, absurd: np.ndarray | None = None) -> np.ndarray:
+        """Boolean mask of nodata cells in `data`: equal to `nodata`, NaN, infinite or absurd
+        (`absurd`: those cells, when already found)."""
         mask = np.zeros(data.shape, dtype=bool)
         if self.nodata is not None and not np.isnan(self.nodata):
             mask |= data == self.nodata
         if np.issubdtype(data.dtype, np.floating):
-            mask |= np.isnan(data) | _absurd(data, self.nodata)
+            mask |= np.isnan(data) | (_absurd(data, self.nodata) if absurd is None else absurd)
         if isinstance(data, np.ma.MaskedArray):
             mask |= np.ma.getmaskarray(data)
         return mask
