@@ -49,7 +49,15 @@ from rasterio.windows import Window
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, ReprojectedWarning
 from carbonmap.compute import narrowest, ordered_map
-from carbonmap.io import SOURCE_TAG, RasterRef, RasterSource, check_class_codes, cog_writer, open_raster
+from carbonmap.io import (
+    SOURCE_TAG,
+    RasterRef,
+    RasterSource,
+    check_class_codes,
+    cog_writer,
+    nonfinite_cells,
+    open_raster,
+)
 
 __all__ = [
     "RASTER_KINDS",
@@ -815,27 +823,33 @@ def map_windows(
         where = narrowest(ref.place for ref in refs.values())
         dst = stack.enter_context(cog_writer(out, width=width, height=height, dtype=dtype, transform=first.transform,
                                              crs=first.crs, nodata=nodata, resampling=resampling, tags=tags))
-        for window, block in zip(windows, ordered_map(task, windows, where=where)):
+        for window, (block, nonfinite) in zip(windows, ordered_map(task, windows, where=where)):
             dst.write(block, 1, window=window)
+            for key, cells in nonfinite.items():  # reported, naming the file, when it is closed
+                sources[key].nonfinite_cells += cells
     return Path(out)
 
 
 def _window_task(window: Window, *, function, rasters: Mapping[str, RasterRef], halo: int, height: int,
-                 nodata: float | None, dtype: np.dtype) -> np.ndarray:
-    """One window of :func:`map_windows`: read with the halo, compute, trim, fill."""
+                 nodata: float | None, dtype: np.dtype) -> tuple[np.ndarray, dict[str, int]]:
+    """One window of :func:`map_windows`: read with the halo, compute, trim, fill; and the
+    non-finite cells of each raster in the window itself (its halo is another window's)."""
     top = max(0, int(window.row_off) - halo)
     bottom = min(height, int(window.row_off + window.height) + halo)
     padded = Window(window.col_off, top, window.width, bottom - top)
-    with contextlib.ExitStack() as stack:
-        arrays = {key: stack.enter_context(ref.open()).read(padded) for key, ref in rasters.items()}
-    result = function(**arrays)
     start = int(window.row_off) - top
+    arrays, nonfinite = {}, {}
+    for key, ref in rasters.items():
+        with ref.open() as src:
+            arrays[key] = src.read(padded)
+            nonfinite[key] = nonfinite_cells(arrays[key][start:start + int(window.height)], src.nodata)
+    result = function(**arrays)
     result = result[start:start + int(window.height)]
     if isinstance(result, np.ma.MaskedArray):
         if nodata is None and result.mask.any():
             raise ValueError("masked cells need a nodata value: pass nodata= to map_windows")
         result = result.filled(nodata if nodata is not None else 0)
-    return np.asarray(result, dtype=dtype)
+    return np.asarray(result, dtype=dtype), nonfinite
 
 
 # --------------------------------------------------------------------------- coarser grids

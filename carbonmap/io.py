@@ -742,6 +742,15 @@ def _absurd(data: np.ndarray, nodata: float | None) -> np.ndarray:
     return absurd
 
 
+def nonfinite_cells(data: np.ma.MaskedArray, nodata: float | None) -> int:
+    """How many cells of `data`, as :meth:`RasterSource.read` returns it, hold infinite or absurd
+    values (which the read masked), other than `nodata`; a cell an in-memory source had masked
+    already counts too."""
+    if not np.issubdtype(data.dtype, np.floating):
+        return 0
+    return int(np.count_nonzero(_absurd(data, nodata)))
+
+
 def _report_nonfinite(src: RasterSource) -> None:
     if src.nonfinite_cells:
         warnings.warn(compose_message(

@@ -175,6 +175,31 @@ def test_non_finite_cells_are_nodata_with_a_warning_naming_the_file_and_count(tm
     assert table.loc[0, "max"] == rest.max()
 
 
+def test_non_finite_cells_read_by_windows_are_counted_once_and_named(tmp_path):
+    """map_windows with a halo (windows overlap by it): each bad cell is counted once, by the window
+    that owns its row, and the warning names the file; the cells are nodata to the function."""
+    import carbonmap.grid as grid
+    from carbonmap.io import read_raster
+
+    values = np.full((40, 8), 2.0, dtype="float32")
+    values[0, 0], values[9, 3], values[10, 3], values[39, 7] = np.inf, 3e38, -np.inf, np.inf  # rows 9|10: a window edge
+    raster = write_tif(tmp_path / "ndvi.tif", values, nodata=-9999)
+    out = expect_warning(NonFiniteValuesWarning, lambda: grid.map_windows(
+        _neighbours_valid, {"values": raster}, tmp_path / "valid.tif", halo=1, block_pixels=80, nodata=-1),
+        "ndvi.tif", "4 cells")
+    result = read_raster(out)[0]
+    assert result[5, 5] == 3 and result[9, 3] == 1 and result[10, 3] == 1  # rows 9 and 10 bad, across the edge
+    assert result[0, 0] == 1 and result[39, 7] == 1  # the border rows: a missing neighbour and a bad cell
+
+
+def _neighbours_valid(values):
+    """How many of a cell's three rows (above, own, below) are valid in its column (module level:
+    it may run in another process)."""
+    valid = (~np.ma.getmaskarray(values)).astype(np.int16)
+    padded = np.pad(valid, ((1, 1), (0, 0)))
+    return padded[:-2] + padded[1:-1] + padded[2:]
+
+
 def test_non_finite_cells_never_spread_when_aligned(tmp_path):
     from carbonmap.grid import align_raster, analysis_grid
     from carbonmap.io import read_raster
