@@ -88,12 +88,10 @@ def child(model: str, case: dict, result: Path) -> None:
         codes, counts = np.unique(after.compressed(), return_counts=True)
         flows = project_areas(pd.Series(counts, index=codes), matrix, periods_to(target, y0, y1))
         built = np.isin(np.ma.getdata(after), case["builtup"]) & ~np.ma.getmaskarray(after)
-        scores = {int(c): suitability(np.ma.getdata(after), int(c), float(np.mean(spacing)),
-                                      window_cells=p["markov_window_cells"],
-                                      distance_decay_m=p["markov_distance_decay_m"],
-                                      max_slope_deg=p["markov_max_slope_deg"],
-                                      builtup=built if int(c) in case["builtup"] else None) for c in matrix.columns}
-        allocate(after, flows, scores)
+        allocate(after, flows, lambda code: suitability(
+            np.ma.getdata(after), code, float(np.mean(spacing)), window_cells=p["markov_window_cells"],
+            distance_decay_m=p["markov_distance_decay_m"], max_slope_deg=p["markov_max_slope_deg"],
+            builtup=built if code in case["builtup"] else None))
         extra = {}
     else:
         from carbonmap.scenarios.plus import simulate_land_use

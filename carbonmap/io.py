@@ -743,9 +743,8 @@ def _absurd(data: np.ndarray, nodata: float | None) -> np.ndarray:
 
 
 def nonfinite_cells(data: np.ma.MaskedArray, nodata: float | None) -> int:
-    """How many cells of `data`, as :meth:`RasterSource.read` returns it, hold infinite or absurd
-    values (which the read masked), other than `nodata`; a cell an in-memory source had masked
-    already counts too."""
+    """How many cells of `data`, as :meth:`RasterSource.read` returns it from a file, hold
+    infinite or absurd values (which the read masked), other than `nodata`."""
     if not np.issubdtype(data.dtype, np.floating):
         return 0
     return int(np.count_nonzero(_absurd(data, nodata)))

@@ -260,6 +260,10 @@ def test_pc_equals_floyd_warshall_with_a_cutoff_and_separate_components():
         assert pc_index(areas, links, landscape, probability=probability,
                         min_probability=cutoff) == pytest.approx(expected, rel=1e-12)
         assert (reach == 0).sum() > 2 * (260 // 3) ** 2  # the groups stay apart
+        # stored in one direction only, or each direction differently: the nearer one links them
+        longer = distances + np.triu(rng.random(distances.shape) * 400, k=1)  # finite, inf stay inf
+        assert pc_index(areas, longer.T, landscape, probability=probability,
+                        min_probability=cutoff) == pytest.approx(expected, rel=1e-12)
     _, full = _floyd_warshall_pc(areas, distances, landscape, probability)
     _, cut = _floyd_warshall_pc(areas, distances, landscape, probability, 1e-3)
     direct = np.exp(-weights)
@@ -298,6 +302,10 @@ def test_link_distances_leave_out_only_links_pc_never_needs():
     areas = np.bincount(labels.ravel())[ids] * 0.09
     probability, landscape = (0.5, 400.0), 2025.0
     p_min = 0.5 ** (reach_m / 400.0)  # the cutoff distance's probability
+    with pytest.raises(InputError, match="every pair"):  # dPC needs the pairs the links leave out
+        connectivity(areas, links, landscape, probability=probability)
+    with pytest.raises(InputError, match=f"{len(ids) + 1} x {len(ids) + 1}"):
+        pc_index(np.append(areas, 1.0), links, landscape, probability=probability)
     for cutoff in (None, p_min):
         on_links = pc_index(areas, links, landscape, probability=probability, min_probability=cutoff)
         assert on_links == pytest.approx(pc_index(areas, full, landscape, probability=probability,
@@ -305,18 +313,18 @@ def test_link_distances_leave_out_only_links_pc_never_needs():
         assert on_links == pytest.approx(_floyd_warshall_pc(areas, full, landscape, probability, cutoff)[0],
                                          rel=1e-12)
     # the (n, n) steps run by blocks of rows (bounded memory on a city cluster): the same, bit for bit
-    import carbonmap.landscape.connectivity as connectivity
+    import carbonmap.landscape.connectivity as module
 
-    original = connectivity._PAIR_ROWS
+    original = module._PAIR_ROWS
     try:
-        connectivity._PAIR_ROWS = 7
+        module._PAIR_ROWS = 7
         np.testing.assert_array_equal(
             link_distances(labels, ids, 30.0, max_distance_m=reach_m, stones=4).toarray(), links.toarray())
         np.testing.assert_array_equal(patch_distances(labels, ids, 30.0, max_distance_m=reach_m), full)
         assert pc_index(areas, links, landscape, probability=probability) == pytest.approx(
             pc_index(areas, full, landscape, probability=probability), rel=1e-12)
     finally:
-        connectivity._PAIR_ROWS = original
+        module._PAIR_ROWS = original
 
 
 def test_only_parcels_that_reach_a_site_are_burnt_the_same_on_its_cells():

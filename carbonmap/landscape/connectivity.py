@@ -183,7 +183,8 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     scipy.sparse.csr_array (n, n) [m]
         Symmetric; a stored entry is a link, at the distance :func:`patch_distances` gives it; a
         pair not stored (and the diagonal) is not linked: beyond `max_distance_m`, or redundant.
-        Memory grows with the links, not with n².
+        Memory grows with the links, not with n². For :func:`pc_index` as it is; not for
+        ``.toarray()``, where a pair not stored would read 0, as if the patches touched.
 
     Notes
     -----
@@ -194,9 +195,10 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     direct link is never needed by a maximum-product path, as
     :math:`p_{ij} = e^{-k d_{ij}} \le e^{-k c_{ij}}`, the product along the chain; it is left out
     without being measured. The measured links all stay, so every left-out link keeps its chain:
-    :math:`p^*_{ij}`, PC and dPC on the result equal those on :func:`patch_distances` (to
-    rounding), while most pairs of a dense set of patches are never measured. Not for IIC: a
-    chain has more links than the direct one.
+    :math:`p^*_{ij}` and PC on the result equal those on :func:`patch_distances` (to rounding),
+    while most pairs of a dense set of patches are never measured. Not for dPC (removing a patch
+    breaks the chains through it: :func:`connectivity` needs every distance) nor for IIC (a chain
+    has more links than the direct one).
     """
     ids = np.asarray(ids)
     n = len(ids)
@@ -210,7 +212,7 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     # the pairs within reach by bounding box (first < second, by first then second), their box
     # distances, and each patch's nearest neighbours by bounding box
     first, second, lower = [], [], []
-    nearest = np.zeros((n, stones), int)
+    nearest = np.zeros((n, stones), np.int64)
     for rows in _row_blocks(n):
         gaps = _box_gaps(boxes, rows)
         gaps[np.arange(gaps.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
@@ -222,8 +224,9 @@ def link_distances(labels: np.ndarray, ids, resolution: float, *, max_distance_m
     first, second, lower = np.concatenate(first), np.concatenate(second), np.concatenate(lower) * resolution
     distance = np.full(len(first), np.inf)
     # 1. the links to each patch's nearest neighbours
-    low, high = np.minimum(np.arange(n)[:, None], nearest).ravel(), np.maximum(np.arange(n)[:, None], nearest).ravel()
-    measured = np.isin(first * n + second, low * n + high)
+    patch = np.arange(n, dtype=np.int64)[:, None]
+    low, high = np.minimum(patch, nearest).ravel(), np.maximum(patch, nearest).ravel()
+    measured = np.isin(first.astype(np.int64) * n + second, low * n + high)
     distance[measured] = _pair_distances(points, first[measured], second[measured], resolution, bound)
     # 2. the shortest chains of these links (two patches' cells are at least one cell apart: no 0)
     linked = measured & np.isfinite(distance)
@@ -408,7 +411,7 @@ def connectivity(areas, distances, landscape_area, *, threshold_m: float | None 
     (0.03, [66.7, 66.7])
     """
     areas = np.asarray(areas, dtype=float)
-    distances = np.asarray(distances, dtype=float)
+    distances = _every_distance(distances)
     if (threshold_m is None) == (probability is None):
         raise InputError("give exactly one of threshold_m (IIC) and probability (PC).",
                          fix="e.g. threshold_m=1000, or probability=(0.5, 1000).")
@@ -442,6 +445,16 @@ def connectivity(areas, distances, landscape_area, *, threshold_m: float | None 
         patches["dI_flux"] = flux
         patches["dI_connector"] = np.maximum(d_all - intra - flux, 0.0)
     return Connectivity(total / float(landscape_area) ** 2, patches)
+
+
+def _every_distance(distances) -> np.ndarray:
+    """The dense matrix of every distance that dPC and the gains need; a sparse matrix of links
+    (:func:`link_distances`) is refused, since the pairs it leaves out matter once a patch is
+    removed or added."""
+    if issparse(distances):
+        raise InputError("dPC and connectivity gains need every pair's distance, not a sparse matrix of links.",
+                         fix="pass patch_distances(...) (link_distances is for pc_index only).")
+    return np.asarray(distances, dtype=float)
 
 
 def _iic_reach(links: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -635,6 +648,10 @@ def pc_index(areas, distances, landscape_area, *, probability: tuple[float, floa
     """
     areas = np.asarray(areas, dtype=float)
     n = len(areas)
+    distances = distances if issparse(distances) else np.asarray(distances, dtype=float)
+    if distances.shape != (n, n):
+        raise InputError(f"distances must be {n} x {n}, got {distances.shape}.",
+                         fix="pass the distances of the same patches as the areas.")
     p0, d0 = probability
     decay = -np.log(p0) / d0
     limit = np.inf if min_probability is None else -np.log(min_probability)
@@ -643,7 +660,7 @@ def pc_index(areas, distances, landscape_area, *, probability: tuple[float, floa
         cost = decay * cost
         cost_of = _sparse_cost_of(first, second, cost, n)
     else:
-        weights = decay * np.asarray(distances, dtype=float)
+        weights = decay * distances
         first, second, cost = _dense_links(weights)
         cost_of = lambda k, j: weights[k, j]  # noqa: E731
     graph = _pc_graph(first, second, cost, n, limit, cost_of=cost_of)
@@ -697,13 +714,13 @@ def pc_gain(areas, distances, landscape_area, new_areas, new_distances, *,
     """
     areas = np.asarray(areas, dtype=float)
     new_areas = np.asarray(new_areas, dtype=float)
-    new_distances = np.asarray(new_distances, dtype=float)
+    new_distances = _every_distance(new_distances)
     if new_distances.shape != (len(areas), len(new_areas)):
         raise InputError(f"new_distances must be {len(areas)} x {len(new_areas)}, got {new_distances.shape}.",
                          fix="pass cross_distances(existing patches, sites).")
     p0, d0 = probability
     decay = -np.log(p0) / d0
-    reach = _pc_reach(decay * np.asarray(distances, dtype=float), np.ones(len(areas), dtype=bool))
+    reach = _pc_reach(decay * _every_distance(distances), np.ones(len(areas), dtype=bool))
     base = _numerator(areas, reach)
     gains = np.zeros(len(new_areas))
     for s, area in enumerate(new_areas):

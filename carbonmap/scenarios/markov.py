@@ -220,8 +220,8 @@ def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, score_of: Callable
 
     Only the cells of class i can move out of i, so the moves out of different classes never
     compete: each pair (i, j) keeps the order of class i's cells by their suitability for j
-    (4 bytes a cell), not j's whole raster, and each move takes the first cells of that order
-    not yet taken.
+    (4 bytes a cell, beside the 8 bytes of each cell's index in its class), not j's whole
+    raster, and each move takes the first cells of that order not yet taken.
     """
     data = np.ma.getdata(classes).copy()
     valid = ~np.ma.getmaskarray(classes)
@@ -234,7 +234,8 @@ def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, score_of: Callable
         score = np.ravel(score_of(int(codes[j])))
         for _, i, _ in (move for move in moves if move[2] == j):
             # by suitability, highest first; ties to the lower cell index (sources are in cell order)
-            orders[i, j] = np.argsort(-score[sources[i]], kind="stable").astype(np.int32)
+            order = np.argsort(-score[sources[i]], kind="stable")
+            orders[i, j] = order.astype(np.int32) if len(order) < 2**31 else order
         del score
     taken = {i: np.zeros(len(cells_of_i), dtype=bool) for i, cells_of_i in sources.items()}
     for count, i, j in sorted(moves, key=lambda m: (-m[0], m[1], m[2])):

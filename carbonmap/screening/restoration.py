@@ -158,6 +158,7 @@ def _joint_gain(result, ids: np.ndarray, before: float) -> float:
     # unlinked directly (they still connect through other patches), and so are pairs of sites that
     # a chain of shorter links between sites joins at least as well (the same PC, most pairs not
     # measured); the graph is sparse: its memory grows with the links, not with the patches squared
+    # (the habitat's own distances, cores x cores and cores x sites, are the network's, dense)
     p0, d0 = habitat.probability
     reach_m = d0 * np.log(JOINT_MIN_PROBABILITY) / np.log(p0)
     between = link_distances(result.site_labels, ids, result.resolution, max_distance_m=reach_m)
