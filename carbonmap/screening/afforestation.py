@@ -319,6 +319,7 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
     relabel = np.zeros(n + 1, dtype=np.int32)
     relabel[keep_ids] = np.arange(1, len(keep_ids) + 1)
     site_labels = relabel[labels]
+    del labels, eligible, open_  # whole-grid arrays no longer needed (a city cluster: 0.4 GB)
     reason_table = pd.DataFrame(table, columns=["code", "reason"])
     reason_table["rule_set"] = "technical"
     reason_table["area_ha"] = np.bincount(reasons.ravel(), minlength=len(table) + 1)[reason_table["code"]] * cell_ha
