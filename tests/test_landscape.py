@@ -227,6 +227,34 @@ def test_unit_metrics_and_moving_window():
     assert edge[1, 2] == pytest.approx(20 / 0.05)
 
 
+def test_moving_window_by_windows_equals_the_whole_raster(tmp_path):
+    """The moving window computed window by window (halo = radius + 1 cell) from the land cover's
+    file equals the whole-raster one cell for cell: PLAND and ED, nodata cells, windows of 12 rows
+    against a radius of 4 cells, so every window's edge rows need the halo."""
+    from scipy import ndimage
+    from test_init import write_tif
+
+    from carbonmap.io import read_raster
+    from carbonmap.landscape import moving_window_raster
+
+    rng = np.random.default_rng(4)
+    codes = np.where(ndimage.gaussian_filter(rng.random((60, 40)), 2) > 0.5, 2, 8).astype(np.uint8)
+    codes[rng.random((60, 40)) < 0.05] = 0  # nodata
+    path = write_tif(tmp_path / "landcover.tif", codes, nodata=0)
+    land = read_landscape(path)
+    eco = select_classes(land, codes=[2])
+    for metric in ("PLAND", "ED"):
+        whole = moving_window(land, eco, metric=metric, radius_m=120.0)
+        out = moving_window_raster(path, [2], tmp_path / f"{metric}.tif", metric=metric, radius_m=120.0,
+                                   block_pixels=12 * 40)
+        by_windows, _ = read_raster(out)
+        np.testing.assert_array_equal(np.ma.getmaskarray(by_windows), np.ma.getmaskarray(whole))
+        np.testing.assert_array_equal(by_windows.compressed(), whole.compressed())
+        assert len(np.unique(whole.compressed())) > 20  # values vary: the comparison is not trivial
+    with pytest.raises(InputError, match="smaller than a cell"):
+        moving_window_raster(path, [2], tmp_path / "x.tif", radius_m=10.0)
+
+
 def test_change_reading():
     before = np.full((10, 10), 8)
     before[2:8, 2:8] = 2  # one forest block

@@ -8,9 +8,9 @@
 """
 
 from carbonmap.landscape.change import compare
-from carbonmap.landscape.ecology import ecological_patches, moving_window, unit_metrics
+from carbonmap.landscape.ecology import ecological_patches, moving_window, moving_window_raster, unit_metrics
 from carbonmap.landscape.metrics import Metrics, fragstats
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare, read_landscape, select_classes
 
-__all__ = ["Landscape", "Metrics", "compare", "ecological_patches", "fragstats", "moving_window", "patch_polygons",
-           "prepare", "read_landscape", "select_classes", "unit_metrics"]
+__all__ = ["Landscape", "Metrics", "compare", "ecological_patches", "fragstats", "moving_window",
+           "moving_window_raster", "patch_polygons", "prepare", "read_landscape", "select_classes", "unit_metrics"]

@@ -15,16 +15,22 @@ breaks apart. This module
 
 from __future__ import annotations
 
+import os
+from functools import partial
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
 
 from carbonmap.errors import EmptyInputError, InputError
+from carbonmap.grid import map_windows
+from carbonmap.io import open_raster
 from carbonmap.landscape.metrics import fragstats
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
 
-__all__ = ["ecological_patches", "binary_landscape", "unit_metrics", "moving_window", "UNIT_METRICS",
+__all__ = ["ecological_patches", "binary_landscape", "unit_metrics", "moving_window", "moving_window_raster", "UNIT_METRICS",
            "WINDOW_METRICS"]
 
 #: Per-unit columns: FRAGSTATS metric of the ecological class (or the landscape, SHDI) -> column.
@@ -219,16 +225,56 @@ def moving_window(land: Landscape, classes: np.ndarray, *, metric: str = "ED", r
     .. [1] McGarigal K., Cushman S. A., Ene E. (2023). FRAGSTATS v4: Spatial Pattern Analysis
        Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
     """
-    if metric not in WINDOW_METRICS:
-        raise InputError(f"unknown moving-window metric {metric!r}.", fix=f"use one of {', '.join(WINDOW_METRICS)}.")
-    reach = radius_m / land.resolution
-    if reach < 1:
-        raise InputError(f"the window radius ({radius_m} m) is smaller than a cell ({land.resolution} m).",
-                         fix="give a radius of several cells.")
+    reach = _window_reach(metric, radius_m, land.resolution)
     inside = land.index < land.n_classes
     if not inside.any():
         raise EmptyInputError("the landscape has no valid cell.", fix="check the land-cover raster.")
     eco = np.isin(land.index, classes) & inside
+    return _window_values(eco, inside, metric=metric, reach=reach, resolution=land.resolution)
+
+
+def moving_window_raster(landcover: str | os.PathLike, codes, out: str | os.PathLike, *, metric: str = "ED",
+                         radius_m: float = 500.0, tags: dict[str, str] | None = None,
+                         block_pixels: int = 2**22) -> Path:
+    """:func:`moving_window` of the land cover's `codes` (ecological land) computed window by window
+    of the raster `landcover` (a COG on the analysis grid) into the COG `out` [% or m/ha; NaN = nodata].
+
+    Each window of :func:`carbonmap.grid.map_windows` (a task: threads, or the workers of a dask
+    cluster) reads its rows with a halo of the radius plus one cell (a side at the window's edge
+    needs the cell beyond it), so the raster equals :func:`moving_window` on the whole land cover,
+    cell for cell, without the whole grid in memory. `block_pixels`: cells per window.
+    """
+    with open_raster(landcover) as src:
+        resolution = abs(src.transform.a)
+    reach = _window_reach(metric, radius_m, resolution)
+    function = partial(_window_of_codes, codes=np.asarray(codes), metric=metric, reach=reach, resolution=resolution)
+    return map_windows(function, {"landcover": landcover}, out, nodata=float("nan"), halo=int(np.floor(reach)) + 1,
+                       resampling="average", tags=tags, block_pixels=block_pixels)
+
+
+def _window_of_codes(landcover: np.ma.MaskedArray, *, codes: np.ndarray, metric: str, reach: float,
+                     resolution: float) -> np.ma.MaskedArray:
+    """One window of :func:`moving_window_raster`: the land cover's codes in, the metric out."""
+    inside = ~np.ma.getmaskarray(landcover)
+    return _window_values(np.isin(np.ma.getdata(landcover), codes) & inside, inside, metric=metric, reach=reach,
+                          resolution=resolution)
+
+
+def _window_reach(metric: str, radius_m: float, resolution: float) -> float:
+    """The window radius in cells, once the metric and the radius are checked."""
+    if metric not in WINDOW_METRICS:
+        raise InputError(f"unknown moving-window metric {metric!r}.", fix=f"use one of {', '.join(WINDOW_METRICS)}.")
+    reach = radius_m / resolution
+    if reach < 1:
+        raise InputError(f"the window radius ({radius_m} m) is smaller than a cell ({resolution} m).",
+                         fix="give a radius of several cells.")
+    return reach
+
+
+def _window_values(eco: np.ndarray, inside: np.ndarray, *, metric: str, reach: float, resolution: float
+                   ) -> np.ma.MaskedArray:
+    """The moving-window metric (:func:`moving_window`) of the ecological cells `eco` among the
+    landscape's cells `inside` (both (H, W) bool), beyond the array counted as outside."""
     half = int(np.floor(reach))
     yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
     kernel = (yy * yy + xx * xx <= reach * reach).astype(np.float64)
@@ -243,8 +289,8 @@ def moving_window(land: Landscape, classes: np.ndarray, *, metric: str = "ED", r
             both = inside[sa] & inside[sb] & (a != b)
             sides[sa] += 0.5 * both
             sides[sb] += 0.5 * both
-        edge_m = _window_sum(sides, kernel) * land.resolution
-        value = edge_m / np.maximum(valid_cells * land.cell_m2 / 1e4, 1e-12)
+        edge_m = _window_sum(sides, kernel) * resolution
+        value = edge_m / np.maximum(valid_cells * resolution**2 / 1e4, 1e-12)
     return np.ma.MaskedArray(value.astype(np.float32), mask=~inside)
 
 

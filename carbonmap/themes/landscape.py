@@ -9,13 +9,12 @@ import pandas as pd
 
 from carbonmap.config import Project
 from carbonmap.errors import InputError
-from carbonmap.io import write_cog
 from carbonmap.landscape import (
     Landscape,
     compare,
     ecological_patches,
     fragstats,
-    moving_window,
+    moving_window_raster,
     prepare,
     read_landscape,
     select_classes,
@@ -78,11 +77,10 @@ def run_landscape(ctx: StageContext) -> EcologicalLand:
     per_unit = unit_metrics(land, eco, units.zones, len(units.ids))
     per_unit.index = units.ids
     ctx.add_summary(per_unit)
-    hot_spots = moving_window(land, eco, metric=cfg.window_metric, radius_m=cfg.window_radius_m)
     name, unit = f"ecological_{cfg.window_metric.lower()}_window", WINDOW_METRICS[cfg.window_metric]
-    path = write_cog(ctx.file(f"rasters/{name}.tif"), hot_spots, transform=units.grid.transform,
-                     crs=units.grid.crs, nodata=float("nan"), resampling="average",
-                     tags={"unit": unit, "radius_m": str(cfg.window_radius_m)})
+    path = moving_window_raster(rasters.paths[cfg.landcover], land.classes[eco], ctx.file(f"rasters/{name}.tif"),
+                                metric=cfg.window_metric, radius_m=cfg.window_radius_m,
+                                tags={"unit": unit, "radius_m": str(cfg.window_radius_m)})
     ctx.add_layer(Layer(name=name, title=words(f"layer.{name}", radius=cfg.window_radius_m),
                         group="ecology", raster=path, unit=unit.replace("/", "_")))
     ctx.add_headline("eco_mesh_ha")
