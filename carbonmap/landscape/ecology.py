@@ -30,8 +30,8 @@ from carbonmap.io import open_raster
 from carbonmap.landscape.metrics import fragstats
 from carbonmap.landscape.patches import Landscape, patch_polygons, prepare
 
-__all__ = ["ecological_patches", "binary_landscape", "unit_metrics", "moving_window", "moving_window_raster", "UNIT_METRICS",
-           "WINDOW_METRICS"]
+__all__ = ["ecological_patches", "binary_landscape", "unit_metrics", "moving_window", "moving_window_raster",
+           "UNIT_METRICS", "WINDOW_METRICS"]
 
 #: Per-unit columns: FRAGSTATS metric of the ecological class (or the landscape, SHDI) -> column.
 UNIT_METRICS = {
