@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_neighbour_cells", "row_runs"]
+__all__ = ["nearest_neighbour_cells", "row_runs", "covered_runs", "enn_of_runs"]
 
 
 def row_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -89,11 +89,32 @@ def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_class
     >>> nearest_neighbour_cells(labels, np.array([2, 0, 0, 1]), 2)[1:].tolist()
     [3.0, 3.0, nan]
     """
-    height, width = labels.shape
-    row, first, last, label = runs if runs is not None else row_runs(labels)
+    runs = runs if runs is not None else row_runs(labels)
+    return enn_of_runs(runs, covered_runs(labels, *runs[:3]), patch_class, n_classes, labels.shape)
+
+
+def enn_of_runs(runs: tuple[np.ndarray, ...], covered: tuple[np.ndarray, np.ndarray], patch_class: np.ndarray,
+                n_classes: int, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`nearest_neighbour_cells` from a raster's runs (:func:`row_runs`, in row order) and
+    their :func:`covered_runs` flags, without the raster (they may be gathered band by band).
+
+    Parameters
+    ----------
+    runs : (row, first col, last col, label)
+        Every run of the raster, sorted by row then column.
+    covered : (below, above)
+        For each run, whether every cell has a cell of its own patch right below it, and right
+        above it.
+    patch_class, n_classes
+        As for :func:`nearest_neighbour_cells`.
+    shape : (int, int)
+        The raster's height and width.
+    """
+    height, width = shape
+    row, first, last, label = runs
+    below, above = covered
     best = np.full(len(patch_class), np.inf)
     run_class = patch_class[label].astype(np.min_scalar_type(n_classes))
-    below, above = _covered(labels, row, first, last)
     by_class = np.argsort(run_class, kind="stable")  # each class's runs together, still by row and column
     bounds = np.searchsorted(run_class[by_class], np.arange(n_classes + 1))
     for k in range(n_classes):
@@ -107,10 +128,14 @@ def nearest_neighbour_cells(labels: np.ndarray, patch_class: np.ndarray, n_class
     return best
 
 
-def _covered(labels: np.ndarray, row: np.ndarray, first: np.ndarray, last: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
+def covered_runs(labels: np.ndarray, row: np.ndarray, first: np.ndarray, last: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Whether every cell of each run has a cell of its own patch right below it, and right
-    above it (True on the raster's last, and first, row: there is nothing to look at)."""
+    above it (True on the raster's last, and first, row: there is nothing to look at).
+
+    `labels` may be a band of a larger raster holding the rows of the runs and one row around
+    them wherever the raster goes on (its first and last rows are then the raster's only where
+    the band has no row beyond them)."""
     height, width = labels.shape
     below = row == height - 1
     above = row == 0

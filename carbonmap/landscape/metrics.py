@@ -54,7 +54,7 @@ Program for Categorical Maps. University of Massachusetts, Amherst. https://www.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from itertools import pairwise
 from typing import NamedTuple
@@ -63,13 +63,16 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.errors import InputError
-from carbonmap.landscape.enn import nearest_neighbour_cells, row_runs
+from carbonmap.landscape.enn import covered_runs, enn_of_runs, row_runs
 from carbonmap.landscape.patches import (
     Landscape,
-    border_cells,
-    label_by_class,
+    StripGroups,
+    band_border,
+    join_strips,
     patch_cells,
     row_blocks,
+    strip_edges,
+    strip_groups,
     unlike_sides,
 )
 
@@ -134,39 +137,76 @@ def max_like_adjacencies(cells):
 # --------------------------------------------------------------------------- sweeps
 
 
-def _blocks(height: int) -> Iterator[tuple[int, int]]:
-    for r0 in range(0, height, _BLOCK_ROWS):
-        yield r0, min(height, r0 + _BLOCK_ROWS)
+def _blocks(top: int, bottom: int) -> Iterator[tuple[int, int]]:
+    """Rows top..bottom-1 in blocks of :data:`_BLOCK_ROWS` counted from `top`."""
+    for r0 in range(top, bottom, _BLOCK_ROWS):
+        yield r0, min(bottom, r0 + _BLOCK_ROWS)
 
 
-def _corner_counts(labels: np.ndarray, n: int) -> np.ndarray:
-    """Per patch: pairs of corner (diagonal) neighbours inside the patch."""
+def _own(values: np.ndarray, own: tuple[int, int] | None) -> tuple[int, int]:
+    return own if own is not None else (0, values.shape[0])
+
+
+def corner_counts(labels: np.ndarray, n: int, own: tuple[int, int] | None = None) -> np.ndarray:
+    """Per patch id 0..n-1: pairs of corner (diagonal) neighbours inside the patch, each pair
+    counted by the band (`own` rows, as for :func:`carbonmap.landscape.patches.perimeter_sides`)
+    that holds its upper cell."""
+    top, bottom = _own(labels, own)
     like = np.zeros(n)
-    for r0, r1 in row_blocks(*labels.shape):
-        lab = labels[r0:r1]
-        below = labels[r0 + 1:r1 + 1]
+    for r0, r1 in row_blocks(bottom - top, labels.shape[1]):
+        lab = labels[top + r0:top + r1]
+        below = labels[top + r0 + 1:top + r1 + 1]
         for a, b in ((lab[:len(below), 1:], below[:, :-1]), (lab[:len(below), :-1], below[:, 1:])):
             like += np.bincount(a[a == b], minlength=n)
     return like
 
 
-def _centroids(labels: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per patch: mean row and mean column of its cell centres (cells: per patch, incl. 0)."""
-    n = len(cells)
+def centroid_sums(labels: np.ndarray, n: int, own: tuple[int, int] | None = None, row0: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch id 0..n-1: the sums of its cells' row and column numbers, over the `own` rows
+    of a band whose first row is the raster's row `row0`."""
+    top, bottom = _own(labels, own)
     rows, cols = np.zeros(n), np.zeros(n)
     width = labels.shape[1]
     col_index = np.arange(width, dtype=np.float64)
-    for r0, r1 in _blocks(labels.shape[0]):
+    for r0, r1 in _blocks(top, bottom):
         lab = labels[r0:r1].ravel()
-        rows += np.bincount(lab, weights=np.repeat(np.arange(r0, r1, dtype=np.float64), width), minlength=n)
+        rows += np.bincount(lab, weights=np.repeat(np.arange(row0 + r0, row0 + r1, dtype=np.float64), width),
+                            minlength=n)
         cols += np.bincount(lab, weights=np.tile(col_index, r1 - r0), minlength=n)
-    cells = np.maximum(cells, 1)
-    return rows / cells, cols / cells
+    return rows, cols
 
 
-def _class_adjacency(land: Landscape) -> np.ndarray:
+def distance_sums(labels: np.ndarray, row_c: np.ndarray, col_c: np.ndarray, own: tuple[int, int] | None = None,
+                  row0: int = 0) -> np.ndarray:
+    """Per patch id: the sum of its cells' distances [cells] to its centroid (row_c, col_c),
+    over the `own` rows of a band whose first row is the raster's row `row0`."""
+    top, bottom = _own(labels, own)
+    n = len(row_c)
+    total = np.zeros(n)
+    cols = np.arange(labels.shape[1], dtype=np.float64)
+    for r0, r1 in _blocks(top, bottom):
+        lab = labels[r0:r1]
+        dr = np.arange(row0 + r0, row0 + r1, dtype=np.float64)[:, None] - row_c[lab]
+        dc = cols[None, :] - col_c[lab]
+        total += np.bincount(lab.ravel(), weights=np.hypot(dr, dc).ravel(), minlength=n)
+    return total
+
+
+def class_adjacency(index: np.ndarray, n_classes: int, own: tuple[int, int] | None = None) -> np.ndarray:
     r"""Cell sides between classes, (K+1) x (K+1), double-counted (each side seen from both
     cells, like adjacencies twice); index K is outside (nodata and the raster's edge).
+
+    Parameters
+    ----------
+    index : ndarray (H, W)
+        Class index of each cell, K for nodata.
+    n_classes : int
+        K.
+    own : (int, int), optional
+        Count the sides as seen from the cells of these rows of a band (as for
+        :func:`carbonmap.landscape.patches.perimeter_sides`): the bands of a raster sum to its
+        table. Default: the whole raster.
 
     Notes
     -----
@@ -175,40 +215,35 @@ def _class_adjacency(land: Landscape) -> np.ndarray:
     :math:`g_{cc} = 4 a_c - \sum_{k \ne c} g_{ck} - b_c`, with :math:`b_c` its sides on the
     raster's edge (the edge then adds :math:`b` to row and column K).
     """
-    index = np.ascontiguousarray(land.index)
-    k1 = land.n_classes + 1
+    index = np.ascontiguousarray(index)
+    top, bottom = _own(index, own)
+    k1 = n_classes + 1
     width = index.shape[1]
     flat = index.reshape(-1)
-    pairs = np.zeros(k1 * k1, dtype=np.int64)
-    for r0, r1 in row_blocks(*index.shape):
-        across, down = unlike_sides(index, r0, r1)
-        first = np.concatenate([flat[across], flat[down]]).astype(np.intp)
-        pairs += np.bincount(first * k1 + np.concatenate([flat[across + 1], flat[down + width]]), minlength=k1 * k1)
-    unlike = pairs.reshape(k1, k1)
-    unlike = unlike + unlike.T
-    outside = np.bincount(border_cells(index), minlength=k1)
-    adjacency = (unlike + np.diag(4 * land.index_cells - unlike.sum(axis=1) - outside)).astype(float)
+    both = np.zeros(k1 * k1, dtype=np.int64)  # sides whose two cells are the band's: seen from each
+    one = np.zeros(k1 * k1, dtype=np.int64)  # sides to a row around the band: seen from the band's cell
+    for r0, r1 in row_blocks(bottom - top, width):
+        across, down = unlike_sides(index, top + r0, top + r1)
+        inner = down < (bottom - 1) * width
+        first = np.concatenate([flat[across], flat[down[inner]]]).astype(np.intp)
+        both += np.bincount(first * k1 + np.concatenate([flat[across + 1], flat[down[inner] + width]]),
+                            minlength=k1 * k1)
+        outer = down[~inner]
+        one += np.bincount(flat[outer].astype(np.intp) * k1 + flat[outer + width], minlength=k1 * k1)
+    if top > 0:
+        up = unlike_sides(index, top - 1, top)[1]
+        one += np.bincount(flat[up + width].astype(np.intp) * k1 + flat[up], minlength=k1 * k1)
+    unlike = both.reshape(k1, k1)
+    unlike = unlike + unlike.T + one.reshape(k1, k1)
+    outside = np.bincount(band_border(index, top, bottom), minlength=k1)
+    cells = np.bincount(index[top:bottom].reshape(-1), minlength=k1)
+    adjacency = (unlike + np.diag(4 * cells - unlike.sum(axis=1) - outside)).astype(float)
     adjacency[:, -1] += outside
     adjacency[-1, :] += outside
     return adjacency
 
 
-def _gyrate_cells(labels: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Mean distance [cells] from each cell centre to its patch's centroid (cells: per patch,
-    incl. 0)."""
-    n = len(cells)
-    row_c, col_c = _centroids(labels, cells)
-    total = np.zeros(n)
-    cols = np.arange(labels.shape[1], dtype=np.float64)
-    for r0, r1 in _blocks(labels.shape[0]):
-        lab = labels[r0:r1]
-        dr = np.arange(r0, r1, dtype=np.float64)[:, None] - row_c[lab]
-        dc = cols[None, :] - col_c[lab]
-        total += np.bincount(lab.ravel(), weights=np.hypot(dr, dc).ravel(), minlength=n)
-    return total / np.maximum(cells, 1)
-
-
-def _diameter_cells(land: Landscape, runs: tuple[np.ndarray, ...]) -> np.ndarray:
+def _diameter_cells(n: int, runs: tuple[np.ndarray, ...]) -> np.ndarray:
     """Longest distance [cells] between two cell corners of each patch.
 
     The corners farthest apart lie on the patch's row-wise extremes. For each horizontal
@@ -216,7 +251,6 @@ def _diameter_cells(land: Landscape, runs: tuple[np.ndarray, ...]) -> np.ndarray
     x on it; the diameter is the largest hypot(y2 - y1, max(xr(y2) - xl(y1), xr(y1) - xl(y2)))
     over pairs of lines, evaluated for all patches with the same number of lines at once.
     """
-    n = land.n_patches + 1
     s_rows, s_cols, e_cols, run_label = runs
     order = np.lexsort((s_rows, run_label))
     run_label, s_rows, s_cols, e_cols = run_label[order], s_rows[order], s_cols[order], e_cols[order]
@@ -254,15 +288,21 @@ def _diameter_cells(land: Landscape, runs: tuple[np.ndarray, ...]) -> np.ndarray
     return diameter
 
 
-def _core_mask(land: Landscape, depth_cells: float) -> np.ndarray:
-    """Cells whose every cell within `depth_cells` (centre to centre) is of the same class
-    and inside the landscape."""
-    index = land.index
-    k = land.n_classes
+def core_mask(index: np.ndarray, n_classes: int, depth_cells: float, own: tuple[int, int] | None = None
+              ) -> np.ndarray:
+    """Of the `own` rows of a band (default: the whole raster): the cells whose every cell within
+    `depth_cells` (centre to centre) is of the same class and inside the landscape.
+
+    The band must hold floor(depth_cells) rows around its own rows wherever the raster goes on
+    (rows beyond the raster's edges are outside the landscape)."""
+    top, bottom = _own(index, own)
+    k = n_classes
     reach = int(np.floor(depth_cells))
-    padded = np.pad(index, reach, constant_values=k)
-    height, width = index.shape
-    core = index != k
+    low, high = max(0, top - reach), min(index.shape[0], bottom + reach)
+    padded = np.pad(index[low:high], ((reach - (top - low), reach - (high - bottom)), (reach, reach)),
+                    constant_values=k)
+    height, width = bottom - top, index.shape[1]
+    core = padded[reach:reach + height, reach:reach + width] != k
     for dy in range(0, reach + 1):
         for dx in range(-reach, reach + 1):
             if (dy, dx) <= (0, 0) or dy * dy + dx * dx > depth_cells * depth_cells + 1e-9:
@@ -276,24 +316,87 @@ def _core_mask(land: Landscape, depth_cells: float) -> np.ndarray:
     return core
 
 
-def _core(land: Landscape, depth_cells: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Core cells and disjunct core areas per patch.
+class CorePieces(NamedTuple):
+    """The disjunct core areas of a band of a raster (:func:`core_pieces`), as joining them to the
+    next bands needs them."""
 
-    Returns core cells per patch, number of disjunct cores per patch, and for each disjunct
-    core its patch and its cells.
+    strip: StripGroups  #: the core areas found in the band, by class
+    cells: np.ndarray  #: (G + 1,) cells of each (entry 0 unused)
+    patch: np.ndarray  #: (G + 1,) the patch id of each
+
+
+def core_pieces(index: np.ndarray, labels: np.ndarray, n_classes: int, neighbours: int, depth_cells: float,
+                own: tuple[int, int] | None = None) -> CorePieces:
+    """The core cells of the `own` rows of a band (:func:`core_mask`) connected by the patch rule
+    within their class, with their cells and patch."""
+    top, bottom = _own(index, own)
+    core = core_mask(index, n_classes, depth_cells, own)
+    groups, group_class = strip_groups(np.where(core, index[top:bottom], n_classes), n_classes, neighbours)
+    n = len(group_class) - 1
+    patch = np.zeros(n + 1, dtype=np.int64)
+    patch[groups.reshape(-1)] = labels[top:bottom].reshape(-1)  # all cells of a core share one patch (entry 0: any)
+    return CorePieces(strip_edges(groups, group_class), patch_cells(groups, n), patch)
+
+
+def join_cores(pieces: Sequence[CorePieces], n_classes: int, neighbours: int, n_patches: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The disjunct core areas of a raster from those of its bands, top to bottom.
+
+    Returns core cells per patch id (P + 1,), number of disjunct cores per patch id (P + 1,),
+    and for each disjunct core, numbered class by class in row-major order of its first cell,
+    its patch and its cells.
     """
-    n = land.n_patches + 1
-    core = _core_mask(land, depth_cells)
-    # disjunct cores: core cells connected within their class, numbered class by class
-    found, counts = label_by_class(np.where(core, land.index, land.n_classes), land.n_classes, land.neighbours)
-    n_found = int(counts.sum())
-    core_size = patch_cells(found, n_found)[1:]
+    _, ids, core_class = join_strips([piece.strip for piece in pieces], n_classes, neighbours)
+    n_found = len(core_class) - 1
+    core_size = np.bincount(ids, weights=np.concatenate([piece.cells[1:] for piece in pieces]),
+                            minlength=n_found + 1)[1:]
     core_patch = np.zeros(n_found + 1, dtype=np.int64)
-    core_patch[found.reshape(-1)] = land.labels.reshape(-1)  # all cells of a core share one patch (entry 0: any)
+    core_patch[ids] = np.concatenate([piece.patch[1:] for piece in pieces])
     core_patch = core_patch[1:]
-    core_cells = np.bincount(core_patch, weights=core_size, minlength=n)
-    n_cores = np.bincount(core_patch, minlength=n).astype(float)
-    return core_cells, n_cores, core_patch, core_size.astype(float)
+    core_cells = np.bincount(core_patch, weights=core_size, minlength=n_patches + 1)
+    n_cores = np.bincount(core_patch, minlength=n_patches + 1).astype(float)
+    return core_cells, n_cores, core_patch, core_size
+
+
+def _sweeps(land):
+    """How `land` is swept: in memory, or band by band from its file."""
+    from carbonmap.landscape.tiles import TiledLandscape
+
+    return land.sweeps if isinstance(land, TiledLandscape) else GridSweeps(land)
+
+
+class GridSweeps:
+    """The sweeps of :func:`fragstats` over a landscape held in memory (one band: the whole
+    raster). :class:`carbonmap.landscape.tiles.TiledLandscape` makes the same sweeps band by band
+    from a file, with the same functions."""
+
+    def __init__(self, land: Landscape) -> None:
+        self.land = land
+
+    def adjacency(self) -> np.ndarray:
+        """:func:`class_adjacency`."""
+        return class_adjacency(self.land.index, self.land.n_classes)
+
+    def corners(self) -> np.ndarray:
+        """:func:`corner_counts` by patch id (P + 1,)."""
+        return corner_counts(self.land.labels, self.land.n_patches + 1)
+
+    def distances(self, cells: np.ndarray) -> np.ndarray:
+        """Mean distance [cells] from each cell centre to its patch's centroid, by patch id."""
+        rows, cols = centroid_sums(self.land.labels, len(cells))
+        cells = np.maximum(cells, 1)
+        return distance_sums(self.land.labels, rows / cells, cols / cells) / cells
+
+    def runs(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, np.ndarray], tuple[int, int]]:
+        """The raster's runs (:func:`row_runs`), their :func:`covered_runs` flags and its shape."""
+        runs = row_runs(self.land.labels)
+        return runs, covered_runs(self.land.labels, *runs[:3]), self.land.labels.shape
+
+    def core(self, depth_cells: float) -> tuple[np.ndarray, ...]:
+        """:func:`join_cores` of the whole raster."""
+        land = self.land
+        return join_cores([core_pieces(land.index, land.labels, land.n_classes, land.neighbours, depth_cells)],
+                          land.n_classes, land.neighbours, land.n_patches)
 
 
 # --------------------------------------------------------------------------- tables
@@ -350,6 +453,7 @@ class _Quantities:
 
     def __init__(self, land: Landscape, depth_cells: float) -> None:
         self.land = land
+        self.sweeps = _sweeps(land)
         self.depth_cells = depth_cells
         self.r = land.resolution
         self.k = land.n_classes
@@ -359,7 +463,7 @@ class _Quantities:
     # ---------------------------------------------------------------- class counts
     @cached_property
     def adjacency(self) -> np.ndarray:
-        return _class_adjacency(self.land)
+        return self.sweeps.adjacency()
 
     @property
     def class_cells(self) -> np.ndarray:
@@ -417,12 +521,13 @@ class _Quantities:
         return (4 * self.cells - self.perim_sides) / 2
 
     @cached_property
-    def runs(self) -> tuple[np.ndarray, ...]:
-        return row_runs(self.land.labels)
+    def runs(self) -> tuple:
+        """(runs, their covered flags, the raster's shape): :meth:`GridSweeps.runs`."""
+        return self.sweeps.runs()
 
     @cached_property
     def core(self) -> tuple[np.ndarray, ...]:
-        return _core(self.land, self.depth_cells)
+        return self.sweeps.core(self.depth_cells)
 
     def per_class(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.pclass, weights=values, minlength=self.k)
@@ -444,7 +549,7 @@ class _Quantities:
             "CORE": lambda: q.core[0][1:] * q.cell_ha,
             "NCORE": lambda: q.core[1][1:],
             "CAI": lambda: q.core[0][1:] / q.cells * 100,
-            "ENN": lambda: nearest_neighbour_cells(q.land.labels, q.land.patch_class, q.k, runs=q.runs)[1:] * q.r,
+            "ENN": lambda: enn_of_runs(*q.runs[:2], q.land.patch_class, q.k, q.runs[2])[1:] * q.r,
         }
 
     def patch_metric(self, name: str) -> np.ndarray:
@@ -453,12 +558,12 @@ class _Quantities:
         return self.values[name]
 
     def _contig(self) -> np.ndarray:
-        corners = _corner_counts(self.land.labels, self.land.n_patches + 1)[1:]
+        corners = self.sweeps.corners()[1:]
         template_sum = self.cells + 4 * self.like_sides + 2 * corners  # both cells of each pair
         return (template_sum / self.cells - 1) / 12
 
     def _gyrate(self) -> np.ndarray:
-        gyrate = _gyrate_cells(self.land.labels, self.all_cells)[1:] * self.r
+        gyrate = self.sweeps.distances(self.all_cells)[1:] * self.r
         gyrate[self.cells == 1] = 0.5 * self.r  # FRAGSTATS' value for one-cell patches
         return gyrate
 
@@ -468,7 +573,7 @@ class _Quantities:
             return np.where(area_m2 == 1, 1.0, 2 * np.log(0.25 * self.perim_sides * self.r) / np.log(area_m2))
 
     def _circle(self) -> np.ndarray:
-        radius = _diameter_cells(self.land, self.runs)[1:] / 2
+        radius = _diameter_cells(self.land.n_patches + 1, self.runs[0])[1:] / 2
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.cells == 1, 0.0, 1 - self.cells / (np.pi * radius**2))
 
@@ -612,13 +717,14 @@ def _landscape_functions(q: _Quantities) -> dict:
 ALL_METRICS = frozenset(PATCH_METRICS) | frozenset(CLASS_METRICS) | frozenset(LANDSCAPE_METRICS)
 
 
-def fragstats(land: Landscape, *, metrics=None, edge_depth_m: float | None = None) -> Metrics:
+def fragstats(land, *, metrics=None, edge_depth_m: float | None = None) -> Metrics:
     r"""FRAGSTATS metrics of a prepared landscape at patch, class and landscape level.
 
     Parameters
     ----------
-    land : Landscape
-        The land cover, prepared (:func:`carbonmap.landscape.prepare`).
+    land : Landscape or TiledLandscape
+        The land cover, prepared in memory (:func:`carbonmap.landscape.prepare`), or a file to
+        sweep band by band (:func:`carbonmap.landscape.read_tiled_landscape`): the same tables.
     metrics : iterable of str, optional
         FRAGSTATS abbreviations to compute (any level: "NP" gives the class and landscape
         NP). Default: all of :data:`PATCH_METRICS`, :data:`CLASS_METRICS` and

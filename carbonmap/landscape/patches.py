@@ -14,11 +14,12 @@ classes' patches into polygons for the map.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import cc3d
 import geopandas as gpd
@@ -26,13 +27,16 @@ import numpy as np
 import rasterio.features
 from affine import Affine
 from scipy import ndimage
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import box
 
 from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, ReprojectedWarning
 from carbonmap.io import check_class_codes
 
 __all__ = ["Landscape", "prepare", "label_by_class", "group_by_class", "patch_cells", "perimeter_sides", "unlike_sides", "row_blocks",
-           "border_cells", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
+           "band_border", "strip_groups", "class_index", "StripGroups", "strip_edges", "join_strips",
+           "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
 
 #: Connectivity structures for :func:`scipy.ndimage.label`, by neighbour rule.
 STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
@@ -221,32 +225,59 @@ def unlike_sides(index: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, np.nd
     return across, down
 
 
-def border_cells(values: np.ndarray) -> np.ndarray:
-    """Cells along the raster's edge, once per side facing outside (corners twice)."""
-    return np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
-
-
-def perimeter_sides(index: np.ndarray, labels: np.ndarray, n_patches: int) -> np.ndarray:
+def perimeter_sides(index: np.ndarray, labels: np.ndarray, n_patches: int,
+                    own: tuple[int, int] | None = None) -> np.ndarray:
     """Perimeter of each patch [cell sides]: its cells' sides facing another class, nodata or
     the raster's edge (int64 (P + 1,); entry 0 unused).
+
+    Parameters
+    ----------
+    index : ndarray (H, W)
+        Class index of each cell (K for nodata).
+    labels : ndarray (H, W) of int
+        Patch id of each cell.
+    n_patches : int
+        P.
+    own : (int, int), optional
+        Count only the sides of the cells of rows own[0]..own[1]-1: a band of a larger raster
+        whose other rows are its neighbours (a halo of at least one row wherever the larger
+        raster goes on; a band without a row above its own rows is at the raster's top edge,
+        one without a row below at its bottom edge). Default: every row (the whole raster).
 
     Notes
     -----
     Two cells sharing a side are in one patch exactly when they are of one class (a shared side
     connects them under both neighbour rules), so the sides between patches are the sides
     between different class indices. They are found on the class index (one byte a cell), and
-    only their cells' patch ids are counted: one sweep of the raster for all patches.
+    only their cells' patch ids are counted: one sweep of the raster for all patches. The
+    bands of a raster sum to its perimeters (each side is counted for the cells of the band
+    that own it).
     """
     n = n_patches + 1
     index, labels = np.ascontiguousarray(index), np.ascontiguousarray(labels)
-    width = index.shape[1]
+    height, width = index.shape
+    top, bottom = own if own is not None else (0, height)
     flat = labels.reshape(-1)
-    perimeter = np.bincount(border_cells(labels), minlength=n).astype(np.int64)
-    for r0, r1 in row_blocks(*index.shape):
-        across, down = unlike_sides(index, r0, r1)
-        ends = np.concatenate([flat[across], flat[across + 1], flat[down], flat[down + width]])
-        perimeter += np.bincount(ends, minlength=n)
+    perimeter = np.bincount(band_border(labels, top, bottom), minlength=n).astype(np.int64)
+    for r0, r1 in row_blocks(bottom - top, width):
+        across, down = unlike_sides(index, top + r0, top + r1)
+        ends = [flat[across], flat[across + 1], flat[down], flat[down[down < (bottom - 1) * width] + width]]
+        perimeter += np.bincount(np.concatenate(ends), minlength=n)
+    if top > 0:  # the sides between the row above the band and its first row
+        up = unlike_sides(index, top - 1, top)[1]
+        perimeter += np.bincount(flat[up + width], minlength=n)
     return perimeter
+
+
+def band_border(values: np.ndarray, top: int, bottom: int) -> np.ndarray:
+    """The cells of rows top..bottom-1 on the raster's edge, once per side facing outside:
+    the first and last columns, and the first (last) row where nothing is above (below) it."""
+    parts = [values[top:bottom, 0], values[top:bottom, -1]]
+    if top == 0:
+        parts.append(values[0])
+    if bottom == values.shape[0]:
+        parts.append(values[-1])
+    return np.concatenate(parts)
 
 
 def label_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
@@ -309,6 +340,32 @@ def group_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[
     are. Counts by group computed on `groups` are put in that order by
     ``out[renumber] = counts``, without renumbering the raster.
     """
+    groups, group_class = strip_groups(index, n_classes, neighbours)
+    n = len(group_class) - 1
+    counts = np.bincount(group_class[1:], minlength=n_classes + 1)[1:].astype(np.int64)
+    if n < 2 or (group_class[2:] >= group_class[1:-1]).all():  # already class by class
+        return groups, None, counts
+    renumber = np.zeros(n + 1, dtype=np.int32)
+    renumber[1 + np.argsort(group_class[1:], kind="stable")] = np.arange(1, n + 1, dtype=np.int32)
+    return groups, renumber, counts
+
+
+def strip_groups(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """Connected groups of cells of each class, in one pass, numbered in row-major order of
+    their first cell whatever their class.
+
+    Parameters
+    ----------
+    index, n_classes, neighbours
+        As for :func:`label_by_class`.
+
+    Returns
+    -------
+    groups : ndarray (H, W) of unsigned int
+        Group id 1..G of each cell, 0 outside every class.
+    group_class : ndarray (G + 1,) of unsigned int
+        Class index + 1 of each group (entry 0 is 0).
+    """
     if neighbours not in STRUCTURES:
         raise ValueError(f"the neighbour rule must be 4 or 8, got {neighbours}")
     ids_type = np.min_scalar_type(n_classes)
@@ -323,12 +380,81 @@ def group_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[
     groups, n = cc3d.connected_components(ids, connectivity=neighbours, return_N=True)
     group_class = np.zeros(n + 1, dtype=ids_type)  # class index + 1 of each group, 0 for id 0
     group_class[groups.reshape(-1)] = ids.reshape(-1)  # every cell of a group has its class
-    counts = np.bincount(group_class[1:], minlength=n_classes + 1)[1:].astype(np.int64)
-    if n < 2 or (group_class[2:] >= group_class[1:-1]).all():  # already class by class
-        return groups, None, counts
-    renumber = np.zeros(n + 1, dtype=np.int32)
-    renumber[1 + np.argsort(group_class[1:], kind="stable")] = np.arange(1, n + 1, dtype=np.int32)
-    return groups, renumber, counts
+    return groups, group_class
+
+
+class StripGroups(NamedTuple):
+    """The groups of one horizontal strip of a raster (:func:`strip_groups`), as joining them to
+    the next strips needs them."""
+
+    group_class: np.ndarray  #: (G + 1,) class index + 1 of each group (entry 0 is 0)
+    top: np.ndarray  #: (W,) group ids of the strip's first row
+    bottom: np.ndarray  #: (W,) group ids of its last row
+
+
+def strip_edges(groups: np.ndarray, group_class: np.ndarray) -> StripGroups:
+    """A strip's groups (:func:`strip_groups`) as :func:`join_strips` needs them."""
+    return StripGroups(group_class, groups[0].copy(), groups[-1].copy())
+
+
+def join_strips(strips: Sequence[StripGroups], n_classes: int, neighbours: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Groups of consecutive horizontal strips of a raster joined into the raster's groups.
+
+    Parameters
+    ----------
+    strips : sequence of StripGroups
+        The strips from top to bottom (each labelled on its own by :func:`strip_groups`).
+    n_classes : int
+        K.
+    neighbours : {8, 4}
+        The neighbour rule the strips were labelled with.
+
+    Returns
+    -------
+    offsets : ndarray (S + 1,) of int64
+        Group g of strip s is node ``offsets[s] + g - 1``.
+    ids : ndarray (N,) of int32
+        The raster's group id 1..P of each node, numbered as :func:`label_by_class` numbers the
+        whole raster: class by class, in row-major order of each group's first cell.
+    group_class : ndarray (P + 1,) of int32
+        Class index of each id (entry 0 is K).
+
+    Notes
+    -----
+    Two groups of consecutive strips are one where a cell of the upper strip's last row and a
+    cell of the lower strip's first row are neighbours (side; or corner, under the 8-neighbour
+    rule) of one class: the connected components of that graph
+    (:func:`scipy.sparse.csgraph.connected_components`) are the raster's groups. Each strip
+    numbers its groups in row-major order of their first cell and strips come in row order, so
+    a group's first cell is that of its smallest node: ordering the components by it, then
+    stably by class, gives the whole raster's numbering exactly.
+    """
+    sizes = [len(strip.group_class) - 1 for strip in strips]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n_nodes = int(offsets[-1])
+    node_class = np.concatenate([strip.group_class[1:] for strip in strips]).astype(np.int64) - 1
+    first, second = [], []
+    for s, (upper, lower) in enumerate(itertools.pairwise(strips)):
+        width = len(upper.bottom)
+        for shift in ((0,) if neighbours == 4 else (-1, 0, 1)):  # the lower cell's column - the upper's
+            a = upper.bottom[max(0, -shift):width - max(0, shift)]
+            b = lower.top[max(0, shift):width - max(0, -shift)]
+            joined = (a > 0) & (b > 0) & (upper.group_class[a] == lower.group_class[b])
+            first.append(offsets[s] + a[joined] - 1)
+            second.append(offsets[s + 1] + b[joined] - 1)
+    if first and sum(len(f) for f in first):
+        first, second = np.concatenate(first), np.concatenate(second)
+        graph = coo_array((np.ones(len(first), dtype=np.int8), (first, second)), shape=(n_nodes, n_nodes))
+        _, component = connected_components(graph, directed=False)
+    else:
+        component = np.arange(n_nodes)
+    _, first_node = np.unique(component, return_index=True)  # each component's smallest node
+    order = np.lexsort((first_node, node_class[first_node]))  # class by class, then row-major
+    renumber = np.empty(len(order), dtype=np.int32)
+    renumber[order] = np.arange(1, len(order) + 1, dtype=np.int32)
+    group_class = np.concatenate([[n_classes], node_class[first_node][order]]).astype(np.int32)
+    return offsets, renumber[component], group_class
 
 
 def _apply_renumbering(groups: np.ndarray, renumber: np.ndarray | None) -> np.ndarray:
@@ -404,6 +530,14 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
                           fix="check the raster's nodata value and extent.")
     has_nodata = bool(outside.any())
     classes, cells = _present_values(values[~outside] if has_nodata else values)
+    index = class_index(values, outside if has_nodata else None, classes)
+    index_cells = np.append(cells, values.size - cells.sum())
+    return Landscape(classes, index, float(resolution), neighbours, transform, crs, name, index_cells=index_cells)
+
+
+def class_index(values: np.ndarray, outside: np.ndarray | None, classes: np.ndarray) -> np.ndarray:
+    """The class index 0..K-1 of each cell of `values` among the sorted `classes` (K of them);
+    K where `outside` is True (uint8, or a wider type for 255 classes or more)."""
     k = len(classes)
     dtype = np.uint8 if k < 255 else np.uint16 if k < 65535 else np.uint32
     low, high = int(classes[0]), int(classes[-1])
@@ -417,10 +551,9 @@ def prepare(data: Any, resolution: float, *, neighbours: int = 8, nodata: Any = 
         index = lut[np.clip(values, low, high).astype(np.int64) - low]
     else:
         index = np.searchsorted(classes, values).astype(dtype)
-    if has_nodata:
+    if outside is not None:
         index[outside] = k
-    index_cells = np.append(cells, values.size - cells.sum())
-    return Landscape(classes, index, float(resolution), neighbours, transform, crs, name, index_cells=index_cells)
+    return index
 
 
 def _present_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
