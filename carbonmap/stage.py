@@ -15,7 +15,9 @@ stage's result; results are passed on, publications are collected by the runner.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +169,19 @@ class StageContext:
         path = self.out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A folder for this stage's working files, removed when the block ends. It is inside
+        the output set, where a dask cluster's workers read the run's files."""
+        folder = self.out / ".scratch" / self.stage.name
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()  # unless another stage's is there
 
     def add_layer(self, layer: Layer) -> None:
         self.publication.layers.append(layer)

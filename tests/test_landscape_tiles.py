@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from carbonmap.compute import ComputeSettings, compute_session
 from carbonmap.errors import AlignmentError, InputError, NodataError
-from carbonmap.landscape import fragstats, prepare, read_landscape, select_classes
+from carbonmap.landscape import ecological_patches, fragstats, prepare, read_landscape, select_classes, unit_metrics
 from carbonmap.landscape.metrics import CLASS_METRICS, LANDSCAPE_METRICS
 from carbonmap.landscape.patches import join_strips, label_by_class, strip_edges, strip_groups
 from carbonmap.landscape.tiles import read_tiled_landscape
@@ -199,3 +199,25 @@ def test_metrics_in_memory_are_unchanged_by_bands():
     assert (sum(class_adjacency(i, land.n_classes, own) for i, _, own in bands)
             == class_adjacency(land.index, land.n_classes)).all()
     assert (sum(corner_counts(lab, n, own) for _, lab, own in bands) == corner_counts(land.labels, n)).all()
+
+
+def test_patch_polygons_and_unit_metrics_from_the_file_equal_the_whole_raster(mosaic, tmp_path):
+    """The ecological patches traced strip by strip (pieces dissolved across the strips' edges)
+    cover the cells the whole raster's polygons cover, with the same metrics; the per-unit
+    fragmentation read unit box by unit box from the file is the same table."""
+    whole = read_landscape(mosaic)
+    tiled = read_tiled_landscape(mosaic, tmp_path / "ids.tif", block_pixels=32 * 280)
+    eco = np.array([0, 2])
+    a = ecological_patches(whole, eco, min_area_ha=2.0, names={1: "one", 3: "three"})
+    b = ecological_patches(tiled, eco, min_area_ha=2.0, names={1: "one", 3: "three"})
+    assert len(a) == len(b) > 20 and a["patch_id"].tolist() == b["patch_id"].tolist()
+    pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+    strips = [np.unique(np.flatnonzero((whole.labels == pid).any(axis=1)) // 32) for pid in b["patch_id"]]
+    assert sum(len(s) > 1 for s in strips) > 10  # patches in two strips or more were traced in pieces
+    assert a.geometry.symmetric_difference(b.geometry).area.max() == 0
+    np.testing.assert_allclose(b.geometry.area, b["area_ha"] * 1e4, rtol=1e-12)
+    zones = np.full(whole.index.shape, -1, dtype=np.int32)
+    zones[:150, :140], zones[:150, 140:], zones[150:, :] = 0, 1, 2
+    zones[100:200, 50:60] = 3  # a unit across three strips
+    pd.testing.assert_frame_equal(unit_metrics(whole, eco, zones, 5), unit_metrics(tiled, eco, zones, 5))
+    assert unit_metrics(tiled, eco, zones, 5).loc[4].isna().all()  # a unit without cells

@@ -43,14 +43,15 @@ UNIT_METRICS = {
 WINDOW_METRICS = {"PLAND": "%", "ED": "m/ha"}
 
 
-def ecological_patches(land: Landscape, classes: np.ndarray, *, min_area_ha: float = 0.0,
+def ecological_patches(land, classes: np.ndarray, *, min_area_ha: float = 0.0,
                        edge_depth_m: float | None = None, names: dict | None = None) -> gpd.GeoDataFrame:
     """Patches of the chosen classes as polygons with their patch metrics.
 
     Parameters
     ----------
-    land : Landscape
-        A georeferenced landscape (:func:`carbonmap.landscape.read_landscape`).
+    land : Landscape or TiledLandscape
+        A georeferenced landscape (:func:`carbonmap.landscape.read_landscape`, or
+        :func:`carbonmap.landscape.read_tiled_landscape` to keep it in its file).
     classes : array of int
         Class indices of the patches to draw (:func:`carbonmap.landscape.select_classes`).
     min_area_ha : float [ha]
@@ -89,7 +90,7 @@ def ecological_patches(land: Landscape, classes: np.ndarray, *, min_area_ha: flo
     polygons = patch_polygons(land, table["patch_id"].to_numpy())
     out = polygons.merge(table, on="patch_id", how="inner")
     columns = [*table.columns, "geometry"]
-    return gpd.GeoDataFrame(out[columns], crs=polygons.crs).sort_values("area_ha", ascending=False,
+    return gpd.GeoDataFrame(out[columns], crs=polygons.crs).sort_values("area_ha", ascending=False, kind="stable",
                                                                          ignore_index=True)
 
 
@@ -101,13 +102,14 @@ def binary_landscape(land: Landscape, classes: np.ndarray) -> Landscape:
                    transform=land.transform, crs=land.crs)
 
 
-def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zones: int) -> pd.DataFrame:
+def unit_metrics(land, classes: np.ndarray, zones: np.ndarray, n_zones: int) -> pd.DataFrame:
     r"""Fragmentation of ecological land within each planning unit.
 
     Parameters
     ----------
-    land : Landscape
-        The land cover, prepared (:func:`carbonmap.landscape.prepare`).
+    land : Landscape or TiledLandscape
+        The land cover, prepared (:func:`carbonmap.landscape.prepare`), or in its file
+        (:func:`carbonmap.landscape.read_tiled_landscape`: each unit's box is read from it).
     classes : array of int
         Class indices counted as ecological land.
     zones : array (H, W) of int
@@ -150,19 +152,18 @@ def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zone
        Program for Categorical Maps. University of Massachusetts, Amherst. https://www.fragstats.org
     """
     rows = []
-    binary = np.where(np.isin(land.index, classes), 1, 2).astype(np.uint8)
-    inside = land.index < land.n_classes
     # each unit's box, all units in one pass: the work is the boxes' areas, not units x grid
-    boxes = ndimage.find_objects(np.where(inside & (zones >= 0), zones + 1, 0), max_label=n_zones)
+    boxes = ndimage.find_objects(np.where(zones >= 0, zones + 1, 0), max_label=n_zones)
     for z, box in enumerate(boxes):
-        cells = np.nonzero((zones[box] == z) & inside[box]) if box is not None else (np.empty(0),)
         row = dict.fromkeys(UNIT_METRICS.values(), np.nan)
+        index = land.index_window(*box) if box is not None else np.zeros((0, 0), dtype=np.uint8)
+        inside = (zones[box] == z) & (index < land.n_classes) if box is not None else index.astype(bool)
+        cells = np.nonzero(inside)
         if cells[0].size:
-            r0, r1 = box[0].start + cells[0].min(), box[0].start + cells[0].max() + 1
-            c0, c1 = box[1].start + cells[1].min(), box[1].start + cells[1].max() + 1
-            window = (zones[r0:r1, c0:c1] != z) | ~inside[r0:r1, c0:c1]
-            part = prepare(np.ma.MaskedArray(binary[r0:r1, c0:c1], mask=window), land.resolution,
-                           neighbours=land.neighbours)
+            r0, r1, c0, c1 = cells[0].min(), cells[0].max() + 1, cells[1].min(), cells[1].max() + 1
+            index, window = index[r0:r1, c0:c1], ~inside[r0:r1, c0:c1]
+            binary = np.where(np.isin(index, classes), 1, 2).astype(np.uint8)
+            part = prepare(np.ma.MaskedArray(binary, mask=window), land.resolution, neighbours=land.neighbours)
             eco = np.flatnonzero(part.classes == 1)
             wanted = [m for m in UNIT_METRICS if m != "SHDI"]
             metrics = fragstats(part, metrics=wanted).class_
@@ -171,8 +172,7 @@ def unit_metrics(land: Landscape, classes: np.ndarray, zones: np.ndarray, n_zone
             else:
                 row.update({"eco_pland_pct": 0.0, "eco_np": 0.0, "eco_pd_per_100ha": 0.0, "eco_lpi_pct": 0.0,
                             "eco_ed_m_ha": 0.0, "eco_mesh_ha": 0.0, "eco_division": 1.0})
-            full = prepare(np.ma.MaskedArray(land.index[r0:r1, c0:c1], mask=window), land.resolution,
-                           neighbours=land.neighbours)
+            full = prepare(np.ma.MaskedArray(index, mask=window), land.resolution, neighbours=land.neighbours)
             row["shdi"] = float(fragstats(full, metrics=["SHDI"]).landscape.loc[0, "SHDI"])
         rows.append(row)
     return pd.DataFrame(rows)

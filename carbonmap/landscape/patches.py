@@ -18,12 +18,13 @@ import itertools
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, NamedTuple
 
 import cc3d
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio.features
 from affine import Affine
 from scipy import ndimage
@@ -146,6 +147,14 @@ class Landscape:
     def perimeter_sides(self) -> np.ndarray:
         """Perimeter of each patch id [cell sides] (P + 1,); entry 0 unused."""
         return self._per_patch(lambda ids, n: perimeter_sides(self.index, ids, n))
+
+    def index_window(self, rows: slice, cols: slice) -> np.ndarray:
+        """The class index of a window of the raster."""
+        return self.index[rows, cols]
+
+    def traced(self, trace) -> list:
+        """``trace(labels, transform)`` of the raster of patch ids: one piece, the whole raster."""
+        return [trace(self.labels, self.transform)]
 
 
 def _count_values(values: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
@@ -696,27 +705,55 @@ def select_classes(land: Landscape, *, codes: Any = None, system: str | None = N
     return np.flatnonzero(wanted)
 
 
-def patch_polygons(landscape: Landscape, patches: np.ndarray | None = None) -> gpd.GeoDataFrame:
+def patch_polygons(landscape, patches: np.ndarray | None = None) -> gpd.GeoDataFrame:
     """Polygons of patches (all, or those whose id is in `patches`), with ``patch_id``.
 
-    Cells are traced with rasterio's polygonisation using the landscape's neighbour rule,
-    so each patch gives exactly one (multi)polygon; 8-connected patches touching only at a
-    corner become MultiPolygons.
+    Parameters
+    ----------
+    landscape : Landscape or TiledLandscape
+        Georeferenced; a :class:`~carbonmap.landscape.tiles.TiledLandscape` is traced strip by
+        strip from its patch-id raster (tasks of :func:`carbonmap.compute.ordered_map`).
+    patches : array of int, optional
+        The patch ids to trace.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``patch_id`` and the geometry, one row per patch, by patch id.
+
+    Notes
+    -----
+    Cells are traced with rasterio's polygonisation using the landscape's neighbour rule; the
+    pieces of one patch (8-connected parts touching only at a corner, or parts in different
+    strips) are dissolved into one (multi)polygon.
     """
     if landscape.transform is None:
         raise InputError("patch polygons need a georeferenced landscape.", fix="pass transform= and crs= to prepare().")
-    labels = landscape.labels
+    keep = None
     if patches is not None:
         keep = np.zeros(landscape.n_patches + 1, dtype=bool)
         keep[np.asarray(patches, dtype=np.int64)] = True
-        labels = np.where(keep[labels], labels, 0)
-    shapes = rasterio.features.shapes(labels, mask=labels > 0, connectivity=landscape.neighbours,
-                                      transform=landscape.transform)
+    pieces = [frame for frame in landscape.traced(partial(trace_patches, keep=keep, neighbours=landscape.neighbours))
+              if len(frame)]
+    if not pieces:
+        return gpd.GeoDataFrame({"patch_id": np.zeros(0, dtype=np.int64)}, geometry=[], crs=landscape.crs)
+    frame = gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True), crs=landscape.crs)
+    if frame["patch_id"].duplicated().any():
+        return frame.dissolve(by="patch_id", as_index=False)
+    return frame.sort_values("patch_id", ignore_index=True)
+
+
+def trace_patches(labels: np.ndarray, transform: Affine, *, keep: np.ndarray | None, neighbours: int
+                  ) -> pd.DataFrame:
+    """The polygons of the patches of a raster of patch ids (those `keep` marks, or all): a
+    frame of ``patch_id`` and ``geometry``, one row per polygon traced."""
     from shapely.geometry import shape
 
+    if keep is not None:
+        labels = np.where(keep[labels], labels, 0)
     ids, geoms = [], []
-    for geom, value in shapes:
+    for geom, value in rasterio.features.shapes(labels, mask=labels > 0, connectivity=neighbours,
+                                                transform=transform):
         ids.append(int(value))
         geoms.append(shape(geom))
-    frame = gpd.GeoDataFrame({"patch_id": np.asarray(ids, dtype=np.int64)}, geometry=geoms, crs=landscape.crs)
-    return frame.dissolve(by="patch_id", as_index=False) if frame["patch_id"].duplicated().any() else frame
+    return pd.DataFrame({"patch_id": np.asarray(ids, dtype=np.int64), "geometry": geoms})

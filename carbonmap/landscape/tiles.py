@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
 
 from carbonmap.compute import narrowest, ordered_map
@@ -111,6 +112,18 @@ class TiledLandscape:
         """What :func:`carbonmap.landscape.fragstats` sweeps: this landscape, band by band (the
         methods of :class:`carbonmap.landscape.metrics.GridSweeps`)."""
         return self
+
+    def index_window(self, rows: slice, cols: slice) -> np.ndarray:
+        """The class index of a window of the raster, read from its file."""
+        window = Window.from_slices(rows, cols, height=self.shape[0], width=self.shape[1])
+        with self.land.open() as src:
+            return _read_index(src, window, self.classes)
+
+    def traced(self, trace) -> list:
+        """``trace(labels, transform)`` of each strip of the patch-id raster, in order (tasks)."""
+        ids = RasterRef(str(self.patch_ids), 1, None, 0)
+        task = partial(_strip_traced, ids=ids, trace=trace, transform=self.transform)
+        return list(ordered_map(task, self.windows, where=ids.place))
 
     def _bands(self, function, halo: int, **kwargs) -> list:
         """``function(index, labels, own, row0, ...)`` of every band (a strip with `halo` rows
@@ -306,6 +319,12 @@ def _strip_patch_ids(item: tuple[Window, np.ndarray], *, land: RasterRef, classe
     return ids[strip_groups(index, len(classes), neighbours)[0]]
 
 
+def _strip_traced(window: Window, *, ids: RasterRef, trace, transform) -> Any:
+    with ids.open() as src:
+        labels = src.read(window).filled(0)
+    return trace(labels, transform @ Affine.translation(int(window.col_off), int(window.row_off)))
+
+
 def _band_task(window: Window, *, function, land: RasterRef, ids: RasterRef, classes: np.ndarray, halo: int,
                height: int, kwargs: dict) -> Any:
     """`function` of a strip read with `halo` rows around it (where the raster has them)."""
@@ -338,7 +357,9 @@ def _band_runs(index, labels, own, row0):
     top, bottom = own
     row, first, last, label = row_runs(labels[top:bottom])
     covered = covered_runs(labels, row + top, first, last)
-    return (row + row0 + top, first, last, label), covered
+    # 4 bytes a number: the raster's runs are gathered whole (for ENN and CIRCLE)
+    return (*(np.asarray(a, dtype=np.int32) for a in (row + row0 + top, first, last)), label.astype(np.int32)), \
+        covered
 
 
 def _band_cores(index, labels, own, row0, *, n_classes: int, neighbours: int, depth_cells: float):

@@ -11,12 +11,13 @@ from carbonmap.config import Project
 from carbonmap.errors import InputError
 from carbonmap.landscape import (
     Landscape,
+    TiledLandscape,
     compare,
     ecological_patches,
     fragstats,
     moving_window_raster,
     prepare,
-    read_landscape,
+    read_tiled_landscape,
     select_classes,
     unit_metrics,
 )
@@ -38,7 +39,7 @@ class EcologicalLand:
     codes: list[int] | None
     neighbours: int
 
-    def classes(self, land: Landscape) -> np.ndarray:
+    def classes(self, land: Landscape | TiledLandscape) -> np.ndarray:
         """The indices of `land`'s ecological classes."""
         return select_classes(land, codes=self.codes) if self.codes is not None \
             else select_classes(land, system=self.system)
@@ -57,12 +58,21 @@ def class_names(system: str) -> dict[int, str]:
 
 
 def run_landscape(ctx: StageContext) -> EcologicalLand:
-    """Ecological patches, FRAGSTATS metrics, per-unit fragmentation, hot spots, change."""
+    """Ecological patches, FRAGSTATS metrics, per-unit fragmentation, hot spots, change.
+
+    The land cover stays in its file: its patches are labelled strip by strip and measured band
+    by band (:func:`carbonmap.landscape.read_tiled_landscape`), on the run's cores or a dask
+    cluster's workers."""
+    with ctx.scratch() as scratch:
+        return _measure(ctx, scratch)
+
+
+def _measure(ctx: StageContext, scratch) -> EcologicalLand:
     cfg, units, rasters = ctx.project.landscape, ctx.result("units"), ctx.result("rasters")
     system = rasters.code_systems[cfg.landcover]
     ecology = EcologicalLand(system, cfg.ecological_codes, cfg.neighbours)
     names = class_names(system)
-    land = read_landscape(rasters.paths[cfg.landcover], neighbours=cfg.neighbours)
+    land = read_tiled_landscape(rasters.paths[cfg.landcover], scratch / "patch_id.tif", neighbours=cfg.neighbours)
     eco = ecology.classes(land)
     if eco.size == 0:
         raise InputError("no ecological land in the land cover.", path=rasters.paths[cfg.landcover],
@@ -85,11 +95,14 @@ def run_landscape(ctx: StageContext) -> EcologicalLand:
                         group="ecology", raster=path, unit=unit.replace("/", "_")))
     ctx.add_headline("eco_mesh_ha")
     if cfg.compare_with:
-        _change(ctx, land, eco, names)
+        before = read_tiled_landscape(rasters.paths[cfg.compare_with], scratch / "patch_id_before.tif",
+                                      neighbours=cfg.neighbours)
+        _change(ctx, before, land, eco, names)
     return ecology
 
 
-def _patch_layer(ctx: StageContext, land: Landscape, eco: np.ndarray, system: str, names: dict[int, str]) -> None:
+def _patch_layer(ctx: StageContext, land: TiledLandscape, eco: np.ndarray, system: str, names: dict[int, str]
+                 ) -> None:
     cfg = ctx.project.landscape
     patches = ecological_patches(land, eco, min_area_ha=cfg.min_patch_area_ha, edge_depth_m=cfg.edge_depth_m,
                                  names=names)
@@ -102,10 +115,10 @@ def _patch_layer(ctx: StageContext, land: Landscape, eco: np.ndarray, system: st
                         display_tolerance_m=land.resolution))  # cell staircases need no drawing
 
 
-def _change(ctx: StageContext, land: Landscape, eco: np.ndarray, names: dict[int, str]) -> None:
+def _change(ctx: StageContext, before: TiledLandscape, land: TiledLandscape, eco: np.ndarray,
+            names: dict[int, str]) -> None:
     """The change of ecological classes since [landscape] compare_with, read in plain language."""
-    cfg, rasters = ctx.project.landscape, ctx.result("rasters")
-    before = read_landscape(rasters.paths[cfg.compare_with], neighbours=cfg.neighbours)
+    cfg = ctx.project.landscape
     change = compare(fragstats(before, metrics=list(CHANGE_METRICS)).class_,
                      fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names)
     ctx.add_table("landscape_change", change)
