@@ -13,7 +13,9 @@ timed from the array in memory to the metric at class and landscape level:
 Then each tool computes all the metrics of the table at once, in one process (its caches
 shared between them), with and without ENN_MN (pylandstats' ENN is the slowest by far); and
 carbonmap its whole metric list (``carbonmap.landscape.metrics.ALL_METRICS``, a superset),
-for the total time and peak memory.
+for the total time and peak memory: from the array in memory, and from a COG of the raster
+window by window (``read_tiled_landscape``: strips labelled and joined, a patch-id COG written,
+the sweeps made band by band, as the pipeline's landscape stage does).
 
 With ``--repeat N`` each measurement runs N times and the shortest times count.
 
@@ -61,10 +63,11 @@ KNOWN_DIFFERENCES = {
 
 
 def make_raster(workdir: Path, size: int) -> Path:
-    """The test raster, built in a child process: a child's peak memory (ru_maxrss) starts from
-    its parent's, so the parent must stay small for the measurements to be the tools' own."""
+    """The test raster (an array, and the same as a COG beside it), built in a child process: a
+    child's peak memory (ru_maxrss) starts from its parent's, so the parent must stay small for
+    the measurements to be the tools' own."""
     path = workdir / f"landscape_{size}.npy"
-    if not path.exists():
+    if not path.exists() or not path.with_suffix(".tif").exists():
         workdir.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, __file__, "--make", str(path), "--size", str(size)], check=True)
     return path
@@ -76,7 +79,15 @@ def _generate(path: Path, size: int) -> None:
     rng = np.random.default_rng(3)
     field = ndimage.gaussian_filter(rng.standard_normal((size, size), dtype=np.float32), 4.4)
     cuts = np.quantile(field[::7, ::7], np.linspace(0, 1, 7)[1:-1])
-    np.save(path, (np.digitize(field, cuts) + 1).astype(np.uint8))
+    data = (np.digitize(field, cuts) + 1).astype(np.uint8)
+    np.save(path, data)
+    from affine import Affine
+
+    from carbonmap.io import cog_writer
+
+    with cog_writer(path.with_suffix(".tif"), width=size, height=size, dtype="uint8", crs="EPSG:32650",
+                    transform=Affine(30, 0, 500_000, 0, -30, 3_000_000), nodata=0) as dst:
+        dst.write(data, 1)
 
 
 #: Several metrics in one process: the table's metrics, the same without ENN_MN, carbonmap's whole list.
@@ -84,8 +95,10 @@ GROUPS = {"TABLE": list(METRICS), "TABLE-ENN": [m for m in METRICS if m != "ENN_
 
 
 def child(tool: str, metric: str, raster: Path, result: Path) -> None:
-    data = np.load(raster)
-    if tool == "carbonmap":
+    data = np.load(raster) if tool != "carbonmap-file" else None
+    if tool == "carbonmap-file":
+        from carbonmap.landscape import fragstats, read_tiled_landscape
+    elif tool == "carbonmap":
         from carbonmap.landscape import fragstats, prepare
     else:
         import warnings
@@ -95,7 +108,11 @@ def child(tool: str, metric: str, raster: Path, result: Path) -> None:
         warnings.simplefilter("ignore")
     group = metric in GROUPS
     t0, c0 = time.perf_counter(), time.process_time()  # imports done: time only the computation
-    if tool == "carbonmap":
+    if tool == "carbonmap-file":
+        land = read_tiled_landscape(raster.with_suffix(".tif"), raster.with_name("patch_id.tif"))
+        out = fragstats(land, metrics=GROUPS[metric])
+        classes, landscape, patches = {}, None, len(out.patch) if metric == "ALL" else None
+    elif tool == "carbonmap":
         wanted = GROUPS[metric] if group else [metric]
         out = fragstats(prepare(data, 30.0), metrics=wanted)
         classes = {} if metric in LANDSCAPE_ONLY or group else dict(zip(out.class_["class"].tolist(),
@@ -225,6 +242,9 @@ def main() -> None:
     n_all = len(__import__("carbonmap.landscape.metrics", fromlist=["ALL_METRICS"]).ALL_METRICS)  # after the runs
     print(f"\ncarbonmap, all {n_all} metrics at once ({every['patches']:,} patches): {every['seconds']:.1f} s "
           f"(cpu {every['cpu']:.1f} s), peak {every['peak_mb']:.0f} MB")
+    tiled = best_of(args.repeat, "carbonmap-file", "ALL", raster, args.workdir, float("inf"))
+    print(f"carbonmap, the same from its COG window by window: {tiled['seconds']:.1f} s (cpu {tiled['cpu']:.1f} s), "
+          f"peak {tiled['peak_mb']:.0f} MB")
     if baseline:
         old = best_of(args.repeat, "carbonmap", "ALL", raster, args.workdir, float("inf"), baseline)
         print(f"baseline, all metrics at once: {old['seconds']:.1f} s (cpu {old['cpu']:.1f} s), "

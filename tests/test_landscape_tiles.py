@@ -212,8 +212,9 @@ def test_patch_polygons_and_unit_metrics_from_the_file_equal_the_whole_raster(mo
     b = ecological_patches(tiled, eco, min_area_ha=2.0, names={1: "one", 3: "three"})
     assert len(a) == len(b) > 20 and a["patch_id"].tolist() == b["patch_id"].tolist()
     pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
-    strips = [np.unique(np.flatnonzero((whole.labels == pid).any(axis=1)) // 32) for pid in b["patch_id"]]
-    assert sum(len(s) > 1 for s in strips) > 10  # patches in two strips or more were traced in pieces
+    assert [int(w.height) for w in tiled.trace_windows] == [128, 128, 44]  # tracing windows of 4 strips
+    windows = [np.unique(np.flatnonzero((whole.labels == pid).any(axis=1)) // 128) for pid in b["patch_id"]]
+    assert sum(len(w) > 1 for w in windows) > 5  # patches in two windows were traced in pieces
     assert a.geometry.symmetric_difference(b.geometry).area.max() == 0
     np.testing.assert_allclose(b.geometry.area, b["area_ha"] * 1e4, rtol=1e-12)
     zones = np.full(whole.index.shape, -1, dtype=np.int32)

@@ -723,7 +723,7 @@ def patch_polygons(landscape, patches: np.ndarray | None = None) -> gpd.GeoDataF
 
     Notes
     -----
-    Cells are traced with rasterio's polygonisation using the landscape's neighbour rule; the
+    Cells are traced with rasterio's polygonisation using the landscape's neighbour rule. The
     pieces of one patch (8-connected parts touching only at a corner, or parts in different
     strips) are dissolved into one (multi)polygon.
     """
@@ -738,8 +738,9 @@ def patch_polygons(landscape, patches: np.ndarray | None = None) -> gpd.GeoDataF
     if not pieces:
         return gpd.GeoDataFrame({"patch_id": np.zeros(0, dtype=np.int64)}, geometry=[], crs=landscape.crs)
     frame = gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True), crs=landscape.crs)
-    if frame["patch_id"].duplicated().any():
-        return frame.dissolve(by="patch_id", as_index=False)
+    split = frame["patch_id"].duplicated(keep=False)
+    if split.any():  # dissolve only the patches traced in pieces
+        frame = pd.concat([frame[~split], frame[split].dissolve(by="patch_id", as_index=False)])
     return frame.sort_values("patch_id", ignore_index=True)
 
 

@@ -75,7 +75,7 @@ class TiledLandscape:
 
     def __init__(self, *, land: RasterRef, patch_ids: Path, name: str, classes: np.ndarray, index_cells: np.ndarray,
                  patch_class: np.ndarray, resolution: float, neighbours: int, transform: Any, crs: Any,
-                 shape: tuple[int, int], windows: list[Window]) -> None:
+                 shape: tuple[int, int], windows: list[Window], trace_windows: list[Window]) -> None:
         self.land = land
         self.patch_ids = Path(patch_ids)
         self.name = name
@@ -88,6 +88,7 @@ class TiledLandscape:
         self.crs = crs
         self.shape = shape
         self.windows = windows
+        self.trace_windows = trace_windows
 
     @property
     def n_classes(self) -> int:
@@ -120,10 +121,11 @@ class TiledLandscape:
             return _read_index(src, window, self.classes)
 
     def traced(self, trace) -> list:
-        """``trace(labels, transform)`` of each strip of the patch-id raster, in order (tasks)."""
+        """``trace(labels, transform)`` of each window of the patch-id raster, in order (tasks):
+        windows of 4 strips, so that few patches are traced in pieces."""
         ids = RasterRef(str(self.patch_ids), 1, None, 0)
         task = partial(_strip_traced, ids=ids, trace=trace, transform=self.transform)
-        return list(ordered_map(task, self.windows, where=ids.place))
+        return list(ordered_map(task, self.trace_windows, where=ids.place))
 
     def _bands(self, function, halo: int, **kwargs) -> list:
         """``function(index, labels, own, row0, ...)`` of every band (a strip with `halo` rows
@@ -230,8 +232,9 @@ def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike
         check_class_codes(src.dtype, name=src.name)
         from carbonmap.grid import strips
 
-        windows = strips(*src.shape, block_pixels,
-                         block_rows=src.dataset.block_shapes[0][0] if src.dataset is not None else 1)
+        block_rows = src.dataset.block_shapes[0][0] if src.dataset is not None else 1
+        windows = strips(*src.shape, block_pixels, block_rows=block_rows)
+        trace_windows = strips(*src.shape, 4 * block_pixels, block_rows=block_rows)
         land = src.ref()
         name, transform, crs, shape = src.name, src.transform, src.crs, src.shape
     where = land.place
@@ -250,7 +253,7 @@ def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike
             dst.write(block, 1, window=window)
     return TiledLandscape(land=land, patch_ids=Path(patch_ids), name=name, classes=classes, index_cells=index_cells,
                           patch_class=patch_class, resolution=resolution, neighbours=neighbours, transform=transform,
-                          crs=crs, shape=shape, windows=windows)
+                          crs=crs, shape=shape, windows=windows, trace_windows=trace_windows)
 
 
 def _cell_size_m(src) -> float:
