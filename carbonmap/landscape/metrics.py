@@ -67,6 +67,7 @@ from carbonmap.landscape.enn import covered_runs, enn_of_runs, row_runs
 from carbonmap.landscape.patches import (
     Landscape,
     StripGroups,
+    _count_values,
     band_border,
     join_strips,
     patch_cells,
@@ -193,7 +194,8 @@ def distance_sums(labels: np.ndarray, row_c: np.ndarray, col_c: np.ndarray, own:
     return total
 
 
-def class_adjacency(index: np.ndarray, n_classes: int, own: tuple[int, int] | None = None) -> np.ndarray:
+def class_adjacency(index: np.ndarray, n_classes: int, own: tuple[int, int] | None = None,
+                    cells: np.ndarray | None = None) -> np.ndarray:
     r"""Cell sides between classes, (K+1) x (K+1), double-counted (each side seen from both
     cells, like adjacencies twice); index K is outside (nodata and the raster's edge).
 
@@ -207,6 +209,8 @@ def class_adjacency(index: np.ndarray, n_classes: int, own: tuple[int, int] | No
         Count the sides as seen from the cells of these rows of a band (as for
         :func:`carbonmap.landscape.patches.perimeter_sides`): the bands of a raster sum to its
         table. Default: the whole raster.
+    cells : ndarray (K + 1,) of int, optional
+        The cells of each index in those rows, if already counted.
 
     Notes
     -----
@@ -236,7 +240,7 @@ def class_adjacency(index: np.ndarray, n_classes: int, own: tuple[int, int] | No
     unlike = both.reshape(k1, k1)
     unlike = unlike + unlike.T + one.reshape(k1, k1)
     outside = np.bincount(band_border(index, top, bottom), minlength=k1)
-    cells = np.bincount(index[top:bottom].reshape(-1), minlength=k1)
+    cells = _count_values(index[top:bottom], k1) if cells is None else cells
     adjacency = (unlike + np.diag(4 * cells - unlike.sum(axis=1) - outside)).astype(float)
     adjacency[:, -1] += outside
     adjacency[-1, :] += outside
@@ -375,7 +379,7 @@ class GridSweeps:
 
     def adjacency(self) -> np.ndarray:
         """:func:`class_adjacency`."""
-        return class_adjacency(self.land.index, self.land.n_classes)
+        return class_adjacency(self.land.index, self.land.n_classes, cells=self.land.index_cells)
 
     def corners(self) -> np.ndarray:
         """:func:`corner_counts` by patch id (P + 1,)."""
