@@ -42,7 +42,7 @@ from carbonmap.io import file_digest
 from carbonmap.outputset import OutputSet, output_set
 from carbonmap.progress import Reporter
 from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext
-from carbonmap.state import LAYERS_DIR, STATE_DIR, comparison_hashes, load_state, save_state, section_hashes
+from carbonmap.state import STATE_DIR, comparison_hashes, load_state, save_state, section_hashes
 from carbonmap.themes.balance import BALANCE
 from carbonmap.themes.blue_carbon import BLUE_CARBON
 from carbonmap.themes.compensation import COMPENSATION
@@ -201,8 +201,6 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         if stage.writes is not None and result is not None and not isinstance(result, stage.writes):
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, not {stage.writes.__name__}")
         ctx.publication.files = sorted(_files(staging) - before)
-        for layer in ctx.publication.layers:  # the map's features wait on disk for the one map
-            layer.store(staging / LAYERS_DIR)
         results[stage.name], publications[stage.name] = result, ctx.publication
         release_free_memory()  # what the stage freed goes back before the next one allocates
         timings[stage.name] = round(time.monotonic() - began, 2)
@@ -262,9 +260,7 @@ def _resume(project: Project, earlier: tuple[Stage, ...], outputs: OutputSet
                              fix="restore it, or run the whole project.")
         if file_digest(path)[0] != entry["sha256"]:
             raise StaleStateError(f"input {entry['role']} changed since the saved run.", path=path, fix=fix)
-    stored = [layer.stored.relative_to(outputs.staging).as_posix() for p in publications.values()
-              for layer in p.layers if layer.stored is not None]  # the map's features, on disk
-    for relative in [*(f for p in publications.values() for f in p.files), *stored]:
+    for relative in (f for p in publications.values() for f in p.files):
         if not (folder / relative).exists():
             raise StaleStateError(f"{relative} of the saved run is missing.", path=folder, fix=fix)
         target = outputs.staging / relative

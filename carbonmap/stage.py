@@ -27,7 +27,7 @@ import geopandas as gpd
 import pandas as pd
 
 from carbonmap.config import Project
-from carbonmap.io import atomic_path, file_digest
+from carbonmap.io import file_digest
 from carbonmap.words import Text, text_in
 
 __all__ = ["GROUPS", "Layer", "Publication", "Stage", "StageContext", "layers_in"]
@@ -59,41 +59,12 @@ class Layer:
     in_html: bool = True  # False: in the GeoPackage only (too many features for a web page)
     aggregate: str = "mean"  # how a layer too large for the web page is summarised on cells: mean or sum
     # (categorical layers: their most frequent class)
-    stored: Path | None = None  # where the runner put the frame between stages (:meth:`store`)
 
     def __post_init__(self) -> None:
-        if (self.frame is None and self.stored is None) == (self.raster is None):
+        if (self.frame is None) == (self.raster is None):
             raise ValueError(f"layer {self.name!r}: give exactly one of frame and raster")
         if self.group not in GROUPS:
             raise ValueError(f"layer {self.name!r}: unknown group {self.group!r}")
-
-    @property
-    def is_vector(self) -> bool:
-        """Whether the layer is features (held, or stored), not a raster."""
-        return self.raster is None
-
-    def vector(self) -> gpd.GeoDataFrame:
-        """The layer's features: held, or read back from where the runner stored them (each call
-        reads them: keep the frame while it is used)."""
-        if self.frame is not None:
-            return self.frame
-        return gpd.read_parquet(self.stored)
-
-    def loaded(self) -> Layer:
-        """The layer with its features in memory (itself when they are)."""
-        return self if self.stored is None else dataclasses.replace(self, frame=self.vector(), stored=None)
-
-    def store(self, folder: Path) -> None:
-        """Write the features to ``folder/<name>.parquet`` (GeoParquet: columns, types, index,
-        CRS and ``attrs`` as they are) and let go of them: a run holds its map's features on disk
-        between its stages, not in memory. The file is replaced atomically (an earlier run's file
-        may be a hard link of the output set being replaced)."""
-        if self.frame is None:
-            return
-        path = folder / f"{self.name}.parquet"
-        with atomic_path(path) as tmp:
-            self.frame.to_parquet(tmp, index=True)
-        self.stored, self.frame = path, None
 
 
 def layers_in(layers: Iterable[Layer], language: str) -> list[Layer]:

@@ -30,12 +30,10 @@ from pyproj import CRS
 from carbonmap import __version__
 from carbonmap.errors import InputError
 
-__all__ = ["STATE_DIR", "LAYERS_DIR", "StateError", "section_hashes", "save_state", "load_state"]
+__all__ = ["STATE_DIR", "StateError", "section_hashes", "save_state", "load_state"]
 
 #: Where a run's state lives, inside its output set.
 STATE_DIR = Path(".carbonmap") / "state"
-#: Where the runner stores the map's features between stages (:meth:`carbonmap.stage.Layer.store`).
-LAYERS_DIR = Path(".carbonmap") / "layers"
 FORMAT = 1
 
 

@@ -1039,8 +1039,7 @@ def _geometry_key(frame: gpd.GeoDataFrame, tolerance_m: float) -> tuple[str, str
     kind = _vector_kind(frame)
     tolerance_m = tolerance_m if kind == "polygon" else 0.0
     source = shapely.to_wkb(frame.geometry.values)
-    crs = frame.crs.to_wkt() if frame.crs is not None else ""  # not how the CRS was written (a layer read back)
-    digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {crs}".encode()).hexdigest()
+    digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
     return digest, kind, tolerance_m
 
 

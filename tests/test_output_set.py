@@ -264,25 +264,3 @@ def test_the_state_is_smaller_than_the_outputs(demo_run):
     state = sum(p.stat().st_size for p in (demo_run / ".carbonmap" / "state").rglob("*") if p.is_file())
     outputs = sum(p.stat().st_size for p in demo_run.rglob("*") if p.is_file()) - state
     assert state < 0.3 * outputs  # the state shares the rasters already written
-
-
-def test_the_map_features_wait_on_disk_and_serve_reruns(previous, tmp_path):
-    """A run stores its map's features between stages (no layer is held in memory); a rerun of
-    the one map reads them from the set it replaces, and the set it writes holds them in turn."""
-    import pandas as pd
-
-    from carbonmap.config import load_project
-    from carbonmap.pipeline import run
-
-    folder = tmp_path / "out"
-    shutil.copytree(previous, folder)
-    stored = {p.name for p in (folder / ".carbonmap" / "layers").glob("*.parquet")}
-    assert {"parcel_emissions.parquet", "ecological_patches.parquet", "rooftop_pv.parquet"} <= stored
-    before = pyogrio.read_dataframe(folder / "onemap.gpkg", layer="parcel_emissions")
-    project = load_project(DEMO_PROJECT).with_output_dir(folder)
-    for _ in range(2):  # the second rerun reads the files the first one's set holds
-        record = run(project, quiet=True, only="onemap")
-        vectors = [layer for layer in record.layers if layer.is_vector]
-        assert len(vectors) == len(stored) and all(layer.frame is None for layer in vectors)
-        assert {p.name for p in (folder / ".carbonmap" / "layers").glob("*.parquet")} == stored
-        pd.testing.assert_frame_equal(pyogrio.read_dataframe(folder / "onemap.gpkg", layer="parcel_emissions"), before)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import datetime as _dt
 import json
 from pathlib import Path
@@ -24,8 +22,6 @@ __all__ = ["ONEMAP", "run_metadata"]
 
 def run_onemap(ctx: StageContext) -> None:
     """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
-    # the map's features, stored on disk between the stages, are read back once for every writer
-    ctx.published = dataclasses.replace(ctx.published, layers=[layer.loaded() for layer in ctx.published.layers])
     units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
     summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
                                crs=units.frame.crs)

@@ -82,11 +82,11 @@ def model_of_run(ctx: StageContext, ranges: pd.DataFrame) -> LinearModel:
     project, units = ctx.project, ctx.result("units")
     emissions, sinks = ctx.result("emissions"), ctx.result("sinks")
     published = ctx.published
-    layers = {layer.name: layer for layer in published.layers if layer.is_vector}
+    layers = {layer.name: layer for layer in published.layers if layer.frame is not None}
     report = published.tables.get("emissions_inventory_allocation")
     inventory = report.groupby("sector")[["inventory_co2_t_yr", "point_co2_t_yr"]].sum() if report is not None \
         else None
-    points = _by(layers["point_sources"].vector(), units.frame, "sector", "co2_t_yr") if "point_sources" in layers \
+    points = _by(layers["point_sources"].frame, units.frame, "sector", "co2_t_yr") if "point_sources" in layers \
         else None
     parcels = emissions.parcels
     land = _by(parcels, units.frame, "coef_id", "coef_emission_co2_t_yr") if "land_use" in emissions.sources \
@@ -97,7 +97,7 @@ def model_of_run(ctx: StageContext, ranges: pd.DataFrame) -> LinearModel:
     else:
         coefficient_sinks = _by(parcels, units.frame, "coef_id", "coef_removal_co2_t_yr")
     if "blue_carbon" in layers:
-        blue = _by(layers["blue_carbon"].vector(), units.frame, "coef_id", "sink_co2_t_yr")
+        blue = _by(layers["blue_carbon"].frame, units.frame, "coef_id", "sink_co2_t_yr")
     return balance_model(ranges, sources=emissions.sources, sinks=sinks.per_unit, inventory=inventory,
                          points=points, land_emissions=land, coefficient_sinks=coefficient_sinks, nep_sink=nep,
                          blue_carbon=blue, stocks=_stock_pools(ctx))
