@@ -176,6 +176,8 @@ def test_bad_land_cover_files_are_refused_by_name(tmp_path):
     empty = _write(tmp_path / "empty.tif", np.zeros((40, 30), dtype=np.uint8), rows_per_block=8)
     with pytest.raises(NodataError, match="empty.tif"):
         read_tiled_landscape(empty, tmp_path / "ids.tif")
+    with pytest.raises(InputError, match="ok.tif.*both the land cover and the patch-id raster"):
+        read_tiled_landscape(_write(tmp_path / "ok.tif", codes, rows_per_block=8), tmp_path / "ok.tif")
     with pytest.raises(InputError, match="neighbour rule"):
         read_tiled_landscape(_write(tmp_path / "ok.tif", codes, rows_per_block=8), tmp_path / "ids.tif",
                              neighbours=6)
@@ -204,9 +206,13 @@ def test_metrics_in_memory_are_unchanged_by_bands():
 def test_patch_polygons_and_unit_metrics_from_the_file_equal_the_whole_raster(mosaic, tmp_path):
     """The ecological patches traced strip by strip (pieces dissolved across the strips' edges)
     cover the cells the whole raster's polygons cover, with the same metrics; the per-unit
-    fragmentation read unit box by unit box from the file is the same table."""
-    whole = read_landscape(mosaic)
-    tiled = read_tiled_landscape(mosaic, tmp_path / "ids.tif", block_pixels=32 * 280)
+    fragmentation read unit box by unit box from the file is the same table. Cells of 27.3 m on
+    an origin off the metre: the pieces meet exactly all the same (traced in cell units)."""
+    with rasterio.open(mosaic) as src:
+        odd = _write(tmp_path / "odd.tif", src.read(1), rows_per_block=32,
+                     transform=Affine(27.3, 0, 412_345.67, 0, -27.3, 2_612_345.67))
+    whole = read_landscape(odd)
+    tiled = read_tiled_landscape(odd, tmp_path / "ids.tif", block_pixels=32 * 280)
     eco = np.array([0, 2])
     a = ecological_patches(whole, eco, min_area_ha=2.0, names={1: "one", 3: "three"})
     b = ecological_patches(tiled, eco, min_area_ha=2.0, names={1: "one", 3: "three"})
@@ -215,8 +221,10 @@ def test_patch_polygons_and_unit_metrics_from_the_file_equal_the_whole_raster(mo
     assert [int(w.height) for w in tiled.trace_windows] == [128, 128, 44]  # tracing windows of 4 strips
     windows = [np.unique(np.flatnonzero((whole.labels == pid).any(axis=1)) // 128) for pid in b["patch_id"]]
     assert sum(len(w) > 1 for w in windows) > 5  # patches in two windows were traced in pieces
-    assert a.geometry.symmetric_difference(b.geometry).area.max() == 0
-    np.testing.assert_allclose(b.geometry.area, b["area_ha"] * 1e4, rtol=1e-12)
+    same = a.geometry.geom_equals(b.geometry)  # the same points, whatever the vertices along the seams
+    assert same.mean() > 0.9 and (same | ~a.geometry.is_valid).all()  # (one tracing's ring touching
+    assert a.geometry.symmetric_difference(b.geometry).area.max() == 0  # itself is pieces dissolved)
+    np.testing.assert_allclose(b.geometry.area, b["area_ha"] * 1e4, rtol=1e-8)  # shoelace on 6-digit coordinates
     zones = np.full(whole.index.shape, -1, dtype=np.int32)
     zones[:150, :140], zones[:150, 140:], zones[150:, :] = 0, 1, 2
     zones[100:200, 50:60] = 3  # a unit across three strips

@@ -26,6 +26,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio.features
+import shapely
 from affine import Affine
 from scipy import ndimage
 from scipy.sparse import coo_array
@@ -153,8 +154,8 @@ class Landscape:
         return self.index[rows, cols]
 
     def traced(self, trace) -> list:
-        """``trace(labels, transform)`` of the raster of patch ids: one piece, the whole raster."""
-        return [trace(self.labels, self.transform)]
+        """``trace(labels, first row)`` of the raster of patch ids: one piece, the whole raster."""
+        return [trace(self.labels, 0)]
 
 
 def _count_values(values: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
@@ -454,7 +455,7 @@ def join_strips(strips: Sequence[StripGroups], n_classes: int, neighbours: int
             second.append(offsets[s + 1] + b[joined] - 1)
     if first and sum(len(f) for f in first):
         first, second = np.concatenate(first), np.concatenate(second)
-        graph = coo_array((np.ones(len(first), dtype=np.int8), (first, second)), shape=(n_nodes, n_nodes))
+        graph = coo_array((np.ones(len(first), dtype=np.int32), (first, second)), shape=(n_nodes, n_nodes))
         _, component = connected_components(graph, directed=False)
     else:
         component = np.arange(n_nodes)
@@ -723,9 +724,11 @@ def patch_polygons(landscape, patches: np.ndarray | None = None) -> gpd.GeoDataF
 
     Notes
     -----
-    Cells are traced with rasterio's polygonisation using the landscape's neighbour rule. The
-    pieces of one patch (8-connected parts touching only at a corner, or parts in different
-    strips) are dissolved into one (multi)polygon.
+    Cells are traced with rasterio's polygonisation using the landscape's neighbour rule, in
+    cell units (whole numbers, the same in every window); the pieces of one patch traced in
+    different windows are dissolved into one (multi)polygon, and the polygons are then put on
+    the map by the landscape's transform. A patch whose parts touch only at a corner across
+    two windows is a MultiPolygon where the whole raster's tracing gives one ring touching itself.
     """
     if landscape.transform is None:
         raise InputError("patch polygons need a georeferenced landscape.", fix="pass transform= and crs= to prepare().")
@@ -737,16 +740,21 @@ def patch_polygons(landscape, patches: np.ndarray | None = None) -> gpd.GeoDataF
               if len(frame)]
     if not pieces:
         return gpd.GeoDataFrame({"patch_id": np.zeros(0, dtype=np.int64)}, geometry=[], crs=landscape.crs)
-    frame = gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True), crs=landscape.crs)
+    frame = gpd.GeoDataFrame(pd.concat(pieces, ignore_index=True))
     split = frame["patch_id"].duplicated(keep=False)
     if split.any():  # dissolve only the patches traced in pieces
         frame = pd.concat([frame[~split], frame[split].dissolve(by="patch_id", as_index=False)])
-    return frame.sort_values("patch_id", ignore_index=True)
+    frame = frame.sort_values("patch_id", ignore_index=True)
+    t = landscape.transform  # from cells to the map: x = a col + b row + c, y = d col + e row + f
+    geometry = shapely.transform(frame.geometry.values, lambda cells: cells @ np.array([[t.a, t.d], [t.b, t.e]])
+                                 + np.array([t.c, t.f]))
+    return gpd.GeoDataFrame({"patch_id": frame["patch_id"].to_numpy()}, geometry=geometry, crs=landscape.crs)
 
 
-def trace_patches(labels: np.ndarray, transform: Affine, *, keep: np.ndarray | None, neighbours: int
+def trace_patches(labels: np.ndarray, row_offset: int, *, keep: np.ndarray | None, neighbours: int
                   ) -> pd.DataFrame:
-    """The polygons of the patches of a raster of patch ids (those `keep` marks, or all): a
+    """The polygons of the patches of rows of a raster of patch ids (those `keep` marks, or all),
+    the first of them row `row_offset` of the raster, in cell units (x the column, y the row): a
     frame of ``patch_id`` and ``geometry``, one row per polygon traced."""
     from shapely.geometry import shape
 
@@ -754,7 +762,7 @@ def trace_patches(labels: np.ndarray, transform: Affine, *, keep: np.ndarray | N
         labels = np.where(keep[labels], labels, 0)
     ids, geoms = [], []
     for geom, value in rasterio.features.shapes(labels, mask=labels > 0, connectivity=neighbours,
-                                                transform=transform):
+                                                transform=Affine.translation(0, row_offset)):
         ids.append(int(value))
         geoms.append(shape(geom))
     return pd.DataFrame({"patch_id": np.asarray(ids, dtype=np.int64), "geometry": geoms})

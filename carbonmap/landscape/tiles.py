@@ -24,12 +24,12 @@ raster's horizontal runs of cells.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from affine import Affine
 from rasterio.windows import Window
 
 from carbonmap.compute import narrowest, ordered_map
@@ -121,28 +121,31 @@ class TiledLandscape:
             return _read_index(src, window, self.classes)
 
     def traced(self, trace) -> list:
-        """``trace(labels, transform)`` of each window of the patch-id raster, in order (tasks):
+        """``trace(labels, first row)`` of each window of the patch-id raster, in order (tasks):
         windows of 4 strips, so that few patches are traced in pieces."""
         ids = RasterRef(str(self.patch_ids), 1, None, 0)
-        task = partial(_strip_traced, ids=ids, trace=trace, transform=self.transform)
+        task = partial(_strip_traced, ids=ids, trace=trace)
         return list(ordered_map(task, self.trace_windows, where=ids.place))
 
-    def _bands(self, function, halo: int, **kwargs) -> list:
+    def _bands(self, function, halo: int, **kwargs) -> Iterator:
         """``function(index, labels, own, row0, ...)`` of every band (a strip with `halo` rows
-        around it), in order."""
+        around it), yielded in order as the tasks end (a few bands' results at a time)."""
         ids = RasterRef(str(self.patch_ids), 1, None, 0)
         task = partial(_band_task, function=function, land=self.land, ids=ids, classes=self.classes, halo=halo,
                        height=self.shape[0], kwargs=kwargs)
-        return list(ordered_map(task, self.windows, where=narrowest([self.land.place, ids.place])))
+        return ordered_map(task, self.windows, where=narrowest([self.land.place, ids.place]))
 
     @cached_property
     def _counts(self) -> dict[str, np.ndarray]:
         """Per patch id: cells, perimeter sides, corner pairs, sums of rows and columns; and the
-        table of class adjacencies. One pass over the bands."""
+        table of class adjacencies. One pass over the bands, added up in order."""
         total: dict[str, np.ndarray] = {}
         for counts in self._bands(_band_counts, 1, n=self.n_patches + 1, n_classes=self.n_classes):
             for key, value in counts.items():
-                total[key] = total[key] + value if key in total else value
+                if key in total:
+                    total[key] += value
+                else:
+                    total[key] = value
         return total
 
     @property
@@ -167,12 +170,15 @@ class TiledLandscape:
         """Mean distance [cells] from each cell centre to its patch's centroid, by patch id."""
         cells = np.maximum(cells, 1)
         row_c, col_c = self._counts["rows"] / cells, self._counts["cols"] / cells
-        return sum(self._bands(_band_distances, 0, row_c=row_c, col_c=col_c)) / cells
+        total = np.zeros(len(cells))
+        for sums in self._bands(_band_distances, 0, row_c=row_c, col_c=col_c):
+            total += sums
+        return total / cells
 
     def runs(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, np.ndarray], tuple[int, int]]:
         """The raster's runs (:func:`~carbonmap.landscape.enn.row_runs`), their
         :func:`~carbonmap.landscape.enn.covered_runs` flags and its shape, gathered band by band."""
-        bands = self._bands(_band_runs, 1)
+        bands = list(self._bands(_band_runs, 1))
         runs = tuple(np.concatenate([band[0][i] for band in bands]) for i in range(4))
         covered = tuple(np.concatenate([band[1][i] for band in bands]) for i in range(2))
         return runs, covered, self.shape
@@ -180,13 +186,13 @@ class TiledLandscape:
     def core(self, depth_cells: float) -> tuple[np.ndarray, ...]:
         """:func:`carbonmap.landscape.metrics.join_cores` of the bands' core areas (each band
         with the edge depth's rows around it)."""
-        pieces = self._bands(_band_cores, max(1, int(np.floor(depth_cells))), n_classes=self.n_classes,
-                             neighbours=self.neighbours, depth_cells=depth_cells)
+        pieces = list(self._bands(_band_cores, max(1, int(np.floor(depth_cells))), n_classes=self.n_classes,
+                             neighbours=self.neighbours, depth_cells=depth_cells))
         return join_cores(pieces, self.n_classes, self.neighbours, self.n_patches)
 
 
 def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike, *, neighbours: int = 8,
-                         block_pixels: int = 2**22) -> TiledLandscape:
+                         block_pixels: int = 2**22, crs: Any = None) -> TiledLandscape:
     """A land-cover file, its patches labelled window by window into a patch-id raster.
 
     Parameters
@@ -200,6 +206,8 @@ def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike
         Patch neighbour rule (8: FRAGSTATS' default).
     block_pixels : int [cells]
         Cells per strip (rounded to whole blocks of the file).
+    crs : CRS-like, optional
+        The CRS of a raster that declares none.
 
     Returns
     -------
@@ -210,7 +218,8 @@ def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike
     Raises
     ------
     InputError
-        A raster of non-integer codes, in a geographic CRS, or a bad neighbour rule.
+        A raster of non-integer codes, in a geographic CRS, a bad neighbour rule, or `patch_ids`
+        naming the land cover itself.
     AlignmentError
         A rotated raster, or cells that are not square.
     NodataError
@@ -227,7 +236,10 @@ def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike
     if neighbours not in STRUCTURES:
         raise InputError(f"the neighbour rule must be 4 or 8, got {neighbours}.", path=str(raster),
                          fix="use 8 (FRAGSTATS' default) or 4.")
-    with open_raster(raster) as src:
+    if Path(patch_ids).resolve() == Path(raster).resolve():
+        raise InputError("is both the land cover and the patch-id raster to write.", path=str(raster),
+                         fix="give the patch ids another file.")
+    with open_raster(raster, crs=crs) as src:
         resolution = _cell_size_m(src)
         check_class_codes(src.dtype, name=src.name)
         from carbonmap.grid import strips
@@ -322,10 +334,10 @@ def _strip_patch_ids(item: tuple[Window, np.ndarray], *, land: RasterRef, classe
     return ids[strip_groups(index, len(classes), neighbours)[0]]
 
 
-def _strip_traced(window: Window, *, ids: RasterRef, trace, transform) -> Any:
+def _strip_traced(window: Window, *, ids: RasterRef, trace) -> Any:
     with ids.open() as src:
         labels = src.read(window).filled(0)
-    return trace(labels, transform @ Affine.translation(int(window.col_off), int(window.row_off)))
+    return trace(labels, int(window.row_off))
 
 
 def _band_task(window: Window, *, function, land: RasterRef, ids: RasterRef, classes: np.ndarray, halo: int,
