@@ -364,11 +364,13 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
 
     idx0, legend0 = classify_raster(before, system, column="carbon_category")
     idx1, legend1 = classify_raster(after, system, column="carbon_category")
-    cat0 = np.array(legend0 + ["nodata"], dtype=object)[idx0]
-    cat1 = np.array(legend1 + ["nodata"], dtype=object)[idx1]
-    wet0 = np.char.startswith(cat0.astype(str), "wetland")
-    wet1 = np.char.startswith(cat1.astype(str), "wetland")
-    converted = wet0 & ~wet1 & (cat1 != "nodata")
+    # wetland or not by category, looked up per cell (a byte a cell, not the category's name)
+    wet0 = np.array([c.startswith("wetland") for c in legend0] + [False])[idx0]
+    wet1 = np.array([c.startswith("wetland") for c in legend1] + [False])[idx1]
+    converted = wet0 & ~wet1 & (idx1 != len(legend1))  # the last index is nodata
+    del wet0, wet1
+    cat0 = np.array(legend0 + ["nodata"], dtype=object)[idx0[converted]]  # of the converted cells only
+    cat1 = np.array(legend1 + ["nodata"], dtype=object)[idx1[converted]]
     result = pd.DataFrame({"year_after": np.arange(years), "biomass_co2_t": 0.0, "soil_co2_t": 0.0})
     params = disturbance.set_index(["wetland_category", "pool"])
     lucodes = pools["lucode"].to_numpy()
@@ -380,12 +382,12 @@ def wetland_conversion_emissions(before: np.ma.MaskedArray, after: np.ma.MaskedA
                                "in the pool table.", field="lucode", fix="add a row for each to the pool table.")
     density = {"biomass": pools[["c_above", "c_below", "c_dead"]].sum(axis=1).to_numpy()[position],
                "soil": pools["c_soil"].to_numpy()[position]}  # t C/ha of each converted cell
-    targets = cat1[converted]
+    targets = cat1
     impact_of = {t: IMPACT_OF_CONVERSION.get("built" if t.startswith("built") else t, "low") for t in set(targets)}
     impacts = np.array([impact_of[t] for t in targets]) if targets.size else np.empty(0, dtype=object)
     not_covered = {}
-    for category in np.unique(cat0[converted]):
-        sel = cat0[converted] == category
+    for category in np.unique(cat0):
+        sel = cat0 == category
         if category not in params.index.get_level_values("wetland_category"):
             not_covered[str(category)] = float(sel.sum() * cell_ha)
             continue
