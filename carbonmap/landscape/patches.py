@@ -47,7 +47,35 @@ STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dty
 BLOCK_CELLS = 1 << 19
 
 
-class Landscape:
+class Counted:
+    """What a landscape's counts give, in memory or in its file: its classes and patches, the
+    cell area, the cells of each class."""
+
+    classes: np.ndarray
+    patch_class: np.ndarray
+    resolution: float
+    index_cells: np.ndarray
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_patches(self) -> int:
+        return len(self.patch_class) - 1
+
+    @property
+    def cell_m2(self) -> float:
+        """Area of one cell [m2]."""
+        return self.resolution**2
+
+    @cached_property
+    def class_cells(self) -> np.ndarray:
+        """Cells of each class (K,) (float)."""
+        return self.index_cells[:-1].astype(float)
+
+
+class Landscape(Counted):
     """A categorical raster prepared for metrics (made by :func:`prepare`).
 
     Attributes
@@ -116,28 +144,10 @@ class Landscape:
         out[renumber] = found
         return out
 
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def n_patches(self) -> int:
-        return len(self.patch_class) - 1
-
-    @property
-    def cell_m2(self) -> float:
-        """Area of one cell [m2]."""
-        return self.resolution**2
-
     @cached_property
     def index_cells(self) -> np.ndarray:
         """Cells of each class index (K + 1,), the last entry nodata cells (int64)."""
         return _count_values(self.index, self.n_classes + 1)
-
-    @cached_property
-    def class_cells(self) -> np.ndarray:
-        """Cells of each class (K,) (float)."""
-        return self.index_cells[:-1].astype(float)
 
     @cached_property
     def patch_cells(self) -> np.ndarray:

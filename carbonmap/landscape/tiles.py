@@ -46,6 +46,7 @@ from carbonmap.landscape.metrics import (
 )
 from carbonmap.landscape.patches import (
     STRUCTURES,
+    Counted,
     _present_values,
     class_index,
     join_strips,
@@ -58,7 +59,7 @@ from carbonmap.landscape.patches import (
 __all__ = ["TiledLandscape", "read_tiled_landscape"]
 
 
-class TiledLandscape:
+class TiledLandscape(Counted):
     """A land-cover file prepared for metrics window by window (made by :func:`read_tiled_landscape`).
 
     It has the attributes of a :class:`~carbonmap.landscape.patches.Landscape` that the metrics
@@ -89,24 +90,6 @@ class TiledLandscape:
         self.shape = shape
         self.windows = windows
         self.trace_windows = trace_windows
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def n_patches(self) -> int:
-        return len(self.patch_class) - 1
-
-    @property
-    def cell_m2(self) -> float:
-        """Area of one cell [m2]."""
-        return self.resolution**2
-
-    @cached_property
-    def class_cells(self) -> np.ndarray:
-        """Cells of each class (K,) (float)."""
-        return self.index_cells[:-1].astype(float)
 
     @property
     def sweeps(self) -> TiledLandscape:
