@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from carbonmap.landscape.patches import (
 __all__ = ["TiledLandscape", "read_tiled_landscape"]
 
 
+@dataclass(kw_only=True, eq=False)
 class TiledLandscape(Counted):
     """A land-cover file prepared for metrics window by window (made by :func:`read_tiled_landscape`).
 
@@ -74,22 +76,19 @@ class TiledLandscape(Counted):
         row-major order of their first cell, as :attr:`Landscape.labels`.
     """
 
-    def __init__(self, *, land: RasterRef, patch_ids: Path, name: str, classes: np.ndarray, index_cells: np.ndarray,
-                 patch_class: np.ndarray, resolution: float, neighbours: int, transform: Any, crs: Any,
-                 shape: tuple[int, int], windows: list[Window], trace_windows: list[Window]) -> None:
-        self.land = land
-        self.patch_ids = Path(patch_ids)
-        self.name = name
-        self.classes = classes
-        self.index_cells = index_cells
-        self.patch_class = patch_class
-        self.resolution = resolution
-        self.neighbours = neighbours
-        self.transform = transform
-        self.crs = crs
-        self.shape = shape
-        self.windows = windows
-        self.trace_windows = trace_windows
+    land: RasterRef
+    patch_ids: Path
+    name: str
+    classes: np.ndarray
+    index_cells: np.ndarray
+    patch_class: np.ndarray
+    resolution: float
+    neighbours: int
+    transform: Any
+    crs: Any
+    shape: tuple[int, int]
+    windows: list[Window]  # the strips of the sweeps
+    trace_windows: list[Window]  # the windows the patches are traced in
 
     @property
     def sweeps(self) -> TiledLandscape:
