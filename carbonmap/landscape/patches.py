@@ -636,7 +636,7 @@ def read_landscape(raster: Any, *, neighbours: int = 8, band: int = 1, crs: Any 
     :class:`ReprojectedWarning` says so). FRAGSTATS refuses such rasters; its results on
     degrees would be wrong.
     """
-    from carbonmap.grid import _metre_factor, align_raster, analysis_grid, cell_area_m2
+    from carbonmap.grid import align_raster, analysis_grid, cell_area_m2
     from carbonmap.io import read_raster
 
     data, src = read_raster(raster, band=band, crs=crs, nodata=nodata)
@@ -656,14 +656,22 @@ def read_landscape(raster: Any, *, neighbours: int = 8, band: int = 1, crs: Any 
                             nodata=nodata)
         return prepare(data, grid.resolution, neighbours=neighbours, transform=grid.transform, crs=grid.crs,
                        name=src.name)
+    return prepare(data, cell_size_m(src), neighbours=neighbours, transform=transform, crs=src.crs, name=src.name)
+
+
+def cell_size_m(src) -> float:
+    """The cell size [m] of a raster (a :class:`carbonmap.io.RasterSource`) in a projected CRS,
+    refusing cells that are not square or a CRS without a linear unit."""
+    from carbonmap.grid import _metre_factor
+
+    transform = src.transform
     if not np.isclose(abs(transform.a), abs(transform.e), rtol=1e-6):
         raise AlignmentError(f"cells are not square ({abs(transform.a)} x {abs(transform.e)}).", path=src.name,
                              fix="resample to square cells (gdalwarp -tr SIZE SIZE).")
     factor = _metre_factor(src.crs)
     if not factor > 0:
         raise CRSError("the CRS has no linear unit.", path=src.name, fix="use a projected CRS in metres.")
-    return prepare(data, abs(transform.a) * factor, neighbours=neighbours, transform=transform, crs=src.crs,
-                   name=src.name)
+    return float(abs(transform.a) * factor)
 
 
 def select_classes(land: Landscape, *, codes: Any = None, system: str | None = None,

@@ -34,7 +34,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from carbonmap.compute import narrowest, ordered_map
-from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError
+from carbonmap.errors import AlignmentError, InputError, NodataError
 from carbonmap.io import RasterRef, check_class_codes, cog_writer, open_raster
 from carbonmap.landscape.enn import covered_runs, row_runs
 from carbonmap.landscape.metrics import (
@@ -49,6 +49,7 @@ from carbonmap.landscape.patches import (
     STRUCTURES,
     Counted,
     _present_values,
+    cell_size_m,
     class_index,
     join_strips,
     patch_cells,
@@ -252,23 +253,14 @@ def read_tiled_landscape(raster: str | os.PathLike, patch_ids: str | os.PathLike
 
 def _cell_size_m(src) -> float:
     """The cell size [m] of a projected, north-up raster of square cells."""
-    from carbonmap.grid import _metre_factor
-
-    transform = src.transform
-    if transform.b != 0 or transform.d != 0:
+    if src.transform.b != 0 or src.transform.d != 0:
         raise AlignmentError("rotated rasters are not supported.", path=src.name,
                              fix="warp the raster to a north-up grid first (gdalwarp).")
     if src.crs is None or src.crs.is_geographic:
         raise InputError("is not in a projected CRS: cells must be measured in metres.", path=src.name,
                          fix="align it to the analysis grid first (carbonmap.grid.align_raster), or use "
                          "read_landscape, which warps a geographic raster in memory.")
-    if not np.isclose(abs(transform.a), abs(transform.e), rtol=1e-6):
-        raise AlignmentError(f"cells are not square ({abs(transform.a)} x {abs(transform.e)}).", path=src.name,
-                             fix="resample to square cells (gdalwarp -tr SIZE SIZE).")
-    factor = _metre_factor(src.crs)
-    if not factor > 0:
-        raise CRSError("the CRS has no linear unit.", path=src.name, fix="use a projected CRS in metres.")
-    return float(abs(transform.a) * factor)
+    return cell_size_m(src)
 
 
 def _classes(counted, name: str) -> tuple[np.ndarray, np.ndarray]:
