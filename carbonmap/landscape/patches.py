@@ -37,8 +37,8 @@ from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, 
 from carbonmap.io import check_class_codes
 
 __all__ = ["Landscape", "prepare", "label_by_class", "group_by_class", "patch_cells", "perimeter_sides", "unlike_sides", "row_blocks",
-           "band_border", "strip_groups", "class_index", "StripGroups", "strip_edges", "join_strips",
-           "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
+           "band_border", "strip_groups", "class_index", "StripGroups", "strip_edges", "join_strips", "Counted",
+           "cell_size_m", "trace_patches", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
 
 #: Connectivity structures for :func:`scipy.ndimage.label`, by neighbour rule.
 STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}

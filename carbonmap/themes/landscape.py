@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def run_landscape(ctx: StageContext) -> EcologicalLand:
         return _measure(ctx, scratch)
 
 
-def _measure(ctx: StageContext, scratch) -> EcologicalLand:
+def _measure(ctx: StageContext, scratch: Path) -> EcologicalLand:
     cfg, units, rasters = ctx.project.landscape, ctx.result("units"), ctx.result("rasters")
     system = rasters.code_systems[cfg.landcover]
     ecology = EcologicalLand(system, cfg.ecological_codes, cfg.neighbours)
