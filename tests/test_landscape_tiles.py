@@ -152,7 +152,8 @@ def test_tiled_metrics_on_a_local_cluster_equal_the_threads(mosaic, tmp_path):
     """The strips as tasks of a local dask cluster of 2 worker processes: the same ids and the
     same tables, bit for bit (the sums are added in the strips' order either way)."""
     here = fragstats(read_tiled_landscape(mosaic, tmp_path / "here.tif", block_pixels=32 * 280), edge_depth_m=90)
-    with compute_session(ComputeSettings(scheduler="local", workers=2, memory_limit="1GB")) as session:
+    # the limit is each worker's and this process's (which holds the test session's earlier tests)
+    with compute_session(ComputeSettings(scheduler="local", workers=2, memory_limit="4GB")) as session:
         assert session.distributed
         there = fragstats(read_tiled_landscape(mosaic, tmp_path / "there.tif", block_pixels=32 * 280),
                           edge_depth_m=90)
