@@ -51,7 +51,8 @@ from scipy.spatial import cKDTree
 
 from carbonmap.errors import InputError
 
-__all__ = ["patch_distances", "link_distances", "cross_distances", "connectivity", "pc_index", "pc_gain", "Connectivity"]
+__all__ = ["patch_distances", "link_distances", "cross_distances", "connectivity", "pc_index", "pc_gain",
+           "Connectivity"]
 
 
 def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,

@@ -362,13 +362,6 @@ def join_cores(pieces: Sequence[CorePieces], n_classes: int, neighbours: int, n_
     return core_cells, n_cores, core_patch, core_size
 
 
-def _sweeps(land):
-    """How `land` is swept: in memory, or band by band from its file."""
-    from carbonmap.landscape.tiles import TiledLandscape
-
-    return land.sweeps if isinstance(land, TiledLandscape) else GridSweeps(land)
-
-
 class GridSweeps:
     """The sweeps of :func:`fragstats` over a landscape held in memory (one band: the whole
     raster). :class:`carbonmap.landscape.tiles.TiledLandscape` makes the same sweeps band by band
@@ -457,7 +450,7 @@ class _Quantities:
 
     def __init__(self, land: Landscape, depth_cells: float) -> None:
         self.land = land
-        self.sweeps = _sweeps(land)
+        self.sweeps = land.sweeps
         self.depth_cells = depth_cells
         self.r = land.resolution
         self.k = land.n_classes

@@ -36,9 +36,10 @@ from shapely.geometry import box
 from carbonmap.errors import AlignmentError, CRSError, InputError, NodataError, ReprojectedWarning
 from carbonmap.io import check_class_codes
 
-__all__ = ["Landscape", "prepare", "label_by_class", "group_by_class", "patch_cells", "perimeter_sides", "unlike_sides", "row_blocks",
-           "band_border", "strip_groups", "class_index", "StripGroups", "strip_edges", "join_strips", "Counted",
-           "cell_size_m", "trace_patches", "read_landscape", "select_classes", "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
+__all__ = ["Landscape", "prepare", "label_by_class", "group_by_class", "patch_cells", "perimeter_sides",
+           "unlike_sides", "row_blocks", "band_border", "strip_groups", "class_index", "StripGroups", "strip_edges",
+           "join_strips", "Counted", "cell_size_m", "trace_patches", "read_landscape", "select_classes",
+           "patch_polygons", "STRUCTURES", "BLOCK_CELLS"]
 
 #: Connectivity structures for :func:`scipy.ndimage.label`, by neighbour rule.
 STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
@@ -158,6 +159,14 @@ class Landscape(Counted):
     def perimeter_sides(self) -> np.ndarray:
         """Perimeter of each patch id [cell sides] (P + 1,); entry 0 unused."""
         return self._per_patch(lambda ids, n: perimeter_sides(self.index, ids, n))
+
+    @property
+    def sweeps(self):
+        """What :func:`carbonmap.landscape.fragstats` sweeps: the whole raster in memory
+        (:class:`carbonmap.landscape.metrics.GridSweeps`)."""
+        from carbonmap.landscape.metrics import GridSweeps
+
+        return GridSweeps(self)
 
     def index_window(self, rows: slice, cols: slice) -> np.ndarray:
         """The class index of a window of the raster."""
@@ -341,8 +350,7 @@ def group_by_class(index: np.ndarray, n_classes: int, neighbours: int) -> tuple[
     Returns
     -------
     groups : ndarray (H, W) of unsigned int
-        Group id 1..P of each cell (0 outside every class), in row-major order of each group's
-        first cell whatever its class.
+        As :func:`strip_groups` numbers them.
     renumber : ndarray (P + 1,) of int32, or None
         The id of each group when numbered as :func:`label_by_class` does (entry 0 is 0);
         None when that is already the numbering of `groups`.

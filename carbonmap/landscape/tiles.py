@@ -110,12 +110,13 @@ class TiledLandscape(Counted):
         task = partial(_strip_traced, ids=ids, trace=trace)
         return list(ordered_map(task, self.trace_windows, where=ids.place))
 
-    def _bands(self, function, halo: int, **kwargs) -> Iterator:
+    def _bands(self, function, halo: int, *, index: bool = True, **kwargs) -> Iterator:
         """``function(index, labels, own, row0, ...)`` of every band (a strip with `halo` rows
-        around it), yielded in order as the tasks end (a few bands' results at a time)."""
+        around it), yielded in order as the tasks end (a few bands' results at a time); with
+        ``index=False`` the land cover is not read (`index` is None)."""
         ids = RasterRef(str(self.patch_ids), 1, None, 0)
-        task = partial(_band_task, function=function, land=self.land, ids=ids, classes=self.classes, halo=halo,
-                       height=self.shape[0], kwargs=kwargs)
+        task = partial(_band_task, function=function, land=self.land if index else None, ids=ids,
+                       classes=self.classes, halo=halo, height=self.shape[0], kwargs=kwargs)
         return ordered_map(task, self.windows, where=narrowest([self.land.place, ids.place]))
 
     @cached_property
@@ -154,14 +155,14 @@ class TiledLandscape(Counted):
         cells = np.maximum(cells, 1)
         row_c, col_c = self._counts["rows"] / cells, self._counts["cols"] / cells
         total = np.zeros(len(cells))
-        for sums in self._bands(_band_distances, 0, row_c=row_c, col_c=col_c):
+        for sums in self._bands(_band_distances, 0, index=False, row_c=row_c, col_c=col_c):
             total += sums
         return total / cells
 
     def runs(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, np.ndarray], tuple[int, int]]:
         """The raster's runs (:func:`~carbonmap.landscape.enn.row_runs`), their
         :func:`~carbonmap.landscape.enn.covered_runs` flags and its shape, gathered band by band."""
-        bands = list(self._bands(_band_runs, 1))
+        bands = list(self._bands(_band_runs, 1, index=False))
         runs = tuple(np.concatenate([band[0][i] for band in bands]) for i in range(4))
         covered = tuple(np.concatenate([band[1][i] for band in bands]) for i in range(2))
         return runs, covered, self.shape
@@ -314,14 +315,17 @@ def _strip_traced(window: Window, *, ids: RasterRef, trace) -> Any:
     return trace(labels, int(window.row_off))
 
 
-def _band_task(window: Window, *, function, land: RasterRef, ids: RasterRef, classes: np.ndarray, halo: int,
+def _band_task(window: Window, *, function, land: RasterRef | None, ids: RasterRef, classes: np.ndarray, halo: int,
                height: int, kwargs: dict) -> Any:
-    """`function` of a strip read with `halo` rows around it (where the raster has them)."""
+    """`function` of a strip read with `halo` rows around it (where the raster has them); the
+    class index is None without `land`."""
     top = max(0, int(window.row_off) - halo)
     bottom = min(height, int(window.row_off + window.height) + halo)
     band = Window(window.col_off, top, window.width, bottom - top)
-    with land.open() as src:
-        index = _read_index(src, band, classes)
+    index = None
+    if land is not None:
+        with land.open() as src:
+            index = _read_index(src, band, classes)
     with ids.open() as src:
         labels = src.read(band).filled(0)
     start = int(window.row_off) - top
