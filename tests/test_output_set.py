@@ -28,12 +28,31 @@ DEMO_PROJECT = Path(str(files("carbonmap.sample_data") / "demo_city" / "project.
 OLINDA_PROJECT = Path(str(files("carbonmap.sample_data") / "olinda" / "project.toml"))
 
 
-def carbonmap(*args: object, **popen) -> subprocess.Popen:
+#: A child running carbonmap that holds the first temporary file named like $CARBONMAP_TEST_HOLD
+#: (a glob of the name) for 60 s before renaming it into place: a test stopping the run while
+#: that file exists then never misses it (an HTML page is otherwise written in a few milliseconds).
+_HOLDING_CHILD = """
+import fnmatch, os, runpy, sys, time
+pattern, replace = os.environ["CARBONMAP_TEST_HOLD"], os.replace
+def held(src, dst, *args, **kwargs):
+    if fnmatch.fnmatch(os.path.basename(os.fspath(src)), pattern):
+        time.sleep(60)
+    return replace(src, dst, *args, **kwargs)
+os.replace = held
+sys.argv = ["carbonmap", *sys.argv[1:]]
+runpy.run_module("carbonmap", run_name="__main__", alter_sys=True)
+"""
+
+
+def carbonmap(*args: object, hold: str | None = None, **popen) -> subprocess.Popen:
     """`carbonmap ARGS` in a child process that Ctrl-C (SIGINT) stops, even when the tests themselves
-    run in the background of a shell (which starts them with SIGINT ignored, and children inherit it)."""
-    return subprocess.Popen([sys.executable, "-m", "carbonmap", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
+    run in the background of a shell (which starts them with SIGINT ignored, and children inherit it);
+    with `hold`, the child keeps the first temporary file whose name matches it (see above)."""
+    command = [sys.executable, "-m", "carbonmap"] if hold is None else [sys.executable, "-c", _HOLDING_CHILD]
+    if hold is not None:
+        popen["env"] = {**os.environ, "CARBONMAP_TEST_HOLD": hold.rsplit("/", 1)[-1]}
+    return subprocess.Popen([*command, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
 
 
 def complete_set(folder: Path) -> dict[str, str]:
@@ -92,7 +111,7 @@ def previous(project_run, tmp_path_factory) -> Path:
 ], ids=["kill-rasters", "int-rasters", "int-html", "kill-html", "kill-gpkg", "term-gpkg"])
 def test_a_killed_run_leaves_the_previous_set_intact(previous, sig, args, pattern):
     before = complete_set(previous)
-    process = carbonmap("run", DEMO_PROJECT, "-o", previous, "-q", *args)
+    process = carbonmap("run", DEMO_PROJECT, "-o", previous, "-q", *args, hold=pattern)
     kill_when(process, previous, pattern, sig)
     assert complete_set(previous) == before
     if sig != signal.SIGKILL:  # stopped cleanly: nothing left behind
