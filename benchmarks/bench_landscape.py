@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _measure import best_of as measured_best_of
+
 #: FRAGSTATS abbreviation -> pylandstats method (class and landscape level unless noted).
 METRICS = {
     "NP": "number_of_patches", "PD": "patch_density", "LPI": "largest_patch_index", "TE": "total_edge",
@@ -165,14 +167,7 @@ def run(tool: str, metric: str, raster: Path, workdir: Path, timeout: float, pac
 
 def best_of(repeat: int, *args, **kwargs) -> dict | None:
     """:func:`run` `repeat` times: the shortest wall and CPU times, the largest peak memory."""
-    best = run(*args, **kwargs)
-    for _ in range(repeat - 1):
-        if best is None:
-            break
-        again = run(*args, **kwargs)
-        best.update(seconds=min(best["seconds"], again["seconds"]), cpu=min(best["cpu"], again["cpu"]),
-                    peak_mb=max(best["peak_mb"], again["peak_mb"]))
-    return best
+    return measured_best_of(repeat, lambda: run(*args, **kwargs), times=("seconds", "cpu"))
 
 
 def largest_difference(a: dict, b: dict) -> float:

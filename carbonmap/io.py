@@ -705,20 +705,25 @@ class RasterSource:
                 data = self.dataset.read(self.band, window=window)
             except rasterio.errors.RasterioError as exc:
                 raise damaged_raster_error(self.name, exc) from exc
-        absurd = _absurd(data, self.nodata) if np.issubdtype(data.dtype, np.floating) else None
-        if absurd is not None:
-            self.nonfinite_cells += int(np.count_nonzero(absurd & ~np.ma.getmaskarray(data)))
-        return np.ma.MaskedArray(data, mask=self.invalid(data, absurd=absurd))
+        mask = self.invalid(data)
+        if np.issubdtype(data.dtype, np.floating) and mask.any():
+            newly = mask if np.ma.getmask(data) is np.ma.nomask else mask & ~np.ma.getmaskarray(data)
+            self.nonfinite_cells += int(np.count_nonzero(_absurd(np.ma.getdata(data)[newly], self.nodata)))
+        return np.ma.MaskedArray(data, mask=mask)
 
-    def invalid(self, data: np.ndarray, *, absurd: np.ndarray | None = None) -> np.ndarray:
-        """Boolean mask of nodata cells in `data`: equal to `nodata`, NaN, infinite or absurd
-        (`absurd`: those cells, when already found)."""
-        mask = np.zeros(data.shape, dtype=bool)
-        if self.nodata is not None and not np.isnan(self.nodata):
-            mask |= data == self.nodata
+    def invalid(self, data: np.ndarray) -> np.ndarray:
+        """Boolean mask of nodata cells in `data`: equal to `nodata`, NaN, infinite, absurd
+        (at least :data:`ABSURD_MAGNITUDE`), or masked."""
         if np.issubdtype(data.dtype, np.floating):
-            mask |= np.isnan(data) | (_absurd(data, self.nodata) if absurd is None else absurd)
-        if isinstance(data, np.ma.MaskedArray):
+            plain = np.ma.getdata(data)
+            mask = plain > -ABSURD_MAGNITUDE
+            mask &= plain < ABSURD_MAGNITUDE
+            np.logical_not(mask, out=mask)  # NaN fails every comparison
+        else:
+            mask = np.zeros(data.shape, dtype=bool)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            mask |= np.ma.getdata(data) == self.nodata
+        if np.ma.getmask(data) is not np.ma.nomask:
             mask |= np.ma.getmaskarray(data)
         return mask
 

@@ -8,15 +8,16 @@ How it works
 The raster is processed in horizontal strips of about `block_pixels` cells, so memory is
 bounded whatever the raster size. In each strip:
 
-1. the zones whose bounding box meets the strip are burnt into one label grid
-   (``rasterio.features.rasterize``: zone *i* -> label *i + 1*) and into a coverage-count
-   grid;
+1. the zones whose bounding box meets the strip are burnt together, once
+   (``rasterio.features.rasterize`` with GDAL's additive merge): each zone adds a value
+   that encodes it and a count of one, so every cell learns how many zones claim it and,
+   claimed once, which (:func:`_claims`);
 2. cells claimed by more than one zone (overlapping zones, or shared edges passing exactly
    through cell centres, which GDAL gives to both neighbours) are *contested*: each zone
    that may claim them is rasterised again on its own, with the window rasterstats would
    use, and the cell counts once for every zone that claims it;
 3. labels run in long horizontal runs, so the strip is run-length encoded and every
-   statistic is reduced over runs (``numpy.ufunc.reduceat``) and then over zones
+   statistic is reduced over runs (``numpy.ufunc.reduceat``) and then over the strip's zones
    (``numpy.bincount``, ``numpy.minimum.at``) — no Python loop per cell or per zone.
 
 Standard deviations are merged across runs and strips with the pairwise update of Chan,
@@ -24,7 +25,7 @@ Golub & LeVeque (1983), which is numerically stable; medians and percentiles kee
 zone's values only until the strips have passed the zone's last row.
 
 Each strip is one task (:func:`carbonmap.compute.ordered_map`): it opens the raster itself,
-burns and reads its strip and returns the strip's partial reductions per zone (counts, sums,
+burns and reads its strip and returns the strip's partial reductions for its zones (counts, sums,
 M2, extremes, class areas), which are merged here in strip order. The tasks run on threads of
 this process, or on the workers of a dask cluster (``[compute]``); the merge, and so the
 result, is the same bit for bit either way.
@@ -85,7 +86,7 @@ from rasterio.windows import Window
 
 from carbonmap.compute import ordered_map
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
-from carbonmap.grid import cell_area_m2, strips
+from carbonmap.grid import cell_area_m2, geojson_shapes, strips
 from carbonmap.io import RasterRef, RasterSource, check_class_codes, open_raster
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
@@ -344,8 +345,11 @@ def _zone_geometries(zones, src: RasterSource) -> tuple[np.ndarray, pd.Index]:
 class _Strip:
     """One strip of the raster with the zone labels of its cells.
 
-    labels : int32 array (rows * cols,), zone index + 1, or 0 where no single zone owns the
-        cell (outside every zone, or contested).
+    labels : int32 array (rows * cols,), 1 + the position in `zones` of the zone owning the
+        cell, or 0 where no single zone owns it (outside every zone, or contested) or it is
+        nodata.
+    zones : sorted indices of the zones that may own cells of the strip.
+    nodata_cells, nodata_zones : int arrays, the nodata cells a single zone owns, and that zone.
     values : raw cell values (rows * cols,).
     invalid : bool array (rows * cols,), nodata or NaN.
     extra_cells, extra_zones : int arrays, one entry per (contested cell, zone claiming it).
@@ -353,8 +357,11 @@ class _Strip:
     """
 
     labels: np.ndarray
+    zones: np.ndarray
     values: np.ndarray
     invalid: np.ndarray
+    nodata_cells: np.ndarray
+    nodata_zones: np.ndarray
     extra_cells: np.ndarray
     extra_zones: np.ndarray
     row_off: int
@@ -455,34 +462,70 @@ def _prepare_strip(task: _StripTask, src: RasterSource, all_touched: bool) -> _S
     transform = src.transform
     row_off, rows, width = int(window.row_off), int(window.height), int(window.width)
     strip_transform = transform @ Affine.translation(0, row_off)
-    shapes = [g.__geo_interface__ for g in task.geoms]  # converted once, burnt twice
-    labels = rasterio.features.rasterize(
-        zip(shapes, (hits + 1).astype("int32")), out_shape=(rows, width),
-        transform=strip_transform, fill=0, all_touched=all_touched, dtype="int32",
-    )
+    position, contested = _claims(task.geoms, (rows, width), strip_transform, all_touched)
     extra_cells = extra_zones = np.empty(0, dtype=np.int64)
-    if hits.size > 1:
-        coverage = rasterio.features.rasterize(
-            ((g, 1) for g in shapes), out_shape=(rows, width),
-            transform=strip_transform, fill=0, all_touched=all_touched, dtype="uint16",
-            merge_alg=rasterio.features.MergeAlg.add,
-        )
-        contested = coverage > 1
-        if contested.any():
-            extra_cells, extra_zones = _contested_claims(contested, task, transform, row_off, all_touched)
-            labels[contested] = 0
+    if contested.any():
+        extra_cells, extra_zones = _contested_claims(contested, task, transform, row_off, all_touched)
     if all_touched:
-        owned = labels > 0
-        position = np.searchsorted(hits, np.where(owned, labels, hits[0] + 1) - 1)
         cell_rows = np.arange(row_off, row_off + rows)[:, None]
         cell_cols = np.arange(width)[None, :]
-        labels[owned & _outside_windows(position, cell_rows, cell_cols, task.windows)] = 0
+        outside = _outside_windows(np.maximum(position, 1) - 1, cell_rows, cell_cols, task.windows)
+        position[(position > 0) & outside] = 0
     data = src.read(window)
+    labels, invalid = position.ravel(), np.ma.getmaskarray(data).ravel()
+    nodata_cells = np.flatnonzero(invalid)
+    nodata_cells = nodata_cells[labels[nodata_cells] > 0]
+    nodata_zones = hits[labels[nodata_cells] - 1]
+    np.putmask(labels, invalid, 0)
     return _Strip(
-        labels=labels.ravel(), values=np.ma.getdata(data).ravel(),
-        invalid=np.ma.getmaskarray(data).ravel(), extra_cells=extra_cells,
+        labels=labels, zones=hits, values=np.ma.getdata(data).ravel(), invalid=invalid,
+        nodata_cells=nodata_cells, nodata_zones=nodata_zones, extra_cells=extra_cells,
         extra_zones=extra_zones, row_off=row_off, width=width,
     )
+
+
+#: Claims burnt together: zone k of a group burns ``(k + 1) * _CLAIM + 1``, added, so a cell's
+#: value holds its number of claims in the low 16 bits and, claimed once, the zone above them.
+_CLAIM = 2**16
+
+
+def _claims(geoms: np.ndarray, shape: tuple[int, int], transform: Affine, all_touched: bool, *,
+            group: int = _CLAIM - 1) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `geoms` claims each cell, from one additive burn per `group` zones (at most 65,535).
+
+    Returns
+    -------
+    position : int32 array `shape`, 1 + the index in `geoms` of the one zone claiming the
+        cell, 0 where none or several do.
+    contested : bool array `shape`, claimed by more than one zone.
+
+    Notes
+    -----
+    Zone k of a group of fewer than 2**16 zones burns the value (k + 1) 2**16 + 1 into an
+    unsigned 32-bit grid with GDAL's additive merge. A cell's value modulo 2**16 is then its
+    number of claims (fewer than 2**16, and kept whether GDAL saturates or wraps past 2**32,
+    both multiples of 2**16 away), and a cell claimed once holds k + 1 in its upper bits.
+    """
+    shapes = geojson_shapes(geoms)
+    position = claims = None
+    for start in range(0, len(shapes), group):
+        part = shapes[start:start + group]
+        burnt = np.zeros(shape, dtype="uint32")
+        rasterio.features.rasterize(zip(part, (np.arange(1, len(part) + 1) * _CLAIM + 1).tolist()), out=burnt,
+                                    transform=transform, all_touched=all_touched,
+                                    merge_alg=rasterio.features.MergeAlg.add)
+        count = np.empty(shape, dtype="uint16")
+        np.bitwise_and(burnt, _CLAIM - 1, out=count, casting="unsafe")
+        zone = np.right_shift(burnt, 16, out=burnt).view("int32")  # k + 1 where claimed once
+        if position is None:
+            position, claims = zone, (count if len(shapes) <= group else count.astype("uint32"))
+        else:
+            claims += count
+            np.copyto(position, zone + start, where=count == 1)
+    contested = claims > 1
+    if contested.any():
+        position[contested] = 0
+    return position, contested
 
 
 def _contested_claims(contested, task: _StripTask, transform, row_off, all_touched):
@@ -540,46 +583,75 @@ def _runs(keys: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
 def _moment_parts(strip: _Strip, *, stats: tuple[str, ...]) -> dict[str, Any]:
     """One strip's partial moments per zone (a task's result; merged by :class:`_Moments`).
 
-    Per run of cells of one zone: its zone, cell count, sum and, as `stats` need them, M2
-    (squared deviations from the run's mean), min and max; contested cells count as runs of
-    one cell. Also the zones of nodata cells and, for medians and percentiles, each zone's
-    values (`value_zones`, `values`) with the strip's last row (`strip_end`).
+    For each of the strip's zones (`zones`, the strip's own): its cell count, sum and, as
+    `stats` need them, M2 (squared deviations from its mean in the strip), min and max, from
+    the runs of cells of one zone and the contested cells; also the zones of nodata cells and,
+    for medians and percentiles, each zone's values (`value_zones`, `values`) with the strip's
+    last row (`strip_end`).
     """
     labels = strip.labels
     extra_ok = ~strip.invalid[strip.extra_cells]
-    invalid_labels = labels[strip.invalid]
-    nodata_zones = np.concatenate([invalid_labels[invalid_labels > 0].astype(np.int64) - 1,
-                                   strip.extra_zones[~extra_ok]])
-    labels = np.where(strip.invalid, 0, labels)
+    nodata_zones = np.concatenate([strip.nodata_zones, strip.extra_zones[~extra_ok]])
     values = strip.values
     starts, lengths = _runs(labels, strip.width)
-    run_zone = labels[starts].astype(np.int64) - 1
-    keep = run_zone >= 0
-    sums = np.add.reduceat(values, starts, dtype=np.float64)
+    run_label = labels[starts]
+    keep = run_label > 0
+    sums = _run_sums(values, starts, lengths, strip.width)
     cells, zones = strip.extra_cells[extra_ok], strip.extra_zones[extra_ok]
     extra_values = values[cells].astype(np.float64)
-    parts = {"nodata_zones": nodata_zones,
-             "zone": np.concatenate([run_zone[keep], zones]),
-             "n": np.concatenate([lengths[keep], np.ones(zones.size, dtype=np.int64)]),
-             "sum": np.concatenate([sums[keep], extra_values])}
+    # every run, then every contested cell as a run of one, by position in strip.zones
+    where = np.concatenate([run_label[keep] - 1, np.searchsorted(strip.zones, zones)])
+    run_n = np.concatenate([lengths[keep], np.ones(zones.size, dtype=np.int64)])
+    run_sum = np.concatenate([sums[keep], extra_values])
+    k = strip.zones.size
+    n = np.bincount(where, weights=run_n, minlength=k)
+    total = np.bincount(where, weights=run_sum, minlength=k)
+    parts = {"nodata_zones": nodata_zones, "zones": strip.zones, "n": n.astype(np.int64), "sum": total}
     if "std" in stats:
-        means = sums / lengths
-        dev = values - np.repeat(means, lengths)
-        parts["m2"] = np.concatenate([np.add.reduceat(dev * dev, starts)[keep], np.zeros(zones.size)])
+        m2 = np.concatenate([_run_sums(values, starts, lengths, strip.width, means=sums / lengths)[keep],
+                             np.zeros(zones.size)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / n
+        parts["m2"] = np.bincount(where, weights=m2 + run_n * (run_sum / run_n - mean[where]) ** 2, minlength=k)
     if "min" in stats:
-        parts["min"] = np.concatenate([np.minimum.reduceat(values, starts)[keep].astype(np.float64), extra_values])
+        parts["min"] = np.full(k, np.inf)
+        np.minimum.at(parts["min"], where, np.concatenate([np.minimum.reduceat(values, starts)[keep], extra_values]))
     if "max" in stats:
-        parts["max"] = np.concatenate([np.maximum.reduceat(values, starts)[keep].astype(np.float64), extra_values])
+        parts["max"] = np.full(k, -np.inf)
+        np.maximum.at(parts["max"], where, np.concatenate([np.maximum.reduceat(values, starts)[keep], extra_values]))
     if any(s == "median" or _PERCENTILE.match(s) for s in stats):
-        parts.update(_zone_values(labels, values, cells, zones))
+        parts.update(_zone_values(labels, strip.zones, values, cells, zones))
         parts["strip_end"] = strip.row_off + labels.size // strip.width
     return parts
 
 
-def _zone_values(labels, values, extra_cells, extra_zones) -> dict[str, Any]:
+def _run_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int, *,
+              means: np.ndarray | None = None) -> np.ndarray:
+    """Each run's sum of `values` in float64, or with `means` (one per run) its sum of squared
+    deviations from its mean, computed 2**18 cells (whole rows) at a time.
+
+    The float64 copy is made a few rows at a time so that it is small memory used again rather
+    than a strip-sized block that the allocator maps fresh, and page-faults, for every strip.
+    """
+    out = np.empty(starts.size)
+    rows = max(1, 2**18 // width)
+    bounds = np.arange(0, values.size + rows * width, rows * width)
+    first = np.searchsorted(starts, bounds)  # every row starts a run, so each chunk starts one
+    for c0, c1, i0, i1 in zip(bounds[:-1], bounds[1:], first[:-1], first[1:]):
+        if i0 == i1:
+            continue
+        chunk = values[c0:c1].astype(np.float64)
+        if means is not None:
+            chunk -= np.repeat(means[i0:i1], lengths[i0:i1])
+            chunk *= chunk
+        out[i0:i1] = np.add.reduceat(chunk, starts[i0:i1] - c0)
+    return out
+
+
+def _zone_values(labels, label_zones, values, extra_cells, extra_zones) -> dict[str, Any]:
     """The values of each zone in a strip: the zones (ascending) and one array of values each."""
     cells = np.flatnonzero(labels)
-    zone = np.concatenate([labels[cells].astype(np.int64) - 1, extra_zones])
+    zone = np.concatenate([label_zones[labels[cells] - 1], extra_zones])
     vals = np.concatenate([values[cells], values[extra_cells]])
     order = np.argsort(zone, kind="stable")
     zone, vals = zone[order], vals[order]
@@ -618,29 +690,21 @@ class _Moments:
             self._finish([z for z in self.pieces if self.last_rows[z] <= parts["strip_end"]])
 
     def _merge(self, parts: dict[str, np.ndarray]) -> None:
-        zone, n_run = parts["zone"], parts["n"]
-        n_new = np.bincount(zone, weights=n_run, minlength=self.n)
-        s_new = np.bincount(zone, weights=parts["sum"], minlength=self.n)
+        """Chan et al.'s pairwise update of each zone's moments with the strip's."""
+        z, n_new, s_new = parts["zones"], parts["n"], parts["sum"]
         if self.need_std:
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean_run = parts["sum"] / n_run
-                mean_new = s_new / n_new
-                m2_new = np.bincount(
-                    zone, weights=parts["m2"] + n_run * (mean_run - mean_new[zone]) ** 2,
-                    minlength=self.n,
-                )
-                n_old = self.count.astype(np.float64)
-                mean_old = self.total / n_old
-                delta = np.where((n_old > 0) & (n_new > 0), mean_new - mean_old, 0.0)
+                n_old = self.count[z].astype(np.float64)
+                delta = np.where((n_old > 0) & (n_new > 0), s_new / n_new - self.total[z] / n_old, 0.0)
                 both = n_old + n_new
                 cross = np.where(both > 0, delta * delta * n_old * n_new / np.where(both > 0, both, 1), 0.0)
-            self.m2 += np.where(n_new > 0, m2_new, 0.0) + cross
-        self.count += n_new.astype(np.int64)
-        self.total += s_new
+            self.m2[z] += np.where(n_new > 0, parts["m2"], 0.0) + cross
+        self.count[z] += n_new
+        self.total[z] += s_new
         if self.need_min:
-            np.minimum.at(self.min, zone, parts["min"])
+            self.min[z] = np.minimum(self.min[z], parts["min"])
         if self.need_max:
-            np.maximum.at(self.max, zone, parts["max"])
+            self.max[z] = np.maximum(self.max[z], parts["max"])
 
     def _finish(self, zones) -> None:
         for z in zones:
@@ -690,15 +754,11 @@ def _class_area_parts(strip: _Strip, *, transform: Affine, crs: Any) -> dict[str
     row_area = cell_area_m2(transform, crs, np.arange(strip.row_off, strip.row_off + rows))
     labels = strip.labels
     codes = strip.values.astype(np.int64)
-    invalid_cells = np.flatnonzero(strip.invalid)
-    invalid_labels = labels[invalid_cells]
-    owned = invalid_labels > 0
-    labels = np.where(strip.invalid, 0, labels)
     # a run ends where the zone or the class changes
     key = labels.astype(np.int64) << 32 | (codes + 2**31)
     starts, lengths = _runs(key, strip.width)
     keep = labels[starts] > 0
-    run_keys = key[starts][keep] - (1 << 32)  # zone index (0-based) in the high bits
+    run_keys = strip.zones[labels[starts][keep] - 1] << 32 | (key[starts][keep] & 0xFFFFFFFF)
     run_area = lengths[keep] * row_area[starts[keep] // strip.width]
     ok = ~strip.invalid[strip.extra_cells]
     cells, zones = strip.extra_cells[ok], strip.extra_zones[ok]
@@ -707,8 +767,8 @@ def _class_area_parts(strip: _Strip, *, transform: Affine, crs: Any) -> dict[str
     all_area = np.concatenate([run_area, row_area[cells // strip.width]])
     uniq, inverse = np.unique(all_keys, return_inverse=True)
     return {"keys": uniq, "areas": np.bincount(inverse, weights=all_area),
-            "nodata_zones": invalid_labels[owned].astype(np.int64) - 1,
-            "nodata_areas": row_area[invalid_cells[owned] // strip.width],
+            "nodata_zones": strip.nodata_zones,
+            "nodata_areas": row_area[strip.nodata_cells // strip.width],
             "contested_nodata_zones": strip.extra_zones[~ok],
             "contested_nodata_areas": row_area[strip.extra_cells[~ok] // strip.width]}
 

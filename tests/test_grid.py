@@ -18,6 +18,7 @@ from carbonmap.grid import (
     cell_area_m2,
     ensure_projected,
     equal_area_crs,
+    geojson_shapes,
     rasterize,
 )
 
@@ -131,6 +132,30 @@ def test_rasterize_by_hand():
     assert out.tolist() == [[7, 7, 0, 0], [7, 9, 9, 9], [0, 9, 9, 9], [0, 9, 9, 9]]
     added = rasterize(frame, grid, values=1, merge="add")
     assert added[1, 1] == 2 and added[0, 0] == 1 and added[3, 0] == 0
+
+
+def test_geojson_shapes_equal_each_geo_interface():
+    """Polygons (with holes, with Z), multipolygons of one and two parts, and the other types
+    as they come, in their own order; the coordinates are the same numbers."""
+    holed = shapely.box(0, 0, 10, 10).difference(shapely.box(2, 2, 4, 4))
+    multi = shapely.MultiPolygon([holed, shapely.box(20, 0, 30, 5)])
+    geoms = np.array([shapely.box(0, 0, 1, 2), multi, shapely.LineString([(0, 0), (3, 4)]), holed,
+                      shapely.MultiPolygon([shapely.box(5, 5, 6, 6)]), shapely.Point(1, 2), shapely.Polygon(),
+                      None, shapely.Polygon([(0, 0, 5), (1, 0, 5), (1, 1, 5)])], dtype=object)
+
+    def as_lists(value):
+        return [as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    shapes = geojson_shapes(geoms)
+    for shape, geom in zip(shapes[:-2], geoms[:-2]):
+        expected = geom.__geo_interface__
+        assert shape["type"] == expected["type"]
+        assert as_lists(shape["coordinates"]) == as_lists(expected["coordinates"])
+    assert shapes[-2] is None
+    assert as_lists(shapes[-1]["coordinates"]) == [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]]
+    # the mixture of types leaves the collector as it was
+    import gc
+    assert gc.isenabled()
 
 
 def test_blocks_by_hand():

@@ -145,6 +145,30 @@ def test_strips_do_not_change_results(values):
     pd.testing.assert_frame_equal(whole, by_rows)
 
 
+@pytest.mark.parametrize("all_touched", [False, True])
+def test_claims_burnt_in_groups_equal_one_burn(all_touched):
+    """Which zone owns each cell, and which cells several zones claim, do not depend on how many
+    zones share one additive burn; by hand for the cells claimed three times over."""
+    from carbonmap.zonal import _claims
+
+    rng = np.random.default_rng(3)
+    x0, y0 = rng.uniform(0, 300, (2, 40))
+    geoms = np.array([shapely.box(x, y, x + w, y + h) for x, y, w, h in
+                      zip(x0, y0, *rng.uniform(5, 80, (2, 40)))], dtype=object)
+    transform = Affine(10, 0, 0, 0, -10, 400)
+    one = _claims(geoms, (40, 40), transform, all_touched)
+    for group in (1, 3, 7):
+        grouped = _claims(geoms, (40, 40), transform, all_touched, group=group)
+        np.testing.assert_array_equal(grouped[0], one[0])
+        np.testing.assert_array_equal(grouped[1], one[1])
+    assert one[1].sum() > 100 and (one[0] > 0).sum() > 100  # both kinds of cells are there
+    three = shapely.box(0, 0, 30, 30), shapely.box(10, 0, 30, 30), shapely.box(0, 10, 30, 30)
+    position, contested = _claims(np.array(three, dtype=object), (3, 3), Affine(10, 0, 0, 0, -10, 30), False)
+    # zone 1 claims every cell, zone 2 columns 1-2, zone 3 rows 0-1 (cell centres at 5, 15, 25 m)
+    assert contested.tolist() == [[True, True, True], [True, True, True], [False, True, True]]
+    assert position.tolist() == [[0, 0, 0], [0, 0, 0], [1, 0, 0]]
+
+
 def test_file_and_array_give_the_same(values, tmp_path):
     path = tmp_path / "v.tif"
     with rasterio.open(path, "w", driver="GTiff", width=6, height=4, count=1, dtype="float32",
