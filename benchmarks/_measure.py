@@ -20,7 +20,8 @@ def run_child(command: list[str], result: Path, what: str) -> dict:
     return data
 
 
-def best_of(repeat: int, measure: Callable[[], dict | None], times: tuple[str, ...] = ("wall_s", "cpu_s")) -> dict | None:
+def best_of(repeat: int, measure: Callable[[], dict | None],
+            times: tuple[str, ...] = ("wall_s", "cpu_s")) -> dict | None:
     """`measure()` `repeat` times: the first result, with the shortest of each of its `times`
     and the largest ``peak_mb``; None as soon as a run gives None (timed out)."""
     best = measure()

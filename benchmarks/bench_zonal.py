@@ -5,8 +5,9 @@ nodata block) and 20,000 zones (a Voronoi tessellation, like planning units or c
 tracts), then runs each tool in its own process on the same files, for the statistics
 count, sum, mean, min and max, and prints the wall and CPU time of the call (each tool
 imported before the clock starts) and peak memory (the process's maximum resident set,
-imports included) with ratios against carbonmap. It finally checks that the tools agree: carbonmap and rasterstats (same cell-centre rule)
-exactly on count, min and max and to float32 rounding on sum and mean; exactextract
+imports included) with ratios against carbonmap; each tool runs 3 times (``--repeat``) and
+its shortest times count. It finally checks that the tools agree: carbonmap and rasterstats
+(same cell-centre rule) exactly on count, min and max and to float32 rounding on sum and mean; exactextract
 (fractional coverage) on count = zone area / cell area, and on means (correlation).
 
 Usage::
