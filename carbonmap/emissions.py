@@ -861,8 +861,9 @@ def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,
         labels = np.zeros(grid.shape, dtype="int32")
         for start in range(0, len(shapes), RASTERIZE_BATCH):  # later shapes burn over earlier ones, as in one call
             batch = slice(start, start + RASTERIZE_BATCH)
-            rasterio.features.rasterize(zip(geojson_shapes(shapes[batch]), np.arange(start + 1, start + 1 + len(shapes[batch]))),
-                                        out=labels, transform=grid.transform)
+            numbers = np.arange(start + 1, start + 1 + len(shapes[batch]))
+            rasterio.features.rasterize(zip(geojson_shapes(shapes[batch]), numbers), out=labels,
+                                        transform=grid.transform)
         counts = np.bincount(labels.ravel(), minlength=len(shapes) + 1)[1:]
         covered = counts > 0
         per_cell = np.zeros(len(shapes) + 1)
