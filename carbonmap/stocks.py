@@ -210,28 +210,40 @@ def pool_densities(classes: np.ma.MaskedArray, pools: pd.DataFrame, *, name: str
     return out
 
 
-def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str, table: str | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row of each cell's code in the pool table, and the valid mask; unknown codes raise."""
+def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str, table: str | None = None) -> np.ndarray:
+    """Row of each cell's code in the pool table (int32), ``len(codes)`` where the cell is nodata;
+    unknown codes raise."""
     data = np.ma.getdata(classes)
     valid = ~np.ma.getmaskarray(classes)
-    low = int(min(codes.min(), data[valid].min())) if valid.any() else int(codes.min())
-    high = int(max(codes.max(), data[valid].max())) if valid.any() else int(codes.max())
-    if high - low < 2**20:  # small integer codes: a direct lookup table (the usual case)
-        lut = np.full(high - low + 1, -1, dtype=np.int32)
-        lut[codes - low] = np.arange(len(codes))
-        index = lut[np.where(valid, data, low).astype(np.int64) - low]
-        unknown = valid & (index < 0)
+    n = len(codes)
+    if data.dtype.kind in "iu" and data.dtype.itemsize <= 2:  # byte and 16-bit codes: a table of every value
+        limits = np.iinfo(data.dtype)
+        storable = codes[(codes >= limits.min) & (codes <= limits.max)]
+        unsigned = np.dtype(f"u{data.dtype.itemsize}")
+        lut = np.full(2 ** (8 * data.dtype.itemsize), -1, dtype=np.int32)
+        lut[storable.astype(data.dtype).view(unsigned)] = np.searchsorted(codes, storable)
+        index = lut[data.view(unsigned)]
+        np.putmask(index, ~valid, n)
+        unknown = index < 0
     else:
-        index = np.minimum(np.searchsorted(codes, data), len(codes) - 1)
-        unknown = valid & (codes[index] != data)
+        low = int(min(codes.min(), data[valid].min())) if valid.any() else int(codes.min())
+        high = int(max(codes.max(), data[valid].max())) if valid.any() else int(codes.max())
+        if high - low < 2**20:  # small integer codes: a direct lookup table
+            lut = np.full(high - low + 1, -1, dtype=np.int32)
+            lut[codes - low] = np.arange(n)
+            index = lut[np.where(valid, data, low).astype(np.int64) - low]
+            unknown = valid & (index < 0)
+        else:
+            index = np.minimum(np.searchsorted(codes, data), n - 1)
+            unknown = valid & (codes[index] != data)
+        index = np.where(valid, index, n).astype(np.int32)
     if unknown.any():
         present, counts = np.unique(data[unknown], return_counts=True)
         listed = ", ".join(f"{c} ({n} cells)" for c, n in zip(present, counts))
         raise UnknownCodeError(f"{len(present)} land-cover code(s) are not in the pool table: {listed}.",
                                path=name, field="lucode",
                                fix=f"add a row for each to the pool table{f' {table}' if table else ''}.")
-    return np.where(valid, index, 0), valid
+    return index
 
 
 def carbon_stocks(
@@ -347,7 +359,7 @@ def carbon_stocks(
             for date, value in valid.items():
                 valid_ha[date] = valid_ha.get(date, 0.0) + value
             for key, dst in writers.items():
-                dst.write(np.nan_to_num(layers[key], nan=_NODATA), 1, window=window)
+                dst.write(layers[key], 1, window=window)
     if all(v == 0 for v in valid_ha.values()):
         raise NodataError("every land-cover cell is nodata.", path=sources["bas"].name,
                           fix="check the raster's nodata value and extent.")
@@ -368,41 +380,74 @@ class _Lookup:
 
 
 def _stock_strip(window: Window, *, sources: dict, grid: AnalysisGrid, lookup: _Lookup, keep: tuple[str, ...]):
-    """One strip's task: its layers [t C/ha] (those in `keep`), its partial totals [t C] as
-    (quantity, value) pairs and its valid area per date [ha].
+    """One strip's task: its layers [t C/ha] (those in `keep`, float32 with the nodata value), its
+    partial totals [t C] as (quantity, value) pairs and its valid area per date [ha].
 
     `sources`: the land covers by date, as :class:`~carbonmap.io.RasterRef` (opened here) or as
     open sources on the grid (read here, in the caller's thread).
+
+    Every quantity depends on a cell only through its classes (its baseline class, and its
+    alternative class when there is one), so the strip is reduced to the area of each class, or
+    pair of classes, and the layers are looked up from small tables indexed the same way.
     """
     rows = np.arange(int(window.row_off), int(window.row_off + window.height))
-    cell_ha = np.broadcast_to(cell_area_m2(grid.transform, grid.crs, rows)[:, None] / 1e4,
-                              (len(rows), int(window.width)))
-    codes, density = lookup.codes, lookup.density
-    layers, per_cell, sums, valid_ha = {}, {}, [], {}
+    row_ha = cell_area_m2(grid.transform, grid.crs, rows) / 1e4
     with ExitStack() as stack:
         opened = {date: stack.enter_context(src.open()) if isinstance(src, RasterRef) else src
                   for date, src in sources.items()}
-        for date, src in opened.items():
-            index, valid = _class_index(src.read(window), codes, src.name, lookup.table_path)
-            # pool totals from the area of each class: no per-pool arrays needed
-            area = np.bincount(index[valid], weights=cell_ha[valid], minlength=len(codes))
-            sums += [(f"{pool}_{date}", float(area @ density[:, k])) for k, pool in enumerate(POOLS)]
-            sums.append((f"total_{date}", float(area @ density.sum(axis=1))))
-            valid_ha[date] = float(area.sum())
-            per_cell[date] = np.where(valid, lookup.total[index], np.nan).astype(np.float32)
-            layers[f"total_{date}"] = per_cell[date]
-            if lookup.write_pools:
-                for k, pool in enumerate(POOLS):
-                    layers[f"{pool}_{date}"] = np.where(valid, density[index, k], np.nan).astype(np.float32)
-    if "alt" in per_cell:
-        change = per_cell["alt"] - per_cell["bas"]  # NaN where either is nodata
-        layers["change"] = change
-        ok = np.isfinite(change)
-        sums.append(("change", float((change[ok] * cell_ha[ok]).sum(dtype=np.float64))))
+        index = {date: _class_index(src.read(window), lookup.codes, src.name, lookup.table_path)
+                 for date, src in opened.items()}
+    n = len(lookup.codes)  # the index of nodata
+    key = index["bas"] if "alt" not in index else index["bas"] * (n + 1) + index["alt"]
+    keys, area = _area_by_key(key, row_ha, (n + 1) ** len(index))
+    classes = {"bas": keys // (n + 1), "alt": keys % (n + 1)} if "alt" in index else {"bas": keys}
+    sums, valid_ha, layers = [], {}, {}
+    for date, cls in classes.items():
+        ok = cls < n
+        class_area = np.bincount(cls[ok], weights=area[ok], minlength=n)  # [ha]
+        sums += [(f"{pool}_{date}", float(class_area @ lookup.density[:, k])) for k, pool in enumerate(POOLS)]
+        sums.append((f"total_{date}", float(class_area @ lookup.density.sum(axis=1))))
+        valid_ha[date] = float(class_area.sum())
+        layers[f"total_{date}"] = _with_nodata(lookup.total)[index[date]]
+        if lookup.write_pools:
+            for k, pool in enumerate(POOLS):
+                layers[f"{pool}_{date}"] = _with_nodata(lookup.density[:, k].astype(np.float32))[index[date]]
+    if "alt" in index:
+        # the change of each pair of classes, as a cell computes it (float32), nodata where either is
+        both = (classes["bas"] < n) & (classes["alt"] < n)
+        change = lookup.total[classes["alt"][both]] - lookup.total[classes["bas"][both]]
+        sums.append(("change", float(change.astype(np.float64) @ area[both])))
+        change_table = np.full((n + 1, n + 1), _NODATA, dtype=np.float32)  # [baseline, alternative]
+        change_table[:n, :n] = lookup.total[None, :] - lookup.total[:, None]
+        change_table = change_table.ravel()
+        layers["change"] = change_table[key]
         if lookup.constant is not None:
-            layers["npv"] = change * np.float32(lookup.constant)
-            sums.append(("npv", float((change[ok].astype(np.float64) * lookup.constant * cell_ha[ok]).sum())))
-    return {key: layers[key] for key in keep}, sums, valid_ha
+            sums.append(("npv", float((change.astype(np.float64) * lookup.constant) @ area[both])))
+            npv_table = np.where(change_table == _NODATA, change_table, change_table * np.float32(lookup.constant))
+            layers["npv"] = npv_table[key]
+    return {name: layers[name] for name in keep}, sums, valid_ha
+
+
+def _with_nodata(table: np.ndarray) -> np.ndarray:
+    """A float32 lookup table by class index, with the nodata value appended (the nodata index)."""
+    return np.append(table.astype(np.float32), np.float32(_NODATA))
+
+
+def _area_by_key(key: np.ndarray, row_ha: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys present in `key` (an int array (rows, cols), values below `size`) and the area
+    of the cells holding each [ha], from each row's cell area `row_ha` [ha]."""
+    flat = key.ravel()
+    if size > 2**22:  # more pairs of classes than a strip has cells: number the pairs present
+        present, flat = np.unique(flat, return_inverse=True)
+        size = present.size
+    else:
+        present = np.arange(size)
+    if np.all(row_ha == row_ha[0]):  # a projected grid: one cell area
+        area = np.bincount(flat, minlength=size) * row_ha[0]
+    else:
+        area = np.bincount(flat, weights=np.repeat(row_ha, key.shape[1]), minlength=size)
+    found = area > 0
+    return present[found], area[found]
 
 
 def _output_names(out_dir, dates, has_value, write_pools) -> dict[str, Path]:
