@@ -398,8 +398,10 @@ def _stock_strip(window: Window, *, sources: dict, grid: AnalysisGrid, lookup: _
         index = {date: _class_index(src.read(window), lookup.codes, src.name, lookup.table_path)
                  for date, src in opened.items()}
     n = len(lookup.codes)  # the index of nodata
-    key = index["bas"] if "alt" not in index else index["bas"] * (n + 1) + index["alt"]
-    keys, area = _area_by_key(key, row_ha, (n + 1) ** len(index))
+    size = (n + 1) ** len(index)
+    key = index["bas"] if "alt" not in index else (
+        index["bas"].astype(np.int64 if size > 2**31 else np.int32) * (n + 1) + index["alt"])
+    keys, area = _area_by_key(key, row_ha, size)
     classes = {"bas": keys // (n + 1), "alt": keys % (n + 1)} if "alt" in index else {"bas": keys}
     sums, valid_ha, layers = [], {}, {}
     for date, cls in classes.items():
@@ -413,18 +415,15 @@ def _stock_strip(window: Window, *, sources: dict, grid: AnalysisGrid, lookup: _
             for k, pool in enumerate(POOLS):
                 layers[f"{pool}_{date}"] = _with_nodata(lookup.density[:, k].astype(np.float32))[index[date]]
     if "alt" in index:
-        # the change of each pair of classes, as a cell computes it (float32), nodata where either is
+        # the change of each pair of classes present, as a cell computes it (float32)
         both = (classes["bas"] < n) & (classes["alt"] < n)
         change = lookup.total[classes["alt"][both]] - lookup.total[classes["bas"][both]]
         sums.append(("change", float(change.astype(np.float64) @ area[both])))
-        change_table = np.full((n + 1, n + 1), _NODATA, dtype=np.float32)  # [baseline, alternative]
-        change_table[:n, :n] = lookup.total[None, :] - lookup.total[:, None]
-        change_table = change_table.ravel()
-        layers["change"] = change_table[key]
+        missing = (index["bas"] == n) | (index["alt"] == n)
+        layers["change"] = np.where(missing, np.float32(_NODATA), layers["total_alt"] - layers["total_bas"])
         if lookup.constant is not None:
             sums.append(("npv", float((change.astype(np.float64) * lookup.constant) @ area[both])))
-            npv_table = np.where(change_table == _NODATA, change_table, change_table * np.float32(lookup.constant))
-            layers["npv"] = npv_table[key]
+            layers["npv"] = np.where(missing, np.float32(_NODATA), layers["change"] * np.float32(lookup.constant))
     return {name: layers[name] for name in keep}, sums, valid_ha
 
 

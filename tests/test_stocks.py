@@ -108,6 +108,45 @@ def test_strips_do_not_change_totals():
     pd.testing.assert_frame_equal(one, many, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, n_codes, crs", [("uint8", 12, CRS), ("int16", 12, "EPSG:4326"),
+                                                  ("int32", 12, CRS), ("uint16", 2100, CRS)])
+def test_totals_and_layers_equal_a_cell_by_cell_computation(tmp_path, dtype, n_codes, crs):
+    """Byte, 16-bit and 32-bit codes, more class pairs than a strip has cells (2,100 codes), and true
+    cell areas that change from row to row (degrees): totals and every layer as computed cell by cell."""
+    from carbonmap.grid import cell_area_m2
+
+    rng = np.random.default_rng(n_codes)
+    codes = np.sort(rng.choice(np.arange(1, 3000 if n_codes > 255 else 120), n_codes, replace=False))
+    pools = pd.DataFrame({"lucode": codes, **{p: rng.uniform(0, 90, n_codes).round(2)
+                                              for p in ("c_above", "c_below", "c_soil", "c_dead")}})
+    shape = (37, 29)
+    bas, alt = (rng.choice(codes, shape).astype(dtype) for _ in range(2))
+    nodata = 0
+    bas[rng.random(shape) < 0.1] = nodata
+    alt[rng.random(shape) < 0.1] = nodata
+    transform = Affine(0.001, 0, 113.0, 0, -0.001, 23.0) if crs == "EPSG:4326" else TRANSFORM
+    summary = carbon_stocks(bas, pools, alternative=alt, transform=transform, crs=crs, nodata=nodata,
+                            out_dir=tmp_path, block_pixels=29 * 5,
+                            valuation=Valuation(43.0, -7.1, 2.8, 2016, 2030)).set_index("quantity")
+    density = pools.set_index("lucode").sum(axis=1)  # [t C/ha], float64
+    ha = np.broadcast_to(cell_area_m2(transform, crs, shape[0])[:, None] / 1e4, shape)
+    exact = {name: np.where(raster != nodata, density.reindex(raster.ravel()).to_numpy().reshape(shape), np.nan)
+             for name, raster in (("bas", bas), ("alt", alt))}
+    per_cell = {name: values.astype("float32") for name, values in exact.items()}  # the layers' values
+    for name in ("bas", "alt"):
+        ok = np.isfinite(exact[name])
+        assert summary.loc[f"total_{name}", "t_c"] == pytest.approx((exact[name][ok] * ha[ok]).sum(), rel=1e-12)
+        np.testing.assert_array_equal(_read(tmp_path / f"c_storage_{name}.tif"),
+                                      np.where(ok, per_cell[name], np.float32(-1e30)))
+    change = per_cell["alt"] - per_cell["bas"]
+    ok = np.isfinite(change)
+    assert summary.loc["change", "t_c"] == pytest.approx((change[ok].astype(float) * ha[ok]).sum(), rel=1e-12)
+    np.testing.assert_array_equal(_read(tmp_path / "c_change_bas_alt.tif"), np.where(ok, change, np.float32(-1e30)))
+    constant = valuation_constant(Valuation(43.0, -7.1, 2.8, 2016, 2030))
+    np.testing.assert_array_equal(_read(tmp_path / "npv_alt.tif"),
+                                  np.where(ok, change * np.float32(constant), np.float32(-1e30)))
+
+
 def test_bad_pool_tables():
     with pytest.raises(MissingColumnError, match="needs the columns c_dead"):
         read_pools(POOLS.drop(columns="C_dead"))
