@@ -267,6 +267,43 @@ def test_zones_conserve_area_and_keep_the_strictest_rule():
     assert ground[2, 2] == ZONE_CLASSES["restricted"]  # cropland: agri-PV only
 
 
+def test_the_potential_in_strips_equals_the_whole_grid():
+    """Strips of 5 rows, with setbacks reaching 8 rows (800 m) and the terrain's 3 x 3 gradient: every
+    raster cell for cell and every zone reason's area exactly, the per-unit sums to rounding."""
+    from carbonmap.renewables.potential_map import RenewableTables, renewable_potential
+
+    rng = np.random.default_rng(7)
+    shape = (43, 31)
+    legend = ["forest", "cropland", "built_up", "water", "grassland"]
+    categories = rng.choice([-1, 0, 1, 3, 4], size=shape, p=[0.05, 0.3, 0.35, 0.1, 0.2]).astype(np.int16)
+    categories[2:9, 2:12] = 2  # a town: the wind setback around it reaches 8 rows
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    zones = (rows // 11) * 3 + cols // 11  # 12 units of 11 x 11 cells
+    zones[categories < 0] = -1
+    smooth = np.sin(rows / 5.0) * 40 + np.cos(cols / 4.0) * 30
+    rasters = {"ghi": 1300 + 60 * rng.random(shape), "wind_speed": 4 + 3 * rng.random(shape),
+               "elevation": 50 + smooth + rng.random(shape), "heat_flow": 60 + 20 * rng.random(shape)}
+    for values in rasters.values():
+        values[rng.random(shape) < 0.03] = np.nan
+    red_line = np.zeros(shape, bool)
+    red_line[30:36, 5:20] = True
+    tables = RenewableTables.packaged()
+    whole, strips = (renewable_potential(categories, legend, 100.0, zones, 12, SUZHOU, tables,
+                                         protection={"ecological_protection_red_line": red_line},
+                                         block_pixels=block, **rasters)
+                     for block in (None, 31 * 5))
+    assert set(whole.rasters) == set(strips.rasters) == {
+        "zones_ground_pv", "zones_wind", "ground_pv_yield", "wind_power_density", "wind_capacity_factor",
+        "deep_geothermal_temperature", "deep_geothermal_class"}
+    for name, (array, unit, facts) in whole.rasters.items():
+        np.testing.assert_array_equal(strips.rasters[name][0], array, err_msg=name)
+        assert strips.rasters[name][1:] == (unit, facts)
+    assert (whole.rasters["zones_wind"][0] == ZONE_CLASSES["prohibited"]).sum() > 100  # the setbacks bite
+    pd.testing.assert_frame_equal(strips.zone_reasons, whole.zone_reasons)
+    pd.testing.assert_frame_equal(strips.per_unit, whole.per_unit, rtol=1e-12)
+    assert whole.per_unit["wind_suitable_gwh_yr"].sum() > 0 and whole.per_unit["ground_pv_suitable_mw"].sum() > 0
+
+
 def _two_buildings(south_height):
     """A low building with a tall one 10 m to its south, in Suzhou (UTM 51N)."""
     x0, y0 = 270_000, 3_465_000

@@ -13,12 +13,17 @@ the planning units rasterised on the grid, and returns:
   separately), shallow-geothermal heat against heating demand [GWh/yr], and the mean
   deep-geothermal temperature.
 
-The pipeline's ``renewables`` stage and scripts call it; the formulas are in the modules
-:mod:`.solar`, :mod:`.rooftop`, :mod:`.potential` and :mod:`.zoning`.
+:func:`potential_in_strips` does the same strip by strip from any reader of rows (the
+pipeline's ``renewables`` stage reads the aligned COGs and writes each raster into its COG as
+the strips pass), in bounded memory: every cell's values equal those of the whole grid at once
+(each strip is read with the rows its setbacks and terrain gradient reach), and the per-unit
+sums are added strip by strip. The formulas are in the modules :mod:`.solar`, :mod:`.rooftop`,
+:mod:`.potential` and :mod:`.zoning`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,10 +51,12 @@ from carbonmap.renewables.solar import (
     plane_of_array,
     transposition_table,
 )
-from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones
+from carbonmap.grid import strips
+from carbonmap.renewables.zoning import ZONE_CLASSES, control_zones, largest_buffer_m
 from carbonmap.terrain import aspect_degrees, slope_degrees
 
-__all__ = ["RenewableTables", "RenewableResult", "renewable_potential", "with_buildings", "ZONE_LEGEND"]
+__all__ = ["RenewableTables", "RenewableResult", "StripInputs", "renewable_potential", "potential_in_strips",
+           "finite_median", "with_buildings", "ZONE_LEGEND"]
 
 #: Zone raster legend: value -> (name, colour).
 ZONE_LEGEND = {1: ("suitable", "#1a9850"), 2: ("restricted", "#fdae61"), 3: ("prohibited", "#d73027")}
@@ -98,6 +105,26 @@ def _per_unit(values: np.ndarray, zones: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(zones[inside], weights=values[inside], minlength=n)[:n]
 
 
+@dataclass
+class StripInputs:
+    """The inputs of :func:`potential_in_strips` for a strip of the grid's rows (the strip and
+    the rows around it that the neighbourhoods need).
+
+    categories : array (rows, W) of int, carbon-category index into `legend` (-1 nodata).
+    legend : the carbon category of each index (the strip's own).
+    zones : array (rows, W) of int, the planning-unit number of each cell (-1 outside).
+    rasters : name -> array (rows, W) of float (NaN nodata): any of ``ghi`` [kWh m-2 yr-1],
+        ``wind_speed`` [m/s], ``elevation`` [m], ``heat_flow`` [mW m-2].
+    protection : zone name -> array (rows, W) of bool.
+    """
+
+    categories: np.ndarray
+    legend: list[str]
+    zones: np.ndarray
+    rasters: dict[str, np.ndarray]
+    protection: dict[str, np.ndarray]
+
+
 def renewable_potential(categories: np.ndarray, legend: list[str], resolution: float, zones: np.ndarray,
                         n_units: int, site: Site, tables: RenewableTables, *,
                         ghi: np.ndarray | None = None, wind_speed: np.ndarray | None = None,
@@ -107,8 +134,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
                         floor_area_m2: np.ndarray | None = None, gshp_ground: str = "normal",
                         climate_zone: str = "hot_summer_cold_winter", transposition: str = "perez",
                         decomposition: str = "erbs_monthly",
-                        on_raster: Callable[[str, tuple[np.ndarray, str, dict[str, float]]], None] | None = None
-                        ) -> RenewableResult:
+                        on_raster: Callable[[str, slice, tuple[np.ndarray, str, dict[str, float]]], None] | None = None,
+                        block_pixels: int | None = None) -> RenewableResult:
     r"""Every renewable resource of a city on one grid, zoned and summed per planning unit.
 
     Parameters
@@ -156,9 +183,11 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         :data:`~carbonmap.renewables.solar.DECOMPOSITION_MODELS` (default ``"erbs_monthly"``);
         its clear-sky index is the table's, or with `ghi` the raster's median over the
         clear-sky year's GHI.
-    on_raster : callable (name, (array, unit, facts)), optional
-        Handed each raster as soon as it is complete (to write it), instead of keeping it in
-        ``rasters``: a city cluster's rasters are 0.5 GB each.
+    on_raster : callable (name, rows, (array, unit, facts)), optional
+        Handed each raster strip by strip (`rows`: the strip's slice of the grid's rows), to
+        write it, instead of keeping the whole raster in ``rasters``.
+    block_pixels : int, optional
+        Cells per strip (default: the whole grid in one strip); see :func:`potential_in_strips`.
 
     Returns
     -------
@@ -205,42 +234,181 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     .. [5] National Energy Administration (2021). Notice on county-wide rooftop distributed PV
        pilots (整县屋顶分布式光伏开发试点).
     """
+    rasters = {name: np.asarray(array, dtype=float) for name, array in
+               (("ghi", ghi), ("wind_speed", wind_speed), ("elevation", elevation), ("heat_flow", heat_flow))
+               if array is not None}
+    protection = protection or {}
+
+    def read(rows: slice) -> StripInputs:
+        return StripInputs(categories[rows], legend, zones[rows], {k: v[rows] for k, v in rasters.items()},
+                           {k: np.asarray(v[rows], dtype=bool) for k, v in protection.items()})
+
+    return potential_in_strips(read, categories.shape, resolution, n_units, site, tables, rasters=tuple(rasters),
+                               protection=tuple(protection),
+                               ghi_median=finite_median(ghi) if ghi is not None else None,
+                               rooftop=rooftop, unit_of_building=unit_of_building, floor_area_m2=floor_area_m2,
+                               gshp_ground=gshp_ground, climate_zone=climate_zone, transposition=transposition,
+                               decomposition=decomposition, on_raster=on_raster,
+                               block_pixels=block_pixels or categories.size)
+
+
+def finite_median(values: np.ndarray) -> float | None:
+    """The median of the finite values, in float64 (the mean of the two middle values for an
+    even count, as ``numpy.nanmedian`` of float64 values), or None when there are none."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    k = finite.size // 2
+    if finite.size % 2:
+        return float(np.partition(finite, k)[k])
+    low, high = np.partition(finite, [k - 1, k])[[k - 1, k]]
+    return (float(low) + float(high)) / 2
+
+
+def potential_in_strips(read: Callable[[slice], StripInputs], shape: tuple[int, int], resolution: float,
+                        n_units: int, site: Site, tables: RenewableTables, *, rasters: tuple[str, ...] = (),
+                        protection: tuple[str, ...] = (), ghi_median: float | None = None,
+                        rooftop: gpd.GeoDataFrame | None = None, unit_of_building: np.ndarray | None = None,
+                        floor_area_m2: np.ndarray | None = None, gshp_ground: str = "normal",
+                        climate_zone: str = "hot_summer_cold_winter", transposition: str = "perez",
+                        decomposition: str = "erbs_monthly",
+                        on_raster: Callable[[str, slice, tuple[np.ndarray, str, dict[str, float]]], None] | None = None,
+                        block_pixels: int = 2**22) -> RenewableResult:
+    """:func:`renewable_potential` strip by strip: the grid's rows in strips of about `block_pixels`
+    cells, each read with the rows around it that its neighbourhoods need.
+
+    Parameters
+    ----------
+    read : callable (rows) -> StripInputs
+        The inputs of a slice of the grid's rows.
+    shape : (H, W)
+        The grid's shape.
+    rasters, protection : tuple of str
+        The names of the rasters and protection zones `read` gives.
+    ghi_median : float [kWh m-2 yr-1], optional
+        The median of the GHI raster's finite cells (:func:`finite_median`), for the clear-sky
+        index of ground PV; needed with a ``ghi`` raster.
+
+    The other parameters and the result are those of :func:`renewable_potential`; every cell's
+    values equal those of the whole grid at once, and the per-unit sums are added strip by strip.
+
+    Notes
+    -----
+    The rows around a strip (its halo) are the most a cell's values depend on: the largest
+    buffer of the zoning rules (a setback, in cells, rounded up) and one row for the slope and
+    aspect of the terrain (Horn's 3 x 3 gradient). The per-unit sums count only the strip's
+    own cells.
+    """
     check_models(transposition, decomposition)
-    p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
+    p, rules = tables.parameters, tables.zoning_rules
+    tip = p["turbine_hub_m"] + p["turbine_rotor_m"] / 2
+    setbacks = {"ground_pv": None, "wind": p["wind_setback_tip_heights"] * tip}
+    reach = max(largest_buffer_m(rules, resource, protection=protection, setback_m=setback)
+                for resource, setback in setbacks.items())
+    halo = max(math.ceil(reach / resolution), 1 if "elevation" in rasters else 0)
+    sun = _sun(site, p, transposition, decomposition, ghi_median if "ghi" in rasters else None)
     out = RenewableResult()
-    put = on_raster or out.rasters.__setitem__
+    put = on_raster or _Assembled(out.rasters, shape).put
+    columns: dict[str, np.ndarray] = {}
+    reason_cells: dict[tuple[str, str], list] = {}  # (resource, reason) -> [cells, zone class]
+    height, width = shape
+    for window in strips(height, width, block_pixels):
+        r0, r1 = int(window.row_off), int(window.row_off + window.height)
+        e0, e1 = max(0, r0 - halo), min(height, r1 + halo)
+        own = slice(r0 - e0, r1 - e0)
+        part, cells, layers = _strip_potential(read(slice(e0, e1)), own, resolution, n_units, tables, setbacks,
+                                               sun, gshp_ground)
+        for name, values in part.items():
+            columns[name] = columns[name] + values if name in columns else values
+        for key, (count, zone_class) in cells.items():
+            entry = reason_cells.setdefault(key, [0, ""])
+            entry[0] += count
+            entry[1] = entry[1] or zone_class
+        for name, layer in layers.items():
+            put(name, slice(r0, r1), layer)
+    if "heat_flow" in rasters:
+        with np.errstate(invalid="ignore"):
+            columns["deep_geothermal_temperature_c"] = columns["deep_geothermal_temperature_c"] / columns.pop(
+                "deep_geothermal_cells")
+    out.zone_reasons = _reason_table(reason_cells, rules, resolution**2 / 1e6)
+    out.buildings = rooftop
+    out.per_unit = with_buildings(pd.DataFrame(columns), tables, rooftop=rooftop, unit_of_building=unit_of_building,
+                                  floor_area_m2=floor_area_m2, climate_zone=climate_zone)
+    return out
+
+
+@dataclass(frozen=True)
+class _Sun:
+    """What ground PV needs of the sun, the same for every cell: the sky model's settings, the
+    optimal tilt [degrees], the plane-of-array to horizontal ratio and the clear-sky GHI used
+    without a GHI raster [kWh m-2 yr-1]."""
+
+    sky: dict
+    tilt: float
+    ratio: float
+    default_ghi: float
+
+
+def _sun(site: Site, p: dict[str, float], transposition: str, decomposition: str, ghi_median: float | None) -> _Sun:
+    sky = {"clear_sky_index": p["clear_sky_index"], "albedo": p["albedo"], "transposition": transposition,
+           "decomposition": decomposition}
+    if ghi_median is not None:
+        sky["clear_sky_index"] = clear_sky_index_of(site, ghi_median)
+    tilt = optimal_tilt(site, **sky)
+    ratio = transposition_table(site, tilt, site.equator_azimuth, **sky)[0]
+    return _Sun(sky, tilt, ratio, plane_of_array(site, 0, 180, **sky)[1])
+
+
+class _Assembled:
+    """Strips of rasters put together into whole arrays, in ``rasters``."""
+
+    def __init__(self, rasters: dict, shape: tuple[int, int]):
+        self.rasters, self.shape = rasters, shape
+
+    def put(self, name: str, rows: slice, layer: tuple[np.ndarray, str, dict[str, float]]) -> None:
+        data, unit, facts = layer
+        if name not in self.rasters:
+            self.rasters[name] = (np.empty(self.shape, dtype=data.dtype), unit, facts)
+        self.rasters[name][0][rows] = data
+
+
+def _strip_potential(inputs: StripInputs, own: slice, resolution: float, n_units: int, tables: RenewableTables,
+                     setbacks: dict[str, float | None], sun: _Sun, gshp_ground: str):
+    """One strip's per-unit sums, zone-reason cell counts and rasters (its own rows), from its
+    inputs with the rows around it."""
+    p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
+    categories, legend = inputs.categories, inputs.legend
+    ghi, wind_speed = inputs.rasters.get("ghi"), inputs.rasters.get("wind_speed")
+    elevation, heat_flow = inputs.rasters.get("elevation"), inputs.rasters.get("heat_flow")
+    zones = inputs.zones.copy()
+    zones[:own.start], zones[own.stop:] = -1, -1  # the rows around the strip count in their own strips
     cell_km2 = resolution**2 / 1e6
     valid = categories >= 0
     columns: dict[str, np.ndarray] = {}
-    reasons = []
+    reason_cells: dict[tuple[str, str], list] = {}
+    layers: dict[str, tuple[np.ndarray, str, dict[str, float]]] = {}
     # --------------------------------------------------------------- zones
-    tip = p["turbine_hub_m"] + p["turbine_rotor_m"] / 2
     zone_of = {}
-    for resource, setback in (("ground_pv", None), ("wind", p["wind_setback_tip_heights"] * tip)):
+    for resource, setback in setbacks.items():
         zone, reason, texts = control_zones(categories, legend, resolution, rules, resource=resource,
-                                            protection=protection, setback_m=setback)
+                                            protection=inputs.protection, setback_m=setback)
         zone_of[resource] = zone
-        put(f"zones_{resource}", (zone, "zone", {}))
+        layers[f"zones_{resource}"] = (zone[own], "zone", {})
         for name, code in ZONE_CLASSES.items():
             columns[f"{resource}_{name}_km2"] = _per_unit((zone == code).astype(float), zones, n_units) * cell_km2
-        for i, text in enumerate(texts):
-            reasons.append({"resource": resource, "reason": text, "zone_class": _class_of(zone, reason, i),
-                            "area_km2": float((reason == i).sum()) * cell_km2})
-    out.zone_reasons = pd.DataFrame(reasons, columns=["resource", "reason", "zone_class", "area_km2"])
+        counts = np.bincount(reason[own].ravel() + 1, minlength=len(texts) + 1)[1:]
+        for i, text in enumerate(texts):  # a reason stays listed where later rules took all its cells
+            entry = reason_cells.setdefault((resource, text), [0, ""])
+            entry[0] += int(counts[i])
+            entry[1] = entry[1] or (_class_of(zone[own], reason[own], i) if counts[i] else "")
     # --------------------------------------------------------------- ground PV
-    sky = {"clear_sky_index": p["clear_sky_index"], "albedo": p["albedo"], "transposition": transposition,
-           "decomposition": decomposition}
-    if ghi is not None and np.isfinite(ghi).any():
-        sky["clear_sky_index"] = clear_sky_index_of(site, float(np.nanmedian(ghi)))
-    tilt = optimal_tilt(site, **sky)
-    ratio = transposition_table(site, tilt, site.equator_azimuth, **sky)[0]
-    ghi_cells = ghi if ghi is not None else np.full(categories.shape, plane_of_array(site, 0, 180, **sky)[1])
+    ghi_cells = ghi if ghi is not None else np.full(categories.shape, sun.default_ghi)
     terrain = np.ones(categories.shape, dtype=bool)
     if elevation is not None:
         terrain = ground_pv_usable(slope_degrees(elevation, resolution), aspect_degrees(elevation, resolution),
                                    max_slope=p["ground_max_slope_deg"], max_north_slope=p["ground_max_north_slope_deg"])
     mw_cell = cell_km2 * p["ground_capacity_mw_per_km2"]
-    ground_mwh = np.where(valid & terrain, mw_cell * ghi_cells * ratio * p["performance_ratio"], np.nan)
+    ground_mwh = np.where(valid & terrain, mw_cell * ghi_cells * sun.ratio * p["performance_ratio"], np.nan)
     zone = zone_of["ground_pv"]
     for name in ("suitable", "restricted"):
         where = (zone == ZONE_CLASSES[name]) & terrain
@@ -248,7 +416,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         columns[f"ground_pv_{name}_gwh_yr"] = _per_unit(np.where(where, ground_mwh, 0.0), zones, n_units) / 1e3
     columns["ground_pv_suitable_co2_avoided_t_yr"] = columns["ground_pv_suitable_gwh_yr"] * 1e3 * grid_factor
     allowed = np.isin(zone, [ZONE_CLASSES["suitable"], ZONE_CLASSES["restricted"]])
-    put("ground_pv_yield", (np.where(allowed, ground_mwh, np.nan) / cell_km2, "mwh_km2_yr", {"tilt": tilt}))
+    layers["ground_pv_yield"] = (np.where(allowed, ground_mwh, np.nan)[own] / cell_km2, "mwh_km2_yr",
+                                 {"tilt": sun.tilt})
     del ground_mwh, terrain, allowed, ghi_cells
     # --------------------------------------------------------------- wind
     if wind_speed is not None:
@@ -261,7 +430,8 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
         cf = capacity_factor(np.nan_to_num(speed), density, tables.power_curve, k=k,
                              sea_level_density=p["air_density_sea_level"])
         cf = np.where(np.isfinite(speed), cf, np.nan)
-        put("wind_power_density", (weibull_power_density(speed, density, k=k), "w_m2", {"hub": p["turbine_hub_m"]}))
+        layers["wind_power_density"] = (weibull_power_density(speed, density, k=k)[own], "w_m2",
+                                        {"hub": p["turbine_hub_m"]})
         del shear, speed, density
         mw_cell = cell_km2 * wind_capacity_mw_per_km2(
             p["turbine_rated_mw"], p["turbine_rotor_m"], spacing_diameters_sq=p["turbine_spacing_rotor_diameters"])
@@ -272,7 +442,7 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
             columns[f"wind_{name}_mw"] = _per_unit(where * mw_cell, zones, n_units)
             columns[f"wind_{name}_gwh_yr"] = _per_unit(np.where(where, wind_mwh, 0.0), zones, n_units) / 1e3
         columns["wind_suitable_co2_avoided_t_yr"] = columns["wind_suitable_gwh_yr"] * 1e3 * grid_factor
-        put("wind_capacity_factor", (cf, "fraction", {}))
+        layers["wind_capacity_factor"] = (cf[own], "fraction", {})
         del cf, wind_mwh
     # --------------------------------------------------------------- shallow geothermal
     open_land = valid & ~np.isin(categories, [i for i, c in enumerate(legend) if c in ("water", "sea")])
@@ -285,17 +455,23 @@ def renewable_potential(categories: np.ndarray, legend: list[str], resolution: f
     if heat_flow is not None:
         temperature = deep_temperature(heat_flow, conductivity=p["rock_thermal_conductivity"],
                                        surface_c=p["surface_temperature_c"], depth_m=p["deep_geothermal_depth_m"])
-        classes = tables.geothermal_classes
-        index = geothermal_class(temperature, classes)
-        put("deep_geothermal_temperature", (temperature, "degc", {"depth": p["deep_geothermal_depth_m"] / 1000}))
-        put("deep_geothermal_class", (index, "class", {}))
-        counts = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
-        with np.errstate(invalid="ignore"):
-            columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units) / counts
-    out.buildings = rooftop
-    out.per_unit = with_buildings(pd.DataFrame(columns), tables, rooftop=rooftop, unit_of_building=unit_of_building,
-                                  floor_area_m2=floor_area_m2, climate_zone=climate_zone)
-    return out
+        index = geothermal_class(temperature, tables.geothermal_classes)
+        layers["deep_geothermal_temperature"] = (temperature[own], "degc",
+                                                 {"depth": p["deep_geothermal_depth_m"] / 1000})
+        layers["deep_geothermal_class"] = (index[own], "class", {})
+        columns["deep_geothermal_cells"] = _per_unit(np.isfinite(temperature).astype(float), zones, n_units)
+        columns["deep_geothermal_temperature_c"] = _per_unit(temperature, zones, n_units)  # a sum until the end
+    return columns, reason_cells, layers
+
+
+def _reason_table(reason_cells: dict[tuple[str, str], list], rules: pd.DataFrame, cell_km2: float) -> pd.DataFrame:
+    """The zone-reason table, resources in their order and reasons in the rules' order."""
+    resources = {"ground_pv": 0, "wind": 1}
+    order = {text: i for i, text in reversed(list(enumerate(rules["reason"].astype(str))))}
+    rows = [{"resource": resource, "reason": text, "zone_class": zone_class, "area_km2": count * cell_km2}
+            for (resource, text), (count, zone_class) in sorted(
+                reason_cells.items(), key=lambda item: (resources[item[0][0]], order.get(item[0][1], len(order))))]
+    return pd.DataFrame(rows, columns=["resource", "reason", "zone_class", "area_km2"])
 
 
 #: The per-unit columns of the buildings, in their place among those of :func:`renewable_potential`.

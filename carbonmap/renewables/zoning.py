@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from carbonmap.errors import InputError
 
-__all__ = ["ZONE_CLASSES", "control_zones"]
+__all__ = ["ZONE_CLASSES", "control_zones", "largest_buffer_m"]
 
 #: Zone class codes in the zone rasters (0 = nodata).
 ZONE_CLASSES = {"suitable": 1, "restricted": 2, "prohibited": 3}
@@ -112,6 +112,14 @@ def control_zones(categories: np.ndarray, legend: list[str], resolution: float, 
             zone[stricter] = code
             reason[stricter] = len(reasons) - 1
     return zone, reason, reasons
+
+
+def largest_buffer_m(rules: pd.DataFrame, resource: str, *, protection=(), setback_m: float | None = None) -> float:
+    """The largest buffer [m] of the rules :func:`control_zones` applies for `resource` with the
+    protection zones named in `protection`: how far a cell's zone can depend on other cells."""
+    mine = rules[rules["resource"].isin([resource, "all"])]
+    used = (mine["constraint_type"] != "zone") | mine["constraint"].isin(list(protection))
+    return max((_buffer_m(value, setback_m) for value in mine.loc[used, "buffer_m"]), default=0.0)
 
 
 def _buffer_m(value, setback_m: float | None) -> float:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.windows import Window
 
 from carbonmap import coefficients
 from carbonmap.config import BuildingsSection, Project, RenewablesSection
 from carbonmap.emissions import floor_area_m2
 from carbonmap.grid import rasterize
-from carbonmap.io import read_vector, write_cog
+from carbonmap.io import cog_writer, open_raster, read_vector
 from carbonmap.landuse import classify_raster
-from carbonmap.renewables.potential_map import ZONE_LEGEND, RenewableTables, renewable_potential, with_buildings
+from carbonmap.renewables.potential_map import (
+    ZONE_LEGEND,
+    RenewableTables,
+    StripInputs,
+    finite_median,
+    potential_in_strips,
+    with_buildings,
+)
 from carbonmap.renewables.rooftop import rooftop_pv, site_of
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.words import words
@@ -81,22 +90,39 @@ ROOFTOP_COLUMNS = ["capacity_kwp", "yield_kwh_yr", "specific_yield_kwh_kwp", "co
                    "height_m", "horizon_deg", "shading_loss_pct", "ghi_kwh_m2_yr", "poa_kwh_m2_yr", "capex_cny"]
 
 
+#: The project's optional rasters of the renewables and what :func:`potential_in_strips` calls them.
+_RASTERS = {"ghi": "ghi", "wind_speed": "wind_speed", "dem": "elevation", "heat_flow": "heat_flow"}
+
+
 def run_renewables(ctx: StageContext) -> Renewables:
     """Renewable potential map: rooftop and ground PV, wind, geothermal, development-control zones."""
     cfg, units, rasters = ctx.project.renewables, ctx.result("units"), ctx.result("rasters")
     tables = prepare_renewable_tables(cfg)
-    categories, legend = classify_raster(rasters.read(cfg.landcover), rasters.code_systems[cfg.landcover],
-                                         column="carbon_category")
-    optional = {key: np.ma.filled(rasters.read(name).astype(float), np.nan)
-                for key in ("ghi", "wind_speed", "dem", "heat_flow") if (name := getattr(cfg, key))}
-    result = renewable_potential(categories, legend, units.grid.resolution, units.zones, len(units.ids),
-                                 site_of(units.frame), tables, ghi=optional.get("ghi"),
-                                 wind_speed=optional.get("wind_speed"), elevation=optional.get("dem"),
-                                 heat_flow=optional.get("heat_flow"), protection=_protection(ctx, units.grid),
-                                 gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone,
-                                 transposition=cfg.transposition, decomposition=cfg.decomposition,
-                                 on_raster=partial(_raster_layer, ctx, classes=tables.geothermal_classes))
-    del categories, optional  # the land's grids are in their COGs: free before the buildings
+    grid = units.grid
+    protection = _protection(ctx, grid)
+    named = {_RASTERS[key]: name for key in _RASTERS if (name := getattr(cfg, key))}
+    ghi_median = _median(rasters.read(named["ghi"])) if "ghi" in named else None
+    with ExitStack() as stack:
+        files = _RasterFiles(ctx, tables.geothermal_classes, stack)
+        land = stack.enter_context(open_raster(rasters.paths[cfg.landcover]))
+        sources = {key: stack.enter_context(open_raster(rasters.paths[name])) for key, name in named.items()}
+
+        def read(rows: slice) -> StripInputs:
+            window = Window(0, rows.start, grid.width, rows.stop - rows.start)
+            categories, legend = classify_raster(land.read(window), rasters.code_systems[cfg.landcover],
+                                                 column="carbon_category")
+            return StripInputs(categories, legend, units.zones[rows],
+                               {key: np.ma.filled(src.read(window).astype(float), np.nan)
+                                for key, src in sources.items()},
+                               {name: mask[rows] for name, mask in protection.items()})
+
+        result = potential_in_strips(read, grid.shape, grid.resolution, len(units.ids), site_of(units.frame), tables,
+                                     rasters=tuple(sources), protection=tuple(protection), ghi_median=ghi_median,
+                                     gshp_ground=cfg.gshp_ground, climate_zone=cfg.climate_zone,
+                                     transposition=cfg.transposition, decomposition=cfg.decomposition,
+                                     on_raster=files.put)
+    files.add_layers()
+    protection.clear()  # whole-grid masks: free before the buildings
     buildings = unit_of_building = None
     per_unit = result.per_unit
     if cfg.rooftop:
@@ -134,26 +160,52 @@ def _protection(ctx: StageContext, grid) -> dict[str, np.ndarray]:
             for name, part in frame.groupby(cfg.protection_field)}
 
 
-def _raster_layer(ctx: StageContext, name: str, raster: tuple[np.ndarray, str, dict], *, classes: pd.DataFrame
-                  ) -> None:
-    """The COG and map layer of a potential raster: zones and classes categorical, the rest continuous."""
-    grid = ctx.result("units").grid
-    data, unit, facts = raster
-    title = words(f"layer.{name}", **facts)
-    path = ctx.file(f"rasters/{name}.tif")
-    if unit in ("zone", "class"):
+def _median(data: np.ma.MaskedArray) -> float | None:
+    """The median of a raster's valid cells (their own precision, at least float32)."""
+    return finite_median(np.ma.filled(data.astype(np.result_type(data.dtype, np.float32)), np.nan))
+
+
+class _RasterFiles:
+    """The potential's rasters written strip by strip into COGs (zones and classes categorical,
+    the rest continuous), and their map layers once the files are complete.
+
+    `stack` closes the files when the strips are done (a failed run leaves none of them).
+    """
+
+    def __init__(self, ctx: StageContext, classes: pd.DataFrame, stack: ExitStack):
+        self.ctx, self.classes, self.grid, self.stack = ctx, classes, ctx.result("units").grid, stack
+        self.writers: dict[str, Any] = {}
+        self.layers: list[Layer] = []
+
+    def put(self, name: str, rows: slice, raster: tuple[np.ndarray, str, dict]) -> None:
+        data, unit, facts = raster
+        categorical = unit in ("zone", "class")
+        if name not in self.writers:
+            path = self.ctx.file(f"rasters/{name}.tif")
+            self.writers[name] = self.stack.enter_context(cog_writer(
+                path, width=self.grid.width, height=self.grid.height, dtype="uint8" if categorical else "float32",
+                transform=self.grid.transform, crs=self.grid.crs, nodata=0 if categorical else float("nan"),
+                resampling="nearest" if categorical else "average"))
+            self.layers.append(self._layer(name, path, unit, facts))
+        if unit == "class":  # classes start at 1 on file: 0 is nodata
+            data = np.where(data >= 0, data + 1, 0)
+        cells = data.astype("uint8") if categorical else np.where(np.isfinite(data), data, np.nan).astype("float32")
+        self.writers[name].write(cells, 1, window=Window(0, rows.start, self.grid.width, rows.stop - rows.start))
+
+    def _layer(self, name: str, path, unit: str, facts: dict) -> Layer:
+        title = words(f"layer.{name}", **facts)
+        if unit not in ("zone", "class"):
+            return Layer(name=name, title=title, group="renewables", raster=path, unit=unit)
         legend_of = ZONE_LEGEND if unit == "zone" else {
-            i: (label, colour) for i, (label, colour) in enumerate(zip(classes["label_en"], GEOTHERMAL_COLOURS))}
-        offset = 0 if unit == "zone" else 1  # classes start at 1 on file: 0 is nodata
-        shifted = data if unit == "zone" else np.where(data >= 0, data + 1, 0)
-        write_cog(path, shifted.astype("uint8"), nodata=0, transform=grid.transform, crs=grid.crs)
-        ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, kind="categorical",
-                            labels={str(k + offset): v[0] for k, v in legend_of.items()},
-                            colours={str(k + offset): v[1] for k, v in legend_of.items()}))
-    else:
-        write_cog(path, np.where(np.isfinite(data), data, np.nan).astype("float32"), nodata=float("nan"),
-                  resampling="average", transform=grid.transform, crs=grid.crs)
-        ctx.add_layer(Layer(name=name, title=title, group="renewables", raster=path, unit=unit))
+            i: (label, colour) for i, (label, colour) in enumerate(zip(self.classes["label_en"], GEOTHERMAL_COLOURS))}
+        offset = 0 if unit == "zone" else 1
+        return Layer(name=name, title=title, group="renewables", raster=path, kind="categorical",
+                     labels={str(k + offset): v[0] for k, v in legend_of.items()},
+                     colours={str(k + offset): v[1] for k, v in legend_of.items()})
+
+    def add_layers(self) -> None:
+        for layer in self.layers:
+            self.ctx.add_layer(layer)
 
 
 def _rooftop_layers(ctx: StageContext, buildings: gpd.GeoDataFrame) -> None:
