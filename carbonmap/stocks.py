@@ -218,10 +218,10 @@ def _class_index(classes: np.ma.MaskedArray, codes: np.ndarray, name: str, table
     n = len(codes)
     if data.dtype.kind in "iu" and data.dtype.itemsize <= 2:  # byte and 16-bit codes: a table of every value
         limits = np.iinfo(data.dtype)
-        storable = codes[(codes >= limits.min) & (codes <= limits.max)]
+        storable = np.flatnonzero((codes >= limits.min) & (codes <= limits.max))  # rows whose code fits
         unsigned = np.dtype(f"u{data.dtype.itemsize}")
         lut = np.full(2 ** (8 * data.dtype.itemsize), -1, dtype=np.int32)
-        lut[storable.astype(data.dtype).view(unsigned)] = np.searchsorted(codes, storable)
+        lut[codes[storable].astype(data.dtype).view(unsigned)] = storable
         index = lut[data.view(unsigned)]
         np.putmask(index, ~valid, n)
         unknown = index < 0

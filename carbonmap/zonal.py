@@ -503,8 +503,9 @@ def _claims(geoms: np.ndarray, shape: tuple[int, int], transform: Affine, all_to
     -----
     Zone k of a group of fewer than 2**16 zones burns the value (k + 1) 2**16 + 1 into an
     unsigned 32-bit grid with GDAL's additive merge. A cell's value modulo 2**16 is then its
-    number of claims (fewer than 2**16, and kept whether GDAL saturates or wraps past 2**32,
-    both multiples of 2**16 away), and a cell claimed once holds k + 1 in its upper bits.
+    number of claims (fewer than 2**16), and a cell claimed once holds k + 1 in its upper bits.
+    A sum past 2**32 needs two claims or more: GDAL saturates it at 2**32 - 1, whose low bits
+    (65,535) still say "more than one", so the cell is contested as it should be.
     """
     shapes = geojson_shapes(geoms)
     position = claims = None

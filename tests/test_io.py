@@ -26,7 +26,7 @@ from carbonmap.errors import (
     NodataError,
     OutputError,
 )
-from carbonmap.io import read_raster, read_vector, write_cog, write_csv, write_geopackage
+from carbonmap.io import _overview_factors, read_raster, read_vector, write_cog, write_csv, write_geopackage
 
 BOWTIE = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)])  # self-intersecting
 
@@ -225,6 +225,30 @@ def test_cog_is_tiled_with_overviews_and_masked_cells_become_nodata(tmp_path):
     with pytest.raises(OutputError, match="masked cells need a nodata value"):
         write_cog(tmp_path / "d.tif", data, transform=Affine(30, 0, 0, 0, -30, 0), crs="EPSG:32650")
     assert not (tmp_path / "d.tif").exists()
+
+
+@pytest.mark.parametrize("width, height", [(3, 5), (1024, 1024), (1025, 300), (300, 1025), (2000, 1), (2049, 700)])
+def test_cog_overviews_are_the_cog_drivers_levels_over_the_same_cells(tmp_path, width, height):
+    """The overviews built before the COG copy: the COG driver's own levels, the same file where
+    the sides halve evenly, and the same full-resolution cells always."""
+    import rasterio.shutil
+
+    data = np.random.default_rng(width).random((height, width)).astype("float32")
+    transform = Affine(30, 0, 0, 0, -30, 0)
+    ours = write_cog(tmp_path / "ours.tif", data, transform=transform, crs="EPSG:32650", resampling="average")
+    staging = tmp_path / "staging.tif"
+    with rasterio.open(staging, "w", driver="GTiff", width=width, height=height, count=1, dtype="float32",
+                       crs="EPSG:32650", transform=transform, tiled=True, blockxsize=512, blockysize=512) as dst:
+        dst.write(data, 1)
+    theirs = tmp_path / "theirs.tif"
+    rasterio.shutil.copy(staging, theirs, driver="COG", compress="DEFLATE", level=3, predictor=3, blocksize=512,
+                         overview_resampling="AVERAGE")
+    with rasterio.open(ours) as a, rasterio.open(theirs) as b:
+        assert a.overviews(1) == b.overviews(1)
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+    if width % 2 ** len(_overview_factors(width, height, 512)) == 0 == height % 2 ** len(
+            _overview_factors(width, height, 512)):
+        assert ours.read_bytes() == theirs.read_bytes()
 
 
 def test_csv_is_deterministic(tmp_path):

@@ -252,18 +252,19 @@ def test_zones_conserve_area_and_keep_the_strictest_rule():
     red_line[:, 0] = True  # forest in the red line: prohibited beats forest's "restricted"
     rules = renewable_zoning_rules()
     for resource in ("ground_pv", "wind"):
-        zone, reason, texts = control_zones(categories, legend, 100.0, rules, resource=resource,
-                                            protection={"ecological_protection_red_line": red_line}, setback_m=150)
+        zone, reason, texts, _ = control_zones(categories, legend, 100.0, rules, resource=resource,
+                                               protection={"ecological_protection_red_line": red_line},
+                                               setback_m=150)
         counts = {name: int((zone == code).sum()) for name, code in ZONE_CLASSES.items()}
         assert sum(counts.values()) == int((categories >= 0).sum()) == 14  # every land cell once
         assert (zone[categories < 0] == 0).all()
         assert zone[0, 0] == ZONE_CLASSES["prohibited"] and "red line" in texts[reason[0, 0]]
         assert zone[0, 1] == ZONE_CLASSES["restricted"]  # forest outside the red line
     # wind: 150 m setback from the built-up cell (100 m cells) prohibits its neighbours
-    zone, reason, texts = control_zones(categories, legend, 100.0, rules, resource="wind", setback_m=150)
+    zone, reason, texts, _ = control_zones(categories, legend, 100.0, rules, resource="wind", setback_m=150)
     assert zone[0, 3] == ZONE_CLASSES["prohibited"] and "setback" in texts[reason[0, 3]]
     assert zone[2, 2] == ZONE_CLASSES["suitable"]  # cropland more than 150 m from built-up land
-    ground, _, _ = control_zones(categories, legend, 100.0, rules, resource="ground_pv")
+    ground, _, _, _ = control_zones(categories, legend, 100.0, rules, resource="ground_pv")
     assert ground[2, 2] == ZONE_CLASSES["restricted"]  # cropland: agri-PV only
 
 
@@ -288,6 +289,8 @@ def test_the_potential_in_strips_equals_the_whole_grid():
     red_line = np.zeros(shape, bool)
     red_line[30:36, 5:20] = True
     tables = RenewableTables.packaged()
+    rules = tables.zoning_rules  # two wind rules of different classes under one reason: two rows
+    rules.loc[(rules["resource"] == "wind") & (rules["constraint"] == "forest"), "reason"] = "rivers and lakes"
     whole, strips = (renewable_potential(categories, legend, 100.0, zones, 12, SUZHOU, tables,
                                          protection={"ecological_protection_red_line": red_line},
                                          block_pixels=block, **rasters)
@@ -300,6 +303,9 @@ def test_the_potential_in_strips_equals_the_whole_grid():
         assert strips.rasters[name][1:] == (unit, facts)
     assert (whole.rasters["zones_wind"][0] == ZONE_CLASSES["prohibited"]).sum() > 100  # the setbacks bite
     pd.testing.assert_frame_equal(strips.zone_reasons, whole.zone_reasons)
+    shared = whole.zone_reasons[(whole.zone_reasons["resource"] == "wind")
+                                & (whole.zone_reasons["reason"] == "rivers and lakes")]
+    assert shared["zone_class"].tolist() == ["prohibited", "restricted"] and (shared["area_km2"] > 0).all()
     pd.testing.assert_frame_equal(strips.per_unit, whole.per_unit, rtol=1e-12)
     assert whole.per_unit["wind_suitable_gwh_yr"].sum() > 0 and whole.per_unit["ground_pv_suitable_mw"].sum() > 0
 

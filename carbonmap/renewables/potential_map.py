@@ -310,7 +310,7 @@ def potential_in_strips(read: Callable[[slice], StripInputs], shape: tuple[int, 
     out = RenewableResult()
     put = on_raster or _Assembled(out.rasters, shape).put
     columns: dict[str, np.ndarray] = {}
-    reason_cells: dict[tuple[str, str], list] = {}  # (resource, reason) -> [cells, zone class]
+    reason_cells: dict[tuple[str, int], list] = {}  # (resource, rule) -> [reason, cells, zone class]
     height, width = shape
     for window in strips(height, width, block_pixels):
         r0, r1 = int(window.row_off), int(window.row_off + window.height)
@@ -320,17 +320,17 @@ def potential_in_strips(read: Callable[[slice], StripInputs], shape: tuple[int, 
                                                sun, gshp_ground)
         for name, values in part.items():
             columns[name] = columns[name] + values if name in columns else values
-        for key, (count, zone_class) in cells.items():
-            entry = reason_cells.setdefault(key, [0, ""])
-            entry[0] += count
-            entry[1] = entry[1] or zone_class
+        for key, (text, count, zone_class) in cells.items():
+            entry = reason_cells.setdefault(key, [text, 0, ""])
+            entry[1] += count
+            entry[2] = entry[2] or zone_class
         for name, layer in layers.items():
             put(name, slice(r0, r1), layer)
     if "heat_flow" in rasters:
         with np.errstate(invalid="ignore"):
             columns["deep_geothermal_temperature_c"] = columns["deep_geothermal_temperature_c"] / columns.pop(
                 "deep_geothermal_cells")
-    out.zone_reasons = _reason_table(reason_cells, rules, resolution**2 / 1e6)
+    out.zone_reasons = _reason_table(reason_cells, resolution**2 / 1e6)
     out.buildings = rooftop
     out.per_unit = with_buildings(pd.DataFrame(columns), tables, rooftop=rooftop, unit_of_building=unit_of_building,
                                   floor_area_m2=floor_area_m2, climate_zone=climate_zone)
@@ -385,22 +385,22 @@ def _strip_potential(inputs: StripInputs, own: slice, resolution: float, n_units
     cell_km2 = resolution**2 / 1e6
     valid = categories >= 0
     columns: dict[str, np.ndarray] = {}
-    reason_cells: dict[tuple[str, str], list] = {}
+    reason_cells: dict[tuple[str, int], list] = {}
     layers: dict[str, tuple[np.ndarray, str, dict[str, float]]] = {}
     # --------------------------------------------------------------- zones
     zone_of = {}
     for resource, setback in setbacks.items():
-        zone, reason, texts = control_zones(categories, legend, resolution, rules, resource=resource,
-                                            protection=inputs.protection, setback_m=setback)
+        zone, reason, texts, positions = control_zones(categories, legend, resolution, rules, resource=resource,
+                                                       protection=inputs.protection, setback_m=setback, rows=own)
         zone_of[resource] = zone
         layers[f"zones_{resource}"] = (zone[own], "zone", {})
         for name, code in ZONE_CLASSES.items():
             columns[f"{resource}_{name}_km2"] = _per_unit((zone == code).astype(float), zones, n_units) * cell_km2
         counts = np.bincount(reason[own].ravel() + 1, minlength=len(texts) + 1)[1:]
-        for i, text in enumerate(texts):  # a reason stays listed where later rules took all its cells
-            entry = reason_cells.setdefault((resource, text), [0, ""])
-            entry[0] += int(counts[i])
-            entry[1] = entry[1] or (_class_of(zone[own], reason[own], i) if counts[i] else "")
+        for i, (text, position) in enumerate(zip(texts, positions)):  # listed even where later rules took its cells
+            entry = reason_cells.setdefault((resource, position), [text, 0, ""])
+            entry[1] += int(counts[i])
+            entry[2] = entry[2] or (_class_of(zone[own], reason[own], i) if counts[i] else "")
     # --------------------------------------------------------------- ground PV
     ghi_cells = ghi if ghi is not None else np.full(categories.shape, sun.default_ghi)
     terrain = np.ones(categories.shape, dtype=bool)
@@ -464,13 +464,12 @@ def _strip_potential(inputs: StripInputs, own: slice, resolution: float, n_units
     return columns, reason_cells, layers
 
 
-def _reason_table(reason_cells: dict[tuple[str, str], list], rules: pd.DataFrame, cell_km2: float) -> pd.DataFrame:
-    """The zone-reason table, resources in their order and reasons in the rules' order."""
+def _reason_table(reason_cells: dict[tuple[str, int], list], cell_km2: float) -> pd.DataFrame:
+    """The zone-reason table: one row per resource and rule that applies, in the rules' order."""
     resources = {"ground_pv": 0, "wind": 1}
-    order = {text: i for i, text in reversed(list(enumerate(rules["reason"].astype(str))))}
     rows = [{"resource": resource, "reason": text, "zone_class": zone_class, "area_km2": count * cell_km2}
-            for (resource, text), (count, zone_class) in sorted(
-                reason_cells.items(), key=lambda item: (resources[item[0][0]], order.get(item[0][1], len(order))))]
+            for (resource, _), (text, count, zone_class) in sorted(
+                reason_cells.items(), key=lambda item: (resources[item[0][0]], item[0][1]))]
     return pd.DataFrame(rows, columns=["resource", "reason", "zone_class", "area_km2"])
 
 

@@ -40,8 +40,8 @@ def _category_mask(categories: np.ndarray, legend: list[str], name: str) -> np.n
 
 
 def control_zones(categories: np.ndarray, legend: list[str], resolution: float, rules: pd.DataFrame, *,
-                  resource: str, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                  resource: str, protection: dict[str, np.ndarray] | None = None, setback_m: float | None = None,
+                  rows: slice | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
     """Development-control zone and reason of every cell for one resource.
 
     Parameters
@@ -60,12 +60,18 @@ def control_zones(categories: np.ndarray, legend: list[str], resolution: float, 
         Protection zones on the same grid, by the names the rules use.
     setback_m : float [m], optional
         Distance used by rules whose buffer is ``setback``.
+    rows : slice, optional
+        The rows whose cells decide which rules are listed (default: all). A strip of a larger
+        grid, read with rows around it, lists the rules that apply to its own cells; cells
+        outside `rows` hold -1 where their rule is not listed.
 
     Returns
     -------
-    (zone, reason, reasons)
+    (zone, reason, reasons, positions)
         uint8 raster of :data:`ZONE_CLASSES` (0 on nodata), int16 raster indexing `reasons`
-        (-1 where no rule applies), and the list of reasons.
+        (-1 where no rule applies), the list of reasons of the rules that apply (in the rules'
+        order; a rule whose cells later rules all take stays listed), and each one's row
+        position in `rules`.
 
     Raises
     ------
@@ -91,8 +97,10 @@ def control_zones(categories: np.ndarray, legend: list[str], resolution: float, 
     zone = np.where(valid, ZONE_CLASSES["suitable"], 0).astype(np.uint8)
     reason = np.full(categories.shape, -1, dtype=np.int16)
     reasons: list[str] = []
-    mine = rules[rules["resource"].isin([resource, "all"])]
-    for rule in mine.itertuples():
+    positions: list[int] = []
+    counted = slice(None) if rows is None else rows
+    for position in np.flatnonzero(rules["resource"].isin([resource, "all"]).to_numpy()).tolist():
+        rule = rules.iloc[position]
         if rule.constraint_type == "zone":
             if rule.constraint not in protection:
                 continue
@@ -107,11 +115,12 @@ def control_zones(categories: np.ndarray, legend: list[str], resolution: float, 
             mask = ndimage.distance_transform_edt(~mask) * resolution <= buffer
         code = ZONE_CLASSES[rule.zone_class]
         stricter = mask & valid & (zone < code)
-        if stricter.any():
+        if stricter[counted].any():
             reasons.append(str(rule.reason))
-            zone[stricter] = code
-            reason[stricter] = len(reasons) - 1
-    return zone, reason, reasons
+            positions.append(position)
+        zone[stricter] = code
+        reason[stricter] = len(reasons) - 1 if positions and positions[-1] == position else -1
+    return zone, reason, reasons, positions
 
 
 def largest_buffer_m(rules: pd.DataFrame, resource: str, *, protection=(), setback_m: float | None = None) -> float:
