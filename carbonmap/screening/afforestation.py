@@ -330,8 +330,9 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
     sites = _criteria(sites, p, site_preparation, growth, tree_type)
     distances = None
     if habitat is not None:
-        new_ha = ndimage.sum(~habitat.existing & (site_labels > 0), site_labels,
-                             index=sites["site_id"].to_numpy()) * cell_ha if len(sites) else np.zeros(0)
+        new_cells = site_labels[~habitat.existing & (site_labels > 0)]  # site cells not yet habitat
+        new_ha = (np.bincount(new_cells, minlength=len(keep_ids) + 1)[sites["site_id"].to_numpy(dtype=np.int64)]
+                  * cell_ha)
         distances = cross_distances(habitat.labels, habitat.ids, site_labels, sites["site_id"].to_numpy(), resolution)
         sites["new_habitat_ha"] = new_ha
         sites["distance_to_habitat_m"] = distances.min(axis=0)
@@ -441,7 +442,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         shapes = zip(frame.to_crs(crs).geometry, values)
         return rasterize(shapes, out_shape=codes.shape, transform=transform, fill=fill, dtype=dtype)
 
-    elevation = on_grid(dem, "DEM")
+    slope = slope_degrees(on_grid(dem, "DEM"), resolution) if dem is not None else None  # elevation not kept
     zone_masks = {}
     if zones is not None and len(zones):
         if "zone" not in zones.columns:
@@ -453,7 +454,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         categories, legend, resolution, transform, crs, rules=rules, parameters=parameters,
         site_preparation=site_preparation, growth=growth, tree_type=tree_type,
         units=burn(units, np.arange(len(units)), fill=-1, dtype="int32") if units is not None else None,
-        slope_deg=slope_degrees(elevation, resolution) if elevation is not None else None,
+        slope_deg=slope,
         precipitation_mm=on_grid(precipitation, "precipitation"), ndvi=on_grid(ndvi, "NDVI"), zones=zone_masks,
         vacated=vacated_mask, habitat=habitat)
     if eligibility is None:
