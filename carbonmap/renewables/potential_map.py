@@ -339,11 +339,10 @@ def potential_in_strips(read: Callable[[slice], StripInputs], shape: tuple[int, 
 
 @dataclass(frozen=True)
 class _Sun:
-    """What ground PV needs of the sun, the same for every cell: the sky model's settings, the
-    optimal tilt [degrees], the plane-of-array to horizontal ratio and the clear-sky GHI used
-    without a GHI raster [kWh m-2 yr-1]."""
+    """What ground PV needs of the sun, the same for every cell: the optimal tilt [degrees], the
+    plane-of-array to horizontal ratio and the clear-sky GHI used without a GHI raster
+    [kWh m-2 yr-1]."""
 
-    sky: dict
     tilt: float
     ratio: float
     default_ghi: float
@@ -356,7 +355,7 @@ def _sun(site: Site, p: dict[str, float], transposition: str, decomposition: str
         sky["clear_sky_index"] = clear_sky_index_of(site, ghi_median)
     tilt = optimal_tilt(site, **sky)
     ratio = transposition_table(site, tilt, site.equator_azimuth, **sky)[0]
-    return _Sun(sky, tilt, ratio, plane_of_array(site, 0, 180, **sky)[1])
+    return _Sun(tilt, ratio, plane_of_array(site, 0, 180, **sky)[1])
 
 
 class _Assembled:
@@ -373,9 +372,10 @@ class _Assembled:
 
 
 def _strip_potential(inputs: StripInputs, own: slice, resolution: float, n_units: int, tables: RenewableTables,
-                     setbacks: dict[str, float | None], sun: _Sun, gshp_ground: str):
-    """One strip's per-unit sums, zone-reason cell counts and rasters (its own rows), from its
-    inputs with the rows around it."""
+                     setbacks: dict[str, float | None], sun: _Sun, gshp_ground: str
+                     ) -> tuple[dict[str, np.ndarray], dict[tuple[str, int], list], dict[str, tuple]]:
+    """One strip's per-unit sums, cells of each zone reason (by resource and rule: [reason, cells,
+    zone class]) and rasters (its own rows), from its inputs with the rows around it."""
     p, rules, grid_factor = tables.parameters, tables.zoning_rules, tables.grid_factor
     categories, legend = inputs.categories, inputs.legend
     ghi, wind_speed = inputs.rasters.get("ghi"), inputs.rasters.get("wind_speed")
