@@ -185,17 +185,10 @@ def suitability(classes: np.ndarray, code: int, resolution: float, *, window_cel
     share = ndimage.uniform_filter((classes == code).astype(float), size=int(window_cells), mode="nearest")
     if builtup is None:
         return share
-    # in place, one grid-sized float64 array beside `share` (the same numbers as the formula)
-    score = ndimage.distance_transform_edt(~builtup)
-    score *= resolution
-    np.negative(score, out=score)
-    score /= distance_decay_m
-    np.exp(score, out=score)
-    score += share
-    del share
-    if slope_deg is not None:  # unknown slope counts as 90 degrees
-        too_steep = ~(slope_deg <= max_slope_deg) & ~(np.isnan(slope_deg) & (90.0 <= max_slope_deg))
-        score[too_steep] = 0.0
+    distance = ndimage.distance_transform_edt(~builtup) * resolution
+    score = share + np.exp(-distance / distance_decay_m)
+    if slope_deg is not None:
+        score = np.where(np.nan_to_num(slope_deg, nan=90.0) <= max_slope_deg, score, 0.0)
     return score
 
 
