@@ -87,7 +87,7 @@ from rasterio.windows import Window
 from carbonmap.compute import ordered_map
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
 from carbonmap.grid import cell_area_m2, geojson_shapes, strips
-from carbonmap.io import RasterRef, RasterSource, check_class_codes, open_raster
+from carbonmap.io import STRIP_READ_CACHE, RasterRef, RasterSource, check_class_codes, open_raster
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
 
@@ -413,7 +413,7 @@ def _strip_results(geoms: np.ndarray, src: RasterSource, all_touched: bool, bloc
     """
     source = src.ref()
     task = partial(_run_strip, source=source, all_touched=all_touched, reduce=reduce)
-    with rasterio.Env(GDAL_CACHEMAX=64 * 2**20), warnings.catch_warnings():
+    with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE), warnings.catch_warnings():
         # rasterio silences this warning of its in-memory datasets with catch_warnings, which
         # threads running at once may undo for each other; the strips are georeferenced.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -426,7 +426,7 @@ def _strip_results(geoms: np.ndarray, src: RasterSource, all_touched: bool, bloc
 def _run_strip(task: _StripTask, *, source: RasterRef, all_touched: bool,
                reduce: Callable[[_Strip], Any]) -> tuple[Any, int]:
     """One strip's task: its partial reduction and the non-finite cells it read."""
-    with rasterio.Env(GDAL_CACHEMAX=64 * 2**20), source.open() as src:
+    with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE), source.open() as src:
         strip = _prepare_strip(task, src, all_touched)
         return reduce(strip), src.nonfinite_cells
 
@@ -471,7 +471,7 @@ def _prepare_strip(task: _StripTask, src: RasterSource, all_touched: bool) -> _S
         cell_cols = np.arange(width)[None, :]
         outside = _outside_windows(np.maximum(position, 1) - 1, cell_rows, cell_cols, task.windows)
         position[(position > 0) & outside] = 0
-    data = src.read(window)
+    data = src.read(window, reuse=True)  # the strip is reduced in this task
     labels, invalid = position.ravel(), np.ma.getmaskarray(data).ravel()
     nodata_cells = np.flatnonzero(invalid)
     nodata_cells = nodata_cells[labels[nodata_cells] > 0]

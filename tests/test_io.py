@@ -13,6 +13,7 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.windows import Window
 
 from carbonmap.errors import (
     CarbonmapError,
@@ -24,9 +25,10 @@ from carbonmap.errors import (
     InputNotFoundError,
     MissingColumnError,
     NodataError,
+    NonFiniteValuesWarning,
     OutputError,
 )
-from carbonmap.io import _overview_factors, read_raster, read_vector, write_cog, write_csv, write_geopackage
+from carbonmap.io import _overview_factors, open_raster, read_raster, read_vector, write_cog, write_csv, write_geopackage
 
 BOWTIE = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)])  # self-intersecting
 
@@ -140,6 +142,32 @@ def test_read_raster_masks_nodata_and_refuses_all_nodata(tmp_path):
     assert src.dataset is None and src.crs.to_epsg() == 32650
     with pytest.raises(NodataError, match=r"every cell is nodata \(nodata value -9999.0\)"):
         read_raster(_raster(tmp_path / "n.tif", np.full((2, 2), -9999, dtype="float32")))
+
+
+def test_reused_strip_reads_equal_fresh_ones_and_the_mask_is_the_same_in_blocks(tmp_path):
+    # 300 x 700 cells: the mask is made in blocks of 2**16 cells, so rows of every kind of
+    # nodata fall in several blocks; a reused read overwrites the thread's last one
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(300, 700)).astype("float32")
+    kinds = rng.integers(0, 5, size=data.shape)
+    data[kinds == 1] = -9999
+    data[kinds == 2] = np.nan
+    data[kinds == 3] = np.inf
+    data[kinds == 4] = -3e38
+    expected = np.isin(kinds, (1, 2, 3, 4))
+    path = _raster(tmp_path / "r.tif", data)
+    absurd = np.isin(kinds, (3, 4))
+    read_twice = 2 * int(absurd[150:].sum()) + int(absurd[:150].sum())
+    with pytest.warns(NonFiniteValuesWarning, match=f"{read_twice:,} cells hold infinite"), open_raster(path) as src:
+        top, bottom = Window(0, 0, 700, 150), Window(0, 150, 700, 150)
+        fresh = src.read(bottom)
+        first = src.read(top, reuse=True)
+        assert (first.mask == expected[:150]).all()
+        assert np.array_equal(first.filled(0), np.where(expected[:150], 0, data[:150]))
+        second = src.read(bottom, reuse=True)
+        assert np.shares_memory(first.data, second.data)  # the same memory, overwritten
+        assert (second.mask == fresh.mask).all() and (second.mask == expected[150:]).all()
+        assert np.array_equal(second.filled(0), fresh.filled(0))
 
 
 def test_read_raster_without_crs_or_band(tmp_path):
