@@ -10,7 +10,9 @@ of result it writes (:class:`carbonmap.stage.Stage`). :func:`run`
    publish (layers, tables, per-unit summary columns, notes) for the one map;
 3. records every coefficient and code table a stage reads (``coefficients_<table>``,
    ``classes_<system>`` in the GeoPackage: :func:`carbonmap.coefficients.recording_tables`);
-   shows progress and writes ``run.log`` (:mod:`carbonmap.progress`);
+   shows progress and writes ``run.log`` (:mod:`carbonmap.progress`); writes each stage's vector
+   layers to GeoParquet as the stage ends (:data:`LAYERS_DIR`), so that they wait for the one map
+   on disk rather than in memory;
 4. saves the state as data for ``--only`` (:mod:`carbonmap.state`), and
 5. writes everything into a staging folder swapped in whole at the end
    (:mod:`carbonmap.outputset`): ``onemap.gpkg``, ``onemap.html``, ``report.html``,
@@ -22,6 +24,7 @@ entry in :data:`STAGES`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import shutil
@@ -37,12 +40,12 @@ import pandas as pd
 from carbonmap.coefficients import recording_tables
 from carbonmap.compute import Session, compute_session, release_free_memory
 from carbonmap.config import Project
-from carbonmap.errors import CarbonmapWarning, ConfigError, InputError, StaleStateError
+from carbonmap.errors import CarbonmapError, CarbonmapWarning, ConfigError, InputError, StaleStateError
 from carbonmap.io import file_digest
 from carbonmap.outputset import OutputSet, output_set
 from carbonmap.progress import Reporter
 from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext
-from carbonmap.state import STATE_DIR, comparison_hashes, load_state, save_state, section_hashes
+from carbonmap.state import STATE_DIR, StateWriter, comparison_hashes, load_state, section_hashes
 from carbonmap.themes.balance import BALANCE
 from carbonmap.themes.blue_carbon import BLUE_CARBON
 from carbonmap.themes.compensation import COMPENSATION
@@ -62,6 +65,10 @@ from carbonmap.themes.uncertainty import UNCERTAINTY
 
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
+#: Where the stages' vector layers wait for the one map, inside the output set (GeoParquet; kept
+#: with the state for ``--only``, removed at the end of a run that saves no state).
+LAYERS_DIR = Path(".carbonmap") / "layers"
+
 #: The stages, in order.
 STAGES: tuple[Stage, ...] = (UNITS, RASTERS, VECTORS, EMISSIONS, STOCKS, SINKS, BLUE_CARBON, LANDSCAPE, NETWORK,
                              RENEWABLES, SCREENING, BALANCE, COMPENSATION, SCENARIOS, TARGETS_STAGE, MONITORING,
@@ -78,13 +85,32 @@ def stage_names(stages: tuple[Stage, ...] | None = None) -> list[str]:
 
 @dataclass
 class RunRecord:
-    """A finished run: its output folder, each stage's result, everything published, the manifest."""
+    """A finished run: its output folder, the results still held, everything published, the manifest.
+
+    A stage's result is let go when the last stage that reads or uses it has run (its entry in
+    `results` is then None): :meth:`result` reads it back from the run's saved state.
+    """
 
     project: Project
     out_dir: Path
     results: dict[str, Any]
     published: Publication
     manifest: dict[str, Any]
+
+    def result(self, name: str) -> Any:
+        """Stage `name`'s result: the one still held, else the one in the run's saved state
+        (``[outputs] save_state``); None for a stage that did not run or returns nothing."""
+        stage = next((s for s in STAGES if s.name == name), None)
+        if stage is None:
+            raise InputError(f"unknown stage {name!r}.", fix=f"stages: {', '.join(stage_names())}.")
+        if self.results.get(name) is not None or stage.writes is None:
+            return self.results.get(name)
+        if not (self.out_dir / STATE_DIR / "manifest.json").exists():
+            raise CarbonmapError(f"the result of stage {name!r} was let go during the run, and the run saved no "
+                                 "state.", path=self.out_dir, fix="run with [outputs] save_state = true, or read "
+                                 "the stage's tables (onemap.gpkg, RunRecord.tables).")
+        _, loaded = load_state(self.out_dir / STATE_DIR, self.out_dir, types_of={name: {"result": stage.writes}})
+        return loaded[name]["result"]
 
     @property
     def layers(self) -> list[Layer]:
@@ -109,7 +135,7 @@ def check_declarations(project: Project, stages: tuple[Stage, ...] | None = None
     names = stage_names(stages)
     written: set[str] = set()
     for index, stage in enumerate(stages):
-        unknown = [n for n in stage.reads + stage.uses if n not in names[:index]]
+        unknown = [n for n in stage.reads + stage.uses + stage.after if n not in names[:index]]
         if unknown:
             raise ValueError(f"stage {stage.name!r} declares {unknown}, which are not earlier stages")
         if not stage.applies(project):
@@ -141,22 +167,28 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
     with output_set(project.output_dir) as outputs, Reporter(quiet=quiet, stream=stream) as reporter:
         reporter.open_log(outputs.staging / "run.log")
         first, results, publications = 0, {}, {}
+        state = StateWriter(outputs.staging / STATE_DIR, outputs.staging) if project.outputs.save_state else None
         if only is not None:
             first = stage_names().index(only)
             results, publications = _resume(project, STAGES[:first], outputs)
             reporter.log(f"rerunning from stage {only!r} on the saved state of {len(publications)} earlier stage(s)")
+            for name in results if state is not None else ():
+                state.add(name, {"result": results[name], "publication": publications[name]})
+            _release_unread(results, [s for s in STAGES[first:] if s.applies(project)])
         reporter.run_started(project.project.name, sum(s.applies(project) for s in STAGES[first:]))
         with compute_session(project.compute) as session:
             reporter.log(f"compute: {session.description}", show=session.distributed)
             timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter,
-                                  session)
+                                  session, state)
         published = Publication.merged(publications[s.name] for s in STAGES)
         for text in published.warnings:
             reporter.log(f"warning: {text}", show=False)
             print(f"carbonmap: warning: {text}", file=stream or sys.stderr)
-        if project.outputs.save_state:
-            size = _save(project, outputs.staging, results, publications)
+        if state is not None:
+            size = state.finish(stages=stage_names(), sections=section_hashes(project))
             reporter.log(f"saved the state for --only ({size / 1e6:.1f} MB)", show=False)
+        else:
+            shutil.rmtree(outputs.staging / LAYERS_DIR, ignore_errors=True)
         reporter.finished(f"carbonmap: done in {time.time() - started:.1f} s -> {outputs.folder}")
         reporter.close()
         manifest = outputs.commit({"project_file": str(project.path), "project_sha256": file_digest(project.path)[0],
@@ -165,7 +197,9 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
                                    "comparison_sha256": comparison_hashes(project), "only": only,
                                    "compute": session.description,
                                    "stages_s": timings, "warnings": published.warnings})
-    return RunRecord(project, outputs.folder, results, published, manifest)
+    layers = [dataclasses.replace(layer, frame_file=outputs.folder / Path(layer.frame_file).relative_to(outputs.staging))
+              if layer.frame_file is not None else layer for layer in published.layers]
+    return RunRecord(project, outputs.folder, results, dataclasses.replace(published, layers=layers), manifest)
 
 
 def run_year(project: Project) -> int | None:
@@ -177,13 +211,18 @@ def run_year(project: Project) -> int | None:
 
 
 def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, results: dict[str, Any],
-                publications: dict[str, Publication], reporter: Reporter, session: Session) -> dict[str, float]:
-    """Run `stages` in order, adding their results and publications; returns seconds per stage."""
+                publications: dict[str, Publication], reporter: Reporter, session: Session,
+                state: StateWriter | None) -> dict[str, float]:
+    """Run `stages` in order, adding their results and publications (and saving them into
+    `state`); returns seconds per stage. A result stays in `results` until the last stage that
+    reads or uses it has run, then its entry becomes None."""
     timings = {}
     active = [s for s in stages if s.applies(project)]
     for stage in stages:
         if stage not in active:
             results[stage.name], publications[stage.name] = None, Publication()
+            if state is not None:
+                state.add(stage.name, {"result": None, "publication": publications[stage.name]})
             continue
         reporter.stage_started(active.index(stage) + 1, len(active), stage.name, stage.description)
         session.activity = f"the {stage.name} stage"
@@ -201,11 +240,25 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         if stage.writes is not None and result is not None and not isinstance(result, stage.writes):
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, not {stage.writes.__name__}")
         ctx.publication.files = sorted(_files(staging) - before)
+        ctx.publication.layers = [layer.saved(staging / LAYERS_DIR) for layer in ctx.publication.layers]
         results[stage.name], publications[stage.name] = result, ctx.publication
-        release_free_memory()  # what the stage freed goes back before the next one allocates
         timings[stage.name] = round(time.monotonic() - began, 2)
+        if state is not None:
+            state.add(stage.name, {"result": result, "publication": ctx.publication})
+        later = active[active.index(stage) + 1:]
+        if later:  # the last stage's results stay for the run's record
+            _release_unread(results, later)
+        release_free_memory()  # what the stage freed goes back before the next one allocates
         reporter.stage_done(stage.name, timings[stage.name])
     return timings
+
+
+def _release_unread(results: dict[str, Any], later: list[Stage]) -> None:
+    """Let go of the results no stage of `later` reads or uses (the saved state keeps them)."""
+    wanted = {name for stage in later for name in stage.reads + stage.uses}
+    for name in results:
+        if name not in wanted:
+            results[name] = None
 
 
 def _record_warnings(ctx: StageContext, caught: list[warnings.WarningMessage]) -> None:
@@ -226,12 +279,6 @@ def _files(folder: Path) -> set[str]:
     """The files of the output set written so far (not the log or the state)."""
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
             if p.is_file() and p.name != "run.log" and not p.relative_to(folder).as_posix().startswith(".carbonmap")}
-
-
-def _save(project: Project, staging: Path, results: dict[str, Any], publications: dict[str, Publication]) -> int:
-    entries = {name: {"result": results[name], "publication": publications[name]} for name in results}
-    return save_state(staging / STATE_DIR, staging, stages=stage_names(), sections=section_hashes(project),
-                      entries=entries)
 
 
 def _resume(project: Project, earlier: tuple[Stage, ...], outputs: OutputSet
@@ -260,7 +307,9 @@ def _resume(project: Project, earlier: tuple[Stage, ...], outputs: OutputSet
                              fix="restore it, or run the whole project.")
         if file_digest(path)[0] != entry["sha256"]:
             raise StaleStateError(f"input {entry['role']} changed since the saved run.", path=path, fix=fix)
-    for relative in (f for p in publications.values() for f in p.files):
+    saved_layers = [Path(layer.frame_file).relative_to(outputs.staging).as_posix()
+                    for p in publications.values() for layer in p.layers if layer.frame_file is not None]
+    for relative in [f for p in publications.values() for f in p.files] + saved_layers:
         if not (folder / relative).exists():
             raise StaleStateError(f"{relative} of the saved run is missing.", path=folder, fix=fix)
         target = outputs.staging / relative

@@ -3,7 +3,10 @@
 A run is a list of stages (:mod:`carbonmap.pipeline`). A :class:`Stage` declares
 
 - the project-file sections it reads (``sections``; ``--only`` checks them unchanged),
-- the results of earlier stages it needs (``reads``) or uses when present (``uses``),
+- the results of earlier stages it needs (``reads``) or uses when present (``uses``), and the
+  earlier stages whose publications alone it reads (``after``: their tables and per-unit
+  columns, not their results; the runner keeps a result in memory only until the last stage
+  that reads or uses it has run),
 - the type of the result it returns (``writes``, a dataclass), and
 - when it applies to a project (``applies``).
 
@@ -25,8 +28,10 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from pyproj import CRS
 
 from carbonmap.config import Project
+from carbonmap.errors import CarbonmapError
 from carbonmap.io import file_digest
 from carbonmap.words import Text, text_in
 
@@ -40,7 +45,8 @@ GROUPS = ("units", "sources", "sinks", "ecology", "renewables", "screening", "sc
 class Layer:
     """A layer of the planning map.
 
-    Exactly one of `frame` (vector, any CRS) and `raster` (path of a COG on the analysis
+    Exactly one of `frame` (vector, any CRS), `frame_file` (the frame saved as GeoParquet
+    between stages: :meth:`saved`, :meth:`loaded`) and `raster` (path of a COG on the analysis
     grid) is set. `column` is the attribute a vector layer is coloured by; `unit` and
     `kind` ('continuous' or 'categorical') describe what is shown, for legends.
     """
@@ -50,6 +56,8 @@ class Layer:
     group: str
     frame: gpd.GeoDataFrame | None = None
     raster: Path | None = None
+    frame_file: Path | None = None
+    frame_crs: CRS | None = None  # a saved frame's CRS as it was (GeoParquet keeps an equal one, written otherwise)
     column: str | None = None
     unit: str = ""
     kind: str = "continuous"
@@ -61,10 +69,37 @@ class Layer:
     # (categorical layers: their most frequent class)
 
     def __post_init__(self) -> None:
-        if (self.frame is None) == (self.raster is None):
+        if sum(x is not None for x in (self.frame, self.frame_file, self.raster)) != 1:
             raise ValueError(f"layer {self.name!r}: give exactly one of frame and raster")
         if self.group not in GROUPS:
             raise ValueError(f"layer {self.name!r}: unknown group {self.group!r}")
+
+    @property
+    def is_vector(self) -> bool:
+        return self.raster is None
+
+    def saved(self, folder: Path) -> Layer:
+        """This layer with its frame written to ``folder/<name>.parquet`` (GeoParquet) instead of
+        held in memory; a raster layer, or a frame with column names that are not text, as it is."""
+        if self.frame is None or not all(isinstance(c, str) for c in self.frame.columns):
+            return self
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}.parquet"
+        self.frame.to_parquet(path, index=True)
+        return dataclasses.replace(self, frame=None, frame_file=path, frame_crs=self.frame.crs)
+
+    def loaded(self) -> Layer:
+        """This layer with its frame in memory (read from `frame_file` if it was saved)."""
+        if self.frame_file is None:
+            return self
+        if not Path(self.frame_file).exists():
+            raise CarbonmapError(f"the features of layer {self.name!r} were kept for the run only.",
+                              path=self.frame_file, fix=f"read the layer {self.name!r} of onemap.gpkg, or run with "
+                              "[outputs] save_state = true.")
+        frame = gpd.read_parquet(self.frame_file)
+        if self.frame_crs is not None:
+            frame = frame.set_crs(self.frame_crs, allow_override=True)
+        return dataclasses.replace(self, frame=frame, frame_file=None, frame_crs=None)
 
 
 def layers_in(layers: Iterable[Layer], language: str) -> list[Layer]:
@@ -108,6 +143,10 @@ class Publication:
         out.headline = first + rest
         return out
 
+    def loaded(self) -> Publication:
+        """This publication with every layer's frame in memory (:meth:`Layer.loaded`)."""
+        return dataclasses.replace(self, layers=[layer.loaded() for layer in self.layers])
+
 
 def always(project: Project) -> bool:
     return True
@@ -123,6 +162,7 @@ class Stage:
     sections: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
     writes: type | None = None
     applies: Callable[[Project], bool] = always
 

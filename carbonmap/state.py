@@ -1,7 +1,7 @@
 """A run's state as data: what ``carbonmap run --only STAGE`` needs, never code.
 
-After a run, the result and the publication of every stage are saved under
-``OUT/.carbonmap/state/``: tables as Parquet (GeoParquet for geometries), arrays as
+As each stage ends, its result and its publication are saved under
+``OUT/.carbonmap/state/`` (the manifest last, when the run ends): tables as Parquet (GeoParquet for geometries), arrays as
 compressed NumPy files, everything else in ``manifest.json``, with the carbonmap version, a
 hash of each project-file section and the checksum of each input file.
 
@@ -30,7 +30,7 @@ from pyproj import CRS
 from carbonmap import __version__
 from carbonmap.errors import InputError
 
-__all__ = ["STATE_DIR", "StateError", "section_hashes", "save_state", "load_state"]
+__all__ = ["STATE_DIR", "StateError", "StateWriter", "section_hashes", "load_state"]
 
 #: Where a run's state lives, inside its output set.
 STATE_DIR = Path(".carbonmap") / "state"
@@ -227,26 +227,32 @@ def _concrete(node: Any, hint: Any) -> Any:
 # --------------------------------------------------------------------------- save / load
 
 
-def save_state(folder: Path, root: Path, *, stages: list[str], sections: dict[str, str],
-               entries: dict[str, dict[str, Any]]) -> int:
-    """Write the state of a run into `folder` (inside the output set `root`).
+class StateWriter:
+    """Writes a run's state into `folder` (inside the output set `root`) stage by stage, as the
+    stages end, so that a result need not stay in memory until the end of the run; the manifest
+    is written last (:meth:`finish`), so a state is complete or absent."""
 
-    `entries`: stage name -> {"result": result or None, "publication": Publication}.
-    Returns the size written [bytes].
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = {"format": FORMAT, "carbonmap_version": __version__, "stages": stages, "sections": sections,
-                "saved": {}}
-    for name, entry in entries.items():
-        writer = _Writer(folder / name, root)
+    def __init__(self, folder: Path, root: Path) -> None:
+        self.folder, self.root = folder, root
+        self.saved: dict[str, Any] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, name: str, entry: dict[str, Any]) -> None:
+        """Save stage `name`'s entry: {"result": result or None, "publication": Publication}."""
+        writer = _Writer(self.folder / name, self.root)
         writer.folder.mkdir(exist_ok=True)
-        manifest["saved"][name] = {key: writer.encode(value) for key, value in entry.items()}
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=True), encoding="utf-8")
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        self.saved[name] = {key: writer.encode(value) for key, value in entry.items()}
+
+    def finish(self, *, stages: list[str], sections: dict[str, str]) -> int:
+        """Write the manifest; returns the size of the state [bytes]."""
+        manifest = {"format": FORMAT, "carbonmap_version": __version__, "stages": stages, "sections": sections,
+                    "saved": self.saved}
+        (self.folder / "manifest.json").write_text(json.dumps(manifest, indent=1, allow_nan=True), encoding="utf-8")
+        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
 
 
 def load_state(folder: Path, root: Path, *, types_of: dict[str, dict[str, Any]]) -> tuple[dict, dict]:
-    """Read a state saved by :func:`save_state`.
+    """Read a state written by :class:`StateWriter`.
 
     `types_of`: stage name -> {"result": result type, "publication": Publication}, the
     types the code declares. Returns (manifest, {stage name: {"result": ..., "publication": ...}})

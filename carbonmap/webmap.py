@@ -1039,7 +1039,8 @@ def _geometry_key(frame: gpd.GeoDataFrame, tolerance_m: float) -> tuple[str, str
     kind = _vector_kind(frame)
     tolerance_m = tolerance_m if kind == "polygon" else 0.0
     source = shapely.to_wkb(frame.geometry.values)
-    digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {frame.crs}".encode()).hexdigest()
+    crs = frame.crs.to_wkt() if frame.crs is not None else ""  # the same CRS however it was written
+    digest = hashlib.sha1(b"".join(source) + f"{kind} {tolerance_m:.6g} {crs}".encode()).hexdigest()
     return digest, kind, tolerance_m
 
 

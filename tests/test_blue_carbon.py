@@ -640,7 +640,7 @@ def test_invest_cases_through_the_stage(tmp_path, case):
     np.testing.assert_allclose(summary.loc[["west", "east"], "blue_carbon_npv_cny"],
                                np.array(expected[f"net-present-value-at-{last}"][0][0]) * 4e-4, rtol=1e-5)
     assert {"blue_carbon_net_sequestration", "blue_carbon_stock"} <= {layer.name for layer in record.layers}
-    assert record.results["blue_carbon"].periods.iloc[-1]["end_year"] == last
+    assert record.tables["blue_carbon_periods"].iloc[-1]["end_year"] == last
 
 
 def test_the_stage_reads_a_snapshot_table_too(tmp_path):

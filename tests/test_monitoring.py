@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from carbonmap.cli import main
 from carbonmap.coefficients import monitoring_thresholds
-from carbonmap.errors import InputError
+from carbonmap.errors import CarbonmapError, InputError
 from carbonmap.monitoring import early_warnings, indicator_table, trend_columns, trends
 from carbonmap.runs import read_run
 
@@ -213,6 +213,11 @@ def test_the_monitoring_section_compares_a_run_with_an_earlier_one(tmp_path):
     assert (summary["monitoring_warnings"] == 0).all() and "monitoring_alerts" in summary
     assert {"monitoring_trends", "monitoring_warnings", "monitoring_indicators"} <= set(second.tables)
     assert any(layer.name == "monitoring_units" for layer in second.layers)
+    # without a saved state, the files the vector layers waited in are gone with the run, and said so
+    assert not (tmp_path / "b" / ".carbonmap" / "layers").exists()
+    layer = next(layer for layer in second.layers if layer.name == "monitoring_units")
+    with pytest.raises(CarbonmapError, match="the features of layer 'monitoring_units' were kept for the run only"):
+        layer.loaded()
     assert any(entry["role"] == "earlier run of 2020" for entry in second.published.inputs)
     assert any("runs compared: 2020" in note for note in second.notes)
     (tmp_path / "c.toml").write_text(text.format(year=2020) + f'[monitoring]\nruns = ["{tmp_path / "a"}"]\n',

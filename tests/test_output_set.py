@@ -280,6 +280,6 @@ def test_a_planted_state_never_runs_code(previous, tmp_path):
 
 
 def test_the_state_is_smaller_than_the_outputs(demo_run):
-    state = sum(p.stat().st_size for p in (demo_run / ".carbonmap" / "state").rglob("*") if p.is_file())
+    state = sum(p.stat().st_size for p in (demo_run / ".carbonmap").rglob("*") if p.is_file())  # with its layers
     outputs = sum(p.stat().st_size for p in demo_run.rglob("*") if p.is_file()) - state
     assert state < 0.3 * outputs  # the state shares the rasters already written

@@ -53,6 +53,23 @@ def test_demo_writes_the_one_map(demo_run):
             "coefficients_balance_classes", "coefficients_efficiency_bands"} <= set(layers)
 
 
+def test_the_vector_layers_wait_for_the_map_on_disk_and_the_state_refers_to_them(demo_run):
+    # each stage's vector layers are written to GeoParquet as it ends, not held until the one map
+    folder = demo_run / ".carbonmap" / "layers"
+    saved = {path.stem for path in folder.glob("*.parquet")}
+    in_gpkg = {name for name, kind in pyogrio.list_layers(demo_run / "onemap.gpkg") if kind is not None}
+    assert saved == in_gpkg - {"unit_summary"} and len(saved) == 25
+    for name in ("parcel_emissions", "rooftop_pv", "ecological_patches"):
+        waited, written = gpd.read_parquet(folder / f"{name}.parquet"), pyogrio.read_dataframe(demo_run / "onemap.gpkg",
+                                                                                                 layer=name)
+        assert list(waited.columns) == list(written.columns)
+        np.testing.assert_allclose(waited.geometry.area, written.geometry.area, rtol=1e-12)
+        numeric = waited.drop(columns="geometry").select_dtypes("number").columns
+        np.testing.assert_allclose(waited[numeric].to_numpy(float), written[numeric].to_numpy(float), equal_nan=True)
+    manifest = (demo_run / ".carbonmap" / "state" / "manifest.json").read_text(encoding="utf-8")
+    assert all(f'"@/.carbonmap/layers/{name}.parquet"' in manifest for name in saved)  # not copied again
+
+
 def test_demo_emissions_and_balance(demo_run):
     """The inventory (16 Mt) is allocated in full, per unit and on the grid; the balance adds up;
     every coefficient used is written with its source."""
@@ -379,6 +396,11 @@ def test_runs_are_deterministic(tmp_path):
     for name in ("unit_summary.csv", "unit_summary.xlsx", "rasters/ndvi.tif.aux.xml", "rasters/ndvi.qml"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers] == ["elevation", "ndvi"]
+    # a result is let go once no later stage reads it; the run's record reads it back from the state
+    assert {name for name, result in a.results.items() if result is not None} == {"units"}  # the one map's
+    assert a.result("rasters").paths == {name: tmp_path / "a" / "rasters" / f"{name}.tif" for name in ("elevation",
+                                                                                                       "ndvi")}
+    assert a.result("sinks") is None and a.result("onemap") is None  # no vegetation sink here; the map returns none
     assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "blue_carbon",
                                         "landscape", "network", "renewables", "screening", "balance", "compensation",
                                         "scenarios", "targets", "monitoring", "uncertainty", "onemap"]

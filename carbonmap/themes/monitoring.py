@@ -236,4 +236,4 @@ def _has_monitoring(project) -> bool:
 
 
 MONITORING = Stage("monitoring", "compare with earlier runs", run_monitoring, sections=("monitoring",),
-                   reads=("units",), uses=("targets",), applies=_has_monitoring)
+                   reads=("units",), after=("targets",), applies=_has_monitoring)

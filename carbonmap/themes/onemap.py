@@ -22,6 +22,7 @@ __all__ = ["ONEMAP", "run_metadata"]
 
 def run_onemap(ctx: StageContext) -> None:
     """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
+    ctx.published = ctx.published.loaded()  # the layers' frames the stages saved between stages
     units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
     summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
                                crs=units.frame.crs)

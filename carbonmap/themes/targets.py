@@ -170,5 +170,5 @@ def _has_targets(project: Project) -> bool:
 
 
 TARGETS_STAGE = Stage("targets", "check the targets per unit", run_targets, sections=("targets",),
-                      reads=("units",), uses=("balance", "landscape", "renewables", "scenarios"),
+                      reads=("units",), after=("balance", "landscape", "renewables", "scenarios"),
                       applies=_has_targets)

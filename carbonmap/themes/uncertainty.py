@@ -82,7 +82,8 @@ def model_of_run(ctx: StageContext, ranges: pd.DataFrame) -> LinearModel:
     project, units = ctx.project, ctx.result("units")
     emissions, sinks = ctx.result("emissions"), ctx.result("sinks")
     published = ctx.published
-    layers = {layer.name: layer for layer in published.layers if layer.frame is not None}
+    layers = {layer.name: layer.loaded() for layer in published.layers
+              if layer.name in ("point_sources", "blue_carbon") and layer.is_vector}
     report = published.tables.get("emissions_inventory_allocation")
     inventory = report.groupby("sector")[["inventory_co2_t_yr", "point_co2_t_yr"]].sum() if report is not None \
         else None
