@@ -429,20 +429,22 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
                          path=source.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
     categories, legend = classify_raster(codes, system, column="carbon_category", path=source.name)
 
-    def on_grid(raster, name):
+    def on_grid(raster, name, dtype=None):
+        """The raster's cells, NaN where nodata, as `dtype` (default: the narrowest float type
+        holding its values exactly: float32 for float32, byte and 16-bit rasters)."""
         if raster is None:
             return None
         data, src = read_raster(raster)
         if data.shape != codes.shape:
             raise InputError(f"the {name} raster {data.shape} is not on the land cover's grid {codes.shape}.",
                              path=src.name, fix="align it to the land cover first (carbonmap run does this).")
-        return np.ma.filled(data.astype(float), np.nan)
+        return np.ma.filled(data.astype(dtype or np.result_type(data.dtype, np.float32)), np.nan)
 
     def burn(frame, values, fill=0, dtype="uint8"):
         shapes = zip(frame.to_crs(crs).geometry, values)
         return rasterize(shapes, out_shape=codes.shape, transform=transform, fill=fill, dtype=dtype)
 
-    slope = slope_degrees(on_grid(dem, "DEM"), resolution) if dem is not None else None  # elevation not kept
+    slope = slope_degrees(on_grid(dem, "DEM", float), resolution) if dem is not None else None  # elevation not kept
     zone_masks = {}
     if zones is not None and len(zones):
         if "zone" not in zones.columns:
