@@ -1145,20 +1145,20 @@ def write_geopackage(
     Notes
     -----
     The whole file is written to a temporary path and renamed when every layer is in:
-    an exception or interruption leaves any existing file untouched.
+    an exception or interruption leaves any existing file untouched. Each layer of `layers` is
+    taken once, when it is written.
     """
     target = Path(path)
     if target.suffix.lower() != ".gpkg":
         raise OutputError("a GeoPackage path must end in .gpkg.", path=target,
                           fix="rename the output.")
-    for name, frame in layers.items():
-        if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None:
-            raise OutputError(f"layer {name!r} has no CRS.", path=target,
-                              fix="set the CRS before writing (every layer carries one).")
     identified: dict[str, _IdentifiedCRS] = {}
     with atomic_path(target, copy_existing=update) as tmp:
-        for name, frame in layers.items():
+        for name, frame in layers.items():  # each layer taken once (a mapping may read it from a file)
             if isinstance(frame, gpd.GeoDataFrame):
+                if frame.crs is None:
+                    raise OutputError(f"layer {name!r} has no CRS.", path=target,
+                                      fix="set the CRS before writing (every layer carries one).")
                 frame = _with_identified_crs(frame, identified)
             kwargs = {}
             if update and tmp.exists():

@@ -88,6 +88,16 @@ class Layer:
         self.frame.to_parquet(path, index=True)
         return dataclasses.replace(self, frame=None, frame_file=path, frame_crs=self.frame.crs)
 
+    def columns(self) -> list[str]:
+        """The column names of a vector layer's frame (read from its file's schema if it was saved)."""
+        if self.frame_file is None:
+            return list(self.frame.columns)
+        import pyarrow.parquet
+
+        schema = pyarrow.parquet.read_schema(self.frame_file)
+        index = set(schema.pandas_metadata["index_columns"]) if schema.pandas_metadata else set()
+        return [name for name in schema.names if name not in index]
+
     def loaded(self) -> Layer:
         """This layer with its frame in memory (read from `frame_file` if it was saved)."""
         if self.frame_file is None:

@@ -19,7 +19,7 @@ for a categorical raster, a pseudocolour ramp with 5 labelled stops for a contin
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -203,12 +203,12 @@ def _geometry_kind(frame) -> str:
     return "polygon"
 
 
-def layer_styles(layers: Sequence, summary, *, headline: Sequence[str] = (), language: str = "en") -> pd.DataFrame:
+def layer_styles(layers: Iterable, summary, *, headline: Sequence[str] = (), language: str = "en") -> pd.DataFrame:
     """The ``layer_styles`` table QGIS reads from a GeoPackage: one default style per layer.
 
     Parameters
     ----------
-    layers : sequence of Layer
+    layers : iterable of Layer
         Vector layers of the run (:class:`carbonmap.stage.Layer` with a frame), each styled by
         its ``column``, ``kind``, ``colours`` and ``unit``.
     summary : GeoDataFrame

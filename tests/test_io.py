@@ -187,6 +187,14 @@ class Boom(Exception):
     pass
 
 
+def test_a_layer_without_crs_stops_the_geopackage_and_keeps_the_existing_file(tmp_path, parcels):
+    path = write_geopackage(tmp_path / "out.gpkg", {"parcels": parcels})
+    before = path.read_bytes()
+    with pytest.raises(OutputError, match="layer 'bare' has no CRS"):
+        write_geopackage(path, {"parcels": parcels, "bare": parcels.set_crs(None, allow_override=True)})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["out.gpkg"]
+
+
 def test_interrupted_geopackage_write_leaves_no_file(tmp_path, parcels, monkeypatch):
     target = tmp_path / "out" / "onemap.gpkg"
     real = pyogrio.write_dataframe

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -13,7 +15,7 @@ from carbonmap import __version__
 from carbonmap.io import RasterClass, write_geopackage, write_raster_description
 from carbonmap.readable import column_description, column_label, rule_translations, translate
 from carbonmap.styles import raster_qml
-from carbonmap.stage import GROUPS, Publication, Stage, StageContext, layers_in
+from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext, layers_in
 from carbonmap.tables import write_summary_csv, write_summary_xlsx
 from carbonmap.words import Text, text_in, unit_label, words
 
@@ -22,7 +24,6 @@ __all__ = ["ONEMAP", "run_metadata"]
 
 def run_onemap(ctx: StageContext) -> None:
     """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
-    ctx.published = ctx.published.loaded()  # the layers' frames the stages saved between stages
     units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
     summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
                                crs=units.frame.crs)
@@ -69,7 +70,7 @@ def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     -- every building, every candidate roof -- are drawn when the page has room for them)."""
     from carbonmap.webmap import DETAIL_LEVELS, write_map
 
-    outputs, published = ctx.project.outputs, ctx.published
+    outputs, published = ctx.project.outputs, ctx.published.loaded()  # the page needs every layer at once
     _, size_mb, detail = write_map(summary, layers_in(published.layers, outputs.language), ctx.file("onemap.html"),
                                    budget_mb=outputs.html_budget_mb, title=ctx.project.project.name,
                                    headline=published.headline, basemaps=outputs.basemaps,
@@ -90,23 +91,46 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     from carbonmap.styles import layer_styles
 
     published = _with_own_notes(ctx)
-    layers: dict[str, pd.DataFrame] = {"unit_summary": summary}
-    for layer in published.layers:
-        if layer.frame is not None:
-            layers[layer.name] = layer.frame
-    layers.update(published.tables)
+    vectors = [layer for layer in published.layers if layer.is_vector]
+    layers = _Frames({"unit_summary": summary, **{layer.name: layer for layer in vectors}, **published.tables})
     language = ctx.project.outputs.language
-    layers["layer_styles"] = layer_styles([layer for layer in published.layers if layer.frame is not None], summary,
+    layers["layer_styles"] = layer_styles((layer.loaded() for layer in vectors), summary,
                                           headline=published.headline, language=language)
     layers["run_inputs"] = pd.DataFrame(published.inputs)
     layers["run_metadata"] = run_metadata(ctx.project, ctx.result("units").grid, published.notes)
     context = _label_context(ctx.published.layers, language)
-    columns = {name: [c for c in frame.columns if c not in ("geometry", "geom")]
-               for name, frame in layers.items() if name not in ("layer_styles", "run_metadata")}
+    columns = {name: [c for c in layers.columns(name) if c not in ("geometry", "geom")]
+               for name in layers if name not in ("layer_styles", "run_metadata")}
     labels = {c: (column_label(c, language, **context), column_description(c, language, **context))
               for c in dict.fromkeys(c for names in columns.values() for c in names)}  # once per column name
     fields = {name: {c: labels[c] for c in names} for name, names in columns.items()}
     write_geopackage(ctx.file("onemap.gpkg"), layers, fields=fields)
+
+
+class _Frames(Mapping):
+    """The GeoPackage's layers by name: tables, and the run's vector layers read from the files
+    they waited in only when written, one at a time."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self._items = items  # name -> DataFrame or Layer
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        item = self._items[name]
+        return item.loaded().frame if isinstance(item, Layer) else item
+
+    def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
+        self._items[name] = frame
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def columns(self, name: str) -> list[str]:
+        """Layer `name`'s column names, without reading its features."""
+        item = self._items[name]
+        return item.columns() if isinstance(item, Layer) else list(item.columns)
 
 
 def _describe_rasters(ctx: StageContext) -> None:
