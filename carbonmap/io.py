@@ -636,23 +636,27 @@ ABSURD_MAGNITUDE = 1e30
 #: Cells per block of :meth:`RasterSource.invalid`'s temporaries (64 KB of bool: reused heap memory).
 _MASK_BLOCK = 2**16
 
-#: GDAL's block cache while tasks read strips [bytes]. A strip's task reads each block once into
-#: its own array; with a small cache GDAL recycles the memory of the blocks it drops instead of
-#: allocating, and page-faulting, fresh memory for every block (zonal statistics: a sixth faster).
-STRIP_READ_CACHE = 8 * 2**20
-
-_REUSED = threading.local()
+_REUSED: dict[tuple[int, str], np.ndarray] = {}  # (thread, name) -> array
+_REUSED_LOCK = threading.Lock()
 
 
 def _reused_array(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     """This thread's array `name` of `shape` and `dtype`, the memory of its last call reused
     (contents undefined)."""
-    size, dtype = int(np.prod(shape)), np.dtype(dtype)
-    held = getattr(_REUSED, name, None)
+    size, dtype, key = int(np.prod(shape)), np.dtype(dtype), (threading.get_ident(), name)
+    with _REUSED_LOCK:
+        held = _REUSED.get(key)
     if held is None or held.dtype != dtype or held.size < size:
         held = np.empty(size, dtype=dtype)
-        setattr(_REUSED, name, held)
+        with _REUSED_LOCK:
+            _REUSED[key] = held
     return held[:size].reshape(shape)
+
+
+def release_reused_arrays() -> None:
+    """Let go of every thread's arrays kept for reused reads (:meth:`RasterSource.read`)."""
+    with _REUSED_LOCK:
+        _REUSED.clear()
 
 
 def damaged_raster_error(name: str, exc: Exception) -> InputError:
@@ -723,7 +727,7 @@ class RasterSource:
         return something else. A strip-sized array allocated afresh is mapped anew by the C
         allocator and costs a page fault for every 4 KB it touches (a third of the zonal
         statistics' time). A thread holds those of its largest such read (about 5 bytes a cell
-        for float32).
+        for float32) until :func:`release_reused_arrays`.
 
         A read that fails (a truncated or corrupted file) raises :class:`InputError` naming the
         user's file.

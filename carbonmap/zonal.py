@@ -87,7 +87,7 @@ from rasterio.windows import Window
 from carbonmap.compute import ordered_map
 from carbonmap.errors import CRSError, EmptyInputError, InputError, NodataError
 from carbonmap.grid import cell_area_m2, geojson_shapes, strips
-from carbonmap.io import STRIP_READ_CACHE, RasterRef, RasterSource, check_class_codes, open_raster
+from carbonmap.io import RasterRef, RasterSource, check_class_codes, open_raster, release_reused_arrays
 
 __all__ = ["STATS", "DEFAULT_STATS", "ENGINES", "zonal_stats", "zonal_categories", "zonal_totals", "validate_stats"]
 
@@ -413,20 +413,23 @@ def _strip_results(geoms: np.ndarray, src: RasterSource, all_touched: bool, bloc
     """
     source = src.ref()
     task = partial(_run_strip, source=source, all_touched=all_touched, reduce=reduce)
-    with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE), warnings.catch_warnings():
+    with warnings.catch_warnings():
         # rasterio silences this warning of its in-memory datasets with catch_warnings, which
         # threads running at once may undo for each other; the strips are georeferenced.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        for result, nonfinite in ordered_map(task, _strip_tasks(geoms, src, block_pixels),
-                                             where=source.place):
-            src.nonfinite_cells += nonfinite
-            yield result
+        try:
+            for result, nonfinite in ordered_map(task, _strip_tasks(geoms, src, block_pixels),
+                                                 where=source.place):
+                src.nonfinite_cells += nonfinite
+                yield result
+        finally:
+            release_reused_arrays()  # the strips' read buffers of this process's threads
 
 
 def _run_strip(task: _StripTask, *, source: RasterRef, all_touched: bool,
                reduce: Callable[[_Strip], Any]) -> tuple[Any, int]:
     """One strip's task: its partial reduction and the non-finite cells it read."""
-    with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE), source.open() as src:
+    with source.open() as src:
         strip = _prepare_strip(task, src, all_touched)
         return reduce(strip), src.nonfinite_cells
 

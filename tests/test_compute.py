@@ -327,7 +327,7 @@ def test_a_run_over_its_memory_limit_stops_naming_the_limit(sigint):
             signal.signal(signal.SIGINT, previous)
     assert error.value.key == "compute.memory_limit" and "during the test stage" in str(error.value)
     assert f"more than memory_limit = {limit}" in str(error.value)
-    assert 150e6 < len(held) * 20e6 < 800e6  # stopped on the way, not at the end
+    assert 100e6 < len(held) * 20e6 < 800e6  # stopped on the way (near 150 MB more), not at the end
 
 
 def test_a_run_within_its_memory_limit_is_not_stopped():

@@ -180,6 +180,43 @@ def test_file_and_array_give_the_same(values, tmp_path):
     pd.testing.assert_frame_equal(from_file, from_array)
 
 
+def _gdal_cache_max() -> int:
+    """GDAL's block cache size [bytes], from the GDAL library rasterio loaded (Linux; pyogrio's
+    wheels bring a GDAL of their own)."""
+    import ctypes
+    from pathlib import Path
+
+    maps = Path("/proc/self/maps")
+    loaded = {line.split()[-1] for line in maps.read_text().splitlines() if "libgdal" in line} \
+        if maps.exists() else set()
+    rasterios = {path for path in loaded if "rasterio" in path}
+    library = next(iter(rasterios or loaded), None) if len(rasterios or loaded) == 1 else None
+    if library is None:
+        pytest.skip("finds rasterio's GDAL library through /proc/self/maps (Linux)")
+    gdal = ctypes.CDLL(library)
+    gdal.GDALGetCacheMax64.restype = ctypes.c_int64
+    return gdal.GDALGetCacheMax64()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_zonal_statistics_leave_gdals_block_cache_as_they_found_it(values, tmp_path, workers):
+    # GDAL's cache size is one value for the whole process, and rasterio's Env does not restore it
+    # when strips in other threads set it: a cache left small made later multi-threaded COG writes
+    # lose whole blocks (found on the city cluster: aligned rasters with 512 x 512 holes)
+    from carbonmap.compute import ComputeSettings, compute_session
+
+    path = tmp_path / "v.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=6, height=4, count=1, dtype="float32",
+                       crs=CRS, transform=TRANSFORM, nodata=NODATA) as dst:
+        dst.write(values, 1)
+    rasterio.open(path).close()  # GDAL is initialised
+    before = _gdal_cache_max()
+    with compute_session(ComputeSettings(scheduler="in-process", workers=workers)):
+        table = zonal_stats(zones_of((0, 20, 30, 40), (20, 0, 60, 20)), path, stats=["count"], block_pixels=6)
+    assert table["count"].tolist() == [5, 8]
+    assert _gdal_cache_max() == before
+
+
 @st.composite
 def zone_sets(draw, x_offset: float = 0.0, y_offset: float = 0.0):
     """Up to 6 zones: boxes and triangles with vertices on a half-cell lattice (shifted by
