@@ -105,12 +105,14 @@ class RunRecord:
             raise InputError(f"unknown stage {name!r}.", fix=f"stages: {', '.join(stage_names())}.")
         if self.results.get(name) is not None or stage.writes is None:
             return self.results.get(name)
-        if not (self.out_dir / STATE_DIR / "manifest.json").exists():
-            raise CarbonmapError(f"the result of stage {name!r} was let go during the run, and the run saved no "
-                                 "state.", path=self.out_dir, fix="run with [outputs] save_state = true, or read "
-                                 "the stage's tables (onemap.gpkg, RunRecord.tables).")
-        _, loaded = load_state(self.out_dir / STATE_DIR, self.out_dir, types_of={name: {"result": stage.writes}})
-        return loaded[name]["result"]
+        if (self.out_dir / STATE_DIR / "manifest.json").exists():
+            _, loaded = load_state(self.out_dir / STATE_DIR, self.out_dir, types_of={name: {"result": stage.writes}})
+            return loaded[name]["result"]
+        if name not in self.manifest.get("stages_s", {}):  # the stage did not run
+            return None
+        raise CarbonmapError(f"the result of stage {name!r} was let go during the run, and the run saved no state.",
+                             path=self.out_dir, fix="run with [outputs] save_state = true, or read the stage's "
+                             "tables (onemap.gpkg, RunRecord.tables).")
 
     @property
     def layers(self) -> list[Layer]:
@@ -240,6 +242,10 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         if stage.writes is not None and result is not None and not isinstance(result, stage.writes):
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, not {stage.writes.__name__}")
         ctx.publication.files = sorted(_files(staging) - before)
+        names = [layer.name for layer in ctx.publication.layers]
+        if len(set(names)) < len(names) or set(names) & {layer.name for layer in published.layers}:
+            raise ValueError(f"stage {stage.name!r} publishes a layer name twice, or one an earlier stage "
+                             f"published: {sorted(names)}")
         ctx.publication.layers = [layer.saved(staging / LAYERS_DIR) for layer in ctx.publication.layers]
         results[stage.name], publications[stage.name] = result, ctx.publication
         timings[stage.name] = round(time.monotonic() - began, 2)

@@ -80,12 +80,23 @@ class Layer:
 
     def saved(self, folder: Path) -> Layer:
         """This layer with its frame written to ``folder/<name>.parquet`` (GeoParquet) instead of
-        held in memory; a raster layer, or a frame with column names that are not text, as it is."""
+        held in memory; as it is for a raster layer, or a frame Parquet cannot hold as it is
+        (column names that are not text, columns mixing types).
+
+        The file is written beside and renamed over any file of that name (a file an earlier
+        output set shares through a hard link is replaced, never written through)."""
+        import pyarrow
+
         if self.frame is None or not all(isinstance(c, str) for c in self.frame.columns):
             return self
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{self.name}.parquet"
-        self.frame.to_parquet(path, index=True)
+        path, partial = folder / f"{self.name}.parquet", folder / f".{self.name}.parquet.partial"
+        try:
+            self.frame.to_parquet(partial, index=True)
+        except (pyarrow.ArrowException, TypeError, ValueError):
+            partial.unlink(missing_ok=True)
+            return self
+        partial.replace(path)
         return dataclasses.replace(self, frame=None, frame_file=path, frame_crs=self.frame.crs)
 
     def columns(self) -> list[str]:

@@ -218,6 +218,9 @@ def test_the_monitoring_section_compares_a_run_with_an_earlier_one(tmp_path):
     layer = next(layer for layer in second.layers if layer.name == "monitoring_units")
     with pytest.raises(CarbonmapError, match="the features of layer 'monitoring_units' were kept for the run only"):
         layer.loaded()
+    assert second.result("emissions") is None  # no [parcels]: the stage did not run
+    with pytest.raises(CarbonmapError, match="the result of stage 'rasters' was let go during the run"):
+        second.result("rasters")
     assert any(entry["role"] == "earlier run of 2020" for entry in second.published.inputs)
     assert any("runs compared: 2020" in note for note in second.notes)
     (tmp_path / "c.toml").write_text(text.format(year=2020) + f'[monitoring]\nruns = ["{tmp_path / "a"}"]\n',

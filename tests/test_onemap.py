@@ -392,6 +392,22 @@ def own_demo(project_run, tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_a_layer_waits_on_disk_as_it_was_or_in_memory_when_parquet_cannot_hold_it(tmp_path):
+    points = shapely.points([0.0, 1.0, 2.0], [0.0, 1.0, 2.0])
+    frame = gpd.GeoDataFrame({"v": [1.5, np.nan, 3.0], "kind": pd.Categorical(["a", "b", "a"])}, geometry=points,
+                             crs="EPSG:4547", index=pd.Index([7, 3, 5], name="fid"))
+    layer = Layer(name="roofs", title="Roofs", group="sources", frame=frame, column="v")
+    saved = layer.saved(tmp_path)
+    assert saved.frame is None and saved.frame_file == tmp_path / "roofs.parquet" and saved.columns() == [
+        "v", "kind", "geometry"]
+    back = saved.loaded().frame
+    pd.testing.assert_frame_equal(back, frame)  # index, categories, NaN
+    assert back.crs is frame.crs  # the CRS object itself: written the same way as before it waited
+    assert [p.name for p in tmp_path.iterdir()] == ["roofs.parquet"]
+    mixed = Layer(name="mixed", title="Mixed", group="sources", frame=frame.assign(kind=[1, "b", 2.5]), column="v")
+    assert mixed.saved(tmp_path) is mixed and [p.name for p in tmp_path.iterdir()] == ["roofs.parquet"]
+
+
 def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
     project = own_demo
     out = project.output_dir
