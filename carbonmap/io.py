@@ -725,8 +725,8 @@ class RasterSource:
         With `reuse`, a file's cells and the mask are read into arrays this thread keeps for its
         next such read, which overwrites them: for tasks that read one strip, reduce it and
         return something else. A strip-sized array allocated afresh is mapped anew by the C
-        allocator and costs a page fault for every 4 KB it touches (a third of the zonal
-        statistics' time). A thread holds those of its largest such read (about 5 bytes a cell
+        allocator and costs a page fault for every 4 KB it touches (about a tenth of the zonal
+        statistics' time on the 10k² benchmark). A thread holds those of its largest such read (about 5 bytes a cell
         for float32) until :func:`release_reused_arrays`.
 
         A read that fails (a truncated or corrupted file) raises :class:`InputError` naming the

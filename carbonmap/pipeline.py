@@ -199,8 +199,10 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
                                    "comparison_sha256": comparison_hashes(project), "only": only,
                                    "compute": session.description,
                                    "stages_s": timings, "warnings": published.warnings})
-    layers = [dataclasses.replace(layer, frame_file=outputs.folder / Path(layer.frame_file).relative_to(outputs.staging))
-              if layer.frame_file is not None else layer for layer in published.layers]
+    moved = {layer.name: outputs.folder / Path(layer.frame_file).relative_to(outputs.staging)
+             for layer in published.layers if layer.frame_file is not None}  # moved with the staging folder
+    layers = [dataclasses.replace(layer, frame_file=moved[layer.name]) if layer.name in moved else layer
+              for layer in published.layers]
     return RunRecord(project, outputs.folder, results, dataclasses.replace(published, layers=layers), manifest)
 
 

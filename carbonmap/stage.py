@@ -70,7 +70,7 @@ class Layer:
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.frame, self.frame_file, self.raster)) != 1:
-            raise ValueError(f"layer {self.name!r}: give exactly one of frame and raster")
+            raise ValueError(f"layer {self.name!r}: give exactly one of frame, frame_file and raster")
         if self.group not in GROUPS:
             raise ValueError(f"layer {self.name!r}: unknown group {self.group!r}")
 

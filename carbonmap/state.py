@@ -1,9 +1,9 @@
 """A run's state as data: what ``carbonmap run --only STAGE`` needs, never code.
 
 As each stage ends, its result and its publication are saved under
-``OUT/.carbonmap/state/`` (the manifest last, when the run ends): tables as Parquet (GeoParquet for geometries), arrays as
-compressed NumPy files, everything else in ``manifest.json``, with the carbonmap version, a
-hash of each project-file section and the checksum of each input file.
+``OUT/.carbonmap/state/`` (the manifest last, when the run ends): tables as Parquet (GeoParquet
+for geometries), arrays as compressed NumPy files, everything else in ``manifest.json``, with the
+carbonmap version, a hash of each project-file section and the checksum of each input file.
 
 Loading reads only those formats, into the types the code declares (the result
 dataclass of each stage): nothing in the files chooses what code runs (no pickle; NumPy

@@ -28,7 +28,8 @@ from carbonmap.errors import (
     NonFiniteValuesWarning,
     OutputError,
 )
-from carbonmap.io import _overview_factors, open_raster, read_raster, release_reused_arrays, read_vector, write_cog, write_csv, write_geopackage
+from carbonmap.io import (_overview_factors, open_raster, read_raster, read_vector, release_reused_arrays, write_cog,
+                          write_csv, write_geopackage)
 
 BOWTIE = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10), (0, 0)])  # self-intersecting
 
