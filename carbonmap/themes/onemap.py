@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +91,16 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     from carbonmap.styles import layer_styles
 
     published = _with_own_notes(ctx)
-    vectors = [layer for layer in published.layers if layer.is_vector]
-    layers = _Frames({"unit_summary": summary, **{layer.name: layer for layer in vectors}, **published.tables})
     language = ctx.project.outputs.language
-    layers["layer_styles"] = layer_styles((layer.loaded() for layer in vectors), summary,
-                                          headline=published.headline, language=language)
+    styles = [layer_styles([], summary, headline=published.headline, language=language)]  # the unit summary's
+
+    def style(layer: Layer) -> None:  # each vector layer's QGIS style, from the read that writes it
+        styles.append(layer_styles([layer], summary, headline=published.headline, language=language).iloc[1:])
+
+    vectors = [layer for layer in published.layers if layer.is_vector]
+    layers = _Frames({"unit_summary": summary, **{layer.name: layer for layer in vectors}, **published.tables},
+                     on_read=style)
+    layers["layer_styles"] = lambda: pd.concat(styles, ignore_index=True)  # written after the vector layers
     layers["run_inputs"] = pd.DataFrame(published.inputs)
     layers["run_metadata"] = run_metadata(ctx.project, ctx.result("units").grid, published.notes)
     context = _label_context(ctx.published.layers, language)
@@ -108,17 +113,23 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
 
 
 class _Frames(Mapping):
-    """The GeoPackage's layers by name: tables, and the run's vector layers read from the files
-    they waited in only when written, one at a time."""
+    """The GeoPackage's layers by name: tables; tables made when they are written (functions); and
+    the run's vector layers, read from the files they waited in only when written, one at a time,
+    each read shown to `on_read`."""
 
-    def __init__(self, items: dict[str, Any]) -> None:
-        self._items = items  # name -> DataFrame or Layer
+    def __init__(self, items: dict[str, Any], on_read: Callable[[Layer], None]) -> None:
+        self._items = items  # name -> DataFrame, function giving one, or Layer
+        self._on_read = on_read
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         item = self._items[name]
-        return item.loaded().frame if isinstance(item, Layer) else item
+        if isinstance(item, Layer):
+            item = item.loaded()
+            self._on_read(item)
+            return item.frame
+        return item() if callable(item) else item
 
-    def __setitem__(self, name: str, frame: pd.DataFrame) -> None:
+    def __setitem__(self, name: str, frame: pd.DataFrame | Callable[[], pd.DataFrame]) -> None:
         self._items[name] = frame
 
     def __iter__(self) -> Iterator[str]:
