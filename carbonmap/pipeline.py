@@ -199,11 +199,16 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
                                    "comparison_sha256": comparison_hashes(project), "only": only,
                                    "compute": session.description,
                                    "stages_s": timings, "warnings": published.warnings})
-    moved = {layer.name: outputs.folder / Path(layer.frame_file).relative_to(outputs.staging)
-             for layer in published.layers if layer.frame_file is not None}  # moved with the staging folder
-    layers = [dataclasses.replace(layer, frame_file=moved[layer.name]) if layer.name in moved else layer
-              for layer in published.layers]
+    layers = [dataclasses.replace(layer, raster=_moved(layer.raster, outputs),
+                                  frame_file=_moved(layer.frame_file, outputs)) for layer in published.layers]
     return RunRecord(project, outputs.folder, results, dataclasses.replace(published, layers=layers), manifest)
+
+
+def _moved(path: Path | None, outputs: OutputSet) -> Path | None:
+    """Where a file the run wrote into its staging folder is now that the set is in place."""
+    if path is None or not Path(path).is_relative_to(outputs.staging):
+        return path
+    return outputs.folder / Path(path).relative_to(outputs.staging)
 
 
 def run_year(project: Project) -> int | None:

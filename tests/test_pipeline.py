@@ -401,6 +401,8 @@ def test_runs_are_deterministic(tmp_path):
     assert a.result("rasters").paths == {name: tmp_path / "a" / "rasters" / f"{name}.tif" for name in ("elevation",
                                                                                                        "ndvi")}
     assert a.result("sinks") is None and a.result("onemap") is None  # no vegetation sink here; the map returns none
+    assert [layer.raster for layer in a.layers] == [tmp_path / "a" / "rasters" / f"{name}.tif" for name in ("elevation",
+                                                                                                         "ndvi")]
     assert [s.name for s in STAGES] == ["units", "rasters", "vectors", "emissions", "stocks", "sinks", "blue_carbon",
                                         "landscape", "network", "renewables", "screening", "balance", "compensation",
                                         "scenarios", "targets", "monitoring", "uncertainty", "onemap"]
