@@ -249,10 +249,7 @@ def _run_stages(project: Project, stages: tuple[Stage, ...], staging: Path, resu
         if stage.writes is not None and result is not None and not isinstance(result, stage.writes):
             raise TypeError(f"stage {stage.name!r} returned {type(result).__name__}, not {stage.writes.__name__}")
         ctx.publication.files = sorted(_files(staging) - before)
-        names = [layer.name for layer in ctx.publication.layers]
-        if len(set(names)) < len(names) or set(names) & {layer.name for layer in published.layers}:
-            raise ValueError(f"stage {stage.name!r} publishes a layer name twice, or one an earlier stage "
-                             f"published: {sorted(names)}")
+        Publication.merged([published, ctx.publication])  # no layer or table published twice, before any is saved
         ctx.publication.layers = [layer.saved(staging / LAYERS_DIR) for layer in ctx.publication.layers]
         results[stage.name], publications[stage.name] = result, ctx.publication
         timings[stage.name] = round(time.monotonic() - began, 2)

@@ -148,8 +148,8 @@ class Publication:
         columns lead the headline)."""
         out, first, rest = cls(), [], []
         for item in publications:
-            names = {layer.name for layer in out.layers}
-            clash = names & {layer.name for layer in item.layers} | set(out.tables) & set(item.tables)
+            names = [layer.name for layer in out.layers + item.layers]
+            clash = {n for n in names if names.count(n) > 1} | set(out.tables) & set(item.tables)
             if clash:
                 raise ValueError(f"layers or tables published twice: {sorted(clash)}")
             out.layers += item.layers

@@ -406,6 +406,11 @@ def test_a_layer_waits_on_disk_as_it_was_or_in_memory_when_parquet_cannot_hold_i
     assert [p.name for p in tmp_path.iterdir()] == ["roofs.parquet"]
     mixed = Layer(name="mixed", title="Mixed", group="sources", frame=frame.assign(kind=[1, "b", 2.5]), column="v")
     assert mixed.saved(tmp_path) is mixed and [p.name for p in tmp_path.iterdir()] == ["roofs.parquet"]
+    # one name is one file: a name published twice, even by one stage, stops the run before any is saved
+    from carbonmap.stage import Publication
+
+    with pytest.raises(ValueError, match=r"published twice: \['roofs'\]"):
+        Publication.merged([Publication(), Publication(layers=[layer, layer])])
 
 
 def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
