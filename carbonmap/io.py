@@ -1007,16 +1007,19 @@ def read_raster(raster: Any, **kwargs) -> tuple[np.ma.MaskedArray, RasterSource]
     Keyword arguments are those of :func:`open_raster`. Returns the array and the
     source's description (its dataset handle is closed).
     """
-    from carbonmap.errors import NodataError
-
     with open_raster(raster, **kwargs) as src:
         data = src.read()
     if data.mask.all():
-        raise NodataError(
-            f"every cell is nodata (nodata value {src.nodata!r}).", path=src.name,
-            fix="check the nodata value declared in the file, or that this is the right band.",
-        )
+        raise nodata_everywhere_error(src)
     return data, dataclasses.replace(src, dataset=None)
+
+
+def nodata_everywhere_error(src: RasterSource) -> Exception:
+    """The error for a raster band that is nodata in every cell."""
+    from carbonmap.errors import NodataError
+
+    return NodataError(f"every cell is nodata (nodata value {src.nodata!r}).", path=src.name,
+                       fix="check the nodata value declared in the file, or that this is the right band.")
 
 
 # --------------------------------------------------------------------------- text and tables

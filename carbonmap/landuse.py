@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -54,6 +55,7 @@ __all__ = [
     "read_crosswalk",
     "classify",
     "classify_raster",
+    "CodeLegend",
     "crosswalk_codes",
     "class_legend",
 ]
@@ -376,17 +378,52 @@ def classify_raster(
     if nodata is not None:
         valid &= data != nodata
     present, counts = np.unique(data[valid], return_counts=True)
-    text = _normalise(present.tolist(), system)
-    lookup = _lookup(system, crosswalk)
-    known = text.isin(lookup.index).to_numpy()
-    if not known.all():
-        raise _unknown_error(pd.Series(counts[~known], index=text[~known].to_numpy()), system, path, "cell values")
-    values = lookup.loc[text.to_numpy(), column].tolist()
-    legend = list(dict.fromkeys(values))
-    code_to_index = np.array([legend.index(v) for v in values], dtype=np.int16)
-    index = np.full(data.shape, -1, dtype=np.int16)
-    index[valid] = code_to_index[np.searchsorted(present, data[valid])]
-    return index, legend
+    legend = CodeLegend.of(present, counts, system, column=column, crosswalk=crosswalk, path=path)
+    return legend.index(classes, valid), legend.legend
+
+
+@dataclass(frozen=True)
+class CodeLegend:
+    """The attribute of each code present in a raster, as small integers: what
+    :func:`classify_raster` does, for a raster read window by window (each window's index then
+    refers to the whole raster's legend).
+
+    present : the codes present, sorted; code_to_index : the legend index of each; legend : the
+    attribute of each index, in the order of the codes that first give it.
+    """
+
+    present: np.ndarray
+    code_to_index: np.ndarray
+    legend: list
+
+    @classmethod
+    def of(cls, present: np.ndarray, counts: np.ndarray, system: str, *, column: str, crosswalk=None,
+           path: str | os.PathLike | None = None) -> CodeLegend:
+        """The legend of the codes `present` (sorted, unique) with their cell `counts`.
+
+        Raises
+        ------
+        UnknownCodeError
+            Listing every unknown code present with its cell count.
+        """
+        text = _normalise(present.tolist(), system)
+        lookup = _lookup(system, crosswalk)
+        known = text.isin(lookup.index).to_numpy()
+        if not known.all():
+            raise _unknown_error(pd.Series(counts[~known], index=text[~known].to_numpy()), system, path,
+                                 "cell values")
+        values = lookup.loc[text.to_numpy(), column].tolist()
+        legend = list(dict.fromkeys(values))
+        return cls(present, np.array([legend.index(v) for v in values], dtype=np.int16), legend)
+
+    def index(self, classes: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+        """The int16 legend index of each cell of `classes` (codes this legend has; -1 where not
+        `valid`, by default the masked cells)."""
+        data = np.ma.getdata(classes)
+        valid = ~np.ma.getmaskarray(classes) if valid is None else valid
+        index = np.full(data.shape, -1, dtype=np.int16)
+        index[valid] = self.code_to_index[np.searchsorted(self.present, data[valid])]
+        return index
 
 
 def crosswalk_codes(codes: Iterable, from_system: str, to_system: str) -> pd.DataFrame:

@@ -599,3 +599,133 @@ def test_an_unknown_rule_set_raises():
     with pytest.raises(InputError, match="unknown eligibility rule set 'vcs'"):
         apply_eligibility(_fine_sites(cat), afforestation_eligibility(), eligibility="vcs", categories=cat,
                           legend=LEGEND)
+
+
+# ---------------------------------------------------------------------------------- band by band
+def _patchy(shape, seed):
+    """A land cover of blobs that reach across many rows: barren, grassland, cropland, built-up,
+    forest (indices into LEGEND; -1 no data in one corner), with NDVI, slope and rain."""
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.normal(size=shape), 2.0)
+    cat = np.digitize(field, np.quantile(field, [0.4, 0.55, 0.7, 0.85])).astype(np.int16)
+    cat = np.array([0, 1, 2, 3, 6], dtype=np.int16)[cat]
+    cat[:, ::7] = 6  # tree lines
+    cat[:3, :4] = -1
+    ndvi = ndimage.gaussian_filter(rng.uniform(0.0, 0.7, shape), 1.5)
+    elevation = np.cumsum(rng.uniform(0, 4.0, shape), axis=0) + ndimage.gaussian_filter(rng.normal(size=shape), 3) * 20
+    rain = np.where(np.arange(shape[1]) < shape[1] // 3, 300.0, 1200.0) * np.ones(shape)
+    return cat, ndvi, elevation, rain
+
+
+def _assert_same_sites(a, b):
+    assert (a.reasons == b.reasons).all() and (a.site_labels == b.site_labels).all()
+    pd.testing.assert_frame_equal(a.reason_table, b.reason_table)
+    pd.testing.assert_frame_equal(a.sites.drop(columns="geometry"), b.sites.drop(columns="geometry"), rtol=1e-12)
+    assert a.sites.geometry.geom_equals(b.sites.geometry).all()
+    if a.eligibility is not None:
+        pd.testing.assert_frame_equal(a.eligibility, b.eligibility)
+        assert (a.creditable == b.creditable).all()
+
+
+def test_the_site_rules_band_by_band_equal_the_whole_grid():
+    """Sites, reasons and the CCER rules computed 3 rows at a time equal those of the whole grid at
+    once; sites and parcels reach across the bands' edges."""
+    from carbonmap.coefficients import afforestation_eligibility
+    from carbonmap.screening.afforestation import EarlierLandcover, apply_eligibility
+    from carbonmap.terrain import slope_degrees
+
+    cat, ndvi, elevation, rain = _patchy((40, 30), seed=7)
+    zones = {"permanent_basic_farmland": np.zeros(cat.shape, bool)}
+    zones["permanent_basic_farmland"][10:14, 5:20] = True
+    vacated = np.zeros(cat.shape, bool)
+    vacated[20:26, 0:12] = True
+    units = np.where(np.arange(30) < 17, 0, 1) * np.ones(cat.shape, dtype=np.int32)
+    earlier = EarlierLandcover(np.where(np.arange(40)[:, None] % 9 == 0, 6, cat).astype(np.int16), LEGEND, 2015)
+    landuse = (np.where(np.arange(30) % 11 == 0, 0, -1) * np.ones(cat.shape, dtype=np.int32), ["built_industrial"])
+    roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(500_000, 3_499_800), (500_300, 3_499_700)])], crs=CRS)
+
+    def run(block_pixels):
+        params = {**screening_parameters(), "afforestation_min_patch_area_ha": 0.05}
+        result = afforestation_sites(
+            cat, LEGEND, FINE, FINE_TRANSFORM, CRS, rules=afforestation_rules(), parameters=params,
+            site_preparation=afforestation_site_preparation(), growth=afforestation_growth(),
+            tree_type="broadleaf_subtropical", units=units, slope_deg=slope_degrees(elevation, FINE),
+            precipitation_mm=rain, ndvi=ndvi, zones=zones, vacated=vacated, block_pixels=block_pixels)
+        return apply_eligibility(result, afforestation_eligibility(), eligibility="ccer_2023", categories=cat,
+                                 legend=LEGEND, transform=FINE_TRANSFORM, vacated=vacated, earlier=earlier,
+                                 landuse=landuse, roads=roads, project_start_year=2024, block_pixels=block_pixels)
+
+    whole, bands = run(None), run(3 * 30)
+    _assert_same_sites(whole, bands)
+    rows_of_site = ndimage.find_objects(whole.site_labels)
+    assert sum(s[0].start // 3 != (s[0].stop - 1) // 3 for s in rows_of_site if s) >= 5  # sites across bands
+    excluded = whole.eligibility.set_index("rule")["excluded_ha"]
+    assert (excluded[["forest_in_the_last_3_years", "roadside_greening", "contiguous_parcel_400_m2",
+                      "construction_land_in_the_land_use_plan", "vacated_construction_land"]] > 0).all()
+    assert whole.sites["unit"].isin([0, 1]).all() and whole.sites["vegetation_type"].nunique() >= 2
+
+
+def test_site_rules_read_from_files_band_by_band_equal_those_of_arrays(tmp_path):
+    """From files, the rasters read and the zones, vacated land, units and parcels burnt band by
+    band (5 rows) give the sites of the whole arrays at once."""
+    import rasterio
+
+    from carbonmap.coefficients import afforestation_eligibility
+    from carbonmap.landuse import classify_raster
+    from carbonmap.screening.afforestation import EarlierLandcover, apply_eligibility, sites_from_rasters
+    from carbonmap.terrain import slope_degrees
+
+    cat, ndvi, elevation, rain = _patchy((36, 28), seed=11)
+    clcd = np.array([7, 4, 1, 8, 2], dtype=np.uint8)  # barren, grassland, cropland, impervious, forest
+    codes = np.zeros(cat.shape, dtype=np.uint8)
+    for index, code in zip([0, 1, 2, 3, 6], clcd):
+        codes[cat == index] = code
+    earlier_codes = np.where(np.arange(36)[:, None] % 7 == 0, 2, codes).astype(np.uint8)
+    files = {}
+    for name, data, nodata in (("land", codes, 0), ("earlier", earlier_codes, 0), ("dem", elevation, None),
+                               ("rain", rain, None), ("ndvi", ndvi, None)):
+        files[name] = tmp_path / f"{name}.tif"
+        with rasterio.open(files[name], "w", driver="GTiff", width=28, height=36, count=1, dtype=data.dtype,
+                           crs=CRS, transform=FINE_TRANSFORM, nodata=nodata) as dst:
+            dst.write(data, 1)
+    x0, y0 = FINE_TRANSFORM.c, FINE_TRANSFORM.f
+    box = lambda c0, r0, c1, r1: shapely.box(x0 + c0 * FINE, y0 - r1 * FINE, x0 + c1 * FINE, y0 - r0 * FINE)  # noqa: E731
+    zones = gpd.GeoDataFrame({"zone": ["permanent_basic_farmland", "nature_reserve"]},
+                             geometry=[box(2, 8.5, 20, 13.2), box(20, 25, 28, 33)], crs=CRS)
+    vacated = gpd.GeoDataFrame(geometry=[box(0, 18, 10.5, 24)], crs=CRS)
+    units = gpd.GeoDataFrame(geometry=[box(0, 0, 15.3, 36), box(15.3, 0, 28, 36)], crs=CRS)
+    parcels = gpd.GeoDataFrame({"carbon_category": ["built_industrial", "forest"]},
+                               geometry=[box(3, 2, 9, 30), box(9, 2, 12, 30)], crs=CRS)
+    roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(x0, y0 - 100), (x0 + 280, y0 - 200)])], crs=CRS)
+    tables = dict(tree_type="broadleaf_subtropical", rules=afforestation_rules(),
+                  parameters={**screening_parameters(), "afforestation_min_patch_area_ha": 0.05},
+                  site_preparation=afforestation_site_preparation(), growth=afforestation_growth())
+    from_files = sites_from_rasters(files["land"], "clcd", dem=files["dem"], precipitation=files["rain"],
+                                    ndvi=files["ndvi"], zones=zones, vacated=vacated, units=units,
+                                    eligibility="ccer_2023", earlier_landcover=files["earlier"], earlier_system="clcd",
+                                    earlier_year=2015, roads=roads, landuse=parcels, project_start_year=2024,
+                                    block_pixels=5 * 28, **tables)
+
+    def burnt(frame, values, fill=0, dtype="uint8"):
+        from rasterio.features import rasterize
+
+        return rasterize(zip(frame.geometry, values), out_shape=cat.shape, transform=FINE_TRANSFORM, fill=fill,
+                         dtype=dtype)
+
+    categories, legend = classify_raster(codes, "clcd", column="carbon_category", nodata=0)
+    earlier, earlier_legend = classify_raster(earlier_codes, "clcd", column="carbon_category", nodata=0)
+    vacated_cells = burnt(vacated, [1]).astype(bool)
+    arrays = afforestation_sites(
+        categories, legend, FINE, FINE_TRANSFORM, CRS, units=burnt(units, [0, 1], -1, "int32"),
+        slope_deg=slope_degrees(elevation, FINE), precipitation_mm=rain.astype(np.float32),
+        ndvi=ndvi, vacated=vacated_cells, zones={z: burnt(zones[zones["zone"] == z], [1]).astype(bool)
+                                                 for z in zones["zone"]}, **tables)
+    arrays = apply_eligibility(arrays, afforestation_eligibility(), eligibility="ccer_2023", categories=categories,
+                               legend=legend, transform=FINE_TRANSFORM, vacated=vacated_cells,
+                               earlier=EarlierLandcover(earlier, earlier_legend, 2015),
+                               landuse=(burnt(parcels, [0, 1], -1, "int32"), ["built_industrial", "forest"]),
+                               roads=roads, project_start_year=2024)
+    _assert_same_sites(from_files, arrays)
+    assert len(from_files.sites) >= 5 and from_files.sites["unit"].nunique() == 2
+    assert (from_files.eligibility.set_index("rule").loc[["construction_land_in_the_land_use_plan",
+                                                          "vacated_construction_land"], "excluded_ha"] > 0).all()

@@ -40,7 +40,11 @@ reported as conditions to check, never passed silently.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -48,12 +52,14 @@ import pandas as pd
 from scipy import ndimage
 
 from carbonmap.errors import InputError
+from carbonmap.grid import strips
 from carbonmap.landscape.connectivity import cross_distances, patch_distances, pc_gain
 from carbonmap.screening.growth import sequestration_t_co2_ha
 from carbonmap.screening.score import weighted_score
 
-__all__ = ["Habitat", "AfforestationResult", "afforestation_sites", "sites_from_rasters", "CANDIDATE",
-           "fractional_cover", "EarlierLandcover", "apply_eligibility", "ELIGIBILITY_RULE_SETS"]
+__all__ = ["Habitat", "AfforestationResult", "afforestation_sites", "sites_in_strips", "SiteStrip",
+           "sites_from_rasters", "CANDIDATE", "fractional_cover", "EarlierLandcover", "apply_eligibility",
+           "eligibility_in_strips", "EligibilityStrip", "ELIGIBILITY_RULE_SETS"]
 
 #: The eligibility rule sets carbonmap ships (``eligibility`` of ``afforestation_eligibility.csv``).
 ELIGIBILITY_RULE_SETS = ("ccer_2023",)
@@ -63,6 +69,9 @@ _MSPA_NOT_HABITAT = (0, 100, 129)
 
 #: Value of candidate-site cells in the reason raster (0 = no data; other values: reasons).
 CANDIDATE = 1
+
+#: Cells per band of the site rules read from files [cells] (a band's inputs: about 250 MB).
+STRIP_CELLS = 2**22
 
 
 @dataclass
@@ -172,7 +181,8 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
                         growth: pd.DataFrame, tree_type: str, units: np.ndarray | None = None,
                         slope_deg: np.ndarray | None = None, precipitation_mm: np.ndarray | None = None,
                         ndvi: np.ndarray | None = None, zones: dict[str, np.ndarray] | None = None,
-                        vacated: np.ndarray | None = None, habitat: Habitat | None = None) -> AfforestationResult:
+                        vacated: np.ndarray | None = None, habitat: Habitat | None = None,
+                        block_pixels: int | None = None) -> AfforestationResult:
     r"""Candidate afforestation sites with every criterion, the score and the rank (module docstring).
 
     Parameters
@@ -209,6 +219,8 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
         Vacated land, eligible whatever its class.
     habitat : Habitat, optional
         The ecological network's habitat, for connectivity gains.
+    block_pixels : int [cells], optional
+        Cells per band of :func:`sites_in_strips` (default: the whole grid at once).
 
     Returns
     -------
@@ -257,81 +269,127 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
        and links can contribute to habitat availability and connectivity in the landscape.
        Ecography 33: 523-537.
     """
-    p = parameters
-    if tree_type not in growth.index:
-        raise InputError(f"no growth parameters for the tree type {tree_type!r}.", key="screening.tree_type",
-                         fix=f"use one of {', '.join(growth.index)}.")
     shape = categories.shape
     for name, raster in (("slope", slope_deg), ("precipitation", precipitation_mm), ("NDVI", ndvi),
                          ("units", units), ("vacated land", vacated)):
         if raster is not None and raster.shape != shape:
             raise InputError(f"the {name} raster {raster.shape} is not on the land-cover grid {shape}.",
                              fix="align every raster to the analysis grid (carbonmap run does this).")
+    zones = zones or {}
+
+    def read(rows: slice) -> SiteStrip:
+        slope, rain, greenness, unit = (None if a is None else a[rows]
+                                        for a in (slope_deg, precipitation_mm, ndvi, units))
+        return SiteStrip(categories[rows], slope, rain, greenness, unit,
+                         {k: np.asarray(v[rows], dtype=bool) for k, v in zones.items()},
+                         None if vacated is None else np.asarray(vacated[rows], dtype=bool))
+
+    n_units = int(units.max()) + 1 if units is not None and units.size else 0
+    return sites_in_strips(read, shape, legend, resolution, transform, crs, rules=rules, parameters=parameters,
+                           site_preparation=site_preparation, growth=growth, tree_type=tree_type, n_units=n_units,
+                           habitat=habitat, block_pixels=block_pixels or categories.size)
+
+
+@dataclass
+class SiteStrip:
+    """The inputs of the site rules on a band of the grid's rows, each on the band's cells.
+
+    categories : int16, the carbon-category index into the legend (-1 no data); slope_deg
+    [degrees], precipitation_mm [mm/yr], ndvi [-]: NaN where unknown; units : the planning-unit
+    number (-1 outside); zones : protection zones by name (bool); vacated : vacated land (bool).
+    The optional ones are None when not given.
+    """
+
+    categories: np.ndarray
+    slope_deg: np.ndarray | None = None
+    precipitation_mm: np.ndarray | None = None
+    ndvi: np.ndarray | None = None
+    units: np.ndarray | None = None
+    zones: dict[str, np.ndarray] = field(default_factory=dict)
+    vacated: np.ndarray | None = None
+
+
+def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], legend: list[str], resolution: float,
+                    transform, crs, *, rules: pd.DataFrame, parameters: dict[str, float],
+                    site_preparation: pd.DataFrame, growth: pd.DataFrame, tree_type: str, n_units: int = 0,
+                    habitat: Habitat | None = None, block_pixels: int = STRIP_CELLS) -> AfforestationResult:
+    """:func:`afforestation_sites` band by band: the grid's rows in bands of about `block_pixels`
+    cells, each read by ``read(rows)`` twice (the rules, then the sites' sums).
+
+    Parameters
+    ----------
+    read : callable (rows) -> SiteStrip
+        The inputs on a slice of the grid's rows (every call for a slice gives the same).
+    shape : (H, W)
+        The grid's shape.
+    legend : list of str
+        The carbon category of each index of ``SiteStrip.categories``.
+    n_units : int
+        The number of planning units (``SiteStrip.units`` are below it).
+
+    The other parameters and the result are those of :func:`afforestation_sites`, and so is
+    every cell of the result; the sites' means are sums added band by band (equal to those of
+    the whole grid to the last bits).
+
+    Notes
+    -----
+    Every rule but the patch size depends on a cell alone (the slope on its 3 x 3 neighbours,
+    which ``read`` gives). What stays whole-grid is one byte a cell (the reasons), the candidate
+    cells' patches labelled at once (4 bytes a cell) and then the site ids (4 bytes a cell, which
+    the scenarios read).
+    """
+    p = parameters
+    if tree_type not in growth.index:
+        raise InputError(f"no growth parameters for the tree type {tree_type!r}.", key="screening.tree_type",
+                         fix=f"use one of {', '.join(growth.index)}.")
+    bands = [slice(int(w.row_off), int(w.row_off + w.height)) for w in strips(*shape, block_pixels)]
     cell_ha = resolution**2 / 1e4
     reasons = np.zeros(shape, dtype=np.uint8)
-    open_ = categories >= 0  # cells not yet given a reason
-    table: list[tuple[int, str]] = [(CANDIDATE, "candidate site")]
+    rules_of, sparse_cells, given = None, 0, None
+    for rows in bands:
+        strip = read(rows)
+        if rules_of is None:
+            rules_of = _TechnicalRules.of(legend, rules, p, zones=tuple(strip.zones), ndvi=strip.ndvi is not None,
+                                          slope=strip.slope_deg is not None)
+            given = strip
+        reasons[rows], cells = rules_of.strip(strip, p)
+        sparse_cells += cells
+    codes = rules_of.codes
     notes = []
-
-    def assign(mask, reason):
-        nonlocal open_
-        hit = open_ & mask
-        code = next((c for c, r in table if r == reason), None)
-        if code is None:
-            code = len(table) + 1
-            table.append((code, reason))
-        reasons[hit] = code
-        open_ = open_ & ~hit
-
-    for row in rules[rules["constraint_type"] == "zone"].itertuples():
-        if row.outcome == "excluded" and zones and row.constraint in zones:
-            assign(zones[row.constraint], row.reason)
-    outcomes = _category_outcomes(legend, rules)
-    vacated_mask = np.zeros(shape, dtype=bool) if vacated is None else vacated.astype(bool)
-    sparse_rule = np.zeros(shape, dtype=bool)
-    for index, (outcome, reason) in enumerate(outcomes):
-        cells = categories == index
-        if outcome == "excluded":
-            assign(cells & ~vacated_mask, reason)
-        elif outcome == "eligible_if_sparse":
-            sparse_rule |= cells & ~vacated_mask
-    if sparse_rule.any():
-        if ndvi is None:
-            assign(sparse_rule, "grassland: cover unknown without an NDVI raster")
+    if sparse_cells:
+        codes.use(rules_of.sparse)
+        if given.ndvi is None:
             notes.append("no NDVI raster: grassland is left out of the afforestation candidates")
-        else:
-            cover = fractional_cover(ndvi, ndvi_soil=p["ndvi_soil"], ndvi_vegetation=p["ndvi_vegetation"])
-            assign(sparse_rule & ~(cover < p["afforestation_sparse_grass_max_cover"]),
-                   f"grassland with vegetation cover of {p['afforestation_sparse_grass_max_cover']:.0%} or more")
-    if slope_deg is not None:
-        assign(~(slope_deg <= p["afforestation_max_slope_deg"]),
-               f"slope above {p['afforestation_max_slope_deg']:g} degrees (or unknown)")
-    else:
+    if given.slope_deg is None:
         notes.append("no DEM: the slope rule is not applied and every site takes the flattest technique")
-    eligible = open_.copy()
+    eligible = reasons == CANDIDATE
     labels, n = ndimage.label(eligible, structure=np.ones((3, 3), dtype=bool))
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
-    big = counts * cell_ha >= p["afforestation_min_patch_area_ha"]
+    big = _cells_of(labels, n + 1, bands) * cell_ha >= p["afforestation_min_patch_area_ha"]
     big[0] = False
-    assign(eligible & ~big[labels], f"patch smaller than {p['afforestation_min_patch_area_ha']:g} ha")
-    reasons[open_] = CANDIDATE
+    reasons[eligible & ~big[labels]] = rules_of.patch
+    del eligible
     keep_ids = np.flatnonzero(big)
     relabel = np.zeros(n + 1, dtype=np.int32)
     relabel[keep_ids] = np.arange(1, len(keep_ids) + 1)
-    site_labels = relabel[labels]
-    del labels, eligible, open_  # whole-grid arrays no longer needed (a city cluster: 0.4 GB)
+    for rows in bands:  # the site ids in place of the patch labels, a band at a time
+        labels[rows] = relabel[labels[rows]]
+    site_labels, n_sites = labels, len(keep_ids)
+    table = [(code, reason) for code, _, reason in codes.renumber(reasons)]
     reason_table = pd.DataFrame(table, columns=["code", "reason"])
     reason_table["rule_set"] = "technical"
-    reason_table["area_ha"] = np.bincount(reasons.ravel(), minlength=len(table) + 1)[reason_table["code"]] * cell_ha
-    sites = _site_table(site_labels, len(keep_ids), categories, legend, cell_ha, transform, crs, units=units,
-                        slope_deg=slope_deg, precipitation_mm=precipitation_mm, ndvi=ndvi, p=p)
-    if precipitation_mm is None:
+    reason_table["area_ha"] = _cells_of(reasons, len(table) + 1, bands)[reason_table["code"]] * cell_ha
+    sums = _SiteSums(n_sites, len(legend), n_units)
+    for rows in bands:
+        if site_labels[rows].any():
+            sums.add(site_labels[rows], read(rows), p)
+    sites = _site_table(site_labels, sums, legend, cell_ha, transform, crs, units=given.units is not None)
+    if given.precipitation_mm is None:
         notes.append(f"no precipitation raster: every site is planted with {tree_type} (dryness rule not applied)")
     sites = _criteria(sites, p, site_preparation, growth, tree_type)
     distances = None
     if habitat is not None:
         new_cells = site_labels[~habitat.existing & (site_labels > 0)]  # site cells not yet habitat
-        new_ha = (np.bincount(new_cells, minlength=len(keep_ids) + 1)[sites["site_id"].to_numpy(dtype=np.int64)]
+        new_ha = (np.bincount(new_cells, minlength=n_sites + 1)[sites["site_id"].to_numpy(dtype=np.int64)]
                   * cell_ha)
         distances = cross_distances(habitat.labels, habitat.ids, site_labels, sites["site_id"].to_numpy(), resolution)
         sites["new_habitat_ha"] = new_ha
@@ -352,6 +410,108 @@ def afforestation_sites(categories: np.ndarray, legend: list[str], resolution: f
     return AfforestationResult(sites, reasons, reason_table, site_labels, habitat, distances, notes, resolution)
 
 
+def _cells_of(values: np.ndarray, n: int, bands: list[slice]) -> np.ndarray:
+    """The cells of each value 0..n-1 of `values` (ints), counted band by band (``np.bincount``
+    of the whole grid would cast it to 8 bytes a cell)."""
+    cells = np.zeros(n, dtype=np.int64)
+    for rows in bands:
+        cells += np.bincount(values[rows].ravel(), minlength=n)
+    return cells
+
+
+class _Codes:
+    """Reason codes numbered as the rules are listed, from `first`; a code listed ``if_used``
+    keeps its place only when :meth:`use` is called for it (the later codes move up)."""
+
+    def __init__(self, reasons: list[str], *, first: int, merge_same: bool):
+        self.first, self.merge_same = first, merge_same
+        self.reasons, self.optional, self.used = list(reasons), [False] * len(reasons), set()
+
+    def code(self, reason: str, *, if_used: bool = False) -> int:
+        """The code of `reason` (the same text the same code when `merge_same`)."""
+        if self.merge_same and reason in self.reasons:
+            i = self.reasons.index(reason)
+            self.optional[i] = self.optional[i] and if_used
+            return self.first + i
+        self.reasons.append(reason)
+        self.optional.append(if_used)
+        return self.first + len(self.reasons) - 1
+
+    def use(self, code: int) -> None:
+        self.used.add(code)
+
+    def renumber(self, reasons: np.ndarray) -> list[tuple[int, int, str]]:
+        """The codes that stay, numbered again in `reasons` (in place); (new code, code, reason) of each."""
+        kept = [i for i, optional in enumerate(self.optional) if not optional or self.first + i in self.used]
+        lut = np.arange(256, dtype=np.uint8)
+        lut[[self.first + i for i in kept]] = np.arange(self.first, self.first + len(kept))
+        if len(kept) < len(self.reasons):
+            np.take(lut, reasons, out=reasons)
+        return [(self.first + k, self.first + i, self.reasons[i]) for k, i in enumerate(kept)]
+
+
+@dataclass
+class _TechnicalRules:
+    """The technical rules as codes: the excluded zones, each category's outcome, the sparse
+    grassland, slope and patch-size reasons (module docstring)."""
+
+    codes: _Codes
+    zones: list[tuple[str, int]]
+    categories: list[tuple[str, int]]  # (outcome, code) by category index
+    sparse: int
+    slope: int | None
+    patch: int
+
+    @classmethod
+    def of(cls, legend: list[str], rules: pd.DataFrame, p: dict[str, float], *, zones: tuple[str, ...], ndvi: bool,
+           slope: bool) -> _TechnicalRules:
+        codes = _Codes(["candidate site"], first=CANDIDATE, merge_same=True)
+        excluded = [(row.constraint, codes.code(row.reason))
+                    for row in rules[rules["constraint_type"] == "zone"].itertuples()
+                    if row.outcome == "excluded" and row.constraint in zones]
+        outcomes = [(outcome, codes.code(reason) if outcome == "excluded" else 0)
+                    for outcome, reason in _category_outcomes(legend, rules)]
+        cover = p["afforestation_sparse_grass_max_cover"]
+        sparse = codes.code(f"grassland with vegetation cover of {cover:.0%} or more" if ndvi
+                            else "grassland: cover unknown without an NDVI raster", if_used=True)
+        steep = codes.code(f"slope above {p['afforestation_max_slope_deg']:g} degrees (or unknown)") if slope else None
+        patch = codes.code(f"patch smaller than {p['afforestation_min_patch_area_ha']:g} ha")
+        return cls(codes, excluded, outcomes, sparse, steep, patch)
+
+    def strip(self, strip: SiteStrip, p: dict[str, float]) -> tuple[np.ndarray, int]:
+        """A band's reasons (uint8; ``CANDIDATE`` for cells that pass every rule so far) and its
+        cells under the sparse-grassland rule."""
+        categories = strip.categories
+        reasons = np.zeros(categories.shape, dtype=np.uint8)
+        open_ = categories >= 0  # cells not yet given a reason
+
+        def assign(mask, code):
+            hit = open_ & mask
+            reasons[hit] = code
+            open_[hit] = False
+
+        for name, code in self.zones:
+            assign(strip.zones[name], code)
+        not_vacated = ~strip.vacated if strip.vacated is not None else True
+        sparse_rule = np.zeros(categories.shape, dtype=bool)
+        for index, (outcome, code) in enumerate(self.categories):
+            if outcome == "excluded":
+                assign((categories == index) & not_vacated, code)
+            elif outcome == "eligible_if_sparse":
+                sparse_rule |= (categories == index) & not_vacated
+        cells = int(np.count_nonzero(sparse_rule))
+        if cells:
+            if strip.ndvi is None:
+                assign(sparse_rule, self.sparse)
+            else:
+                cover = fractional_cover(strip.ndvi, ndvi_soil=p["ndvi_soil"], ndvi_vegetation=p["ndvi_vegetation"])
+                assign(sparse_rule & ~(cover < p["afforestation_sparse_grass_max_cover"]), self.sparse)
+        if self.slope is not None:
+            assign(~(strip.slope_deg <= p["afforestation_max_slope_deg"]), self.slope)
+        reasons[open_] = CANDIDATE
+        return reasons, cells
+
+
 def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: dict[str, float],
                        rules: pd.DataFrame, site_preparation: pd.DataFrame, growth: pd.DataFrame, dem=None,
                        precipitation=None, ndvi=None, zones: gpd.GeoDataFrame | None = None,
@@ -360,7 +520,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
                        eligibility_rules: pd.DataFrame | None = None, earlier_landcover=None,
                        earlier_system: str | None = None, earlier_year: int | None = None,
                        roads: gpd.GeoDataFrame | None = None, landuse: gpd.GeoDataFrame | None = None,
-                       project_start_year: int | None = None) -> AfforestationResult:
+                       project_start_year: int | None = None, block_pixels: int = STRIP_CELLS) -> AfforestationResult:
     """:func:`afforestation_sites` from rasters (files, datasets or arrays): what the run and the
     CLI call.
 
@@ -402,6 +562,9 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         land rule).
     project_start_year : int, optional
         The year the project starts (the parcel-size rule: 667 m2 up to 2019, 400 m2 after).
+    block_pixels : int [cells]
+        Cells per band: the rasters are read and the polygons burnt band by band
+        (:func:`sites_in_strips`, :func:`eligibility_in_strips`).
 
     Returns
     -------
@@ -415,83 +578,191 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         zones without a ``zone`` column, an unknown eligibility rule set, or an earlier land
         cover without its code system and year.
     """
-    from rasterio.features import rasterize
+    from contextlib import ExitStack
 
-    from carbonmap.io import read_raster
-    from carbonmap.terrain import slope_degrees
-    from carbonmap.landuse import classify_raster
+    from carbonmap.io import open_raster
 
-    codes, source = read_raster(landcover)
-    transform, crs = source.transform, source.crs
-    resolution = abs(transform.a)
-    if crs is None or not crs.is_projected or not np.isclose(abs(transform.e), resolution):
-        raise InputError("afforestation screening needs a projected land cover with square cells.",
-                         path=source.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
-    categories, legend = classify_raster(codes, system, column="carbon_category", path=source.name)
-
-    def on_grid(raster, name, dtype=None):
-        """The raster's cells, NaN where nodata, as `dtype` (default: the narrowest float type
-        holding its values exactly: float32 for float32, byte and 16-bit rasters)."""
-        if raster is None:
-            return None
-        data, src = read_raster(raster)
-        if data.shape != codes.shape:
-            raise InputError(f"the {name} raster {data.shape} is not on the land cover's grid {codes.shape}.",
-                             path=src.name, fix="align it to the land cover first (carbonmap run does this).")
-        return np.ma.filled(data.astype(dtype or np.result_type(data.dtype, np.float32)), np.nan)
-
-    def burn(frame, values, fill=0, dtype="uint8"):
-        shapes = zip(frame.to_crs(crs).geometry, values)
-        return rasterize(shapes, out_shape=codes.shape, transform=transform, fill=fill, dtype=dtype)
-
-    slope = slope_degrees(on_grid(dem, "DEM", float), resolution) if dem is not None else None  # elevation not kept
-    zone_masks = {}
-    if zones is not None and len(zones):
-        if "zone" not in zones.columns:
+    with ExitStack() as stack:
+        land = stack.enter_context(open_raster(landcover))
+        transform, crs, shape = land.transform, land.crs, land.shape
+        resolution = abs(transform.a)
+        if crs is None or not crs.is_projected or not np.isclose(abs(transform.e), resolution):
+            raise InputError("afforestation screening needs a projected land cover with square cells.",
+                             path=land.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
+        bands = [slice(int(w.row_off), int(w.row_off + w.height)) for w in strips(*shape, block_pixels)]
+        legend = _code_legend(land, system, bands)
+        rasters = {}
+        for name, raster in (("DEM", dem), ("precipitation", precipitation), ("NDVI", ndvi)):
+            if raster is not None:
+                rasters[name] = src = stack.enter_context(open_raster(raster))
+                if src.shape != shape:
+                    raise InputError(f"the {name} raster {src.shape} is not on the land cover's grid {shape}.",
+                                     path=src.name, fix="align it to the land cover first (carbonmap run does this).")
+        if zones is not None and len(zones) and "zone" not in zones.columns:
             raise InputError("the protection zones have no 'zone' column.", field="zone",
                              fix="name the zones (e.g. permanent_basic_farmland) in a 'zone' field.")
-        zone_masks = {str(name): burn(part, np.ones(len(part))).astype(bool) for name, part in zones.groupby("zone")}
-    vacated_mask = burn(vacated, np.ones(len(vacated))).astype(bool) if vacated is not None and len(vacated) else None
-    result = afforestation_sites(
-        categories, legend, resolution, transform, crs, rules=rules, parameters=parameters,
-        site_preparation=site_preparation, growth=growth, tree_type=tree_type,
-        units=burn(units, np.arange(len(units)), fill=-1, dtype="int32") if units is not None else None,
-        slope_deg=slope,
-        precipitation_mm=on_grid(precipitation, "precipitation"), ndvi=on_grid(ndvi, "NDVI"), zones=zone_masks,
-        vacated=vacated_mask, habitat=habitat)
-    if eligibility is None:
-        return result
-    earlier = None
-    if earlier_landcover is not None:
-        if earlier_system is None or earlier_year is None:
-            raise InputError("an earlier land cover needs its code system and year.", key="earlier_landcover",
-                             fix="give both (e.g. clcd and 2015).")
-        earlier_codes, earlier_source = read_raster(earlier_landcover)
-        if earlier_codes.shape != codes.shape:
-            raise InputError(f"the earlier land cover {earlier_codes.shape} is not on the land cover's grid "
-                             f"{codes.shape}.", path=earlier_source.name,
-                             fix="align it to the land cover first (carbonmap run does this).")
-        earlier = EarlierLandcover(*classify_raster(earlier_codes, earlier_system, column="carbon_category",
-                                                    path=earlier_source.name), year=int(earlier_year))
-    landuse_grid = None
-    if landuse is not None and len(landuse):
-        if "carbon_category" not in landuse.columns:
-            raise InputError("the land-use parcels have no 'carbon_category' column.", field="carbon_category",
-                             fix="classify them first (carbonmap.landuse) or leave them out.")
-        names = sorted(landuse["carbon_category"].dropna().astype(str).unique())
-        index = landuse["carbon_category"].astype(str).map({n: i for i, n in enumerate(names)}).fillna(-1)
-        # the rules read the parcels only on candidate cells: burn just the parcels that reach a site
-        landuse = landuse.to_crs(crs)
-        near = _reaching(landuse.geometry.values, result.site_labels, transform)
-        landuse_grid = (burn(landuse[near], index.to_numpy()[near], fill=-1, dtype="int32"), names)
-    road_lines = roads.to_crs(crs) if roads is not None and len(roads) else None
-    if eligibility_rules is None:
-        from carbonmap.coefficients import afforestation_eligibility
+        on_grid = partial(_Burner, crs=crs, transform=transform, width=shape[1])
+        reader = _RasterSites(land, legend, rasters, resolution,
+                              {str(name): on_grid(part) for name, part in zones.groupby("zone")}
+                              if zones is not None and len(zones) else {},
+                              on_grid(vacated) if vacated is not None and len(vacated) else None,
+                              on_grid(units, np.arange(len(units)), fill=-1, dtype="int32") if units is not None
+                              else None)
+        result = sites_in_strips(reader.technical, shape, legend.legend, resolution, transform, crs, rules=rules,
+                                 parameters=parameters, site_preparation=site_preparation, growth=growth,
+                                 tree_type=tree_type, n_units=len(units) if units is not None else 0,
+                                 habitat=habitat, block_pixels=block_pixels)
+        reader.check_read()
+        if eligibility is None:
+            return result
+        if earlier_landcover is not None:
+            if earlier_system is None or earlier_year is None:
+                raise InputError("an earlier land cover needs its code system and year.", key="earlier_landcover",
+                                 fix="give both (e.g. clcd and 2015).")
+            reader.earlier = stack.enter_context(open_raster(earlier_landcover))
+            if reader.earlier.shape != shape:
+                raise InputError(f"the earlier land cover {reader.earlier.shape} is not on the land cover's grid "
+                                 f"{shape}.", path=reader.earlier.name,
+                                 fix="align it to the land cover first (carbonmap run does this).")
+            reader.earlier_legend = _code_legend(reader.earlier, earlier_system, bands)
+        landuse_names = None
+        if landuse is not None and len(landuse):
+            if "carbon_category" not in landuse.columns:
+                raise InputError("the land-use parcels have no 'carbon_category' column.", field="carbon_category",
+                                 fix="classify them first (carbonmap.landuse) or leave them out.")
+            landuse_names = sorted(landuse["carbon_category"].dropna().astype(str).unique())
+            index = landuse["carbon_category"].astype(str).map({n: i for i, n in enumerate(landuse_names)}).fillna(-1)
+            # the rules read the parcels only on candidate cells: burn just the parcels that reach a site
+            landuse = landuse.to_crs(crs)
+            near = _reaching(landuse.geometry.values, result.site_labels, transform)
+            reader.landuse = on_grid(landuse[near], index.to_numpy()[near], fill=-1, dtype="int32")
+        if eligibility_rules is None:
+            from carbonmap.coefficients import afforestation_eligibility
 
-        eligibility_rules = afforestation_eligibility()
-    return apply_eligibility(result, eligibility_rules, eligibility=eligibility, categories=categories,
-                             legend=legend, transform=transform, vacated=vacated_mask, earlier=earlier,
-                             landuse=landuse_grid, roads=road_lines, project_start_year=project_start_year)
+            eligibility_rules = afforestation_eligibility()
+        return eligibility_in_strips(
+            result, eligibility_rules, reader.eligibility, eligibility=eligibility, legend=legend.legend,
+            transform=transform, vacated=reader.vacated is not None,
+            earlier=(reader.earlier_legend.legend, int(earlier_year)) if reader.earlier is not None else None,
+            landuse_names=landuse_names, roads=roads.to_crs(crs) if roads is not None and len(roads) else None,
+            project_start_year=project_start_year, block_pixels=block_pixels)
+
+
+def _code_legend(src, system: str, bands: list[slice]):
+    """The :class:`~carbonmap.landuse.CodeLegend` of a land cover's carbon categories, its codes
+    counted band by band; a land cover with no valid cell is refused."""
+    from rasterio.windows import Window
+
+    from carbonmap.io import check_class_codes, nodata_everywhere_error
+    from carbonmap.landuse import CodeLegend
+
+    check_class_codes(src.dtype, name=src.name)
+    present, counts = [], []
+    for rows in bands:
+        data = src.read(Window(0, rows.start, src.shape[1], rows.stop - rows.start))
+        values, cells = np.unique(data.compressed(), return_counts=True)
+        present.append(values)
+        counts.append(cells)
+    values, where = np.unique(np.concatenate(present), return_inverse=True)
+    cells = np.bincount(where, weights=np.concatenate(counts)).astype(np.int64)
+    if not cells.sum():
+        raise nodata_everywhere_error(src)
+    return CodeLegend.of(values, cells, system, column="carbon_category", path=src.name)
+
+
+class _Burner:
+    """Polygons (or lines) with values, burnt into bands of a grid's rows: only those that reach
+    the band, in their order (a later one over an earlier one)."""
+
+    def __init__(self, frame: gpd.GeoDataFrame, values=None, *, crs, transform, width: int, fill=0, dtype="uint8"):
+        import shapely
+
+        self.geometries = frame.to_crs(crs).geometry.to_numpy()
+        self.values = np.ones(len(frame)) if values is None else np.asarray(values)
+        self.tree = shapely.STRtree(self.geometries)
+        self.transform, self.width, self.fill, self.dtype = transform, width, fill, dtype
+
+    def rows(self, rows: slice) -> np.ndarray:
+        import rasterio.features
+        import shapely
+        from rasterio.windows import Window, bounds
+        from rasterio.windows import transform as window_transform
+
+        window = Window(0, rows.start, self.width, rows.stop - rows.start)
+        hits = np.sort(self.tree.query(shapely.box(*bounds(window, self.transform))))
+        out_shape = (rows.stop - rows.start, self.width)
+        if not len(hits):
+            return np.full(out_shape, self.fill, dtype=self.dtype)
+        return rasterio.features.rasterize(zip(self.geometries[hits], self.values[hits]), out_shape=out_shape,
+                                           transform=window_transform(window, self.transform), fill=self.fill,
+                                           dtype=self.dtype)
+
+
+@dataclass(eq=False)
+class _RasterSites:
+    """The site and eligibility rules' inputs read from files band by band (opened by
+    :func:`sites_from_rasters`): the land cover and its legend, the other rasters by name
+    ("DEM", "precipitation", "NDVI"), the polygons burnt band by band."""
+
+    land: Any
+    legend: Any
+    rasters: dict[str, Any]
+    resolution: float
+    zones: dict[str, _Burner]
+    vacated: _Burner | None
+    units: _Burner | None
+    earlier: Any = None
+    earlier_legend: Any = None
+    landuse: _Burner | None = None
+    valid: dict[str, int] = field(default_factory=dict)
+
+    def _window(self, rows: slice):
+        from rasterio.windows import Window
+
+        return Window(0, rows.start, self.land.shape[1], rows.stop - rows.start)
+
+    def _cells(self, name: str, rows: slice, dtype=None) -> np.ndarray | None:
+        """A raster's cells on `rows`, NaN where nodata, as `dtype` (default: the narrowest float
+        type holding its values exactly: float32 for float32, byte and 16-bit rasters)."""
+        src = self.rasters.get(name)
+        if src is None:
+            return None
+        data = src.read(self._window(rows))
+        self.valid[name] = self.valid.get(name, 0) + int(data.count())
+        return np.ma.filled(data.astype(dtype or np.result_type(data.dtype, np.float32)), np.nan)
+
+    def _slope(self, rows: slice) -> np.ndarray | None:
+        """The slope [degrees] of `rows`, from the elevation with a row around them."""
+        if "DEM" not in self.rasters:
+            return None
+        from carbonmap.terrain import slope_degrees
+
+        top, bottom = max(0, rows.start - 1), min(self.land.shape[0], rows.stop + 1)
+        elevation = self._cells("DEM", slice(top, bottom), float)
+        return slope_degrees(elevation, self.resolution)[rows.start - top:rows.stop - top]
+
+    def technical(self, rows: slice) -> SiteStrip:
+        return SiteStrip(self.legend.index(self.land.read(self._window(rows))), self._slope(rows),
+                         self._cells("precipitation", rows), self._cells("NDVI", rows),
+                         self.units.rows(rows) if self.units is not None else None,
+                         {name: zone.rows(rows).astype(bool) for name, zone in self.zones.items()},
+                         self.vacated.rows(rows).astype(bool) if self.vacated is not None else None)
+
+    def eligibility(self, rows: slice) -> EligibilityStrip:
+        earlier = None
+        if self.earlier is not None:
+            earlier = self.earlier_legend.index(self.earlier.read(self._window(rows)))
+        return EligibilityStrip(self.legend.index(self.land.read(self._window(rows))),
+                                self.vacated.rows(rows).astype(bool) if self.vacated is not None else None,
+                                earlier, self.landuse.rows(rows) if self.landuse is not None else None)
+
+    def check_read(self) -> None:
+        """Refuse a raster with no valid cell (as :func:`carbonmap.io.read_raster` does)."""
+        from carbonmap.io import nodata_everywhere_error
+
+        for name, src in self.rasters.items():
+            if not self.valid.get(name):
+                raise nodata_everywhere_error(src)
 
 
 def _reaching(geometries: np.ndarray, labels: np.ndarray, transform) -> np.ndarray:
@@ -530,8 +801,8 @@ def _start_applies(constraint: str, start_year: int | None) -> bool:
 def apply_eligibility(result: AfforestationResult, rules: pd.DataFrame, *, eligibility: str, categories: np.ndarray,
                       legend: list[str], transform=None, vacated: np.ndarray | None = None,
                       earlier: EarlierLandcover | None = None, landuse: tuple[np.ndarray, list[str]] | None = None,
-                      roads: gpd.GeoDataFrame | None = None,
-                      project_start_year: int | None = None) -> AfforestationResult:
+                      roads: gpd.GeoDataFrame | None = None, project_start_year: int | None = None,
+                      block_pixels: int | None = None) -> AfforestationResult:
     r"""The candidate cells that are creditable under a rule set, and the reason for the rest.
 
     Parameters
@@ -592,87 +863,101 @@ def apply_eligibility(result: AfforestationResult, rules: pd.DataFrame, *, eligi
     .. [1] Ministry of Ecology and Environment (2023). 温室气体自愿减排项目方法学 造林碳汇
        (CCER-14-001-V01), clause 2 (applicability).
     """
-    rows = rules[rules["eligibility"] == eligibility]
-    if rows.empty:
+    def read(rows: slice) -> EligibilityStrip:
+        return EligibilityStrip(categories[rows], None if vacated is None else np.asarray(vacated[rows], dtype=bool),
+                                None if earlier is None else earlier.categories[rows],
+                                None if landuse is None else landuse[0][rows])
+
+    return eligibility_in_strips(result, rules, read, eligibility=eligibility, legend=legend, transform=transform,
+                                 vacated=vacated is not None,
+                                 earlier=(earlier.legend, earlier.year) if earlier is not None else None,
+                                 landuse_names=landuse[1] if landuse is not None else None, roads=roads,
+                                 project_start_year=project_start_year, block_pixels=block_pixels or categories.size)
+
+
+@dataclass
+class EligibilityStrip:
+    """What the eligibility rules read on a band of the grid's rows: the carbon-category index
+    (-1 no data), vacated land (bool), the earlier land cover's category index and the land-use
+    parcels' category index (-1 none); the optional ones None when not given."""
+
+    categories: np.ndarray
+    vacated: np.ndarray | None = None
+    earlier: np.ndarray | None = None
+    landuse: np.ndarray | None = None
+
+
+def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read: Callable[[slice], EligibilityStrip],
+                          *, eligibility: str, legend: list[str], transform=None, vacated: bool = False,
+                          earlier: tuple[list[str], int] | None = None, landuse_names: list[str] | None = None,
+                          roads: gpd.GeoDataFrame | None = None, project_start_year: int | None = None,
+                          block_pixels: int = STRIP_CELLS) -> AfforestationResult:
+    """:func:`apply_eligibility` band by band: ``read(rows)`` gives the rules' inputs on a slice of
+    the grid's rows; `earlier` is the earlier land cover's (legend, year), `landuse_names` the
+    parcels' category of each index, `vacated` whether ``read`` gives vacated land.
+
+    The rules of one cell are applied band by band (each band read once for a run of them); the
+    parcel-size rule labels the creditable cells of the whole grid at once. The result equals
+    that of :func:`apply_eligibility`.
+    """
+    table_rows = rules[rules["eligibility"] == eligibility]
+    if table_rows.empty:
         raise InputError(f"unknown eligibility rule set {eligibility!r}.", key="screening.eligibility",
                          fix=f"use one of {', '.join(sorted(rules['eligibility'].unique()))}, or add its rules.")
-    reasons, cell_ha = result.reasons, result.resolution**2 / 1e4
-    open_ = reasons == CANDIDATE
+    reasons, cell_ha, sites = result.reasons, result.resolution**2 / 1e4, result.sites
+    bands = [slice(int(w.row_off), int(w.row_off + w.height)) for w in strips(*reasons.shape, block_pixels)]
     table = result.reason_table
     for column in ("clause", "reason_zh"):
         if column not in table:
             table[column] = ""
-    added, status = [], []
-    sites = result.sites
-    for row in rows.itertuples():
-        mask, note = None, "applied"
-        if row.check == "category":
-            mask = np.isin(categories, [i for i, c in enumerate(legend) if fnmatch.fnmatchcase(c, row.constraint)])
-        elif row.check == "landuse":
-            if landuse is None:
-                note = "not checked: no land-use parcels"
-            else:
-                grid, names = landuse
-                mask = np.isin(grid, [i for i, c in enumerate(names) if fnmatch.fnmatchcase(c, row.constraint)])
-        elif row.check == "vacated":
-            mask = vacated if vacated is not None else np.zeros(reasons.shape, dtype=bool)
-        elif row.check == "corridor":
-            if roads is None or transform is None:
-                note = "not checked: no roads"
-            else:
-                import rasterio.features
-
-                strips = roads.geometry.buffer(float(row.value))
-                mask = rasterio.features.rasterize(((g, 1) for g in strips if not g.is_empty), out_shape=reasons.shape,
-                                                   transform=transform, fill=0, dtype="uint8").astype(bool)
-        elif row.check == "vegetation_type":
-            ids = sites.loc[sites["vegetation_type"].map(lambda v: fnmatch.fnmatchcase(str(v), row.constraint)),
-                            "site_id"].to_numpy() if len(sites) else []
-            mask = np.isin(result.site_labels, ids)
-        elif row.check == "earlier_category":
-            if earlier is None:
-                note = "not checked: no earlier land cover"
-            else:
-                mask = np.isin(earlier.categories,
-                               [i for i, c in enumerate(earlier.legend) if fnmatch.fnmatchcase(c, row.constraint)])
-        elif row.check == "min_parcel_m2":
-            if not _start_applies(str(row.constraint), project_start_year):
-                note = "not applicable: the project's start year"
-            else:
-                labels, n = ndimage.label(open_, structure=np.ones((3, 3), dtype=bool))
-                small = np.bincount(labels.ravel(), minlength=n + 1) * cell_ha * 1e4 < row.value
-                small[0] = False
-                mask = small[labels]
-        else:  # condition
-            note = "condition to check"
-        area = 0.0
+    codes = _Codes([], first=int(table["code"].max()) + 1, merge_same=False)
+    steps, status, about = [], [], {}
+    for row in table_rows.itertuples():
+        mask, note = _eligibility_mask(row, sites, result.site_labels, legend=legend, vacated=vacated, earlier=earlier,
+                                       landuse_names=landuse_names, roads=roads, transform=transform,
+                                       width=reasons.shape[1], start_year=project_start_year)
+        entry = {"rule": row.rule, "clause": row.clause, "check": row.check, "status": note, "excluded_ha": 0.0,
+                 "reason_en": row.reason_en, "reason_zh": row.reason_zh, "source": row.source,
+                 "verified": getattr(row, "verified", "")}
+        status.append(entry)
         if mask is not None:
-            hit = open_ & mask
-            area = float(hit.sum()) * cell_ha
             reason = row.reason_en
             if row.check == "earlier_category":
-                reason = f"{reason} (the earlier land cover is of {earlier.year})"
-            code = int(max(table["code"].max(), max((a[0] for a in added), default=0))) + 1
-            if hit.any():
-                reasons[hit] = code
-                added.append((code, reason, eligibility, row.clause, row.reason_zh))
-                open_ &= ~hit
-        status.append({"rule": row.rule, "clause": row.clause, "check": row.check, "status": note,
-                       "excluded_ha": area, "reason_en": row.reason_en, "reason_zh": row.reason_zh,
-                       "source": row.source, "verified": getattr(row, "verified", "")})
-    if added:
-        extra = pd.DataFrame(added, columns=["code", "reason", "rule_set", "clause", "reason_zh"])
+                reason = f"{reason} (the earlier land cover is of {earlier[1]})"
+            code = codes.code(reason, if_used=True)
+            about[code] = (eligibility, row.clause, row.reason_zh)
+            steps.append((mask, code, entry, row.value))
+    for parcels, run in itertools.groupby(steps, key=lambda step: isinstance(step[0], str)):
+        run = list(run)
+        if parcels:
+            for _, code, entry, min_m2 in run:  # the parcel-size rule: the creditable cells' 8-connected groups
+                open_ = reasons == CANDIDATE
+                labels, n = ndimage.label(open_, structure=np.ones((3, 3), dtype=bool))
+                small = _cells_of(labels, n + 1, bands) * cell_ha * 1e4 < min_m2
+                small[0] = False
+                _excluded(reasons, small[labels], open_, code, codes, entry, cell_ha)
+                del labels, open_
+            continue
+        for rows in bands:
+            strip, band = read(rows), reasons[rows]
+            open_ = band == CANDIDATE
+            for mask, code, entry, _ in run:
+                _excluded(band, mask(strip, rows), open_, code, codes, entry, cell_ha)
+    numbered = codes.renumber(reasons)
+    if numbered:
+        extra = pd.DataFrame([(code, reason, *about[old]) for code, old, reason in numbered],
+                             columns=["code", "reason", "rule_set", "clause", "reason_zh"])
         table = pd.concat([table, extra], ignore_index=True)
     table.loc[table["code"] == CANDIDATE, ["reason", "rule_set"]] = [f"candidate site, creditable ({eligibility})",
                                                                      eligibility]
-    table["area_ha"] = np.bincount(reasons.ravel(), minlength=int(table["code"].max()) + 1)[table["code"]] * cell_ha
+    table["area_ha"] = _cells_of(reasons, int(table["code"].max()) + 1, bands)[table["code"]] * cell_ha
     result.reason_table = table[["code", "reason", "rule_set", "clause", "reason_zh", "area_ha"]]
-    result.creditable = open_
+    result.creditable = reasons == CANDIDATE
     result.eligibility = pd.DataFrame(status)
     result.eligibility_name = eligibility
     if len(sites):
         ids = sites["site_id"].to_numpy()
-        credit_ha = ndimage.sum(open_, result.site_labels, index=ids) * cell_ha
+        credit_ha = np.bincount(result.site_labels[result.creditable], minlength=int(ids.max()) + 1)[ids] * cell_ha
         sites["ccer_area_ha"] = credit_ha
         sites["ccer_sink_t_co2_yr"] = sites["sink_t_co2_yr"] * credit_ha / sites["area_ha"]
     else:
@@ -688,45 +973,134 @@ def apply_eligibility(result: AfforestationResult, rules: pd.DataFrame, *, eligi
     return result
 
 
-def _site_table(site_labels, n_sites, categories, legend, cell_ha, transform, crs, *, units, slope_deg,
-                precipitation_mm, ndvi, p) -> gpd.GeoDataFrame:
+def _excluded(reasons: np.ndarray, mask: np.ndarray, open_: np.ndarray, code: int, codes: _Codes, entry: dict,
+              cell_ha: float) -> None:
+    """Give the open cells under `mask` the reason `code` (in place, and close them in `open_`)
+    and add their area [ha] to the rule's entry."""
+    hit = open_ & mask
+    cells = int(np.count_nonzero(hit))
+    if cells:
+        reasons[hit] = code
+        open_[hit] = False
+        codes.use(code)
+        entry["excluded_ha"] += cells * cell_ha
+
+
+def _eligibility_mask(row, sites: gpd.GeoDataFrame, site_labels: np.ndarray, *, legend, vacated: bool, earlier,
+                      landuse_names, roads, transform, width: int, start_year: int | None):
+    """How a rule of the eligibility table is checked: (``mask(strip, rows)`` of the cells it
+    excludes, "parcel" for the parcel-size rule, or None for a rule not checked here; its status)."""
+    def matching(names):
+        return [i for i, c in enumerate(names) if fnmatch.fnmatchcase(c, row.constraint)]
+
+    if row.check == "category":
+        classes = matching(legend)
+        return (lambda strip, rows: np.isin(strip.categories, classes)), "applied"
+    if row.check == "landuse":
+        if landuse_names is None:
+            return None, "not checked: no land-use parcels"
+        classes = matching(landuse_names)
+        return (lambda strip, rows: np.isin(strip.landuse, classes)), "applied"
+    if row.check == "vacated":
+        return (lambda strip, rows: strip.vacated if vacated else np.zeros(strip.categories.shape, dtype=bool)), \
+            "applied"
+    if row.check == "corridor":
+        if roads is None or transform is None:
+            return None, "not checked: no roads"
+        buffered = roads.geometry.buffer(float(row.value))
+        burner = _Burner(gpd.GeoDataFrame(geometry=buffered[~buffered.is_empty], crs=roads.crs), crs=roads.crs,
+                         transform=transform, width=width)
+        return (lambda strip, rows: burner.rows(rows).astype(bool)), "applied"
+    if row.check == "vegetation_type":
+        ids = sites.loc[sites["vegetation_type"].map(lambda v: fnmatch.fnmatchcase(str(v), row.constraint)),
+                        "site_id"].to_numpy() if len(sites) else []
+        return (lambda strip, rows: np.isin(site_labels[rows], ids)), "applied"
+    if row.check == "earlier_category":
+        if earlier is None:
+            return None, "not checked: no earlier land cover"
+        classes = matching(earlier[0])
+        return (lambda strip, rows: np.isin(strip.earlier, classes)), "applied"
+    if row.check == "min_parcel_m2":
+        if not _start_applies(str(row.constraint), start_year):
+            return None, "not applicable: the project's start year"
+        return "parcel", "applied"
+    return None, "condition to check"
+
+
+class _SiteSums:
+    """Per-site sums of the site rasters, added band by band: cells, slope (sum and maximum),
+    precipitation, vegetation cover, and cells by land category and by planning unit."""
+
+    def __init__(self, n_sites: int, n_categories: int, n_units: int):
+        self.n, self.bases = n_sites, {"category": n_categories + 1, "unit": n_units + 1}
+        self.sums: dict[str, np.ndarray] = {}
+        self.slope_max = np.full(n_sites + 1, -np.inf)
+        self.keys: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"category": [], "unit": []}
+
+    def add(self, labels: np.ndarray, strip: SiteStrip, p: dict[str, float]) -> None:
+        """Add a band's sums: `labels` its site ids (0 none), `strip` its inputs."""
+        inside = labels > 0
+        ids = labels[inside]
+        values = {"cells": None}
+        if strip.slope_deg is not None:
+            values["slope"] = strip.slope_deg[inside]
+            np.maximum.at(self.slope_max, ids, values["slope"])
+        if strip.precipitation_mm is not None:
+            values["precipitation"] = strip.precipitation_mm[inside]
+        if strip.ndvi is not None:
+            values["cover"] = fractional_cover(strip.ndvi[inside], ndvi_soil=p["ndvi_soil"],
+                                               ndvi_vegetation=p["ndvi_vegetation"])
+        for name, weights in values.items():
+            total = np.bincount(ids, weights=weights, minlength=self.n + 1)
+            self.sums[name] = self.sums[name] + total if name in self.sums else total
+        for name, cells in (("category", strip.categories), ("unit", strip.units)):
+            if cells is not None:
+                keys = ids.astype(np.int64) * self.bases[name] + (cells[inside].astype(np.int64) + 1)
+                self.keys[name].append(np.unique(keys, return_counts=True))
+
+    def mean(self, name: str) -> np.ndarray:
+        """The mean of `name` over each site's cells (sites 1..n), NaN without it."""
+        if name not in self.sums or not self.n:
+            return np.full(self.n, np.nan)
+        return self.sums[name][1:] / self.sums["cells"][1:]
+
+    def majority(self, name: str) -> np.ndarray:
+        """The most frequent `name` (category index or unit number, -1 none) of each site; ties:
+        the smallest."""
+        parts = self.keys[name]
+        out = np.full(self.n, -1, dtype=np.int64)
+        if not parts:
+            return out
+        unique, where = np.unique(np.concatenate([keys for keys, _ in parts]), return_inverse=True)
+        counts = np.bincount(where, weights=np.concatenate([counts for _, counts in parts]))
+        label_of, value_of = np.divmod(unique, self.bases[name])
+        order = np.lexsort((-counts, label_of))  # per site, the largest count first (stable: the smallest value)
+        first = np.unique(label_of[order], return_index=True)[1]
+        out[label_of[order][first] - 1] = value_of[order][first] - 1
+        return out
+
+
+def _site_table(site_labels: np.ndarray, sums: _SiteSums, legend: list[str], cell_ha: float, transform, crs, *,
+                units: bool) -> gpd.GeoDataFrame:
     """Polygons and per-site means of the site rasters."""
     import rasterio.features
     from shapely.geometry import shape
 
+    n_sites = sums.n
     ids = np.arange(1, n_sites + 1)
     shapes = rasterio.features.shapes(site_labels, mask=site_labels > 0, connectivity=8, transform=transform)
     parts = [(int(value), shape(geom)) for geom, value in shapes]
     frame = gpd.GeoDataFrame({"site_id": [v for v, _ in parts]}, geometry=[g for _, g in parts], crs=crs)
     frame = frame.dissolve(by="site_id", as_index=False) if frame["site_id"].duplicated().any() else frame
     frame = frame.set_index("site_id", drop=False).reindex(ids)
-    frame["area_ha"] = np.bincount(site_labels.ravel(), minlength=n_sites + 1)[1:] * cell_ha
-    frame["land_category"] = np.asarray(legend, dtype=object)[_majority(site_labels, categories, n_sites)] \
-        if n_sites else []
-    frame["unit"] = _majority(site_labels, units, n_sites) if units is not None else -1
-    inside = site_labels > 0  # the per-site statistics read only the sites' cells (the same values)
-    labels = site_labels[inside]
-    for column, raster in (("slope_mean_deg", slope_deg), ("precipitation_mm_yr", precipitation_mm)):
-        frame[column] = ndimage.mean(raster[inside], labels, ids) if raster is not None and n_sites else np.nan
-    frame["slope_max_deg"] = ndimage.maximum(slope_deg[inside], labels, ids) if slope_deg is not None and n_sites \
-        else np.nan
-    frame["vegetation_cover"] = (ndimage.mean(fractional_cover(ndvi[inside], ndvi_soil=p["ndvi_soil"],
-                                                               ndvi_vegetation=p["ndvi_vegetation"]),
-                                              labels, ids) if ndvi is not None and n_sites else np.nan)
+    frame["area_ha"] = sums.sums["cells"][1:] * cell_ha if n_sites else []
+    frame["land_category"] = np.asarray(legend, dtype=object)[sums.majority("category")] if n_sites else []
+    frame["unit"] = sums.majority("unit") if units else -1
+    frame["slope_mean_deg"] = sums.mean("slope")
+    frame["precipitation_mm_yr"] = sums.mean("precipitation")
+    frame["slope_max_deg"] = sums.slope_max[1:] if "slope" in sums.sums else np.nan
+    frame["vegetation_cover"] = sums.mean("cover")
     return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry", crs=crs)
-
-
-def _majority(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """The most frequent value of `values` (ints >= -1) under each label 1..n."""
-    inside = labels > 0
-    keys = labels[inside].astype(np.int64) * (int(values.max()) + 2) + (values[inside].astype(np.int64) + 1)
-    unique, counts = np.unique(keys, return_counts=True)
-    label_of, value_of = np.divmod(unique, int(values.max()) + 2)
-    order = np.lexsort((-counts, label_of))  # per label, the largest count first
-    first = np.unique(label_of[order], return_index=True)[1]
-    out = np.full(n, -1, dtype=np.int64)
-    out[label_of[order][first] - 1] = value_of[order][first] - 1
-    return out
 
 
 def _criteria(sites: gpd.GeoDataFrame, p, site_preparation: pd.DataFrame, growth: pd.DataFrame,
