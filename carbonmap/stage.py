@@ -109,6 +109,16 @@ class Layer:
         index = set(schema.pandas_metadata["index_columns"]) if schema.pandas_metadata else set()
         return [name for name in schema.names if name not in index]
 
+    def features(self) -> int | None:
+        """The features of a vector layer (from its file's metadata if it was saved); None for a raster."""
+        if self.frame is not None:
+            return len(self.frame)
+        if self.frame_file is None:
+            return None
+        import pyarrow.parquet
+
+        return pyarrow.parquet.read_metadata(self.frame_file).num_rows
+
     def loaded(self) -> Layer:
         """This layer with its frame in memory (read from `frame_file` if it was saved)."""
         if self.frame_file is None:

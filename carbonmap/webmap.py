@@ -33,7 +33,10 @@ which their features are a few pixels wide, and as square cells (:func:`aggregat
 it. Small layers are simplified for display by a fraction of the map's extent (coverage-aware
 for parcels and units, so neighbours keep shared edges); rasters become palette PNGs of at most
 :attr:`Detail.overlay_pixels` a side. :func:`write_map` writes the page and, when it is over the
-size budget, rebuilds it at the coarser levels of :data:`DETAIL_LEVELS`.
+size budget, rebuilds it at the coarser levels of :data:`DETAIL_LEVELS`. Layers whose features
+wait on disk between stages (:meth:`carbonmap.stage.Layer.saved`) are read as a page needs them:
+the small ones once, each large one for its part of a page, so that one large layer at a time is
+in memory (a city cluster's layers take about 5 GB all at once).
 
 Drawing lives here and in :mod:`carbonmap.report` only; analyses never draw.
 """
@@ -1446,7 +1449,8 @@ def _build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str 
     for layer in layers:
         if not (getattr(layer, "in_html", True) or detail.optional_layers):
             continue
-        spec = _vector_spec(page, layer) if layer.raster is None else _raster_layer_spec(page, layer)
+        # a layer saved between stages is read for its spec alone: one large layer in memory at a time
+        spec = _vector_spec(page, layer.loaded()) if layer.raster is None else _raster_layer_spec(page, layer)
         if spec is not None:
             page.add(spec)
     units["find"] = _finder(summary, units["name"], units["id"])
@@ -1505,6 +1509,9 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
     wording = _Words(options.get("language", "en"), _rasters(layers), options.get("scenarios"))
     xmin, ymin, xmax, ymax = summary.total_bounds
     extent_m, first = max(xmax - xmin, ymax - ymin), levels[0]
+    # small layers are read once for every level; large ones as each page needs them (module docstring)
+    layers = [layer.loaded() if layer.raster is None and layer.features() <= TILE_ABOVE else layer
+              for layer in layers]
     drawn = [layer for layer in layers if getattr(layer, "in_html", True) or first.optional_layers]
     overlays, encoded = {}, {}  # made once for all levels
     with contextlib.ExitStack() as stack:
@@ -1519,7 +1526,7 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
         for layer in drawn:
             if layer.raster is not None:
                 overlays[(id(layer), first.overlay_pixels)] = pool.submit(_raster_spec, layer, first, wording)
-            elif 0 < len(layer.frame) <= TILE_ABOVE:  # drawn whole at every level
+            elif 0 < layer.features() <= TILE_ABOVE:  # drawn whole at every level
                 shown, tolerance = _drawn_geometry(layer, first, extent_m)
                 digest, kind, tolerance = _geometry_key(shown, tolerance)
                 if digest not in encoded:
@@ -1542,6 +1549,6 @@ def _signature(detail: Detail, layers: Sequence) -> tuple:
     """What a level changes in the page of these layers (levels with the same signature give the same page)."""
     limit = detail.max_features
     drawn = tuple((getattr(layer, "in_html", True) or detail.optional_layers,
-                   limit if layer.frame is not None and limit is not None and len(layer.frame) > limit else None)
+                   limit if layer.raster is None and limit is not None and layer.features() > limit else None)
                   for layer in layers)
     return detail.overlay_pixels, detail.simplify_fraction, drawn

@@ -729,3 +729,37 @@ def test_site_rules_read_from_files_band_by_band_equal_those_of_arrays(tmp_path)
     assert len(from_files.sites) >= 5 and from_files.sites["unit"].nunique() == 2
     assert (from_files.eligibility.set_index("rule").loc[["construction_land_in_the_land_use_plan",
                                                           "vacated_construction_land"], "excluded_ha"] > 0).all()
+
+
+def test_bad_values_read_band_by_band_are_counted_once(tmp_path):
+    """A DEM with 6 infinite cells, 2 of them on the rows around a band, read in bands of 4 rows
+    (each band twice, its neighbours' edge rows too): the warning says 6 cells."""
+    import rasterio
+
+    from carbonmap.errors import NonFiniteValuesWarning
+    from carbonmap.screening.afforestation import sites_from_rasters
+
+    codes = np.full((16, 12), 7, dtype=np.uint8)  # barren: one site over every band
+    dem = np.tile(np.arange(16, dtype=np.float32)[:, None], (1, 12))
+    for row, col in ((0, 0), (3, 5), (4, 5), (7, 1), (8, 9), (15, 11)):
+        dem[row, col] = np.inf
+    paths = []
+    for name, data in (("land", codes), ("dem", dem)):
+        paths.append(tmp_path / f"{name}.tif")
+        with rasterio.open(paths[-1], "w", driver="GTiff", width=12, height=16, count=1, dtype=data.dtype, crs=CRS,
+                           transform=FINE_TRANSFORM) as dst:
+            dst.write(data, 1)
+    with pytest.warns(NonFiniteValuesWarning) as caught:
+        result = sites_from_rasters(paths[0], "clcd", dem=paths[1], tree_type="broadleaf_subtropical",
+                                    parameters={**screening_parameters(), "afforestation_min_patch_area_ha": 0.0001},
+                                    rules=afforestation_rules(), site_preparation=afforestation_site_preparation(),
+                                    growth=afforestation_growth(), block_pixels=4 * 12)
+    assert [str(w.message).split(" cells")[0].split()[-1] for w in caught] == ["6"]
+    assert result.reason_table.set_index("reason").filter(like="slope above", axis=0)["area_ha"].iloc[0] > 0
+
+
+def test_roads_without_a_crs_are_taken_on_the_grid():
+    cat = np.zeros((8, 8), dtype=np.int16)
+    roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(500_000, 3_499_960), (500_080, 3_499_960)])])
+    result = _credit(_fine_sites(cat), cat, roads=roads)
+    assert result.eligibility.set_index("rule").loc["roadside_greening", "excluded_ha"] > 0

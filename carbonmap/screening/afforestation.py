@@ -342,6 +342,8 @@ def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], 
     if tree_type not in growth.index:
         raise InputError(f"no growth parameters for the tree type {tree_type!r}.", key="screening.tree_type",
                          fix=f"use one of {', '.join(growth.index)}.")
+    if 0 in shape:
+        raise InputError(f"the land cover has no cells (shape {shape}).", fix="check the raster's size.")
     bands = [slice(int(w.row_off), int(w.row_off + w.height)) for w in strips(*shape, block_pixels)]
     cell_ha = resolution**2 / 1e4
     reasons = np.zeros(shape, dtype=np.uint8)
@@ -351,16 +353,18 @@ def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], 
         if rules_of is None:
             rules_of = _TechnicalRules.of(legend, rules, p, zones=tuple(strip.zones), ndvi=strip.ndvi is not None,
                                           slope=strip.slope_deg is not None)
-            given = strip
+            given = {name for name in ("slope_deg", "precipitation_mm", "ndvi", "units")
+                     if getattr(strip, name) is not None}  # the inputs read has
         reasons[rows], cells = rules_of.strip(strip, p)
         sparse_cells += cells
+        del strip  # a band's inputs: not kept past its band
     codes = rules_of.codes
     notes = []
     if sparse_cells:
         codes.use(rules_of.sparse)
-        if given.ndvi is None:
+        if "ndvi" not in given:
             notes.append("no NDVI raster: grassland is left out of the afforestation candidates")
-    if given.slope_deg is None:
+    if "slope_deg" not in given:
         notes.append("no DEM: the slope rule is not applied and every site takes the flattest technique")
     eligible = reasons == CANDIDATE
     labels, n = ndimage.label(eligible, structure=np.ones((3, 3), dtype=bool))
@@ -382,8 +386,8 @@ def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], 
     for rows in bands:
         if site_labels[rows].any():
             sums.add(site_labels[rows], read(rows), p)
-    sites = _site_table(site_labels, sums, legend, cell_ha, transform, crs, units=given.units is not None)
-    if given.precipitation_mm is None:
+    sites = _site_table(site_labels, sums, legend, cell_ha, transform, crs, units="units" in given)
+    if "precipitation_mm" not in given:
         notes.append(f"no precipitation raster: every site is planted with {tree_type} (dryness rule not applied)")
     sites = _criteria(sites, p, site_preparation, growth, tree_type)
     distances = None
@@ -424,13 +428,14 @@ class _Codes:
     keeps its place only when :meth:`use` is called for it (the later codes move up)."""
 
     def __init__(self, reasons: list[str], *, first: int, merge_same: bool):
-        self.first, self.merge_same = first, merge_same
+        self.first, self.merge_same, self.fixed = first, merge_same, len(reasons)
         self.reasons, self.optional, self.used = list(reasons), [False] * len(reasons), set()
 
     def code(self, reason: str, *, if_used: bool = False) -> int:
-        """The code of `reason` (the same text the same code when `merge_same`)."""
-        if self.merge_same and reason in self.reasons:
-            i = self.reasons.index(reason)
+        """The code of `reason` (the same text the same code when `merge_same`, but for the
+        `reasons` it started with, such as the candidate sites')."""
+        if self.merge_same and reason in self.reasons[self.fixed:]:
+            i = self.fixed + self.reasons[self.fixed:].index(reason)
             self.optional[i] = self.optional[i] and if_used
             return self.first + i
         self.reasons.append(reason)
@@ -589,7 +594,9 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         if crs is None or not crs.is_projected or not np.isclose(abs(transform.e), resolution):
             raise InputError("afforestation screening needs a projected land cover with square cells.",
                              path=land.name, fix="warp it to an equal-area CRS (carbonmap run does this).")
-        bands = [slice(int(w.row_off), int(w.row_off + w.height)) for w in strips(*shape, block_pixels)]
+        block_rows = land.dataset.block_shapes[0][0] if land.dataset is not None else 1
+        bands = [slice(int(w.row_off), int(w.row_off + w.height))
+                 for w in strips(*shape, block_pixels, block_rows=block_rows)]
         legend = _code_legend(land, system, bands)
         rasters = {}
         for name, raster in (("DEM", dem), ("precipitation", precipitation), ("NDVI", ndvi)):
@@ -611,7 +618,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
         result = sites_in_strips(reader.technical, shape, legend.legend, resolution, transform, crs, rules=rules,
                                  parameters=parameters, site_preparation=site_preparation, growth=growth,
                                  tree_type=tree_type, n_units=len(units) if units is not None else 0,
-                                 habitat=habitat, block_pixels=block_pixels)
+                                 habitat=habitat, block_pixels=bands[0].stop * shape[1])
         reader.check_read()
         if eligibility is None:
             return result
@@ -645,7 +652,7 @@ def sites_from_rasters(landcover, system: str, *, tree_type: str, parameters: di
             transform=transform, vacated=reader.vacated is not None,
             earlier=(reader.earlier_legend.legend, int(earlier_year)) if reader.earlier is not None else None,
             landuse_names=landuse_names, roads=roads.to_crs(crs) if roads is not None and len(roads) else None,
-            project_start_year=project_start_year, block_pixels=block_pixels)
+            project_start_year=project_start_year, block_pixels=bands[0].stop * shape[1])
 
 
 def _code_legend(src, system: str, bands: list[slice]):
@@ -672,12 +679,16 @@ def _code_legend(src, system: str, bands: list[slice]):
 
 class _Burner:
     """Polygons (or lines) with values, burnt into bands of a grid's rows: only those that reach
-    the band, in their order (a later one over an earlier one)."""
+    the band, in their order (a later one over an earlier one). A cell is burnt as burning the whole
+    grid burns it, but where an edge passes exactly through its centre: the band's own transform
+    may round that tie the other way."""
 
     def __init__(self, frame: gpd.GeoDataFrame, values=None, *, crs, transform, width: int, fill=0, dtype="uint8"):
         import shapely
 
-        self.geometries = frame.to_crs(crs).geometry.to_numpy()
+        if crs is not None and frame.crs is not None:
+            frame = frame.to_crs(crs)
+        self.geometries = frame.geometry.to_numpy()
         self.values = np.ones(len(frame)) if values is None else np.asarray(values)
         self.tree = shapely.STRtree(self.geometries)
         self.transform, self.width, self.fill, self.dtype = transform, width, fill, dtype
@@ -714,21 +725,30 @@ class _RasterSites:
     earlier: Any = None
     earlier_legend: Any = None
     landuse: _Burner | None = None
-    valid: dict[str, int] = field(default_factory=dict)
+    valid: dict[str, int] = field(default_factory=dict)  # valid cells of each raster
+    counted: set = field(default_factory=set)  # (raster, first row) of the bands whose bad values were counted
 
     def _window(self, rows: slice):
         from rasterio.windows import Window
 
         return Window(0, rows.start, self.land.shape[1], rows.stop - rows.start)
 
-    def _cells(self, name: str, rows: slice, dtype=None) -> np.ndarray | None:
+    def _cells(self, name: str, rows: slice, dtype=None, *, halo: bool = False) -> np.ndarray | None:
         """A raster's cells on `rows`, NaN where nodata, as `dtype` (default: the narrowest float
-        type holding its values exactly: float32 for float32, byte and 16-bit rasters)."""
+        type holding its values exactly: float32 for float32, byte and 16-bit rasters).
+
+        The infinite or absurd values of a band are counted once (the raster's warning says how
+        many there are), however often the band is read, and never as rows around (`halo`) a band."""
         src = self.rasters.get(name)
         if src is None:
             return None
+        before = src.nonfinite_cells
         data = src.read(self._window(rows))
-        self.valid[name] = self.valid.get(name, 0) + int(data.count())
+        if halo or (name, rows.start, rows.stop) in self.counted:
+            src.nonfinite_cells = before
+        else:
+            self.counted.add((name, rows.start, rows.stop))
+            self.valid[name] = self.valid.get(name, 0) + int(data.count())
         return np.ma.filled(data.astype(dtype or np.result_type(data.dtype, np.float32)), np.nan)
 
     def _slope(self, rows: slice) -> np.ndarray | None:
@@ -738,7 +758,9 @@ class _RasterSites:
         from carbonmap.terrain import slope_degrees
 
         top, bottom = max(0, rows.start - 1), min(self.land.shape[0], rows.stop + 1)
-        elevation = self._cells("DEM", slice(top, bottom), float)
+        parts = [self._cells("DEM", slice(top, rows.start), float, halo=True), self._cells("DEM", rows, float),
+                 self._cells("DEM", slice(rows.stop, bottom), float, halo=True)]
+        elevation = np.concatenate([part for part in parts if part.size])
         return slope_degrees(elevation, self.resolution)[rows.start - top:rows.stop - top]
 
     def technical(self, rows: slice) -> SiteStrip:
@@ -927,6 +949,7 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
             code = codes.code(reason, if_used=True)
             about[code] = (eligibility, row.clause, row.reason_zh)
             steps.append((mask, code, entry, row.value))
+    excluded = dict.fromkeys(about, 0)  # cells each rule excluded
     for parcels, run in itertools.groupby(steps, key=lambda step: isinstance(step[0], str)):
         run = list(run)
         if parcels:
@@ -935,14 +958,19 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
                 labels, n = ndimage.label(open_, structure=np.ones((3, 3), dtype=bool))
                 small = _cells_of(labels, n + 1, bands) * cell_ha * 1e4 < min_m2
                 small[0] = False
-                _excluded(reasons, small[labels], open_, code, codes, entry, cell_ha)
+                excluded[code] += _excluded(reasons, small[labels], open_, code)
                 del labels, open_
             continue
         for rows in bands:
             strip, band = read(rows), reasons[rows]
             open_ = band == CANDIDATE
-            for mask, code, entry, _ in run:
-                _excluded(band, mask(strip, rows), open_, code, codes, entry, cell_ha)
+            for mask, code, _, _ in run:
+                excluded[code] += _excluded(band, mask(strip, rows), open_, code)
+            del strip, open_
+    for _, code, entry, _ in steps:
+        entry["excluded_ha"] = float(excluded[code]) * cell_ha
+        if excluded[code]:
+            codes.use(code)
     numbered = codes.renumber(reasons)
     if numbered:
         extra = pd.DataFrame([(code, reason, *about[old]) for code, old, reason in numbered],
@@ -973,17 +1001,15 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
     return result
 
 
-def _excluded(reasons: np.ndarray, mask: np.ndarray, open_: np.ndarray, code: int, codes: _Codes, entry: dict,
-              cell_ha: float) -> None:
-    """Give the open cells under `mask` the reason `code` (in place, and close them in `open_`)
-    and add their area [ha] to the rule's entry."""
+def _excluded(reasons: np.ndarray, mask: np.ndarray, open_: np.ndarray, code: int) -> int:
+    """Give the open cells under `mask` the reason `code` (in place, and close them in `open_`);
+    how many."""
     hit = open_ & mask
     cells = int(np.count_nonzero(hit))
     if cells:
         reasons[hit] = code
         open_[hit] = False
-        codes.use(code)
-        entry["excluded_ha"] += cells * cell_ha
+    return cells
 
 
 def _eligibility_mask(row, sites: gpd.GeoDataFrame, site_labels: np.ndarray, *, legend, vacated: bool, earlier,

@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 
 from carbonmap import __version__
+from carbonmap.compute import release_free_memory
 from carbonmap.io import RasterClass, write_geopackage, write_raster_description
 from carbonmap.readable import column_description, column_label, rule_translations, translate
 from carbonmap.styles import raster_qml
@@ -49,6 +50,7 @@ def run_onemap(ctx: StageContext) -> None:
             _write_geopackage(ctx, summary)
         else:
             _describe_rasters(ctx)
+        release_free_memory()  # the layers a step read go back before the next step reads its own
 
 
 def _label_context(layers, language: str) -> dict:
@@ -70,7 +72,7 @@ def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     -- every building, every candidate roof -- are drawn when the page has room for them)."""
     from carbonmap.webmap import DETAIL_LEVELS, write_map
 
-    outputs, published = ctx.project.outputs, ctx.published.loaded()  # the page needs every layer at once
+    outputs, published = ctx.project.outputs, ctx.published  # the page reads each saved layer as it draws it
     _, size_mb, detail = write_map(summary, layers_in(published.layers, outputs.language), ctx.file("onemap.html"),
                                    budget_mb=outputs.html_budget_mb, title=ctx.project.project.name,
                                    headline=published.headline, basemaps=outputs.basemaps,
