@@ -10,7 +10,7 @@ Example (the demo, in English)::
       Carbon sinks: 266,906 t CO2/yr
       Net emissions: 15,733,094 t CO2/yr
       Carbon peak (baseline): 2030
-    Monitoring (2015, 2023): 46 early warning(s), 7 of them alerts (the unit is also off track on a target); in report.html
+    Monitoring (2015, 2023): 46 early warning(s), 7 of them alerts (in a unit also off track on a target); in report.html
     Outputs in /home/me/out/demo:
       report.html: the report (open in a browser; prints on A4)
       ...

@@ -185,11 +185,18 @@ def suitability(classes: np.ndarray, code: int, resolution: float, *, window_cel
     share = ndimage.uniform_filter((classes == code).astype(float), size=int(window_cells), mode="nearest")
     if builtup is None:
         return share
-    distance = ndimage.distance_transform_edt(~builtup) * resolution
-    score = share + np.exp(-distance / distance_decay_m)
+    decay = ndimage.distance_transform_edt(~builtup)  # then e^(-d / d0), in place: whole-grid float64 layers
+    decay *= resolution
+    np.negative(decay, out=decay)
+    decay /= distance_decay_m
+    share += np.exp(decay, out=decay)
+    del decay
     if slope_deg is not None:
-        score = np.where(np.nan_to_num(slope_deg, nan=90.0) <= max_slope_deg, score, 0.0)
-    return score
+        allowed = slope_deg <= max_slope_deg
+        if max_slope_deg >= 90.0:  # an unknown slope counts as 90 degrees
+            allowed |= np.isnan(slope_deg)
+        share[~allowed] = 0.0
+    return share
 
 
 def allocate(classes: np.ma.MaskedArray, flows: pd.DataFrame, score_of: Callable[[int], np.ndarray]
