@@ -51,6 +51,7 @@ from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.io import decode_text
 from carbonmap.landscape.network import NetworkSettings
 from carbonmap.landuse import CODE_SYSTEMS
+from carbonmap.words import LANGUAGES, Text
 from carbonmap.zonal import validate_stats
 
 __all__ = [
@@ -136,6 +137,8 @@ class RasterInput:
     code_system : for categorical rasters, the code system of the classes (e.g. "clcd"); every
         code is checked, and per-unit columns are named by class instead of by code.
     resampling : optional override of the default resampling for `kind`.
+    title : the layer's title in the map, report and tables (default: from `name`): one string for
+        both languages, or one per language, ``{ zh = "2023年土地覆被", en = "Land cover 2023" }``.
     """
 
     name: str
@@ -146,7 +149,7 @@ class RasterInput:
     stats: list[str] = field(default_factory=lambda: ["mean"])
     resampling: str | None = None
     assume_crs: str | None = None
-    title: str | None = None
+    title: str | Text | None = None
     code_system: str | None = None
 
 
@@ -159,12 +162,13 @@ class VectorInput:
     group : map group: "inputs" or "zones".
     encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
         the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    title : as [[rasters]] title: one string, or ``{ zh = "...", en = "..." }``.
     """
 
     name: str
     path: Path
     layer: str | None = None
-    title: str | None = None
+    title: str | Text | None = None
     column: str | None = None
     kind: str = "categorical"
     group: str = "inputs"
@@ -488,7 +492,7 @@ class TimelineSection:
 class ScenarioInput:
     """[[scenarios]]: one planning scenario, a set of changes to the baseline.
 
-    name, title : an identifier and a readable title.
+    name, title : an identifier and a readable title (one string, or ``{ zh = "...", en = "..." }``).
     target_year : the year its measures are fully in place (rolled out linearly from the base year).
     markov_year : project the baseline land cover to this year with the Markov chain ([timeline] previous).
     afforestation, afforestation_to : plant the sites of a screening scenario (all_suitable,
@@ -520,7 +524,7 @@ class ScenarioInput:
     """
 
     name: str
-    title: str = ""
+    title: str | Text = ""
     target_year: int = 2030
     markov_year: int | None = None
     afforestation: str | None = None
@@ -984,10 +988,49 @@ def _coerce(value: Any, hint: Any, key: str, path: Path, report=_raise) -> Any:
             _, item = typing.get_args(option)
             items = {k: _coerce(v, item, f"{key}.{k}", path, report) for k, v in value.items()}
             return _INVALID if _INVALID in items.values() else items
+        if option is Text and isinstance(value, dict):
+            return _bilingual(value, key, path, report)
+    if Text in options:
+        report(ConfigError(f"expected a string or a table of languages, got {value!r}.", path=path, key=key,
+                           fix=f"{_BILINGUAL_FIX}."))
+        return _INVALID
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
     report(ConfigError(f"expected {expected}, got {value!r}.", path=path, key=key,
                        fix=f"give a {expected} value."))
     return _INVALID
+
+
+#: How to write a text in both languages (a ``title``).
+_BILINGUAL_FIX = ('give one string for both languages, title = "...", or one per language, '
+                  'title = { zh = "...", en = "..." }')
+_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
+
+
+def _bilingual(table: dict, key: str, path: Path, report=_raise) -> Text | object:
+    """A text in both languages from a table ``{ zh = "...", en = "..." }`` (a ``title``): its keys are
+    the languages, each a string that is not empty; :data:`_INVALID` (when collecting) if it is not."""
+    problems: list[ConfigError] = []
+    _reject_unknown(table, LANGUAGES, f"{key}.", path, problems.append)
+    misspelt = {close for name in table if name not in LANGUAGES
+                for close in difflib.get_close_matches(name, LANGUAGES, n=1)}
+    for language in LANGUAGES:
+        name = _LANGUAGE_NAMES[language]
+        if language not in table:
+            if language not in misspelt:  # a misspelt language is one problem, reported as unknown
+                problems.append(ConfigError("required key is missing.", path=path, key=f"{key}.{language}",
+                                            fix=f'add {language} = "..." (the title in {name}), or give one '
+                                            'string for both languages, title = "...".'))
+        elif not isinstance(table[language], str):
+            problems.append(ConfigError(f"expected str, got {table[language]!r}.", path=path, key=f"{key}.{language}",
+                                        fix=f'give the title in {name} in quotes, {language} = "...".'))
+        elif not table[language].strip():
+            problems.append(ConfigError("must not be empty.", path=path, key=f"{key}.{language}",
+                                        fix=f"give the title in {name}."))
+    for problem in problems:
+        report(problem)
+    if problems or not set(LANGUAGES) <= set(table):
+        return _INVALID
+    return Text(en=table["en"], zh=table["zh"])
 
 
 def _check_semantics(project: Project, report=_raise) -> None:

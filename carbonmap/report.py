@@ -43,7 +43,7 @@ from carbonmap.io import atomic_path
 from carbonmap.readable import column_label, column_unit, format_number, format_values, is_year_column, \
     rule_translations, table_title, translate
 from carbonmap.tables import theme_columns
-from carbonmap.words import group_label, unit_label, words
+from carbonmap.words import Text, group_label, text_in, unit_label, words
 
 __all__ = ["write_report", "THEMES", "REPORT_TABLES"]
 
@@ -672,7 +672,7 @@ def _with_titles(frame, titles: Mapping[str, str]):
 
 
 def write_report(summary, published, path: str | Path, *, title: str, grid, language: str = "en",
-                 warnings_: Sequence[str] = (), scenario_titles: Mapping[str, str] | None = None) -> Path:
+                 warnings_: Sequence[str] = (), scenario_titles: Mapping[str, str | Text] | None = None) -> Path:
     """Write ``report.html`` for a finished run, in `language`.
 
     Parameters
@@ -683,13 +683,15 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
     grid : the analysis grid (:class:`carbonmap.grid.AnalysisGrid`)
     language : 'zh' or 'en'
     warnings_ : the warnings the run accepted (shown first)
-    scenario_titles : scenario name -> its title in the project (tables show titles, not names)
+    scenario_titles : scenario name -> its title in the project, one string or a :class:`Text` (tables show
+        titles, not names)
     """
     grid = grid.describe() if grid else {}
-    tables = {name: _with_titles(frame, scenario_titles or {}) for name, frame in published.tables.items()}
+    scenario_titles = {name: text_in(text, language) for name, text in (scenario_titles or {}).items()}
+    tables = {name: _with_titles(frame, scenario_titles) for name, frame in published.tables.items()}
     units = summary[["geometry"]].copy()
     labels = {"rasters": tuple(layer.name for layer in published.layers if layer.raster is not None),
-              "titles": {**(scenario_titles or {}), **{layer.name: str(layer.title) for layer in published.layers}}}
+              "titles": {**scenario_titles, **{layer.name: str(layer.title) for layer in published.layers}}}
     extra = rule_translations(tables)
     sections = []
     with _figure_style():

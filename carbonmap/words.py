@@ -25,7 +25,7 @@ from importlib.resources import files
 
 import pandas as pd
 
-__all__ = ["LANGUAGES", "Text", "words", "unit_label", "group_label"]
+__all__ = ["LANGUAGES", "Text", "as_text", "text_in", "words", "unit_label", "group_label"]
 
 #: The languages of the outputs: Chinese and English.
 LANGUAGES = ("zh", "en")
@@ -58,6 +58,12 @@ def text_in(value: str | Text, language: str) -> str:
     return value.in_(language) if isinstance(value, Text) else str(value)
 
 
+def as_text(value: str | Text) -> Text:
+    """`value` as a :class:`Text`: a text as it is, a plain string the same in both languages
+    (a project file's ``title``, one string or one per language)."""
+    return value if isinstance(value, Text) else Text.same(value)
+
+
 @functools.cache
 def _table(name: str) -> pd.DataFrame:
     with files("carbonmap.data").joinpath("words", name).open("r", encoding="utf-8") as handle:
@@ -67,11 +73,17 @@ def _table(name: str) -> pd.DataFrame:
 def words(key: str, **fields: object) -> Text:
     """The text of `key` in ``words.csv``, its ``{field}`` placeholders filled with `fields`.
 
-    Numbers are written as people write them: whole numbers without decimals.
+    Numbers are written as people write them: whole numbers without decimals. A :class:`Text`
+    field fills each language with its own (a scenario's title in both languages).
     """
     row = _table("words.csv").loc[key]
     shown = {name: _plain(value) for name, value in fields.items()}
-    return Text(row["en"].format(**shown), row["zh"].format(**shown))
+
+    def filled(language: str) -> str:
+        return row[language].format(**{name: text_in(value, language) if isinstance(value, Text) else value
+                                       for name, value in shown.items()})
+
+    return Text(filled("en"), filled("zh"))
 
 
 def _plain(value: object) -> object:

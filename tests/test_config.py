@@ -9,6 +9,7 @@ import pytest
 
 from carbonmap.config import load_project
 from carbonmap.errors import ConfigError, InputNotFoundError
+from carbonmap.words import Text
 
 GOOD = """
 [project]
@@ -41,7 +42,7 @@ def folder(tmp_path) -> Path:
 
 def write(folder: Path, text: str) -> Path:
     path = folder / "project.toml"
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -132,7 +133,37 @@ MISTAKES = [
          r"key 'renewables.transposition': unknown transposition model 'klucher'. Fix: use one of isotropic"),
         (("", LANDCOVER + '[renewables]\nlandcover = "lc"\nrooftop = false\ndecomposition = "louche"\n'), ConfigError,
          r"key 'renewables.decomposition': unknown decomposition model 'louche'. Fix: use one of erbs_monthly"),
+        (('unit = "m"', 'unit = "m"\ntitle = { zh = "高程", fr = "Altitude" }'), ConfigError,
+         r"key 'rasters\[0\].title.fr': unknown key. Fix: allowed here: zh, en\."),
+        (('unit = "m"', 'unit = "m"\ntitle = { zh = "高程", eng = "Elevation" }'), ConfigError,
+         r"key 'rasters\[0\].title.eng': unknown key. Fix: did you mean 'en'\? allowed here: zh, en\."),
+        (('unit = "m"', 'unit = "m"\ntitle = { zh = "高程" }'), ConfigError,
+         r"key 'rasters\[0\].title.en': required key is missing. Fix: add en = \"\.\.\.\" \(the title in English\), "
+         r"or give one string for both languages, title = \"\.\.\.\""),
+        (('unit = "m"', 'unit = "m"\ntitle = 2023'), ConfigError,
+         r"key 'rasters\[0\].title': expected a string or a table of languages, got 2023. Fix: give one string for "
+         r"both languages, title = \"\.\.\.\", or one per language, title = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
+        (("", '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ntitle = { zh = "分区", en = "" }\n'), ConfigError,
+         r"key 'vectors\[0\].title.en': must not be empty. Fix: give the title in English"),
+        (("", '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ntitle = { en = "Zones", zh = 1 }\n'), ConfigError,
+         r"key 'vectors\[0\].title.zh': expected str, got 1. Fix: give the title in Chinese in quotes"),
 ]
+
+
+def test_a_title_is_one_string_for_both_languages_or_one_per_language(folder):
+    text = GOOD.replace('unit = "m"', 'unit = "m"\ntitle = { zh = "2023年高程", en = "Elevation 2023" }')
+    text += '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ntitle = "Zones"\n'
+    project = load_project(write(folder, text))
+    assert project.rasters[0].title == Text(en="Elevation 2023", zh="2023年高程")
+    assert project.vectors[0].title == "Zones"  # one string, as before
+
+
+def test_a_bad_title_leaves_the_rest_of_the_entry_usable_when_collecting(folder):
+    text = GOOD.replace('unit = "m"', 'unit = "m"\ntitle = { cn = "高程", en = "Elevation" }')
+    problems = []
+    project = load_project(write(folder, text), problems=problems)
+    assert [p.key for p in problems] == ["rasters[0].title.cn", "rasters[0].title.zh"]  # one each, once
+    assert project is not None and project.rasters[0].name == "dem" and project.rasters[0].title is None
 
 
 @pytest.mark.parametrize(("change", "error", "message"), MISTAKES)

@@ -175,8 +175,8 @@ def test_demo_map_shows_every_layer_in_the_run_language(demo_run):
     from carbonmap.words import words
 
     titles = [layer["title"] for layer in data["layers"]]
-    expected = ["Land-use parcels (2023 classes, by carbon category)", "Protection zones",  # the project's titles
-                "Land cover 2023 (CLCD classes)", "Net primary production 2023 (500 m, lon/lat)"]
+    expected = ["用地地块（2023年分类，按碳核算类别）", "保护管控区",  # the project's titles, in Chinese
+                "2023年土地覆被（CLCD 分类）", "2023年净初级生产力（500 米经纬度网格）"]
     expected += [text.in_("zh") for text in (  # the demo is in Chinese
         words("layer.parcel_emissions"), words("layer.emissions_grid", cell=250), words("layer.point_sources"),
         words("layer.ecological_patches", area=1), words("layer.ecological_ed_window", radius=500),
@@ -187,7 +187,8 @@ def test_demo_map_shows_every_layer_in_the_run_language(demo_run):
     assert [spec["show"] for spec in data["layers"]].count(True) == 1
     assert data["layers"][0]["fill"]["breaks"].count(0) == 1  # diverging at zero
     assert all(spec["url"].startswith("data:image/png;base64,") for spec in data["layers"] if spec["kind"] == "image")
-    zones = next(spec for spec in data["layers"] if spec["title"] == "Protection zones")
+    assert not {"Protection zones", "Land cover 2023 (CLCD classes)"} & set(titles)  # not their English
+    zones = next(spec for spec in data["layers"] if spec["title"] == "保护管控区")
     assert [row[1] for row in zones["legend"]["rows"]] == ["生态保护红线", "永久基本农田"]
     assert len(text.encode()) < 15e6  # the one-map size budget
     # offline: Leaflet is inlined, nothing is linked from a CDN

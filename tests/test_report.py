@@ -116,3 +116,22 @@ def test_report_tables_fit_the_page_in_chromium(demo_run, olinda_report, width):
             assert found["page"] <= 0, (folder, found)  # no horizontal scrolling
     finally:
         driver.quit()
+
+
+@pytest.mark.parametrize(("language", "shown", "not_shown"), [("zh", "低碳发展", "low carbon"),
+                                                              ("en", "low carbon", "低碳发展")])
+def test_a_scenario_title_in_both_languages_is_shown_in_the_report_language(tmp_path, language, shown, not_shown):
+    import geopandas as gpd
+    import shapely
+
+    from carbonmap.report import write_report
+    from carbonmap.words import Text
+
+    summary = gpd.GeoDataFrame({"unit_id": ["a", "b"], "net_co2_t_yr": [1.0, 2.0]}, crs="EPSG:4547",
+                               geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    milestones = pd.DataFrame({"scenario": ["low", "baseline"], "unit_id": ["city", "city"], "peak_year": [2028, 2030]})
+    path = write_report(summary, Publication(tables={"scenario_milestones": milestones}), tmp_path / "report.html",
+                        title="t", grid=None, language=language,
+                        scenario_titles={"low": Text(en="low carbon", zh="低碳发展")})
+    text = path.read_text(encoding="utf-8")
+    assert shown in text and not_shown not in text

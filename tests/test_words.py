@@ -58,3 +58,81 @@ def test_the_demo_map_and_report_are_in_chinese(demo_run):
     for text in ("{} 碳储量".format("landcover_2015"), "生态源地（按 dPC 排序的核心区）", "逐栋建筑屋顶光伏潜力"):
         assert text in page or text.encode("unicode_escape").decode() in page or text in report, text
     assert "Ecological sources (core areas ranked by dPC)" not in page
+
+
+def test_a_title_given_in_both_languages_is_shown_in_the_run_language(tmp_path):
+    """A [[rasters]] or [[vectors]] title given per language: the rasters and vectors stages publish
+    it as a Text, and a Chinese run shows the Chinese title (in the layer list and in the labels of
+    the columns named after the raster), an English run the English one."""
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    import shapely
+
+    from carbonmap.config import load_project
+    from carbonmap.readable import column_label
+    from carbonmap.stage import StageContext, layers_in
+    from carbonmap.themes.inputs import RASTERS, UNITS, VECTORS, run_rasters, run_units, run_vectors
+    from carbonmap.words import text_in
+
+    units = gpd.GeoDataFrame({"id": ["a", "b"]}, crs="EPSG:4547",
+                             geometry=[shapely.box(500000, 2400000, 500300, 2400300),
+                                       shapely.box(500300, 2400000, 500600, 2400300)])
+    units.to_file(tmp_path / "units.gpkg", layer="units")
+    profile = {"driver": "GTiff", "width": 20, "height": 10, "count": 1, "dtype": "uint8", "crs": "EPSG:4547",
+               "transform": rasterio.transform.from_origin(500000, 2400300, 30, 30), "nodata": 0}
+    with rasterio.open(tmp_path / "lc.tif", "w", **profile) as dst:
+        dst.write(np.where(np.arange(20) < 10, 1, 2).astype("uint8")[None, :].repeat(10, axis=0), 1)  # cropland, forest
+    (tmp_path / "project.toml").write_text("""
+[project]
+name = "t"
+[grid]
+crs = "EPSG:4547"
+resolution_m = 30
+[units]
+path = "units.gpkg"
+id_field = "id"
+[[rasters]]
+name = "lc"
+path = "lc.tif"
+kind = "categorical"
+code_system = "clcd"
+title = { zh = "2023年土地覆被（CLCD 分类）", en = "Land cover 2023 (CLCD classes)" }
+[[vectors]]
+name = "districts"
+path = "units.gpkg"
+title = { zh = "行政区", en = "Districts" }
+[[vectors]]
+name = "same"
+path = "units.gpkg"
+title = "One title"
+""", encoding="utf-8")
+    project = load_project(tmp_path / "project.toml")
+    out = tmp_path / "out"
+    grid = run_units(StageContext(UNITS, project, {}, out))
+    layers = []
+    for stage, run in ((RASTERS, run_rasters), (VECTORS, run_vectors)):
+        ctx = StageContext(stage, project, {"units": grid}, out)
+        run(ctx)
+        layers += ctx.publication.layers
+    assert [layer.title for layer in layers] == [
+        Text(en="Land cover 2023 (CLCD classes)", zh="2023年土地覆被（CLCD 分类）"),
+        Text(en="Districts", zh="行政区"), Text.same("One title")]
+    assert [layer.title for layer in layers_in(layers, "zh")] == ["2023年土地覆被（CLCD 分类）", "行政区", "One title"]
+    assert [layer.title for layer in layers_in(layers, "en")] == ["Land cover 2023 (CLCD classes)", "Districts",
+                                                                  "One title"]
+    for language, title in (("zh", "2023年土地覆被（CLCD 分类）"), ("en", "Land cover 2023 (CLCD classes)")):
+        label = column_label("lc_cropland_area_ha", language, rasters=("lc",),
+                             titles={layer.name: text_in(layer.title, language) for layer in layers})
+        assert title in label and label != title, label  # 2023年土地覆被（CLCD 分类）：耕地面积（公顷）
+    assert "Land cover" not in column_label("lc_cropland_area_ha", "zh", rasters=("lc",),
+                                            titles={"lc": text_in(layers[0].title, "zh")})
+
+
+def test_a_text_fills_each_language_of_a_word_with_its_own():
+    title = Text(en="low carbon", zh="低碳发展")
+    assert words("layer.scenario_units", scenario=title).in_("zh").count("低碳发展") == 1
+    assert "低碳发展" not in words("layer.scenario_units", scenario=title).in_("en")
+    assert "low carbon" in words("layer.scenario_units", scenario=title).in_("en")
+    assert words("layer.scenario_units", scenario="low carbon") == words("layer.scenario_units",
+                                                                          scenario=Text.same("low carbon"))

@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from carbonmap.config import Project, RasterInput, UnitsSection
+from carbonmap.config import Project, RasterInput, UnitsSection, VectorInput
 from carbonmap.errors import InputError
 from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, raster_footprint, rasterize
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import Text
+from carbonmap.words import Text, as_text
 from carbonmap.zonal import zonal_categories, zonal_stats
 
-__all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "UNITS", "RASTERS", "VECTORS"]
+__all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "layer_title", "UNITS",
+           "RASTERS", "VECTORS"]
 
 
 @dataclass(eq=False)
@@ -134,7 +135,7 @@ def run_rasters(ctx: StageContext) -> Rasters:
         if spec.code_system:
             systems[spec.name] = spec.code_system
             labels, colours = class_legend(spec.code_system)
-        ctx.add_layer(Layer(name=spec.name, title=Text.same(spec.title or spec.name.replace("_", " ")), group="inputs",
+        ctx.add_layer(Layer(name=spec.name, title=layer_title(spec), group="inputs",
                             raster=aligned, unit=spec.unit, kind=spec.kind, labels=labels, colours=colours))
     return Rasters(paths, systems)
 
@@ -207,9 +208,14 @@ def run_vectors(ctx: StageContext) -> None:
                             assume_crs=spec.assume_crs, to_crs=units.grid.crs, encoding=spec.encoding)
         ctx.record_input(spec.path, f"vector {spec.name}")
         colours = carbon_categories()["colour"].to_dict() if spec.column == "carbon_category" else None
-        title = Text.same(spec.title or spec.name.replace("_", " "))
-        ctx.add_layer(Layer(name=spec.name, title=title, group=spec.group,
+        ctx.add_layer(Layer(name=spec.name, title=layer_title(spec), group=spec.group,
                             frame=frame, column=spec.column, kind=spec.kind, colours=colours))
+
+
+def layer_title(spec: RasterInput | VectorInput) -> Text:
+    """The map title of a [[rasters]] or [[vectors]] entry in both languages: its ``title`` (one string
+    for both, or one per language), else its name with spaces."""
+    return as_text(spec.title or spec.name.replace("_", " "))
 
 
 def _has_vectors(project: Project) -> bool:
