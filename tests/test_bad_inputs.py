@@ -605,6 +605,12 @@ class MapLayer:
     display_tolerance_m: float = 0.0
     aggregate: str = "mean"
 
+    def features(self) -> int | None:
+        return None if self.frame is None else len(self.frame)
+
+    def loaded(self) -> MapLayer:  # its frame is in memory
+        return self
+
 
 @pytest.fixture(scope="module")
 def xss_map(tmp_path_factory):

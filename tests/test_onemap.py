@@ -161,6 +161,35 @@ def test_write_map_keeps_the_size_budget_with_less_detail(tmp_path):
     assert "tiles" not in roofs and "onemap.gpkg" in roofs["legend"]["note"]  # cells only, and the legend says so
 
 
+def test_write_map_reads_saved_layers_as_each_page_draws_them(tmp_path, monkeypatch):
+    """Layers saved between stages give the page of the same layers in memory; a small layer is read
+    once for every level, a large one (more than TILE_ABOVE features) for each page that draws it."""
+    from carbonmap import webmap
+
+    rng = np.random.default_rng(3)
+    units = gpd.GeoDataFrame({"unit_id": ["a"], "value": [1.0]}, geometry=[shapely.box(0, 0, 5000, 5000)],
+                             crs="EPSG:32650")
+    centres = gpd.points_from_xy(rng.uniform(0, 5000, 12_000), rng.uniform(0, 5000, 12_000))
+    roofs = gpd.GeoDataFrame({"v": rng.uniform(size=12_000)}, geometry=centres.buffer(5, quad_segs=2), crs="EPSG:32650")
+    parks = gpd.GeoDataFrame({"v": [1.0, 2.0]}, geometry=[shapely.box(0, 0, 900, 900), shapely.box(2000, 0, 2500, 700)],
+                             crs="EPSG:32650")
+    layers = [Layer(name="roofs", title="Roofs", group="sources", frame=roofs, column="v"),
+              Layer(name="parks", title="Parks", group="sinks", frame=parks, column="v")]
+    saved = [layer.saved(tmp_path / "layers") for layer in layers]
+    assert all(layer.frame is None for layer in saved) and [layer.features() for layer in saved] == [12_000, 2]
+    reads = []
+    read_parquet = gpd.read_parquet
+    monkeypatch.setattr(gpd, "read_parquet", lambda path, **kw: reads.append(path.stem) or read_parquet(path, **kw))
+    full_mb = webmap.write_map(units, layers, tmp_path / "full.html", budget_mb=100, basemaps=())[1]
+    budget = full_mb * 0.8  # under the first level's page: the pages of more levels are made
+    in_memory = webmap.write_map(units, layers, tmp_path / "a.html", budget_mb=budget, basemaps=())
+    reads.clear()
+    from_files = webmap.write_map(units, saved, tmp_path / "b.html", budget_mb=budget, basemaps=())
+    assert from_files[2] == in_memory[2] != DETAIL_LEVELS[0]
+    assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
+    assert reads.count("parks") == 1 and reads.count("roofs") >= 2
+
+
 def _page_data(path) -> dict:
     """The data a map page gives carbonmap.start."""
     text = path.read_text(encoding="utf-8")
