@@ -395,8 +395,10 @@ def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
     for :func:`translate`'s `extra`."""
     out = {}
-    for name in ("coefficients_renewable_zoning_rules", "coefficients_afforestation_rules"):
+    for name, english in (("coefficients_renewable_zoning_rules", "reason"),
+                          ("coefficients_afforestation_rules", "reason"), ("afforestation_eligibility", "reason_en"),
+                          ("afforestation_reasons", "reason")):
         table = tables.get(name)
-        if table is not None and {"reason", "reason_zh"} <= set(table.columns):
-            out.update({r: z for r, z in zip(table["reason"], table["reason_zh"]) if isinstance(z, str) and z})
+        if table is not None and {english, "reason_zh"} <= set(table.columns):
+            out.update({r: z for r, z in zip(table[english], table["reason_zh"]) if isinstance(z, str) and z})
     return out

@@ -226,7 +226,7 @@ def _number_axis(colorbar) -> None:
     colorbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
 
 
-def _draw_raster(ax, fig, layer, language: str, unit: str) -> None:
+def _draw_raster(ax, fig, layer, language: str, unit: str, extra: Mapping[str, str]) -> None:
     """A raster layer: classes with their names, or values on viridis between the 2nd and 98th percentile."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
@@ -239,7 +239,7 @@ def _draw_raster(ax, fig, layer, language: str, unit: str) -> None:
                                   mask=np.ma.getmaskarray(data))
         ax.imshow(index, extent=extent, cmap=ListedColormap(colours or ["#cccccc"]), interpolation="nearest",
                   vmin=-0.5, vmax=max(len(codes) - 0.5, 0.5))
-        names = [translate((layer.labels or {}).get(str(code), str(code)), language) for code in codes]
+        names = [translate((layer.labels or {}).get(str(code), str(code)), language, extra=extra) for code in codes]
         _categorical_legend(ax, list(zip(names, colours)))
     elif data.count():
         low, high = np.percentile(data.compressed(), [2, 98])
@@ -384,12 +384,13 @@ def _polygon_collection():
 
     return PolygonCollection
 
-def _layer_map(layer, units, language: str) -> str:
-    """A static map of one layer over the planning-unit outlines, with legend, north arrow and scale bar."""
+def _layer_map(layer, units, language: str, extra: Mapping[str, str]) -> str:
+    """A static map of one layer over the planning-unit outlines, with legend, north arrow and scale bar;
+    `extra`: the run's own English -> Chinese class names (:func:`carbonmap.readable.rule_translations`)."""
     fig, ax = _saved_figure((5.6, 4.6))
     unit = unit_label(layer.unit, language) if layer.unit else ""
     if layer.raster is not None:
-        _draw_raster(ax, fig, layer, language, unit)
+        _draw_raster(ax, fig, layer, language, unit, extra)
     else:
         _draw_vector(ax, fig, layer, units, language, unit)
     units.boundary.plot(ax=ax, color="#333333", linewidth=0.5)
@@ -638,7 +639,7 @@ def _theme_section(group: str, summary, published, units, language: str, labels:
         return None
     title = group_label(group, language)
     body = [f"<p>{html.escape(_w(f'theme.{group}', language))}</p>"] if group != "units" else []
-    maps = [_layer_map(layer, units, language) for layer in layers[:MAX_MAPS_PER_THEME]]
+    maps = [_layer_map(layer, units, language, extra) for layer in layers[:MAX_MAPS_PER_THEME]]
     if maps:
         body.append("<div class='maps'>" + "".join(maps) + "</div>")
     if len(layers) > MAX_MAPS_PER_THEME:

@@ -202,12 +202,14 @@ def _fields() -> dict[str, dict[str, str]]:
 class _Words:
     """What a reader sees, in one language: texts, units, group, class and column names."""
 
-    def __init__(self, language: str, rasters: dict[str, str] | None = None, scenarios: dict[str, str] | None = None):
+    def __init__(self, language: str, rasters: dict[str, str] | None = None, scenarios: dict[str, str] | None = None,
+                 translations: dict[str, str] | None = None):
         if language not in LANGUAGES:
             raise ValueError(f"unknown language {language!r}: use one of {LANGUAGES}")
         self.language = language
         self.rasters = rasters or {}  # raster layer name -> its title (for columns named after rasters)
         self.scenarios = scenarios or {}  # scenario name -> its title in the project
+        self.translations = translations or {}  # the run's own English -> Chinese class names (its rules' reasons)
         self.sep, self.comma = ("：", "，") if language == "zh" else (": ", ", ")
 
     def __call__(self, key: str, **fields) -> str:
@@ -237,6 +239,8 @@ class _Words:
     def class_name(self, value: object) -> str:
         """A class value or English class name (``ecological_protection_red_line``, ``forest``,
         ``dark green``) in the run's language; a value no table knows is shown as it is."""
+        if self.language == "zh" and self.translations.get(str(value)):
+            return self.translations[str(value)]
         names = _class_names().get(_norm(value))
         if names is None:
             return str(value)
@@ -1410,7 +1414,7 @@ def build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str =
                headline: Sequence[str] = (), detail: Detail = Detail(), basemaps: Sequence[str] = ("OpenStreetMap",),
                tianditu_key: str | None = None, groups: Sequence[str] = (), language: str = "en",
                milestones: pd.DataFrame | None = None, scenarios: dict[str, str] | None = None,
-               encoded: dict | None = None) -> str:
+               translations: dict[str, str] | None = None, encoded: dict | None = None) -> str:
     """The planning map as one HTML page (module docstring).
 
     Parameters
@@ -1427,22 +1431,25 @@ def build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str =
     language : "zh" or "en": every word a reader sees
     milestones : the run's ``scenario_milestones`` table (the peak year in the header), if any
     scenarios : the title of each scenario of the run, by name
+    translations : the run's own English -> Chinese class names, such as its rule tables' reasons
+        (:func:`carbonmap.readable.rule_translations`), used first in a Chinese page
     encoded : geometries encoded for an earlier page, by their digest (reused, and added to:
         :func:`write_map` shares them between the pages of its levels)
     """
     return _build_page(summary, layers, title=title, headline=headline, detail=detail, basemaps=basemaps,
                        tianditu_key=tianditu_key, groups=groups, language=language, milestones=milestones,
-                       scenarios=scenarios, encoded=encoded)
+                       scenarios=scenarios, translations=translations, encoded=encoded)
 
 
 def _build_page(summary: gpd.GeoDataFrame, layers: Sequence = (), *, title: str = "carbonmap",
                 headline: Sequence[str] = (), detail: Detail = Detail(), basemaps: Sequence[str] = ("OpenStreetMap",),
                 tianditu_key: str | None = None, groups: Sequence[str] = (), language: str = "en",
                 milestones: pd.DataFrame | None = None, scenarios: dict[str, str] | None = None,
-                encoded: dict | None = None, overlays: dict | None = None, budget_mb: float | None = None) -> str:
+                translations: dict[str, str] | None = None, encoded: dict | None = None, overlays: dict | None = None,
+                budget_mb: float | None = None) -> str:
     """:func:`build_page`, sharing raster `overlays` (by layer and pixels) with other pages; with a
     `budget_mb`, raises :class:`_OverBudget` as soon as the page is sure to be larger."""
-    wording = _Words(language, _rasters(layers), scenarios)
+    wording = _Words(language, _rasters(layers), scenarios, translations)
     xmin, ymin, xmax, ymax = summary.total_bounds
     page = _Page(detail, max(xmax - xmin, ymax - ymin), wording, encoded, overlays, budget_mb)
     units = _add_units(page, summary, headline)
@@ -1506,7 +1513,8 @@ def write_map(summary: gpd.GeoDataFrame, layers: Sequence, path: str | Path, *, 
         if _signature(detail, layers) not in signatures:
             signatures.add(_signature(detail, layers))
             levels.append(detail)
-    wording = _Words(options.get("language", "en"), _rasters(layers), options.get("scenarios"))
+    wording = _Words(options.get("language", "en"), _rasters(layers), options.get("scenarios"),
+                     options.get("translations"))
     xmin, ymin, xmax, ymax = summary.total_bounds
     extent_m, first = max(xmax - xmin, ymax - ymin), levels[0]
     # small layers are read once for every level; large ones as each page needs them (module docstring)

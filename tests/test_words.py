@@ -60,6 +60,25 @@ def test_the_demo_map_and_report_are_in_chinese(demo_run):
     assert "Ecological sources (core areas ranked by dPC)" not in page
 
 
+def test_the_chinese_demo_names_the_ccer_reasons_in_chinese(demo_run):
+    """The afforestation reasons of the CCER rules (and the creditable candidates) in the Chinese map's
+    and report's legends come from the rule table's Chinese reasons, not its English ones."""
+    import json
+    import re
+
+    page = (demo_run / "onemap.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="carbonmap-data">(.*?)</script>', page, re.S).group(1))
+    legend = next(layer["legend"]["rows"] for layer in data["layers"] if "url" in layer and any(
+        "候选造林地" in row[1] for row in layer["legend"]["rows"]))
+    names = [row[1] for row in legend]
+    assert "候选造林地，可计入碳汇（ccer_2023）" in names, names
+    assert not [name for name in names if "creditable" in name or name.startswith("not creditable")], names
+    assert any(name.endswith("（早期土地覆被为 2015 年）") for name in names), names  # the earlier-cover rule
+    assert not [name for name in names if re.search(r"[A-Za-z]{4,}", name.replace("ccer_2023", ""))], names  # no English
+    report = (demo_run / "report.html").read_text(encoding="utf-8")
+    assert "候选造林地，可计入碳汇（ccer_2023）" in report and "candidate site, creditable" not in report
+
+
 def test_a_title_given_in_both_languages_is_shown_in_the_run_language(tmp_path):
     """A [[rasters]] or [[vectors]] title given per language: the rasters and vectors stages publish
     it as a Text, and a Chinese run shows the Chinese title (in the layer list and in the labels of

@@ -943,11 +943,12 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
                  "verified": getattr(row, "verified", "")}
         status.append(entry)
         if mask is not None:
-            reason = row.reason_en
+            reason, reason_zh = row.reason_en, row.reason_zh
             if row.check == "earlier_category":
                 reason = f"{reason} (the earlier land cover is of {earlier[1]})"
+                reason_zh = f"{reason_zh}（早期土地覆被为 {earlier[1]} 年）"
             code = codes.code(reason, if_used=True)
-            about[code] = (eligibility, row.clause, row.reason_zh)
+            about[code] = (eligibility, row.clause, reason_zh)
             steps.append((mask, code, entry, row.value))
     excluded = dict.fromkeys(about, 0)  # cells each rule excluded
     for parcels, run in itertools.groupby(steps, key=lambda step: isinstance(step[0], str)):
@@ -976,8 +977,8 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
         extra = pd.DataFrame([(code, reason, *about[old]) for code, old, reason in numbered],
                              columns=["code", "reason", "rule_set", "clause", "reason_zh"])
         table = pd.concat([table, extra], ignore_index=True)
-    table.loc[table["code"] == CANDIDATE, ["reason", "rule_set"]] = [f"candidate site, creditable ({eligibility})",
-                                                                     eligibility]
+    table.loc[table["code"] == CANDIDATE, ["reason", "rule_set", "reason_zh"]] = [
+        f"candidate site, creditable ({eligibility})", eligibility, f"候选造林地，可计入碳汇（{eligibility}）"]
     table["area_ha"] = _cells_of(reasons, int(table["code"].max()) + 1, bands)[table["code"]] * cell_ha
     result.reason_table = table[["code", "reason", "rule_set", "clause", "reason_zh", "area_ha"]]
     result.creditable = reasons == CANDIDATE

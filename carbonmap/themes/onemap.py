@@ -79,7 +79,8 @@ def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
                                    tianditu_key=outputs.tianditu_key, groups=GROUPS, language=outputs.language,
                                    milestones=published.tables.get("scenario_milestones"),
                                    scenarios={s.name: text_in(s.title, outputs.language) or s.name
-                                              for s in ctx.project.scenarios})
+                                              for s in ctx.project.scenarios},
+                                   translations=rule_translations(published.tables))
     level = DETAIL_LEVELS.index(detail)
     ctx.note(f"onemap.html: {size_mb:.1f} MB at display detail level {level} ("
              + ("every feature" if detail.max_features is None else f"cells above {detail.max_features:,} features")
