@@ -78,6 +78,10 @@ def test_the_chinese_demo_names_the_ccer_reasons_in_chinese(demo_run):
     assert not english, names
     report = (demo_run / "report.html").read_text(encoding="utf-8")
     assert "候选造林地，可计入碳汇（ccer_2023）" in report and "candidate site, creditable" not in report
+    reasons = report[report.index("id='table-afforestation_reasons'"):]
+    reasons = reasons[:reasons.index("</table>")]
+    assert "规则集" in reasons and "方法学条款" in reasons and "技术条件" in reasons
+    assert not [word for word in ("rule set", "clause", "reason zh", "technical") if word in reasons]
 
 
 def test_a_title_given_in_both_languages_is_shown_in_the_run_language(tmp_path):
