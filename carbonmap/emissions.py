@@ -42,8 +42,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -51,6 +51,7 @@ import pandas as pd
 import rasterio.features
 import shapely
 
+from carbonmap.compute import ordered_map, release_free_memory
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.grid import AnalysisGrid, geojson_shapes
 from carbonmap.io import read_csv
@@ -740,9 +741,43 @@ def aggregate_to_zones(allocations: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *
 
 
 def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
-    """(zone index, feature index, share of the feature in the zone) for overlapping pairs."""
+    """(zone index, feature index, share of the feature in the zone) for overlapping pairs.
+
+    The features are taken in runs of :data:`OVERLAY_FEATURES`, each a task of
+    :func:`carbonmap.compute.ordered_map` (the run's threads: GEOS releases the GIL) that
+    prepares its own copies of the zones it meets; the pairs come out in the order of one pass
+    over all the features, so the results do not depend on how the runs were computed.
+    """
     tree = shapely.STRtree(zones)
+    runs = range(0, len(features), OVERLAY_FEATURES)
+    pieces = []
+    for piece in ordered_map(partial(_run_fractions, features, zones, tree), runs, where="process"):
+        pieces.append(piece)
+        release_free_memory()  # the runs' zone copies, freed in the threads' heaps
+    if not pieces:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0)
+    z_idx, f_idx, fraction = (np.concatenate(parts) for parts in zip(*pieces))
+    return z_idx, f_idx, fraction
+
+
+#: Features whose overlaps one task computes: bounds the memory of the zones it prepares.
+OVERLAY_FEATURES = 100_000
+
+
+def _run_fractions(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtree, start: int):
+    """:func:`_overlap_fractions` of the features ``start:start + OVERLAY_FEATURES`` (their
+    indices counted from 0 of all the features).
+
+    The prepared predicates index their first argument, the zone, and keep that index as long
+    as the geometry lives (5 GB on 1.28 million parcels); a zone can also be met by two runs at
+    once. So each run prepares copies of its zones (WKB keeps every coordinate), freed with it,
+    and the caller's geometries are never prepared.
+    """
+    features = features[start:start + OVERLAY_FEATURES]
     f_idx, z_idx = tree.query(features, predicate="intersects")
+    met, z_local = np.unique(z_idx, return_inverse=True)
+    own = shapely.from_wkb(shapely.to_wkb(zones[met]))
+    shapely.prepare(own)
     types = shapely.get_type_id(features)
     is_point = np.isin(types, (0, 4))
     is_line = np.isin(types, (1, 2, 5))
@@ -755,15 +790,14 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
         fraction[first] = 1.0
     rest = ~pts
     if rest.any():  # a feature inside one zone is wholly in it: only features across edges are cut
-        with _prepared(zones):  # covers(z, f) is covered_by(f, z), with the prepared zone first
-            shared = rest & (np.bincount(f_idx, minlength=len(features))[f_idx] > 1)
-            # a polygon that only touches a zone has no area in it (a line along its edge has length)
-            touching = shared & np.isin(types, (3, 6))[f_idx]
-            touching[touching] = shapely.touches(zones[z_idx[touching]], features[f_idx[touching]])
-            rest &= ~touching
-            once = rest & (np.bincount(f_idx[rest], minlength=len(features))[f_idx] == 1)
-            inside = np.zeros(len(f_idx), bool)
-            inside[once] = shapely.covers(zones[z_idx[once]], features[f_idx[once]])
+        shared = rest & (np.bincount(f_idx, minlength=len(features))[f_idx] > 1)
+        # a polygon that only touches a zone has no area in it (a line along its edge has length)
+        touching = shared & np.isin(types, (3, 6))[f_idx]
+        touching[touching] = shapely.touches(own[z_local[touching]], features[f_idx[touching]])
+        rest &= ~touching
+        once = rest & (np.bincount(f_idx[rest], minlength=len(features))[f_idx] == 1)
+        inside = np.zeros(len(f_idx), bool)
+        inside[once] = shapely.covers(own[z_local[once]], features[f_idx[once]])  # covers(z, f) = f covered by z
         fraction[inside] = 1.0
         cut = rest & ~inside
         parts = shapely.intersection(features[f_idx[cut]], zones[z_idx[cut]])
@@ -779,23 +813,7 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
     total = np.bincount(f_idx, weights=fraction, minlength=len(features))
     whole = (np.abs(total - 1.0) < 1e-9) | (total > 1.0)
     fraction = np.where(whole[f_idx], fraction / np.where(whole, total, 1.0)[f_idx], fraction)
-    return z_idx, f_idx, fraction
-
-
-@contextmanager
-def _prepared(geometries: np.ndarray):
-    """Prepare `geometries` for repeated predicates, and undo it for those this prepared.
-
-    A predicate uses the preparation of its first argument, whose index is built on first use
-    and kept for as long as the geometry lives: left prepared, the caller's parcels would keep
-    gigabytes after the call (5 GB on 1.28 million parcels).
-    """
-    fresh = geometries[~shapely.is_prepared(geometries)]
-    shapely.prepare(fresh)
-    try:
-        yield
-    finally:
-        shapely.destroy_prepared(fresh)
+    return z_idx, f_idx + start, fraction
 
 
 def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,

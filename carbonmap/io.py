@@ -435,7 +435,7 @@ def read_vector(
             f"unknown datum {datum!r}.", path=src, fix="use 'wgs84' or 'gcj02'."
         )
     if to_crs is not None:
-        gdf = reproject(gdf, to_crs, kind=kind)
+        gdf = reproject(gdf, to_crs, kind=kind, release=True)
     return gdf
 
 
@@ -566,7 +566,8 @@ def _recode(value: Any, encoding: str) -> Any:
     return value.encode("latin-1").decode(encoding) if isinstance(value, str) else value
 
 
-def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> gpd.GeoDataFrame:
+def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None,
+              release: bool = False) -> gpd.GeoDataFrame:
     """Reproject `frame`, repairing geometries that reprojection made invalid.
 
     Parameters
@@ -577,6 +578,11 @@ def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> 
         The target CRS.
     kind : {'polygon', 'line', 'point'}, optional
         The geometry family to keep in repaired features.
+    release : bool
+        Take `frame`'s geometries over: its geometry column is removed, and each run of
+        :data:`REPROJECT_FEATURES` features lets its old geometries go as soon as it is
+        reprojected, so the layer is never held twice (3 million buildings: 1.4 GB). For a
+        frame just read, which nothing else uses.
 
     Returns
     -------
@@ -590,7 +596,27 @@ def reproject(frame: gpd.GeoDataFrame, crs: Any, *, kind: str | None = None) -> 
     `kind`) without a warning: the input was valid, so there is nothing for the user to fix.
     """
     target = CRS.from_user_input(crs)
-    out = frame.to_crs(target) if frame.crs != target else frame
+    if frame.crs == target:
+        return _repaired_after_reprojection(frame, kind)
+    if not release:
+        return _repaired_after_reprojection(frame.to_crs(target), kind)
+    name, source, order = frame.geometry.name, frame.crs, list(frame.columns)
+    geometries = np.array(frame.geometry.values, dtype=object)  # the only references once the column goes
+    rest = pd.DataFrame(frame.drop(columns=name))
+    del frame[name]
+    for start in range(0, len(geometries), REPROJECT_FEATURES):
+        run = slice(start, start + REPROJECT_FEATURES)
+        geometries[run] = gpd.GeoSeries(geometries[run], crs=source).to_crs(target).values
+    out = gpd.GeoDataFrame(rest, geometry=gpd.GeoSeries(geometries, index=rest.index, crs=target, name=name))[order]
+    return _repaired_after_reprojection(out, kind)
+
+
+#: Features reprojected at once by :func:`reproject` with ``release``.
+REPROJECT_FEATURES = 100_000
+
+
+def _repaired_after_reprojection(out: gpd.GeoDataFrame, kind: str | None) -> gpd.GeoDataFrame:
+    """`out` with the geometries a reprojection made invalid repaired (see :func:`reproject`)."""
     geoms = out.geometry.values
     invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     if invalid.any():

@@ -286,7 +286,8 @@ def test_gridding_many_polygons_in_batches_as_in_one_call(monkeypatch):
 
 def test_overlap_fractions_leave_the_callers_geometries_unprepared():
     """A prepared geometry keeps its index as long as it lives (5 GB on a city cluster's
-    parcels): zones this call prepared are unprepared after it; zones the caller prepared stay so."""
+    parcels): the call prepares copies of the zones, never the caller's; zones the caller
+    prepared stay so."""
     import shapely
 
     from carbonmap.emissions import _overlap_fractions
@@ -297,6 +298,36 @@ def test_overlap_fractions_leave_the_callers_geometries_unprepared():
     _overlap_fractions(features, zones)
     assert shapely.is_prepared(zones).tolist() == [False, True]
     assert not shapely.is_prepared(features).any()
+
+
+def test_overlap_fractions_in_runs_of_features_equal_one_run(monkeypatch):
+    """The features are overlaid in runs (tasks on two threads here), each with its own prepared
+    copies of the zones it meets: runs of 3 features, whose zones the next runs meet again, give
+    the pairs and shares of one run over all of them, in the same order, bit for bit."""
+    import shapely
+
+    from carbonmap import emissions
+    from carbonmap.emissions import _overlap_fractions
+
+    rng = np.random.default_rng(7)
+    zones = np.array([shapely.box(x, y, x + 10, y + 10) for x in range(0, 40, 10) for y in range(0, 40, 10)],
+                     dtype=object)
+    x, y = rng.uniform(-5, 45, (2, 60))
+    w, h = rng.uniform(0.5, 12, (2, 60))
+    features = np.concatenate([
+        shapely.box(x[:40], y[:40], x[:40] + w[:40], y[:40] + h[:40]),  # inside, across edges, partly outside
+        shapely.linestrings(np.stack([np.stack([x[40:50], y[40:50]], 1), np.stack([x[40:50] + w[40:50] * 3,
+                                      y[40:50]], 1)], 1)),
+        shapely.points(np.round(x[50:]), np.round(y[50:])),  # many on the zones' edges and corners
+        [shapely.box(10, 10, 20, 20), shapely.LineString([(20, 0), (20, 30)])],  # a zone itself, a line along edges
+    ])
+    whole = _overlap_fractions(features, zones)
+    monkeypatch.setattr(emissions, "OVERLAY_FEATURES", 3)
+    runs = _overlap_fractions(features, zones)
+    assert len(whole[0]) > len(features)  # features across edges have several pairs
+    for one, many in zip(whole, runs):
+        assert one.dtype == many.dtype and np.array_equal(one, many)
+    assert not shapely.is_prepared(zones).any()
 
 
 def test_overlap_fractions_of_a_polygon_touching_and_a_line_along_an_edge():

@@ -128,6 +128,28 @@ def test_read_vector_reprojects_on_request(tmp_path, parcels):
     assert out.crs.to_epsg() == 4326
 
 
+def test_reproject_releasing_the_read_geometries_in_runs_equals_to_crs(monkeypatch):
+    """read_vector reprojects the layer it read a run of features at a time, letting the old
+    geometries go (the layer is never held twice): the same coordinates, attributes, index and
+    column order as GeoPandas' to_crs, and the frame it took over has no geometry left."""
+    from carbonmap import io
+
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(300_000, 400_000, (2, 11))
+    frame = gpd.GeoDataFrame({"code": [f"c{i}" for i in range(11)], "geometry": shapely.box(x, y, x + 50, y + 80),
+                              "floors": np.arange(11)}, crs="EPSG:32650", index=np.arange(100, 111))
+    expected = frame.to_crs("EPSG:4326")
+    monkeypatch.setattr(io, "REPROJECT_FEATURES", 4)
+    taken = frame.copy()
+    out = io.reproject(taken, "EPSG:4326", kind="polygon", release=True)
+    assert list(out.columns) == ["code", "geometry", "floors"] and out.geometry.name == "geometry"
+    assert out.crs.to_epsg() == 4326 and out.index.equals(expected.index)
+    assert out.drop(columns="geometry").equals(expected.drop(columns="geometry"))
+    assert shapely.equals_identical(out.geometry.values, expected.geometry.values).all()
+    assert "geometry" not in taken.columns
+    assert io.reproject(frame, "EPSG:4326").geometry.geom_equals_exact(expected.geometry, 0).all()
+
+
 def _raster(path, data, crs="EPSG:32650", nodata=-9999.0):
     with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
                        dtype=data.dtype, crs=crs, transform=Affine(30, 0, 0, 0, -30, 300),
