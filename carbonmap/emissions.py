@@ -300,13 +300,14 @@ def floor_area_m2(
     floors_field: str | None = "floors",
     height_field: str | None = None,
     storey_height_m: float = 3.0,
+    use_field: str = "use",
 ) -> tuple[pd.Series, dict]:
     r"""Gross floor area of each building, footprint area x floors [m2].
 
     Parameters
     ----------
     buildings : GeoDataFrame of polygons
-        Footprints in a projected CRS (areas in m2), with a ``use`` column when the median
+        Footprints in a projected CRS (areas in m2), with a `use_field` column when the median
         floors should be taken per use.
     floors_field : str, optional
         Field of the floor count [floors].
@@ -314,6 +315,8 @@ def floor_area_m2(
         Field of the height [m], used where floors are missing.
     storey_height_m : float [m]
         Height of one storey, to turn heights into floors (rounded, at least 1).
+    use_field : str
+        Field of the building use.
 
     Returns
     -------
@@ -321,7 +324,7 @@ def floor_area_m2(
         The floor area, indexed like `buildings`, and the report
         ``{"missing_floors": n, "assumed_floors": {use: floors, ..., "all": floors}}``:
         buildings with neither floors nor height get the median floors of the others of the
-        same ``use`` (or of all buildings), a documented default, never a silent zero.
+        same use (or of all buildings), a documented default, never a silent zero.
 
     Raises
     ------
@@ -351,9 +354,9 @@ def floor_area_m2(
     missing = floors.isna()
     report = {"missing_floors": int(missing.sum()), "assumed_floors": {}}
     if missing.any():
-        if "use" in buildings:
-            medians = floors.groupby(buildings["use"]).median()
-            fill = buildings["use"].map(medians)
+        if use_field in buildings:
+            medians = floors.groupby(buildings[use_field]).median()
+            fill = buildings[use_field].map(medians)
             report["assumed_floors"] = {str(k): float(v) for k, v in medians.items() if not np.isnan(v)}
         else:
             fill = pd.Series(floors.median(), index=floors.index)
@@ -610,7 +613,7 @@ def _proxy_features(proxy: gpd.GeoDataFrame, sub_sector: str) -> gpd.GeoDataFram
 
 def _sub_sectors(proxy: gpd.GeoDataFrame) -> list[str]:
     """The sub-sector labels of a proxy's features with weight, sorted."""
-    labels = proxy.loc[proxy["weight"] > 0, "sub_sector"]
+    labels = pd.unique(proxy.loc[proxy["weight"] > 0, "sub_sector"])
     return sorted({str(v) for v in labels if isinstance(v, str) and v})
 
 

@@ -317,6 +317,7 @@ def read_vector(
     null_geometry: str = "drop",
     id_field: str | None = None,
     max_features: int | None = None,
+    other_columns: bool | Sequence[str] = True,
 ) -> gpd.GeoDataFrame:
     """Read a vector layer and validate it once.
 
@@ -352,6 +353,10 @@ def read_vector(
         Attribute that names features in messages (e.g. the planning units' id).
     max_features : int, optional
         Read (and check) only the first features: a sample, to check a layer without reading it all.
+    other_columns : bool or sequence of str
+        Which of the layer's fields not named in `columns` or `id_field` to read too: all of them
+        (True), none (False), or those of the named ones the layer has (optional fields). Reading
+        fewer fields takes half the time on 3 million buildings.
 
     Returns
     -------
@@ -400,7 +405,10 @@ def read_vector(
     layer_name = layer if layer is not None else layers[0]
     shown_layer = layer  # only name the layer in messages when the user named it
     guess = encoding is None and _undeclared_shapefile_encoding(src)
-    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding, max_features)
+    wanted = list(dict.fromkeys([*columns, *([id_field] if id_field else [])]))  # each named once
+    fields = None if other_columns is True or guess else _fields_if_present(
+        src, layer_name, encoding, wanted, optional=[] if other_columns is False else list(other_columns))
+    gdf = _read_features(src, layer_name, shown_layer, "latin1" if guess else encoding, max_features, fields)
     if guess:
         gdf = _decode_undeclared(gdf, src)
     if not isinstance(gdf, gpd.GeoDataFrame) or getattr(gdf, "_geometry_column_name", None) not in gdf.columns:
@@ -411,7 +419,6 @@ def read_vector(
             "the layer has no features.", path=src, layer=shown_layer,
             fix="check that the right file and layer were given.",
         )
-    wanted = list(dict.fromkeys([*columns, *([id_field] if id_field else [])]))  # each named once
     require_columns(gdf, wanted, path=src, layer=shown_layer)
     if gdf.crs is None:
         if assume_crs is None:
@@ -515,10 +522,25 @@ def _undeclared_shapefile_encoding(path: Path) -> bool:
     return len(header) == 32 and header[29] == 0  # byte 29: the language driver id (code page)
 
 
-def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None,
-                   max_features: int | None = None) -> gpd.GeoDataFrame:
+def _fields_if_present(path: Path, layer: str, encoding: str | None, wanted: list[str], *,
+                       optional: list[str]) -> list[str] | None:
+    """`wanted` and those of the `optional` fields the layer has, when it has every one of
+    `wanted`; else None (read them all, so that the missing ones are named with the fields the
+    layer has)."""
     try:
-        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, max_features=max_features)
+        fields = {str(f) for f in pyogrio.read_info(path, layer=layer, encoding=encoding)["fields"]}
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError):
+        return None  # the read says what is wrong
+    if not set(wanted) <= fields:
+        return None
+    return list(dict.fromkeys([*wanted, *(f for f in optional if f in fields)]))
+
+
+def _read_features(path: Path, layer: str, shown_layer: str | None, encoding: str | None,
+                   max_features: int | None = None, columns: list[str] | None = None) -> gpd.GeoDataFrame:
+    try:
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, max_features=max_features,
+                                      columns=columns)
     except UnicodeDecodeError as exc:
         raise InputError(f"its attributes are not {encoding} text ({exc.reason}).", path=path,
                          layer=shown_layer, key="encoding",

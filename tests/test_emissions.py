@@ -141,6 +141,10 @@ def test_floor_area_and_a_reported_default_for_missing_floors():
     assert report["missing_floors"] == 1 and report["assumed_floors"]["all"] == 4.0
     with pytest.raises(InputError, match="projected CRS"):
         floor_area_m2(buildings.to_crs(4326))
+    # the median floors are taken per use of the project's use field, whatever its name
+    by_kind = buildings.rename(columns={"use": "kind"}).assign(use="office")
+    assert floor_area_m2(by_kind, height_field="height", use_field="kind")[0].tolist() == [300.0, 1000.0, 400.0, 400.0]
+    assert floor_area_m2(by_kind, height_field="height")[0].tolist() == [300.0, 1000.0, 400.0, 400.0]
 
 
 @pytest.fixture

@@ -128,6 +128,19 @@ def test_read_vector_reprojects_on_request(tmp_path, parcels):
     assert out.crs.to_epsg() == 4326
 
 
+def test_read_vector_reads_only_the_fields_asked_for(tmp_path, parcels):
+    """other_columns=False reads the named fields alone; a list adds those of its optional fields
+    the layer has; a missing field is still named with every field the layer has."""
+    path = _write(tmp_path / "p.gpkg", parcels.iloc[:2].assign(use=["a", "b"]), layer="parcels")
+    assert list(read_vector(path, columns=["code"]).columns) == ["code", "floors", "use", "geometry"]
+    only = read_vector(path, columns=["code"], other_columns=False)
+    assert list(only.columns) == ["code", "geometry"] and only["code"].tolist() == ["0101", "0702"]
+    optional = read_vector(path, columns=["use"], other_columns=["height", "floors"])
+    assert list(optional.columns) == ["floors", "use", "geometry"] and optional["floors"].tolist() == [1, 6]  # the layer's order
+    with pytest.raises(MissingColumnError, match=r"missing column\(s\) 'landuse'.*has: code, floors, use"):
+        read_vector(path, columns=["landuse"], other_columns=False)
+
+
 def test_reproject_releasing_the_read_geometries_in_runs_equals_to_crs(monkeypatch):
     """read_vector reprojects the layer it read a run of features at a time, letting the old
     geometries go (the layer is never held twice): the same coordinates, attributes, index and

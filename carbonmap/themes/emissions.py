@@ -68,7 +68,8 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
                       inventory: InventorySection | None = None) -> EmissionsInputs:
     """Read and check the emissions inputs of a project's sections, in `crs` (projected, metres)."""
     frame = read_vector(parcels.path, layer=parcels.layer, columns=[parcels.code_field], kind="polygon",
-                        assume_crs=parcels.assume_crs, to_crs=crs, encoding=parcels.encoding, null_geometry="error")
+                        assume_crs=parcels.assume_crs, to_crs=crs, encoding=parcels.encoding, null_geometry="error",
+                        other_columns=False)
     classes = classify(frame[parcels.code_field], parcels.code_system, crosswalk=parcels.crosswalk,
                        path=parcels.path, field=parcels.code_field)
     inputs = EmissionsInputs(frame, classes, parcels.code_system, landuse_coefficients(settings.coefficients),
@@ -82,10 +83,12 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
     if buildings is not None:
         inputs.buildings = read_vector(buildings.path, layer=buildings.layer, columns=buildings.fields,
                                        kind="polygon", assume_crs=buildings.assume_crs, to_crs=crs,
-                                       encoding=buildings.encoding, null_geometry="error")
+                                       encoding=buildings.encoding, null_geometry="error",
+                                       other_columns=[f for f in (buildings.floors_field,) if f])
         inputs.floor_area, floors = floor_area_m2(inputs.buildings, floors_field=buildings.floors_field,
                                                   height_field=buildings.height_field,
-                                                  storey_height_m=buildings.storey_height_m)
+                                                  storey_height_m=buildings.storey_height_m,
+                                                  use_field=buildings.use_field)
         inputs.use_field = buildings.use_field
         inputs.files.append((buildings.path, "buildings"))
         if floors["missing_floors"]:
@@ -93,7 +96,8 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
                                 f"median floors of their use {floors['assumed_floors']}")
     if roads is not None:
         inputs.roads = read_vector(roads.path, layer=roads.layer, columns=[roads.class_field], kind="line",
-                                   assume_crs=roads.assume_crs, to_crs=crs, encoding=roads.encoding)
+                                   assume_crs=roads.assume_crs, to_crs=crs, encoding=roads.encoding,
+                                   other_columns=False)
         inputs.road_weights = road_class_weights(settings.road_weights)
         inputs.road_class_field = roads.class_field
         inputs.files.append((roads.path, "roads"))

@@ -132,7 +132,7 @@ def run_renewables(ctx: StageContext) -> Renewables:
                              ghi=rasters.optional(cfg.ghi), transposition=cfg.transposition,
                              decomposition=cfg.decomposition)
         floor_area = floor_area_m2(frame, floors_field=spec.floors_field, height_field=spec.height_field,
-                                   storey_height_m=spec.storey_height_m)[0].to_numpy()
+                                   storey_height_m=spec.storey_height_m, use_field=spec.use_field)[0].to_numpy()
         unit_of_building = unit_of_features(buildings, units.frame)
         per_unit = with_buildings(per_unit, tables, rooftop=buildings, unit_of_building=unit_of_building,
                                   floor_area_m2=floor_area, climate_zone=cfg.climate_zone)
