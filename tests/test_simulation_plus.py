@@ -113,6 +113,37 @@ def test_learnt_probability_follows_the_driver_that_explains_the_expansion():
         learn_suitability(before, after, {"x_m": column[:10]}, codes=[1, 2])
 
 
+def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_driver_stacks(monkeypatch):
+    """The distances learnt from the earlier map and predicted from the later one, computed inside
+    one at a time (a grid never holds both dates' distances, nor a drivers x cells table), give the
+    probabilities, importances and samples of the distance rasters handed in whole, bit for bit,
+    whatever the block of cells predicted at once; a masked and a NaN cell stay NaN."""
+    from carbonmap.scenarios import plus
+
+    rng = np.random.default_rng(11)
+    before = np.ma.MaskedArray(rng.choice([1, 2, 3], (40, 50), p=[0.7, 0.2, 0.1]), mask=np.zeros((40, 50), bool))
+    after = before.copy()
+    near_built = plus.distance_drivers(before, [2], (30.0, 30.0))["distance_to_2"] < 90
+    after[near_built & (rng.random((40, 50)) < 0.4)] = 2
+    after[rng.random((40, 50)) < 0.03] = 3
+    after[0, 0] = np.ma.masked
+    slope = rng.random((40, 50)).astype(np.float32) * 30
+    slope[5, 7] = np.nan
+    kwargs = {"codes": [1, 2, 3], "sample_size": 200, "trees": 10, "min_leaf": 3, "seed": 5}
+    whole = plus.learn_suitability(
+        before, after, {"slope": slope, **plus.distance_drivers(before, [2, 3], (30.0, 30.0))},
+        predict_on={"slope": slope, **plus.distance_drivers(after, [2, 3], (30.0, 30.0))}, **kwargs)
+    monkeypatch.setattr(plus, "PREDICT_CELLS", 7)
+    inside = plus.learn_suitability(before, after, {"slope": slope}, distance_to=[2, 3], spacing=(30.0, 30.0),
+                                    **kwargs)
+    assert np.array_equal(whole.probability, inside.probability, equal_nan=True)
+    assert whole.importance.equals(inside.importance) and whole.samples.equals(inside.samples)
+    assert list(inside.importance["driver"][:3]) == ["slope", "distance_to_2", "distance_to_3"]
+    assert np.isnan(inside.probability[:, 0, 0]).all() and np.isnan(inside.probability[:, 5, 7]).all()
+    assert inside.samples["learnt"].tolist() == [False, True, True]
+    assert (inside.probability[0][~np.isnan(inside.probability[0])] == 1).all()
+
+
 def test_small_pieces_equal_hand_computed_values():
     assert expansion(np.array([[1, 2, 1]]), np.array([[2, 2, 1]]), 2).tolist() == [[True, False, False]]
     # non-square cells: 10 m high, 30 m wide

@@ -32,6 +32,7 @@ numbers come from one ``numpy.random.Generator`` seeded by the caller, so runs a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,24 +130,33 @@ def distance_drivers(classes, codes, spacing: tuple[float, float]) -> dict[str, 
     return out
 
 
-def _driver_stack(drivers: dict[str, np.ndarray], shape) -> tuple[list[str], np.ndarray]:
-    if not drivers:
-        raise InputError("no driver rasters to learn the suitability from.",
-                         fix="name at least one driver raster (slope, elevation, distances are computed from "
-                             "the land cover when asked for).")
-    names = list(drivers)
-    for name in names:
-        if np.shape(drivers[name]) != tuple(shape):
-            raise InputError(f"driver {name!r} is on another grid ({np.shape(drivers[name])} cells, the land cover "
+def _on_grid(drivers: dict[str, np.ndarray], shape) -> dict[str, np.ndarray]:
+    """`drivers`, each checked to be on the land cover's grid."""
+    for name, driver in drivers.items():
+        if np.shape(driver) != tuple(shape):
+            raise InputError(f"driver {name!r} is on another grid ({np.shape(driver)} cells, the land cover "
                              f"{tuple(shape)}).", key=name, fix="give the drivers on the land cover's grid "
                                                                 "(carbonmap run and carbonmap simulate align them).")
-    stack = np.stack([np.ma.filled(np.ma.asarray(drivers[n], dtype=np.float32), np.nan) for n in names])
-    return names, stack
+    return drivers
 
 
-def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=None, sample_size: int = 2000,
+def _values(driver) -> np.ndarray:
+    """A driver's cells as float32, NaN where it is masked."""
+    return np.ma.filled(np.ma.asarray(driver, dtype=np.float32), np.nan)
+
+
+def _finite(drivers: Mapping[str, np.ndarray], shape) -> np.ndarray:
+    """Cells where every driver has a finite value."""
+    finite = np.ones(shape, bool)
+    for name in drivers:
+        finite &= np.isfinite(_values(drivers[name]))
+    return finite
+
+
+def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes=None, sample_size: int = 2000,
                       trees: int = 50, min_leaf: int = 5, seed: int = 0,
-                      predict_on: dict[str, np.ndarray] | None = None, unlearnt: float = 1.0) -> Suitability:
+                      predict_on: Mapping[str, np.ndarray] | None = None, unlearnt: float = 1.0,
+                      distance_to=(), spacing: tuple[float, float] = (1.0, 1.0)) -> Suitability:
     r"""Development probability of each class from the land expansion between two dates (LEAS).
 
     Parameters
@@ -166,8 +176,16 @@ def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=No
     seed : int
         Seed of the sampling and the forests.
     predict_on : dict of str -> array (H, W), optional
-        The same drivers at the start of the simulation (e.g. distances to the classes of the
-        later map), to predict the probability from; default: `drivers`.
+        The same drivers at the start of the simulation, to predict the probability from;
+        default: `drivers`.
+    unlearnt : float [-]
+        The probability of a class that did not expand.
+    distance_to : sequence of int
+        Classes whose distance is a driver too (``distance_to_<code>`` [m],
+        :func:`distance_drivers`): from `before` to learn, from `after` to predict. Computed
+        here one at a time, so that a large grid never holds both dates' distances.
+    spacing : (float, float) [m]
+        Cell height and width, for `distance_to`.
 
     Returns
     -------
@@ -184,6 +202,10 @@ def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=No
     A class that did not expand gets :math:`P_k` = `unlearnt` everywhere (``learnt`` False in
     ``samples``, NaN importances).
 
+    Only the sampled cells' driver values are gathered to learn from, and the probabilities are
+    predicted a million cells at a time, so no (drivers x cells) table of the grid is made: the
+    grid holds the drivers of one date, once (the distances are finite everywhere).
+
     References
     ----------
     .. [1] Liang X., Guan Q., Clarke K. C., Liu S., Wang B., Yao Y. (2021). Understanding the
@@ -191,48 +213,94 @@ def learn_suitability(before, after, drivers: dict[str, np.ndarray], *, codes=No
        model: a case study in Wuhan, China. Computers, Environment and Urban Systems 85: 101569.
     .. [2] Breiman L. (2001). Random forests. Machine Learning 45: 5-32.
     """
-    from sklearn.ensemble import RandomForestClassifier
-
-    if np.shape(before) != np.shape(after):
-        raise InputError(f"the two land covers differ in shape ({np.shape(before)} vs {np.shape(after)}).",
+    shape = np.shape(before)
+    if shape != np.shape(after):
+        raise InputError(f"the two land covers differ in shape ({shape} vs {np.shape(after)}).",
                          fix="align both dates to one grid.")
-    names, stack = _driver_stack(drivers, np.shape(before))
-    valid = ~np.ma.getmaskarray(before) & ~np.ma.getmaskarray(after) & np.isfinite(stack).all(axis=0)
-    b, a = np.ma.getdata(before)[valid], np.ma.getdata(after)[valid]
-    x = stack[:, valid].T
-    if predict_on is not None:
-        if set(predict_on) != set(names):
-            raise InputError(f"the drivers to predict from ({', '.join(predict_on)}) are not those learnt from "
-                             f"({', '.join(names)}).", fix="give the same drivers at both dates.")
-        _, stack = _driver_stack({n: predict_on[n] for n in names}, np.shape(before))
-    target = ~np.ma.getmaskarray(after) & np.isfinite(stack).all(axis=0)
-    x_target = stack[:, target].T
+    distances = [f"distance_to_{int(code)}" for code in distance_to]
+    names = list(dict.fromkeys([*drivers, *distances]))
+    if not names:
+        raise InputError("no driver rasters to learn the suitability from.",
+                         fix="name at least one driver raster (slope, elevation, distances are computed from "
+                             "the land cover when asked for).")
+    static = _on_grid({n: v for n, v in drivers.items() if n not in distances}, shape)
+    later = static if predict_on is None else _on_grid({n: v for n, v in predict_on.items() if n not in distances},
+                                                       shape)
+    if set(later) != set(static):
+        raise InputError(f"the drivers to predict from ({', '.join(predict_on)}) are not those learnt from "
+                         f"({', '.join(drivers)}).", fix="give the same drivers at both dates.")
+    valid = ~np.ma.getmaskarray(before) & ~np.ma.getmaskarray(after) & _finite(static, shape)
+    cells = np.flatnonzero(valid)
+    b, a = np.ma.getdata(before).ravel()[cells], np.ma.getdata(after).ravel()[cells]
     codes = np.union1d(np.unique(b), np.unique(a)) if codes is None else np.asarray(codes)
     rng = np.random.default_rng(seed)
-    probability = np.full((len(codes), *np.shape(before)), np.nan, np.float32)
-    importance, samples = [], []
-    for k, code in enumerate(codes):
+    samples, drawn = [], []
+    for code in codes:  # the draws of one class after another, in the order they were always made
         candidates = b != code
         grown, other = np.flatnonzero(candidates & (a == code)), np.flatnonzero(candidates & (a != code))
         row = {"code": int(code), "expansion_cells": int(grown.size), "sampled_expansion": 0, "sampled_other": 0,
                "learnt": bool(grown.size and other.size)}
-        p = np.full(x_target.shape[0], unlearnt, np.float32)
+        drawn.append(None)
         if row["learnt"]:
             pos = rng.choice(grown, min(grown.size, sample_size), replace=False)
             neg = rng.choice(other, min(other.size, sample_size), replace=False)
-            forest = RandomForestClassifier(n_estimators=int(trees), min_samples_leaf=int(min_leaf),
-                                            random_state=int(rng.integers(2**31)), n_jobs=1)
-            forest.fit(x[np.r_[pos, neg]], np.r_[np.ones(pos.size, int), np.zeros(neg.size, int)])
-            for start in range(0, p.size, 1_000_000):  # bounded memory on large grids
-                p[start:start + 1_000_000] = forest.predict_proba(x_target[start:start + 1_000_000])[:, 1]
+            drawn[-1] = (cells[np.r_[pos, neg]], pos.size, int(rng.integers(2**31)))
             row.update(sampled_expansion=int(pos.size), sampled_other=int(neg.size))
-            importance.extend({"code": int(code), "driver": n, "importance": float(v)}
-                              for n, v in zip(names, forest.feature_importances_))
-        else:
-            importance.extend({"code": int(code), "driver": n, "importance": float("nan")} for n in names)
-        probability[k][target] = p
         samples.append(row)
+    del cells, b, a
+    forests = _forests(drawn, names, static, before, distances, spacing, trees=trees, min_leaf=min_leaf)
+    grids = {n: _values(_driver(n, later, distances, after, spacing)) for n in names}
+    target = np.flatnonzero(~np.ma.getmaskarray(after) & _finite(grids, shape))
+    probability = np.full((len(codes), *shape), np.nan, np.float32)
+    for k, forest in enumerate(forests):
+        if forest is None:
+            probability[k].reshape(-1)[target] = unlearnt
+    for start in range(0, target.size, PREDICT_CELLS):  # bounded memory on large grids
+        block = target[start:start + PREDICT_CELLS]
+        x = np.column_stack([grids[n].ravel()[block] for n in names])
+        for k, forest in enumerate(forests):
+            if forest is not None:
+                probability[k].reshape(-1)[block] = forest.predict_proba(x)[:, 1]
+    importance = [{"code": int(code), "driver": n,
+                   "importance": float(v) if forest is not None else float("nan")}
+                  for code, forest in zip(codes, forests)
+                  for n, v in zip(names, forest.feature_importances_ if forest is not None else [None] * len(names))]
     return Suitability(codes, probability, pd.DataFrame(importance), pd.DataFrame(samples))
+
+
+def _forests(drawn, names, static, before, distances, spacing, *, trees, min_leaf) -> list:
+    """One random forest per class that expanded (None for the others), fitted on the drivers of
+    its drawn cells: ``(cells, expansion cells among them, random state)`` per class. Each driver
+    is read (a distance computed) once, and only its drawn cells are kept."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    learnt = [d for d in drawn if d is not None]
+    sampled = np.concatenate([cells for cells, _, _ in learnt]) if learnt else np.zeros(0, np.intp)
+    at_samples = np.column_stack([_values(_driver(n, static, distances, before, spacing)).ravel()[sampled]
+                                  for n in names])
+    forests, offset = [], 0
+    for d in drawn:
+        if d is None:
+            forests.append(None)
+            continue
+        cells, n_pos, state = d
+        forest = RandomForestClassifier(n_estimators=int(trees), min_samples_leaf=int(min_leaf), random_state=state,
+                                        n_jobs=1)
+        labels = np.r_[np.ones(n_pos, int), np.zeros(cells.size - n_pos, int)]
+        forests.append(forest.fit(at_samples[offset:offset + cells.size], labels))
+        offset += cells.size
+    return forests
+
+
+#: Cells whose probabilities one call of a forest predicts.
+PREDICT_CELLS = 1_000_000
+
+
+def _driver(name: str, static: Mapping[str, np.ndarray], distances: list[str], landcover, spacing) -> np.ndarray:
+    """The driver `name`: a static raster, or the distance to a class of `landcover` (computed now)."""
+    if name in distances:
+        return distance_drivers(landcover, [int(name.removeprefix("distance_to_"))], spacing)[name]
+    return static[name]
 
 
 def yearly_targets(start: np.ndarray, demand: np.ndarray, years: int) -> np.ndarray:
@@ -584,12 +652,10 @@ def simulate_land_use(before, after, *, year_before: int, year_after: int, targe
                        np.unique(np.ma.getdata(after)[valid]))
     distance_to = codes if distance_to is None else [int(c) for c in distance_to]
     static = dict(drivers or {})
-    train = {**static, **distance_drivers(before, distance_to, spacing)}
-    predict = {**static, **distance_drivers(after, distance_to, spacing)}
     seed = int(p["plus_random_seed"])
-    suit = learn_suitability(before, after, train, codes=codes, sample_size=int(p["plus_sample_size"]),
+    suit = learn_suitability(before, after, static, codes=codes, sample_size=int(p["plus_sample_size"]),
                              trees=int(p["plus_trees"]), min_leaf=int(p["plus_min_leaf_cells"]), seed=seed,
-                             predict_on=predict, unlearnt=float(p["plus_unlearnt_probability"]))
+                             unlearnt=float(p["plus_unlearnt_probability"]), distance_to=distance_to, spacing=spacing)
     cells = pd.Series(np.ma.compressed(after)).value_counts().reindex(codes, fill_value=0)
     flows = None
     if isinstance(demand, str) and demand == "markov":
