@@ -135,3 +135,32 @@ def test_a_scenario_title_in_both_languages_is_shown_in_the_report_language(tmp_
                         scenario_titles={"low": Text(en="low carbon", zh="低碳发展")})
     text = path.read_text(encoding="utf-8")
     assert shown in text and not_shown not in text
+
+
+#: The line boxes of each cell's text: (class, text, lines).
+_LINES = """return [...document.querySelectorAll('td')].map(td => {
+  const range = document.createRange(); range.selectNodeContents(td);
+  const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+  return [td.className, td.textContent, tops.size];});"""
+
+
+def test_report_tables_break_names_only_at_spaces_and_never_numbers():
+    """In a wide per-unit table on an A4 page, a unit's name wraps only between words (English) or
+    characters (Chinese), never inside a word ("Chengzhon|g"), and a number never wraps."""
+    from carbonmap.report import _STYLE
+
+    assert "anywhere" not in _STYLE  # overflow-wrap: anywhere lets a table squeeze a name to single letters
+    names = ["Chengzhong", "Xincheng", "Nantang East", "新吴西南"]
+    table = pd.DataFrame({"unit": names, **{f"source_{s}_co2_t_yr": [1.234567e6, 2e6, 3e5, 4.5e6]
+                                            for s in ("agriculture", "buildings", "industry", "transport", "waste")},
+                          "net_co2_t_yr": [-1.25e6, 2e6, 3e5, 4e6]})
+    page = f"<html><head><meta charset='utf-8'><style>{_STYLE}</style></head><body>{_table_html(table, 'en')}</body>"
+    driver = _browser(794)
+    try:
+        driver.get("data:text/html;charset=utf-8," + page.replace("#", "%23"))
+        cells = driver.execute_script(_LINES)
+    finally:
+        driver.quit()
+    lines = {text: count for kind, text, count in cells}
+    assert lines["Chengzhong"] == 1 and lines["Xincheng"] == 1, cells
+    assert all(count == 1 for kind, _, count in cells if kind == "num"), cells  # "-1,250,000" in one piece
