@@ -40,7 +40,7 @@ import pandas as pd
 
 from carbonmap import __version__
 from carbonmap.io import atomic_path
-from carbonmap.readable import column_label, column_unit, format_number, format_values, is_year_column, \
+from carbonmap.readable import cell_text, column_label, column_unit, format_number, format_values, is_year_column, \
     rule_translations, table_title, translate
 from carbonmap.tables import theme_columns
 from carbonmap.words import Text, group_label, text_in, unit_label, words
@@ -481,14 +481,15 @@ def _is_number(series: pd.Series) -> bool:
 
 
 def _cells(frame: pd.DataFrame, language: str, extra: Mapping[str, str]) -> pd.DataFrame:
-    """Every cell of `frame` as text: numbers formatted (years as years), names translated."""
+    """Every cell of `frame` as text: numbers formatted (years as years), names and keys in words
+    (:func:`carbonmap.readable.cell_text`)."""
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
         values = frame[column]
         if _is_number(values):
             out[column] = format_values(values, column)
         else:
-            out[column] = [translate(v, language, extra=extra) for v in values]
+            out[column] = [cell_text(column, v, language, extra=extra) for v in values]
     return out
 
 
@@ -529,7 +530,8 @@ def _table_html(frame: pd.DataFrame, language: str, *, labels: Mapping | None = 
     values = [c for c in shown.columns if c not in keys]
     parts = []
     if len(values) > MAX_TABLE_COLUMNS and len(shown) <= 6 and keys:
-        names = [" · ".join(map(str, row)) for row in _cells(shown[keys], language, extra).itertuples(index=False)]
+        names = [" · ".join(str(v) for v in row if str(v)) for row in _cells(shown[keys], language, extra)
+                 .itertuples(index=False)]
         cells = _cells(shown[values], language, extra).T
         cells.insert(0, "label", [column_label(c, language, **labels) for c in values])
         parts.append(_html_table(cells, [""] + names, [False] + [True] * len(names),

@@ -164,3 +164,44 @@ def test_report_tables_break_names_only_at_spaces_and_never_numbers():
     lines = {text: count for kind, text, count in cells}
     assert lines["Chengzhong"] == 1 and lines["Xincheng"] == 1, cells
     assert all(count == 1 for kind, _, count in cells if kind == "num"), cells  # "-1,250,000" in one piece
+
+
+def _allocation() -> pd.DataFrame:
+    """The inventory allocation table as the emissions stage publishes it (the demo's rows)."""
+    sub_sectors = "commercial, public, residential"
+    return pd.DataFrame({
+        "sector": ["buildings", "buildings", "transport", "industry", "agriculture"],
+        "sub_sector": ["residential", "commercial", "road", "", ""],
+        "inventory_co2_t_yr": [5210128.0, 2135793.0, 4480000.0, 3360000.0, 160000.0],
+        "point_co2_t_yr": [0.0, 0.0, 0.0, 1848000.0, 0.0],
+        "allocated_co2_t_yr": [5210128.0, 2135793.0, 4480000.0, 1512000.0, 160000.0],
+        "unallocated_co2_t_yr": [0.0] * 5, "n_features": [14968, 494, 217, 793, 560],
+        "proxy": ["floor_area", "floor_area", "roads", "floor_area", "cropland"], "note": [""] * 5,
+        "proxy_sub_sectors": [sub_sectors, sub_sectors, "", "industrial", ""]})
+
+
+@pytest.mark.parametrize(("language", "shown"), [
+    ("zh", ["建筑面积", "道路长度 × 道路等级权重", "耕地与园地面积", "商业、公共、居住", "<td class='text'>工业</td>",
+            "<th class='num'>工业</th>", "<th class='num'>建筑 · 居住</th>", "<th class='num'>交通 · 道路</th>"]),
+    ("en", ["building floor area", "road length × class weight", "area of cropland and orchards",
+            "commercial, public, residential", "<th class='num'>industry</th>",
+            "<th class='num'>buildings · residential</th>"])])
+def test_the_inventory_allocation_names_its_proxies_in_words(language, shown):
+    """The report's allocation table says each sector's proxy and the proxy's sub-sectors in the run's
+    language (words.csv: value.proxy.*, value.sub_sector.*), not as the keys of the project file."""
+    text = _table_html(_allocation(), language)
+    for words_ in shown:
+        assert words_ in text, (words_, text)
+    for key in ("floor_area", ">roads<", ">cropland<", "industry · <", "工业用地"):
+        assert key not in text, key
+    if language == "zh":
+        assert not re.search(r">[^<]*(commercial|public|residential|industrial)[^<]*<", text), text
+
+
+def test_a_turned_table_keeps_its_rows_of_names_as_text():
+    """Turned on its side, a table's rows of names (the proxy's sub-sectors) are text cells that may wrap,
+    its rows of numbers numbers that do not."""
+    text = _table_html(_allocation(), "zh")
+    assert "<td class='text'>商业、公共、居住</td>" in text and "<td class='num'>5,210,128</td>" in text
+    assert "<td class='num'>商业" not in text
+
