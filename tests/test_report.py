@@ -205,3 +205,21 @@ def test_a_turned_table_keeps_its_rows_of_names_as_text():
     assert "<td class='text'>商业、公共、居住</td>" in text and "<td class='num'>5,210,128</td>" in text
     assert "<td class='num'>商业" not in text
 
+
+@pytest.mark.parametrize(("language", "shown", "raw"), [
+    ("zh", ["碳储量合计（基准期）", "地上生物量碳（基准期）", "土壤有机碳（对比期）", "碳储量变化（基准期至对比期）"],
+     ["total_bas", "c_above_bas", "c_soil_alt", ">change<"]),
+    ("en", ["Carbon stock, baseline", "Above-ground biomass carbon, baseline", "Soil organic carbon, alternative",
+            "Change of the carbon stock, baseline to alternative"], ["total_bas", "c_above_bas", "c_soil_alt"])])
+def test_the_carbon_stocks_table_names_its_rows_in_words(language, shown, raw):
+    """The stocks summary's rows (one per pool and date, the change) are labelled in the run's language."""
+    from carbonmap.stocks import POOLS
+
+    quantities = [f"{p}_{d}" for d in ("bas", "alt") for p in ("total", *POOLS)] + ["change"]
+    summary = pd.DataFrame({"quantity": quantities, "t_c": np.arange(len(quantities)) * 1e5,
+                            "t_co2": np.arange(len(quantities)) * 3.67e5, "value": np.nan, "area_ha": 54095.67})
+    text = _table_html(summary, language)
+    for words_ in shown:
+        assert f"<td class='text'>{words_}</td>" in text, (words_, text)
+    for key in raw:
+        assert key not in text, key
