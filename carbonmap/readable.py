@@ -423,12 +423,25 @@ def cell_text(column: str, value, language: str, *, extra: Mapping[str, str] | N
 
 def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
-    for :func:`translate`'s `extra`."""
+    for :func:`translate`'s `extra`; a zoning rule's reason in both languages with the run's parameters it
+    names (the wind setback's number of tip heights, as the zone-reason table says it)."""
+    from carbonmap.coefficients import with_parameters
+
+    parameters = _parameters(tables.get("coefficients_renewable_parameters"))
     out = {}
     for name, english in (("coefficients_renewable_zoning_rules", "reason"),
                           ("coefficients_afforestation_rules", "reason"), ("afforestation_eligibility", "reason_en"),
                           ("afforestation_reasons", "reason")):
         table = tables.get(name)
         if table is not None and {english, "reason_zh"} <= set(table.columns):
-            out.update({r: z for r, z in zip(table[english], table["reason_zh"]) if isinstance(z, str) and z})
+            out.update({with_parameters(r, parameters): with_parameters(z, parameters)
+                        for r, z in zip(table[english], table["reason_zh"]) if isinstance(z, str) and z})
     return out
+
+
+def _parameters(table: pd.DataFrame | None) -> dict[str, float]:
+    """A scalar parameter table of the run (``parameter``, ``value``) as name -> number."""
+    if table is None or not {"parameter", "value"} <= set(table.columns):
+        return {}
+    values = pd.to_numeric(table["value"], errors="coerce")
+    return {name: float(v) for name, v in zip(table["parameter"], values) if not math.isnan(v)}
