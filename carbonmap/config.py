@@ -48,7 +48,13 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from carbonmap.compute import ComputeSettings, check_settings, settings_fix
-from carbonmap.errors import CarbonmapError, ConfigError, InputError, InputNotFoundError, compose_message
+from carbonmap.errors import (
+    CarbonmapError,
+    ConfigError,
+    InputError,
+    InputNotFoundError,
+    compose_message,
+)
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.io import decode_text
 from carbonmap.landscape.network import NetworkSettings

@@ -499,7 +499,7 @@ def test_the_readme_names_every_file_the_demo_writes(demo_run):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## What the demo writes"):]
     table = table[:table.index("\n\n", table.index("| file | content |"))]
-    named = set(re.findall(r"^\| `([^`]+)` \|", table, re.M))
+    named = set(re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE))
     written = {p.name if p.is_file() else f"{p.name}/*.tif" for p in demo_run.iterdir() if not p.name.startswith(".")}
     assert written - named == set(), sorted(written - named)
     assert "unit_summary.xlsx" in named
