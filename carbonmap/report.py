@@ -670,6 +670,13 @@ def _monitoring(tables: Mapping[str, pd.DataFrame], summary, language: str) -> t
                     monitoring_section(indicators, tables["monitoring_warnings"], language, names=names))
 
 
+def _in_one_language(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` without its columns of one language (``reason_zh``: the table's ``reason`` is already read in
+    the report's language, :func:`carbonmap.readable.rule_translations`), so that no Chinese reaches an English
+    reader and a Chinese one does not read the reason twice."""
+    return frame.drop(columns=[c for c in frame.columns if str(c).endswith(("_zh", "_en"))])
+
+
 def _with_titles(frame, titles: Mapping[str, str]):
     """`frame` with the names in its ``scenario`` column replaced by their titles (when it has one)."""
     if not titles or not isinstance(frame, pd.DataFrame) or "scenario" not in frame.columns:
@@ -736,7 +743,7 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
     shown = [name for name in REPORT_TABLES if name in tables]
     if shown:
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
-                       + _table_html(pd.DataFrame(tables[name]), language, labels=labels, extra=extra)
+                       + _table_html(_in_one_language(pd.DataFrame(tables[name])), language, labels=labels, extra=extra)
                        for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
     sections.append(_section("methods", _w("report.methods", language),

@@ -223,3 +223,35 @@ def test_the_carbon_stocks_table_names_its_rows_in_words(language, shown, raw):
         assert f"<td class='text'>{words_}</td>" in text, (words_, text)
     for key in raw:
         assert key not in text, key
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_afforestation_reasons_are_read_in_the_report_language_only(tmp_path, language):
+    """The reasons table's Chinese column (reason_zh) is how a Chinese report reads each reason: an English
+    report shows no Chinese, a Chinese one each reason once."""
+    import html
+
+    import geopandas as gpd
+    import shapely
+
+    from carbonmap import coefficients
+    from carbonmap.report import write_report
+
+    rules = coefficients.afforestation_rules()
+    red_line = rules[rules["constraint"] == "ecological_protection_red_line"].iloc[0]
+    reasons = pd.DataFrame({"code": [1, 2], "reason": ["candidate site", red_line["reason"]],
+                            "rule_set": ["technical", "technical"], "clause": ["", ""],
+                            "reason_zh": ["", red_line["reason_zh"]], "area_ha": [292.0, 17835.0]})
+    summary = gpd.GeoDataFrame({"unit_id": ["a"], "net_co2_t_yr": [1.0]}, crs="EPSG:4547",
+                               geometry=[shapely.box(0, 0, 1, 1)])
+    path = write_report(summary, Publication(tables={"afforestation_reasons": reasons,
+                                                     "coefficients_afforestation_rules": rules}),
+                        tmp_path / "report.html", title="t", grid=None, language=language)
+    text = path.read_text(encoding="utf-8")
+    table = text[text.index("id='table-afforestation_reasons'"):]
+    table = table[:table.index("</table>")]
+    if language == "en":
+        assert html.escape(red_line["reason"]) in table and not re.search(r"[\u4e00-\u9fff]", table), table
+        assert "Reason in Chinese" not in table
+    else:
+        assert table.count(red_line["reason_zh"]) == 1 and "原因（中文）" not in table, table
