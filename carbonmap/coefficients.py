@@ -17,7 +17,8 @@ import contextlib
 import contextvars
 import difflib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 
@@ -32,6 +33,7 @@ __all__ = [
     "UNIT_TO_CO2_T_HA_YR",
     "FLUXES",
     "read_table",
+    "with_parameters",
     "landuse_coefficients",
     "road_class_weights",
     "efficiency_bands",
@@ -482,6 +484,23 @@ def renewable_zoning_rules(override=None) -> pd.DataFrame:
         raise InputError(f"unknown zone class(es) {', '.join(bad)}.", field="zone_class",
                          fix="use prohibited, restricted or suitable.")
     return table
+
+
+def with_parameters(text: str, parameters: Mapping[str, float]) -> str:
+    """A rule's `text` with each ``{parameter}`` it names replaced by that parameter's value (a zoning
+    rule's reason: ``setback from built-up land ({wind_setback_tip_heights} tip heights)`` -> ``... (4 tip
+    heights)``); a placeholder that names no parameter stays as it is.
+
+    Examples
+    --------
+    >>> with_parameters("建设用地退让距离（{wind_setback_tip_heights} 倍叶尖高度）", {"wind_setback_tip_heights": 4.0})
+    '建设用地退让距离（4 倍叶尖高度）'
+    """
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        return f"{float(parameters[name]):g}" if name in parameters else match.group(0)
+
+    return re.sub(r"{(\w+)}", value, str(text))
 
 
 def screening_parameters(override=None) -> dict[str, float]:

@@ -25,7 +25,8 @@ A minimal project::
 Paths are relative to the project file's folder. Every key is checked: an unknown key, a
 missing required key, a wrong type or a file that does not exist raises
 :class:`~carbonmap.errors.ConfigError` (or :class:`~carbonmap.errors.InputNotFoundError`)
-naming the project file and the key (``rasters[1].path``), with the fix.
+naming the project file and the key (``rasters[1].path``, and for a ``[[section]]`` entry which one
+as a person counts it: ``in the 2nd [[rasters]] entry (name "ndvi", path "ndvi.tif")``), with the fix.
 
 Later stages add their own sections; each section is a dataclass here, listed in
 :class:`Project`, so the schema is in one place.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import re
 import tomllib
 import types
 import typing
@@ -46,7 +48,13 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from carbonmap.compute import ComputeSettings, check_settings, settings_fix
-from carbonmap.errors import CarbonmapError, ConfigError, InputError, InputNotFoundError
+from carbonmap.errors import (
+    CarbonmapError,
+    ConfigError,
+    InputError,
+    InputNotFoundError,
+    compose_message,
+)
 from carbonmap.grid import RASTER_KINDS, RESAMPLING_METHODS
 from carbonmap.io import decode_text
 from carbonmap.landscape.network import NetworkSettings
@@ -860,11 +868,12 @@ def parse_project(data: dict[str, Any], path: Path, *, problems: list[CarbonmapE
 
     Raises the first problem, or appends every problem to `problems` (see :func:`load_project`).
     """
-    report = _report_to(problems)
+    report = _naming_entries(_report_to(problems), data)
     path = Path(path).resolve()
     _reject_unknown(data, _SECTIONS, "", path, report)
     built: dict[str, Any] = {}
     unreadable: list[str] = []  # how to mention the sections and entries that cannot be built (when collecting)
+    positions: dict[str, list[int]] = {}  # [[section]] -> the file's index of each entry built
     for name, (cls, is_list) in _SECTIONS.items():
         required = any(f.default is MISSING and f.default_factory is MISSING
                        for f in fields(Project) if f.name == name)
@@ -883,6 +892,7 @@ def parse_project(data: dict[str, Any], path: Path, *, problems: list[CarbonmapE
                 continue
             entries = [_build(cls, item, f"{name}[{i}]", path, report) for i, item in enumerate(value)]
             built[name] = [entry for entry in entries if entry is not None]
+            positions[name] = [i for i, entry in enumerate(entries) if entry is not None]
             unreadable += [m for item, entry in zip(value, entries) if entry is None for m in _marks(name, item)]
         else:
             built[name] = _build(cls, value, name, path, report)
@@ -899,8 +909,62 @@ def parse_project(data: dict[str, Any], path: Path, *, problems: list[CarbonmapE
     project = Project(path=path, **built)
     if unreadable:  # only when collecting: leave out what merely follows from the sections left out
         report = _unless_consequence(report, unreadable)
-    _check_semantics(project, report)
+    _check_semantics(project, _renumbered(report, positions))
     return project
+
+
+def _renumbered(report, positions: dict[str, list[int]]):
+    """A report for the checks of a :class:`Project`, whose [[section]] lists hold only the entries that
+    could be built (when collecting): a key's ``rasters[i]`` becomes the entry's index in the file."""
+
+    def renumbered(error: CarbonmapError) -> None:
+        found = re.match(r"(\w+)\[(\d+)\]", error.key or "")
+        built = positions.get(found.group(1), []) if found else []
+        if found and int(found.group(2)) < len(built) and built[int(found.group(2))] != int(found.group(2)):
+            error.key = f"{found.group(1)}[{built[int(found.group(2))]}]{error.key[found.end():]}"
+            error.args = (compose_message(error.problem, path=error.path, layer=error.layer, field=error.field,
+                                          key=error.key, fix=error.fix, entry=error.entry),)
+        report(error)
+
+    return renumbered
+
+
+def _naming_entries(report, data: dict[str, Any]):
+    """A report that says, for a problem in a ``[[section]]`` entry, which entry it is as a person counts
+    and finds it (:func:`_entry_words`): its key, ``rasters[2].title``, counts from 0."""
+
+    def named(error: CarbonmapError) -> None:
+        entry = _entry_words(error.key, data)
+        report(error.in_entry(entry) if entry and not error.entry else error)
+
+    return named
+
+
+def _entry_words(key: str | None, data: dict[str, Any]) -> str | None:
+    """The ``[[section]]`` entry a project-file key is in, by its position counted from 1 and its name
+    and path (``rasters[2].title.zh`` -> ``the 3rd [[rasters]] entry (name "dem", path "dem.tif")``);
+    None for a key outside the file's [[section]] entries.
+
+    Examples
+    --------
+    >>> _entry_words("rasters[2].title.zh", {"rasters": [{}, {}, {"name": "dem", "path": "dem.tif"}]})
+    'the 3rd [[rasters]] entry (name "dem", path "dem.tif")'
+    """
+    found = re.match(r"(\w+)\[(\d+)\]", key or "")
+    if found is None or found.group(1) not in _SECTIONS or not _SECTIONS[found.group(1)][1]:
+        return None
+    section, index = found.group(1), int(found.group(2))
+    entries = data.get(section)
+    item = entries[index] if isinstance(entries, list) and index < len(entries) else None
+    about = [f'{name} "{item[name]}"' for name in ("name", "path")
+             if isinstance(item, dict) and isinstance(item.get(name), str)]
+    return f"the {_ordinal(index + 1)} [[{section}]] entry" + (f" ({', '.join(about)})" if about else "")
+
+
+def _ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def _marks(section: str, item: Any = None) -> list[str]:

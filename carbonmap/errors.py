@@ -49,15 +49,20 @@ def compose_message(
     field: str | None = None,
     key: str | None = None,
     fix: str | None = None,
+    entry: str | None = None,
 ) -> str:
-    """One line: where, what, and ``Fix: ...``; the layout of every carbonmap error and warning."""
-    where = _where(path, layer, field, key)
+    """One line: where, what, and ``Fix: ...``; the layout of every carbonmap error and warning.
+
+    `entry` says which ``[[section]]`` entry of a project file the `key` is in, for a person
+    (``the 3rd [[rasters]] entry (name "dem", path "dem.tif")``: the key counts from 0).
+    """
+    where = _where(path, layer, field, key, entry)
     message = f"{where}: {problem}" if where else problem
     return f"{message} Fix: {fix}" if fix else message
 
 
 def _where(
-    path: str | PathLike | None, layer: str | None, field: str | None, key: str | None
+    path: str | PathLike | None, layer: str | None, field: str | None, key: str | None, entry: str | None = None
 ) -> str:
     parts = []
     if path is not None:
@@ -67,7 +72,7 @@ def _where(
     if field is not None:
         parts.append(f"field {field!r}")
     if key is not None:
-        parts.append(f"key {key!r}")
+        parts.append(f"key {key!r}" + (f" in {entry}" if entry else ""))
     return ", ".join(parts)
 
 
@@ -82,6 +87,9 @@ class CarbonmapError(Exception):
         Where: the input file, its layer, the attribute field, or the project-file key.
     fix : str, optional
         What the user should do about it.
+    entry : str, optional
+        The project file's ``[[section]]`` entry the key is in, as a person finds it (see
+        :func:`compose_message` and :meth:`in_entry`).
 
     The pieces are kept as attributes (``err.path``, ``err.field``, ...) for programs;
     ``str(err)`` joins them into one readable line.
@@ -96,6 +104,7 @@ class CarbonmapError(Exception):
         field: str | None = None,
         key: str | None = None,
         fix: str | None = None,
+        entry: str | None = None,
     ) -> None:
         self.problem = problem
         self.path = None if path is None else str(path)
@@ -103,12 +112,20 @@ class CarbonmapError(Exception):
         self.field = field
         self.key = key
         self.fix = fix
-        super().__init__(compose_message(problem, path=path, layer=layer, field=field, key=key, fix=fix))
+        self.entry = entry
+        super().__init__(compose_message(problem, path=path, layer=layer, field=field, key=key, fix=fix, entry=entry))
+
+    def in_entry(self, entry: str) -> CarbonmapError:
+        """This error, its message also saying the ``[[section]]`` entry its key is in (`entry`)."""
+        self.entry = entry
+        self.args = (compose_message(self.problem, path=self.path, layer=self.layer, field=self.field, key=self.key,
+                                     fix=self.fix, entry=entry),)
+        return self
 
     def __reduce__(self):
         """Rebuilt with its pieces (a task's error crossing to the caller from a dask worker)."""
         return (_rebuilt, (type(self), self.problem, {"path": self.path, "layer": self.layer, "field": self.field,
-                                                      "key": self.key, "fix": self.fix}))
+                                                      "key": self.key, "fix": self.fix, "entry": self.entry}))
 
 
 def _rebuilt(cls: type, problem: str, where: dict) -> CarbonmapError:

@@ -30,6 +30,7 @@ from typing import Any
 from carbonmap.errors import EmptyInputError, InputError, InputNotFoundError, OutputError
 from carbonmap.roles import ROLES, Guess, assign_roles, guess_roles, known_code_share, raster_year
 from carbonmap.survey import RasterSample, Sample, VectorSample, data_files, describe
+from carbonmap.words import words
 
 __all__ = ["Found", "survey_folder", "starter_project", "checklist", "write_starter_project", "PROJECT_FILE"]
 
@@ -473,15 +474,14 @@ def _rasters(plan: _Plan, base: Path) -> list[str]:
                 keys.append(_guess_key("code_system", system, next(e for e in guess.evidence if "known to" in e)))
             else:
                 keys.append(_Key("code_system", "clcd", "the classes' code system, once known", on=False))
-            keys.append(_Key("title", f"Land cover {entry.year or ''}".strip()))
+            keys.append(_Key("title", _title("landcover", entry.year)))
             notes.append(f"GUESS (check): {_evidence(guess)}")
             if guess.blocker:
                 notes.append(f"No code system: {guess.blocker}")
         elif guess is not None:
             keys += [_Key("kind", "continuous"), _Key("unit", guess.settings["unit"], "unit of the values, in "
                                                       "column names"), _Key("stats", guess.settings["stats"])]
-            keys.append(_Key("title", ROLES[guess.role][0].upper() + ROLES[guess.role][1:]
-                             + (f" {entry.year}" if entry.year and guess.role != "dem" else "")))
+            keys.append(_Key("title", _title(guess.role, entry.year if guess.role != "dem" else None)))
             notes.append(f"GUESS (check): {_evidence(guess)}")
         else:
             categorical = source.is_integer_dtype and source.distinct(64) is not None
@@ -505,6 +505,15 @@ def _rasters(plan: _Plan, base: Path) -> list[str]:
     if lines:
         lines = ["", "# ---- rasters, each summarised per planning unit"] + lines
     return lines
+
+
+def _title(role: str, year: int | str | None) -> dict[str, str]:
+    """A raster's title in both languages, ``{ zh = "2023 年土地覆被", en = "Land cover 2023" }``: its role's
+    words (``words.csv``: ``init.title.<role>``) with its year, when known."""
+    title = words(f"init.title.{role}")
+    if year:
+        title = words("init.title_year", title=title, year=year)
+    return {"zh": title.zh, "en": title.en}
 
 
 def _emissions(plan: _Plan, base: Path) -> list[str]:

@@ -12,6 +12,8 @@ all write numbers and names through this module, so they read the same everywher
 - :func:`column_unit`: the unit of a column as a reader writes it, in either language.
 - :func:`translate`: a class name, zone class or reason (from the code and rule tables, which
   carry both languages) in the run's language.
+- :func:`cell_text`: a text cell of one of the run's tables: the value's own words (``words.csv``,
+  ``value.<column>.<value>``: a proxy, a carbon pool), each item of a list, else :func:`translate`.
 
 Examples
 --------
@@ -30,7 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.resources import files
 
 import numpy as np
@@ -40,7 +42,7 @@ from carbonmap.columns import column_info
 from carbonmap.words import words
 
 __all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
-           "per_year_unit", "translate", "table_title", "rule_translations"]
+           "per_year_unit", "translate", "cell_text", "table_title", "rule_translations"]
 
 #: Significant digits of values below 1,000.
 DIGITS = 3
@@ -391,14 +393,55 @@ def translate(text, language: str, *, slug: str | None = None, extra: dict[str, 
     return value
 
 
+#: Table columns whose cells list values of another column, comma-separated (a proxy's sub-sectors).
+LIST_COLUMNS = {"proxy_sub_sectors": "sub_sector"}
+
+
+def cell_text(column: str, value, language: str, *, extra: Mapping[str, str] | None = None) -> str:
+    """A text cell of column `column` of one of the run's tables, in `language`.
+
+    The value's own words come first (``words.csv``: ``value.<column>.<value>``, e.g. the proxy
+    ``floor_area`` -> 建筑面积, the stock ``total_bas`` -> 碳储量合计（基准期）); a cell of a list column
+    (:data:`LIST_COLUMNS`) has each of its items read so and listed as the language lists them
+    (``commercial, public, residential`` -> 商业、公共、居住); anything else is a class name or
+    reason (:func:`translate`, with `extra`).
+
+    Examples
+    --------
+    >>> cell_text("proxy", "floor_area", "zh"), cell_text("proxy_sub_sectors", "commercial, public", "zh")
+    ('建筑面积', '商业、公共')
+    """
+    if _missing(value):
+        return ""
+    text = str(value)
+    if column in LIST_COLUMNS and text:
+        items = [cell_text(LIST_COLUMNS[column], item.strip(), language, extra=extra) for item in text.split(",")]
+        return ("、" if language == "zh" else ", ").join(items)
+    own = _word(f"value.{column}.{text}", language)
+    return own if own is not None else translate(value, language, extra=extra)
+
+
 def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
-    for :func:`translate`'s `extra`."""
+    for :func:`translate`'s `extra`; a zoning rule's reason in both languages with the run's parameters it
+    names (the wind setback's number of tip heights, as the zone-reason table says it)."""
+    from carbonmap.coefficients import with_parameters
+
+    parameters = _parameters(tables.get("coefficients_renewable_parameters"))
     out = {}
     for name, english in (("coefficients_renewable_zoning_rules", "reason"),
                           ("coefficients_afforestation_rules", "reason"), ("afforestation_eligibility", "reason_en"),
                           ("afforestation_reasons", "reason")):
         table = tables.get(name)
         if table is not None and {english, "reason_zh"} <= set(table.columns):
-            out.update({r: z for r, z in zip(table[english], table["reason_zh"]) if isinstance(z, str) and z})
+            out.update({with_parameters(r, parameters): with_parameters(z, parameters)
+                        for r, z in zip(table[english], table["reason_zh"]) if isinstance(z, str) and z})
     return out
+
+
+def _parameters(table: pd.DataFrame | None) -> dict[str, float]:
+    """A scalar parameter table of the run (``parameter``, ``value``) as name -> number."""
+    if table is None or not {"parameter", "value"} <= set(table.columns):
+        return {}
+    values = pd.to_numeric(table["value"], errors="coerce")
+    return {name: float(v) for name, v in zip(table["parameter"], values) if not math.isnan(v)}

@@ -40,7 +40,7 @@ import pandas as pd
 
 from carbonmap import __version__
 from carbonmap.io import atomic_path
-from carbonmap.readable import column_label, column_unit, format_number, format_values, is_year_column, \
+from carbonmap.readable import cell_text, column_label, column_unit, format_number, format_values, is_year_column, \
     rule_translations, table_title, translate
 from carbonmap.tables import theme_columns
 from carbonmap.words import Text, group_label, text_in, unit_label, words
@@ -481,23 +481,27 @@ def _is_number(series: pd.Series) -> bool:
 
 
 def _cells(frame: pd.DataFrame, language: str, extra: Mapping[str, str]) -> pd.DataFrame:
-    """Every cell of `frame` as text: numbers formatted (years as years), names translated."""
+    """Every cell of `frame` as text: numbers formatted (years as years), names and keys in words
+    (:func:`carbonmap.readable.cell_text`)."""
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
         values = frame[column]
         if _is_number(values):
             out[column] = format_values(values, column)
         else:
-            out[column] = [translate(v, language, extra=extra) for v in values]
+            out[column] = [cell_text(column, v, language, extra=extra) for v in values]
     return out
 
 
-def _html_table(cells: pd.DataFrame, headers: Sequence[str], numeric: Sequence[bool], caption: str = "") -> str:
-    """An HTML table of text `cells` (escaped), numbers right-aligned and unbroken."""
+def _html_table(cells: pd.DataFrame, headers: Sequence[str], numeric: Sequence[bool], caption: str = "", *,
+                text_rows: Sequence[bool] = ()) -> str:
+    """An HTML table of text `cells` (escaped), numbers right-aligned and unbroken; the cells of the
+    `text_rows` (a turned table's rows of names) are text in every column."""
     head = "".join(f"<th class='{'num' if num else 'text'}'>{html.escape(h)}</th>" for h, num in zip(headers, numeric))
     rows = []
-    for row in cells.itertuples(index=False):
-        rows.append("<tr>" + "".join(f"<td class='{'num' if num else 'text'}'>{html.escape(str(v))}</td>"
+    texts = list(text_rows) + [False] * (len(cells) - len(text_rows))
+    for row, text in zip(cells.itertuples(index=False), texts):
+        rows.append("<tr>" + "".join(f"<td class='{'num' if num and not text else 'text'}'>{html.escape(str(v))}</td>"
                                      for v, num in zip(row, numeric)) + "</tr>")
     caption = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f"<table class='data'>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -526,10 +530,12 @@ def _table_html(frame: pd.DataFrame, language: str, *, labels: Mapping | None = 
     values = [c for c in shown.columns if c not in keys]
     parts = []
     if len(values) > MAX_TABLE_COLUMNS and len(shown) <= 6 and keys:
-        names = [" · ".join(map(str, row)) for row in _cells(shown[keys], language, extra).itertuples(index=False)]
+        names = [" · ".join(str(v) for v in row if str(v)) for row in _cells(shown[keys], language, extra)
+                 .itertuples(index=False)]
         cells = _cells(shown[values], language, extra).T
         cells.insert(0, "label", [column_label(c, language, **labels) for c in values])
-        parts.append(_html_table(cells, [""] + names, [False] + [True] * len(names)))
+        parts.append(_html_table(cells, [""] + names, [False] + [True] * len(names),
+                                 text_rows=[not _is_number(shown[c]) for c in values]))
     else:
         cells = _cells(shown, language, extra)
         numeric = {c: _is_number(shown[c]) for c in shown.columns}
@@ -602,13 +608,12 @@ h3 { font-size: 14px; margin-bottom: 4px; }
 nav.toc ol { columns: 2; font-size: 13px; } nav.toc a { color: #1f4e79; text-decoration: none; }
 table.data { border-collapse: collapse; font-size: 11px; margin: 6px 0 14px; width: 100%; }
 table.data caption { caption-side: top; text-align: left; color: #666; font-size: 11px; }
-table.data th { background: #f2f2f2; font-weight: 600; text-align: left; vertical-align: bottom; padding: 3px 6px;
-  overflow-wrap: anywhere; }
+table.data th { background: #f2f2f2; font-weight: 600; text-align: left; vertical-align: bottom; padding: 3px 6px; }
 table.data td { border-bottom: 1px solid #e5e5e5; padding: 2px 6px; vertical-align: top; }
+table.data th, table.data td.text { overflow-wrap: normal; word-break: normal; }  /* at spaces and between CJK */
 table.data th.num { text-align: right; }
 table.data td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-table.data td.text { text-align: left; overflow-wrap: anywhere; }
-table.data.words td.text, table.data.words th { overflow-wrap: normal; }  /* short words, kept whole */
+table.data td.text { text-align: left; }
 .maps { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { margin: 0; flex: 1 1 460px; max-width: 540px; } figure.wide { max-width: 100%; flex-basis: 100%; }
 figure img { width: 100%; height: auto; } figcaption { font-size: 11px; color: #555; }
@@ -663,6 +668,13 @@ def _monitoring(tables: Mapping[str, pd.DataFrame], summary, language: str) -> t
     names = dict(zip(summary["unit_id"].astype(str), _unit_names(summary)))
     return _section("monitoring", _w("monitoring.title", language, years=("、" if language == "zh" else ", ").join(years)),
                     monitoring_section(indicators, tables["monitoring_warnings"], language, names=names))
+
+
+def _in_one_language(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` without its columns of one language (``reason_zh``: the table's ``reason`` is already read in
+    the report's language, :func:`carbonmap.readable.rule_translations`), so that no Chinese reaches an English
+    reader and a Chinese one does not read the reason twice."""
+    return frame.drop(columns=[c for c in frame.columns if str(c).endswith(("_zh", "_en"))])
 
 
 def _with_titles(frame, titles: Mapping[str, str]):
@@ -731,7 +743,7 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
     shown = [name for name in REPORT_TABLES if name in tables]
     if shown:
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
-                       + _table_html(pd.DataFrame(tables[name]), language, labels=labels, extra=extra)
+                       + _table_html(_in_one_language(pd.DataFrame(tables[name])), language, labels=labels, extra=extra)
                        for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
     sections.append(_section("methods", _w("report.methods", language),

@@ -81,11 +81,10 @@ def _tornado_chart(sensitivity: pd.DataFrame, language: str) -> str | None:
 
 
 def _table(frame: pd.DataFrame, numeric: list[bool], caption: str) -> str:
-    """An escaped table of the report's style, its words kept whole (no breaks inside a word)."""
+    """An escaped table of the report's style (words kept whole, as in every table of the report)."""
     from carbonmap.report import _html_table
 
-    table = _html_table(frame.astype(str), list(frame.columns), numeric, caption)
-    return table.replace("<table class='data'>", "<table class='data words'>", 1)
+    return _html_table(frame.astype(str), list(frame.columns), numeric, caption)
 
 
 def _city(city: pd.DataFrame, language: str) -> str:

@@ -30,6 +30,15 @@ stats = ["mean", "max"]
 """
 
 
+def at(section: str, name: str, path: str, nth: str = "1st") -> str:
+    """How a message names the [[section]] entry its key is in, after the key (which counts from 0): a regex."""
+    return re.escape(f' in the {nth} [[{section}]] entry (name "{name}", path "{path}")')
+
+
+#: The entry of GOOD's raster.
+DEM = at("rasters", "dem", "dem.tif")
+
+
 LANDCOVER = '\n[[rasters]]\nname = "lc"\npath = "dem.tif"\nkind = "categorical"\ncode_system = "clcd"\n'
 
 
@@ -65,13 +74,13 @@ MISTAKES = [
          r"key 'grid.resolution_m': expected float, got '30 m'"),
         (("resolution_m = 30", "resolution_m = -5"), ConfigError, "grid.resolution_m': must be positive"),
         (('path = "dem.tif"', 'path = "dme.tif"'), InputNotFoundError,
-         r"key 'rasters\[0\].path': file not found: .*dme.tif"),
+         r"key 'rasters\[0\].path'" + at("rasters", "dem", "dme.tif") + r": file not found: .*dme.tif"),
         (('stats = ["mean", "max"]', 'stats = ["mean", "mode"]'), ConfigError,
-         r"key 'rasters\[0\].stats': unknown statistic\(s\): mode"),
+         r"key 'rasters\[0\].stats'" + DEM + r": unknown statistic\(s\): mode"),
         (('unit = "m"', 'unit = "m"\nkind = "categorial"'), ConfigError,
-         r"key 'rasters\[0\].kind': unknown kind 'categorial'"),
+         r"key 'rasters\[0\].kind'" + DEM + r": unknown kind 'categorial'"),
         (('stats = ["mean", "max"]', 'stats = ["mean", "max"]\nkind = "categorial"\n\n[landscape]\nlandcover = "dem"'),
-         ConfigError, r"key 'rasters\[0\].kind': unknown kind"),  # the cause, not "landscape.landcover ... categorical"
+         ConfigError, r"key 'rasters\[0\].kind'" + DEM + r": unknown kind"),  # the cause, not landscape.landcover
         (('unit = "m"', 'unit = "m"\nresampling = "bilinear"\nkind = "categorical"'), ConfigError,
          r"'bilinear' is not valid for a categorical raster"),
         (("resolution_m = 30", 'resolution_m = 30\ncrs = "EPSG:4326"'), ConfigError,
@@ -82,15 +91,15 @@ MISTAKES = [
         (("[project]", "[project\n"), ConfigError, "is not valid TOML"),
         (("[grid]\nresolution_m = 30", ""), ConfigError, r"key 'grid': the \[grid\] section is missing"),
         (('unit = "m"', 'unit = "m"\ncode_system = "clcd"'), ConfigError,
-         r"key 'rasters\[0\].code_system': code_system applies to categorical rasters only"),
+         r"key 'rasters\[0\].code_system'" + DEM + r": code_system applies to categorical rasters only"),
         (('unit = "m"', 'unit = "m"\nkind = "categorical"\ncode_system = "corine"'), ConfigError,
          r"unknown code system 'corine'"),
         (("", '\n[[vectors]]\nname = "dem"\npath = "units.gpkg"\n'), ConfigError,
-         r"key 'vectors\[0\].name': duplicate layer name 'dem'"),
+         r"key 'vectors\[0\].name'" + at("vectors", "dem", "units.gpkg") + r": duplicate layer name 'dem'"),
         (("", '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ngroup = "ecology"\n'), ConfigError,
-         r"key 'vectors\[0\].group': unknown group 'ecology'"),
+         r"key 'vectors\[0\].group'" + at("vectors", "zones", "units.gpkg") + r": unknown group 'ecology'"),
         (("", '\n[[vectors]]\nname = "zones"\npath = "zones.gpkg"\n'), InputNotFoundError,
-         r"key 'vectors\[0\].path': file not found"),
+         r"key 'vectors\[0\].path'" + at("vectors", "zones", "zones.gpkg") + r": file not found"),
         (("", '\n[inventory]\npath = "dem.tif"\n'), ConfigError,
          r"key 'parcels': \[inventory\] needs a \[parcels\] section"),
         (("", '\n[parcels]\npath = "units.gpkg"\ncode_field = "c"\ncode_system = "corine"\n'), ConfigError,
@@ -134,19 +143,23 @@ MISTAKES = [
         (("", LANDCOVER + '[renewables]\nlandcover = "lc"\nrooftop = false\ndecomposition = "louche"\n'), ConfigError,
          r"key 'renewables.decomposition': unknown decomposition model 'louche'. Fix: use one of erbs_monthly"),
         (('unit = "m"', 'unit = "m"\ntitle = { zh = "高程", fr = "Altitude" }'), ConfigError,
-         r"key 'rasters\[0\].title.fr': unknown key. Fix: allowed here: zh, en\."),
+         r"key 'rasters\[0\].title.fr'" + DEM + r": unknown key. Fix: allowed here: zh, en\."),
         (('unit = "m"', 'unit = "m"\ntitle = { zh = "高程", eng = "Elevation" }'), ConfigError,
-         r"key 'rasters\[0\].title.eng': unknown key. Fix: did you mean 'en'\? allowed here: zh, en\."),
+         r"key 'rasters\[0\].title.eng'" + DEM + r": unknown key. Fix: did you mean 'en'\? allowed here: zh, en\."),
         (('unit = "m"', 'unit = "m"\ntitle = { zh = "高程" }'), ConfigError,
-         r"key 'rasters\[0\].title.en': required key is missing. Fix: add en = \"\.\.\.\" \(the title in English\), "
+         r"key 'rasters\[0\].title.en'" + DEM + r": required key is missing. "
+         r"Fix: add en = \"\.\.\.\" \(the title in English\), "
          r"or give one string for both languages, title = \"\.\.\.\""),
         (('unit = "m"', 'unit = "m"\ntitle = 2023'), ConfigError,
-         r"key 'rasters\[0\].title': expected a string or a table of languages, got 2023. Fix: give one string for "
-         r"both languages, title = \"\.\.\.\", or one per language, title = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
+         r"key 'rasters\[0\].title'" + DEM + r": expected a string or a table of languages, got 2023. "
+         r"Fix: give one string for both languages, title = \"\.\.\.\", "
+         r"or one per language, title = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
         (("", '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ntitle = { zh = "分区", en = "" }\n'), ConfigError,
-         r"key 'vectors\[0\].title.en': must not be empty. Fix: give the title in English"),
+         r"key 'vectors\[0\].title.en'" + at("vectors", "zones", "units.gpkg")
+         + r": must not be empty. Fix: give the title in English"),
         (("", '\n[[vectors]]\nname = "zones"\npath = "units.gpkg"\ntitle = { en = "Zones", zh = 1 }\n'), ConfigError,
-         r"key 'vectors\[0\].title.zh': expected str, got 1. Fix: give the title in Chinese in quotes"),
+         r"key 'vectors\[0\].title.zh'" + at("vectors", "zones", "units.gpkg")
+         + r": expected str, got 1. Fix: give the title in Chinese in quotes"),
 ]
 
 
@@ -156,6 +169,38 @@ def test_a_title_is_one_string_for_both_languages_or_one_per_language(folder):
     project = load_project(write(folder, text))
     assert project.rasters[0].title == Text(en="Elevation 2023", zh="2023年高程")
     assert project.vectors[0].title == "Zones"  # one string, as before
+
+
+def test_a_problem_in_a_later_entry_names_it_by_its_position_from_1_and_its_name_and_path(folder):
+    """The key counts [[rasters]] entries from 0 (rasters[2] is the third); the message also says, as a person
+    counts and finds it, which entry: the 3rd, its name and path. The key itself stays as it was."""
+    (folder / "ndvi.tif").write_bytes(b"")
+    text = GOOD + LANDCOVER + '\n[[rasters]]\nname = "ndvi"\npath = "ndvi.tif"\ntitle = { en = "NDVI" }\n'
+    with pytest.raises(ConfigError) as info:
+        load_project(write(folder, text))
+    assert info.value.key == "rasters[2].title.zh"
+    assert str(info.value).startswith(f"{folder / 'project.toml'}, key 'rasters[2].title.zh' in the 3rd [[rasters]] "
+                                      'entry (name "ndvi", path "ndvi.tif"): required key is missing. Fix: add zh')
+    # the 1st entry without a name, 9 empty ones, the 11th with an unknown kind (checked after the others)
+    nameless = GOOD.replace('name = "dem"\n', "") + "\n[[rasters]]\n" * 10 + 'name = "x"\npath = "dem.tif"\n'
+    nameless += 'kind = "flat"\n'
+    problems = []
+    load_project(write(folder, nameless), problems=problems)
+    named = {p.key: str(p) for p in problems}
+    assert "'rasters[0].name' in the 1st [[rasters]] entry (path \"dem.tif\"): required key" in named["rasters[0].name"]
+    assert "'rasters[1].name' in the 2nd [[rasters]] entry: required key" in named["rasters[1].name"]
+    assert "'rasters[10].kind' in the 11th [[rasters]] entry (name \"x\", path \"dem.tif\"): unknown kind 'flat'" \
+        in named["rasters[10].kind"]
+
+
+def test_an_error_keeps_its_entry_across_processes():
+    import pickle
+
+    error = ConfigError("unknown kind 'flat'.", path="p.toml", key="rasters[2].kind", fix="use continuous.")
+    error.in_entry('the 3rd [[rasters]] entry (name "dem")')
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) == ("p.toml, key 'rasters[2].kind' in the 3rd [[rasters]] entry (name \"dem\"): "
+                                       "unknown kind 'flat'. Fix: use continuous.")
 
 
 def test_a_bad_title_leaves_the_rest_of_the_entry_usable_when_collecting(folder):

@@ -284,6 +284,26 @@ def test_the_demo_starter_project_loads_with_every_theme(demo_project):
     assert {v.name for v in project.vectors} == {"protection_zones", "roads"}
 
 
+def test_the_starter_project_titles_each_raster_in_both_languages(demo_project):
+    """`carbonmap init` writes each raster's title per language (title = { zh = "...", en = "..." }, from
+    words.csv), which the project file reads as a text in both languages."""
+    import tomllib
+
+    from carbonmap.config import load_project
+    from carbonmap.roles import RASTER_ROLES
+    from carbonmap.words import Text, words
+
+    text = demo_project.read_text(encoding="utf-8")
+    titles = {r["name"]: r["title"] for r in tomllib.loads(text)["rasters"]}
+    assert titles["landcover_2023"] == {"zh": "2023 年土地覆被", "en": "Land cover 2023"}
+    assert titles["elevation"] == {"zh": "高程（DEM）", "en": "Elevation (DEM)"}  # a DEM has no year
+    assert 'title = { zh = "2023 年土地覆被", en = "Land cover 2023" }' in text
+    assert all(set(title) == {"zh", "en"} for title in titles.values()), titles
+    rasters = {r.name: r.title for r in load_project(demo_project).rasters}
+    assert rasters["landcover_2015"] == Text(en="Land cover 2015", zh="2015 年土地覆被")
+    assert all(words(f"init.title.{role}").zh != words(f"init.title.{role}").en for role in RASTER_ROLES)
+
+
 def test_every_guess_in_the_project_file_is_marked_with_its_evidence(demo_project):
     text = demo_project.read_text(encoding="utf-8")
     lines = text.splitlines()

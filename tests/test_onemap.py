@@ -391,6 +391,33 @@ def test_class_names_and_zones_in_both_languages():
     assert zh.column("no_such_column") is None
 
 
+def test_a_rule_reason_reads_the_same_on_the_map_and_in_the_report():
+    """Each reason of the zoning and afforestation rules (the ecological protection red line's among them)
+    has one wording, its rule table's: the map's legend and the report's tables (both given the run's rule
+    tables) say it alike in each language, the English without Chinese."""
+    from carbonmap import coefficients
+    from carbonmap.readable import cell_text, rule_translations
+
+    tables = {"coefficients_renewable_zoning_rules": coefficients.renewable_zoning_rules(),
+              "coefficients_afforestation_rules": coefficients.afforestation_rules(),
+              "coefficients_renewable_parameters": coefficients.read_table("renewable_parameters")}
+    extra = rule_translations(tables)
+    red_lines = 0
+    for table in ("coefficients_renewable_zoning_rules", "coefficients_afforestation_rules"):
+        for reason, chinese in zip(tables[table]["reason"], tables[table]["reason_zh"]):
+            if "{" in reason:  # a parameter's value in its words (the setback): in the run's tables only
+                continue
+            for language, expected in (("zh", chinese), ("en", reason)):
+                on_map = _Words(language, translations=extra).class_name(reason)
+                in_report = cell_text("reason", reason, language, extra=extra)
+                assert on_map == in_report == expected, (language, on_map, in_report)
+            assert not re.search(r"[\u4e00-\u9fff]", reason), reason
+            red_lines += reason.startswith("ecological protection red line")
+    assert red_lines == 2
+    assert _Words("en").class_name("ecological protection red line: restoration follows the red line's own plan") \
+        == "ecological protection red line: restoration follows the red line's own plan"
+
+
 def test_mspa_legend_has_one_entry_per_colour_in_guidostoolbox_colours(tmp_path):
     from affine import Affine
 

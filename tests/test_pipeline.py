@@ -492,3 +492,14 @@ def test_commands_align_their_rasters_as_a_run_does(tmp_path):
         "-o", str(tmp_path / "sites.gpkg")])
     assert result.exit_code == 0, result.output
     assert len(pyogrio.read_dataframe(tmp_path / "sites.gpkg", layer="afforestation_sites")) > 0
+
+
+def test_the_readme_names_every_file_the_demo_writes(demo_run):
+    """README's table "What the demo writes" has a row for each file of the demo's output folder."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## What the demo writes"):]
+    table = table[:table.index("\n\n", table.index("| file | content |"))]
+    named = set(re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE))
+    written = {p.name if p.is_file() else f"{p.name}/*.tif" for p in demo_run.iterdir() if not p.name.startswith(".")}
+    assert written - named == set(), sorted(written - named)
+    assert "unit_summary.xlsx" in named

@@ -310,6 +310,32 @@ def test_the_potential_in_strips_equals_the_whole_grid():
     assert whole.per_unit["wind_suitable_gwh_yr"].sum() > 0 and whole.per_unit["ground_pv_suitable_mw"].sum() > 0
 
 
+@pytest.mark.parametrize("tip_heights", [4.0, 2.5])
+def test_the_setback_reason_says_its_number_of_tip_heights_in_both_languages(tip_heights):
+    """The wind setback's reason names the run's number of tip heights in words ("4 tip heights", "4 倍叶尖高度"),
+    in the zone-reason table and in the Chinese the report and map read, never the parameter's name."""
+    from carbonmap import coefficients
+    from carbonmap.readable import rule_translations, translate
+    from carbonmap.renewables.potential_map import RenewableTables, renewable_potential
+
+    categories = np.zeros((12, 12), np.int16)
+    categories[5:7, 5:7] = 1  # a village in cropland
+    tables = RenewableTables.packaged()
+    tables.parameters["wind_setback_tip_heights"] = tip_heights
+    result = renewable_potential(categories, ["cropland", "built_up"], 30.0, np.zeros((12, 12), int), 1, SUZHOU,
+                                 tables, wind_speed=np.full((12, 12), 6.0))
+    number = f"{tip_heights:g}"
+    wind = result.zone_reasons[result.zone_reasons["resource"] == "wind"]
+    assert f"setback from built-up land ({number} tip heights)" in wind["reason"].tolist(), wind
+    parameters = coefficients.read_table("renewable_parameters")
+    parameters.loc[parameters["parameter"] == "wind_setback_tip_heights", "value"] = number
+    extra = rule_translations({"coefficients_renewable_zoning_rules": tables.zoning_rules,
+                               "coefficients_renewable_parameters": parameters})
+    chinese = [translate(reason, "zh", extra=extra) for reason in wind["reason"]]
+    assert f"建设用地退让距离（{number} 倍叶尖高度）" in chinese, chinese
+    assert not [text for text in wind["reason"].tolist() + chinese if "wind_setback" in text or "×" in text]
+
+
 def _two_buildings(south_height):
     """A low building with a tall one 10 m to its south, in Suzhou (UTM 51N)."""
     x0, y0 = 270_000, 3_465_000

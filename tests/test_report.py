@@ -135,3 +135,123 @@ def test_a_scenario_title_in_both_languages_is_shown_in_the_report_language(tmp_
                         scenario_titles={"low": Text(en="low carbon", zh="低碳发展")})
     text = path.read_text(encoding="utf-8")
     assert shown in text and not_shown not in text
+
+
+#: The line boxes of each cell's text: (class, text, lines).
+_LINES = """return [...document.querySelectorAll('td')].map(td => {
+  const range = document.createRange(); range.selectNodeContents(td);
+  const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+  return [td.className, td.textContent, tops.size];});"""
+
+
+def test_report_tables_break_names_only_at_spaces_and_never_numbers():
+    """In a wide per-unit table on an A4 page, a unit's name wraps only between words (English) or
+    characters (Chinese), never inside a word ("Chengzhon|g"), and a number never wraps."""
+    from carbonmap.report import _STYLE
+
+    assert "anywhere" not in _STYLE  # overflow-wrap: anywhere lets a table squeeze a name to single letters
+    names = ["Chengzhong", "Xincheng", "Nantang East", "新吴西南"]
+    table = pd.DataFrame({"unit": names, **{f"source_{s}_co2_t_yr": [1.234567e6, 2e6, 3e5, 4.5e6]
+                                            for s in ("agriculture", "buildings", "industry", "transport", "waste")},
+                          "net_co2_t_yr": [-1.25e6, 2e6, 3e5, 4e6]})
+    page = f"<html><head><meta charset='utf-8'><style>{_STYLE}</style></head><body>{_table_html(table, 'en')}</body>"
+    driver = _browser(794)
+    try:
+        driver.get("data:text/html;charset=utf-8," + page.replace("#", "%23"))
+        cells = driver.execute_script(_LINES)
+    finally:
+        driver.quit()
+    lines = {text: count for kind, text, count in cells}
+    assert lines["Chengzhong"] == 1 and lines["Xincheng"] == 1, cells
+    assert all(count == 1 for kind, _, count in cells if kind == "num"), cells  # "-1,250,000" in one piece
+
+
+def _allocation() -> pd.DataFrame:
+    """The inventory allocation table as the emissions stage publishes it (the demo's rows)."""
+    sub_sectors = "commercial, public, residential"
+    return pd.DataFrame({
+        "sector": ["buildings", "buildings", "transport", "industry", "agriculture"],
+        "sub_sector": ["residential", "commercial", "road", "", ""],
+        "inventory_co2_t_yr": [5210128.0, 2135793.0, 4480000.0, 3360000.0, 160000.0],
+        "point_co2_t_yr": [0.0, 0.0, 0.0, 1848000.0, 0.0],
+        "allocated_co2_t_yr": [5210128.0, 2135793.0, 4480000.0, 1512000.0, 160000.0],
+        "unallocated_co2_t_yr": [0.0] * 5, "n_features": [14968, 494, 217, 793, 560],
+        "proxy": ["floor_area", "floor_area", "roads", "floor_area", "cropland"], "note": [""] * 5,
+        "proxy_sub_sectors": [sub_sectors, sub_sectors, "", "industrial", ""]})
+
+
+@pytest.mark.parametrize(("language", "shown"), [
+    ("zh", ["建筑面积", "道路长度 × 道路等级权重", "耕地与园地面积", "商业、公共、居住", "<td class='text'>工业</td>",
+            "<th class='num'>工业</th>", "<th class='num'>建筑 · 居住</th>", "<th class='num'>交通 · 道路</th>"]),
+    ("en", ["building floor area", "road length × class weight", "area of cropland and orchards",
+            "commercial, public, residential", "<th class='num'>industry</th>",
+            "<th class='num'>buildings · residential</th>"])])
+def test_the_inventory_allocation_names_its_proxies_in_words(language, shown):
+    """The report's allocation table says each sector's proxy and the proxy's sub-sectors in the run's
+    language (words.csv: value.proxy.*, value.sub_sector.*), not as the keys of the project file."""
+    text = _table_html(_allocation(), language)
+    for words_ in shown:
+        assert words_ in text, (words_, text)
+    for key in ("floor_area", ">roads<", ">cropland<", "industry · <", "工业用地"):
+        assert key not in text, key
+    if language == "zh":
+        assert not re.search(r">[^<]*(commercial|public|residential|industrial)[^<]*<", text), text
+
+
+def test_a_turned_table_keeps_its_rows_of_names_as_text():
+    """Turned on its side, a table's rows of names (the proxy's sub-sectors) are text cells that may wrap,
+    its rows of numbers numbers that do not."""
+    text = _table_html(_allocation(), "zh")
+    assert "<td class='text'>商业、公共、居住</td>" in text and "<td class='num'>5,210,128</td>" in text
+    assert "<td class='num'>商业" not in text
+
+
+@pytest.mark.parametrize(("language", "shown", "raw"), [
+    ("zh", ["碳储量合计（基准期）", "地上生物量碳（基准期）", "土壤有机碳（对比期）", "碳储量变化（基准期至对比期）"],
+     ["total_bas", "c_above_bas", "c_soil_alt", ">change<"]),
+    ("en", ["Carbon stock, baseline", "Above-ground biomass carbon, baseline", "Soil organic carbon, alternative",
+            "Change of the carbon stock, baseline to alternative"], ["total_bas", "c_above_bas", "c_soil_alt"])])
+def test_the_carbon_stocks_table_names_its_rows_in_words(language, shown, raw):
+    """The stocks summary's rows (one per pool and date, the change) are labelled in the run's language."""
+    from carbonmap.stocks import POOLS
+
+    quantities = [f"{p}_{d}" for d in ("bas", "alt") for p in ("total", *POOLS)] + ["change"]
+    summary = pd.DataFrame({"quantity": quantities, "t_c": np.arange(len(quantities)) * 1e5,
+                            "t_co2": np.arange(len(quantities)) * 3.67e5, "value": np.nan, "area_ha": 54095.67})
+    text = _table_html(summary, language)
+    for words_ in shown:
+        assert f"<td class='text'>{words_}</td>" in text, (words_, text)
+    for key in raw:
+        assert key not in text, key
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_afforestation_reasons_are_read_in_the_report_language_only(tmp_path, language):
+    """The reasons table's Chinese column (reason_zh) is how a Chinese report reads each reason: an English
+    report shows no Chinese, a Chinese one each reason once."""
+    import html
+
+    import geopandas as gpd
+    import shapely
+
+    from carbonmap import coefficients
+    from carbonmap.report import write_report
+
+    rules = coefficients.afforestation_rules()
+    red_line = rules[rules["constraint"] == "ecological_protection_red_line"].iloc[0]
+    reasons = pd.DataFrame({"code": [1, 2], "reason": ["candidate site", red_line["reason"]],
+                            "rule_set": ["technical", "technical"], "clause": ["", ""],
+                            "reason_zh": ["", red_line["reason_zh"]], "area_ha": [292.0, 17835.0]})
+    summary = gpd.GeoDataFrame({"unit_id": ["a"], "net_co2_t_yr": [1.0]}, crs="EPSG:4547",
+                               geometry=[shapely.box(0, 0, 1, 1)])
+    path = write_report(summary, Publication(tables={"afforestation_reasons": reasons,
+                                                     "coefficients_afforestation_rules": rules}),
+                        tmp_path / "report.html", title="t", grid=None, language=language)
+    text = path.read_text(encoding="utf-8")
+    table = text[text.index("id='table-afforestation_reasons'"):]
+    table = table[:table.index("</table>")]
+    if language == "en":
+        assert html.escape(red_line["reason"]) in table and not re.search(r"[\u4e00-\u9fff]", table), table
+        assert "Reason in Chinese" not in table
+    else:
+        assert table.count(red_line["reason_zh"]) == 1 and "原因（中文）" not in table, table

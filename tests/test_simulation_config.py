@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from carbonmap.config import load_project
@@ -46,6 +48,10 @@ target_year = 2035
 """
 
 
+#: How a message names the project's [[scenarios]] entry after its key (which counts from 0): a regex.
+BAU = re.escape(' in the 1st [[scenarios]] entry (name "bau")')
+
+
 @pytest.fixture
 def folder(tmp_path):
     for name in ("units.gpkg", "lc.tif", "demand.csv"):
@@ -69,22 +75,24 @@ def test_a_simulated_scenario_loads_with_its_keys(folder):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ('markov_year = 2035\nallocation = "flus"\n', r"key 'scenarios\[0\].allocation': unknown allocation 'flus'"),
-    ('allocation = "plus"\n', r"key 'scenarios\[0\].markov_year': the land-use simulation needs the year"),
+    ('markov_year = 2035\nallocation = "flus"\n',
+     r"key 'scenarios\[0\].allocation'" + BAU + r": unknown allocation 'flus'"),
+    ('allocation = "plus"\n', r"key 'scenarios\[0\].markov_year'" + BAU + r": the land-use simulation needs the year"),
     ('markov_year = 2035\nallocation = "plus"\ndrivers = ["lc"]\n',
-     r"key 'scenarios\[0\].drivers\[0\]': \[\[rasters\]\] 'lc' must be continuous"),
+     r"key 'scenarios\[0\].drivers\[0\]'" + BAU + r": \[\[rasters\]\] 'lc' must be continuous"),
     ('markov_year = 2035\nallocation = "plus"\ndrivers = ["roads"]\n',
-     r"key 'scenarios\[0\].drivers\[0\]': no \[\[rasters\]\] entry named 'roads'"),
-    ('markov_year = 2035\ndemand = "trend"\n', r"key 'scenarios\[0\].allocation': demand = 'trend' is placed by"),
-    ('markov_year = 2035\nallocation = "plus"\ndemand = "table"\n', r"key 'scenarios\[0\].demand_table'"),
+     r"key 'scenarios\[0\].drivers\[0\]'" + BAU + r": no \[\[rasters\]\] entry named 'roads'"),
+    ('markov_year = 2035\ndemand = "trend"\n',
+     r"key 'scenarios\[0\].allocation'" + BAU + r": demand = 'trend' is placed by"),
+    ('markov_year = 2035\nallocation = "plus"\ndemand = "table"\n', r"key 'scenarios\[0\].demand_table'" + BAU),
     ('markov_year = 2035\nallocation = "plus"\ndemand = "optimise"\n', r"turns all land into the richest class"),
     ('markov_year = 2035\nallocation = "plus"\ndemand = "optimise"\ndemand_constraints = [{codes = [8], least = 1}]\n',
-     r"key 'scenarios\[0\].demand_constraints\[0\]'"),
-    ('markov_year = 2035\nreference = "lc"\n', r"key 'scenarios\[0\].reference': reference validates"),
+     r"key 'scenarios\[0\].demand_constraints\[0\]'" + BAU),
+    ('markov_year = 2035\nreference = "lc"\n', r"key 'scenarios\[0\].reference'" + BAU + r": reference validates"),
     ('markov_year = 2035\nallocation = "plus"\nreference = "pop"\n',
-     r"key 'scenarios\[0\].reference': \[\[rasters\]\] 'pop' must be categorical"),
+     r"key 'scenarios\[0\].reference'" + BAU + r": \[\[rasters\]\] 'pop' must be categorical"),
     ('markov_year = 2035\nallocation = "plus"\nneighbourhood_weights = {"8" = 2.0}\n',
-     r"key 'scenarios\[0\].neighbourhood_weights'"),
+     r"key 'scenarios\[0\].neighbourhood_weights'" + BAU),
 ])
 def test_bad_simulation_keys_are_named(folder, extra, message):
     with pytest.raises(ConfigError, match=message):

@@ -160,3 +160,13 @@ def test_a_text_fills_each_language_of_a_word_with_its_own():
     assert "low carbon" in words("layer.scenario_units", scenario=title).in_("en")
     assert words("layer.scenario_units", scenario="low carbon") == words("layer.scenario_units",
                                                                           scenario=Text.same("low carbon"))
+
+
+@pytest.mark.parametrize("key", ["layer.scenario_landcover", "layer.scenario_units"])
+def test_a_scenario_layer_quotes_the_scenario_in_both_languages(key):
+    """A scenario's title is quoted in its layer's name in English as in Chinese, so a title with a colon or
+    a comma of its own ("business as usual, land use of 2039") reads as one name."""
+    title = Text(en="business as usual, land use of 2039", zh="惯性发展情景（2039年土地利用）")
+    text = words(key, scenario=title)
+    assert text.en.startswith("Scenario “business as usual, land use of 2039”: "), text.en
+    assert text.zh.startswith("情景“惯性发展情景（2039年土地利用）”："), text.zh

@@ -330,7 +330,7 @@ def potential_in_strips(read: Callable[[slice], StripInputs], shape: tuple[int, 
         with np.errstate(invalid="ignore"):
             columns["deep_geothermal_temperature_c"] = columns["deep_geothermal_temperature_c"] / columns.pop(
                 "deep_geothermal_cells")
-    out.zone_reasons = _reason_table(reason_cells, resolution**2 / 1e6)
+    out.zone_reasons = _reason_table(reason_cells, resolution**2 / 1e6, p)
     out.buildings = rooftop
     out.per_unit = with_buildings(pd.DataFrame(columns), tables, rooftop=rooftop, unit_of_building=unit_of_building,
                                   floor_area_m2=floor_area_m2, climate_zone=climate_zone)
@@ -464,10 +464,14 @@ def _strip_potential(inputs: StripInputs, own: slice, resolution: float, n_units
     return columns, reason_cells, layers
 
 
-def _reason_table(reason_cells: dict[tuple[str, int], list], cell_km2: float) -> pd.DataFrame:
-    """The zone-reason table: one row per resource and rule that applies, in the rules' order."""
+def _reason_table(reason_cells: dict[tuple[str, int], list], cell_km2: float,
+                  parameters: dict[str, float]) -> pd.DataFrame:
+    """The zone-reason table: one row per resource and rule that applies, in the rules' order, each
+    reason with the parameters it names (:func:`carbonmap.coefficients.with_parameters`: the setback's
+    number of tip heights)."""
     resources = {"ground_pv": 0, "wind": 1}
-    rows = [{"resource": resource, "reason": text, "zone_class": zone_class, "area_km2": count * cell_km2}
+    rows = [{"resource": resource, "reason": coefficients.with_parameters(text, parameters), "zone_class": zone_class,
+             "area_km2": count * cell_km2}
             for (resource, _), (text, count, zone_class) in sorted(
                 reason_cells.items(), key=lambda item: (resources[item[0][0]], item[0][1]))]
     return pd.DataFrame(rows, columns=["resource", "reason", "zone_class", "area_km2"])
