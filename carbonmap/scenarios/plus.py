@@ -34,11 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from carbonmap.compute import ordered_map
 from carbonmap.errors import InputError
 
 __all__ = [
@@ -255,12 +257,11 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
     for k, forest in enumerate(forests):
         if forest is None:
             probability[k].reshape(-1)[target] = unlearnt
-    for start in range(0, target.size, PREDICT_CELLS):  # bounded memory on large grids
-        block = target[start:start + PREDICT_CELLS]
-        x = np.column_stack([grids[n].ravel()[block] for n in names])
-        for k, forest in enumerate(forests):
-            if forest is not None:
-                probability[k].reshape(-1)[block] = forest.predict_proba(x)[:, 1]
+    learnt = [k for k, forest in enumerate(forests) if forest is not None]
+    predict = partial(_predict_block, [forests[k] for k in learnt], [grids[n] for n in names], target)
+    for block, predicted in ordered_map(predict, range(0, target.size, PREDICT_CELLS), where="process"):
+        for k, p in zip(learnt, predicted):
+            probability[k].reshape(-1)[block] = p
     importance = [{"code": int(code), "driver": n,
                    "importance": float(v) if forest is not None else float("nan")}
                   for code, forest in zip(codes, forests)
@@ -292,8 +293,17 @@ def _forests(drawn, names, static, before, distances, spacing, *, trees, min_lea
     return forests
 
 
-#: Cells whose probabilities one call of a forest predicts.
+#: Cells whose probabilities one task predicts (bounded memory on large grids).
 PREDICT_CELLS = 1_000_000
+
+
+def _predict_block(forests: list, grids: list[np.ndarray], target: np.ndarray, start: int):
+    """(cells, each forest's probability of class 1 there) for the target cells
+    ``start:start + PREDICT_CELLS``: a task of :func:`carbonmap.compute.ordered_map` on the run's
+    threads (the trees predict without the GIL; one thread a block, so the sums are the same)."""
+    block = target[start:start + PREDICT_CELLS]
+    x = np.column_stack([grid.ravel()[block] for grid in grids])
+    return block, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
 
 
 def _driver(name: str, static: Mapping[str, np.ndarray], distances: list[str], landcover, spacing) -> np.ndarray:
