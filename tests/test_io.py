@@ -136,7 +136,8 @@ def test_read_vector_reads_only_the_fields_asked_for(tmp_path, parcels):
     only = read_vector(path, columns=["code"], other_columns=False)
     assert list(only.columns) == ["code", "geometry"] and only["code"].tolist() == ["0101", "0702"]
     optional = read_vector(path, columns=["use"], other_columns=["height", "floors"])
-    assert list(optional.columns) == ["floors", "use", "geometry"] and optional["floors"].tolist() == [1, 6]  # the layer's order
+    assert list(optional.columns) == ["floors", "use", "geometry"]  # in the layer's order
+    assert optional["floors"].tolist() == [1, 6]
     with pytest.raises(MissingColumnError, match=r"missing column\(s\) 'landuse'.*has: code, floors, use"):
         read_vector(path, columns=["landuse"], other_columns=False)
 
