@@ -262,10 +262,8 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
     for block, predicted in ordered_map(predict, range(0, target.size, PREDICT_CELLS), where="process"):
         for k, p in zip(learnt, predicted):
             probability[k].reshape(-1)[block] = p
-    importance = [{"code": int(code), "driver": n,
-                   "importance": float(v) if forest is not None else float("nan")}
-                  for code, forest in zip(codes, forests)
-                  for n, v in zip(names, forest.feature_importances_ if forest is not None else [None] * len(names))]
+    importance = [{"code": int(code), "driver": n, "importance": float(v)} for code, forest in zip(codes, forests)
+                  for n, v in zip(names, np.full(len(names), np.nan) if forest is None else forest.feature_importances_)]
     return Suitability(codes, probability, pd.DataFrame(importance), pd.DataFrame(samples))
 
 
@@ -357,27 +355,29 @@ def _neighbourhood(grid: np.ndarray, classes: np.ndarray, window: int, weights: 
     return out
 
 
-def _step(grid, flat, current, p, gain, allowed, inertia, weights, window, seed_weight, threshold,
+def _step(grid, flat, current, pg, gain, allowed, inertia, weights, window, seed_weight, threshold,
           rng) -> tuple[np.ndarray, np.ndarray]:
     """One CA iteration on the candidate cells: the class each cell would become (-1: none) and the
     combined probability of that class (for the demand caps).
 
-    `p` (K, M) is the development probability at the M candidate cells (grid positions `flat`,
-    classes `current`); `gain` the classes that need cells.
+    `pg` (G, M) is the development probability of the classes that need cells, `gain` (G), at the
+    M candidate cells (grid positions `flat`, classes `current`). The (G, M) arrays are few and
+    computed in place: the candidates can be most of a city cluster's cells.
     """
-    omega = _neighbourhood(grid, gain, window, weights, flat)
-    pg = p[gain]
+    op = _neighbourhood(grid, gain, window, weights, flat)  # omega, then the combined probability
     r = rng.random(flat.size, dtype=np.float32)
-    omega = np.where((omega == 0) & (r[None, :] < pg), r[None, :] * seed_weight, omega)  # patch seeding
-    op = pg * omega * inertia[gain, None].astype(np.float32)
-    op *= allowed[current][:, gain].T  # the conversion matrix; a class never "converts" to itself:
-    op[gain[:, None] == current[None, :]] = 0
+    np.copyto(op, r[None, :] * seed_weight, where=(op == 0) & (r[None, :] < pg))  # patch seeding
+    op *= pg
+    op *= inertia[gain, None].astype(np.float32)
+    for row, k in enumerate(gain):  # the conversion matrix; a class never "converts" to itself
+        op[row] *= allowed[current, k]
+        op[row][current == k] = 0
     cum = np.cumsum(op, axis=0)
     draw = rng.random(flat.size) * cum[-1]
     pick = np.minimum((cum <= draw[None, :]).sum(axis=0), gain.size - 1)  # roulette
-    columns = np.arange(flat.size)
-    score = op[pick, columns]
-    accepted = (score > 0) & (pg[pick, columns] > threshold)
+    del cum
+    score = np.take_along_axis(op, pick[None, :], axis=0)[0]
+    accepted = (score > 0) & (np.take_along_axis(pg, pick[None, :], axis=0)[0] > threshold)
     return np.where(accepted, gain[pick], -1), score
 
 
@@ -393,7 +393,7 @@ def _cap(accepted: np.ndarray, groups: np.ndarray, score: np.ndarray, room: np.n
     return keep
 
 
-def _check_inputs(codes, start, demand, allowed, movable_cells, probability, n_valid):
+def _check_inputs(codes, start, demand, allowed, movable_cells, p_at, n_valid):
     if demand.sum() != n_valid:
         raise InputError(f"the demand ({int(demand.sum()):,} cells) does not add up to the land cover's "
                          f"{n_valid:,} valid cells.", field="demand",
@@ -403,7 +403,7 @@ def _check_inputs(codes, start, demand, allowed, movable_cells, probability, n_v
     for j in np.flatnonzero(demand > start):
         cur, free = movable_cells
         losing = (start > demand)[cur]
-        reachable = int((allowed[cur, j] & free & losing & (probability[j] > 0)).sum())
+        reachable = int((allowed[cur, j] & free & losing & (p_at(j)[0] > 0)).sum())
         if reachable < demand[j] - start[j]:
             raise InputError(f"the demand of class {codes[j]} ({int(demand[j]):,} cells, {int(demand[j] - start[j]):,}"
                              f" new) cannot be met: only {reachable:,} cells may become {codes[j]} given the "
@@ -514,12 +514,18 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
         raise InputError(f"the demand names classes that are not in the land cover: {extra}.", field="demand",
                          fix=f"use the land cover's codes ({', '.join(map(str, codes))}).")
     target_final = demand.reindex(codes).fillna(0).round().astype(np.int64).to_numpy()
-    flat = np.flatnonzero(valid.ravel())
-    cur = np.searchsorted(codes, data.ravel()[flat])
-    p = np.nan_to_num(np.asarray(probability, np.float32).reshape(k_count, -1)[:, flat], nan=0.0)
+    flat = np.flatnonzero(valid.ravel()).astype(np.min_scalar_type(data.size))  # a grid position, a class index:
+    cur = np.searchsorted(codes, data.ravel()[flat]).astype(np.min_scalar_type(k_count))  # small integers
+    rows = np.asarray(probability, np.float32).reshape(k_count, -1)
+
+    def p_at(classes, cells=slice(None)) -> np.ndarray:
+        """The development probability of `classes` at the valid cells `cells` (0 for NaN), gathered
+        when needed: a copy for every class and valid cell would hold the probabilities twice."""
+        return np.nan_to_num(rows[np.ix_(np.atleast_1d(classes), flat[cells])], nan=0.0)
+
     free = np.ones(flat.size, bool) if restricted is None else ~np.asarray(restricted, bool).ravel()[flat]
     start = np.bincount(cur, minlength=k_count)
-    _check_inputs(codes, start, target_final, allowed, (cur, free), p, flat.size)
+    _check_inputs(codes, start, target_final, allowed, (cur, free), p_at, flat.size)
     weights = np.ones(k_count) if weights is None else np.asarray(weights, float)
     rng = np.random.default_rng(seed)
     grid = np.full(data.size, -1, np.int16)
@@ -539,8 +545,8 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
                 iterations -= 1
                 break
             grid[flat] = cur
-            change, score = _step(grid.reshape(data.shape), flat[cells], cur[cells], p[:, cells], gain, allowed, inertia,
-                           weights, window, seed_weight, threshold_start * threshold_decay**level, rng)
+            change, score = _step(grid.reshape(data.shape), flat[cells], cur[cells], p_at(gain, cells), gain, allowed,
+                                  inertia, weights, window, seed_weight, threshold_start * threshold_decay**level, rng)
             keep = _cap(change >= 0, change, score, np.maximum(gap, 0))
             keep = _cap(keep, cur[cells], score, np.maximum(-gap, 0))
             cur[cells[keep]] = change[keep]
@@ -549,7 +555,7 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
         history.extend({"year_step": year, "code": int(c), "cells": int(n), "target_cells": int(t),
                         "iterations": iterations} for c, n, t in zip(codes, np.bincount(cur, minlength=k_count),
                                                                      target))
-    completed = _complete(cur, target_final, p, allowed, free, k_count)
+    completed = _complete(cur, target_final, p_at, allowed, free, k_count)
     out = np.ma.MaskedArray(data.copy(), mask=~valid)
     out.data.ravel()[flat] = codes[cur]
     notes = [] if not completed else [(f"{completed:,} cells placed after the last iteration by the highest "
@@ -557,19 +563,21 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     return Simulation(out, pd.DataFrame(history), completed, notes)
 
 
-def _complete(cur: np.ndarray, target: np.ndarray, p: np.ndarray, allowed: np.ndarray, free: np.ndarray,
+def _complete(cur: np.ndarray, target: np.ndarray, p_at, allowed: np.ndarray, free: np.ndarray,
               k_count: int) -> int:
-    """Place the cells still missing after the last iteration: highest development probability first."""
+    """Place the cells still missing after the last iteration: highest development probability
+    (``p_at(j)[0]``, at every valid cell) first."""
     placed = 0
     for j in np.argsort(-(target - np.bincount(cur, minlength=k_count)), kind="stable"):
         gap = target - np.bincount(cur, minlength=k_count)
         if gap[j] <= 0:
             continue
-        candidates = free & allowed[cur, j] & (gap[cur] < 0) & (p[j] > 0)
-        score = np.where(candidates, p[j], -1.0)
+        p_j = p_at(j)[0]
+        candidates = free & allowed[cur, j] & (gap[cur] < 0) & (p_j > 0)
+        score = np.where(candidates, p_j, -1.0)
         keep = _cap(candidates, cur, score, np.maximum(-gap, 0))
         idx = np.flatnonzero(keep)
-        idx = idx[np.lexsort((idx, -p[j][idx]))][:gap[j]]
+        idx = idx[np.lexsort((idx, -p_j[idx]))][:gap[j]]
         cur[idx] = j
         placed += idx.size
     return placed

@@ -206,6 +206,9 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
         slope = slope_degrees(elevation, grid.resolution)
         drivers.setdefault("elevation", np.ma.filled(elevation.astype(np.float32), np.nan))
         drivers.setdefault("slope", np.ma.filled(np.ma.asarray(slope, dtype=np.float32), np.nan))
+        del elevation
+        if spec.reference is None:  # the slope limit serves the validation's simple allocation alone
+            slope = None
     if ctx.project.roads is not None:
         roads = read_vector(ctx.project.roads.path, layer=ctx.project.roads.layer, kind="line",
                             to_crs=grid.crs, assume_crs=ctx.project.roads.assume_crs,
