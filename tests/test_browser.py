@@ -96,7 +96,11 @@ def _wait_for(driver, script: str, timeout: float = 30.0):
 
 
 def _open(driver, page: Path, screen: str = "desktop") -> None:
-    """The page in a window whose inside is the screen's size, drawn."""
+    """The page in a window whose inside is the screen's size, drawn, with the logs of the pages before
+    it (a tile that failed after an earlier test looked) left behind."""
+    driver.get("about:blank")
+    for log in ("browser", "performance"):
+        driver.get_log(log)
     width, height = SCREENS[screen]
     driver.set_window_size(width, height)
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
