@@ -8,7 +8,9 @@ import pytest
 
 from carbonmap.errors import InputError
 from carbonmap.scenarios.plus import (
+    _cap,
     _inertia,
+    _neighbour_counts,
     distance_drivers,
     expansion,
     learn_suitability,
@@ -153,3 +155,18 @@ def test_small_pieces_equal_hand_computed_values():
     # inertia doubles when the gap doubles, is kept when the gap shrinks, halves when the surplus doubles
     d = _inertia(np.ones(3), np.array([10.0, 10.0, -5.0]), np.array([20.0, 5.0, -10.0]))
     assert d.tolist() == [2.0, 1.0, 0.5]
+
+
+def test_neighbour_counts_and_caps_equal_hand_counts():
+    grid = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1]], np.int16)
+    every = np.arange(9)
+    # the 8 neighbours, none beyond the edge; a window wider than the grid sees every other cell
+    assert _neighbour_counts(grid, 1, 3, every).reshape(3, 3).tolist() == [[2, 2, 2], [4, 4, 3], [1, 3, 1]]
+    for window in (5, 17):  # 17 x 17 counts past 255: wider integers
+        assert _neighbour_counts(grid, 1, window, every).reshape(3, 3).tolist() == [[4, 4, 5], [5, 4, 5], [4, 5, 4]]
+    assert _neighbour_counts(grid, 0, 3, np.array([4, 8])).tolist() == [4, 2]
+    # the first `room` of each group by score, a tie to the lower index; a group within its room untouched
+    accepted = np.array([True, True, True, True, False, True])
+    groups, score = np.array([0, 0, 0, 1, 1, 1]), np.array([0.5, 0.9, 0.5, 0.2, 0.9, 0.1])
+    assert _cap(accepted, groups, score, np.array([2, 1])).tolist() == [True, True, False, True, False, False]
+    assert _cap(accepted, groups, score, np.array([0, 5])).tolist() == [False, False, False, True, False, True]

@@ -26,7 +26,7 @@ linearly from today's areas to the demand, and in as many iterations a year as i
   :math:`OP_k` first), so the demand is met exactly; cells still missing after the last
   iteration of the last year are placed by the highest :math:`OP_k` (reported).
 
-Every step is vectorised over the grid (scipy.ndimage filters over class masks); all random
+Every step is vectorised over the grid (box sums over class masks); all random
 numbers come from one ``numpy.random.Generator`` seeded by the caller, so runs are identical.
 """
 
@@ -343,15 +343,38 @@ def _inertia(inertia: np.ndarray, gap_before: np.ndarray, gap_now: np.ndarray) -
     return out
 
 
+def _of_classes(current: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Whether the class index of each cell is one of `classes`: one comparison a class (the class
+    indices of a city cluster's cells are too many to gather a table by)."""
+    out = np.zeros(current.shape, bool)
+    for k in classes:
+        out |= current == k
+    return out
+
+
+def _neighbour_counts(grid: np.ndarray, k: int, window: int, flat: np.ndarray) -> np.ndarray:
+    """Cells of class `k` among the w x w - 1 neighbours of the grid positions `flat` (none beyond the
+    grid's edge): a box sum in small integers, one row shift and one column shift at a time."""
+    r, (height, width) = window // 2, grid.shape
+    mask = np.zeros((height + 2 * r, width + 2 * r), np.uint8 if window * window < 256 else np.uint16)
+    mask[r:r + height, r:r + width] = grid == k
+    across = mask[:, :width].copy()
+    for shift in range(1, window):
+        across += mask[:, shift:shift + width]
+    box = across[:height].copy()
+    for shift in range(1, window):
+        box += across[shift:shift + height]
+    box -= mask[r:r + height, r:r + width]  # the cell itself
+    return box.ravel()[flat]
+
+
 def _neighbourhood(grid: np.ndarray, classes: np.ndarray, window: int, weights: np.ndarray,
                    flat: np.ndarray) -> np.ndarray:
     """Share of each of `classes` among the w x w - 1 neighbours, times its weight, at the cells `flat` (G, M)."""
     out = np.empty((classes.size, flat.size), np.float32)
     neighbours = window * window - 1
-    for row, k in enumerate(classes):  # one filter per class, over the whole grid
-        mask = (grid == k).astype(np.float32)
-        count = ndimage.uniform_filter(mask, size=window, mode="constant") * (window * window) - mask
-        out[row] = np.clip(np.rint(count.ravel()[flat]), 0, None) / neighbours * weights[k]
+    for row, k in enumerate(classes):  # one class at a time: threads gain nothing on the memory they wait for
+        out[row] = _neighbour_counts(grid, k, window, flat).astype(np.float32) / neighbours * weights[k]
     return out
 
 
@@ -370,26 +393,43 @@ def _step(grid, flat, current, pg, gain, allowed, inertia, weights, window, seed
     op *= pg
     op *= inertia[gain, None].astype(np.float32)
     for row, k in enumerate(gain):  # the conversion matrix; a class never "converts" to itself
-        op[row] *= allowed[current, k]
-        op[row][current == k] = 0
-    cum = np.cumsum(op, axis=0)
+        for barred in {int(k), *np.flatnonzero(~allowed[:, k])}:
+            op[row][current == barred] = 0
+    cum = op.copy()  # the running sums over the classes, one row at a time (numpy's cumsum along rows is slower)
+    for row in range(1, gain.size):
+        cum[row] += cum[row - 1]
     draw = rng.random(flat.size) * cum[-1]
-    pick = np.minimum((cum <= draw[None, :]).sum(axis=0), gain.size - 1)  # roulette
+    pick = np.zeros(flat.size, np.uint8 if gain.size < 256 else np.intp)  # roulette
+    for row in range(gain.size - 1):
+        pick += cum[row] <= draw
     del cum
-    score = np.take_along_axis(op, pick[None, :], axis=0)[0]
-    accepted = (score > 0) & (np.take_along_axis(pg, pick[None, :], axis=0)[0] > threshold)
-    return np.where(accepted, gain[pick], -1), score
+    change, score, p_picked = (np.empty(flat.size, dtype) for dtype in (np.int16, np.float32, np.float32))
+    for row, k in enumerate(gain):
+        picked = pick == row
+        np.copyto(change, k, where=picked)
+        np.copyto(score, op[row], where=picked)
+        np.copyto(p_picked, pg[row], where=picked)
+    change[~((score > 0) & (p_picked > threshold))] = -1
+    return change, score
 
 
 def _cap(accepted: np.ndarray, groups: np.ndarray, score: np.ndarray, room: np.ndarray) -> np.ndarray:
-    """Of the accepted cells, the first ``room[g]`` of each group by descending score (ties: lower index)."""
+    """Of the accepted cells, the first ``room[g]`` of each group by descending score (ties: lower index).
+
+    Only the groups with more accepted cells than room are cut, each at its ``room[g]``-th highest score."""
+    keep = accepted.copy()
     idx = np.flatnonzero(accepted)
-    order = idx[np.lexsort((idx, -score[idx], groups[idx]))]
-    g = groups[order]
-    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
-    rank = np.arange(order.size) - np.repeat(first, np.diff(np.r_[first, order.size]))
-    keep = np.zeros_like(accepted)
-    keep[order[rank < room[g]]] = True
+    member_groups = groups[idx]
+    counts = np.bincount(member_groups, minlength=room.size)
+    for group in np.flatnonzero(counts > room):
+        members = idx[member_groups == group]  # ascending: ties go to the lower index
+        scores, room_left = score[members], int(room[group])
+        chosen = np.zeros(members.size, bool)
+        if room_left > 0:
+            cut = np.partition(scores, members.size - room_left)[members.size - room_left]
+            chosen = scores > cut
+            chosen[np.flatnonzero(scores == cut)[:room_left - int(chosen.sum())]] = True
+        keep[members[~chosen]] = False
     return keep
 
 
@@ -521,7 +561,9 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     def p_at(classes, cells=slice(None)) -> np.ndarray:
         """The development probability of `classes` at the valid cells `cells` (0 for NaN), gathered
         when needed: a copy for every class and valid cell would hold the probabilities twice."""
-        return np.nan_to_num(rows[np.ix_(np.atleast_1d(classes), flat[cells])], nan=0.0)
+        values = rows[np.ix_(np.atleast_1d(classes), flat[cells])]
+        values[np.isnan(values)] = 0
+        return values
 
     free = np.ones(flat.size, bool) if restricted is None else ~np.asarray(restricted, bool).ravel()[flat]
     start = np.bincount(cur, minlength=k_count)
@@ -529,6 +571,8 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     weights = np.ones(k_count) if weights is None else np.asarray(weights, float)
     rng = np.random.default_rng(seed)
     grid = np.full(data.size, -1, np.int16)
+    grid[flat] = cur
+    counts = start.copy()
     targets = yearly_targets(start, target_final, int(years))
     inertia, gaps = np.ones(k_count), [targets[0] - start, targets[0] - start]
     history = []
@@ -536,25 +580,26 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     for year, target in enumerate(targets, start=1):
         iterations = 0
         for iterations in range(1, max_iterations + 1):
-            gap = target - np.bincount(cur, minlength=k_count)
+            gap = target - counts
             gaps = [gaps[1], gap]
             inertia = _inertia(inertia, *gaps)
             gain = np.flatnonzero(gap > 0)  # only the classes that need cells compete ...
-            cells = np.flatnonzero(free & (gap[cur] < 0))  # ... for the free cells of classes with a surplus
+            cells = np.flatnonzero(free & _of_classes(cur, np.flatnonzero(gap < 0)))  # ... for surplus classes' cells
             if gain.size == 0 or cells.size == 0:
                 iterations -= 1
                 break
-            grid[flat] = cur
             change, score = _step(grid.reshape(data.shape), flat[cells], cur[cells], p_at(gain, cells), gain, allowed,
                                   inertia, weights, window, seed_weight, threshold_start * threshold_decay**level, rng)
             keep = _cap(change >= 0, change, score, np.maximum(gap, 0))
             keep = _cap(keep, cur[cells], score, np.maximum(-gap, 0))
-            cur[cells[keep]] = change[keep]
-            if (target - np.bincount(cur, minlength=k_count) > 0).any():
+            changed, became = cells[keep], change[keep]
+            counts += np.bincount(became, minlength=k_count) - np.bincount(cur[changed], minlength=k_count)
+            cur[changed] = became
+            grid[flat[changed]] = became
+            if (target - counts > 0).any():
                 level += 1  # the threshold decreases while the targets are not met
         history.extend({"year_step": year, "code": int(c), "cells": int(n), "target_cells": int(t),
-                        "iterations": iterations} for c, n, t in zip(codes, np.bincount(cur, minlength=k_count),
-                                                                     target))
+                        "iterations": iterations} for c, n, t in zip(codes, counts, target))
     completed = _complete(cur, target_final, p_at, allowed, free, k_count)
     out = np.ma.MaskedArray(data.copy(), mask=~valid)
     out.data.ravel()[flat] = codes[cur]
@@ -573,7 +618,7 @@ def _complete(cur: np.ndarray, target: np.ndarray, p_at, allowed: np.ndarray, fr
         if gap[j] <= 0:
             continue
         p_j = p_at(j)[0]
-        candidates = free & allowed[cur, j] & (gap[cur] < 0) & (p_j > 0)
+        candidates = free & _of_classes(cur, np.flatnonzero(allowed[:, j] & (gap < 0))) & (p_j > 0)
         score = np.where(candidates, p_j, -1.0)
         keep = _cap(candidates, cur, score, np.maximum(-gap, 0))
         idx = np.flatnonzero(keep)
