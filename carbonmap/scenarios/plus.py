@@ -263,7 +263,7 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
         for k, p in zip(learnt, predicted):
             probability[k].reshape(-1)[block] = p
     importance = [{"code": int(code), "driver": n, "importance": float(v)} for code, forest in zip(codes, forests)
-                  for n, v in zip(names, np.full(len(names), np.nan) if forest is None else forest.feature_importances_)]
+                  for n, v in zip(names, [np.nan] * len(names) if forest is None else forest.feature_importances_)]
     return Suitability(codes, probability, pd.DataFrame(importance), pd.DataFrame(samples))
 
 
