@@ -344,11 +344,11 @@ def _inertia(inertia: np.ndarray, gap_before: np.ndarray, gap_now: np.ndarray) -
 
 
 def _of_classes(current: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Whether the class index of each cell is one of `classes`: one comparison a class (the class
-    indices of a city cluster's cells are too many to gather a table by)."""
+    """Whether the class index of each cell is one of `classes`: one comparison a class (Python
+    integers keep the comparisons in the cells' small integers), cheaper than a lookup by class index."""
     out = np.zeros(current.shape, bool)
     for k in classes:
-        out |= current == k
+        out |= current == int(k)
     return out
 
 
@@ -357,7 +357,7 @@ def _neighbour_counts(grid: np.ndarray, k: int, window: int, flat: np.ndarray) -
     grid's edge): a box sum in small integers, one row shift and one column shift at a time."""
     r, (height, width) = window // 2, grid.shape
     mask = np.zeros((height + 2 * r, width + 2 * r), np.uint8 if window * window < 256 else np.uint16)
-    mask[r:r + height, r:r + width] = grid == k
+    mask[r:r + height, r:r + width] = grid == int(k)
     across = mask[:, :width].copy()
     for shift in range(1, window):
         across += mask[:, shift:shift + width]
@@ -373,7 +373,7 @@ def _neighbourhood(grid: np.ndarray, classes: np.ndarray, window: int, weights: 
     """Share of each of `classes` among the w x w - 1 neighbours, times its weight, at the cells `flat` (G, M)."""
     out = np.empty((classes.size, flat.size), np.float32)
     neighbours = window * window - 1
-    for row, k in enumerate(classes):  # one class at a time: threads gain nothing on the memory they wait for
+    for row, k in enumerate(classes):  # one class at a time (on threads, no faster: the counts wait on memory)
         out[row] = _neighbour_counts(grid, k, window, flat).astype(np.float32) / neighbours * weights[k]
     return out
 
@@ -393,7 +393,7 @@ def _step(grid, flat, current, pg, gain, allowed, inertia, weights, window, seed
     op *= pg
     op *= inertia[gain, None].astype(np.float32)
     for row, k in enumerate(gain):  # the conversion matrix; a class never "converts" to itself
-        for barred in {int(k), *np.flatnonzero(~allowed[:, k])}:
+        for barred in {int(k), *map(int, np.flatnonzero(~allowed[:, k]))}:
             op[row][current == barred] = 0
     cum = op.copy()  # the running sums over the classes, one row at a time (numpy's cumsum along rows is slower)
     for row in range(1, gain.size):
@@ -406,7 +406,7 @@ def _step(grid, flat, current, pg, gain, allowed, inertia, weights, window, seed
     change, score, p_picked = (np.empty(flat.size, dtype) for dtype in (np.int16, np.float32, np.float32))
     for row, k in enumerate(gain):
         picked = pick == row
-        np.copyto(change, k, where=picked)
+        np.copyto(change, int(k), where=picked)
         np.copyto(score, op[row], where=picked)
         np.copyto(p_picked, pg[row], where=picked)
     change[~((score > 0) & (p_picked > threshold))] = -1
