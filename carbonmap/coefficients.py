@@ -214,6 +214,7 @@ RULES = {
     "non_negative": "non-negative numbers",
     "positive": "positive numbers",
     "fraction": "numbers between 0 and 1",
+    "odd_window": "odd whole numbers of 3 or more (a window of w x w cells)",
 }
 
 
@@ -227,7 +228,7 @@ def numbers(table: pd.DataFrame, column: str, *, rule: str | None = None, rows=N
         override file, for messages).
     column : str
         The column to convert.
-    rule : {None, 'non_negative', 'positive', 'fraction'}
+    rule : {None, 'non_negative', 'positive', 'fraction', 'odd_window'}
         What the values must be besides numbers (see :data:`RULES`); ``inf`` passes
         'non_negative' and 'positive'.
     rows : array of bool, optional
@@ -258,6 +259,8 @@ def numbers(table: pd.DataFrame, column: str, *, rule: str | None = None, rows=N
         ok &= values > 0
     elif rule == "fraction":
         ok &= (values >= 0) & (values <= 1)
+    elif rule == "odd_window":
+        ok &= (values >= 3) & (values % 2 == 1)
     if rows is not None:
         ok |= ~np.asarray(rows, dtype=bool)
     if not ok.all():
@@ -580,8 +583,9 @@ def planning_stages(override=None) -> pd.DataFrame:
 def scenario_parameters(override=None) -> dict[str, float]:
     """Scalar parameters of the scenarios' land-use allocation (name -> value; units in the table)."""
     return _scalars("scenario_parameters", override, {
-        **dict.fromkeys(("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg", "plus_window_cells",
-                         "plus_sample_size", "plus_trees", "plus_min_leaf_cells", "plus_max_iterations"), "positive"),
+        **dict.fromkeys(("markov_window_cells", "markov_distance_decay_m", "markov_max_slope_deg", "plus_sample_size",
+                         "plus_trees", "plus_min_leaf_cells", "plus_max_iterations"), "positive"),
+        "plus_window_cells": "odd_window",
         **dict.fromkeys(("plus_neighbourhood_weight", "plus_patch_seed_weight", "plus_threshold_start",
                          "plus_threshold_decay", "plus_unlearnt_probability"), "fraction"),
         "plus_random_seed": "non_negative"})

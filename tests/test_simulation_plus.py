@@ -157,6 +157,36 @@ def test_small_pieces_equal_hand_computed_values():
     assert d.tolist() == [2.0, 1.0, 0.5]
 
 
+def test_neighbour_counts_equal_a_uniform_filter_rounded():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    for window in (3, 5, 7, 17):
+        grid = rng.integers(0, 3, (23, 31)).astype(np.int16)
+        mask = (grid == 1).astype(np.float64)
+        expected = np.rint(ndimage.uniform_filter(mask, size=window, mode="constant") * window**2 - mask)
+        assert np.array_equal(_neighbour_counts(grid, 1, window, np.arange(grid.size)), expected.ravel())
+
+
+def test_an_even_window_or_a_negative_weight_is_refused():
+    land = _landscape(10)
+    probability = np.full((3, 10, 10), 0.5, np.float32)
+    for kwargs, words in (({"window": 4}, "window of 4 cells"), ({"window": 1}, "window of 1 cells"),
+                          ({"weights": [1, -0.5, 1]}, "weight is negative")):
+        with pytest.raises(InputError, match=words):
+            simulate(land, probability, _demand(land, c1=-5, c2=5), 2, codes=CODES, **kwargs)
+
+
+def test_the_parameters_refuse_an_even_window_before_any_work():
+    from carbonmap.coefficients import scenario_parameters
+
+    row = {"parameter": "plus_window_cells", "unit": "cells", "source": "a user's study"}
+    assert scenario_parameters(pd.DataFrame([{**row, "value": "7"}]))["plus_window_cells"] == 7
+    for value in ("4", "1", "5.5"):
+        with pytest.raises(InputError, match=rf"odd whole numbers of 3 or more.*plus_window_cells \({value}\)"):
+            scenario_parameters(pd.DataFrame([{**row, "value": value}]))
+
+
 def test_neighbour_counts_and_caps_equal_hand_counts():
     grid = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1]], np.int16)
     every = np.arange(9)

@@ -354,16 +354,18 @@ def _of_classes(current: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 def _neighbour_counts(grid: np.ndarray, k: int, window: int, flat: np.ndarray) -> np.ndarray:
     """Cells of class `k` among the w x w - 1 neighbours of the grid positions `flat` (none beyond the
-    grid's edge): a box sum in small integers, one row shift and one column shift at a time."""
-    r, (height, width) = window // 2, grid.shape
-    mask = np.zeros((height + 2 * r, width + 2 * r), np.uint8 if window * window < 256 else np.uint16)
+    grid's edge): a box sum in the smallest integers that hold w x w, one shift at a time along the
+    rows, then down the columns."""
+    height, width = grid.shape
+    r = window // 2
+    mask = np.zeros((height + 2 * r, width + 2 * r), np.min_scalar_type(window * window))
     mask[r:r + height, r:r + width] = grid == int(k)
-    across = mask[:, :width].copy()
+    along_rows = mask[:, :width].copy()
     for shift in range(1, window):
-        across += mask[:, shift:shift + width]
-    box = across[:height].copy()
+        along_rows += mask[:, shift:shift + width]
+    box = along_rows[:height].copy()
     for shift in range(1, window):
-        box += across[shift:shift + height]
+        box += along_rows[shift:shift + height]
     box -= mask[r:r + height, r:r + width]  # the cell itself
     return box.ravel()[flat]
 
@@ -393,17 +395,21 @@ def _step(grid, flat, current, pg, gain, allowed, inertia, weights, window, seed
     op *= pg
     op *= inertia[gain, None].astype(np.float32)
     for row, k in enumerate(gain):  # the conversion matrix; a class never "converts" to itself
-        for barred in {int(k), *map(int, np.flatnonzero(~allowed[:, k]))}:
-            op[row][current == barred] = 0
-    cum = op.copy()  # the running sums over the classes, one row at a time (numpy's cumsum along rows is slower)
+        barred = {int(k), *(int(j) for j in np.flatnonzero(~allowed[:, k]))}  # classes that may not become k
+        for j in barred:
+            op[row][current == j] = 0
+    cum = op.copy()  # the running sums over the classes (axis 0), one class at a time: faster than np.cumsum
     for row in range(1, gain.size):
         cum[row] += cum[row - 1]
     draw = rng.random(flat.size) * cum[-1]
-    pick = np.zeros(flat.size, np.uint8 if gain.size < 256 else np.intp)  # roulette
+    # roulette: the first class whose running sum passes the draw (the sums never fall: OP >= 0), else the last
+    pick = np.zeros(flat.size, np.min_scalar_type(gain.size))
     for row in range(gain.size - 1):
         pick += cum[row] <= draw
     del cum
-    change, score, p_picked = (np.empty(flat.size, dtype) for dtype in (np.int16, np.float32, np.float32))
+    change = np.empty(flat.size, np.int16)
+    score = np.empty(flat.size, np.float32)
+    p_picked = np.empty(flat.size, np.float32)
     for row, k in enumerate(gain):
         picked = pick == row
         np.copyto(change, int(k), where=picked)
@@ -423,12 +429,15 @@ def _cap(accepted: np.ndarray, groups: np.ndarray, score: np.ndarray, room: np.n
     counts = np.bincount(member_groups, minlength=room.size)
     for group in np.flatnonzero(counts > room):
         members = idx[member_groups == group]  # ascending: ties go to the lower index
-        scores, room_left = score[members], int(room[group])
-        chosen = np.zeros(members.size, bool)
-        if room_left > 0:
-            cut = np.partition(scores, members.size - room_left)[members.size - room_left]
-            chosen = scores > cut
-            chosen[np.flatnonzero(scores == cut)[:room_left - int(chosen.sum())]] = True
+        room_left = int(room[group])
+        if room_left == 0:
+            keep[members] = False
+            continue
+        scores = score[members]
+        rank = members.size - room_left
+        cut = np.partition(scores, rank)[rank]  # the room-th highest score
+        chosen = scores > cut
+        chosen[np.flatnonzero(scores == cut)[:room_left - int(chosen.sum())]] = True
         keep[members[~chosen]] = False
     return keep
 
@@ -475,9 +484,9 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     restricted : array (H, W) of bool, optional
         Cells never converted (ecological red line, permanent basic farmland, water bodies).
     window : int [cells]
-        Side w of the neighbourhood window (odd).
+        Side w of the neighbourhood window (odd, 3 or more).
     weights : sequence of float, optional
-        Neighbourhood weight of each class [-] (default 1).
+        Neighbourhood weight of each class [-] (0 or more; default 1).
     seed_weight : float [-]
         :math:`\mu`, the neighbourhood effect given to a seeded cell: r mu.
     threshold_start, threshold_decay : float [-]
@@ -495,7 +504,8 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     ------
     InputError
         A class of the land cover or the conversion matrix not in `codes`, a demand that does
-        not add up, or a demand that cannot be met given the conversions and restriction zones.
+        not add up, a demand that cannot be met given the conversions and restriction zones, an
+        even or too small window, or a negative weight.
 
     Notes
     -----
@@ -569,6 +579,12 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     start = np.bincount(cur, minlength=k_count)
     _check_inputs(codes, start, target_final, allowed, (cur, free), p_at, flat.size)
     weights = np.ones(k_count) if weights is None else np.asarray(weights, float)
+    if window < 3 or window % 2 == 0:
+        raise InputError(f"the neighbourhood window of {window} cells is not an odd width of 3 or more.",
+                         key="plus_window_cells", fix="use a window of 3, 5, 7, ... cells.")
+    if (weights < 0).any():
+        raise InputError("a neighbourhood weight is negative.", key="neighbourhood_weights",
+                         fix="give weights of 0 or more.")
     rng = np.random.default_rng(seed)
     grid = np.full(data.size, -1, np.int16)
     grid[flat] = cur
