@@ -200,7 +200,8 @@ def run_monitoring(ctx) -> None:
         ctx.record_input(run.folder / "run.json", f"earlier run of {run.year}")
     summary = ctx.published.summary.copy()
     summary.index = summary.index.astype(str)
-    current = FinishedRun(ctx.out, {"comparison_sha256": comparison_hashes(project)}, summary, year,
+    # named by the folder the run's outputs go to (its staging folder becomes it); its tables are given
+    current = FinishedRun(project.output_dir, {"comparison_sha256": comparison_hashes(project)}, summary, year,
                           project.outputs.language, {"targets_status": ctx.published.tables.get("targets_status")})
     runs = sorted(earlier + [current], key=lambda r: r.year)
     _check_years(runs)
