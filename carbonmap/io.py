@@ -1207,14 +1207,13 @@ def write_geopackage(
     if target.suffix.lower() != ".gpkg":
         raise OutputError("a GeoPackage path must end in .gpkg.", path=target,
                           fix="rename the output.")
-    identified: dict[str, _IdentifiedCRS] = {}
     with atomic_path(target, copy_existing=update) as tmp:
         for name, frame in layers.items():  # each layer taken once (a mapping may read it from a file)
             if isinstance(frame, gpd.GeoDataFrame):
                 if frame.crs is None:
                     raise OutputError(f"layer {name!r} has no CRS.", path=target,
                                       fix="set the CRS before writing (every layer carries one).")
-                frame = _with_identified_crs(frame, identified)
+                frame = _with_identified_crs(frame)
             kwargs = {}
             if update and tmp.exists():
                 kwargs["layer_options"] = {"OVERWRITE": "YES"}
@@ -1255,7 +1254,8 @@ def _written_alike_through_arrow(frame: pd.DataFrame) -> bool:
 class _IdentifiedCRS(CRS):
     """A CRS whose EPSG code (or its absence) was looked up once. pyogrio asks for it for every
     layer it writes, and PROJ takes about 0.1 s to find that a custom CRS (the analysis grid's
-    Albers) has none: 60 layers of the demo spent 3 s on it."""
+    Albers) has none: 60 layers of the demo spent 3 s on it. Kept for the process
+    (:data:`_IDENTIFIED`): the one map writes its GeoPackage a layer at a time."""
 
     def __init__(self, crs: CRS) -> None:
         super().__init__(crs)
@@ -1265,14 +1265,18 @@ class _IdentifiedCRS(CRS):
         return self._epsg if min_confidence == 70 else super().to_epsg(min_confidence)
 
 
-def _with_identified_crs(frame: gpd.GeoDataFrame, identified: dict[str, _IdentifiedCRS]) -> gpd.GeoDataFrame:
+#: The CRSs identified in this process, by their WKT (a run has one or two).
+_IDENTIFIED: dict[str, _IdentifiedCRS] = {}
+
+
+def _with_identified_crs(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """`frame` (its geometries shared, not copied) with its CRS as an :class:`_IdentifiedCRS`."""
     key = frame.crs.to_wkt()
-    if key not in identified:
-        identified[key] = _IdentifiedCRS(frame.crs)
+    if key not in _IDENTIFIED:
+        _IDENTIFIED[key] = _IdentifiedCRS(frame.crs)
     out = frame.copy(deep=False)
     name = frame.geometry.name
-    out[name] = gpd.GeoSeries(gpd.array.from_shapely(np.asarray(frame.geometry.array), crs=identified[key]),
+    out[name] = gpd.GeoSeries(gpd.array.from_shapely(np.asarray(frame.geometry.array), crs=_IDENTIFIED[key]),
                               index=frame.index, name=name)
     return out
 
