@@ -52,15 +52,23 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def demo_en(tmp_path_factory) -> Path:
-    """`carbonmap demo --lang en` (the demo in English; `demo_run` is the demo in Chinese)."""
-    from click.testing import CliRunner
+def demo_en(demo_run, tmp_path_factory) -> Path:
+    """The demo's map in English (`demo_run` is the demo in Chinese): a copy of that run, its stages from
+    the monitoring on run again with ``--lang en``, as `carbonmap run --only` does (the language is the
+    map's, not the analysis'; the monitoring stage reads the 2015 run at the copy's own path)."""
+    import shutil
+    from importlib.resources import files
 
-    from carbonmap.cli import main
+    from carbonmap.cli.demo import earlier_output
+    from carbonmap.config import load_project
+    from carbonmap.pipeline import run
 
-    out = tmp_path_factory.mktemp("demo_en")
-    result = CliRunner().invoke(main, ["demo", "--lang", "en", "--output", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
+    out = tmp_path_factory.mktemp("demo_en") / "demo"
+    shutil.copytree(demo_run, out)
+    shutil.copytree(earlier_output(demo_run), earlier_output(out))
+    project = load_project(str(files("carbonmap.sample_data") / "demo_city" / "project.toml"))
+    project = project.with_output_dir(out).with_language("en").with_monitoring([earlier_output(out)])
+    run(project, quiet=True, only="monitoring")
     return out
 
 

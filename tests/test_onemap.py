@@ -177,9 +177,12 @@ def test_write_map_reads_saved_layers_as_each_page_draws_them(tmp_path, monkeypa
               Layer(name="parks", title="Parks", group="sinks", frame=parks, column="v")]
     saved = [layer.saved(tmp_path / "layers") for layer in layers]
     assert all(layer.frame is None for layer in saved) and [layer.features() for layer in saved] == [12_000, 2]
+    import carbonmap.stage
+
     reads = []
-    read_parquet = gpd.read_parquet
-    monkeypatch.setattr(gpd, "read_parquet", lambda path, **kw: reads.append(path.stem) or read_parquet(path, **kw))
+    read_frame = carbonmap.stage._read_frame
+    monkeypatch.setattr(carbonmap.stage, "_read_frame",
+                        lambda path, crs: reads.append(path.stem) or read_frame(path, crs))
     full_mb = webmap.write_map(units, layers, tmp_path / "full.html", budget_mb=100, basemaps=())[1]
     budget = full_mb * 0.8  # under the first level's page: the pages of more levels are made
     in_memory = webmap.write_map(units, layers, tmp_path / "a.html", budget_mb=budget, basemaps=())
@@ -499,39 +502,11 @@ def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tables_read(tmp_path_factory, monkeypatch_module):
-    """A demo run that notes every packaged table it reads (by an independent spy)."""
-    from importlib.resources import files
+def tables_read(project_run):
+    """The packaged tables the demo project's run read (noted by an independent spy, tests/conftest.py)."""
+    import json
 
-    import carbonmap.coefficients as coefficients
-    import carbonmap.landuse as landuse
-
-    read = set()
-    packaged, read_packaged = coefficients._packaged, landuse._read_packaged
-
-    def spy_table(name):
-        read.add(f"coefficients_{name}")
-        return packaged(name)
-
-    def spy_classes(name):
-        read.add("classes_" + name.removesuffix(".csv").removeprefix("carbon_")
-                 if name != "carbon_categories.csv" else "classes_carbon_categories")
-        return read_packaged(name)
-
-    landuse._packaged_table.cache_clear()
-    landuse._categories.cache_clear()
-    monkeypatch_module.setattr(coefficients, "_packaged", spy_table)
-    monkeypatch_module.setattr(landuse, "_read_packaged", spy_classes)
-    project = load_project(str(files("carbonmap.sample_data") / "demo_city" / "project.toml"))
-    out = tmp_path_factory.mktemp("tables")
-    run(project.with_output_dir(out), quiet=True)
-    return read, out
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
+    return set(json.loads((project_run.parent / "tables_read.json").read_text(encoding="utf-8"))), project_run
 
 
 @pytest.mark.slow
