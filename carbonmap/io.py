@@ -1255,7 +1255,7 @@ class _IdentifiedCRS(CRS):
     """A CRS whose EPSG code (or its absence) was looked up once. pyogrio asks for it for every
     layer it writes, and PROJ takes about 0.1 s to find that a custom CRS (the analysis grid's
     Albers) has none: 60 layers of the demo spent 3 s on it. Kept for the process
-    (:data:`_IDENTIFIED`): the one map writes its GeoPackage a layer at a time."""
+    (:data:`_IDENTIFIED`), for every GeoPackage a run writes (the one map, the monitoring)."""
 
     def __init__(self, crs: CRS) -> None:
         super().__init__(crs)

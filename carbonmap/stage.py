@@ -132,17 +132,18 @@ class Layer:
 
 
 def _read_frame(path: Path, crs=None) -> gpd.GeoDataFrame:
-    """The GeoParquet file `path` (one geometry column) as a frame; given `crs`, the CRS object it was
-    written in, the file's CRS is not parsed again (PROJ takes about 50 ms a layer for a custom CRS)."""
+    """The GeoParquet file `path` as a frame; given `crs`, the CRS object it was written in, a file of one
+    geometry column is read without parsing its CRS again (PROJ takes about 50 ms a layer for a custom CRS)."""
     import json
 
     import pyarrow.parquet
 
-    if crs is None:
-        return gpd.read_parquet(path)
-    table = pyarrow.parquet.read_table(path)
-    name = json.loads(table.schema.metadata[b"geo"])["primary_column"]
-    frame = table.to_pandas()
+    geo = json.loads(pyarrow.parquet.read_schema(path).metadata[b"geo"]) if crs is not None else {}
+    if len(geo.get("columns", ())) != 1:
+        frame = gpd.read_parquet(path)
+        return frame if crs is None else frame.set_crs(crs, allow_override=True)
+    name = geo["primary_column"]
+    frame = pyarrow.parquet.read_table(path).to_pandas()
     frame[name] = gpd.GeoSeries.from_wkb(frame[name], index=frame.index, crs=crs)
     return gpd.GeoDataFrame(frame, geometry=name)
 

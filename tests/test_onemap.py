@@ -471,6 +471,9 @@ def test_a_layer_waits_on_disk_as_it_was_or_in_memory_when_parquet_cannot_hold_i
 
     with pytest.raises(ValueError, match=r"published twice: \['roofs'\]"):
         Publication.merged([Publication(), Publication(layers=[layer, layer])])
+    centres = frame.assign(centre=frame.geometry.centroid)  # a second geometry column comes back as geometries
+    pd.testing.assert_frame_equal(Layer(name="centres", title="C", group="sources", frame=centres,
+                                        column="v").saved(tmp_path / "two").loaded().frame, centres)
 
 
 def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
