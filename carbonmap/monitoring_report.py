@@ -26,6 +26,34 @@ def _w(key: str, language: str, **fields) -> str:
     return words(key, **fields).in_(language)
 
 
+#: Height of a line-end label [pt] (6 pt text and its leading): labels closer than this are spread apart.
+LABEL_SPACING_PT = 7.0
+
+
+def spread_labels(values, gap: float) -> list[float]:
+    """Label positions for sorted `values`, each at least `gap` above the one below and as close to its
+    own value as that allows: a run of crowded labels is centred on its values' mean.
+
+    >>> spread_labels([0.0, 0.1, 0.2, 5.0], gap=1.0)
+    [-0.9, 0.1, 1.1, 5.0]
+    """
+    blocks: list[list[float]] = []  # [sum of values, count]: each block's labels sit gap apart
+    for value in values:
+        blocks.append([value, 1])
+        while len(blocks) > 1:
+            (s1, n1), (s2, n2) = blocks[-2], blocks[-1]
+            bottom1 = s1 / n1 - gap * (n1 - 1) / 2
+            bottom2 = s2 / n2 - gap * (n2 - 1) / 2
+            if bottom2 >= bottom1 + gap * n1:
+                break
+            blocks[-2:] = [[s1 + s2, n1 + n2]]
+    positions = []
+    for total, count in blocks:
+        bottom = total / count - gap * (count - 1) / 2
+        positions.extend(round(bottom + gap * k, 12) for k in range(count))
+    return positions
+
+
 def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], language: str) -> str:
     """One small multiple: `indicator` of every unit across the years, the `warned` units in red."""
     import matplotlib.pyplot as plt
@@ -33,14 +61,22 @@ def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], langu
 
     part = table[table["indicator"] == indicator]
     fig, ax = plt.subplots(figsize=(3.2, 2.4))
+    ends = []  # (last value, unit) of the warned units, labelled at the lines' ends
     for unit, rows in part.groupby("unit_id", sort=True):
         red = unit in warned
         ax.plot(rows["year"], rows["value"], color="#d73027" if red else "#9e9e9e", linewidth=1.6 if red else 0.8,
                 marker="o", markersize=2.5, zorder=3 if red else 2)
         if red:
-            last = rows.iloc[-1]
-            ax.annotate(str(unit), (last["year"], last["value"]), fontsize=6, color="#d73027",
-                        xytext=(3, 0), textcoords="offset points", va="center")
+            ends.append((float(rows["value"].iloc[-1]), str(unit)))
+    if ends:
+        low, high = ax.get_ylim()
+        height_pt = ax.get_position().height * fig.get_figheight() * 72
+        gap = (high - low) * LABEL_SPACING_PT / height_pt  # one label's height, in the values' unit
+        ends.sort()
+        last_year = part["year"].max()
+        for (value, unit), at in zip(ends, spread_labels([value for value, _ in ends], gap)):
+            ax.annotate(unit, (last_year, value), xytext=(3, (at - value) / gap * LABEL_SPACING_PT),
+                        textcoords="offset points", fontsize=6, color="#d73027", va="center", annotation_clip=False)
     years = sorted(part["year"].unique())
     ax.set_xticks(years)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, year=True)))

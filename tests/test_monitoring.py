@@ -271,3 +271,14 @@ def test_the_demo_compares_2023_with_its_2015_run(demo_run):
     name = summary.set_index("unit_id").loc[warned["unit_id"].iloc[0], "unit_name"]
     assert title == "Monitoring across runs: 2015, 2023" and "Early warnings" in english
     assert f"{name} ({warned['unit_id'].iloc[0]})" in english
+
+
+def test_line_end_labels_are_spread_one_label_apart_and_stay_near_their_values():
+    from carbonmap.monitoring_report import spread_labels
+
+    assert spread_labels([1.0, 2.0, 3.0], gap=0.5) == [1.0, 2.0, 3.0]  # apart already: where they are
+    assert spread_labels([0.0, 0.1, 0.2, 5.0], gap=1.0) == [-0.9, 0.1, 1.1, 5.0]  # a crowd, centred on its mean
+    assert spread_labels([0.0, 0.0, 0.0, 0.0], gap=1.0) == [-1.5, -0.5, 0.5, 1.5]
+    # 0 and 0.2 make a block at -0.4, 0.6; 0.6 then overlaps it and joins: three labels around 0.8 / 3
+    mean = 0.8 / 3
+    assert spread_labels([0.0, 0.2, 0.6], gap=1.0) == pytest.approx([mean - 1, mean, mean + 1], abs=1e-9)
