@@ -31,8 +31,10 @@ LABEL_SPACING_PT = 7.0
 
 
 def spread_labels(values, gap: float) -> list[float]:
-    """Label positions for sorted `values`, each at least `gap` above the one below and as close to its
-    own value as that allows: a run of crowded labels is centred on its values' mean.
+    """Label positions [the values' unit] for ascending `values` [the chart's unit], each at least `gap`
+    above the one below and as close to its own value as that allows: a run of crowded labels is
+    centred on its values' mean (blocks merged from the bottom up, as the pool-adjacent-violators
+    algorithm merges them).
 
     >>> spread_labels([0.0, 0.1, 0.2, 5.0], gap=1.0)
     [-0.9, 0.1, 1.1, 5.0]
