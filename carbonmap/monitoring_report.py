@@ -63,21 +63,20 @@ def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], langu
 
     part = table[table["indicator"] == indicator]
     fig, ax = plt.subplots(figsize=(3.2, 2.4))
-    ends = []  # (last value, unit) of the warned units, labelled at the lines' ends
+    ends = []  # (last value, unit, its last year) of the warned units, labelled at the lines' ends
     for unit, rows in part.groupby("unit_id", sort=True):
         red = unit in warned
         ax.plot(rows["year"], rows["value"], color="#d73027" if red else "#9e9e9e", linewidth=1.6 if red else 0.8,
                 marker="o", markersize=2.5, zorder=3 if red else 2)
         if red:
-            ends.append((float(rows["value"].iloc[-1]), str(unit)))
+            ends.append((float(rows["value"].iloc[-1]), str(unit), rows["year"].iloc[-1]))
     if ends:
         low, high = ax.get_ylim()
         height_pt = ax.get_position().height * fig.get_figheight() * 72
         gap = (high - low) * LABEL_SPACING_PT / height_pt  # one label's height, in the values' unit
         ends.sort()
-        last_year = part["year"].max()
-        for (value, unit), at in zip(ends, spread_labels([value for value, _ in ends], gap)):
-            ax.annotate(unit, (last_year, value), xytext=(3, (at - value) / gap * LABEL_SPACING_PT),
+        for (value, unit, year), at in zip(ends, spread_labels([value for value, *_ in ends], gap)):
+            ax.annotate(unit, (year, value), xytext=(3, (at - value) / gap * LABEL_SPACING_PT),
                         textcoords="offset points", fontsize=6, color="#d73027", va="center", annotation_clip=False)
     years = sorted(part["year"].unique())
     ax.set_xticks(years)
