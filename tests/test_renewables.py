@@ -23,7 +23,7 @@ from carbonmap.renewables.potential import (
     weibull_power_density,
     wind_capacity_mw_per_km2,
 )
-from carbonmap.renewables.rooftop import lcoe, rooftop_pv
+from carbonmap.renewables.rooftop import horizon_angles, lcoe, rooftop_pv
 from carbonmap.renewables.solar import (
     DECOMPOSITION_MODELS,
     TRANSPOSITION_MODELS,
@@ -359,6 +359,43 @@ def test_taller_neighbours_to_the_south_shade():
     assert 31 < latitude < 31.5
     gcr = row_gcr(latitude, shaded.loc[1, "tilt_deg"])
     assert shaded.loc[1, "capacity_kwp"] == pytest.approx(400 * 0.4 * gcr * 0.21, rel=1e-9)
+
+
+def _brute_force_horizons(roofs, x, y, radius, height, *, latitude, reach_m):
+    """The horizon angle of each of `roofs` (indices) by its definition, over every other building [degrees]."""
+    out = np.zeros(len(roofs))
+    for i, k in enumerate(roofs):
+        distance = np.hypot(x - x[k], y - y[k])
+        equator_side = y < y[k] if latitude >= 0 else y > y[k]
+        for n in np.flatnonzero((distance <= reach_m) & (height > height[k]) & equator_side):
+            gap = max(distance[n] - radius[k] - radius[n], 1.0)
+            out[i] = max(out[i], np.degrees(np.arctan2(height[n] - height[k], gap)))
+    return out
+
+
+@pytest.mark.parametrize("latitude", [31.3, -23.5])
+def test_horizon_angles_do_not_depend_on_the_partitions(latitude):
+    """Roofs in rows across many partitions' edges (partitions of the reach itself, 4 by 4 km of rows):
+    the same angles as one partition, bit for bit, and as the definition counted building by building."""
+    rng = np.random.default_rng(7)
+    columns, rows = np.meshgrid(np.arange(0, 4_000, 37.0), np.arange(0, 4_000, 61.0))
+    x = 500_000 + columns.ravel() + rng.uniform(-5, 5, columns.size)
+    y = 3_000_000 + rows.ravel() + rng.uniform(-5, 5, columns.size)
+    height = rng.choice([6.0, 12.0, 18.0, 60.0, 120.0], size=x.size)
+    radius = rng.uniform(4, 12, size=x.size)
+    reach = 250.0
+    small = horizon_angles(x, y, radius, height, latitude=latitude, reach_m=reach, tile_m=reach)
+    whole = horizon_angles(x, y, radius, height, latitude=latitude, reach_m=reach, tile_m=1e6)
+    np.testing.assert_array_equal(small, whole)
+    assert (small > 0).mean() > 0.3 and (small == 0).any()
+    picked = rng.choice(x.size, 200, replace=False)  # the definition, for a sample of the roofs
+    expected = _brute_force_horizons(picked, x, y, radius, height, latitude=latitude, reach_m=reach)
+    np.testing.assert_allclose(small[picked], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_horizon_partitions_smaller_than_the_reach_are_refused():
+    with pytest.raises(ValueError, match="at least the reach"):
+        horizon_angles(np.zeros(2), np.arange(2.0), np.ones(2), np.ones(2), latitude=30, reach_m=250, tile_m=100)
 
 
 def test_rooftop_pv_on_suzhou_buildings(shared):

@@ -27,12 +27,15 @@ Every parameter comes from ``renewable_parameters.csv`` (with its source) unless
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import geopandas as gpd
 from scipy.spatial import cKDTree
 
 from carbonmap.coefficients import grid_emission_factor, renewable_parameters, rooftop_pv_usable
+from carbonmap.compute import ordered_map
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.renewables.solar import (
     HORIZONS_DEG,
@@ -49,6 +52,8 @@ __all__ = ["rooftop_pv", "building_heights", "horizon_angles", "sample_raster", 
 
 #: How far neighbours are searched for shading [m] (a 100 m tower 250 m away subtends 22 degrees).
 SHADING_REACH_M = 250.0
+#: Side of the square partitions the shading is computed by [m] (each with its halo of `SHADING_REACH_M`).
+SHADING_TILE_M = 5_000.0
 
 
 def site_of(frame: gpd.GeoDataFrame, altitude_m: float = 0.0) -> Site:
@@ -96,7 +101,7 @@ def building_heights(frame: gpd.GeoDataFrame, *, height_field: str | None = None
 
 
 def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.ndarray, *, latitude: float,
-                   reach_m: float = SHADING_REACH_M, chunk: int = 100_000) -> np.ndarray:
+                   reach_m: float = SHADING_REACH_M, tile_m: float = SHADING_TILE_M) -> np.ndarray:
     r"""Horizon angle of each roof: the steepest taller neighbour on the equator side [degrees].
 
     Parameters
@@ -110,43 +115,95 @@ def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.
     latitude : float [degrees]
         Latitude of the site (the equator side is south in the north).
     reach_m : float [m]
-        Neighbours farther than this are not searched.
-    chunk : int
-        Buildings per k-d tree query.
+        Neighbours farther than this (between centroids) are not searched.
+    tile_m : float [m]
+        Side of the square partitions the roofs are taken in, at least `reach_m`.
 
     Returns
     -------
     ndarray (n,) [degrees]
         0 where no taller neighbour lies on the equator side.
 
+    Raises
+    ------
+    ValueError
+        For a partition side smaller than the reach.
+
     Notes
     -----
-    Over the neighbours n within `reach_m` whose bearing is between 90 and 270 degrees in the
-    north (or outside them in the south):
+    Over the neighbours n within `reach_m` whose centroid lies towards the equator (south of the
+    roof's in the north: a bearing strictly between 90 and 270 degrees; north of it in the south)
+    and that are taller:
 
     .. math::
 
         \theta = \max_n \arctan\frac{h_n - h}{\max(1, d_n - r - r_n)}
 
     with :math:`d_n` the centroid distance and r the equivalent radii.
+
+    The roofs are taken by square partitions of side `tile_m`, each a task
+    (:func:`~carbonmap.compute.ordered_map`) with the roofs within `reach_m` of its square (its
+    halo), so the memory of the neighbour pairs is bounded by a partition's. Every roof's
+    neighbours within reach are in its partition or the halo, so the angles do not depend on the
+    partitions.
     """
-    points = np.column_stack((x, y))
-    tree = cKDTree(points)
-    out = np.zeros(len(x))
-    for start in range(0, len(x), chunk):
-        part = cKDTree(points[start:start + chunk])
-        pairs = part.sparse_distance_matrix(tree, reach_m, output_type="ndarray")
-        me, other = pairs["i"].astype(np.int64) + start, pairs["j"].astype(np.int64)
-        rise = height[other] - height[me]
-        keep = rise > 0  # also drops each building paired with itself
-        me, other, rise = me[keep], other[keep], rise[keep]
-        dx, dy = x[other] - x[me], y[other] - y[me]
-        bearing = np.degrees(np.arctan2(dx, dy)) % 360
-        equator_side = (bearing > 90) & (bearing < 270) if latitude >= 0 else (bearing < 90) | (bearing > 270)
-        gap = np.maximum(pairs["v"][keep][equator_side] - radius[me[equator_side]] - radius[other[equator_side]],
-                         1.0)
-        np.maximum.at(out, me[equator_side], np.degrees(np.arctan2(rise[equator_side], gap)))
+    if tile_m < reach_m:
+        raise ValueError(f"the partitions' side ({tile_m} m) must be at least the reach ({reach_m} m).")
+    roofs = [np.asarray(a, dtype=float) for a in (x, y, radius, height)]
+    out = np.zeros(len(roofs[0]))
+    partitions = _shading_partitions(roofs[0], roofs[1], reach_m=reach_m, tile_m=tile_m)
+    task = partial(_partition_horizons, roofs=roofs, equator_south=latitude >= 0, reach_m=reach_m)
+    for (core, _), angles in zip(partitions, ordered_map(task, partitions, where="process")):
+        out[core] = angles
     return out
+
+
+def _shading_partitions(x: np.ndarray, y: np.ndarray, *, reach_m: float,
+                        tile_m: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The roofs by square partitions of side `tile_m` [m]: for each square holding a centroid, the
+    roofs in it (ascending) and the other roofs within `reach_m` of it (its halo; `reach_m` <=
+    `tile_m`, so they are in the squares around it)."""
+    if len(x) == 0:
+        return []
+    left, bottom = x.min(), y.min()
+    column = np.floor((x - left) / tile_m).astype(np.int64)
+    row = np.floor((y - bottom) / tile_m).astype(np.int64)
+    order = np.lexsort((row, column))
+    squares, starts = np.unique(np.column_stack((column[order], row[order])), axis=0, return_index=True)
+    members = {(int(c), int(r)): order[a:b]
+               for (c, r), a, b in zip(squares, starts, np.append(starts[1:], len(order)))}
+    partitions = []
+    for c, r in members:
+        x0, y0 = left + c * tile_m - reach_m, bottom + r * tile_m - reach_m
+        around = [members[c + dc, r + dr] for dc in (-1, 0, 1) for dr in (-1, 0, 1)
+                  if (dc or dr) and (c + dc, r + dr) in members]
+        halo = np.concatenate(around) if around else np.empty(0, dtype=np.int64)
+        near = ((x[halo] >= x0) & (x[halo] <= x0 + tile_m + 2 * reach_m)
+                & (y[halo] >= y0) & (y[halo] <= y0 + tile_m + 2 * reach_m))
+        partitions.append((members[c, r], halo[near]))
+    return partitions
+
+
+def _partition_horizons(partition: tuple[np.ndarray, np.ndarray], *, roofs: list[np.ndarray],
+                        equator_south: bool, reach_m: float) -> np.ndarray:
+    """The horizon angles [degrees] of one partition's roofs (:func:`horizon_angles`), from the
+    pairs of its roofs and halo within `reach_m`."""
+    core, halo = partition
+    members = np.concatenate([core, halo])
+    x, y, radius, height = (values[members] for values in roofs)
+    pairs = cKDTree(np.column_stack((x, y))).query_pairs(reach_m, output_type="ndarray")
+    first, second = pairs[:, 0], pairs[:, 1]
+    rise = height[second] - height[first]
+    low = np.where(rise > 0, first, second)  # the roof a taller neighbour may shade
+    high = first + second - low
+    rise = np.abs(rise)
+    toward_equator = y[high] < y[low] if equator_south else y[high] > y[low]
+    keep = (rise > 0) & (low < len(core)) & toward_equator
+    low, high, rise = low[keep], high[keep], rise[keep]
+    gap = np.maximum(np.hypot(x[high] - x[low], y[high] - y[low]) - radius[low] - radius[high], 1.0)
+    steepest = np.zeros(len(core))
+    np.maximum.at(steepest, low, rise / gap)
+    return np.degrees(np.arctan(steepest))
 
 
 def sample_raster(raster, x: np.ndarray, y: np.ndarray, crs) -> np.ndarray:
