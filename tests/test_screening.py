@@ -280,6 +280,45 @@ def test_pc_equals_floyd_warshall_with_a_cutoff_and_separate_components():
     np.testing.assert_allclose(got, without, rtol=1e-12, atol=0)
 
 
+def _floyd_warshall_iic(areas, links):
+    """IIC's numerator the plain way: 1 / (1 + fewest links) by Floyd-Warshall, 0 where unconnected."""
+    hops = np.where(links, 1.0, np.inf)
+    np.fill_diagonal(hops, 0.0)
+    for k in range(len(hops)):
+        hops = np.minimum(hops, hops[:, [k]] + hops[[k], :])
+    return float(areas @ np.where(np.isfinite(hops), 1 / (1 + hops), 0.0) @ areas)
+
+
+def test_patch_importance_equals_each_patch_removed_and_searched_again():
+    """dPC and dIIC (with PC's link pruning: 260 patches, above the pruning size) equal the loss when a
+    patch is removed and every path is searched again (Floyd-Warshall), for the stepping stones, the
+    ends of paths and patches in another group; dPC's parts add up, and patches no best path runs
+    through connect nothing."""
+    from carbonmap.landscape.connectivity import _PRUNE_FROM
+
+    rng = np.random.default_rng(23)
+    distances, areas = _patch_field(rng, 260, 12_000.0, clusters=3)
+    probability, landscape, threshold = (0.5, 500.0), 5e5, 400.0
+    assert len(areas) >= _PRUNE_FROM
+    pc = connectivity(areas, distances, landscape, probability=probability).patches
+    iic = connectivity(areas, distances, landscape, threshold_m=threshold).patches
+    pc_total, reach = _floyd_warshall_pc(areas, distances, landscape, probability)
+    direct = np.exp(-np.log(probability[0]) / probability[1] * distances)
+    stones = np.argsort(-(reach > direct * (1 + 1e-9)).sum(axis=0))[:12]  # patches beaten by paths most
+    checked = np.unique(np.r_[stones, rng.choice(260, 12, replace=False)])
+    iic_total = _floyd_warshall_iic(areas, distances <= threshold)
+    for k in checked:
+        keep = np.arange(260) != k
+        without, _ = _floyd_warshall_pc(areas[keep], distances[np.ix_(keep, keep)], landscape, probability)
+        assert pc.loc[k, "dI"] == pytest.approx(100 * (pc_total - without) / pc_total, rel=1e-9, abs=1e-12)
+        iic_without = _floyd_warshall_iic(areas[keep], (distances <= threshold)[np.ix_(keep, keep)])
+        assert iic.loc[k, "dI"] == pytest.approx(100 * (iic_total - iic_without) / iic_total, rel=1e-9, abs=1e-12)
+    assert (pc.loc[checked, "dI_connector"] > 0.1).sum() >= 3  # stepping stones were among them
+    parts = pc[["dI_intra", "dI_flux", "dI_connector"]].sum(axis=1)
+    np.testing.assert_allclose(parts, pc["dI"], rtol=1e-12)
+    assert (pc["dI_connector"] == 0).sum() > 20  # no best path runs through them
+
+
 def test_link_distances_leave_out_only_links_pc_never_needs():
     """Every entry of link_distances is patch_distances' or inf, most pairs within reach are left out,
     and PC (with and without a cutoff) is the same on both, and equals the Floyd-Warshall reference."""

@@ -42,11 +42,12 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_array, csr_array, issparse
-from scipy.sparse.csgraph import dijkstra, shortest_path
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from carbonmap.errors import InputError
@@ -395,6 +396,21 @@ def connectivity(areas, distances, landscape_area, *, threshold_m: float | None 
     :math:`dPC_{intra} = 100 a_k^2 / PC_{num}`, :math:`dPC_{flux} = 200 \sum_{i \ne k} a_i a_k
     p^*_{ik} / PC_{num}` and :math:`dPC_{connector}` the rest, with :math:`PC_{num} = A_L^2 PC`.
 
+    Removing k changes only the pairs with k at one end and the pairs whose best path runs through
+    k. So one search from every patch gives p* (or nl) and each patch's tree of best paths; then,
+    for each patch k on some tree's paths other than at its ends, the searches are run again
+    without k from the patches whose trees pass through k alone:
+
+    .. math::
+
+        I_{num} - I_{-k,num} = a_k \Big(2 \sum_j a_j r_{kj} - a_k\Big)
+            + \sum_{i \in S_k} a_i \sum_{j \ne k} a_j \big(r_{ij} - r^{(-k)}_{ij}\big)
+
+    with :math:`r` = :math:`p^*` or :math:`1 / (1 + nl)`, :math:`S_k` those patches and
+    :math:`r^{(-k)}` the searches without k (the second term is :math:`PC_{num}\,
+    dPC_{connector} / 100`). This equals removing each patch and searching again from every
+    patch (to rounding), with a few searches instead of n.
+
     References
     ----------
     .. [1] Pascual-Hortal L., Saura S. (2006). Comparison and development of new graph-based
@@ -424,27 +440,23 @@ def connectivity(areas, distances, landscape_area, *, threshold_m: float | None 
         if not (0 < p0 < 1 and d0 > 0):
             raise InputError(f"the probability must be in (0, 1) at a positive distance, got {probability}.",
                              fix="e.g. (0.5, 1000): half of the movements reach 1 km.")
-        decay = -np.log(p0) / d0
-        weights = decay * distances  # -ln p_ij
-        reach_of = lambda keep: _pc_reach(weights, keep)  # noqa: E731
+        paths = _pc_paths(-np.log(p0) / d0 * distances)  # on -ln p_ij
     else:
-        links = distances <= threshold_m
-        reach_of = lambda keep: _iic_reach(links, keep)  # noqa: E731
-    everyone = np.ones(len(areas), dtype=bool)
-    reach = reach_of(everyone)
+        paths = _iic_paths(distances <= threshold_m)
+    reach, passes = paths.reach()
     total = _numerator(areas, reach)
-    d_all = np.empty(len(areas))
-    for k in range(len(areas)):
-        keep = everyone.copy()
-        keep[k] = False
-        d_all[k] = 100 * (total - _numerator(areas[keep], reach_of(keep)[np.ix_(keep, keep)])) / total
-    patches = pd.DataFrame({"dI": d_all})
+    ends = areas * (2 * (reach @ areas) - areas)  # pairs starting or ending in k (reach_kk = 1)
+    through = np.zeros(len(areas))
+    for k in np.flatnonzero(passes.any(axis=0)):
+        sources = np.flatnonzero(passes[:, k])
+        others = np.arange(len(areas)) != k
+        lost = (reach[sources] - paths.reach_without(k, sources))[:, others] @ areas[others]
+        through[k] = max(float(areas[sources] @ lost), 0.0)
+    patches = pd.DataFrame({"dI": 100 * (ends + through) / total})
     if probability is not None:
-        intra = 100 * areas**2 / total
-        flux = 100 * 2 * (areas * (reach @ areas - areas)) / total  # reach_kk = 1
-        patches["dI_intra"] = intra
-        patches["dI_flux"] = flux
-        patches["dI_connector"] = np.maximum(d_all - intra - flux, 0.0)
+        patches["dI_intra"] = 100 * areas**2 / total
+        patches["dI_flux"] = 100 * 2 * (areas * (reach @ areas - areas)) / total
+        patches["dI_connector"] = 100 * through / total
     return Connectivity(total / float(landscape_area) ** 2, patches)
 
 
@@ -458,19 +470,64 @@ def _every_distance(distances) -> np.ndarray:
     return np.asarray(distances, dtype=float)
 
 
-def _iic_reach(links: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """1 / (1 + links on the shortest path) between kept patches (0 when unconnected)."""
-    n = len(keep)
-    graph = np.where(links, 1.0, 0.0)
-    graph[~keep, :] = 0
-    graph[:, ~keep] = 0
-    np.fill_diagonal(graph, 0)
-    hops = shortest_path(graph, unweighted=True, directed=False)
-    out = np.where(np.isfinite(hops), 1 / (1 + hops), 0.0)
-    out[~keep, :] = 0
-    out[:, ~keep] = 0
-    out[np.arange(n)[keep], np.arange(n)[keep]] = 1.0
-    return out
+class _BestPaths:
+    """Best-path searches between patches on their links, and again without one patch.
+
+    `first`, `second` (first < second) and `value` are the links (the graph stores both
+    directions); `spare[t]` is a patch that makes link t redundant (:func:`_redundant_links`; -1:
+    none): such links are left out, but for the searches without that patch. `search` is
+    ``scipy.sparse.csgraph.dijkstra`` with its options; `to_reach` turns its results into r_ij.
+    """
+
+    def __init__(self, first, second, value, spare, n: int, *, search: Callable, to_reach: Callable) -> None:
+        self.first, self.second, self.value, self.spare, self.n = first, second, value, spare, n
+        self.search, self.to_reach = search, to_reach
+
+    def _graph(self, without: int | None = None) -> csr_array:
+        use = self.spare < 0
+        if without is not None:
+            use = (use | (self.spare == without)) & (self.first != without) & (self.second != without)
+        return _symmetric(self.first[use], self.second[use], self.value[use], self.n)
+
+    def reach(self) -> tuple[np.ndarray, np.ndarray]:
+        """r (n, n) between all patches (1 on the diagonal, 0 unconnected), and `passes` (n, n) of
+        bool: the best path found from patch i to some patch runs through patch k (not at its ends)."""
+        scores, predecessors = self.search(self._graph(), return_predecessors=True)
+        reach = self.to_reach(scores)
+        np.fill_diagonal(reach, 1.0)
+        passes = np.zeros((self.n, self.n), dtype=bool)
+        for rows in _row_blocks(self.n):  # predecessors other than the source: the trees' inner patches
+            i, j = np.nonzero(predecessors[rows] >= 0)
+            passes[i + rows.start, predecessors[rows][i, j]] = True
+        np.fill_diagonal(passes, False)
+        return reach, passes
+
+    def reach_without(self, k: int, sources: np.ndarray) -> np.ndarray:
+        """r (len(sources), n) from `sources` when patch k is removed (0 to k)."""
+        reach = self.to_reach(self.search(self._graph(without=k), indices=sources))
+        reach[np.arange(len(sources)), sources] = 1.0
+        return reach
+
+
+def _pc_paths(weights: np.ndarray) -> _BestPaths:
+    """PC's best paths (Dijkstra on `weights` = -ln p (n, n), inf: no link; r = p*), its redundant
+    links left out from :data:`_PRUNE_FROM` patches on."""
+    n = len(weights)
+    first, second, cost = _dense_links(weights)
+    spare = (_redundant_links(first, second, cost, n, cost_of=lambda k, j: weights[k, j]) if n >= _PRUNE_FROM
+             else np.full(len(cost), -1))
+    # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
+    return _BestPaths(first, second, np.maximum(cost, 1e-300), spare, n, search=partial(dijkstra, directed=True),
+                      to_reach=lambda scores: np.exp(-scores))
+
+
+def _iic_paths(links: np.ndarray) -> _BestPaths:
+    """IIC's best paths: fewest links between patches (`links` (n, n) of bool, either direction
+    linking), r = 1 / (1 + nl)."""
+    first, second, _ = _dense_links(np.where(links, 1.0, np.inf))
+    return _BestPaths(first, second, np.ones(len(first)), np.full(len(first), -1), len(links),
+                      search=partial(dijkstra, directed=True, unweighted=True),
+                      to_reach=lambda hops: np.where(np.isfinite(hops), 1 / (1 + hops), 0.0))
 
 
 #: Graphs of at least this many patches have their redundant links dropped before the searches
@@ -529,7 +586,7 @@ def _pc_graph(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int, l
     within = cost <= limit
     first, second, cost = first[within], second[within], cost[within]
     if n >= _PRUNE_FROM:
-        useful = ~_redundant_links(first, second, cost, n, cost_of=cost_of)
+        useful = _redundant_links(first, second, cost, n, cost_of=cost_of) < 0
         first, second, cost = first[useful], second[useful], cost[useful]
     # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
     return _symmetric(first, second, np.maximum(cost, 1e-300), n)
@@ -557,8 +614,8 @@ def _redundant_links(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n:
 
     Returns
     -------
-    ndarray (m,) of bool
-        True for a redundant link.
+    ndarray (m,) of int
+        For a redundant link, a middle patch k that makes it so; -1 for the others.
 
     Notes
     -----
@@ -578,17 +635,19 @@ def _redundant_links(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n:
     start, end, weight, link = start[order], end[order], weight[order], link[order]
     begin = np.searchsorted(start, np.arange(n))
     count = np.bincount(start, minlength=n)
-    out = np.zeros(m, dtype=bool)
+    out = np.full(m, -1)
     for part in range(0, 2 * m, chunk):
         i, j, w = start[part:part + chunk], end[part:part + chunk], weight[part:part + chunk]
-        redundant = np.zeros(len(i), dtype=bool)
+        middle = np.full(len(i), -1)
         for s in range(min(stones, int(count.max(initial=0)))):
             has = count[i] > s
             at = np.where(has, begin[i] + s, 0)
             to_k, k = weight[at], end[at]
             from_k = cost_of(k, j)
-            redundant |= has & (to_k + from_k <= w) & (to_k < w) & (from_k < w)
-        out[link[part:part + chunk][redundant]] = True
+            found = has & (middle < 0) & (to_k + from_k <= w) & (to_k < w) & (from_k < w)
+            middle[found] = k[found]
+        redundant = middle >= 0
+        out[link[part:part + chunk][redundant]] = middle[redundant]
     return out
 
 
