@@ -103,6 +103,25 @@ def test_patch_distances_are_edge_to_edge():
     assert np.isinf(patch_distances(labels, ids, 10.0, max_distance_m=5.0)[0, 1]) or out[0, 1] <= 5
 
 
+def test_patch_distances_equal_every_cell_pair_among_many_patches():
+    """Many patches of every size (a large one wrapping others, slivers, single cells): each pair's
+    distance is the shortest of all its cell pairs, also with a distance limit (inf beyond it)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(11)
+    habitat = ndimage.binary_opening(rng.random((90, 120)) < 0.55) | (rng.random((90, 120)) < 0.02)
+    habitat[5:85, 5] = habitat[5, 5:115] = habitat[85, 5:115] = habitat[5:86, 115] = True  # a ring
+    labels, n = ndimage.label(habitat)
+    ids = np.arange(1, n + 1)
+    assert n > 40 and np.bincount(labels.ravel())[1:].max() > 300
+    cells = [np.argwhere(labels == i) for i in ids]
+    expected = np.array([[cdist(a, b).min() * 30.0 for b in cells] for a in cells])
+    np.testing.assert_allclose(patch_distances(labels, ids, 30.0), expected, rtol=1e-12, atol=0)
+    limited = patch_distances(labels, ids, 30.0, max_distance_m=400.0)
+    np.testing.assert_allclose(limited, np.where(expected <= 400.0, expected, np.inf), rtol=1e-12, atol=0)
+    assert np.isinf(limited).sum() > n and np.isfinite(limited).sum() > 3 * n
+
+
 # ------------------------------------------------------------------------- resistance
 
 

@@ -110,18 +110,38 @@ def patch_distances(labels: np.ndarray, ids: np.ndarray, resolution: float, *,
 def _pair_distances(points: list[np.ndarray], first: np.ndarray, second: np.ndarray, resolution: float,
                     bound: float) -> np.ndarray:
     """Edge-to-edge distances [m] of the pairs (first[t], second[t]) of patches whose boundary
-    cells are `points`, inf beyond `bound` [cells]: one k-d tree of each `first` patch, queried once
-    with the cells of all its `second` patches (the pairs sorted by `first`, as :func:`numpy.nonzero`
-    gives them)."""
+    cells are `points`, inf beyond `bound` [cells]: one k-d tree of each `first` patch, queried with
+    the cells of all its `second` patches (the pairs sorted by `first`, as :func:`numpy.nonzero`
+    gives them) that can be nearer than a cell already measured (:func:`_nearest_to_tree`)."""
     out = np.empty(len(first))
     starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]]) if len(first) else np.zeros(0, int)
     for start, end in zip(starts, np.r_[starts[1:], len(first)]):
-        others = second[start:end]
+        mine, others = points[first[start]], second[start:end]
         sizes = np.array([len(points[j]) for j in others])
-        dist, _ = cKDTree(points[first[start]]).query(np.concatenate([points[j] for j in others]),
-                                                      distance_upper_bound=bound)
-        out[start:end] = np.minimum.reduceat(dist, np.r_[0, np.cumsum(sizes[:-1])]) * resolution
-    return out
+        out[start:end] = _nearest_to_tree(mine, np.concatenate([points[j] for j in others]), sizes) * resolution
+    return np.where(out < bound * resolution, out, np.inf)
+
+
+def _nearest_to_tree(mine: np.ndarray, cells: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The shortest distance [cells] from the point set `mine` to each of the point sets that
+    `cells` holds one after another (`sizes` points each).
+
+    Each set's cell nearest to the bounding box of `mine` is measured first; its distance d bounds
+    the set's, so only the set's cells at most d from the box (a lower bound of their distance to
+    `mine`) are measured, each search stopping at the largest such d. The result is the k-d tree's
+    distance of the nearest cell, as when every cell is measured."""
+    tree = cKDTree(mine)
+    low, high = mine.min(axis=0), mine.max(axis=0)
+    to_box = np.hypot(*np.maximum(0.0, np.maximum(low - cells, cells - high)).T)
+    offsets = np.r_[0, np.cumsum(sizes[:-1])]
+    nearest_to_box = np.repeat(np.minimum.reduceat(to_box, offsets), sizes)
+    at_minimum = np.flatnonzero(to_box == nearest_to_box)
+    probes = at_minimum[np.searchsorted(at_minimum, offsets)]  # each set's first such cell
+    found, _ = tree.query(cells[probes])
+    maybe = np.flatnonzero(to_box <= np.repeat(found, sizes) * (1 + 1e-12))
+    distance = np.full(len(cells), np.inf)
+    distance[maybe], _ = tree.query(cells[maybe], distance_upper_bound=found.max() * (1 + 1e-12))
+    return np.minimum(found, np.minimum.reduceat(distance, offsets))
 
 
 #: Rows of an (n, n) matrix of patch pairs computed at once: bounds the temporaries to a few
