@@ -370,7 +370,8 @@ def floor_area_m2(
 
 
 def _proxy(geometry, weight, sub_sector=None, feature_id=None, crs=None) -> gpd.GeoDataFrame:
-    frame = gpd.GeoDataFrame({"weight": np.asarray(weight, dtype=float)}, geometry=list(geometry), crs=crs)
+    frame = gpd.GeoDataFrame({"weight": np.asarray(weight, dtype=float)}, geometry=np.asarray(geometry, dtype=object),
+                             crs=crs)  # the shapes as they are: no Python list of a million of them
     frame["sub_sector"] = "" if sub_sector is None else np.asarray(sub_sector, dtype=object)
     frame["feature_id"] = np.arange(len(frame)) if feature_id is None else np.asarray(feature_id)
     return frame

@@ -251,7 +251,9 @@ def _draw_vector(ax, fig, layer, units, language: str, unit: str) -> None:
     """A vector layer: categories with their names, values on viridis, or one colour."""
     import matplotlib.pyplot as plt
 
-    frame = layer.loaded().frame.to_crs(units.crs)  # read from its file if it was saved
+    frame = layer.loaded().frame  # read from its file if it was saved
+    if frame.crs is None or not frame.crs.equals(units.crs):  # an equivalent CRS needs no transform
+        frame = frame.to_crs(units.crs)
     column = layer.column if layer.column in frame.columns else None
     many = len(frame) > 2000  # drawn as an image inside the SVG: small files, text still text
     if column and layer.kind == "categorical":
