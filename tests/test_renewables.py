@@ -374,9 +374,12 @@ def _brute_force_horizons(roofs, x, y, radius, height, *, latitude, reach_m):
 
 
 @pytest.mark.parametrize("latitude", [31.3, -23.5])
-def test_horizon_angles_do_not_depend_on_the_partitions(latitude):
-    """Roofs in rows across many partitions' edges (partitions of the reach itself, 4 by 4 km of rows):
-    the same angles as one partition, bit for bit, and as the definition counted building by building."""
+def test_horizon_angles_do_not_depend_on_the_partitions(latitude, monkeypatch):
+    """Roofs in rows across many partitions' edges (partitions of the reach itself, 4 by 4 km of rows;
+    or of 2 km split in four while they hold more than 300 roofs): the same angles as one partition, bit
+    for bit, and as the definition counted building by building for a sample of them."""
+    from carbonmap.renewables import rooftop
+
     rng = np.random.default_rng(7)
     columns, rows = np.meshgrid(np.arange(0, 4_000, 37.0), np.arange(0, 4_000, 61.0))
     x = 500_000 + columns.ravel() + rng.uniform(-5, 5, columns.size)
@@ -387,6 +390,12 @@ def test_horizon_angles_do_not_depend_on_the_partitions(latitude):
     small = horizon_angles(x, y, radius, height, latitude=latitude, reach_m=reach, tile_m=reach)
     whole = horizon_angles(x, y, radius, height, latitude=latitude, reach_m=reach, tile_m=1e6)
     np.testing.assert_array_equal(small, whole)
+    monkeypatch.setattr(rooftop, "SHADING_MAX_ROOFS", 300)
+    split = rooftop._shading_partitions(x, y, reach_m=reach, tile_m=2_000.0, max_roofs=300)
+    assert max(len(core) for core, _ in split) <= 300 and len(split) > 4 * 4
+    assert sorted(np.concatenate([core for core, _ in split]).tolist()) == list(range(x.size))
+    np.testing.assert_array_equal(horizon_angles(x, y, radius, height, latitude=latitude, reach_m=reach,
+                                                 tile_m=2_000.0), whole)
     assert (small > 0).mean() > 0.3 and (small == 0).any()
     picked = rng.choice(x.size, 200, replace=False)  # the definition, for a sample of the roofs
     expected = _brute_force_horizons(picked, x, y, radius, height, latitude=latitude, reach_m=reach)
@@ -394,7 +403,7 @@ def test_horizon_angles_do_not_depend_on_the_partitions(latitude):
 
 
 def test_horizon_partitions_smaller_than_the_reach_are_refused():
-    with pytest.raises(ValueError, match="at least the reach"):
+    with pytest.raises(InputError, match="smaller than the reach"):
         horizon_angles(np.zeros(2), np.arange(2.0), np.ones(2), np.ones(2), latitude=30, reach_m=250, tile_m=100)
 
 

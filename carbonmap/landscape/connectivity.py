@@ -118,18 +118,20 @@ def _pair_distances(points: list[np.ndarray], first: np.ndarray, second: np.ndar
     for start, end in zip(starts, np.r_[starts[1:], len(first)]):
         mine, others = points[first[start]], second[start:end]
         sizes = np.array([len(points[j]) for j in others])
-        out[start:end] = _nearest_to_tree(mine, np.concatenate([points[j] for j in others]), sizes) * resolution
+        out[start:end] = _nearest_to_tree(mine, np.concatenate([points[j] for j in others]), sizes,
+                                          bound=bound) * resolution
     return np.where(out < bound * resolution, out, np.inf)
 
 
-def _nearest_to_tree(mine: np.ndarray, cells: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def _nearest_to_tree(mine: np.ndarray, cells: np.ndarray, sizes: np.ndarray, *, bound: float = np.inf) -> np.ndarray:
     """The shortest distance [cells] from the point set `mine` to each of the point sets that
-    `cells` holds one after another (`sizes` points each).
+    `cells` holds one after another (`sizes` points each, at least one): exact below `bound`, and
+    some distance above it otherwise.
 
     Each set's cell nearest to the bounding box of `mine` is measured first; its distance d bounds
     the set's, so only the set's cells at most d from the box (a lower bound of their distance to
-    `mine`) are measured, each search stopping at the largest such d. The result is the k-d tree's
-    distance of the nearest cell, as when every cell is measured."""
+    `mine`) are measured, each search stopping at the largest such d (or at `bound`). The result is
+    the k-d tree's distance of the nearest cell, as when every cell is measured."""
     tree = cKDTree(mine)
     low, high = mine.min(axis=0), mine.max(axis=0)
     to_box = np.hypot(*np.maximum(0.0, np.maximum(low - cells, cells - high)).T)
@@ -140,7 +142,7 @@ def _nearest_to_tree(mine: np.ndarray, cells: np.ndarray, sizes: np.ndarray) -> 
     found, _ = tree.query(cells[probes])
     maybe = np.flatnonzero(to_box <= np.repeat(found, sizes) * (1 + 1e-12))
     distance = np.full(len(cells), np.inf)
-    distance[maybe], _ = tree.query(cells[maybe], distance_upper_bound=found.max() * (1 + 1e-12))
+    distance[maybe], _ = tree.query(cells[maybe], distance_upper_bound=min(found.max() * (1 + 1e-12), bound))
     return np.minimum(found, np.minimum.reduceat(distance, offsets))
 
 
@@ -468,10 +470,11 @@ def connectivity(areas, distances, landscape_area, *, threshold_m: float | None 
     ends = areas * (2 * (reach @ areas) - areas)  # pairs starting or ending in k (reach_kk = 1)
     through = np.zeros(len(areas))
     for k in np.flatnonzero(passes.any(axis=0)):
-        sources = np.flatnonzero(passes[:, k])
-        others = np.arange(len(areas)) != k
-        lost = (reach[sources] - paths.reach_without(k, sources))[:, others] @ areas[others]
-        through[k] = max(float(areas[sources] @ lost), 0.0)
+        sources, others = np.flatnonzero(passes[:, k]), np.arange(len(areas)) != k
+        reach_without = paths.without(k)
+        lost = sum(float(areas[part] @ ((reach[part] - reach_without(part))[:, others] @ areas[others]))
+                   for part in (sources[rows] for rows in _row_blocks(len(sources))))  # bounded temporaries
+        through[k] = max(lost, 0.0)
     patches = pd.DataFrame({"dI": 100 * (ends + through) / total})
     if probability is not None:
         patches["dI_intra"] = 100 * areas**2 / total
@@ -500,14 +503,19 @@ class _BestPaths:
     """
 
     def __init__(self, first, second, value, spare, n: int, *, search: Callable, to_reach: Callable) -> None:
-        self.first, self.second, self.value, self.spare, self.n = first, second, value, spare, n
-        self.search, self.to_reach = search, to_reach
+        kept = spare < 0
+        self.links = first[kept], second[kept], value[kept]
+        by_spare = np.flatnonzero(~kept)[np.argsort(spare[~kept], kind="stable")]  # the others, by their patch
+        self.spares, self.spare_of = (first[by_spare], second[by_spare], value[by_spare]), spare[by_spare]
+        self.n, self.search, self.to_reach = n, search, to_reach
 
     def _graph(self, without: int | None = None) -> csr_array:
-        use = self.spare < 0
-        if without is not None:
-            use = (use | (self.spare == without)) & (self.first != without) & (self.second != without)
-        return _symmetric(self.first[use], self.second[use], self.value[use], self.n)
+        first, second, value = self.links
+        if without is not None:  # k's links out, the links redundant through k back
+            use = (first != without) & (second != without)
+            back = slice(*np.searchsorted(self.spare_of, [without, without + 1]))
+            first, second, value = (np.r_[kept[use], spare[back]] for kept, spare in zip(self.links, self.spares))
+        return _symmetric(first, second, value, self.n)
 
     def reach(self) -> tuple[np.ndarray, np.ndarray]:
         """r (n, n) between all patches (1 on the diagonal, 0 unconnected), and `passes` (n, n) of
@@ -522,10 +530,16 @@ class _BestPaths:
         np.fill_diagonal(passes, False)
         return reach, passes
 
-    def reach_without(self, k: int, sources: np.ndarray) -> np.ndarray:
-        """r (len(sources), n) from `sources` when patch k is removed (0 to k)."""
-        reach = self.to_reach(self.search(self._graph(without=k), indices=sources))
-        reach[np.arange(len(sources)), sources] = 1.0
+    def without(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """r (len(sources), n) from given sources once patch k is removed (0 to k), as a function of
+        the sources (the graph without k made once)."""
+        graph = self._graph(without=k)
+
+        def reach(sources: np.ndarray) -> np.ndarray:
+            out = self.to_reach(self.search(graph, indices=sources))
+            out[np.arange(len(sources)), sources] = 1.0
+            return out
+
         return reach
 
 

@@ -54,6 +54,8 @@ __all__ = ["rooftop_pv", "building_heights", "horizon_angles", "sample_raster", 
 SHADING_REACH_M = 250.0
 #: Side of the square partitions the shading is computed by [m] (each with its halo of `SHADING_REACH_M`).
 SHADING_TILE_M = 5_000.0
+#: Roofs above which a partition is split in four (the pairs within reach grow with the density).
+SHADING_MAX_ROOFS = 20_000
 
 
 def site_of(frame: gpd.GeoDataFrame, altitude_m: float = 0.0) -> Site:
@@ -126,7 +128,7 @@ def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.
 
     Raises
     ------
-    ValueError
+    InputError
         For a partition side smaller than the reach.
 
     Notes
@@ -141,46 +143,55 @@ def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.
 
     with :math:`d_n` the centroid distance and r the equivalent radii.
 
-    The roofs are taken by square partitions of side `tile_m`, each a task
-    (:func:`~carbonmap.compute.ordered_map`) with the roofs within `reach_m` of its square (its
-    halo), so the memory of the neighbour pairs is bounded by a partition's. Every roof's
-    neighbours within reach are in its partition or the halo, so the angles do not depend on the
-    partitions.
+    The roofs are taken by square partitions of side `tile_m` (a square of more than
+    :data:`SHADING_MAX_ROOFS` roofs split in four, down to the reach), each a task
+    (:func:`~carbonmap.compute.ordered_map`) with the roofs within `reach_m` of its roofs (its
+    halo). Every roof's neighbours within reach are in its partition or the halo, so the angles do
+    not depend on the partitions; the pairs of roofs within reach of a partition and its halo are
+    held while it runs (about 40 bytes a pair, a partition per thread).
     """
     if tile_m < reach_m:
-        raise ValueError(f"the partitions' side ({tile_m} m) must be at least the reach ({reach_m} m).")
+        raise InputError(f"the shading partitions' side ({tile_m:g} m) is smaller than the reach ({reach_m:g} m).",
+                         fix="give a side of at least the reach.")
     roofs = [np.asarray(a, dtype=float) for a in (x, y, radius, height)]
     out = np.zeros(len(roofs[0]))
-    partitions = _shading_partitions(roofs[0], roofs[1], reach_m=reach_m, tile_m=tile_m)
+    partitions = _shading_partitions(roofs[0], roofs[1], reach_m=reach_m, tile_m=tile_m, max_roofs=SHADING_MAX_ROOFS)
     task = partial(_partition_horizons, roofs=roofs, equator_south=latitude >= 0, reach_m=reach_m)
     for (core, _), angles in zip(partitions, ordered_map(task, partitions, where="process")):
         out[core] = angles
     return out
 
 
-def _shading_partitions(x: np.ndarray, y: np.ndarray, *, reach_m: float,
-                        tile_m: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The roofs by square partitions of side `tile_m` [m]: for each square holding a centroid, the
-    roofs in it (ascending) and the other roofs within `reach_m` of it (its halo; `reach_m` <=
-    `tile_m`, so they are in the squares around it)."""
+def _shading_partitions(x: np.ndarray, y: np.ndarray, *, reach_m: float, tile_m: float,
+                        max_roofs: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The roofs by squares of side `tile_m` [m] (one of more than `max_roofs` roofs split in four
+    while its quarters are at least `reach_m` wide): for each square holding a centroid, its roofs
+    (ascending) and the other roofs within `reach_m` of their bounding box and a metre more (its
+    halo, a superset of their neighbours within reach)."""
     if len(x) == 0:
         return []
     left, bottom = x.min(), y.min()
     column = np.floor((x - left) / tile_m).astype(np.int64)
     row = np.floor((y - bottom) / tile_m).astype(np.int64)
     order = np.lexsort((row, column))
-    squares, starts = np.unique(np.column_stack((column[order], row[order])), axis=0, return_index=True)
-    members = {(int(c), int(r)): order[a:b]
-               for (c, r), a, b in zip(squares, starts, np.append(starts[1:], len(order)))}
+    keys, starts = np.unique(np.column_stack((column[order], row[order])), axis=0, return_index=True)
+    squares = [(left + c * tile_m, bottom + r * tile_m, tile_m, order[a:b])
+               for (c, r), a, b in zip(keys, starts, np.append(starts[1:], len(order)))]
+    by_x = np.argsort(x, kind="stable")
+    xs = x[by_x]
     partitions = []
-    for c, r in members:
-        x0, y0 = left + c * tile_m - reach_m, bottom + r * tile_m - reach_m
-        around = [members[c + dc, r + dr] for dc in (-1, 0, 1) for dr in (-1, 0, 1)
-                  if (dc or dr) and (c + dc, r + dr) in members]
-        halo = np.concatenate(around) if around else np.empty(0, dtype=np.int64)
-        near = ((x[halo] >= x0) & (x[halo] <= x0 + tile_m + 2 * reach_m)
-                & (y[halo] >= y0) & (y[halo] <= y0 + tile_m + 2 * reach_m))
-        partitions.append((members[c, r], halo[near]))
+    while squares:
+        x0, y0, side, members = squares.pop(0)
+        if len(members) > max_roofs and side / 2 >= reach_m:
+            east, north = x[members] >= x0 + side / 2, y[members] >= y0 + side / 2
+            squares[:0] = [(x0 + e * side / 2, y0 + n * side / 2, side / 2, members[(east == e) & (north == n)])
+                           for e in (0, 1) for n in (0, 1) if ((east == e) & (north == n)).any()]
+            continue
+        margin = reach_m + 1.0  # a metre more than the reach: rounding never leaves a neighbour out
+        near = by_x[np.searchsorted(xs, x[members].min() - margin):np.searchsorted(xs, x[members].max() + margin,
+                                                                                   "right")]
+        near = near[(y[near] >= y[members].min() - margin) & (y[near] <= y[members].max() + margin)]
+        partitions.append((np.sort(members), np.setdiff1d(near, members)))
     return partitions
 
 
