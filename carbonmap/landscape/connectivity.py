@@ -462,7 +462,8 @@ def connectivity(areas, distances, landscape_area, *, threshold_m: float | None 
         if not (0 < p0 < 1 and d0 > 0):
             raise InputError(f"the probability must be in (0, 1) at a positive distance, got {probability}.",
                              fix="e.g. (0.5, 1000): half of the movements reach 1 km.")
-        paths = _pc_paths(-np.log(p0) / d0 * distances)  # on -ln p_ij
+        weights = -np.log(p0) / d0 * distances  # -ln p_ij
+        paths = _pc_paths(*_dense_links(weights), len(areas), cost_of=lambda k, j: weights[k, j])
     else:
         paths = _iic_paths(distances <= threshold_m)
     reach, passes = paths.reach()
@@ -543,12 +544,12 @@ class _BestPaths:
         return reach
 
 
-def _pc_paths(weights: np.ndarray) -> _BestPaths:
-    """PC's best paths (Dijkstra on `weights` = -ln p (n, n), inf: no link; r = p*), its redundant
-    links left out from :data:`_PRUNE_FROM` patches on."""
-    n = len(weights)
-    first, second, cost = _dense_links(weights)
-    spare = (_redundant_links(first, second, cost, n, cost_of=lambda k, j: weights[k, j]) if n >= _PRUNE_FROM
+def _pc_paths(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int, *,
+              cost_of: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> _BestPaths:
+    """PC's best paths (Dijkstra on the links (first, second) of `cost` = -ln p; r = p*), the
+    redundant links (:func:`_redundant_links`) left out from :data:`_PRUNE_FROM` patches on.
+    `cost_of(k, j)` gives the cost of any pairs (inf: no link)."""
+    spare = (_redundant_links(first, second, cost, n, cost_of=cost_of) if n >= _PRUNE_FROM
              else np.full(len(cost), -1))
     # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
     return _BestPaths(first, second, np.maximum(cost, 1e-300), spare, n, search=partial(dijkstra, directed=True),
@@ -615,15 +616,9 @@ def _sparse_links(distances, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def _pc_graph(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int, limit: float, *,
               cost_of: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> csr_array:
     """The graph the PC searches run on: the links (first, second) of `cost` = -ln p at most
-    `limit`, less the redundant ones (:func:`_redundant_links`) from :data:`_PRUNE_FROM` patches on,
-    both directions stored. `cost_of(k, j)` gives the cost of any pairs (inf: no link)."""
+    `limit`, less the redundant ones (:func:`_pc_paths`), both directions stored."""
     within = cost <= limit
-    first, second, cost = first[within], second[within], cost[within]
-    if n >= _PRUNE_FROM:
-        useful = _redundant_links(first, second, cost, n, cost_of=cost_of) < 0
-        first, second, cost = first[useful], second[useful], cost[useful]
-    # csgraph reads 0 as "no edge": give touching patches a tiny positive cost instead
-    return _symmetric(first, second, np.maximum(cost, 1e-300), n)
+    return _pc_paths(first[within], second[within], cost[within], n, cost_of=cost_of)._graph()
 
 
 def _redundant_links(first: np.ndarray, second: np.ndarray, cost: np.ndarray, n: int, *,

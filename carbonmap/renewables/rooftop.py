@@ -181,11 +181,13 @@ def _shading_partitions(x: np.ndarray, y: np.ndarray, *, reach_m: float, tile_m:
     xs = x[by_x]
     partitions = []
     while squares:
-        x0, y0, side, members = squares.pop(0)
-        if len(members) > max_roofs and side / 2 >= reach_m:
-            east, north = x[members] >= x0 + side / 2, y[members] >= y0 + side / 2
-            squares[:0] = [(x0 + e * side / 2, y0 + n * side / 2, side / 2, members[(east == e) & (north == n)])
-                           for e in (0, 1) for n in (0, 1) if ((east == e) & (north == n)).any()]
+        x0, y0, side, members = squares.pop()
+        half = side / 2
+        if len(members) > max_roofs and half >= reach_m:
+            east, north = x[members] >= x0 + half, y[members] >= y0 + half
+            quarters = [(x0 + e * half, y0 + n * half, half, members[(east == e) & (north == n)])
+                        for e in (0, 1) for n in (0, 1)]
+            squares.extend(quarter for quarter in quarters if len(quarter[3]))
             continue
         margin = reach_m + 1.0  # a metre more than the reach: rounding never leaves a neighbour out
         near = by_x[np.searchsorted(xs, x[members].min() - margin):np.searchsorted(xs, x[members].max() + margin,
