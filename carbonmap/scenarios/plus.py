@@ -265,14 +265,15 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
     del cells, b, a
     forests = _forests(drawn, names, static, before, distances, spacing, trees=trees, min_leaf=min_leaf)
     grids = {n: _values(_driver(n, later, distances, after, spacing)) for n in names}
-    target = np.flatnonzero(~np.ma.getmaskarray(after) & _finite(grids, shape))
+    target = ~np.ma.getmaskarray(after) & _finite(grids, shape)
     probability = np.full((len(codes), *shape), np.nan, np.float32)
     for k, forest in enumerate(forests):
         if forest is None:
-            probability[k].reshape(-1)[target] = unlearnt
+            np.copyto(probability[k], np.float32(unlearnt), where=target)
     learnt = [k for k, forest in enumerate(forests) if forest is not None]
-    predict = partial(_predict_block, [forests[k] for k in learnt], [grids[n] for n in names], target)
-    for block, predicted in ordered_map(predict, range(0, target.size, PREDICT_CELLS), where="process"):
+    predict = partial(_predict_block, [forests[k] for k in learnt], [grids[n] for n in names], target.reshape(-1))
+    for block, predicted in ordered_map(predict, _blocks(target.size, shape[1]),
+                                        where="process"):
         for k, p in zip(learnt, predicted):
             probability[k].reshape(-1)[block] = p
     importance = [{"code": int(code), "driver": n, "importance": float(v)} for code, forest in zip(codes, forests)
@@ -304,15 +305,21 @@ def _forests(drawn, names, static, before, distances, spacing, *, trees, min_lea
     return forests
 
 
-#: Cells whose probabilities one task predicts (bounded memory on large grids).
+#: Cells of the grid whose probabilities one task predicts (whole rows; bounded memory on large grids).
 PREDICT_CELLS = 1_000_000
 
 
-def _predict_block(forests: list, grids: list[np.ndarray], target: np.ndarray, start: int):
-    """(cells, each forest's probability of class 1 there) for the target cells
-    ``start:start + PREDICT_CELLS``: a task of :func:`carbonmap.compute.ordered_map` on the run's
-    threads (the trees predict without the GIL; one thread a block, so the sums are the same)."""
-    block = target[start:start + PREDICT_CELLS]
+def _blocks(cells: int, width: int) -> list[slice]:
+    """The flat grid's blocks of whole rows of about :data:`PREDICT_CELLS` cells, in order."""
+    step = max(1, PREDICT_CELLS // width) * width
+    return [slice(start, min(start + step, cells)) for start in range(0, cells, step)]
+
+
+def _predict_block(forests: list, grids: list[np.ndarray], target: np.ndarray, rows: slice):
+    """(cells, each forest's probability of class 1 there) for the `target` cells (flat bool) among
+    the flat grid's `rows`: a task of :func:`carbonmap.compute.ordered_map` on the run's threads (the
+    trees predict without the GIL; each cell is predicted alone, so any blocks give the same values)."""
+    block = rows.start + np.flatnonzero(target[rows])
     x = np.column_stack([grid.ravel()[block] for grid in grids])
     return block, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
 
