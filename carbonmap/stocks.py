@@ -290,7 +290,7 @@ def carbon_stocks(
     DataFrame
         The summary, one row per quantity: ``quantity`` (e.g. ``total_bas``, ``c_soil_alt``,
         ``change``, ``npv``), ``t_c`` [t C], ``t_co2`` [t CO2], ``value`` [currency, for
-        ``npv``] and ``area_ha`` [ha of valid cells].
+        ``npv``; only with a valuation] and ``area_ha`` [ha of valid cells].
 
     Raises
     ------
@@ -472,4 +472,5 @@ def _summary(totals: dict[str, float], valid_ha: dict[str, float]) -> pd.DataFra
                      "value": value if key == "npv" else math.nan, "area_ha": valid_ha.get(date, math.nan)})
     order = {q: i for i, q in enumerate(
         [f"{p}_{d}" for d in ("bas", "alt") for p in ("total", *POOLS)] + ["change", "npv"])}
-    return pd.DataFrame(rows).sort_values("quantity", key=lambda s: s.map(order)).reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values("quantity", key=lambda s: s.map(order)).reset_index(drop=True)
+    return table if "npv" in totals else table.drop(columns="value")  # no price, no value column

@@ -80,6 +80,7 @@ def test_scale_check_1000_by_1000_cells_of_30_m():
     totals = summary.set_index("quantity")
     assert totals.loc["total_bas", "t_c"] == pytest.approx(7_740_000, rel=1e-9)
     assert totals.loc["total_bas", "area_ha"] == pytest.approx(90_000)
+    assert list(totals.columns) == ["t_c", "t_co2", "area_ha"]  # no price, no empty value column
 
 
 def test_alternative_on_another_grid_is_aligned_and_nodata_stays_nodata(tmp_path):
