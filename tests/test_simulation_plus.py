@@ -115,11 +115,12 @@ def test_learnt_probability_follows_the_driver_that_explains_the_expansion():
         learn_suitability(before, after, {"x_m": column[:10]}, codes=[1, 2])
 
 
-def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_driver_stacks(monkeypatch):
+def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_driver_stacks(monkeypatch, tmp_path):
     """The distances learnt from the earlier map and predicted from the later one, computed inside
-    one at a time (a grid never holds both dates' distances, nor a drivers x cells table), give the
-    probabilities, importances and samples of the distance rasters handed in whole, bit for bit,
-    whatever the block of cells predicted at once; a masked and a NaN cell stay NaN."""
+    one at a time (a grid never holds both dates' distances, nor a drivers x cells table) and read
+    back by blocks of rows from files in the scratch folder, give the probabilities, importances and
+    samples of the distance rasters handed in whole, bit for bit, whatever the block of cells
+    predicted at once; a masked and a NaN cell stay NaN; the files are gone at the end."""
     from carbonmap.scenarios import plus
 
     rng = np.random.default_rng(11)
@@ -136,9 +137,14 @@ def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_dr
         before, after, {"slope": slope, **plus.distance_drivers(before, [2, 3], (30.0, 30.0))},
         predict_on={"slope": slope, **plus.distance_drivers(after, [2, 3], (30.0, 30.0))}, **kwargs)
     monkeypatch.setattr(plus, "PREDICT_CELLS", 7)
+    read, reads = plus._DriverFile.read, []
+    monkeypatch.setattr(plus._DriverFile, "read", lambda self, rows: reads.append((self.path, rows)) or read(self, rows))
     inside = plus.learn_suitability(before, after, {"slope": slope}, distance_to=[2, 3], spacing=(30.0, 30.0),
-                                    **kwargs)
+                                    scratch=tmp_path, **kwargs)
     assert np.array_equal(whole.probability, inside.probability, equal_nan=True)
+    assert {path.name for path, _ in reads} == {"distance_to_2.f32", "distance_to_3.f32"}
+    assert {path.parent.parent for path, _ in reads} == {tmp_path} and not any(tmp_path.iterdir())
+    assert len(reads) == 2 * 40 and all(rows.stop - rows.start == 50 for _, rows in reads)  # a row a block
     assert whole.importance.equals(inside.importance) and whole.samples.equals(inside.samples)
     assert list(inside.importance["driver"][:3]) == ["slope", "distance_to_2", "distance_to_3"]
     assert np.isnan(inside.probability[:, 0, 0]).all() and np.isnan(inside.probability[:, 5, 7]).all()

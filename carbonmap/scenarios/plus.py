@@ -32,9 +32,12 @@ numbers come from one ``numpy.random.Generator`` seeded by the caller, so runs a
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,7 +174,8 @@ def _finite(drivers: Mapping[str, np.ndarray], shape) -> np.ndarray:
 def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes=None, sample_size: int = 2000,
                       trees: int = 50, min_leaf: int = 5, seed: int = 0,
                       predict_on: Mapping[str, np.ndarray] | None = None, unlearnt: float = 1.0,
-                      distance_to=(), spacing: tuple[float, float] = (1.0, 1.0)) -> Suitability:
+                      distance_to=(), spacing: tuple[float, float] = (1.0, 1.0),
+                      scratch: str | os.PathLike | None = None) -> Suitability:
     r"""Development probability of each class from the land expansion between two dates (LEAS).
 
     Parameters
@@ -201,6 +205,9 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
         here one at a time, so that a large grid never holds both dates' distances.
     spacing : (float, float) [m]
         Cell height and width, for `distance_to`.
+    scratch : path-like, optional
+        Folder where the distances wait, one file each, while the probabilities are predicted
+        (default: the system's temporary folder); the files are removed at the end.
 
     Returns
     -------
@@ -218,8 +225,11 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
     ``samples``, NaN importances).
 
     Only the sampled cells' driver values are gathered to learn from, and the probabilities are
-    predicted a million cells at a time, so no (drivers x cells) table of the grid is made: the
-    grid holds the drivers of one date, once (the distances are finite everywhere).
+    predicted a million cells at a time, so no (drivers x cells) table of the grid is made. The
+    distances (one per class in `distance_to`, 4 bytes a cell each) are computed one at a time
+    and written to files in `scratch`, from which each block reads its rows: the memory holds
+    the static drivers and the probabilities, not the distances (the distances are finite
+    everywhere).
 
     References
     ----------
@@ -264,18 +274,20 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
         samples.append(row)
     del cells, b, a
     forests = _forests(drawn, names, static, before, distances, spacing, trees=trees, min_leaf=min_leaf)
-    grids = {n: _values(_driver(n, later, distances, after, spacing)) for n in names}
-    target = ~np.ma.getmaskarray(after) & _finite(grids, shape)
+    target = ~np.ma.getmaskarray(after) & _finite(later, shape)
     probability = np.full((len(codes), *shape), np.nan, np.float32)
     for k, forest in enumerate(forests):
         if forest is None:
             np.copyto(probability[k], np.float32(unlearnt), where=target)
     learnt = [k for k, forest in enumerate(forests) if forest is not None]
-    predict = partial(_predict_block, [forests[k] for k in learnt], [grids[n] for n in names], target.reshape(-1))
-    for block, predicted in ordered_map(predict, _blocks(target.size, shape[1]),
-                                        where="process"):
-        for k, p in zip(learnt, predicted):
-            probability[k].reshape(-1)[block] = p
+    with tempfile.TemporaryDirectory(prefix="carbonmap-distances-", dir=scratch) as folder:
+        grids = [_values(later[n]).ravel() if n not in distances
+                 else _DriverFile.write(Path(folder) / f"{n}.f32", _values(_driver(n, later, distances, after, spacing)))
+                 for n in names]
+        predict = partial(_predict_block, [forests[k] for k in learnt], grids, target.reshape(-1))
+        for block, predicted in ordered_map(predict, _blocks(target.size, shape[1]), where="process"):
+            for k, p in zip(learnt, predicted):
+                probability[k].reshape(-1)[block] = p
     importance = [{"code": int(code), "driver": n, "importance": float(v)} for code, forest in zip(codes, forests)
                   for n, v in zip(names, [np.nan] * len(names) if forest is None else forest.feature_importances_)]
     return Suitability(codes, probability, pd.DataFrame(importance), pd.DataFrame(samples))
@@ -319,9 +331,27 @@ def _predict_block(forests: list, grids: list[np.ndarray], target: np.ndarray, r
     """(cells, each forest's probability of class 1 there) for the `target` cells (flat bool) among
     the flat grid's `rows`: a task of :func:`carbonmap.compute.ordered_map` on the run's threads (the
     trees predict without the GIL; each cell is predicted alone, so any blocks give the same values)."""
-    block = rows.start + np.flatnonzero(target[rows])
-    x = np.column_stack([grid.ravel()[block] for grid in grids])
-    return block, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
+    cells = np.flatnonzero(target[rows])
+    x = np.column_stack([(grid.read(rows) if isinstance(grid, _DriverFile) else grid[rows])[cells] for grid in grids])
+    return rows.start + cells, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
+
+
+@dataclass(frozen=True)
+class _DriverFile:
+    """A driver grid waiting in a file of raw float32 cells (row by row), read a block of rows at a time."""
+
+    path: Path
+    cells: int
+
+    @classmethod
+    def write(cls, path: Path, grid: np.ndarray) -> _DriverFile:
+        np.ascontiguousarray(grid, dtype=np.float32).tofile(path)
+        return cls(path, int(grid.size))
+
+    def read(self, rows: slice) -> np.ndarray:
+        """The flat grid's cells ``rows.start:rows.stop``."""
+        itemsize = np.dtype(np.float32).itemsize
+        return np.fromfile(self.path, dtype=np.float32, count=rows.stop - rows.start, offset=rows.start * itemsize)
 
 
 def _driver(name: str, static: Mapping[str, np.ndarray], distances: list[str], landcover, spacing) -> np.ndarray:
@@ -694,7 +724,8 @@ class PlusRun:
 def simulate_land_use(before, after, *, year_before: int, year_after: int, target_year: int, spacing,
                       drivers: dict | None = None, distance_to=None, demand="markov", parameters: dict | None = None,
                       conversion: pd.DataFrame | None = None, restricted=None, weights: dict | None = None,
-                      reference=None, builtup_codes=(), slope_deg=None) -> PlusRun:
+                      reference=None, builtup_codes=(), slope_deg=None,
+                      scratch: str | os.PathLike | None = None) -> PlusRun:
     """Calibrate on two dates, simulate the target year and validate it: the one entry point of
     the simulator, used by ``carbonmap simulate`` and by ``[[scenarios]] allocation = "plus"``.
 
@@ -727,6 +758,8 @@ def simulate_land_use(before, after, *, year_before: int, year_after: int, targe
         Built-up classes (the simple allocation's distance decay).
     slope_deg : array (H, W) [degrees], optional
         Slope for the simple allocation's slope limit.
+    scratch : path-like, optional
+        Folder for the working files (:func:`learn_suitability`; default: the system's temporary folder).
 
     Returns
     -------
@@ -755,7 +788,8 @@ def simulate_land_use(before, after, *, year_before: int, year_after: int, targe
     seed = int(p["plus_random_seed"])
     suit = learn_suitability(before, after, static, codes=codes, sample_size=int(p["plus_sample_size"]),
                              trees=int(p["plus_trees"]), min_leaf=int(p["plus_min_leaf_cells"]), seed=seed,
-                             unlearnt=float(p["plus_unlearnt_probability"]), distance_to=distance_to, spacing=spacing)
+                             unlearnt=float(p["plus_unlearnt_probability"]), distance_to=distance_to, spacing=spacing,
+                             scratch=scratch)
     cells = pd.Series(np.ma.compressed(after)).value_counts().reindex(codes, fill_value=0)
     flows = None
     if isinstance(demand, str) and demand == "markov":

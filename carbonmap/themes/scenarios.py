@@ -223,13 +223,15 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
         ctx.record_input(spec.restricted, f"scenario {spec.name} restriction zones")
         restricted = rasterize(zones, grid, values=1, fill=0, dtype="uint8").astype(bool)
     p = scenario_parameters(cfg.parameters)
-    run = simulate_land_use(previous, landcover, year_before=cfg.previous_year, year_after=cfg.base_year,
-                            target_year=spec.markov_year, spacing=(grid.resolution, grid.resolution),
-                            drivers=drivers, demand=_demand(ctx, spec, base, codes), parameters=p,
-                            conversion=read_conversion(spec.conversion, codes) if spec.conversion else None,
-                            restricted=restricted, weights={int(k): v for k, v in spec.neighbourhood_weights.items()},
-                            builtup_codes=_built_codes(codes, base.system), slope_deg=slope,
-                            reference=rasters.read(spec.reference) if spec.reference else None)
+    with ctx.scratch() as scratch:  # the distance drivers wait there while the probabilities are predicted
+        run = simulate_land_use(previous, landcover, year_before=cfg.previous_year, year_after=cfg.base_year,
+                                target_year=spec.markov_year, spacing=(grid.resolution, grid.resolution),
+                                drivers=drivers, demand=_demand(ctx, spec, base, codes), parameters=p,
+                                conversion=read_conversion(spec.conversion, codes) if spec.conversion else None,
+                                restricted=restricted,
+                                weights={int(k): v for k, v in spec.neighbourhood_weights.items()},
+                                builtup_codes=_built_codes(codes, base.system), slope_deg=slope,
+                                reference=rasters.read(spec.reference) if spec.reference else None, scratch=scratch)
     if run.validation is not None:
         run.patterns = pattern_comparison({"reference": rasters.read(spec.reference), **run.comparison,
                                            "plus": run.simulation.landcover}, grid.resolution)
