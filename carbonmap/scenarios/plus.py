@@ -327,12 +327,14 @@ def _blocks(cells: int, width: int) -> list[slice]:
     return [slice(start, min(start + step, cells)) for start in range(0, cells, step)]
 
 
-def _predict_block(forests: list, grids: list[np.ndarray], target: np.ndarray, rows: slice):
+def _predict_block(forests: list, grids: list, target: np.ndarray, rows: slice):
     """(cells, each forest's probability of class 1 there) for the `target` cells (flat bool) among
-    the flat grid's `rows`: a task of :func:`carbonmap.compute.ordered_map` on the run's threads (the
-    trees predict without the GIL; each cell is predicted alone, so any blocks give the same values)."""
+    the flat grid's `rows`, the drivers `grids` flat arrays or :class:`_DriverFile`: a task of
+    :func:`carbonmap.compute.ordered_map` on the run's threads (the trees predict without the GIL;
+    each cell is predicted alone, so any blocks give the same values)."""
     cells = np.flatnonzero(target[rows])
-    x = np.column_stack([(grid.read(rows) if isinstance(grid, _DriverFile) else grid[rows])[cells] for grid in grids])
+    x = np.column_stack([(grid.read(rows) if isinstance(grid, _DriverFile) else grid[rows])[cells]
+                         for grid in grids])
     return rows.start + cells, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
 
 
@@ -341,12 +343,11 @@ class _DriverFile:
     """A driver grid waiting in a file of raw float32 cells (row by row), read a block of rows at a time."""
 
     path: Path
-    cells: int
 
     @classmethod
     def write(cls, path: Path, grid: np.ndarray) -> _DriverFile:
         np.ascontiguousarray(grid, dtype=np.float32).tofile(path)
-        return cls(path, int(grid.size))
+        return cls(path)
 
     def read(self, rows: slice) -> np.ndarray:
         """The flat grid's cells ``rows.start:rows.stop``."""
