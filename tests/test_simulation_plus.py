@@ -115,12 +115,15 @@ def test_learnt_probability_follows_the_driver_that_explains_the_expansion():
         learn_suitability(before, after, {"x_m": column[:10]}, codes=[1, 2])
 
 
-def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_driver_stacks(monkeypatch, tmp_path):
+@pytest.mark.parametrize(("block_cells", "block_rows"), [(7, 1), (150, 3)])
+def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_driver_stacks(
+        monkeypatch, tmp_path, block_cells, block_rows):
     """The distances learnt from the earlier map and predicted from the later one, computed inside
     one at a time (a grid never holds both dates' distances, nor a drivers x cells table) and read
-    back by blocks of rows from files in the scratch folder, give the probabilities, importances and
-    samples of the distance rasters handed in whole, bit for bit, whatever the block of cells
-    predicted at once; a masked and a NaN cell stay NaN; the files are gone at the end."""
+    back by blocks of whole rows from files in the scratch folder, give the probabilities, importances
+    and samples of the distance rasters handed in whole, bit for bit, whatever the block of cells
+    predicted at once (a short last block; blocks of masked rows only, skipped); a masked and a NaN
+    cell stay NaN; the files are gone at the end."""
     from carbonmap.scenarios import plus
 
     rng = np.random.default_rng(11)
@@ -130,21 +133,26 @@ def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_dr
     after[near_built & (rng.random((40, 50)) < 0.4)] = 2
     after[rng.random((40, 50)) < 0.03] = 3
     after[0, 0] = np.ma.masked
+    after[12:15] = np.ma.masked  # whole blocks without a cell to predict
     slope = rng.random((40, 50)).astype(np.float32) * 30
     slope[5, 7] = np.nan
     kwargs = {"codes": [1, 2, 3], "sample_size": 200, "trees": 10, "min_leaf": 3, "seed": 5}
     whole = plus.learn_suitability(
         before, after, {"slope": slope, **plus.distance_drivers(before, [2, 3], (30.0, 30.0))},
         predict_on={"slope": slope, **plus.distance_drivers(after, [2, 3], (30.0, 30.0))}, **kwargs)
-    monkeypatch.setattr(plus, "PREDICT_CELLS", 7)
+    monkeypatch.setattr(plus, "PREDICT_CELLS", block_cells)
     read, reads = plus._DriverFile.read, []
-    monkeypatch.setattr(plus._DriverFile, "read", lambda self, rows: reads.append((self.path, rows)) or read(self, rows))
+    monkeypatch.setattr(plus._DriverFile, "read", lambda self, rows: reads.append((self.path, rows))
+                        or read(self, rows))
     inside = plus.learn_suitability(before, after, {"slope": slope}, distance_to=[2, 3], spacing=(30.0, 30.0),
                                     scratch=tmp_path, **kwargs)
     assert np.array_equal(whole.probability, inside.probability, equal_nan=True)
     assert {path.name for path, _ in reads} == {"distance_to_2.f32", "distance_to_3.f32"}
     assert {path.parent.parent for path, _ in reads} == {tmp_path} and not any(tmp_path.iterdir())
-    assert len(reads) == 2 * 40 and all(rows.stop - rows.start == 50 for _, rows in reads)  # a row a block
+    starts = [row * 50 for row in range(0, 40, block_rows) if not 12 <= row < 15]
+    assert sorted(rows.start for _, rows in reads) == sorted(starts * 2)
+    assert all(rows.stop - rows.start == min(block_rows * 50, 2000 - rows.start) for _, rows in reads)
+    assert np.isnan(inside.probability[:, 12:15]).all()
     assert whole.importance.equals(inside.importance) and whole.samples.equals(inside.samples)
     assert list(inside.importance["driver"][:3]) == ["slope", "distance_to_2", "distance_to_3"]
     assert np.isnan(inside.probability[:, 0, 0]).all() and np.isnan(inside.probability[:, 5, 7]).all()

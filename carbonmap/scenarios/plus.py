@@ -225,7 +225,8 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
     ``samples``, NaN importances).
 
     Only the sampled cells' driver values are gathered to learn from, and the probabilities are
-    predicted a million cells at a time, so no (drivers x cells) table of the grid is made. The
+    predicted by blocks of whole rows of about a million cells of the grid, so no (drivers x cells)
+    table of the grid is made. The
     distances (one per class in `distance_to`, 4 bytes a cell each) are computed one at a time
     and written to files in `scratch`, from which each block reads its rows: the memory holds
     the static drivers and the probabilities, not the distances (the distances are finite
@@ -280,9 +281,9 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
         if forest is None:
             np.copyto(probability[k], np.float32(unlearnt), where=target)
     learnt = [k for k, forest in enumerate(forests) if forest is not None]
-    with tempfile.TemporaryDirectory(prefix="carbonmap-distances-", dir=scratch) as folder:
-        grids = [_values(later[n]).ravel() if n not in distances
-                 else _DriverFile.write(Path(folder) / f"{n}.f32", _values(_driver(n, later, distances, after, spacing)))
+    with tempfile.TemporaryDirectory(prefix="carbonmap-distances-", dir=scratch, ignore_cleanup_errors=True) as folder:
+        grids = [_values(later[n]).ravel() if n not in distances else
+                 _DriverFile.write(Path(folder) / f"{n}.f32", _values(_driver(n, later, distances, after, spacing)))
                  for n in names]
         predict = partial(_predict_block, [forests[k] for k in learnt], grids, target.reshape(-1))
         for block, predicted in ordered_map(predict, _blocks(target.size, shape[1]), where="process"):
@@ -317,12 +318,13 @@ def _forests(drawn, names, static, before, distances, spacing, *, trees, min_lea
     return forests
 
 
-#: Cells of the grid whose probabilities one task predicts (whole rows; bounded memory on large grids).
+#: Cells of the grid (whole rows, nodata included) whose probabilities one task predicts (bounded memory).
 PREDICT_CELLS = 1_000_000
 
 
 def _blocks(cells: int, width: int) -> list[slice]:
     """The flat grid's blocks of whole rows of about :data:`PREDICT_CELLS` cells, in order."""
+    width = max(width, 1)
     step = max(1, PREDICT_CELLS // width) * width
     return [slice(start, min(start + step, cells)) for start in range(0, cells, step)]
 
@@ -333,6 +335,8 @@ def _predict_block(forests: list, grids: list, target: np.ndarray, rows: slice):
     :func:`carbonmap.compute.ordered_map` on the run's threads (the trees predict without the GIL;
     each cell is predicted alone, so any blocks give the same values)."""
     cells = np.flatnonzero(target[rows])
+    if cells.size == 0:  # rows of nodata only
+        return rows.start + cells, [np.empty(0, np.float32) for _ in forests]
     x = np.column_stack([(grid.read(rows) if isinstance(grid, _DriverFile) else grid[rows])[cells]
                          for grid in grids])
     return rows.start + cells, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
