@@ -121,12 +121,15 @@ class UnitsSection:
 
     encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
         the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    name_field : the field of each unit's readable name; or one field per language,
+        ``{ zh = "name_zh", en = "name_en" }``, the run's language choosing (a :class:`Text` of
+        field names).
     """
 
     path: Path
     id_field: str | None
     layer: str | None = None
-    name_field: str | None = None
+    name_field: str | Text | None = None
     population_field: str | None = None
     gdp_field: str | None = None
     gdp_unit: str = "cny_1e8"
@@ -1055,8 +1058,10 @@ def _coerce(value: Any, hint: Any, key: str, path: Path, report=_raise) -> Any:
         if option is Text and isinstance(value, dict):
             return _bilingual(value, key, path, report)
     if Text in options:
+        entry = key.rsplit(".", 1)[-1]
         report(ConfigError(f"expected a string or a table of languages, got {value!r}.", path=path, key=key,
-                           fix=f"{_BILINGUAL_FIX}."))
+                           fix=f'give one string for both languages, {entry} = "...", or one per language, '
+                               f'{entry} = {{ zh = "...", en = "..." }}.'))
         return _INVALID
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
     report(ConfigError(f"expected {expected}, got {value!r}.", path=path, key=key,
@@ -1064,15 +1069,14 @@ def _coerce(value: Any, hint: Any, key: str, path: Path, report=_raise) -> Any:
     return _INVALID
 
 
-#: How to write a text in both languages (a ``title``).
-_BILINGUAL_FIX = ('give one string for both languages, title = "...", or one per language, '
-                  'title = { zh = "...", en = "..." }')
 _LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
 
 
 def _bilingual(table: dict, key: str, path: Path, report=_raise) -> Text | object:
-    """A text in both languages from a table ``{ zh = "...", en = "..." }`` (a ``title``): its keys are
-    the languages, each a string that is not empty; :data:`_INVALID` (when collecting) if it is not."""
+    """A text in both languages from a table ``{ zh = "...", en = "..." }`` (a ``title``, or a field
+    name per language): its keys are the languages, each a string that is not empty; :data:`_INVALID`
+    (when collecting) if it is not."""
+    entry = key.rsplit(".", 1)[-1]
     problems: list[ConfigError] = []
     _reject_unknown(table, LANGUAGES, f"{key}.", path, problems.append)
     misspelt = {close for name in table if name not in LANGUAGES
@@ -1082,14 +1086,14 @@ def _bilingual(table: dict, key: str, path: Path, report=_raise) -> Text | objec
         if language not in table:
             if language not in misspelt:  # a misspelt language is one problem, reported as unknown
                 problems.append(ConfigError("required key is missing.", path=path, key=f"{key}.{language}",
-                                            fix=f'add {language} = "..." (the title in {name}), or give one '
-                                            'string for both languages, title = "...".'))
+                                            fix=f'add {language} = "..." (the {entry} in {name}), or give one '
+                                            f'string for both languages, {entry} = "...".'))
         elif not isinstance(table[language], str):
             problems.append(ConfigError(f"expected str, got {table[language]!r}.", path=path, key=f"{key}.{language}",
-                                        fix=f'give the title in {name} in quotes, {language} = "...".'))
+                                        fix=f'give the {entry} in {name} in quotes, {language} = "...".'))
         elif not table[language].strip():
             problems.append(ConfigError("must not be empty.", path=path, key=f"{key}.{language}",
-                                        fix=f"give the title in {name}."))
+                                        fix=f"give the {entry} in {name}."))
     for problem in problems:
         report(problem)
     if problems or not set(LANGUAGES) <= set(table):
