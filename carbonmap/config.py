@@ -93,11 +93,13 @@ __all__ = [
 class ProjectSection:
     """[project]: the run's name, where it writes, and the year its data describe.
 
+    name : the run's name, the title of its map and report: one string for both languages, or one
+        per language, ``{ zh = "示范城市", en = "Demo city" }``.
     year : the year of the run's data (its inventory and land cover); recorded in ``run.json`` so
         that ``carbonmap compare`` can place runs in time (default: the [timeline] base year).
     """
 
-    name: str
+    name: str | Text
     output_dir: Path = Path("out")
     year: int | None = None
 

@@ -62,6 +62,7 @@ from carbonmap.themes.sinks import SINKS
 from carbonmap.themes.stocks import STOCKS
 from carbonmap.themes.targets import TARGETS_STAGE
 from carbonmap.themes.uncertainty import UNCERTAINTY
+from carbonmap.words import text_in
 
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
@@ -177,7 +178,8 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
             for name in results if state is not None else ():
                 state.add(name, {"result": results[name], "publication": publications[name]})
             _release_unread(results, [s for s in STAGES[first:] if s.applies(project)])
-        reporter.run_started(project.project.name, sum(s.applies(project) for s in STAGES[first:]))
+        reporter.run_started(text_in(project.project.name, project.outputs.language),
+                             sum(s.applies(project) for s in STAGES[first:]))
         with compute_session(project.compute) as session:
             reporter.log(f"compute: {session.description}", show=session.distributed)
             timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter,

@@ -234,7 +234,7 @@ def test_the_map_reads_as_a_planner_expects(browser, demo_pages, language, scree
     assert browser.execute_script("return document.documentElement.lang") == ("zh-CN" if language == "zh" else "en")
 
     header = browser.find_element("css selector", ".cm-header").text
-    assert "Demo city" in header and _words("map.sources", language) in header
+    assert ("示范城市" if language == "zh" else "Demo city") in header and _words("map.sources", language) in header
     baseline = "基准情景" if language == "zh" else "baseline"
     assert _words("map.peak_year", language, year=2030, scenario=baseline) in header
     legend = _visible_text(browser, ".carbonmap-legend")

@@ -186,6 +186,12 @@ def test_the_units_name_field_is_one_field_or_one_per_language(folder):
     assert load_project(write(folder, text)).units.name_field == Text(en="name_en", zh="name_zh")
 
 
+def test_the_project_name_is_one_string_or_one_per_language(folder):
+    assert load_project(write(folder, GOOD)).project.name == "t"
+    text = GOOD.replace('name = "t"', 'name = { zh = "示范城市", en = "Demo city" }', 1)
+    assert load_project(write(folder, text)).project.name == Text(en="Demo city", zh="示范城市")
+
+
 def test_a_problem_in_a_later_entry_names_it_by_its_position_from_1_and_its_name_and_path(folder):
     """The key counts [[rasters]] entries from 0 (rasters[2] is the third); the message also says, as a person
     counts and finds it, which entry: the 3rd, its name and path. The key itself stays as it was."""

@@ -42,7 +42,8 @@ def run_onemap(ctx: StageContext) -> None:
         elif step == "report.html":
             from carbonmap.report import write_report
 
-            write_report(summary, _with_own_notes(ctx), ctx.file(step), title=ctx.project.project.name,
+            write_report(summary, _with_own_notes(ctx), ctx.file(step),
+                         title=text_in(ctx.project.project.name, outputs.language),
                          grid=units.grid, language=outputs.language,
                          warnings_=published.warnings + ctx.publication.warnings,
                          scenario_titles={spec.name: spec.title for spec in ctx.project.scenarios if spec.title})
@@ -74,7 +75,8 @@ def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
 
     outputs, published = ctx.project.outputs, ctx.published  # the page reads each saved layer as it draws it
     _, size_mb, detail = write_map(summary, layers_in(published.layers, outputs.language), ctx.file("onemap.html"),
-                                   budget_mb=outputs.html_budget_mb, title=ctx.project.project.name,
+                                   budget_mb=outputs.html_budget_mb,
+                                   title=text_in(ctx.project.project.name, outputs.language),
                                    headline=published.headline, basemaps=outputs.basemaps,
                                    tianditu_key=outputs.tianditu_key, groups=GROUPS, language=outputs.language,
                                    milestones=published.tables.get("scenario_milestones"),
@@ -218,7 +220,7 @@ def run_metadata(project, grid, notes: list[str]) -> pd.DataFrame:
     items = {
         "carbonmap_version": __version__,
         "run_date_utc": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
-        "project_name": project.project.name,
+        "project_name": text_in(project.project.name, project.outputs.language),
         "project_file": str(project.path),
         "analysis_crs_name": grid.get("crs_name", ""),
         "analysis_crs_wkt": grid.get("crs_wkt", ""),
