@@ -123,15 +123,12 @@ class UnitsSection:
 
     encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
         the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
-    name_field : the field of each unit's readable name; or one field per language,
-        ``{ zh = "name_zh", en = "name_en" }``, the run's language choosing (a :class:`Text` of
-        field names).
     """
 
     path: Path
     id_field: str | None
     layer: str | None = None
-    name_field: str | Text | None = None
+    name_field: str | None = None
     population_field: str | None = None
     gdp_field: str | None = None
     gdp_unit: str = "cny_1e8"
@@ -1075,9 +1072,9 @@ _LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
 
 
 def _bilingual(table: dict, key: str, path: Path, report=_raise) -> Text | object:
-    """A text in both languages from a table ``{ zh = "...", en = "..." }`` (a ``title``, or a field
-    name per language): its keys are the languages, each a string that is not empty; :data:`_INVALID`
-    (when collecting) if it is not."""
+    """A text in both languages from a table ``{ zh = "...", en = "..." }`` (a ``title``, the
+    project's ``name``): its keys are the languages, each a string that is not empty; :data:`_INVALID`
+    (when collecting) if it is not; the messages name the entry."""
     entry = key.rsplit(".", 1)[-1]
     problems: list[ConfigError] = []
     _reject_unknown(table, LANGUAGES, f"{key}.", path, problems.append)

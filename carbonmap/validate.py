@@ -285,7 +285,7 @@ def _vector_extent(check: VectorCheck, sample: gpd.GeoDataFrame) -> gpd.GeoSerie
 def _read_units(project: Project) -> gpd.GeoDataFrame:
     from carbonmap.themes.inputs import read_units
 
-    return read_units(project.units, language=project.outputs.language)
+    return read_units(project.units)
 
 
 def _check_overlap(extent: gpd.GeoSeries, units: gpd.GeoDataFrame, path: Path) -> None:

@@ -511,20 +511,6 @@ def test_planning_units_without_geometry_are_an_error_listing_them(tmp_path):
     expect_error(InputError, lambda: read_vector(path, null_geometry="keep"), "units.gpkg", "drop, error")
 
 
-def test_a_units_name_field_per_language_gives_the_runs_language_and_names_a_missing_field(tmp_path):
-    from carbonmap.config import UnitsSection
-    from carbonmap.themes.inputs import read_units
-    from carbonmap.words import Text
-
-    path = tmp_path / "units.gpkg"
-    _districts(CRS).assign(name_en=["Dongcheng", "Xicheng", "Chaoyang", "Haidian"]).to_file(path)
-    section = UnitsSection(path=path, id_field="code", name_field=Text(en="name_en", zh="name"))
-    assert read_units(section, language="zh")["unit_name"].tolist() == DISTRICTS
-    assert read_units(section, language="en")["unit_name"].tolist() == ["Dongcheng", "Xicheng", "Chaoyang", "Haidian"]
-    missing = UnitsSection(path=path, id_field="code", name_field=Text(en="name_english", zh="name"))
-    expect_error(InputError, lambda: read_units(missing, language="zh"), "units.gpkg", "name_english")
-
-
 @pytest.mark.parametrize("name", ["units.gpkg", "units.geojson", "units.shp"])
 def test_corrupt_vector_files_are_named(tmp_path, name):
     from carbonmap.io import read_vector

@@ -18,7 +18,7 @@ from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, r
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import Text, as_text, text_in
+from carbonmap.words import Text, as_text
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "layer_title", "UNITS",
@@ -70,17 +70,14 @@ class Rasters:
         return self.paths[name] if name else None
 
 
-def read_units(section: UnitsSection, *, language: str = "en") -> gpd.GeoDataFrame:
+def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
     """The planning units of a [units] section: unique ids, optional name, population, GDP.
 
     Returns a frame indexed by ``unit_id`` (text) in the file's CRS. Without an id field,
     units are numbered from 0. The section's fields become ``unit_name``, ``population``
-    [persons] and ``gdp_<unit>`` (``gdp_cny_1e8``, ``gdp_cny_1e4`` or ``gdp_cny``). A name field
-    per language gives ``unit_name`` in `language` (both fields must be in the file).
+    [persons] and ``gdp_<unit>`` (``gdp_cny_1e8``, ``gdp_cny_1e4`` or ``gdp_cny``).
     """
-    names = [section.name_field.zh, section.name_field.en] if isinstance(section.name_field, Text) \
-        else [section.name_field]
-    fields = [section.id_field, *names, section.population_field, section.gdp_field]
+    fields = [section.id_field, section.name_field, section.population_field, section.gdp_field]
     units = read_vector(section.path, layer=section.layer, columns=[c for c in fields if c], kind="polygon",
                         assume_crs=section.assume_crs, datum=section.datum, encoding=section.encoding,
                         null_geometry="error", id_field=section.id_field)
@@ -98,7 +95,7 @@ def read_units(section: UnitsSection, *, language: str = "en") -> gpd.GeoDataFra
                          fix="planning-unit ids must be unique; pick another id_field.")
     frame = gpd.GeoDataFrame({"unit_id": ids.astype(str).to_numpy()}, geometry=units.geometry.values, crs=units.crs)
     if section.name_field:
-        frame["unit_name"] = units[text_in(section.name_field, language)].astype(str).to_numpy()
+        frame["unit_name"] = units[section.name_field].astype(str).to_numpy()
     if section.population_field:
         frame["population"] = pd.to_numeric(units[section.population_field], errors="coerce").to_numpy()
     if section.gdp_field:
@@ -110,7 +107,7 @@ def run_units(ctx: StageContext) -> Units:
     """Read the planning units, choose the analysis grid, and start the summary table (``area_km2``,
     each unit's area in the analysis CRS [km2], and the fields of :func:`read_units`)."""
     project = ctx.project
-    frame = read_units(project.units, language=project.outputs.language)
+    frame = read_units(project.units)
     ctx.record_input(project.units.path, "planning units")
     crs = None if project.grid.crs == "auto" else project.grid.crs
     grid = analysis_grid(frame, project.grid.resolution_m, crs=crs)
