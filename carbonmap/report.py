@@ -679,6 +679,17 @@ def _in_one_language(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in frame.columns if str(c).endswith(("_zh", "_en"))])
 
 
+#: Columns of unit ids that a table shows as the units' names ("Paying unit": D03 reads as its name).
+UNIT_COLUMNS = ("payer_id", "receiver_id")
+
+
+def _units_named(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    """`frame` with the unit ids of its :data:`UNIT_COLUMNS` replaced by the units' names (an id
+    without a name stays as it is)."""
+    named = {c: frame[c].astype(str).map(lambda unit: names.get(unit) or unit) for c in UNIT_COLUMNS if c in frame}
+    return frame.assign(**named) if named else frame
+
+
 def _with_titles(frame, titles: Mapping[str, str]):
     """`frame` with the names in its ``scenario`` column replaced by their titles (when it has one)."""
     if not titles or not isinstance(frame, pd.DataFrame) or "scenario" not in frame.columns:
@@ -744,8 +755,10 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
             sections.append(_section("uncertainty", _w("report.uncertainty", language), body))
     shown = [name for name in REPORT_TABLES if name in tables]
     if shown:
+        names = dict(zip(summary["unit_id"].astype(str), _unit_names(summary)))
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
-                       + _table_html(_in_one_language(pd.DataFrame(tables[name])), language, labels=labels, extra=extra)
+                       + _table_html(_units_named(_in_one_language(pd.DataFrame(tables[name])), names), language,
+                                     labels=labels, extra=extra)
                        for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
     sections.append(_section("methods", _w("report.methods", language),

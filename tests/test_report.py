@@ -137,6 +137,27 @@ def test_a_scenario_title_in_both_languages_is_shown_in_the_report_language(tmp_
     assert shown in text and not_shown not in text
 
 
+def test_the_compensation_pairs_name_their_units(tmp_path):
+    """The report's table of paying and receiving units shows the units' names, not their ids; a unit
+    without a name keeps its id."""
+    import geopandas as gpd
+    import shapely
+
+    from carbonmap.report import write_report
+
+    summary = gpd.GeoDataFrame({"unit_id": ["D01", "D02", "D03"], "unit_name": ["Yunling", "新城区", ""],
+                                "net_co2_t_yr": [1.0, 2.0, 3.0]}, crs="EPSG:4547",
+                               geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)])
+    pairs = pd.DataFrame({"payer_id": ["D01", "D03"], "receiver_id": ["D02", "D02"], "amount_co2_t_yr": [5.0, 7.0]})
+    path = write_report(summary, Publication(tables={"compensation_pairs": pairs}), tmp_path / "report.html",
+                        title="t", grid=None, language="en")
+    text = path.read_text(encoding="utf-8")
+    table = text[text.index("id='table-compensation_pairs'"):]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table[:table.index("</table>")])
+    assert cells[:2] == ["Yunling", "新城区"] and "D01" not in cells and "D02" not in cells
+    assert "D03" in cells  # no name: its id
+
+
 #: The line boxes of each cell's text: (class, text, lines).
 _LINES = """return [...document.querySelectorAll('td')].map(td => {
   const range = document.createRange(); range.selectNodeContents(td);
