@@ -133,6 +133,11 @@ def _unit_names(summary) -> pd.Series:
     return (summary["unit_name"] if "unit_name" in summary else summary["unit_id"]).astype(str)
 
 
+def _names_by_id(summary) -> dict[str, str]:
+    """Each unit's id (text) -> what it is called (:func:`_unit_names`)."""
+    return dict(zip(summary["unit_id"].astype(str), _unit_names(summary)))
+
+
 def _class_edges(values: np.ndarray, classes: int = 5) -> np.ndarray:
     """Quantile class bounds of `values` (fewer classes when values repeat)."""
     edges = np.unique(np.quantile(values, np.linspace(0, 1, classes + 1)))
@@ -667,7 +672,7 @@ def _monitoring(tables: Mapping[str, pd.DataFrame], summary, language: str) -> t
 
     indicators = tables["monitoring_indicators"]
     years = [str(int(y)) for y in sorted(indicators["year"].unique())]
-    names = dict(zip(summary["unit_id"].astype(str), _unit_names(summary)))
+    names = _names_by_id(summary)
     return _section("monitoring", _w("monitoring.title", language, years=("、" if language == "zh" else ", ").join(years)),
                     monitoring_section(indicators, tables["monitoring_warnings"], language, names=names))
 
@@ -755,7 +760,7 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
             sections.append(_section("uncertainty", _w("report.uncertainty", language), body))
     shown = [name for name in REPORT_TABLES if name in tables]
     if shown:
-        names = dict(zip(summary["unit_id"].astype(str), _unit_names(summary)))
+        names = _names_by_id(summary)
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
                        + _table_html(_units_named(_in_one_language(pd.DataFrame(tables[name])), names), language,
                                      labels=labels, extra=extra)
