@@ -123,12 +123,15 @@ class UnitsSection:
 
     encoding : text encoding of the attributes when the file declares none (e.g. "gbk"); default:
         the file's own, else UTF-8, else GB18030 with a warning (:func:`carbonmap.io.read_vector`).
+    name_field : the field of each unit's readable name; or one field per language,
+        ``{ zh = "name_zh", en = "name_en" }`` (a :class:`Text` of field names): the outputs then
+        name the units in the language they are written in.
     """
 
     path: Path
     id_field: str | None
     layer: str | None = None
-    name_field: str | None = None
+    name_field: str | Text | None = None
     population_field: str | None = None
     gdp_field: str | None = None
     gdp_unit: str = "cny_1e8"

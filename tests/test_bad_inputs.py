@@ -511,6 +511,28 @@ def test_planning_units_without_geometry_are_an_error_listing_them(tmp_path):
     expect_error(InputError, lambda: read_vector(path, null_geometry="keep"), "units.gpkg", "drop, error")
 
 
+def test_a_units_name_field_per_language_keeps_both_and_names_a_missing_field(tmp_path):
+    from carbonmap.config import UnitsSection
+    from carbonmap.grid import analysis_grid
+    from carbonmap.themes.inputs import Units, read_units
+    from carbonmap.words import Text
+
+    path = tmp_path / "units.gpkg"
+    english = ["Dongcheng", "Xicheng", "Chaoyang", "Haidian"]
+    _districts(CRS).assign(name_en=english).to_file(path)
+    section = UnitsSection(path=path, id_field="code", name_field=Text(en="name_en", zh="name"))
+    chinese_run = read_units(section, language="zh")
+    assert chinese_run["unit_name"].tolist() == DISTRICTS
+    units = Units(chinese_run, analysis_grid(chinese_run, 100.0))
+    assert units.names_in("en").tolist() == english and units.names_in("zh").tolist() == DISTRICTS
+    assert read_units(section, language="en")["unit_name"].tolist() == english
+    one = Units(read_units(UnitsSection(path=path, id_field="code", name_field="name"), language="en"), units.grid)
+    assert one.names_in("en").tolist() == DISTRICTS  # one field serves both languages
+    assert Units(read_units(UnitsSection(path=path, id_field="code")), units.grid).names_in("zh") is None
+    missing = UnitsSection(path=path, id_field="code", name_field=Text(en="name_english", zh="name"))
+    expect_error(InputError, lambda: read_units(missing, language="zh"), "units.gpkg", "name_english")
+
+
 @pytest.mark.parametrize("name", ["units.gpkg", "units.geojson", "units.shp"])
 def test_corrupt_vector_files_are_named(tmp_path, name):
     from carbonmap.io import read_vector

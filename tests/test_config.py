@@ -168,6 +168,14 @@ MISTAKES = [
          r"key 'project.name': expected a string or a table of languages, got 3. "
          r"Fix: give one string for both languages, name = \"\.\.\.\", "
          r"or one per language, name = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
+        (('id_field = "id"', 'id_field = "id"\nname_field = { zh = "name_zh" }'), ConfigError,
+         r"key 'units.name_field.en': required key is missing. "
+         r"Fix: add en = \"\.\.\.\" \(the name_field in English\), "
+         r"or give one string for both languages, name_field = \"\.\.\.\""),
+        (('id_field = "id"', 'id_field = "id"\nname_field = 3'), ConfigError,
+         r"key 'units.name_field': expected a string or a table of languages, got 3. "
+         r"Fix: give one string for both languages, name_field = \"\.\.\.\", "
+         r"or one per language, name_field = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
 ]
 
 
@@ -177,6 +185,13 @@ def test_a_title_is_one_string_for_both_languages_or_one_per_language(folder):
     project = load_project(write(folder, text))
     assert project.rasters[0].title == Text(en="Elevation 2023", zh="2023年高程")
     assert project.vectors[0].title == "Zones"  # one string, as before
+
+
+def test_the_units_name_field_is_one_field_or_one_per_language(folder):
+    project = load_project(write(folder, GOOD.replace('id_field = "id"', 'id_field = "id"\nname_field = "name"')))
+    assert project.units.name_field == "name"
+    text = GOOD.replace('id_field = "id"', 'id_field = "id"\nname_field = { zh = "name_zh", en = "name_en" }')
+    assert load_project(write(folder, text)).units.name_field == Text(en="name_en", zh="name_zh")
 
 
 def test_the_project_name_is_one_string_or_one_per_language(folder):

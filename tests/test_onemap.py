@@ -504,6 +504,27 @@ def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
         run(changed, quiet=True, only="screen")
 
 
+def test_only_in_the_other_language_names_the_units_in_it(project_run, tmp_path):
+    """The districts are named per language (name_field = { zh, en }); rerunning the one map in English on a
+    Chinese run's state names them in English, though the units stage read them in Chinese."""
+    import shutil
+    from importlib.resources import files
+
+    folder = tmp_path / "out"
+    shutil.copytree(project_run, folder)
+    project = load_project(str(files("carbonmap.sample_data") / "demo_city" / "project.toml")).with_output_dir(folder)
+    assert project.outputs.language == "zh"
+    chinese = pd.read_csv(folder / "unit_summary.csv", index_col="unit_id")["unit_name"]
+    run(project.with_language("en"), quiet=True, only="onemap")
+    english = pd.read_csv(folder / "unit_summary.csv", index_col="unit_id")["unit_name"]
+    layer = pyogrio.read_dataframe(folder / "onemap.gpkg", layer="unit_summary", read_geometry=False)
+    districts = pyogrio.read_dataframe(files("carbonmap.sample_data") / "demo_city" / "demo_city.gpkg",
+                                       layer="districts", read_geometry=False).set_index("district_id")
+    assert chinese.to_dict() == districts["name_zh"].to_dict()
+    assert english.to_dict() == districts["name_en"].to_dict() == dict(zip(layer["unit_id"], layer["unit_name"]))
+    assert "Yunling" in (folder / "report.html").read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def tables_read(project_run):
     """The packaged tables the demo project's run read (noted by an independent spy, tests/conftest.py)."""

@@ -18,7 +18,7 @@ from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, r
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import Text, as_text
+from carbonmap.words import LANGUAGES, Text, as_text, text_in
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "layer_title", "UNITS",
@@ -31,7 +31,8 @@ class Units:
 
     frame : one row per unit, indexed by ``unit_id`` (text), in the grid's CRS, with the
         columns ``unit_id`` and, when the project names them, ``unit_name``, ``population``
-        and ``gdp_<unit>``.
+        and ``gdp_<unit>`` (:func:`read_units`; with a name field per language, also
+        ``unit_name_zh`` and ``unit_name_en``).
     grid : the analysis grid.
     """
 
@@ -41,6 +42,13 @@ class Units:
     @property
     def ids(self) -> pd.Index:
         return self.frame.index
+
+    def names_in(self, language: str) -> pd.Series | None:
+        """Each unit's name in `language`, indexed by id; None when the project names no units.
+
+        Outputs name the units through this, not ``frame["unit_name"]``: a run rerun in the other
+        language (``--only ... --lang``) keeps the units stage's frame from the first run."""
+        return self.frame.get(f"unit_name_{language}", self.frame.get("unit_name"))
 
     @functools.cached_property
     def zones(self) -> np.ndarray:
@@ -70,14 +78,19 @@ class Rasters:
         return self.paths[name] if name else None
 
 
-def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
+def read_units(section: UnitsSection, *, language: str = "en") -> gpd.GeoDataFrame:
     """The planning units of a [units] section: unique ids, optional name, population, GDP.
 
     Returns a frame indexed by ``unit_id`` (text) in the file's CRS. Without an id field,
     units are numbered from 0. The section's fields become ``unit_name``, ``population``
-    [persons] and ``gdp_<unit>`` (``gdp_cny_1e8``, ``gdp_cny_1e4`` or ``gdp_cny``).
+    [persons] and ``gdp_<unit>`` (``gdp_cny_1e8``, ``gdp_cny_1e4`` or ``gdp_cny``). With a name
+    field per language (a :class:`~carbonmap.words.Text`), ``unit_name`` is the name in
+    `language`, and ``unit_name_zh`` and ``unit_name_en`` keep both (:meth:`Units.names_in`).
     """
-    fields = [section.id_field, section.name_field, section.population_field, section.gdp_field]
+    names = section.name_field
+    by_language = {f"unit_name_{each}": text_in(names, each) for each in LANGUAGES} if isinstance(names, Text) else {}
+    name_fields = list(by_language.values()) if by_language else [names]
+    fields = [section.id_field, *name_fields, section.population_field, section.gdp_field]
     units = read_vector(section.path, layer=section.layer, columns=[c for c in fields if c], kind="polygon",
                         assume_crs=section.assume_crs, datum=section.datum, encoding=section.encoding,
                         null_geometry="error", id_field=section.id_field)
@@ -94,8 +107,10 @@ def read_units(section: UnitsSection) -> gpd.GeoDataFrame:
                          path=section.path, field=section.id_field,
                          fix="planning-unit ids must be unique; pick another id_field.")
     frame = gpd.GeoDataFrame({"unit_id": ids.astype(str).to_numpy()}, geometry=units.geometry.values, crs=units.crs)
-    if section.name_field:
-        frame["unit_name"] = units[section.name_field].astype(str).to_numpy()
+    if names:
+        frame["unit_name"] = units[text_in(names, language)].astype(str).to_numpy()
+    for column, name_field in by_language.items():
+        frame[column] = units[name_field].astype(str).to_numpy()
     if section.population_field:
         frame["population"] = pd.to_numeric(units[section.population_field], errors="coerce").to_numpy()
     if section.gdp_field:
@@ -107,7 +122,7 @@ def run_units(ctx: StageContext) -> Units:
     """Read the planning units, choose the analysis grid, and start the summary table (``area_km2``,
     each unit's area in the analysis CRS [km2], and the fields of :func:`read_units`)."""
     project = ctx.project
-    frame = read_units(project.units)
+    frame = read_units(project.units, language=project.outputs.language)
     ctx.record_input(project.units.path, "planning units")
     crs = None if project.grid.crs == "auto" else project.grid.crs
     grid = analysis_grid(frame, project.grid.resolution_m, crs=crs)

@@ -26,8 +26,8 @@ __all__ = ["ONEMAP", "run_metadata"]
 def run_onemap(ctx: StageContext) -> None:
     """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
     units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
-    summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
-                               crs=units.frame.crs)
+    summary = gpd.GeoDataFrame(_named_in(published.summary, units, outputs.language).reset_index(),
+                               geometry=units.frame.geometry.values, crs=units.frame.crs)
     steps = ["unit_summary.csv", "unit_summary.xlsx"] + [name for name, wanted in (("onemap.html", outputs.html),
                                                               ("report.html", outputs.report),
                                                               ("onemap.gpkg", outputs.gpkg)) if wanted] + ["rasters"]
@@ -52,6 +52,15 @@ def run_onemap(ctx: StageContext) -> None:
         else:
             _describe_rasters(ctx)
         release_free_memory()  # the layers a step read go back before the next step reads its own
+
+
+def _named_in(summary: pd.DataFrame, units, language: str) -> pd.DataFrame:
+    """The summary with the units' names in `language` (they were published in the language of the
+    run that read the units, which ``--only ... --lang`` keeps)."""
+    names = units.names_in(language)
+    if names is None or "unit_name" not in summary:
+        return summary
+    return summary.assign(unit_name=names.reindex(summary.index).to_numpy())
 
 
 def _label_context(layers, language: str) -> dict:
