@@ -62,7 +62,7 @@ from carbonmap.themes.sinks import SINKS
 from carbonmap.themes.stocks import STOCKS
 from carbonmap.themes.targets import TARGETS_STAGE
 from carbonmap.themes.uncertainty import UNCERTAINTY
-from carbonmap.words import text_in
+from carbonmap.words import text_in, words
 
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
@@ -167,14 +167,15 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
         raise InputError(f"unknown stage {only!r}.", key="--only", fix=f"{hint}stages: {', '.join(stage_names())}.")
     check_declarations(project)
     started = time.time()
-    with output_set(project.output_dir) as outputs, Reporter(quiet=quiet, stream=stream) as reporter:
+    with output_set(project.output_dir) as outputs, Reporter(quiet=quiet, stream=stream,
+                                                                   language=project.outputs.language) as reporter:
         reporter.open_log(outputs.staging / "run.log")
         first, results, publications = 0, {}, {}
         state = StateWriter(outputs.staging / STATE_DIR, outputs.staging) if project.outputs.save_state else None
         if only is not None:
             first = stage_names().index(only)
             results, publications = _resume(project, STAGES[:first], outputs)
-            reporter.log(f"rerunning from stage {only!r} on the saved state of {len(publications)} earlier stage(s)")
+            reporter.log(words("progress.rerunning", stage=only, stages=len(publications)))
             for name in results if state is not None else ():
                 state.add(name, {"result": results[name], "publication": publications[name]})
             _release_unread(results, [s for s in STAGES[first:] if s.applies(project)])
@@ -185,6 +186,8 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
             timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter,
                                   session, state)
         published = Publication.merged(publications[s.name] for s in STAGES)
+        for text in published.notes:
+            reporter.log(words("progress.note", text=text), show=False)
         for text in published.warnings:
             reporter.log(f"warning: {text}", show=False)
             print(f"carbonmap: warning: {text}", file=stream or sys.stderr)
@@ -193,7 +196,7 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
             reporter.log(f"saved the state for --only ({size / 1e6:.1f} MB)", show=False)
         else:
             shutil.rmtree(outputs.staging / LAYERS_DIR, ignore_errors=True)
-        reporter.finished(f"carbonmap: done in {time.time() - started:.1f} s -> {outputs.folder}")
+        reporter.finished(words("progress.done", seconds=f"{time.time() - started:.1f}", folder=outputs.folder))
         reporter.close()
         manifest = outputs.commit({"project_file": str(project.path), "project_sha256": file_digest(project.path)[0],
                                    "year": run_year(project), "language": project.outputs.language,

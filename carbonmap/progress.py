@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from carbonmap.words import Text, text_in, words
+
 __all__ = ["Reporter"]
 
 
@@ -25,10 +27,12 @@ class Reporter:
     ----------
     quiet : show nothing (the log is still written)
     stream : where progress is shown (default: standard error)
+    language : the language of what is shown and logged (the run's, ``zh`` or ``en``)
     """
 
-    def __init__(self, *, quiet: bool = False, stream: IO[str] | None = None) -> None:
+    def __init__(self, *, quiet: bool = False, stream: IO[str] | None = None, language: str = "en") -> None:
         self.quiet = quiet
+        self.language = language
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.monotonic()
         self.lines: list[str] = []
@@ -60,7 +64,7 @@ class Reporter:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                  TextColumn("left"), TimeRemainingColumn(),
+                                  TextColumn(self._say("progress.left")), TimeRemainingColumn(),
                                   console=Console(file=self.stream), transient=False)
             self._rich.start()
         return self
@@ -70,9 +74,13 @@ class Reporter:
 
     # ------------------------------------------------------------------ what is shown
 
-    def log(self, text: str, *, show: bool = True) -> None:
+    def _say(self, key: str, **fields) -> str:
+        """``words.csv``'s `key` in the run's language."""
+        return words(key, **fields).in_(self.language)
+
+    def log(self, text: str | Text, *, show: bool = True) -> None:
         """One line of the log (and of the plain-text progress, when `show`)."""
-        line = f"[{time.monotonic() - self.start:7.1f} s] {text}"
+        line = f"[{time.monotonic() - self.start:7.1f} s] {text_in(text, self.language)}"
         self.lines.append(line)
         if self._log is not None:
             self._log.write(line + "\n")
@@ -81,29 +89,31 @@ class Reporter:
             print(line, file=self.stream, flush=True)
 
     def run_started(self, name: str, stages: int) -> None:
-        self.log(f"carbonmap: {name}: {stages} stage(s)")
+        self.log(self._say("progress.run", name=name, stages=stages))
         if self._rich is not None:
             self._overall = self._rich.add_task(f"carbonmap: {name}", total=stages)
 
-    def stage_started(self, number: int, total: int, name: str, description: str) -> None:
-        self.log(f"stage {number}/{total} {name}: {description}")
+    def stage_started(self, number: int, total: int, name: str, description: str | Text) -> None:
+        description = text_in(description, self.language)
+        self.log(self._say("progress.stage", number=number, total=total, name=name, description=description))
         if self._rich is not None:
             self._rich.update(self._overall, description=f"carbonmap: {description}")
 
     def stage_done(self, name: str, seconds: float) -> None:
-        self.log(f"stage {name} done in {seconds:.1f} s", show=False)
+        self.log(self._say("progress.stage_done", name=name, seconds=f"{seconds:.1f}"), show=False)
         if self._rich is not None:
             self._rich.advance(self._overall)
 
-    def step(self, description: str, seconds: float) -> None:
+    def step(self, description: str | Text, seconds: float) -> None:
         """A step of a long stage ended."""
-        text = f"  {description} done in {seconds:.1f} s"
+        text = "  " + self._say("progress.step_done", description=description, seconds=f"{seconds:.1f}")
         self.log(text)
         if self._rich is not None:
             self._rich.console.print(text)
 
-    def track(self, items: Iterable, description: str) -> Iterator:
+    def track(self, items: Iterable, description: str | Text) -> Iterator:
         """Iterate `items`, showing how far and how long is left."""
+        description = text_in(description, self.language)
         items = list(items)
         if not items:
             return
@@ -120,9 +130,11 @@ class Reporter:
             if i % step == 0 or i == len(items):
                 spent = time.monotonic() - began
                 left = spent / i * (len(items) - i)
-                self.log(f"  {description}: {i}/{len(items)}, {spent:.1f} s spent, about {left:.0f} s left")
+                self.log("  " + self._say("progress.track", description=description, done=i, total=len(items),
+                                          spent=f"{spent:.1f}", left=f"{left:.0f}"))
 
-    def finished(self, text: str) -> None:
+    def finished(self, text: str | Text) -> None:
+        text = text_in(text, self.language)
         self.log(text)
         if self._rich is not None:
             self._rich.update(self._overall, description=text)

@@ -33,7 +33,7 @@ from pyproj import CRS
 from carbonmap.config import Project
 from carbonmap.errors import CarbonmapError
 from carbonmap.io import file_digest
-from carbonmap.words import Text, text_in
+from carbonmap.words import Text, step_words, text_in, words
 
 __all__ = ["GROUPS", "Layer", "Publication", "Stage", "StageContext", "layers_in"]
 
@@ -203,7 +203,7 @@ class Stage:
     """A step of the run (see the module docstring)."""
 
     name: str
-    description: str
+    description: Text  # what the progress shows (words("stage.<name>"))
     run: Callable[[StageContext], Any]
     sections: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
@@ -302,11 +302,12 @@ class StageContext:
         self.publication.inputs.append({"role": role, "path": str(path), "sha256": digest, "bytes": size})
 
     def step(self, name: str, seconds: float) -> None:
-        """Say that a step of a long stage ended (shown with the run's progress, and logged)."""
+        """Say that step `name` of a long stage ended (shown with the run's progress, and logged; in
+        the run's language when ``words.csv`` has ``step.<name>``)."""
         if self._on_step is not None:
-            self._on_step(f"{self.stage.name}: {name}", seconds)
+            self._on_step(words("progress.stage_step", stage=self.stage.name, step=step_words(name)), seconds)
 
-    def track(self, items: Iterable, description: str) -> Iterator:
+    def track(self, items: Iterable, description: str | Text) -> Iterator:
         """Iterate `items`, showing progress (with the time left) unless the run is quiet."""
         if self._progress is None:
             return iter(items)

@@ -25,7 +25,7 @@ from importlib.resources import files
 
 import pandas as pd
 
-__all__ = ["LANGUAGES", "Text", "as_text", "text_in", "words", "unit_label", "group_label"]
+__all__ = ["LANGUAGES", "Text", "as_text", "text_in", "words", "step_words", "unit_label", "group_label"]
 
 #: The languages of the outputs: Chinese and English.
 LANGUAGES = ("zh", "en")
@@ -84,6 +84,12 @@ def words(key: str, **fields: object) -> Text:
                                        for name, value in shown.items()})
 
     return Text(filled("en"), filled("zh"))
+
+
+def step_words(name: str) -> Text:
+    """What the progress calls step `name` of a long stage: ``step.<name>`` of ``words.csv``, or the
+    name as it is."""
+    return words(f"step.{name}") if f"step.{name}" in _table("words.csv").index else Text.same(name)
 
 
 def _plain(value: object) -> object:

@@ -495,7 +495,36 @@ def test_progress_off_a_terminal_is_plain_lines_and_every_run_has_a_log(tmp_path
     assert re.search(r"aligning rasters: 2/2, [\d.]+ s spent, about \d+ s left", shown)
     log = (record.out_dir / "run.log").read_text()
     assert all(f"stage {name} done in" in log for name in ("units", "rasters", "onemap"))
+    assert record.notes and all(f"note: {note}\n" in log for note in record.notes)  # the run's notes, as promised
     assert "run.log" in {f["path"] for f in record.manifest["files"]}
+
+
+def test_progress_speaks_the_runs_language(tmp_path):
+    """A Chinese run's progress and log read in Chinese; the stage keeps its name (what --only takes)."""
+    import io
+
+    from carbonmap.progress import Reporter
+    from carbonmap.themes.inputs import UNITS
+    from carbonmap.words import words
+
+    stream = io.StringIO()
+    with Reporter(stream=stream, language="zh") as reporter:
+        reporter.open_log(tmp_path / "run.log")
+        reporter.run_started("示范城市", 3)
+        reporter.stage_started(1, 3, UNITS.name, UNITS.description)
+        list(reporter.track(["a", "b"], words("progress.aligning_rasters")))
+        reporter.step(words("progress.stage_step", stage="network", step=words("step.circuits")), 3.04)
+        reporter.stage_done("units", 1.5)
+        reporter.finished(words("progress.done", seconds="9.0", folder=tmp_path))
+    shown = stream.getvalue()
+    assert "carbonmap：示范城市，共 3 个阶段" in shown
+    assert "阶段 1/3 units：读取规划单元并确定分析网格" in shown
+    assert re.search(r"对齐栅格：2/2，已用 [\d.]+ 秒，约剩 \d+ 秒", shown)
+    assert "network 阶段：电路理论完成，用时 3.0 秒" in shown
+    assert f"carbonmap：完成，用时 9.0 秒 → {tmp_path}" in shown
+    log = (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert "阶段 units 完成，用时 1.5 秒" in log and "阶段 units" not in shown  # the log has every line
+    assert not re.search(r"[A-Za-z]{4,}", re.sub(r"carbonmap|units|network|/\S+", "", log))  # no English words
 
 
 def test_commands_align_their_rasters_as_a_run_does(tmp_path):

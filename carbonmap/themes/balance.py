@@ -11,6 +11,7 @@ from carbonmap.coefficients import balance_classes, efficiency_bands
 from carbonmap.config import Project
 from carbonmap.emissions import builtup_intensity
 from carbonmap.stage import Stage, StageContext
+from carbonmap.words import words
 
 __all__ = ["Balance", "BALANCE"]
 
@@ -45,5 +46,5 @@ def _has_emissions(project: Project) -> bool:
     return project.parcels is not None
 
 
-BALANCE = Stage("balance", "compute the per-unit carbon balance", run_balance, sections=("balance", "units"),
+BALANCE = Stage("balance", words("stage.balance"), run_balance, sections=("balance", "units"),
                 reads=("units", "emissions", "sinks"), writes=Balance, applies=_has_emissions)

@@ -163,5 +163,5 @@ def _has_blue_carbon(project: Project) -> bool:
     return project.blue_carbon is not None
 
 
-BLUE_CARBON = Stage("blue_carbon", "model coastal blue carbon over time", run_blue_carbon, sections=("blue_carbon",),
+BLUE_CARBON = Stage("blue_carbon", words("stage.blue_carbon"), run_blue_carbon, sections=("blue_carbon",),
                     reads=("units", "rasters"), writes=BlueCarbon, applies=_has_blue_carbon)

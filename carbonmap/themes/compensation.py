@@ -123,5 +123,5 @@ def _has_compensation(project: Project) -> bool:
     return project.compensation is not None
 
 
-COMPENSATION = Stage("compensation", "pair carbon payers with receivers", run_compensation,
+COMPENSATION = Stage("compensation", words("stage.compensation"), run_compensation,
                      sections=("compensation", "units"), reads=("units", "balance"), applies=_has_compensation)

@@ -200,6 +200,6 @@ def _has_parcels(project: Project) -> bool:
     return project.parcels is not None
 
 
-EMISSIONS = Stage("emissions", "account emissions on parcels", run_emissions,
+EMISSIONS = Stage("emissions", words("stage.emissions"), run_emissions,
                   sections=("parcels", "buildings", "roads", "point_sources", "inventory", "emissions"),
                   reads=("units",), writes=Emissions, applies=_has_parcels)

@@ -18,7 +18,7 @@ from carbonmap.grid import AnalysisGrid, align_raster, analysis_grid, grid_of, r
 from carbonmap.io import read_raster, read_vector, reproject
 from carbonmap.landuse import carbon_categories, class_legend, classify
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import LANGUAGES, Text, as_text, text_in
+from carbonmap.words import LANGUAGES, Text, as_text, text_in, words
 from carbonmap.zonal import zonal_categories, zonal_stats
 
 __all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "layer_title", "UNITS",
@@ -140,7 +140,7 @@ def run_rasters(ctx: StageContext) -> Rasters:
     units: Units = ctx.result("units")
     check_units_covered(units.frame, ctx.project.rasters, ctx.project.units)
     paths, systems = {}, {}
-    for spec in ctx.track(ctx.project.rasters, "aligning rasters"):
+    for spec in ctx.track(ctx.project.rasters, words("progress.aligning_rasters")):
         aligned = align_raster(spec.path, units.grid, kind=spec.kind, resampling=spec.resampling, band=spec.band,
                                dst_path=ctx.file(f"rasters/{spec.name}.tif"), crs=spec.assume_crs)
         ctx.record_input(spec.path, f"raster {spec.name}")
@@ -218,7 +218,7 @@ def _slug(text: str) -> str:
 def run_vectors(ctx: StageContext) -> None:
     """Read each [[vectors]] input layer for the one map."""
     units: Units = ctx.result("units")
-    for spec in ctx.track(ctx.project.vectors, "reading vector layers"):
+    for spec in ctx.track(ctx.project.vectors, words("progress.reading_vectors")):
         frame = read_vector(spec.path, layer=spec.layer, columns=[spec.column] if spec.column else (),
                             assume_crs=spec.assume_crs, to_crs=units.grid.crs, encoding=spec.encoding)
         ctx.record_input(spec.path, f"vector {spec.name}")
@@ -237,11 +237,11 @@ def _has_vectors(project: Project) -> bool:
     return bool(project.vectors)
 
 
-UNITS = Stage("units", "read the planning units and choose the analysis grid", run_units,
+UNITS = Stage("units", words("stage.units"), run_units,
               sections=("units", "grid"), writes=Units)
-RASTERS = Stage("rasters", "align and summarise rasters", run_rasters, sections=("rasters",), reads=("units",),
+RASTERS = Stage("rasters", words("stage.rasters"), run_rasters, sections=("rasters",), reads=("units",),
                 writes=Rasters)
-VECTORS = Stage("vectors", "read vector layers", run_vectors, sections=("vectors",), reads=("units",),
+VECTORS = Stage("vectors", words("stage.vectors"), run_vectors, sections=("vectors",), reads=("units",),
                 applies=_has_vectors)
 
 

@@ -133,5 +133,5 @@ def _has_landscape(project: Project) -> bool:
     return project.landscape is not None
 
 
-LANDSCAPE = Stage("landscape", "measure ecological patches and fragmentation", run_landscape,
+LANDSCAPE = Stage("landscape", words("stage.landscape"), run_landscape,
                   sections=("landscape",), reads=("units", "rasters"), writes=EcologicalLand, applies=_has_landscape)

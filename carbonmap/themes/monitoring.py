@@ -237,5 +237,5 @@ def _has_monitoring(project) -> bool:
     return project.monitoring is not None and bool(project.monitoring.runs)
 
 
-MONITORING = Stage("monitoring", "compare with earlier runs", run_monitoring, sections=("monitoring",),
+MONITORING = Stage("monitoring", words("stage.monitoring"), run_monitoring, sections=("monitoring",),
                    reads=("units",), after=("targets",), applies=_has_monitoring)

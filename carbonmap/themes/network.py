@@ -149,5 +149,5 @@ def _has_network(project: Project) -> bool:
     return project.network is not None
 
 
-NETWORK = Stage("network", "build the ecological network", run_network, sections=("network", "roads"),
+NETWORK = Stage("network", words("stage.network"), run_network, sections=("network", "roads"),
                 reads=("units", "rasters"), writes=Network, applies=_has_network)

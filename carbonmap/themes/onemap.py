@@ -31,7 +31,7 @@ def run_onemap(ctx: StageContext) -> None:
     steps = ["unit_summary.csv", "unit_summary.xlsx"] + [name for name, wanted in (("onemap.html", outputs.html),
                                                               ("report.html", outputs.report),
                                                               ("onemap.gpkg", outputs.gpkg)) if wanted] + ["rasters"]
-    for step in ctx.track(steps, "writing the one map"):
+    for step in ctx.track(steps, words("progress.writing_onemap")):
         if step == "unit_summary.csv":
             write_summary_csv(ctx.file(step), summary)
         elif step == "unit_summary.xlsx":
@@ -241,4 +241,4 @@ def run_metadata(project, grid, notes: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"key": list(items), "value": [str(v) for v in items.values()]})
 
 
-ONEMAP = Stage("onemap", "write the one map", run_onemap, sections=("project", "outputs"), reads=("units",))
+ONEMAP = Stage("onemap", words("stage.onemap"), run_onemap, sections=("project", "outputs"), reads=("units",))

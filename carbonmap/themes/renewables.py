@@ -223,5 +223,5 @@ def _has_renewables(project: Project) -> bool:
     return project.renewables is not None
 
 
-RENEWABLES = Stage("renewables", "map renewable potential", run_renewables, sections=("renewables", "buildings"),
+RENEWABLES = Stage("renewables", words("stage.renewables"), run_renewables, sections=("renewables", "buildings"),
                    reads=("units", "rasters"), writes=Renewables, applies=_has_renewables)

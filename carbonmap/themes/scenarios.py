@@ -67,7 +67,7 @@ def run_scenarios(ctx: StageContext) -> None:
         return
     base = _baseline(ctx)
     comparison, paths, marks = [], [], []
-    for spec in ctx.track([None, *ctx.project.scenarios], "scenarios"):
+    for spec in ctx.track([None, *ctx.project.scenarios], words("progress.scenarios")):
         name = "baseline" if spec is None else spec.name
         landcover = base.landcover if spec is None else _scenario_landcover(ctx, spec, base)
         effects = land_effects(base.landcover, landcover, base.system, units.zones, len(units.ids),
@@ -344,6 +344,6 @@ def _has_timeline(project: Project) -> bool:
     return project.timeline is not None
 
 
-SCENARIOS = Stage("scenarios", "compare scenarios on the road to 2060", run_scenarios,
+SCENARIOS = Stage("scenarios", words("stage.scenarios"), run_scenarios,
                   sections=("timeline", "scenarios", "emissions"), reads=("units", "rasters"),
                   uses=("emissions", "sinks", "stocks", "balance", "screening", "landscape"), applies=_has_timeline)

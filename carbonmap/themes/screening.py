@@ -254,6 +254,6 @@ def _has_screening(project: Project) -> bool:
     return project.screening is not None
 
 
-SCREENING = Stage("screening", "rank rooftops and afforestation sites", run_screening,
+SCREENING = Stage("screening", words("stage.screening"), run_screening,
                   sections=("screening", "buildings", "roads"), reads=("units", "rasters"),
                   uses=("renewables", "network", "emissions"), writes=Screening, applies=_has_screening)

@@ -117,5 +117,5 @@ def _parcel_carbon_layer(ctx: StageContext, parcel_sinks: pd.Series | None) -> N
                         column=first, unit=unit))
 
 
-SINKS = Stage("sinks", "compute vegetation and blue-carbon sinks", run_sinks, sections=("sinks", "emissions"),
+SINKS = Stage("sinks", words("stage.sinks"), run_sinks, sections=("sinks", "emissions"),
               reads=("units", "rasters"), uses=("emissions", "stocks"), writes=Sinks)

@@ -106,5 +106,5 @@ def _has_stocks(project: Project) -> bool:
     return project.stocks is not None
 
 
-STOCKS = Stage("stocks", "compute carbon stocks by pool", run_stocks, sections=("stocks",),
+STOCKS = Stage("stocks", words("stage.stocks"), run_stocks, sections=("stocks",),
                reads=("units", "rasters"), uses=("emissions",), writes=Stocks, applies=_has_stocks)

@@ -169,6 +169,6 @@ def _has_targets(project: Project) -> bool:
     return project.targets is not None
 
 
-TARGETS_STAGE = Stage("targets", "check the targets per unit", run_targets, sections=("targets",),
+TARGETS_STAGE = Stage("targets", words("stage.targets"), run_targets, sections=("targets",),
                       reads=("units",), after=("balance", "landscape", "renewables", "scenarios"),
                       applies=_has_targets)

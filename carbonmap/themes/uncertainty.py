@@ -29,6 +29,7 @@ from carbonmap.uncertainty import (
     check_draws,
     parameter_label,
 )
+from carbonmap.words import words
 
 __all__ = ["UNCERTAINTY", "model_of_run", "prepare_uncertainty", "uncertainty_tables"]
 
@@ -164,7 +165,7 @@ def _has_uncertainty(project: Project) -> bool:
     return project.uncertainty is not None and project.parcels is not None
 
 
-UNCERTAINTY = Stage("uncertainty", "draw the coefficients: intervals and sensitivity", run_uncertainty,
+UNCERTAINTY = Stage("uncertainty", words("stage.uncertainty"), run_uncertainty,
                     sections=("uncertainty", "sinks", "stocks", "balance", "timeline", "scenarios"),
                     reads=("units", "emissions", "sinks", "balance"), uses=("rasters", "stocks"),
                     applies=_has_uncertainty)
