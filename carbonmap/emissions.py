@@ -55,6 +55,7 @@ from carbonmap.compute import ordered_map, release_free_memory
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.grid import AnalysisGrid, geojson_shapes
 from carbonmap.io import read_csv
+from carbonmap.words import Text, words
 
 __all__ = [
     "BUILT_PREFIX",
@@ -983,7 +984,7 @@ class EmissionsAccount:
     unit_sinks: pd.Series | None = None
     unit_builtup_km2: pd.Series | None = None
     proxies: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
 
 
 def account_emissions(
@@ -1076,7 +1077,7 @@ def account_emissions(
     fluxes = coefficient_fluxes(categories, parcels["area_ha"].to_numpy(), coefficients, codes=codes, system=system)
     for column in fluxes:
         parcels[column] = fluxes[column].to_numpy()
-    notes: list[str] = []
+    notes: list[Text] = []
     chosen: dict[str, str] = {}
     allocations = gpd.GeoDataFrame(columns=["sector", "sub_sector", "co2_t_yr", "source", "feature_id"],
                                    geometry=[], crs=parcels.crs)
@@ -1090,11 +1091,11 @@ def account_emissions(
         allocations, report = downscale_inventory(inventory, built, point_sources=point_sources)
         proxy = report["sector"].map(lambda sector: chosen.get(sector, ""))  # text, also when no sector has one
         report.insert(report.columns.get_loc("note"), "proxy", proxy)
-        notes.extend(f"inventory {line}" for line in check_allocation(report, allow_unallocated=True))
+        notes.extend(words("note.inventory_unallocated", line=line)
+                     for line in check_allocation(report, allow_unallocated=True))
     counted_coef = parcels["coef_emission_co2_t_yr"].to_numpy()
     if "agriculture" in sectors and counted_coef.sum() > 0:
-        notes.append("cropland coefficient emissions are reported per parcel but not counted: the "
-                     "inventory's agriculture sector covers them")
+        notes.append(words("note.cropland_not_counted"))
         counted_coef = np.zeros(len(parcels))
     by_parcel, _ = aggregate_to_zones(allocations, parcels) if len(allocations) else (None, None)
     parcels["inventory_co2_t_yr"] = by_parcel.sum(axis=1).to_numpy() if by_parcel is not None else 0.0
@@ -1166,8 +1167,7 @@ def _per_unit(account: EmissionsAccount, units: gpd.GeoDataFrame, counted_coef: 
     account.unit_builtup_km2 = builtup.sum(axis=1) if len(builtup.columns) else pd.Series(0.0, index=units.index)
     lost = float(outside.sum()) + float(sink_outside.sum())
     if lost > 1e-6 * max(float(sources.to_numpy().sum()), 1.0):
-        account.notes.append(f"{lost:,.0f} t CO2/yr of sources and sinks lie outside every planning unit "
-                             "and are not in the per-unit table")
+        account.notes.append(words("note.outside_units", amount=f"{lost:,.0f}"))
 
 
 def gridded_sources(account: EmissionsAccount) -> gpd.GeoDataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 from carbonmap.io import atomic_path
 from carbonmap.readable import column_label, format_number, per_year_unit, translate
 from carbonmap.report import _STYLE, _figure_html, _figure_style, _table_html
-from carbonmap.words import words
+from carbonmap.words import text_in, words
 
 __all__ = ["write_monitoring_page", "indicator_chart", "indicator_charts", "warnings_html", "monitoring_section"]
 
@@ -146,7 +146,8 @@ def write_monitoring_page(comparison, path: str | Path, *, units=None) -> Path:
     thresholds = comparison.thresholds.reset_index()[["indicator", "worse", "change", "max_change_per_yr", "source"]]
     sections.append(("thresholds", _w("monitoring.thresholds", language), _table_html(thresholds, language)))
     sections.append(("notes", _w("report.notes", language),
-                     "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes) + "</ul>"))
+                     "<ul>" + "".join(f"<li>{html.escape(text_in(n, language))}</li>" for n in comparison.notes)
+                     + "</ul>"))
     years = "、".join(str(r.year) for r in comparison.runs) if language == "zh" else \
         ", ".join(str(r.year) for r in comparison.runs)
     heading = _w("monitoring.title", language, years=years)

@@ -39,10 +39,11 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.columns import column_info
-from carbonmap.words import words
+from carbonmap.words import Text, words
 
 __all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
-           "per_year_unit", "translate", "cell_text", "table_title", "rule_translations"]
+           "per_year_unit", "translate", "cell_text", "table_title", "table_text", "translated",
+           "rule_translations"]
 
 #: Significant digits of values below 1,000.
 DIGITS = 3
@@ -295,6 +296,11 @@ def table_title(name: str, language: str) -> str:
     return found if found is not None else name.replace("_", " ")
 
 
+def table_text(name: str) -> Text:
+    """:func:`table_title` in both languages (for a note that names a table)."""
+    return Text(table_title(name, "en"), table_title(name, "zh"))
+
+
 # --------------------------------------------------------------------------- class names
 
 
@@ -368,6 +374,11 @@ def _english() -> dict[str, str]:
         if key.startswith(("class.", "scenario.")):
             names[key.partition(".")[2]] = english
     return names
+
+
+def translated(text) -> Text:
+    """:func:`translate` in both languages (for a note that names a class, zone or stage)."""
+    return Text(translate(text, "en"), translate(text, "zh"))
 
 
 def translate(text, language: str, *, slug: str | None = None, extra: dict[str, str] | None = None) -> str:

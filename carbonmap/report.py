@@ -771,7 +771,8 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
                              + _sources_of(tables, language)))
     if published.notes:
         sections.append(_section("notes", _w("report.notes", language),
-                                 "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in published.notes) + "</ul>"))
+                                 "<ul>" + "".join(f"<li>{html.escape(text_in(note, language))}</li>"
+                                                 for note in published.notes) + "</ul>"))
     facts = _w("report.facts", language, version=__version__,
                date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), crs=grid.get("crs_name", ""),
                resolution=format_number(grid.get("resolution_m")), units=len(summary))

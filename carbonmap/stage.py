@@ -33,7 +33,7 @@ from pyproj import CRS
 from carbonmap.config import Project
 from carbonmap.errors import CarbonmapError
 from carbonmap.io import file_digest
-from carbonmap.words import Text, step_words, text_in, words
+from carbonmap.words import Text, as_text, step_words, text_in, words
 
 __all__ = ["GROUPS", "Layer", "Publication", "Stage", "StageContext", "layers_in"]
 
@@ -160,7 +160,7 @@ class Publication:
     layers: list[Layer] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: pd.DataFrame | None = None  # per-unit columns, indexed by unit id
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)  # in both languages, for the record in the run's
     warnings: list[str] = field(default_factory=list)  # accepted problems, printed at the end of the run
     inputs: list[dict[str, Any]] = field(default_factory=list)  # role, path, sha256, bytes
     headline: list[str] = field(default_factory=list)  # summary columns drawn as choropleths
@@ -289,8 +289,10 @@ class StageContext:
         self.publication.headline.extend(columns)
         self.publication.headline_first = self.publication.headline_first or first
 
-    def note(self, text: str) -> None:
-        self.publication.notes.append(text)
+    def note(self, text: str | Text) -> None:
+        """A line for the run's record (the report's run notes, run.log, the GeoPackage's run_metadata):
+        a :class:`~carbonmap.words.Text` from ``words.csv``, read in the language the outputs are written in."""
+        self.publication.notes.append(as_text(text))
 
     def warn(self, text: str) -> None:
         """A problem the project file accepts (printed at the end of the run, and recorded)."""

@@ -56,6 +56,7 @@ from scipy.stats import qmc
 
 from carbonmap.coefficients import DISTRIBUTIONS
 from carbonmap.errors import InputError
+from carbonmap.words import words
 
 __all__ = [
     "Z95",
@@ -495,14 +496,14 @@ def balance_model(ranges: pd.DataFrame, *, sources: pd.DataFrame, sinks: pd.Seri
     return terms.model(base)
 
 
-def parameter_label(row) -> str:
+def parameter_label(row, language: str = "en") -> str:
     """A parameter as readers know it: ``inventory: buildings``, ``NEP``, ``pool: c_soil``, or
-    its coefficient ids (``CN-FOREST-FANG2007, CN-SHRUB-FANG2007``)."""
+    its coefficient ids (``CN-FOREST-FANG2007, CN-SHRUB-FANG2007``), in `language`."""
     keys, table = str(row.get("keys") or row.get("parameter")), str(row.get("table", ""))
     if table == "inventory":
-        return f"inventory: {keys}"
+        return words("uncertainty.inventory", keys=keys).in_(language)
     if table == "carbon_pools":
-        return f"pool: {keys}"
+        return words("uncertainty.pool", keys=keys).in_(language)
     return "NEP" if keys == "nep" else keys
 
 

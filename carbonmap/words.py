@@ -20,12 +20,13 @@ Examples
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 
 import pandas as pd
 
-__all__ = ["LANGUAGES", "Text", "as_text", "text_in", "words", "step_words", "unit_label", "group_label"]
+__all__ = ["LANGUAGES", "Text", "as_text", "text_in", "words", "listed", "step_words", "unit_label", "group_label"]
 
 #: The languages of the outputs: Chinese and English.
 LANGUAGES = ("zh", "en")
@@ -84,6 +85,12 @@ def words(key: str, **fields: object) -> Text:
                                        for name, value in shown.items()})
 
     return Text(filled("en"), filled("zh"))
+
+
+def listed(texts: Iterable[str | Text]) -> Text:
+    """Texts one after another: "a, b, c" in English, "a、b、c" in Chinese (a list of items in a note)."""
+    texts = [as_text(text) for text in texts]
+    return Text(", ".join(t.en for t in texts), "、".join(t.zh for t in texts))
 
 
 def step_words(name: str) -> Text:

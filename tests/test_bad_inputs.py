@@ -382,7 +382,7 @@ def test_sub_sector_all_means_the_whole_sector_for_every_sector():
     assert report["allocated_co2_t_yr"].to_dict() == {"buildings": 215.0, "transport": 300.0, "industry": 400.0,
                                                       "agriculture": 85.0}
     assert account.parcels["inventory_co2_t_yr"].sum() == pytest.approx(1000.0)
-    assert account.notes == [] or not any("not allocated" in n for n in account.notes)
+    assert account.notes == [] or not any("not allocated" in n.en for n in account.notes)
 
 
 def test_unallocated_inventory_rows_are_an_error_naming_the_row_proxy_and_sub_sectors(tmp_path):

@@ -104,8 +104,8 @@ MISTAKES = [
          r"key 'parcels': \[inventory\] needs a \[parcels\] section"),
         (("", '\n[parcels]\npath = "units.gpkg"\ncode_field = "c"\ncode_system = "corine"\n'), ConfigError,
          r"key 'parcels.code_system': unknown code system 'corine'"),
-        (("", '\n[parcels]\npath = "units.gpkg"\ncode_field = "c"\ncode_system = "clcd"\n'
-              '[emissions]\nproxies = {transport = "rail"}\n'), ConfigError,
+        (("", ('\n[parcels]\npath = "units.gpkg"\ncode_field = "c"\ncode_system = "clcd"\n'
+               '[emissions]\nproxies = {transport = "rail"}\n')), ConfigError,
          r"key 'emissions.proxies.transport': unknown proxy 'rail'"),
         (("", '\n[emissions]\nproxies = {waste = "landfill"}\n'), ConfigError,
          r"key 'emissions.proxies.waste': no proxy choice for sector 'waste'"),
@@ -161,21 +161,21 @@ MISTAKES = [
          r"key 'vectors\[0\].title.zh'" + at("vectors", "zones", "units.gpkg")
          + r": expected str, got 1. Fix: give the title in Chinese in quotes"),
         (('name = "t"', 'name = { zh = "示范城市" }'), ConfigError,
-         r"key 'project.name.en': required key is missing. "
-         r"Fix: add en = \"\.\.\.\" \(the name in English\), "
-         r"or give one string for both languages, name = \"\.\.\.\""),
+         (r"key 'project.name.en': required key is missing. "
+          r"Fix: add en = \"\.\.\.\" \(the name in English\), "
+          r"or give one string for both languages, name = \"\.\.\.\"")),
         (('name = "t"', 'name = 3'), ConfigError,
-         r"key 'project.name': expected a string or a table of languages, got 3. "
-         r"Fix: give one string for both languages, name = \"\.\.\.\", "
-         r"or one per language, name = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
+         (r"key 'project.name': expected a string or a table of languages, got 3. "
+          r"Fix: give one string for both languages, name = \"\.\.\.\", "
+          r"or one per language, name = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}")),
         (('id_field = "id"', 'id_field = "id"\nname_field = { zh = "name_zh" }'), ConfigError,
-         r"key 'units.name_field.en': required key is missing. "
-         r"Fix: add en = \"\.\.\.\" \(the name_field in English\), "
-         r"or give one string for both languages, name_field = \"\.\.\.\""),
+         (r"key 'units.name_field.en': required key is missing. "
+          r"Fix: add en = \"\.\.\.\" \(the name_field in English\), "
+          r"or give one string for both languages, name_field = \"\.\.\.\"")),
         (('id_field = "id"', 'id_field = "id"\nname_field = 3'), ConfigError,
-         r"key 'units.name_field': expected a string or a table of languages, got 3. "
-         r"Fix: give one string for both languages, name_field = \"\.\.\.\", "
-         r"or one per language, name_field = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}"),
+         (r"key 'units.name_field': expected a string or a table of languages, got 3. "
+          r"Fix: give one string for both languages, name_field = \"\.\.\.\", "
+          r"or one per language, name_field = \{ zh = \"\.\.\.\", en = \"\.\.\.\" \}")),
 ]
 
 

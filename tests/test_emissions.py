@@ -421,7 +421,8 @@ def test_account_reports_emissions_outside_every_unit():
     account = account_emissions(parcels, categories, landuse_coefficients(), inventory=inventory, units=units)
     assert account.parcels["source_co2_t_yr"].tolist() == [100.0, 100.0, 100.0]
     assert account.unit_sources["transport"].tolist() == [200.0]
-    assert any("100 t CO2/yr of sources and sinks lie outside every planning unit" in n for n in account.notes)
+    assert any("100 t CO2/yr of sources and sinks lie outside every planning unit" in n.en
+               for n in account.notes)
     assert account.proxies == {"transport": "transport_land"}
 
 

@@ -222,8 +222,10 @@ def test_the_monitoring_section_compares_a_run_with_an_earlier_one(tmp_path):
     with pytest.raises(CarbonmapError, match="the result of stage 'rasters' was let go during the run"):
         second.result("rasters")
     assert any(entry["role"] == "earlier run of 2020" for entry in second.published.inputs)
-    assert any(f"runs compared: 2020 ({tmp_path / 'a'}), 2023 ({tmp_path / 'b'})" in note for note in second.notes)
-    assert not any(".carbonmap-staging" in note for note in second.notes)  # the folder a reader finds
+    assert any(f"runs compared: 2020 ({tmp_path / 'a'}), 2023 ({tmp_path / 'b'})" in note.en for note in second.notes)
+    assert any(f"参与比较的运行：2020 年（{tmp_path / 'a'}）、2023 年（{tmp_path / 'b'}）" in note.zh
+               for note in second.notes)  # each note in both languages
+    assert not any(".carbonmap-staging" in note.en for note in second.notes)  # the folder a reader finds
     (tmp_path / "c.toml").write_text(text.format(year=2020) + f'[monitoring]\nruns = ["{tmp_path / "a"}"]\n',
                                      encoding="utf-8")
     with pytest.raises(InputError, match="two runs of 2020"):

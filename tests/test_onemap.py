@@ -522,7 +522,27 @@ def test_only_in_the_other_language_names_the_units_in_it(project_run, tmp_path)
                                        layer="districts", read_geometry=False).set_index("district_id")
     assert chinese.to_dict() == districts["name_zh"].to_dict()
     assert english.to_dict() == districts["name_en"].to_dict() == dict(zip(layer["unit_id"], layer["unit_name"]))
-    assert "Yunling" in (folder / "report.html").read_text(encoding="utf-8")
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Yunling" in report
+    notes = _run_notes(report)  # the notes came from the saved state, in both languages
+    assert any(note.startswith("ecological network: ") for note in notes)
+    assert not any(re.search(r"[\u4e00-\u9fff]", note) for note in notes)
+
+
+def _run_notes(report: str) -> list[str]:
+    """The items of the report's run notes."""
+    section = re.search(r"<section id='notes'>.*?</section>", report, re.S).group(0)
+    return [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", section, re.S)]
+
+
+def test_a_chinese_reports_run_notes_are_in_chinese(demo_run):
+    notes = _run_notes((demo_run / "report.html").read_text(encoding="utf-8"))
+    assert len(notes) >= 20
+    assert all(re.search(r"[\u4e00-\u9fff]", note) for note in notes)
+    english = [note for note in notes  # English words outside the folders' paths
+               if re.search(r"\b(?:the|of|and|in|ha|yr|to|not|no|is|at|on|t CO2)\b", re.sub(r"/[^）)、]+", "", note))]
+    assert english == []
+    assert any(note.startswith("生态网络：") and "条生态廊道" in note for note in notes)
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,7 @@ def test_small_patches_vacated_land_and_missing_ndvi():
     assert list(result.sites["land_category"]) == ["built_industrial"]
     grass = _sites(ndvi=None)  # grassland cover unknown: left out
     assert (grass.reasons[6:12, 0:3] == _reason_of(grass, "grassland: cover unknown")).all()
-    assert any("NDVI" in note for note in grass.notes)
+    assert any("NDVI" in note.en and "NDVI" in note.zh for note in grass.notes)
 
 
 def test_dryness_recommends_shrubs_then_grass():
@@ -601,7 +601,7 @@ def test_ccer_rules_exclude_candidate_cells_with_their_clause():
     status = result.eligibility.set_index("rule")["status"]
     assert status["clear_tenure"] == status["planned_afforestation_land"] == "condition to check"
     assert status["contiguous_parcel_667_m2"].startswith("not applicable")
-    assert any("clear_tenure" in note for note in result.notes)
+    assert any("clear_tenure" in note.en for note in result.notes)
 
 
 def test_ccer_parcel_size_follows_the_start_year_and_missing_data_is_said():
@@ -617,7 +617,7 @@ def test_ccer_parcel_size_follows_the_start_year_and_missing_data_is_said():
     assert status["forest_in_the_last_3_years"] == "not checked: no earlier land cover"
     assert status["roadside_greening"] == "not checked: no roads"
     assert status["construction_land_in_the_land_use_plan"] == "not checked: no land-use parcels"
-    assert any("not checked" in note and "upper bound" in note for note in new.notes)
+    assert any("not checked" in note.en and "upper bound" in note.en for note in new.notes)
 
 
 def test_ccer_credits_trees_and_shrubs_not_grass():

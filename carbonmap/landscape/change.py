@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from carbonmap.words import Text, listed, words
+
 __all__ = ["compare", "reading", "CHANGE_METRICS"]
 
 #: Class metrics compared, and whether the change is reported in percent (else in units).
@@ -19,7 +21,8 @@ CHANGE_METRICS = {"CA": True, "NP": True, "LPI": False, "ED": True, "SHAPE_MN": 
 _SMALL = 0.01
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = None) -> pd.DataFrame:
+def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = None,
+            language: str = "en") -> pd.DataFrame:
     r"""Class metrics at two dates side by side, their change, and a plain-language reading.
 
     Parameters
@@ -29,14 +32,16 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = N
         least the metrics of :data:`CHANGE_METRICS` (units as FRAGSTATS: ha, %, m/ha, m); a
         class present at one date only counts as zero area and no patch at the other.
     names : dict, optional
-        Class code -> name used in the reading.
+        Class code -> name used in the reading (a string, or a :class:`~carbonmap.words.Text`).
+    language : {"en", "zh"}
+        The language of the reading.
 
     Returns
     -------
     DataFrame
         One row per class: ``class``, for each metric M ``M_before``, ``M_after``,
         ``M_change`` (after - before, in M's unit) and, for metrics in percent,
-        ``M_change_pct`` [%]; and ``reading`` (:func:`reading`).
+        ``M_change_pct`` [%]; and ``reading`` (:func:`reading`, in `language`).
 
     Notes
     -----
@@ -66,12 +71,13 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = N
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[f"{m}_change_pct"] = out[f"{m}_change"] / out[f"{m}_before"].abs() * 100
     names = names or {}
-    out["reading"] = [reading(row, names.get(row["class"], str(row["class"]))) for _, row in out.iterrows()]
+    out["reading"] = [reading(row, names.get(row["class"], str(row["class"]))).in_(language)
+                      for _, row in out.iterrows()]
     return out
 
 
-def reading(row: pd.Series, name: str) -> str:
-    """One line: the main changes of a class and what they mean.
+def reading(row: pd.Series, name: str | Text) -> Text:
+    """One line, in both languages: the main changes of a class and what they mean.
 
     The verdict: *fragmenting* when the class gains patches while its division rises or
     its effective mesh shrinks; *consolidating* when it loses patches and its mesh grows;
@@ -79,18 +85,17 @@ def reading(row: pd.Series, name: str) -> str:
     *stable*. A class absent at the first date is *new*; at the second, *lost*.
     """
     if row["CA_before"] == 0:
-        return f"{name}: new, {row['CA_after']:,.1f} ha in {row['NP_after']:.0f} patches"
+        return words("change.new", name=name, area=f"{row['CA_after']:,.1f}", patches=f"{row['NP_after']:.0f}")
     if row["CA_after"] == 0:
-        return f"{name}: lost ({row['CA_before']:,.1f} ha in {row['NP_before']:.0f} patches before)"
+        return words("change.lost", name=name, area=f"{row['CA_before']:,.1f}", patches=f"{row['NP_before']:.0f}")
     parts = []
-    for metric, label in (("CA", "area"), ("NP", "patches"), ("SHAPE_MN", "mean shape index"),
-                          ("MESH", "effective mesh size"), ("ENN_MN", "mean nearest-neighbour distance")):
+    for metric in ("CA", "NP", "SHAPE_MN", "MESH", "ENN_MN"):
         pct = row.get(f"{metric}_change_pct", np.nan)
         if np.isfinite(pct) and abs(pct) >= _SMALL * 100:
-            parts.append(f"{label} {pct:+.0f} %")
+            parts.append(words("change.metric", metric=words(f"change.{metric}"), change=f"{pct:+.0f} %"))
     division = row.get("DIVISION_change", np.nan)
     if np.isfinite(division) and abs(division) >= _SMALL:
-        parts.append(f"division {division:+.2f}")
+        parts.append(words("change.metric", metric=words("change.DIVISION"), change=f"{division:+.2f}"))
     more_patches = row["NP_change"] > 0
     mesh_pct = row.get("MESH_change_pct", np.nan)
     if more_patches and (division > 0 or (np.isfinite(mesh_pct) and mesh_pct < 0)):
@@ -101,4 +106,5 @@ def reading(row: pd.Series, name: str) -> str:
         verdict = "shrinking" if row["CA_change"] < 0 else "growing"
     else:
         verdict = "stable"
-    return f"{name}: {', '.join(parts) if parts else 'no notable change'}: {verdict}"
+    return words("change.reading", name=name, parts=listed(parts) if parts else words("change.none"),
+                 verdict=words(f"change.{verdict}"))

@@ -44,6 +44,7 @@ import pandas as pd
 
 from carbonmap.compute import ordered_map
 from carbonmap.errors import InputError
+from carbonmap.words import Text, words
 
 __all__ = [
     "Simulation",
@@ -85,7 +86,7 @@ class Simulation:
     landcover: np.ma.MaskedArray
     history: pd.DataFrame
     completed_cells: int = 0
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
 
 
 def expansion(before, after, code: int) -> np.ndarray:
@@ -675,8 +676,7 @@ def simulate(landcover, probability, demand, years: int, *, codes, conversion: p
     completed = _complete(cur, target_final, p_at, allowed, free, k_count)
     out = np.ma.MaskedArray(data.copy(), mask=~valid)
     out.data.ravel()[flat] = codes[cur]
-    notes = [] if not completed else [(f"{completed:,} cells placed after the last iteration by the highest "
-                                       "development probability")]
+    notes = [] if not completed else [words("note.cells_completed", cells=f"{completed:,}")]
     return Simulation(out, pd.DataFrame(history), completed, notes)
 
 

@@ -54,8 +54,10 @@ from scipy import ndimage
 from carbonmap.errors import InputError
 from carbonmap.grid import strips
 from carbonmap.landscape.connectivity import cross_distances, patch_distances, pc_gain
+from carbonmap.readable import translated
 from carbonmap.screening.growth import sequestration_t_co2_ha
 from carbonmap.screening.score import weighted_score
+from carbonmap.words import Text, words
 
 __all__ = ["Habitat", "AfforestationResult", "afforestation_sites", "sites_in_strips", "SiteStrip",
            "sites_from_rasters", "CANDIDATE", "fractional_cover", "EarlierLandcover", "apply_eligibility",
@@ -113,7 +115,7 @@ class AfforestationResult:
     site_labels: np.ndarray  # (H, W) site ids (0 = none)
     habitat: Habitat | None
     core_site_distances: np.ndarray | None  # (n cores, n sites) [m]; column i: site id i + 1
-    notes: list[str]
+    notes: list[Text]
     resolution: float  # cell size [m]
     creditable: np.ndarray | None = None  # (H, W) bool: candidate cells that pass the eligibility rules
     eligibility: pd.DataFrame | None = None  # the eligibility rules: status and area each excluded
@@ -363,9 +365,9 @@ def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], 
     if sparse_cells:
         codes.use(rules_of.sparse)
         if "ndvi" not in given:
-            notes.append("no NDVI raster: grassland is left out of the afforestation candidates")
+            notes.append(words("note.no_ndvi"))
     if "slope_deg" not in given:
-        notes.append("no DEM: the slope rule is not applied and every site takes the flattest technique")
+        notes.append(words("note.no_dem"))
     eligible = reasons == CANDIDATE
     labels, n = ndimage.label(eligible, structure=np.ones((3, 3), dtype=bool))
     big = _cells_of(labels, n + 1, bands) * cell_ha >= p["afforestation_min_patch_area_ha"]
@@ -388,7 +390,7 @@ def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], 
             sums.add(site_labels[rows], read(rows), p)
     sites = _site_table(site_labels, sums, legend, cell_ha, transform, crs, units="units" in given)
     if "precipitation_mm" not in given:
-        notes.append(f"no precipitation raster: every site is planted with {tree_type} (dryness rule not applied)")
+        notes.append(words("note.no_precipitation", tree_type=translated(tree_type)))
     sites = _criteria(sites, p, site_preparation, growth, tree_type)
     distances = None
     if habitat is not None:
@@ -407,7 +409,7 @@ def sites_in_strips(read: Callable[[slice], SiteStrip], shape: tuple[int, int], 
         weights["connectivity_gain_pct"] = p["afforestation_weight_connectivity"]
         directions["connectivity_gain_pct"] = True
     else:
-        notes.append("no ecological network: the afforestation score leaves out connectivity gain")
+        notes.append(words("note.no_network"))
     sites = sites.join(weighted_score(sites[list(directions)], weights=weights, higher_is_better=directions))
     sites["rank"] = sites["score"].rank(ascending=False, method="first").astype(int)
     sites = sites.sort_values("rank")
@@ -995,10 +997,9 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
     unchecked = [s["rule"] for s in status if s["status"].startswith("not checked")]
     conditions = [s["rule"] for s in status if s["status"] == "condition to check"]
     if unchecked:
-        result.notes.append(f"{eligibility}: rules not checked for want of data: {', '.join(unchecked)} "
-                            "(the creditable area is an upper bound)")
+        result.notes.append(words("note.eligibility_unchecked", rules=eligibility, unchecked=", ".join(unchecked)))
     if conditions:
-        result.notes.append(f"{eligibility}: conditions to check outside carbonmap: {', '.join(conditions)}")
+        result.notes.append(words("note.eligibility_conditions", rules=eligibility, conditions=", ".join(conditions)))
     return result
 
 

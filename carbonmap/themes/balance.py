@@ -36,7 +36,7 @@ def run_balance(ctx: StageContext) -> Balance:
                          classes=classes, bands=bands)
     table["builtup_intensity_co2_t_km2_yr"] = builtup_intensity(table["source_co2_t_yr"], emissions.builtup_km2)
     ctx.add_summary(table)
-    ctx.note(f"sinks in the balance: {sinks.method}")
+    ctx.note(words("note.sinks_in_balance", method=sinks.method))
     ctx.add_headline("net_co2_t_yr", "source_co2_t_yr", "sink_co2_t_yr", "builtup_intensity_co2_t_km2_yr",
                      "efficiency_index", first=True)
     return Balance(table["builtup_intensity_co2_t_km2_yr"])

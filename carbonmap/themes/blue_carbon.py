@@ -13,8 +13,9 @@ from carbonmap.blue_carbon import (BlueCarbonResult, BlueCarbonValuation, coasta
                                    read_prices, read_snapshots, read_transitions)
 from carbonmap.config import BlueCarbonSection, Project
 from carbonmap.errors import InputError
+from carbonmap.readable import table_text
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import words
+from carbonmap.words import Text, words
 from carbonmap.zonal import zonal_totals
 
 __all__ = ["BlueCarbonInputs", "BlueCarbon", "prepare_blue_carbon", "run_blue_carbon_model", "blue_carbon_tables",
@@ -111,21 +112,22 @@ def blue_carbon_per_unit(zones: gpd.GeoDataFrame, result: BlueCarbonResult, *, c
                          for column, name in maps.items() if name in result.rasters}, index=zones.index)
 
 
-def blue_carbon_notes(result: BlueCarbonResult) -> tuple[str, list[str]]:
+def blue_carbon_notes(result: BlueCarbonResult) -> tuple[Text, list[str]]:
     """A sentence on the whole analysis, and one warning per transition seen in the snapshots that
     the transition table leaves empty (no carbon change, as InVEST treats it)."""
     whole = result.periods.iloc[-1]
-    text = (f"blue carbon {result.baseline_year}-{result.analysis_year}: {whole['accumulation_t_co2']:,.0f} t CO2 "
-            f"accumulated, {whole['emissions_t_co2']:,.0f} emitted, net sequestration "
-            f"{whole['net_sequestration_t_co2']:,.0f} t CO2 on {whole['area_ha']:,.1f} ha")
-    if pd.notna(whole["npv"]):
-        text += f", worth {whole['npv']:,.0f} CNY at {result.analysis_year}"
+    worth = (words("note.blue_carbon_worth", npv=f"{whole['npv']:,.0f}", year=result.analysis_year)
+             if pd.notna(whole["npv"]) else Text.same(""))
+    text = words("note.blue_carbon", first=result.baseline_year, last=result.analysis_year,
+                 accumulated=f"{whole['accumulation_t_co2']:,.0f}", emitted=f"{whole['emissions_t_co2']:,.0f}",
+                 net=f"{whole['net_sequestration_t_co2']:,.0f}", area=f"{whole['area_ha']:,.1f}", worth=worth,
+                 periods=table_text("blue_carbon_periods"), annual=table_text("blue_carbon_annual"))
     empty = result.transitions[result.transitions["transition"] == ""]
     warnings = [f"blue carbon: {row.cells:,} cell(s) ({row.area_ha:,.2f} ha) changed from {row.from_class} to "
                 f"{row.to_class} between {row.from_year} and {row.to_year}, a transition the transition table leaves "
                 "empty: counted as no carbon change (as InVEST does); fill in that cell of the table"
                 for row in empty.itertuples()]
-    return text + " (tables blue_carbon_periods, blue_carbon_annual)", warnings
+    return text, warnings
 
 
 @dataclass

@@ -12,8 +12,9 @@ from carbonmap.compensation import compensation_network, compensation_zoning
 from carbonmap.config import CompensationSection, Project, UnitsSection
 from carbonmap.errors import InputError, MissingColumnError
 from carbonmap.io import read_csv, read_vector
+from carbonmap.readable import translated
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import words
+from carbonmap.words import Text, listed, words
 
 __all__ = ["CompensationInputs", "CompensationResult", "prepare_compensation", "compensation_tables",
            "COMPENSATION"]
@@ -91,17 +92,17 @@ def compensation_tables(inputs: CompensationInputs, units: gpd.GeoDataFrame, sou
     return CompensationResult(zoning, pairs, lines)
 
 
-def compensation_note(inputs: CompensationInputs, result: CompensationResult) -> str:
+def compensation_note(inputs: CompensationInputs, result: CompensationResult) -> Text:
     """One line on the run's record: classes, total amount, pairs, money."""
     counts = result.zoning["compensation_class"].value_counts()
-    classes = [c for c in inputs.classes["class"] if c in counts]
-    text = (f"carbon compensation: {', '.join(f'{counts[c]} {c}' for c in classes)}; "
-            f"{result.zoning['compensation_paid_co2_t_yr'].sum():,.0f} t CO2/yr in {len(result.pairs)} pairs "
-            f"(restriction {inputs.restriction})")
-    if inputs.price_cny_per_t_co2 is not None:
-        text += (f", {result.zoning['compensation_paid_cny_yr'].sum():,.0f} CNY/yr at "
-                 f"{inputs.price_cny_per_t_co2:g} CNY/t CO2 ({inputs.price_source})")
-    return text
+    classes = [words("note.compensation_class", count=counts[c], name=translated(c))
+               for c in inputs.classes["class"] if c in counts]
+    money = Text.same("") if inputs.price_cny_per_t_co2 is None else words(
+        "note.compensation_money", cny=f"{result.zoning['compensation_paid_cny_yr'].sum():,.0f}",
+        price=f"{inputs.price_cny_per_t_co2:g}", source=inputs.price_source)
+    return words("note.compensation", classes=listed(classes),
+                 amount=f"{result.zoning['compensation_paid_co2_t_yr'].sum():,.0f}", pairs=len(result.pairs),
+                 restriction=words(f"restriction.{inputs.restriction}"), money=money)
 
 
 def run_compensation(ctx: StageContext) -> None:

@@ -31,7 +31,7 @@ from carbonmap.grid import analysis_grid
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import classify
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import words
+from carbonmap.words import Text, words
 
 __all__ = ["EmissionsInputs", "Emissions", "prepare_emissions", "account", "emission_tables", "EMISSIONS"]
 
@@ -59,7 +59,7 @@ class EmissionsInputs:
     point_sources: gpd.GeoDataFrame | None = None
     inventory_file: InventorySection | None = None
     files: list[tuple[Path, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
 
 
 def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, crs,
@@ -92,8 +92,8 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
         inputs.use_field = buildings.use_field
         inputs.files.append((buildings.path, "buildings"))
         if floors["missing_floors"]:
-            inputs.notes.append(f"{floors['missing_floors']} buildings had no floors or height: assumed the "
-                                f"median floors of their use {floors['assumed_floors']}")
+            inputs.notes.append(words("note.floors_assumed", buildings=f"{floors['missing_floors']:,}",
+                                      floors=", ".join(f"{use} {n:g}" for use, n in floors["assumed_floors"].items())))
     if roads is not None:
         inputs.roads = read_vector(roads.path, layer=roads.layer, columns=[roads.class_field], kind="line",
                                    assume_crs=roads.assume_crs, to_crs=crs, encoding=roads.encoding,

@@ -21,8 +21,8 @@ from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.words import LANGUAGES, Text, as_text, text_in, words
 from carbonmap.zonal import zonal_categories, zonal_stats
 
-__all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "layer_title", "UNITS",
-           "RASTERS", "VECTORS"]
+__all__ = ["Units", "Rasters", "read_units", "check_units_covered", "summarise_raster", "layer_title", "raster_title",
+           "UNITS", "RASTERS", "VECTORS"]
 
 
 @dataclass(eq=False)
@@ -231,6 +231,11 @@ def layer_title(spec: RasterInput | VectorInput) -> Text:
     """The map title of a [[rasters]] or [[vectors]] entry in both languages: its ``title`` (one string
     for both, or one per language), else its name with spaces."""
     return as_text(spec.title or spec.name.replace("_", " "))
+
+
+def raster_title(project: Project, name: str) -> Text:
+    """:func:`layer_title` of the [[rasters]] entry `name` (for a note that names it)."""
+    return layer_title(next(spec for spec in project.rasters if spec.name == name))
 
 
 def _has_vectors(project: Project) -> bool:

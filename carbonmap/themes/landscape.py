@@ -22,11 +22,12 @@ from carbonmap.landscape import (
     select_classes,
     unit_metrics,
 )
-from carbonmap.landscape.change import CHANGE_METRICS
+from carbonmap.landscape.change import CHANGE_METRICS, reading
 from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, code_table
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import words
+from carbonmap.themes.inputs import raster_title
+from carbonmap.words import Text, words
 
 __all__ = ["EcologicalLand", "class_names", "LANDSCAPE"]
 
@@ -54,8 +55,14 @@ class EcologicalLand:
 
 def class_names(system: str) -> dict[int, str]:
     """Numeric class code -> English name, for the classes of a raster code system."""
+    return {code: name.en for code, name in class_texts(system).items()}
+
+
+def class_texts(system: str) -> dict[int, Text]:
+    """Numeric class code -> name in both languages, for the classes of a raster code system."""
     table = code_table(system)
-    return {int(code): name for code, name in zip(table["code"], table["name_en"]) if str(code).isdigit()}
+    return {int(code): Text(en, zh or en) for code, en, zh in zip(table["code"], table["name_en"], table["name_zh"])
+            if str(code).isdigit()}
 
 
 def run_landscape(ctx: StageContext) -> EcologicalLand:
@@ -98,7 +105,7 @@ def _measure(ctx: StageContext, scratch: Path) -> EcologicalLand:
     if cfg.compare_with:
         before = read_tiled_landscape(rasters.paths[cfg.compare_with], scratch / "patch_id_before.tif",
                                       neighbours=cfg.neighbours)
-        _change(ctx, before, land, eco, names)
+        _change(ctx, before, land, eco, system)
     return ecology
 
 
@@ -116,17 +123,18 @@ def _patch_layer(ctx: StageContext, land: TiledLandscape, eco: np.ndarray, syste
                         display_tolerance_m=land.resolution))  # cell staircases need no drawing
 
 
-def _change(ctx: StageContext, before: TiledLandscape, land: TiledLandscape, eco: np.ndarray,
-            names: dict[int, str]) -> None:
+def _change(ctx: StageContext, before: TiledLandscape, land: TiledLandscape, eco: np.ndarray, system: str) -> None:
     """The change of ecological classes since [landscape] compare_with, read in plain language."""
-    cfg = ctx.project.landscape
+    cfg, names = ctx.project.landscape, class_texts(system)
     change = compare(fragstats(before, metrics=list(CHANGE_METRICS)).class_,
-                     fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names)
+                     fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names,
+                     language=ctx.project.outputs.language)
     ctx.add_table("landscape_change", change)
     eco_codes = set(land.classes[eco].tolist())
-    for code, text in zip(change["class"], change["reading"]):
-        if code in eco_codes:
-            ctx.note(f"{cfg.compare_with} to {cfg.landcover}: {text}")
+    for _, row in change[change["class"].isin(eco_codes)].iterrows():
+        ctx.note(words("note.landscape_change", before=raster_title(ctx.project, cfg.compare_with),
+                       after=raster_title(ctx.project, cfg.landcover),
+                       reading=reading(row, names.get(row["class"], str(row["class"])))))
 
 
 def _has_landscape(project: Project) -> bool:

@@ -28,7 +28,7 @@ from carbonmap.monitoring import early_warnings, indicator_table, trend_columns,
 from carbonmap.outputset import output_set
 from carbonmap.runs import GPKG, FinishedRun, read_run
 from carbonmap.stage import Layer, Stage
-from carbonmap.words import words
+from carbonmap.words import Text, listed, text_in, words
 
 __all__ = ["Comparison", "prepare_monitoring", "compare_runs", "write_monitoring", "MONITORING"]
 
@@ -44,7 +44,7 @@ class Comparison:
     per_unit: pd.DataFrame
     thresholds: pd.DataFrame
     language: str
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
 
 
 def prepare_monitoring(folders: list[Path | None], *, years: list[int] | None = None,
@@ -95,24 +95,26 @@ def compare_runs(runs: list[FinishedRun], thresholds: pd.DataFrame, *,
                       runs[-1].language, notes)
 
 
-def _notes(runs: list[FinishedRun], missing: dict, targets_status) -> list[str]:
+def _notes(runs: list[FinishedRun], missing: dict, targets_status) -> list[Text]:
     """What a reader must know about the comparison: units or indicators left out, other grids."""
-    notes = [f"runs compared: {', '.join(f'{r.year} ({r.folder})' for r in runs)}"]
-    if missing["units"]:
-        notes.append(f"units not in every run, left out: {', '.join(missing['units'])}")
-    if missing["indicators"]:
-        from carbonmap.readable import column_label
+    from carbonmap.readable import column_label
 
-        left_out = ", ".join(column_label(name, "en", unit=False) for name in missing["indicators"])
-        notes.append(f"indicators not in every run, left out: {left_out}")
+    compared = [words("note.run_year", year=r.year, folder=r.folder) for r in runs]
+    notes = [words("note.runs_compared", runs=listed(compared))]
+    if missing["units"]:
+        notes.append(words("note.units_left_out", units=", ".join(missing["units"])))
+    if missing["indicators"]:
+        labels = [Text(column_label(name, "en", unit=False), column_label(name, "zh", unit=False))
+                  for name in missing["indicators"]]
+        notes.append(words("note.indicators_left_out", indicators=listed(labels)))
     for part in ("grid", "units", "code systems"):
         hashes = {r.manifest.get("comparison_sha256", {}).get(part) for r in runs}
         if len(hashes) > 1:
-            notes.append(f"the runs differ in their {part} (or a run does not record them): they are compared on "
-                         "their per-unit tables, and a change may come from the method as well as from the ground")
+            notes.append(words("note.runs_differ", part=words(f"note.part.{part}")))
     if targets_status is None:
-        notes.append("no targets in the latest run: warnings are not checked against targets")
+        notes.append(words("note.no_targets"))
     return notes
+
 
 
 def _units_layer(comparison: Comparison) -> gpd.GeoDataFrame | None:
@@ -180,7 +182,8 @@ def write_monitoring(comparison: Comparison, folder: Path) -> dict:
         return outputs.commit({"kind": "monitoring", "language": comparison.language,
                                "runs": [{"folder": str(r.folder), "year": r.year,
                                          "finished_utc": r.manifest.get("finished_utc")} for r in comparison.runs],
-                               "warnings": len(comparison.warnings), "notes": comparison.notes})
+                               "warnings": len(comparison.warnings),
+                               "notes": [text_in(note, comparison.language) for note in comparison.notes]})
 
 
 def run_monitoring(ctx) -> None:
@@ -222,7 +225,7 @@ def run_monitoring(ctx) -> None:
     ctx.add_layer(Layer(name="monitoring_units", title=words("layer.monitoring_warnings"), group="scenarios",
                         frame=frame.rename_axis("unit_id").reset_index(), column="monitoring_warnings"))
     for note in comparison.notes:
-        ctx.note(f"monitoring: {note}")
+        ctx.note(words("note.monitoring", note=note))
 
 
 def _check_years(runs: list[FinishedRun]) -> None:

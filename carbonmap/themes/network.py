@@ -23,7 +23,7 @@ from carbonmap.landscape.network import (
     parameter_table,
 )
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import words
+from carbonmap.words import listed, step_words, words
 
 __all__ = ["NetworkInputs", "Network", "prepare_network", "build_network", "network_tables",
            "write_network_rasters", "NETWORK"]
@@ -135,12 +135,14 @@ def run_network(ctx: StageContext) -> Network:
     for name, table in tables.items():
         ctx.add_table(name, table)
     ctx.add_summary(network_per_unit(units.frame, result.sources, result.corridor_lines))
-    ctx.note(f"ecological network: {len(result.sources)} sources (of {int(result.indices['candidates'])} core "
-             f"areas >= {inputs.settings.min_core_area_ha:g} ha), {len(result.corridors)} corridors, PC "
-             f"{result.indices['PC']:.4f}; timings " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
+    timings = [words("note.seconds", what=step_words(step), seconds=f"{seconds:.1f}")
+               for step, seconds in result.timings.items()]
+    ctx.note(words("note.network", sources=len(result.sources), candidates=int(result.indices["candidates"]),
+                   min_ha=f"{inputs.settings.min_core_area_ha:g}", corridors=len(result.corridors),
+                   pc=f"{result.indices['PC']:.4f}",
+                   timings=listed(timings)))
     if land.resolution != units.grid.resolution:
-        ctx.note(f"ecological network solved on {land.resolution:g} m cells (network.resolution_m), "
-                 f"{land.index.size:,} cells")
+        ctx.note(words("note.network_resolution", cell=f"{land.resolution:g}", cells=f"{land.index.size:,}"))
     return Network(dataclasses.replace(result, current=None, barriers=None), inputs.settings,
                    round(land.resolution / units.grid.resolution))
 

@@ -93,13 +93,13 @@ def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
                                               for s in ctx.project.scenarios},
                                    translations=rule_translations(published.tables))
     level = DETAIL_LEVELS.index(detail)
-    ctx.note(f"onemap.html: {size_mb:.1f} MB at display detail level {level} ("
-             + ("every feature" if detail.max_features is None else f"cells above {detail.max_features:,} features")
-             + ("" if detail.optional_layers else ", without the layers marked for the GeoPackage only")
-             + f"; overlays {detail.overlay_pixels} px; budget {outputs.html_budget_mb:g} MB)")
+    features = words("note.every_feature") if detail.max_features is None else \
+        words("note.cells_above", features=f"{detail.max_features:,}")
+    ctx.note(words("note.onemap_size", size=f"{size_mb:.1f}", level=level, features=features,
+                   optional=Text.same("") if detail.optional_layers else words("note.without_optional"),
+                   pixels=detail.overlay_pixels, budget=f"{outputs.html_budget_mb:g}"))
     if size_mb > outputs.html_budget_mb:
-        ctx.note(f"onemap.html is over its {outputs.html_budget_mb:g} MB budget even at the coarsest display "
-                 "detail: hide layers or raise outputs.html_budget_mb")
+        ctx.note(words("note.onemap_over_budget", budget=f"{outputs.html_budget_mb:g}"))
 
 
 def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
@@ -223,8 +223,8 @@ def _raster_sample(path, size: int = 512):
     return data.compressed()
 
 
-def run_metadata(project, grid, notes: list[str]) -> pd.DataFrame:
-    """Key/value table: carbonmap version, date, project, analysis grid, notes."""
+def run_metadata(project, grid, notes: list[Text]) -> pd.DataFrame:
+    """Key/value table: carbonmap version, date, project, analysis grid, notes (in the project's language)."""
     grid = grid.describe() if grid else {}
     items = {
         "carbonmap_version": __version__,
@@ -236,7 +236,7 @@ def run_metadata(project, grid, notes: list[str]) -> pd.DataFrame:
         "analysis_resolution_m": grid.get("resolution_m", ""),
         "analysis_grid_shape": json.dumps([grid.get("height"), grid.get("width")]),
         "analysis_grid_bounds": json.dumps(grid.get("bounds", [])),
-        "notes": "\n".join(notes),
+        "notes": "\n".join(text_in(note, project.outputs.language) for note in notes),
     }
     return pd.DataFrame({"key": list(items), "value": [str(v) for v in items.values()]})
 

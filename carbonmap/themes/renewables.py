@@ -142,9 +142,8 @@ def run_renewables(ctx: StageContext) -> Renewables:
     if buildings is not None:
         _rooftop_layers(ctx, buildings)
     ctx.add_table("renewable_zone_reasons", result.zone_reasons)
-    ctx.note(f"renewables: {per_unit['renewable_electricity_gwh_yr'].sum():,.0f} GWh/yr of electricity "
-             f"where allowed (rooftop PV, ground PV and wind in suitable zones), avoiding "
-             f"{per_unit['renewable_co2_avoided_t_yr'].sum():,.0f} t CO2/yr at {tables.grid_factor} t CO2/MWh")
+    ctx.note(words("note.renewables", gwh=f"{per_unit['renewable_electricity_gwh_yr'].sum():,.0f}",
+                   avoided=f"{per_unit['renewable_co2_avoided_t_yr'].sum():,.0f}", factor=f"{tables.grid_factor:g}"))
     return Renewables(None if buildings is None else buildings.assign(unit=unit_of_building))
 
 

@@ -19,6 +19,7 @@ from carbonmap.errors import InputError
 from carbonmap.grid import rasterize
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import class_legend, classify
+from carbonmap.readable import translated
 from carbonmap.scenarios import (
     allocate,
     class_rates,
@@ -40,7 +41,8 @@ from carbonmap.scenarios.compare import (
 )
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.terrain import slope_degrees
-from carbonmap.words import words
+from carbonmap.themes.inputs import raster_title
+from carbonmap.words import Text, as_text, words
 
 __all__ = ["SCENARIOS"]
 
@@ -63,7 +65,7 @@ def run_scenarios(ctx: StageContext) -> None:
     """Scenario land covers, their effects per unit, trajectories to 2060 and milestones."""
     units = ctx.result("units")
     if ctx.result("emissions") is None:
-        ctx.note("scenarios: no emissions in this run ([parcels] and [inventory]): no timeline")
+        ctx.note(words("note.scenarios_no_emissions"))
         return
     base = _baseline(ctx)
     comparison, paths, marks = [], [], []
@@ -236,15 +238,16 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
         run.patterns = pattern_comparison({"reference": rasters.read(spec.reference), **run.comparison,
                                            "plus": run.simulation.landcover}, grid.resolution)
         best = run.validation.set_index("model")["figure_of_merit"]
-        ctx.note(f"scenario {spec.name}: validated against {spec.reference}: Figure of Merit "
-                 + ", ".join(f"{model} {value:.3f}" for model, value in best.items()))
+        ctx.note(words("note.scenario_validated", scenario=_scenario_title(ctx.project, spec.name),
+                       reference=raster_title(ctx.project, spec.reference),
+                       scores=", ".join(f"{model} {value:.3f}" for model, value in best.items())))
     for name, table in plus_tables(run, scenario=spec.name).items():
         base.simulated.setdefault(name, []).append(table)
     for code, layer in zip(run.suitability.codes, run.suitability.probability):
         write_cog(ctx.file(f"rasters/simulation/scenario_{spec.name}_probability_{code}.tif"), layer,
                   nodata=float("nan"), transform=grid.transform, crs=grid.crs)
     for note in run.simulation.notes:
-        ctx.note(f"scenario {spec.name}: {note}")
+        ctx.note(words("note.scenario", scenario=_scenario_title(ctx.project, spec.name), note=note))
     return run.simulation.landcover
 
 
@@ -316,10 +319,17 @@ def _publish(ctx: StageContext, table: pd.DataFrame, paths: list, marks: list, s
     ctx.add_summary(per_unit.reindex(units.ids).astype(float))
     _unit_layers(ctx, table, milestone_table)
     for row in milestone_table[milestone_table["unit_id"] == "city"].itertuples():
-        zero = f"net zero in {row.net_zero_year}" if pd.notna(row.net_zero_year) else \
-            f"no net zero by {cfg.end_year}"
-        ctx.note(f"scenario {row.scenario}: citywide emissions peak in {row.peak_year} "
-                 f"({row.peak_emissions_co2_t_yr:,.0f} t CO2/yr, {row.peak_stage} stage); {zero}")
+        zero = words("note.net_zero", year=int(row.net_zero_year)) if pd.notna(row.net_zero_year) else \
+            words("note.no_net_zero", year=cfg.end_year)
+        ctx.note(words("note.scenario_peak", scenario=_scenario_title(ctx.project, row.scenario),
+                       year=row.peak_year, peak=f"{row.peak_emissions_co2_t_yr:,.0f}",
+                       stage=translated(row.peak_stage), zero=zero))
+
+
+def _scenario_title(project: Project, name: str) -> Text:
+    """What readers call scenario `name`: its title in the project, else its name (the baseline's in words)."""
+    spec = next((s for s in project.scenarios if s.name == name), None)
+    return as_text(spec.title) if spec is not None and spec.title else translated(name)
 
 
 def _unit_layers(ctx: StageContext, table: pd.DataFrame, marks: pd.DataFrame) -> None:

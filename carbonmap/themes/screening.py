@@ -151,7 +151,7 @@ def run_screening(ctx: StageContext) -> Screening:
         per_unit = per_unit.join(packages)
         pv_avoided = packages["pv_package_co2_avoided_t_yr"]
     else:
-        ctx.note("screening: no rooftop PV in this run ([renewables] with rooftop = true): roofs not ranked")
+        ctx.note(words("note.no_rooftop"))
     summary, screening = _screen_afforestation(ctx, inputs)
     ctx.add_summary(per_unit.join(summary))
     screening.pv_avoided = pv_avoided
@@ -192,8 +192,8 @@ def _screen_rooftops(ctx: StageContext, inputs: ScreeningInputs, buildings: gpd.
     ctx.add_layer(Layer(name="rooftop_top", title=words("layer.rooftop_top", n=cfg.top_n),
                         group="screening", frame=best.set_geometry(best.geometry.centroid), column="score",
                         unit="score"))
-    ctx.note(f"rooftop screening: {len(ranked):,} of {len(buildings):,} roofs are candidates "
-             f"({packages['capacity_mw'].sum():,.0f} MW, {packages['yield_gwh_yr'].sum():,.0f} GWh/yr)")
+    ctx.note(words("note.rooftop", candidates=f"{len(ranked):,}", roofs=f"{len(buildings):,}",
+                   mw=f"{packages['capacity_mw'].sum():,.0f}", gwh=f"{packages['yield_gwh_yr'].sum():,.0f}"))
     return packages[_PACKAGE_TOTALS[:-1]].add_prefix("pv_package_")
 
 
@@ -211,7 +211,7 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
         earlier_system=rasters.code_systems[earlier] if earlier else None,
         landuse=emissions.parcels[["carbon_category", "geometry"]] if cfg.eligibility and emissions else None)
     for note in result.notes:
-        ctx.note(f"afforestation screening: {note}")
+        ctx.note(words("note.afforestation", note=note))
     per_unit, _, members = scenarios
     tables = afforestation_tables(result, scenarios)
     sites = tables.pop("afforestation_sites")
@@ -230,8 +230,9 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
         ctx.add_table(name, table)
     per_unit = per_unit.assign(unit_id=units.ids_of(per_unit["unit"].to_numpy())).drop(columns="unit")
     ctx.add_table("restoration_scenarios_per_unit", per_unit[["scenario", "unit_id", *per_unit.columns[1:-1]]])
-    ctx.note(f"afforestation screening: {len(sites)} sites, {sites['area_ha'].sum():,.1f} ha, "
-             f"{sites['sink_t_co2_yr'].sum():,.0f} t CO2/yr over {inputs.parameters['afforestation_horizon_yr']:g} yr")
+    ctx.note(words("note.afforestation_sites", sites=f"{len(sites):,}", area=f"{sites['area_ha'].sum():,.1f}",
+                   sink=f"{sites['sink_t_co2_yr'].sum():,.0f}",
+                   years=f"{inputs.parameters['afforestation_horizon_yr']:g}"))
     summary = pd.DataFrame(index=units.ids)
     grouped = sites.groupby("unit_id")
     summary["afforestation_area_ha"] = grouped["area_ha"].sum()
@@ -239,8 +240,9 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
     if result.eligibility is not None:
         summary["afforestation_ccer_area_ha"] = grouped["ccer_area_ha"].sum()
         summary["afforestation_ccer_sink_t_co2_yr"] = grouped["ccer_sink_t_co2_yr"].sum()
-        ctx.note(f"afforestation screening: {sites['ccer_area_ha'].sum():,.1f} of {sites['area_ha'].sum():,.1f} ha "
-                 f"creditable under {result.eligibility_name} ({sites['ccer_sink_t_co2_yr'].sum():,.0f} t CO2/yr)")
+        ctx.note(words("note.afforestation_ccer", creditable=f"{sites['ccer_area_ha'].sum():,.1f}",
+                       area=f"{sites['area_ha'].sum():,.1f}", rules=result.eligibility_name,
+                       sink=f"{sites['ccer_sink_t_co2_yr'].sum():,.0f}"))
     for name in members:
         part = per_unit[per_unit["scenario"] == name].set_index("unit_id")
         summary[f"restoration_{name}_sink_t_co2_yr"] = part["sink_t_co2_yr"]

@@ -15,7 +15,7 @@ from carbonmap.grid import map_windows
 from carbonmap.io import read_vector
 from carbonmap.sinks import vegetation_nep_sink
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import words
+from carbonmap.words import Text, words
 from carbonmap.zonal import zonal_stats
 
 __all__ = ["Sinks", "blue_carbon_wetlands", "SINKS"]
@@ -26,7 +26,7 @@ class Sinks:
     """The sinks of the balance: per unit [t CO2/yr], and how they were computed."""
 
     per_unit: pd.Series
-    method: str
+    method: Text  # how, for the run's notes
 
 
 def blue_carbon_wetlands(section: SinksSection, coefficients: pd.DataFrame, crs) -> gpd.GeoDataFrame:
@@ -52,7 +52,7 @@ def run_sinks(ctx: StageContext) -> Sinks | None:
     if cfg.method != "coefficient" or cfg.wetlands is not None:
         sinks, parcel_sinks = _raster_sinks(ctx)
     elif emissions is not None:
-        sinks = Sinks(emissions.sinks, "per-class coefficients")
+        sinks = Sinks(emissions.sinks, words("note.sinks_coefficients"))
     _parcel_carbon_layer(ctx, parcel_sinks)
     return sinks
 
@@ -68,7 +68,7 @@ def _raster_sinks(ctx: StageContext) -> tuple[Sinks, pd.Series | None]:
                             "landcover": rasters.paths[cfg.landcover]},
                            ctx.file("rasters/sink_vegetation.tif"), nodata=float("nan"), resampling="average",
                            tags={"unit": "t CO2 ha-1 yr-1", "method": "NEP = NPP - Rh (Pei et al. 2009)"})
-        method = "NEP (NPP - Rh, Pei et al. 2009) on forest, shrub, grassland, orchards and green space"
+        method = words("note.sinks_nep")
         vegetation = _sink_totals(units.frame, path, units.grid.cell_area_m2)
         ctx.add_layer(Layer(name="sink_vegetation", title=words("layer.sink_vegetation"), group="sinks",
                             raster=path, unit="t_co2_ha_yr"))
@@ -76,7 +76,7 @@ def _raster_sinks(ctx: StageContext) -> tuple[Sinks, pd.Series | None]:
             parcel_sinks = _sink_totals(emissions.parcels, path, units.grid.cell_area_m2)
     else:
         vegetation = emissions.sinks if emissions is not None else vegetation
-        method = "per-class coefficients"
+        method = words("note.sinks_coefficients")
     blue = pd.Series(0.0, index=units.ids)
     if cfg.wetlands is not None:
         coefficients = landuse_coefficients(ctx.project.emissions.coefficients)
@@ -85,7 +85,7 @@ def _raster_sinks(ctx: StageContext) -> tuple[Sinks, pd.Series | None]:
         ctx.add_table("coefficients_blue_carbon", coefficients[coefficients["coef_id"].isin(set(wetlands["coef_id"]))])
         blue = aggregate_to_zones(wetlands.assign(kind="blue"), units.frame, by="kind",
                                   value="sink_co2_t_yr")[0].sum(axis=1)
-        method += " + IPCC blue-carbon rates on coastal wetlands"
+        method = words("note.sinks_blue", method=method)
         ctx.add_layer(Layer(name="blue_carbon", title=words("layer.blue_carbon"),
                             group="sinks", frame=wetlands, column="sink_co2_t_yr", unit="t_co2_yr"))
     ctx.add_summary(pd.DataFrame({"sink_vegetation_co2_t_yr": vegetation, "sink_blue_carbon_co2_t_yr": blue}))

@@ -8,9 +8,11 @@ import pandas as pd
 
 from carbonmap.coefficients import CO2_PER_C, blue_carbon_disturbance
 from carbonmap.config import Project, StocksSection
+from carbonmap.readable import table_text, translated
 from carbonmap.sinks import wetland_conversion_emissions
 from carbonmap.stage import Layer, Stage, StageContext
 from carbonmap.stocks import Valuation, carbon_stocks, read_pools
+from carbonmap.themes.inputs import raster_title
 from carbonmap.words import words
 from carbonmap.zonal import zonal_totals
 
@@ -93,13 +95,13 @@ def _wetland_conversion(ctx: StageContext, pools: pd.DataFrame, cell_ha: float, 
     if converted == 0:
         return
     ctx.add_table("wetland_conversion_emissions", emissions)
-    ctx.note(f"{converted:,.1f} ha of wetland converted between {cfg.baseline} and {cfg.alternative} release "
-             f"{emissions['total_co2_t'].iloc[0]:,.0f} t CO2 in the first year and "
-             f"{emissions['total_co2_t'].sum():,.0f} over {years} years (table wetland_conversion_emissions; "
-             "not in the annual balance)")
+    table = table_text("wetland_conversion_emissions")
+    ctx.note(words("note.wetland_conversion", area=f"{converted:,.1f}", before=raster_title(ctx.project, cfg.baseline),
+                   after=raster_title(ctx.project, cfg.alternative), first=f"{emissions['total_co2_t'].iloc[0]:,.0f}",
+                   total=f"{emissions['total_co2_t'].sum():,.0f}", years=years, table=table))
     for category, area_ha in emissions.attrs["not_covered_ha"].items():
-        ctx.note(f"{area_ha:,.1f} ha of {category} converted: not in wetland_conversion_emissions "
-                 "(no disturbance parameters for it in blue_carbon_disturbance)")
+        ctx.note(words("note.wetland_not_covered", area=f"{area_ha:,.1f}", category=translated(category),
+                       table=table))
 
 
 def _has_stocks(project: Project) -> bool:

@@ -160,9 +160,9 @@ def run_targets(ctx: StageContext) -> None:
                         frame=frame.rename_axis("unit_id").reset_index(), column="targets_status",
                         kind="categorical", colours=STATUS_COLOURS))
     tally = status["status"].value_counts()
-    ctx.note(f"targets: {len(status)} checked ({tally.get('on_track', 0)} on track, {tally.get('off_track', 0)} off "
-             f"track, {tally.get('no_data', 0)} without data); GDP growth {inputs.gdp_growth_pct:g} %/yr for "
-             f"intensity targets without their own")
+    ctx.note(words("note.targets", checked=len(status), on_track=tally.get("on_track", 0),
+                   off_track=tally.get("off_track", 0), no_data=tally.get("no_data", 0),
+                   growth=f"{inputs.gdp_growth_pct:g}"))
 
 
 def _has_targets(project: Project) -> bool:

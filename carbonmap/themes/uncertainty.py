@@ -29,7 +29,7 @@ from carbonmap.uncertainty import (
     check_draws,
     parameter_label,
 )
-from carbonmap.words import words
+from carbonmap.words import Text, listed, words
 
 __all__ = ["UNCERTAINTY", "model_of_run", "prepare_uncertainty", "uncertainty_tables"]
 
@@ -150,14 +150,13 @@ def run_uncertainty(ctx: StageContext) -> None:
     ctx.add_headline("p_balance_class_pct")
     net = result.city.set_index("quantity").loc["net_co2_t_yr"]
     sensitivity = result.sensitivity
-    top = ", ".join(parameter_label(row) for _, row in
-                    sensitivity[sensitivity["output"] == "net_co2_t_yr"].head(3).iterrows())
-    ctx.note(f"uncertainty: {inputs.draws} Latin-hypercube draws (seed {inputs.seed}) of {len(model.parameters)} "
-             "coefficients, all at once (the accounting is linear in them); citywide net "
-             f"{net['p5']:,.0f} / {net['p50']:,.0f} / {net['p95']:,.0f} t CO2/yr (5 / 50 / 95 %; IPCC Approach 1: "
-             f"{net['approach1_low']:,.0f} - {net['approach1_high']:,.0f}); the coefficients that matter most: {top}")
+    top = [Text(parameter_label(row, "en"), parameter_label(row, "zh"))
+           for _, row in sensitivity[sensitivity["output"] == "net_co2_t_yr"].head(3).iterrows()]
+    ctx.note(words("note.uncertainty", draws=inputs.draws, seed=inputs.seed, coefficients=len(model.parameters),
+                   p5=f"{net['p5']:,.0f}", p50=f"{net['p50']:,.0f}", p95=f"{net['p95']:,.0f}",
+                   low=f"{net['approach1_low']:,.0f}", high=f"{net['approach1_high']:,.0f}", top=listed(top)))
     if model.exact:
-        ctx.note(f"uncertainty: taken as exact (no range): {', '.join(model.exact)}")
+        ctx.note(words("note.uncertainty_exact", coefficients=", ".join(model.exact)))
     ctx.step("draws", seconds)
 
 
