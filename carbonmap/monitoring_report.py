@@ -92,7 +92,7 @@ def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], langu
 
 def indicator_charts(table: pd.DataFrame, warnings: pd.DataFrame, language: str) -> str:
     """The small multiples: one :func:`indicator_chart` per indicator of `table`, with a note on how to read them."""
-    with _figure_style():
+    with _figure_style(language):
         charts = [indicator_chart(table, name, set(warnings.loc[warnings["indicator"] == name, "unit_id"]), language)
                   for name in dict.fromkeys(table["indicator"])]
     about = f"<p class='note'>{html.escape(_w('monitoring.charts_about', language))}</p>"

@@ -63,6 +63,9 @@ REPORT_TABLES = ("targets_status", "scenario_comparison_citywide", "scenario_mil
 #: the reader's system has draws the Chinese).
 FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "SimHei",
          "WenQuanYi Zen Hei", "DejaVu Sans", "sans-serif")
+#: The same for an English page: Latin fonts first, so that quotes and dashes are not drawn full width
+#: by a CJK font (Chinese names in it still find a CJK font).
+LATIN_FONTS = ("DejaVu Sans", "Noto Sans", "Liberation Sans", "Arial", *FONTS[:-2], "sans-serif")
 
 
 def _w(key: str, language: str, **fields) -> str:
@@ -73,13 +76,14 @@ def _w(key: str, language: str, **fields) -> str:
 
 
 @contextlib.contextmanager
-def _figure_style():
-    """Matplotlib settings of the report's figures: SVG text as text, fixed ids, the font list."""
+def _figure_style(language: str):
+    """Matplotlib settings of the report's figures: SVG text as text, fixed ids, the fonts of `language`."""
     import matplotlib
 
     matplotlib.use("Agg")
+    fonts = list(FONTS if language == "zh" else LATIN_FONTS)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "carbonmap", "font.family": "sans-serif",
-                                "font.sans-serif": list(FONTS), "axes.titlesize": 9, "axes.unicode_minus": False}), \
+                                "font.sans-serif": fonts, "axes.titlesize": 9, "axes.unicode_minus": False}), \
             warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"(Glyph|Font|findfont).*")  # measured with a stand-in font
         warnings.filterwarnings("ignore", category=UserWarning, module="matplotlib")
@@ -610,6 +614,8 @@ def _sources_of(tables: Mapping[str, pd.DataFrame], language: str) -> str:
 _STYLE = """
 body { font: 13px/1.5 "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif;
   margin: 24px auto; max-width: 1100px; padding: 0 16px; color: #222; }
+html:lang(en) body { font-family: "DejaVu Sans", "Noto Sans", "Liberation Sans", Arial, "Noto Sans CJK SC",
+  "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif; }
 h1 { font-size: 22px; } h2 { font-size: 18px; border-bottom: 1px solid #ccc; margin-top: 32px; }
 h3 { font-size: 14px; margin-bottom: 4px; }
 nav.toc ol { columns: 2; font-size: 13px; } nav.toc a { color: #1f4e79; text-decoration: none; }
@@ -725,7 +731,7 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
               "titles": {**scenario_titles, **{layer.name: str(layer.title) for layer in published.layers}}}
     extra = rule_translations(tables)
     sections = []
-    with _figure_style():
+    with _figure_style(language):
         if warnings_:
             items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings_)
             sections.append(_section("warnings", _w("report.warnings", language), f"<ul class='warnings'>{items}</ul>"))

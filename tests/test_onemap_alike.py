@@ -39,7 +39,7 @@ def _polygons(n: int = 2600, seed: int = 4) -> gpd.GeoDataFrame:
 def _svg(draw) -> str:
     import matplotlib.pyplot as plt
 
-    with report._figure_style():
+    with report._figure_style("en"):
         fig, ax = draw(plt)
         ax.set_axis_off()
         ax.set_aspect("equal")

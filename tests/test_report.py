@@ -276,3 +276,22 @@ def test_the_afforestation_reasons_are_read_in_the_report_language_only(tmp_path
         assert "Reason in Chinese" not in table
     else:
         assert table.count(red_line["reason_zh"]) == 1 and "原因（中文）" not in table, table
+
+
+@pytest.mark.parametrize(("language", "first"), [("en", "DejaVu Sans"), ("zh", "Noto Sans CJK SC")])
+def test_figure_text_names_the_fonts_of_its_language_first(language, first):
+    """An English figure's quotes are drawn by a Latin font, not full width by a CJK one."""
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    from carbonmap.report import _figure_html, _figure_style
+
+    with _figure_style(language):
+        fig, ax = plt.subplots()
+        ax.set_title("Scenario “low carbon”: 低碳发展")
+        page = _figure_html(fig, "chart")
+    svg = base64.b64decode(re.search(r"base64,([^\"]+)", page).group(1)).decode("utf-8")
+    families = re.findall(r"font-family: ?([^;\"]+)", svg)
+    assert families and all(family.lstrip("'").startswith(first) for family in families)
+    assert "Noto Sans CJK SC" in families[0]  # the Chinese in an English figure still finds its font

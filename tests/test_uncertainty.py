@@ -334,7 +334,7 @@ def test_the_report_section_escapes_what_users_wrote():
     model = LinearModel(parameters, pd.DataFrame({"u": [180.0, 90.0]}, index=["source", "sink"]),
                         {"source": contributions, "sink": contributions * 0})
     result = analyse(model, draws=50, seed=1)
-    with _figure_style():
+    with _figure_style("en"):
         page = uncertainty_section({"uncertainty_citywide": result.city, "uncertainty_sensitivity":
                                     result.sensitivity}, "en")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
