@@ -58,12 +58,14 @@ def run_stocks(ctx: StageContext) -> Stocks:
     ctx.add_table("stocks_summary", summary)
     ctx.add_table("coefficients_carbon_pools", inputs.pools)
     cell_ha = units.grid.cell_area_m2 / 1e4
-    layers = [("c_storage_bas.tif", f"stock_{cfg.baseline}_t_c", words("layer.c_storage_bas", date=cfg.baseline))]
+    baseline = raster_title(ctx.project, cfg.baseline)
+    layers = [("c_storage_bas.tif", f"stock_{cfg.baseline}_t_c", words("layer.c_storage_bas", date=baseline))]
     if cfg.alternative:
+        alternative = raster_title(ctx.project, cfg.alternative)
         layers += [("c_storage_alt.tif", f"stock_{cfg.alternative}_t_c",
-                    words("layer.c_storage_alt", date=cfg.alternative)),
+                    words("layer.c_storage_alt", date=alternative)),
                    ("c_change_bas_alt.tif", "stock_change_t_c",
-                    words("layer.c_change_bas_alt", before=cfg.baseline, after=cfg.alternative))]
+                    words("layer.c_change_bas_alt", before=baseline, after=alternative))]
     per_unit, per_parcel = {}, {}
     for file, column, title in layers:  # totals [t C] and [t CO2] per unit and parcel (NaN: all nodata)
         in_co2 = column.removesuffix("_t_c") + "_t_co2"
