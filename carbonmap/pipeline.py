@@ -62,7 +62,7 @@ from carbonmap.themes.sinks import SINKS
 from carbonmap.themes.stocks import STOCKS
 from carbonmap.themes.targets import TARGETS_STAGE
 from carbonmap.themes.uncertainty import UNCERTAINTY
-from carbonmap.words import text_in, words
+from carbonmap.words import Text, text_in, words
 
 __all__ = ["GROUPS", "Layer", "Stage", "STAGES", "RunRecord", "run", "stage_names", "check_declarations"]
 
@@ -124,7 +124,7 @@ class RunRecord:
         return self.published.tables
 
     @property
-    def notes(self) -> list[str]:
+    def notes(self) -> list[Text]:
         return self.published.notes
 
 
@@ -182,18 +182,18 @@ def run(project: Project, *, quiet: bool = False, only: str | None = None, strea
         reporter.run_started(text_in(project.project.name, project.outputs.language),
                              sum(s.applies(project) for s in STAGES[first:]))
         with compute_session(project.compute) as session:
-            reporter.log(f"compute: {session.description}", show=session.distributed)
+            reporter.log(words("progress.compute", description=session.description), show=session.distributed)
             timings = _run_stages(project, STAGES[first:], outputs.staging, results, publications, reporter,
                                   session, state)
         published = Publication.merged(publications[s.name] for s in STAGES)
         for text in published.notes:
             reporter.log(words("progress.note", text=text), show=False)
         for text in published.warnings:
-            reporter.log(f"warning: {text}", show=False)
+            reporter.log(words("progress.warning", text=text), show=False)
             print(f"carbonmap: warning: {text}", file=stream or sys.stderr)
         if state is not None:
             size = state.finish(stages=stage_names(), sections=section_hashes(project))
-            reporter.log(f"saved the state for --only ({size / 1e6:.1f} MB)", show=False)
+            reporter.log(words("progress.state_saved", size=f"{size / 1e6:.1f}"), show=False)
         else:
             shutil.rmtree(outputs.staging / LAYERS_DIR, ignore_errors=True)
         reporter.finished(words("progress.done", seconds=f"{time.time() - started:.1f}", folder=outputs.folder))

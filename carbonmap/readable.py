@@ -433,20 +433,23 @@ def cell_text(column: str, value, language: str, *, extra: Mapping[str, str] | N
 
 
 def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
-    """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
+    """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included)
+    and readings of the landscape change (``reading_zh``),
     for :func:`translate`'s `extra`; a zoning rule's reason in both languages with the run's parameters it
     names (the wind setback's number of tip heights, as the zone-reason table says it)."""
     from carbonmap.coefficients import with_parameters
 
     parameters = _parameters(tables.get("coefficients_renewable_parameters"))
     out = {}
-    for name, english in (("coefficients_renewable_zoning_rules", "reason"),
-                          ("coefficients_afforestation_rules", "reason"), ("afforestation_eligibility", "reason_en"),
-                          ("afforestation_reasons", "reason")):
+    for name, english, chinese in (("coefficients_renewable_zoning_rules", "reason", "reason_zh"),
+                                   ("coefficients_afforestation_rules", "reason", "reason_zh"),
+                                   ("afforestation_eligibility", "reason_en", "reason_zh"),
+                                   ("afforestation_reasons", "reason", "reason_zh"),
+                                   ("landscape_change", "reading", "reading_zh")):
         table = tables.get(name)
-        if table is not None and {english, "reason_zh"} <= set(table.columns):
+        if table is not None and {english, chinese} <= set(table.columns):
             out.update({with_parameters(r, parameters): with_parameters(z, parameters)
-                        for r, z in zip(table[english], table["reason_zh"]) if isinstance(z, str) and z})
+                        for r, z in zip(table[english], table[chinese]) if isinstance(z, str) and z})
     return out
 
 

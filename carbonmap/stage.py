@@ -160,7 +160,7 @@ class Publication:
     layers: list[Layer] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: pd.DataFrame | None = None  # per-unit columns, indexed by unit id
-    notes: list[Text] = field(default_factory=list)  # in both languages, for the record in the run's
+    notes: list[Text] = field(default_factory=list)  # in both languages: the outputs read their own
     warnings: list[str] = field(default_factory=list)  # accepted problems, printed at the end of the run
     inputs: list[dict[str, Any]] = field(default_factory=list)  # role, path, sha256, bytes
     headline: list[str] = field(default_factory=list)  # summary columns drawn as choropleths

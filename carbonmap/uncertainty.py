@@ -56,6 +56,7 @@ from scipy.stats import qmc
 
 from carbonmap.coefficients import DISTRIBUTIONS
 from carbonmap.errors import InputError
+from carbonmap.readable import translate
 from carbonmap.words import words
 
 __all__ = [
@@ -500,8 +501,8 @@ def parameter_label(row, language: str = "en") -> str:
     """A parameter as readers know it: ``inventory: buildings``, ``NEP``, ``pool: c_soil``, or
     its coefficient ids (``CN-FOREST-FANG2007, CN-SHRUB-FANG2007``), in `language`."""
     keys, table = str(row.get("keys") or row.get("parameter")), str(row.get("table", ""))
-    if table == "inventory":
-        return words("uncertainty.inventory", keys=keys).in_(language)
+    if table == "inventory":  # an inventory sector
+        return words("uncertainty.inventory", keys=translate(keys, language)).in_(language)
     if table == "carbon_pools":
         return words("uncertainty.pool", keys=keys).in_(language)
     return "NEP" if keys == "nep" else keys

@@ -266,6 +266,8 @@ def test_change_reading():
     assert table.loc[2, "NP_change"] == 1 and table.loc[2, "CA_change_pct"] == pytest.approx(-100 / 6)
     assert table.loc[2, "reading"].startswith("forest: area -17 %, patches +100 %")
     assert table.loc[2, "reading"].endswith(": fragmenting")
+    assert table.loc[2, "reading_zh"].startswith("forest：面积变化 -17 %、斑块数变化 +100 %")  # the same in Chinese
+    assert table.loc[2, "reading_zh"].endswith("；总体趋于破碎")
 
 
 @pytest.mark.slow

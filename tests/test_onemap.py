@@ -208,7 +208,9 @@ def test_demo_map_shows_every_layer_in_the_run_language(demo_run):
 
     titles = [layer["title"] for layer in data["layers"]]
     expected = ["用地地块（2023年分类，按碳核算类别）", "保护管控区",  # the project's titles, in Chinese
-                "2023年土地覆被（CLCD 分类）", "2023年净初级生产力（500 米经纬度网格）"]
+                "2023年土地覆被（CLCD 分类）", "2023年净初级生产力（500 米经纬度网格）",
+                "碳储量：2015年土地覆被（CLCD 分类）",  # named by the land cover's title, not its key
+                "碳储量变化：2015年土地覆被（CLCD 分类）至2023年土地覆被（CLCD 分类）"]
     expected += [text.in_("zh") for text in (  # the demo is in Chinese
         words("layer.parcel_emissions"), words("layer.emissions_grid", cell=250), words("layer.point_sources"),
         words("layer.ecological_patches", area=1), words("layer.ecological_ed_window", radius=500),
@@ -529,18 +531,45 @@ def test_only_in_the_other_language_names_the_units_in_it(project_run, tmp_path)
     assert not any(re.search(r"[\u4e00-\u9fff]", note) for note in notes)
 
 
+def test_the_one_map_names_the_units_in_its_language_in_the_summary_and_the_units_layers(tmp_path):
+    """A layer of the units (the monitoring's) and the summary were published in the first run's language;
+    the one map names the units in its own, reading a saved layer from its file."""
+    from carbonmap.stage import Publication
+    from carbonmap.themes.inputs import Units
+    from carbonmap.themes.onemap import _named_in
+
+    ids = pd.Index(["D1", "D2"], name="unit_id")
+    squares = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    frame = gpd.GeoDataFrame({"unit_id": ids, "unit_name": ["云岭区", "新城区"], "unit_name_zh": ["云岭区", "新城区"],
+                              "unit_name_en": ["Yunling", "Xincheng"]}, index=ids, geometry=squares, crs="EPSG:32650")
+    warned = gpd.GeoDataFrame({"unit_id": ["D2", "D1"], "unit_name": ["新城区", "云岭区"], "monitoring_warnings": [3, 0]},
+                              geometry=squares[::-1], crs="EPSG:32650")
+    layers = [Layer(name="monitoring_units", title="w", group="scenarios", frame=warned,
+                    column="monitoring_warnings").saved(tmp_path),
+              Layer(name="sites", title="s", group="screening", frame=warned.drop(columns="unit_name"), column="unit_id")]
+    published = Publication(layers=layers, summary=pd.DataFrame({"unit_name": ["云岭区", "新城区"], "x": [1, 2]}, index=ids))
+    english = _named_in(published, Units(frame, None), "en")
+    assert english.summary["unit_name"].tolist() == ["Yunling", "Xincheng"] and english.summary["x"].tolist() == [1, 2]
+    assert english.layers[0].frame["unit_name"].tolist() == ["Xincheng", "Yunling"]  # by id, not by position
+    assert english.layers[0].frame["monitoring_warnings"].tolist() == [3, 0] and english.layers[1] is layers[1]
+    assert _named_in(published, Units(frame, None), "zh").layers[0].frame["unit_name"].tolist() == ["新城区", "云岭区"]
+    one_name = Units(frame.drop(columns=["unit_name_zh", "unit_name_en"]), None)
+    assert _named_in(published, one_name, "en").summary["unit_name"].tolist() == ["云岭区", "新城区"]  # one field
+
+
 def _run_notes(report: str) -> list[str]:
     """The items of the report's run notes."""
-    section = re.search(r"<section id='notes'>.*?</section>", report, re.S).group(0)
-    return [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", section, re.S)]
+    section = re.search(r"<section id='notes'>.*?</section>", report, re.DOTALL).group(0)
+    return [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", section, re.DOTALL)]
 
 
 def test_a_chinese_reports_run_notes_are_in_chinese(demo_run):
     notes = _run_notes((demo_run / "report.html").read_text(encoding="utf-8"))
     assert len(notes) >= 20
     assert all(re.search(r"[\u4e00-\u9fff]", note) for note in notes)
-    english = [note for note in notes  # English words outside the folders' paths
-               if re.search(r"\b(?:the|of|and|in|ha|yr|to|not|no|is|at|on|t CO2)\b", re.sub(r"/[^）)、]+", "", note))]
+    names = (r"/[^）)、]+|onemap\.html|carbon_prices\.csv|china_national_ets|ccer_\d+|carbonmap|MSPA|IPCC|CLCD|NEP|NPP|"
+             r"GDP|Pei|MB|PC|Rh")  # folders, files, a price's source, names and acronyms
+    english = [note for note in notes if re.search(r"[A-Za-z]{3,}", re.sub(names, "", note))]
     assert english == []
     assert any(note.startswith("生态网络：") and "条生态廊道" in note for note in notes)
 

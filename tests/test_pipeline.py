@@ -520,7 +520,7 @@ def test_progress_speaks_the_runs_language(tmp_path):
     assert "carbonmap：示范城市，共 3 个阶段" in shown
     assert "阶段 1/3 units：读取规划单元并确定分析网格" in shown
     assert re.search(r"对齐栅格：2/2，已用 [\d.]+ 秒，约剩 \d+ 秒", shown)
-    assert "network 阶段：电路理论完成，用时 3.0 秒" in shown
+    assert "network 阶段：电路理论模拟完成，用时 3.0 秒" in shown
     assert f"carbonmap：完成，用时 9.0 秒 → {tmp_path}" in shown
     log = (tmp_path / "run.log").read_text(encoding="utf-8")
     assert "阶段 units 完成，用时 1.5 秒" in log and "阶段 units" not in shown  # the log has every line

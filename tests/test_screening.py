@@ -601,7 +601,7 @@ def test_ccer_rules_exclude_candidate_cells_with_their_clause():
     status = result.eligibility.set_index("rule")["status"]
     assert status["clear_tenure"] == status["planned_afforestation_land"] == "condition to check"
     assert status["contiguous_parcel_667_m2"].startswith("not applicable")
-    assert any("clear_tenure" in note.en for note in result.notes)
+    assert any("clear tenure (a real-estate title" in note.en and "土地权属清晰" in note.zh for note in result.notes)
 
 
 def test_ccer_parcel_size_follows_the_start_year_and_missing_data_is_said():

@@ -72,6 +72,6 @@ def blue_carbon(snapshots: Path, biophysical: Path, transitions: Path | None, an
         per_unit = blue_carbon_per_unit(read_units(section), result, cell_ha=grid.cell_area_m2 / 1e4)
         write_csv(output / "blue_carbon_units.csv", per_unit.rename_axis("unit_id").reset_index())
     text, warnings = blue_carbon_notes(result)
-    click.echo(f"{text} -> {output}")
+    click.echo(f"{text} -> {output} (blue_carbon_periods.csv, blue_carbon_annual.csv)")
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -21,8 +21,7 @@ CHANGE_METRICS = {"CA": True, "NP": True, "LPI": False, "ED": True, "SHAPE_MN": 
 _SMALL = 0.01
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = None,
-            language: str = "en") -> pd.DataFrame:
+def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = None) -> pd.DataFrame:
     r"""Class metrics at two dates side by side, their change, and a plain-language reading.
 
     Parameters
@@ -33,15 +32,14 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = N
         class present at one date only counts as zero area and no patch at the other.
     names : dict, optional
         Class code -> name used in the reading (a string, or a :class:`~carbonmap.words.Text`).
-    language : {"en", "zh"}
-        The language of the reading.
 
     Returns
     -------
     DataFrame
         One row per class: ``class``, for each metric M ``M_before``, ``M_after``,
         ``M_change`` (after - before, in M's unit) and, for metrics in percent,
-        ``M_change_pct`` [%]; and ``reading`` (:func:`reading`, in `language`).
+        ``M_change_pct`` [%]; and ``reading`` (:func:`reading`) in English and ``reading_zh`` in
+        Chinese (the writers show the one of the output's language).
 
     Notes
     -----
@@ -71,8 +69,9 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, *, names: dict | None = N
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[f"{m}_change_pct"] = out[f"{m}_change"] / out[f"{m}_before"].abs() * 100
     names = names or {}
-    out["reading"] = [reading(row, names.get(row["class"], str(row["class"]))).in_(language)
-                      for _, row in out.iterrows()]
+    readings = [reading(row, names.get(row["class"], str(row["class"]))) for _, row in out.iterrows()]
+    out["reading"] = [text.en for text in readings]
+    out["reading_zh"] = [text.zh for text in readings]
     return out
 
 

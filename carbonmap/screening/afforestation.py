@@ -994,13 +994,21 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
     else:
         sites["ccer_area_ha"] = pd.Series(dtype=float)
         sites["ccer_sink_t_co2_yr"] = pd.Series(dtype=float)
-    unchecked = [s["rule"] for s in status if s["status"].startswith("not checked")]
-    conditions = [s["rule"] for s in status if s["status"] == "condition to check"]
+    unchecked = [s for s in status if s["status"].startswith("not checked")]
+    conditions = [s for s in status if s["status"] == "condition to check"]
     if unchecked:
-        result.notes.append(words("note.eligibility_unchecked", rules=eligibility, unchecked=", ".join(unchecked)))
+        result.notes.append(words("note.eligibility_unchecked", rules=eligibility, unchecked=_reasons(unchecked)))
     if conditions:
-        result.notes.append(words("note.eligibility_conditions", rules=eligibility, conditions=", ".join(conditions)))
+        result.notes.append(words("note.eligibility_conditions", rules=eligibility, conditions=_reasons(conditions)))
     return result
+
+
+def _reasons(rules: list[dict]) -> Text:
+    """What eligibility rules ask, as their table says it in each language, one after another."""
+    english = [rule["reason_en"].removeprefix("to check: ") for rule in rules]
+    chinese = [rule["reason_zh"] if isinstance(rule["reason_zh"], str) and rule["reason_zh"] else rule["reason_en"]
+               for rule in rules]
+    return Text("; ".join(english), "；".join(chinese))
 
 
 def _excluded(reasons: np.ndarray, mask: np.ndarray, open_: np.ndarray, code: int) -> int:

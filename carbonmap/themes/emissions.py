@@ -30,8 +30,9 @@ from carbonmap.emissions import (
 from carbonmap.grid import analysis_grid
 from carbonmap.io import read_vector, write_cog
 from carbonmap.landuse import classify
+from carbonmap.readable import translated
 from carbonmap.stage import Layer, Stage, StageContext
-from carbonmap.words import Text, words
+from carbonmap.words import Text, listed, words
 
 __all__ = ["EmissionsInputs", "Emissions", "prepare_emissions", "account", "emission_tables", "EMISSIONS"]
 
@@ -93,7 +94,8 @@ def prepare_emissions(parcels: ParcelsSection, *, settings: EmissionsSection, cr
         inputs.files.append((buildings.path, "buildings"))
         if floors["missing_floors"]:
             inputs.notes.append(words("note.floors_assumed", buildings=f"{floors['missing_floors']:,}",
-                                      floors=", ".join(f"{use} {n:g}" for use, n in floors["assumed_floors"].items())))
+                                      floors=listed(words("note.use_floors", use=_use_name(use), floors=f"{n:g}")
+                                                    for use, n in floors["assumed_floors"].items())))
     if roads is not None:
         inputs.roads = read_vector(roads.path, layer=roads.layer, columns=[roads.class_field], kind="line",
                                    assume_crs=roads.assume_crs, to_crs=crs, encoding=roads.encoding,
@@ -131,6 +133,11 @@ def account(inputs: EmissionsInputs, units: gpd.GeoDataFrame | None = None) -> t
 #: The columns of the parcel_emissions layer.
 PARCEL_COLUMNS = ["code", "class_name", "carbon_category", "space", "area_ha", "coef_id", "coef_emission_co2_t_yr",
                   "coef_removal_co2_t_yr", "inventory_co2_t_yr", "source_co2_t_yr", "source_co2_t_ha_yr", "geometry"]
+
+
+def _use_name(use: str) -> Text:
+    """A building use as readers know it (``all``: every use, in :func:`floor_area_m2`'s report)."""
+    return words("note.every_use") if use == "all" else translated(use)
 
 
 def emission_tables(inputs: EmissionsInputs, result: EmissionsAccount) -> dict[str, pd.DataFrame]:

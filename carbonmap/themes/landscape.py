@@ -22,7 +22,7 @@ from carbonmap.landscape import (
     select_classes,
     unit_metrics,
 )
-from carbonmap.landscape.change import CHANGE_METRICS, reading
+from carbonmap.landscape.change import CHANGE_METRICS
 from carbonmap.landscape.ecology import WINDOW_METRICS
 from carbonmap.landuse import carbon_categories, code_table
 from carbonmap.stage import Layer, Stage, StageContext
@@ -127,14 +127,13 @@ def _change(ctx: StageContext, before: TiledLandscape, land: TiledLandscape, eco
     """The change of ecological classes since [landscape] compare_with, read in plain language."""
     cfg, names = ctx.project.landscape, class_texts(system)
     change = compare(fragstats(before, metrics=list(CHANGE_METRICS)).class_,
-                     fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names,
-                     language=ctx.project.outputs.language)
+                     fragstats(land, metrics=list(CHANGE_METRICS)).class_, names=names)
     ctx.add_table("landscape_change", change)
     eco_codes = set(land.classes[eco].tolist())
     for _, row in change[change["class"].isin(eco_codes)].iterrows():
         ctx.note(words("note.landscape_change", before=raster_title(ctx.project, cfg.compare_with),
                        after=raster_title(ctx.project, cfg.landcover),
-                       reading=reading(row, names.get(row["class"], str(row["class"])))))
+                       reading=Text(row["reading"], row["reading_zh"])))
 
 
 def _has_landscape(project: Project) -> bool:

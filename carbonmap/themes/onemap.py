@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -25,9 +26,10 @@ __all__ = ["ONEMAP", "run_metadata"]
 
 def run_onemap(ctx: StageContext) -> None:
     """Write onemap.html, report.html, onemap.gpkg (with QGIS layer styles), unit_summary.csv and .xlsx."""
-    units, outputs, published = ctx.result("units"), ctx.project.outputs, ctx.published
-    summary = gpd.GeoDataFrame(_named_in(published.summary, units, outputs.language).reset_index(),
-                               geometry=units.frame.geometry.values, crs=units.frame.crs)
+    units, outputs = ctx.result("units"), ctx.project.outputs
+    ctx.published = published = _named_in(ctx.published, units, outputs.language)  # what every writer reads
+    summary = gpd.GeoDataFrame(published.summary.reset_index(), geometry=units.frame.geometry.values,
+                               crs=units.frame.crs)
     steps = ["unit_summary.csv", "unit_summary.xlsx"] + [name for name, wanted in (("onemap.html", outputs.html),
                                                               ("report.html", outputs.report),
                                                               ("onemap.gpkg", outputs.gpkg)) if wanted] + ["rasters"]
@@ -54,13 +56,27 @@ def run_onemap(ctx: StageContext) -> None:
         release_free_memory()  # the layers a step read go back before the next step reads its own
 
 
-def _named_in(summary: pd.DataFrame, units, language: str) -> pd.DataFrame:
-    """The summary with the units' names in `language` (they were published in the language of the
-    run that read the units, which ``--only ... --lang`` keeps)."""
+def _named_in(published: Publication, units, language: str) -> Publication:
+    """What the earlier stages published, with the units' names in `language`: in the summary and in
+    the layers of the units (``unit_id`` and ``unit_name``, one feature a unit). They were published
+    in the language of the run that read the units, which ``--only ... --lang`` keeps."""
     names = units.names_in(language)
-    if names is None or "unit_name" not in summary:
-        return summary
-    return summary.assign(unit_name=names.reindex(summary.index).to_numpy())
+    if names is None:
+        return published
+    summary = published.summary
+    if summary is not None and "unit_name" in summary:
+        summary = summary.assign(unit_name=names.reindex(summary.index).to_numpy())
+    layers = [_layer_named(layer, names) for layer in published.layers]
+    return dataclasses.replace(published, summary=summary, layers=layers)
+
+
+def _layer_named(layer: Layer, names: pd.Series) -> Layer:
+    """`layer` with ``unit_name`` from `names` (by ``unit_id``) when it is a layer of the units."""
+    if not layer.is_vector or not {"unit_id", "unit_name"} <= set(layer.columns()):
+        return layer
+    layer = layer.loaded()  # one feature a unit: small
+    named = layer.frame["unit_id"].astype(str).map(names)
+    return dataclasses.replace(layer, frame=layer.frame.assign(unit_name=named.to_numpy()))
 
 
 def _label_context(layers, language: str) -> dict:
