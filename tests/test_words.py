@@ -55,7 +55,7 @@ def test_placeholders_are_filled_as_people_write_numbers():
 def test_the_demo_map_and_report_are_in_chinese(demo_run):
     page = (demo_run / "onemap.html").read_text(encoding="utf-8")
     report = (demo_run / "report.html").read_text(encoding="utf-8")
-    for text in ("{} 碳储量".format("landcover_2015"), "生态源地（按 dPC 排序的核心区）", "逐栋建筑屋顶光伏潜力"):
+    for text in ("碳储量：2015年土地覆被（CLCD 分类）", "生态源地（按 dPC 排序的核心区）", "逐栋建筑屋顶光伏潜力"):
         assert text in page or text.encode("unicode_escape").decode() in page or text in report, text
     assert "Ecological sources (core areas ranked by dPC)" not in page
 
