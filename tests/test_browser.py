@@ -72,6 +72,32 @@ def demo_en(demo_run, tmp_path_factory) -> Path:
     return out
 
 
+def test_rewriting_a_chinese_run_in_english_names_its_units_and_notes_in_english(demo_run, demo_en):
+    """The districts are named per language (name_field = { zh, en }) and the notes are kept in both: the
+    English outputs written from the Chinese run's state (`demo_en`, ``--only``) read in English, though
+    the units stage read the names in Chinese and the earlier stages wrote their notes in a Chinese run."""
+    import html
+    from importlib.resources import files
+
+    import pyogrio
+
+    districts = pyogrio.read_dataframe(str(files("carbonmap.sample_data") / "demo_city" / "demo_city.gpkg"),
+                                       layer="districts", read_geometry=False).set_index("district_id")
+    chinese = pd.read_csv(demo_run / "unit_summary.csv", index_col="unit_id")["unit_name"]
+    english = pd.read_csv(demo_en / "unit_summary.csv", index_col="unit_id")["unit_name"]
+    assert chinese.to_dict() == districts["name_zh"].to_dict()
+    assert english.to_dict() == districts["name_en"].to_dict()
+    for layer in ("unit_summary", "monitoring_units"):
+        frame = pyogrio.read_dataframe(demo_en / "onemap.gpkg", layer=layer, read_geometry=False)
+        assert dict(zip(frame["unit_id"], frame["unit_name"])) == english.to_dict(), layer
+    report = (demo_en / "report.html").read_text(encoding="utf-8")
+    section = re.search(r"<section id='notes'>.*?</section>", report, re.DOTALL).group(0)
+    notes = [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", section, re.DOTALL)]
+    assert len(notes) >= 20 and any(note.startswith("ecological network: ") for note in notes)
+    assert not any(re.search(r"[\u4e00-\u9fff]", note) for note in notes)  # every note in English
+    assert "Yunling" in report
+
+
 @pytest.fixture
 def demo_pages(demo_run, demo_en) -> dict[str, Path]:
     return {"zh": demo_run, "en": demo_en}

@@ -506,31 +506,6 @@ def test_only_reruns_a_stage_on_the_saved_state(own_demo, monkeypatch):
         run(changed, quiet=True, only="screen")
 
 
-def test_only_in_the_other_language_names_the_units_in_it(project_run, tmp_path):
-    """The districts are named per language (name_field = { zh, en }); rerunning the one map in English on a
-    Chinese run's state names them in English, though the units stage read them in Chinese."""
-    import shutil
-    from importlib.resources import files
-
-    folder = tmp_path / "out"
-    shutil.copytree(project_run, folder)
-    project = load_project(str(files("carbonmap.sample_data") / "demo_city" / "project.toml")).with_output_dir(folder)
-    assert project.outputs.language == "zh"
-    chinese = pd.read_csv(folder / "unit_summary.csv", index_col="unit_id")["unit_name"]
-    run(project.with_language("en"), quiet=True, only="onemap")
-    english = pd.read_csv(folder / "unit_summary.csv", index_col="unit_id")["unit_name"]
-    layer = pyogrio.read_dataframe(folder / "onemap.gpkg", layer="unit_summary", read_geometry=False)
-    districts = pyogrio.read_dataframe(files("carbonmap.sample_data") / "demo_city" / "demo_city.gpkg",
-                                       layer="districts", read_geometry=False).set_index("district_id")
-    assert chinese.to_dict() == districts["name_zh"].to_dict()
-    assert english.to_dict() == districts["name_en"].to_dict() == dict(zip(layer["unit_id"], layer["unit_name"]))
-    report = (folder / "report.html").read_text(encoding="utf-8")
-    assert "Yunling" in report
-    notes = _run_notes(report)  # the notes came from the saved state, in both languages
-    assert any(note.startswith("ecological network: ") for note in notes)
-    assert not any(re.search(r"[\u4e00-\u9fff]", note) for note in notes)
-
-
 def test_the_one_map_names_the_units_in_its_language_in_the_summary_and_the_units_layers(tmp_path):
     """A layer of the units (the monitoring's) and the summary were published in the first run's language;
     the one map names the units in its own, reading a saved layer from its file."""

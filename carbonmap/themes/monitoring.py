@@ -116,7 +116,6 @@ def _notes(runs: list[FinishedRun], missing: dict, targets_status) -> list[Text]
     return notes
 
 
-
 def _units_layer(comparison: Comparison) -> gpd.GeoDataFrame | None:
     """The latest run's units (geometry of its GeoPackage) with the trend columns."""
     latest = comparison.runs[-1]
