@@ -216,10 +216,9 @@ def run_monitoring(ctx) -> None:
     per_unit[["monitoring_warnings", "monitoring_alerts"]] = per_unit[["monitoring_warnings", "monitoring_alerts"]] \
         .fillna(0).astype(int)
     ctx.add_summary(per_unit.set_axis(units.ids))
-    names = units.names_in(project.outputs.language)
-    named = units.frame[[]] if names is None else names.rename("unit_name").to_frame()
-    frame = gpd.GeoDataFrame(named.join(per_unit[["monitoring_warnings", "monitoring_alerts"]]
-                                        .set_axis(units.frame.index)),
+    named = ["unit_name"] if "unit_name" in units.frame.columns else []  # the one map names them in its language
+    frame = gpd.GeoDataFrame(units.frame[named].join(per_unit[["monitoring_warnings", "monitoring_alerts"]]
+                                                     .set_axis(units.frame.index)),
                              geometry=units.frame.geometry, crs=units.frame.crs)
     ctx.add_layer(Layer(name="monitoring_units", title=words("layer.monitoring_warnings"), group="scenarios",
                         frame=frame.rename_axis("unit_id").reset_index(), column="monitoring_warnings"))
