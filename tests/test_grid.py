@@ -172,3 +172,20 @@ def test_blocks_by_hand():
     assert mean.filled(-1).tolist() == [[1.5, 8 / 3, 5.0], [-1, 9.0, -1]]
     assert block_expand(majority.filled(0), 2, (3, 5)).tolist() == [[1, 1, 1, 1, 5], [1, 1, 1, 1, 5],
                                                                       [0, 0, 9, 9, 0]]
+
+
+def test_strips_are_whole_blocks_of_the_file():
+    """A strip never shares a row of blocks with the next (each block is decoded once): whole
+    blocks when a strip holds one or more; one block's rows when the strip would hold fewer but a
+    row of blocks holds at most twice the cells asked for; rows as asked when a row of blocks is
+    wider than that (a block is then read twice, memory stays bounded)."""
+    from carbonmap.grid import strips
+
+    def heights(windows):
+        return [int(w.height) for w in windows]
+
+    assert heights(strips(2000, 10_000, 2**22, block_rows=256)) == [256] * 7 + [208]  # 419 -> 256
+    assert heights(strips(2000, 10_000, 2**22, block_rows=512)) == [512] * 3 + [464]  # 419 -> 512
+    assert heights(strips(1000, 100_000, 2**22, block_rows=512)) == [41] * 24 + [16]  # 512 rows: 12x too wide
+    assert heights(strips(1000, 10_000, 2**22)) == [419, 419, 162]
+    assert sum(heights(strips(1000, 10_000, 2**22, block_rows=512))) == 1000
