@@ -38,7 +38,7 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
-from carbonmap.columns import column_info
+from carbonmap.columns import column_info as _dictionary_row
 from carbonmap.words import Text, words
 
 __all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
@@ -91,6 +91,24 @@ def format_number(value, *, year: bool = False, digits: int = DIGITS) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+@functools.lru_cache(maxsize=4096)
+def column_info(name: str) -> dict[str, str] | None:
+    """The column dictionary's row for column `name` (:func:`carbonmap.columns.column_info`), but
+    None for a column of a run's table that ``words.csv`` names (``column.<name>``) and the
+    dictionary only matches by a pattern: ``connectivity_gain_sum_pct`` is the restoration
+    scenarios' sum of the sites' gains, not a raster's zonal sum.
+
+    Examples
+    --------
+    >>> column_info("connectivity_gain_sum_pct") is None, column_info("elevation_sum_m")["column"]
+    (True, '<raster>_<stat>_<unit>')
+    """
+    info = _dictionary_row(name)
+    if info is not None and "<" in info["column"] and _word(f"column.{name}", "en") is not None:
+        return None
+    return info
 
 
 def is_year_column(name: str) -> bool:
@@ -433,11 +451,12 @@ def cell_text(column: str, value, language: str, *, extra: Mapping[str, str] | N
 
 
 def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
-    """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included)
-    and readings of the landscape change (``reading_zh``),
-    for :func:`translate`'s `extra`; a zoning rule's reason in both languages with the run's parameters it
-    names (the wind setback's number of tip heights, as the zone-reason table says it)."""
+    """English -> Chinese reasons of the run's rule tables (their ``reason_zh``, a user's own rows included),
+    readings of the landscape change (``reading_zh``) and names of the uncertain coefficients (a unit's
+    most influential one), for :func:`translate`'s `extra`; a zoning rule's reason in both languages with
+    the run's parameters it names (the wind setback's number of tip heights, as the zone-reason table says it)."""
     from carbonmap.coefficients import with_parameters
+    from carbonmap.uncertainty import parameter_label
 
     parameters = _parameters(tables.get("coefficients_renewable_parameters"))
     out = {}
@@ -450,6 +469,9 @@ def rule_translations(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         if table is not None and {english, chinese} <= set(table.columns):
             out.update({with_parameters(r, parameters): with_parameters(z, parameters)
                         for r, z in zip(table[english], table[chinese]) if isinstance(z, str) and z})
+    sensitivity = tables.get("uncertainty_sensitivity")
+    if sensitivity is not None and "table" in sensitivity.columns:
+        out.update({parameter_label(row, "en"): parameter_label(row, "zh") for row in sensitivity.to_dict("records")})
     return out
 
 

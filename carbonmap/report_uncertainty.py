@@ -11,46 +11,17 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.readable import column_label, format_number, translate
+from carbonmap.uncertainty import parameter_label
 from carbonmap.words import unit_label, words
 
-__all__ = ["coefficient_name", "uncertainty_section"]
+__all__ = ["uncertainty_section"]
 
-POOLS = ("c_above", "c_below", "c_soil", "c_dead")
 #: How many coefficients the tornado shows at most.
 TORNADO_BARS = 10
 
 
 def _w(key: str, language: str, **fields) -> str:
     return words(key, **fields).in_(language)
-
-
-def coefficient_name(row: Mapping, language: str = "en") -> str:
-    """A parameter as readers know it: its coefficient ids (``CN-FOREST-FANG2007, ...``), the
-    inventory sector, NEP or the carbon pool, in `language`."""
-    keys = str(row.get("keys") or row.get("parameter"))
-    table = str(row.get("table", ""))
-    if table == "inventory":
-        names = {"point_sources": _w("unc.point_sources", language)}
-        return f"{_w('unc.inventory', language)}: " + ", ".join(names.get(k, translate(k, language))
-                                                              for k in keys.split(", "))
-    if table == "carbon_pools":
-        return f"{_w('unc.pool', language)}: {_w('unc.' + keys, language) if keys in POOLS else keys}"
-    if table == "landuse_carbon_coefficients":
-        names = _coefficient_classes(language)
-        shown = dict.fromkeys(names.get(k, k) for k in keys.split(", "))  # rows sharing a draw: each class once
-        return ("、" if language == "zh" else ", ").join(shown) + f" ({keys})"
-    return "NEP" if keys == "nep" else keys
-
-
-def _coefficient_classes(language: str) -> dict[str, str]:
-    """coef_id of ``landuse_carbon_coefficients.csv`` -> the name of its carbon category in `language`."""
-    from carbonmap.coefficients import landuse_coefficients
-    from carbonmap.landuse import carbon_categories
-
-    categories = carbon_categories().set_index("carbon_category")[f"name_{language}"]
-    table = landuse_coefficients()
-    return {coef: categories.get(category, translate(category.replace("_", " "), language))
-            for coef, category in zip(table["coef_id"], table["carbon_category"])}
 
 
 def _tornado_chart(sensitivity: pd.DataFrame, language: str) -> str | None:
@@ -71,7 +42,7 @@ def _tornado_chart(sensitivity: pd.DataFrame, language: str) -> str | None:
     ax.barh(y, net["tornado_low"] / 1e3, color="#4575b4", label=_w("report.tornado_low", language))
     ax.barh(y, net["tornado_high"] / 1e3, color="#d73027", label=_w("report.tornado_high", language))
     ax.axvline(0, color="#333333", linewidth=0.8)
-    ax.set_yticks(y, [coefficient_name(r, language) for r in net.to_dict("records")], fontsize=7)
+    ax.set_yticks(y, [parameter_label(r, language) for r in net.to_dict("records")], fontsize=7)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
     ax.set_xlabel(_w("report.tornado_axis", language), fontsize=8)
     title = _w("report.tornado", language)
@@ -138,7 +109,7 @@ def _ranges(sensitivity: pd.DataFrame, language: str) -> str:
     for row in sensitivity.to_dict("records"):
         share = _share(row["sobol_first_order"]) if row["output"] == "net_co2_t_yr" else _w("unc.stock_only", language)
         spread = f"-{format_number(row['lower_pct'])} / +{format_number(row['upper_pct'])}"
-        rows.append({_w("unc.coefficient", language): coefficient_name(row, language),
+        rows.append({_w("unc.coefficient", language): parameter_label(row, language),
                      _w("unc.distribution", language): _distribution(row["distribution"], language),
                      _w("unc.range", language): spread, _w("unc.sobol", language): share,
                      _w("unc.verified", language): _verified(row.get("verified", ""), language),

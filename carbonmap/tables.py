@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.io import atomic_path, write_csv
-from carbonmap.readable import column_description, column_label, is_year_column, table_title, translate
+from carbonmap.readable import (column_description, column_label, is_year_column, rule_translations, table_title,
+                                translate)
 from carbonmap.words import group_label, words
 
 __all__ = ["THEME_COLUMNS", "theme_columns", "csv_frame", "write_summary_csv", "write_summary_xlsx"]
@@ -143,15 +144,17 @@ def _write_sheet(sheet, frame: pd.DataFrame, headers: Sequence[str], formats: Ma
     sheet.freeze_panes = "C2" if frame.shape[1] > 2 else "A2"
 
 
-def _labelled(frame: pd.DataFrame, language: str, labels: Mapping) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
-    """`frame` with class names translated, its headers labelled, and the display format of each number column."""
+def _labelled(frame: pd.DataFrame, language: str, labels: Mapping, extra: Mapping[str, str]
+              ) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """`frame` with class names translated (with the run's own, `extra`), its headers labelled, and the
+    display format of each number column."""
     shown = frame.copy()
     formats = {}
     for column in shown.columns:
         if pd.api.types.is_numeric_dtype(shown[column]) and not pd.api.types.is_bool_dtype(shown[column]):
             formats[column] = _number_format(shown[column], is_year_column(column))
         elif column not in ("unit_id", "unit_name"):
-            shown[column] = [translate(v, language) if isinstance(v, str) else v for v in shown[column]]
+            shown[column] = [translate(v, language, extra=extra) if isinstance(v, str) else v for v in shown[column]]
     headers = [column_label(c, language, **labels) for c in shown.columns]
     return shown, headers, formats
 
@@ -191,12 +194,13 @@ def write_summary_xlsx(path: str | Path, summary: pd.DataFrame, *, language: str
     frame = csv_frame(summary)
     labels = {"rasters": tuple(rasters), "titles": dict(titles or {})}
     keys = [c for c in ("unit_id", "unit_name") if c in frame.columns]
+    extra = rule_translations(tables or {})
     book = Workbook()
     book.remove(book.active)
     taken: set[str] = set()
     for theme, columns in theme_columns(frame.columns).items():
         part = frame[keys + [c for c in columns if c not in keys]]
-        shown, headers, formats = _labelled(part, language, labels)
+        shown, headers, formats = _labelled(part, language, labels, extra)
         _write_sheet(book.create_sheet(_sheet_name(group_label(theme, language), taken)), shown, headers, formats)
     columns = _columns_sheet(list(frame.columns), language, labels)
     sources = _sources_sheet(tables or {}, language)

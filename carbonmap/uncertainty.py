@@ -57,6 +57,7 @@ from scipy.stats import qmc
 from carbonmap.coefficients import DISTRIBUTIONS
 from carbonmap.errors import InputError
 from carbonmap.readable import translate
+from carbonmap.stocks import POOLS
 from carbonmap.words import words
 
 __all__ = [
@@ -498,14 +499,42 @@ def balance_model(ranges: pd.DataFrame, *, sources: pd.DataFrame, sinks: pd.Seri
 
 
 def parameter_label(row, language: str = "en") -> str:
-    """A parameter as readers know it: ``inventory: buildings``, ``NEP``, ``pool: c_soil``, or
-    its coefficient ids (``CN-FOREST-FANG2007, CN-SHRUB-FANG2007``), in `language`."""
+    """A parameter as readers know it, in `language`: the inventory sectors it scales (排放清单：建筑),
+    the carbon pool (碳库：土壤), NEP, or the land-cover classes of its coefficient ids with the ids
+    (林地 (CN-FOREST-FANG2007)); other coefficient ids as they are (IPCC-WL-SEAGRASS).
+
+    Examples
+    --------
+    >>> parameter_label({"keys": "point_sources", "table": "inventory"}, "zh")
+    '排放清单：重点排放源'
+    >>> parameter_label({"keys": "c_soil", "table": "carbon_pools"}, "en")
+    'carbon pool: soil'
+    """
     keys, table = str(row.get("keys") or row.get("parameter")), str(row.get("table", ""))
-    if table == "inventory":  # an inventory sector
-        return words("uncertainty.inventory", keys=translate(keys, language)).in_(language)
+    colon = "：" if language == "zh" else ": "
+    if table == "inventory":  # inventory sectors
+        names = [words("unc.point_sources").in_(language) if k == "point_sources" else translate(k, language)
+                 for k in keys.split(", ")]
+        return words("unc.inventory").in_(language) + colon + ("、" if language == "zh" else ", ").join(names)
     if table == "carbon_pools":
-        return words("uncertainty.pool", keys=keys).in_(language)
+        pool = words(f"unc.{keys}").in_(language) if keys in POOLS else keys
+        return words("unc.pool").in_(language) + colon + pool
+    if table == "landuse_carbon_coefficients":
+        names = _coefficient_classes(language)
+        shown = dict.fromkeys(names.get(k, k) for k in keys.split(", "))  # rows sharing a draw: each class once
+        return ("、" if language == "zh" else ", ").join(shown) + f" ({keys})"
     return "NEP" if keys == "nep" else keys
+
+
+def _coefficient_classes(language: str) -> dict[str, str]:
+    """coef_id of ``landuse_carbon_coefficients.csv`` -> the name of its carbon category in `language`."""
+    from carbonmap.coefficients import landuse_coefficients
+    from carbonmap.landuse import carbon_categories
+
+    categories = carbon_categories().set_index("carbon_category")[f"name_{language}"]
+    table = landuse_coefficients()
+    return {coef: categories.get(category, translate(category.replace("_", " "), language))
+            for coef, category in zip(table["coef_id"], table["carbon_category"])}
 
 
 @dataclass
@@ -639,7 +668,7 @@ def analyse(model: LinearModel, *, draws: int = 1000, seed: int = 0, classes: pd
     out["net_co2_t_yr_u95"] = approach1_half_width(jac_net, parameters).to_numpy()
     moments = multiplier_moments(parameters)
     sobol_units = linear_sobol(jac_net, moments["variance"].to_numpy())
-    labels = {name: parameter_label(row) for name, row in parameters.iterrows()}
+    labels = {name: parameter_label(row) for name, row in parameters.iterrows()}  # English; read in zh by rule_translations
     out["net_top_coefficient"] = np.where(sobol_units.to_numpy().max(axis=1) > 0,
                                           sobol_units.idxmax(axis=1).map(labels).to_numpy() if len(names) else "", "")
     if "stock" in model.base.index:

@@ -70,9 +70,8 @@ import shapely
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 
-from carbonmap.columns import column_info
 from carbonmap.io import atomic_path
-from carbonmap.readable import column_label, column_unit
+from carbonmap.readable import column_info, column_label, column_unit
 from carbonmap.words import LANGUAGES, group_label, unit_label, words
 
 __all__ = ["build_page", "write_map", "write_html", "class_breaks", "format_number", "encode_integers",
@@ -152,10 +151,6 @@ _DATA = files("carbonmap.data")
 def _csv(*parts: str) -> pd.DataFrame:
     with _DATA.joinpath(*parts).open("r", encoding="utf-8") as handle:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
-
-
-#: The column dictionary's row of a column (looked up once per name).
-_column_info = functools.cache(column_info)
 
 
 def _norm(value: object) -> str:
@@ -251,7 +246,7 @@ class _Words:
         (a land-cover class, a raster's title, a statistic, ...), or from ``words/fields.csv``
         (first, for a layer's attribute: not a `summary` column); None for a column neither knows."""
         row = None if summary else _fields().get(name)
-        info = _column_info(name) if row is None else None
+        info = column_info(name) if row is None else None
         if info is not None:
             return self._dictionary_label(name, info)
         row = row or _fields().get(name)
@@ -1225,7 +1220,7 @@ def _theme(column: str) -> str:
     for pattern, theme in _THEME_RULES:
         if re.fullmatch(pattern, column):
             return theme
-    info = _column_info(column)
+    info = column_info(column)
     return _THEME_OF_STAGE.get(info["stage"], "inputs") if info else "inputs"
 
 

@@ -84,6 +84,35 @@ def test_the_chinese_demo_names_the_ccer_reasons_in_chinese(demo_run):
     assert not [word for word in ("rule set", "clause", "reason zh", "technical") if word in reasons]
 
 
+def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(demo_run):
+    """Each unit's most influential coefficient reads as a parameter's Chinese name (排放清单：建筑, not
+    'inventory: buildings') in the report, the map's data and the workbook; the restoration scenarios'
+    summed connectivity gain has its own label, not that of a raster's zonal sum
+    ('connectivity_gain的总和')."""
+    import json
+    import re
+
+    from openpyxl import load_workbook
+
+    report = (demo_run / "report.html").read_text(encoding="utf-8")
+    page = (demo_run / "onemap.html").read_text(encoding="utf-8")
+    assert "连通性提升（各地块之和）（%）" in report and "connectivity_gain" not in re.sub(r"<[^>]+>", "", report)
+    assert "排放清单：" in report and "inventory:" not in report
+    data = json.loads(re.search(r'id="carbonmap-data">(.*?)</script>', page, re.S).group(1))
+    shown = data["values"]["net_top_coefficient"]  # what the map's cards show for each value
+    assert shown["inventory: buildings"] == "排放清单：建筑", shown
+    book = load_workbook(demo_run / "unit_summary.xlsx", read_only=True)
+    values = []
+    for sheet in book.worksheets:
+        rows = list(sheet.iter_rows(values_only=True))
+        if rows and "影响最大的系数" in rows[0]:
+            column = rows[0].index("影响最大的系数")
+            values = [row[column] for row in rows[1:]]
+    assert len(values) == 14, values
+    latin = [v for v in [*values, *shown.values()] if re.search(r"[A-Za-z]{4,}", re.sub(r"\(.*?\)|NEP", "", v or ""))]
+    assert not latin and any(v.startswith("排放清单：") for v in values), values
+
+
 def test_a_title_given_in_both_languages_is_shown_in_the_run_language(tmp_path):
     """A [[rasters]] or [[vectors]] title given per language: the rasters and vectors stages publish
     it as a Text, and a Chinese run shows the Chinese title (in the layer list and in the labels of
