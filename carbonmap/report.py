@@ -691,21 +691,31 @@ def _in_one_language(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Columns of unit ids that a table shows as the units' names ("Paying unit": D03 reads as its name).
-UNIT_COLUMNS = ("payer_id", "receiver_id")
+UNIT_COLUMNS = ("unit_id", "payer_id", "receiver_id")
+#: The ids the run's tables give the whole city (the targets' ``*``, the scenarios' ``city``).
+CITY_IDS = ("*", "city")
 
 
-def _units_named(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
-    """`frame` with the unit ids of its :data:`UNIT_COLUMNS` replaced by the units' names (an id
-    without a name stays as it is)."""
-    named = {c: frame[c].astype(str).map(lambda unit: names.get(unit) or unit) for c in UNIT_COLUMNS if c in frame}
-    return frame.assign(**named) if named else frame
+def _units_named(frame: pd.DataFrame, names: Mapping[str, str], language: str) -> pd.DataFrame:
+    """`frame` with the unit ids of its :data:`UNIT_COLUMNS` replaced by the units' names and the
+    city's ids (:data:`CITY_IDS`) by 全市 / citywide (an id without a name stays as it is); the
+    ``unit_id`` column, now of names, becomes ``unit``."""
+    city = _w("class.city", language)
+    named = {c: frame[c].astype(str).map(lambda unit: city if unit in CITY_IDS else names.get(unit) or unit)
+             for c in UNIT_COLUMNS if c in frame}
+    return frame.assign(**named).rename(columns={"unit_id": "unit"}) if named else frame
+
+
+#: Columns of the run's tables that hold a scenario's name (the targets' ``lever``: the scenario that closes a gap).
+SCENARIO_COLUMNS = ("scenario", "lever")
 
 
 def _with_titles(frame, titles: Mapping[str, str]):
-    """`frame` with the names in its ``scenario`` column replaced by their titles (when it has one)."""
-    if not titles or not isinstance(frame, pd.DataFrame) or "scenario" not in frame.columns:
+    """`frame` with the names in its :data:`SCENARIO_COLUMNS` replaced by their titles (when they have one)."""
+    if not titles or not isinstance(frame, pd.DataFrame):
         return frame
-    return frame.assign(scenario=frame["scenario"].map(lambda name: titles.get(name, name)))
+    titled = {c: frame[c].map(lambda name: titles.get(name, name)) for c in SCENARIO_COLUMNS if c in frame.columns}
+    return frame.assign(**titled) if titled else frame
 
 
 def write_report(summary, published, path: str | Path, *, title: str, grid, language: str = "en",
@@ -768,7 +778,7 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
     if shown:
         names = _names_by_id(summary)
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
-                       + _table_html(_units_named(_in_one_language(pd.DataFrame(tables[name])), names), language,
+                       + _table_html(_units_named(_in_one_language(pd.DataFrame(tables[name])), names, language), language,
                                      labels=labels, extra=extra)
                        for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
