@@ -82,6 +82,7 @@ def test_the_chinese_demo_names_the_ccer_reasons_in_chinese(demo_run):
     reasons = reasons[:reasons.index("</table>")]
     assert "规则集" in reasons and "方法学条款" in reasons and "技术条件" in reasons
     assert not [word for word in ("rule set", "clause", "reason zh", "technical") if word in reasons]
+    assert "2（适用范围）" in reasons and "(scope)" not in reasons  # the methodology's clause, read in Chinese
 
 
 def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(demo_run):
