@@ -56,8 +56,10 @@ def spread_labels(values, gap: float) -> list[float]:
     return positions
 
 
-def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], language: str) -> str:
-    """One small multiple: `indicator` of every unit across the years, the `warned` units in red."""
+def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], language: str, *,
+                    names: Mapping[str, str] | None = None) -> str:
+    """One small multiple: `indicator` of every unit across the years, the `warned` units in red and
+    labelled by their `names` (their ids where they have none)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
@@ -69,7 +71,7 @@ def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], langu
         ax.plot(rows["year"], rows["value"], color="#d73027" if red else "#9e9e9e", linewidth=1.6 if red else 0.8,
                 marker="o", markersize=2.5, zorder=3 if red else 2)
         if red:
-            ends.append((float(rows["value"].iloc[-1]), str(unit), rows["year"].iloc[-1]))
+            ends.append((float(rows["value"].iloc[-1]), (names or {}).get(str(unit)) or str(unit), rows["year"].iloc[-1]))
     if ends:
         low, high = ax.get_ylim()
         height_pt = ax.get_position().height * fig.get_figheight() * 72
@@ -90,11 +92,13 @@ def indicator_chart(table: pd.DataFrame, indicator: str, warned: set[str], langu
     return _figure_html(fig, title)
 
 
-def indicator_charts(table: pd.DataFrame, warnings: pd.DataFrame, language: str) -> str:
-    """The small multiples: one :func:`indicator_chart` per indicator of `table`, with a note on how to read them."""
+def indicator_charts(table: pd.DataFrame, warnings: pd.DataFrame, language: str, *,
+                     names: Mapping[str, str] | None = None) -> str:
+    """The small multiples: one :func:`indicator_chart` per indicator of `table` (units by their `names`),
+    with a note on how to read them."""
     with _figure_style(language):
-        charts = [indicator_chart(table, name, set(warnings.loc[warnings["indicator"] == name, "unit_id"]), language)
-                  for name in dict.fromkeys(table["indicator"])]
+        charts = [indicator_chart(table, name, set(warnings.loc[warnings["indicator"] == name, "unit_id"]), language,
+                                  names=names) for name in dict.fromkeys(table["indicator"])]
     about = f"<p class='note'>{html.escape(_w('monitoring.charts_about', language))}</p>"
     return about + "<div class='maps'>" + "".join(charts) + "</div>"
 
@@ -123,7 +127,7 @@ def monitoring_section(indicators: pd.DataFrame, warnings: pd.DataFrame, languag
     return (f"<h3>{html.escape(_w('monitoring.warnings', language))}</h3>"
             + warnings_html(warnings, language, names=names)
             + f"<h3>{html.escape(_w('monitoring.indicators', language))}</h3>"
-            + indicator_charts(indicators, warnings, language))
+            + indicator_charts(indicators, warnings, language, names=names))
 
 
 def _names_of(units) -> dict[str, str]:
@@ -137,10 +141,10 @@ def write_monitoring_page(comparison, path: str | Path, *, units=None) -> Path:
     (unit_id, unit_name) names the units in the warnings."""
     language = comparison.language
     table, warnings = comparison.indicators, comparison.warnings
-    sections = []
-    sections.append(("warnings", _w("monitoring.warnings", language),
-                     warnings_html(warnings, language, names=_names_of(units))))
-    sections.append(("indicators", _w("monitoring.indicators", language), indicator_charts(table, warnings, language)))
+    names = _names_of(units)
+    sections = [("warnings", _w("monitoring.warnings", language), warnings_html(warnings, language, names=names)),
+                ("indicators", _w("monitoring.indicators", language),
+                 indicator_charts(table, warnings, language, names=names))]
     per_unit = comparison.per_unit.rename_axis("unit_id").reset_index()
     sections.append(("trends", _w("monitoring.trends", language), _table_html(per_unit, language)))
     thresholds = comparison.thresholds.reset_index()[["indicator", "worse", "change", "max_change_per_yr", "source"]]

@@ -99,7 +99,7 @@ def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(de
     page = (demo_run / "onemap.html").read_text(encoding="utf-8")
     assert "连通性提升（各地块之和）（%）" in report and "connectivity_gain" not in re.sub(r"<[^>]+>", "", report)
     assert "排放清单：" in report and "inventory:" not in report
-    data = json.loads(re.search(r'id="carbonmap-data">(.*?)</script>', page, re.S).group(1))
+    data = json.loads(re.search(r'id="carbonmap-data">(.*?)</script>', page, re.DOTALL).group(1))
     shown = data["values"]["net_top_coefficient"]  # what the map's cards show for each value
     assert shown["inventory: buildings"] == "排放清单：建筑", shown
     book = load_workbook(demo_run / "unit_summary.xlsx", read_only=True)
@@ -112,6 +112,32 @@ def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(de
     assert len(values) == 14, values
     latin = [v for v in [*values, *shown.values()] if re.search(r"[A-Za-z]{4,}", re.sub(r"\(.*?\)|NEP", "", v or ""))]
     assert not latin and any(v.startswith("排放清单：") for v in values), values
+
+
+def test_the_chinese_demo_names_scenarios_classes_and_units_in_its_figures_and_workbook(demo_run):
+    """The workbook's headers name scenarios by their titles (碳达峰年份：<title>, not bau_2039) and the
+    balance classes of the probability columns (碳赤字概率, not three columns of 碳收支分区概率); the
+    report's 2060 chart names the baseline 基准情景, and its monitoring charts label units by name."""
+    import base64
+    import re
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(demo_run / "unit_summary.xlsx", read_only=True)
+    headers = [cell for sheet in book.worksheets for cell in next(sheet.iter_rows(values_only=True))]
+    peak = [h for h in headers if str(h).startswith("碳达峰年份：")]
+    assert len(peak) >= 3 and not [h for h in peak if re.search(r"[a-z]_", str(h))], peak
+    assert {"碳赤字概率（%）", "碳平衡概率（%）", "碳盈余概率（%）"} <= set(headers), headers
+    report = (demo_run / "report.html").read_text(encoding="utf-8")
+    figures = [base64.b64decode(data).decode("utf-8") for data in
+               re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', report)]
+    road = next(svg for svg in figures if "净排放" in svg and "基准情景" in svg)
+    assert "baseline" not in road
+    monitoring = report[report.index("id='monitoring'"):]
+    charts = [base64.b64decode(data).decode("utf-8") for data in
+              re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', monitoring[:monitoring.index("</section>")])]
+    labelled = "".join(charts)
+    assert re.search(r"[\u4e00-\u9fff]+区", labelled) and not re.search(r">D\d\d<|\bD\d\d\b", labelled)
 
 
 def test_a_title_given_in_both_languages_is_shown_in_the_run_language(tmp_path):
@@ -181,6 +207,16 @@ title = "One title"
         assert title in label and label != title, label  # 2023年土地覆被（CLCD 分类）：耕地面积（公顷）
     assert "Land cover" not in column_label("lc_cropland_area_ha", "zh", rasters=("lc",),
                                             titles={"lc": text_in(layers[0].title, "zh")})
+
+
+def test_each_balance_class_probability_names_its_class():
+    """The uncertainty's class probabilities are three columns, each labelled with its balance class
+    (they were all 碳收支分区概率), while the probability of the central class keeps its own label."""
+    from carbonmap.readable import column_label
+
+    assert column_label("p_carbon_deficit_pct", "zh") == "碳赤字概率（%）"
+    assert column_label("p_balanced_pct", "en") == "Probability: balanced (%)"
+    assert column_label("p_balance_class_pct", "zh") == "碳收支分区可信度（%）"
 
 
 def test_a_text_fills_each_language_of_a_word_with_its_own():

@@ -38,7 +38,7 @@ def run_onemap(ctx: StageContext) -> None:
             write_summary_csv(ctx.file(step), summary)
         elif step == "unit_summary.xlsx":
             write_summary_xlsx(ctx.file(step), summary, language=outputs.language, tables=published.tables,
-                               **_label_context(published.layers, outputs.language))
+                               **_label_context(published.layers, ctx.project.scenarios, outputs.language))
         elif step == "onemap.html":
             _write_html(ctx, summary)
         elif step == "report.html":
@@ -48,7 +48,7 @@ def run_onemap(ctx: StageContext) -> None:
                          title=text_in(ctx.project.project.name, outputs.language),
                          grid=units.grid, language=outputs.language,
                          warnings_=published.warnings + ctx.publication.warnings,
-                         scenario_titles={spec.name: spec.title for spec in ctx.project.scenarios if spec.title})
+                         scenario_titles=_scenario_titles(ctx.project.scenarios, outputs.language))
         elif step == "onemap.gpkg":
             _write_geopackage(ctx, summary)
         else:
@@ -79,10 +79,19 @@ def _layer_named(layer: Layer, names: pd.Series) -> Layer:
     return dataclasses.replace(layer, frame=layer.frame.assign(unit_name=named.to_numpy()))
 
 
-def _label_context(layers, language: str) -> dict:
-    """What column labels need of the run: its raster names and each layer's title in `language`."""
+def _label_context(layers, scenarios, language: str) -> dict:
+    """What column labels need of the run: its raster names, and each layer's and scenario's title
+    in `language` (``bau_2039_peak_year``: 碳达峰年份：惯性发展情景, not bau_2039)."""
     return {"rasters": tuple(layer.name for layer in layers if layer.raster is not None),
-            "titles": {layer.name: text_in(layer.title, language) for layer in layers}}
+            "titles": {**_scenario_titles(scenarios, language),
+                       **{layer.name: text_in(layer.title, language) for layer in layers}}}
+
+
+def _scenario_titles(scenarios, language: str) -> dict[str, str]:
+    """Each scenario's title in `language` by its name: the baseline's, and the project's scenarios'
+    (their name where they have no title)."""
+    return {"baseline": words("scenario.baseline").in_(language),
+            **{spec.name: text_in(spec.title, language) or spec.name for spec in scenarios}}
 
 
 def _with_own_notes(ctx: StageContext) -> Publication:
@@ -105,8 +114,7 @@ def _write_html(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
                                    headline=published.headline, basemaps=outputs.basemaps,
                                    tianditu_key=outputs.tianditu_key, groups=GROUPS, language=outputs.language,
                                    milestones=published.tables.get("scenario_milestones"),
-                                   scenarios={s.name: text_in(s.title, outputs.language) or s.name
-                                              for s in ctx.project.scenarios},
+                                   scenarios=_scenario_titles(ctx.project.scenarios, outputs.language),
                                    translations=rule_translations(published.tables))
     level = DETAIL_LEVELS.index(detail)
     features = words("note.every_feature") if detail.max_features is None else \
@@ -134,7 +142,7 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     layers["layer_styles"] = lambda: pd.concat(styles, ignore_index=True)  # written after the vector layers
     layers["run_inputs"] = pd.DataFrame(published.inputs)
     layers["run_metadata"] = run_metadata(ctx.project, ctx.result("units").grid, published.notes)
-    context = _label_context(ctx.published.layers, language)
+    context = _label_context(ctx.published.layers, ctx.project.scenarios, language)
     columns = {name: [c for c in layers.columns(name) if c not in ("geometry", "geom")]
                for name in layers if name not in ("layer_styles", "run_metadata")}
     labels = {c: (column_label(c, language, **context), column_description(c, language, **context))
