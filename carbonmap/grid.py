@@ -416,14 +416,14 @@ def _pick_resampling(kind: str, resampling: str | None, src: RasterSource, grid:
 
 
 def strips(height: int, width: int, block_pixels: int, *, block_rows: int = 1) -> list[Window]:
-    """Full-width windows of about `block_pixels` cells [cells], top to bottom; with the file's
-    `block_rows`, of whole blocks where a row of blocks holds at most twice `block_pixels` cells
-    (so no block is decoded twice: a strip of 419 rows over 512-row tiles decodes every tile
-    twice, and takes a tenth longer to reduce)."""
+    """Full-width windows of about `block_pixels` cells [cells], at most twice that, top to bottom;
+    with the file's `block_rows`, of whole blocks where a row of blocks (or the whole raster, if
+    shorter) holds at most twice `block_pixels` cells, so that no block is decoded twice (a strip of
+    419 rows over 512-row tiles decodes every tile twice, and takes a tenth longer to reduce)."""
     rows = max(1, block_pixels // max(width, 1))
     if block_rows <= rows:
         rows -= rows % block_rows
-    elif block_rows * width <= 2 * block_pixels:
+    elif min(block_rows, height) * width <= 2 * block_pixels:
         rows = block_rows
     return [Window(0, r0, width, min(rows, height - r0)) for r0 in range(0, height, rows)]
 

@@ -298,9 +298,40 @@ def _table_column(name: str, language: str) -> str:
     return name.replace("_", " ")
 
 
-def column_description(name: str, language: str, **kwargs) -> str:
+@functools.cache
+def layer_fields() -> dict[str, dict[str, str]]:
+    """Labels and units of layer attributes (``words/fields.csv``: ``en``, ``zh``, ``unit_en``,
+    ``unit_zh``), by column."""
+    return _packaged_csv("words", "fields.csv").set_index("column").to_dict("index")
+
+
+def attribute_label(name: str, language: str, **kwargs) -> str:
+    """The label of column `name` of a layer or of one of the run's tables (not the unit summary):
+    its own words (``words/fields.csv``) first, with their unit, then :func:`column_label`.
+
+    ``afforestation_sites.slope_mean_deg`` is a site's mean slope (平均坡度（°）), not the zonal
+    mean of a raster named "slope", which the summary's column of that name would be.
+
+    Examples
+    --------
+    >>> attribute_label("slope_mean_deg", "zh"), column_label("slope_mean_deg", "zh")
+    ('平均坡度（°）', 'slope的平均值（deg）')
+    """
+    row = layer_fields().get(name)
+    if row is None:
+        return column_label(name, language, **kwargs)
+    unit = row[f"unit_{language}"]
+    return row[language] if not unit else f"{row[language]}（{unit}）" if language == "zh" else \
+        f"{row[language]} ({unit})"
+
+
+def column_description(name: str, language: str, *, summary: bool = True, **kwargs) -> str:
     """One sentence on column `name` for a GIS user: the label, and the dictionary's description
-    (written in English; in a Chinese run it follows the Chinese label)."""
+    (written in English; in a Chinese run it follows the Chinese label). A column of a layer or a
+    table (not `summary`) is labelled by :func:`attribute_label`, and described by the dictionary
+    only when ``words/fields.csv`` does not name it."""
+    if not summary and name in layer_fields():
+        return attribute_label(name, language)
     info = column_info(name)
     label = column_label(name, language, **kwargs)
     if info is None:

@@ -47,6 +47,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -526,6 +527,7 @@ def parameter_label(row, language: str = "en") -> str:
     return "NEP" if keys == "nep" else keys
 
 
+@functools.cache
 def _coefficient_classes(language: str) -> dict[str, str]:
     """coef_id of ``landuse_carbon_coefficients.csv`` -> the name of its carbon category in `language`."""
     from carbonmap.coefficients import landuse_coefficients

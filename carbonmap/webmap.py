@@ -71,7 +71,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 
 from carbonmap.io import atomic_path
-from carbonmap.readable import column_info, column_label, column_unit
+from carbonmap.readable import column_info, column_label, column_unit, layer_fields
 from carbonmap.words import LANGUAGES, group_label, unit_label, words
 
 __all__ = ["build_page", "write_map", "write_html", "class_breaks", "format_number", "encode_integers",
@@ -188,12 +188,6 @@ def _word_keys() -> frozenset[str]:
     return frozenset(_csv("words", "words.csv")["key"])
 
 
-@functools.cache
-def _fields() -> dict[str, dict[str, str]]:
-    """Labels and units of layer attributes (``words/fields.csv``), by column."""
-    return _csv("words", "fields.csv").set_index("column").to_dict("index")
-
-
 class _Words:
     """What a reader sees, in one language: texts, units, group, class and column names."""
 
@@ -245,11 +239,11 @@ class _Words:
         """(label, unit) of a column: from the column dictionary, with its placeholders filled
         (a land-cover class, a raster's title, a statistic, ...), or from ``words/fields.csv``
         (first, for a layer's attribute: not a `summary` column); None for a column neither knows."""
-        row = None if summary else _fields().get(name)
+        row = None if summary else layer_fields().get(name)
         info = column_info(name) if row is None else None
         if info is not None:
             return self._dictionary_label(name, info)
-        row = row or _fields().get(name)
+        row = row or layer_fields().get(name)
         return None if row is None else (row[self.language], row[f"unit_{self.language}"])
 
     def _dictionary_label(self, name: str, info: dict) -> tuple[str, str]:

@@ -189,3 +189,4 @@ def test_strips_are_whole_blocks_of_the_file():
     assert heights(strips(1000, 100_000, 2**22, block_rows=512)) == [41] * 24 + [16]  # 512 rows: 12x too wide
     assert heights(strips(1000, 10_000, 2**22)) == [419, 419, 162]
     assert sum(heights(strips(1000, 10_000, 2**22, block_rows=512))) == 1000
+    assert heights(strips(500, 10_000, 2**22, block_rows=1024)) == [500]  # shorter than one tile row

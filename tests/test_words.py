@@ -92,6 +92,7 @@ def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(de
     ('connectivity_gain的总和')."""
     import json
     import re
+    import sqlite3
 
     from openpyxl import load_workbook
 
@@ -112,6 +113,14 @@ def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(de
     assert len(values) == 14, values
     latin = [v for v in [*values, *shown.values()] if re.search(r"[A-Za-z]{4,}", re.sub(r"\(.*?\)|NEP", "", v or ""))]
     assert not latin and any(v.startswith("排放清单：") for v in values), values
+    # the GeoPackage's columns of layers and tables by their own words, not by a summary pattern
+    # (a site's mean slope is not the zonal mean of a raster named "slope")
+    with sqlite3.connect(demo_run / "onemap.gpkg") as db:
+        titles = {(table, column): title for table, column, title in
+                  db.execute("select table_name, column_name, title from gpkg_data_columns")}
+    assert titles[("afforestation_sites", "slope_mean_deg")] == "平均坡度（°）"
+    assert titles[("blue_carbon_periods", "stock_start_t_co2")] == "期初碳储量（吨CO₂）"
+    assert titles[("scenario_timeline", "source_land_co2_t_yr")] == "土地碳排放（吨CO₂/年）"
 
 
 def test_the_chinese_demo_names_scenarios_classes_and_units_in_its_figures_and_workbook(demo_run):

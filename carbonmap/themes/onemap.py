@@ -15,7 +15,7 @@ import pandas as pd
 from carbonmap import __version__
 from carbonmap.compute import release_free_memory
 from carbonmap.io import RasterClass, write_geopackage, write_raster_description
-from carbonmap.readable import column_description, column_label, rule_translations, translate
+from carbonmap.readable import attribute_label, column_description, column_label, rule_translations, translate
 from carbonmap.styles import raster_qml
 from carbonmap.stage import GROUPS, Layer, Publication, Stage, StageContext, layers_in
 from carbonmap.tables import write_summary_csv, write_summary_xlsx
@@ -145,9 +145,14 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     context = _label_context(ctx.published.layers, ctx.project.scenarios, language)
     columns = {name: [c for c in layers.columns(name) if c not in ("geometry", "geom")]
                for name in layers if name not in ("layer_styles", "run_metadata")}
-    labels = {c: (column_label(c, language, **context), column_description(c, language, **context))
-              for c in dict.fromkeys(c for names in columns.values() for c in names)}  # once per column name
-    fields = {name: {c: labels[c] for c in names} for name, names in columns.items()}
+    summary_labels = {c: (column_label(c, language, **context), column_description(c, language, **context))
+                      for c in columns.get("unit_summary", [])}
+    other_labels = {c: (attribute_label(c, language, **context),
+                        column_description(c, language, summary=False, **context))
+                    for c in dict.fromkeys(c for name, names in columns.items() if name != "unit_summary"
+                                           for c in names)}  # once per column name
+    fields = {name: {c: (summary_labels if name == "unit_summary" else other_labels)[c] for c in names}
+              for name, names in columns.items()}
     write_geopackage(ctx.file("onemap.gpkg"), layers, fields=fields)
 
 
