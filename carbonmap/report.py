@@ -468,19 +468,20 @@ def _timeline_chart(timeline: pd.DataFrame, stages: pd.DataFrame | None, languag
                 ax.text((low + high) / 2, 1.01, translate(row.stage, language), transform=ax.get_xaxis_transform(),
                         ha="center", fontsize=7, color="#555555")
     emissions, net = _w("report.emissions", language), _w("report.net", language)
+    colon = "：" if language == "zh" else ": "
     for i, (name, part) in enumerate(city.groupby("scenario", sort=False)):
         colour, width = plt.cm.tab10(i), 3.0 if i == 0 else 1.5  # the baseline wide, under the others
         ax.plot(part["year"], part["emissions_co2_t_yr"] / 1e6, color=colour, linewidth=width,
-                label=f"{name}: {emissions}")
+                label=f"{name}{colon}{emissions}")
         ax.plot(part["year"], part["net_co2_t_yr"] / 1e6, color=colour, linewidth=width, linestyle="--",
-                label=f"{name}: {net}")
+                label=f"{name}{colon}{net}")
     ax.axhline(0, color="#333333", linewidth=0.6)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, year=True)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v)))
     ax.set_ylabel(_w("report.mt_per_year", language))
     title = _w("report.timeline_title", language)
     ax.set_title(title, pad=14)
-    ax.legend(fontsize=6, ncol=2, frameon=False)
+    ax.legend(fontsize=6, ncol=2, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1))  # below the years
     return _figure_html(fig, title, wide=True)
 
 
