@@ -43,7 +43,7 @@ from carbonmap.words import Text, words
 
 __all__ = ["format_number", "format_values", "is_year_column", "column_label", "column_unit", "column_description",
            "per_year_unit", "translate", "cell_text", "table_title", "table_text", "translated",
-           "rule_translations"]
+           "rule_translations", "column_info", "attribute_label", "layer_fields"]
 
 #: Significant digits of values below 1,000.
 DIGITS = 3
@@ -320,9 +320,10 @@ def attribute_label(name: str, language: str, **kwargs) -> str:
     row = layer_fields().get(name)
     if row is None:
         return column_label(name, language, **kwargs)
-    unit = row[f"unit_{language}"]
-    return row[language] if not unit else f"{row[language]}（{unit}）" if language == "zh" else \
-        f"{row[language]} ({unit})"
+    label, unit = row[language], row[f"unit_{language}"]
+    if not unit:
+        return label
+    return f"{label}（{unit}）" if language == "zh" else f"{label} ({unit})"
 
 
 def column_description(name: str, language: str, *, summary: bool = True, **kwargs) -> str:

@@ -59,7 +59,7 @@ from carbonmap.coefficients import DISTRIBUTIONS
 from carbonmap.errors import InputError
 from carbonmap.readable import translate
 from carbonmap.stocks import POOLS
-from carbonmap.words import words
+from carbonmap.words import listed, words
 
 __all__ = [
     "Z95",
@@ -516,14 +516,14 @@ def parameter_label(row, language: str = "en") -> str:
     if table == "inventory":  # inventory sectors
         names = [words("unc.point_sources").in_(language) if k == "point_sources" else translate(k, language)
                  for k in keys.split(", ")]
-        return words("unc.inventory").in_(language) + colon + ("、" if language == "zh" else ", ").join(names)
+        return words("unc.inventory").in_(language) + colon + listed(names).in_(language)
     if table == "carbon_pools":
         pool = words(f"unc.{keys}").in_(language) if keys in POOLS else keys
         return words("unc.pool").in_(language) + colon + pool
     if table == "landuse_carbon_coefficients":
         names = _coefficient_classes(language)
         shown = dict.fromkeys(names.get(k, k) for k in keys.split(", "))  # rows sharing a draw: each class once
-        return ("、" if language == "zh" else ", ").join(shown) + f" ({keys})"
+        return listed(shown).in_(language) + f" ({keys})"
     return "NEP" if keys == "nep" else keys
 
 
