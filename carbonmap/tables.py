@@ -36,8 +36,10 @@ __all__ = ["THEME_COLUMNS", "theme_columns", "csv_frame", "write_summary_csv", "
 #: Summary columns by theme: prefixes or suffixes of their names (the first theme that matches a column takes it).
 THEME_COLUMNS = {
     "units": ("unit_name", "area_km2", "population", "gdp_"),
-    "sources": ("source_", "builtup_", "efficiency_", "net_co2", "balance_", "co2_t_per_", "sink_source_"),
-    "sinks": ("sink_", "stock_"),
+    "sources": ("source_", "builtup_", "efficiency_", "net_co2", "balance_", "co2_t_per_", "sink_source_",
+                "compensation_", "economic_contribution_coef", "ecological_carrying_coef",  # the balance's compensation
+                "p_", "net_top_coefficient"),  # the balance's uncertainty
+    "sinks": ("sink_", "stock_", "blue_carbon_"),
     "ecology": ("eco_", "shdi"),
     "renewables": ("rooftop_pv", "ground_pv", "wind", "gshp", "heating", "deep_geothermal", "renewable_"),
     "screening": ("pv_package_", "afforestation_", "restoration_"),
@@ -54,8 +56,8 @@ def theme_columns(columns: Iterable[str]) -> dict[str, list[str]]:
 
     Examples
     --------
-    >>> theme_columns(["unit_id", "area_km2", "net_co2_t_yr", "eco_np", "elevation_mean_m"])
-    {'units': ['area_km2'], 'sources': ['net_co2_t_yr'], 'ecology': ['eco_np'], 'inputs': ['elevation_mean_m']}
+    >>> theme_columns(["unit_id", "area_km2", "net_co2_t_yr", "eco_np", "elevation_mean_m", "compensation_rate"])
+    {'units': ['area_km2'], 'sources': ['net_co2_t_yr', 'compensation_rate'], 'ecology': ['eco_np'], 'inputs': ['elevation_mean_m']}
     """
     out: dict[str, list[str]] = {}
     for column in columns:

@@ -83,6 +83,7 @@ def test_the_chinese_demo_names_the_ccer_reasons_in_chinese(demo_run):
     assert "规则集" in reasons and "方法学条款" in reasons and "技术条件" in reasons
     assert not [word for word in ("rule set", "clause", "reason zh", "technical") if word in reasons]
     assert "2（适用范围）" in reasons and "(scope)" not in reasons  # the methodology's clause, read in Chinese
+    assert "不可计入碳汇：非林地上的通道绿化（道路 30 米以内）" in reasons  # says, as in English, what it excludes
 
 
 def test_the_chinese_demo_names_its_coefficients_and_table_columns_in_chinese(demo_run):
