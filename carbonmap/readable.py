@@ -176,12 +176,21 @@ def _unit_of_name(name: str, language: str) -> str:
 
 
 def per_year_unit(indicator: str, language: str) -> str:
-    """The unit of a monitoring trend of `indicator`: the indicator's unit per year (points of a share)."""
+    """The unit of a monitoring trend of `indicator`: the indicator's unit per year (points of a share).
+
+    In Chinese the label or sentence says 年均变化 (change per year), and the unit is the indicator's
+    own: 净碳排放：年均变化（吨CO₂/年）, not 吨CO₂/年 每年.
+
+    Examples
+    --------
+    >>> per_year_unit("net_co2_t_yr", "en"), per_year_unit("net_co2_t_yr", "zh"), per_year_unit("forest_pct", "zh")
+    ('t CO2/yr per year', '吨CO₂/年', '个百分点')
+    """
     if indicator.endswith("_pct"):
-        return "个百分点/年" if language == "zh" else "percentage points per year"
+        return "个百分点" if language == "zh" else "percentage points per year"
     unit = column_unit(indicator, language) or _unit_of_name(indicator, language)
     if language == "zh":
-        return f"{unit} 每年" if unit else "每年"
+        return unit
     return f"{unit} per year" if unit else "per year"
 
 
