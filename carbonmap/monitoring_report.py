@@ -111,11 +111,12 @@ def warnings_html(warnings: pd.DataFrame, language: str, *, names: Mapping[str, 
     items = []
     for row in warnings.itertuples():
         unit = f"{names[row.unit_id]} ({row.unit_id})" if names.get(row.unit_id) else row.unit_id
+        per = _w("monitoring.per_relative", language) if row.change == "relative" else \
+            per_year_unit(row.indicator, language)  # '' in Chinese for an indicator without a unit
         text = _w(f"monitoring.{row.level}", language, unit=unit, indicator=column_label(
             row.indicator, language, unit=False), worse=translate(row.worse, language),
             rate=format_number(row.rate_per_yr), threshold=format_number(row.max_change_per_yr),
-            per=_w("monitoring.per_relative", language) if row.change == "relative" else
-            per_year_unit(row.indicator, language), targets=", ".join(
+            per=f" {per}" if per else "", targets=", ".join(
                 translate(t, language) for t in row.off_track_targets.split(", ") if t))
         items.append(f"<li class='{html.escape(row.level)}'>{html.escape(text)}</li>")
     return "<ul class='warnings'>" + "".join(items) + "</ul>"

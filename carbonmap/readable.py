@@ -315,8 +315,8 @@ def layer_fields() -> dict[str, dict[str, str]]:
 
 
 def attribute_label(name: str, language: str, **kwargs) -> str:
-    """The label of column `name` of a layer or of one of the run's tables (not the unit summary):
-    its own words (``words/fields.csv``) first, with their unit, then :func:`column_label`.
+    """The label of attribute `name` of a vector layer (not the unit summary, not a table): its own
+    words (``words/fields.csv``) first, with their unit, then :func:`column_label`.
 
     ``afforestation_sites.slope_mean_deg`` is a site's mean slope (平均坡度（°）), not the zonal
     mean of a raster named "slope", which the summary's column of that name would be.
@@ -330,6 +330,7 @@ def attribute_label(name: str, language: str, **kwargs) -> str:
     if row is None:
         return column_label(name, language, **kwargs)
     label, unit = row[language], row[f"unit_{language}"]
+    label = label[:1].upper() + label[1:]  # a header, as the dictionary's labels are
     if not unit:
         return label
     return f"{label}（{unit}）" if language == "zh" else f"{label} ({unit})"
@@ -337,9 +338,9 @@ def attribute_label(name: str, language: str, **kwargs) -> str:
 
 def column_description(name: str, language: str, *, summary: bool = True, **kwargs) -> str:
     """One sentence on column `name` for a GIS user: the label, and the dictionary's description
-    (written in English; in a Chinese run it follows the Chinese label). A column of a layer or a
-    table (not `summary`) is labelled by :func:`attribute_label`, and described by the dictionary
-    only when ``words/fields.csv`` does not name it."""
+    (written in English; in a Chinese run it follows the Chinese label). An attribute of a vector
+    layer (not `summary`) is labelled by :func:`attribute_label`, and described by the dictionary only
+    when ``words/fields.csv`` does not name it."""
     if not summary and name in layer_fields():
         return attribute_label(name, language)
     info = column_info(name)

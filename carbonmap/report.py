@@ -40,8 +40,8 @@ import pandas as pd
 
 from carbonmap import __version__
 from carbonmap.io import atomic_path
-from carbonmap.readable import attribute_label, cell_text, column_label, column_unit, format_number, format_values, \
-    is_year_column, rule_translations, table_title, translate
+from carbonmap.readable import cell_text, column_label, column_unit, format_number, format_values, is_year_column, \
+    rule_translations, table_title, translate
 from carbonmap.tables import theme_columns
 from carbonmap.words import Text, group_label, text_in, unit_label, words
 
@@ -530,16 +530,13 @@ def _key_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _table_html(frame: pd.DataFrame, language: str, *, labels: Mapping | None = None,
-                extra: Mapping[str, str] | None = None, max_rows: int = 60, summary: bool = True) -> str:
+                extra: Mapping[str, str] | None = None, max_rows: int = 60) -> str:
     """`frame` as tables that fit the page: labelled headers, formatted numbers, translated names.
 
     A table of more than :data:`MAX_TABLE_COLUMNS` value columns is turned on its side when it has
-    few rows (each row a column), else split into parts that repeat the row names. Columns of the unit
-    summary are labelled by :func:`~carbonmap.readable.column_label`, those of one of the run's tables
-    (not `summary`) by :func:`~carbonmap.readable.attribute_label`.
+    few rows (each row a column), else split into parts that repeat the row names.
     """
     labels, extra = labels or {}, extra or {}
-    label_of = column_label if summary else attribute_label
     shown = frame.head(max_rows)
     keys = _key_columns(shown)
     values = [c for c in shown.columns if c not in keys]
@@ -548,7 +545,7 @@ def _table_html(frame: pd.DataFrame, language: str, *, labels: Mapping | None = 
         names = [" · ".join(str(v) for v in row if str(v)) for row in _cells(shown[keys], language, extra)
                  .itertuples(index=False)]
         cells = _cells(shown[values], language, extra).T
-        cells.insert(0, "label", [label_of(c, language, **labels) for c in values])
+        cells.insert(0, "label", [column_label(c, language, **labels) for c in values])
         parts.append(_html_table(cells, [""] + names, [False] + [True] * len(names),
                                  text_rows=[not _is_number(shown[c]) for c in values]))
     else:
@@ -559,7 +556,7 @@ def _table_html(frame: pd.DataFrame, language: str, *, labels: Mapping | None = 
             columns = keys + group
             caption = "" if len(groups) == 1 else _w("report.columns_part", language, first=i * MAX_TABLE_COLUMNS + 1,
                                                      last=i * MAX_TABLE_COLUMNS + len(group), total=len(values))
-            parts.append(_html_table(cells[columns], [label_of(c, language, **labels) for c in columns],
+            parts.append(_html_table(cells[columns], [column_label(c, language, **labels) for c in columns],
                                      [numeric[c] for c in columns], caption))
     if len(frame) > max_rows:
         more = _w("report.rows_shown", language, shown=max_rows, total=len(frame))
@@ -789,7 +786,7 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
         names = _names_by_id(summary)
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
                        + _table_html(_units_named(_in_one_language(pd.DataFrame(tables[name])), names, language), language,
-                                     labels=labels, extra=extra, summary=False)
+                                     labels=labels, extra=extra)
                        for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
     sections.append(_section("methods", _w("report.methods", language),

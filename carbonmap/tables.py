@@ -33,12 +33,13 @@ from carbonmap.words import group_label, words
 
 __all__ = ["THEME_COLUMNS", "theme_columns", "csv_frame", "write_summary_csv", "write_summary_xlsx"]
 
-#: Summary columns by theme: prefixes or suffixes of their names (the first theme that matches a column takes it).
+#: Summary columns by theme: prefixes or suffixes of their names, or patterns of whole names (the first
+#: theme that matches a column takes it).
 THEME_COLUMNS = {
     "units": ("unit_name", "area_km2", "population", "gdp_"),
     "sources": ("source_", "builtup_", "efficiency_", "net_co2", "balance_", "co2_t_per_", "sink_source_",
                 "compensation_", "economic_contribution_coef", "ecological_carrying_coef",  # the balance's compensation
-                "p_", "net_top_coefficient"),  # the balance's uncertainty
+                re.compile(r"p_\w+_pct"), "net_top_coefficient"),  # the balance's uncertainty
     "sinks": ("sink_", "stock_", "blue_carbon_"),
     "ecology": ("eco_", "shdi"),
     "renewables": ("rooftop_pv", "ground_pv", "wind", "gshp", "heating", "deep_geothermal", "renewable_"),
@@ -64,9 +65,16 @@ def theme_columns(columns: Iterable[str]) -> dict[str, list[str]]:
         if column in ("unit_id", "geometry"):
             continue
         theme = next((name for name, patterns in THEME_COLUMNS.items()
-                      if any(column.startswith(p) or column.endswith(p) for p in patterns)), "inputs")
+                      if any(_matches(column, p) for p in patterns)), "inputs")
         out.setdefault(theme, []).append(column)
     return {theme: out[theme] for theme in (*THEME_COLUMNS, "inputs") if theme in out}
+
+
+def _matches(column: str, pattern: str | re.Pattern) -> bool:
+    """Whether `column` starts or ends with `pattern`, or is all of it (a compiled pattern)."""
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(column) is not None
+    return column.startswith(pattern) or column.endswith(pattern)
 
 
 def csv_frame(summary: pd.DataFrame) -> pd.DataFrame:

@@ -74,7 +74,7 @@ def test_report_shows_every_theme_with_labels_and_sources(demo_run):
     assert re.search(r'src="https?:', text) is None and "<link" not in text  # self-contained
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", text)
     for label in ("碳源（碳排放总量）（吨CO₂/年）", "碳汇（固碳总量）（吨CO₂/年）", "生态源地面积（公顷）",
-                  "可再生能源发电潜力（吉瓦时/年）", "宜林地造林年均固碳量（吨CO₂/年）", "碳达峰年份"):
+                  "可再生能源发电潜力（吉瓦时/年）", "宜林地造林年均固碳量（吨CO₂/年）", "达峰年份"):
         assert label in headers, label
     scenarios = {c.removesuffix("_peak_year") for c in pd.read_csv(demo_run / "unit_summary.csv", nrows=0).columns
                  if c.endswith("_peak_year")}  # the project's names of its scenarios head their columns

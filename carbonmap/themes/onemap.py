@@ -145,14 +145,17 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     context = _label_context(ctx.published.layers, ctx.project.scenarios, language)
     columns = {name: [c for c in layers.columns(name) if c not in ("geometry", "geom")]
                for name in layers if name not in ("layer_styles", "run_metadata")}
-    summary_labels = {c: (column_label(c, language, **context), column_description(c, language, **context))
-                      for c in columns.get("unit_summary", [])}
-    other_labels = {c: (attribute_label(c, language, **context),
-                        column_description(c, language, summary=False, **context))
-                    for c in dict.fromkeys(c for name, names in columns.items() if name != "unit_summary"
-                                           for c in names)}  # once per column name
-    fields = {name: {c: (summary_labels if name == "unit_summary" else other_labels)[c] for c in names}
-              for name, names in columns.items()}
+    on_layers = {layer.name for layer in vectors}  # their attributes have their own words (words/fields.csv)
+
+    def labelled(column: str, attribute: bool) -> tuple[str, str]:
+        if attribute:
+            return attribute_label(column, language, **context), column_description(column, language, summary=False,
+                                                                                     **context)
+        return column_label(column, language, **context), column_description(column, language, **context)
+
+    kinds = dict.fromkeys((c, name in on_layers) for name, names in columns.items() for c in names)
+    labels = {key: labelled(*key) for key in kinds}  # once per column name and kind
+    fields = {name: {c: labels[c, name in on_layers] for c in names} for name, names in columns.items()}
     write_geopackage(ctx.file("onemap.gpkg"), layers, fields=fields)
 
 
