@@ -147,6 +147,8 @@ def write_monitoring_page(comparison, path: str | Path, *, units=None) -> Path:
                 ("indicators", _w("monitoring.indicators", language),
                  indicator_charts(table, warnings, language, names=names))]
     per_unit = comparison.per_unit.rename_axis("unit_id").reset_index()
+    if names:  # the units by name, their ids beside
+        per_unit.insert(0, "unit_name", per_unit["unit_id"].astype(str).map(names).fillna(""))
     sections.append(("trends", _w("monitoring.trends", language), _table_html(per_unit, language)))
     thresholds = comparison.thresholds.reset_index()[["indicator", "worse", "change", "max_change_per_yr", "source"]]
     sections.append(("thresholds", _w("monitoring.thresholds", language), _table_html(thresholds, language)))

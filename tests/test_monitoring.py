@@ -126,6 +126,9 @@ def test_compare_two_demo_runs(demo_run, later_run, tmp_path):
     assert layer.set_index("unit_id").loc["D07", "monitoring_alerts"] == 1
     page = (out / "monitoring.html").read_text(encoding="utf-8")
     assert page.count("data:image/svg+xml") >= 8 and "预警" in page and "生态用地占比" in page
+    trends = page[page.index("<section id='trends'>"):]
+    trends = trends[:trends.index("</section>")]
+    assert "规划单元名称" in trends and "云岭区" in trends  # the units by name, beside their ids
     manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "monitoring" and [r["year"] for r in manifest["runs"]] == [2023, 2026]
     over = CliRunner().invoke(main, ["compare", str(demo_run), str(later_run), "-o", str(later_run)])
