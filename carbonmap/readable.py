@@ -336,12 +336,12 @@ def attribute_label(name: str, language: str, **kwargs) -> str:
     return f"{label}（{unit}）" if language == "zh" else f"{label} ({unit})"
 
 
-def column_description(name: str, language: str, *, summary: bool = True, **kwargs) -> str:
+def column_description(name: str, language: str, *, attribute: bool = False, **kwargs) -> str:
     """One sentence on column `name` for a GIS user: the label, and the dictionary's description
-    (written in English; in a Chinese run it follows the Chinese label). An attribute of a vector
-    layer (not `summary`) is labelled by :func:`attribute_label`, and described by the dictionary only
-    when ``words/fields.csv`` does not name it."""
-    if not summary and name in layer_fields():
+    (written in English; in a Chinese run it follows the Chinese label). An `attribute` of a vector
+    layer is labelled by :func:`attribute_label`, and described by the dictionary only when
+    ``words/fields.csv`` does not name it."""
+    if attribute and name in layer_fields():
         return attribute_label(name, language)
     info = column_info(name)
     label = column_label(name, language, **kwargs)

@@ -148,10 +148,8 @@ def _write_geopackage(ctx: StageContext, summary: gpd.GeoDataFrame) -> None:
     on_layers = {layer.name for layer in vectors}  # their attributes have their own words (words/fields.csv)
 
     def labelled(column: str, attribute: bool) -> tuple[str, str]:
-        if attribute:
-            return attribute_label(column, language, **context), column_description(column, language, summary=False,
-                                                                                     **context)
-        return column_label(column, language, **context), column_description(column, language, **context)
+        label = (attribute_label if attribute else column_label)(column, language, **context)
+        return label, column_description(column, language, attribute=attribute, **context)
 
     kinds = dict.fromkeys((c, name in on_layers) for name, names in columns.items() for c in names)
     labels = {key: labelled(*key) for key in kinds}  # once per column name and kind
