@@ -18,7 +18,8 @@ an address (``tcp://host:8786``)
     an existing dask.distributed scheduler: a planning institute's cluster (dask-jobqueue on a
     batch system, dask-kubernetes, ``dask scheduler`` + ``dask worker`` by hand). Its workers
     need the same carbonmap version and must read the run's files at the same paths (a shared
-    file system): tasks carry file paths and windows, not data.
+    file system): tasks carry file paths and windows, or a small piece of a vector layer (a run of
+    features and the zones they meet, a partition of roofs), not whole layers.
 
 Tasks reach worker processes through dask's own serialisation (pickle, over the cluster's
 connections); nothing a user can edit is ever unpickled. Use clusters you control.
@@ -38,7 +39,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -318,8 +319,9 @@ def current_session() -> Session | None:
 PLACES = ("session", "process", "thread")
 
 
-def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], *, where: str = "session") -> Iterator[Any]:
-    """``function(item)`` for each item, computed on the current session, yielded in order.
+def ordered_map(function: Callable[..., Any], items: Iterable[Any], *, where: str = "session",
+                shared: Sequence[Any] = ()) -> Iterator[Any]:
+    """``function(*shared, item)`` for each item, computed on the current session, yielded in order.
 
     At most twice the session's task slots run or wait at once, so memory stays bounded by the
     results not yet consumed. Outside a session (a library call) the tasks run on threads of this
@@ -330,18 +332,22 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], *, where: 
     in-process, else one after another in this thread; ``"thread"``, one after another in this
     thread, for arguments one thread at a time may use (an open dataset).
 
+    `shared`: values every task reads (a fitted model), handed to each task before its item. A
+    distributed session sends each of them to every worker once (``Client.scatter``), not with
+    every task as it would a value bound into `function`; elsewhere they are passed as they are.
+
     An exception of a task is raised here, in order.
     """
     if where not in PLACES:
         raise ValueError(f"where must be one of {PLACES}, not {where!r}")
     session = current_session()
     if where == "thread" or (where == "process" and session is not None and session.distributed):
-        yield from map(function, items)
+        yield from (function(*shared, item) for item in items)
     elif session is None:
         with compute_session() as session:
-            yield from _bounded(session.executor, session.slots, function, items)
+            yield from _bounded(session, function, items, shared)
     else:
-        yield from _bounded(session.executor, session.slots, function, items)
+        yield from _bounded(session, function, items, shared)
 
 
 def narrowest(places: Iterable[str]) -> str:
@@ -365,11 +371,14 @@ def _result(future) -> Any:
                           "(workers).") from exc
 
 
-def _bounded(executor: Executor, slots: int, function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-    pending: deque = deque()
+def _bounded(session: Session, function: Callable[..., Any], items: Iterable[Any],
+             shared: Sequence[Any]) -> Iterator[Any]:
+    if shared and session.client is not None:  # one copy on each worker; the tasks get it by reference
+        shared = [session.client.scatter([value], broadcast=True, hash=False)[0] for value in shared]
+    slots, pending = session.slots, deque()
     try:
         for item in items:
-            pending.append(executor.submit(function, item))
+            pending.append(session.executor.submit(function, *shared, item))
             if len(pending) > 2 * slots:
                 yield _result(pending.popleft())
         while pending:

@@ -43,7 +43,6 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -749,14 +748,16 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
     """(zone index, feature index, share of the feature in the zone) for overlapping pairs.
 
     The features are taken in runs of :data:`OVERLAY_FEATURES`, each a task of
-    :func:`carbonmap.compute.ordered_map` (the run's threads: GEOS releases the GIL) that
-    prepares its own copies of the zones it meets; the pairs come out in the order of one pass
-    over all the features, so the results do not depend on how the runs were computed.
+    :func:`carbonmap.compute.ordered_map` (the run's threads, as GEOS releases the GIL, or a dask
+    cluster's workers) that carries its features and the zones whose boxes they meet; the pairs
+    come out in the order of one pass over all the features, so the results do not depend on how
+    the runs were computed.
     """
     tree = shapely.STRtree(zones)
-    runs = range(0, len(features), OVERLAY_FEATURES)
+    runs = (_overlay_run(features[start:start + OVERLAY_FEATURES], zones, tree, start)
+            for start in range(0, len(features), OVERLAY_FEATURES))
     pieces = []
-    for piece in ordered_map(partial(_run_fractions, features, zones, tree), runs, where="process"):
+    for piece in ordered_map(_run_fractions, runs):
         pieces.append(piece)
         release_free_memory()  # the runs' zone copies, freed in the threads' heaps
     if not pieces:
@@ -769,20 +770,43 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
 OVERLAY_FEATURES = 100_000
 
 
-def _run_fractions(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtree, start: int):
-    """:func:`_overlap_fractions` of the features ``start:start + OVERLAY_FEATURES`` (their
-    indices counted from 0 of all the features).
+@dataclass(frozen=True)
+class _OverlayRun:
+    """A task of :func:`_overlap_fractions`: features ``start:start + len(features)`` of all of them,
+    the zones their boxes meet (`zones`, numbered `met` among all the zones) and the pairs of boxes
+    that meet (`feature`, `zone`: positions in `features` and `zones`), in the order of a tree query."""
+
+    start: int
+    features: np.ndarray
+    zones: np.ndarray
+    met: np.ndarray
+    feature: np.ndarray
+    zone: np.ndarray
+
+
+def _overlay_run(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtree, start: int) -> _OverlayRun:
+    """The run of `features` starting at `start`, with the zones of `tree` whose boxes they meet."""
+    feature, zone = tree.query(features)
+    met, zone = np.unique(zone, return_inverse=True)
+    return _OverlayRun(start, features, zones[met], met, feature, zone)
+
+
+def _run_fractions(run: _OverlayRun):
+    """:func:`_overlap_fractions` of one run of features (their indices counted from 0 of all the
+    features).
 
     The prepared predicates index their first argument, the zone, and keep that index as long
     as the geometry lives (5 GB on 1.28 million parcels); a zone can also be met by two runs at
     once. So each run prepares copies of its zones (WKB keeps every coordinate), freed with it,
     and the caller's geometries are never prepared.
     """
-    features = features[start:start + OVERLAY_FEATURES]
-    f_idx, z_idx = tree.query(features, predicate="intersects")
-    met, z_local = np.unique(z_idx, return_inverse=True)
-    own = shapely.from_wkb(shapely.to_wkb(zones[met]))
+    features = run.features
+    own = shapely.from_wkb(shapely.to_wkb(run.zones))
     shapely.prepare(own)
+    meets = shapely.intersects(own[run.zone], features[run.feature])
+    f_idx, z_local = run.feature[meets], run.zone[meets]
+    z_idx = run.met[z_local]
+    zones = run.zones
     types = shapely.get_type_id(features)
     is_point = np.isin(types, (0, 4))
     is_line = np.isin(types, (1, 2, 5))
@@ -805,7 +829,7 @@ def _run_fractions(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtre
         inside[once] = shapely.covers(own[z_local[once]], features[f_idx[once]])  # covers(z, f) = f covered by z
         fraction[inside] = 1.0
         cut = rest & ~inside
-        parts = shapely.intersection(features[f_idx[cut]], zones[z_idx[cut]])
+        parts = shapely.intersection(features[f_idx[cut]], zones[z_local[cut]])
         measure = np.where(is_line[f_idx[cut]], shapely.length(parts), shapely.area(parts))
         whole = np.where(is_line, shapely.length(features), shapely.area(features))[f_idx[cut]]
         fraction[cut] = np.divide(measure, whole, out=np.zeros_like(measure), where=whole > 0)
@@ -818,7 +842,7 @@ def _run_fractions(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtre
     total = np.bincount(f_idx, weights=fraction, minlength=len(features))
     whole = (np.abs(total - 1.0) < 1e-9) | (total > 1.0)
     fraction = np.where(whole[f_idx], fraction / np.where(whole, total, 1.0)[f_idx], fraction)
-    return z_idx, f_idx + start, fraction
+    return z_idx, f_idx + run.start, fraction
 
 
 def grid_emissions(allocations: gpd.GeoDataFrame, grid: AnalysisGrid, *,

@@ -3,6 +3,7 @@ processes, or an existing cluster; the same results, in order, whichever way."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -227,6 +228,53 @@ def test_zonal_statistics_and_windows_are_the_same_on_a_local_cluster_of_process
     pd.testing.assert_frame_equal(serial[0][0], threads[0], rtol=1e-9)
     pd.testing.assert_frame_equal(serial[0][1], threads[1], rtol=1e-12)
     assert (threads[0]["count"] > 0).sum() > 100
+
+
+class _Counted:
+    """A value that counts the copies of it this process has unpickled (a worker's copies)."""
+
+    loaded = 0
+
+    def __init__(self, scale: int) -> None:
+        self.scale = scale
+
+    def __setstate__(self, state: dict) -> None:
+        type(self).loaded += 1
+        self.__dict__.update(state)
+
+
+def _scaled(model: _Counted, item: int) -> tuple[int, int, int]:
+    """A task that says the process it ran in, how many copies of `model` that process has read, and its value."""
+    return os.getpid(), _Counted.loaded, model.scale * item
+
+
+def test_shared_values_reach_each_worker_once_and_the_simulators_forests_predict_there(tmp_path, monkeypatch):
+    """Values every task reads (`shared`) are sent to each worker process once, not with each task;
+    the land-use simulator's blocks, predicted on the workers with its forests sent that way and its
+    drivers read from the scratch folder, give the probabilities of the run's threads, bit for bit."""
+    from distributed import get_task_stream
+
+    from carbonmap.scenarios import plus
+
+    rng = np.random.default_rng(3)
+    before = rng.choice([1, 2, 3], (60, 70), p=[0.7, 0.2, 0.1])
+    after = before.copy()
+    after[(plus.distance_drivers(before, [2], (30.0, 30.0))["distance_to_2"] < 90) & (rng.random((60, 70)) < 0.4)] = 2
+    slope = rng.random((60, 70)).astype(np.float32) * 30
+    kwargs = {"codes": [1, 2, 3], "sample_size": 300, "trees": 10, "seed": 2, "distance_to": [2], "spacing": (30.0, 30.0),
+              "scratch": tmp_path}
+    monkeypatch.setattr(plus, "PREDICT_CELLS", 700)  # blocks of 10 rows
+    with compute_session(ComputeSettings(workers=2)):
+        here = plus.learn_suitability(before, after, {"slope": slope}, **kwargs)
+    with compute_session(ComputeSettings(scheduler="local", workers=2, memory_limit="1GB")) as session:
+        ran = list(ordered_map(_scaled, range(30), shared=[_Counted(3)]))
+        with get_task_stream(session.client) as stream:
+            there = plus.learn_suitability(before, after, {"slope": slope}, **kwargs)
+    assert [value for _, _, value in ran] == [3 * i for i in range(30)]
+    assert os.getpid() not in {pid for pid, _, _ in ran}
+    assert max(copies for _, copies, _ in ran) == 1
+    assert sum(task["key"].startswith("_predict_block") for task in stream.data) == 6
+    assert np.array_equal(here.probability, there.probability, equal_nan=True) and not any(tmp_path.iterdir())
 
 
 def test_the_demo_on_a_local_cluster_equals_the_default_run(project_run, tmp_path):

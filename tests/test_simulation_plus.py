@@ -120,8 +120,9 @@ def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_dr
         monkeypatch, tmp_path, block_cells, block_rows):
     """The distances learnt from the earlier map and predicted from the later one, computed inside
     one at a time (a grid never holds both dates' distances, nor a drivers x cells table) and read
-    back by blocks of whole rows from files in the scratch folder, give the probabilities, importances
-    and samples of the distance rasters handed in whole, bit for bit, whatever the block of cells
+    back by blocks of whole rows from files in the scratch folder (with the other drivers), give the
+    probabilities, importances and samples of the distance rasters handed in whole, bit for bit,
+    whatever the block of cells
     predicted at once (a short last block; blocks of masked rows only, skipped); a masked and a NaN
     cell stay NaN; the files are gone at the end."""
     from carbonmap.scenarios import plus
@@ -147,10 +148,10 @@ def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_dr
     inside = plus.learn_suitability(before, after, {"slope": slope}, distance_to=[2, 3], spacing=(30.0, 30.0),
                                     scratch=tmp_path, **kwargs)
     assert np.array_equal(whole.probability, inside.probability, equal_nan=True)
-    assert {path.name for path, _ in reads} == {"distance_to_2.f32", "distance_to_3.f32"}
+    assert {path.name for path, _ in reads} == {"slope.f32", "distance_to_2.f32", "distance_to_3.f32"}
     assert {path.parent.parent for path, _ in reads} == {tmp_path} and not any(tmp_path.iterdir())
     starts = [row * 50 for row in range(0, 40, block_rows) if not 12 <= row < 15]
-    assert sorted(rows.start for _, rows in reads) == sorted(starts * 2)
+    assert sorted(rows.start for _, rows in reads) == sorted(starts * 3)
     assert all(rows.stop - rows.start == min(block_rows * 50, 2000 - rows.start) for _, rows in reads)
     assert np.isnan(inside.probability[:, 12:15]).all()
     assert whole.importance.equals(inside.importance) and whole.samples.equals(inside.samples)
@@ -214,3 +215,17 @@ def test_neighbour_counts_and_caps_equal_hand_counts():
     groups, score = np.array([0, 0, 0, 1, 1, 1]), np.array([0.5, 0.9, 0.5, 0.2, 0.9, 0.1])
     assert _cap(accepted, groups, score, np.array([2, 1])).tolist() == [True, True, False, True, False, False]
     assert _cap(accepted, groups, score, np.array([0, 5])).tolist() == [False, False, False, True, False, True]
+
+
+def test_a_driver_file_a_worker_cannot_see_is_an_error_naming_it(tmp_path):
+    """A block's driver is read from the run's output set; a worker that does not see that folder
+    (no shared file system) gets an error naming the file and the fix, not a bare OSError."""
+    from carbonmap.errors import InputNotFoundError
+    from carbonmap.scenarios import plus
+
+    driver = plus._DriverFile.write(tmp_path / "slope.f32", np.arange(6, dtype=np.float64))
+    assert driver.read(slice(2, 5)).tolist() == [2.0, 3.0, 4.0]
+    driver.path.unlink()
+    with pytest.raises(InputNotFoundError) as error:
+        driver.read(slice(0, 3))
+    assert error.value.path == str(tmp_path / "slope.f32") and "shared file system" in error.value.fix

@@ -146,18 +146,20 @@ def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.
     The roofs are taken by square partitions of side `tile_m` (a square of more than
     :data:`SHADING_MAX_ROOFS` roofs split in four, down to the reach), each a task
     (:func:`~carbonmap.compute.ordered_map`) with the roofs within `reach_m` of its roofs (its
-    halo). Every roof's neighbours within reach are in its partition or the halo, so the angles do
-    not depend on the partitions; the pairs of roofs within reach of a partition and its halo are
-    held while it runs (about 40 bytes a pair, a partition per thread).
+    halo), carrying those roofs: it runs on the run's threads or a dask cluster's workers. Every
+    roof's neighbours within reach are in its partition or the halo, so the angles do not depend
+    on the partitions; the pairs of roofs within reach of a partition and its halo are held while
+    it runs (about 40 bytes a pair, a partition per task slot).
     """
     if tile_m < reach_m:
         raise InputError(f"the shading partitions' side ({tile_m:g} m) is smaller than the reach ({reach_m:g} m).",
                          fix="give a side of at least the reach.")
-    roofs = [np.asarray(a, dtype=float) for a in (x, y, radius, height)]
-    out = np.zeros(len(roofs[0]))
+    roofs = np.stack([np.asarray(a, dtype=float) for a in (x, y, radius, height)])
+    out = np.zeros(roofs.shape[1])
     partitions = _shading_partitions(roofs[0], roofs[1], reach_m=reach_m, tile_m=tile_m, max_roofs=SHADING_MAX_ROOFS)
-    task = partial(_partition_horizons, roofs=roofs, equator_south=latitude >= 0, reach_m=reach_m)
-    for (core, _), angles in zip(partitions, ordered_map(task, partitions, where="process")):
+    blocks = ((len(core), roofs[:, np.concatenate([core, halo])]) for core, halo in partitions)
+    task = partial(_partition_horizons, equator_south=latitude >= 0, reach_m=reach_m)
+    for (core, _), angles in zip(partitions, ordered_map(task, blocks)):
         out[core] = angles
     return out
 
@@ -197,13 +199,14 @@ def _shading_partitions(x: np.ndarray, y: np.ndarray, *, reach_m: float, tile_m:
     return partitions
 
 
-def _partition_horizons(partition: tuple[np.ndarray, np.ndarray], *, roofs: list[np.ndarray],
-                        equator_south: bool, reach_m: float) -> np.ndarray:
+def _partition_horizons(partition: tuple[int, np.ndarray], *, equator_south: bool, reach_m: float) -> np.ndarray:
     """The horizon angles [degrees] of one partition's roofs (:func:`horizon_angles`), from the
-    pairs of its roofs and halo within `reach_m`."""
-    core, halo = partition
-    members = np.concatenate([core, halo])
-    x, y, radius, height = (values[members] for values in roofs)
+    pairs of its roofs and halo within `reach_m`.
+
+    `partition`: the number of its own roofs and the (4, n) x, y, radius and height of its roofs
+    followed by its halo's: a task of :func:`~carbonmap.compute.ordered_map` that carries its
+    roofs, so it runs on the run's threads or a cluster's workers alike."""
+    own, (x, y, radius, height) = partition
     pairs = cKDTree(np.column_stack((x, y))).query_pairs(reach_m, output_type="ndarray")
     first, second = pairs[:, 0], pairs[:, 1]
     rise = height[second] - height[first]
@@ -211,10 +214,10 @@ def _partition_horizons(partition: tuple[np.ndarray, np.ndarray], *, roofs: list
     high = first + second - low
     rise = np.abs(rise)
     toward_equator = y[high] < y[low] if equator_south else y[high] > y[low]
-    keep = (rise > 0) & (low < len(core)) & toward_equator
+    keep = (rise > 0) & (low < own) & toward_equator
     low, high, rise = low[keep], high[keep], rise[keep]
     gap = np.maximum(np.hypot(x[high] - x[low], y[high] - y[low]) - radius[low] - radius[high], 1.0)
-    steepest = np.zeros(len(core))
+    steepest = np.zeros(own)
     np.maximum.at(steepest, low, rise / gap)
     return np.degrees(np.arctan(steepest))
 

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.compute import ordered_map
-from carbonmap.errors import InputError
+from carbonmap.errors import InputError, InputNotFoundError
 from carbonmap.words import Text, words
 
 __all__ = [
@@ -207,8 +207,9 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
     spacing : (float, float) [m]
         Cell height and width, for `distance_to`.
     scratch : path-like, optional
-        Folder where the distances wait, one file each, while the probabilities are predicted
-        (default: the system's temporary folder); the files are removed at the end.
+        Folder where the drivers to predict from wait, one file each, while the probabilities are
+        predicted (default: the system's temporary folder); the files are removed at the end. On
+        a cluster of other machines it must be a folder they all read (the run's output set).
 
     Returns
     -------
@@ -227,11 +228,13 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
 
     Only the sampled cells' driver values are gathered to learn from, and the probabilities are
     predicted by blocks of whole rows of about a million cells of the grid, so no (drivers x cells)
-    table of the grid is made. The
-    distances (one per class in `distance_to`, 4 bytes a cell each) are computed one at a time
-    and written to files in `scratch`, from which each block reads its rows: the memory holds
-    the static drivers and the probabilities, not the distances (the distances are finite
-    everywhere).
+    table of the grid is made. The drivers to predict from (the distances, one per class in
+    `distance_to`, computed one at a time) are written to files in `scratch` (4 bytes a cell
+    each), from which each block reads its rows: while the probabilities are predicted, the
+    memory holds no float32 copy of a driver, and the distances (finite everywhere) are on disk
+    only. The blocks are tasks of the run's session
+    (:mod:`carbonmap.compute`): its threads, or the worker processes of a dask cluster, each sent
+    the forests once.
 
     References
     ----------
@@ -282,12 +285,13 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
         if forest is None:
             np.copyto(probability[k], np.float32(unlearnt), where=target)
     learnt = [k for k, forest in enumerate(forests) if forest is not None]
-    with tempfile.TemporaryDirectory(prefix="carbonmap-distances-", dir=scratch, ignore_cleanup_errors=True) as folder:
-        grids = [_values(later[n]).ravel() if n not in distances else
-                 _DriverFile.write(Path(folder) / f"{n}.f32", _values(_driver(n, later, distances, after, spacing)))
+    with tempfile.TemporaryDirectory(prefix="carbonmap-drivers-", dir=scratch, ignore_cleanup_errors=True) as folder:
+        grids = [_DriverFile.write(Path(folder) / f"{n}.f32", _values(_driver(n, later, distances, after, spacing)))
                  for n in names]
-        predict = partial(_predict_block, [forests[k] for k in learnt], grids, target.reshape(-1))
-        for block, predicted in ordered_map(predict, _blocks(target.size, shape[1]), where="process"):
+        flat = target.reshape(-1)
+        blocks = ((rows, flat[rows]) for rows in _blocks(target.size, shape[1]))
+        for block, predicted in ordered_map(partial(_predict_block, grids=grids), blocks,
+                                            shared=[[forests[k] for k in learnt]]):
             for k, p in zip(learnt, predicted):
                 probability[k].reshape(-1)[block] = p
     importance = [{"code": int(code), "driver": n, "importance": float(v)} for code, forest in zip(codes, forests)
@@ -330,16 +334,19 @@ def _blocks(cells: int, width: int) -> list[slice]:
     return [slice(start, min(start + step, cells)) for start in range(0, cells, step)]
 
 
-def _predict_block(forests: list, grids: list, target: np.ndarray, rows: slice):
-    """(cells, each forest's probability of class 1 there) for the `target` cells (flat bool) among
-    the flat grid's `rows`, the drivers `grids` flat arrays or :class:`_DriverFile`: a task of
-    :func:`carbonmap.compute.ordered_map` on the run's threads (the trees predict without the GIL;
-    each cell is predicted alone, so any blocks give the same values)."""
-    cells = np.flatnonzero(target[rows])
+def _predict_block(forests: list, block: tuple[slice, np.ndarray], *, grids: list[_DriverFile]):
+    """(cells, each forest's probability of class 1 there) for a block ``(rows, wanted)`` of the flat
+    grid: its `rows` and which of their cells to predict (bool), each driver read from its file.
+
+    A task of :func:`carbonmap.compute.ordered_map`, anywhere the run's tasks run: on its threads
+    (the trees predict without the GIL) or on a cluster's workers, which get the `forests` once and
+    read the files from the output set. Each cell is predicted alone, so any blocks give the same
+    values."""
+    rows, wanted = block
+    cells = np.flatnonzero(wanted)
     if cells.size == 0:  # rows of nodata only
         return rows.start + cells, [np.empty(0, np.float32) for _ in forests]
-    x = np.column_stack([(grid.read(rows) if isinstance(grid, _DriverFile) else grid[rows])[cells]
-                         for grid in grids])
+    x = np.column_stack([grid.read(rows)[cells] for grid in grids])
     return rows.start + cells, [forest.predict_proba(x)[:, 1].astype(np.float32) for forest in forests]
 
 
@@ -356,6 +363,11 @@ class _DriverFile:
 
     def read(self, rows: slice) -> np.ndarray:
         """The flat grid's cells ``rows.start:rows.stop``."""
+        if not self.path.exists():
+            raise InputNotFoundError(
+                "cannot be seen where a task runs.", path=str(self.path),
+                fix="every dask worker must read the run's output folder at the same path (a shared file system, "
+                "docs/scale.md), or run with --scheduler in-process.")
         itemsize = np.dtype(np.float32).itemsize
         return np.fromfile(self.path, dtype=np.float32, count=rows.stop - rows.start, offset=rows.start * itemsize)
 
