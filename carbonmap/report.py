@@ -684,6 +684,18 @@ def _monitoring(tables: Mapping[str, pd.DataFrame], summary, language: str) -> t
                     monitoring_section(indicators, tables["monitoring_warnings"], language, names=names))
 
 
+def _without_empty_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` without the columns that are empty in every row (NaN, None or blank text), which
+    give a reader nothing to read: the targets' value in a closing scenario when every target
+    that has one is a year."""
+    if frame.empty:
+        return frame
+    def blank(value) -> bool:
+        return pd.isna(value) or (isinstance(value, str) and not value.strip())
+
+    return frame.drop(columns=[c for c in frame.columns if frame[c].map(blank).all()])
+
+
 def _in_one_language(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` without its columns of one language (``reason_zh``: the table's ``reason`` is already read in
     the report's language, :func:`carbonmap.readable.rule_translations`), so that no Chinese reaches an English
@@ -785,8 +797,8 @@ def write_report(summary, published, path: str | Path, *, title: str, grid, lang
     if shown:
         names = _names_by_id(summary)
         body = "".join(f"<h3 id='table-{html.escape(name)}'>{html.escape(table_title(name, language))}</h3>"
-                       + _table_html(_units_named(_in_one_language(pd.DataFrame(tables[name])), names, language), language,
-                                     labels=labels, extra=extra)
+                       + _table_html(_units_named(_without_empty_columns(_in_one_language(pd.DataFrame(tables[name]))),
+                                                  names, language), language, labels=labels, extra=extra)
                        for name in shown)
         sections.append(_section("tables", _w("report.tables", language), body))
     sections.append(_section("methods", _w("report.methods", language),

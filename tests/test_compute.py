@@ -248,12 +248,16 @@ def _scaled(model: _Counted, item: int) -> tuple[int, int, int]:
     return os.getpid(), _Counted.loaded, model.scale * item
 
 
-def test_shared_values_reach_each_worker_once_and_the_simulators_forests_predict_there(tmp_path, monkeypatch):
-    """Values every task reads (`shared`) are sent to each worker process once, not with each task;
-    the land-use simulator's blocks, predicted on the workers with its forests sent that way and its
-    drivers read from the scratch folder, give the probabilities of the run's threads, bit for bit."""
+def test_shared_values_reach_each_worker_once_and_the_models_and_vector_tasks_run_there(tmp_path, monkeypatch):
+    """Values every task reads (`shared`) are sent to each worker process once, not with each task.
+    On a local cluster's workers, the land-use simulator's blocks (its forests sent that way, its
+    drivers read from the scratch folder), the emissions overlay's runs of features and the rooftop
+    shading's partitions (each carrying its own features or roofs) give what the run's threads
+    give, bit for bit."""
     from distributed import get_task_stream
 
+    from carbonmap import emissions
+    from carbonmap.renewables.rooftop import horizon_angles
     from carbonmap.scenarios import plus
 
     rng = np.random.default_rng(3)
@@ -263,18 +267,31 @@ def test_shared_values_reach_each_worker_once_and_the_simulators_forests_predict
     slope = rng.random((60, 70)).astype(np.float32) * 30
     kwargs = {"codes": [1, 2, 3], "sample_size": 300, "trees": 10, "seed": 2, "distance_to": [2], "spacing": (30.0, 30.0),
               "scratch": tmp_path}
+    zones = shapely.buffer(shapely.points(rng.random((40, 2)) * 1000), 80.0)
+    features = shapely.buffer(shapely.points(rng.random((300, 2)) * 1000), 15.0)
+    roofs = rng.random((4, 600)) * [[2000], [2000], [10], [60]] + [[0], [0], [3], [3]]
     monkeypatch.setattr(plus, "PREDICT_CELLS", 700)  # blocks of 10 rows
+    monkeypatch.setattr(emissions, "OVERLAY_FEATURES", 100)  # 3 runs
+
+    def computed():
+        return (plus.learn_suitability(before, after, {"slope": slope}, **kwargs).probability,
+                emissions._overlap_fractions(features, zones), horizon_angles(*roofs, latitude=31.0, tile_m=500.0))
+
     with compute_session(ComputeSettings(workers=2)):
-        here = plus.learn_suitability(before, after, {"slope": slope}, **kwargs)
+        here = computed()
     with compute_session(ComputeSettings(scheduler="local", workers=2, memory_limit="1GB")) as session:
         ran = list(ordered_map(_scaled, range(30), shared=[_Counted(3)]))
         with get_task_stream(session.client) as stream:
-            there = plus.learn_suitability(before, after, {"slope": slope}, **kwargs)
+            there = computed()
     assert [value for _, _, value in ran] == [3 * i for i in range(30)]
     assert os.getpid() not in {pid for pid, _, _ in ran}
     assert max(copies for _, copies, _ in ran) == 1
-    assert sum(task["key"].startswith("_predict_block") for task in stream.data) == 6
-    assert np.array_equal(here.probability, there.probability, equal_nan=True) and not any(tmp_path.iterdir())
+    tasks = pd.Series([task["key"].split("-")[0] for task in stream.data]).value_counts()
+    assert (tasks["_predict_block"], tasks["_run_fractions"], tasks["_partition_horizons"]) == (6, 3, 16)
+    assert np.array_equal(here[0], there[0], equal_nan=True) and not any(tmp_path.iterdir())
+    for mine, theirs in zip(here[1], there[1]):
+        assert np.array_equal(mine, theirs)
+    assert len(here[1][0]) > 100 and np.array_equal(here[2], there[2]) and (here[2] > 0).sum() > 100
 
 
 def test_the_demo_on_a_local_cluster_equals_the_default_run(project_run, tmp_path):

@@ -161,7 +161,8 @@ def test_the_compensation_pairs_name_their_units(tmp_path):
 @pytest.mark.parametrize(("language", "city", "title"), [("zh", "全市", "低碳发展"), ("en", "citywide", "low carbon")])
 def test_the_targets_table_names_its_units_the_city_and_the_closing_scenario(tmp_path, language, city, title):
     """The appendix's targets table shows the units by name under 规划单元, the city's row (id ``*``) as
-    全市, and the scenario that closes a gap (``lever``) by its title, not by ids and keys."""
+    全市, and the scenario that closes a gap (``lever``) by its title, not by ids and keys; a column
+    empty in every row (the value in that scenario, when every target is a year) is left out."""
     import geopandas as gpd
     import shapely
 
@@ -171,7 +172,8 @@ def test_the_targets_table_names_its_units_the_city_and_the_closing_scenario(tmp
     summary = gpd.GeoDataFrame({"unit_id": ["D01", "D02"], "unit_name": ["云岭区", "新城区"], "net_co2_t_yr": [1.0, 2.0]},
                                crs="EPSG:4547", geometry=[shapely.box(i, 0, i + 1, 1) for i in range(2)])
     status = pd.DataFrame({"unit_id": ["*", "D01", "D02"], "target": ["peak_year"] * 3,
-                           "status": ["met", "not_met", "met"], "lever": ["", "low", ""]})
+                           "status": ["met", "not_met", "met"], "lever": ["", "low", ""],
+                           "lever_measured": [np.nan] * 3, "note": ["", None, " "]})
     path = write_report(summary, Publication(tables={"targets_status": status}), tmp_path / "report.html",
                         title="t", grid=None, language=language,
                         scenario_titles={"low": Text(en="low carbon", zh="低碳发展")})
@@ -181,7 +183,9 @@ def test_the_targets_table_names_its_units_the_city_and_the_closing_scenario(tmp
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
     assert cells[0] == city and "云岭区" in cells and "新城区" in cells and title in cells, cells
     assert not {"*", "D01", "D02", "low"} & set(cells), cells
-    assert re.findall(r"<th[^>]*>([^<]*)</th>", table)[0] == ("规划单元" if language == "zh" else "Planning unit")
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    assert headers[0] == ("规划单元" if language == "zh" else "Planning unit")
+    assert len(headers) == 4, headers  # no column empty in every row: the value in the lever, the note
 
 
 #: The line boxes of each cell's text: (class, text, lines).

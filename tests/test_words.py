@@ -71,13 +71,14 @@ def test_the_chinese_demo_names_the_ccer_reasons_in_chinese(demo_run):
     legend = next(layer["legend"]["rows"] for layer in data["layers"] if "url" in layer and any(
         "候选造林地" in row[1] for row in layer["legend"]["rows"]))
     names = [row[1] for row in legend]
-    assert "候选造林地，可计入碳汇（ccer_2023）" in names, names
+    assert "候选造林地，按 CCER 造林碳汇方法学（2023）可计入碳汇" in names, names
     assert not [name for name in names if "creditable" in name or name.startswith("not creditable")], names
     assert any(name.endswith("（早期土地覆被为 2015 年）") for name in names), names  # the earlier-cover rule
-    english = [name for name in names if re.search(r"[A-Za-z]{4,}", name.replace("ccer_2023", ""))]
+    english = [name for name in names if re.search(r"[A-Za-z]{4,}", name.replace("CCER", ""))]  # the scheme's acronym
     assert not english, names
     report = (demo_run / "report.html").read_text(encoding="utf-8")
-    assert "候选造林地，可计入碳汇（ccer_2023）" in report and "candidate site, creditable" not in report
+    assert "候选造林地，按 CCER 造林碳汇方法学（2023）可计入碳汇" in report and "candidate site, creditable" not in report
+    assert "ccer_2023" not in report  # the rule set by its name (规则集, the notes), not its key
     reasons = report[report.index("id='table-afforestation_reasons'"):]
     reasons = reasons[:reasons.index("</table>")]
     assert "规则集" in reasons and "方法学条款" in reasons and "技术条件" in reasons

@@ -54,7 +54,7 @@ from scipy import ndimage
 from carbonmap.errors import InputError
 from carbonmap.grid import strips
 from carbonmap.landscape.connectivity import cross_distances, patch_distances, pc_gain
-from carbonmap.readable import translated
+from carbonmap.readable import translate, translated
 from carbonmap.screening.growth import sequestration_t_co2_ha
 from carbonmap.screening.score import weighted_score
 from carbonmap.words import Text, words
@@ -980,7 +980,8 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
                              columns=["code", "reason", "rule_set", "clause", "reason_zh"])
         table = pd.concat([table, extra], ignore_index=True)
     table.loc[table["code"] == CANDIDATE, ["reason", "rule_set", "reason_zh"]] = [
-        f"candidate site, creditable ({eligibility})", eligibility, f"候选造林地，可计入碳汇（{eligibility}）"]
+        f"candidate site, creditable under the {translate(eligibility, 'en')}", eligibility,
+        f"候选造林地，按 {translate(eligibility, 'zh')}可计入碳汇"]
     table["area_ha"] = _cells_of(reasons, int(table["code"].max()) + 1, bands)[table["code"]] * cell_ha
     result.reason_table = table[["code", "reason", "rule_set", "clause", "reason_zh", "area_ha"]]
     result.creditable = reasons == CANDIDATE
@@ -997,9 +998,9 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
     unchecked = [s for s in status if s["status"].startswith("not checked")]
     conditions = [s for s in status if s["status"] == "condition to check"]
     if unchecked:
-        result.notes.append(words("note.eligibility_unchecked", rules=eligibility, unchecked=_reasons(unchecked)))
+        result.notes.append(words("note.eligibility_unchecked", rules=translated(eligibility), unchecked=_reasons(unchecked)))
     if conditions:
-        result.notes.append(words("note.eligibility_conditions", rules=eligibility, conditions=_reasons(conditions)))
+        result.notes.append(words("note.eligibility_conditions", rules=translated(eligibility), conditions=_reasons(conditions)))
     return result
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from carbonmap import coefficients
 from carbonmap.config import Project, RoadsSection, ScreeningSection
 from carbonmap.io import read_vector, write_cog
+from carbonmap.readable import translated
 from carbonmap.screening import rank_rooftops, restoration_scenarios, rooftop_packages, top_per_unit
 from carbonmap.screening.afforestation import AfforestationResult, Habitat, sites_from_rasters
 from carbonmap.screening.rooftops import rooftop_weights
@@ -241,7 +242,7 @@ def _screen_afforestation(ctx: StageContext, inputs: ScreeningInputs) -> tuple[p
         summary["afforestation_ccer_area_ha"] = grouped["ccer_area_ha"].sum()
         summary["afforestation_ccer_sink_t_co2_yr"] = grouped["ccer_sink_t_co2_yr"].sum()
         ctx.note(words("note.afforestation_ccer", creditable=f"{sites['ccer_area_ha'].sum():,.1f}",
-                       area=f"{sites['area_ha'].sum():,.1f}", rules=result.eligibility_name,
+                       area=f"{sites['area_ha'].sum():,.1f}", rules=translated(result.eligibility_name),
                        sink=f"{sites['ccer_sink_t_co2_yr'].sum():,.0f}"))
     for name in members:
         part = per_unit[per_unit["scenario"] == name].set_index("unit_id")
