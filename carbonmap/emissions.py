@@ -789,7 +789,8 @@ class _OverlayRun:
         return {**self.__dict__, "features": shapely.to_wkb(self.features), "zones": shapely.to_wkb(self.zones)}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, features=shapely.from_wkb(state["features"]), zones=shapely.from_wkb(state["zones"]))
+        self.__dict__.update(state, features=shapely.from_wkb(state["features"]),
+                             zones=shapely.from_wkb(state["zones"]))
 
 
 def _overlay_run(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtree, start: int) -> _OverlayRun:

@@ -690,6 +690,7 @@ def _without_empty_columns(frame: pd.DataFrame) -> pd.DataFrame:
     that has one is a year."""
     if frame.empty:
         return frame
+
     def blank(value) -> bool:
         return pd.isna(value) or (isinstance(value, str) and not value.strip())
 

@@ -981,7 +981,7 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
         table = pd.concat([table, extra], ignore_index=True)
     table.loc[table["code"] == CANDIDATE, ["reason", "rule_set", "reason_zh"]] = [
         f"candidate site, creditable under the {translate(eligibility, 'en')}", eligibility,
-        f"候选造林地，按 {translate(eligibility, 'zh')}可计入碳汇"]
+        f"候选造林地，按 {translate(eligibility, 'zh')}可计入碳汇"]  # the rule set by its name (classes.csv)
     table["area_ha"] = _cells_of(reasons, int(table["code"].max()) + 1, bands)[table["code"]] * cell_ha
     result.reason_table = table[["code", "reason", "rule_set", "clause", "reason_zh", "area_ha"]]
     result.creditable = reasons == CANDIDATE
@@ -997,10 +997,11 @@ def eligibility_in_strips(result: AfforestationResult, rules: pd.DataFrame, read
         sites["ccer_sink_t_co2_yr"] = pd.Series(dtype=float)
     unchecked = [s for s in status if s["status"].startswith("not checked")]
     conditions = [s for s in status if s["status"] == "condition to check"]
+    rule_set = translated(eligibility)
     if unchecked:
-        result.notes.append(words("note.eligibility_unchecked", rules=translated(eligibility), unchecked=_reasons(unchecked)))
+        result.notes.append(words("note.eligibility_unchecked", rules=rule_set, unchecked=_reasons(unchecked)))
     if conditions:
-        result.notes.append(words("note.eligibility_conditions", rules=translated(eligibility), conditions=_reasons(conditions)))
+        result.notes.append(words("note.eligibility_conditions", rules=rule_set, conditions=_reasons(conditions)))
     return result
 
 
