@@ -333,8 +333,10 @@ def ordered_map(function: Callable[..., Any], items: Iterable[Any], *, where: st
     thread, for arguments one thread at a time may use (an open dataset).
 
     `shared`: values every task reads (a fitted model), handed to each task before its item. A
-    distributed session sends each of them to every worker once (``Client.scatter``), not with
-    every task as it would a value bound into `function`; elsewhere they are passed as they are.
+    distributed session sends each of them to the cluster once, as a task of its own whose result
+    the tasks read (each worker fetches it when its first task needs it, and the cluster runs it
+    again if the worker holding it dies), not with every task as it would a value bound into
+    `function`; elsewhere they are passed as they are.
 
     An exception of a task is raised here, in order.
     """
@@ -371,10 +373,15 @@ def _result(future) -> Any:
                           "(workers).") from exc
 
 
+def _identity(value: Any) -> Any:
+    """`value` itself: a task that puts a value on the cluster (:func:`ordered_map`'s `shared`)."""
+    return value
+
+
 def _bounded(session: Session, function: Callable[..., Any], items: Iterable[Any],
              shared: Sequence[Any]) -> Iterator[Any]:
-    if shared and session.client is not None:  # one copy on each worker; the tasks get it by reference
-        shared = [session.client.scatter([value], broadcast=True, hash=False)[0] for value in shared]
+    if shared and session.client is not None:  # sent once, as a task the cluster can run again if its worker dies
+        shared = [session.client.submit(_identity, value, pure=False) for value in shared]
     slots, pending = session.slots, deque()
     try:
         for item in items:

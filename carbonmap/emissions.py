@@ -770,18 +770,19 @@ def _overlap_fractions(features: np.ndarray, zones: np.ndarray):
 OVERLAY_FEATURES = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _OverlayRun:
     """A task of :func:`_overlap_fractions`: features ``start:start + len(features)`` of all of them,
     the zones their boxes meet (`zones`, numbered `met` among all the zones) and the pairs of boxes
-    that meet (`feature`, `zone`: positions in `features` and `zones`), in the order of a tree query."""
+    that meet (`pair_feature`, `pair_zone`: positions in `features` and `zones`), in the order of a
+    tree query."""
 
     start: int
     features: np.ndarray
     zones: np.ndarray
     met: np.ndarray
-    feature: np.ndarray
-    zone: np.ndarray
+    pair_feature: np.ndarray
+    pair_zone: np.ndarray
 
     def __getstate__(self) -> dict:
         """Its state for a cluster's worker, the geometries as WKB (every coordinate kept): one
@@ -795,9 +796,9 @@ class _OverlayRun:
 
 def _overlay_run(features: np.ndarray, zones: np.ndarray, tree: shapely.STRtree, start: int) -> _OverlayRun:
     """The run of `features` starting at `start`, with the zones of `tree` whose boxes they meet."""
-    feature, zone = tree.query(features)
-    met, zone = np.unique(zone, return_inverse=True)
-    return _OverlayRun(start, features, zones[met], met, feature, zone)
+    pair_feature, pair_zone = tree.query(features)
+    met, pair_zone = np.unique(pair_zone, return_inverse=True)
+    return _OverlayRun(start, features, zones[met], met, pair_feature, pair_zone)
 
 
 def _run_fractions(run: _OverlayRun):
@@ -812,8 +813,8 @@ def _run_fractions(run: _OverlayRun):
     features = run.features
     own = shapely.from_wkb(shapely.to_wkb(run.zones))
     shapely.prepare(own)
-    meets = shapely.intersects(own[run.zone], features[run.feature])
-    f_idx, z_local = run.feature[meets], run.zone[meets]
+    meets = shapely.intersects(own[run.pair_zone], features[run.pair_feature])
+    f_idx, z_local = run.pair_feature[meets], run.pair_zone[meets]
     z_idx = run.met[z_local]
     zones = run.zones
     types = shapely.get_type_id(features)

@@ -690,11 +690,8 @@ def _without_empty_columns(frame: pd.DataFrame) -> pd.DataFrame:
     that has one is a year."""
     if frame.empty:
         return frame
-
-    def blank(value) -> bool:
-        return pd.isna(value) or (isinstance(value, str) and not value.strip())
-
-    return frame.drop(columns=[c for c in frame.columns if frame[c].map(blank).all()])
+    blank = frame.isna() | frame.apply(lambda column: column.map(lambda v: isinstance(v, str) and not v.strip()))
+    return frame.loc[:, ~blank.all().to_numpy()]
 
 
 def _in_one_language(frame: pd.DataFrame) -> pd.DataFrame:

@@ -148,7 +148,7 @@ def test_distances_computed_one_at_a_time_and_predicted_in_blocks_equal_whole_dr
     inside = plus.learn_suitability(before, after, {"slope": slope}, distance_to=[2, 3], spacing=(30.0, 30.0),
                                     scratch=tmp_path, **kwargs)
     assert np.array_equal(whole.probability, inside.probability, equal_nan=True)
-    assert {path.name for path, _ in reads} == {"slope.f32", "distance_to_2.f32", "distance_to_3.f32"}
+    assert {path.name for path, _ in reads} == {"0.f32", "1.f32", "2.f32"}  # slope, distance_to_2, distance_to_3
     assert {path.parent.parent for path, _ in reads} == {tmp_path} and not any(tmp_path.iterdir())
     starts = [row * 50 for row in range(0, 40, block_rows) if not 12 <= row < 15]
     assert sorted(rows.start for _, rows in reads) == sorted(starts * 3)

@@ -154,10 +154,11 @@ def horizon_angles(x: np.ndarray, y: np.ndarray, radius: np.ndarray, height: np.
     if tile_m < reach_m:
         raise InputError(f"the shading partitions' side ({tile_m:g} m) is smaller than the reach ({reach_m:g} m).",
                          fix="give a side of at least the reach.")
-    roofs = np.stack([np.asarray(a, dtype=float) for a in (x, y, radius, height)])
-    out = np.zeros(roofs.shape[1])
+    roofs = [np.asarray(a, dtype=float) for a in (x, y, radius, height)]
+    out = np.zeros(len(roofs[0]))
     partitions = _shading_partitions(roofs[0], roofs[1], reach_m=reach_m, tile_m=tile_m, max_roofs=SHADING_MAX_ROOFS)
-    blocks = ((len(core), roofs[:, np.concatenate([core, halo])]) for core, halo in partitions)
+    blocks = ((len(core), np.stack([values[np.concatenate([core, halo])] for values in roofs]))
+              for core, halo in partitions)
     task = partial(_partition_horizons, equator_south=latitude >= 0, reach_m=reach_m)
     for (core, _), angles in zip(partitions, ordered_map(task, blocks)):
         out[core] = angles

@@ -285,15 +285,16 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
         if forest is None:
             np.copyto(probability[k], np.float32(unlearnt), where=target)
     learnt = [k for k, forest in enumerate(forests) if forest is not None]
-    with tempfile.TemporaryDirectory(prefix="carbonmap-drivers-", dir=scratch, ignore_cleanup_errors=True) as folder:
-        grids = [_DriverFile.write(Path(folder) / f"{n}.f32", _values(_driver(n, later, distances, after, spacing)))
-                 for n in names]
-        flat = target.reshape(-1)
-        blocks = ((rows, flat[rows]) for rows in _blocks(target.size, shape[1]))
-        for block, predicted in ordered_map(partial(_predict_block, grids=grids), blocks,
-                                            shared=[[forests[k] for k in learnt]]):
-            for k, p in zip(learnt, predicted):
-                probability[k].reshape(-1)[block] = p
+    if learnt:  # files named by position: two drivers' names may differ only in case
+        with tempfile.TemporaryDirectory(prefix="carbonmap-drivers-", dir=scratch, ignore_cleanup_errors=True) as folder:
+            grids = [_DriverFile.write(Path(folder) / f"{i}.f32", _values(_driver(n, later, distances, after, spacing)))
+                     for i, n in enumerate(names)]
+            flat = target.reshape(-1)
+            blocks = ((rows, flat[rows]) for rows in _blocks(target.size, shape[1]))
+            for block, predicted in ordered_map(partial(_predict_block, grids=grids), blocks,
+                                                shared=[[forests[k] for k in learnt]]):
+                for k, p in zip(learnt, predicted):
+                    probability[k].reshape(-1)[block] = p
     importance = [{"code": int(code), "driver": n, "importance": float(v)} for code, forest in zip(codes, forests)
                   for n, v in zip(names, [np.nan] * len(names) if forest is None else forest.feature_importances_)]
     return Suitability(codes, probability, pd.DataFrame(importance), pd.DataFrame(samples))
@@ -363,13 +364,14 @@ class _DriverFile:
 
     def read(self, rows: slice) -> np.ndarray:
         """The flat grid's cells ``rows.start:rows.stop``."""
-        if not self.path.exists():
+        itemsize = np.dtype(np.float32).itemsize
+        try:
+            return np.fromfile(self.path, dtype=np.float32, count=rows.stop - rows.start, offset=rows.start * itemsize)
+        except FileNotFoundError as exc:
             raise InputNotFoundError(
                 "cannot be seen where a task runs.", path=str(self.path),
                 fix="every dask worker must read the run's output folder at the same path (a shared file system, "
-                "docs/scale.md), or run with --scheduler in-process.")
-        itemsize = np.dtype(np.float32).itemsize
-        return np.fromfile(self.path, dtype=np.float32, count=rows.stop - rows.start, offset=rows.start * itemsize)
+                "docs/scale.md), or run with --scheduler in-process.") from exc
 
 
 def _driver(name: str, static: Mapping[str, np.ndarray], distances: list[str], landcover, spacing) -> np.ndarray:

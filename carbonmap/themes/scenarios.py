@@ -225,7 +225,7 @@ def _simulated(ctx: StageContext, spec: ScenarioInput, base: _Baseline) -> np.ma
         ctx.record_input(spec.restricted, f"scenario {spec.name} restriction zones")
         restricted = rasterize(zones, grid, values=1, fill=0, dtype="uint8").astype(bool)
     p = scenario_parameters(cfg.parameters)
-    with ctx.scratch() as scratch:  # the distance drivers wait there while the probabilities are predicted
+    with ctx.scratch() as scratch:  # the drivers wait there while the probabilities are predicted
         run = simulate_land_use(previous, landcover, year_before=cfg.previous_year, year_after=cfg.base_year,
                                 target_year=spec.markov_year, spacing=(grid.resolution, grid.resolution),
                                 drivers=drivers, demand=_demand(ctx, spec, base, codes), parameters=p,
