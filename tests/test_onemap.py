@@ -542,7 +542,7 @@ def test_a_chinese_reports_run_notes_are_in_chinese(demo_run):
     notes = _run_notes((demo_run / "report.html").read_text(encoding="utf-8"))
     assert len(notes) >= 20
     assert all(re.search(r"[\u4e00-\u9fff]", note) for note in notes)
-    names = (r"/[^）)、]+|onemap\.html|carbon_prices\.csv|china_national_ets|ccer_\d+|carbonmap|MSPA|IPCC|CLCD|NEP|NPP|"
+    names = (r"/[^）)、]+|onemap\.html|carbon_prices\.csv|china_national_ets|CCER|carbonmap|MSPA|IPCC|CLCD|NEP|NPP|"
              r"GDP|Pei|MB|PC|Rh")  # folders, files, a price's source, names and acronyms
     english = [note for note in notes if re.search(r"[A-Za-z]{3,}", re.sub(names, "", note))]
     assert english == []
