@@ -265,8 +265,8 @@ def test_shared_values_reach_each_worker_once_and_the_models_and_vector_tasks_ru
     after = before.copy()
     after[(plus.distance_drivers(before, [2], (30.0, 30.0))["distance_to_2"] < 90) & (rng.random((60, 70)) < 0.4)] = 2
     slope = rng.random((60, 70)).astype(np.float32) * 30
-    kwargs = {"codes": [1, 2, 3], "sample_size": 300, "trees": 10, "seed": 2, "distance_to": [2], "spacing": (30.0, 30.0),
-              "scratch": tmp_path}
+    kwargs = {"codes": [1, 2, 3], "sample_size": 300, "trees": 10, "seed": 2, "distance_to": [2],
+              "spacing": (30.0, 30.0), "scratch": tmp_path}
     zones = shapely.buffer(shapely.points(rng.random((40, 2)) * 1000), 80.0)
     features = shapely.buffer(shapely.points(rng.random((300, 2)) * 1000), 15.0)
     roofs = rng.random((4, 600)) * [[2000], [2000], [10], [60]] + [[0], [0], [3], [3]]

@@ -286,7 +286,8 @@ def learn_suitability(before, after, drivers: Mapping[str, np.ndarray], *, codes
             np.copyto(probability[k], np.float32(unlearnt), where=target)
     learnt = [k for k, forest in enumerate(forests) if forest is not None]
     if learnt:  # files named by position: two drivers' names may differ only in case
-        with tempfile.TemporaryDirectory(prefix="carbonmap-drivers-", dir=scratch, ignore_cleanup_errors=True) as folder:
+        with tempfile.TemporaryDirectory(prefix="carbonmap-drivers-", dir=scratch,
+                                         ignore_cleanup_errors=True) as folder:
             grids = [_DriverFile.write(Path(folder) / f"{i}.f32", _values(_driver(n, later, distances, after, spacing)))
                      for i, n in enumerate(names)]
             flat = target.reshape(-1)
