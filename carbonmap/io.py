@@ -972,10 +972,7 @@ class RasterRef:
             yield dataclasses.replace(self.source, nonfinite_cells=0)
             return
         if not self.path.startswith("/vsi") and not Path(self.path).exists():
-            raise InputNotFoundError(
-                "cannot be seen where a task runs.", path=self.path,
-                fix="every dask worker must read the run's files at the same paths (a shared file system, "
-                "docs/scale.md), or run with --scheduler in-process.")
+            raise unseen_where_task_runs(self.path)
         try:
             dataset = rasterio.open(self.path)
         except rasterio.errors.RasterioError as exc:
@@ -984,6 +981,15 @@ class RasterRef:
             source = _dataset_source(dataset, str(self.path), self.band, self.crs, self.nodata, require_crs=False)
             source.reopenable = True
             yield source
+
+
+def unseen_where_task_runs(path: str | os.PathLike) -> InputNotFoundError:
+    """The error for a file of the run that a task cannot see where it runs (a dask worker
+    without the run's shared file system)."""
+    return InputNotFoundError(
+        "cannot be seen where a task runs.", path=str(path),
+        fix="every dask worker must read the run's files at the same paths (a shared file system, "
+        "docs/scale.md), or run with --scheduler in-process.")
 
 
 def _output_name(path: str | os.PathLike) -> str:

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from carbonmap.compute import ordered_map
-from carbonmap.errors import InputError, InputNotFoundError
+from carbonmap.errors import InputError
+from carbonmap.io import unseen_where_task_runs
 from carbonmap.words import Text, words
 
 __all__ = [
@@ -369,10 +370,7 @@ class _DriverFile:
         try:
             return np.fromfile(self.path, dtype=np.float32, count=rows.stop - rows.start, offset=rows.start * itemsize)
         except FileNotFoundError as exc:
-            raise InputNotFoundError(
-                "cannot be seen where a task runs.", path=str(self.path),
-                fix="every dask worker must read the run's output folder at the same path (a shared file system, "
-                "docs/scale.md), or run with --scheduler in-process.") from exc
+            raise unseen_where_task_runs(self.path) from exc
 
 
 def _driver(name: str, static: Mapping[str, np.ndarray], distances: list[str], landcover, spacing) -> np.ndarray:
